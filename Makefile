@@ -1,0 +1,64 @@
+# GeoMarket: `make run` brings everything up, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := scripts/uv
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export PG_PORT ?= 55432
+export REDIS_PORT ?= 56379
+PORT ?= 8000
+
+.PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format clean-local
+
+help:
+	@echo "make run       set up, start PostGIS + Redis, migrate, then web + worker + beat"
+	@echo "make test      set up, start PostGIS + Redis, run the full test suite"
+	@echo "make setup     system packages (as root on Debian/Ubuntu) and the virtualenv"
+	@echo "make services  start the project-local PostGIS and Redis (idempotent)"
+	@echo "make stop      stop them"
+	@echo "make migrate   apply database migrations"
+	@echo "make serve     the web server alone (honours DATABASE_URL, REDIS_URL, PORT)"
+	@echo "make lint      ruff check and format check"
+
+setup: system-packages venv
+
+system-packages:
+	@scripts/system-packages.sh
+
+venv: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+services:
+	@scripts/services.sh start
+
+stop:
+	@scripts/services.sh stop
+
+status:
+	@scripts/services.sh status
+
+migrate: venv
+	@$(PYTHON) manage.py migrate --no-input
+
+run: setup services migrate
+	@PORT=$(PORT) scripts/run.sh
+
+serve: venv
+	@$(VENV)/bin/uvicorn geomarket.asgi:application --host $${HOST:-127.0.0.1} --port $(PORT) \
+		--workers $${WEB_CONCURRENCY:-$$(nproc)} --no-access-log
+
+test: setup services
+	@$(VENV)/bin/pytest
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: venv
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .

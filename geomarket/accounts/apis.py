@@ -1,0 +1,52 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from geomarket.accounts import serializers
+from geomarket.accounts.selectors import user_profile
+from geomarket.accounts.services import token_obtain, user_register
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=serializers.RegisterInputSerializer,
+        responses={201: serializers.RegisterOutputSerializer},
+        tags=["auth"],
+    )
+    def post(self, request):
+        payload = serializers.RegisterInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user, token = user_register(**payload.validated_data)
+        return Response(
+            {"id": user.pk, "username": user.username, "token": token.key},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class TokenApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=serializers.TokenInputSerializer,
+        responses={200: serializers.TokenOutputSerializer},
+        tags=["auth"],
+    )
+    def post(self, request):
+        payload = serializers.TokenInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        token = token_obtain(**payload.validated_data)
+        return Response({"token": token.key})
+
+
+class MeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: serializers.MeOutputSerializer}, tags=["auth"])
+    def get(self, request):
+        return Response(user_profile(user=request.user))

@@ -1,0 +1,65 @@
+from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """The contract's page shape: `{count, page, page_size, total_pages, next, previous, results}`.
+
+    A malformed `page` or `page_size` is a 400 field error; a page past the end is 404.
+    """
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None or raw == "":
+            return self.page_size
+        size = _positive_int(raw, "page_size")
+        return min(size, self.max_page_size)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        raw_page = request.query_params.get(self.page_query_param)
+        if raw_page not in (None, "", "last"):
+            _positive_int(raw_page, self.page_query_param)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": self.page.paginator.count,
+                "page": self.page.number,
+                "page_size": self.page.paginator.per_page,
+                "total_pages": self.page.paginator.num_pages,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "page", "page_size", "total_pages", "results"],
+            "properties": {
+                "count": {"type": "integer", "example": 123},
+                "page": {"type": "integer", "example": 1},
+                "page_size": {"type": "integer", "example": 20},
+                "total_pages": {"type": "integer", "example": 7},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+
+def _positive_int(raw: str, field: str) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError({field: ["A positive integer is required."]}) from None
+    if value < 1 or value > 10**9:
+        raise ValidationError({field: ["A positive integer is required."]})
+    return value

@@ -1,0 +1,31 @@
+"""The Celery application: Redis broker, late acknowledgement, Django settings."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
+
+app = Celery("geomarket")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    # Tasks are idempotent, so a task whose worker died is safer run twice than lost.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_expires=3600,
+    timezone="UTC",
+    enable_utc=True,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": 3600},
+    task_default_queue="geomarket",
+)
+app.autodiscover_tasks()
+
+
+@app.task(name="geomarket.ping")
+def ping() -> str:
+    return "pong"

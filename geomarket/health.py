@@ -1,0 +1,59 @@
+"""`GET /healthz`: the database, the cache and the broker, each with a short timeout."""
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_redis import get_redis_connection
+
+from geomarket.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def check_cache() -> None:
+    get_redis_connection("default").ping()
+
+
+def check_broker() -> None:
+    with celery_app.connection_for_write() as broker:
+        broker.ensure_connection(
+            max_retries=1, interval_start=0, timeout=settings.HEALTHCHECK_TIMEOUT_SECONDS
+        )
+        broker.default_channel  # noqa: B018 - opening a channel proves the broker answers
+
+
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": check_database,
+    "cache": check_cache,
+    "broker": check_broker,
+}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    results: dict[str, str] = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+        except Exception as exc:  # any failure means the dependency is down
+            logger.warning("health check %s failed: %s", name, exc.__class__.__name__)
+            results[name] = "error"
+        else:
+            results[name] = "ok"
+    healthy = all(value == "ok" for value in results.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": results},
+        status=200 if healthy else 503,
+    )

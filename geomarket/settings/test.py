@@ -1,0 +1,16 @@
+from .base import *  # noqa: F403
+from .base import CACHES, DATABASES
+
+DEBUG = False
+
+# pytest-django creates and drops the test database; a pool bound to it would outlive it.
+DATABASES["default"]["OPTIONS"].pop("pool", None)
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Tests share the Redis server with a running dev stack; a prefix of their own keeps apart.
+CACHES["default"]["KEY_PREFIX"] = "geomarket-test"
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True

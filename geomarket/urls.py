@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from geomarket.health import healthz
+
+handler400 = "geomarket.api.views.bad_request"
+handler403 = "geomarket.api.views.permission_denied"
+handler404 = "geomarket.api.views.not_found"
+handler500 = "geomarket.api.views.server_error"
+
+api_v1 = [
+    path("auth/", include("geomarket.accounts.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include(api_v1)),
+]

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the web server, a Celery worker and Celery beat together; Ctrl-C stops all three.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PORT=${PORT:-8000}
+HOST=${HOST:-127.0.0.1}
+mkdir -p .local
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping GeoMarket..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  echo "Stopped."
+}
+trap stop_all INT TERM EXIT
+
+.venv/bin/uvicorn geomarket.asgi:application --host "$HOST" --port "$PORT" \
+  --workers "${WEB_CONCURRENCY:-$(nproc)}" --no-access-log &
+pids+=($!)
+.venv/bin/celery -A geomarket worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" &
+pids+=($!)
+.venv/bin/celery -A geomarket beat --loglevel INFO --schedule .local/celerybeat-schedule &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://$HOST:$PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo
+echo "GeoMarket is up at http://$HOST:$PORT/"
+echo "  API docs: http://$HOST:$PORT/api/docs/    admin: http://$HOST:$PORT/admin/"
+echo "  Press Ctrl-C to stop the web server, the worker and beat."
+echo
+
+# Any one of the three exiting brings the others down rather than leaving a half-up stack.
+wait -n "${pids[@]}"

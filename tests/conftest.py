@@ -1,0 +1,39 @@
+import pytest
+from rest_framework.test import APIClient
+
+from geomarket.accounts.services import user_register
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db):
+    counter = iter(range(1, 10_000))
+
+    def make(
+        *, username: str | None = None, is_staff: bool = False, password: str = "pw-Secret-123"
+    ):
+        user, _token = user_register(
+            username=username or f"user{next(counter)}", password=password, email=""
+        )
+        if is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_for(make_user):
+    """An APIClient authenticated with the user's token, as real apps call the API."""
+
+    def build(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
+        return client
+
+    return build

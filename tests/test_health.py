@@ -1,0 +1,46 @@
+import socket
+
+import pytest
+from django.test import override_settings
+
+from geomarket.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+
+def closed_port() -> int:
+    """A local port with nothing listening: bind, note the number, release it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_healthz_is_ok_when_everything_is_up(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok", "broker": "ok"},
+    }
+
+
+def test_healthz_names_the_cache_when_redis_is_unreachable(client, settings):
+    dead_cache = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+    with override_settings(CACHES=dead_cache):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "error"
+    assert body["checks"] == {"database": "ok", "cache": "error", "broker": "ok"}
+
+
+def test_healthz_names_the_broker_when_it_is_unreachable(client, monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_url", f"redis://127.0.0.1:{closed_port()}/0")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "cache": "ok", "broker": "error"}
