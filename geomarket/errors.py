@@ -31,3 +31,9 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     status_code = 503
     default_message = "A dependency is unavailable; try again shortly."
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status_code = 403
+    default_message = "You do not have permission to perform this action."

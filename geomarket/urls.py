@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from catalog.urls import category_urlpatterns, product_urlpatterns
 from geomarket.health import healthz
+from inventory.apis import MerchantStockApi
 
 handler400 = "geomarket.api.views.bad_request"
 handler403 = "geomarket.api.views.permission_denied"
@@ -11,6 +13,15 @@ handler500 = "geomarket.api.views.server_error"
 
 api_v1 = [
     path("auth/", include("geomarket.accounts.urls")),
+    path("merchants/", include("merchants.urls")),
+    path(
+        "merchants/<int:merchant_id>/inventory/",
+        MerchantStockApi.as_view(),
+        name="merchant-inventory",
+    ),
+    path("categories/", include(category_urlpatterns)),
+    path("products/", include(product_urlpatterns)),
+    path("inventory/", include("inventory.urls")),
 ]
 
 urlpatterns = [

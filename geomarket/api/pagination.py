@@ -63,3 +63,11 @@ def _positive_int(raw: str, field: str) -> int:
     if value < 1 or value > 10**9:
         raise ValidationError({field: ["A positive integer is required."]})
     return value
+
+
+def paginated_response(*, request, view, queryset, serializer_class, context=None):
+    """Render one page of `queryset` in the contract's page shape."""
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    data = serializer_class(page, many=True, context=context or {"request": request}).data
+    return paginator.get_paginated_response(data)

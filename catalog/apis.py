@@ -1,0 +1,186 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import serializers
+from catalog.models import Product, ProductCategory
+from catalog.selectors import category_list, product_list, product_visible
+from catalog.services import (
+    category_create,
+    category_delete,
+    category_update,
+    product_create,
+    product_delete,
+    product_update,
+)
+from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.api.pagination import paginated_response
+from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
+from geomarket.errors import DomainError, Forbidden
+from merchants.models import Merchant
+
+
+class CategoryListApi(APIView):
+    permission_classes = [IsOperatorOrReadOnly]
+
+    @extend_schema(responses=serializers.CategorySerializer(many=True), tags=["catalog"])
+    def get(self, request):
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=category_list(),
+            serializer_class=serializers.CategorySerializer,
+        )
+
+    @extend_schema(
+        request=serializers.CategorySerializer,
+        responses={201: serializers.CategorySerializer},
+        tags=["catalog"],
+    )
+    def post(self, request):
+        payload = serializers.CategorySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        category = category_create(**payload.validated_data)
+        return Response(
+            serializers.CategorySerializer(category).data, status=status.HTTP_201_CREATED
+        )
+
+
+class CategoryDetailApi(APIView):
+    permission_classes = [IsOperatorOrReadOnly]
+
+    @extend_schema(responses=serializers.CategorySerializer, tags=["catalog"])
+    def get(self, request, category_id: int):
+        category = get_object_or_404(ProductCategory, pk=category_id)
+        return Response(serializers.CategorySerializer(category).data)
+
+    def _update(self, request, category_id: int, *, partial: bool):
+        category = get_object_or_404(ProductCategory, pk=category_id)
+        payload = serializers.CategorySerializer(category, data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        category = category_update(category=category, data=payload.validated_data)
+        return Response(serializers.CategorySerializer(category).data)
+
+    @extend_schema(
+        request=serializers.CategorySerializer,
+        responses=serializers.CategorySerializer,
+        tags=["catalog"],
+    )
+    def put(self, request, category_id: int):
+        return self._update(request, category_id, partial=False)
+
+    @extend_schema(
+        request=serializers.CategorySerializer(partial=True),
+        responses=serializers.CategorySerializer,
+        tags=["catalog"],
+    )
+    def patch(self, request, category_id: int):
+        return self._update(request, category_id, partial=True)
+
+    @extend_schema(responses={204: None}, tags=["catalog"])
+    def delete(self, request, category_id: int):
+        category_delete(category=get_object_or_404(ProductCategory, pk=category_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _merchant_for_new_product(request, merchant_id: int | None) -> Merchant:
+    """Owners create for their own merchant; operators name the merchant."""
+    if merchant_id is None:
+        merchant_id = user_merchant_id(request.user)
+        if merchant_id is None:
+            if is_operator(request.user):
+                raise DomainError("Operators must name the merchant.", field="merchant_id")
+            raise Forbidden("Only merchant owners and operators may create products.")
+    if not can_manage_merchant(request.user, merchant_id):
+        raise Forbidden("You may only create products for your own merchant.")
+    merchant = Merchant.objects.filter(pk=merchant_id).first()
+    if merchant is None:
+        raise DomainError("Unknown merchant.", field="merchant_id")
+    return merchant
+
+
+def _managed_product(request, product_id: int) -> Product:
+    product = product_visible(user=request.user, product_id=product_id)
+    if product is None:
+        raise Product.DoesNotExist
+    if not can_manage_merchant(request.user, product.merchant_id):
+        raise Forbidden("Only the merchant's owner or an operator may change this product.")
+    return product
+
+
+class ProductListApi(APIView):
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(
+        parameters=[serializers.ProductFilterSerializer],
+        responses=serializers.ProductOutputSerializer(many=True),
+        tags=["catalog"],
+    )
+    def get(self, request):
+        filters = serializers.ProductFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=product_list(user=request.user, **filters.validated_data),
+            serializer_class=serializers.ProductOutputSerializer,
+        )
+
+    @extend_schema(
+        request=serializers.ProductCreateSerializer,
+        responses={201: serializers.ProductOutputSerializer},
+        tags=["catalog"],
+    )
+    def post(self, request):
+        payload = serializers.ProductCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        merchant = _merchant_for_new_product(request, data.pop("merchant_id", None))
+        product = product_create(merchant=merchant, **data)
+        return Response(
+            serializers.ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ProductDetailApi(APIView):
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(responses=serializers.ProductOutputSerializer, tags=["catalog"])
+    def get(self, request, product_id: int):
+        product = product_visible(user=request.user, product_id=product_id)
+        if product is None:
+            raise Product.DoesNotExist
+        return Response(serializers.ProductOutputSerializer(product).data)
+
+    def _update(self, request, product_id: int, *, partial: bool):
+        product = _managed_product(request, product_id)
+        payload = serializers.ProductUpdateSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        product = product_update(product=product, data=payload.validated_data)
+        return Response(serializers.ProductOutputSerializer(product).data)
+
+    @extend_schema(
+        request=serializers.ProductUpdateSerializer,
+        responses=serializers.ProductOutputSerializer,
+        tags=["catalog"],
+    )
+    def put(self, request, product_id: int):
+        return self._update(request, product_id, partial=False)
+
+    @extend_schema(
+        request=serializers.ProductUpdateSerializer(partial=True),
+        responses=serializers.ProductOutputSerializer,
+        tags=["catalog"],
+    )
+    def patch(self, request, product_id: int):
+        return self._update(request, product_id, partial=True)
+
+    @extend_schema(responses={204: None}, tags=["catalog"])
+    def delete(self, request, product_id: int):
+        product_delete(product=_managed_product(request, product_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

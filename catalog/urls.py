@@ -1,0 +1,13 @@
+from django.urls import path
+
+from catalog import apis
+
+category_urlpatterns = [
+    path("", apis.CategoryListApi.as_view(), name="category-list"),
+    path("<int:category_id>/", apis.CategoryDetailApi.as_view(), name="category-detail"),
+]
+
+product_urlpatterns = [
+    path("", apis.ProductListApi.as_view(), name="product-list"),
+    path("<int:product_id>/", apis.ProductDetailApi.as_view(), name="product-detail"),
+]

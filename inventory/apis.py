@@ -1,0 +1,130 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from geomarket.api.pagination import paginated_response
+from geomarket.api.permissions import IsOwnerOrOperator, can_manage_merchant
+from geomarket.errors import Forbidden
+from inventory import serializers
+from inventory.models import Inventory
+from inventory.selectors import inventory_list, inventory_visible_to, merchant_stock_list
+from inventory.services import (
+    inventory_adjust,
+    inventory_create,
+    inventory_delete,
+    inventory_update,
+)
+from merchants.selectors import merchant_visible
+
+
+def _visible_inventory(request, inventory_id: int) -> Inventory:
+    return inventory_visible_to(user=request.user).get(pk=inventory_id)
+
+
+class InventoryListApi(APIView):
+    permission_classes = [IsAuthenticated, IsOwnerOrOperator]
+
+    @extend_schema(
+        parameters=[serializers.InventoryFilterSerializer],
+        responses=serializers.InventoryOutputSerializer(many=True),
+        tags=["inventory"],
+    )
+    def get(self, request):
+        filters = serializers.InventoryFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=inventory_list(user=request.user, **filters.validated_data),
+            serializer_class=serializers.InventoryOutputSerializer,
+        )
+
+    @extend_schema(
+        request=serializers.InventoryCreateSerializer,
+        responses={201: serializers.InventoryOutputSerializer},
+        tags=["inventory"],
+    )
+    def post(self, request):
+        payload = serializers.InventoryCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        if not can_manage_merchant(request.user, payload.validated_data["product"].merchant_id):
+            raise Forbidden("You may only stock your own merchant's products.")
+        inventory = inventory_create(**payload.validated_data)
+        return Response(
+            serializers.InventoryOutputSerializer(inventory).data, status=status.HTTP_201_CREATED
+        )
+
+
+class InventoryDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsOwnerOrOperator]
+
+    @extend_schema(responses=serializers.InventoryOutputSerializer, tags=["inventory"])
+    def get(self, request, inventory_id: int):
+        inventory = _visible_inventory(request, inventory_id)
+        return Response(serializers.InventoryOutputSerializer(inventory).data)
+
+    def _update(self, request, inventory_id: int, *, partial: bool):
+        inventory = _visible_inventory(request, inventory_id)
+        payload = serializers.InventoryUpdateSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        inventory = inventory_update(inventory=inventory, data=payload.validated_data)
+        return Response(serializers.InventoryOutputSerializer(inventory).data)
+
+    @extend_schema(
+        request=serializers.InventoryUpdateSerializer,
+        responses=serializers.InventoryOutputSerializer,
+        tags=["inventory"],
+    )
+    def put(self, request, inventory_id: int):
+        return self._update(request, inventory_id, partial=False)
+
+    @extend_schema(
+        request=serializers.InventoryUpdateSerializer(partial=True),
+        responses=serializers.InventoryOutputSerializer,
+        tags=["inventory"],
+    )
+    def patch(self, request, inventory_id: int):
+        return self._update(request, inventory_id, partial=True)
+
+    @extend_schema(responses={204: None}, tags=["inventory"])
+    def delete(self, request, inventory_id: int):
+        inventory_delete(inventory=_visible_inventory(request, inventory_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InventoryAdjustApi(APIView):
+    permission_classes = [IsAuthenticated, IsOwnerOrOperator]
+
+    @extend_schema(
+        request=serializers.InventoryAdjustSerializer,
+        responses=serializers.InventoryOutputSerializer,
+        tags=["inventory"],
+    )
+    def post(self, request, inventory_id: int):
+        inventory = _visible_inventory(request, inventory_id)
+        payload = serializers.InventoryAdjustSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        inventory = inventory_adjust(
+            inventory_id=inventory.pk, actor=request.user, **payload.validated_data
+        )
+        return Response(serializers.InventoryOutputSerializer(inventory).data)
+
+
+class MerchantStockApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=serializers.MerchantStockSerializer(many=True), tags=["inventory"])
+    def get(self, request, merchant_id: int):
+        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+        if merchant is None:
+            raise Inventory.DoesNotExist
+        if not can_manage_merchant(request.user, merchant.pk):
+            raise Forbidden("Only the merchant's owner or an operator may see its stock.")
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=merchant_stock_list(merchant_id=merchant.pk),
+            serializer_class=serializers.MerchantStockSerializer,
+        )

@@ -1,0 +1,60 @@
+from django.db import models
+from django.db.models import F, Q
+
+
+class Inventory(models.Model):
+    """The stock of one product. `merchant` repeats the product's merchant so per-merchant
+    listings need no join; a composite foreign key (migration 0002) keeps it honest."""
+
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.CASCADE, related_name="inventory"
+    )
+    product = models.OneToOneField(
+        "catalog.Product", on_delete=models.CASCADE, related_name="inventory"
+    )
+    quantity = models.IntegerField(default=0)
+    low_stock_threshold = models.IntegerField(default=5)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "inventory"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0), name="inventory_quantity_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(low_stock_threshold__gte=0), name="inventory_threshold_non_negative"
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "product"], name="inventory_merchant_product_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                F("merchant"),
+                F("quantity"),
+                name="inventory_low_stock_idx",
+                condition=Q(quantity__lte=F("low_stock_threshold")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.quantity}"
+
+
+class InventoryAdjustment(models.Model):
+    """An audit trail of manual stock changes made through `inventory/{id}/adjust/`."""
+
+    inventory = models.ForeignKey(Inventory, on_delete=models.CASCADE, related_name="adjustments")
+    delta = models.IntegerField()
+    quantity_after = models.IntegerField()
+    reason = models.CharField(max_length=200, blank=True, default="")
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["inventory", "-created_at"], name="adjustment_inv_created_idx")
+        ]

@@ -1,0 +1,57 @@
+from rest_framework import serializers
+
+from catalog.models import Product
+from geomarket.api.fields import MoneyField
+
+MAX_QUANTITY = 1_000_000_000
+
+
+class InventoryCreateSerializer(serializers.Serializer):
+    product_id = serializers.PrimaryKeyRelatedField(
+        source="product", queryset=Product.objects.select_related("merchant")
+    )
+    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+    low_stock_threshold = serializers.IntegerField(
+        min_value=0, max_value=MAX_QUANTITY, required=False, default=5
+    )
+
+
+class InventoryUpdateSerializer(serializers.Serializer):
+    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+    low_stock_threshold = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+
+
+class InventoryAdjustSerializer(serializers.Serializer):
+    delta = serializers.IntegerField(min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY)
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate_delta(self, value: int) -> int:
+        if value == 0:
+            raise serializers.ValidationError("A zero adjustment changes nothing.")
+        return value
+
+
+class InventoryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    merchant_id = serializers.IntegerField()
+    product_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    low_stock_threshold = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class InventoryFilterSerializer(serializers.Serializer):
+    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    product_id = serializers.IntegerField(required=False, min_value=1)
+    low_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class MerchantStockSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    product_id = serializers.IntegerField()
+    product_title = serializers.CharField()
+    price = MoneyField()
+    category_name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    low_stock_threshold = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()

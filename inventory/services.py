@@ -1,0 +1,62 @@
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Now
+
+from catalog.models import Product
+from geomarket.errors import Conflict, DomainError
+from inventory.models import Inventory, InventoryAdjustment
+
+
+class StockUnderflow(Conflict):
+    code = "stock_underflow"
+    default_message = "The adjustment would take the stock below zero; nothing was changed."
+
+
+@transaction.atomic
+def inventory_create(*, product: Product, quantity: int, low_stock_threshold: int = 5) -> Inventory:
+    if Inventory.objects.filter(product=product).exists():
+        raise DomainError("This product already has an inventory row.", field="product_id")
+    return Inventory.objects.create(
+        merchant_id=product.merchant_id,
+        product=product,
+        quantity=quantity,
+        low_stock_threshold=low_stock_threshold,
+    )
+
+
+@transaction.atomic
+def inventory_update(*, inventory: Inventory, data: dict) -> Inventory:
+    for attr, value in data.items():
+        setattr(inventory, attr, value)
+    inventory.save()
+    return inventory
+
+
+@transaction.atomic
+def inventory_delete(*, inventory: Inventory) -> None:
+    inventory.delete()
+
+
+@transaction.atomic
+def inventory_adjust(*, inventory_id: int, delta: int, reason: str = "", actor=None) -> Inventory:
+    """Change the stock by `delta` in one conditional UPDATE.
+
+    The `quantity >= -delta` condition and the row lock the UPDATE takes make concurrent
+    adjustments serialise; a result below zero updates no row and raises 409.
+    """
+    updated = Inventory.objects.filter(pk=inventory_id, quantity__gte=-delta).update(
+        quantity=F("quantity") + delta, updated_at=Now()
+    )
+    if not updated:
+        if not Inventory.objects.filter(pk=inventory_id).exists():
+            raise Inventory.DoesNotExist
+        raise StockUnderflow()
+    inventory = Inventory.objects.get(pk=inventory_id)
+    InventoryAdjustment.objects.create(
+        inventory=inventory,
+        delta=delta,
+        quantity_after=inventory.quantity,
+        reason=reason,
+        actor=actor,
+    )
+    return inventory

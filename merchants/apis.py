@@ -1,0 +1,181 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from geomarket.api.pagination import paginated_response
+from geomarket.api.permissions import can_manage_merchant
+from geomarket.errors import Forbidden
+from merchants import serializers
+from merchants.models import DeliveryZone, Merchant
+from merchants.selectors import delivery_zone_list, merchant_list, merchant_visible
+from merchants.services import (
+    delivery_zone_create,
+    delivery_zone_delete,
+    delivery_zone_update,
+    merchant_create,
+    merchant_delete,
+    merchant_update,
+)
+
+
+def _managed_merchant(request, merchant_id: int) -> Merchant:
+    """The merchant, if the caller may change it: 404 when unseen, 403 when only readable."""
+    merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+    if merchant is None:
+        raise Merchant.DoesNotExist
+    if not can_manage_merchant(request.user, merchant.pk):
+        raise Forbidden("Only the merchant's owner or an operator may do this.")
+    return merchant
+
+
+class MerchantListApi(APIView):
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(
+        parameters=[serializers.MerchantFilterSerializer],
+        responses=serializers.MerchantOutputSerializer(many=True),
+        tags=["merchants"],
+    )
+    def get(self, request):
+        filters = serializers.MerchantFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=merchant_list(**filters.validated_data),
+            serializer_class=serializers.MerchantOutputSerializer,
+        )
+
+    @extend_schema(
+        request=serializers.MerchantInputSerializer,
+        responses={201: serializers.MerchantOutputSerializer},
+        tags=["merchants"],
+    )
+    def post(self, request):
+        payload = serializers.MerchantInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant = merchant_create(owner=request.user, **payload.validated_data)
+        merchant = merchant_visible(user=request.user, merchant_id=merchant.pk)
+        return Response(
+            serializers.MerchantOutputSerializer(merchant).data, status=status.HTTP_201_CREATED
+        )
+
+
+class MerchantDetailApi(APIView):
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(responses=serializers.MerchantOutputSerializer, tags=["merchants"])
+    def get(self, request, merchant_id: int):
+        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+        if merchant is None:
+            raise Merchant.DoesNotExist
+        return Response(serializers.MerchantOutputSerializer(merchant).data)
+
+    def _update(self, request, merchant_id: int, *, partial: bool):
+        merchant = _managed_merchant(request, merchant_id)
+        payload = serializers.MerchantInputSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        merchant_update(merchant=merchant, data=payload.validated_data)
+        merchant = merchant_visible(user=request.user, merchant_id=merchant.pk)
+        return Response(serializers.MerchantOutputSerializer(merchant).data)
+
+    @extend_schema(
+        request=serializers.MerchantInputSerializer,
+        responses=serializers.MerchantOutputSerializer,
+        tags=["merchants"],
+    )
+    def put(self, request, merchant_id: int):
+        return self._update(request, merchant_id, partial=False)
+
+    @extend_schema(
+        request=serializers.MerchantInputSerializer(partial=True),
+        responses=serializers.MerchantOutputSerializer,
+        tags=["merchants"],
+    )
+    def patch(self, request, merchant_id: int):
+        return self._update(request, merchant_id, partial=True)
+
+    @extend_schema(responses={204: None}, tags=["merchants"])
+    def delete(self, request, merchant_id: int):
+        merchant_delete(merchant=_managed_merchant(request, merchant_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeliveryZoneListApi(APIView):
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(responses=serializers.DeliveryZoneOutputSerializer(many=True), tags=["zones"])
+    def get(self, request, merchant_id: int):
+        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+        if merchant is None:
+            raise Merchant.DoesNotExist
+        zones = delivery_zone_list(
+            merchant=merchant, include_inactive=can_manage_merchant(request.user, merchant.pk)
+        )
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=zones,
+            serializer_class=serializers.DeliveryZoneOutputSerializer,
+        )
+
+    @extend_schema(
+        request=serializers.DeliveryZoneInputSerializer,
+        responses={201: serializers.DeliveryZoneOutputSerializer},
+        tags=["zones"],
+    )
+    def post(self, request, merchant_id: int):
+        merchant = _managed_merchant(request, merchant_id)
+        payload = serializers.DeliveryZoneInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        zone = delivery_zone_create(merchant=merchant, **payload.validated_data)
+        return Response(
+            serializers.DeliveryZoneOutputSerializer(zone).data, status=status.HTTP_201_CREATED
+        )
+
+
+class DeliveryZoneDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def _zone(self, request, merchant_id: int, zone_id: int) -> DeliveryZone:
+        merchant = _managed_merchant(request, merchant_id)
+        return get_object_or_404(DeliveryZone, pk=zone_id, merchant=merchant)
+
+    @extend_schema(responses=serializers.DeliveryZoneOutputSerializer, tags=["zones"])
+    def get(self, request, merchant_id: int, zone_id: int):
+        zone = self._zone(request, merchant_id, zone_id)
+        return Response(serializers.DeliveryZoneOutputSerializer(zone).data)
+
+    def _update(self, request, merchant_id: int, zone_id: int, *, partial: bool):
+        zone = self._zone(request, merchant_id, zone_id)
+        payload = serializers.DeliveryZoneInputSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        zone = delivery_zone_update(zone=zone, data=payload.validated_data)
+        return Response(serializers.DeliveryZoneOutputSerializer(zone).data)
+
+    @extend_schema(
+        request=serializers.DeliveryZoneInputSerializer,
+        responses=serializers.DeliveryZoneOutputSerializer,
+        tags=["zones"],
+    )
+    def put(self, request, merchant_id: int, zone_id: int):
+        return self._update(request, merchant_id, zone_id, partial=False)
+
+    @extend_schema(
+        request=serializers.DeliveryZoneInputSerializer(partial=True),
+        responses=serializers.DeliveryZoneOutputSerializer,
+        tags=["zones"],
+    )
+    def patch(self, request, merchant_id: int, zone_id: int):
+        return self._update(request, merchant_id, zone_id, partial=True)
+
+    @extend_schema(responses={204: None}, tags=["zones"])
+    def delete(self, request, merchant_id: int, zone_id: int):
+        delivery_zone_delete(zone=self._zone(request, merchant_id, zone_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,122 @@
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.gis.geos import MultiPolygon
+from django.db import connection, transaction
+
+from catalog.models import ProductCategory
+from geomarket.errors import DomainError, Forbidden
+from merchants.models import Address, DeliveryZone, Merchant
+
+MAX_ZONE_AREA_KM2 = 5_000
+
+
+class MerchantAlreadyOwned(Forbidden):
+    code = "merchant_already_owned"
+    default_message = "This user already owns a merchant."
+
+
+def _area_km2(area: MultiPolygon) -> float:
+    """Geodesic area on the WGS84 spheroid, computed by PostGIS."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ST_Area(ST_GeogFromWKB(%s))", [bytes(area.wkb)])
+        (square_metres,) = cursor.fetchone()
+    return square_metres / 1_000_000
+
+
+def _validate_zone_area(area: MultiPolygon) -> None:
+    if _area_km2(area) > MAX_ZONE_AREA_KM2:
+        raise DomainError(
+            f"A delivery zone may cover at most {MAX_ZONE_AREA_KM2} km².", field="area"
+        )
+
+
+@transaction.atomic
+def merchant_create(
+    *,
+    owner,
+    name: str,
+    address: dict[str, Any],
+    description: str = "",
+    phone: str = "",
+    categories: Iterable[ProductCategory] = (),
+    is_active: bool = True,
+) -> Merchant:
+    if Merchant.objects.filter(owner=owner).exists():
+        raise MerchantAlreadyOwned()
+    merchant_address = Address.objects.create(**address)
+    merchant = Merchant.objects.create(
+        owner=owner,
+        name=name,
+        description=description,
+        phone=phone,
+        address=merchant_address,
+        location=merchant_address.location,
+        is_active=is_active,
+    )
+    merchant.categories.set(categories)
+    return merchant
+
+
+@transaction.atomic
+def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
+    """Apply a full or partial update; `address` may itself be partial."""
+    fields = dict(data)
+    categories = fields.pop("categories", None)
+    address = fields.pop("address", None)
+    if address:
+        for attr, value in address.items():
+            setattr(merchant.address, attr, value)
+        merchant.address.save()
+        merchant.location = merchant.address.location
+        fields["location"] = merchant.location
+    for attr, value in fields.items():
+        setattr(merchant, attr, value)
+    merchant.save()
+    if categories is not None:
+        merchant.categories.set(categories)
+    return merchant
+
+
+@transaction.atomic
+def merchant_delete(*, merchant: Merchant) -> None:
+    address = merchant.address
+    merchant.delete()
+    address.delete()
+
+
+@transaction.atomic
+def delivery_zone_create(
+    *,
+    merchant: Merchant,
+    name: str,
+    area: MultiPolygon,
+    delivery_fee: Decimal,
+    min_order_amount: Decimal = Decimal("0"),
+    is_active: bool = True,
+) -> DeliveryZone:
+    _validate_zone_area(area)
+    return DeliveryZone.objects.create(
+        merchant=merchant,
+        name=name,
+        area=area,
+        delivery_fee=delivery_fee,
+        min_order_amount=min_order_amount,
+        is_active=is_active,
+    )
+
+
+@transaction.atomic
+def delivery_zone_update(*, zone: DeliveryZone, data: dict[str, Any]) -> DeliveryZone:
+    if "area" in data:
+        _validate_zone_area(data["area"])
+    for attr, value in data.items():
+        setattr(zone, attr, value)
+    zone.save()
+    return zone
+
+
+@transaction.atomic
+def delivery_zone_delete(*, zone: DeliveryZone) -> None:
+    zone.delete()

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from merchants import apis
+
+urlpatterns = [
+    path("", apis.MerchantListApi.as_view(), name="merchant-list"),
+    path("<int:merchant_id>/", apis.MerchantDetailApi.as_view(), name="merchant-detail"),
+    path(
+        "<int:merchant_id>/delivery-zones/",
+        apis.DeliveryZoneListApi.as_view(),
+        name="delivery-zone-list",
+    ),
+    path(
+        "<int:merchant_id>/delivery-zones/<int:zone_id>/",
+        apis.DeliveryZoneDetailApi.as_view(),
+        name="delivery-zone-detail",
+    ),
+]
