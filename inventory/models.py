@@ -58,3 +58,6 @@ class InventoryAdjustment(models.Model):
         indexes = [
             models.Index(fields=["inventory", "-created_at"], name="adjustment_inv_created_idx")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.inventory_id}: {self.delta:+d}"

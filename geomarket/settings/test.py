@@ -1,3 +1,5 @@
+from geomarket.env import env_str
+
 from .base import *  # noqa: F403
 from .base import CACHES, DATABASES
 
@@ -14,3 +16,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# Two test runs at once (say, a developer and a helper) each need their own database.
+_test_database_name = env_str("TEST_DATABASE_NAME", "")
+if _test_database_name:
+    DATABASES["default"]["TEST"] = {"NAME": _test_database_name}
