@@ -37,3 +37,13 @@ def client_for(make_user):
         return client
 
     return build
+
+
+@pytest.fixture
+def as_user(client_for):
+    """`as_user(None)` is an anonymous client; otherwise a token-authenticated one."""
+
+    def build(user) -> APIClient:
+        return APIClient() if user is None else client_for(user)
+
+    return build

@@ -1,0 +1,173 @@
+import pytest
+
+from catalog.models import Product
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+PRODUCTS = "/api/v1/products/"
+CATEGORIES = "/api/v1/categories/"
+
+
+def test_product_shape(as_user):
+    shop = factories.merchant()
+    item = factories.product(merchant=shop, title="Rye Bread", price="3.20")
+    body = as_user(None).get(f"{PRODUCTS}{item.pk}/").json()
+    assert set(body) == {
+        "id",
+        "merchant_id",
+        "category_id",
+        "title",
+        "description",
+        "price",
+        "is_published",
+        "created_at",
+        "updated_at",
+    }
+    assert body["price"] == "3.20"
+    assert body["merchant_id"] == shop.pk
+
+
+def test_anyone_sees_published_products_of_active_merchants_only(as_user):
+    shop = factories.merchant()
+    closed = factories.merchant(is_active=False)
+    visible = factories.product(merchant=shop)
+    factories.product(merchant=shop, is_published=False)
+    factories.product(merchant=closed)
+    ids = [p["id"] for p in as_user(None).get(PRODUCTS).json()["results"]]
+    assert ids == [visible.pk]
+
+
+def test_owner_also_sees_own_unpublished_products(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    draft = factories.product(merchant=shop, is_published=False)
+    other_draft = factories.product(merchant=factories.merchant(), is_published=False)
+    client = as_user(owner)
+    ids = [p["id"] for p in client.get(PRODUCTS).json()["results"]]
+    assert draft.pk in ids
+    assert other_draft.pk not in ids
+    assert client.get(f"{PRODUCTS}{draft.pk}/").status_code == 200
+    assert client.get(f"{PRODUCTS}{other_draft.pk}/").status_code == 404
+    assert as_user(None).get(f"{PRODUCTS}{draft.pk}/").status_code == 404
+
+
+def test_product_filters(as_user):
+    fruit = factories.category(name="Fruit")
+    bread = factories.category(name="Bread")
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    apple = factories.product(merchant=shop, category=fruit)
+    loaf = factories.product(merchant=shop, category=bread)
+    draft = factories.product(merchant=shop, category=bread, is_published=False)
+    elsewhere = factories.product(merchant=factories.merchant(), category=fruit)
+    client = as_user(owner)
+
+    def ids(**params):
+        return [p["id"] for p in client.get(PRODUCTS, params).json()["results"]]
+
+    assert ids(merchant_id=shop.pk) == [apple.pk, loaf.pk, draft.pk]
+    assert ids(category=fruit.slug) == [apple.pk, elsewhere.pk]
+    assert ids(category=str(bread.pk)) == [loaf.pk, draft.pk]
+    assert ids(merchant_id=shop.pk, is_published="false") == [draft.pk]
+    assert ids(merchant_id=shop.pk, is_published="true") == [apple.pk, loaf.pk]
+
+
+@pytest.mark.parametrize("params", [{"merchant_id": "x"}, {"is_published": "maybe"}])
+def test_malformed_filters_are_400(as_user, params):
+    response = as_user(None).get(PRODUCTS, params)
+    assert response.status_code == 400
+    assert set(response.json()) == set(params)
+
+
+def test_product_list_query_count_does_not_grow(as_user, django_assert_num_queries):
+    shop = factories.merchant()
+    tag = factories.category()
+    for _ in range(15):
+        factories.product(merchant=shop, category=tag)
+    client = as_user(None)
+    with django_assert_num_queries(2):
+        client.get(PRODUCTS, {"page_size": 3})
+    with django_assert_num_queries(2):
+        client.get(PRODUCTS, {"page_size": 15})
+
+
+def test_owner_creates_a_product_for_own_merchant_without_naming_it(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    tag = factories.category()
+    response = as_user(owner).post(
+        PRODUCTS, {"category_id": tag.pk, "title": "Milk 1l", "price": "1.19"}
+    )
+    assert response.status_code == 201
+    assert response.json()["merchant_id"] == shop.pk
+    assert response.json()["is_published"] is True
+
+
+def test_operator_must_name_the_merchant(as_user):
+    tag = factories.category()
+    response = as_user(factories.user(is_staff=True)).post(
+        PRODUCTS, {"category_id": tag.pk, "title": "Milk", "price": "1.00"}
+    )
+    assert response.status_code == 400
+    assert "merchant_id" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price", "-0.01"),
+        ("price", "abc"),
+        ("price", "1.999"),
+        ("category_id", 999999),
+        ("title", ""),
+    ],
+)
+def test_invalid_product_input_is_a_field_error(as_user, field, value):
+    owner = factories.user()
+    factories.merchant(owner=owner)
+    body = {"category_id": factories.category().pk, "title": "Milk", "price": "1.00"}
+    body[field] = value
+    response = as_user(owner).post(PRODUCTS, body)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Product.objects.exists()
+
+
+def test_product_update_cannot_move_it_to_another_merchant(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    other = factories.merchant()
+    item = factories.product(merchant=shop)
+    response = as_user(owner).patch(f"{PRODUCTS}{item.pk}/", {"merchant_id": other.pk})
+    assert response.status_code == 200
+    item.refresh_from_db()
+    assert item.merchant_id == shop.pk
+
+
+def test_database_refuses_a_negative_price():
+    from django.db import IntegrityError, transaction
+
+    item = factories.product(merchant=factories.merchant())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Product.objects.filter(pk=item.pk).update(price=-1)
+
+
+def test_categories_are_public_and_slugs_unique(as_user):
+    factories.category(name="Dairy")
+    operator = as_user(factories.user(is_staff=True))
+    listing = as_user(None).get(CATEGORIES).json()
+    assert listing["count"] == 1
+    assert set(listing["results"][0]) == {"id", "name", "slug"}
+    assert operator.post(CATEGORIES, {"name": "Eggs", "slug": "eggs"}).status_code == 201
+    duplicate = operator.post(CATEGORIES, {"name": "Eggs 2", "slug": "eggs"})
+    assert duplicate.status_code == 400
+    assert "slug" in duplicate.json()
+
+
+def test_category_in_use_cannot_be_deleted(as_user):
+    tag = factories.category()
+    factories.product(merchant=factories.merchant(), category=tag)
+    response = as_user(factories.user(is_staff=True)).delete(f"{CATEGORIES}{tag.pk}/")
+    assert response.status_code == 409
+    assert "detail" in response.json()

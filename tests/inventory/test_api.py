@@ -1,0 +1,202 @@
+import threading
+
+import pytest
+from django.db import IntegrityError, connection, connections, transaction
+
+from inventory.models import Inventory, InventoryAdjustment
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+INVENTORY = "/api/v1/inventory/"
+
+
+def test_inventory_shape_and_filters(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    plenty = factories.stock(product=factories.product(merchant=shop), quantity=50)
+    low = factories.stock(product=factories.product(merchant=shop), quantity=2)
+    at_threshold = factories.stock(
+        product=factories.product(merchant=shop), quantity=5, low_stock_threshold=5
+    )
+    client = as_user(owner)
+
+    body = client.get(f"{INVENTORY}{plenty.pk}/").json()
+    assert set(body) == {
+        "id",
+        "merchant_id",
+        "product_id",
+        "quantity",
+        "low_stock_threshold",
+        "updated_at",
+    }
+
+    def ids(**params):
+        return [row["id"] for row in client.get(INVENTORY, params).json()["results"]]
+
+    assert ids() == [plenty.pk, low.pk, at_threshold.pk]
+    assert ids(low_stock="true") == [low.pk, at_threshold.pk]
+    assert ids(product_id=low.product_id) == [low.pk]
+    assert ids(merchant_id=shop.pk) == [plenty.pk, low.pk, at_threshold.pk]
+
+
+def test_operator_sees_every_merchant_and_filters_by_merchant(as_user):
+    a = factories.merchant()
+    b = factories.merchant()
+    row_a = factories.stock(product=factories.product(merchant=a))
+    row_b = factories.stock(product=factories.product(merchant=b))
+    client = as_user(factories.user(is_staff=True))
+    assert [r["id"] for r in client.get(INVENTORY).json()["results"]] == [row_a.pk, row_b.pk]
+    only_b = client.get(INVENTORY, {"merchant_id": b.pk}).json()["results"]
+    assert [r["id"] for r in only_b] == [row_b.pk]
+
+
+def test_one_row_per_product(as_user):
+    owner = factories.user()
+    item = factories.product(merchant=factories.merchant(owner=owner))
+    factories.stock(product=item)
+    response = as_user(owner).post(INVENTORY, {"product_id": item.pk, "quantity": 1})
+    assert response.status_code == 400
+    assert "product_id" in response.json()
+    assert Inventory.objects.filter(product=item).count() == 1
+
+
+@pytest.mark.parametrize("quantity", [-1, 10**12, "many"])
+def test_quantity_out_of_range_is_a_field_error(as_user, quantity):
+    owner = factories.user()
+    item = factories.product(merchant=factories.merchant(owner=owner))
+    response = as_user(owner).post(INVENTORY, {"product_id": item.pk, "quantity": quantity})
+    assert response.status_code == 400
+    assert "quantity" in response.json()
+    assert not Inventory.objects.exists()
+
+
+def test_adjust_changes_stock_and_records_the_reason(as_user):
+    owner = factories.user()
+    row = factories.stock(
+        product=factories.product(merchant=factories.merchant(owner=owner)), quantity=10
+    )
+    response = as_user(owner).post(
+        f"{INVENTORY}{row.pk}/adjust/", {"delta": -4, "reason": "spoilt"}
+    )
+    assert response.status_code == 200
+    assert response.json()["quantity"] == 6
+    adjustment = InventoryAdjustment.objects.get(inventory=row)
+    assert (adjustment.delta, adjustment.quantity_after, adjustment.reason) == (-4, 6, "spoilt")
+    assert adjustment.actor_id == owner.pk
+
+
+def test_adjust_below_zero_is_409_and_changes_nothing(as_user):
+    owner = factories.user()
+    row = factories.stock(
+        product=factories.product(merchant=factories.merchant(owner=owner)), quantity=3
+    )
+    response = as_user(owner).post(f"{INVENTORY}{row.pk}/adjust/", {"delta": -4, "reason": "x"})
+    assert response.status_code == 409
+    assert "detail" in response.json()
+    row.refresh_from_db()
+    assert row.quantity == 3
+    assert not InventoryAdjustment.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{"delta": 0}, {"delta": "x"}, {}, {"delta": 10**12}])
+def test_bad_adjustments_are_field_errors(as_user, body):
+    owner = factories.user()
+    row = factories.stock(product=factories.product(merchant=factories.merchant(owner=owner)))
+    response = as_user(owner).post(f"{INVENTORY}{row.pk}/adjust/", body)
+    assert response.status_code == 400
+    assert "delta" in response.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_adjustments_never_oversell():
+    """Twelve threads, each with its own connection, take 1 from a stock of 5."""
+    from inventory.services import StockUnderflow, inventory_adjust
+
+    row = factories.stock(product=factories.product(merchant=factories.merchant()), quantity=5)
+    barrier = threading.Barrier(12)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def take_one():
+        try:
+            barrier.wait()
+            inventory_adjust(inventory_id=row.pk, delta=-1, reason="race")
+            result = "ok"
+        except StockUnderflow:
+            result = "underflow"
+        finally:
+            connections.close_all()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=take_one) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    row.refresh_from_db()
+    assert sorted(outcomes) == ["ok"] * 5 + ["underflow"] * 7
+    assert row.quantity == 0
+    assert InventoryAdjustment.objects.filter(inventory=row).count() == 5
+
+
+def test_database_refuses_negative_stock():
+    row = factories.stock(product=factories.product(merchant=factories.merchant()), quantity=1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Inventory.objects.filter(pk=row.pk).update(quantity=-1)
+
+
+def test_database_refuses_stock_under_the_wrong_merchant():
+    item = factories.product(merchant=factories.merchant())
+    stranger = factories.merchant()
+
+    def create_and_check_now():
+        Inventory.objects.create(merchant=stranger, product=item, quantity=1)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create_and_check_now()
+
+
+def test_merchant_stock_is_sorted_by_title_with_product_details(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    dairy = factories.category(name="Dairy")
+    for title in ["Yoghurt", "butter", "Cheese"]:
+        factories.stock(
+            product=factories.product(merchant=shop, category=dairy, title=title, price="2.50")
+        )
+    factories.stock(product=factories.product(merchant=factories.merchant(), title="Alien"))
+    body = as_user(owner).get(f"/api/v1/merchants/{shop.pk}/inventory/").json()
+    assert [row["product_title"] for row in body["results"]] == ["Cheese", "Yoghurt", "butter"]
+    first = body["results"][0]
+    assert set(first) == {
+        "id",
+        "product_id",
+        "product_title",
+        "price",
+        "category_name",
+        "quantity",
+        "low_stock_threshold",
+        "updated_at",
+    }
+    assert first["price"] == "2.50"
+    assert first["category_name"] == "Dairy"
+
+
+def test_stock_lists_run_a_fixed_number_of_queries(as_user, django_assert_num_queries):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    for _ in range(12):
+        factories.stock(product=factories.product(merchant=shop))
+    client = as_user(owner)
+    # token auth, the caller's merchant, then count + page
+    for size in (3, 12):
+        with django_assert_num_queries(4):
+            client.get(INVENTORY, {"page_size": size})
+    # ... and the merchant lookup for the permission check
+    for size in (3, 12):
+        with django_assert_num_queries(6):
+            client.get(f"/api/v1/merchants/{shop.pk}/inventory/", {"page_size": size})
