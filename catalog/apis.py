@@ -1,13 +1,24 @@
+import json
+
+from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import serializers
 from catalog.models import Product, ProductCategory
-from catalog.selectors import category_list, product_list, product_visible
+from catalog.selectors import (
+    category_list,
+    product_list,
+    product_title_suggestions,
+    product_visible,
+    products_nearby,
+    products_search,
+)
 from catalog.services import (
     category_create,
     category_delete,
@@ -17,9 +28,12 @@ from catalog.services import (
     product_update,
 )
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.answer_cache import Namespace, cached_answer
 from geomarket.api.pagination import paginated_response
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
+from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.errors import DomainError, Forbidden
+from geomarket.ratelimit import RateLimiter, client_identity
 from merchants.models import Merchant
 
 
@@ -184,3 +198,121 @@ class ProductDetailApi(APIView):
     def delete(self, request, product_id: int):
         product_delete(product=_managed_product(request, product_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProductsNearbyApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[serializers.ProductsNearbyParamsSerializer],
+        responses=inline_serializer(
+            name="ProductsNearbyResults",
+            fields={"results": serializers.ProductNearbySerializer(many=True)},
+        ),
+        tags=["search"],
+    )
+    def get(self, request):
+        params = serializers.ProductsNearbyParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
+
+        def compute() -> bytes:
+            rows = products_nearby(
+                lat=query["lat"],
+                lng=query["lng"],
+                radius_m=query["radius"],
+                limit=query["limit"],
+                q=query.get("q"),
+                category=query.get("category"),
+                min_price=query.get("min_price"),
+                max_price=query.get("max_price"),
+                in_stock=query["in_stock"],
+                deliverable=query["deliverable"],
+            )
+            return json_bytes({"results": [serializers.product_nearby_row(r) for r in rows]})
+
+        body, hit = cached_answer(
+            name="products-nearby",
+            namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
+            params=query,
+            compute=compute,
+        )
+        return cached_json_response(body, hit=hit)
+
+
+class ProductSearchApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[serializers.ProductSearchParamsSerializer],
+        responses=serializers.ProductSearchResultSerializer(many=True),
+        tags=["search"],
+    )
+    def get(self, request):
+        params = serializers.ProductSearchParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
+        paging = {
+            "page": request.query_params.get("page", "1"),
+            "page_size": request.query_params.get("page_size", ""),
+        }
+
+        def compute() -> bytes:
+            response = paginated_response(
+                request=request,
+                view=self,
+                queryset=products_search(**query),
+                serializer_class=serializers.ProductSearchResultSerializer,
+            )
+            return json_bytes(response.data)
+
+        body, hit = cached_answer(
+            name="search-products",
+            namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
+            params={**query, **paging},
+            compute=compute,
+        )
+        return cached_json_response(body, hit=hit)
+
+
+class SuggestApi(APIView):
+    permission_classes = [AllowAny]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        limiter = RateLimiter(scope="suggest", limit=settings.SUGGEST_RATE_LIMIT_PER_MINUTE)
+        self.rate_limit = limiter.hit(client_identity(request))
+        if not self.rate_limit.allowed:
+            raise Throttled(wait=self.rate_limit.retry_after_seconds)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        rate_limit = getattr(self, "rate_limit", None)
+        if rate_limit is not None:
+            for header, value in rate_limit.headers().items():
+                response[header] = value
+        return response
+
+    @extend_schema(
+        parameters=[serializers.SuggestParamsSerializer],
+        responses=serializers.SuggestOutputSerializer,
+        tags=["search"],
+    )
+    def get(self, request):
+        params = serializers.SuggestParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        q = params.validated_data["q"]
+
+        def compute() -> bytes:
+            return json_bytes({"query": q, "suggestions": product_title_suggestions(q=q)})
+
+        body, hit = cached_answer(
+            name="search-suggest",
+            namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
+            params={"q": q.casefold()},
+            compute=compute,
+        )
+        if hit:
+            # The cache is keyed case-insensitively; echo this caller's own spelling.
+            body = json_bytes({"query": q, "suggestions": json.loads(body)["suggestions"]})
+        return cached_json_response(body, hit=hit)

@@ -1,5 +1,8 @@
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 class ProductCategory(models.Model):
@@ -25,6 +28,9 @@ class Product(models.Model):
     is_published = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Title (weight A), category name (B) and description (C), maintained by database
+    # triggers (migration 0003) because the category name lives in another table.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         constraints = [
@@ -39,6 +45,19 @@ class Product(models.Model):
             ),
             models.Index(fields=["category", "is_published"], name="product_category_pub_idx"),
             models.Index(fields=["-created_at"], name="product_created_idx"),
+            GinIndex(fields=["search_vector"], name="product_search_gin"),
+            # Suggest matches with Django's istartswith/icontains, which compare UPPER(title):
+            # the trigram index serves substrings, the pattern index serves prefixes.
+            GinIndex(
+                OpClass(Upper("title"), name="gin_trgm_ops"),
+                name="product_title_trgm",
+                condition=Q(is_published=True),
+            ),
+            models.Index(
+                OpClass(Upper("title"), name="text_pattern_ops"),
+                name="product_title_prefix",
+                condition=Q(is_published=True),
+            ),
         ]
 
     def __str__(self) -> str:

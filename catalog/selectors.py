@@ -1,4 +1,7 @@
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from catalog.models import Product, ProductCategory
 from geomarket.accounts.roles import is_operator, user_merchant_id
@@ -42,3 +45,162 @@ def product_list(
 
 def product_visible(*, user, product_id: int) -> Product | None:
     return products_visible_to(user=user).filter(pk=product_id).first()
+
+
+# products/nearby walks merchants in `<->` order through their GiST index, inside the exact
+# spheroid ST_DWithin radius, and for each one takes its matching products by id through a
+# LATERAL join, so the scan stops as soon as `limit` rows are found. Only those rows get the
+# exact spheroid ST_Distance, which then orders them (nearest merchant first, ties by id).
+PRODUCTS_NEARBY_SQL = """
+SELECT found.*, ST_Distance(found.location, %(point)s::geography) AS distance_m,
+       ST_X(found.location::geometry) AS lng, ST_Y(found.location::geometry) AS lat
+FROM (
+    SELECT m.location, m.name AS merchant_name, p.*
+    FROM (
+        SELECT id, name, location FROM merchants_merchant mm
+        WHERE mm.is_active AND ST_DWithin(mm.location, %(point)s::geography, %(radius)s)
+        {deliverable}
+        ORDER BY mm.location <-> %(point)s::geography
+    ) m
+    CROSS JOIN LATERAL (
+        SELECT p.id, p.merchant_id, p.category_id, p.title, p.description, p.price,
+               p.is_published, p.created_at, p.updated_at,
+               COALESCE(i.quantity, 0) AS quantity
+        FROM catalog_product p
+        LEFT JOIN inventory_inventory i ON i.product_id = p.id
+        WHERE p.merchant_id = m.id AND p.is_published {product_filters}
+        ORDER BY p.id
+        LIMIT %(limit)s
+    ) p
+    LIMIT %(limit)s
+) found
+ORDER BY distance_m, found.id
+"""
+
+_DELIVERABLE_FILTER = """
+        AND EXISTS (
+            SELECT 1 FROM merchants_deliveryzone z
+            WHERE z.merchant_id = mm.id AND z.is_active
+              AND ST_Covers(z.area, %(point)s::geography)
+        )"""
+
+
+def products_nearby(
+    *,
+    lat: float,
+    lng: float,
+    radius_m: float,
+    limit: int,
+    q: str | None = None,
+    category: str | None = None,
+    min_price=None,
+    max_price=None,
+    in_stock: bool = True,
+    deliverable: bool = False,
+) -> list[dict]:
+    params: dict = {
+        "point": f"SRID=4326;POINT({lng!r} {lat!r})",
+        "radius": radius_m,
+        "limit": limit,
+    }
+    filters: list[str] = []
+    if in_stock:
+        filters.append("i.quantity > 0")
+    if category:
+        if category.isdigit():
+            filters.append("p.category_id = %(category_id)s")
+            params["category_id"] = int(category)
+        else:
+            filters.append(
+                "p.category_id = (SELECT id FROM catalog_productcategory WHERE slug = %(slug)s)"
+            )
+            params["slug"] = category
+    if min_price is not None:
+        filters.append("p.price >= %(min_price)s")
+        params["min_price"] = min_price
+    if max_price is not None:
+        filters.append("p.price <= %(max_price)s")
+        params["max_price"] = max_price
+    if q:
+        filters.append("p.search_vector @@ websearch_to_tsquery('english', %(q)s)")
+        params["q"] = q
+    sql = PRODUCTS_NEARBY_SQL.format(
+        deliverable=_DELIVERABLE_FILTER if deliverable else "",
+        product_filters="".join(f" AND {clause}" for clause in filters),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [column.name for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+SEARCH_SORTS = {
+    "relevance": ("-rank", "id"),
+    "price": ("price", "id"),
+    "-price": ("-price", "id"),
+    "newest": ("-created_at", "-id"),
+}
+
+
+def products_search(
+    *,
+    q: str | None = None,
+    category: str | None = None,
+    min_price=None,
+    max_price=None,
+    merchant_id: int | None = None,
+    in_stock: bool | None = None,
+    sort: str | None = None,
+) -> QuerySet[Product]:
+    """Published products of active merchants, full-text matched on title, category name
+    and description through the stored `search_vector` and its GIN index."""
+    products = (
+        Product.objects.filter(is_published=True, merchant__is_active=True)
+        .select_related("category")
+        .annotate(stock=Coalesce(F("inventory__quantity"), 0))
+    )
+    if q:
+        query = SearchQuery(q, search_type="websearch", config="english")
+        products = products.filter(search_vector=query).annotate(
+            rank=SearchRank(F("search_vector"), query, cover_density=True)
+        )
+    if category:
+        products = products.filter(_category_filter(category))
+    if min_price is not None:
+        products = products.filter(price__gte=min_price)
+    if max_price is not None:
+        products = products.filter(price__lte=max_price)
+    if merchant_id is not None:
+        products = products.filter(merchant_id=merchant_id)
+    if in_stock:
+        products = products.filter(inventory__quantity__gt=0)
+    sort = sort or ("relevance" if q else "newest")
+    if sort == "relevance" and not q:
+        sort = "newest"
+    return products.order_by(*SEARCH_SORTS[sort])
+
+
+SUGGEST_LIMIT = 10
+
+
+def product_title_suggestions(*, q: str) -> list[str]:
+    """Up to 10 distinct published titles: those starting with `q`, then those containing it.
+
+    Both lookups compare UPPER(title), matching the partial pattern and trigram indexes.
+    """
+    visible = Product.objects.filter(is_published=True, merchant__is_active=True)
+    titles = list(
+        visible.filter(title__istartswith=q)
+        .order_by("title")
+        .values_list("title", flat=True)
+        .distinct()[:SUGGEST_LIMIT]
+    )
+    if len(titles) < SUGGEST_LIMIT:
+        titles += list(
+            visible.filter(title__icontains=q)
+            .exclude(title__istartswith=q)
+            .order_by("title")
+            .values_list("title", flat=True)
+            .distinct()[: SUGGEST_LIMIT - len(titles)]
+        )
+    return titles

@@ -1,7 +1,16 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from catalog.models import ProductCategory
-from geomarket.api.fields import MoneyField
+from catalog.selectors import SEARCH_SORTS
+from geomarket.api.fields import (
+    GeoJSONPointField,
+    MoneyField,
+    NearPointSerializer,
+    format_datetime,
+    format_money,
+)
 
 
 class CategorySerializer(serializers.Serializer):
@@ -55,3 +64,96 @@ class ProductFilterSerializer(serializers.Serializer):
     merchant_id = serializers.IntegerField(required=False, min_value=1)
     category = serializers.CharField(required=False, max_length=100)
     is_published = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class PriceRangeMixin(serializers.Serializer):
+    min_price = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=Decimal("0"), required=False
+    )
+    max_price = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=Decimal("0"), required=False
+    )
+
+    def validate(self, attrs):
+        low, high = attrs.get("min_price"), attrs.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"min_price": ["Must not exceed max_price."]})
+        return attrs
+
+
+class ProductsNearbyParamsSerializer(NearPointSerializer, PriceRangeMixin):
+    q = serializers.CharField(required=False, max_length=200)
+    category = serializers.CharField(required=False, max_length=100)
+    in_stock = serializers.BooleanField(required=False, default=True)
+    deliverable = serializers.BooleanField(required=False, default=False)
+
+
+class ProductSearchParamsSerializer(PriceRangeMixin):
+    q = serializers.CharField(required=False, max_length=200)
+    category = serializers.CharField(required=False, max_length=100)
+    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
+    sort = serializers.ChoiceField(choices=list(SEARCH_SORTS), required=False)
+
+
+class SuggestParamsSerializer(serializers.Serializer):
+    q = serializers.CharField(min_length=3, max_length=100)
+
+
+class NearbyMerchantSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    location = GeoJSONPointField()
+
+
+class ProductNearbySerializer(serializers.Serializer):
+    """Schema only: rows are rendered by `product_nearby_row`."""
+
+    product = ProductOutputSerializer()
+    merchant = NearbyMerchantSerializer()
+    distance_m = serializers.FloatField()
+    quantity = serializers.IntegerField()
+
+
+class CategoryRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ProductSearchResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    price = MoneyField()
+    category = CategoryRefSerializer()
+    merchant_id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    quantity = serializers.IntegerField(source="stock")
+
+
+class SuggestOutputSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    suggestions = serializers.ListField(child=serializers.CharField())
+
+
+def product_nearby_row(row: dict) -> dict:
+    return {
+        "product": {
+            "id": row["id"],
+            "merchant_id": row["merchant_id"],
+            "category_id": row["category_id"],
+            "title": row["title"],
+            "description": row["description"],
+            "price": format_money(row["price"]),
+            "is_published": row["is_published"],
+            "created_at": format_datetime(row["created_at"]),
+            "updated_at": format_datetime(row["updated_at"]),
+        },
+        "merchant": {
+            "id": row["merchant_id"],
+            "name": row["merchant_name"],
+            "location": {"type": "Point", "coordinates": [row["lng"], row["lat"]]},
+        },
+        "distance_m": round(row["distance_m"], 2),
+        "quantity": row["quantity"],
+    }

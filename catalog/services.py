@@ -4,16 +4,19 @@ from typing import Any
 from django.db import transaction
 
 from catalog.models import Product, ProductCategory
+from geomarket.answer_cache import Namespace, versions_bump
 from merchants.models import Merchant
 
 
 @transaction.atomic
 def category_create(*, name: str, slug: str) -> ProductCategory:
+    versions_bump(Namespace.CATALOG)
     return ProductCategory.objects.create(name=name, slug=slug)
 
 
 @transaction.atomic
 def category_update(*, category: ProductCategory, data: dict[str, Any]) -> ProductCategory:
+    versions_bump(Namespace.CATALOG)
     for attr, value in data.items():
         setattr(category, attr, value)
     category.save()
@@ -22,6 +25,7 @@ def category_update(*, category: ProductCategory, data: dict[str, Any]) -> Produ
 
 @transaction.atomic
 def category_delete(*, category: ProductCategory) -> None:
+    versions_bump(Namespace.CATALOG)
     category.delete()
 
 
@@ -35,6 +39,7 @@ def product_create(
     description: str = "",
     is_published: bool = True,
 ) -> Product:
+    versions_bump(Namespace.CATALOG)
     return Product.objects.create(
         merchant=merchant,
         category=category,
@@ -47,6 +52,7 @@ def product_create(
 
 @transaction.atomic
 def product_update(*, product: Product, data: dict[str, Any]) -> Product:
+    versions_bump(Namespace.CATALOG)
     for attr, value in data.items():
         setattr(product, attr, value)
     product.save()
@@ -55,4 +61,5 @@ def product_update(*, product: Product, data: dict[str, Any]) -> Product:
 
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
+    versions_bump(Namespace.CATALOG)
     product.delete()

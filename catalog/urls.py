@@ -9,5 +9,11 @@ category_urlpatterns = [
 
 product_urlpatterns = [
     path("", apis.ProductListApi.as_view(), name="product-list"),
+    path("nearby/", apis.ProductsNearbyApi.as_view(), name="products-nearby"),
     path("<int:product_id>/", apis.ProductDetailApi.as_view(), name="product-detail"),
+]
+
+search_urlpatterns = [
+    path("products/", apis.ProductSearchApi.as_view(), name="search-products"),
+    path("suggest/", apis.SuggestApi.as_view(), name="search-suggest"),
 ]

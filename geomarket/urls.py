@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from catalog.urls import category_urlpatterns, product_urlpatterns
+from catalog.urls import category_urlpatterns, product_urlpatterns, search_urlpatterns
 from geomarket.health import healthz
 from inventory.apis import MerchantStockApi
 
@@ -22,6 +22,7 @@ api_v1 = [
     path("categories/", include(category_urlpatterns)),
     path("products/", include(product_urlpatterns)),
     path("inventory/", include("inventory.urls")),
+    path("search/", include(search_urlpatterns)),
 ]
 
 urlpatterns = [

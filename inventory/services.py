@@ -3,6 +3,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 
 from catalog.models import Product
+from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
 from inventory.models import Inventory, InventoryAdjustment
 
@@ -14,6 +15,7 @@ class StockUnderflow(Conflict):
 
 @transaction.atomic
 def inventory_create(*, product: Product, quantity: int, low_stock_threshold: int = 5) -> Inventory:
+    versions_bump(Namespace.CATALOG)
     if Inventory.objects.filter(product=product).exists():
         raise DomainError("This product already has an inventory row.", field="product_id")
     return Inventory.objects.create(
@@ -26,6 +28,7 @@ def inventory_create(*, product: Product, quantity: int, low_stock_threshold: in
 
 @transaction.atomic
 def inventory_update(*, inventory: Inventory, data: dict) -> Inventory:
+    versions_bump(Namespace.CATALOG)
     for attr, value in data.items():
         setattr(inventory, attr, value)
     inventory.save()
@@ -34,6 +37,7 @@ def inventory_update(*, inventory: Inventory, data: dict) -> Inventory:
 
 @transaction.atomic
 def inventory_delete(*, inventory: Inventory) -> None:
+    versions_bump(Namespace.CATALOG)
     inventory.delete()
 
 
@@ -44,6 +48,7 @@ def inventory_adjust(*, inventory_id: int, delta: int, reason: str = "", actor=N
     The `quantity >= -delta` condition and the row lock the UPDATE takes make concurrent
     adjustments serialise; a result below zero updates no row and raises 409.
     """
+    versions_bump(Namespace.CATALOG)
     updated = Inventory.objects.filter(pk=inventory_id, quantity__gte=-delta).update(
         quantity=F("quantity") + delta, updated_at=Now()
     )

@@ -1,16 +1,24 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from geomarket.answer_cache import Namespace, cached_answer
 from geomarket.api.pagination import paginated_response
 from geomarket.api.permissions import can_manage_merchant
+from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.errors import Forbidden
 from merchants import serializers
 from merchants.models import DeliveryZone, Merchant
-from merchants.selectors import delivery_zone_list, merchant_list, merchant_visible
+from merchants.selectors import (
+    delivery_zone_list,
+    merchant_list,
+    merchant_visible,
+    merchants_delivering_to,
+    merchants_nearby,
+)
 from merchants.services import (
     delivery_zone_create,
     delivery_zone_delete,
@@ -179,3 +187,54 @@ class DeliveryZoneDetailApi(APIView):
     def delete(self, request, merchant_id: int, zone_id: int):
         delivery_zone_delete(zone=self._zone(request, merchant_id, zone_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _results_schema(item_serializer):
+    return inline_serializer(
+        name=f"{item_serializer.__name__.removesuffix('Serializer')}Results",
+        fields={"results": item_serializer(many=True)},
+    )
+
+
+class MerchantsNearbyApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[serializers.MerchantsNearbyParamsSerializer],
+        responses=_results_schema(serializers.MerchantNearbyOutputSerializer),
+        tags=["search"],
+    )
+    def get(self, request):
+        params = serializers.MerchantsNearbyParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
+        rows = merchants_nearby(
+            lat=query["lat"], lng=query["lng"], radius_m=query["radius"], limit=query["limit"]
+        )
+        return Response({"results": [serializers.merchant_row(row) for row in rows]})
+
+
+class MerchantsDeliveringToApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[serializers.DeliveringToParamsSerializer],
+        responses=_results_schema(serializers.MerchantDeliveringOutputSerializer),
+        tags=["search"],
+    )
+    def get(self, request):
+        params = serializers.DeliveringToParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
+
+        def compute() -> bytes:
+            rows = merchants_delivering_to(lat=query["lat"], lng=query["lng"], limit=query["limit"])
+            return json_bytes({"results": [serializers.merchant_row(row) for row in rows]})
+
+        body, hit = cached_answer(
+            name="merchants-delivering-to",
+            namespaces=(Namespace.MERCHANTS,),
+            params=query,
+            compute=compute,
+        )
+        return cached_json_response(body, hit=hit)

@@ -1,3 +1,4 @@
+from django.db import connection
 from django.db.models import QuerySet
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
@@ -39,3 +40,77 @@ def delivery_zone_list(*, merchant: Merchant, include_inactive: bool) -> QuerySe
     if not include_inactive:
         zones = zones.filter(is_active=True)
     return zones
+
+
+# The geo reads below are the hottest queries of the customer apps. They are written in
+# SQL because they need LATERAL joins, and return plain dicts. Each one walks the GiST
+# index in `<->` order (sphere distance) inside the exact `ST_DWithin`/`ST_Covers`
+# filter, keeps only the rows it returns, and computes the exact spheroid
+# `ST_Distance` for those rows alone, which also gives their final order.
+
+_MERCHANT_COLUMNS = """
+    m.id, m.owner_id, m.name, m.description, m.phone, m.is_active, m.created_at,
+    ST_X(m.location::geometry) AS lng, ST_Y(m.location::geometry) AS lat,
+    a.line1, a.line2, a.city, a.postal_code, a.country,
+    ARRAY(SELECT mc.productcategory_id FROM merchants_merchant_categories mc
+          WHERE mc.merchant_id = m.id ORDER BY 1) AS category_ids,
+    ST_Distance(m.location, %(point)s::geography) AS distance_m
+"""
+
+MERCHANTS_NEARBY_SQL = f"""
+SELECT {_MERCHANT_COLUMNS}
+FROM (
+    SELECT id FROM merchants_merchant
+    WHERE is_active AND ST_DWithin(location, %(point)s::geography, %(radius)s)
+    ORDER BY location <-> %(point)s::geography
+    LIMIT %(limit)s
+) nearest
+JOIN merchants_merchant m ON m.id = nearest.id
+JOIN merchants_address a ON a.id = m.address_id
+ORDER BY distance_m, m.id
+"""  # noqa: S608 - only fixed column lists are interpolated
+
+MERCHANTS_DELIVERING_TO_SQL = f"""
+SELECT {_MERCHANT_COLUMNS},
+       cheapest.zone_id, cheapest.delivery_fee, cheapest.min_order_amount
+FROM (
+    SELECT DISTINCT ON (z.merchant_id)
+           z.merchant_id, z.id AS zone_id, z.delivery_fee, z.min_order_amount
+    FROM merchants_deliveryzone z
+    WHERE z.is_active AND ST_Covers(z.area, %(point)s::geography)
+    ORDER BY z.merchant_id, z.delivery_fee, z.id
+) cheapest
+JOIN merchants_merchant m ON m.id = cheapest.merchant_id AND m.is_active
+JOIN merchants_address a ON a.id = m.address_id
+ORDER BY m.location <-> %(point)s::geography, m.id
+LIMIT %(limit)s
+"""  # noqa: S608 - only fixed column lists are interpolated
+
+
+def point_ewkt(*, lat: float, lng: float) -> str:
+    return f"SRID=4326;POINT({lng!r} {lat!r})"
+
+
+def _fetch_dicts(sql: str, params: dict) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [column.name for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def merchants_nearby(*, lat: float, lng: float, radius_m: float, limit: int) -> list[dict]:
+    return _fetch_dicts(
+        MERCHANTS_NEARBY_SQL,
+        {"point": point_ewkt(lat=lat, lng=lng), "radius": radius_m, "limit": limit},
+    )
+
+
+def merchants_delivering_to(*, lat: float, lng: float, limit: int) -> list[dict]:
+    """Active merchants with an active zone covering the point, each with its cheapest
+    covering zone. `ST_Covers` counts a point on a zone's boundary as covered."""
+    rows = _fetch_dicts(
+        MERCHANTS_DELIVERING_TO_SQL, {"point": point_ewkt(lat=lat, lng=lng), "limit": limit}
+    )
+    # The `<->` walk above is by sphere distance; the answer is ordered by the exact one.
+    rows.sort(key=lambda row: (row["distance_m"], row["id"]))
+    return rows

@@ -1,7 +1,14 @@
 from rest_framework import serializers
 
 from catalog.models import ProductCategory
-from geomarket.api.fields import GeoJSONAreaField, GeoJSONPointField, MoneyField
+from geomarket.api.fields import (
+    GeoJSONAreaField,
+    GeoJSONPointField,
+    MoneyField,
+    NearPointSerializer,
+    format_datetime,
+    format_money,
+)
 
 
 class AddressSerializer(serializers.Serializer):
@@ -65,3 +72,54 @@ class DeliveryZoneOutputSerializer(serializers.Serializer):
     delivery_fee = MoneyField(max_digits=8)
     min_order_amount = MoneyField()
     is_active = serializers.BooleanField()
+
+
+class MerchantsNearbyParamsSerializer(NearPointSerializer):
+    pass
+
+
+class DeliveringToParamsSerializer(NearPointSerializer):
+    radius = None
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=500)
+
+
+class MerchantNearbyOutputSerializer(MerchantOutputSerializer):
+    """Schema only: the geo answers are rendered from SQL rows by `merchant_row`."""
+
+    category_ids = serializers.ListField(child=serializers.IntegerField())
+    distance_m = serializers.FloatField()
+
+
+class MerchantDeliveringOutputSerializer(MerchantNearbyOutputSerializer):
+    zone_id = serializers.IntegerField()
+    delivery_fee = MoneyField(max_digits=8)
+    min_order_amount = MoneyField()
+
+
+def merchant_row(row: dict) -> dict:
+    location = {"type": "Point", "coordinates": [row["lng"], row["lat"]]}
+    rendered = {
+        "id": row["id"],
+        "owner_id": row["owner_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "phone": row["phone"],
+        "category_ids": row["category_ids"],
+        "address": {
+            "line1": row["line1"],
+            "line2": row["line2"],
+            "city": row["city"],
+            "postal_code": row["postal_code"],
+            "country": row["country"],
+            "location": location,
+        },
+        "location": location,
+        "is_active": row["is_active"],
+        "created_at": format_datetime(row["created_at"]),
+        "distance_m": round(row["distance_m"], 2),
+    }
+    if "zone_id" in row:
+        rendered["zone_id"] = row["zone_id"]
+        rendered["delivery_fee"] = format_money(row["delivery_fee"])
+        rendered["min_order_amount"] = format_money(row["min_order_amount"])
+    return rendered

@@ -6,6 +6,7 @@ from django.contrib.gis.geos import MultiPolygon
 from django.db import connection, transaction
 
 from catalog.models import ProductCategory
+from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import DomainError, Forbidden
 from merchants.models import Address, DeliveryZone, Merchant
 
@@ -43,6 +44,7 @@ def merchant_create(
     categories: Iterable[ProductCategory] = (),
     is_active: bool = True,
 ) -> Merchant:
+    versions_bump(Namespace.MERCHANTS)
     if Merchant.objects.filter(owner=owner).exists():
         raise MerchantAlreadyOwned()
     merchant_address = Address.objects.create(**address)
@@ -62,6 +64,7 @@ def merchant_create(
 @transaction.atomic
 def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
     """Apply a full or partial update; `address` may itself be partial."""
+    versions_bump(Namespace.MERCHANTS)
     fields = dict(data)
     categories = fields.pop("categories", None)
     address = fields.pop("address", None)
@@ -81,6 +84,7 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
 
 @transaction.atomic
 def merchant_delete(*, merchant: Merchant) -> None:
+    versions_bump(Namespace.MERCHANTS)
     address = merchant.address
     merchant.delete()
     address.delete()
@@ -96,6 +100,7 @@ def delivery_zone_create(
     min_order_amount: Decimal = Decimal("0"),
     is_active: bool = True,
 ) -> DeliveryZone:
+    versions_bump(Namespace.MERCHANTS)
     _validate_zone_area(area)
     return DeliveryZone.objects.create(
         merchant=merchant,
@@ -109,6 +114,7 @@ def delivery_zone_create(
 
 @transaction.atomic
 def delivery_zone_update(*, zone: DeliveryZone, data: dict[str, Any]) -> DeliveryZone:
+    versions_bump(Namespace.MERCHANTS)
     if "area" in data:
         _validate_zone_area(data["area"])
     for attr, value in data.items():
@@ -119,4 +125,5 @@ def delivery_zone_update(*, zone: DeliveryZone, data: dict[str, Any]) -> Deliver
 
 @transaction.atomic
 def delivery_zone_delete(*, zone: DeliveryZone) -> None:
+    versions_bump(Namespace.MERCHANTS)
     zone.delete()

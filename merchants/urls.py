@@ -4,6 +4,8 @@ from merchants import apis
 
 urlpatterns = [
     path("", apis.MerchantListApi.as_view(), name="merchant-list"),
+    path("nearby/", apis.MerchantsNearbyApi.as_view(), name="merchants-nearby"),
+    path("delivering-to/", apis.MerchantsDeliveringToApi.as_view(), name="merchants-delivering-to"),
     path("<int:merchant_id>/", apis.MerchantDetailApi.as_view(), name="merchant-detail"),
     path(
         "<int:merchant_id>/delivery-zones/",
