@@ -75,12 +75,22 @@ def _version_key(namespace: str) -> str:
 def _recover(client) -> None:
     """After an outage, invalidate everything once: writes made meanwhile did not bump."""
     if _breaker.needs_full_bump:
-        pipe = client.pipeline(transaction=False)
-        for namespace in Namespace:
-            pipe.incr(_version_key(namespace))
-        pipe.execute()
+        _incr_versions(client, list(Namespace))
         _breaker.needs_full_bump = False
         logger.info("redis is back; cached answers invalidated")
+
+
+# Versions outlive every cached answer by far; expiring them only keeps Redis tidy, and
+# a version that restarts from zero can never meet an answer filed under it before.
+VERSION_TTL_SECONDS = 7 * 24 * 3600
+
+
+def _incr_versions(client, namespaces) -> None:
+    pipe = client.pipeline(transaction=False)
+    for namespace in namespaces:
+        pipe.incr(_version_key(namespace))
+        pipe.expire(_version_key(namespace), VERSION_TTL_SECONDS)
+    pipe.execute()
 
 
 def _bump_now(namespaces: tuple[str, ...]) -> None:
@@ -90,10 +100,7 @@ def _bump_now(namespaces: tuple[str, ...]) -> None:
     try:
         client = _redis()
         _recover(client)
-        pipe = client.pipeline(transaction=False)
-        for namespace in namespaces:
-            pipe.incr(_version_key(namespace))
-        pipe.execute()
+        _incr_versions(client, namespaces)
     except RedisError as exc:
         _breaker.trip(exc, "version bump")
 

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -47,3 +49,15 @@ def as_user(client_for):
         return APIClient() if user is None else client_for(user)
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def isolated_redis_keys(settings, monkeypatch):
+    """Each test files cache entries, versions and rate-limit buckets under its own prefix,
+    so no answer or budget leaks from one test (or an earlier run) into another."""
+    from geomarket import answer_cache
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"gm-test-{uuid.uuid4().hex}"}
+    }
+    monkeypatch.setattr(answer_cache, "_breaker", answer_cache._Breaker())

@@ -1,0 +1,130 @@
+"""Cached answers: HIT/MISS, never stale after a committed write, and Redis optional."""
+
+import logging
+import socket
+
+import pytest
+from django.test import override_settings
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+NEARBY = "/api/v1/products/nearby/"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def shop(as_user):
+    owner = factories.user()
+    merchant = factories.merchant(owner=owner)
+    item = factories.product(merchant=merchant, title="Oat Milk", price="1.80")
+    row = factories.stock(product=item, quantity=4)
+    factories.zone(merchant=merchant)
+    return {"owner": as_user(owner), "merchant": merchant, "item": item, "stock": row}
+
+
+def near(shop):
+    return {"lat": shop["merchant"].location.y, "lng": shop["merchant"].location.x}
+
+
+def test_second_identical_query_is_a_hit(api_client, shop):
+    first = api_client.get(NEARBY, near(shop))
+    second = api_client.get(NEARBY, near(shop))
+    assert first["X-Cache"] == "MISS"
+    assert second["X-Cache"] == "HIT"
+    assert first.content == second.content
+    other = api_client.get(NEARBY, {**near(shop), "radius": 100})
+    assert other["X-Cache"] == "MISS"
+
+
+def test_stock_adjustment_is_visible_at_once(api_client, shop, django_capture_on_commit_callbacks):
+    api_client.get(NEARBY, near(shop))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = shop["owner"].post(
+            f"/api/v1/inventory/{shop['stock'].pk}/adjust/", {"delta": -3, "reason": "sold"}
+        )
+    assert response.status_code == 200
+    after = api_client.get(NEARBY, near(shop))
+    assert after["X-Cache"] == "MISS"
+    assert after.json()["results"][0]["quantity"] == 1
+
+
+def test_product_edit_is_visible_in_every_cached_search(
+    api_client, shop, django_capture_on_commit_callbacks
+):
+    item = shop["item"]
+    api_client.get(NEARBY, near(shop))
+    api_client.get("/api/v1/search/products/", {"q": "milk"})
+    api_client.get("/api/v1/search/suggest/", {"q": "oat"})
+    with django_capture_on_commit_callbacks(execute=True):
+        shop["owner"].patch(f"/api/v1/products/{item.pk}/", {"title": "Soy Milk"})
+    nearby = api_client.get(NEARBY, near(shop))
+    assert nearby.json()["results"][0]["product"]["title"] == "Soy Milk"
+    search = api_client.get("/api/v1/search/products/", {"q": "milk"})
+    assert search["X-Cache"] == "MISS"
+    assert search.json()["results"][0]["title"] == "Soy Milk"
+    assert api_client.get("/api/v1/search/suggest/", {"q": "oat"}).json()["suggestions"] == []
+
+
+def test_zone_change_is_visible_in_delivering_to(
+    api_client, shop, django_capture_on_commit_callbacks
+):
+    url = "/api/v1/merchants/delivering-to/"
+    assert len(api_client.get(url, near(shop)).json()["results"]) == 1
+    assert api_client.get(url, near(shop))["X-Cache"] == "HIT"
+    zone = shop["merchant"].delivery_zones.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        shop["owner"].patch(
+            f"/api/v1/merchants/{shop['merchant'].pk}/delivery-zones/{zone.pk}/",
+            {"is_active": False},
+        )
+    after = api_client.get(url, near(shop))
+    assert after["X-Cache"] == "MISS"
+    assert after.json()["results"] == []
+
+
+def test_merchant_deactivation_hides_its_products(
+    api_client, shop, django_capture_on_commit_callbacks
+):
+    api_client.get(NEARBY, near(shop))
+    with django_capture_on_commit_callbacks(execute=True):
+        shop["owner"].patch(f"/api/v1/merchants/{shop['merchant'].pk}/", {"is_active": False})
+    assert api_client.get(NEARBY, near(shop)).json()["results"] == []
+
+
+def test_rolled_back_write_bumps_nothing(api_client, shop, django_capture_on_commit_callbacks):
+    api_client.get(NEARBY, near(shop))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = shop["owner"].post(
+            f"/api/v1/inventory/{shop['stock'].pk}/adjust/", {"delta": -99}
+        )
+    assert response.status_code == 409
+    assert callbacks == []
+    assert api_client.get(NEARBY, near(shop))["X-Cache"] == "HIT"
+
+
+def test_search_answers_from_the_database_when_redis_is_down(api_client, shop, settings, caplog):
+    expected = api_client.get(NEARBY, near(shop)).json()
+    dead = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+    with override_settings(CACHES=dead), caplog.at_level(logging.WARNING):
+        down = api_client.get(NEARBY, near(shop))
+        search = api_client.get("/api/v1/search/products/", {"q": "milk"})
+        delivering = api_client.get("/api/v1/merchants/delivering-to/", near(shop))
+    assert down.status_code == 200
+    assert down["X-Cache"] == "MISS"
+    assert down.json() == expected
+    assert search.status_code == 200
+    assert search.json()["count"] == 1
+    assert len(delivering.json()["results"]) == 1
+    assert "redis unavailable" in caplog.text

@@ -1,0 +1,83 @@
+"""The hot geo queries use their GiST indexes on a city-sized table."""
+
+import re
+
+import pytest
+from django.db import connection
+
+from catalog.selectors import PRODUCTS_NEARBY_SQL
+from merchants.selectors import MERCHANTS_DELIVERING_TO_SQL, MERCHANTS_NEARBY_SQL
+
+pytestmark = pytest.mark.django_db
+
+POINT = "SRID=4326;POINT(13.405 52.52)"
+
+
+@pytest.fixture
+def big_city():
+    """20,000 merchants with a product and a zone each, generated inside PostgreSQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name,
+                                       email, is_staff, is_active, date_joined)
+            SELECT '!', false, 'plan' || n, '', '', '', false, true, now()
+            FROM generate_series(1, 20000) n;
+
+            INSERT INTO merchants_address (line1, line2, city, postal_code, country, location)
+            SELECT 'Street ' || n, '', 'Berlin', '10115', 'DE',
+                   ST_SetSRID(ST_MakePoint(13.405 + 0.6 * (random() - 0.5),
+                                           52.52 + 0.4 * (random() - 0.5)), 4326)::geography
+            FROM generate_series(1, 20000) n;
+
+            INSERT INTO merchants_merchant (owner_id, name, description, phone, address_id,
+                                            location, is_active, created_at, updated_at)
+            SELECT u.id, 'Shop ' || u.id, '', '', a.id, a.location, true, now(), now()
+            FROM (SELECT id, row_number() OVER (ORDER BY id) r FROM accounts_user
+                  WHERE username LIKE 'plan%%') u
+            JOIN (SELECT id, location, row_number() OVER (ORDER BY id) r
+                  FROM merchants_address) a USING (r);
+
+            INSERT INTO merchants_deliveryzone (merchant_id, name, area, delivery_fee,
+                                                min_order_amount, is_active)
+            SELECT id, 'zone', ST_Multi(ST_Buffer(location, 2000, 8)::geometry)::geography, 2.00, 10.00, true
+            FROM merchants_merchant;
+
+            INSERT INTO catalog_productcategory (name, slug) VALUES ('Plan', 'plan');
+            INSERT INTO catalog_product (merchant_id, category_id, title, description, price,
+                                         is_published, created_at, updated_at)
+            SELECT m.id, c.id, 'Item', '', 1.00, true, now(), now()
+            FROM merchants_merchant m, catalog_productcategory c WHERE c.slug = 'plan';
+
+            INSERT INTO inventory_inventory (merchant_id, product_id, quantity,
+                                             low_stock_threshold, updated_at)
+            SELECT merchant_id, id, 5, 1, now() FROM catalog_product;
+
+            ANALYZE accounts_user, merchants_address, merchants_merchant,
+                    merchants_deliveryzone, catalog_product, inventory_inventory;
+            """
+        )
+
+
+def plan(sql: str, params: dict) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_products_nearby_walks_the_merchant_location_index(big_city):
+    sql = PRODUCTS_NEARBY_SQL.format(deliverable="", product_filters=" AND i.quantity > 0")
+    text = plan(sql, {"point": POINT, "radius": 5000, "limit": 20})
+    assert re.search(
+        r"Index Scan using merchants_merchant_location_\w+ on merchants_merchant", text
+    ), text
+
+
+def test_merchants_nearby_walks_the_location_index(big_city):
+    text = plan(MERCHANTS_NEARBY_SQL, {"point": POINT, "radius": 5000, "limit": 20})
+    assert re.search(r"Index Scan using merchants_merchant_location_\w+", text), text
+
+
+def test_delivering_to_uses_the_zone_area_index(big_city):
+    text = plan(MERCHANTS_DELIVERING_TO_SQL, {"point": POINT, "limit": 100})
+    assert re.search(r"Index Scan using merchants_deliveryzone_area_\w+", text), text
