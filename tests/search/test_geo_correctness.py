@@ -72,7 +72,7 @@ def test_merchants_nearby_matches_geodesic_reference(city, api_client, seed):
 
 
 def test_nearby_limit_keeps_the_nearest(city, api_client):
-    shops, products = city
+    shops, _products = city
     lat, lng = 52.52, 13.405
     expected, _ = reference_ranking(shops, lat, lng, 5000)
     response = api_client.get(
@@ -134,7 +134,7 @@ def test_delivering_to_matches_shapely_including_boundaries(api_client):
 
 def test_deliverable_filter_keeps_only_covering_merchants(api_client):
     rng = random.Random(5)
-    shops, products = build_city(seed=5, merchants=80, radius_m=5_000)
+    shops, _products = build_city(seed=5, merchants=80, radius_m=5_000)
     zones = add_zones(rng, shops)
     for zone in zones:
         zone.area_geojson = {"type": "MultiPolygon", "coordinates": zone.area.coords}

@@ -40,7 +40,8 @@ def big_city():
 
             INSERT INTO merchants_deliveryzone (merchant_id, name, area, delivery_fee,
                                                 min_order_amount, is_active)
-            SELECT id, 'zone', ST_Multi(ST_Buffer(location, 2000, 8)::geometry)::geography, 2.00, 10.00, true
+            SELECT id, 'zone', ST_Multi(ST_Buffer(location, 2000, 8)::geometry)::geography,
+                   2.00, 10.00, true
             FROM merchants_merchant;
 
             INSERT INTO catalog_productcategory (name, slug) VALUES ('Plan', 'plan');
