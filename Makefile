@@ -10,7 +10,7 @@ export PG_PORT ?= 55432
 export REDIS_PORT ?= 56379
 PORT ?= 8000
 
-.PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format clean-local
+.PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format bench
 
 help:
 	@echo "make run       set up, start PostGIS + Redis, migrate, then web + worker + beat"
@@ -62,3 +62,6 @@ lint: venv
 format: venv
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
+
+bench: setup services
+	@$(PYTHON) bench/run.py

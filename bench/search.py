@@ -1,0 +1,204 @@
+"""Search scenarios: products/nearby (cache off and on), delivering-to, search, suggest,
+with the same nearby and delivering-to queries sent as raw SQL through psycopg."""
+
+import random
+from itertools import cycle
+from urllib.parse import urlencode
+
+import psycopg
+
+from bench.load import http_scenario, sql_scenario
+
+NEARBY_LIMIT = 20
+RADIUS_M = 3000
+SEARCH_TERMS = [
+    "bread",
+    "milk",
+    "organic",
+    "coffee",
+    "cheese",
+    "apple",
+    "tea",
+    "chocolate",
+    "pasta",
+    "fresh",
+    "wine",
+    "rice",
+    "tomato",
+    "juice",
+    "yoghurt",
+]
+
+
+def city_points(dsn: str, *, rng: random.Random, count: int) -> list[tuple[float, float]]:
+    """Random points over the city: near random merchants, where customers are."""
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT ST_Y(location::geometry), ST_X(location::geometry) FROM merchants_merchant"
+            " WHERE is_active ORDER BY random() LIMIT %s",
+            [count],
+        ).fetchall()
+    return [
+        (lat + rng.uniform(-0.004, 0.004), lng + rng.uniform(-0.006, 0.006)) for lat, lng in rows
+    ]
+
+
+def _nearby_paths(points):
+    for lat, lng in cycle(points):
+        yield "/api/v1/products/nearby/?" + urlencode(
+            {"lat": f"{lat:.6f}", "lng": f"{lng:.6f}", "radius": RADIUS_M, "limit": NEARBY_LIMIT}
+        )
+
+
+def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
+    from catalog.selectors import PRODUCTS_NEARBY_SQL
+    from merchants.selectors import MERCHANTS_DELIVERING_TO_SQL
+
+    points = city_points(dsn, rng=rng, count=20_000)
+    hot_points = points[:50]
+    nearby_sql = PRODUCTS_NEARBY_SQL.format(deliverable="", product_filters=" AND i.quantity > 0")
+    measurements = []
+
+    def measure(measurement):
+        log(
+            f"  {measurement.name:<34} c={measurement.concurrency:<2} p50 {measurement.p50_ms:7.2f}"
+            f" ms  p95 {measurement.p95_ms:7.2f}  p99 {measurement.p99_ms:7.2f}"
+            f"  {measurement.rps:8.1f} req/s  errors {measurement.errors}"
+        )
+        measurements.append(measurement)
+        return measurement
+
+    def nearby_call():
+        lat, lng = rng.choice(points)
+        return nearby_sql, {
+            "point": f"SRID=4326;POINT({lng!r} {lat!r})",
+            "radius": RADIUS_M,
+            "limit": NEARBY_LIMIT,
+        }
+
+    def delivering_call():
+        lat, lng = rng.choice(points)
+        return MERCHANTS_DELIVERING_TO_SQL, {
+            "point": f"SRID=4326;POINT({lng!r} {lat!r})",
+            "limit": 100,
+        }
+
+    # Warm-up: connections, pools and the buffer cache.
+    http_scenario(
+        name="warm-up",
+        base_url=base_url,
+        paths=_nearby_paths(points[-500:]),
+        concurrency=8,
+        duration=3,
+    )
+    results = {}
+    for concurrency in (1, 8):
+        fresh = iter(points[concurrency * 5000 : (concurrency + 1) * 5000])
+        results[("nearby", concurrency)] = measure(
+            http_scenario(
+                name="products/nearby (cache off)",
+                base_url=base_url,
+                paths=_nearby_paths(list(fresh)),
+                concurrency=concurrency,
+            )
+        )
+        results[("nearby-sql", concurrency)] = measure(
+            sql_scenario(
+                name="raw SQL products/nearby",
+                dsn=dsn,
+                make_call=nearby_call,
+                concurrency=concurrency,
+            )
+        )
+    http_scenario(
+        name="warm cache",
+        base_url=base_url,
+        paths=_nearby_paths(hot_points),
+        concurrency=1,
+        max_requests=len(hot_points),
+    )
+    for concurrency in (1, 8):
+        results[("nearby-hit", concurrency)] = measure(
+            http_scenario(
+                name="products/nearby (cache on)",
+                base_url=base_url,
+                paths=_nearby_paths(hot_points),
+                concurrency=concurrency,
+            )
+        )
+    for concurrency in (1, 8):
+        delivering = (
+            "/api/v1/merchants/delivering-to/?"
+            + urlencode({"lat": f"{lat:.6f}", "lng": f"{lng:.6f}"})
+            for lat, lng in cycle(points[10_000 + concurrency * 1000 :])
+        )
+        results[("delivering", concurrency)] = measure(
+            http_scenario(
+                name="merchants/delivering-to",
+                base_url=base_url,
+                paths=delivering,
+                concurrency=concurrency,
+            )
+        )
+        results[("delivering-sql", concurrency)] = measure(
+            sql_scenario(
+                name="raw SQL delivering-to",
+                dsn=dsn,
+                make_call=delivering_call,
+                concurrency=concurrency,
+            )
+        )
+    for concurrency in (1, 8):
+        search = (
+            "/api/v1/search/products/?"
+            + urlencode(
+                {
+                    "q": rng.choice(SEARCH_TERMS),
+                    "page": rng.randint(1, 5),
+                    "max_price": rng.choice(["5", "10", "20", "50"]),
+                }
+            )
+            for _ in iter(int, 1)
+        )
+        results[("search", concurrency)] = measure(
+            http_scenario(
+                name="search/products", base_url=base_url, paths=search, concurrency=concurrency
+            )
+        )
+        suggest = (
+            "/api/v1/search/suggest/?"
+            + urlencode({"q": rng.choice(SEARCH_TERMS)[: rng.randint(3, 5)]})
+            for _ in iter(int, 1)
+        )
+        results[("suggest", concurrency)] = measure(
+            http_scenario(
+                name="search/suggest", base_url=base_url, paths=suggest, concurrency=concurrency
+            )
+        )
+
+    def ratio(a, b, field):
+        return round(getattr(results[a], field) / getattr(results[b], field), 3)
+
+    ratios = {
+        "nearby_p50_vs_sql_c1": {
+            "value": ratio(("nearby", 1), ("nearby-sql", 1), "p50_ms"),
+            "target": "<= 2.0",
+        },
+        "nearby_rps_vs_sql_c8": {
+            "value": ratio(("nearby", 8), ("nearby-sql", 8), "rps"),
+            "target": ">= 0.4",
+        },
+        "nearby_hit_p50_vs_miss_p50_c1": {
+            "value": ratio(("nearby-hit", 1), ("nearby", 1), "p50_ms"),
+            "target": "<= 0.3",
+        },
+        "delivering_p50_vs_sql_c1": {
+            "value": ratio(("delivering", 1), ("delivering-sql", 1), "p50_ms"),
+            "target": None,
+        },
+        "delivering_rps_vs_sql_c8": {
+            "value": ratio(("delivering", 8), ("delivering-sql", 8), "rps"),
+            "target": None,
+        },
+    }
+    return {"measurements": [m.as_dict() for m in measurements], "ratios": ratios}

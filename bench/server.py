@@ -1,0 +1,143 @@
+"""The bench database and the production server process the scenarios run against."""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_MIN_MERCHANTS = 20_000
+
+
+def bench_database_url() -> str:
+    """`BENCH_DATABASE_URL`, else the main database URL with the name `geomarket_bench`."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return os.environ["BENCH_DATABASE_URL"]
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
+    from django.conf import settings
+
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path="/geomarket_bench"))
+
+
+def psycopg_dsn(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql"))
+
+
+def _merchant_count(dsn: str) -> int | None:
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM merchants_merchant WHERE to_regclass('merchants_merchant')"
+                " IS NOT NULL"
+            ).fetchone()
+            return row[0]
+    except psycopg.OperationalError:
+        return None
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def _manage(*args: str, database_url: str) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "geomarket.settings.development",
+        "DEBUG": "false",
+    }
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def bench_database_ready(url: str, *, log) -> str:
+    """Reuse the bench database when it holds the bench city; create and seed it otherwise."""
+    dsn = psycopg_dsn(url)
+    count = _merchant_count(dsn)
+    if count is None:
+        parts = urlsplit(dsn)
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        name = parts.path.lstrip("/")
+        log(f"creating database {name}")
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        count = 0
+    _manage("migrate", "--no-input", "-v", "0", database_url=url)
+    if count < BENCH_MIN_MERCHANTS:
+        if count:
+            raise SystemExit(
+                f"The bench database holds {count} merchants, fewer than the bench city; "
+                "drop it (DROP DATABASE geomarket_bench) and run make bench again."
+            )
+        log("seeding the bench city (seed_demo --preset bench), once")
+        started = time.monotonic()
+        _manage("seed_demo", "--preset", "bench", database_url=url)
+        log(f"seeded in {time.monotonic() - started:.0f} s")
+    else:
+        log(f"reusing the bench database ({count} merchants)")
+    return dsn
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def production_server(*, database_url: str, workers: int, extra_env: dict | None = None):
+    """uvicorn with the production settings, DEBUG off, as a separate process."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "geomarket.settings.production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": database_url,
+        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "geomarket.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("the server did not become healthy")
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
