@@ -45,7 +45,10 @@ status:
 migrate: venv
 	@$(PYTHON) manage.py migrate --no-input
 
-run: setup services migrate
+seed: migrate
+	@$(PYTHON) manage.py seed_demo --preset demo --if-empty
+
+run: setup services migrate seed
 	@PORT=$(PORT) scripts/run.sh
 
 serve: venv

@@ -1,0 +1,114 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from merchants.seeding import (
+    DEFAULT_SEED,
+    DEMO_PASSWORD,
+    PRESETS,
+    Progress,
+    SeedOptionsError,
+    SeedRefused,
+    demo_seed,
+    seed_options_build,
+)
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+class Command(BaseCommand):
+    help = (
+        "Fill an empty database with a deterministic demo city: merchants with addresses "
+        "and delivery zones, categories, products, stock, and three demo accounts "
+        f"(demo-customer, demo-owner, demo-operator; password {DEMO_PASSWORD!r}). "
+        "Everything is written in one transaction."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        described = "; ".join(
+            f"{name}: {p.merchants:,} merchants x {p.products_per_merchant} products, "
+            f"{p.radius_km:g} km"
+            for name, p in PRESETS.items()
+        )
+        parser.add_argument(
+            "--preset",
+            choices=sorted(PRESETS),
+            default="demo",
+            help=f"Sizes to start from ({described}). Default: demo.",
+        )
+        parser.add_argument(
+            "--merchants", type=int, help="Number of merchants. Default: from the preset."
+        )
+        parser.add_argument(
+            "--products-per-merchant",
+            type=int,
+            help="Average products per merchant; the total is exactly merchants x this, "
+            "spread by shop size.",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            help=f"Random seed; equal seeds give equal data. Default: {DEFAULT_SEED}.",
+        )
+        parser.add_argument(
+            "--center", metavar="LAT,LNG", help="Centre of the city. Default: Berlin."
+        )
+        parser.add_argument(
+            "--radius-km", type=float, help="Radius of the city in km. Default: from the preset."
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing, and say so, when merchants already exist.",
+        )
+
+    def handle(self, *args, **options) -> None:
+        try:
+            seed_options = seed_options_build(
+                preset=options["preset"],
+                merchants=options["merchants"],
+                products_per_merchant=options["products_per_merchant"],
+                seed=options["seed"],
+                center=options["center"],
+                radius_km=options["radius_km"],
+            )
+        except SeedOptionsError as exc:
+            raise CommandError(str(exc)) from exc
+
+        def write_progress(text: str) -> None:
+            # Django styles stderr as errors (red) on a terminal; progress is no error.
+            self.stderr.write(text, style_func=_plain, ending="")
+            self.stderr.flush()
+
+        progress = Progress(
+            write=write_progress if options["verbosity"] >= 1 else None,
+            interactive=self.stderr.isatty(),
+        )
+        try:
+            result = demo_seed(
+                options=seed_options, if_empty=options["if_empty"], progress=progress
+            )
+        except SeedRefused as exc:
+            raise CommandError(str(exc)) from exc
+
+        if result.skipped:
+            self.stdout.write("Merchants already exist; nothing seeded (--if-empty).")
+            return
+        counts = ", ".join(f"{count:,} {name}" for name, count in result.counts.items())
+        self.stdout.write(
+            self.style.SUCCESS(f"Seeded in {result.seconds:.1f}s (seed {seed_options.seed}): ")
+            + counts
+            + "."
+        )
+        self.stdout.write(f"\nDemo accounts, password {DEMO_PASSWORD!r} for all three:")
+        notes = {
+            "customer": "",
+            "owner": f"owns merchant {result.first_merchant_id}",
+            "operator": "staff and superuser, can use /admin/",
+        }
+        for account in result.demo_accounts:
+            self.stdout.write(
+                f"  {account.role:<9} {account.username:<14} token {account.token}"
+                f"  {notes[account.role]}".rstrip()
+            )
+        self.stdout.write('API calls take the header "Authorization: Token <token>".')
