@@ -19,6 +19,8 @@ help:
 	@echo "make services  start the project-local PostGIS and Redis (idempotent)"
 	@echo "make stop      stop them"
 	@echo "make migrate   apply database migrations"
+	@echo "make seed      load the demo city once"
+	@echo "make bench     the benchmark against a production server"
 	@echo "make serve     the web server alone (honours DATABASE_URL, REDIS_URL, PORT)"
 	@echo "make lint      ruff check and format check"
 
