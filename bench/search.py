@@ -50,6 +50,13 @@ def _nearby_paths(points):
         )
 
 
+def _fresh_points(points, rng: random.Random):
+    """Endless points near the city's merchants, each new, so no answer is ever cached."""
+    while True:
+        lat, lng = rng.choice(points)
+        yield lat + rng.uniform(-0.002, 0.002), lng + rng.uniform(-0.003, 0.003)
+
+
 def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
     from catalog.selectors import PRODUCTS_NEARBY_SQL
     from merchants.selectors import MERCHANTS_DELIVERING_TO_SQL
@@ -68,8 +75,13 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         measurements.append(measurement)
         return measurement
 
-    def nearby_call():
+    def fresh_point():
+        # Called from several client threads: no shared generator, only the thread-safe rng.
         lat, lng = rng.choice(points)
+        return lat + rng.uniform(-0.002, 0.002), lng + rng.uniform(-0.003, 0.003)
+
+    def nearby_call():
+        lat, lng = fresh_point()
         return nearby_sql, {
             "point": f"SRID=4326;POINT({lng!r} {lat!r})",
             "radius": RADIUS_M,
@@ -77,7 +89,7 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         }
 
     def delivering_call():
-        lat, lng = rng.choice(points)
+        lat, lng = fresh_point()
         return MERCHANTS_DELIVERING_TO_SQL, {
             "point": f"SRID=4326;POINT({lng!r} {lat!r})",
             "limit": 100,
@@ -130,7 +142,7 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         delivering = (
             "/api/v1/merchants/delivering-to/?"
             + urlencode({"lat": f"{lat:.6f}", "lng": f"{lng:.6f}"})
-            for lat, lng in cycle(points[10_000 + concurrency * 1000 :])
+            for lat, lng in _fresh_points(points, rng)
         )
         results[("delivering", concurrency)] = measure(
             http_scenario(
