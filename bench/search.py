@@ -105,12 +105,11 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
     )
     results = {}
     for concurrency in (1, 8):
-        fresh = iter(points[concurrency * 5000 : (concurrency + 1) * 5000])
         results[("nearby", concurrency)] = measure(
             http_scenario(
                 name="products/nearby (cache off)",
                 base_url=base_url,
-                paths=_nearby_paths(list(fresh)),
+                paths=_nearby_paths(_fresh_points(points, rng)),
                 concurrency=concurrency,
             )
         )
