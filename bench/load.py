@@ -78,7 +78,7 @@ async def _http_load(
                     errors += 1
                     continue
                 elapsed = time.perf_counter() - started
-                if response.status_code >= 400:
+                if response.status_code >= 500:
                     errors += 1
                     continue
                 latencies.append(elapsed)

@@ -7,6 +7,7 @@
 """
 
 import json
+import logging
 import os
 import random
 import sys
@@ -28,6 +29,8 @@ def main() -> int:
     from bench import search, server
 
     django.setup()
+    # The load generator must not spend its time logging every request it sends.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     url = server.bench_database_url()
     dsn = server.bench_database_ready(url, log=log)
     workers = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
