@@ -20,7 +20,16 @@ app.conf.update(
     timezone="UTC",
     enable_utc=True,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": 3600},
+    # Publishing gives up fast when the broker is down: the outbox keeps the message and
+    # the relay retries, so an order request never waits seconds on a dead broker.
+    broker_transport_options={
+        "visibility_timeout": 3600,
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    },
+    broker_connection_timeout=2,
     task_default_queue="geomarket",
 )
 app.autodiscover_tasks()

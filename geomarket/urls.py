@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from catalog.urls import category_urlpatterns, product_urlpatterns, search_urlpatterns
 from geomarket.health import healthz
 from inventory.apis import MerchantStockApi
+from orders.apis import MerchantOrdersApi
 
 handler400 = "geomarket.api.views.bad_request"
 handler403 = "geomarket.api.views.permission_denied"
@@ -19,6 +20,12 @@ api_v1 = [
         MerchantStockApi.as_view(),
         name="merchant-inventory",
     ),
+    path(
+        "merchants/<int:merchant_id>/orders/",
+        MerchantOrdersApi.as_view(),
+        name="merchant-orders",
+    ),
+    path("orders/", include("orders.urls")),
     path("categories/", include(category_urlpatterns)),
     path("products/", include(product_urlpatterns)),
     path("inventory/", include("inventory.urls")),

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from inventory.models import Inventory, InventoryAdjustment
+from inventory.models import Inventory, InventoryAdjustment, LowStockReport
 
 
 @admin.register(Inventory)
@@ -17,3 +17,11 @@ class InventoryAdjustmentAdmin(admin.ModelAdmin):
     search_fields = ("reason",)
     raw_id_fields = ("inventory", "actor")
     list_select_related = ("actor",)
+
+
+@admin.register(LowStockReport)
+class LowStockReportAdmin(admin.ModelAdmin):
+    list_display = ("id", "merchant", "day", "emailed_at")
+    list_filter = ("day",)
+    search_fields = ("merchant__name",)
+    raw_id_fields = ("merchant",)

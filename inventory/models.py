@@ -61,3 +61,23 @@ class InventoryAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.inventory_id}: {self.delta:+d}"
+
+
+class LowStockReport(models.Model):
+    """A merchant's low-stock items on one day, as the daily summary found them."""
+
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.CASCADE, related_name="low_stock_reports"
+    )
+    day = models.DateField()
+    items = models.JSONField(default=list)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "day"], name="low_stock_report_once_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.day}: {len(self.items)} items"

@@ -1,11 +1,13 @@
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from catalog.models import Product
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
-from inventory.models import Inventory, InventoryAdjustment
+from inventory.models import Inventory, InventoryAdjustment, LowStockReport
 
 
 class StockUnderflow(Conflict):
@@ -65,3 +67,46 @@ def inventory_adjust(*, inventory_id: int, delta: int, reason: str = "", actor=N
         actor=actor,
     )
     return inventory
+
+
+def low_stock_summary_build(*, day) -> int:
+    """Store each merchant's low-stock items for `day` and email the owner; return the
+    number of reports written. Running it twice for one day sends nothing new."""
+    rows = (
+        Inventory.objects.filter(quantity__lte=F("low_stock_threshold"))
+        .select_related("product", "merchant__owner")
+        .order_by("merchant_id", "product__title")
+    )
+    by_merchant: dict[int, list] = {}
+    owners = {}
+    for row in rows.iterator(chunk_size=2000):
+        by_merchant.setdefault(row.merchant_id, []).append(
+            {
+                "inventory_id": row.pk,
+                "product_id": row.product_id,
+                "title": row.product.title,
+                "quantity": row.quantity,
+                "low_stock_threshold": row.low_stock_threshold,
+            }
+        )
+        owners[row.merchant_id] = (row.merchant.name, row.merchant.owner.email)
+    written = 0
+    for merchant_id, items in by_merchant.items():
+        with transaction.atomic():
+            report, created = LowStockReport.objects.get_or_create(
+                merchant_id=merchant_id, day=day, defaults={"items": items}
+            )
+            if not created:
+                continue
+            written += 1
+            name, email = owners[merchant_id]
+            if email:
+                lines = "\n".join(f"- {i['title']}: {i['quantity']} left" for i in items)
+                send_mail(
+                    subject=f"{name}: {len(items)} items low on stock",
+                    message=f"Low stock on {day:%Y-%m-%d}:\n\n{lines}\n",
+                    from_email=None,
+                    recipient_list=[email],
+                )
+                LowStockReport.objects.filter(pk=report.pk).update(emailed_at=timezone.now())
+    return written

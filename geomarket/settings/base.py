@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from geomarket.env import env_bool, env_int, env_list, env_str
 
@@ -177,7 +178,14 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {"task": "orders.outbox_relay", "schedule": 5.0},
+    "prune-idempotency-keys": {"task": "orders.prune_idempotency_keys", "schedule": 3600.0},
+    "daily-inventory-summary": {
+        "task": "inventory.daily_inventory_summary",
+        "schedule": crontab(hour=0, minute=0),
+    },
+}
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "GeoMarket <no-reply@geomarket.local>")

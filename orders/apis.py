@@ -1,0 +1,153 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.api.pagination import paginated_response
+from geomarket.api.permissions import can_manage_merchant
+from geomarket.errors import DomainError, Forbidden
+from merchants.selectors import merchant_visible
+from orders import serializers
+from orders.models import Order
+from orders.selectors import (
+    merchant_order_list,
+    order_detail,
+    order_list,
+    order_stats,
+    orders_visible_to,
+)
+from orders.services import OrderLine, order_place, order_transition
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    name="Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retries with the same key within 24 h return the first order.",
+)
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def _detail(request, order_id: int) -> Order:
+    order = order_detail(user=request.user, order_id=order_id)
+    if order is None:
+        raise Order.DoesNotExist
+    return order
+
+
+class OrderListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[serializers.OrderFilterSerializer],
+        responses=serializers.OrderOutputSerializer(many=True),
+        tags=["orders"],
+    )
+    def get(self, request):
+        filters = serializers.OrderFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=order_list(user=request.user, **filters.validated_data),
+            serializer_class=serializers.OrderOutputSerializer,
+        )
+
+    @extend_schema(
+        request=serializers.OrderCreateSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: serializers.OrderDetailSerializer},
+        tags=["orders"],
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "").strip() or None
+        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise DomainError(
+                f"Idempotency-Key may be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+                field="Idempotency-Key",
+            )
+        payload = serializers.OrderCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        order = order_place(
+            buyer=request.user,
+            merchant_id=data["merchant_id"],
+            lines=[OrderLine(item["product_id"], item["quantity"]) for item in data["items"]],
+            delivery_address=data["delivery_address"],
+            idempotency_key=key,
+        )
+        return Response(
+            serializers.OrderDetailSerializer(_detail(request, order.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class OrderDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=serializers.OrderDetailSerializer, tags=["orders"])
+    def get(self, request, order_id: int):
+        return Response(serializers.OrderDetailSerializer(_detail(request, order_id)).data)
+
+
+class OrderStatusApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=serializers.OrderStatusInputSerializer,
+        responses=serializers.OrderDetailSerializer,
+        tags=["orders"],
+    )
+    def post(self, request, order_id: int):
+        if not orders_visible_to(user=request.user).filter(pk=order_id).exists():
+            raise Order.DoesNotExist
+        payload = serializers.OrderStatusInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        order_transition(
+            order_id=order_id,
+            actor=request.user,
+            to_status=payload.validated_data["status"],
+            reason=payload.validated_data["reason"],
+        )
+        return Response(serializers.OrderDetailSerializer(_detail(request, order_id)).data)
+
+
+class OrderStatsApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[serializers.OrderStatsParamsSerializer],
+        responses=serializers.OrderStatsSerializer,
+        tags=["orders"],
+    )
+    def get(self, request):
+        params = serializers.OrderStatsParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        merchant_id = params.validated_data.get("merchant_id")
+        if not is_operator(request.user):
+            own = user_merchant_id(request.user)
+            if own is None:
+                raise Forbidden("Only merchant owners and operators may see order stats.")
+            if merchant_id is not None and merchant_id != own:
+                raise Forbidden("You may only see your own merchant's stats.")
+            merchant_id = own
+        return Response(serializers.OrderStatsSerializer(order_stats(merchant_id=merchant_id)).data)
+
+
+class MerchantOrdersApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=serializers.MerchantOrderSerializer(many=True), tags=["orders"])
+    def get(self, request, merchant_id: int):
+        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+        if merchant is None:
+            raise Order.DoesNotExist
+        if not can_manage_merchant(request.user, merchant.pk):
+            raise Forbidden("Only the merchant's owner or an operator may see its orders.")
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=merchant_order_list(merchant_id=merchant.pk),
+            serializer_class=serializers.MerchantOrderSerializer,
+        )

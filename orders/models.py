@@ -1,0 +1,167 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class OrderStatus(models.TextChoices):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    PREPARING = "preparing"
+    READY = "ready"
+    PICKED_UP = "picked_up"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+# Orders whose money is real: revenue counts these, not rejected or cancelled ones.
+REVENUE_STATUSES = (
+    OrderStatus.CONFIRMED,
+    OrderStatus.PREPARING,
+    OrderStatus.READY,
+    OrderStatus.PICKED_UP,
+    OrderStatus.DELIVERED,
+)
+
+
+class Order(models.Model):
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="orders"
+    )
+    delivery_address = models.ForeignKey(
+        "merchants.Address", on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    delivery_fee = models.DecimalField(max_digits=8, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    rejection_reason = models.CharField(max_length=64, blank=True, default="")
+    shortages = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(subtotal__gte=0) & Q(delivery_fee__gte=0) & Q(total__gte=0),
+                name="order_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[choice.value for choice in OrderStatus]),
+                name="order_status_known",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-created_at"], name="order_merchant_created_idx"),
+            models.Index(fields=["buyer", "-created_at"], name="order_buyer_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk} ({self.status})"
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.PROTECT, related_name="order_items"
+    )
+    title = models.CharField(max_length=200)
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    quantity = models.PositiveIntegerField()
+    line_total = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1) & Q(quantity__lte=999),
+                name="order_item_quantity_range",
+            ),
+            models.UniqueConstraint(fields=["order", "product"], name="order_item_product_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.title}"
+
+
+class OrderStatusChange(models.Model):
+    """Every status an order took, who set it and when."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["order", "created_at"], name="order_history_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to an `Idempotency-Key`, per user, kept for 24 hours."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"
+
+
+class OutboxMessage(models.Model):
+    """A Celery task to send, written in the transaction of the change that causes it.
+
+    The relay publishes pending messages to the broker; a broker outage only delays them.
+    """
+
+    task_name = models.CharField(max_length=200)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], name="outbox_pending_idx", condition=Q(published_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.payload}"
+
+
+class OrderNotification(models.Model):
+    """One row per notification sent, so a task delivered twice sends once."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "kind"], name="order_notification_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.kind}"

@@ -1,0 +1,397 @@
+"""Placing orders, moving them through their states, and the outbox that notifies."""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.gis.geos import Point
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from catalog.models import Product
+from geomarket.accounts.roles import is_operator
+from geomarket.answer_cache import Namespace, versions_bump
+from geomarket.errors import Conflict, DomainError, NotFound
+from merchants.models import Address, DeliveryZone, Merchant
+from orders.models import (
+    IdempotencyKey,
+    Order,
+    OrderItem,
+    OrderNotification,
+    OrderStatus,
+    OrderStatusChange,
+    OutboxMessage,
+)
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+MAX_LINES = 100
+CONFIRMATION_TASK = "orders.send_order_confirmation"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was already used with a different request."
+
+
+class TransitionNotAllowed(Conflict):
+    code = "invalid_transition"
+    default_message = "This status change is not allowed."
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: int
+    quantity: int
+
+
+def _request_hash(*, merchant_id: int, lines: list[OrderLine], delivery_address: dict) -> str:
+    address = dict(delivery_address)
+    location = address.pop("location")
+    canonical = {
+        "merchant_id": merchant_id,
+        "items": sorted([line.product_id, line.quantity] for line in lines),
+        "delivery_address": {**address, "location": [location.x, location.y]},
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _claim_idempotency_key(*, user, key: str, request_hash: str) -> IdempotencyKey | Order:
+    """Claim the key for this request, or return the order it already produced.
+
+    The INSERT waits on the unique index while another transaction holding the same key
+    is open, so of two concurrent requests exactly one claims it; the other sees the
+    committed first order. A key older than the TTL is claimed afresh.
+    """
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO orders_idempotencykey (user_id, key, request_hash, created_at)
+            VALUES (%s, %s, %s, %s)
+            ON CONFLICT (user_id, key) DO UPDATE
+                SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at,
+                    order_id = NULL
+                WHERE orders_idempotencykey.created_at < %s
+            RETURNING id
+            """,
+            [user.pk, key, request_hash, now, now - IDEMPOTENCY_TTL],
+        )
+        claimed = cursor.fetchone()
+    if claimed is not None:
+        return IdempotencyKey(pk=claimed[0], user=user, key=key, request_hash=request_hash)
+    existing = IdempotencyKey.objects.get(user=user, key=key)
+    if existing.request_hash != request_hash:
+        raise IdempotencyKeyReused()
+    return Order.objects.get(pk=existing.order_id)
+
+
+def _validated_products(*, merchant: Merchant, lines: list[OrderLine]) -> dict[int, Product]:
+    if not lines:
+        raise DomainError("An order needs at least one item.", field="items")
+    if len(lines) > MAX_LINES:
+        raise DomainError(f"An order may have at most {MAX_LINES} lines.", field="items")
+    ids = [line.product_id for line in lines]
+    if len(set(ids)) != len(ids):
+        raise DomainError("Each product may appear only once.", field="items")
+    for line in lines:
+        if not 1 <= line.quantity <= 999:
+            raise DomainError("Quantities must be between 1 and 999.", field="items")
+    products = Product.objects.in_bulk(ids)
+    for product_id in ids:
+        product = products.get(product_id)
+        if product is None or not product.is_published or product.merchant_id != merchant.pk:
+            raise DomainError(f"Product {product_id} is not sold by this merchant.", field="items")
+    return products
+
+
+def _cheapest_covering_zone(*, merchant: Merchant, location: Point) -> DeliveryZone:
+    zone = (
+        DeliveryZone.objects.filter(merchant=merchant, is_active=True, area__covers=location)
+        .order_by("delivery_fee", "id")
+        .first()
+    )
+    if zone is None:
+        raise DomainError(
+            "The merchant does not deliver to this location.", field="delivery_address"
+        )
+    return zone
+
+
+def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
+    """Take the stock for every line, or none of it; return the shortages.
+
+    The inventory rows are locked in one global order (by id), so concurrent orders over
+    the same products in any line order queue up instead of deadlocking. A product with
+    no inventory row has nothing in stock.
+    """
+    wanted = {line.product_id: line.quantity for line in lines}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, product_id, quantity FROM inventory_inventory"
+            " WHERE product_id = ANY(%s) ORDER BY id FOR UPDATE",
+            [list(wanted)],
+        )
+        stock = {product_id: (row_id, quantity) for row_id, product_id, quantity in cursor}
+        shortages = [
+            {
+                "product_id": product_id,
+                "requested": requested,
+                "available": stock.get(product_id, (None, 0))[1],
+            }
+            for product_id, requested in wanted.items()
+            if stock.get(product_id, (None, 0))[1] < requested
+        ]
+        if shortages:
+            return shortages
+        cursor.execute(
+            """
+            UPDATE inventory_inventory AS i
+            SET quantity = i.quantity - taken.quantity, updated_at = now()
+            FROM unnest(%s::bigint[], %s::integer[]) AS taken(id, quantity)
+            WHERE i.id = taken.id
+            """,
+            [[stock[p][0] for p in wanted], list(wanted.values())],
+        )
+    return []
+
+
+@transaction.atomic
+def order_place(
+    *,
+    buyer,
+    merchant_id: int,
+    lines: list[OrderLine],
+    delivery_address: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> Order:
+    """Validate, take the stock, and record the order, all in one transaction.
+
+    1. With an `Idempotency-Key`, claim it or return the order it already produced.
+    2. Validate the merchant, the products and the delivery zone (400 on failure).
+    3. Lock and decrement the stock; any shortage records a rejected order instead.
+    4. Record the order, its lines and history; a confirmed order queues its
+       confirmation in the outbox and makes cached stock answers unreachable.
+    """
+    claim = None
+    if idempotency_key:
+        claim = _claim_idempotency_key(
+            user=buyer,
+            key=idempotency_key,
+            request_hash=_request_hash(
+                merchant_id=merchant_id, lines=lines, delivery_address=delivery_address
+            ),
+        )
+        if isinstance(claim, Order):
+            return claim
+
+    merchant = Merchant.objects.filter(pk=merchant_id, is_active=True).first()
+    if merchant is None:
+        raise DomainError("Unknown or inactive merchant.", field="merchant_id")
+    products = _validated_products(merchant=merchant, lines=lines)
+    zone = _cheapest_covering_zone(merchant=merchant, location=delivery_address["location"])
+    subtotal = sum(
+        (products[line.product_id].price * line.quantity for line in lines), Decimal("0.00")
+    )
+    if subtotal < zone.min_order_amount:
+        raise DomainError(
+            f"The subtotal {subtotal:.2f} is below this zone's minimum of "
+            f"{zone.min_order_amount:.2f}.",
+            field="items",
+        )
+
+    shortages = _reserve_stock(lines)
+    status = OrderStatus.REJECTED if shortages else OrderStatus.CONFIRMED
+    order = Order.objects.create(
+        buyer=buyer,
+        merchant=merchant,
+        delivery_address=Address.objects.create(**delivery_address),
+        status=status,
+        subtotal=subtotal,
+        delivery_fee=zone.delivery_fee,
+        total=subtotal + zone.delivery_fee,
+        rejection_reason="insufficient_stock" if shortages else "",
+        shortages=shortages,
+    )
+    OrderItem.objects.bulk_create(
+        [
+            OrderItem(
+                order=order,
+                product_id=line.product_id,
+                title=products[line.product_id].title,
+                unit_price=products[line.product_id].price,
+                quantity=line.quantity,
+                line_total=products[line.product_id].price * line.quantity,
+            )
+            for line in lines
+        ]
+    )
+    OrderStatusChange.objects.create(order=order, to_status=status, actor=buyer)
+    if status == OrderStatus.CONFIRMED:
+        outbox_enqueue(task_name=CONFIRMATION_TASK, payload={"order_id": order.pk})
+        versions_bump(Namespace.CATALOG)
+    if claim is not None:
+        IdempotencyKey.objects.filter(pk=claim.pk).update(order=order)
+    return order
+
+
+# Transitions: (from, to) -> the roles allowed to make it. Operators may make any of them.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (OrderStatus.CONFIRMED, OrderStatus.PREPARING): frozenset({"owner"}),
+    (OrderStatus.PREPARING, OrderStatus.READY): frozenset({"owner"}),
+    (OrderStatus.READY, OrderStatus.PICKED_UP): frozenset({"courier"}),
+    (OrderStatus.PICKED_UP, OrderStatus.DELIVERED): frozenset({"courier"}),
+    (OrderStatus.CONFIRMED, OrderStatus.CANCELLED): frozenset({"customer", "owner"}),
+    (OrderStatus.PREPARING, OrderStatus.CANCELLED): frozenset({"owner"}),
+}
+
+
+def order_roles_of(*, order: Order, user) -> set[str]:
+    """The roles `user` holds towards this order."""
+    roles = set()
+    if order.buyer_id == user.pk:
+        roles.add("customer")
+    if order.merchant.owner_id == user.pk:
+        roles.add("owner")
+    courier_user_id = order_courier_user_id(order)
+    if courier_user_id is not None and courier_user_id == user.pk:
+        roles.add("courier")
+    if is_operator(user):
+        roles.add("operator")
+    return roles
+
+
+def order_courier_user_id(order: Order) -> int | None:
+    courier = getattr(order, "courier", None)
+    return courier.user_id if courier is not None else None
+
+
+def _release_stock(order: Order) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE inventory_inventory AS i
+            SET quantity = i.quantity + item.quantity, updated_at = now()
+            FROM (SELECT product_id, quantity FROM orders_orderitem WHERE order_id = %s) item
+            WHERE i.product_id = item.product_id
+            """,
+            [order.pk],
+        )
+
+
+@transaction.atomic
+def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") -> Order:
+    """Move an order to `to_status` if the contract allows it for this actor, else 409.
+
+    The order row is locked first, so two concurrent transitions cannot both start from
+    the same state; cancelling puts the stock back in the same transaction.
+    """
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .filter(pk=order_id)
+        .first()
+    )
+    if order is None:
+        raise NotFound()
+    allowed_roles = TRANSITIONS.get((order.status, to_status))
+    roles = order_roles_of(order=order, user=actor)
+    if allowed_roles is None:
+        raise TransitionNotAllowed(f"An order that is {order.status} cannot become {to_status}.")
+    if not (roles & allowed_roles or "operator" in roles):
+        raise TransitionNotAllowed(f"You may not move this order to {to_status}.")
+    from_status = order.status
+    order.status = to_status
+    update_fields = ["status", "updated_at"]
+    if to_status == OrderStatus.DELIVERED:
+        order.delivered_at = timezone.now()
+        update_fields.append("delivered_at")
+    order.save(update_fields=update_fields)
+    if to_status == OrderStatus.CANCELLED:
+        _release_stock(order)
+        versions_bump(Namespace.CATALOG)
+    OrderStatusChange.objects.create(
+        order=order, from_status=from_status, to_status=to_status, actor=actor, reason=reason
+    )
+    return order
+
+
+def outbox_enqueue(*, task_name: str, payload: dict) -> OutboxMessage:
+    """Record a task to send once this transaction commits, then try sending it at once."""
+    message = OutboxMessage.objects.create(task_name=task_name, payload=payload)
+    transaction.on_commit(lambda: outbox_publish(message_ids=[message.pk]))
+    return message
+
+
+def outbox_publish(*, message_ids: list[int] | None = None, batch: int = 100) -> int:
+    """Send pending outbox messages to the broker; return how many went out.
+
+    Rows are taken with SKIP LOCKED, so concurrent relays never send one message twice
+    at the same time. A broker error leaves the message pending for the next relay run.
+    """
+    from geomarket.celery import app
+
+    sent = 0
+    with transaction.atomic():
+        pending = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
+            published_at__isnull=True
+        )
+        if message_ids is not None:
+            pending = pending.filter(pk__in=message_ids)
+        for message in pending.order_by("id")[:batch]:
+            try:
+                app.tasks[message.task_name].apply_async(kwargs=message.payload, retry=False)
+            except (KombuOperationalError, OSError) as exc:
+                message.attempts += 1
+                message.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
+                message.save(update_fields=["attempts", "last_error"])
+                logger.warning(
+                    "outbox message %s not sent, broker unavailable: %s",
+                    message.pk,
+                    exc.__class__.__name__,
+                )
+                break
+            message.published_at = timezone.now()
+            message.attempts += 1
+            message.save(update_fields=["published_at", "attempts"])
+            sent += 1
+    return sent
+
+
+def order_confirmation_send(*, order_id: int) -> bool:
+    """Email the customer that the order is confirmed, at most once per order."""
+    with transaction.atomic():
+        order = Order.objects.select_related("buyer", "merchant").filter(pk=order_id).first()
+        if order is None or order.status == OrderStatus.REJECTED:
+            return False
+        try:
+            with transaction.atomic():
+                OrderNotification.objects.create(order=order, kind="confirmation")
+        except IntegrityError:
+            return False
+        if order.buyer.email:
+            send_mail(
+                subject=f"Your order {order.pk} at {order.merchant.name} is confirmed",
+                message=(
+                    f"Thank you for your order.\n\nOrder {order.pk}: total "
+                    f"{order.total:.2f}.\nWe will let you know when it is on its way."
+                ),
+                from_email=None,
+                recipient_list=[order.buyer.email],
+            )
+    return True
+
+
+def idempotency_keys_prune() -> int:
+    deleted, _ = IdempotencyKey.objects.filter(
+        created_at__lt=timezone.now() - IDEMPOTENCY_TTL
+    ).delete()
+    return deleted

@@ -1,0 +1,24 @@
+from celery import shared_task
+
+from orders.services import idempotency_keys_prune, order_confirmation_send, outbox_publish
+
+
+@shared_task(
+    name="orders.send_order_confirmation",
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_order_confirmation(order_id: int) -> bool:
+    return order_confirmation_send(order_id=order_id)
+
+
+@shared_task(name="orders.outbox_relay")
+def outbox_relay() -> int:
+    return outbox_publish()
+
+
+@shared_task(name="orders.prune_idempotency_keys")
+def prune_idempotency_keys() -> int:
+    return idempotency_keys_prune()

@@ -1,0 +1,46 @@
+import datetime
+
+import pytest
+from celery.schedules import crontab
+from django.conf import settings
+from django.core import mail
+
+from inventory.models import LowStockReport
+from inventory.tasks import daily_inventory_summary
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_daily_summary_stores_and_emails_low_stock_once_per_day():
+    owner = factories.user()
+    owner.email = "owner@example.org"
+    owner.save(update_fields=["email"])
+    shop = factories.merchant(owner=owner)
+    factories.stock(product=factories.product(merchant=shop, title="Eggs"), quantity=2)
+    factories.stock(product=factories.product(merchant=shop, title="Flour"), quantity=50)
+    healthy = factories.merchant()
+    factories.stock(product=factories.product(merchant=healthy), quantity=99)
+
+    assert daily_inventory_summary() == 1
+    report = LowStockReport.objects.get()
+    assert report.merchant_id == shop.pk
+    assert [item["title"] for item in report.items] == ["Eggs"]
+    assert report.emailed_at is not None
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["owner@example.org"]
+    assert "Eggs" in mail.outbox[0].body
+
+    assert daily_inventory_summary() == 0
+    assert len(mail.outbox) == 1
+
+
+def test_beat_runs_the_summary_at_midnight_utc_and_the_relays_often():
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    daily = schedule["daily-inventory-summary"]
+    assert daily["task"] == "inventory.daily_inventory_summary"
+    assert daily["schedule"] == crontab(hour=0, minute=0)
+    assert schedule["outbox-relay"]["schedule"] <= 10
+    assert datetime.timedelta(seconds=schedule["prune-idempotency-keys"]["schedule"]) <= (
+        datetime.timedelta(hours=24)
+    )

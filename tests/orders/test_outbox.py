@@ -1,0 +1,135 @@
+"""Confirmations go through an outbox: a broker outage delays them, never loses them."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from geomarket.celery import app as celery_app
+from orders.models import Order, OrderNotification, OutboxMessage
+from orders.services import order_confirmation_send, outbox_publish
+from tests.orders.conftest import ORDERS, order_body
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def use_broker(url: str) -> None:
+    # The app caches its connection and producer pools; kombu keeps one pool per URL, so
+    # dropping the references makes the next publish use the pool of the new URL.
+    celery_app.conf.broker_url = url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def real_broker():
+    """Tasks leave through the broker (not eagerly) on a queue of this test's own."""
+    saved = (
+        celery_app.conf.broker_url,
+        celery_app.conf.task_always_eager,
+        celery_app.conf.task_default_queue,
+    )
+    queue = f"test-outbox-{uuid.uuid4().hex}"
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_default_queue = queue
+    yield queue
+    use_broker(saved[0])
+    celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved[1:]
+
+
+@pytest.mark.django_db
+def test_confirmed_order_emails_the_customer_once(market, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        order_id = (
+            market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).json()["id"]
+        )
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["customer@example.org"]
+    assert str(order_id) in mail.outbox[0].subject
+    assert OutboxMessage.objects.get().published_at is not None
+    # the task delivered again (a redelivery after a worker died) sends nothing new
+    assert order_confirmation_send(order_id=order_id) is False
+    assert len(mail.outbox) == 1
+    assert OrderNotification.objects.filter(order_id=order_id).count() == 1
+
+
+@pytest.mark.django_db
+def test_rejected_orders_send_nothing(market, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        market["client"].post(ORDERS, order_body(market, (market["bread"], 99)))
+    assert mail.outbox == []
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_outage_delays_the_confirmation_and_loses_nothing(market, real_broker):
+    working_broker = celery_app.conf.broker_url
+    use_broker(f"redis://127.0.0.1:{closed_port()}/0")
+    started = time.monotonic()
+    response = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+    assert response.status_code == 201
+    assert time.monotonic() - started < 5
+    order = Order.objects.get(pk=response.json()["id"])
+    message = OutboxMessage.objects.get()
+    assert message.published_at is None
+    assert message.attempts >= 1
+    assert outbox_publish() == 0  # the relay while the broker is still down
+    message.refresh_from_db()
+    assert message.published_at is None
+
+    use_broker(working_broker)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "geomarket",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            real_broker,
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "geomarket.settings.test",
+            "DATABASE_URL": "postgis://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(
+                **connection.settings_dict
+            ),
+        },
+    )
+    try:
+        assert outbox_publish() == 1
+        assert outbox_publish() == 0  # published once, never again
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and not OrderNotification.objects.filter(order=order).exists()
+        ):
+            time.sleep(0.2)
+        assert OrderNotification.objects.filter(order=order, kind="confirmation").count() == 1
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    message.refresh_from_db()
+    assert message.published_at is not None
