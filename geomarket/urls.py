@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from catalog.urls import category_urlpatterns, product_urlpatterns, search_urlpatterns
+from delivery.urls import courier_urlpatterns, delivery_urlpatterns, dispatch_urlpatterns
 from geomarket.health import healthz
 from inventory.apis import MerchantStockApi
 from orders.apis import MerchantOrdersApi
@@ -26,6 +27,9 @@ api_v1 = [
         name="merchant-orders",
     ),
     path("orders/", include("orders.urls")),
+    path("orders/", include(dispatch_urlpatterns)),
+    path("couriers/", include(courier_urlpatterns)),
+    path("delivery/", include(delivery_urlpatterns)),
     path("categories/", include(category_urlpatterns)),
     path("products/", include(product_urlpatterns)),
     path("inventory/", include("inventory.urls")),

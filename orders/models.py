@@ -13,6 +13,10 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+# Orders a courier is (or will be) carrying: they count against the courier's capacity.
+ACTIVE_DELIVERY_STATUSES = ("confirmed", "preparing", "ready", "picked_up")
+WAITING_STATUSES = ("confirmed", "preparing", "ready")
+
 # Orders whose money is real: revenue counts these, not rejected or cancelled ones.
 REVENUE_STATUSES = (
     OrderStatus.CONFIRMED,
@@ -39,6 +43,9 @@ class Order(models.Model):
     total = models.DecimalField(max_digits=12, decimal_places=2)
     rejection_reason = models.CharField(max_length=64, blank=True, default="")
     shortages = models.JSONField(default=list, blank=True)
+    courier = models.ForeignKey(
+        "delivery.Courier", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -58,6 +65,17 @@ class Order(models.Model):
             models.Index(fields=["merchant", "-created_at"], name="order_merchant_created_idx"),
             models.Index(fields=["buyer", "-created_at"], name="order_buyer_created_idx"),
             models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
+            models.Index(
+                fields=["courier", "status"],
+                name="order_courier_active_idx",
+                condition=Q(courier__isnull=False),
+            ),
+            # Dispatch looks for waiting orders: not yet given to a courier, oldest first.
+            models.Index(
+                fields=["created_at", "id"],
+                name="order_waiting_idx",
+                condition=Q(courier__isnull=True, status__in=["confirmed", "preparing", "ready"]),
+            ),
         ]
 
     def __str__(self) -> str:

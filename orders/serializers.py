@@ -78,13 +78,10 @@ class OrderOutputSerializer(serializers.Serializer):
     rejection_reason = serializers.CharField()
     shortages = ShortageSerializer(many=True)
     delivery_address = OrderAddressSerializer()
-    courier_id = serializers.SerializerMethodField()
+    courier_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     delivered_at = serializers.DateTimeField(allow_null=True)
-
-    def get_courier_id(self, order) -> int | None:
-        return getattr(order, "courier_id", None)
 
 
 class OrderDetailSerializer(OrderOutputSerializer):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from catalog.models import Product
+from delivery.services import courier_status_refresh
 from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError, NotFound
@@ -270,8 +271,7 @@ def order_roles_of(*, order: Order, user) -> set[str]:
 
 
 def order_courier_user_id(order: Order) -> int | None:
-    courier = getattr(order, "courier", None)
-    return courier.user_id if courier is not None else None
+    return order.courier.user_id if order.courier_id is not None else None
 
 
 def _release_stock(order: Order) -> None:
@@ -296,7 +296,7 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     """
     order = (
         Order.objects.select_for_update(of=("self",))
-        .select_related("merchant")
+        .select_related("merchant", "courier")
         .filter(pk=order_id)
         .first()
     )
@@ -318,6 +318,11 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     if to_status == OrderStatus.CANCELLED:
         _release_stock(order)
         versions_bump(Namespace.CATALOG)
+    if order.courier_id is not None and to_status in (
+        OrderStatus.DELIVERED,
+        OrderStatus.CANCELLED,
+    ):
+        courier_status_refresh(courier_id=order.courier_id)
     OrderStatusChange.objects.create(
         order=order, from_status=from_status, to_status=to_status, actor=actor, reason=reason
     )

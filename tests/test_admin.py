@@ -24,9 +24,10 @@ def test_every_domain_model_is_registered():
 
 
 def test_geometry_models_use_map_widgets():
+    from delivery.models import Courier
     from merchants.models import Address, DeliveryZone, Merchant
 
-    for model in (Address, Merchant, DeliveryZone):
+    for model in (Address, Merchant, DeliveryZone, Courier):
         assert isinstance(admin.site._registry[model], GISModelAdmin)
 
 

@@ -146,6 +146,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 SUGGEST_RATE_LIMIT_PER_MINUTE = env_int("SUGGEST_RATE_LIMIT_PER_MINUTE", 20)
 
+# Dispatch: a courier location older than this is stale (the courier is offline).
+COURIER_LOCATION_TTL = env_int("COURIER_LOCATION_TTL", 300)
+DISPATCH_MAX_DISTANCE_M = env_int("DISPATCH_MAX_DISTANCE_M", 10_000)
+
+# ETA: the provider ("geodesic", "osrm" or a dotted path to a provider class), and the
+# built-in geodesic estimate it falls back to: distance / speed + preparation time.
+ETA_PROVIDER = env_str("ETA_PROVIDER", "geodesic")
+ETA_OSRM_URL = env_str("ETA_OSRM_URL", "http://127.0.0.1:5000")
+ETA_PROVIDER_TIMEOUT_SECONDS = float(env_str("ETA_PROVIDER_TIMEOUT_SECONDS", "1.0"))
+ETA_DEADLINE_SECONDS = float(env_str("ETA_DEADLINE_SECONDS", "2.5"))
+ETA_MAX_IN_FLIGHT = env_int("ETA_MAX_IN_FLIGHT", 25)
+ETA_PREPARATION_SECONDS = env_int("ETA_PREPARATION_SECONDS", 600)
+ETA_DEFAULT_VEHICLE = env_str("ETA_DEFAULT_VEHICLE", "bike")
+ETA_SPEEDS_M_PER_S = {"bike": 4.2, "scooter": 6.9, "car": 8.3}
+
 HEALTHCHECK_TIMEOUT_SECONDS = env_int("HEALTHCHECK_TIMEOUT_SECONDS", 2)
 
 REST_FRAMEWORK = {
@@ -173,6 +188,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "CourierStatusEnum": "delivery.models.CourierStatus",
+        "CourierSelfStatusEnum": ["available", "offline"],
+        "VehicleEnum": "delivery.models.Vehicle",
+    },
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
@@ -181,6 +202,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "orders.outbox_relay", "schedule": 5.0},
     "prune-idempotency-keys": {"task": "orders.prune_idempotency_keys", "schedule": 3600.0},
+    "stale-couriers": {"task": "delivery.mark_stale_couriers_offline", "schedule": 60.0},
     "daily-inventory-summary": {
         "task": "inventory.daily_inventory_summary",
         "schedule": crontab(hour=0, minute=0),

@@ -1,0 +1,216 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from delivery import serializers
+from delivery.eta import geodesic_eta_seconds
+from delivery.models import Courier
+from delivery.selectors import (
+    courier_candidates,
+    courier_get,
+    courier_list,
+    courier_of_user,
+    courier_open_orders,
+)
+from delivery.services import (
+    courier_create,
+    courier_ping,
+    courier_status_refresh,
+    courier_update,
+    orders_assign_priority,
+)
+from geomarket.api.pagination import paginated_response
+from geomarket.api.permissions import IsOperator, can_manage_merchant
+from geomarket.errors import Forbidden, NotFound
+from orders.models import Order
+from orders.selectors import orders_visible_to
+from orders.serializers import OrderOutputSerializer
+
+
+class CourierListApi(APIView):
+    permission_classes = [IsAuthenticated, IsOperator]
+
+    @extend_schema(
+        parameters=[serializers.CourierFilterSerializer],
+        responses=serializers.CourierOutputSerializer(many=True),
+        tags=["couriers"],
+    )
+    def get(self, request):
+        filters = serializers.CourierFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=courier_list(**filters.validated_data),
+            serializer_class=serializers.CourierOutputSerializer,
+        )
+
+    @extend_schema(
+        request=serializers.CourierCreateSerializer,
+        responses={201: serializers.CourierOutputSerializer},
+        tags=["couriers"],
+    )
+    def post(self, request):
+        payload = serializers.CourierCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        courier = courier_create(**payload.validated_data)
+        return Response(
+            serializers.CourierOutputSerializer(courier_get(courier_id=courier.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class CourierDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsOperator]
+
+    def _courier(self, courier_id: int) -> Courier:
+        courier = courier_get(courier_id=courier_id)
+        if courier is None:
+            raise Courier.DoesNotExist
+        return courier
+
+    @extend_schema(responses=serializers.CourierOutputSerializer, tags=["couriers"])
+    def get(self, request, courier_id: int):
+        return Response(serializers.CourierOutputSerializer(self._courier(courier_id)).data)
+
+    @extend_schema(
+        request=serializers.CourierUpdateSerializer(partial=True),
+        responses=serializers.CourierOutputSerializer,
+        tags=["couriers"],
+    )
+    def patch(self, request, courier_id: int):
+        courier = self._courier(courier_id)
+        payload = serializers.CourierUpdateSerializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        courier_update(courier=courier, data=payload.validated_data)
+        return Response(serializers.CourierOutputSerializer(self._courier(courier_id)).data)
+
+
+def _own_courier(request) -> Courier:
+    courier = courier_of_user(user=request.user)
+    if courier is None:
+        raise Forbidden("Only couriers may do this.")
+    return courier
+
+
+class CourierMeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=serializers.CourierOutputSerializer, tags=["couriers"])
+    def get(self, request):
+        return Response(serializers.CourierOutputSerializer(_own_courier(request)).data)
+
+    @extend_schema(
+        request=serializers.CourierSelfUpdateSerializer,
+        responses=serializers.CourierOutputSerializer,
+        tags=["couriers"],
+    )
+    def patch(self, request):
+        courier = _own_courier(request)
+        payload = serializers.CourierSelfUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        courier_update(courier=courier, data=payload.validated_data)
+        if payload.validated_data["status"] == "available":
+            # Available with a full load is busy.
+            courier_status_refresh(courier_id=courier.pk)
+        return Response(serializers.CourierOutputSerializer(_own_courier(request)).data)
+
+
+class CourierLocationApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=serializers.LocationPingSerializer,
+        responses=serializers.LocationPingOutputSerializer,
+        tags=["couriers"],
+    )
+    def post(self, request):
+        payload = serializers.LocationPingSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            ping = courier_ping(user=request.user, **payload.validated_data)
+        except NotFound as exc:
+            raise Forbidden("Only couriers may send locations.") from exc
+        return Response(serializers.LocationPingOutputSerializer(ping).data)
+
+
+class CourierMyOrdersApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=OrderOutputSerializer(many=True), tags=["couriers"])
+    def get(self, request):
+        courier = _own_courier(request)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=courier_open_orders(courier_id=courier.pk),
+            serializer_class=OrderOutputSerializer,
+        )
+
+
+class CourierCandidatesApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[serializers.CandidatesParamsSerializer],
+        responses=serializers.CandidateSerializer(many=True),
+        tags=["dispatch"],
+    )
+    def get(self, request, order_id: int):
+        order = (
+            orders_visible_to(user=request.user)
+            .select_related("merchant")
+            .filter(pk=order_id)
+            .first()
+        )
+        if order is None:
+            raise Order.DoesNotExist
+        if not can_manage_merchant(request.user, order.merchant_id):
+            raise Forbidden("Only operators and the merchant's owner may see candidates.")
+        params = serializers.CandidatesParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        location = order.merchant.location
+        rows = courier_candidates(
+            lat=location.y,
+            lng=location.x,
+            limit=params.validated_data["limit"],
+            radius_m=settings.DISPATCH_MAX_DISTANCE_M,
+        )
+        return Response(
+            [
+                {
+                    "courier_id": row["id"],
+                    "name": row["name"],
+                    "vehicle": row["vehicle"],
+                    "distance_m": round(row["distance_m"], 2),
+                    "eta_s": geodesic_eta_seconds(
+                        distance_m=row["distance_m"], vehicle=row["vehicle"], preparation=False
+                    ),
+                }
+                for row in rows
+            ]
+        )
+
+
+class PriorityAssignmentApi(APIView):
+    permission_classes = [IsAuthenticated, IsOperator]
+
+    @extend_schema(
+        request=serializers.PriorityAssignmentInputSerializer,
+        responses=serializers.PriorityAssignmentOutputSerializer,
+        tags=["dispatch"],
+    )
+    def post(self, request):
+        payload = serializers.PriorityAssignmentInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = orders_assign_priority(**payload.validated_data)
+        return Response(
+            {
+                "assignments": result.assignments,
+                "unassigned": result.unassigned,
+                "total_distance_m": result.total_distance_m,
+            }
+        )

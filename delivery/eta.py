@@ -1,0 +1,117 @@
+"""Delivery time estimates behind a small provider interface.
+
+`geodesic` (the default) is distance on the WGS84 ellipsoid ÷ vehicle speed + the
+merchant's preparation time. `osrm` asks an OSRM routing server. Any other provider plugs
+in through a dotted path in `ETA_PROVIDER`. A provider that fails or times out falls
+back to the geodesic estimate, marked `degraded`.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from functools import cache
+
+import httpx
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class Leg:
+    """From a merchant to a destination; `distance_m` is already exact (PostGIS)."""
+
+    merchant_id: int
+    origin_lat: float
+    origin_lng: float
+    destination_lat: float
+    destination_lng: float
+    distance_m: float
+
+
+def geodesic_eta_seconds(
+    *, distance_m: float, vehicle: str | None = None, preparation: bool = True
+) -> int:
+    speed = settings.ETA_SPEEDS_M_PER_S[vehicle or settings.ETA_DEFAULT_VEHICLE]
+    prep = settings.ETA_PREPARATION_SECONDS if preparation else 0
+    return round(prep + distance_m / speed)
+
+
+class EtaProvider:
+    name = "base"
+
+    async def estimate(self, leg: Leg) -> int:
+        raise NotImplementedError
+
+
+class GeodesicProvider(EtaProvider):
+    name = "geodesic"
+
+    async def estimate(self, leg: Leg) -> int:
+        return geodesic_eta_seconds(distance_m=leg.distance_m)
+
+
+class OsrmProvider(EtaProvider):
+    """Road travel time from OSRM's route service, plus preparation time."""
+
+    name = "osrm"
+
+    def __init__(self, client: httpx.AsyncClient | None = None):
+        self.client = client
+
+    def _client(self) -> httpx.AsyncClient:
+        if self.client is None:
+            # One client, and so one connection pool, for the life of the process.
+            self.client = httpx.AsyncClient(base_url=settings.ETA_OSRM_URL, timeout=5)
+        return self.client
+
+    async def estimate(self, leg: Leg) -> int:
+        profile = {"bike": "bike", "scooter": "bike", "car": "driving"}[
+            settings.ETA_DEFAULT_VEHICLE
+        ]
+        path = (
+            f"/route/v1/{profile}/{leg.origin_lng},{leg.origin_lat};"
+            f"{leg.destination_lng},{leg.destination_lat}"
+        )
+        response = await self._client().get(path, params={"overview": "false"})
+        response.raise_for_status()
+        route = response.json()["routes"][0]
+        return round(settings.ETA_PREPARATION_SECONDS + float(route["duration"]))
+
+
+BUILT_IN = {"geodesic": GeodesicProvider, "osrm": OsrmProvider}
+
+
+@cache
+def _provider_for(name: str) -> EtaProvider:
+    factory = BUILT_IN.get(name) or import_string(name)
+    return factory()
+
+
+def configured_provider() -> EtaProvider:
+    return _provider_for(settings.ETA_PROVIDER)
+
+
+async def estimate_all(legs: list[Leg], provider: EtaProvider | None = None) -> list[dict]:
+    """Estimate every leg concurrently, each bounded by its own timeout, all of them by
+    the overall deadline, with at most `ETA_MAX_IN_FLIGHT` provider calls at once."""
+    provider = provider or configured_provider()
+    semaphore = asyncio.Semaphore(settings.ETA_MAX_IN_FLIGHT)
+    deadline = time.monotonic() + settings.ETA_DEADLINE_SECONDS
+
+    async def one(leg: Leg) -> dict:
+        fallback = geodesic_eta_seconds(distance_m=leg.distance_m)
+        result = {"merchant_id": leg.merchant_id, "distance_m": round(leg.distance_m, 2)}
+        if isinstance(provider, GeodesicProvider):
+            return {**result, "eta_s": fallback, "provider": provider.name, "degraded": False}
+        try:
+            async with semaphore:
+                remaining = deadline - time.monotonic()
+                timeout = min(settings.ETA_PROVIDER_TIMEOUT_SECONDS, remaining)
+                if timeout <= 0:
+                    raise TimeoutError
+                eta = await asyncio.wait_for(provider.estimate(leg), timeout=timeout)
+            return {**result, "eta_s": int(eta), "provider": provider.name, "degraded": False}
+        except Exception:  # a provider's failure of any kind is answered by the fallback
+            return {**result, "eta_s": fallback, "provider": "geodesic", "degraded": True}
+
+    return list(await asyncio.gather(*(one(leg) for leg in legs)))

@@ -1,0 +1,79 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from delivery.models import Courier
+from orders.models import ACTIVE_DELIVERY_STATUSES, Order
+
+
+def courier_list(*, status: str | None = None) -> QuerySet[Courier]:
+    couriers = Courier.objects.annotate(
+        active_orders=Count("orders", filter=Q(orders__status__in=ACTIVE_DELIVERY_STATUSES))
+    ).order_by("id")
+    if status:
+        couriers = couriers.filter(status=status)
+    return couriers
+
+
+def courier_get(*, courier_id: int) -> Courier | None:
+    return courier_list().filter(pk=courier_id).first()
+
+
+def courier_of_user(*, user) -> Courier | None:
+    return courier_list().filter(user=user).first()
+
+
+def courier_open_orders(*, courier_id: int) -> QuerySet[Order]:
+    return (
+        Order.objects.filter(courier_id=courier_id, status__in=ACTIVE_DELIVERY_STATUSES)
+        .select_related("merchant", "delivery_address")
+        .prefetch_related("items")
+        .order_by("created_at", "id")
+    )
+
+
+def fresh_since():
+    return timezone.now() - timedelta(seconds=settings.COURIER_LOCATION_TTL)
+
+
+# Candidates for one pickup point: available couriers with a fresh location and a free
+# slot. The GiST index walk in `<->` order inside the exact ST_DWithin radius keeps the
+# scan to the nearest couriers; only the returned rows get the exact spheroid distance.
+COURIER_CANDIDATES_SQL = """
+SELECT c.id, c.name, c.vehicle, c.capacity, c.active_orders,
+       ST_Distance(c.location, %(point)s::geography) AS distance_m
+FROM (
+    SELECT cc.id, cc.name, cc.vehicle, cc.capacity, cc.location,
+           (SELECT count(*) FROM orders_order o
+            WHERE o.courier_id = cc.id AND o.status = ANY(%(active)s)) AS active_orders
+    FROM delivery_courier cc
+    WHERE cc.status = 'available'
+      AND cc.location_updated_at >= %(fresh_since)s
+      AND ST_DWithin(cc.location, %(point)s::geography, %(radius)s)
+    ORDER BY cc.location <-> %(point)s::geography
+) c
+WHERE c.active_orders < c.capacity
+LIMIT %(limit)s
+"""
+
+
+def courier_candidates(*, lat: float, lng: float, limit: int, radius_m: float) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            COURIER_CANDIDATES_SQL,
+            {
+                "point": f"SRID=4326;POINT({lng!r} {lat!r})",
+                "active": list(ACTIVE_DELIVERY_STATUSES),
+                "fresh_since": fresh_since(),
+                "radius": radius_m,
+                "limit": limit,
+            },
+        )
+        columns = [column.name for column in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    # The walk is by sphere distance; the answer is ordered by the exact one.
+    rows.sort(key=lambda row: (row["distance_m"], row["id"]))
+    return rows

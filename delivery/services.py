@@ -1,0 +1,217 @@
+"""Couriers: profiles, live locations, and assigning waiting orders to them."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from scipy.optimize import linear_sum_assignment
+
+from delivery.models import Courier, CourierStatus
+from delivery.selectors import fresh_since
+from geomarket.errors import DomainError, NotFound
+from orders.models import ACTIVE_DELIVERY_STATUSES, WAITING_STATUSES
+
+MAX_ORDERS_PER_ASSIGNMENT = 1000
+
+
+@transaction.atomic
+def courier_create(
+    *, user, name: str, vehicle: str, capacity: int = 1, status: str = CourierStatus.OFFLINE
+) -> Courier:
+    if Courier.objects.filter(user=user).exists():
+        raise DomainError("This user already has a courier profile.", field="user_id")
+    return Courier.objects.create(
+        user=user, name=name, vehicle=vehicle, capacity=capacity, status=status
+    )
+
+
+@transaction.atomic
+def courier_update(*, courier: Courier, data: dict) -> Courier:
+    for attr, value in data.items():
+        setattr(courier, attr, value)
+    courier.save()
+    return courier
+
+
+def courier_ping(*, user, lat: float, lng: float) -> dict:
+    """Store the courier's current point and time in one UPDATE, no read first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE delivery_courier
+            SET location = ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography,
+                location_updated_at = now()
+            WHERE user_id = %s
+            RETURNING id, location_updated_at
+            """,
+            [lng, lat, user.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("You have no courier profile.")
+    return {"courier_id": row[0], "lat": lat, "lng": lng, "location_updated_at": row[1]}
+
+
+def couriers_mark_stale_offline() -> int:
+    """Couriers whose last location is older than the TTL go offline."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE delivery_courier SET status = 'offline'
+            WHERE status <> 'offline'
+              AND (location_updated_at IS NULL OR location_updated_at < %s)
+            """,
+            [fresh_since()],
+        )
+        return cursor.rowcount
+
+
+def courier_status_refresh(*, courier_id: int) -> None:
+    """Busy at capacity, available again below it; offline couriers stay offline."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE delivery_courier c
+            SET status = CASE WHEN active.n >= c.capacity THEN 'busy' ELSE 'available' END
+            FROM (SELECT count(*) AS n FROM orders_order
+                  WHERE courier_id = %(id)s AND status = ANY(%(active)s)) active
+            WHERE c.id = %(id)s AND c.status <> 'offline'
+            """,
+            {"id": courier_id, "active": list(ACTIVE_DELIVERY_STATUSES)},
+        )
+
+
+@dataclass(frozen=True)
+class AssignmentResult:
+    assignments: list[dict]
+    unassigned: list[int]
+    total_distance_m: float
+
+
+# Candidate pairs: every locked order's merchant against every locked courier within
+# reach, found through the courier location index, with exact spheroid distances.
+PAIRS_SQL = """
+SELECT o.id, c.id, ST_Distance(m.location, c.location)
+FROM orders_order o
+JOIN merchants_merchant m ON m.id = o.merchant_id
+JOIN delivery_courier c
+  ON c.id = ANY(%(couriers)s) AND ST_DWithin(c.location, m.location, %(reach)s)
+WHERE o.id = ANY(%(orders)s)
+"""
+
+
+@transaction.atomic
+def orders_assign_priority(
+    *, order_ids: list[int] | None = None, max_distance_m: float | None = None
+) -> AssignmentResult:
+    """Give waiting orders to couriers, minimising the total pickup distance.
+
+    1. Lock waiting orders (`confirmed|preparing|ready`, no courier) and then available,
+       fresh couriers, each by id and with SKIP LOCKED: a concurrent call works on what
+       this one has not taken, so no order is assigned twice and no courier overfilled.
+    2. Find every order-courier pair within `max_distance_m`, with exact distances.
+    3. Give each courier as many slots as it has free capacity. When orders outnumber
+       slots, the oldest orders that have a courier in reach take the slots.
+    4. Solve the min-cost assignment (Hungarian method) over orders by slots.
+    5. Record the couriers on the orders; couriers at capacity become busy.
+    """
+    reach = max_distance_m or settings.DISPATCH_MAX_DISTANCE_M
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT id, created_at FROM orders_order
+            WHERE courier_id IS NULL AND status = ANY(%(waiting)s)
+              AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+            ORDER BY id
+            LIMIT %(cap)s
+            FOR UPDATE SKIP LOCKED
+            """,
+            {"waiting": list(WAITING_STATUSES), "ids": order_ids, "cap": MAX_ORDERS_PER_ASSIGNMENT},
+        )
+        orders = sorted(cursor.fetchall(), key=lambda row: (row[1], row[0]))
+        if not orders:
+            return AssignmentResult([], [], 0.0)
+        order_pks = [row[0] for row in orders]
+        cursor.execute(
+            """
+            SELECT c.id, c.capacity - (
+                SELECT count(*) FROM orders_order o
+                WHERE o.courier_id = c.id AND o.status = ANY(%(active)s)) AS free
+            FROM delivery_courier c
+            WHERE c.status = 'available' AND c.location_updated_at >= %(fresh)s
+              AND EXISTS (
+                SELECT 1 FROM orders_order o JOIN merchants_merchant m ON m.id = o.merchant_id
+                WHERE o.id = ANY(%(orders)s) AND ST_DWithin(c.location, m.location, %(reach)s))
+            ORDER BY c.id
+            FOR UPDATE OF c SKIP LOCKED
+            """,
+            {
+                "active": list(ACTIVE_DELIVERY_STATUSES),
+                "fresh": fresh_since(),
+                "orders": order_pks,
+                "reach": reach,
+            },
+        )
+        free_slots = {courier_id: free for courier_id, free in cursor.fetchall() if free > 0}
+        pairs: dict[int, dict[int, float]] = {}
+        if free_slots:
+            cursor.execute(
+                PAIRS_SQL, {"couriers": list(free_slots), "reach": reach, "orders": order_pks}
+            )
+            for order_id, courier_id, distance in cursor.fetchall():
+                pairs.setdefault(order_id, {})[courier_id] = distance
+
+    slots = [courier_id for courier_id, free in sorted(free_slots.items()) for _ in range(free)]
+    reachable = [order_id for order_id in order_pks if order_id in pairs]
+    chosen = reachable[: len(slots)]
+    assignments: list[dict] = []
+    if chosen:
+        column_of = {}
+        for column, courier_id in enumerate(slots):
+            column_of.setdefault(courier_id, []).append(column)
+        unreachable_cost = 1e12
+        cost = np.full((len(chosen), len(slots)), unreachable_cost)
+        for row, order_id in enumerate(chosen):
+            for courier_id, distance in pairs[order_id].items():
+                cost[row, column_of[courier_id]] = distance
+        rows, columns = linear_sum_assignment(cost)
+        for row, column in zip(rows, columns, strict=True):
+            if cost[row, column] < unreachable_cost:
+                assignments.append(
+                    {
+                        "order_id": chosen[row],
+                        "courier_id": slots[column],
+                        "distance_m": round(float(cost[row, column]), 2),
+                    }
+                )
+    if assignments:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE orders_order o SET courier_id = a.courier_id, updated_at = now()
+                FROM unnest(%s::bigint[], %s::bigint[]) AS a(order_id, courier_id)
+                WHERE o.id = a.order_id
+                """,
+                [[a["order_id"] for a in assignments], [a["courier_id"] for a in assignments]],
+            )
+            cursor.execute(
+                """
+                UPDATE delivery_courier c SET status = 'busy'
+                WHERE c.id = ANY(%(ids)s) AND c.capacity <= (
+                    SELECT count(*) FROM orders_order o
+                    WHERE o.courier_id = c.id AND o.status = ANY(%(active)s))
+                """,
+                {
+                    "ids": sorted({a["courier_id"] for a in assignments}),
+                    "active": list(ACTIVE_DELIVERY_STATUSES),
+                },
+            )
+    assigned = {a["order_id"] for a in assignments}
+    oldest_first = {order_id: position for position, order_id in enumerate(order_pks)}
+    assignments.sort(key=lambda a: oldest_first[a["order_id"]])
+    return AssignmentResult(
+        assignments=assignments,
+        unassigned=[order_id for order_id in order_pks if order_id not in assigned],
+        total_distance_m=round(sum(a["distance_m"] for a in assignments), 2),
+    )

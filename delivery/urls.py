@@ -1,0 +1,28 @@
+from django.urls import path
+
+from delivery import apis, views
+
+courier_urlpatterns = [
+    path("", apis.CourierListApi.as_view(), name="courier-list"),
+    path("me/", apis.CourierMeApi.as_view(), name="courier-me"),
+    path("me/location/", apis.CourierLocationApi.as_view(), name="courier-location"),
+    path("me/orders/", apis.CourierMyOrdersApi.as_view(), name="courier-orders"),
+    path("<int:courier_id>/", apis.CourierDetailApi.as_view(), name="courier-detail"),
+]
+
+dispatch_urlpatterns = [
+    path(
+        "<int:order_id>/courier-candidates/",
+        apis.CourierCandidatesApi.as_view(),
+        name="courier-candidates",
+    ),
+    path(
+        "priority-assignment/",
+        apis.PriorityAssignmentApi.as_view(),
+        name="priority-assignment",
+    ),
+]
+
+delivery_urlpatterns = [
+    path("eta/", views.eta_view, name="delivery-eta"),
+]

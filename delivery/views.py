@@ -1,0 +1,125 @@
+"""`POST /api/v1/delivery/eta/`: a plain async Django view.
+
+DRF's APIView is sync, so this view parses and validates by itself, does all its
+database work in one `sync_to_async` call, then fans the estimates out concurrently.
+"""
+
+import json
+import time
+
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
+from rest_framework.authtoken.models import Token
+
+from delivery import serializers
+from delivery.eta import Leg, estimate_all
+from orders.selectors import orders_visible_to
+
+LEGS_SQL = """
+SELECT m.id, ST_Y(m.location::geometry), ST_X(m.location::geometry),
+       ST_Distance(m.location, %(destination)s::geography)
+FROM merchants_merchant m
+WHERE m.id = ANY(%(ids)s) AND m.is_active
+"""
+
+
+class EtaInputError(Exception):
+    def __init__(self, errors: dict, status: int = 400):
+        self.errors = errors
+        self.status = status
+
+
+def _caller(request):
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Token "):
+        token = Token.objects.select_related("user").filter(key=header[6:].strip()).first()
+        if token is None or not token.user.is_active:
+            raise EtaInputError({"detail": "Invalid token."}, status=401)
+        return token.user
+    return request.user
+
+
+def _legs_load(request, data: dict) -> list[Leg]:
+    """Everything this view needs from the database, in one thread hop."""
+    if "order_id" in data:
+        user = _caller(request)
+        if not user.is_authenticated:
+            raise EtaInputError({"detail": "Authentication credentials were not provided."}, 401)
+        order = (
+            orders_visible_to(user=user)
+            .select_related("delivery_address")
+            .filter(pk=data["order_id"])
+            .first()
+        )
+        if order is None:
+            raise EtaInputError({"detail": "Not found."}, status=404)
+        point = order.delivery_address.location
+        destination = {"lat": point.y, "lng": point.x}
+        merchant_ids = [order.merchant_id]
+    else:
+        destination = data["destination"]
+        merchant_ids = data["merchant_ids"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            LEGS_SQL,
+            {
+                "destination": f"SRID=4326;POINT({destination['lng']!r} {destination['lat']!r})",
+                "ids": merchant_ids,
+            },
+        )
+        found = {row[0]: row for row in cursor.fetchall()}
+    missing = [merchant_id for merchant_id in merchant_ids if merchant_id not in found]
+    if missing:
+        raise EtaInputError({"merchant_ids": [f"Unknown or inactive merchants: {missing}."]})
+    return [
+        Leg(
+            merchant_id=merchant_id,
+            origin_lat=found[merchant_id][1],
+            origin_lng=found[merchant_id][2],
+            destination_lat=destination["lat"],
+            destination_lng=destination["lng"],
+            distance_m=found[merchant_id][3],
+        )
+        for merchant_id in dict.fromkeys(merchant_ids)
+    ]
+
+
+@extend_schema(
+    request=serializers.EtaInputSerializer,
+    responses=serializers.EtaOutputSerializer,
+    tags=["delivery"],
+    methods=["POST"],
+)
+@csrf_exempt
+async def eta_view(request):
+    started = time.perf_counter()
+    if request.method != "POST":
+        return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+    if request.content_type != "application/json":
+        return JsonResponse(
+            {"detail": f'Unsupported media type "{request.content_type}" in request.'}, status=415
+        )
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return JsonResponse({"detail": f"JSON parse error - {exc}"}, status=400)
+    payload = serializers.EtaInputSerializer(data=body if isinstance(body, dict) else {})
+    if not isinstance(body, dict) or not payload.is_valid():
+        errors = (
+            payload.errors
+            if isinstance(body, dict)
+            else {"non_field_errors": ["Expected a JSON object."]}
+        )
+        return JsonResponse(errors, status=400)
+    try:
+        legs = await sync_to_async(_legs_load, thread_sensitive=True)(
+            request, payload.validated_data
+        )
+    except EtaInputError as exc:
+        return JsonResponse(exc.errors, status=exc.status)
+    results = await estimate_all(legs)
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    return JsonResponse({"results": results, "elapsed_ms": elapsed_ms})

@@ -1,0 +1,34 @@
+"""ETA providers standing in for a routing engine in tests and the benchmark."""
+
+import asyncio
+
+from delivery.eta import EtaProvider, Leg
+
+
+class SlowProvider(EtaProvider):
+    """Answers every leg after `delay` seconds, like a remote routing engine."""
+
+    name = "slow"
+    delay = 0.2
+
+    async def estimate(self, leg: Leg) -> int:
+        await asyncio.sleep(self.delay)
+        return 1234
+
+
+class HangingProvider(EtaProvider):
+    """Never answers for merchants whose id is odd; answers at once for the others."""
+
+    name = "hanging"
+
+    async def estimate(self, leg: Leg) -> int:
+        if leg.merchant_id % 2:
+            await asyncio.sleep(3600)
+        return 777
+
+
+class FailingProvider(EtaProvider):
+    name = "failing"
+
+    async def estimate(self, leg: Leg) -> int:
+        raise ConnectionError("routing engine unreachable")

@@ -1,0 +1,124 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from delivery.models import Courier
+from delivery.tasks import mark_stale_couriers_offline
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+COURIERS = "/api/v1/couriers/"
+
+
+def test_operator_creates_lists_and_updates_couriers(as_user):
+    operator = as_user(factories.user(is_staff=True))
+    rider = factories.user()
+    created = operator.post(
+        COURIERS, {"user_id": rider.pk, "name": "Ana", "vehicle": "scooter", "capacity": 2}
+    )
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body == {
+        "id": body["id"],
+        "user_id": rider.pk,
+        "name": "Ana",
+        "vehicle": "scooter",
+        "status": "offline",
+        "location": None,
+        "location_updated_at": None,
+        "capacity": 2,
+        "active_orders": 0,
+    }
+    again = operator.post(COURIERS, {"user_id": rider.pk, "name": "Ana", "vehicle": "bike"})
+    assert again.status_code == 400
+    patched = operator.patch(f"{COURIERS}{body['id']}/", {"status": "available", "capacity": 3})
+    assert patched.json()["status"] == "available"
+    assert patched.json()["capacity"] == 3
+    assert [c["id"] for c in operator.get(COURIERS, {"status": "available"}).json()["results"]] == [
+        body["id"]
+    ]
+    assert operator.get(COURIERS, {"status": "offline"}).json()["results"] == []
+    assert operator.get(COURIERS, {"status": "asleep"}).status_code == 400
+    assert (
+        operator.post(
+            COURIERS, {"user_id": factories.user().pk, "name": "B", "vehicle": "rocket"}
+        ).status_code
+        == 400
+    )
+
+
+@pytest.mark.parametrize("role", ["anonymous", "customer", "courier", "owner"])
+def test_only_operators_manage_couriers(as_user, make_courier, role):
+    courier = make_courier()
+    users = {
+        "anonymous": None,
+        "customer": factories.user(),
+        "courier": courier.user,
+        "owner": factories.merchant().owner,
+    }
+    client = as_user(users[role])
+    expected = 401 if role == "anonymous" else 403
+    assert client.get(COURIERS).status_code == expected
+    assert client.get(f"{COURIERS}{courier.pk}/").status_code == expected
+    assert client.patch(f"{COURIERS}{courier.pk}/", {"capacity": 9}).status_code == expected
+    courier.refresh_from_db()
+    assert courier.capacity == 1
+
+
+def test_courier_reads_and_sets_own_status(as_user, make_courier):
+    courier = make_courier(status="offline")
+    client = as_user(courier.user)
+    assert client.get(f"{COURIERS}me/").json()["id"] == courier.pk
+    assert client.patch(f"{COURIERS}me/", {"status": "available"}).json()["status"] == "available"
+    refused = client.patch(f"{COURIERS}me/", {"status": "busy"})
+    assert refused.status_code == 400
+    assert "status" in refused.json()
+    assert as_user(factories.user()).get(f"{COURIERS}me/").status_code == 403
+
+
+def test_location_ping_is_one_update(as_user, make_courier, django_assert_num_queries):
+    courier = make_courier(age_s=1000)
+    client = as_user(courier.user)
+    with django_assert_num_queries(2):  # the token, then the single UPDATE
+        response = client.post(f"{COURIERS}me/location/", {"lat": 52.5, "lng": 13.3})
+    assert response.status_code == 200
+    assert response.json()["courier_id"] == courier.pk
+    courier.refresh_from_db()
+    assert (courier.location.x, courier.location.y) == (13.3, 52.5)
+    assert timezone.now() - courier.location_updated_at < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"lat": 91, "lng": 13},
+        {"lat": 52, "lng": 181},
+        {"lat": -91, "lng": 0},
+        {"lat": "x", "lng": 13},
+        {"lat": 52},
+        {"lat": "NaN", "lng": 13},
+    ],
+)
+def test_bad_location_is_400_and_changes_nothing(as_user, make_courier, body):
+    courier = make_courier()
+    before = (courier.location, courier.location_updated_at)
+    response = as_user(courier.user).post(f"{COURIERS}me/location/", body)
+    assert response.status_code == 400
+    courier.refresh_from_db()
+    assert (courier.location, courier.location_updated_at) == before
+
+
+def test_non_courier_cannot_ping(as_user):
+    response = as_user(factories.user()).post(f"{COURIERS}me/location/", {"lat": 1, "lng": 1})
+    assert response.status_code == 403
+
+
+def test_stale_couriers_go_offline(make_courier):
+    fresh = make_courier(age_s=10)
+    stale = make_courier(age_s=301)
+    busy_stale = make_courier(age_s=3000, status="busy")
+    assert mark_stale_couriers_offline() == 2
+    statuses = dict(Courier.objects.values_list("id", "status"))
+    assert statuses == {fresh.pk: "available", stale.pk: "offline", busy_stale.pk: "offline"}

@@ -1,0 +1,217 @@
+import random
+import threading
+
+import pytest
+from django.db import connections
+
+from delivery.models import Courier
+from delivery.services import orders_assign_priority
+from orders.models import Order
+from tests import factories
+from tests.geo_fixtures import GEOD, random_point
+from tests.orders.conftest import ORDERS, order_body
+
+pytestmark = pytest.mark.django_db
+
+
+def place(market, qty=2):
+    response = market["client"].post(ORDERS, order_body(market, (market["bread"], qty)))
+    assert response.status_code == 201
+    return Order.objects.get(pk=response.json()["id"])
+
+
+def test_candidates_match_the_geodesic_reference(market, make_courier, as_user):
+    order = place(market)
+    shop = market["shop"]
+    rng = random.Random(3)
+    couriers = [
+        make_courier(lat=lat, lng=lng, vehicle=rng.choice(["bike", "car"]))
+        for lat, lng in (
+            random_point(rng, radius_m=8000, center=(shop.location.y, shop.location.x))
+            for _ in range(60)
+        )
+    ]
+    expected = sorted(
+        (GEOD.inv(shop.location.x, shop.location.y, c.location.x, c.location.y)[2], c.pk)
+        for c in couriers
+    )
+    operator = as_user(factories.user(is_staff=True))
+    rows = operator.get(f"{ORDERS}{order.pk}/courier-candidates/", {"limit": 25}).json()
+    assert [row["courier_id"] for row in rows] == [pk for _, pk in expected[:25]]
+    for row, (distance, _) in zip(rows, expected, strict=False):
+        assert row["distance_m"] == pytest.approx(distance, abs=0.5)
+        assert row["eta_s"] > 0
+        assert set(row) == {"courier_id", "name", "vehicle", "distance_m", "eta_s"}
+
+
+def test_candidates_exclude_unavailable_stale_and_full_couriers(market, make_courier, as_user):
+    order = place(market)
+    lat, lng = market["shop"].location.y, market["shop"].location.x
+    good = make_courier(lat=lat, lng=lng + 0.001)
+    make_courier(lat=lat, lng=lng, status="offline")
+    make_courier(lat=lat, lng=lng, status="busy")
+    make_courier(lat=lat, lng=lng, age_s=301)
+    full = make_courier(lat=lat, lng=lng, capacity=1)
+    other = place(market)
+    Order.objects.filter(pk=other.pk).update(courier=full)
+    roomy = make_courier(lat=lat, lng=lng + 0.002, capacity=2)
+    Order.objects.filter(pk=place(market).pk).update(courier=roomy)
+    rows = market["owner_client"].get(f"{ORDERS}{order.pk}/courier-candidates/").json()
+    assert [row["courier_id"] for row in rows] == [good.pk, roomy.pk]
+
+
+def test_candidates_permissions(market, make_courier, as_user):
+    order = place(market)
+    url = f"{ORDERS}{order.pk}/courier-candidates/"
+    assert market["client"].get(url).status_code == 403
+    assert as_user(factories.merchant().owner).get(url).status_code == 404
+    assert as_user(None).get(url).status_code == 401
+
+
+def test_assignment_minimises_total_distance_not_greedy(market, make_courier, as_user):
+    """Greedy would give the older order its nearest courier and send the other far away."""
+    shop = market["shop"]
+    lat, lng = shop.location.y, shop.location.x
+    second_shop = factories.merchant(lat=lat, lng=lng + 0.02)
+    factories.zone(merchant=second_shop, min_order="0")
+    item = factories.product(merchant=second_shop, price="5.00")
+    factories.stock(product=item, quantity=5)
+    first = place(market)
+    second_body = order_body(market, (item, 1))
+    second_body["merchant_id"] = second_shop.pk
+    second = Order.objects.get(pk=market["client"].post(ORDERS, second_body).json()["id"])
+    between = make_courier(lat=lat, lng=lng + 0.011)  # a little nearer to the first shop
+    behind = make_courier(lat=lat, lng=lng - 0.002)  # close to the first, far from the second
+    response = as_user(factories.user(is_staff=True)).post(
+        f"{ORDERS}priority-assignment/", {}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    pairs = {a["order_id"]: a["courier_id"] for a in body["assignments"]}
+    assert pairs == {first.pk: behind.pk, second.pk: between.pk}
+    assert body["unassigned"] == []
+    assert body["total_distance_m"] == pytest.approx(
+        sum(a["distance_m"] for a in body["assignments"]), abs=0.01
+    )
+
+
+def test_capacity_distance_and_age_are_honoured(market, make_courier, as_user):
+    lat, lng = market["shop"].location.y, market["shop"].location.x
+    orders = [place(market) for _ in range(4)]
+    pair = make_courier(lat=lat, lng=lng, capacity=2)
+    make_courier(lat=lat + 0.2, lng=lng)  # some 22 km away: out of reach
+    operator = as_user(factories.user(is_staff=True))
+    body = operator.post(
+        f"{ORDERS}priority-assignment/", {"max_distance_m": 5000}, format="json"
+    ).json()
+    assert [a["order_id"] for a in body["assignments"]] == [orders[0].pk, orders[1].pk]
+    assert {a["courier_id"] for a in body["assignments"]} == {pair.pk}
+    assert body["unassigned"] == [orders[2].pk, orders[3].pk]
+    pair.refresh_from_db()
+    assert pair.status == "busy"
+    again = operator.post(f"{ORDERS}priority-assignment/", {}, format="json").json()
+    assert again["assignments"] == []
+
+
+def test_only_operators_assign(market, as_user):
+    url = f"{ORDERS}priority-assignment/"
+    assert market["owner_client"].post(url, {}, format="json").status_code == 403
+    assert market["client"].post(url, {}, format="json").status_code == 403
+    assert as_user(None).post(url, {}, format="json").status_code == 401
+    bad = as_user(factories.user(is_staff=True)).post(url, {"max_distance_m": -1}, format="json")
+    assert bad.status_code == 400
+
+
+def test_assigned_courier_carries_the_order(market, make_courier, as_user):
+    lat, lng = market["shop"].location.y, market["shop"].location.x
+    courier = make_courier(lat=lat, lng=lng)
+    rival = make_courier(lat=lat, lng=lng)
+    order = place(market)
+    Order.objects.filter(pk=order.pk).update(status="ready")
+    orders_assign_priority(order_ids=[order.pk])
+    order.refresh_from_db()
+    carrier = courier if order.courier_id == courier.pk else rival
+    stranger = rival if carrier is courier else courier
+    mine = as_user(carrier.user).get("/api/v1/couriers/me/orders/").json()["results"]
+    assert [o["id"] for o in mine] == [order.pk]
+    assert mine[0]["courier_id"] == carrier.pk
+    assert as_user(stranger.user).get("/api/v1/couriers/me/orders/").json()["results"] == []
+    assert (
+        as_user(stranger.user)
+        .post(f"{ORDERS}{order.pk}/status/", {"status": "picked_up"})
+        .status_code
+        == 404
+    )
+    carrier_client = as_user(carrier.user)
+    assert (
+        carrier_client.post(f"{ORDERS}{order.pk}/status/", {"status": "picked_up"}).status_code
+        == 200
+    )
+    carrier.refresh_from_db()
+    assert carrier.status == "busy"
+    assert (
+        carrier_client.post(f"{ORDERS}{order.pk}/status/", {"status": "cancelled"}).status_code
+        == 409
+    )
+    assert (
+        carrier_client.post(f"{ORDERS}{order.pk}/status/", {"status": "delivered"}).status_code
+        == 200
+    )
+    carrier.refresh_from_db()
+    assert carrier.status == "available"
+    assert carrier_client.get("/api/v1/couriers/me/orders/").json()["results"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_assignments_never_double_assign_or_overfill(make_courier):
+    shop = factories.merchant()
+    factories.zone(merchant=shop, min_order="0")
+    item = factories.product(merchant=shop, price="1.00")
+    factories.stock(product=item, quantity=500)
+    buyer = factories.user()
+    from django.contrib.gis.geos import Point
+
+    from orders.services import OrderLine, order_place
+
+    for _ in range(30):
+        order_place(
+            buyer=buyer,
+            merchant_id=shop.pk,
+            lines=[OrderLine(item.pk, 1)],
+            delivery_address={
+                "line1": "x",
+                "city": "B",
+                "postal_code": "1",
+                "location": Point(shop.location.x, shop.location.y),
+            },
+        )
+    rng = random.Random(9)
+    couriers = [
+        make_courier(
+            lat=shop.location.y + rng.uniform(-0.01, 0.01),
+            lng=shop.location.x + rng.uniform(-0.01, 0.01),
+            capacity=rng.choice([1, 2]),
+        )
+        for _ in range(12)
+    ]
+    barrier = threading.Barrier(4)
+    results = []
+
+    def call():
+        try:
+            barrier.wait()
+            results.append(orders_assign_priority())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assigned = [a["order_id"] for r in results for a in r.assignments]
+    assert len(assigned) == len(set(assigned))
+    slots = sum(c.capacity for c in couriers)
+    assert len(assigned) == Order.objects.exclude(courier=None).count() <= slots
+    for courier in Courier.objects.all():
+        assert Order.objects.filter(courier=courier).count() <= courier.capacity
