@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics.apis import CombinedReportApi
 from catalog.urls import category_urlpatterns, product_urlpatterns, search_urlpatterns
 from delivery.urls import courier_urlpatterns, delivery_urlpatterns, dispatch_urlpatterns
 from geomarket.health import healthz
@@ -26,6 +27,7 @@ api_v1 = [
         MerchantOrdersApi.as_view(),
         name="merchant-orders",
     ),
+    path("orders/analytics/", CombinedReportApi.as_view(), name="orders-analytics"),
     path("orders/", include("orders.urls")),
     path("orders/", include(dispatch_urlpatterns)),
     path("couriers/", include(courier_urlpatterns)),
@@ -34,6 +36,7 @@ api_v1 = [
     path("products/", include(product_urlpatterns)),
     path("inventory/", include("inventory.urls")),
     path("search/", include(search_urlpatterns)),
+    path("analytics/", include("analytics.urls")),
 ]
 
 urlpatterns = [

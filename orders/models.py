@@ -70,6 +70,17 @@ class Order(models.Model):
                 name="order_courier_active_idx",
                 condition=Q(courier__isnull=False),
             ),
+            # Analytics reads delivered orders by delivery time, overall and per merchant.
+            models.Index(
+                fields=["delivered_at"],
+                name="order_delivered_at_idx",
+                condition=Q(status="delivered"),
+            ),
+            models.Index(
+                fields=["merchant", "delivered_at"],
+                name="order_merchant_delivered_idx",
+                condition=Q(status="delivered"),
+            ),
             # Dispatch looks for waiting orders: not yet given to a courier, oldest first.
             models.Index(
                 fields=["created_at", "id"],

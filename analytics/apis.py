@@ -1,0 +1,91 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import serializers
+from analytics.selectors import merchants_report, revenue_report, top_products
+from geomarket.api.permissions import IsOperator
+from geomarket.api.renderers import CSVRenderer
+
+FORMAT = OpenApiParameter(
+    name="format",
+    type=OpenApiTypes.STR,
+    enum=["json", "csv"],
+    required=False,
+    description="`csv` answers the same rows as CSV.",
+)
+
+
+class ReportApi(APIView):
+    permission_classes = [IsAuthenticated, IsOperator]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+    params_class = serializers.ReportParamsSerializer
+
+    def params(self, request) -> dict:
+        query = request.query_params.copy()
+        query.pop("format", None)
+        params = self.params_class(data=query)
+        params.is_valid(raise_exception=True)
+        return params.validated_data
+
+
+class TopProductsApi(ReportApi):
+    params_class = serializers.TopProductsParamsSerializer
+
+    @extend_schema(
+        parameters=[serializers.TopProductsParamsSerializer, FORMAT],
+        responses=serializers.TopProductRowSerializer(many=True),
+        tags=["analytics"],
+    )
+    def get(self, request):
+        p = self.params(request)
+        return Response(
+            top_products(range_=p["range_"], merchant_id=p.get("merchant_id"), top=p["top"])
+        )
+
+
+class RevenueApi(ReportApi):
+    params_class = serializers.RevenueParamsSerializer
+
+    @extend_schema(
+        parameters=[serializers.RevenueParamsSerializer, FORMAT],
+        responses=serializers.RevenueRowSerializer(many=True),
+        tags=["analytics"],
+    )
+    def get(self, request):
+        p = self.params(request)
+        return Response(
+            revenue_report(
+                range_=p["range_"], interval=p["interval"], merchant_id=p.get("merchant_id")
+            )
+        )
+
+
+class MerchantsReportApi(ReportApi):
+    @extend_schema(
+        parameters=[serializers.ReportParamsSerializer, FORMAT],
+        responses=serializers.MerchantRowSerializer(many=True),
+        tags=["analytics"],
+    )
+    def get(self, request):
+        return Response(merchants_report(range_=self.params(request)["range_"]))
+
+
+class CombinedReportApi(ReportApi):
+    @extend_schema(
+        parameters=[serializers.ReportParamsSerializer, FORMAT],
+        responses=serializers.CombinedReportSerializer,
+        tags=["analytics"],
+    )
+    def get(self, request):
+        range_ = self.params(request)["range_"]
+        return Response(
+            {
+                "top_products": top_products(range_=range_),
+                "revenue": revenue_report(range_=range_),
+                "merchants": merchants_report(range_=range_),
+            }
+        )

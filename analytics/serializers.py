@@ -1,0 +1,71 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from analytics.selectors import INTERVALS, DateRange
+
+MAX_RANGE_DAYS = 3660
+
+
+class ReportParamsSerializer(serializers.Serializer):
+    """`date_from`/`date_to`: inclusive UTC dates; by default the last 30 days."""
+
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+
+    def validate(self, attrs):
+        date_to = attrs.get("date_to") or timezone.now().date()
+        date_from = attrs.get("date_from") or date_to - timedelta(days=29)
+        if date_from > date_to:
+            raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
+        if (date_to - date_from).days > MAX_RANGE_DAYS:
+            raise serializers.ValidationError(
+                {"date_from": [f"A report covers at most {MAX_RANGE_DAYS} days."]}
+            )
+        attrs["range_"] = DateRange(date_from, date_to)
+        return attrs
+
+
+class TopProductsParamsSerializer(ReportParamsSerializer):
+    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    top = serializers.IntegerField(required=False, min_value=1, max_value=100, default=5)
+
+
+class RevenueParamsSerializer(ReportParamsSerializer):
+    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    interval = serializers.ChoiceField(choices=INTERVALS, required=False, default="day")
+
+
+class TopProductRowSerializer(serializers.Serializer):
+    merchant_id = serializers.IntegerField()
+    merchant_name = serializers.CharField()
+    product_id = serializers.IntegerField()
+    title = serializers.CharField()
+    units_sold = serializers.IntegerField()
+    revenue = serializers.CharField()
+    rank = serializers.IntegerField()
+
+
+class RevenueRowSerializer(serializers.Serializer):
+    period = serializers.DateField()
+    orders = serializers.IntegerField()
+    revenue = serializers.CharField()
+    running_revenue = serializers.CharField()
+    moving_avg_7 = serializers.CharField()
+
+
+class MerchantRowSerializer(serializers.Serializer):
+    merchant_id = serializers.IntegerField()
+    name = serializers.CharField()
+    orders = serializers.IntegerField()
+    revenue = serializers.CharField()
+    revenue_share = serializers.FloatField()
+    rank = serializers.IntegerField()
+    avg_delivery_minutes = serializers.FloatField()
+
+
+class CombinedReportSerializer(serializers.Serializer):
+    top_products = TopProductRowSerializer(many=True)
+    revenue = RevenueRowSerializer(many=True)
+    merchants = MerchantRowSerializer(many=True)

@@ -1,0 +1,371 @@
+"""Every report against the same numbers computed in plain Python, exact to the cent."""
+
+import csv
+import io
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from django.contrib.gis.geos import Point
+
+from merchants.models import Address
+from orders.models import Order, OrderItem
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+CENT = Decimal("0.01")
+DAY0 = date(2026, 3, 1)
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(CENT, ROUND_HALF_UP))
+
+
+@pytest.fixture
+def history():
+    """~300 orders over March 2026, most delivered, with known random contents."""
+    rng = random.Random(2026)
+    buyer = factories.user()
+    shops = [factories.merchant(name=f"Shop {i}") for i in range(4)]
+    products = {
+        s.pk: [
+            factories.product(merchant=s, price=f"{rng.randint(100, 2000) / 100:.2f}")
+            for _ in range(6)
+        ]
+        for s in shops
+    }
+    address = Address.objects.create(
+        line1="x", city="B", postal_code="1", location=Point(13.4, 52.5, srid=4326)
+    )
+    orders, items = [], []
+    for _ in range(300):
+        shop = rng.choice(shops)
+        status = "delivered" if rng.random() < 0.8 else rng.choice(["cancelled", "confirmed"])
+        created = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(
+            days=rng.choice([d for d in range(31) if d not in (9, 10, 11)]),  # an empty gap
+            minutes=rng.randint(0, 1380),
+        )
+        lines = rng.sample(products[shop.pk], rng.randint(1, 3))
+        chosen = [(p, rng.randint(1, 4)) for p in lines]
+        subtotal = sum((p.price * q for p, q in chosen), Decimal("0"))
+        fee = Decimal(rng.choice(["0.00", "1.99", "2.50"]))
+        order = Order(
+            buyer=buyer,
+            merchant=shop,
+            delivery_address=address,
+            status=status,
+            subtotal=subtotal,
+            delivery_fee=fee,
+            total=subtotal + fee,
+        )
+        order.created = created
+        order.delivered = (
+            created + timedelta(minutes=rng.randint(12, 95)) if status == "delivered" else None
+        )
+        order.chosen = chosen
+        orders.append(order)
+    Order.objects.bulk_create(orders)
+    for order in orders:
+        Order.objects.filter(pk=order.pk).update(
+            created_at=order.created, delivered_at=order.delivered
+        )
+        order.created_at, order.delivered_at = order.created, order.delivered
+        for product, quantity in order.chosen:
+            items.append(
+                OrderItem(
+                    order=order,
+                    product=product,
+                    title=product.title,
+                    unit_price=product.price,
+                    quantity=quantity,
+                    line_total=product.price * quantity,
+                )
+            )
+    OrderItem.objects.bulk_create(items)
+    return {"orders": orders, "shops": shops, "items": items}
+
+
+def delivered_between(history, date_from, date_to, merchant_id=None):
+    return [
+        o
+        for o in history["orders"]
+        if o.status == "delivered"
+        and date_from <= o.delivered_at.date() <= date_to
+        and (merchant_id is None or o.merchant_id == merchant_id)
+    ]
+
+
+def expected_top(history, date_from, date_to, top, merchant_id=None):
+    units, revenue = defaultdict(int), defaultdict(Decimal)
+    for order in delivered_between(history, date_from, date_to, merchant_id):
+        for product, quantity in order.chosen:
+            units[(order.merchant_id, product.pk)] += quantity
+            revenue[(order.merchant_id, product.pk)] += product.price * quantity
+    rows = []
+    for merchant_id in sorted({m for m, _ in units}):
+        mine = [(units[k], k[1]) for k in units if k[0] == merchant_id]
+        distinct = sorted({u for u, _ in mine}, reverse=True)
+        for u, product_id in sorted(mine, key=lambda r: (-r[0], r[1])):
+            rank = distinct.index(u) + 1
+            if rank <= top:
+                rows.append(
+                    {
+                        "merchant_id": merchant_id,
+                        "product_id": product_id,
+                        "units_sold": u,
+                        "revenue": money(revenue[(merchant_id, product_id)]),
+                        "rank": rank,
+                    }
+                )
+    return rows
+
+
+def expected_revenue(history, date_from, date_to, interval, merchant_id=None):
+    def period_of(day):
+        if interval == "day":
+            return day
+        if interval == "week":
+            return day - timedelta(days=day.weekday())
+        return day.replace(day=1)
+
+    periods, cursor = [], period_of(date_from)
+    while cursor <= period_of(date_to):
+        periods.append(cursor)
+        cursor = (
+            (cursor + timedelta(days=1 if interval == "day" else 7))
+            if interval != "month"
+            else (cursor.replace(day=28) + timedelta(days=4)).replace(day=1)
+        )
+    count, total = defaultdict(int), defaultdict(Decimal)
+    for order in delivered_between(history, date_from, date_to, merchant_id):
+        count[period_of(order.delivered_at.date())] += 1
+        total[period_of(order.delivered_at.date())] += order.total
+    rows, running = [], Decimal("0")
+    for index, period in enumerate(periods):
+        running += total[period]
+        window = [total[p] for p in periods[max(0, index - 6) : index + 1]]
+        rows.append(
+            {
+                "period": period.isoformat(),
+                "orders": count[period],
+                "revenue": money(total[period]),
+                "running_revenue": money(running),
+                "moving_avg_7": money(sum(window, Decimal("0")) / len(window)),
+            }
+        )
+    return rows
+
+
+def expected_merchants(history, date_from, date_to):
+    delivered = delivered_between(history, date_from, date_to)
+    grand = sum((o.total for o in delivered), Decimal("0"))
+    by_merchant = defaultdict(list)
+    for order in delivered:
+        by_merchant[order.merchant_id].append(order)
+    revenues = {m: sum((o.total for o in os), Decimal("0")) for m, os in by_merchant.items()}
+    distinct = sorted(set(revenues.values()), reverse=True)
+    rows = []
+    for merchant_id in sorted(revenues, key=lambda m: (-revenues[m], m)):
+        orders = by_merchant[merchant_id]
+        minutes = sum((o.delivered_at - o.created_at).total_seconds() for o in orders) / 60
+        rows.append(
+            {
+                "merchant_id": merchant_id,
+                "orders": len(orders),
+                "revenue": money(revenues[merchant_id]),
+                "revenue_share": round(float(revenues[merchant_id] / grand), 6),
+                "rank": distinct.index(revenues[merchant_id]) + 1,
+                "avg_delivery_minutes": round(minutes / len(orders), 2),
+            }
+        )
+    return rows
+
+
+@pytest.fixture
+def operator(as_user):
+    return as_user(factories.user(is_staff=True))
+
+
+RANGES = [
+    (date(2026, 3, 1), date(2026, 3, 31)),
+    (date(2026, 3, 5), date(2026, 3, 5)),
+    (date(2026, 3, 8), date(2026, 3, 14)),
+    (date(2026, 2, 20), date(2026, 4, 3)),
+]
+
+
+@pytest.mark.parametrize(("date_from", "date_to"), RANGES)
+@pytest.mark.parametrize("top", [1, 3, 5])
+def test_top_products_match_python(history, operator, date_from, date_to, top):
+    rows = operator.get(
+        "/api/v1/analytics/top-products/", {"date_from": date_from, "date_to": date_to, "top": top}
+    ).json()
+    trimmed = [
+        {k: r[k] for k in ("merchant_id", "product_id", "units_sold", "revenue", "rank")}
+        for r in rows
+    ]
+    assert trimmed == expected_top(history, date_from, date_to, top)
+    assert all(r["title"] and r["merchant_name"] for r in rows)
+
+
+def test_top_products_ties_share_a_dense_rank(operator):
+    shop = factories.merchant()
+    a, b, c = (factories.product(merchant=shop, price="2.00") for _ in range(3))
+    address = Address.objects.create(
+        line1="x", city="B", postal_code="1", location=Point(13.4, 52.5, srid=4326)
+    )
+    when = datetime(2026, 5, 5, 12, tzinfo=UTC)
+    for product, quantity in [(a, 3), (b, 3), (c, 1)]:
+        order = Order.objects.create(
+            buyer=factories.user(),
+            merchant=shop,
+            delivery_address=address,
+            status="delivered",
+            subtotal=Decimal("2.00") * quantity,
+            delivery_fee=0,
+            total=Decimal("2.00") * quantity,
+            delivered_at=when,
+        )
+        OrderItem.objects.create(
+            order=order,
+            product=product,
+            title=product.title,
+            unit_price=Decimal("2.00"),
+            quantity=quantity,
+            line_total=Decimal("2.00") * quantity,
+        )
+    rows = operator.get(
+        "/api/v1/analytics/top-products/",
+        {"date_from": "2026-05-05", "date_to": "2026-05-05", "top": 2},
+    ).json()
+    assert [(r["product_id"], r["units_sold"], r["rank"]) for r in rows] == [
+        (a.pk, 3, 1),
+        (b.pk, 3, 1),
+        (c.pk, 1, 2),
+    ]
+    only_first = operator.get(
+        "/api/v1/analytics/top-products/",
+        {"date_from": "2026-05-05", "date_to": "2026-05-05", "top": 1},
+    )
+    assert [r["product_id"] for r in only_first.json()] == [a.pk, b.pk]
+
+
+@pytest.mark.parametrize(("date_from", "date_to"), RANGES)
+@pytest.mark.parametrize("interval", ["day", "week", "month"])
+def test_revenue_matches_python_with_empty_periods(history, operator, date_from, date_to, interval):
+    rows = operator.get(
+        "/api/v1/analytics/revenue/",
+        {"date_from": date_from, "date_to": date_to, "interval": interval},
+    ).json()
+    assert rows == expected_revenue(history, date_from, date_to, interval)
+
+
+def test_revenue_for_one_merchant(history, operator):
+    shop = history["shops"][2]
+    rows = operator.get(
+        "/api/v1/analytics/revenue/",
+        {"date_from": "2026-03-01", "date_to": "2026-03-31", "merchant_id": shop.pk},
+    ).json()
+    assert rows == expected_revenue(history, date(2026, 3, 1), date(2026, 3, 31), "day", shop.pk)
+    gap = [r for r in rows if r["period"] in ("2026-03-10", "2026-03-11", "2026-03-12")]
+    assert [r["orders"] for r in gap] == [0, 0, 0]
+
+
+def test_top_products_for_one_merchant(history, operator):
+    shop = history["shops"][1]
+    rows = operator.get(
+        "/api/v1/analytics/top-products/",
+        {"date_from": "2026-03-01", "date_to": "2026-03-31", "merchant_id": shop.pk},
+    ).json()
+    trimmed = [
+        {k: r[k] for k in ("merchant_id", "product_id", "units_sold", "revenue", "rank")}
+        for r in rows
+    ]
+    assert trimmed == expected_top(history, date(2026, 3, 1), date(2026, 3, 31), 5, shop.pk)
+
+
+@pytest.mark.parametrize(("date_from", "date_to"), RANGES)
+def test_merchants_match_python(history, operator, date_from, date_to):
+    rows = operator.get(
+        "/api/v1/analytics/merchants/", {"date_from": date_from, "date_to": date_to}
+    ).json()
+    for row in rows:
+        assert row.pop("name").startswith("Shop ")
+    assert rows == expected_merchants(history, date_from, date_to)
+
+
+def test_range_boundaries_are_inclusive_utc_dates(history, operator):
+    order = next(o for o in history["orders"] if o.status == "delivered")
+    edge = datetime.combine(order.delivered_at.date(), datetime.max.time(), tzinfo=UTC)
+    Order.objects.filter(pk=order.pk).update(delivered_at=edge)
+    day = edge.date().isoformat()
+    rows = operator.get("/api/v1/analytics/merchants/", {"date_from": day, "date_to": day}).json()
+    assert order.merchant_id in [r["merchant_id"] for r in rows]
+    next_day = (edge.date() + timedelta(days=1)).isoformat()
+    after = operator.get(
+        "/api/v1/analytics/revenue/", {"date_from": next_day, "date_to": next_day}
+    ).json()
+    assert after[0]["period"] == next_day
+
+
+def test_combined_report_holds_all_three(history, operator):
+    params = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    combined = operator.get("/api/v1/orders/analytics/", params).json()
+    assert (
+        combined["top_products"] == operator.get("/api/v1/analytics/top-products/", params).json()
+    )
+    assert combined["revenue"] == operator.get("/api/v1/analytics/revenue/", params).json()
+    assert combined["merchants"] == operator.get("/api/v1/analytics/merchants/", params).json()
+
+
+@pytest.mark.parametrize("path", ["top-products", "revenue", "merchants"])
+def test_csv_has_the_same_rows(history, operator, path):
+    params = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    rows = operator.get(f"/api/v1/analytics/{path}/", params).json()
+    response = operator.get(f"/api/v1/analytics/{path}/", {**params, "format": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    parsed = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
+    assert response.content.decode().splitlines()[0] == ",".join(rows[0])
+
+
+@pytest.mark.parametrize("path", ["top-products", "revenue", "merchants"])
+def test_each_report_is_one_query(history, operator, path, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the token, the report
+        operator.get(
+            f"/api/v1/analytics/{path}/", {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+        )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/analytics/top-products/",
+        "/api/v1/analytics/revenue/",
+        "/api/v1/analytics/merchants/",
+        "/api/v1/orders/analytics/",
+    ],
+)
+def test_only_operators_see_reports(as_user, url):
+    assert as_user(None).get(url).status_code == 401
+    assert as_user(factories.user()).get(url).status_code == 403
+    assert as_user(factories.merchant().owner).get(url).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"date_from": "2026-13-01"},
+        {"date_to": "yesterday"},
+        {"date_from": "2026-03-10", "date_to": "2026-03-01"},
+        {"interval": "hour"},
+        {"date_from": "1900-01-01", "date_to": "2026-01-01"},
+    ],
+)
+def test_bad_report_parameters_are_400(operator, params):
+    response = operator.get("/api/v1/analytics/revenue/", params)
+    assert response.status_code == 400
+    assert response.json()
