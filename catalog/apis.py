@@ -1,10 +1,8 @@
 import json
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
-from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,7 +31,7 @@ from geomarket.api.pagination import paginated_response
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.errors import DomainError, Forbidden
-from geomarket.ratelimit import RateLimiter, client_identity
+from geomarket.ratelimit import RateLimitedMixin
 from merchants.models import Merchant
 
 
@@ -275,23 +273,9 @@ class ProductSearchApi(APIView):
         return cached_json_response(body, hit=hit)
 
 
-class SuggestApi(APIView):
+class SuggestApi(RateLimitedMixin, APIView):
     permission_classes = [AllowAny]
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        limiter = RateLimiter(scope="suggest", limit=settings.SUGGEST_RATE_LIMIT_PER_MINUTE)
-        self.rate_limit = limiter.hit(client_identity(request))
-        if not self.rate_limit.allowed:
-            raise Throttled(wait=self.rate_limit.retry_after_seconds)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        rate_limit = getattr(self, "rate_limit", None)
-        if rate_limit is not None:
-            for header, value in rate_limit.headers().items():
-                response[header] = value
-        return response
+    rate_limits = (("suggest", "SUGGEST_RATE_LIMIT_PER_MINUTE", "client"),)
 
     @extend_schema(
         parameters=[serializers.SuggestParamsSerializer],

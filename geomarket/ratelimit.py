@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
+from rest_framework.exceptions import Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +104,57 @@ def client_identity(request) -> str:
             if hop not in trusted:
                 return f"ip:{hop}"
     return f"ip:{remote}"
+
+
+def client_ip(request) -> str:
+    identity = client_identity(_Anonymous(request))
+    return identity.removeprefix("ip:")
+
+
+class _Anonymous:
+    """A view of the request without its user, to get the client's address alone."""
+
+    def __init__(self, request):
+        self.META = request.META
+        self.user = None
+
+
+class RateLimitedMixin:
+    """Per-view limits for DRF views: `rate_limits` lists (scope, setting, keyed_by).
+
+    `keyed_by` is "client" (the user when authenticated, else the IP), "user" (skipped
+    for anonymous callers) or "ip". Every response carries the headers of the tightest
+    limit; the first exhausted limit answers 429 with `retry_after`.
+    """
+
+    rate_limits: tuple[tuple[str, str, str], ...] = ()
+    rate_limited_methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.rate_limit = None
+        if request.method not in self.rate_limited_methods:
+            return
+        for scope, setting, keyed_by in self.rate_limits:
+            if keyed_by == "user":
+                if not request.user.is_authenticated:
+                    continue
+                identity = f"user:{request.user.pk}"
+            elif keyed_by == "ip":
+                identity = f"ip:{client_ip(request)}"
+            else:
+                identity = client_identity(request)
+            limiter = RateLimiter(scope=f"{scope}:{keyed_by}", limit=getattr(settings, setting))
+            result = limiter.hit(identity)
+            if self.rate_limit is None or result.remaining < self.rate_limit.remaining:
+                self.rate_limit = result
+            if not result.allowed:
+                self.rate_limit = result
+                raise Throttled(wait=result.retry_after_seconds)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(self, "rate_limit", None) is not None:
+            for header, value in self.rate_limit.headers().items():
+                response[header] = value
+        return response

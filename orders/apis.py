@@ -8,6 +8,7 @@ from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.pagination import paginated_response
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import DomainError, Forbidden
+from geomarket.ratelimit import RateLimitedMixin
 from merchants.selectors import merchant_visible
 from orders import serializers
 from orders.models import Order
@@ -36,8 +37,13 @@ def _detail(request, order_id: int) -> Order:
     return order
 
 
-class OrderListApi(APIView):
+class OrderListApi(RateLimitedMixin, APIView):
     permission_classes = [IsAuthenticated]
+    rate_limited_methods = ("POST",)
+    rate_limits = (
+        ("orders", "ORDER_RATE_LIMIT_PER_MINUTE", "user"),
+        ("orders", "ORDER_IP_RATE_LIMIT_PER_MINUTE", "ip"),
+    )
 
     @extend_schema(
         parameters=[serializers.OrderFilterSerializer],

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from geomarket.accounts.services import user_register
+from tests.market import build_market
 
 
 @pytest.fixture
@@ -61,3 +62,8 @@ def isolated_redis_keys(settings, monkeypatch):
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"gm-test-{uuid.uuid4().hex}"}
     }
     monkeypatch.setattr(answer_cache, "_breaker", answer_cache._Breaker())
+
+
+@pytest.fixture
+def market(db, as_user):
+    return build_market(as_user)

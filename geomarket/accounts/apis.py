@@ -7,10 +7,12 @@ from rest_framework.views import APIView
 from geomarket.accounts import serializers
 from geomarket.accounts.selectors import user_profile
 from geomarket.accounts.services import token_obtain, user_register
+from geomarket.ratelimit import RateLimitedMixin
 
 
-class RegisterApi(APIView):
+class RegisterApi(RateLimitedMixin, APIView):
     permission_classes = [AllowAny]
+    rate_limits = (("register", "REGISTER_RATE_LIMIT_PER_MINUTE", "ip"),)
     authentication_classes: list = []
 
     @extend_schema(
@@ -28,8 +30,9 @@ class RegisterApi(APIView):
         )
 
 
-class TokenApi(APIView):
+class TokenApi(RateLimitedMixin, APIView):
     permission_classes = [AllowAny]
+    rate_limits = (("token", "TOKEN_RATE_LIMIT_PER_MINUTE", "ip"),)
     authentication_classes: list = []
 
     @extend_schema(

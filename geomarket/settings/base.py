@@ -145,6 +145,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 # Addresses of reverse proxies whose X-Forwarded-For is believed; nobody else's is.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 SUGGEST_RATE_LIMIT_PER_MINUTE = env_int("SUGGEST_RATE_LIMIT_PER_MINUTE", 20)
+# Credential guessing and account farming: per client IP.
+TOKEN_RATE_LIMIT_PER_MINUTE = env_int("TOKEN_RATE_LIMIT_PER_MINUTE", 10)
+REGISTER_RATE_LIMIT_PER_MINUTE = env_int("REGISTER_RATE_LIMIT_PER_MINUTE", 5)
+# Order placement: per user and per IP (many accounts behind one address).
+ORDER_RATE_LIMIT_PER_MINUTE = env_int("ORDER_RATE_LIMIT_PER_MINUTE", 30)
+ORDER_IP_RATE_LIMIT_PER_MINUTE = env_int("ORDER_IP_RATE_LIMIT_PER_MINUTE", 120)
 
 # Dispatch: a courier location older than this is stale (the courier is offline).
 COURIER_LOCATION_TTL = env_int("COURIER_LOCATION_TTL", 300)

@@ -5,21 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('delivery', '0001_initial'),
-        ('merchants', '0002_location_follows_address'),
-        ('orders', '0002_order_courier_order_order_courier_active_idx_and_more'),
+        ("delivery", "0001_initial"),
+        ("merchants", "0002_location_follows_address"),
+        ("orders", "0002_order_courier_order_order_courier_active_idx_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('status', 'delivered')), fields=['delivered_at'], name='order_delivered_at_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("status", "delivered")),
+                fields=["delivered_at"],
+                name="order_delivered_at_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('status', 'delivered')), fields=['merchant', 'delivered_at'], name='order_merchant_delivered_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("status", "delivered")),
+                fields=["merchant", "delivered_at"],
+                name="order_merchant_delivered_idx",
+            ),
         ),
     ]

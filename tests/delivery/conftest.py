@@ -7,7 +7,6 @@ from django.utils import timezone
 from delivery.models import Courier
 from delivery.services import courier_create
 from tests import factories
-from tests.orders.conftest import market  # noqa: F401 - shared with the orders tests
 
 
 @pytest.fixture

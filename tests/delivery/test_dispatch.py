@@ -9,7 +9,7 @@ from delivery.services import orders_assign_priority
 from orders.models import Order
 from tests import factories
 from tests.geo_fixtures import GEOD, random_point
-from tests.orders.conftest import ORDERS, order_body
+from tests.market import ORDERS, order_body
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from orders.models import Order
 from tests import factories
-from tests.orders.conftest import ORDERS, order_body
+from tests.market import ORDERS, order_body
 
 pytestmark = pytest.mark.django_db
 

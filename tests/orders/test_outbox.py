@@ -15,7 +15,7 @@ from django.db import connection
 from geomarket.celery import app as celery_app
 from orders.models import Order, OrderNotification, OutboxMessage
 from orders.services import order_confirmation_send, outbox_publish
-from tests.orders.conftest import ORDERS, order_body
+from tests.market import ORDERS, order_body
 
 ROOT = Path(__file__).resolve().parents[2]
 

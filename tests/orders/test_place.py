@@ -3,7 +3,7 @@ import pytest
 from inventory.models import Inventory
 from orders.models import Order, OrderStatusChange, OutboxMessage
 from tests import factories
-from tests.orders.conftest import ORDERS, order_body
+from tests.market import ORDERS, order_body
 
 pytestmark = pytest.mark.django_db
 

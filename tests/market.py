@@ -1,12 +1,11 @@
-import pytest
+"""The small marketplace most order, dispatch and limit tests start from."""
 
 from tests import factories
 
 ORDERS = "/api/v1/orders/"
 
 
-@pytest.fixture
-def market(db, as_user):
+def build_market(as_user) -> dict:
     """A merchant delivering around its shop, two stocked products, and a customer."""
     owner = factories.user()
     shop = factories.merchant(owner=owner)

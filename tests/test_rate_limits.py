@@ -1,0 +1,55 @@
+"""Limits on credential guessing, account farming and order floods."""
+
+import pytest
+
+from orders.models import Order
+from tests import factories
+from tests.market import ORDERS, order_body
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_requests_are_limited_per_ip(api_client, settings):
+    settings.TOKEN_RATE_LIMIT_PER_MINUTE = 3
+    factories.user(username="eve")
+    statuses = [
+        api_client.post("/api/v1/auth/token/", {"username": "eve", "password": "guess"}).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [400, 400, 400, 429]
+    refused = api_client.post("/api/v1/auth/token/", {"username": "eve", "password": "guess"})
+    assert refused.json()["retry_after"] >= 1
+    assert refused["Retry-After"]
+
+
+def test_registration_is_limited_per_ip(api_client, settings, django_user_model):
+    settings.REGISTER_RATE_LIMIT_PER_MINUTE = 2
+    statuses = [
+        api_client.post(
+            "/api/v1/auth/register/", {"username": f"farm{n}", "password": "Str0ng-pass-phrase"}
+        ).status_code
+        for n in range(3)
+    ]
+    assert statuses == [201, 201, 429]
+    assert django_user_model.objects.filter(username__startswith="farm").count() == 2
+
+
+def test_order_placement_is_limited_per_user(market, settings):
+    settings.ORDER_RATE_LIMIT_PER_MINUTE = 2
+    statuses = [
+        market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [201, 201, 429]
+    assert Order.objects.count() == 2
+    # reading orders is not limited
+    assert market["client"].get(ORDERS).status_code == 200
+
+
+def test_order_placement_is_limited_per_ip(market, settings, as_user):
+    settings.ORDER_IP_RATE_LIMIT_PER_MINUTE = 2
+    clients = [market["client"], as_user(factories.user()), as_user(factories.user())]
+    statuses = [
+        c.post(ORDERS, order_body(market, (market["bread"], 2))).status_code for c in clients
+    ]
+    assert statuses == [201, 201, 429]
