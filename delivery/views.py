@@ -11,7 +11,6 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import extend_schema
 from rest_framework.authtoken.models import Token
 
 from delivery import serializers
@@ -87,12 +86,7 @@ def _legs_load(request, data: dict) -> list[Leg]:
     ]
 
 
-@extend_schema(
-    request=serializers.EtaInputSerializer,
-    responses=serializers.EtaOutputSerializer,
-    tags=["delivery"],
-    methods=["POST"],
-)
+# Documented in the OpenAPI schema by `geomarket.api.schema`: spectacular sees DRF views only.
 @csrf_exempt
 async def eta_view(request):
     started = time.perf_counter()

@@ -19,6 +19,8 @@ def test_schema_is_valid_openapi_3(client):
     validate_schema(schema)
     assert "/api/v1/auth/register/" in schema["paths"]
     assert "/api/v1/auth/me/" in schema["paths"]
+    assert "post" in schema["paths"]["/api/v1/delivery/eta/"]
+    assert "get" in schema["paths"]["/healthz"]
 
 
 def test_docs_page_uses_only_local_assets(client):
