@@ -19,10 +19,22 @@ FORMAT = OpenApiParameter(
 )
 
 
+def csv_or_json(json_shape):
+    return {(200, "application/json"): json_shape, (200, "text/csv"): OpenApiTypes.STR}
+
+
 class ReportApi(APIView):
     permission_classes = [IsAuthenticated, IsOperator]
     renderer_classes = [JSONRenderer, CSVRenderer]
     params_class = serializers.ReportParamsSerializer
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Only report rows come as CSV; errors (and OPTIONS metadata) stay JSON, in the
+        # contract's shape, whatever format was asked for.
+        if response.status_code >= 400 or request.method != "GET":
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def params(self, request) -> dict:
         query = request.query_params.copy()
@@ -34,10 +46,11 @@ class ReportApi(APIView):
 
 class TopProductsApi(ReportApi):
     params_class = serializers.TopProductsParamsSerializer
+    csv_columns = list(serializers.TopProductRowSerializer().fields)
 
     @extend_schema(
         parameters=[serializers.TopProductsParamsSerializer, FORMAT],
-        responses=serializers.TopProductRowSerializer(many=True),
+        responses=csv_or_json(serializers.TopProductRowSerializer(many=True)),
         tags=["analytics"],
     )
     def get(self, request):
@@ -49,10 +62,11 @@ class TopProductsApi(ReportApi):
 
 class RevenueApi(ReportApi):
     params_class = serializers.RevenueParamsSerializer
+    csv_columns = list(serializers.RevenueRowSerializer().fields)
 
     @extend_schema(
         parameters=[serializers.RevenueParamsSerializer, FORMAT],
-        responses=serializers.RevenueRowSerializer(many=True),
+        responses=csv_or_json(serializers.RevenueRowSerializer(many=True)),
         tags=["analytics"],
     )
     def get(self, request):
@@ -65,9 +79,11 @@ class RevenueApi(ReportApi):
 
 
 class MerchantsReportApi(ReportApi):
+    csv_columns = list(serializers.MerchantRowSerializer().fields)
+
     @extend_schema(
         parameters=[serializers.ReportParamsSerializer, FORMAT],
-        responses=serializers.MerchantRowSerializer(many=True),
+        responses=csv_or_json(serializers.MerchantRowSerializer(many=True)),
         tags=["analytics"],
     )
     def get(self, request):
@@ -75,9 +91,14 @@ class MerchantsReportApi(ReportApi):
 
 
 class CombinedReportApi(ReportApi):
+    csv_columns = {
+        name: list(field.child.fields)
+        for name, field in serializers.CombinedReportSerializer().fields.items()
+    }
+
     @extend_schema(
         parameters=[serializers.ReportParamsSerializer, FORMAT],
-        responses=serializers.CombinedReportSerializer,
+        responses=csv_or_json(serializers.CombinedReportSerializer),
         tags=["analytics"],
     )
     def get(self, request):

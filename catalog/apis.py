@@ -27,7 +27,7 @@ from catalog.services import (
 )
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer
-from geomarket.api.pagination import paginated_response
+from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.errors import DomainError, Forbidden
@@ -38,7 +38,11 @@ from merchants.models import Merchant
 class CategoryListApi(APIView):
     permission_classes = [IsOperatorOrReadOnly]
 
-    @extend_schema(responses=serializers.CategorySerializer(many=True), tags=["catalog"])
+    @extend_schema(
+        responses=page_of(serializers.CategorySerializer),
+        operation_id="categories_list",
+        tags=["catalog"],
+    )
     def get(self, request):
         return paginated_response(
             request=request,
@@ -129,7 +133,8 @@ class ProductListApi(APIView):
 
     @extend_schema(
         parameters=[serializers.ProductFilterSerializer],
-        responses=serializers.ProductOutputSerializer(many=True),
+        responses=page_of(serializers.ProductOutputSerializer),
+        operation_id="products_list",
         tags=["catalog"],
     )
     def get(self, request):
@@ -243,7 +248,8 @@ class ProductSearchApi(APIView):
 
     @extend_schema(
         parameters=[serializers.ProductSearchParamsSerializer],
-        responses=serializers.ProductSearchResultSerializer(many=True),
+        responses=page_of(serializers.ProductSearchResultSerializer),
+        operation_id="search_products_list",
         tags=["search"],
     )
     def get(self, request):

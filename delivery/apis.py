@@ -22,7 +22,7 @@ from delivery.services import (
     courier_update,
     orders_assign_priority,
 )
-from geomarket.api.pagination import paginated_response
+from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import IsOperator, can_manage_merchant
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
@@ -35,7 +35,8 @@ class CourierListApi(APIView):
 
     @extend_schema(
         parameters=[serializers.CourierFilterSerializer],
-        responses=serializers.CourierOutputSerializer(many=True),
+        responses=page_of(serializers.CourierOutputSerializer),
+        operation_id="couriers_list",
         tags=["couriers"],
     )
     def get(self, request):
@@ -140,7 +141,11 @@ class CourierLocationApi(APIView):
 class CourierMyOrdersApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=OrderOutputSerializer(many=True), tags=["couriers"])
+    @extend_schema(
+        responses=page_of(OrderOutputSerializer),
+        operation_id="couriers_me_orders_list",
+        tags=["couriers"],
+    )
     def get(self, request):
         courier = _own_courier(request)
         return paginated_response(

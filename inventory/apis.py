@@ -4,7 +4,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from geomarket.api.pagination import paginated_response
+from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import IsOwnerOrOperator, can_manage_merchant
 from geomarket.errors import Forbidden
 from inventory import serializers
@@ -28,7 +28,8 @@ class InventoryListApi(APIView):
 
     @extend_schema(
         parameters=[serializers.InventoryFilterSerializer],
-        responses=serializers.InventoryOutputSerializer(many=True),
+        responses=page_of(serializers.InventoryOutputSerializer),
+        operation_id="inventory_list",
         tags=["inventory"],
     )
     def get(self, request):
@@ -115,7 +116,11 @@ class InventoryAdjustApi(APIView):
 class MerchantStockApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=serializers.MerchantStockSerializer(many=True), tags=["inventory"])
+    @extend_schema(
+        responses=page_of(serializers.MerchantStockSerializer),
+        operation_id="merchants_inventory_list",
+        tags=["inventory"],
+    )
     def get(self, request, merchant_id: int):
         merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
         if merchant is None:

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.answer_cache import Namespace, cached_answer
-from geomarket.api.pagination import paginated_response
+from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.errors import Forbidden
@@ -45,7 +45,8 @@ class MerchantListApi(APIView):
 
     @extend_schema(
         parameters=[serializers.MerchantFilterSerializer],
-        responses=serializers.MerchantOutputSerializer(many=True),
+        responses=page_of(serializers.MerchantOutputSerializer),
+        operation_id="merchants_list",
         tags=["merchants"],
     )
     def get(self, request):
@@ -118,7 +119,11 @@ class DeliveryZoneListApi(APIView):
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
 
-    @extend_schema(responses=serializers.DeliveryZoneOutputSerializer(many=True), tags=["zones"])
+    @extend_schema(
+        responses=page_of(serializers.DeliveryZoneOutputSerializer),
+        operation_id="merchants_delivery_zones_list",
+        tags=["zones"],
+    )
     def get(self, request, merchant_id: int):
         merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
         if merchant is None:

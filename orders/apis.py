@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.api.pagination import paginated_response
+from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
@@ -47,7 +47,8 @@ class OrderListApi(RateLimitedMixin, APIView):
 
     @extend_schema(
         parameters=[serializers.OrderFilterSerializer],
-        responses=serializers.OrderOutputSerializer(many=True),
+        responses=page_of(serializers.OrderOutputSerializer),
+        operation_id="orders_list",
         tags=["orders"],
     )
     def get(self, request):
@@ -144,7 +145,11 @@ class OrderStatsApi(APIView):
 class MerchantOrdersApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=serializers.MerchantOrderSerializer(many=True), tags=["orders"])
+    @extend_schema(
+        responses=page_of(serializers.MerchantOrderSerializer),
+        operation_id="merchants_orders_list",
+        tags=["orders"],
+    )
     def get(self, request, merchant_id: int):
         merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
         if merchant is None:

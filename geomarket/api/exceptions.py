@@ -43,7 +43,7 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         return Response(_validation_payload(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, (OperationalError, InterfaceError)):
-        logger.error("database unavailable: %s", exc.__class__.__name__)
+        logger.error("database unavailable: %s: %s", exc.__class__.__name__, exc)
         return Response(
             {"detail": "The database is unavailable; try again shortly."},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

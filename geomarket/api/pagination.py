@@ -1,3 +1,5 @@
+import functools
+
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -71,3 +73,24 @@ def paginated_response(*, request, view, queryset, serializer_class, context=Non
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True, context=context or {"request": request}).data
     return paginator.get_paginated_response(data)
+
+
+@functools.cache
+def page_of(item_serializer):
+    """The OpenAPI shape of one page of `item_serializer` rows, for `extend_schema`."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    name = item_serializer.__name__.removesuffix("Serializer")
+    return inline_serializer(
+        name=f"{name}Page",
+        fields={
+            "count": serializers.IntegerField(),
+            "page": serializers.IntegerField(),
+            "page_size": serializers.IntegerField(),
+            "total_pages": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item_serializer(many=True),
+        },
+    )

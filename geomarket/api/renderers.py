@@ -9,7 +9,7 @@ class CSVRenderer(BaseRenderer):
 
     A list renders as one table. An object of lists (a combined report) renders each
     list as a section, its name on a line of its own, sections separated by a blank line.
-    Errors (an object of messages) render as JSON would have them, one per line.
+    Errors never come here: report views answer them as JSON.
     """
 
     media_type = "text/csv"
@@ -17,25 +17,24 @@ class CSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
+        view = (renderer_context or {}).get("view")
+        columns = getattr(view, "csv_columns", None)
         out = io.StringIO()
         if isinstance(data, list):
-            self._table(out, data)
-        elif isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+            self._table(out, data, columns)
+        else:
             for index, (name, rows) in enumerate(data.items()):
                 if index:
                     out.write("\r\n")
                 out.write(f"{name}\r\n")
-                self._table(out, rows)
-        else:
-            writer = csv.writer(out)
-            for key, value in (data or {}).items():
-                writer.writerow([key, value])
+                self._table(out, rows, (columns or {}).get(name))
         return out.getvalue().encode(self.charset)
 
     @staticmethod
-    def _table(out, rows: list[dict]) -> None:
-        if not rows:
-            return
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    def _table(out, rows: list[dict], columns: list[str] | None) -> None:
+        """The header comes from the view's declared columns, so an empty report is
+        still a valid CSV document with its header line."""
+        fieldnames = columns or (list(rows[0]) if rows else [])
+        writer = csv.DictWriter(out, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)

@@ -1,7 +1,8 @@
 """OpenAPI for the two plain Django views that drf-spectacular cannot see."""
 
 _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
-_FIELD_ERRORS = {"type": "object", "additionalProperties": {"type": "array", "items": {}}}
+# Field errors are lists of messages, nested objects for nested fields, or a `detail`.
+_FIELD_ERRORS = {"type": "object", "additionalProperties": {}}
 _LAT = {"type": "number", "minimum": -90, "maximum": 90}
 _LNG = {"type": "number", "minimum": -180, "maximum": 180}
 
@@ -125,4 +126,42 @@ HEALTHZ_PATH = {
 def add_plain_views(result, generator, request, public):
     result["paths"]["/api/v1/delivery/eta/"] = ETA_PATH
     result["paths"]["/healthz"] = HEALTHZ_PATH
+    return result
+
+
+_ERROR_STATUSES = {
+    "400": ("Invalid input: field errors, or a detail for malformed bodies.", _FIELD_ERRORS),
+    "401": ("Authentication is required or failed.", _ERROR),
+    "403": ("The caller may not do this.", _ERROR),
+    "404": ("No such object, or not one the caller may see.", _ERROR),
+    "405": ("Method not allowed.", _ERROR),
+    "409": ("Conflict: state, stock or idempotency key.", _ERROR),
+    "413": ("The request body is too large.", _ERROR),
+    "415": ("Unsupported media type.", _ERROR),
+    "429": (
+        "Rate limited.",
+        {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}, "retry_after": {"type": "integer"}},
+        },
+    ),
+    "503": ("A dependency is unavailable.", _ERROR),
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """Every operation can answer with the contract's error shapes; say so."""
+    for path_item in result["paths"].values():
+        for method, operation in path_item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, (description, schema) in _ERROR_STATUSES.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": schema}},
+                    },
+                )
     return result

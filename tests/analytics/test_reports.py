@@ -369,3 +369,11 @@ def test_bad_report_parameters_are_400(operator, params):
     response = operator.get("/api/v1/analytics/revenue/", params)
     assert response.status_code == 400
     assert response.json()
+
+
+def test_csv_request_with_bad_parameters_gets_json_errors(operator):
+    response = operator.get(
+        "/api/v1/analytics/revenue/", {"format": "csv", "top": "x", "date_to": "never"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"date_to": [response.json()["date_to"][0]]}
