@@ -45,12 +45,15 @@ class _Breaker:
     def allows(self) -> bool:
         return time.monotonic() >= self.open_until
 
+    def cooldown_seconds(self) -> float:
+        return getattr(settings, "CACHE_BREAKER_SECONDS", self.cooldown)
+
     def trip(self, exc: Exception, action: str) -> None:
         now = time.monotonic()
         with self.lock:
-            self.open_until = now + self.cooldown
+            self.open_until = now + self.cooldown_seconds()
             self.needs_full_bump = True
-            if now - self.last_logged > self.cooldown:
+            if now - self.last_logged > self.cooldown_seconds():
                 self.last_logged = now
                 logger.warning(
                     "redis unavailable during %s, serving from the database: %r", action, exc

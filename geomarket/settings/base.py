@@ -100,6 +100,8 @@ if DATABASE_POOL:
 
 REDIS_URL = env_str("REDIS_URL", DEFAULT_REDIS_URL)
 CACHE_TIMEOUT_SECONDS = env_int("CACHE_TIMEOUT_SECONDS", 60)
+# After a Redis failure, answers skip the cache this long before trying Redis again.
+CACHE_BREAKER_SECONDS = float(env_str("CACHE_BREAKER_SECONDS", "5"))
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

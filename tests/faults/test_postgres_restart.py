@@ -1,0 +1,178 @@
+"""PostgreSQL restarts under a running production server: fail fast, then recover.
+
+The test runs its own PostgreSQL cluster (under .local/faults/) and its own uvicorn
+process, so stopping the database does not disturb the test database of the suite.
+"""
+
+import contextlib
+import glob
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresCluster:
+    def __init__(self, root: Path):
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+
+    def _run(self, *command: str) -> None:
+        # PostgreSQL refuses to run as root.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self.root.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "geomarket",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgis://geomarket@127.0.0.1:{self.port}/faults"
+
+
+@pytest.fixture
+def cluster():
+    pg = PostgresCluster(ROOT / ".local" / "faults" / uuid.uuid4().hex)
+    pg.init()
+    pg.start()
+    subprocess.run(
+        [
+            str(PG_BIN / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(pg.port),
+            "-U",
+            "geomarket",
+            "-d",
+            "postgres",
+            "-c",
+            "CREATE DATABASE faults",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    yield pg
+    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+        pg.stop()
+    shutil.rmtree(pg.root, ignore_errors=True)
+
+
+@pytest.fixture
+def server(cluster):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "geomarket.settings.production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": cluster.url,
+        "LOG_LEVEL": "ERROR",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "geomarket.asgi:application",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "error",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_outage_fails_fast_with_503_and_recovers_without_a_restart(cluster, server):
+    assert httpx.get(f"{server}/api/v1/categories/").status_code == 200
+
+    cluster.stop()
+    started = time.monotonic()
+    during = httpx.get(f"{server}/api/v1/categories/", timeout=30)
+    assert during.status_code == 503
+    assert time.monotonic() - started < 8
+    assert "detail" in during.json()
+    health = httpx.get(f"{server}/healthz", timeout=30)
+    assert health.status_code == 503
+    assert health.json()["checks"]["database"] == "error"
+
+    cluster.start()
+    back = time.monotonic()
+    status = None
+    while time.monotonic() - back < 10:
+        status = httpx.get(f"{server}/api/v1/categories/", timeout=10).status_code
+        if status == 200:
+            break
+        time.sleep(0.2)
+    assert status == 200
+    assert httpx.get(f"{server}/healthz").status_code == 200
