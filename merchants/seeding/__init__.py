@@ -4,24 +4,27 @@
 - `geodesy`: points and zone rings placed by geodesic offsets on WGS84;
 - `context`: options and presets, the shared step context, id reservation, COPY, progress;
 - `steps`: one function per table group, run in the order of `SEED_STEPS`;
+- `orders`: the last step, customers and 90 days of orders with their history;
 - `run`: `demo_seed()`, the transaction around the steps.
 """
 
 from merchants.seeding.context import (
     DEFAULT_SEED,
     DEMO_PASSWORD,
+    ORDER_WINDOW,
     PRESETS,
     Progress,
     SeedOptions,
     SeedOptionsError,
+    SeedRefused,
     seed_options_build,
 )
 from merchants.seeding.run import SeedResult, demo_seed
-from merchants.seeding.steps import SeedRefused
 
 __all__ = [
     "DEFAULT_SEED",
     "DEMO_PASSWORD",
+    "ORDER_WINDOW",
     "PRESETS",
     "Progress",
     "SeedOptions",

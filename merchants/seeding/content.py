@@ -662,3 +662,29 @@ STREETS = (
     "Lindenstraße",
     "Gartenstraße",
 )
+
+# Second address lines of delivery addresses; {n} is a small number.
+ADDRESS_EXTRAS = (
+    "Apt {n}",
+    "Floor {n}, left",
+    "Floor {n}, right",
+    "Rear building, floor {n}",
+    "Side entrance, floor {n}",
+    "Office {n}",
+)
+
+# Why orders were cancelled: by the customer while confirmed, by the shop while preparing.
+CUSTOMER_CANCEL_REASONS = (
+    "Ordered by mistake",
+    "Changed my mind",
+    "Wrong delivery address",
+    "Found it elsewhere",
+    "Taking too long",
+)
+MERCHANT_CANCEL_REASONS = (
+    "Item damaged while packing",
+    "Closing early today",
+    "Could not complete the order",
+    "No courier available",
+    "Product recalled by the supplier",
+)

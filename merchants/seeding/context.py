@@ -2,11 +2,12 @@
 bulk COPY into PostgreSQL, and a plain progress bar on stderr."""
 
 import random
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
 
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
@@ -18,6 +19,12 @@ BERLIN = (52.52, 13.405)
 DEFAULT_SEED = 42
 # Timestamps hang off a fixed date, not now(), so equal seeds give equal rows.
 BASE_TIME = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+# Orders are the exception: they fill the ORDER_WINDOW before an anchor that defaults to
+# the moment of seeding, so "revenue over the last 30 days" finds data whenever the demo
+# is loaded. Equal seeds and equal anchors (--orders-until) give equal orders.
+ORDER_WINDOW = timedelta(days=90)
+# Every product exists from BASE_TIME on, so the window may not start before it.
+EARLIEST_ORDERS_UNTIL = BASE_TIME + ORDER_WINDOW
 
 # Demo accounts share one documented password; bulk-created owners cannot log in.
 DEMO_PASSWORD = "geomarket-demo"  # noqa: S105 - printed and documented on purpose
@@ -27,6 +34,7 @@ DEMO_OPERATOR = "demo-operator"
 
 MAX_MERCHANTS = 1_000_000
 MAX_PRODUCTS_PER_MERCHANT = 10_000
+MAX_ORDERS = 10_000_000
 MAX_RADIUS_KM = 200.0
 # The largest zone reaches about 8 km past its merchant (see steps.zones_seed).
 ZONE_REACH_KM = 8.0
@@ -37,18 +45,23 @@ class Preset:
     merchants: int
     products_per_merchant: int
     radius_km: float
+    orders: int
 
 
 PRESETS: dict[str, Preset] = {
     # What `make run` loads: a small city a person can click through.
-    "demo": Preset(merchants=25, products_per_merchant=60, radius_km=12.0),
+    "demo": Preset(merchants=25, products_per_merchant=60, radius_km=12.0, orders=2_000),
     # Greater Berlin at marketplace scale, for benchmarks and query plans.
-    "bench": Preset(merchants=20_000, products_per_merchant=50, radius_km=25.0),
+    "bench": Preset(merchants=20_000, products_per_merchant=50, radius_km=25.0, orders=1_000_000),
 }
 
 
 class SeedOptionsError(ValueError):
     pass
+
+
+class SeedRefused(Exception):
+    """The database already holds data the seed would collide with."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,9 @@ class SeedOptions:
     center_lat: float
     center_lng: float
     radius_km: float
+    orders: int
+    # Orders are placed in the ORDER_WINDOW before this moment (aware, whole seconds).
+    orders_until: datetime
 
     @property
     def products(self) -> int:
@@ -80,6 +96,17 @@ def center_parse(value: str) -> tuple[float, float]:
         ) from exc
 
 
+def orders_until_parse(value: str) -> datetime:
+    """An ISO 8601 date or date and time; without an offset it is UTC."""
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise SeedOptionsError(
+            "--orders-until must be an ISO 8601 date or date and time, "
+            f"e.g. 2026-01-15 or 2026-01-15T18:30:00+01:00; got {value!r}."
+        ) from exc
+
+
 def seed_options_build(
     *,
     preset: str = "demo",
@@ -88,14 +115,27 @@ def seed_options_build(
     seed: int | None = None,
     center: tuple[float, float] | str | None = None,
     radius_km: float | None = None,
+    orders: int | None = None,
+    orders_until: datetime | str | None = None,
 ) -> SeedOptions:
-    """Options from a preset, with any value given explicitly taking precedence."""
+    """Options from a preset, with any value given explicitly taking precedence.
+
+    `orders_until` defaults to now, so a seed loaded today has orders up to today.
+    """
     if preset not in PRESETS:
         raise SeedOptionsError(f"Unknown preset {preset!r}; choose from {', '.join(PRESETS)}.")
     defaults = PRESETS[preset]
     if isinstance(center, str):
         center = center_parse(center)
     lat, lng = center if center is not None else BERLIN
+    if isinstance(orders_until, str):
+        orders_until = orders_until_parse(orders_until)
+    if orders_until is None:
+        orders_until = datetime.now(UTC)
+    if orders_until.tzinfo is None:
+        orders_until = orders_until.replace(tzinfo=UTC)
+    # Whole seconds in UTC: the orders step counts time in integer seconds.
+    orders_until = orders_until.astimezone(UTC).replace(microsecond=0)
     options = SeedOptions(
         merchants=defaults.merchants if merchants is None else merchants,
         products_per_merchant=(
@@ -107,6 +147,8 @@ def seed_options_build(
         center_lat=float(lat),
         center_lng=float(lng),
         radius_km=defaults.radius_km if radius_km is None else float(radius_km),
+        orders=defaults.orders if orders is None else orders,
+        orders_until=orders_until,
     )
     _options_validate(options)
     return options
@@ -119,6 +161,13 @@ def _options_validate(options: SeedOptions) -> None:
     if not 0 <= options.products_per_merchant <= MAX_PRODUCTS_PER_MERCHANT:
         raise SeedOptionsError(
             f"--products-per-merchant must be between 0 and {MAX_PRODUCTS_PER_MERCHANT:,}."
+        )
+    if not 0 <= options.orders <= MAX_ORDERS:
+        raise SeedOptionsError(f"--orders must be between 0 and {MAX_ORDERS:,}.")
+    if options.orders_until < EARLIEST_ORDERS_UNTIL:
+        raise SeedOptionsError(
+            f"--orders-until must be {EARLIEST_ORDERS_UNTIL:%Y-%m-%d} or later: the "
+            f"{ORDER_WINDOW.days} days of orders before it must not predate the catalog."
         )
     if not 0.1 <= options.radius_km <= MAX_RADIUS_KM:
         raise SeedOptionsError(f"--radius-km must be between 0.1 and {MAX_RADIUS_KM:g}.")
@@ -284,9 +333,118 @@ def copy_rows(
         for row in rows:
             copy.write_row(row)
             written += 1
+    copy_logged(sql=sql, written=written, started=started)
+    ctx.counts[count_as] = ctx.counts.get(count_as, 0) + written
+    return written
+
+
+def copy_logged(*, sql: str, written: int, started: float) -> None:
+    """Add a COPY to the query log, which psycopg's copy() bypasses (see `copy_rows`)."""
     if connection.queries_logged:
         connection.queries_log.append(
             {"sql": f"{sql} -- {written} rows", "time": f"{time.monotonic() - started:.3f}"}
         )
+
+
+# NULL in COPY's text format, where a row is one line of tab-separated values.
+COPY_NULL = "\\N"
+
+
+class RowSpool:
+    """Rows already in COPY text format, kept until their table's turn to be copied.
+
+    One generator pass writes several tables, but one connection runs one COPY at a
+    time: the rows of all tables but one wait here, in memory while small and in a
+    temporary file beyond `max_memory` bytes, so millions of rows cost no Python objects.
+    """
+
+    def __init__(self, *, max_memory: int = 16 * 1024 * 1024) -> None:
+        self._file: BinaryIO = tempfile.SpooledTemporaryFile(max_size=max_memory)  # noqa: SIM115
+        self.rows = 0
+
+    def write(self, text: str | bytes) -> None:
+        data = text.encode() if isinstance(text, str) else text
+        self.rows += data.count(b"\n")
+        self._file.write(data)
+
+    def blocks(self, size: int = 1024 * 1024) -> Iterator[bytes]:
+        self._file.seek(0)
+        while block := self._file.read(size):
+            yield block
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def copy_text(
+    *,
+    ctx: SeedContext,
+    model: type[Model],
+    columns: Sequence[str],
+    blocks: Iterable[str | bytes],
+    count_as: str,
+) -> int:
+    """Stream rows already in COPY text format (one row per line) into the model's table.
+
+    The counterpart of `copy_rows` for rows formatted by the step itself, which is
+    several times cheaper per row than adapting Python values one by one. Blocks may
+    split rows anywhere: COPY reads one byte stream. Logged like `copy_rows`.
+    """
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    started = time.monotonic()
+    written = 0
+    with ctx.cursor.cursor.copy(sql) as copy:
+        for block in blocks:
+            copy.write(block)
+            written += block.count("\n" if isinstance(block, str) else b"\n")
+    copy_logged(sql=sql, written=written, started=started)
     ctx.counts[count_as] = ctx.counts.get(count_as, 0) + written
     return written
+
+
+# Run the deferred checks queued so far now, and defer the next ones again.
+_PENDING_CHECKS_NOW = ("SET CONSTRAINTS ALL IMMEDIATE", "SET CONSTRAINTS ALL DEFERRED")
+
+
+def foreign_keys_drop(
+    *, ctx: SeedContext, models: Sequence[type[Model]], referenced: Sequence[type[Model]]
+) -> list[str]:
+    """Drop the foreign keys from `models` to `referenced`; return the statements that
+    add them back, for `foreign_keys_restore`.
+
+    Checked row by row, a foreign key costs a lookup and a row lock per inserted row at
+    commit (they are deferred): minutes for the bench seed's ten million rows. Added
+    back after the load, each is checked by one join over its whole table instead.
+    Everything runs in the seed's transaction: if the seed fails, the rollback restores
+    them too. Dropping takes an exclusive lock on both tables, held until the commit.
+
+    Dropping a foreign key alters the referenced table, which PostgreSQL refuses while
+    that table has deferred checks pending from earlier steps, so those run first.
+    """
+    tables = [model._meta.db_table for model in models]
+    targets = [model._meta.db_table for model in referenced]
+    ctx.cursor.execute(
+        """
+        SELECT format('ALTER TABLE %%s DROP CONSTRAINT %%I', conrelid::regclass, conname),
+               format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s',
+                      conrelid::regclass, conname, pg_get_constraintdef(oid))
+        FROM pg_constraint
+        WHERE contype = 'f'
+          AND conrelid = ANY(%(tables)s::text[]::regclass[])
+          AND confrelid = ANY(%(targets)s::text[]::regclass[])
+        ORDER BY conrelid::regclass::text, conname
+        """,
+        {"tables": tables, "targets": targets},
+    )
+    statements = ctx.cursor.fetchall()
+    if statements:
+        # One round trip: the checks pending so far, then the drops.
+        ctx.cursor.execute(";\n".join([*_PENDING_CHECKS_NOW, *(drop for drop, _ in statements)]))
+    return [add for _, add in statements]
+
+
+def foreign_keys_restore(*, ctx: SeedContext, statements: Sequence[str]) -> None:
+    """Add back the foreign keys `foreign_keys_drop` took away, each checked in one pass."""
+    if statements:
+        ctx.cursor.execute(";\n".join([*_PENDING_CHECKS_NOW, *statements]))

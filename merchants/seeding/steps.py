@@ -2,7 +2,8 @@
 
 A step takes the shared `SeedContext`, writes its tables in bulk (COPY, or one
 `bulk_create` for a handful of rows), and leaves what later steps need on the
-context. To seed something new (couriers, orders), write a step and append it.
+context. To seed something new (couriers, say), write a step and append it; each step
+draws from its own random generator, so the steps before it keep their rows.
 """
 
 import math
@@ -30,6 +31,7 @@ from merchants.seeding.context import (
     DemoAccount,
     MerchantPlan,
     SeedContext,
+    SeedRefused,
     copy_rows,
     ids_reserve,
 )
@@ -40,13 +42,11 @@ from merchants.seeding.geodesy import (
     round_ring,
     scattered_point,
 )
+from merchants.seeding.orders import orders_seed
+from orders.models import Order, OrderItem, OrderStatusChange
 
 # Progress is redrawn once per this many rows in steps that advance row by row.
 _TICK = 1000
-
-
-class SeedRefused(Exception):
-    """The database already holds data the seed would collide with."""
 
 
 @dataclass(frozen=True)
@@ -546,4 +546,10 @@ SEED_STEPS: tuple[SeedStep, ...] = (
     SeedStep(name="zones", run=zones_seed, models=(DeliveryZone,)),
     SeedStep(name="products", run=products_seed, models=(Product, Merchant.categories.through)),
     SeedStep(name="inventory", run=inventory_seed, models=(Inventory,)),
+    # Appended last, so that adding it left every earlier step's rows as they were.
+    SeedStep(
+        name="orders",
+        run=orders_seed,
+        models=(User, Address, Order, OrderItem, OrderStatusChange),
+    ),
 )

@@ -14,10 +14,18 @@ from merchants.models import Address, DeliveryZone, Merchant
 from merchants.seeding import DEMO_PASSWORD, steps
 from merchants.seeding.geodesy import geodesic_destination
 from merchants.services import MAX_ZONE_AREA_KM2
+from orders.models import Order, OrderItem, OrderStatusChange
 
 pytestmark = pytest.mark.django_db
 
-SMALL = {"merchants": 4, "products_per_merchant": 6, "seed": 7}
+# A fixed anchor keeps the orders, like everything else, equal for equal seeds.
+SMALL = {
+    "merchants": 4,
+    "products_per_merchant": 6,
+    "seed": 7,
+    "orders": 30,
+    "orders_until": "2026-03-14T18:30:00+00:00",
+}
 
 
 def seed(**options) -> tuple[str, str]:
@@ -35,7 +43,18 @@ def scalar(sql: str, params: dict | None = None):
 def table_counts() -> dict[str, int]:
     return {
         model._meta.label: model.objects.count()
-        for model in (User, Token, Address, Merchant, DeliveryZone, Product, Inventory)
+        for model in (
+            User,
+            Token,
+            Address,
+            Merchant,
+            DeliveryZone,
+            Product,
+            Inventory,
+            Order,
+            OrderItem,
+            OrderStatusChange,
+        )
     }
 
 
@@ -75,6 +94,11 @@ def snapshot() -> dict[str, list]:
                 "product__title", "quantity", "low_stock_threshold", "updated_at"
             )
         ),
+        "orders": list(
+            Order.objects.order_by("id").values_list(
+                "status", "merchant__name", "buyer__username", "total", "created_at"
+            )
+        ),
     }
 
 
@@ -90,21 +114,25 @@ def test_creates_the_requested_numbers_of_rows():
     seed(merchants=5, products_per_merchant=7)
 
     assert Merchant.objects.count() == 5
-    assert Address.objects.count() == 5
+    # One per merchant and one per order.
+    assert Address.objects.count() == 5 + 30
     assert Product.objects.count() == 35
     assert Inventory.objects.count() == 35
     assert ProductCategory.objects.count() == 12
-    # One owner per merchant (the first is the demo owner), plus customer and operator.
-    assert User.objects.count() == 5 + 2
+    # One owner per merchant (the first is the demo owner), the demo customer and
+    # operator, and one bulk customer per ten orders.
+    assert User.objects.count() == 5 + 2 + 3
     assert Token.objects.count() == 3
     assert Merchant.objects.filter(delivery_zones__isnull=True).count() == 0
+    assert Order.objects.count() == 30
 
 
-def test_the_demo_preset_is_25_merchants_and_1500_products():
+def test_the_demo_preset_is_25_merchants_1500_products_and_2000_orders():
     call_command("seed_demo", preset="demo", stdout=StringIO(), stderr=StringIO())
 
     assert Merchant.objects.count() == 25
     assert Product.objects.count() == 1500
+    assert Order.objects.count() == 2000
 
 
 def test_catalog_has_unique_category_slugs_and_some_unpublished_products():
@@ -240,7 +268,9 @@ def test_demo_accounts_have_their_roles_passwords_and_tokens():
 def test_bulk_owners_own_one_merchant_each_and_cannot_log_in():
     seed(merchants=6)
 
-    owners = User.objects.exclude(username__startswith="demo-")
+    owners = User.objects.exclude(username__startswith="demo-").exclude(
+        username__startswith="customer-"
+    )
     assert owners.count() == 5
     for owner in owners:
         assert not owner.has_usable_password()
@@ -260,7 +290,7 @@ def test_another_seed_gives_other_data():
     first = seeded_and_rolled_back(seed=11, merchants=5, products_per_merchant=12)
     other = seeded_and_rolled_back(seed=12, merchants=5, products_per_merchant=12)
 
-    for key in ("merchants", "locations", "zones", "products", "inventory"):
+    for key in ("merchants", "locations", "zones", "products", "inventory", "orders"):
         assert first[key] != other[key], key
 
 
@@ -348,7 +378,7 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
 def test_progress_is_reported_per_step_on_stderr():
     _, err = seed()
 
-    for label in ("users", "merchants", "delivery zones", "products", "inventory"):
+    for label in ("users", "merchants", "delivery zones", "products", "inventory", "orders"):
         assert any(line.startswith(label) and "100%" in line for line in err.splitlines()), label
 
 

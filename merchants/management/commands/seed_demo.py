@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from merchants.seeding import (
     DEFAULT_SEED,
     DEMO_PASSWORD,
+    ORDER_WINDOW,
     PRESETS,
     Progress,
     SeedOptionsError,
@@ -19,7 +20,8 @@ def _plain(text: str) -> str:
 class Command(BaseCommand):
     help = (
         "Fill an empty database with a deterministic demo city: merchants with addresses "
-        "and delivery zones, categories, products, stock, and three demo accounts "
+        "and delivery zones, categories, products, stock, customers with "
+        f"{ORDER_WINDOW.days} days of orders, and three demo accounts "
         f"(demo-customer, demo-owner, demo-operator; password {DEMO_PASSWORD!r}). "
         "Everything is written in one transaction."
     )
@@ -27,7 +29,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         described = "; ".join(
             f"{name}: {p.merchants:,} merchants x {p.products_per_merchant} products, "
-            f"{p.radius_km:g} km"
+            f"{p.radius_km:g} km, {p.orders:,} orders"
             for name, p in PRESETS.items()
         )
         parser.add_argument(
@@ -57,6 +59,19 @@ class Command(BaseCommand):
             "--radius-km", type=float, help="Radius of the city in km. Default: from the preset."
         )
         parser.add_argument(
+            "--orders",
+            type=int,
+            help=f"Number of orders, spread over the {ORDER_WINDOW.days} days before "
+            "--orders-until. Default: from the preset.",
+        )
+        parser.add_argument(
+            "--orders-until",
+            metavar="DATETIME",
+            help="The moment the order history ends, as an ISO 8601 date or date and time "
+            "(UTC unless it says otherwise). Default: now. Equal seeds and equal values give "
+            "equal orders.",
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="Do nothing, and say so, when merchants already exist.",
@@ -71,6 +86,8 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 center=options["center"],
                 radius_km=options["radius_km"],
+                orders=options["orders"],
+                orders_until=options["orders_until"],
             )
         except SeedOptionsError as exc:
             raise CommandError(str(exc)) from exc
@@ -100,6 +117,12 @@ class Command(BaseCommand):
             + counts
             + "."
         )
+        if result.counts.get("orders"):
+            until = f"{seed_options.orders_until:%Y-%m-%dT%H:%M:%SZ}"
+            self.stdout.write(
+                f"Orders span the {ORDER_WINDOW.days} days up to {until} "
+                f"(--orders-until {until} repeats them)."
+            )
         self.stdout.write(f"\nDemo accounts, password {DEMO_PASSWORD!r} for all three:")
         notes = {
             "customer": "",
