@@ -23,7 +23,9 @@ app.conf.update(
     # Publishing gives up fast when the broker is down: the outbox keeps the message and
     # the relay retries, so an order request never waits seconds on a dead broker.
     broker_transport_options={
-        "visibility_timeout": 3600,
+        # How long a task taken by a worker that then died stays invisible before Redis
+        # hands it to another worker (late acknowledgement makes it come back at all).
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
         "max_retries": 1,
         "interval_start": 0,
         "interval_step": 0.2,

@@ -223,6 +223,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".local" / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "GeoMarket <no-reply@geomarket.local>")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
