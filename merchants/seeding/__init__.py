@@ -4,7 +4,8 @@
 - `geodesy`: points and zone rings placed by geodesic offsets on WGS84;
 - `context`: options and presets, the shared step context, id reservation, COPY, progress;
 - `steps`: one function per table group, run in the order of `SEED_STEPS`;
-- `orders`: the last step, customers and 90 days of orders with their history;
+- `orders`: customers and 90 days of orders with their history;
+- `couriers`: the last step, couriers over the city, some carrying orders in flight;
 - `run`: `demo_seed()`, the transaction around the steps.
 """
 

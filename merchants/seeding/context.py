@@ -31,10 +31,12 @@ DEMO_PASSWORD = "geomarket-demo"  # noqa: S105 - printed and documented on purpo
 DEMO_CUSTOMER = "demo-customer"
 DEMO_OWNER = "demo-owner"
 DEMO_OPERATOR = "demo-operator"
+DEMO_COURIER = "demo-courier"
 
 MAX_MERCHANTS = 1_000_000
 MAX_PRODUCTS_PER_MERCHANT = 10_000
 MAX_ORDERS = 10_000_000
+MAX_COURIERS = 1_000_000
 MAX_RADIUS_KM = 200.0
 # The largest zone reaches about 8 km past its merchant (see steps.zones_seed).
 ZONE_REACH_KM = 8.0
@@ -46,13 +48,22 @@ class Preset:
     products_per_merchant: int
     radius_km: float
     orders: int
+    couriers: int
 
 
 PRESETS: dict[str, Preset] = {
     # What `make run` loads: a small city a person can click through.
-    "demo": Preset(merchants=25, products_per_merchant=60, radius_km=12.0, orders=2_000),
+    "demo": Preset(
+        merchants=25, products_per_merchant=60, radius_km=12.0, orders=2_000, couriers=40
+    ),
     # Greater Berlin at marketplace scale, for benchmarks and query plans.
-    "bench": Preset(merchants=20_000, products_per_merchant=50, radius_km=25.0, orders=1_000_000),
+    "bench": Preset(
+        merchants=20_000,
+        products_per_merchant=50,
+        radius_km=25.0,
+        orders=1_000_000,
+        couriers=2_000,
+    ),
 }
 
 
@@ -75,6 +86,12 @@ class SeedOptions:
     orders: int
     # Orders are placed in the ORDER_WINDOW before this moment (aware, whole seconds).
     orders_until: datetime
+    # Couriers, the demo courier among them (none at all with 0).
+    couriers: int
+    # Whether `orders_until` is the moment of seeding (no --orders-until was given): then
+    # the couriers' last locations hang off the moment they are written instead, so that
+    # they are still fresh when a seed that takes minutes commits (see `couriers`).
+    orders_until_is_now: bool = False
 
     @property
     def products(self) -> int:
@@ -117,6 +134,7 @@ def seed_options_build(
     radius_km: float | None = None,
     orders: int | None = None,
     orders_until: datetime | str | None = None,
+    couriers: int | None = None,
 ) -> SeedOptions:
     """Options from a preset, with any value given explicitly taking precedence.
 
@@ -130,6 +148,7 @@ def seed_options_build(
     lat, lng = center if center is not None else BERLIN
     if isinstance(orders_until, str):
         orders_until = orders_until_parse(orders_until)
+    orders_until_is_now = orders_until is None
     if orders_until is None:
         orders_until = datetime.now(UTC)
     if orders_until.tzinfo is None:
@@ -149,6 +168,8 @@ def seed_options_build(
         radius_km=defaults.radius_km if radius_km is None else float(radius_km),
         orders=defaults.orders if orders is None else orders,
         orders_until=orders_until,
+        couriers=defaults.couriers if couriers is None else couriers,
+        orders_until_is_now=orders_until_is_now,
     )
     _options_validate(options)
     return options
@@ -164,6 +185,8 @@ def _options_validate(options: SeedOptions) -> None:
         )
     if not 0 <= options.orders <= MAX_ORDERS:
         raise SeedOptionsError(f"--orders must be between 0 and {MAX_ORDERS:,}.")
+    if not 0 <= options.couriers <= MAX_COURIERS:
+        raise SeedOptionsError(f"--couriers must be between 0 and {MAX_COURIERS:,}.")
     if options.orders_until < EARLIEST_ORDERS_UNTIL:
         raise SeedOptionsError(
             f"--orders-until must be {EARLIEST_ORDERS_UNTIL:%Y-%m-%d} or later: the "
@@ -260,6 +283,22 @@ class DemoAccount:
     password: str
     user_id: int
     token: str = ""
+    # What the summary says about the account beyond its role, when a step knows more.
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LiveOrder:
+    """An order the orders step left in flight, for the couriers step to hand out."""
+
+    id: int
+    merchant_id: int
+    status: str
+    # Where its merchant is.
+    lat: float
+    lng: float
+    # The demo customer's own order (the first one in flight).
+    is_demo_customers: bool
 
 
 @dataclass
@@ -279,6 +318,9 @@ class SeedContext:
     # its merchant follow from these two without keeping a million rows in memory.
     product_id_start: int = 0
     product_counts: list[int] = field(default_factory=list)
+    # The orders in flight (confirmed to picked up), oldest first, as the orders step
+    # wrote them: without a courier.
+    live_orders: list[LiveOrder] = field(default_factory=list)
     # Rows written, by a name fit for the summary line ("products": 1500).
     counts: dict[str, int] = field(default_factory=dict)
 

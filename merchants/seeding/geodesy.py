@@ -87,6 +87,22 @@ def geodesic_destination(
     return math.degrees(lat2), lng2
 
 
+_E2 = WGS84_F * (2 - WGS84_F)
+
+
+def local_distance_m(*, lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """The distance between two points a few kilometres apart, on a flat patch of WGS84.
+
+    Degrees are scaled by the radii of curvature at the middle latitude: within a city
+    the error stays below a metre, enough to keep a point inside an area with a margin.
+    """
+    phi = math.radians((lat1 + lat2) / 2)
+    w = math.sqrt(1 - _E2 * math.sin(phi) ** 2)
+    north = math.radians(lat2 - lat1) * WGS84_A * (1 - _E2) / w**3
+    east = math.radians((lng2 - lng1 + 540) % 360 - 180) * WGS84_A / w * math.cos(phi)
+    return math.hypot(north, east)
+
+
 def scattered_point(*, rng: random.Random, lat: float, lng: float, radius_m: float) -> LatLng:
     """A point within `radius_m` of the centre, denser towards the middle like a city.
 

@@ -15,7 +15,8 @@ Everything is measured from the anchor: equal seeds and equal anchors give equal
   products of one merchant at their current title and price, a delivery address inside
   one of the merchant's active zones, the fee of the cheapest active zone covering it,
   a subtotal reaching that zone's minimum, and a status history whose last row is the
-  order's status. Stock is left alone: the orders are history.
+  order's status. Stock is left alone: the orders are history. No order has a courier
+  here; the couriers step, which comes after, gives some in-flight orders one.
 
 Buyers are the demo customer (a few dozen orders, one of them in flight at the demo
 owner's shop) and a pool of bulk customers who cannot log in, some ordering far more
@@ -42,6 +43,7 @@ from merchants.seeding import content
 from merchants.seeding.context import (
     COPY_NULL,
     ORDER_WINDOW,
+    LiveOrder,
     RowSpool,
     SeedContext,
     SeedRefused,
@@ -508,7 +510,7 @@ def _orders_text(
             int(seconds),
         )
 
-    def place(created: int, shop: _Shop, buyer_id: int, steps: list[tuple[str, int, str]]) -> None:
+    def place(created: int, shop: _Shop, buyer_id: int, steps: list[tuple[str, int, str]]) -> int:
         nonlocal next_id
         order_id = next_id
         next_id += 1
@@ -610,6 +612,7 @@ def _orders_text(
             f"{updated if status == 'delivered' else COPY_NULL}\t"
             f"{buyer_id}\t{address_id}\t{shop.id}\n"
         )
+        return order_id
 
     def flush() -> bytes:
         blocks = {
@@ -703,8 +706,19 @@ def _orders_text(
             )
         )
     in_flight.sort(key=lambda order: (order[0], order[1]))
-    for created, _, shop, buyer_id, steps in in_flight:
-        place(created, shop, buyer_id, steps)
+    for created, index, shop, buyer_id, steps in in_flight:
+        order_id = place(created, shop, buyer_id, steps)
+        # For the couriers step, which gives some of them a courier.
+        ctx.live_orders.append(
+            LiveOrder(
+                id=order_id,
+                merchant_id=shop.id,
+                status=steps[-1][0],
+                lat=shop.lat,
+                lng=shop.lng,
+                is_demo_customers=index == 0,
+            )
+        )
     ctx.progress.advance(live)
     yield flush()
 

@@ -2,8 +2,9 @@
 
 A step takes the shared `SeedContext`, writes its tables in bulk (COPY, or one
 `bulk_create` for a handful of rows), and leaves what later steps need on the
-context. To seed something new (couriers, say), write a step and append it; each step
-draws from its own random generator, so the steps before it keep their rows.
+context. To seed something new, write a step and append it, as the orders and then the
+couriers were; each step draws from its own random generator, so the steps before it
+keep their rows.
 """
 
 import math
@@ -19,6 +20,7 @@ from django.db.models import Model
 from rest_framework.authtoken.models import Token
 
 from catalog.models import Product, ProductCategory
+from delivery.models import Courier
 from geomarket.accounts.models import User
 from inventory.models import Inventory
 from merchants.models import Address, DeliveryZone, Merchant
@@ -35,6 +37,7 @@ from merchants.seeding.context import (
     copy_rows,
     ids_reserve,
 )
+from merchants.seeding.couriers import couriers_seed
 from merchants.seeding.geodesy import (
     irregular_ring,
     multipolygon_ewkt,
@@ -552,4 +555,7 @@ SEED_STEPS: tuple[SeedStep, ...] = (
         run=orders_seed,
         models=(User, Address, Order, OrderItem, OrderStatusChange),
     ),
+    # After the orders, so that couriers can carry some of those in flight; it sets only
+    # `orders_order.courier_id` on the orders it gives a courier.
+    SeedStep(name="couriers", run=couriers_seed, models=(User, Token, Courier, Order)),
 )

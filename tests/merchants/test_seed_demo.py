@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from catalog.models import Product, ProductCategory
+from delivery.models import Courier
 from geomarket.accounts.models import User
 from geomarket.accounts.roles import Role, user_roles
 from inventory.models import Inventory
@@ -25,6 +26,7 @@ SMALL = {
     "seed": 7,
     "orders": 30,
     "orders_until": "2026-03-14T18:30:00+00:00",
+    "couriers": 3,
 }
 
 
@@ -54,6 +56,7 @@ def table_counts() -> dict[str, int]:
             Order,
             OrderItem,
             OrderStatusChange,
+            Courier,
         )
     }
 
@@ -120,19 +123,21 @@ def test_creates_the_requested_numbers_of_rows():
     assert Inventory.objects.count() == 35
     assert ProductCategory.objects.count() == 12
     # One owner per merchant (the first is the demo owner), the demo customer and
-    # operator, and one bulk customer per ten orders.
-    assert User.objects.count() == 5 + 2 + 3
-    assert Token.objects.count() == 3
+    # operator, one bulk customer per ten orders, and one per courier.
+    assert User.objects.count() == 5 + 2 + 3 + 3
+    assert Courier.objects.count() == 3
+    assert Token.objects.count() == 4
     assert Merchant.objects.filter(delivery_zones__isnull=True).count() == 0
     assert Order.objects.count() == 30
 
 
-def test_the_demo_preset_is_25_merchants_1500_products_and_2000_orders():
+def test_the_demo_preset_is_25_merchants_1500_products_2000_orders_and_40_couriers():
     call_command("seed_demo", preset="demo", stdout=StringIO(), stderr=StringIO())
 
     assert Merchant.objects.count() == 25
     assert Product.objects.count() == 1500
     assert Order.objects.count() == 2000
+    assert Courier.objects.count() == 40
 
 
 def test_catalog_has_unique_category_slugs_and_some_unpublished_products():
@@ -254,12 +259,14 @@ def test_demo_accounts_have_their_roles_passwords_and_tokens():
     customer = User.objects.get(username="demo-customer")
     owner = User.objects.get(username="demo-owner")
     operator = User.objects.get(username="demo-operator")
+    courier = User.objects.get(username="demo-courier")
     assert user_roles(customer) == [Role.CUSTOMER]
+    assert user_roles(courier) == [Role.CUSTOMER, Role.COURIER]
     assert user_roles(owner) == [Role.CUSTOMER, Role.MERCHANT_OWNER]
     assert owner.merchant == Merchant.objects.order_by("id").first()
     assert user_roles(operator) == [Role.CUSTOMER, Role.OPERATOR]
     assert operator.is_superuser
-    for user in (customer, owner, operator):
+    for user in (customer, owner, operator, courier):
         assert user.check_password(DEMO_PASSWORD)
         assert Token.objects.get(user=user).key in out
     assert DEMO_PASSWORD in out
@@ -268,8 +275,10 @@ def test_demo_accounts_have_their_roles_passwords_and_tokens():
 def test_bulk_owners_own_one_merchant_each_and_cannot_log_in():
     seed(merchants=6)
 
-    owners = User.objects.exclude(username__startswith="demo-").exclude(
-        username__startswith="customer-"
+    owners = (
+        User.objects.exclude(username__startswith="demo-")
+        .exclude(username__startswith="customer-")
+        .exclude(username__startswith="courier-")
     )
     assert owners.count() == 5
     for owner in owners:
@@ -371,14 +380,22 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
     large = queries(merchants=15, products_per_merchant=30)
 
     assert len(small) == len(large)
-    assert len(large) < 40
+    assert len(large) < 45
     assert sum(sql.startswith("COPY ") for sql in large) >= 6
 
 
 def test_progress_is_reported_per_step_on_stderr():
     _, err = seed()
 
-    for label in ("users", "merchants", "delivery zones", "products", "inventory", "orders"):
+    for label in (
+        "users",
+        "merchants",
+        "delivery zones",
+        "products",
+        "inventory",
+        "orders",
+        "couriers",
+    ):
         assert any(line.startswith(label) and "100%" in line for line in err.splitlines()), label
 
 

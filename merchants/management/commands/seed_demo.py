@@ -12,6 +12,8 @@ from merchants.seeding import (
     seed_options_build,
 )
 
+_NUMBERS = {3: "three", 4: "four"}
+
 
 def _plain(text: str) -> str:
     return text
@@ -21,15 +23,15 @@ class Command(BaseCommand):
     help = (
         "Fill an empty database with a deterministic demo city: merchants with addresses "
         "and delivery zones, categories, products, stock, customers with "
-        f"{ORDER_WINDOW.days} days of orders, and three demo accounts "
-        f"(demo-customer, demo-owner, demo-operator; password {DEMO_PASSWORD!r}). "
-        "Everything is written in one transaction."
+        f"{ORDER_WINDOW.days} days of orders, couriers, and four demo accounts "
+        f"(demo-customer, demo-owner, demo-operator, demo-courier; password "
+        f"{DEMO_PASSWORD!r}). Everything is written in one transaction."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         described = "; ".join(
             f"{name}: {p.merchants:,} merchants x {p.products_per_merchant} products, "
-            f"{p.radius_km:g} km, {p.orders:,} orders"
+            f"{p.radius_km:g} km, {p.orders:,} orders, {p.couriers:,} couriers"
             for name, p in PRESETS.items()
         )
         parser.add_argument(
@@ -72,6 +74,12 @@ class Command(BaseCommand):
             "equal orders.",
         )
         parser.add_argument(
+            "--couriers",
+            type=int,
+            help="Number of couriers, the demo courier among them (0: none, and no demo "
+            "courier). Default: from the preset.",
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="Do nothing, and say so, when merchants already exist.",
@@ -88,6 +96,7 @@ class Command(BaseCommand):
                 radius_km=options["radius_km"],
                 orders=options["orders"],
                 orders_until=options["orders_until"],
+                couriers=options["couriers"],
             )
         except SeedOptionsError as exc:
             raise CommandError(str(exc)) from exc
@@ -123,15 +132,17 @@ class Command(BaseCommand):
                 f"Orders span the {ORDER_WINDOW.days} days up to {until} "
                 f"(--orders-until {until} repeats them)."
             )
-        self.stdout.write(f"\nDemo accounts, password {DEMO_PASSWORD!r} for all three:")
+        self.stdout.write(
+            f"\nDemo accounts, password {DEMO_PASSWORD!r} for all "
+            f"{_NUMBERS.get(len(result.demo_accounts), len(result.demo_accounts))}:"
+        )
         notes = {
-            "customer": "",
             "owner": f"owns merchant {result.first_merchant_id}",
             "operator": "staff and superuser, can use /admin/",
         }
         for account in result.demo_accounts:
+            note = account.note or notes.get(account.role, "")
             self.stdout.write(
-                f"  {account.role:<9} {account.username:<14} token {account.token}"
-                f"  {notes[account.role]}".rstrip()
+                f"  {account.role:<9} {account.username:<14} token {account.token}  {note}".rstrip()
             )
         self.stdout.write('API calls take the header "Authorization: Token <token>".')
