@@ -1,10 +1,10 @@
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from catalog.models import Product, ProductCategory
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.sql import fetch_dicts, point_ewkt
 
 
 def category_list() -> QuerySet[ProductCategory]:
@@ -99,7 +99,7 @@ def products_nearby(
     deliverable: bool = False,
 ) -> list[dict]:
     params: dict = {
-        "point": f"SRID=4326;POINT({lng!r} {lat!r})",
+        "point": point_ewkt(lat=lat, lng=lng),
         "radius": radius_m,
         "limit": limit,
     }
@@ -128,10 +128,7 @@ def products_nearby(
         deliverable=_DELIVERABLE_FILTER if deliverable else "",
         product_filters="".join(f" AND {clause}" for clause in filters),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = [column.name for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return fetch_dicts(sql, params)
 
 
 SEARCH_SORTS = {

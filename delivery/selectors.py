@@ -1,11 +1,11 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from delivery.models import Courier
+from geomarket.sql import fetch_dicts, point_ewkt
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
 
 
@@ -61,19 +61,16 @@ LIMIT %(limit)s
 
 
 def courier_candidates(*, lat: float, lng: float, limit: int, radius_m: float) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            COURIER_CANDIDATES_SQL,
-            {
-                "point": f"SRID=4326;POINT({lng!r} {lat!r})",
-                "active": list(ACTIVE_DELIVERY_STATUSES),
-                "fresh_since": fresh_since(),
-                "radius": radius_m,
-                "limit": limit,
-            },
-        )
-        columns = [column.name for column in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    rows = fetch_dicts(
+        COURIER_CANDIDATES_SQL,
+        {
+            "point": point_ewkt(lat=lat, lng=lng),
+            "active": list(ACTIVE_DELIVERY_STATUSES),
+            "fresh_since": fresh_since(),
+            "radius": radius_m,
+            "limit": limit,
+        },
+    )
     # The walk is by sphere distance; the answer is ordered by the exact one.
     rows.sort(key=lambda row: (row["distance_m"], row["id"]))
     return rows

@@ -15,6 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from delivery import serializers
 from delivery.eta import Leg, estimate_all
+from geomarket.sql import point_ewkt
 from orders.selectors import orders_visible_to
 
 LEGS_SQL = """
@@ -65,7 +66,7 @@ def _legs_load(request, data: dict) -> list[Leg]:
         cursor.execute(
             LEGS_SQL,
             {
-                "destination": f"SRID=4326;POINT({destination['lng']!r} {destination['lat']!r})",
+                "destination": point_ewkt(lat=destination["lat"], lng=destination["lng"]),
                 "ids": merchant_ids,
             },
         )

@@ -1,7 +1,7 @@
-from django.db import connection
 from django.db.models import QuerySet
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.sql import fetch_dicts, point_ewkt
 from merchants.models import DeliveryZone, Merchant
 
 
@@ -87,19 +87,8 @@ LIMIT %(limit)s
 """  # noqa: S608 - only fixed column lists are interpolated
 
 
-def point_ewkt(*, lat: float, lng: float) -> str:
-    return f"SRID=4326;POINT({lng!r} {lat!r})"
-
-
-def _fetch_dicts(sql: str, params: dict) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = [column.name for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-
 def merchants_nearby(*, lat: float, lng: float, radius_m: float, limit: int) -> list[dict]:
-    return _fetch_dicts(
+    return fetch_dicts(
         MERCHANTS_NEARBY_SQL,
         {"point": point_ewkt(lat=lat, lng=lng), "radius": radius_m, "limit": limit},
     )
@@ -108,7 +97,7 @@ def merchants_nearby(*, lat: float, lng: float, radius_m: float, limit: int) -> 
 def merchants_delivering_to(*, lat: float, lng: float, limit: int) -> list[dict]:
     """Active merchants with an active zone covering the point, each with its cheapest
     covering zone. `ST_Covers` counts a point on a zone's boundary as covered."""
-    rows = _fetch_dicts(
+    rows = fetch_dicts(
         MERCHANTS_DELIVERING_TO_SQL, {"point": point_ewkt(lat=lat, lng=lng), "limit": limit}
     )
     # The `<->` walk above is by sphere distance; the answer is ordered by the exact one.

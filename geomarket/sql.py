@@ -1,0 +1,16 @@
+"""Raw SQL for the hot reads whose joins the ORM cannot express (LATERAL, KNN walks)."""
+
+from django.db import connection
+
+
+def fetch_dicts(sql: str, params: dict) -> list[dict]:
+    """Rows of `sql` as dicts keyed by column name."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [column.name for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def point_ewkt(*, lat: float, lng: float) -> str:
+    """A WGS84 point literal for `%(point)s::geography` parameters."""
+    return f"SRID=4326;POINT({lng!r} {lat!r})"
