@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import httpx
 
@@ -25,6 +26,18 @@ class Measurement:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request for `http_scenario` when a bare path (a GET) is not enough."""
+
+    path: str
+    method: str = "GET"
+    json: Any = None
+    headers: dict[str, str] | None = None
+    # When set, a response with any other status counts as an error, not only a 5xx.
+    expect: int | None = None
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -53,10 +66,11 @@ def summarize(name, concurrency, latencies, errors, seconds, hits=None) -> Measu
 async def _http_load(
     *,
     base_url: str,
-    paths: Iterator[str],
+    paths: Iterator[str | Request],
     concurrency: int,
     duration: float,
     max_requests: int,
+    on_error: Callable[[str], None] | None,
 ) -> tuple[list[float], int, int, float]:
     latencies: list[float] = []
     errors = 0
@@ -70,16 +84,32 @@ async def _http_load(
             nonlocal errors, hits, sent
             while time.perf_counter() < deadline and sent < max_requests:
                 sent += 1
-                path = next(paths)
+                request = next(paths)
+                if isinstance(request, str):
+                    request = Request(request)
                 started = time.perf_counter()
                 try:
-                    response = await client.get(path)
-                except httpx.HTTPError:
+                    response = await client.request(
+                        request.method, request.path, json=request.json, headers=request.headers
+                    )
+                except httpx.HTTPError as exc:
                     errors += 1
+                    if on_error is not None:
+                        on_error(f"{request.method} {request.path}: {exc!r}")
                     continue
                 elapsed = time.perf_counter() - started
-                if response.status_code >= 500:
+                unexpected = (
+                    response.status_code != request.expect
+                    if request.expect is not None
+                    else response.status_code >= 500
+                )
+                if unexpected:
                     errors += 1
+                    if on_error is not None:
+                        on_error(
+                            f"{request.method} {request.path}: {response.status_code}"
+                            f" {response.text[:300]}"
+                        )
                     continue
                 latencies.append(elapsed)
                 if response.headers.get("X-Cache") == "HIT":
@@ -94,11 +124,13 @@ def http_scenario(
     *,
     name: str,
     base_url: str,
-    paths: Iterator[str],
+    paths: Iterator[str | Request],
     concurrency: int,
     duration: float = 8.0,
     max_requests: int = 20_000,
+    on_error: Callable[[str], None] | None = None,
 ) -> Measurement:
+    """`paths` yields paths to GET or `Request`s (any method, a JSON body, headers)."""
     latencies, errors, hits, seconds = asyncio.run(
         _http_load(
             base_url=base_url,
@@ -106,6 +138,7 @@ def http_scenario(
             concurrency=concurrency,
             duration=duration,
             max_requests=max_requests,
+            on_error=on_error,
         )
     )
     return summarize(name, concurrency, latencies, errors, seconds, hits)
@@ -115,31 +148,49 @@ def sql_scenario(
     *,
     name: str,
     dsn: str,
-    make_call: Callable[[], tuple[str, dict]],
     concurrency: int,
+    make_call: Callable[[], tuple[str, dict]] | None = None,
+    make_work: Callable[[], Callable[[Any], None]] | None = None,
     duration: float = 8.0,
+    on_error: Callable[[str], None] | None = None,
 ) -> Measurement:
-    """The same work sent straight through psycopg, one connection per client thread."""
+    """The same work sent straight through psycopg, one connection per client thread.
+
+    Each call is either one statement (`make_call` gives the SQL and its parameters) or a
+    unit of work (`make_work` gives a function that takes the autocommit connection, say
+    to run one transaction); only the call itself is timed.
+    """
     import psycopg
 
+    if (make_call is None) == (make_work is None):
+        raise ValueError("give exactly one of make_call and make_work")
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     deadline = time.perf_counter() + duration
+
+    def one_statement(sql, params):
+        def work(connection):
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+
+        return work
 
     def client():
         nonlocal errors
         local: list[float] = []
         with psycopg.connect(dsn, autocommit=True) as connection:
             while time.perf_counter() < deadline:
-                sql, params = make_call()
+                work = make_work() if make_work is not None else one_statement(*make_call())
                 started = time.perf_counter()
                 try:
-                    with connection.cursor() as cursor:
-                        cursor.execute(sql, params)
-                        cursor.fetchall()
-                except psycopg.Error:
-                    errors += 1
+                    work(connection)
+                except psycopg.Error as exc:
+                    with lock:
+                        errors += 1
+                    if on_error is not None:
+                        on_error(f"{name}: {exc!r}")
                     continue
                 local.append(time.perf_counter() - started)
         with lock:

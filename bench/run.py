@@ -4,6 +4,9 @@
 2. Start the production server (uvicorn, DEBUG off, a worker per core) as its own process.
 3. Run each scenario module against it, with raw-SQL baselines in the same run.
 4. Print a table of latencies and ratios; write the same data as JSON to `BENCH_OUT`.
+
+`BENCH_SCENARIOS=orders` (a comma list of search, orders) runs only some scenarios. A
+scenario that reports `failures` (the order scenario's stock check) fails the run.
 """
 
 import json
@@ -26,7 +29,7 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
     import django
 
-    from bench import search, server
+    from bench import orders, search, server
 
     django.setup()
     # The load generator must not spend its time logging every request it sends.
@@ -35,17 +38,40 @@ def main() -> int:
     dsn = server.bench_database_ready(url, log=log)
     workers = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
     rng = random.Random(int(os.environ.get("BENCH_SEED", "42")))
+    scenarios = os.environ.get("BENCH_SCENARIOS", "search,orders").replace(" ", "").split(",")
+    unknown = set(scenarios) - {"search", "orders"}
+    if unknown:
+        raise SystemExit(f"unknown BENCH_SCENARIOS: {', '.join(sorted(unknown))}")
     report = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "workers": workers,
         "scenarios": {},
     }
-    # Suggest's per-client limit would turn a load test into a test of 429s.
-    extra_env = {"SUGGEST_RATE_LIMIT_PER_MINUTE": "100000000"}
+    # Suggest's and order placement's per-client limits would turn a load test into a test
+    # of 429s (the limiter still runs, with a limit never reached).
+    # Confirmations of bench orders go to a broker database no development worker reads.
+    broker_url = orders.bench_broker_url()
+    extra_env = {
+        "SUGGEST_RATE_LIMIT_PER_MINUTE": "100000000",
+        "ORDER_RATE_LIMIT_PER_MINUTE": "100000000",
+        "ORDER_IP_RATE_LIMIT_PER_MINUTE": "100000000",
+        "CELERY_BROKER_URL": broker_url,
+    }
     with server.production_server(database_url=url, workers=workers, extra_env=extra_env) as base:
         log(f"server: {base} ({workers} uvicorn workers, production settings, DEBUG off)")
-        log("search:")
-        report["scenarios"]["search"] = search.run(base_url=base, dsn=dsn, rng=rng, log=log)
+        if "search" in scenarios:
+            log("search:")
+            report["scenarios"]["search"] = search.run(base_url=base, dsn=dsn, rng=rng, log=log)
+        if "orders" in scenarios:
+            log("orders:")
+            report["scenarios"]["orders"] = orders.run(
+                base_url=base,
+                dsn=dsn,
+                database_url=url,
+                server_env=extra_env,
+                rng=rng,
+                log=log,
+            )
 
     log("")
     log(f"{'ratio':<34} {'value':>8}  target")
@@ -56,7 +82,14 @@ def main() -> int:
     if out:
         Path(out).write_text(json.dumps(report, indent=2))
         log(f"wrote {out}")
-    return 0
+    failures = [
+        f"{name}: {failure}"
+        for name, scenario in report["scenarios"].items()
+        for failure in scenario.get("failures", [])
+    ]
+    for failure in failures:
+        log(f"FAILED {failure}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
