@@ -84,9 +84,10 @@ class OrderListApi(RateLimitedMixin, APIView):
             delivery_address=data["delivery_address"],
             idempotency_key=key,
         )
+        if not hasattr(order, "_prefetched_objects_cache"):  # an idempotent replay
+            order = _detail(request, order.pk)
         return Response(
-            serializers.OrderDetailSerializer(_detail(request, order.pk)).data,
-            status=status.HTTP_201_CREATED,
+            serializers.OrderDetailSerializer(order).data, status=status.HTTP_201_CREATED
         )
 
 

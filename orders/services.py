@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.gis.geos import Point
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -106,7 +107,9 @@ def _validated_products(*, merchant: Merchant, lines: list[OrderLine]) -> dict[i
     for line in lines:
         if not 1 <= line.quantity <= 999:
             raise DomainError("Quantities must be between 1 and 999.", field="items")
-    products = Product.objects.in_bulk(ids)
+    products = Product.objects.only("id", "merchant_id", "title", "price", "is_published").in_bulk(
+        ids
+    )
     for product_id in ids:
         product = products.get(product_id)
         if product is None or not product.is_published or product.merchant_id != merchant.pk:
@@ -118,6 +121,7 @@ def _cheapest_covering_zone(*, merchant: Merchant, location: Point) -> DeliveryZ
     zone = (
         DeliveryZone.objects.filter(merchant=merchant, is_active=True, area__covers=location)
         .order_by("delivery_fee", "id")
+        .only("id", "delivery_fee", "min_order_amount")
         .first()
     )
     if zone is None:
@@ -194,7 +198,9 @@ def order_place(
         if isinstance(claim, Order):
             return claim
 
-    merchant = Merchant.objects.filter(pk=merchant_id, is_active=True).first()
+    merchant = (
+        Merchant.objects.filter(pk=merchant_id, is_active=True).only("id", "name", "owner").first()
+    )
     if merchant is None:
         raise DomainError("Unknown or inactive merchant.", field="merchant_id")
     products = _validated_products(merchant=merchant, lines=lines)
@@ -222,7 +228,7 @@ def order_place(
         rejection_reason="insufficient_stock" if shortages else "",
         shortages=shortages,
     )
-    OrderItem.objects.bulk_create(
+    items = OrderItem.objects.bulk_create(
         [
             OrderItem(
                 order=order,
@@ -235,7 +241,9 @@ def order_place(
             for line in lines
         ]
     )
-    OrderStatusChange.objects.create(order=order, to_status=status, actor=buyer)
+    first_change = OrderStatusChange.objects.create(order=order, to_status=status, actor=buyer)
+    # What the answer shows is in hand: let serializers read it instead of the database.
+    order._prefetched_objects_cache = {"items": items, "history": [first_change]}
     if status == OrderStatus.CONFIRMED:
         outbox_enqueue(task_name=CONFIRMATION_TASK, payload={"order_id": order.pk})
         versions_bump(Namespace.CATALOG)
@@ -332,8 +340,31 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
 def outbox_enqueue(*, task_name: str, payload: dict) -> OutboxMessage:
     """Record a task to send once this transaction commits, then try sending it at once."""
     message = OutboxMessage.objects.create(task_name=task_name, payload=payload)
-    transaction.on_commit(lambda: outbox_publish(message_ids=[message.pk]))
+    transaction.on_commit(lambda: _outbox_publish_now(message))
     return message
+
+
+def _outbox_publish_now(message: OutboxMessage) -> None:
+    """The fast path right after commit: send, then mark sent in one UPDATE.
+
+    Without a lock the relay may send the same message too; the tasks are idempotent,
+    and a message is never marked sent before it was.
+    """
+    from geomarket.celery import app
+
+    try:
+        app.tasks[message.task_name].apply_async(kwargs=message.payload, retry=False)
+    except (KombuOperationalError, OSError) as exc:
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:500]
+        )
+        logger.warning(
+            "outbox message %s not sent, broker unavailable: %s", message.pk, exc.__class__.__name__
+        )
+        return
+    OutboxMessage.objects.filter(pk=message.pk, published_at__isnull=True).update(
+        published_at=timezone.now(), attempts=F("attempts") + 1
+    )
 
 
 def outbox_publish(*, message_ids: list[int] | None = None, batch: int = 100) -> int:
