@@ -5,8 +5,9 @@
 3. Run each scenario module against it, with raw-SQL baselines in the same run.
 4. Print a table of latencies and ratios; write the same data as JSON to `BENCH_OUT`.
 
-`BENCH_SCENARIOS=orders` (a comma list of search, orders) runs only some scenarios. A
-scenario that reports `failures` (the order scenario's stock check) fails the run.
+`BENCH_SCENARIOS=orders` (a comma list of search, orders, dispatch, analytics) runs only
+some scenarios. A scenario that reports `failures` (the order scenario's stock check, the
+dispatch answers' checks) fails the run.
 """
 
 import json
@@ -29,7 +30,7 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
     import django
 
-    from bench import orders, search, server
+    from bench import analytics, dispatch, orders, search, server
 
     django.setup()
     # The load generator must not spend its time logging every request it sends.
@@ -38,8 +39,9 @@ def main() -> int:
     dsn = server.bench_database_ready(url, log=log)
     workers = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
     rng = random.Random(int(os.environ.get("BENCH_SEED", "42")))
-    scenarios = os.environ.get("BENCH_SCENARIOS", "search,orders").replace(" ", "").split(",")
-    unknown = set(scenarios) - {"search", "orders"}
+    known = ["search", "orders", "dispatch", "analytics"]
+    scenarios = os.environ.get("BENCH_SCENARIOS", ",".join(known)).replace(" ", "").split(",")
+    unknown = set(scenarios) - set(known)
     if unknown:
         raise SystemExit(f"unknown BENCH_SCENARIOS: {', '.join(sorted(unknown))}")
     report = {
@@ -56,6 +58,8 @@ def main() -> int:
         "ORDER_RATE_LIMIT_PER_MINUTE": "100000000",
         "ORDER_IP_RATE_LIMIT_PER_MINUTE": "100000000",
         "CELERY_BROKER_URL": broker_url,
+        # The ETA scenario's stand-in routing engine answers in 100 ms.
+        **dispatch.SERVER_ENV,
     }
     with server.production_server(database_url=url, workers=workers, extra_env=extra_env) as base:
         log(f"server: {base} ({workers} uvicorn workers, production settings, DEBUG off)")
@@ -71,6 +75,14 @@ def main() -> int:
                 server_env=extra_env,
                 rng=rng,
                 log=log,
+            )
+        if "dispatch" in scenarios:
+            log("dispatch:")
+            report["scenarios"]["dispatch"] = dispatch.run(base_url=base, dsn=dsn, rng=rng, log=log)
+        if "analytics" in scenarios:
+            log("analytics:")
+            report["scenarios"]["analytics"] = analytics.run(
+                base_url=base, dsn=dsn, rng=rng, log=log
             )
 
     log("")

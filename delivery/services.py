@@ -133,16 +133,22 @@ def orders_assign_priority(
         if not orders:
             return AssignmentResult([], [], 0.0)
         order_pks = [row[0] for row in orders]
+        # The pickup points are few; materialising them first lets each courier be
+        # tested against them through ST_DWithin instead of walking orders per courier.
         cursor.execute(
             """
+            WITH pickup AS MATERIALIZED (
+                SELECT DISTINCT ON (m.id) m.location
+                FROM orders_order o JOIN merchants_merchant m ON m.id = o.merchant_id
+                WHERE o.id = ANY(%(orders)s)
+            )
             SELECT c.id, c.capacity - (
                 SELECT count(*) FROM orders_order o
                 WHERE o.courier_id = c.id AND o.status = ANY(%(active)s)) AS free
             FROM delivery_courier c
             WHERE c.status = 'available' AND c.location_updated_at >= %(fresh)s
               AND EXISTS (
-                SELECT 1 FROM orders_order o JOIN merchants_merchant m ON m.id = o.merchant_id
-                WHERE o.id = ANY(%(orders)s) AND ST_DWithin(c.location, m.location, %(reach)s))
+                SELECT 1 FROM pickup p WHERE ST_DWithin(c.location, p.location, %(reach)s))
             ORDER BY c.id
             FOR UPDATE OF c SKIP LOCKED
             """,

@@ -1,0 +1,777 @@
+"""Delivery and dispatch scenarios.
+
+1. Priority assignment: `POST /api/v1/orders/priority-assignment/` as an operator, for
+   `ORDERS` waiting orders and `COURIERS` available couriers with `CAPACITY` free slots
+   each (so slots outnumber orders and every order with a courier in reach can be
+   assigned). The call is repeated `ASSIGNMENT_CALLS` times from the same state. Its
+   total pickup distance is compared, in the same run, with the optimum of the full dense
+   problem (every order against every courier slot, exact spheroid `ST_Distance` from
+   PostGIS for all pairs, pairs beyond the reach forbidden) solved with SciPy's
+   `linear_sum_assignment`, and with greedy nearest-first (oldest order first takes its
+   nearest free slot in reach) as a reference.
+2. ETA: `POST /api/v1/delivery/eta/` for 20 merchants, with the bench server's ETA
+   provider set to `bench.fake_providers.Provider100ms` (every estimate takes 100 ms).
+   If the server given has another provider, the scenario starts a server of its own
+   with `SERVER_ENV` for this part.
+3. Location pings: `POST /api/v1/couriers/me/location/` from 16 clients, each a courier
+   of its own with its own token, and the same UPDATE sent through psycopg.
+
+Bench accounts (`bench-operator`, `bench-dispatch-buyer`, `bench-courier-NNN`, with API
+tokens) are created once and reused. The orders are created by SQL for each run (status
+`confirmed`, no courier, bought by `bench-dispatch-buyer`) and deleted afterwards; bench
+couriers are left `offline`, so they never count as candidates outside this scenario.
+
+Alone, against `BENCH_DATABASE_URL` (created and seeded when missing):
+
+    BENCH_DATABASE_URL=postgis://.../geomarket_bench2 .venv/bin/python -m bench.dispatch
+"""
+
+import asyncio
+import json
+import math
+import os
+import random
+import secrets
+import sys
+import threading
+import time
+from contextlib import nullcontext
+from itertools import cycle
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+from scipy.optimize import linear_sum_assignment
+
+from bench.fake_providers import Provider100ms
+from bench.load import Measurement, Request, http_scenario, sql_scenario, summarize
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The bench server needs this to answer ETAs with the 100 ms fake provider.
+ETA_PROVIDER = f"{Provider100ms.__module__}.{Provider100ms.__qualname__}"
+SERVER_ENV = {"ETA_PROVIDER": ETA_PROVIDER}
+
+ORDERS = 500
+COURIERS = 300
+CAPACITY = 2
+REACH_M = 10_000.0  # DISPATCH_MAX_DISTANCE_M's default, sent explicitly with each call
+COURIER_SPREAD_M = 2_000.0  # couriers wait within this distance of an order's merchant
+ASSIGNMENT_CALLS = 5
+ASSIGNMENT_TARGET = "<= 1.05"
+ETA_MERCHANTS = 20
+ETA_REQUESTS = 50  # distinct request bodies, cycled
+ETA_TARGET = "<= 1.3"
+PING_CLIENTS = 16
+DURATION = 8.0
+COURIER_TTL_S = int(os.environ.get("COURIER_LOCATION_TTL", "300"))
+
+OPERATOR = "bench-operator"
+BUYER = "bench-dispatch-buyer"
+COURIER_PREFIX = "bench-courier-"
+ACTIVE = ["confirmed", "preparing", "ready", "picked_up"]
+UNREACHABLE = 1e12
+ASSIGN_PATH = "/api/v1/orders/priority-assignment/"
+ETA_PATH = "/api/v1/delivery/eta/"
+PING_PATH = "/api/v1/couriers/me/location/"
+EARTH_M_PER_DEG = 111_320.0
+
+
+# --- accounts --------------------------------------------------------------------------
+
+
+def _users(connection, names: list[str], *, staff: bool) -> dict[str, int]:
+    connection.execute(
+        "INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name,"
+        " email, is_staff, is_active, date_joined)"
+        " SELECT '!', false, name, 'Bench', '', '', %s, true, now()"
+        " FROM unnest(%s::text[]) AS name ON CONFLICT (username) DO NOTHING",
+        [staff, names],
+    )
+    rows = connection.execute(
+        "SELECT username, id FROM accounts_user WHERE username = ANY(%s)", [names]
+    ).fetchall()
+    return dict(rows)
+
+
+def _tokens(connection, user_ids: list[int]) -> dict[int, str]:
+    """An API token per user (40 hex characters, like DRF's), created when missing."""
+    connection.execute(
+        "INSERT INTO authtoken_token (key, created, user_id)"
+        " SELECT k, now(), u FROM unnest(%s::text[], %s::bigint[]) AS t(k, u)"
+        " ON CONFLICT (user_id) DO NOTHING",
+        [[secrets.token_hex(20) for _ in user_ids], user_ids],
+    )
+    rows = connection.execute(
+        "SELECT user_id, key FROM authtoken_token WHERE user_id = ANY(%s)", [user_ids]
+    ).fetchall()
+    return dict(rows)
+
+
+def bench_accounts(connection) -> dict:
+    """The operator, the buyer of the bench orders and the bench couriers, once."""
+    operator_id = _users(connection, [OPERATOR], staff=True)[OPERATOR]
+    staff = connection.execute(
+        "SELECT is_staff AND is_active FROM accounts_user WHERE id = %s", [operator_id]
+    ).fetchone()[0]
+    if not staff:
+        raise SystemExit(f"{OPERATOR} exists in the bench database but is not an active staff user")
+    buyer_id = _users(connection, [BUYER], staff=False)[BUYER]
+    names = [f"{COURIER_PREFIX}{n:03d}" for n in range(1, COURIERS + 1)]
+    users = _users(connection, names, staff=False)
+    connection.execute(
+        "INSERT INTO delivery_courier (name, vehicle, status, location, location_updated_at,"
+        " capacity, created_at, user_id)"
+        " SELECT 'Bench courier ' || right(username, 3), 'bike', 'offline', NULL, NULL, %s,"
+        " now(), id FROM accounts_user WHERE username = ANY(%s)"
+        " ON CONFLICT (user_id) DO NOTHING",
+        [CAPACITY, names],
+    )
+    couriers = connection.execute(
+        "SELECT c.id, c.user_id FROM delivery_courier c JOIN accounts_user u ON u.id = c.user_id"
+        " WHERE u.username = ANY(%s) ORDER BY u.username",
+        [names],
+    ).fetchall()
+    ping_users = [user_id for _, user_id in couriers[:PING_CLIENTS]]
+    tokens = _tokens(connection, [operator_id, *ping_users])
+    # A few hundred new rows are below autovacuum's threshold; without statistics the
+    # planner may take these tables for empty (see bench/orders.py).
+    connection.execute("ANALYZE authtoken_token, accounts_user, delivery_courier")
+    return {
+        "operator_token": tokens[operator_id],
+        "buyer_id": buyer_id,
+        "courier_ids": [courier_id for courier_id, _ in couriers],
+        "courier_users": [user_id for _, user_id in couriers],
+        "ping_clients": [(user_id, tokens[user_id]) for user_id in ping_users],
+        "usernames": len(users),
+    }
+
+
+# --- the assignment problem ------------------------------------------------------------
+
+ORDERS_SQL = """
+WITH m AS (
+    SELECT id FROM merchants_merchant WHERE is_active ORDER BY random() LIMIT %(pool)s
+), src AS (
+    SELECT m.id AS merchant_id, o.delivery_address_id, o.subtotal, o.delivery_fee, o.total
+    FROM m CROSS JOIN LATERAL (
+        SELECT delivery_address_id, subtotal, delivery_fee, total FROM orders_order o
+        WHERE o.merchant_id = m.id ORDER BY o.created_at DESC LIMIT 1
+    ) o
+    LIMIT %(n)s
+)
+INSERT INTO orders_order (status, subtotal, delivery_fee, total, rejection_reason, shortages,
+                          created_at, updated_at, delivered_at, buyer_id, delivery_address_id,
+                          merchant_id, courier_id)
+SELECT 'confirmed', subtotal, delivery_fee, total, '', '[]'::jsonb,
+       now() - random() * interval '40 minutes', now(), NULL, %(buyer)s, delivery_address_id,
+       merchant_id, NULL
+FROM src
+RETURNING id
+"""
+
+# The couriers the API will lock: its own candidate query, without the locks.
+CANDIDATES_SQL = """
+SELECT c.id, c.capacity - (
+    SELECT count(*) FROM orders_order o
+    WHERE o.courier_id = c.id AND o.status = ANY(%(active)s)) AS free, c.status
+FROM delivery_courier c
+WHERE c.status = 'available' AND c.location_updated_at >= now() - make_interval(secs => %(ttl)s)
+  AND EXISTS (
+    SELECT 1 FROM orders_order o JOIN merchants_merchant m ON m.id = o.merchant_id
+    WHERE o.id = ANY(%(orders)s) AND ST_DWithin(c.location, m.location, %(reach)s))
+ORDER BY c.id
+"""
+
+# Every order against every courier: exact spheroid distances, no index, no reach.
+DENSE_SQL = """
+SELECT o.id, c.id, ST_Distance(m.location, c.location)
+FROM orders_order o
+JOIN merchants_merchant m ON m.id = o.merchant_id
+CROSS JOIN delivery_courier c
+WHERE o.id = ANY(%(orders)s) AND c.id = ANY(%(couriers)s)
+"""
+
+
+def remove_bench_orders(connection, buyer_id: int) -> int:
+    return connection.execute("DELETE FROM orders_order WHERE buyer_id = %s", [buyer_id]).rowcount
+
+
+def create_orders(connection, *, buyer_id: int, rng: random.Random) -> list[tuple]:
+    """`ORDERS` waiting orders at as many random merchants of the city, oldest first."""
+    connection.execute("SELECT setseed(%s)", [rng.uniform(-1, 1)])
+    ids = [
+        row[0]
+        for row in connection.execute(
+            ORDERS_SQL, {"pool": ORDERS * 2, "n": ORDERS, "buyer": buyer_id}
+        )
+    ]
+    return connection.execute(
+        "SELECT o.id, o.created_at, ST_Y(m.location::geometry), ST_X(m.location::geometry)"
+        " FROM orders_order o JOIN merchants_merchant m ON m.id = o.merchant_id"
+        " WHERE o.id = ANY(%s) ORDER BY o.created_at, o.id",
+        [ids],
+    ).fetchall()
+
+
+def place_couriers(connection, courier_ids: list[int], orders: list[tuple], rng) -> None:
+    """Each courier waits within `COURIER_SPREAD_M` of a random order's merchant."""
+    lats, lngs = [], []
+    for _ in courier_ids:
+        _, _, lat, lng = rng.choice(orders)
+        distance = COURIER_SPREAD_M * math.sqrt(rng.random())
+        bearing = rng.uniform(0, 2 * math.pi)
+        lats.append(lat + distance * math.cos(bearing) / EARTH_M_PER_DEG)
+        lngs.append(
+            lng + distance * math.sin(bearing) / (EARTH_M_PER_DEG * math.cos(math.radians(lat)))
+        )
+    connection.execute(
+        "UPDATE delivery_courier c SET location = ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326)"
+        "::geography, vehicle = 'bike'"
+        " FROM unnest(%s::bigint[], %s::float8[], %s::float8[]) AS p(id, lat, lng)"
+        " WHERE c.id = p.id",
+        [courier_ids, lats, lngs],
+    )
+
+
+def reset_assignment(connection, *, order_ids, courier_ids, foreign: dict[int, str]) -> None:
+    """The state before a call: no order has a courier, every bench courier is available
+    with a fresh location and `CAPACITY` slots, other couriers have their status back."""
+    with connection.transaction():
+        connection.execute(
+            "UPDATE orders_order SET courier_id = NULL"
+            " WHERE id = ANY(%s) AND courier_id IS NOT NULL",
+            [order_ids],
+        )
+        connection.execute(
+            "UPDATE delivery_courier SET status = 'available', location_updated_at = now(),"
+            " capacity = %s WHERE id = ANY(%s)",
+            [CAPACITY, courier_ids],
+        )
+        for courier_id, status in foreign.items():
+            connection.execute(
+                "UPDATE delivery_courier SET status = %s WHERE id = %s", [status, courier_id]
+            )
+
+
+def dense_problem(connection, *, orders: list[tuple], slots: dict[int, int]):
+    """Distances of every order (rows, oldest first) to every candidate courier."""
+    order_ids = [row[0] for row in orders]
+    couriers = sorted(slots)
+    row_of = {order_id: i for i, order_id in enumerate(order_ids)}
+    column_of = {courier_id: j for j, courier_id in enumerate(couriers)}
+    distances = np.full((len(order_ids), len(couriers)), np.inf)
+    started = time.perf_counter()
+    for order_id, courier_id, distance in connection.execute(
+        DENSE_SQL, {"orders": order_ids, "couriers": couriers}
+    ):
+        distances[row_of[order_id], column_of[courier_id]] = distance
+    return order_ids, couriers, distances, time.perf_counter() - started
+
+
+def optimum(distances: np.ndarray, couriers: list[int], slots: dict[int, int]) -> dict:
+    """Min-cost assignment over the full dense orders-by-slots matrix."""
+    started = time.perf_counter()
+    free = [slots[courier_id] for courier_id in couriers]
+    slot_courier = np.repeat(np.arange(len(couriers)), free)
+    cost = distances[:, slot_courier]
+    cost = np.where(cost <= REACH_M, cost, UNREACHABLE)
+    rows, columns = linear_sum_assignment(cost)
+    chosen = cost[rows, columns] < UNREACHABLE
+    return {
+        "assigned": int(chosen.sum()),
+        "total_m": float(cost[rows[chosen], columns[chosen]].sum()),
+        "pairs": {
+            int(r): int(couriers[slot_courier[c]])
+            for r, c in zip(rows[chosen], columns[chosen], strict=True)
+        },
+        "matrix": list(cost.shape),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def greedy(distances: np.ndarray, couriers: list[int], slots: dict[int, int]) -> dict:
+    """Oldest order first (rows are oldest first) takes its nearest free slot in reach."""
+    left = np.array([slots[courier_id] for courier_id in couriers])
+    total = 0.0
+    assigned = 0
+    for row in distances:
+        candidates = np.where((left > 0) & (row <= REACH_M), row, np.inf)
+        column = int(np.argmin(candidates))
+        if np.isfinite(candidates[column]):
+            left[column] -= 1
+            total += float(candidates[column])
+            assigned += 1
+    return {"assigned": assigned, "total_m": total}
+
+
+def measure_assignment(connection, *, base_url, accounts, rng, log, failures) -> dict:
+    courier_ids = accounts["courier_ids"]
+    orders = create_orders(connection, buyer_id=accounts["buyer_id"], rng=rng)
+    order_ids = [row[0] for row in orders]
+    if len(order_ids) < ORDERS:
+        failures.append(f"only {len(order_ids)} bench orders could be created")
+    place_couriers(connection, courier_ids, orders, rng)
+    reset_assignment(connection, order_ids=order_ids, courier_ids=courier_ids, foreign={})
+    params = {"active": ACTIVE, "ttl": COURIER_TTL_S, "orders": order_ids, "reach": REACH_M}
+    candidates = connection.execute(CANDIDATES_SQL, params).fetchall()
+    bench = set(courier_ids)
+    foreign = {cid: status for cid, _, status in candidates if cid not in bench}
+    slots = {cid: free for cid, free, _ in candidates if free > 0}
+    if foreign:
+        log(f"  note: {len(foreign)} other available, fresh couriers in reach take part too")
+    order_rows, couriers, distances, dense_s = dense_problem(connection, orders=orders, slots=slots)
+    reachable = int((distances <= REACH_M).any(axis=1).sum())
+    best = optimum(distances, couriers, slots)
+    near = greedy(distances, couriers, slots)
+    log(
+        f"  {len(order_ids)} orders, {len(slots)} couriers, {sum(slots.values())} slots;"
+        f" {reachable} orders with a courier in reach; dense matrix {best['matrix'][0]}"
+        f" x {best['matrix'][1]} ({dense_s * 1000:.0f} ms in PostGIS, solved in"
+        f" {best['seconds'] * 1000:.0f} ms)"
+    )
+
+    body = {"order_ids": order_ids, "max_distance_m": REACH_M}
+    headers = {"Authorization": f"Token {accounts['operator_token']}"}
+    latencies, totals, errors, answers = [], [], 0, []
+    started_all = time.perf_counter()
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        for call in range(ASSIGNMENT_CALLS):
+            reset_assignment(
+                connection, order_ids=order_ids, courier_ids=courier_ids, foreign=foreign
+            )
+            started = time.perf_counter()
+            response = client.post(ASSIGN_PATH, json=body, headers=headers)
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                errors += 1
+                failures.append(
+                    f"priority-assignment call {call}: {response.status_code} {response.text[:300]}"
+                )
+                continue
+            latencies.append(elapsed)
+            answer = response.json()
+            totals.append(answer["total_distance_m"])
+            answers.append(answer)
+    seconds = time.perf_counter() - started_all
+    reset_assignment(connection, order_ids=order_ids, courier_ids=courier_ids, foreign=foreign)
+    measurement = summarize("orders/priority-assignment", 1, latencies, errors, seconds)
+    if not answers:
+        return {"measurement": measurement}
+
+    # The answer must be a valid assignment of these orders to these couriers' free slots,
+    # at the distances PostGIS gives for the pairs.
+    answer = answers[0]
+    row_of = {order_id: i for i, order_id in enumerate(order_rows)}
+    column_of = {courier_id: j for j, courier_id in enumerate(couriers)}
+    per_courier: dict[int, int] = {}
+    worst_gap = 0.0
+    for a in answer["assignments"]:
+        if a["order_id"] not in row_of or a["courier_id"] not in column_of:
+            failures.append(f"assignment outside the problem: {a}")
+            continue
+        per_courier[a["courier_id"]] = per_courier.get(a["courier_id"], 0) + 1
+        exact = distances[row_of[a["order_id"]], column_of[a["courier_id"]]]
+        worst_gap = max(worst_gap, abs(exact - a["distance_m"]))
+        if exact > REACH_M + 0.01:
+            failures.append(f"assignment beyond reach: {a} (exact {exact:.2f} m)")
+    over = {c: n for c, n in per_courier.items() if n > slots.get(c, 0)}
+    if over:
+        failures.append(f"couriers given more orders than free slots: {over}")
+    if len({a["order_id"] for a in answer["assignments"]}) != len(answer["assignments"]):
+        failures.append("an order was assigned twice")
+    if len(set(totals)) > 1:
+        log(f"  note: the calls answered different totals: {totals}")
+    api_total = answer["total_distance_m"]
+    api_assigned = len(answer["assignments"])
+    if api_assigned != best["assigned"]:
+        failures.append(
+            f"the API assigned {api_assigned} orders, the optimum {best['assigned']}:"
+            " totals not comparable"
+        )
+    ratio = round(api_total / best["total_m"], 4) if best["total_m"] else float("nan")
+    greedy_ratio = round(near["total_m"] / best["total_m"], 4) if best["total_m"] else float("nan")
+    log(
+        f"  {'orders/priority-assignment':<34} c=1  p50 {measurement.p50_ms:7.1f} ms"
+        f"  max {max(latencies) * 1000:7.1f}  ({len(latencies)} calls, errors {errors})"
+    )
+    log(
+        f"  total pickup distance: API {api_total / 1000:.3f} km ({api_assigned} orders),"
+        f" optimum {best['total_m'] / 1000:.3f} km ({best['assigned']}),"
+        f" greedy {near['total_m'] / 1000:.3f} km ({near['assigned']});"
+        f" API/optimum {ratio}, greedy/optimum {greedy_ratio};"
+        f" largest distance gap {worst_gap:.3f} m"
+    )
+    return {
+        "measurement": measurement,
+        "ratio": ratio,
+        "greedy_ratio": greedy_ratio,
+        "detail": {
+            "orders": len(order_ids),
+            "orders_with_courier_in_reach": reachable,
+            "couriers": len(slots),
+            "bench_couriers": len(bench & set(slots)),
+            "other_couriers": len(foreign),
+            "slots": sum(slots.values()),
+            "reach_m": REACH_M,
+            "calls": len(latencies),
+            "call_ms": [round(x * 1000, 1) for x in latencies],
+            "api_total_m": api_total,
+            "api_totals_m": totals,
+            "api_assigned": api_assigned,
+            "api_unassigned": len(answer["unassigned"]),
+            "optimum_total_m": round(best["total_m"], 2),
+            "optimum_assigned": best["assigned"],
+            "optimum_solve_ms": round(best["seconds"] * 1000, 1),
+            "dense_matrix": best["matrix"],
+            "dense_distances_ms": round(dense_s * 1000, 1),
+            "greedy_total_m": round(near["total_m"], 2),
+            "greedy_assigned": near["assigned"],
+            "same_pairs_as_optimum": sum(
+                1
+                for a in answer["assignments"]
+                if best["pairs"].get(row_of.get(a["order_id"], -1)) == a["courier_id"]
+            ),
+            "largest_distance_gap_m": round(worst_gap, 3),
+        },
+    }
+
+
+# --- ETA -------------------------------------------------------------------------------
+
+ETA_BODIES_SQL = """
+WITH centre AS (
+    SELECT id, location FROM merchants_merchant WHERE is_active ORDER BY random() LIMIT %(n)s
+)
+SELECT ST_Y(c.location::geometry), ST_X(c.location::geometry), near.ids
+FROM centre c CROSS JOIN LATERAL (
+    SELECT array_agg(m.id) AS ids FROM (
+        SELECT id FROM merchants_merchant m WHERE m.is_active
+        ORDER BY m.location <-> c.location LIMIT %(k)s
+    ) m
+) near
+"""
+
+
+def eta_bodies(connection, rng: random.Random) -> list[dict]:
+    """Destinations in town, each with its 20 nearest merchants."""
+    connection.execute("SELECT setseed(%s)", [rng.uniform(-1, 1)])
+    return [
+        {
+            "destination": {
+                "lat": round(lat + rng.uniform(-0.01, 0.01), 6),
+                "lng": round(lng + rng.uniform(-0.015, 0.015), 6),
+            },
+            "merchant_ids": ids,
+        }
+        for lat, lng, ids in connection.execute(
+            ETA_BODIES_SQL, {"n": ETA_REQUESTS, "k": ETA_MERCHANTS}
+        )
+    ]
+
+
+def eta_check(base_url: str, bodies: list[dict]) -> dict:
+    """Which provider answered, and whether any estimate fell back (degraded)."""
+    providers: dict[str, int] = {}
+    degraded = 0
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for body in bodies[:5]:
+            response = client.post(ETA_PATH, json=body)
+            response.raise_for_status()
+            for result in response.json()["results"]:
+                providers[result["provider"]] = providers.get(result["provider"], 0) + 1
+                degraded += bool(result["degraded"])
+    return {"providers": providers, "degraded": degraded}
+
+
+def measure_eta(base_url: str, bodies: list[dict], *, measure, on_error) -> dict:
+    requests = [Request(ETA_PATH, method="POST", json=body, expect=200) for body in bodies]
+    http_scenario(
+        name="warm-up", base_url=base_url, paths=cycle(requests), concurrency=4, duration=2
+    )
+    results = {}
+    for concurrency in (1, 8):
+        results[concurrency] = measure(
+            http_scenario(
+                name=f"delivery/eta ({ETA_MERCHANTS} merchants)",
+                base_url=base_url,
+                paths=cycle(requests),
+                concurrency=concurrency,
+                duration=DURATION,
+                on_error=on_error,
+            )
+        )
+    return results
+
+
+# --- location pings --------------------------------------------------------------------
+
+PING_SQL = """
+UPDATE delivery_courier
+SET location = ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography,
+    location_updated_at = now()
+WHERE user_id = %s
+RETURNING id, location_updated_at
+"""
+
+
+async def _ping_load(base_url, clients, make_point, duration, on_error):
+    """One worker per courier, each with its own token: no two clients share a row."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=len(clients), max_keepalive_connections=len(clients))
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+
+        async def worker(token):
+            nonlocal errors
+            headers = {"Authorization": f"Token {token}"}
+            while time.perf_counter() < deadline:
+                lat, lng = make_point()
+                started = time.perf_counter()
+                try:
+                    response = await client.post(
+                        PING_PATH, json={"lat": lat, "lng": lng}, headers=headers
+                    )
+                except httpx.HTTPError as exc:
+                    errors += 1
+                    on_error(f"POST {PING_PATH}: {exc!r}")
+                    continue
+                elapsed = time.perf_counter() - started
+                if response.status_code != 200:
+                    errors += 1
+                    on_error(f"POST {PING_PATH}: {response.status_code} {response.text[:300]}")
+                    continue
+                latencies.append(elapsed)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(token) for _, token in clients))
+        return latencies, errors, time.perf_counter() - started
+
+
+def measure_pings(*, base_url, dsn, clients, centre, rng, measure, on_error) -> dict:
+    lat0, lng0 = centre
+
+    def point():
+        return (
+            round(lat0 + rng.uniform(-0.08, 0.08), 6),
+            round(lng0 + rng.uniform(-0.12, 0.12), 6),
+        )
+
+    asyncio.run(_ping_load(base_url, clients[:4], point, 1.0, on_error))  # warm-up
+    latencies, errors, seconds = asyncio.run(
+        _ping_load(base_url, clients[:1], point, DURATION / 2, on_error)
+    )
+    single = measure(summarize("couriers/me/location", 1, latencies, errors, seconds))
+    latencies, errors, seconds = asyncio.run(
+        _ping_load(base_url, clients, point, DURATION, on_error)
+    )
+    api = measure(summarize("couriers/me/location", len(clients), latencies, errors, seconds))
+    local = threading.local()
+    users = cycle([user_id for user_id, _ in clients])
+    users_lock = threading.Lock()
+
+    def make_call():
+        if not hasattr(local, "user_id"):
+            with users_lock:
+                local.user_id = next(users)
+        lat, lng = point()
+        return PING_SQL, [lng, lat, local.user_id]
+
+    sql = measure(
+        sql_scenario(
+            name="raw SQL location ping",
+            dsn=dsn,
+            make_call=make_call,
+            concurrency=len(clients),
+            duration=DURATION,
+            on_error=on_error,
+        )
+    )
+    return {"api": api, "sql": sql, "single": single}
+
+
+# --- the scenario ----------------------------------------------------------------------
+
+
+def _workers() -> int:
+    return int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
+
+
+def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
+    """`base_url`: the bench server, ideally started with `SERVER_ENV`; without it the
+    ETA part runs against a server of its own (same settings plus `SERVER_ENV`)."""
+    from bench.server import production_server
+
+    measurements: list[Measurement] = []
+    failures: list[str] = []
+    error_samples: list[str] = []
+    samples_lock = threading.Lock()
+
+    def on_error(message: str) -> None:
+        with samples_lock:
+            if len(error_samples) < 5:
+                error_samples.append(message)
+
+    def measure(measurement: Measurement) -> Measurement:
+        log(
+            f"  {measurement.name:<34} c={measurement.concurrency:<2} p50 {measurement.p50_ms:7.2f}"
+            f" ms  p95 {measurement.p95_ms:7.2f}  p99 {measurement.p99_ms:7.2f}"
+            f"  {measurement.rps:8.1f} req/s  errors {measurement.errors}"
+        )
+        measurements.append(measurement)
+        if measurement.errors:
+            failures.append(f"{measurement.name} c={measurement.concurrency}: errors")
+        return measurement
+
+    load_start = list(os.getloadavg())
+    connection = psycopg.connect(dsn, autocommit=True)
+    accounts = bench_accounts(connection)
+    leftovers = remove_bench_orders(connection, accounts["buyer_id"])
+    if leftovers:
+        log(f"  removed {leftovers} bench orders left by an interrupted run")
+    report: dict = {}
+    try:
+        # 1. Priority assignment.
+        assignment = measure_assignment(
+            connection, base_url=base_url, accounts=accounts, rng=rng, log=log, failures=failures
+        )
+        measurements.append(assignment["measurement"])
+        remove_bench_orders(connection, accounts["buyer_id"])
+        connection.execute(
+            "UPDATE delivery_courier SET status = 'offline' WHERE id = ANY(%s)",
+            [accounts["courier_ids"]],
+        )
+        report["assignment"] = assignment.get("detail")
+
+        # 2. ETA with the 100 ms provider, on this server or on one of our own.
+        bodies = eta_bodies(connection, rng)
+        check = eta_check(base_url, bodies)
+        own_server = Provider100ms.name not in check["providers"]
+        if own_server:
+            log(
+                f"  the server's ETA provider is {sorted(check['providers'])}: starting one"
+                f" with ETA_PROVIDER={ETA_PROVIDER}"
+            )
+        server = (
+            production_server(database_url=dsn, workers=_workers(), extra_env=SERVER_ENV)
+            if own_server
+            else nullcontext(base_url)
+        )
+        with server as eta_base:
+            check = eta_check(eta_base, bodies)
+            if set(check["providers"]) != {Provider100ms.name} or check["degraded"]:
+                failures.append(f"ETA answers not all from {Provider100ms.name}: {check}")
+            eta = measure_eta(eta_base, bodies, measure=measure, on_error=on_error)
+            check_after = eta_check(eta_base, bodies)
+        report["eta"] = {
+            "provider": ETA_PROVIDER,
+            "provider_delay_ms": Provider100ms.delay * 1000,
+            "merchants_per_request": ETA_MERCHANTS,
+            "own_server": own_server,
+            "check_before": check,
+            "check_after": check_after,
+        }
+
+        # 3. Location pings, 16 couriers at once (all offline: they stay out of dispatch).
+        centre = connection.execute(
+            "SELECT ST_Y(ST_Centroid(ST_Collect(location::geometry))),"
+            " ST_X(ST_Centroid(ST_Collect(location::geometry))) FROM merchants_merchant"
+        ).fetchone()
+        pings = measure_pings(
+            base_url=base_url,
+            dsn=dsn,
+            clients=accounts["ping_clients"],
+            centre=centre,
+            rng=rng,
+            measure=measure,
+            on_error=on_error,
+        )
+    finally:
+        remove_bench_orders(connection, accounts["buyer_id"])
+        connection.execute(
+            "UPDATE delivery_courier SET status = 'offline' WHERE id = ANY(%s)",
+            [accounts["courier_ids"]],
+        )
+        connection.close()
+    for sample in error_samples:
+        log(f"  error sample: {sample}")
+
+    delay_ms = Provider100ms.delay * 1000
+    ratios = {
+        "assignment_total_vs_optimum": {
+            "value": assignment.get("ratio", float("nan")),
+            "target": ASSIGNMENT_TARGET,
+        },
+        "assignment_greedy_vs_optimum": {
+            "value": assignment.get("greedy_ratio", float("nan")),
+            "target": None,
+        },
+        "eta_p50_vs_provider_delay_c1": {
+            "value": round(eta[1].p50_ms / delay_ms, 3),
+            "target": ETA_TARGET,
+        },
+        "eta_p50_vs_provider_delay_c8": {
+            "value": round(eta[8].p50_ms / delay_ms, 3),
+            "target": None,
+        },
+        "pings_rps_vs_sql_c16": {
+            "value": round(pings["api"].rps / pings["sql"].rps, 3) if pings["sql"].rps else 0.0,
+            "target": None,
+        },
+    }
+    report["load_average"] = {"start": load_start, "end": list(os.getloadavg())}
+    report["pings"] = {
+        "p50_ms_c1": pings["single"].p50_ms,
+        "clients": len(accounts["ping_clients"]),
+        "rps": pings["api"].rps,
+        "p50_ms": pings["api"].p50_ms,
+        "p95_ms": pings["api"].p95_ms,
+        "p99_ms": pings["api"].p99_ms,
+    }
+    return {
+        "measurements": [m.as_dict() for m in measurements],
+        "ratios": ratios,
+        **report,
+        "failures": failures,
+    }
+
+
+def main() -> int:
+    """`python -m bench.dispatch`: this scenario alone, against `BENCH_DATABASE_URL`."""
+    import logging
+
+    import django
+
+    from bench import server
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    url = server.bench_database_url()
+    dsn = server.bench_database_ready(url, log=log)
+    rng = random.Random(int(os.environ.get("BENCH_SEED", "42")))
+    with server.production_server(
+        database_url=url, workers=_workers(), extra_env=SERVER_ENV
+    ) as base:
+        log(f"server: {base} ({_workers()} uvicorn workers, production settings, DEBUG off)")
+        log("dispatch:")
+        result = run(base_url=base, dsn=dsn, rng=rng, log=log)
+    log("")
+    for name, ratio in result["ratios"].items():
+        log(f"{name:<34} {ratio['value']:>8}  {ratio['target'] or '(reference)'}")
+    for failure in result["failures"]:
+        log(f"FAILED {failure}")
+    if os.environ.get("BENCH_OUT"):
+        Path(os.environ["BENCH_OUT"]).write_text(json.dumps(result, indent=2, default=str))
+    return 1 if result["failures"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
