@@ -10,7 +10,7 @@ export PG_PORT ?= 55432
 export REDIS_PORT ?= 56379
 PORT ?= 8000
 
-.PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format bench fuzz
+.PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format bench soak fuzz
 
 help:
 	@echo "make run       set up, start PostGIS + Redis, migrate, then web + worker + beat"
@@ -21,6 +21,7 @@ help:
 	@echo "make migrate   apply database migrations"
 	@echo "make seed      load the demo city once"
 	@echo "make bench     the benchmark against a production server"
+	@echo "make soak      mixed load + Redis faults, then invariants (SOAK_SECONDS, default 300)"
 	@echo "make fuzz      schemathesis over every operation, 300 examples each"
 	@echo "make serve     the web server alone (honours DATABASE_URL, REDIS_URL, PORT)"
 	@echo "make lint      ruff check and format check"
@@ -74,3 +75,6 @@ fuzz: setup services
 
 bench: setup services
 	@$(PYTHON) bench/run.py
+
+soak: setup services
+	@$(PYTHON) bench/soak.py

@@ -3,6 +3,6 @@ from celery import shared_task
 from delivery.services import couriers_mark_stale_offline
 
 
-@shared_task(name="delivery.mark_stale_couriers_offline")
+@shared_task(name="delivery.mark_stale_couriers_offline", ignore_result=True)
 def mark_stale_couriers_offline() -> int:
     return couriers_mark_stale_offline()

@@ -35,7 +35,7 @@ if allow_at > now then
   local remaining = 0
   return {0, remaining, tat - now, allow_at - now}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now))
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil(new_tat - now)))
 local remaining = math.floor((tolerance - (new_tat - now)) / interval)
 return {1, remaining, new_tat - now, 0}
 """

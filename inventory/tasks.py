@@ -9,6 +9,7 @@ from inventory.services import low_stock_summary_build
     autoretry_for=(Exception,),
     retry_backoff=True,
     max_retries=5,
+    ignore_result=True,
 )
 def daily_inventory_summary() -> int:
     return low_stock_summary_build(day=timezone.now().date())

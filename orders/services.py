@@ -303,8 +303,10 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     the same state; cancelling puts the stock back in the same transaction.
     """
     order = (
+        # No join to the courier: when an assignment commits while this waits for the lock,
+        # PostgreSQL rechecks the order row but not a joined courier row.
         Order.objects.select_for_update(of=("self",))
-        .select_related("merchant", "courier")
+        .select_related("merchant")
         .filter(pk=order_id)
         .first()
     )
@@ -354,7 +356,7 @@ def _outbox_publish_now(message: OutboxMessage) -> None:
 
     try:
         app.tasks[message.task_name].apply_async(kwargs=message.payload, retry=False)
-    except (KombuOperationalError, OSError) as exc:
+    except Exception as exc:  # the order is committed: any failure here is the relay's job
         OutboxMessage.objects.filter(pk=message.pk).update(
             attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:500]
         )

@@ -9,16 +9,18 @@ from orders.services import idempotency_keys_prune, order_confirmation_send, out
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=8,
+    # Nobody reads the result; not storing it keeps sending independent of the result store.
+    ignore_result=True,
 )
 def send_order_confirmation(order_id: int) -> bool:
     return order_confirmation_send(order_id=order_id)
 
 
-@shared_task(name="orders.outbox_relay")
+@shared_task(name="orders.outbox_relay", ignore_result=True)
 def outbox_relay() -> int:
     return outbox_publish()
 
 
-@shared_task(name="orders.prune_idempotency_keys")
+@shared_task(name="orders.prune_idempotency_keys", ignore_result=True)
 def prune_idempotency_keys() -> int:
     return idempotency_keys_prune()
