@@ -142,9 +142,7 @@ def orders_assign_priority(
                 FROM orders_order o JOIN merchants_merchant m ON m.id = o.merchant_id
                 WHERE o.id = ANY(%(orders)s)
             )
-            SELECT c.id, c.capacity - (
-                SELECT count(*) FROM orders_order o
-                WHERE o.courier_id = c.id AND o.status = ANY(%(active)s)) AS free
+            SELECT c.id, c.capacity
             FROM delivery_courier c
             WHERE c.status = 'available' AND c.location_updated_at >= %(fresh)s
               AND EXISTS (
@@ -152,14 +150,23 @@ def orders_assign_priority(
             ORDER BY c.id
             FOR UPDATE OF c SKIP LOCKED
             """,
-            {
-                "active": list(ACTIVE_DELIVERY_STATUSES),
-                "fresh": fresh_since(),
-                "orders": order_pks,
-                "reach": reach,
-            },
+            {"fresh": fresh_since(), "orders": order_pks, "reach": reach},
         )
-        free_slots = {courier_id: free for courier_id, free in cursor.fetchall() if free > 0}
+        capacity = dict(cursor.fetchall())
+        # Counted in a statement of its own, after the locks: a statement's snapshot is
+        # taken when it starts, so counting inside the locking query could miss orders
+        # that a concurrent assignment gave these couriers just before releasing them.
+        cursor.execute(
+            """
+            SELECT courier_id, count(*) FROM orders_order
+            WHERE courier_id = ANY(%(couriers)s) AND status = ANY(%(active)s)
+            GROUP BY courier_id
+            """,
+            {"couriers": list(capacity), "active": list(ACTIVE_DELIVERY_STATUSES)},
+        )
+        active = dict(cursor.fetchall())
+        free = {courier_id: cap - active.get(courier_id, 0) for courier_id, cap in capacity.items()}
+        free_slots = {courier_id: slots for courier_id, slots in free.items() if slots > 0}
         pairs: dict[int, dict[int, float]] = {}
         if free_slots:
             cursor.execute(
