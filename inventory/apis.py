@@ -16,7 +16,7 @@ from inventory.services import (
     inventory_delete,
     inventory_update,
 )
-from merchants.selectors import merchant_visible
+from merchants.selectors import merchant_managed
 
 
 def _visible_inventory(request, inventory_id: int) -> Inventory:
@@ -122,11 +122,7 @@ class MerchantStockApi(APIView):
         tags=["inventory"],
     )
     def get(self, request, merchant_id: int):
-        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
-        if merchant is None:
-            raise Inventory.DoesNotExist
-        if not can_manage_merchant(request.user, merchant.pk):
-            raise Forbidden("Only the merchant's owner or an operator may see its stock.")
+        merchant = merchant_managed(user=request.user, merchant_id=merchant_id)
         return paginated_response(
             request=request,
             view=self,

@@ -9,12 +9,12 @@ from geomarket.answer_cache import Namespace, cached_answer
 from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
-from geomarket.errors import Forbidden
 from merchants import serializers
 from merchants.models import DeliveryZone, Merchant
 from merchants.selectors import (
     delivery_zone_list,
     merchant_list,
+    merchant_managed,
     merchant_visible,
     merchants_delivering_to,
     merchants_nearby,
@@ -30,13 +30,7 @@ from merchants.services import (
 
 
 def _managed_merchant(request, merchant_id: int) -> Merchant:
-    """The merchant, if the caller may change it: 404 when unseen, 403 when only readable."""
-    merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
-    if merchant is None:
-        raise Merchant.DoesNotExist
-    if not can_manage_merchant(request.user, merchant.pk):
-        raise Forbidden("Only the merchant's owner or an operator may do this.")
-    return merchant
+    return merchant_managed(user=request.user, merchant_id=merchant_id)
 
 
 class MerchantListApi(APIView):

@@ -1,6 +1,8 @@
 from django.db.models import QuerySet
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.api.permissions import can_manage_merchant
+from geomarket.errors import Forbidden
 from geomarket.sql import fetch_dicts, point_ewkt
 from merchants.models import DeliveryZone, Merchant
 
@@ -33,6 +35,16 @@ def merchant_visible(*, user, merchant_id: int) -> Merchant | None:
     if merchant.is_active or is_operator(user) or user_merchant_id(user) == merchant.pk:
         return merchant
     return None
+
+
+def merchant_managed(*, user, merchant_id: int) -> Merchant:
+    """The merchant, if `user` may manage it: 404 when unseen, 403 when only readable."""
+    merchant = merchant_visible(user=user, merchant_id=merchant_id)
+    if merchant is None:
+        raise Merchant.DoesNotExist
+    if not can_manage_merchant(user, merchant.pk):
+        raise Forbidden("Only the merchant's owner or an operator may do this.")
+    return merchant
 
 
 def delivery_zone_list(*, merchant: Merchant, include_inactive: bool) -> QuerySet[DeliveryZone]:

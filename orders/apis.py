@@ -6,10 +6,9 @@ from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.pagination import page_of, paginated_response
-from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
-from merchants.selectors import merchant_visible
+from merchants.selectors import merchant_managed
 from orders import serializers
 from orders.models import Order
 from orders.selectors import (
@@ -152,11 +151,7 @@ class MerchantOrdersApi(APIView):
         tags=["orders"],
     )
     def get(self, request, merchant_id: int):
-        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
-        if merchant is None:
-            raise Order.DoesNotExist
-        if not can_manage_merchant(request.user, merchant.pk):
-            raise Forbidden("Only the merchant's owner or an operator may see its orders.")
+        merchant = merchant_managed(user=request.user, merchant_id=merchant_id)
         return paginated_response(
             request=request,
             view=self,
