@@ -13,12 +13,12 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from catalog.models import Product
 from delivery.services import courier_status_refresh
 from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
+from geomarket.celery import app as celery_app
 from geomarket.errors import Conflict, DomainError, NotFound
 from merchants.models import Address, DeliveryZone, Merchant
 from orders.models import (
@@ -346,56 +346,46 @@ def outbox_enqueue(*, task_name: str, payload: dict) -> OutboxMessage:
     return message
 
 
-def _outbox_publish_now(message: OutboxMessage) -> None:
-    """The fast path right after commit: send, then mark sent in one UPDATE.
-
-    Without a lock the relay may send the same message too; the tasks are idempotent,
-    and a message is never marked sent before it was.
-    """
-    from geomarket.celery import app
-
+def _send(message: OutboxMessage) -> bool:
+    """Hand the message to the broker; on failure record why and leave it pending."""
     try:
-        app.tasks[message.task_name].apply_async(kwargs=message.payload, retry=False)
-    except Exception as exc:  # the order is committed: any failure here is the relay's job
+        celery_app.tasks[message.task_name].apply_async(kwargs=message.payload, retry=False)
+    except Exception as exc:  # whatever failed, the relay sends the message later
         OutboxMessage.objects.filter(pk=message.pk).update(
             attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:500]
         )
         logger.warning(
             "outbox message %s not sent, broker unavailable: %s", message.pk, exc.__class__.__name__
         )
-        return
-    OutboxMessage.objects.filter(pk=message.pk, published_at__isnull=True).update(
-        published_at=timezone.now(), attempts=F("attempts") + 1
-    )
+        return False
+    return True
 
 
-def outbox_publish(*, message_ids: list[int] | None = None, batch: int = 100) -> int:
+def _outbox_publish_now(message: OutboxMessage) -> None:
+    """The fast path right after commit: send, then mark sent in one UPDATE.
+
+    Without a lock the relay may send the same message too; the tasks are idempotent,
+    and a message is never marked sent before it was.
+    """
+    if _send(message):
+        OutboxMessage.objects.filter(pk=message.pk, published_at__isnull=True).update(
+            published_at=timezone.now(), attempts=F("attempts") + 1
+        )
+
+
+def outbox_publish(*, batch: int = 100) -> int:
     """Send pending outbox messages to the broker; return how many went out.
 
     Rows are taken with SKIP LOCKED, so concurrent relays never send one message twice
     at the same time. A broker error leaves the message pending for the next relay run.
     """
-    from geomarket.celery import app
-
     sent = 0
     with transaction.atomic():
         pending = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
             published_at__isnull=True
         )
-        if message_ids is not None:
-            pending = pending.filter(pk__in=message_ids)
         for message in pending.order_by("id")[:batch]:
-            try:
-                app.tasks[message.task_name].apply_async(kwargs=message.payload, retry=False)
-            except (KombuOperationalError, OSError) as exc:
-                message.attempts += 1
-                message.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
-                message.save(update_fields=["attempts", "last_error"])
-                logger.warning(
-                    "outbox message %s not sent, broker unavailable: %s",
-                    message.pk,
-                    exc.__class__.__name__,
-                )
+            if not _send(message):
                 break
             message.published_at = timezone.now()
             message.attempts += 1

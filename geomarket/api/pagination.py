@@ -1,6 +1,7 @@
 import functools
 
-from rest_framework import pagination
+from drf_spectacular.utils import inline_serializer
+from rest_framework import pagination, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
@@ -78,9 +79,6 @@ def paginated_response(*, request, view, queryset, serializer_class, context=Non
 @functools.cache
 def page_of(item_serializer):
     """The OpenAPI shape of one page of `item_serializer` rows, for `extend_schema`."""
-    from drf_spectacular.utils import inline_serializer
-    from rest_framework import serializers
-
     name = item_serializer.__name__.removesuffix("Serializer")
     return inline_serializer(
         name=f"{name}Page",
