@@ -10,9 +10,17 @@ class SlowProvider(EtaProvider):
 
     name = "slow"
     delay = 0.2
+    in_flight = 0
+    peak_in_flight = 0
 
     async def estimate(self, leg: Leg) -> int:
-        await asyncio.sleep(self.delay)
+        cls = type(self)
+        cls.in_flight += 1
+        cls.peak_in_flight = max(cls.peak_in_flight, cls.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            cls.in_flight -= 1
         return 1234
 
 
