@@ -234,13 +234,13 @@ class ProductsNearbyApi(APIView):
             )
             return json_bytes({"results": [serializers.product_nearby_row(r) for r in rows]})
 
-        body, hit = cached_answer(
+        answer = cached_answer(
             name="products-nearby",
             namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
             params=query,
             compute=compute,
         )
-        return cached_json_response(body, hit=hit)
+        return cached_json_response(answer)
 
 
 class ProductSearchApi(APIView):
@@ -270,13 +270,13 @@ class ProductSearchApi(APIView):
             )
             return json_bytes(response.data)
 
-        body, hit = cached_answer(
+        answer = cached_answer(
             name="search-products",
             namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
             params={**query, **paging},
             compute=compute,
         )
-        return cached_json_response(body, hit=hit)
+        return cached_json_response(answer)
 
 
 class SuggestApi(RateLimitedMixin, APIView):
@@ -296,13 +296,14 @@ class SuggestApi(RateLimitedMixin, APIView):
         def compute() -> bytes:
             return json_bytes({"query": q, "suggestions": product_title_suggestions(q=q)})
 
-        body, hit = cached_answer(
+        answer = cached_answer(
             name="search-suggest",
             namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
             params={"q": q.casefold()},
             compute=compute,
         )
-        if hit:
+        if answer.hit:
             # The cache is keyed case-insensitively; echo this caller's own spelling.
-            body = json_bytes({"query": q, "suggestions": json.loads(body)["suggestions"]})
-        return cached_json_response(body, hit=hit)
+            suggestions = json.loads(answer.body)["suggestions"]
+            answer = answer._replace(body=json_bytes({"query": q, "suggestions": suggestions}))
+        return cached_json_response(answer)

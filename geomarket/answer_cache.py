@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -63,16 +64,25 @@ class _Breaker:
 _breaker = _Breaker()
 
 
+def breaker_allows() -> bool:
+    """Whether Redis may be used now, and holds no answer that an outage made stale."""
+    return _breaker.allows() and not _breaker.needs_full_bump
+
+
+def breaker_trip(exc: Exception, action: str) -> None:
+    _breaker.trip(exc, action)
+
+
 def _redis():
     return get_redis_connection("default")
 
 
-def _prefix() -> str:
+def answer_prefix() -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:answers"
 
 
-def _version_key(namespace: str) -> str:
-    return f"{_prefix()}:version:{namespace}"
+def version_key(namespace: str) -> str:
+    return f"{answer_prefix()}:version:{namespace}"
 
 
 def _recover(client) -> None:
@@ -91,8 +101,8 @@ VERSION_TTL_SECONDS = 7 * 24 * 3600
 def _incr_versions(client, namespaces) -> None:
     pipe = client.pipeline(transaction=False)
     for namespace in namespaces:
-        pipe.incr(_version_key(namespace))
-        pipe.expire(_version_key(namespace), VERSION_TTL_SECONDS)
+        pipe.incr(version_key(namespace))
+        pipe.expire(version_key(namespace), VERSION_TTL_SECONDS)
     pipe.execute()
 
 
@@ -114,11 +124,23 @@ def versions_bump(*namespaces: Namespace) -> None:
     transaction.on_commit(lambda: _bump_now(names))
 
 
-def _answer_key(name: str, versions: Iterable, params: dict) -> str:
+def version_value(raw) -> str:
+    """A namespace's version as read from Redis; a missing one is version 0."""
+    return str(int(raw or 0))
+
+
+def _answer_key(name: str, versions: Iterable[str], params: dict) -> str:
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-    version_part = ".".join(str(int(v or 0)) for v in versions)
-    return f"{_prefix()}:{name}:{version_part}:{digest}"
+    return f"{answer_prefix()}:{name}:{'.'.join(versions)}:{digest}"
+
+
+class Answer(NamedTuple):
+    body: bytes
+    hit: bool
+    # The namespace versions read before the answer was computed, or None when Redis was
+    # not used: what a copy of this answer may be filed under elsewhere (the front cache).
+    versions: dict[str, str] | None
 
 
 def cached_answer(
@@ -128,24 +150,28 @@ def cached_answer(
     params: dict,
     compute: Callable[[], bytes],
     timeout: int | None = None,
-) -> tuple[bytes, bool]:
-    """The answer's bytes and whether they came from the cache."""
+) -> Answer:
+    """The answer's bytes, whether they came from the cache, and the versions used."""
     if not _breaker.allows():
-        return compute(), False
+        return Answer(compute(), False, None)
     try:
         client = _redis()
         _recover(client)
-        versions = client.mget([_version_key(namespace) for namespace in namespaces])
-        key = _answer_key(name, versions, params)
+        raw_versions = client.mget([version_key(namespace) for namespace in namespaces])
+        versions = {
+            str(namespace): version_value(raw)
+            for namespace, raw in zip(namespaces, raw_versions, strict=True)
+        }
+        key = _answer_key(name, versions.values(), params)
         cached = client.get(key)
     except RedisError as exc:
         _breaker.trip(exc, "cache read")
-        return compute(), False
+        return Answer(compute(), False, None)
     if cached is not None:
-        return cached, True
+        return Answer(cached, True, versions)
     body = compute()
     try:
         client.set(key, body, ex=timeout or settings.CACHE_TIMEOUT_SECONDS)
     except RedisError as exc:
         _breaker.trip(exc, "cache write")
-    return body, False
+    return Answer(body, False, versions)

@@ -10,6 +10,8 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse
 from django.urls import set_script_prefix
 
+from geomarket import front_cache
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
 
 
@@ -28,12 +30,21 @@ class SingleHopASGIHandler(ASGIHandler):
     back on the server's event loop, so their fan-out stays concurrent. What is given up
     is cancelling a view when its client disconnects, which Django does only for async
     views.
+
+    Before any of that, a request the front cache holds a current answer for is answered
+    from the event loop alone (`geomarket.front_cache`).
     """
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
 
     async def handle(self, scope, receive, send):
+        front = await front_cache.lookup(scope)
+        if front is not None:
+            status, headers, body = front
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -53,6 +64,7 @@ class SingleHopASGIHandler(ASGIHandler):
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
         response = error_response if request is None else self.get_response(request)
+        front_cache.store(scope, response)
         response._handler_class = self.__class__
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size

@@ -230,10 +230,10 @@ class MerchantsDeliveringToApi(APIView):
             rows = merchants_delivering_to(lat=query["lat"], lng=query["lng"], limit=query["limit"])
             return json_bytes({"results": [serializers.merchant_row(row) for row in rows]})
 
-        body, hit = cached_answer(
+        answer = cached_answer(
             name="merchants-delivering-to",
             namespaces=(Namespace.MERCHANTS,),
             params=query,
             compute=compute,
         )
-        return cached_json_response(body, hit=hit)
+        return cached_json_response(answer)

@@ -102,6 +102,15 @@ REDIS_URL = env_str("REDIS_URL", DEFAULT_REDIS_URL)
 CACHE_TIMEOUT_SECONDS = env_int("CACHE_TIMEOUT_SECONDS", 60)
 # After a Redis failure, answers skip the cache this long before trying Redis again.
 CACHE_BREAKER_SECONDS = float(env_str("CACHE_BREAKER_SECONDS", "5"))
+# Public, unmetered answers that the ASGI server may answer from Redis before Django
+# (geomarket/front_cache.py). Rate-limited paths must never be listed.
+FRONT_CACHE_PATHS = frozenset(
+    {
+        "/api/v1/products/nearby/",
+        "/api/v1/merchants/delivering-to/",
+        "/api/v1/search/products/",
+    }
+)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

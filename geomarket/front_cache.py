@@ -1,0 +1,146 @@
+"""Cache hits served in front of Django, from the ASGI event loop.
+
+A cached search answer served through Django still pays for the whole stack: a thread
+hop, the middleware chain, DRF's dispatch and parameter validation, about 2 to 3 ms, while
+the answer itself is one Redis read. For the public search endpoints (`FRONT_CACHE_PATHS`)
+the server therefore files a copy of every successful answer, with its status and
+headers, under the exact request it answered: host, scheme, `Accept` and the raw path
+and query. The next identical request reads it in one round trip (`MGET` of the
+namespace versions and the entry) and is answered without entering Django.
+
+Staleness follows the answer cache's rule: an entry records the namespace versions that
+were read before its answer was computed, and is served only while they are still the
+current versions, so a committed write that bumped a namespace makes it unreachable.
+
+Only requests that no part of Django would answer differently are eligible: anonymous
+ones (no `Authorization`, no `Cookie`; an invalid token must still get its 401), `GET`
+without a body, on a listed path. Rate-limited endpoints (suggest) are not listed: their
+limiter must see every request. Entries exist only for requests Django answered with 200,
+so host validation and the HTTPS redirect have already passed for that exact host and
+scheme. When Redis fails, the request goes on to Django, whose answer cache falls back to
+the database; the shared circuit breaker keeps both from waiting on a dead Redis.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+
+import redis.asyncio
+from django.conf import settings
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
+
+from geomarket import answer_cache
+
+logger = logging.getLogger(__name__)
+
+# Headers that belong to one response, not to the answer: recomputed or replaced.
+_PER_RESPONSE_HEADERS = {"content-length", "x-cache"}
+
+
+def _header(scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return b""
+
+
+def front_key(scope) -> str | None:
+    """The entry's key for this request, or None when the request is not eligible."""
+    if scope["method"] != "GET" or scope["path"] not in settings.FRONT_CACHE_PATHS:
+        return None
+    headers = dict(scope["headers"])
+    if b"authorization" in headers or b"cookie" in headers or b"transfer-encoding" in headers:
+        return None
+    if headers.get(b"content-length", b"0") != b"0":
+        return None
+    material = b"\n".join(
+        (
+            scope.get("scheme", "http").encode(),
+            headers.get(b"host", b""),
+            headers.get(b"x-forwarded-proto", b""),
+            headers.get(b"accept", b""),
+            scope.get("raw_path") or scope["path"].encode(),
+            scope.get("query_string", b""),
+        )
+    )
+    digest = hashlib.blake2b(material, digest_size=16).hexdigest()
+    return f"{answer_cache.answer_prefix()}:front:{digest}"
+
+
+def _pack(versions: dict[str, str], status: int, headers: list[tuple[str, str]], body: bytes):
+    meta = {"versions": versions, "status": status, "headers": headers}
+    return json.dumps(meta, separators=(",", ":")).encode() + b"\n" + body
+
+
+def store(scope, response) -> None:
+    """File a copy of Django's answer to this request, when it is one to keep."""
+    versions = getattr(response, "answer_versions", None)
+    if not versions or response.status_code != 200 or response.streaming:
+        return
+    key = front_key(scope)
+    if key is None or not answer_cache.breaker_allows():
+        return
+    headers = [
+        (name, value)
+        for name, value in response.items()
+        if name.lower() not in _PER_RESPONSE_HEADERS
+    ]
+    entry = _pack(versions, response.status_code, headers, response.content)
+    try:
+        get_redis_connection("default").set(key, entry, ex=settings.CACHE_TIMEOUT_SECONDS)
+    except RedisError as exc:
+        answer_cache.breaker_trip(exc, "front cache write")
+
+
+class _Clients:
+    """One asyncio Redis client per event loop and Redis URL: a client's connections
+    belong to the loop that opened them."""
+
+    def __init__(self):
+        self._client = None
+        self._owner = None
+
+    def get(self):
+        owner = (asyncio.get_running_loop(), settings.CACHES["default"]["LOCATION"])
+        if self._owner != owner:
+            options = settings.CACHES["default"].get("OPTIONS", {})
+            self._client = redis.asyncio.Redis.from_url(
+                owner[1],
+                socket_timeout=options.get("SOCKET_TIMEOUT", 1),
+                socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT", 1),
+            )
+            self._owner = owner
+        return self._client
+
+
+_clients = _Clients()
+
+
+async def lookup(scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """A current entry for this request as (status, headers, body), or None."""
+    key = front_key(scope)
+    if key is None or not answer_cache.breaker_allows():
+        return None
+    namespaces = [str(namespace) for namespace in answer_cache.Namespace]
+    try:
+        *raw_versions, entry = await _clients.get().mget(
+            [*(answer_cache.version_key(namespace) for namespace in namespaces), key]
+        )
+    except (RedisError, OSError, TimeoutError) as exc:
+        answer_cache.breaker_trip(exc, "front cache read")
+        return None
+    if entry is None:
+        return None
+    current = {
+        namespace: answer_cache.version_value(raw)
+        for namespace, raw in zip(namespaces, raw_versions, strict=True)
+    }
+    meta_line, _, body = entry.partition(b"\n")
+    meta = json.loads(meta_line)
+    if any(current[namespace] != version for namespace, version in meta["versions"].items()):
+        return None
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in meta["headers"]]
+    headers += [(b"x-cache", b"HIT"), (b"content-length", str(len(body)).encode())]
+    return meta["status"], headers, body
