@@ -65,7 +65,9 @@ def main() -> int:
         log(f"server: {base} ({workers} uvicorn workers, production settings, DEBUG off)")
         if "search" in scenarios:
             log("search:")
-            report["scenarios"]["search"] = search.run(base_url=base, dsn=dsn, rng=rng, log=log)
+            report["scenarios"]["search"] = search.run(
+                base_url=base, dsn=dsn, workers=workers, rng=rng, log=log
+            )
         if "orders" in scenarios:
             log("orders:")
             report["scenarios"]["orders"] = orders.run(

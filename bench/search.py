@@ -5,9 +5,11 @@ import random
 from itertools import cycle
 from urllib.parse import urlencode
 
+import httpx
 import psycopg
 
 from bench.load import http_scenario, sql_scenario
+from bench.server import floor_server
 
 NEARBY_LIMIT = 20
 RADIUS_M = 3000
@@ -57,7 +59,7 @@ def _fresh_points(points, rng: random.Random):
         yield lat + rng.uniform(-0.002, 0.002), lng + rng.uniform(-0.003, 0.003)
 
 
-def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
+def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> dict:
     from catalog.selectors import PRODUCTS_NEARBY_SQL
     from merchants.selectors import MERCHANTS_DELIVERING_TO_SQL
 
@@ -104,6 +106,18 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         duration=3,
     )
     results = {}
+    # The floor answers with a body the size of a typical nearby answer.
+    body_bytes = len(httpx.get(base_url + next(_nearby_paths(points[:1]))).content)
+    with floor_server(workers=workers, body_bytes=body_bytes) as floor_url:
+        for concurrency in (1, 8):
+            results[("floor", concurrency)] = measure(
+                http_scenario(
+                    name=f"HTTP floor (empty app, {body_bytes} B)",
+                    base_url=floor_url,
+                    paths=_nearby_paths(points),
+                    concurrency=concurrency,
+                )
+            )
     for concurrency in (1, 8):
         results[("nearby", concurrency)] = measure(
             http_scenario(
@@ -202,6 +216,16 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         "nearby_hit_p50_vs_miss_p50_c1": {
             "value": ratio(("nearby-hit", 1), ("nearby", 1), "p50_ms"),
             "target": "<= 0.3",
+        },
+        # Where the two targets above stand against the server and load generator alone:
+        # no endpoint can beat an app that does nothing.
+        "http_floor_p50_vs_sql_c1": {
+            "value": ratio(("floor", 1), ("nearby-sql", 1), "p50_ms"),
+            "target": None,
+        },
+        "http_floor_rps_vs_sql_c8": {
+            "value": ratio(("floor", 8), ("nearby-sql", 8), "rps"),
+            "target": None,
         },
         "delivering_p50_vs_sql_c1": {
             "value": ratio(("delivering", 1), ("delivering-sql", 1), "p50_ms"),

@@ -93,26 +93,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def production_server(*, database_url: str, workers: int, extra_env: dict | None = None):
-    """uvicorn with the production settings, DEBUG off, as a separate process."""
+def uvicorn_server(*, app: str, workers: int, env: dict, ready_path: str):
+    """`app` served by uvicorn as a separate process, until the context ends."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "geomarket.settings.production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": database_url,
-        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
-        "LOG_LEVEL": "WARNING",
-        **(extra_env or {}),
-    }
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "geomarket.asgi:application",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -130,14 +119,42 @@ def production_server(*, database_url: str, workers: int, extra_env: dict | None
     try:
         for _ in range(300):
             try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{base_url}{ready_path}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         else:
-            raise SystemExit("the server did not become healthy")
+            raise SystemExit(f"{app} did not become ready")
         yield base_url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def production_server(*, database_url: str, workers: int, extra_env: dict | None = None):
+    """uvicorn with the production settings, DEBUG off, as a separate process."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "geomarket.settings.production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": database_url,
+        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    with uvicorn_server(
+        app="geomarket.asgi:application", workers=workers, env=env, ready_path="/healthz"
+    ) as base_url:
+        yield base_url
+
+
+@contextmanager
+def floor_server(*, workers: int, body_bytes: int):
+    """The HTTP floor: an ASGI app that does nothing but answer, served the same way."""
+    env = {**os.environ, "FLOOR_BODY_BYTES": str(body_bytes)}
+    with uvicorn_server(app="bench.floor:app", workers=workers, env=env, ready_path="/") as url:
+        yield url
