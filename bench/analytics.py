@@ -6,8 +6,8 @@ an operator (`bench-operator`, created once with an API token). In the same run 
 report is computed by a hand-written SQL window query sent through psycopg. Requests and
 queries alternate one by one at one client, so both sides see the same background load;
 each case takes `MIN_SAMPLES` pairs or about `BENCH_ANALYTICS_SECONDS` (8), whichever is
-more. Before timing, the API's rows are compared with the SQL's (ids, counts, ranks and
-money, in order); a difference is a failure.
+more. Before timing, the API's rows are compared with the SQL's (ids, names, counts, ranks
+and money, in order); a difference is a failure.
 
 The queries the report selectors send are EXPLAINed on the bench database (in a separate
 process with the bench database as Django's, so they are exactly what the server sends),
@@ -129,7 +129,15 @@ class Case:
         report = self.key.split(":")[0]
         if report == "top-products":
             return [
-                (r["merchant_id"], r["product_id"], r["units_sold"], r["revenue"], r["rank"])
+                (
+                    r["merchant_id"],
+                    r["merchant_name"],
+                    r["product_id"],
+                    r["title"],
+                    r["units_sold"],
+                    r["revenue"],
+                    r["rank"],
+                )
                 for r in rows
             ]
         if report == "revenue":
@@ -137,15 +145,15 @@ class Case:
                 (r["period"], r["orders"], r["revenue"], r["running_revenue"], r["moving_avg_7"])
                 for r in rows
             ]
-        return [(r["merchant_id"], r["orders"], r["revenue"], r["rank"]) for r in rows]
+        return [(r["merchant_id"], r["name"], r["orders"], r["revenue"], r["rank"]) for r in rows]
 
     def sql_keys(self, rows: list[tuple]) -> list[tuple]:
         report = self.key.split(":")[0]
         if report == "top-products":
-            return [(r[0], r[2], r[4], money(r[5]), r[6]) for r in rows]
+            return [(r[0], r[1], r[2], r[3], r[4], money(r[5]), r[6]) for r in rows]
         if report == "revenue":
             return [(r[0].isoformat(), r[1], money(r[2]), money(r[3]), money(r[4])) for r in rows]
-        return [(r[0], r[2], money(r[3]), r[5]) for r in rows]
+        return [(r[0], r[1], r[2], money(r[3]), r[5]) for r in rows]
 
 
 def report_range(today: date | None = None) -> tuple[date, date]:

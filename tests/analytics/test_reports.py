@@ -287,6 +287,19 @@ def test_top_products_for_one_merchant(history, operator):
     assert trimmed == expected_top(history, date(2026, 3, 1), date(2026, 3, 31), 5, shop.pk)
 
 
+def test_report_rows_carry_their_merchant_and_product_names(history, operator):
+    names = {shop.pk: shop.name for shop in history["shops"]}
+    titles = {item.product_id: item.product.title for item in history["items"]}
+    params = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    top = operator.get("/api/v1/analytics/top-products/", params).json()
+    merchants = operator.get("/api/v1/analytics/merchants/", params).json()
+    assert top
+    assert merchants
+    assert all(r["merchant_name"] == names[r["merchant_id"]] for r in top)
+    assert all(r["title"] == titles[r["product_id"]] for r in top)
+    assert all(r["name"] == names[r["merchant_id"]] for r in merchants)
+
+
 @pytest.mark.parametrize(("date_from", "date_to"), RANGES)
 def test_merchants_match_python(history, operator, date_from, date_to):
     rows = operator.get(
