@@ -13,13 +13,14 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
-from catalog.models import Product
 from delivery.services import courier_status_refresh
 from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.celery import app as celery_app
 from geomarket.errors import Conflict, DomainError, NotFound
+from geomarket.sql import point_ewkt
 from merchants.models import Address, DeliveryZone, Merchant
 from orders.models import (
     IdempotencyKey,
@@ -96,7 +97,37 @@ def _claim_idempotency_key(*, user, key: str, request_hash: str) -> IdempotencyK
     return Order.objects.get(pk=existing.order_id)
 
 
-def _validated_products(*, merchant: Merchant, lines: list[OrderLine]) -> dict[int, Product]:
+# Everything placing an order checks, in one round trip: the merchant, its cheapest
+# active zone covering the delivery point, and the requested products.
+ORDER_CONTEXT_SQL = """
+SELECT m.id, m.name, m.owner_id, zone.id, zone.delivery_fee, zone.min_order_amount,
+       products.ids, products.titles, products.prices
+FROM merchants_merchant m
+LEFT JOIN LATERAL (
+    SELECT z.id, z.delivery_fee, z.min_order_amount
+    FROM merchants_deliveryzone z
+    WHERE z.merchant_id = m.id AND z.is_active AND ST_Covers(z.area, %(point)s::geography)
+    ORDER BY z.delivery_fee, z.id
+    LIMIT 1
+) zone ON true
+CROSS JOIN LATERAL (
+    SELECT array_agg(p.id) AS ids, array_agg(p.title) AS titles, array_agg(p.price) AS prices
+    FROM catalog_product p
+    WHERE p.id = ANY(%(product_ids)s::bigint[]) AND p.merchant_id = m.id AND p.is_published
+) products
+WHERE m.id = %(merchant_id)s AND m.is_active
+"""
+
+
+@dataclass(frozen=True)
+class _OrderContext:
+    merchant: Merchant
+    zone: DeliveryZone
+    # product id -> (title, price)
+    products: dict[int, tuple[str, Decimal]]
+
+
+def _validated_lines(lines: list[OrderLine]) -> None:
     if not lines:
         raise DomainError("An order needs at least one item.", field="items")
     if len(lines) > MAX_LINES:
@@ -107,28 +138,39 @@ def _validated_products(*, merchant: Merchant, lines: list[OrderLine]) -> dict[i
     for line in lines:
         if not 1 <= line.quantity <= 999:
             raise DomainError("Quantities must be between 1 and 999.", field="items")
-    products = Product.objects.only("id", "merchant_id", "title", "price", "is_published").in_bulk(
-        ids
-    )
-    for product_id in ids:
-        product = products.get(product_id)
-        if product is None or not product.is_published or product.merchant_id != merchant.pk:
-            raise DomainError(f"Product {product_id} is not sold by this merchant.", field="items")
-    return products
 
 
-def _cheapest_covering_zone(*, merchant: Merchant, location: Point) -> DeliveryZone:
-    zone = (
-        DeliveryZone.objects.filter(merchant=merchant, is_active=True, area__covers=location)
-        .order_by("delivery_fee", "id")
-        .only("id", "delivery_fee", "min_order_amount")
-        .first()
-    )
-    if zone is None:
+def _order_context(*, merchant_id: int, lines: list[OrderLine], location: Point) -> _OrderContext:
+    """The merchant, zone and products of an order, or the 400 that says which is wrong."""
+    _validated_lines(lines)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ORDER_CONTEXT_SQL,
+            {
+                "merchant_id": merchant_id,
+                "product_ids": [line.product_id for line in lines],
+                "point": point_ewkt(lat=location.y, lng=location.x),
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise DomainError("Unknown or inactive merchant.", field="merchant_id")
+    merchant_pk, name, owner_id, zone_id, fee, min_order, ids, titles, prices = row
+    products = dict(zip(ids or [], zip(titles or [], prices or [], strict=True), strict=True))
+    for line in lines:
+        if line.product_id not in products:
+            raise DomainError(
+                f"Product {line.product_id} is not sold by this merchant.", field="items"
+            )
+    if zone_id is None:
         raise DomainError(
             "The merchant does not deliver to this location.", field="delivery_address"
         )
-    return zone
+    return _OrderContext(
+        merchant=Merchant(pk=merchant_pk, name=name, owner_id=owner_id),
+        zone=DeliveryZone(pk=zone_id, delivery_fee=fee, min_order_amount=min_order),
+        products=products,
+    )
 
 
 def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
@@ -169,6 +211,52 @@ def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
     return []
 
 
+# The rows of a placed order, in one round trip: its address, the order, its lines, the
+# first history entry and, when confirmed, the confirmation in the outbox.
+ORDER_RECORD_SQL = """
+WITH address AS (
+    INSERT INTO merchants_address (line1, line2, city, postal_code, country, location)
+    VALUES (%(line1)s, %(line2)s, %(city)s, %(postal_code)s, %(country)s,
+            %(point)s::geography)
+    RETURNING id
+), placed AS (
+    INSERT INTO orders_order (
+        buyer_id, merchant_id, delivery_address_id, status, subtotal, delivery_fee, total,
+        rejection_reason, shortages, courier_id, created_at, updated_at, delivered_at)
+    SELECT %(buyer_id)s, %(merchant_id)s, address.id, %(status)s, %(subtotal)s,
+           %(delivery_fee)s, %(total)s, %(rejection_reason)s, %(shortages)s, NULL, %(now)s,
+           %(now)s, NULL
+    FROM address
+    RETURNING id
+), items AS (
+    INSERT INTO orders_orderitem (order_id, product_id, title, unit_price, quantity, line_total)
+    SELECT placed.id, line.product_id, line.title, line.unit_price, line.quantity,
+           line.line_total
+    FROM placed, unnest(%(product_ids)s::bigint[], %(titles)s::text[],
+                        %(unit_prices)s::numeric[], %(quantities)s::integer[],
+                        %(line_totals)s::numeric[])
+         WITH ORDINALITY AS line(product_id, title, unit_price, quantity, line_total, position)
+    ORDER BY line.position
+    RETURNING id, product_id
+), history AS (
+    INSERT INTO orders_orderstatuschange (order_id, from_status, to_status, actor_id, reason,
+                                          created_at)
+    SELECT placed.id, '', %(status)s, %(buyer_id)s, '', %(now)s FROM placed
+    RETURNING id
+), outbox AS (
+    INSERT INTO orders_outboxmessage (task_name, payload, created_at, published_at, attempts,
+                                      last_error)
+    SELECT %(task_name)s, jsonb_build_object('order_id', placed.id), %(now)s, NULL, 0, ''
+    FROM placed
+    WHERE %(confirmed)s
+    RETURNING id
+)
+SELECT placed.id, address.id, history.id, (SELECT id FROM outbox),
+       (SELECT array_agg(items.id) FROM items), (SELECT array_agg(items.product_id) FROM items)
+FROM placed, address, history
+"""
+
+
 @transaction.atomic
 def order_place(
     *,
@@ -185,6 +273,9 @@ def order_place(
     3. Lock and decrement the stock; any shortage records a rejected order instead.
     4. Record the order, its lines and history; a confirmed order queues its
        confirmation in the outbox and makes cached stock answers unreachable.
+
+    Placing orders is the marketplace's hottest write, so each step is one statement and
+    the order is answered from what is in hand, not read back.
     """
     claim = None
     if idempotency_key:
@@ -198,16 +289,11 @@ def order_place(
         if isinstance(claim, Order):
             return claim
 
-    merchant = (
-        Merchant.objects.filter(pk=merchant_id, is_active=True).only("id", "name", "owner").first()
-    )
-    if merchant is None:
-        raise DomainError("Unknown or inactive merchant.", field="merchant_id")
-    products = _validated_products(merchant=merchant, lines=lines)
-    zone = _cheapest_covering_zone(merchant=merchant, location=delivery_address["location"])
-    subtotal = sum(
-        (products[line.product_id].price * line.quantity for line in lines), Decimal("0.00")
-    )
+    location = delivery_address["location"]
+    context = _order_context(merchant_id=merchant_id, lines=lines, location=location)
+    zone = context.zone
+    priced = [(line, *context.products[line.product_id]) for line in lines]
+    subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
     if subtotal < zone.min_order_amount:
         raise DomainError(
             f"The subtotal {subtotal:.2f} is below this zone's minimum of "
@@ -217,35 +303,79 @@ def order_place(
 
     shortages = _reserve_stock(lines)
     status = OrderStatus.REJECTED if shortages else OrderStatus.CONFIRMED
-    order = Order.objects.create(
+    address = Address(**delivery_address)
+    order = Order(
         buyer=buyer,
-        merchant=merchant,
-        delivery_address=Address.objects.create(**delivery_address),
+        merchant=context.merchant,
+        delivery_address=address,
         status=status,
         subtotal=subtotal,
         delivery_fee=zone.delivery_fee,
         total=subtotal + zone.delivery_fee,
         rejection_reason="insufficient_stock" if shortages else "",
         shortages=shortages,
+        created_at=timezone.now(),
     )
-    items = OrderItem.objects.bulk_create(
-        [
-            OrderItem(
-                order=order,
-                product_id=line.product_id,
-                title=products[line.product_id].title,
-                unit_price=products[line.product_id].price,
-                quantity=line.quantity,
-                line_total=products[line.product_id].price * line.quantity,
-            )
-            for line in lines
-        ]
+    order.updated_at = order.created_at
+    items = [
+        OrderItem(
+            product_id=line.product_id,
+            title=title,
+            unit_price=price,
+            quantity=line.quantity,
+            line_total=price * line.quantity,
+        )
+        for line, title, price in priced
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ORDER_RECORD_SQL,
+            {
+                "line1": address.line1,
+                "line2": address.line2,
+                "city": address.city,
+                "postal_code": address.postal_code,
+                "country": address.country,
+                "point": point_ewkt(lat=location.y, lng=location.x),
+                "buyer_id": buyer.pk,
+                "merchant_id": context.merchant.pk,
+                "status": status,
+                "subtotal": order.subtotal,
+                "delivery_fee": order.delivery_fee,
+                "total": order.total,
+                "rejection_reason": order.rejection_reason,
+                "shortages": Jsonb(shortages),
+                "now": order.created_at,
+                "product_ids": [item.product_id for item in items],
+                "titles": [item.title for item in items],
+                "unit_prices": [item.unit_price for item in items],
+                "quantities": [item.quantity for item in items],
+                "line_totals": [item.line_total for item in items],
+                "task_name": CONFIRMATION_TASK,
+                "confirmed": status == OrderStatus.CONFIRMED,
+            },
+        )
+        order_id, address_id, change_id, message_id, item_ids, item_products = cursor.fetchone()
+    address.pk = address_id
+    order.delivery_address = address  # with its id now; keeps the instance cached
+    order.pk = order_id
+    order._state.adding = address._state.adding = False
+    item_pks = dict(zip(item_products, item_ids, strict=True))
+    for item in items:
+        item.pk = item_pks[item.product_id]
+        item.order = order
+        item._state.adding = False
+    first_change = OrderStatusChange(
+        pk=change_id, order=order, to_status=status, actor=buyer, created_at=order.created_at
     )
-    first_change = OrderStatusChange.objects.create(order=order, to_status=status, actor=buyer)
+    first_change._state.adding = False
     # What the answer shows is in hand: let serializers read it instead of the database.
     order._prefetched_objects_cache = {"items": items, "history": [first_change]}
-    if status == OrderStatus.CONFIRMED:
-        outbox_enqueue(task_name=CONFIRMATION_TASK, payload={"order_id": order.pk})
+    if message_id is not None:
+        message = OutboxMessage(
+            pk=message_id, task_name=CONFIRMATION_TASK, payload={"order_id": order_id}
+        )
+        _publish_after_commit(message)
         versions_bump(Namespace.CATALOG)
     if claim is not None:
         IdempotencyKey.objects.filter(pk=claim.pk).update(order=order)
@@ -342,8 +472,12 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
 def outbox_enqueue(*, task_name: str, payload: dict) -> OutboxMessage:
     """Record a task to send once this transaction commits, then try sending it at once."""
     message = OutboxMessage.objects.create(task_name=task_name, payload=payload)
-    transaction.on_commit(lambda: _outbox_publish_now(message))
+    _publish_after_commit(message)
     return message
+
+
+def _publish_after_commit(message: OutboxMessage) -> None:
+    transaction.on_commit(lambda: _outbox_publish_now(message))
 
 
 def _send(message: OutboxMessage) -> bool:

@@ -49,6 +49,26 @@ def test_in_stock_order_is_confirmed_with_the_cheapest_covering_zone_fee(market)
     assert OutboxMessage.objects.filter(payload={"order_id": body["id"]}).count() == 1
 
 
+def test_the_answer_built_in_memory_is_what_was_stored(market):
+    placed = (
+        market["client"]
+        .post(ORDERS, order_body(market, (market["milk"], 4), (market["bread"], 2)))
+        .json()
+    )
+    stored = market["client"].get(f"{ORDERS}{placed['id']}/").json()
+    assert placed == stored
+
+
+def test_placing_an_order_takes_a_fixed_number_of_queries(market, django_assert_num_queries):
+    body = order_body(market, (market["bread"], 1), (market["milk"], 4))
+    # Token, then one statement each: merchant, zone and products; stock lock; stock
+    # update; the order's rows. The savepoint pair is the test's enclosing transaction.
+    with django_assert_num_queries(7):
+        response = market["client"].post(ORDERS, body)
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "confirmed"
+
+
 def test_short_line_rejects_the_whole_order_and_touches_no_stock(market):
     response = market["client"].post(
         ORDERS, order_body(market, (market["bread"], 2), (market["milk"], 11))
