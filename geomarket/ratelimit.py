@@ -21,23 +21,36 @@ from rest_framework.exceptions import Throttled
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] the bucket; ARGV: now (ms), emission interval (ms), burst tolerance (ms).
-# Returns {allowed, remaining, reset_after_ms, retry_after_ms}.
+# KEYS: the buckets; ARGV: now (ms), then per bucket its emission interval and burst
+# tolerance (ms). Returns per bucket {allowed, remaining, reset_after_ms, retry_after_ms}.
+# A request is let through only when every bucket has room, and then takes a slot of
+# each; a refused request takes nothing, so one exhausted limit never drains another.
 GCRA_SCRIPT = """
 local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local tolerance = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - tolerance
-if allow_at > now then
-  local remaining = 0
-  return {0, remaining, tat - now, allow_at - now}
+local results = {}
+local new_tats = {}
+local refused = false
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i])
+  local tolerance = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - tolerance
+  if allow_at > now then
+    refused = true
+    results[i] = {0, 0, tat - now, allow_at - now}
+  else
+    new_tats[i] = new_tat
+    results[i] = {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
+  end
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil(new_tat - now)))
-local remaining = math.floor((tolerance - (new_tat - now)) / interval)
-return {1, remaining, new_tat - now, 0}
+if not refused then
+  for i, key in ipairs(KEYS) do
+    redis.call('SET', key, new_tats[i], 'PX', math.max(1, math.ceil(new_tats[i] - now)))
+  end
+end
+return results
 """
 
 
@@ -63,27 +76,37 @@ class RateLimiter:
         self.limit = limit
         self.period_ms = period_seconds * 1000
 
+    def key(self, identity: str) -> str:
+        prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+        return f"{prefix}:ratelimit:{self.scope}:{identity}"
+
     def hit(self, identity: str) -> RateLimitResult:
-        interval = self.period_ms / self.limit
-        key = (
-            f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:ratelimit:{self.scope}:{identity}"
-        )
-        try:
-            client = get_redis_connection("default")
-            script = client.register_script(GCRA_SCRIPT)
-            allowed, remaining, reset_ms, retry_ms = script(
-                keys=[key], args=[int(time.time() * 1000), interval, self.period_ms]
-            )
-        except RedisError as exc:
-            logger.warning("rate limiter %s failing open, redis unavailable: %r", self.scope, exc)
-            return RateLimitResult(True, self.limit, self.limit, 0, 0)
-        return RateLimitResult(
+        return hit_all([(self, identity)])[0]
+
+
+def hit_all(checks: list[tuple[RateLimiter, str]]) -> list[RateLimitResult]:
+    """Take a slot of every (limiter, identity) bucket at once, in one round trip."""
+    now_ms = int(time.time() * 1000)
+    args: list[float] = [now_ms]
+    for limiter, _ in checks:
+        args += [limiter.period_ms / limiter.limit, limiter.period_ms]
+    try:
+        script = get_redis_connection("default").register_script(GCRA_SCRIPT)
+        raw = script(keys=[limiter.key(identity) for limiter, identity in checks], args=args)
+    except RedisError as exc:
+        scopes = ", ".join(limiter.scope for limiter, _ in checks)
+        logger.warning("rate limiter %s failing open, redis unavailable: %r", scopes, exc)
+        return [RateLimitResult(True, limiter.limit, limiter.limit, 0, 0) for limiter, _ in checks]
+    return [
+        RateLimitResult(
             allowed=bool(allowed),
-            limit=self.limit,
+            limit=limiter.limit,
             remaining=max(0, int(remaining)),
             reset_seconds=math.ceil(float(reset_ms) / 1000),
             retry_after_seconds=max(1, math.ceil(float(retry_ms) / 1000)) if not allowed else 0,
         )
+        for (limiter, _), (allowed, remaining, reset_ms, retry_ms) in zip(checks, raw, strict=True)
+    ]
 
 
 def client_identity(request) -> str:
@@ -124,7 +147,8 @@ class RateLimitedMixin:
 
     `keyed_by` is "client" (the user when authenticated, else the IP), "user" (skipped
     for anonymous callers) or "ip". Every response carries the headers of the tightest
-    limit; the first exhausted limit answers 429 with `retry_after`.
+    limit; the first exhausted limit answers 429 with `retry_after`. All of a view's
+    limits are checked in one Redis round trip.
     """
 
     rate_limits: tuple[tuple[str, str, str], ...] = ()
@@ -135,6 +159,7 @@ class RateLimitedMixin:
         self.rate_limit = None
         if request.method not in self.rate_limited_methods:
             return
+        checks = []
         for scope, setting, keyed_by in self.rate_limits:
             if keyed_by == "user":
                 if not request.user.is_authenticated:
@@ -145,12 +170,15 @@ class RateLimitedMixin:
             else:
                 identity = client_identity(request)
             limiter = RateLimiter(scope=f"{scope}:{keyed_by}", limit=getattr(settings, setting))
-            result = limiter.hit(identity)
-            if self.rate_limit is None or result.remaining < self.rate_limit.remaining:
-                self.rate_limit = result
-            if not result.allowed:
-                self.rate_limit = result
-                raise Throttled(wait=result.retry_after_seconds)
+            checks.append((limiter, identity))
+        if not checks:
+            return
+        results = hit_all(checks)
+        refused = [result for result in results if not result.allowed]
+        if refused:
+            self.rate_limit = refused[0]
+            raise Throttled(wait=refused[0].retry_after_seconds)
+        self.rate_limit = min(results, key=lambda result: result.remaining)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

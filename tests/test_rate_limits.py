@@ -53,3 +53,19 @@ def test_order_placement_is_limited_per_ip(market, settings, as_user):
         c.post(ORDERS, order_body(market, (market["bread"], 2))).status_code for c in clients
     ]
     assert statuses == [201, 201, 429]
+
+
+def test_a_request_refused_by_one_limit_takes_nothing_from_the_other(market, settings, as_user):
+    settings.ORDER_RATE_LIMIT_PER_MINUTE = 3
+    settings.ORDER_IP_RATE_LIMIT_PER_MINUTE = 2
+    neighbour, customer = as_user(factories.user()), market["client"]
+
+    def place(client, **meta):
+        return client.post(ORDERS, order_body(market, (market["bread"], 2)), **meta)
+
+    assert [place(neighbour).status_code for _ in range(2)] == [201, 201]
+    # The shared address is spent: the customer is refused by the address's limit...
+    assert [place(customer).status_code for _ in range(2)] == [429, 429]
+    # ...and those refusals took nothing from the customer's own budget of three.
+    elsewhere = [place(customer, REMOTE_ADDR=f"198.51.100.{n}") for n in range(1, 5)]
+    assert [answer.status_code for answer in elsewhere] == [201, 201, 201, 429]
