@@ -85,9 +85,7 @@ class OrderListApi(RateLimitedMixin, APIView):
         )
         if not hasattr(order, "_prefetched_objects_cache"):  # an idempotent replay
             order = _detail(request, order.pk)
-        return Response(
-            serializers.OrderDetailSerializer(order).data, status=status.HTTP_201_CREATED
-        )
+        return Response(serializers.order_detail_payload(order), status=status.HTTP_201_CREATED)
 
 
 class OrderDetailApi(APIView):
@@ -95,7 +93,7 @@ class OrderDetailApi(APIView):
 
     @extend_schema(responses=serializers.OrderDetailSerializer, tags=["orders"])
     def get(self, request, order_id: int):
-        return Response(serializers.OrderDetailSerializer(_detail(request, order_id)).data)
+        return Response(serializers.order_detail_payload(_detail(request, order_id)))
 
 
 class OrderStatusApi(APIView):
@@ -117,7 +115,7 @@ class OrderStatusApi(APIView):
             to_status=payload.validated_data["status"],
             reason=payload.validated_data["reason"],
         )
-        return Response(serializers.OrderDetailSerializer(_detail(request, order_id)).data)
+        return Response(serializers.order_detail_payload(_detail(request, order_id)))
 
 
 class OrderStatsApi(APIView):
