@@ -1,8 +1,11 @@
 """The served ASGI application: one thread hop per request, async views still async."""
 
+import threading
+
 import httpx
 import pytest
 from asgiref.sync import iscoroutinefunction
+from django.core import signals
 
 from geomarket.asgi import SingleHopASGIHandler, application
 
@@ -29,3 +32,22 @@ def test_middleware_chain_is_built_in_sync_mode():
     assert isinstance(handler, SingleHopASGIHandler)
     # A sync chain: the request crosses into a worker thread once, not once per middleware.
     assert not iscoroutinefunction(handler._middleware_chain)
+
+
+async def test_requests_reuse_the_loops_worker_threads():
+    """No thread per request: a fresh thread rebuilds every thread-local handle."""
+    serving_threads = []
+
+    def record(**kwargs):
+        serving_threads.append(threading.get_ident())
+
+    signals.request_started.connect(record)
+    try:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            for _ in range(3):
+                assert (await client.get("/api/v1/categories/")).status_code == 200
+    finally:
+        signals.request_started.disconnect(record)
+    assert len(set(serving_threads)) == 1
+    assert serving_threads[0] != threading.get_ident()
