@@ -104,12 +104,16 @@ CACHE_TIMEOUT_SECONDS = env_int("CACHE_TIMEOUT_SECONDS", 60)
 CACHE_BREAKER_SECONDS = float(env_str("CACHE_BREAKER_SECONDS", "5"))
 # Public, unmetered answers that the ASGI server may answer from Redis before Django
 # (geomarket/front_cache.py). Rate-limited paths must never be listed.
-FRONT_CACHE_PATHS = frozenset(
-    {
-        "/api/v1/products/nearby/",
-        "/api/v1/merchants/delivering-to/",
-        "/api/v1/search/products/",
-    }
+FRONT_CACHE_PATHS = (
+    frozenset(
+        {
+            "/api/v1/products/nearby/",
+            "/api/v1/merchants/delivering-to/",
+            "/api/v1/search/products/",
+        }
+    )
+    if env_bool("FRONT_CACHE", True)
+    else frozenset()
 )
 CACHES = {
     "default": {
