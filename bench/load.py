@@ -1,6 +1,11 @@
-"""Load generation and latency statistics shared by every benchmark scenario."""
+"""Load generation and latency statistics shared by every benchmark scenario.
+
+HTTP load comes from `bench.http1`, a lean keep-alive client, one connection per client:
+the generator runs on the same cores as the server, so it must cost it as little CPU as
+it can."""
 
 import asyncio
+import json
 import statistics
 import threading
 import time
@@ -8,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
+from bench.http1 import Connection, ProtocolError
 
 
 @dataclass
@@ -77,22 +82,27 @@ async def _http_load(
     hits = 0
     sent = 0
     deadline = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
 
-        async def worker():
-            nonlocal errors, hits, sent
+    async def worker():
+        nonlocal errors, hits, sent
+        connection = Connection(base_url)
+        try:
             while time.perf_counter() < deadline and sent < max_requests:
                 sent += 1
                 request = next(paths)
                 if isinstance(request, str):
                     request = Request(request)
+                headers = dict(request.headers or {})
+                body = None
+                if request.json is not None:
+                    body = json.dumps(request.json).encode()
+                    headers["Content-Type"] = "application/json"
                 started = time.perf_counter()
                 try:
-                    response = await client.request(
-                        request.method, request.path, json=request.json, headers=request.headers
+                    response = await connection.request(
+                        request.method, request.path, body=body, headers=headers
                     )
-                except httpx.HTTPError as exc:
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, ProtocolError) as exc:
                     errors += 1
                     if on_error is not None:
                         on_error(f"{request.method} {request.path}: {exc!r}")
@@ -112,12 +122,14 @@ async def _http_load(
                         )
                     continue
                 latencies.append(elapsed)
-                if response.headers.get("X-Cache") == "HIT":
+                if response.headers.get("x-cache") == "HIT":
                     hits += 1
+        finally:
+            await connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, errors, hits, time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors, hits, time.perf_counter() - started
 
 
 def http_scenario(
