@@ -33,9 +33,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
 import psycopg
 
+from bench.http1 import BlockingClient
 from bench.load import Measurement, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,7 +376,7 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
     headers = {"Authorization": f"Token {token}"}
     results: dict[str, dict] = {}
     try:
-        with httpx.Client(base_url=base_url, headers=headers, timeout=300) as client:
+        with BlockingClient(base_url, headers=headers) as client:
             for case in cases(date_from, date_to, merchant_id):
                 results[case.key] = _measure_case(case, client, connection, log, failures)
                 measurements.extend(results[case.key]["measurements"])

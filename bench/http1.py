@@ -9,6 +9,7 @@ connection per client, requests with an optional body, responses framed by
 """
 
 import asyncio
+import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,6 +27,9 @@ class Response:
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
 
 
 class Connection:
@@ -110,3 +114,24 @@ class Connection:
                 return b"".join(chunks)
             chunks.append(await self.reader.readexactly(size))
             await self.reader.readexactly(2)
+
+
+class BlockingClient:
+    """One connection for code that waits for each answer in turn, as one user would."""
+
+    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout=300.0):
+        self.loop = asyncio.new_event_loop()
+        self.connection = Connection(base_url, timeout=timeout)
+        self.headers = headers or {}
+
+    def get(self, path: str) -> Response:
+        return self.loop.run_until_complete(
+            self.connection.request("GET", path, headers=self.headers)
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.loop.run_until_complete(self.connection.close())
+        self.loop.close()
