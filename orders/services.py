@@ -212,7 +212,8 @@ def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
 
 
 # The rows of a placed order, in one round trip: its address, the order, its lines, the
-# first history entry and, when confirmed, the confirmation in the outbox.
+# first history entry, when confirmed the confirmation in the outbox, and, when the
+# request carried an Idempotency-Key, the link from the key to the order.
 ORDER_RECORD_SQL = """
 WITH address AS (
     INSERT INTO merchants_address (line1, line2, city, postal_code, country, location)
@@ -250,6 +251,11 @@ WITH address AS (
     FROM placed
     WHERE %(confirmed)s
     RETURNING id
+), key_fulfilled AS (
+    UPDATE orders_idempotencykey SET order_id = placed.id
+    FROM placed
+    WHERE orders_idempotencykey.id = %(claim_id)s::bigint
+    RETURNING orders_idempotencykey.id
 )
 SELECT placed.id, address.id, history.id, (SELECT id FROM outbox),
        (SELECT array_agg(items.id) FROM items), (SELECT array_agg(items.product_id) FROM items)
@@ -353,6 +359,7 @@ def order_place(
                 "line_totals": [item.line_total for item in items],
                 "task_name": CONFIRMATION_TASK,
                 "confirmed": status == OrderStatus.CONFIRMED,
+                "claim_id": None if claim is None else claim.pk,
             },
         )
         order_id, address_id, change_id, message_id, item_ids, item_products = cursor.fetchone()
@@ -377,8 +384,6 @@ def order_place(
         )
         _publish_after_commit(message)
         versions_bump(Namespace.CATALOG)
-    if claim is not None:
-        IdempotencyKey.objects.filter(pk=claim.pk).update(order=order)
     return order
 
 

@@ -67,6 +67,12 @@ def test_placing_an_order_takes_a_fixed_number_of_queries(market, django_assert_
         response = market["client"].post(ORDERS, body)
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == "confirmed"
+    # An Idempotency-Key adds its claim; the key is linked to the order with its rows.
+    with django_assert_num_queries(8):
+        keyed = market["client"].post(ORDERS, body, headers={"Idempotency-Key": "k-1"})
+    assert keyed.status_code == 201
+    replay = market["client"].post(ORDERS, body, headers={"Idempotency-Key": "k-1"})
+    assert replay.json()["id"] == keyed.json()["id"]
 
 
 def test_short_line_rejects_the_whole_order_and_touches_no_stock(market):
