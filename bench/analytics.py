@@ -377,6 +377,8 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
     results: dict[str, dict] = {}
     try:
         with BlockingClient(base_url, headers=headers) as client:
+            request_floor = _request_floor(client, log)
+            measurements.append(request_floor)
             for case in cases(date_from, date_to, merchant_id):
                 results[case.key] = _measure_case(case, client, connection, log, failures)
                 measurements.extend(results[case.key]["measurements"])
@@ -418,6 +420,15 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
             "value": round(api.p95_ms / sql.p95_ms, 3) if sql.p95_ms else float("nan"),
             "target": None,
         }
+    # What any authenticated request costs before its report's query: the one-merchant
+    # reports cannot come closer to their SQL than this.
+    for key, result in results.items():
+        if key.endswith(":merchant"):
+            label = key.split(":")[0].replace("-", "_")
+            ratios[f"request_floor_p50_vs_{label}_merchant_sql"] = {
+                "value": round(request_floor.p50_ms / result["sql"].p50_ms, 3),
+                "target": None,
+            }
     return {
         "measurements": [m.as_dict() for m in measurements],
         "ratios": ratios,
@@ -433,6 +444,25 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         "load_average": {"start": load_start, "end": list(os.getloadavg())},
         "failures": failures,
     }
+
+
+def _request_floor(client, log, samples: int = 200) -> Measurement:
+    """`GET auth/me/` as the operator: token lookup, DRF and a small JSON answer."""
+    latencies = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = client.get("/api/v1/auth/me/")
+        if response.status_code == 200:
+            latencies.append(time.perf_counter() - started)
+    floor = summarize(
+        "authenticated request floor (auth/me)",
+        1,
+        latencies,
+        samples - len(latencies),
+        sum(latencies),
+    )
+    log(f"  {floor.name:<38} p50 {floor.p50_ms:8.2f} ms  p95 {floor.p95_ms:8.2f}")
+    return floor
 
 
 def _measure_case(case: Case, client, connection, log, failures) -> dict:

@@ -18,6 +18,10 @@ class ProtocolError(Exception):
     pass
 
 
+class _Stale(ConnectionError):
+    """The server closed the connection without answering."""
+
+
 @dataclass
 class Response:
     status_code: int
@@ -62,6 +66,17 @@ class Connection:
         return await asyncio.wait_for(self._request(method, path, body, headers), self.timeout)
 
     async def _request(self, method, path, body, headers) -> Response:
+        reused = self.writer is not None
+        try:
+            return await self._exchange(method, path, body, headers)
+        except _Stale:
+            if not reused:
+                raise ConnectionError("the server closed a new connection") from None
+        # The server closed the idle connection (its keep-alive timeout) before this
+        # request reached it: nothing was processed, so send it again on a new one.
+        return await self._exchange(method, path, body, headers)
+
+    async def _exchange(self, method, path, body, headers) -> Response:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + self.host_header]
@@ -71,8 +86,9 @@ class Connection:
             lines.append(b"Content-Length: " + str(len(body)).encode())
         self.writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + (body or b""))
         try:
+            await self.writer.drain()
             response = await self._read_response()
-        except (ConnectionError, asyncio.IncompleteReadError, ProtocolError):
+        except (ConnectionError, asyncio.IncompleteReadError, ProtocolError, _Stale):
             await self.close()
             raise
         if response.headers.get("connection", "").lower() == "close":
@@ -82,7 +98,7 @@ class Connection:
     async def _read_response(self) -> Response:
         status_line = await self.reader.readline()
         if not status_line:
-            raise ConnectionError("the server closed the connection")
+            raise _Stale()
         try:
             status = int(status_line.split(b" ", 2)[1])
         except (IndexError, ValueError) as exc:
