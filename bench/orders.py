@@ -32,6 +32,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from bench.load import Request, http_scenario, sql_scenario
+from bench.server import production_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 16)
@@ -492,18 +493,7 @@ def remove_leftovers(connection, buyer_ids) -> int:
 def count_queries(*, database_url: str, server_env: dict, order: PlannedOrder) -> dict:
     """Queries of one POST /api/v1/orders/ with the bench server's settings, counted in a
     separate process against the bench database, inside a transaction rolled back."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "geomarket.settings.production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": database_url,
-        "DATABASE_POOL": "false",
-        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
-        "LOG_LEVEL": "WARNING",
-        **server_env,
-    }
+    env = production_env(database_url=database_url, **{"DATABASE_POOL": "false", **server_env})
     spec = {"token": order.buyer.token, "body": order.body()}
     result = subprocess.run(
         [sys.executable, "-m", "bench.orders", "count-queries"],

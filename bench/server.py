@@ -132,10 +132,9 @@ def uvicorn_server(*, app: str, workers: int, env: dict, ready_path: str):
         process.wait(timeout=30)
 
 
-@contextmanager
-def production_server(*, database_url: str, workers: int, extra_env: dict | None = None):
-    """uvicorn with the production settings, DEBUG off, as a separate process."""
-    env = {
+def production_env(*, database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a process with the production settings on the bench database."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "geomarket.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
@@ -144,8 +143,14 @@ def production_server(*, database_url: str, workers: int, extra_env: dict | None
         "DATABASE_URL": database_url,
         "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
         "LOG_LEVEL": "WARNING",
-        **(extra_env or {}),
+        **overrides,
     }
+
+
+@contextmanager
+def production_server(*, database_url: str, workers: int, extra_env: dict | None = None):
+    """uvicorn with the production settings, DEBUG off, as a separate process."""
+    env = production_env(database_url=database_url, **(extra_env or {}))
     with uvicorn_server(
         app="geomarket.asgi:application", workers=workers, env=env, ready_path="/healthz"
     ) as base_url:

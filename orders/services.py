@@ -184,7 +184,7 @@ def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, product_id, quantity FROM inventory_inventory"
-            " WHERE product_id = ANY(%s) ORDER BY id FOR UPDATE",
+            " WHERE product_id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
             [list(wanted)],
         )
         stock = {product_id: (row_id, quantity) for row_id, product_id, quantity in cursor}
