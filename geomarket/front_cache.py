@@ -79,6 +79,9 @@ def store(scope, response) -> None:
     versions = getattr(response, "answer_versions", None)
     if not versions or response.status_code != 200 or response.streaming:
         return
+    if response.cookies:
+        # A cookie belongs to the one client it was set for, never to every later caller.
+        return
     key = front_key(scope)
     if key is None or not answer_cache.breaker_allows():
         return

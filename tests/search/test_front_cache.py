@@ -8,8 +8,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core import signals
 from django.db import connections
+from django.http import HttpResponse
+from django_redis import get_redis_connection
 
 from catalog.services import product_update
+from geomarket import front_cache
 from geomarket.asgi import application
 from tests import factories
 
@@ -150,3 +153,22 @@ async def test_without_redis_the_database_answers(near, settings, django_entries
     assert [answer.headers["x-cache"] for answer in answers] == ["MISS", "MISS"]
     assert answers[0].json()["results"][0]["product"]["title"] == "Oat Milk"
     assert len(django_entries) == 2
+
+
+def test_a_response_that_sets_a_cookie_is_never_copied():
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": NEARBY,
+        "raw_path": NEARBY.encode(),
+        "query_string": b"lat=1&lng=2",
+        "headers": [(b"host", b"localhost")],
+    }
+    response = HttpResponse(b"{}", content_type="application/json")
+    response.answer_versions = {"catalog": "0", "merchants": "0"}
+    response.set_cookie("sessionid", "secret")
+    front_cache.store(scope, response)
+    assert get_redis_connection("default").get(front_cache.front_key(scope)) is None
+    del response.cookies["sessionid"]
+    front_cache.store(scope, response)
+    assert get_redis_connection("default").get(front_cache.front_key(scope)) is not None
