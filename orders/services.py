@@ -474,14 +474,8 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     return order
 
 
-def outbox_enqueue(*, task_name: str, payload: dict) -> OutboxMessage:
-    """Record a task to send once this transaction commits, then try sending it at once."""
-    message = OutboxMessage.objects.create(task_name=task_name, payload=payload)
-    _publish_after_commit(message)
-    return message
-
-
 def _publish_after_commit(message: OutboxMessage) -> None:
+    """Try sending an outbox message as soon as the transaction that wrote it commits."""
     transaction.on_commit(lambda: _outbox_publish_now(message))
 
 
