@@ -24,7 +24,6 @@ the database; the shared circuit breaker keeps both from waiting on a dead Redis
 import asyncio
 import hashlib
 import json
-import logging
 
 import redis.asyncio
 from django.conf import settings
@@ -33,17 +32,8 @@ from redis.exceptions import RedisError
 
 from geomarket import answer_cache
 
-logger = logging.getLogger(__name__)
-
 # Headers that belong to one response, not to the answer: recomputed or replaced.
 _PER_RESPONSE_HEADERS = {"content-length", "x-cache"}
-
-
-def _header(scope, name: bytes) -> bytes:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value
-    return b""
 
 
 def front_key(scope) -> str | None:

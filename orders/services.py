@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.gis.geos import Point
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -140,8 +139,10 @@ def _validated_lines(lines: list[OrderLine]) -> None:
             raise DomainError("Quantities must be between 1 and 999.", field="items")
 
 
-def _order_context(*, merchant_id: int, lines: list[OrderLine], location: Point) -> _OrderContext:
-    """The merchant, zone and products of an order, or the 400 that says which is wrong."""
+def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _OrderContext:
+    """The merchant, zone and products of an order, or the 400 that says which is wrong.
+
+    `point` is the delivery point as EWKT."""
     _validated_lines(lines)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -149,7 +150,7 @@ def _order_context(*, merchant_id: int, lines: list[OrderLine], location: Point)
             {
                 "merchant_id": merchant_id,
                 "product_ids": [line.product_id for line in lines],
-                "point": point_ewkt(lat=location.y, lng=location.x),
+                "point": point,
             },
         )
         row = cursor.fetchone()
@@ -296,7 +297,8 @@ def order_place(
             return claim
 
     location = delivery_address["location"]
-    context = _order_context(merchant_id=merchant_id, lines=lines, location=location)
+    point = point_ewkt(lat=location.y, lng=location.x)
+    context = _order_context(merchant_id=merchant_id, lines=lines, point=point)
     zone = context.zone
     priced = [(line, *context.products[line.product_id]) for line in lines]
     subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
@@ -342,7 +344,7 @@ def order_place(
                 "city": address.city,
                 "postal_code": address.postal_code,
                 "country": address.country,
-                "point": point_ewkt(lat=location.y, lng=location.x),
+                "point": point,
                 "buyer_id": buyer.pk,
                 "merchant_id": context.merchant.pk,
                 "status": status,
