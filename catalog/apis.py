@@ -14,7 +14,7 @@ from catalog.selectors import (
     product_list,
     product_title_suggestions,
     product_visible,
-    products_nearby,
+    products_nearby_answer,
     products_search,
 )
 from catalog.services import (
@@ -220,19 +220,7 @@ class ProductsNearbyApi(APIView):
         query = params.validated_data
 
         def compute() -> bytes:
-            rows = products_nearby(
-                lat=query["lat"],
-                lng=query["lng"],
-                radius_m=query["radius"],
-                limit=query["limit"],
-                q=query.get("q"),
-                category=query.get("category"),
-                min_price=query.get("min_price"),
-                max_price=query.get("max_price"),
-                in_stock=query["in_stock"],
-                deliverable=query["deliverable"],
-            )
-            return json_bytes({"results": [serializers.product_nearby_row(r) for r in rows]})
+            return products_nearby_answer(**query)
 
         answer = cached_answer(
             name="products-nearby",

@@ -4,7 +4,7 @@ from django.db.models.functions import Coalesce
 
 from catalog.models import Product, ProductCategory
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.sql import fetch_dicts, point_ewkt
+from geomarket.sql import fetch_value, point_ewkt
 
 
 def category_list() -> QuerySet[ProductCategory]:
@@ -77,6 +77,44 @@ FROM (
 ORDER BY distance_m, found.id
 """
 
+
+def _iso_utc(column: str) -> str:
+    """SQL rendering a timestamp as DRF does: ISO 8601 in UTC with a "Z", microseconds
+    only when there are any (as `datetime.isoformat`)."""
+    return (
+        f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        f" || CASE WHEN mod(date_part('microseconds', {column})::bigint, 1000000) = 0"
+        f" THEN '' ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || 'Z'"
+    )
+
+
+# The whole products/nearby answer, rendered by PostgreSQL from the rows above: the API
+# sends this text as it is. Rendering 20 rows here costs the database a few microseconds;
+# in Python (type loaders, dicts, the JSON encoder) it was a third of the request's CPU.
+PRODUCTS_NEARBY_ANSWER_SQL = (
+    """
+SELECT json_build_object('results', COALESCE(json_agg(json_build_object(
+    'product', json_build_object(
+        'id', r.id, 'merchant_id', r.merchant_id, 'category_id', r.category_id,
+        'title', r.title, 'description', r.description, 'price', r.price::text,
+        'is_published', r.is_published,
+        'created_at', """
+    + _iso_utc("r.created_at")
+    + """,
+        'updated_at', """
+    + _iso_utc("r.updated_at")
+    + """),
+    'merchant', json_build_object(
+        'id', r.merchant_id, 'name', r.merchant_name,
+        'location', json_build_object(
+            'type', 'Point', 'coordinates', json_build_array(r.lng, r.lat))),
+    'distance_m', round(r.distance_m::numeric, 2),
+    'quantity', r.quantity
+) ORDER BY r.distance_m, r.id), '[]'))::text
+FROM ({rows}) r
+"""
+)
+
 _DELIVERABLE_FILTER = """
         AND EXISTS (
             SELECT 1 FROM merchants_deliveryzone z
@@ -85,11 +123,11 @@ _DELIVERABLE_FILTER = """
         )"""
 
 
-def products_nearby(
+def products_nearby_statement(
     *,
     lat: float,
     lng: float,
-    radius_m: float,
+    radius: float,
     limit: int,
     q: str | None = None,
     category: str | None = None,
@@ -97,10 +135,13 @@ def products_nearby(
     max_price=None,
     in_stock: bool = True,
     deliverable: bool = False,
-) -> list[dict]:
+) -> tuple[str, dict]:
+    """The statement rendering the products/nearby answer as JSON text, and its parameters
+    (`radius` in metres), for Django's connection or the ASGI server's own pool
+    (`catalog.nearby_route`)."""
     params: dict = {
         "point": point_ewkt(lat=lat, lng=lng),
-        "radius": radius_m,
+        "radius": radius,
         "limit": limit,
     }
     filters: list[str] = []
@@ -124,11 +165,16 @@ def products_nearby(
     if q:
         filters.append("p.search_vector @@ websearch_to_tsquery('english', %(q)s)")
         params["q"] = q
-    sql = PRODUCTS_NEARBY_SQL.format(
+    rows = PRODUCTS_NEARBY_SQL.format(
         deliverable=_DELIVERABLE_FILTER if deliverable else "",
         product_filters="".join(f" AND {clause}" for clause in filters),
     )
-    return fetch_dicts(sql, params)
+    return PRODUCTS_NEARBY_ANSWER_SQL.format(rows=rows), params
+
+
+def products_nearby_answer(**filters) -> bytes:
+    """The products/nearby answer's body for `products_nearby_statement(**filters)`."""
+    return fetch_value(*products_nearby_statement(**filters)).encode()
 
 
 SEARCH_SORTS = {

@@ -8,8 +8,6 @@ from geomarket.api.fields import (
     GeoJSONPointField,
     MoneyField,
     NearPointSerializer,
-    format_datetime,
-    format_money,
 )
 
 
@@ -107,7 +105,7 @@ class NearbyMerchantSerializer(serializers.Serializer):
 
 
 class ProductNearbySerializer(serializers.Serializer):
-    """Schema only: rows are rendered by `product_nearby_row`."""
+    """Schema only: the answer is rendered in SQL (`products_nearby_statement`)."""
 
     product = ProductOutputSerializer()
     merchant = NearbyMerchantSerializer()
@@ -134,26 +132,3 @@ class ProductSearchResultSerializer(serializers.Serializer):
 class SuggestOutputSerializer(serializers.Serializer):
     query = serializers.CharField()
     suggestions = serializers.ListField(child=serializers.CharField())
-
-
-def product_nearby_row(row: dict) -> dict:
-    return {
-        "product": {
-            "id": row["id"],
-            "merchant_id": row["merchant_id"],
-            "category_id": row["category_id"],
-            "title": row["title"],
-            "description": row["description"],
-            "price": format_money(row["price"]),
-            "is_published": row["is_published"],
-            "created_at": format_datetime(row["created_at"]),
-            "updated_at": format_datetime(row["updated_at"]),
-        },
-        "merchant": {
-            "id": row["merchant_id"],
-            "name": row["merchant_name"],
-            "location": {"type": "Point", "coordinates": [row["lng"], row["lat"]]},
-        },
-        "distance_m": round(row["distance_m"], 2),
-        "quantity": row["quantity"],
-    }

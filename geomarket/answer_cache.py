@@ -69,6 +69,12 @@ def breaker_allows() -> bool:
     return _breaker.allows() and not _breaker.needs_full_bump
 
 
+def recovery_pending() -> bool:
+    """Whether Redis may be tried again but first needs the invalidation `_recover` does,
+    which only a request through `cached_answer` performs."""
+    return _breaker.allows() and _breaker.needs_full_bump
+
+
 def breaker_trip(exc: Exception, action: str) -> None:
     _breaker.trip(exc, action)
 

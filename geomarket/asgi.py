@@ -39,8 +39,16 @@ class SingleHopASGIHandler(ASGIHandler):
     views.
 
     Before any of that, a request the front cache holds a current answer for is answered
-    from the event loop alone (`geomarket.front_cache`).
+    from the event loop alone (`geomarket.front_cache`), and so is an anonymous, valid
+    products/nearby request (`catalog.nearby_route`).
     """
+
+    def __init__(self):
+        super().__init__()
+        # Imported once Django is set up: the route uses the catalog's models and selectors.
+        from catalog import nearby_route
+
+        self.nearby_route = nearby_route
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
@@ -52,10 +60,12 @@ class SingleHopASGIHandler(ASGIHandler):
 
     async def handle(self, scope, receive, send):
         front = await front_cache.lookup(scope)
-        if front is not None:
-            status, headers, body = front
+        if front.answer is not None:
+            status, headers, body = front.answer
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+            return
+        if await self.nearby_route.respond(scope, send, versions=front.versions):
             return
         try:
             body_file = await self.read_body(receive)
@@ -77,6 +87,7 @@ class SingleHopASGIHandler(ASGIHandler):
         request, error_response = self.create_request(scope, body_file)
         response = error_response if request is None else self.get_response(request)
         front_cache.store(scope, response)
+        self.nearby_route.learn_headers(scope, response)
         response._handler_class = self.__class__
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size

@@ -24,6 +24,7 @@ the database; the shared circuit breaker keeps both from waiting on a dead Redis
 import asyncio
 import hashlib
 import json
+from typing import NamedTuple
 
 import redis.asyncio
 from django.conf import settings
@@ -36,21 +37,38 @@ from geomarket import answer_cache
 _PER_RESPONSE_HEADERS = {"content-length", "x-cache"}
 
 
-def front_key(scope) -> str | None:
-    """The entry's key for this request, or None when the request is not eligible."""
-    if scope["method"] != "GET" or scope["path"] not in settings.FRONT_CACHE_PATHS:
+def anonymous_identity(scope) -> tuple[bytes, ...] | None:
+    """For an anonymous `GET` without a body, what besides its path and query could make
+    Django answer it differently: scheme, host, forwarded scheme and `Accept`. None for
+    any other request, which only Django may answer."""
+    if scope["method"] != "GET":
         return None
     headers = dict(scope["headers"])
+    if len(headers) != len(scope["headers"]):
+        # A repeated header reaches Django joined, not as the last copy read here.
+        return None
     if b"authorization" in headers or b"cookie" in headers or b"transfer-encoding" in headers:
         return None
     if headers.get(b"content-length", b"0") != b"0":
         return None
+    return (
+        scope.get("scheme", "http").encode(),
+        headers.get(b"host", b""),
+        headers.get(b"x-forwarded-proto", b""),
+        headers.get(b"accept", b""),
+    )
+
+
+def front_key(scope) -> str | None:
+    """The entry's key for this request, or None when the request is not eligible."""
+    if scope["path"] not in settings.FRONT_CACHE_PATHS:
+        return None
+    identity = anonymous_identity(scope)
+    if identity is None:
+        return None
     material = b"\n".join(
         (
-            scope.get("scheme", "http").encode(),
-            headers.get(b"host", b""),
-            headers.get(b"x-forwarded-proto", b""),
-            headers.get(b"accept", b""),
+            *identity,
             scope.get("raw_path") or scope["path"].encode(),
             scope.get("query_string", b""),
         )
@@ -64,6 +82,15 @@ def _pack(versions: dict[str, str], status: int, headers: list[tuple[str, str]],
     return json.dumps(meta, separators=(",", ":")).encode() + b"\n" + body
 
 
+def answer_headers(response) -> list[tuple[str, str]]:
+    """The headers of Django's response that belong to the answer, not to this response."""
+    return [
+        (name, value)
+        for name, value in response.items()
+        if name.lower() not in _PER_RESPONSE_HEADERS
+    ]
+
+
 def store(scope, response) -> None:
     """File a copy of Django's answer to this request, when it is one to keep."""
     versions = getattr(response, "answer_versions", None)
@@ -75,15 +102,25 @@ def store(scope, response) -> None:
     key = front_key(scope)
     if key is None or not answer_cache.breaker_allows():
         return
-    headers = [
-        (name, value)
-        for name, value in response.items()
-        if name.lower() not in _PER_RESPONSE_HEADERS
-    ]
-    entry = _pack(versions, response.status_code, headers, response.content)
+    entry = _pack(versions, response.status_code, answer_headers(response), response.content)
     try:
         get_redis_connection("default").set(key, entry, ex=settings.CACHE_TIMEOUT_SECONDS)
     except RedisError as exc:
+        answer_cache.breaker_trip(exc, "front cache write")
+
+
+async def store_answer(
+    scope, *, versions: dict[str, str], headers: list[tuple[str, str]], body: bytes
+) -> None:
+    """File a 200 answer computed on the event loop, as `store` files Django's."""
+    key = front_key(scope)
+    if key is None or not answer_cache.breaker_allows():
+        return
+    try:
+        await _clients.get().set(
+            key, _pack(versions, 200, headers, body), ex=settings.CACHE_TIMEOUT_SECONDS
+        )
+    except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache write")
 
 
@@ -111,11 +148,22 @@ class _Clients:
 _clients = _Clients()
 
 
-async def lookup(scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-    """A current entry for this request as (status, headers, body), or None."""
+class Lookup(NamedTuple):
+    # (status, headers, body) of a current entry, or None.
+    answer: tuple[int, list[tuple[bytes, bytes]], bytes] | None
+    # The namespace versions read, which an answer computed now may be filed under; None
+    # when Redis was not asked or did not answer.
+    versions: dict[str, str] | None
+
+
+_NOT_ASKED = Lookup(None, None)
+
+
+async def lookup(scope) -> Lookup:
+    """A current entry for this request, and the namespace versions current now."""
     key = front_key(scope)
     if key is None or not answer_cache.breaker_allows():
-        return None
+        return _NOT_ASKED
     namespaces = [str(namespace) for namespace in answer_cache.Namespace]
     try:
         *raw_versions, entry = await _clients.get().mget(
@@ -123,17 +171,17 @@ async def lookup(scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         )
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache read")
-        return None
-    if entry is None:
-        return None
+        return _NOT_ASKED
     current = {
         namespace: answer_cache.version_value(raw)
         for namespace, raw in zip(namespaces, raw_versions, strict=True)
     }
+    if entry is None:
+        return Lookup(None, current)
     meta_line, _, body = entry.partition(b"\n")
     meta = json.loads(meta_line)
     if any(current[namespace] != version for namespace, version in meta["versions"].items()):
-        return None
+        return Lookup(None, current)
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in meta["headers"]]
     headers += [(b"x-cache", b"HIT"), (b"content-length", str(len(body)).encode())]
-    return meta["status"], headers, body
+    return Lookup((meta["status"], headers, body), current)

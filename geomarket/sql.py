@@ -14,3 +14,10 @@ def fetch_dicts(sql: str, params: dict) -> list[dict]:
 def point_ewkt(*, lat: float, lng: float) -> str:
     """A WGS84 point literal for `%(point)s::geography` parameters."""
     return f"SRID=4326;POINT({lng!r} {lat!r})"
+
+
+def fetch_value(sql: str, params: dict):
+    """The first column of the first row of `sql`."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]

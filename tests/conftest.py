@@ -64,6 +64,24 @@ def isolated_redis_keys(settings, monkeypatch):
     monkeypatch.setattr(answer_cache, "_breaker", answer_cache._Breaker())
 
 
+@pytest.fixture(autouse=True)
+def nearby_route_unlearned():
+    """The nearby route serves a host only after Django has: each test starts unlearned."""
+    from catalog import nearby_route
+
+    nearby_route.forget_headers()
+
+
+@pytest.fixture
+async def async_pool_closed():
+    """Close the ASGI server's own database pool in the test's event loop: its
+    connections would otherwise outlive the loop and hold the test database open."""
+    from geomarket import async_db
+
+    yield
+    await async_db.pools.close()
+
+
 @pytest.fixture
 def market(db, as_user):
     return build_market(as_user)

@@ -115,6 +115,9 @@ FRONT_CACHE_PATHS = (
     if env_bool("FRONT_CACHE", True)
     else frozenset()
 )
+# Anonymous, valid products/nearby requests answered on the ASGI event loop
+# (catalog/nearby_route.py).
+NEARBY_ROUTE = env_bool("NEARBY_ROUTE", True)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

@@ -24,6 +24,13 @@ SEARCH = "/api/v1/search/products/"
 SUGGEST = "/api/v1/search/suggest/"
 
 
+@pytest.fixture(autouse=True)
+def misses_go_to_django(settings):
+    """These tests are about copies of Django's answers: the nearby route, which answers
+    misses itself, is tested in test_nearby_route."""
+    settings.NEARBY_ROUTE = False
+
+
 @pytest.fixture
 def shop():
     merchant = factories.merchant()
