@@ -26,12 +26,12 @@ import hashlib
 import json
 from typing import NamedTuple
 
-import redis.asyncio
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from geomarket import answer_cache
+from geomarket.redis_async import RedisPipe
 
 # Headers that belong to one response, not to the answer: recomputed or replaced.
 _PER_RESPONSE_HEADERS = {"content-length", "x-cache"}
@@ -117,16 +117,16 @@ async def store_answer(
     if key is None or not answer_cache.breaker_allows():
         return
     try:
-        await _clients.get().set(
-            key, _pack(versions, 200, headers, body), ex=settings.CACHE_TIMEOUT_SECONDS
+        await _clients.get().execute(
+            "SET", key, _pack(versions, 200, headers, body), "EX", settings.CACHE_TIMEOUT_SECONDS
         )
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache write")
 
 
 class _Clients:
-    """One asyncio Redis client per event loop and Redis URL: a client's connections
-    belong to the loop that opened them."""
+    """One Redis connection per event loop and Redis URL: a connection belongs to the loop
+    that opened it."""
 
     def __init__(self):
         self._client = None
@@ -136,10 +136,10 @@ class _Clients:
         owner = (asyncio.get_running_loop(), settings.CACHES["default"]["LOCATION"])
         if self._owner != owner:
             options = settings.CACHES["default"].get("OPTIONS", {})
-            self._client = redis.asyncio.Redis.from_url(
+            self._client = RedisPipe(
                 owner[1],
-                socket_timeout=options.get("SOCKET_TIMEOUT", 1),
-                socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT", 1),
+                timeout=options.get("SOCKET_TIMEOUT", 1),
+                connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT", 1),
             )
             self._owner = owner
         return self._client
@@ -166,8 +166,8 @@ async def lookup(scope) -> Lookup:
         return _NOT_ASKED
     namespaces = [str(namespace) for namespace in answer_cache.Namespace]
     try:
-        *raw_versions, entry = await _clients.get().mget(
-            [*(answer_cache.version_key(namespace) for namespace in namespaces), key]
+        *raw_versions, entry = await _clients.get().execute(
+            "MGET", *(answer_cache.version_key(namespace) for namespace in namespaces), key
         )
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache read")

@@ -116,8 +116,13 @@ FRONT_CACHE_PATHS = (
     else frozenset()
 )
 # Anonymous, valid products/nearby requests answered on the ASGI event loop
-# (catalog/nearby_route.py).
+# (catalog/nearby_route.py), through a pool of its own (geomarket/async_db.py). That pool
+# prepares a statement on its second use; set ASYNC_DB_PREPARE_THRESHOLD to "off" behind a
+# connection pooler that cannot keep prepared statements (PgBouncer before 1.21, in
+# transaction mode).
 NEARBY_ROUTE = env_bool("NEARBY_ROUTE", True)
+_prepare_threshold = env_str("ASYNC_DB_PREPARE_THRESHOLD", "1")
+ASYNC_DB_PREPARE_THRESHOLD = None if _prepare_threshold == "off" else int(_prepare_threshold)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

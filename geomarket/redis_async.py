@@ -1,0 +1,130 @@
+"""A lean asyncio Redis connection for the commands the ASGI server sends on every search
+request before Django (`geomarket.front_cache`): one `MGET` to look an answer up, one
+`SET` to file one.
+
+redis-py's asyncio client spent about a third of such a request's CPU on its own
+machinery (a connection pool checkout, a retry wrapper and stream readers around each
+command). This is one connection per event loop that every request pipelines its
+commands on: a command is written at once, and replies, which Redis sends in order, are
+handed to the waiting callers in that order. hiredis parses them.
+
+A command that fails or times out closes the connection, failing the commands queued on
+it; the next command opens a new one. Errors are redis-py's exception classes, so
+callers handle them as they handle redis-py's.
+"""
+
+import asyncio
+import collections
+import ssl
+
+import hiredis
+from redis.connection import SSLConnection, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+class _RespProtocol(asyncio.Protocol):
+    def __init__(self):
+        self.reader = hiredis.Reader()
+        self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            waiter = self.waiting.popleft()
+            if waiter.done():  # its caller timed out and closed the connection
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                waiter.set_exception(ResponseError(str(reply)))
+            else:
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(RedisConnectionError(f"Redis connection lost: {exc!r}"))
+
+    def send(self, command: bytes) -> asyncio.Future:
+        waiter = asyncio.get_running_loop().create_future()
+        # Queued and written in one step, so replies meet their callers in order.
+        self.waiting.append(waiter)
+        self.transport.write(command)
+        return waiter
+
+    def close(self):
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+class RedisPipe:
+    """Commands to the Redis server at `url`, pipelined on one connection."""
+
+    def __init__(self, url: str, *, timeout: float, connect_timeout: float):
+        self.url = url
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._protocol: _RespProtocol | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def _connection(self) -> _RespProtocol:
+        if self._protocol is not None and not self._protocol.closed:
+            return self._protocol
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._protocol is None or self._protocol.closed:
+                self._protocol = await self._connect()
+        return self._protocol
+
+    async def _connect(self) -> _RespProtocol:
+        options = parse_url(self.url)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                if "path" in options:
+                    _, protocol = await loop.create_unix_connection(_RespProtocol, options["path"])
+                else:
+                    secure = options.get("connection_class") is SSLConnection
+                    _, protocol = await loop.create_connection(
+                        _RespProtocol,
+                        options.get("host", "localhost"),
+                        options.get("port", 6379),
+                        ssl=ssl.create_default_context() if secure else None,
+                    )
+                setup = []
+                if options.get("password"):
+                    credentials = [options.get("username"), options["password"]]
+                    setup.append(("AUTH", *(part for part in credentials if part)))
+                if options.get("db"):
+                    setup.append(("SELECT", options["db"]))
+                replies = [protocol.send(hiredis.pack_command(command)) for command in setup]
+                for reply in replies:
+                    await reply
+        except (OSError, TimeoutError) as exc:
+            raise RedisConnectionError(f"Redis at {self.url!r} unreachable: {exc!r}") from exc
+        return protocol
+
+    async def execute(self, *command):
+        protocol = await self._connection()
+        reply = protocol.send(hiredis.pack_command(command))
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await reply
+        except TimeoutError as exc:
+            # The connection may be stuck: no later command should queue behind this one.
+            # (A caller cancelled for other reasons leaves it be: its reply, when it comes,
+            # is skipped as the reply of a finished waiter.)
+            protocol.close()
+            raise RedisTimeoutError("Redis did not answer in time") from exc
+
+    def close(self) -> None:
+        if self._protocol is not None:
+            self._protocol.close()
