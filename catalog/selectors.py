@@ -89,28 +89,32 @@ def _iso_utc(column: str) -> str:
 
 
 # The whole products/nearby answer, rendered by PostgreSQL from the rows above: the API
-# sends this text as it is. Rendering 20 rows here costs the database a few microseconds;
-# in Python (type loaders, dicts, the JSON encoder) it was a third of the request's CPU.
+# sends this text as it is. Rendering 20 rows in Python (type loaders, dicts, the JSON
+# encoder) was a third of the request's CPU; here it costs the database about 0.1 ms.
+# Plain concatenation is cheaper for PostgreSQL than json_build_object, and gives the
+# same compact JSON as the API's encoder. Every column concatenated is NOT NULL (a NULL
+# would drop its row), and to_json escapes the free text.
 PRODUCTS_NEARBY_ANSWER_SQL = (
     """
-SELECT json_build_object('results', COALESCE(json_agg(json_build_object(
-    'product', json_build_object(
-        'id', r.id, 'merchant_id', r.merchant_id, 'category_id', r.category_id,
-        'title', r.title, 'description', r.description, 'price', r.price::text,
-        'is_published', r.is_published,
-        'created_at', """
+SELECT '{{"results":[' || COALESCE(string_agg(
+    '{{"product":{{"id":' || r.id || ',"merchant_id":' || r.merchant_id
+    || ',"category_id":' || r.category_id
+    || ',"title":' || to_json(r.title)::text
+    || ',"description":' || to_json(r.description)::text
+    || ',"price":"' || r.price || '","is_published":'
+    || CASE WHEN r.is_published THEN 'true' ELSE 'false' END
+    || ',"created_at":"' || """
     + _iso_utc("r.created_at")
-    + """,
-        'updated_at', """
+    + """
+    || '","updated_at":"' || """
     + _iso_utc("r.updated_at")
-    + """),
-    'merchant', json_build_object(
-        'id', r.merchant_id, 'name', r.merchant_name,
-        'location', json_build_object(
-            'type', 'Point', 'coordinates', json_build_array(r.lng, r.lat))),
-    'distance_m', round(r.distance_m::numeric, 2),
-    'quantity', r.quantity
-) ORDER BY r.distance_m, r.id), '[]'))::text
+    + """
+    || '"}},"merchant":{{"id":' || r.merchant_id
+    || ',"name":' || to_json(r.merchant_name)::text
+    || ',"location":{{"type":"Point","coordinates":[' || r.lng || ',' || r.lat || ']}}}}'
+    || ',"distance_m":' || round(r.distance_m::numeric, 2)
+    || ',"quantity":' || r.quantity || '}}',
+    ',' ORDER BY r.distance_m, r.id), '') || ']}}'
 FROM ({rows}) r
 """
 )

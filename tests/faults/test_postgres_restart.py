@@ -153,8 +153,14 @@ def server(cluster):
     process.wait(timeout=30)
 
 
+NEARBY = "/api/v1/products/nearby/?lat=52.52&lng=13.405&radius={radius}"
+
+
 def test_outage_fails_fast_with_503_and_recovers_without_a_restart(cluster, server):
     assert httpx.get(f"{server}/api/v1/categories/").status_code == 200
+    # Django answers the first; the nearby route, through its own pool, the second.
+    for radius in (1000, 2000):
+        assert httpx.get(server + NEARBY.format(radius=radius)).json() == {"results": []}
 
     cluster.stop()
     started = time.monotonic()
@@ -162,6 +168,10 @@ def test_outage_fails_fast_with_503_and_recovers_without_a_restart(cluster, serv
     assert during.status_code == 503
     assert time.monotonic() - started < 8
     assert "detail" in during.json()
+    started = time.monotonic()
+    nearby_during = httpx.get(server + NEARBY.format(radius=3000), timeout=30)
+    assert nearby_during.status_code == 503
+    assert time.monotonic() - started < 8
     health = httpx.get(f"{server}/healthz", timeout=30)
     assert health.status_code == 503
     assert health.json()["checks"]["database"] == "error"
@@ -176,3 +186,9 @@ def test_outage_fails_fast_with_503_and_recovers_without_a_restart(cluster, serv
         time.sleep(0.2)
     assert status == 200
     assert httpx.get(f"{server}/healthz").status_code == 200
+    back = time.monotonic()
+    answers = []
+    while time.monotonic() - back < 15 and answers[-3:] != [200] * 3:
+        answers.append(httpx.get(server + NEARBY.format(radius=4000 + len(answers))).status_code)
+        time.sleep(0.2)
+    assert answers[-3:] == [200] * 3
