@@ -394,3 +394,20 @@ def test_the_answer_rendered_in_sql_is_what_the_serializers_render(city, api_cli
     rendered = next(row for row in answer if row["product"]["id"] == oat_milk.pk)
     assert rendered["product"]["created_at"] == "2026-01-02T03:04:05Z"
     assert rendered["product"]["description"].endswith("\x01 \U0001f95b")
+
+
+def test_every_write_path_keeps_the_stored_product_json(city, api_client):
+    from catalog.models import Product
+
+    bread = city["products"][0]
+    Product.objects.filter(pk=bread.pk).update(title='Bread "Deluxe"', price="7.25")
+    with connections["default"].cursor() as cursor:
+        cursor.execute("UPDATE catalog_product SET is_published = false WHERE id = %s", [bread.pk])
+        cursor.execute("UPDATE catalog_product SET is_published = true WHERE id = %s", [bread.pk])
+    response = api_client.get(NEARBY, {"lat": city["lat"], "lng": city["lng"], "q": "deluxe"})
+    [row] = response.json()["results"]
+    assert row["product"]["title"] == 'Bread "Deluxe"'
+    assert row["product"]["price"] == "7.25"
+    assert row["product"]["is_published"] is True
+    bread.refresh_from_db()
+    assert row["product"]["updated_at"] == bread.updated_at.isoformat().replace("+00:00", "Z")

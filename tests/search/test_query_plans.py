@@ -5,7 +5,7 @@ import re
 import pytest
 from django.db import connection
 
-from catalog.selectors import PRODUCTS_NEARBY_SQL
+from catalog.selectors import products_nearby_statement
 from merchants.selectors import MERCHANTS_DELIVERING_TO_SQL, MERCHANTS_NEARBY_SQL
 
 pytestmark = pytest.mark.django_db
@@ -82,8 +82,8 @@ def plan(sql: str, params: dict) -> str:
 
 
 def test_products_nearby_walks_the_merchant_location_index(big_city):
-    sql = PRODUCTS_NEARBY_SQL.format(deliverable="", product_filters=" AND i.quantity > 0")
-    text = plan(sql, {"point": POINT, "radius": 5000, "limit": 20})
+    lng, lat = (float(part) for part in POINT.split("(")[1].rstrip(")").split())
+    text = plan(*products_nearby_statement(lat=lat, lng=lng, radius=5000, limit=20))
     assert re.search(
         r"Index Scan using merchants_merchant_location_\w+ on merchants_merchant", text
     ), text
