@@ -87,8 +87,8 @@ def answer_prefix() -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:answers"
 
 
-def version_key(namespace: str) -> str:
-    return f"{answer_prefix()}:version:{namespace}"
+def version_key(namespace: str, prefix: str | None = None) -> str:
+    return f"{answer_prefix() if prefix is None else prefix}:version:{namespace}"
 
 
 def _recover(client) -> None:

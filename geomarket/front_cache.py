@@ -22,6 +22,7 @@ the database; the shared circuit breaker keeps both from waiting on a dead Redis
 """
 
 import asyncio
+import functools
 import hashlib
 import json
 from typing import NamedTuple
@@ -148,6 +149,13 @@ class _Clients:
 _clients = _Clients()
 
 
+@functools.lru_cache(maxsize=16)
+def _version_keys(prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every namespace, and its version key under this prefix (the same for each request)."""
+    namespaces = tuple(str(namespace) for namespace in answer_cache.Namespace)
+    return namespaces, tuple(answer_cache.version_key(name, prefix) for name in namespaces)
+
+
 class Lookup(NamedTuple):
     # (status, headers, body) of a current entry, or None.
     answer: tuple[int, list[tuple[bytes, bytes]], bytes] | None
@@ -164,11 +172,9 @@ async def lookup(scope) -> Lookup:
     key = front_key(scope)
     if key is None or not answer_cache.breaker_allows():
         return _NOT_ASKED
-    namespaces = [str(namespace) for namespace in answer_cache.Namespace]
+    namespaces, version_keys = _version_keys(answer_cache.answer_prefix())
     try:
-        *raw_versions, entry = await _clients.get().execute(
-            "MGET", *(answer_cache.version_key(namespace) for namespace in namespaces), key
-        )
+        *raw_versions, entry = await _clients.get().execute("MGET", *version_keys, key)
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache read")
         return _NOT_ASKED

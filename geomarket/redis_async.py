@@ -9,8 +9,9 @@ commands on: a command is written at once, and replies, which Redis sends in ord
 handed to the waiting callers in that order. hiredis parses them.
 
 A command that fails or times out closes the connection, failing the commands queued on
-it; the next command opens a new one. Errors are redis-py's exception classes, so
-callers handle them as they handle redis-py's.
+it; the next command opens a new one. Timeouts are kept by one watchdog per connection,
+which looks at the oldest command still waiting, rather than by a timer per command.
+Errors are redis-py's exception classes, so callers handle them as they handle redis-py's.
 """
 
 import asyncio
@@ -25,11 +26,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class _RespProtocol(asyncio.Protocol):
-    def __init__(self):
+    def __init__(self, timeout: float):
+        self.timeout = timeout
         self.reader = hiredis.Reader()
-        self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        # (deadline, waiter) of each command sent, in the order Redis will answer them.
+        self.waiting: collections.deque[tuple[float, asyncio.Future]] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.timed_out = False
+        self.loop = asyncio.get_running_loop()
+        self.watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport):
         self.transport = transport
@@ -37,8 +43,8 @@ class _RespProtocol(asyncio.Protocol):
     def data_received(self, data):
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
-            waiter = self.waiting.popleft()
-            if waiter.done():  # its caller timed out and closed the connection
+            _, waiter = self.waiting.popleft()
+            if waiter.done():  # its caller was cancelled
                 continue
             if isinstance(reply, hiredis.ReplyError):
                 waiter.set_exception(ResponseError(str(reply)))
@@ -47,17 +53,38 @@ class _RespProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.closed = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        if self.timed_out:
+            error = RedisTimeoutError("Redis did not answer in time")
+        else:
+            error = RedisConnectionError(f"Redis connection lost: {exc!r}")
         while self.waiting:
-            waiter = self.waiting.popleft()
+            _, waiter = self.waiting.popleft()
             if not waiter.done():
-                waiter.set_exception(RedisConnectionError(f"Redis connection lost: {exc!r}"))
+                waiter.set_exception(error)
 
     def send(self, command: bytes) -> asyncio.Future:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = self.loop.create_future()
         # Queued and written in one step, so replies meet their callers in order.
-        self.waiting.append(waiter)
+        self.waiting.append((self.loop.time() + self.timeout, waiter))
         self.transport.write(command)
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_later(self.timeout, self._watch)
         return waiter
+
+    def _watch(self):
+        self.watchdog = None
+        if not self.waiting or self.closed:
+            return
+        deadline = self.waiting[0][0]
+        if self.loop.time() >= deadline:
+            # The oldest command is overdue: the connection may be stuck, and no later
+            # command should queue behind it.
+            self.timed_out = True
+            self.close()
+            return
+        self.watchdog = self.loop.call_at(deadline, self._watch)
 
     def close(self):
         if self.transport is not None and not self.closed:
@@ -94,7 +121,7 @@ class RedisPipe:
                 else:
                     secure = options.get("connection_class") is SSLConnection
                     _, protocol = await loop.create_connection(
-                        _RespProtocol,
+                        self._protocol_factory,
                         options.get("host", "localhost"),
                         options.get("port", 6379),
                         ssl=ssl.create_default_context() if secure else None,
@@ -112,18 +139,12 @@ class RedisPipe:
             raise RedisConnectionError(f"Redis at {self.url!r} unreachable: {exc!r}") from exc
         return protocol
 
+    def _protocol_factory(self) -> _RespProtocol:
+        return _RespProtocol(self.timeout)
+
     async def execute(self, *command):
         protocol = await self._connection()
-        reply = protocol.send(hiredis.pack_command(command))
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await reply
-        except TimeoutError as exc:
-            # The connection may be stuck: no later command should queue behind this one.
-            # (A caller cancelled for other reasons leaves it be: its reply, when it comes,
-            # is skipped as the reply of a finished waiter.)
-            protocol.close()
-            raise RedisTimeoutError("Redis did not answer in time") from exc
+        return await protocol.send(hiredis.pack_command(command))
 
     def close(self) -> None:
         if self._protocol is not None:
