@@ -8,6 +8,7 @@ PYTHON := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PG_PORT ?= 55432
 export REDIS_PORT ?= 56379
+export REDIS_BROKER_PORT ?= $(shell echo $$(( $(REDIS_PORT) + 1 )))
 PORT ?= 8000
 
 .PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format bench soak fuzz

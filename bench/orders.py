@@ -130,7 +130,7 @@ def bench_broker_url() -> str:
         return os.environ["BENCH_BROKER_URL"]
     from django.conf import settings
 
-    return urlunsplit(urlsplit(settings.REDIS_URL)._replace(path="/15"))
+    return urlunsplit(urlsplit(settings.CELERY_BROKER_URL)._replace(path="/15"))
 
 
 def broker_queue_purge(url: str) -> int:

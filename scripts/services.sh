@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Project-local PostGIS and Redis whose data lives under .local/ in the checkout.
+# Project-local PostGIS and two Redis servers whose data lives under .local/ in the checkout:
+# the cache (answers, rate limits, task results), kept in memory only, and the Celery
+# broker, whose append-only file keeps queued messages across a restart. Writing every
+# cached answer to an append-only file cost more CPU and disk than serving it.
 # Usage: scripts/services.sh start|stop|status
-# When DATABASE_URL or REDIS_URL is set, the matching service is external and left alone.
+# When DATABASE_URL or REDIS_URL is set, the matching service is external and left alone
+# (with REDIS_URL set and no CELERY_BROKER_URL, that Redis is the broker as well).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -9,6 +13,7 @@ ROOT=$(pwd)
 LOCAL_DIR=${GEOMARKET_LOCAL_DIR:-$ROOT/.local}
 PG_PORT=${PG_PORT:-55432}
 REDIS_PORT=${REDIS_PORT:-56379}
+REDIS_BROKER_PORT=${REDIS_BROKER_PORT:-$((REDIS_PORT + 1))}
 PG_DB=${PG_DB:-geomarket}
 PG_USER=${PG_USER:-geomarket}
 PG_PASSWORD=${PG_PASSWORD:-geomarket}
@@ -17,6 +22,7 @@ PG_DATA=$LOCAL_DIR/postgres/data
 PG_RUN=$LOCAL_DIR/postgres/run
 PG_LOG=$LOCAL_DIR/postgres/postgres.log
 REDIS_DIR=$LOCAL_DIR/redis
+REDIS_BROKER_DIR=$LOCAL_DIR/redis-broker
 
 say() { printf '%s\n' "$*"; }
 
@@ -101,50 +107,67 @@ pg_stop() {
   fi
 }
 
-redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+redis_cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
-redis_running() { redis_cli ping 2>/dev/null | grep -q PONG; }
+redis_running() { redis_cli "$1" ping 2>/dev/null | grep -q PONG; }
 
+# redis_start NAME PORT DIR PERSISTENCE-OPTIONS...
 redis_start() {
+  local name=$1 port=$2 dir=$3
+  shift 3
   if ! command -v redis-server >/dev/null; then
     say "redis-server not found; run 'make setup' first." >&2
     exit 1
   fi
-  if redis_running; then
-    say "Redis already running on 127.0.0.1:$REDIS_PORT"
+  if redis_running "$port"; then
+    say "Redis ($name) already running on 127.0.0.1:$port"
     return
   fi
-  mkdir -p "$REDIS_DIR"
-  # appendonly keeps queued Celery messages across a Redis restart.
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
-    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
-    --appendonly yes --save "" --protected-mode yes
-  for _ in $(seq 1 50); do redis_running && break; sleep 0.1; done
-  redis_running || { say "Redis failed to start; see $REDIS_DIR/redis.log" >&2; exit 1; }
-  say "Redis started on 127.0.0.1:$REDIS_PORT"
+  mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+    --protected-mode yes "$@"
+  for _ in $(seq 1 50); do redis_running "$port" && break; sleep 0.1; done
+  redis_running "$port" || { say "Redis ($name) failed to start; see $dir/redis.log" >&2; exit 1; }
+  say "Redis ($name) started on 127.0.0.1:$port"
 }
 
 redis_stop() {
-  if redis_running; then
-    redis_cli shutdown nosave >/dev/null 2>&1 || true
-    say "Redis stopped"
+  local name=$1 port=$2
+  if redis_running "$port"; then
+    redis_cli "$port" shutdown nosave >/dev/null 2>&1 || true
+    say "Redis ($name) stopped"
   else
-    say "Redis is not running"
+    say "Redis ($name) is not running"
   fi
+}
+
+redis_status() {
+  local name=$1 port=$2
+  if redis_running "$port"; then say "Redis ($name): running on 127.0.0.1:$port"; else say "Redis ($name): stopped"; fi
 }
 
 case "${1:-}" in
   start)
     if [ -n "${DATABASE_URL:-}" ]; then say "DATABASE_URL is set: using it, no local PostgreSQL"; else pg_start; fi
-    if [ -n "${REDIS_URL:-}" ]; then say "REDIS_URL is set: using it, no local Redis"; else redis_start; fi
+    if [ -n "${REDIS_URL:-}" ]; then
+      say "REDIS_URL is set: using it, no local Redis"
+    else
+      redis_start cache "$REDIS_PORT" "$REDIS_DIR" --save "" --appendonly no
+      redis_start broker "$REDIS_BROKER_PORT" "$REDIS_BROKER_DIR" --save "" --appendonly yes
+    fi
     ;;
   stop)
     if [ -z "${DATABASE_URL:-}" ]; then pg_stop; fi
-    if [ -z "${REDIS_URL:-}" ]; then redis_stop; fi
+    if [ -z "${REDIS_URL:-}" ]; then
+      redis_stop cache "$REDIS_PORT"
+      redis_stop broker "$REDIS_BROKER_PORT"
+    fi
     ;;
   status)
     if pg_running; then say "PostgreSQL: running on 127.0.0.1:$PG_PORT"; else say "PostgreSQL: stopped"; fi
-    if redis_running; then say "Redis: running on 127.0.0.1:$REDIS_PORT"; else say "Redis: stopped"; fi
+    redis_status cache "$REDIS_PORT"
+    redis_status broker "$REDIS_BROKER_PORT"
     ;;
   *)
     say "usage: $0 start|stop|status" >&2

@@ -11,6 +11,8 @@ ENV_NAMES = (
     "DATABASE_URL",
     "REDIS_URL",
     "CELERY_BROKER_URL",
+    "REDIS_PORT",
+    "REDIS_BROKER_PORT",
     "SECRET_KEY",
     "DEBUG",
     "ALLOWED_HOSTS",
@@ -95,3 +97,12 @@ def test_malformed_boolean_fails_loudly():
     result = manage("check", DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_the_local_broker_is_a_redis_server_apart_from_the_cache():
+    code = "from django.conf import settings as s; print(s.REDIS_URL, s.CELERY_BROKER_URL)"
+    result = manage("shell", "--verbosity", "0", "-c", code, REDIS_PORT="7001")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["redis://127.0.0.1:7001/0", "redis://127.0.0.1:7002/0"]
+    apart = manage("shell", "--verbosity", "0", "-c", code, REDIS_BROKER_PORT="7101")
+    assert apart.stdout.split()[1] == "redis://127.0.0.1:7101/0"

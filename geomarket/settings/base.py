@@ -14,6 +14,10 @@ DEFAULT_DATABASE_URL = (
     f"postgis://geomarket:geomarket@127.0.0.1:{env_int('PG_PORT', 55432)}/geomarket"
 )
 DEFAULT_REDIS_URL = f"redis://127.0.0.1:{env_int('REDIS_PORT', 56379)}/0"
+# The broker has a Redis server of its own (append-only, unlike the cache's).
+DEFAULT_BROKER_URL = (
+    f"redis://127.0.0.1:{env_int('REDIS_BROKER_PORT', env_int('REDIS_PORT', 56379) + 1)}/0"
+)
 
 SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-not-for-production")
 DEBUG = env_bool("DEBUG", False)
@@ -230,7 +234,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# An external REDIS_URL without a CELERY_BROKER_URL serves as the broker too.
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", REDIS_URL if env_str("REDIS_URL", "") else DEFAULT_BROKER_URL
+)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
