@@ -122,6 +122,9 @@ def parse_query(raw: bytes) -> dict | None:
 # (scheme, host, forwarded scheme, Accept) → the headers of Django's 200 answer to a
 # nearby request with them, minus Content-Length and X-Cache.
 _learned_headers: dict[tuple[bytes, ...], list[tuple[str, str]]] = {}
+# Clients choose their Accept header freely; past this many identities the rest go to
+# Django, so no stream of made-up headers can grow the process without bound.
+MAX_LEARNED_IDENTITIES = 256
 
 
 def learn_headers(scope, response) -> None:
@@ -131,7 +134,7 @@ def learn_headers(scope, response) -> None:
     if response.cookies or not hasattr(response, "answer_versions"):
         return
     identity = front_cache.anonymous_identity(scope)
-    if identity is not None:
+    if identity is not None and len(_learned_headers) < MAX_LEARNED_IDENTITIES:
         _learned_headers[identity] = front_cache.answer_headers(response)
 
 

@@ -411,3 +411,16 @@ def test_every_write_path_keeps_the_stored_product_json(city, api_client):
     assert row["product"]["is_published"] is True
     bread.refresh_from_db()
     assert row["product"]["updated_at"] == bread.updated_at.isoformat().replace("+00:00", "Z")
+
+
+async def test_made_up_accept_headers_cannot_grow_the_process(city, monkeypatch, django_entries):
+    monkeypatch.setattr(nearby_route, "MAX_LEARNED_IDENTITIES", 3)
+    point = {"lat": city["lat"], "lng": city["lng"]}
+    async with served() as client:
+        for weight in range(1, 6):
+            accept = {"Accept": f"application/json; q=0.{weight}"}
+            await client.get(NEARBY, params=point, headers=accept)
+            await client.get(NEARBY, params={**point, "radius": 999}, headers=accept)
+    assert len(nearby_route._learned_headers) == 3
+    # Three identities learned (their second request routed), two left to Django.
+    assert len(django_entries) == 3 + 2 * 2
