@@ -151,7 +151,7 @@ _database_retry_at = 0.0
 def _database_failed(exc: Exception) -> None:
     global _database_retry_at
     _database_retry_at = time.monotonic() + DATABASE_RETRY_SECONDS
-    async_db.pools.check_soon()
+    async_db.pools.discard_idle()
     logger.warning("products/nearby goes through Django for a while: database error %r", exc)
 
 
