@@ -1,20 +1,14 @@
 """The front cache: repeated anonymous search answers served by the ASGI server itself,
 never stale, never in place of an answer Django would give differently."""
 
-import socket
-
-import httpx
 import pytest
 from asgiref.sync import sync_to_async
-from django.core import signals
-from django.db import connections
 from django.http import HttpResponse
 from django_redis import get_redis_connection
 
-from catalog.services import product_update
 from geomarket import front_cache
-from geomarket.asgi import application
 from tests import factories
+from tests.search.served import closed_port, reprice, served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,25 +39,6 @@ def near(shop):
     return {"lat": shop["merchant"].location.y, "lng": shop["merchant"].location.x}
 
 
-@pytest.fixture
-def django_entries():
-    """How many requests reached Django."""
-    seen = []
-
-    def count(**kwargs):
-        seen.append(kwargs)
-
-    signals.request_started.connect(count)
-    yield seen
-    signals.request_started.disconnect(count)
-
-
-def served():
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=application), base_url="http://localhost"
-    )
-
-
 async def test_a_repeated_anonymous_query_is_answered_without_django(near, django_entries):
     async with served() as client:
         first = await client.get(NEARBY, params=near)
@@ -86,15 +61,6 @@ async def test_every_listed_search_answer_is_served_in_front(path, near, django_
         answers = [await client.get(path, params=params) for _ in range(3)]
     assert [answer.headers["x-cache"] for answer in answers] == ["MISS", "HIT", "HIT"]
     assert len(django_entries) == 1
-
-
-def reprice(product, price):
-    try:
-        product_update(product=product, data={"price": price})
-    finally:
-        # This runs on the request threads' executor, outside any request: give the
-        # connection back, or it would outlive the test database.
-        connections.close_all()
 
 
 async def test_a_committed_write_makes_the_copy_unreachable(shop, near, django_entries):
@@ -139,12 +105,6 @@ async def test_rate_limited_suggest_always_reaches_django(django_entries):
         answers = [await client.get(SUGGEST, params={"q": "oat"}) for _ in range(3)]
     assert [int(answer.headers["x-ratelimit-remaining"]) for answer in answers] == [19, 18, 17]
     assert len(django_entries) == 3
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_without_redis_the_database_answers(near, settings, django_entries):

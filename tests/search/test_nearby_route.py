@@ -2,22 +2,18 @@
 requests Django would answer with a 200, and Django whenever anything is off."""
 
 import random
-import socket
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 from asgiref.sync import sync_to_async
-from django.core import signals
 from django.db import connections
 from django.http import QueryDict
 
 from catalog import nearby_route
 from catalog.serializers import ProductsNearbyParamsSerializer
-from catalog.services import product_update
 from geomarket import async_db
-from geomarket.asgi import application
 from tests import factories
+from tests.search.served import closed_port, reprice, served
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -174,24 +170,6 @@ def test_the_queries_customer_apps_send_are_taken(query):
 
 
 @pytest.fixture
-def django_entries():
-    seen = []
-
-    def count(**kwargs):
-        seen.append(kwargs)
-
-    signals.request_started.connect(count)
-    yield seen
-    signals.request_started.disconnect(count)
-
-
-def served():
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=application), base_url="http://localhost"
-    )
-
-
-@pytest.fixture
 def city():
     bakery = factories.category(name="Bakery")
     dairy = factories.category(name="Dairy")
@@ -286,13 +264,6 @@ async def test_only_anonymous_requests_for_a_host_django_served_are_routed(city,
     assert len(django_entries) == 4
 
 
-def reprice(product, price):
-    try:
-        product_update(product=product, data={"price": price})
-    finally:
-        connections.close_all()
-
-
 async def test_a_routed_answer_is_cached_and_a_write_makes_it_unreachable(city, django_entries):
     point = {"lat": city["lat"], "lng": city["lng"]}
     query = {**point, "q": "sourdough"}
@@ -307,12 +278,6 @@ async def test_a_routed_answer_is_cached_and_a_write_makes_it_unreachable(city, 
     assert after.headers["x-cache"] == "MISS"
     assert after.json()["results"][0]["product"]["price"] == "5.10"
     assert len(django_entries) == 1
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_without_redis_the_route_answers_from_the_database(city, settings, django_entries):

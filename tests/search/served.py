@@ -1,0 +1,30 @@
+"""Helpers for tests that call the served ASGI application, as uvicorn does."""
+
+import socket
+
+import httpx
+from django.db import connections
+
+from catalog.services import product_update
+from geomarket.asgi import application
+
+
+def served() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://localhost"
+    )
+
+
+def reprice(product, price) -> None:
+    try:
+        product_update(product=product, data={"price": price})
+    finally:
+        # This runs on the request threads' executor, outside any request: give the
+        # connection back, or it would outlive the test database.
+        connections.close_all()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
