@@ -77,6 +77,8 @@ FROM (
 ORDER BY distance_m, found.id
 """
 
+# Every field of a product row, for reading the nearby rows themselves (the bench's raw SQL
+# baseline does).
 PRODUCT_FIELDS = (
     "p.id, p.merchant_id, p.category_id, p.title, p.description, p.price,"
     " p.is_published, p.created_at, p.updated_at"
