@@ -25,13 +25,14 @@ import asyncio
 import functools
 import hashlib
 import json
+import time
 from typing import NamedTuple
 
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from geomarket import answer_cache
+from geomarket import answer_cache, near_cache
 from geomarket.redis_async import RedisPipe
 
 # Headers that belong to one response, not to the answer: recomputed or replaced.
@@ -78,8 +79,16 @@ def front_key(scope) -> str | None:
     return f"{answer_cache.answer_prefix()}:front:{digest}"
 
 
-def _pack(versions: dict[str, str], status: int, headers: list[tuple[str, str]], body: bytes):
-    meta = {"versions": versions, "status": status, "headers": headers}
+def _pack(
+    versions: dict[str, str],
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    expires_at: float,
+):
+    # The expiry lets a process's near cache keep the entry no longer than Redis does.
+    meta = {"versions": versions, "status": status, "headers": headers, "expires": expires_at}
     return json.dumps(meta, separators=(",", ":")).encode() + b"\n" + body
 
 
@@ -103,7 +112,13 @@ def store(scope, response) -> None:
     key = front_key(scope)
     if key is None or not answer_cache.breaker_allows():
         return
-    entry = _pack(versions, response.status_code, answer_headers(response), response.content)
+    entry = _pack(
+        versions,
+        response.status_code,
+        answer_headers(response),
+        response.content,
+        expires_at=time.time() + settings.CACHE_TIMEOUT_SECONDS,
+    )
     try:
         get_redis_connection("default").set(key, entry, ex=settings.CACHE_TIMEOUT_SECONDS)
     except RedisError as exc:
@@ -117,12 +132,17 @@ async def store_answer(
     key = front_key(scope)
     if key is None or not answer_cache.breaker_allows():
         return
+    expires_at = time.time() + settings.CACHE_TIMEOUT_SECONDS
+    entry = _pack(versions, 200, headers, body, expires_at=expires_at)
     try:
-        await _clients.get().execute(
-            "SET", key, _pack(versions, 200, headers, body), "EX", settings.CACHE_TIMEOUT_SECONDS
-        )
+        await _clients.get().execute("SET", key, entry, "EX", settings.CACHE_TIMEOUT_SECONDS)
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache write")
+        return
+    near = near_cache.copies.get(_watched_prefix())
+    if near is not None:
+        answer = (200, _wire_headers(headers, body), body)
+        near.keep(key, versions=versions, expires_at=expires_at, answer=answer)
 
 
 class _Clients:
@@ -173,6 +193,11 @@ async def lookup(scope) -> Lookup:
     if key is None or not answer_cache.breaker_allows():
         return _NOT_ASKED
     namespaces, version_keys = _version_keys(answer_cache.answer_prefix())
+    near = near_cache.copies.get(_watched_prefix())
+    if near is not None:
+        if (answer := await near.answer(key)) is not None:
+            return Lookup(answer, near.versions)
+        generation = near.generation
     try:
         *raw_versions, entry = await _clients.get().execute("MGET", *version_keys, key)
     except (RedisError, OSError, TimeoutError) as exc:
@@ -182,12 +207,29 @@ async def lookup(scope) -> Lookup:
         namespace: answer_cache.version_value(raw)
         for namespace, raw in zip(namespaces, raw_versions, strict=True)
     }
+    if near is not None:
+        near.keep_versions(current, generation=generation)
     if entry is None:
         return Lookup(None, current)
     meta_line, _, body = entry.partition(b"\n")
     meta = json.loads(meta_line)
     if any(current[namespace] != version for namespace, version in meta["versions"].items()):
         return Lookup(None, current)
-    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in meta["headers"]]
-    headers += [(b"x-cache", b"HIT"), (b"content-length", str(len(body)).encode())]
-    return Lookup((meta["status"], headers, body), current)
+    answer = (meta["status"], _wire_headers(meta["headers"], body), body)
+    if near is not None and "expires" in meta:
+        near.keep(key, versions=meta["versions"], expires_at=meta["expires"], answer=answer)
+    return Lookup(answer, current)
+
+
+def _wire_headers(headers: list[tuple[str, str]], body: bytes) -> list[tuple[bytes, bytes]]:
+    """An entry's headers as a hit sends them."""
+    return [
+        *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers),
+        (b"x-cache", b"HIT"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+
+
+def _watched_prefix() -> str:
+    """What every namespace version key begins with: the keys the near cache watches."""
+    return answer_cache.version_key("")

@@ -9,14 +9,19 @@ commands on: a command is written at once, and replies, which Redis sends in ord
 handed to the waiting callers in that order. hiredis parses them.
 
 A command that fails or times out closes the connection, failing the commands queued on
-it; the next command opens a new one. Timeouts are kept by one watchdog per connection,
+it; the next command opens a new one, unless the connection carries state of its own
+(`reconnect=False`). Timeouts are kept by one watchdog per connection,
 which looks at the oldest command still waiting, rather than by a timer per command.
 Errors are redis-py's exception classes, so callers handle them as they handle redis-py's.
+
+A connection given `on_message` may also subscribe: Pub/Sub messages are handed to that
+callback as they come, and only the replies to commands go to callers.
 """
 
 import asyncio
 import collections
 import ssl
+from collections.abc import Callable
 
 import hiredis
 from redis.connection import SSLConnection, parse_url
@@ -24,10 +29,19 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+MessageHandler = Callable[[list], None]
+
 
 class _RespProtocol(asyncio.Protocol):
-    def __init__(self, timeout: float):
+    def __init__(
+        self,
+        timeout: float,
+        on_message: MessageHandler | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ):
         self.timeout = timeout
+        self.on_message = on_message
+        self.on_lost = on_lost
         self.reader = hiredis.Reader()
         # (deadline, waiter) of each command sent, in the order Redis will answer them.
         self.waiting: collections.deque[tuple[float, asyncio.Future]] = collections.deque()
@@ -43,6 +57,9 @@ class _RespProtocol(asyncio.Protocol):
     def data_received(self, data):
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
+            if self.on_message is not None and type(reply) is list and reply[:1] == [b"message"]:
+                self.on_message(reply)
+                continue
             _, waiter = self.waiting.popleft()
             if waiter.done():  # its caller was cancelled
                 continue
@@ -63,6 +80,8 @@ class _RespProtocol(asyncio.Protocol):
             _, waiter = self.waiting.popleft()
             if not waiter.done():
                 waiter.set_exception(error)
+        if self.on_lost is not None:
+            self.on_lost()
 
     def send(self, command: bytes) -> asyncio.Future:
         waiter = self.loop.create_future()
@@ -94,16 +113,35 @@ class _RespProtocol(asyncio.Protocol):
 class RedisPipe:
     """Commands to the Redis server at `url`, pipelined on one connection."""
 
-    def __init__(self, url: str, *, timeout: float, connect_timeout: float):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        on_message: MessageHandler | None = None,
+        on_lost: Callable[[], None] | None = None,
+        reconnect: bool = True,
+    ):
         self.url = url
+        self.reconnect = reconnect
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.on_message = on_message
+        self.on_lost = on_lost
         self._protocol: _RespProtocol | None = None
         self._connecting: asyncio.Lock | None = None
+
+    def connected(self) -> bool:
+        """Whether the connection is open, as far as this process has read its socket."""
+        protocol = self._protocol
+        return protocol is not None and not protocol.closed and not protocol.transport.is_closing()
 
     async def _connection(self) -> _RespProtocol:
         if self._protocol is not None and not self._protocol.closed:
             return self._protocol
+        if self._protocol is not None and not self.reconnect:
+            raise RedisConnectionError("Redis connection lost")
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
@@ -117,7 +155,9 @@ class RedisPipe:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 if "path" in options:
-                    _, protocol = await loop.create_unix_connection(_RespProtocol, options["path"])
+                    _, protocol = await loop.create_unix_connection(
+                        self._protocol_factory, options["path"]
+                    )
                 else:
                     secure = options.get("connection_class") is SSLConnection
                     _, protocol = await loop.create_connection(
@@ -140,7 +180,7 @@ class RedisPipe:
         return protocol
 
     def _protocol_factory(self) -> _RespProtocol:
-        return _RespProtocol(self.timeout)
+        return _RespProtocol(self.timeout, self.on_message, self.on_lost)
 
     async def execute(self, *command):
         protocol = await self._connection()

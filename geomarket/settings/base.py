@@ -119,6 +119,11 @@ FRONT_CACHE_PATHS = (
     if env_bool("FRONT_CACHE", True)
     else frozenset()
 )
+# Each server process keeps a copy of the front-cache entries it served lately, this many
+# bytes at most (0 turns it off), kept current by Redis (geomarket/near_cache.py). Its
+# connection to Redis must answer a heartbeat this often for the copy to be used.
+NEAR_CACHE_BYTES = env_int("NEAR_CACHE_BYTES", 32 * 1024 * 1024)
+NEAR_CACHE_HEARTBEAT_SECONDS = float(env_str("NEAR_CACHE_HEARTBEAT_SECONDS", "0.5"))
 # Anonymous, valid products/nearby requests answered on the ASGI event loop
 # (catalog/nearby_route.py), through a pool of its own (geomarket/async_db.py). That pool
 # prepares a statement on its second use; set ASYNC_DB_PREPARE_THRESHOLD to "off" behind a
