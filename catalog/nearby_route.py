@@ -120,8 +120,11 @@ def parse_query(raw: bytes) -> dict | None:
 
 
 # (scheme, host, forwarded scheme, Accept) → the headers of Django's 200 answer to a
+# nearby request with them, as text and encoded for ASGI,
 # nearby request with them, minus Content-Length and X-Cache.
-_learned_headers: dict[tuple[bytes, ...], list[tuple[str, str]]] = {}
+_learned_headers: dict[
+    tuple[bytes, ...], tuple[list[tuple[str, str]], list[tuple[bytes, bytes]]]
+] = {}
 # Clients choose their Accept header freely; past this many identities the rest go to
 # Django, so no stream of made-up headers can grow the process without bound.
 MAX_LEARNED_IDENTITIES = 256
@@ -135,7 +138,9 @@ def learn_headers(scope, response) -> None:
         return
     identity = front_cache.anonymous_identity(scope)
     if identity is not None and len(_learned_headers) < MAX_LEARNED_IDENTITIES:
-        _learned_headers[identity] = front_cache.answer_headers(response)
+        headers = front_cache.answer_headers(response)
+        encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        _learned_headers[identity] = (headers, encoded)
 
 
 def forget_headers() -> None:
@@ -155,17 +160,18 @@ def _database_failed(exc: Exception) -> None:
     logger.warning("products/nearby goes through Django for a while: database error %r", exc)
 
 
-async def respond(scope, send, *, versions: dict[str, str] | None) -> bool:
+async def respond(scope, send, *, front: front_cache.Lookup) -> bool:
     """Answer the request here and return True, or return False for Django to answer it.
 
-    `versions` are the namespace versions the front cache read before this: the answer
-    is filed under them for the next identical request.
+    `front` is the front cache's lookup of this request: the answer is filed under its
+    key and the namespace versions it read, for the next identical request.
     """
+    versions = front.versions
     if scope["path"] != NEARBY_PATH or not settings.NEARBY_ROUTE:
         return False
     identity = front_cache.anonymous_identity(scope)
-    headers = _learned_headers.get(identity) if identity is not None else None
-    if headers is None:
+    learned = _learned_headers.get(identity) if identity is not None else None
+    if learned is None:
         return False
     if versions is None and answer_cache.recovery_pending():
         # Redis is back after an outage: Django's cache layer invalidates what it missed.
@@ -185,13 +191,16 @@ async def respond(scope, send, *, versions: dict[str, str] | None) -> bool:
             "type": "http.response.start",
             "status": 200,
             "headers": [
-                *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers),
+                *learned[1],
                 (b"x-cache", b"MISS"),
                 (b"content-length", str(len(body)).encode()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
-    if versions is not None:
-        await front_cache.store_answer(scope, versions=versions, headers=headers, body=body)
+    if versions is not None and front.key is not None:
+        headers, encoded = learned
+        await front_cache.store_answer(
+            front.key, versions=versions, headers=headers, wire_headers=encoded, body=body
+        )
     return True

@@ -65,7 +65,7 @@ class SingleHopASGIHandler(ASGIHandler):
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        if await self.nearby_route.respond(scope, send, versions=front.versions):
+        if await self.nearby_route.respond(scope, send, front=front):
             return
         try:
             body_file = await self.read_body(receive)

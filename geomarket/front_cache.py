@@ -126,14 +126,21 @@ def store(scope, response) -> None:
 
 
 async def store_answer(
-    scope, *, versions: dict[str, str], headers: list[tuple[str, str]], body: bytes
+    key: str,
+    *,
+    versions: dict[str, str],
+    headers: list[tuple[str, str]],
+    wire_headers: list[tuple[bytes, bytes]],
+    body: bytes,
 ) -> None:
-    """File a 200 answer computed on the event loop, as `store` files Django's."""
-    key = front_key(scope)
-    if key is None or not answer_cache.breaker_allows():
+    """File a 200 answer computed on the event loop under the key its lookup used, as
+    `store` files Django's. `wire_headers` are `headers` encoded for ASGI."""
+    if not answer_cache.breaker_allows():
         return
-    expires_at = time.time() + settings.CACHE_TIMEOUT_SECONDS
-    entry = _pack(versions, 200, headers, body, expires_at=expires_at)
+    # Whole seconds, so the entry's metadata is encoded once a second, not per answer: a
+    # near-cache copy then expires up to a second before the Redis entry does.
+    expires_at = float(int(time.time()) + settings.CACHE_TIMEOUT_SECONDS)
+    entry = _packed_meta(versions, headers, expires_at) + body
     try:
         await _clients.get().execute("SET", key, entry, "EX", settings.CACHE_TIMEOUT_SECONDS)
     except (RedisError, OSError, TimeoutError) as exc:
@@ -141,8 +148,25 @@ async def store_answer(
         return
     near = near_cache.copies.get(_watched_prefix())
     if near is not None:
-        answer = (200, _wire_headers(headers, body), body)
-        near.keep(key, versions=versions, expires_at=expires_at, answer=answer)
+        hit_headers = [
+            *wire_headers,
+            (b"x-cache", b"HIT"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        near.keep(key, versions=versions, expires_at=expires_at, answer=(200, hit_headers, body))
+
+
+_last_meta: tuple = (None, None, None, b"")
+
+
+def _packed_meta(versions: dict[str, str], headers: list, expires_at: float) -> bytes:
+    """`_pack`'s metadata line for a 200 answer, reused while nothing in it changes."""
+    global _last_meta
+    last_headers, last_versions, last_expiry, packed = _last_meta
+    if headers is not last_headers or versions != last_versions or expires_at != last_expiry:
+        packed = _pack(versions, 200, headers, b"", expires_at=expires_at)
+        _last_meta = (headers, dict(versions), expires_at, packed)
+    return packed
 
 
 class _Clients:
@@ -177,6 +201,8 @@ def _version_keys(prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 class Lookup(NamedTuple):
+    # The entry's key; None when the request may not be answered from the cache.
+    key: str | None
     # (status, headers, body) of a current entry, or None.
     answer: tuple[int, list[tuple[bytes, bytes]], bytes] | None
     # The namespace versions read, which an answer computed now may be filed under; None
@@ -184,25 +210,27 @@ class Lookup(NamedTuple):
     versions: dict[str, str] | None
 
 
-_NOT_ASKED = Lookup(None, None)
+_NOT_ASKED = Lookup(None, None, None)
 
 
 async def lookup(scope) -> Lookup:
     """A current entry for this request, and the namespace versions current now."""
     key = front_key(scope)
-    if key is None or not answer_cache.breaker_allows():
+    if key is None:
         return _NOT_ASKED
+    if not answer_cache.breaker_allows():
+        return Lookup(key, None, None)
     namespaces, version_keys = _version_keys(answer_cache.answer_prefix())
     near = near_cache.copies.get(_watched_prefix())
     if near is not None:
         if (answer := await near.answer(key)) is not None:
-            return Lookup(answer, near.versions)
+            return Lookup(key, answer, near.versions)
         generation = near.generation
     try:
         *raw_versions, entry = await _clients.get().execute("MGET", *version_keys, key)
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache read")
-        return _NOT_ASKED
+        return Lookup(key, None, None)
     current = {
         namespace: answer_cache.version_value(raw)
         for namespace, raw in zip(namespaces, raw_versions, strict=True)
@@ -210,15 +238,15 @@ async def lookup(scope) -> Lookup:
     if near is not None:
         near.keep_versions(current, generation=generation)
     if entry is None:
-        return Lookup(None, current)
+        return Lookup(key, None, current)
     meta_line, _, body = entry.partition(b"\n")
     meta = json.loads(meta_line)
     if any(current[namespace] != version for namespace, version in meta["versions"].items()):
-        return Lookup(None, current)
+        return Lookup(key, None, current)
     answer = (meta["status"], _wire_headers(meta["headers"], body), body)
     if near is not None and "expires" in meta:
         near.keep(key, versions=meta["versions"], expires_at=meta["expires"], answer=answer)
-    return Lookup(answer, current)
+    return Lookup(key, answer, current)
 
 
 def _wire_headers(headers: list[tuple[str, str]], body: bytes) -> list[tuple[bytes, bytes]]:

@@ -81,7 +81,7 @@ class NearCache:
 
     async def answer(self, key: str) -> Answer | None:
         """A current answer for `key` from the copy, or None to ask Redis."""
-        if not self.trusted():
+        if not self.trusted() or key not in self._entries:
             return None
         # Two turns of the event loop (one under uvloop) run the callbacks of sockets that
         # were readable: any invalidation already received is applied first.
