@@ -146,7 +146,7 @@ async def store_answer(
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache write")
         return
-    near = near_cache.copies.get(_watched_prefix())
+    near = near_cache.copies.get()
     if near is not None:
         hit_headers = [
             *wire_headers,
@@ -221,7 +221,7 @@ async def lookup(scope) -> Lookup:
     if not answer_cache.breaker_allows():
         return Lookup(key, None, None)
     namespaces, version_keys = _version_keys(answer_cache.answer_prefix())
-    near = near_cache.copies.get(_watched_prefix())
+    near = near_cache.copies.get()
     if near is not None:
         if (answer := await near.answer(key)) is not None:
             return Lookup(key, answer, near.versions)
@@ -256,8 +256,3 @@ def _wire_headers(headers: list[tuple[str, str]], body: bytes) -> list[tuple[byt
         (b"x-cache", b"HIT"),
         (b"content-length", str(len(body)).encode()),
     ]
-
-
-def _watched_prefix() -> str:
-    """What every namespace version key begins with: the keys the near cache watches."""
-    return answer_cache.version_key("")

@@ -33,6 +33,7 @@ from typing import NamedTuple
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from geomarket import answer_cache
 from geomarket.redis_async import RedisPipe
 
 logger = logging.getLogger(__name__)
@@ -83,11 +84,14 @@ class NearCache:
         """A current answer for `key` from the copy, or None to ask Redis."""
         if not self.trusted() or key not in self._entries:
             return None
-        # Two turns of the event loop (one under uvloop) run the callbacks of sockets that
-        # were readable: any invalidation already received is applied first.
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        if self.versions is None or not self.trusted():
+        if self._pipe.readable():
+            # Two turns of the event loop (one under uvloop) run the callbacks of readable
+            # sockets: an invalidation already received is applied before answering.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            if not self.trusted():
+                return None
+        if self.versions is None:
             return None
         entry = self._entries.get(key)
         if entry is None:
@@ -173,33 +177,33 @@ class _Copies:
 
     def __init__(self):
         self._copy: NearCache | None = None
-        self._owner = None
+        self._loop = None
+        self._caches = None
 
-    def get(self, version_prefix: str) -> NearCache | None:
-        if settings.NEAR_CACHE_BYTES <= 0:
-            return None
-        owner = (
-            asyncio.get_running_loop(),
-            settings.CACHES["default"]["LOCATION"],
-            version_prefix,
-        )
-        if self._owner != owner:
-            if self._copy is not None:
-                self._copy.close()
+    def get(self) -> NearCache | None:
+        """This loop's copy for the current cache settings, or None when it is off."""
+        loop = asyncio.get_running_loop()
+        # Looked up on every search request: the settings are compared by identity, which
+        # any change of them (an override in tests) replaces.
+        caches = settings.CACHES
+        if loop is self._loop and caches is self._caches:
+            return self._copy
+        self.close()
+        self._loop, self._caches = loop, caches
+        if settings.NEAR_CACHE_BYTES > 0:
             self._copy = NearCache(
-                url=owner[1],
-                version_prefix=version_prefix,
+                url=caches["default"]["LOCATION"],
+                version_prefix=answer_cache.version_key(""),
                 max_bytes=settings.NEAR_CACHE_BYTES,
                 heartbeat=settings.NEAR_CACHE_HEARTBEAT_SECONDS,
             )
-            self._owner = owner
         return self._copy
 
     def close(self) -> None:
         if self._copy is not None:
             self._copy.close()
         self._copy = None
-        self._owner = None
+        self._loop = self._caches = None
 
 
 copies = _Copies()

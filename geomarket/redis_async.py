@@ -20,6 +20,7 @@ callback as they come, and only the replies to commands go to callers.
 
 import asyncio
 import collections
+import select
 import ssl
 from collections.abc import Callable
 
@@ -53,6 +54,8 @@ class _RespProtocol(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        self.poller = select.poll()
+        self.poller.register(transport.get_extra_info("socket").fileno(), select.POLLIN)
 
     def data_received(self, data):
         self.reader.feed(data)
@@ -136,6 +139,11 @@ class RedisPipe:
         """Whether the connection is open, as far as this process has read its socket."""
         protocol = self._protocol
         return protocol is not None and not protocol.closed and not protocol.transport.is_closing()
+
+    def readable(self) -> bool:
+        """Whether the socket holds bytes (or a hang-up) the event loop has not read yet."""
+        protocol = self._protocol
+        return protocol is not None and bool(protocol.poller.poll(0))
 
     async def _connection(self) -> _RespProtocol:
         if self._protocol is not None and not self._protocol.closed:
