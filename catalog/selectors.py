@@ -1,3 +1,5 @@
+import functools
+
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -130,33 +132,63 @@ def products_nearby_statement(
         "radius": radius,
         "limit": limit,
     }
+    by_category = None
+    if category:
+        by_category = "id" if category.isdigit() else "slug"
+        if by_category == "id":
+            params["category_id"] = int(category)
+        else:
+            params["slug"] = category
+    if min_price is not None:
+        params["min_price"] = min_price
+    if max_price is not None:
+        params["max_price"] = max_price
+    if q:
+        params["q"] = q
+    sql = _products_nearby_sql(
+        in_stock=in_stock,
+        by_category=by_category,
+        min_price=min_price is not None,
+        max_price=max_price is not None,
+        q=bool(q),
+        deliverable=deliverable,
+    )
+    return sql, params
+
+
+@functools.cache
+def _products_nearby_sql(
+    *,
+    in_stock: bool,
+    by_category: str | None,
+    min_price: bool,
+    max_price: bool,
+    q: bool,
+    deliverable: bool,
+) -> str:
+    """The statement for one combination of filters, built once: the same string object
+    each time, whose hash psycopg's statement caches then reuse."""
     filters: list[str] = []
     if in_stock:
         filters.append("i.quantity > 0")
-    if category:
-        if category.isdigit():
-            filters.append("p.category_id = %(category_id)s")
-            params["category_id"] = int(category)
-        else:
-            filters.append(
-                "p.category_id = (SELECT id FROM catalog_productcategory WHERE slug = %(slug)s)"
-            )
-            params["slug"] = category
-    if min_price is not None:
+    if by_category == "id":
+        filters.append("p.category_id = %(category_id)s")
+    elif by_category == "slug":
+        filters.append(
+            "p.category_id = (SELECT id FROM catalog_productcategory WHERE slug = %(slug)s)"
+        )
+    if min_price:
         filters.append("p.price >= %(min_price)s")
-        params["min_price"] = min_price
-    if max_price is not None:
+    if max_price:
         filters.append("p.price <= %(max_price)s")
-        params["max_price"] = max_price
     if q:
         filters.append("p.search_vector @@ websearch_to_tsquery('english', %(q)s)")
-        params["q"] = q
     rows = PRODUCTS_NEARBY_SQL.format(
         product_columns="p.id, p.merchant_id, p.listing_json",
         deliverable=_DELIVERABLE_FILTER if deliverable else "",
         product_filters="".join(f" AND {clause}" for clause in filters),
     )
-    return PRODUCTS_NEARBY_ANSWER_SQL.format(rows=rows), params
+    return PRODUCTS_NEARBY_ANSWER_SQL.format(rows=rows)
 
 
 def products_nearby_answer(**filters) -> bytes:
