@@ -10,7 +10,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bench.http1 import Connection, ProtocolError
@@ -28,9 +28,39 @@ class Measurement:
     p99_ms: float
     rps: float
     cache_hit_ratio: float | None = None
+    # Raw latencies in seconds, kept so slices of one scenario can be merged (`merged`).
+    latencies: list[float] = field(default_factory=list, repr=False)
+    hits: int | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        skipped = {"latencies", "hits"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skipped}
+
+
+def merged(slices: list[Measurement]) -> Measurement:
+    """One measurement from slices of the same scenario run at different times."""
+    hits = None if any(part.hits is None for part in slices) else sum(p.hits for p in slices)
+    return summarize(
+        slices[0].name,
+        slices[0].concurrency,
+        [latency for part in slices for latency in part.latencies],
+        sum(part.errors for part in slices),
+        sum(part.seconds for part in slices),
+        hits,
+    )
+
+
+def interleaved(rounds: int, **scenarios: Callable[[], Measurement]) -> dict[str, Measurement]:
+    """Run each scenario in `rounds` slices, taking turns, and merge each one's slices.
+
+    The cores are shared with the machine's other work, whose load drifts over seconds:
+    measured in turns, an API path and its raw SQL baseline see the same drift, so their
+    ratio is steadier than when one is measured wholly after the other."""
+    slices: dict[str, list[Measurement]] = {name: [] for name in scenarios}
+    for _ in range(rounds):
+        for name, run in scenarios.items():
+            slices[name].append(run())
+    return {name: merged(parts) for name, parts in slices.items()}
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,8 @@ def summarize(name, concurrency, latencies, errors, seconds, hits=None) -> Measu
         p99_ms=round(_percentile(values, 0.99) * 1000, 3),
         rps=round(len(values) / seconds, 1) if seconds else 0.0,
         cache_hit_ratio=None if hits is None or not values else round(hits / len(values), 3),
+        latencies=values,
+        hits=hits,
     )
 
 

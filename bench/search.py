@@ -8,10 +8,14 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 
-from bench.load import http_scenario, sql_scenario
+from bench.load import http_scenario, interleaved, sql_scenario
 from bench.server import floor_server
 
 NEARBY_LIMIT = 20
+# Each nearby measurement is this many slices of this many seconds, in turns with the
+# others it is compared with.
+NEARBY_ROUNDS = 4
+NEARBY_SLICE_SECONDS = 2.0
 RADIUS_M = 3000
 SEARCH_TERMS = [
     "bread",
@@ -122,23 +126,6 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
                     concurrency=concurrency,
                 )
             )
-    for concurrency in (1, 8):
-        results[("nearby", concurrency)] = measure(
-            http_scenario(
-                name="products/nearby (cache off)",
-                base_url=base_url,
-                paths=_nearby_paths(_fresh_points(points, rng)),
-                concurrency=concurrency,
-            )
-        )
-        results[("nearby-sql", concurrency)] = measure(
-            sql_scenario(
-                name="raw SQL products/nearby",
-                dsn=dsn,
-                make_call=nearby_call,
-                concurrency=concurrency,
-            )
-        )
     http_scenario(
         name="warm cache",
         base_url=base_url,
@@ -146,15 +133,38 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
         concurrency=1,
         max_requests=len(hot_points),
     )
-    for concurrency in (1, 8):
-        results[("nearby-hit", concurrency)] = measure(
-            http_scenario(
+
+    def nearby_turns(concurrency: int) -> dict:
+        return {
+            "miss": lambda: http_scenario(
+                name="products/nearby (cache off)",
+                base_url=base_url,
+                paths=_nearby_paths(_fresh_points(points, rng)),
+                concurrency=concurrency,
+                duration=NEARBY_SLICE_SECONDS,
+            ),
+            "sql": lambda: sql_scenario(
+                name="raw SQL products/nearby",
+                dsn=dsn,
+                make_call=nearby_call,
+                concurrency=concurrency,
+                duration=NEARBY_SLICE_SECONDS,
+            ),
+            "hit": lambda: http_scenario(
                 name="products/nearby (cache on)",
                 base_url=base_url,
                 paths=_nearby_paths(hot_points),
                 concurrency=concurrency,
-            )
-        )
+                duration=NEARBY_SLICE_SECONDS,
+            ),
+        }
+
+    # The three nearby measurements the targets compare are taken in turns.
+    for concurrency in (1, 8):
+        nearby = interleaved(NEARBY_ROUNDS, **nearby_turns(concurrency))
+        results[("nearby", concurrency)] = measure(nearby["miss"])
+        results[("nearby-sql", concurrency)] = measure(nearby["sql"])
+        results[("nearby-hit", concurrency)] = measure(nearby["hit"])
     for concurrency in (1, 8):
         delivering = (
             "/api/v1/merchants/delivering-to/?"
