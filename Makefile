@@ -14,7 +14,7 @@ PORT ?= 8000
 .PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format bench soak fuzz
 
 help:
-	@echo "make run       set up, start PostGIS + Redis, migrate, then web + worker + beat"
+	@echo "make run       set up, start PostGIS + Redis, migrate, then web, worker, outbox relay, beat"
 	@echo "make test      set up, start PostGIS + Redis, run the full test suite"
 	@echo "make setup     system packages (as root on Debian/Ubuntu) and the virtualenv"
 	@echo "make services  start the project-local PostGIS and Redis (idempotent)"

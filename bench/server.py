@@ -149,12 +149,24 @@ def production_env(*, database_url: str, **overrides: str) -> dict[str, str]:
 
 @contextmanager
 def production_server(*, database_url: str, workers: int, extra_env: dict | None = None):
-    """uvicorn with the production settings, DEBUG off, as a separate process."""
+    """uvicorn with the production settings, DEBUG off, and the outbox relay, as separate
+    processes."""
     env = production_env(database_url=database_url, **(extra_env or {}))
-    with uvicorn_server(
-        app="geomarket.asgi:application", workers=workers, env=env, ready_path="/healthz"
-    ) as base_url:
-        yield base_url
+    # The outbox relay publishes order confirmations: its work is part of placing orders.
+    relay = subprocess.Popen(
+        [sys.executable, "manage.py", "relay_outbox"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        with uvicorn_server(
+            app="geomarket.asgi:application", workers=workers, env=env, ready_path="/healthz"
+        ) as base_url:
+            yield base_url
+    finally:
+        relay.terminate()
+        relay.wait(timeout=30)
 
 
 @contextmanager

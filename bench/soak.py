@@ -1712,18 +1712,26 @@ def main() -> int:
             beat = stack.add(
                 Child("celery beat", celery + beat_args, env=env, log_path=RUN_DIR / "beat.log")
             )
-            for child in (web, worker, beat):
+            relay = stack.add(
+                Child(
+                    "outbox relay",
+                    [python, "manage.py", "relay_outbox"],
+                    env=env,
+                    log_path=RUN_DIR / "relay.log",
+                )
+            )
+            for child in (web, worker, beat, relay):
                 child.start()
             wait_healthy(base_url, web)
             log(
                 f"web: {base_url} (uvicorn, {workers} workers, production settings); "
-                "celery worker and beat started"
+                "celery worker, outbox relay and beat started"
             )
 
             marks = stock_snapshot(dsn)
             plan = fault_plan(duration)
             log("faults: " + "; ".join(f"{f.name} {f.start:.0f}-{f.end:.0f} s" for f in plan))
-            supervisor = Supervisor([web, worker, beat], clock=lambda: load.elapsed())
+            supervisor = Supervisor([web, worker, beat, relay], clock=lambda: load.elapsed())
             load = Load(
                 city=city,
                 marks=marks,
@@ -1750,7 +1758,7 @@ def main() -> int:
             replaced = worker_replacements(web.log_path)
             results.append(
                 Check(
-                    "web server, worker and beat stayed up",
+                    "web server, worker, relay and beat stayed up",
                     not supervisor.exits and not replaced,
                     f"{len(supervisor.exits)} process exits (each restarted at once), "
                     f"{len(replaced)} uvicorn worker processes replaced (hung or dead)"

@@ -381,10 +381,8 @@ def order_place(
     # What the answer shows is in hand: let serializers read it instead of the database.
     order._prefetched_objects_cache = {"items": items, "history": [first_change]}
     if message_id is not None:
-        message = OutboxMessage(
-            pk=message_id, task_name=CONFIRMATION_TASK, payload={"order_id": order_id}
-        )
-        _publish_after_commit(message)
+        # The relay (`orders.relay`) is woken by the outbox's NOTIFY trigger once this
+        # commits, and publishes the confirmation from its own process.
         versions_bump(Namespace.CATALOG)
     return order
 
@@ -476,15 +474,12 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     return order
 
 
-def _publish_after_commit(message: OutboxMessage) -> None:
-    """Try sending an outbox message as soon as the transaction that wrote it commits."""
-    transaction.on_commit(lambda: _outbox_publish_now(message))
-
-
-def _send(message: OutboxMessage) -> bool:
+def _send(message: OutboxMessage, *, producer) -> bool:
     """Hand the message to the broker; on failure record why and leave it pending."""
     try:
-        celery_app.tasks[message.task_name].apply_async(kwargs=message.payload, retry=False)
+        celery_app.tasks[message.task_name].apply_async(
+            kwargs=message.payload, retry=False, producer=producer
+        )
     except Exception as exc:  # whatever failed, the relay sends the message later
         OutboxMessage.objects.filter(pk=message.pk).update(
             attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:500]
@@ -496,37 +491,33 @@ def _send(message: OutboxMessage) -> bool:
     return True
 
 
-def _outbox_publish_now(message: OutboxMessage) -> None:
-    """The fast path right after commit: send, then mark sent in one UPDATE.
-
-    Without a lock the relay may send the same message too; the tasks are idempotent,
-    and a message is never marked sent before it was.
-    """
-    if _send(message):
-        OutboxMessage.objects.filter(pk=message.pk, published_at__isnull=True).update(
-            published_at=timezone.now(), attempts=F("attempts") + 1
-        )
-
-
 def outbox_publish(*, batch: int = 100) -> int:
     """Send pending outbox messages to the broker; return how many went out.
 
     Rows are taken with SKIP LOCKED, so concurrent relays never send one message twice
-    at the same time. A broker error leaves the message pending for the next relay run.
+    at the same time. They go out through one producer and are marked sent in one
+    UPDATE. A broker error leaves the message, and those after it, pending for the next
+    relay run.
     """
-    sent = 0
     with transaction.atomic():
-        pending = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
-            published_at__isnull=True
+        pending = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True)
+            .order_by("id")[:batch]
         )
-        for message in pending.order_by("id")[:batch]:
-            if not _send(message):
-                break
-            message.published_at = timezone.now()
-            message.attempts += 1
-            message.save(update_fields=["published_at", "attempts"])
-            sent += 1
-    return sent
+        if not pending:
+            return 0
+        sent: list[int] = []
+        with celery_app.producer_or_acquire() as producer:
+            for message in pending:
+                if not _send(message, producer=producer):
+                    break
+                sent.append(message.pk)
+        if sent:
+            OutboxMessage.objects.filter(pk__in=sent).update(
+                published_at=timezone.now(), attempts=F("attempts") + 1
+            )
+    return len(sent)
 
 
 def order_confirmation_send(*, order_id: int) -> bool:

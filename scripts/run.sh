@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the web server, a Celery worker and Celery beat together; Ctrl-C stops all three.
+# Runs the web server, a Celery worker, the outbox relay and Celery beat together; Ctrl-C
+# stops them all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,8 @@ trap stop_all INT TERM EXIT
 pids+=($!)
 .venv/bin/celery -A geomarket worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" &
 pids+=($!)
+.venv/bin/python manage.py relay_outbox &
+pids+=($!)
 .venv/bin/celery -A geomarket beat --loglevel INFO --schedule .local/celerybeat-schedule &
 pids+=($!)
 
@@ -33,8 +36,8 @@ done
 echo
 echo "GeoMarket is up at http://$HOST:$PORT/"
 echo "  API docs: http://$HOST:$PORT/api/docs/    admin: http://$HOST:$PORT/admin/"
-echo "  Press Ctrl-C to stop the web server, the worker and beat."
+echo "  Press Ctrl-C to stop the web server, the worker, the outbox relay and beat."
 echo
 
-# Any one of the three exiting brings the others down rather than leaving a half-up stack.
+# Any one of them exiting brings the others down rather than leaving a half-up stack.
 wait -n "${pids[@]}"

@@ -1,0 +1,61 @@
+"""The outbox relay: publishes order confirmations to Celery as soon as they commit.
+
+Placing an order writes its confirmation to the outbox in the order's own transaction;
+a trigger on the outbox NOTIFYs the `orders_outbox` channel, which PostgreSQL delivers
+when that transaction commits. The relay LISTENs on that channel and publishes whatever
+is pending at once, in batches, so the web process does no broker work per order.
+
+Nothing depends on the notification arriving: the relay also sweeps every
+`sweep_seconds`, Celery beat runs the same publishing every few seconds, and every
+message stays pending in the database until the broker has taken it.
+"""
+
+import logging
+import threading
+
+import psycopg
+from django.db import DatabaseError, close_old_connections, connections
+
+from orders.services import outbox_publish
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "orders_outbox"
+BATCH = 500
+RECONNECT_SECONDS = 1.0
+
+
+def _publish_pending() -> int:
+    sent = total = 0
+    while (sent := outbox_publish(batch=BATCH)) == BATCH:
+        total += sent
+    return total + sent
+
+
+def _listener() -> psycopg.Connection:
+    params = connections["default"].get_connection_params()
+    params.pop("cursor_factory", None)
+    listener = psycopg.connect(**params, autocommit=True)
+    listener.execute(f"LISTEN {CHANNEL}")
+    return listener
+
+
+def relay_outbox(*, sweep_seconds: float, stop: threading.Event) -> None:
+    """Publish pending messages on every notification and every `sweep_seconds`, until
+    `stop` is set."""
+    while not stop.is_set():
+        try:
+            with _listener() as listener:
+                while not stop.is_set():
+                    # Published after listening, so nothing committed before is missed.
+                    _publish_pending()
+                    close_old_connections()
+                    # Wakes at the first notification; those that came meanwhile are
+                    # read with it, and one publishing round serves them all.
+                    for _ in listener.notifies(timeout=sweep_seconds, stop_after=1):
+                        pass
+        except (psycopg.Error, DatabaseError) as exc:
+            logger.warning("outbox relay: database unavailable, retrying: %r", exc)
+            connections.close_all()
+            stop.wait(RECONNECT_SECONDS)
+    connections.close_all()
