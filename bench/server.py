@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -152,8 +153,9 @@ def production_server(*, database_url: str, workers: int, extra_env: dict | None
     """uvicorn with the production settings, DEBUG off, and the outbox relay, as separate
     processes."""
     env = production_env(database_url=database_url, **(extra_env or {}))
+    global _relay
     # The outbox relay publishes order confirmations: its work is part of placing orders.
-    relay = subprocess.Popen(
+    _relay = subprocess.Popen(
         [sys.executable, "manage.py", "relay_outbox"],
         cwd=ROOT,
         env=env,
@@ -165,8 +167,27 @@ def production_server(*, database_url: str, workers: int, extra_env: dict | None
         ) as base_url:
             yield base_url
     finally:
-        relay.terminate()
-        relay.wait(timeout=30)
+        _relay.send_signal(signal.SIGCONT)
+        _relay.terminate()
+        _relay.wait(timeout=30)
+        _relay = None
+
+
+_relay: subprocess.Popen | None = None
+
+
+@contextmanager
+def relay_paused():
+    """The outbox relay stopped for a while: the raw SQL order baseline writes outbox rows
+    too, and publishing them is no part of that baseline's work."""
+    if _relay is None:
+        yield
+        return
+    _relay.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        _relay.send_signal(signal.SIGCONT)
 
 
 @contextmanager

@@ -177,10 +177,14 @@ def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _
 def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
     """Take the stock for every line, or none of it; return the shortages.
 
-    The inventory rows are locked in one global order (by id), so concurrent orders over
-    the same products in any line order queue up instead of deadlocking. A product with
-    no inventory row has nothing in stock.
+    A single line is taken by one conditional UPDATE, which locks the inventory row only
+    when it takes from it: orders for a sold-out product are turned down without queuing
+    behind each other on that row. Several lines lock their rows in one global order (by
+    id), so concurrent orders over the same products in any line order queue up instead
+    of deadlocking. A product with no inventory row has nothing in stock.
     """
+    if len(lines) == 1:
+        return _reserve_one(lines[0])
     wanted = {line.product_id: line.quantity for line in lines}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -190,11 +194,7 @@ def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
         )
         stock = {product_id: (row_id, quantity) for row_id, product_id, quantity in cursor}
         shortages = [
-            {
-                "product_id": product_id,
-                "requested": requested,
-                "available": stock.get(product_id, (None, 0))[1],
-            }
+            _shortage(product_id, requested, stock.get(product_id, (None, 0))[1])
             for product_id, requested in wanted.items()
             if stock.get(product_id, (None, 0))[1] < requested
         ]
@@ -210,6 +210,30 @@ def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
             [[stock[p][0] for p in wanted], list(wanted.values())],
         )
     return []
+
+
+def _reserve_one(line: OrderLine) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_inventory SET quantity = quantity - %(quantity)s,"
+            " updated_at = now()"
+            " WHERE product_id = %(product_id)s AND quantity >= %(quantity)s",
+            {"product_id": line.product_id, "quantity": line.quantity},
+        )
+        if cursor.rowcount == 1:
+            return []
+        cursor.execute(
+            "SELECT quantity FROM inventory_inventory WHERE product_id = %s", [line.product_id]
+        )
+        row = cursor.fetchone()
+    # Read after the refusal, so it is at most what the UPDATE found; never more than
+    # requested, however the stock moved since.
+    available = min(row[0] if row else 0, line.quantity - 1)
+    return [_shortage(line.product_id, line.quantity, available)]
+
+
+def _shortage(product_id: int, requested: int, available: int) -> dict:
+    return {"product_id": product_id, "requested": requested, "available": max(available, 0)}
 
 
 # The rows of a placed order, in one round trip: its address, the order, its lines, the
@@ -264,7 +288,6 @@ FROM placed, address, history
 """
 
 
-@transaction.atomic
 def order_place(
     *,
     buyer,
@@ -277,113 +300,133 @@ def order_place(
 
     1. With an `Idempotency-Key`, claim it or return the order it already produced.
     2. Validate the merchant, the products and the delivery zone (400 on failure).
-    3. Lock and decrement the stock; any shortage records a rejected order instead.
+    3. Take the stock; any shortage records a rejected order instead.
     4. Record the order, its lines and history; a confirmed order queues its
        confirmation in the outbox and makes cached stock answers unreachable.
 
-    Placing orders is the marketplace's hottest write, so each step is one statement and
-    the order is answered from what is in hand, not read back.
+    Placing orders is the marketplace's hottest write, so each step is one statement,
+    and the order is answered from what is in hand, not read back. Between taking the
+    stock and committing, only the record statement runs: the answer's objects are built
+    after the commit, so no Python work (nor a wait for the GIL) holds inventory locks.
     """
-    claim = None
-    if idempotency_key:
-        claim = _claim_idempotency_key(
-            user=buyer,
-            key=idempotency_key,
-            request_hash=_request_hash(
-                merchant_id=merchant_id, lines=lines, delivery_address=delivery_address
-            ),
-        )
-        if isinstance(claim, Order):
-            return claim
+    with transaction.atomic():
+        claim = None
+        if idempotency_key:
+            claim = _claim_idempotency_key(
+                user=buyer,
+                key=idempotency_key,
+                request_hash=_request_hash(
+                    merchant_id=merchant_id, lines=lines, delivery_address=delivery_address
+                ),
+            )
+            if isinstance(claim, Order):
+                return claim
 
-    location = delivery_address["location"]
-    point = point_ewkt(lat=location.y, lng=location.x)
-    context = _order_context(merchant_id=merchant_id, lines=lines, point=point)
-    zone = context.zone
-    priced = [(line, *context.products[line.product_id]) for line in lines]
-    subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
-    if subtotal < zone.min_order_amount:
-        raise DomainError(
-            f"The subtotal {subtotal:.2f} is below this zone's minimum of "
-            f"{zone.min_order_amount:.2f}.",
-            field="items",
-        )
+        location = delivery_address["location"]
+        point = point_ewkt(lat=location.y, lng=location.x)
+        context = _order_context(merchant_id=merchant_id, lines=lines, point=point)
+        zone = context.zone
+        priced = [(line, *context.products[line.product_id]) for line in lines]
+        subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
+        if subtotal < zone.min_order_amount:
+            raise DomainError(
+                f"The subtotal {subtotal:.2f} is below this zone's minimum of "
+                f"{zone.min_order_amount:.2f}.",
+                field="items",
+            )
+        created_at = timezone.now()
+        record = {
+            **{name: delivery_address.get(name, "") for name in _ADDRESS_FIELDS},
+            "point": point,
+            "buyer_id": buyer.pk,
+            "merchant_id": context.merchant.pk,
+            "subtotal": subtotal,
+            "delivery_fee": zone.delivery_fee,
+            "total": subtotal + zone.delivery_fee,
+            "now": created_at,
+            "product_ids": [line.product_id for line, _, _ in priced],
+            "titles": [title for _, title, _ in priced],
+            "unit_prices": [price for _, _, price in priced],
+            "quantities": [line.quantity for line, _, _ in priced],
+            "line_totals": [price * line.quantity for line, _, price in priced],
+            "task_name": CONFIRMATION_TASK,
+            "claim_id": None if claim is None else claim.pk,
+        }
 
-    shortages = _reserve_stock(lines)
-    status = OrderStatus.REJECTED if shortages else OrderStatus.CONFIRMED
-    address = Address(**delivery_address)
+        shortages = _reserve_stock(lines)
+        status = OrderStatus.REJECTED if shortages else OrderStatus.CONFIRMED
+        record["status"] = status
+        record["rejection_reason"] = "insufficient_stock" if shortages else ""
+        record["shortages"] = Jsonb(shortages)
+        record["confirmed"] = not shortages
+        with connection.cursor() as cursor:
+            cursor.execute(ORDER_RECORD_SQL, record)
+            ids = cursor.fetchone()
+        if not shortages:
+            # The relay (`orders.relay`) is woken by the outbox's NOTIFY trigger once this
+            # commits, and publishes the confirmation from its own process.
+            versions_bump(Namespace.CATALOG)
+    return _placed_order(
+        buyer=buyer, context=context, delivery_address=delivery_address, record=record, ids=ids
+    )
+
+
+_ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
+
+
+def _placed_order(
+    *, buyer, context: _OrderContext, delivery_address: dict, record: dict, ids: tuple
+) -> Order:
+    """The placed order as model instances, with its lines and first history entry in
+    hand for the serializers, from what was written."""
+    order_id, address_id, change_id, _, item_ids, item_products = ids
+    address = Address(pk=address_id, **delivery_address)
     order = Order(
+        pk=order_id,
         buyer=buyer,
         merchant=context.merchant,
         delivery_address=address,
-        status=status,
-        subtotal=subtotal,
-        delivery_fee=zone.delivery_fee,
-        total=subtotal + zone.delivery_fee,
-        rejection_reason="insufficient_stock" if shortages else "",
-        shortages=shortages,
-        created_at=timezone.now(),
+        status=record["status"],
+        subtotal=record["subtotal"],
+        delivery_fee=record["delivery_fee"],
+        total=record["total"],
+        rejection_reason=record["rejection_reason"],
+        shortages=record["shortages"].obj,
+        created_at=record["now"],
+        updated_at=record["now"],
     )
-    order.updated_at = order.created_at
-    items = [
-        OrderItem(
-            product_id=line.product_id,
-            title=title,
-            unit_price=price,
-            quantity=line.quantity,
-            line_total=price * line.quantity,
-        )
-        for line, title, price in priced
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            ORDER_RECORD_SQL,
-            {
-                "line1": address.line1,
-                "line2": address.line2,
-                "city": address.city,
-                "postal_code": address.postal_code,
-                "country": address.country,
-                "point": point,
-                "buyer_id": buyer.pk,
-                "merchant_id": context.merchant.pk,
-                "status": status,
-                "subtotal": order.subtotal,
-                "delivery_fee": order.delivery_fee,
-                "total": order.total,
-                "rejection_reason": order.rejection_reason,
-                "shortages": Jsonb(shortages),
-                "now": order.created_at,
-                "product_ids": [item.product_id for item in items],
-                "titles": [item.title for item in items],
-                "unit_prices": [item.unit_price for item in items],
-                "quantities": [item.quantity for item in items],
-                "line_totals": [item.line_total for item in items],
-                "task_name": CONFIRMATION_TASK,
-                "confirmed": status == OrderStatus.CONFIRMED,
-                "claim_id": None if claim is None else claim.pk,
-            },
-        )
-        order_id, address_id, change_id, message_id, item_ids, item_products = cursor.fetchone()
-    address.pk = address_id
-    order.delivery_address = address  # with its id now; keeps the instance cached
-    order.pk = order_id
     order._state.adding = address._state.adding = False
     item_pks = dict(zip(item_products, item_ids, strict=True))
-    for item in items:
-        item.pk = item_pks[item.product_id]
-        item.order = order
+    items = []
+    for product_id, title, price, quantity, line_total in zip(
+        record["product_ids"],
+        record["titles"],
+        record["unit_prices"],
+        record["quantities"],
+        record["line_totals"],
+        strict=True,
+    ):
+        item = OrderItem(
+            pk=item_pks[product_id],
+            order=order,
+            product_id=product_id,
+            title=title,
+            unit_price=price,
+            quantity=quantity,
+            line_total=line_total,
+        )
         item._state.adding = False
+        items.append(item)
     first_change = OrderStatusChange(
-        pk=change_id, order=order, to_status=status, actor=buyer, created_at=order.created_at
+        pk=change_id,
+        order=order,
+        to_status=record["status"],
+        actor=buyer,
+        created_at=record["now"],
     )
     first_change._state.adding = False
     # What the answer shows is in hand: let serializers read it instead of the database.
     order._prefetched_objects_cache = {"items": items, "history": [first_change]}
-    if message_id is not None:
-        # The relay (`orders.relay`) is woken by the outbox's NOTIFY trigger once this
-        # commits, and publishes the confirmation from its own process.
-        versions_bump(Namespace.CATALOG)
     return order
 
 
