@@ -88,7 +88,7 @@ DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3)
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
-        engine="django.contrib.gis.db.backends.postgis",
+        engine="geomarket.db.postgis",
         conn_max_age=0 if DATABASE_POOL else env_int("CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
