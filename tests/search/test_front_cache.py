@@ -7,7 +7,6 @@ from django.http import HttpResponse
 from django_redis import get_redis_connection
 
 from geomarket import front_cache
-from tests import factories
 from tests.search.served import closed_port, reprice, served
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,20 +22,6 @@ def misses_go_to_django(settings):
     """These tests are about copies of Django's answers: the nearby route, which answers
     misses itself, is tested in test_nearby_route."""
     settings.NEARBY_ROUTE = False
-
-
-@pytest.fixture
-def shop():
-    merchant = factories.merchant()
-    item = factories.product(merchant=merchant, title="Oat Milk", price="1.80")
-    factories.stock(product=item, quantity=4)
-    factories.zone(merchant=merchant)
-    return {"merchant": merchant, "item": item}
-
-
-@pytest.fixture
-def near(shop):
-    return {"lat": shop["merchant"].location.y, "lng": shop["merchant"].location.x}
 
 
 async def test_a_repeated_anonymous_query_is_answered_without_django(near, django_entries):

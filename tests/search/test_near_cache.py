@@ -10,7 +10,6 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from geomarket import answer_cache, near_cache
-from tests import factories
 from tests.search.served import reprice, served
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,15 +22,6 @@ def misses_go_to_django(settings):
     # The copy holds Django's answers and the nearby route's alike; Django's are simpler
     # to count.
     settings.NEARBY_ROUTE = False
-
-
-@pytest.fixture
-def shop():
-    merchant = factories.merchant()
-    item = factories.product(merchant=merchant, title="Oat Milk", price="1.80")
-    factories.stock(product=item, quantity=4)
-    factories.zone(merchant=merchant)
-    return {"item": item, "near": {"lat": merchant.location.y, "lng": merchant.location.x}}
 
 
 async def linked_copy(copy: near_cache.NearCache | None = None) -> near_cache.NearCache:
@@ -55,13 +45,13 @@ def tracking_client_ids() -> list[str]:
     return [client["id"] for client in clients if "t" in client["flags"]]
 
 
-async def test_a_hit_is_answered_from_the_process_copy_without_redis(shop, django_entries):
+async def test_a_hit_is_answered_from_the_process_copy_without_redis(near, django_entries):
     await linked_copy()
     async with served() as client:
-        first = await client.get(NEARBY, params=shop["near"])
-        second = await client.get(NEARBY, params=shop["near"])
+        first = await client.get(NEARBY, params=near)
+        second = await client.get(NEARBY, params=near)
         assert drop_redis_entries() == 1
-        third = await client.get(NEARBY, params=shop["near"])
+        third = await client.get(NEARBY, params=near)
     assert [r.headers["x-cache"] for r in (first, second, third)] == ["MISS", "HIT", "HIT"]
     assert third.content == first.content
     assert third.headers["content-length"] == str(len(first.content))
@@ -69,40 +59,42 @@ async def test_a_hit_is_answered_from_the_process_copy_without_redis(shop, djang
     assert len(django_entries) == 1
 
 
-async def test_a_committed_write_reaches_the_copy_before_the_next_request(shop, django_entries):
+async def test_a_committed_write_reaches_the_copy_before_the_next_request(
+    shop, near, django_entries
+):
     await linked_copy()
     async with served() as client:
-        await client.get(NEARBY, params=shop["near"])
-        await client.get(NEARBY, params=shop["near"])
+        await client.get(NEARBY, params=near)
+        await client.get(NEARBY, params=near)
         drop_redis_entries()
-        assert (await client.get(NEARBY, params=shop["near"])).headers["x-cache"] == "HIT"
+        assert (await client.get(NEARBY, params=near)).headers["x-cache"] == "HIT"
         # The write's version bump goes through its own Redis connection, as another
         # process's would; the next request follows it at once.
         await sync_to_async(reprice)(shop["item"], "2.40")
-        after = await client.get(NEARBY, params=shop["near"])
+        after = await client.get(NEARBY, params=near)
     assert after.headers["x-cache"] == "MISS"
     assert after.json()["results"][0]["product"]["price"] == "2.40"
     assert len(django_entries) == 2
 
 
-async def test_a_flush_of_redis_empties_the_copy(shop, django_entries):
+async def test_a_flush_of_redis_empties_the_copy(near, django_entries):
     await linked_copy()
     async with served() as client:
-        await client.get(NEARBY, params=shop["near"])
-        await client.get(NEARBY, params=shop["near"])
+        await client.get(NEARBY, params=near)
+        await client.get(NEARBY, params=near)
         get_redis_connection("default").flushdb()
-        after = await client.get(NEARBY, params=shop["near"])
+        after = await client.get(NEARBY, params=near)
     assert after.headers["x-cache"] == "MISS"
     assert len(django_entries) == 2
 
 
 async def test_a_lost_tracking_connection_empties_the_copy_until_it_links_again(
-    shop, django_entries
+    near, django_entries
 ):
     copy = await linked_copy()
     async with served() as client:
-        await client.get(NEARBY, params=shop["near"])
-        await client.get(NEARBY, params=shop["near"])
+        await client.get(NEARBY, params=near)
+        await client.get(NEARBY, params=near)
         assert len(django_entries) == 1
         ids = tracking_client_ids()
         assert ids
@@ -111,12 +103,12 @@ async def test_a_lost_tracking_connection_empties_the_copy_until_it_links_again(
         drop_redis_entries()
         # Messages sent while it was gone are lost: the copy must not answer, so the
         # request reaches Django.
-        await client.get(NEARBY, params=shop["near"])
+        await client.get(NEARBY, params=near)
         assert len(django_entries) == 2
         await linked_copy(copy)
-        await client.get(NEARBY, params=shop["near"])
+        await client.get(NEARBY, params=near)
         drop_redis_entries()
-        relinked = await client.get(NEARBY, params=shop["near"])
+        relinked = await client.get(NEARBY, params=near)
     assert relinked.headers["x-cache"] == "HIT"
     assert len(django_entries) == 2
 
