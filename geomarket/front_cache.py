@@ -220,12 +220,12 @@ async def lookup(scope) -> Lookup:
         return _NOT_ASKED
     if not answer_cache.breaker_allows():
         return Lookup(key, None, None)
-    namespaces, version_keys = _version_keys(answer_cache.answer_prefix())
     near = near_cache.copies.get()
     if near is not None:
         if (answer := await near.answer(key)) is not None:
             return Lookup(key, answer, near.versions)
         generation = near.generation
+    namespaces, version_keys = _version_keys(answer_cache.answer_prefix())
     try:
         *raw_versions, entry = await _clients.get().execute("MGET", *version_keys, key)
     except (RedisError, OSError, TimeoutError) as exc:
