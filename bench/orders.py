@@ -32,12 +32,15 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bench.load import Request, http_scenario, sql_scenario
+from bench.load import Request, http_scenario, merged, sql_scenario
 from bench.server import production_env, relay_paused
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 16)
 DURATION = 8.0
+# Each measurement is this many slices of DURATION / ROUNDS seconds, in turns with its
+# baseline's.
+ROUNDS = 4
 BUYERS = 32
 BUYER_PREFIX = "bench-buyer-"
 BENCH_CITY = "Bench City"
@@ -597,7 +600,7 @@ def run(
         with contextlib.nullcontext() if api else relay_paused():
             return _measured_run(name, workload, concurrency, api=api, **options)
 
-    def _measured_run(name, workload, concurrency, *, api: bool, duration=DURATION, report=True):
+    def _measured_run(name, workload, concurrency, *, api: bool, duration=DURATION):
         products = pool_products if workload == "spread" else {hot_item.product_id}
         if workload == "hot":
             connection.execute(
@@ -657,36 +660,60 @@ def run(
         with connection.transaction():
             give_back(connection, check.sold)
             delete_orders(connection, order_ids=check.order_ids, outbox_mark=outbox_mark)
-        if report:
-            statuses = ", ".join(f"{k} {v}" for k, v in sorted(check.statuses.items()))
-            log(
-                f"  {name:<34} c={concurrency:<2} p50 {measurement.p50_ms:7.2f}"
-                f" ms  p95 {measurement.p95_ms:7.2f}  p99 {measurement.p99_ms:7.2f}"
-                f"  {measurement.rps:8.1f} orders/s  errors {measurement.errors}"
-                f"  ({statuses or 'no orders'}; oversells: {check.oversells})"
-            )
-            measurements.append(measurement)
-            checks[f"{workload}-{'api' if api else 'sql'}-c{concurrency}"] = {
-                "orders": check.orders,
-                "statuses": check.statuses,
-                "oversells": check.oversells,
-                "stock_mismatches": len(check.mismatches),
-                "negative_rows": check.negative_rows,
-            }
-        return measurement
+        return measurement, check
+
+    def report(name, workload, concurrency, *, api, measurement, slices: list[RunCheck]):
+        statuses: dict[str, int] = {}
+        for check in slices:
+            for status, count in check.statuses.items():
+                statuses[status] = statuses.get(status, 0) + count
+        oversells = sum(check.oversells for check in slices)
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        log(
+            f"  {name:<34} c={concurrency:<2} p50 {measurement.p50_ms:7.2f}"
+            f" ms  p95 {measurement.p95_ms:7.2f}  p99 {measurement.p99_ms:7.2f}"
+            f"  {measurement.rps:8.1f} orders/s  errors {measurement.errors}"
+            f"  ({shown or 'no orders'}; oversells: {oversells})"
+        )
+        measurements.append(measurement)
+        checks[f"{workload}-{'api' if api else 'sql'}-c{concurrency}"] = {
+            "orders": sum(check.orders for check in slices),
+            "statuses": statuses,
+            "oversells": oversells,
+            "stock_mismatches": sum(len(check.mismatches) for check in slices),
+            "negative_rows": sum(check.negative_rows for check in slices),
+        }
 
     queries = None
     try:
         # Warm-up: connections, pools, the buffer cache; checked and cleaned like the rest.
-        measured_run("warm-up", "spread", 4, api=True, duration=2, report=False)
+        measured_run("warm-up", "spread", 4, api=True, duration=2)
+        # The API and its baseline take turns, in slices checked and cleaned one by one, so
+        # a drift in the machine's load falls on both alike. The hot product gets its
+        # stock back before each slice.
         for workload in ("spread", "hot"):
             for concurrency in CONCURRENCY:
-                results[(workload, concurrency)] = measured_run(
-                    f"orders ({workload})", workload, concurrency, api=True
-                )
-                results[(f"{workload}-sql", concurrency)] = measured_run(
-                    f"raw SQL orders ({workload})", workload, concurrency, api=False
-                )
+                slices = {True: [], False: []}
+                for _ in range(ROUNDS):
+                    for api in (True, False):
+                        name = f"{'' if api else 'raw SQL '}orders ({workload})"
+                        slices[api].append(
+                            measured_run(
+                                name, workload, concurrency, api=api, duration=DURATION / ROUNDS
+                            )
+                        )
+                for api in (True, False):
+                    measurement = merged([part for part, _ in slices[api]])
+                    key = workload if api else f"{workload}-sql"
+                    results[(key, concurrency)] = measurement
+                    report(
+                        measurement.name,
+                        workload,
+                        concurrency,
+                        api=api,
+                        measurement=measurement,
+                        slices=[check for _, check in slices[api]],
+                    )
         queries = count_queries(
             database_url=database_url,
             server_env=server_env,
