@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -527,11 +528,23 @@ def _send(message: OutboxMessage, *, producer) -> bool:
         OutboxMessage.objects.filter(pk=message.pk).update(
             attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:500]
         )
-        logger.warning(
-            "outbox message %s not sent, broker unavailable: %s", message.pk, exc.__class__.__name__
-        )
+        global _send_failure_logged_at
+        now = time.monotonic()
+        # The relay tries again on every order committed: one line per outage second, not
+        # one per order, is enough to see the broker is down.
+        if now - _send_failure_logged_at >= SEND_FAILURE_LOG_SECONDS:
+            _send_failure_logged_at = now
+            logger.warning(
+                "outbox message %s not sent, broker unavailable: %s",
+                message.pk,
+                exc.__class__.__name__,
+            )
         return False
     return True
+
+
+SEND_FAILURE_LOG_SECONDS = 1.0
+_send_failure_logged_at = float("-inf")
 
 
 def outbox_publish(*, batch: int = 100) -> int:

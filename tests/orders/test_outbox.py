@@ -183,3 +183,25 @@ def test_the_relay_publishes_as_soon_as_the_order_commits(market):
             cursor.execute("SELECT pg_notify(%s, '')", [relay_channel])
         relay.join(timeout=10)
     assert not relay.is_alive()
+
+
+@pytest.mark.django_db
+def test_a_broker_outage_is_logged_once_an_interval_not_once_per_order(
+    market, real_broker, caplog, monkeypatch
+):
+    from orders import services
+
+    monkeypatch.setattr(services, "_send_failure_logged_at", float("-inf"))
+    # However slowly the refused attempts go, they all fall in one logging interval.
+    monkeypatch.setattr(services, "SEND_FAILURE_LOG_SECONDS", 600.0)
+    use_broker(f"redis://127.0.0.1:{closed_port()}/0")
+    for _ in range(3):
+        response = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+        assert response.status_code == 201
+    with caplog.at_level("WARNING", logger="orders.services"):
+        for _ in range(3):
+            assert outbox_publish() == 0
+    warnings = [r for r in caplog.records if "broker unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+    # Every failed attempt is still recorded on its message.
+    assert OutboxMessage.objects.order_by("id").first().attempts == 3
