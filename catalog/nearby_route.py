@@ -120,8 +120,7 @@ def parse_query(raw: bytes) -> dict | None:
 
 
 # (scheme, host, forwarded scheme, Accept) → the headers of Django's 200 answer to a
-# nearby request with them, as text and encoded for ASGI,
-# nearby request with them, minus Content-Length and X-Cache.
+# nearby request with them, minus Content-Length and X-Cache, as text and encoded for ASGI.
 _learned_headers: dict[
     tuple[bytes, ...], tuple[list[tuple[str, str]], list[tuple[bytes, bytes]]]
 ] = {}
@@ -139,8 +138,7 @@ def learn_headers(scope, response) -> None:
     identity = front_cache.anonymous_identity(scope)
     if identity is not None and len(_learned_headers) < MAX_LEARNED_IDENTITIES:
         headers = front_cache.answer_headers(response)
-        encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-        _learned_headers[identity] = (headers, encoded)
+        _learned_headers[identity] = (headers, front_cache.encode_headers(headers))
 
 
 def forget_headers() -> None:
@@ -166,9 +164,9 @@ async def respond(scope, send, *, front: front_cache.Lookup) -> bool:
     `front` is the front cache's lookup of this request: the answer is filed under its
     key and the namespace versions it read, for the next identical request.
     """
-    versions = front.versions
     if scope["path"] != NEARBY_PATH or not settings.NEARBY_ROUTE:
         return False
+    versions = front.versions
     identity = front_cache.anonymous_identity(scope)
     learned = _learned_headers.get(identity) if identity is not None else None
     if learned is None:

@@ -15,9 +15,10 @@ import collections
 
 import psycopg
 from django.conf import settings
-from django.db import connections
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.pq import TransactionStatus
+
+from geomarket.sql import own_connection_params
 
 # A few connections per server process: each one serves a whole query at a time, and
 # the process has one core to run its callers on.
@@ -25,10 +26,7 @@ POOL_MAX_SIZE = 4
 
 
 def _connection_kwargs() -> dict:
-    # The name in effect now: under tests, the test database's.
-    params = connections["default"].get_connection_params()
-    # Django's cursor class is a sync one; the pool's connections use the async default.
-    params.pop("cursor_factory", None)
+    params = own_connection_params()
     # Django turns prepared statements off unless told otherwise, for connection poolers
     # that cannot keep them. The route runs a handful of statements thousands of times,
     # and preparing them halves the database's time on each (no parse, no plan).

@@ -148,12 +148,8 @@ async def store_answer(
         return
     near = near_cache.copies.get()
     if near is not None:
-        hit_headers = [
-            *wire_headers,
-            (b"x-cache", b"HIT"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        near.keep(key, versions=versions, expires_at=expires_at, answer=(200, hit_headers, body))
+        answer = (200, _hit_headers(wire_headers, body), body)
+        near.keep(key, versions=versions, expires_at=expires_at, answer=answer)
 
 
 _last_meta: tuple = (None, None, None, b"")
@@ -243,16 +239,17 @@ async def lookup(scope) -> Lookup:
     meta = json.loads(meta_line)
     if any(current[namespace] != version for namespace, version in meta["versions"].items()):
         return Lookup(key, None, current)
-    answer = (meta["status"], _wire_headers(meta["headers"], body), body)
+    answer = (meta["status"], _hit_headers(encode_headers(meta["headers"]), body), body)
     if near is not None and "expires" in meta:
         near.keep(key, versions=meta["versions"], expires_at=meta["expires"], answer=answer)
     return Lookup(key, answer, current)
 
 
-def _wire_headers(headers: list[tuple[str, str]], body: bytes) -> list[tuple[bytes, bytes]]:
-    """An entry's headers as a hit sends them."""
-    return [
-        *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers),
-        (b"x-cache", b"HIT"),
-        (b"content-length", str(len(body)).encode()),
-    ]
+def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Answer headers as ASGI sends them."""
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def _hit_headers(wire_headers: list[tuple[bytes, bytes]], body: bytes):
+    """An entry's encoded headers as a hit sends them."""
+    return [*wire_headers, (b"x-cache", b"HIT"), (b"content-length", str(len(body)).encode())]

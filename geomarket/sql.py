@@ -1,6 +1,6 @@
 """Raw SQL for the hot reads whose joins the ORM cannot express (LATERAL, KNN walks)."""
 
-from django.db import connection
+from django.db import connection, connections
 
 
 def fetch_dicts(sql: str, params: dict) -> list[dict]:
@@ -21,3 +21,12 @@ def fetch_value(sql: str, params: dict):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def own_connection_params() -> dict:
+    """Django's connection parameters, for a psycopg connection opened outside Django
+    (the same database, credentials and options; under tests, the test database)."""
+    params = connections["default"].get_connection_params()
+    # Django's cursor class suits its own connections only.
+    params.pop("cursor_factory", None)
+    return params

@@ -16,6 +16,7 @@ import threading
 import psycopg
 from django.db import DatabaseError, close_old_connections, connections
 
+from geomarket.sql import own_connection_params
 from orders.services import outbox_publish
 
 logger = logging.getLogger(__name__)
@@ -26,16 +27,14 @@ RECONNECT_SECONDS = 1.0
 
 
 def _publish_pending() -> int:
-    sent = total = 0
+    total = 0
     while (sent := outbox_publish(batch=BATCH)) == BATCH:
         total += sent
     return total + sent
 
 
 def _listener() -> psycopg.Connection:
-    params = connections["default"].get_connection_params()
-    params.pop("cursor_factory", None)
-    listener = psycopg.connect(**params, autocommit=True)
+    listener = psycopg.connect(**own_connection_params(), autocommit=True)
     listener.execute(f"LISTEN {CHANNEL}")
     return listener
 
