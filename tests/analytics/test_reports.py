@@ -280,12 +280,28 @@ def test_csv_has_the_same_rows(history, operator, path):
     assert response.content.decode().splitlines()[0] == ",".join(rows[0])
 
 
-@pytest.mark.parametrize("path", ["top-products", "revenue", "merchants"])
-def test_each_report_is_one_query(history, operator, path, django_assert_num_queries):
-    with django_assert_num_queries(2):  # the token, the report
-        operator.get(
-            f"/api/v1/analytics/{path}/", {"date_from": "2026-03-01", "date_to": "2026-03-31"}
-        )
+@pytest.mark.parametrize(
+    ("url", "one_merchant", "reports"),
+    [
+        ("/api/v1/analytics/top-products/", False, 1),
+        ("/api/v1/analytics/top-products/", True, 1),
+        ("/api/v1/analytics/revenue/", False, 1),
+        ("/api/v1/analytics/revenue/", True, 1),
+        ("/api/v1/analytics/merchants/", False, 1),
+        ("/api/v1/orders/analytics/", False, 3),
+        ("/api/v1/orders/analytics/", True, 3),
+    ],
+)
+def test_each_report_is_one_query(
+    history, operator, url, one_merchant, reports, django_assert_num_queries
+):
+    params = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    if one_merchant:
+        params["merchant_id"] = history["orders"][0].merchant_id
+    with django_assert_num_queries(1 + reports):  # the token, then one per report
+        response = operator.get(url, params)
+    assert response.status_code == 200
+    assert response.json()
 
 
 @pytest.mark.parametrize(
