@@ -280,6 +280,14 @@ def test_csv_has_the_same_rows(history, operator, path):
     assert response.content.decode().splitlines()[0] == ",".join(rows[0])
 
 
+REPORT_URLS = [
+    "/api/v1/analytics/top-products/",
+    "/api/v1/analytics/revenue/",
+    "/api/v1/analytics/merchants/",
+    "/api/v1/orders/analytics/",
+]
+
+
 @pytest.mark.parametrize(
     ("url", "one_merchant", "reports"),
     [
@@ -304,15 +312,7 @@ def test_each_report_is_one_query(
     assert response.json()
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/api/v1/analytics/top-products/",
-        "/api/v1/analytics/revenue/",
-        "/api/v1/analytics/merchants/",
-        "/api/v1/orders/analytics/",
-    ],
-)
+@pytest.mark.parametrize("url", REPORT_URLS)
 def test_only_operators_see_reports(as_user, url):
     assert as_user(None).get(url).status_code == 401
     assert as_user(factories.user()).get(url).status_code == 403
@@ -337,15 +337,7 @@ def test_bad_report_parameters_are_400(operator, params):
     assert response.json()
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/api/v1/analytics/top-products/",
-        "/api/v1/analytics/revenue/",
-        "/api/v1/analytics/merchants/",
-        "/api/v1/orders/analytics/",
-    ],
-)
+@pytest.mark.parametrize("url", REPORT_URLS)
 def test_dates_past_the_calendars_ends_are_400_not_500(operator, url):
     # A default 30 days before 0001-01-05, or the day after 9999-12-31, has no date.
     for params in ({"date_to": "0001-01-05"}, {"date_from": "9999-12-31", "date_to": "9999-12-31"}):
