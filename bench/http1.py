@@ -152,7 +152,7 @@ class Connection:
         while True:
             size = _chunk_size(await self.reader.readline())
             if size == 0:
-                while (await self.reader.readline()) not in (b"\r\n", b"\n", b""):
+                while _add_header({}, await self.reader.readline()):
                     pass
                 return b"".join(chunks)
             chunks.append(await self.reader.readexactly(size))
@@ -195,7 +195,7 @@ class BlockingClient:
         try:
             self.sock.sendall(_request_bytes("GET", path, self.host_header, None, self.headers))
             response = self._read_response()
-        except (OSError, ProtocolError, _Stale):
+        except (OSError, ProtocolError):  # `_Stale` among them
             self.close()
             raise
         if response.headers.get("connection", "").lower() == "close":
