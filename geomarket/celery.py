@@ -35,6 +35,8 @@ class BrokerTransport(kombu_redis.Transport):
     Channel = BrokerChannel
 
 
+_VISIBILITY_TIMEOUT = max(1, int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")))
+
 app = Celery("geomarket")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
@@ -60,7 +62,12 @@ app.conf.update(
     broker_transport_options={
         # How long a task taken by a worker that then died stays invisible before Redis
         # hands it to another worker (late acknowledgement makes it come back at all).
-        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+        "visibility_timeout": _VISIBILITY_TIMEOUT,
+        # kombu 5.7 looks for such tasks only every interval x throttle seconds (100 by
+        # default), whatever the timeout: look every interval, and never less often than
+        # the timeout, so a dead worker's task comes back soon after it becomes visible.
+        "unacked_restore_interval": min(10, _VISIBILITY_TIMEOUT),
+        "unacked_restore_throttle": 1,
         "max_retries": 1,
         "interval_start": 0,
         "interval_step": 0.2,
