@@ -3,6 +3,7 @@ import contextlib
 import os
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core import signals
 from django.core.exceptions import RequestAborted
@@ -11,6 +12,7 @@ from django.http import FileResponse
 from django.urls import set_script_prefix
 
 from geomarket import front_cache
+from geomarket.api.middleware import body_too_large, declared_length_refusal
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
 
@@ -102,6 +104,65 @@ class SingleHopASGIHandler(ASGIHandler):
         return response
 
 
+class RequestBodyLimit:
+    """Bodies over `REQUEST_BODY_MAX_BYTES` refused with 413 while they arrive, for every
+    path the server answers.
+
+    A declared `Content-Length` over the limit is refused before any of the body is read.
+    A body without one (chunked) is counted as the application pulls it: once the count
+    passes the limit, the application is told the client has gone (`http.disconnect`,
+    which makes Django drop the request), `receive` is not called again, and the 413 goes
+    out. So at most one server message past the limit is read, and none of it is kept.
+    """
+
+    def __init__(self, application):
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.application(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                refusal = declared_length_refusal(value)
+                if refusal is not None:
+                    await _answer_and_close(refusal, send)
+                    return
+                break
+        # Read per request, so that a test's override of the setting holds.
+        limit = settings.REQUEST_BODY_MAX_BYTES
+        received = 0
+        over = False
+
+        async def capped_receive():
+            nonlocal received, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            body = message.get("body")
+            if body:
+                received += len(body)
+                if received > limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        await self.application(scope, capped_receive, send)
+        if over:
+            await _answer_and_close(body_too_large(), send)
+
+
+async def _answer_and_close(response, send):
+    # The rest of the body is still on its way: closing the connection after the answer
+    # keeps the server from reading it (RFC 9110, 15.5.14).
+    headers = [(b"connection", b"close"), (b"content-length", str(len(response.content)).encode())]
+    headers += [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})
+
+
 def get_asgi_application():
     import django
 
@@ -110,5 +171,6 @@ def get_asgi_application():
 
 
 # Static files (the offline API docs page) are served by Django's own finder-based
-# handler, which works with DEBUG off; every other path goes straight to Django.
-application = ASGIStaticFilesHandler(get_asgi_application())
+# handler, which works with DEBUG off; every other path goes straight to Django. The body
+# limit comes first, so that it holds for both.
+application = RequestBodyLimit(ASGIStaticFilesHandler(get_asgi_application()))

@@ -3,11 +3,33 @@ from django.conf import settings
 from django.http import JsonResponse
 
 
+def body_too_large() -> JsonResponse:
+    """The answer to a request body over `REQUEST_BODY_MAX_BYTES`, declared or received."""
+    limit = settings.REQUEST_BODY_MAX_BYTES
+    return JsonResponse({"detail": f"Request body exceeds the limit of {limit} bytes."}, status=413)
+
+
+def declared_length_refusal(raw: str | bytes | None) -> JsonResponse | None:
+    """The answer to a request whose `Content-Length` is malformed or over the limit, or
+    None when the declared length (if any) is acceptable."""
+    if not raw:
+        return None
+    # HTTP allows ASCII digits only; int() would also take "١٢", " 12" or "1_2".
+    if not (raw.isascii() and raw.isdigit()):
+        return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
+    if int(raw) > settings.REQUEST_BODY_MAX_BYTES:
+        return body_too_large()
+    return None
+
+
 class RequestBodyLimitMiddleware:
-    """Refuse bodies over `REQUEST_BODY_MAX_BYTES` with 413 before anything reads them.
+    """Refuse a declared body over `REQUEST_BODY_MAX_BYTES` with 413 before anything reads it.
 
     DRF parsers read the request stream directly, so Django's own
-    `DATA_UPLOAD_MAX_MEMORY_SIZE` check on `request.body` never runs for API views.
+    `DATA_UPLOAD_MAX_MEMORY_SIZE` check on `request.body` never runs for API views. The
+    served ASGI application (`geomarket.asgi.RequestBodyLimit`) applies the same rule
+    before Django, and caps chunked bodies as they arrive; this middleware holds it for
+    every other way into Django: the test client, a WSGI server.
     """
 
     sync_capable = True
@@ -15,26 +37,15 @@ class RequestBodyLimitMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.limit = settings.REQUEST_BODY_MAX_BYTES
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
-
-    def _too_large(self, request) -> JsonResponse | None:
-        raw = request.META.get("CONTENT_LENGTH") or "0"
-        try:
-            length = int(raw)
-        except ValueError:
-            return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
-        if length > self.limit:
-            return JsonResponse(
-                {"detail": f"Request body exceeds the limit of {self.limit} bytes."}, status=413
-            )
-        return None
 
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self._acall(request)
-        return self._too_large(request) or self.get_response(request)
+        refusal = declared_length_refusal(request.META.get("CONTENT_LENGTH"))
+        return refusal or self.get_response(request)
 
     async def _acall(self, request):
-        return self._too_large(request) or await self.get_response(request)
+        refusal = declared_length_refusal(request.META.get("CONTENT_LENGTH"))
+        return refusal or await self.get_response(request)
