@@ -1,5 +1,3 @@
-import json
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
@@ -27,7 +25,7 @@ from catalog.services import (
 )
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer
-from geomarket.api.pagination import page_of, paginated_response
+from geomarket.api.pagination import page_of, page_url, paginated_response
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.errors import DomainError, Forbidden
@@ -244,10 +242,7 @@ class ProductSearchApi(APIView):
         params = serializers.ProductSearchParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = params.validated_data
-        paging = {
-            "page": request.query_params.get("page", "1"),
-            "page_size": request.query_params.get("page_size", ""),
-        }
+        url = page_url(request, params)
 
         def compute() -> bytes:
             response = paginated_response(
@@ -255,13 +250,16 @@ class ProductSearchApi(APIView):
                 view=self,
                 queryset=products_search(**query),
                 serializer_class=serializers.ProductSearchResultSerializer,
+                url=url,
             )
             return json_bytes(response.data)
 
         answer = cached_answer(
             name="search-products",
             namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
-            params={**query, **paging},
+            # The URL holds every parameter the page and its links are built from, as
+            # given, and the scheme and host the links name.
+            params={"url": url},
             compute=compute,
         )
         return cached_json_response(answer)
@@ -287,11 +285,9 @@ class SuggestApi(RateLimitedMixin, APIView):
         answer = cached_answer(
             name="search-suggest",
             namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),
-            params={"q": q.casefold()},
+            # Keyed on `q` as given: any folding of case here would have to be PostgreSQL's
+            # UPPER() exactly, or two spellings it tells apart would share an answer.
+            params={"q": q},
             compute=compute,
         )
-        if answer.hit:
-            # The cache is keyed case-insensitively; echo this caller's own spelling.
-            suggestions = json.loads(answer.body)["suggestions"]
-            answer = answer._replace(body=json_bytes({"query": q, "suggestions": suggestions}))
         return cached_json_response(answer)

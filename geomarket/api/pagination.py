@@ -1,9 +1,11 @@
 import functools
+from urllib.parse import urlencode
 
 from drf_spectacular.utils import inline_serializer
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -28,6 +30,27 @@ class PageNumberPagination(pagination.PageNumberPagination):
         if raw_page not in (None, "", "last"):
             _positive_int(raw_page, self.page_query_param)
         return super().paginate_queryset(queryset, request, view)
+
+    # The URL the page's links are built from (`page_url`); None for the request's own.
+    link_base: str | None = None
+
+    def _link_base(self) -> str:
+        return self.link_base or self.request.build_absolute_uri()
+
+    def get_next_link(self):
+        if not self.page.has_next():
+            return None
+        return replace_query_param(
+            self._link_base(), self.page_query_param, self.page.next_page_number()
+        )
+
+    def get_previous_link(self):
+        if not self.page.has_previous():
+            return None
+        page_number = self.page.previous_page_number()
+        if page_number == 1:
+            return remove_query_param(self._link_base(), self.page_query_param)
+        return replace_query_param(self._link_base(), self.page_query_param, page_number)
 
     def get_paginated_response(self, data):
         return Response(
@@ -58,19 +81,41 @@ class PageNumberPagination(pagination.PageNumberPagination):
         }
 
 
+# The largest `page` or `page_size` read; the OpenAPI schema states it too.
+PAGE_PARAMETER_MAX = 10**9
+
+
 def _positive_int(raw: str, field: str) -> int:
     try:
         value = int(raw)
     except (TypeError, ValueError):
         raise ValidationError({field: ["A positive integer is required."]}) from None
-    if value < 1 or value > 10**9:
+    if value < 1 or value > PAGE_PARAMETER_MAX:
         raise ValidationError({field: ["A positive integer is required."]})
     return value
 
 
-def paginated_response(*, request, view, queryset, serializer_class, context=None):
-    """Render one page of `queryset` in the contract's page shape."""
+def page_url(request, params) -> str:
+    """The request's absolute URL with only the query parameters that `params` (a filter
+    serializer) and the paginator read, as given, sorted as the links sort them: all that
+    one page of an answer and its links depend on, so an answer shared by requests with
+    the same `page_url` carries none of another caller's parameters."""
+    paging = PageNumberPagination
+    names = (*params.fields, paging.page_query_param, paging.page_size_query_param)
+    query = sorted(
+        (name, request.query_params[name]) for name in names if name in request.query_params
+    )
+    url = request.build_absolute_uri(request.path)
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def paginated_response(
+    *, request, view, queryset, serializer_class, context=None, url: str | None = None
+):
+    """Render one page of `queryset` in the contract's page shape; its links are built
+    from `url` (see `page_url`) when given, else from the request's URL."""
     paginator = PageNumberPagination()
+    paginator.link_base = url
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True, context=context or {"request": request}).data
     return paginator.get_paginated_response(data)
