@@ -1,10 +1,9 @@
-import threading
-
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 
 from inventory.models import Inventory, InventoryAdjustment
 from tests import factories
+from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -114,27 +113,15 @@ def test_concurrent_adjustments_never_oversell():
     from inventory.services import StockUnderflow, inventory_adjust
 
     row = factories.stock(product=factories.product(merchant=factories.merchant()), quantity=5)
-    barrier = threading.Barrier(12)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
     def take_one():
         try:
-            barrier.wait()
             inventory_adjust(inventory_id=row.pk, delta=-1, reason="race")
-            result = "ok"
         except StockUnderflow:
-            result = "underflow"
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
+            return "underflow"
+        return "ok"
 
-    threads = [threading.Thread(target=take_one) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_in_threads(*[take_one] * 12)
     row.refresh_from_db()
     assert sorted(outcomes) == ["ok"] * 5 + ["underflow"] * 7
     assert row.quantity == 0

@@ -16,10 +16,11 @@ courier's capacity, nor appears among the courier's open orders.
 import random
 import threading
 import time
+from functools import partial
 
 import pytest
 from django.contrib.gis.geos import Point
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from delivery.models import Courier
@@ -29,6 +30,7 @@ from inventory.models import Inventory
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus, OrderStatusChange
 from orders.services import OrderLine, order_place, order_transition
 from tests import factories
+from tests.threads import Worker, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,69 +79,52 @@ def cancel(shop, order_id: int) -> Order:
     )
 
 
-class Held(threading.Thread):
+class Held(Worker):
     """Runs `work` in a transaction of its own and keeps it open, locks and all, until
     `release()`: the other side then meets exactly what `work` locked."""
 
     def __init__(self, work):
-        super().__init__()
-        self.work = work
+        super().__init__(self._hold)
+        self.held = work
         self.done = threading.Event()
         self._release = threading.Event()
-        self.result = None
-        self.error = None
 
-    def run(self):
+    def _hold(self):
         try:
             with transaction.atomic():
-                self.result = self.work()
+                self.result = self.held()
                 self.done.set()
                 self._release.wait(30)
-        except Exception as exc:
-            self.error = exc
+            return self.result
         finally:
             self.done.set()
-            connections.close_all()
 
     def release(self):
         self._release.set()
-        self.join(30)
-        assert not self.is_alive()
-        if self.error is not None:
-            raise self.error
+        return self.outcome(30)
 
 
-class Call(threading.Thread):
+class Call(Worker):
     """Runs `work` on a connection of its own; records its backend pid, so the test can
     see whether it is waiting for a lock."""
 
     def __init__(self, work):
-        super().__init__()
-        self.work = work
+        super().__init__(self._call)
+        self.call = work
         self.pid = None
         self.started = threading.Event()
-        self.result = None
-        self.error = None
 
-    def run(self):
+    def _call(self):
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_backend_pid()")
                 self.pid = cursor.fetchone()[0]
-            self.started.set()
-            self.result = self.work()
-        except Exception as exc:
-            self.error = exc
         finally:
             self.started.set()
-            connections.close_all()
+        return self.call()
 
     def outcome(self, timeout: float = 30):
-        self.join(timeout)
-        assert not self.is_alive(), "still running: it waited where it must not"
-        if self.error is not None:
-            raise self.error
-        return self.result
+        return super().outcome(timeout)
 
 
 def waits_for_a_lock(pid: int, timeout: float = 10) -> bool:
@@ -255,41 +240,22 @@ def test_random_cancels_racing_dispatch_leave_a_consistent_state(shop):
     ]
     to_cancel = rng.sample(orders, 12)
     cancel_batches = [to_cancel[0::2], to_cancel[1::2]]
-    barrier = threading.Barrier(4)
     answers: list[tuple[float, list[dict]]] = []
     cancelled_at: dict[int, float] = {}
-    errors: list[Exception] = []
 
     def dispatcher():
-        barrier.wait()
         for _ in range(4):
             started = time.monotonic()
             answers.append((started, orders_assign_priority().assignments))
             time.sleep(rng.uniform(0, 0.02))
 
     def merchant(batch):
-        barrier.wait()
         for order_id in batch:
             cancel(shop, order_id)
             cancelled_at[order_id] = time.monotonic()
             time.sleep(rng.uniform(0, 0.02))
 
-    def guarded(work, *args):
-        try:
-            work(*args)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=guarded, args=(dispatcher,)) for _ in range(2)]
-    threads += [threading.Thread(target=guarded, args=(merchant, b)) for b in cancel_batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
+    run_in_threads(dispatcher, dispatcher, *[partial(merchant, b) for b in cancel_batches])
 
     # Every cancel went through, once, with its stock back.
     assert Order.objects.filter(status=OrderStatus.CANCELLED).count() == len(to_cancel)

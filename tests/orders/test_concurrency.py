@@ -1,16 +1,15 @@
 """Real concurrent orders, each thread with its own database connection."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from django.contrib.gis.geos import Point
-from django.db import connections
 
 from inventory.models import Inventory
 from orders.models import IdempotencyKey, Order, OrderStatus
 from orders.services import OrderLine, order_place
 from tests import factories
+from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,17 +31,7 @@ def address(shop):
 
 
 def run_concurrently(count, work):
-    barrier = threading.Barrier(count)
-
-    def guarded(index):
-        try:
-            barrier.wait()
-            return work(index)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(guarded, range(count)))
+    return run_in_threads(*[partial(work, index) for index in range(count)])
 
 
 def test_fifty_buyers_for_twenty_items_sell_exactly_twenty(shop):
