@@ -25,7 +25,8 @@ def category_update(*, category: ProductCategory, data: dict[str, Any]) -> Produ
 
 @transaction.atomic
 def category_delete(*, category: ProductCategory) -> None:
-    versions_bump(Namespace.CATALOG)
+    # Deleting it takes it out of merchants' categories too.
+    versions_bump(Namespace.CATALOG, Namespace.MERCHANTS)
     category.delete()
 
 

@@ -84,7 +84,8 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
 
 @transaction.atomic
 def merchant_delete(*, merchant: Merchant) -> None:
-    versions_bump(Namespace.MERCHANTS)
+    # Its products and their stock go with it.
+    versions_bump(Namespace.MERCHANTS, Namespace.CATALOG)
     address = merchant.address
     merchant.delete()
     address.delete()

@@ -128,3 +128,21 @@ def test_search_answers_from_the_database_when_redis_is_down(api_client, shop, s
     assert search.json()["count"] == 1
     assert len(delivering.json()["results"]) == 1
     assert "redis unavailable" in caplog.text
+
+
+def test_category_deletion_is_visible_in_the_merchants_categories(
+    as_user, api_client, django_capture_on_commit_callbacks
+):
+    unused = factories.category()
+    shop = factories.merchant(categories=[unused])
+    factories.zone(merchant=shop)
+    url = "/api/v1/merchants/delivering-to/"
+    point = {"lat": shop.location.y, "lng": shop.location.x}
+    assert api_client.get(url, point).json()["results"][0]["category_ids"] == [unused.pk]
+    assert api_client.get(url, point)["X-Cache"] == "HIT"
+    operator = as_user(factories.user(is_staff=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert operator.delete(f"/api/v1/categories/{unused.pk}/").status_code == 204
+    after = api_client.get(url, point)
+    assert after.status_code == 200
+    assert after.json()["results"][0]["category_ids"] == []
