@@ -1,7 +1,9 @@
 """`POST /api/v1/delivery/eta/`: a plain async Django view.
 
 DRF's APIView is sync, so this view parses and validates by itself, does all its
-database work in one `sync_to_async` call, then fans the estimates out concurrently.
+database work in one `sync_to_async` call, then fans the estimates out concurrently. That
+call authenticates the caller and answers errors exactly as DRF's views do
+(`geomarket.api.plain_views`).
 """
 
 import json
@@ -9,12 +11,13 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.authtoken.models import Token
+from rest_framework import exceptions
 
 from delivery import serializers
 from delivery.eta import Leg, estimate_all
+from geomarket.api.plain_views import api_call
 from geomarket.sql import point_ewkt
 from orders.selectors import orders_visible_to
 
@@ -26,36 +29,19 @@ WHERE m.id = ANY(%(ids)s) AND m.is_active
 """
 
 
-class EtaInputError(Exception):
-    def __init__(self, errors: dict, status: int = 400):
-        self.errors = errors
-        self.status = status
-
-
-def _caller(request):
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Token "):
-        token = Token.objects.select_related("user").filter(key=header[6:].strip()).first()
-        if token is None or not token.user.is_active:
-            raise EtaInputError({"detail": "Invalid token."}, status=401)
-        return token.user
-    return request.user
-
-
 def _legs_load(request, data: dict) -> list[Leg]:
-    """Everything this view needs from the database, in one thread hop."""
+    """Everything this view needs from the database, for an authenticated `request`."""
     if "order_id" in data:
-        user = _caller(request)
-        if not user.is_authenticated:
-            raise EtaInputError({"detail": "Authentication credentials were not provided."}, 401)
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
         order = (
-            orders_visible_to(user=user)
+            orders_visible_to(user=request.user)
             .select_related("delivery_address")
             .filter(pk=data["order_id"])
             .first()
         )
         if order is None:
-            raise EtaInputError({"detail": "Not found."}, status=404)
+            raise exceptions.NotFound()
         point = order.delivery_address.location
         destination = {"lat": point.y, "lng": point.x}
         merchant_ids = [order.merchant_id]
@@ -73,7 +59,9 @@ def _legs_load(request, data: dict) -> list[Leg]:
         found = {row[0]: row for row in cursor.fetchall()}
     missing = [merchant_id for merchant_id in merchant_ids if merchant_id not in found]
     if missing:
-        raise EtaInputError({"merchant_ids": [f"Unknown or inactive merchants: {missing}."]})
+        raise exceptions.ValidationError(
+            {"merchant_ids": [f"Unknown or inactive merchants: {missing}."]}
+        )
     return [
         Leg(
             merchant_id=merchant_id,
@@ -109,12 +97,12 @@ async def eta_view(request):
             else {"non_field_errors": ["Expected a JSON object."]}
         )
         return JsonResponse(errors, status=400)
-    try:
-        legs = await sync_to_async(_legs_load, thread_sensitive=True)(
-            request, payload.validated_data
-        )
-    except EtaInputError as exc:
-        return JsonResponse(exc.errors, status=exc.status)
+    # One thread hop for authentication and the legs.
+    legs = await sync_to_async(api_call, thread_sensitive=True)(
+        request, lambda api_request: _legs_load(api_request, payload.validated_data)
+    )
+    if isinstance(legs, HttpResponseBase):
+        return legs
     results = await estimate_all(legs)
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     return JsonResponse({"results": results, "elapsed_ms": elapsed_ms})
