@@ -3,14 +3,17 @@
 # the cache (answers, rate limits, task results), kept in memory only, and the Celery
 # broker, whose append-only file keeps queued messages across a restart. Writing every
 # cached answer to an append-only file cost more CPU and disk than serving it.
-# Usage: scripts/services.sh start|stop|status
+# PostgreSQL's files move out of the checkout when its server cannot reach it (pg_home).
+# Usage: scripts/services.sh start|stop|status|pg-home
+#   pg-home prints the directory where this checkout's PostgreSQL files live, created and
+#   owned by the user the server runs as; tests that run clusters of their own use it too.
 # When DATABASE_URL or REDIS_URL is set, the matching service is external and left alone
 # (with REDIS_URL set and no CELERY_BROKER_URL, that Redis is the broker as well).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-LOCAL_DIR=${GEOMARKET_LOCAL_DIR:-$ROOT/.local}
+LOCAL_DIR=$(realpath -m "${GEOMARKET_LOCAL_DIR:-$ROOT/.local}")
 PG_PORT=${PG_PORT:-55432}
 REDIS_PORT=${REDIS_PORT:-56379}
 REDIS_BROKER_PORT=${REDIS_BROKER_PORT:-$((REDIS_PORT + 1))}
@@ -18,24 +21,60 @@ PG_DB=${PG_DB:-geomarket}
 PG_USER=${PG_USER:-geomarket}
 PG_PASSWORD=${PG_PASSWORD:-geomarket}
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
-PG_DATA=$LOCAL_DIR/postgres/data
-PG_RUN=$LOCAL_DIR/postgres/run
-PG_LOG=$LOCAL_DIR/postgres/postgres.log
 REDIS_DIR=$LOCAL_DIR/redis
 REDIS_BROKER_DIR=$LOCAL_DIR/redis-broker
 
 say() { printf '%s\n' "$*"; }
 
-# PostgreSQL refuses to run as root, so a root caller runs it as the postgres OS user.
+# PostgreSQL refuses to run as root, so a root caller runs it as the postgres OS user,
+# from / since that user may not be allowed into the checkout.
 as_pg_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
 }
 
 pg_owner() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
+
+# The one rule for where this checkout's PostgreSQL files may live. Under .local/, unless
+# the server runs as the postgres OS user (a root caller) and that user cannot enter
+# $LOCAL_DIR: a checkout in a home directory of mode 0700, such as /root. Then under
+# /var/lib/geomarket/, in a directory of its own per checkout (its name, and a hash of
+# the .local path), which lasts across reboots as a database should. Once a cluster is
+# there it stays there, even if the checkout becomes reachable later.
+pg_home() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "$LOCAL_DIR/postgres"
+    return
+  fi
+  local key outside
+  key=$(basename "$ROOT")-$(printf '%s' "$LOCAL_DIR" | sha256sum | cut -c1-12)
+  outside=/var/lib/geomarket/$key/postgres
+  mkdir -p "$LOCAL_DIR"
+  if [ ! -s "$outside/data/PG_VERSION" ] && runuser -u postgres -- test -x "$LOCAL_DIR" 2>/dev/null; then
+    echo "$LOCAL_DIR/postgres"
+  else
+    echo "$outside"
+  fi
+}
+
+# Creates $PG_HOME for the server's user, with every directory above it searchable.
+pg_home_prepare() {
+  if [ "$PG_HOME" != "$LOCAL_DIR/postgres" ]; then
+    install -d -m 0755 "$(dirname "$(dirname "$PG_HOME")")" "$(dirname "$PG_HOME")"
+    # Says which checkout the directory belongs to, for whoever finds it.
+    printf '%s\n' "$LOCAL_DIR" >"$(dirname "$PG_HOME")/checkout"
+  fi
+  mkdir -p "$PG_HOME"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PG_HOME"; fi
+}
+
+PG_HOME=$(pg_home)
+PG_DATA=$PG_HOME/data
+PG_RUN=$PG_HOME/run
+PG_LOG=$PG_HOME/postgres.log
 
 pg_running() { [ -f "$PG_DATA/postmaster.pid" ] && as_pg_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
@@ -48,8 +87,8 @@ pg_start() {
     say "PostgreSQL server binaries not found; run 'make setup' first." >&2
     exit 1
   fi
-  mkdir -p "$LOCAL_DIR/postgres" "$PG_RUN"
-  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$LOCAL_DIR/postgres"; fi
+  pg_home_prepare
+  as_pg_owner mkdir -p "$PG_RUN"
   if [ ! -s "$PG_DATA/PG_VERSION" ]; then
     say "Creating PostgreSQL cluster in $PG_DATA"
     as_pg_owner "$PG_BIN/initdb" -D "$PG_DATA" -U "$(pg_owner)" --auth-local=peer \
@@ -164,13 +203,17 @@ case "${1:-}" in
       redis_stop broker "$REDIS_BROKER_PORT"
     fi
     ;;
+  pg-home)
+    pg_home_prepare
+    echo "$PG_HOME"
+    ;;
   status)
     if pg_running; then say "PostgreSQL: running on 127.0.0.1:$PG_PORT"; else say "PostgreSQL: stopped"; fi
     redis_status cache "$REDIS_PORT"
     redis_status broker "$REDIS_BROKER_PORT"
     ;;
   *)
-    say "usage: $0 start|stop|status" >&2
+    say "usage: $0 start|stop|status|pg-home" >&2
     exit 2
     ;;
 esac

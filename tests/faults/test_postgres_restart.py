@@ -1,7 +1,8 @@
 """PostgreSQL restarts under a running production server: fail fast, then recover.
 
-The test runs its own PostgreSQL cluster (under .local/faults/) and its own uvicorn
-process, so stopping the database does not disturb the test database of the suite.
+The test runs its own PostgreSQL cluster (beside the checkout's own, where
+`scripts/services.sh pg-home` says) and its own uvicorn process, so stopping the database
+does not disturb the test database of the suite.
 """
 
 import contextlib
@@ -23,6 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
 
 
+def postgres_home() -> Path:
+    """Where this checkout's PostgreSQL files may live: the checkout itself may be closed
+    to the postgres OS user, and the services script holds the one rule for it."""
+    script = ROOT / "scripts" / "services.sh"
+    result = subprocess.run([script, "pg-home"], check=True, capture_output=True, text=True)
+    return Path(result.stdout.strip())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -36,12 +45,13 @@ class PostgresCluster:
         self.port = free_port()
 
     def _run(self, *command: str) -> None:
-        # PostgreSQL refuses to run as root.
+        # PostgreSQL refuses to run as root; the postgres user may not enter the checkout,
+        # so it starts from /.
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120, cwd="/")
 
     def init(self) -> None:
-        self.root.mkdir(parents=True)
+        self.root.mkdir()
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         self._run(
@@ -79,7 +89,7 @@ class PostgresCluster:
 
 @pytest.fixture
 def cluster():
-    pg = PostgresCluster(ROOT / ".local" / "faults" / uuid.uuid4().hex)
+    pg = PostgresCluster(postgres_home() / f"faults-{uuid.uuid4().hex}")
     pg.init()
     pg.start()
     subprocess.run(
