@@ -6,6 +6,7 @@ from analytics.apis import CombinedReportApi
 from catalog.urls import category_urlpatterns, product_urlpatterns, search_urlpatterns
 from delivery.urls import courier_urlpatterns, delivery_urlpatterns, dispatch_urlpatterns
 from geomarket.health import healthz
+from geomarket.home import home
 from inventory.apis import MerchantStockApi
 from orders.apis import MerchantOrdersApi
 
@@ -40,6 +41,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -34,7 +34,8 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 echo
-echo "GeoMarket is up at http://$HOST:$PORT/"
+echo "GeoMarket is up at http://$HOST:$PORT/ (links to the API docs, the console, the admin"
+echo "  and the health check)"
 echo "  API docs: http://$HOST:$PORT/api/docs/    admin: http://$HOST:$PORT/admin/"
 echo "  Press Ctrl-C to stop the web server, the worker, the outbox relay and beat."
 echo

@@ -1,6 +1,7 @@
 """JSON answers for errors raised outside DRF views, so no path ever returns an HTML page."""
 
 from django.http import JsonResponse
+from rest_framework.exceptions import MethodNotAllowed
 
 
 def not_found(request, exception=None):
@@ -19,3 +20,12 @@ def permission_denied(request, exception=None):
 
 def server_error(request):
     return JsonResponse({"detail": "Internal server error."}, status=500)
+
+
+def method_not_allowed(request, allowed: list[str]) -> JsonResponse:
+    """A view outside DRF refusing `request.method`, in DRF's shape and words."""
+    return JsonResponse(
+        {"detail": MethodNotAllowed(request.method).detail},
+        status=405,
+        headers={"Allow": ", ".join(allowed)},
+    )
