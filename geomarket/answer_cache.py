@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 class Namespace(StrEnum):
     CATALOG = "catalog"  # products, categories, stock
-    MERCHANTS = "merchants"  # merchants and their delivery zones
+    MERCHANTS = "merchants"  # merchants, their addresses, categories and delivery zones
 
 
 class _Breaker:

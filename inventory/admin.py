@@ -1,14 +1,29 @@
 from django.contrib import admin
 
+from geomarket.service_admin import ServiceAdmin
 from inventory.models import Inventory, InventoryAdjustment, LowStockReport
+from inventory.services import inventory_create, inventory_delete, inventory_update
 
 
 @admin.register(Inventory)
-class InventoryAdmin(admin.ModelAdmin):
+class InventoryAdmin(ServiceAdmin, admin.ModelAdmin):
     list_display = ("id", "product", "merchant", "quantity", "low_stock_threshold", "updated_at")
     search_fields = ("product__title", "merchant__name")
-    raw_id_fields = ("merchant", "product")
+    raw_id_fields = ("product",)
     list_select_related = ("product", "merchant")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The merchant is the product's; a stock row stays with its product.
+        return ("merchant",) if obj is None else ("merchant", "product")
+
+    def create(self, data):
+        return inventory_create(**data)
+
+    def update(self, obj, data):
+        inventory_update(inventory=obj, data=data)
+
+    def delete(self, obj):
+        inventory_delete(inventory=obj)
 
 
 @admin.register(InventoryAdjustment)

@@ -2,7 +2,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.gis.geos import MultiPolygon
+from django.contrib.gis.geos import MultiPolygon, Point
 from django.db import connection, transaction
 
 from catalog.models import ProductCategory
@@ -38,16 +38,19 @@ def merchant_create(
     *,
     owner,
     name: str,
-    address: dict[str, Any],
+    address: Address | dict[str, Any],
     description: str = "",
     phone: str = "",
     categories: Iterable[ProductCategory] = (),
     is_active: bool = True,
 ) -> Merchant:
+    """`address` is an existing address, or the fields of a new one."""
     versions_bump(Namespace.MERCHANTS)
     if Merchant.objects.filter(owner=owner).exists():
         raise MerchantAlreadyOwned()
-    merchant_address = Address.objects.create(**address)
+    merchant_address = (
+        address if isinstance(address, Address) else Address.objects.create(**address)
+    )
     merchant = Merchant.objects.create(
         owner=owner,
         name=name,
@@ -63,12 +66,17 @@ def merchant_create(
 
 @transaction.atomic
 def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
-    """Apply a full or partial update; `address` may itself be partial."""
+    """Apply a full or partial update; `address` is another address to move to, or fields
+    of the current one to change (maybe only some)."""
     versions_bump(Namespace.MERCHANTS)
     fields = dict(data)
     categories = fields.pop("categories", None)
     address = fields.pop("address", None)
-    if address:
+    if isinstance(address, Address):
+        merchant.address = address
+        merchant.location = address.location
+        fields["location"] = merchant.location
+    elif address:
         for attr, value in address.items():
             setattr(merchant.address, attr, value)
         merchant.address.save()
@@ -88,6 +96,42 @@ def merchant_delete(*, merchant: Merchant) -> None:
     versions_bump(Namespace.MERCHANTS, Namespace.CATALOG)
     address = merchant.address
     merchant.delete()
+    address.delete()
+
+
+def address_create(
+    *,
+    line1: str,
+    city: str,
+    postal_code: str,
+    location: Point,
+    line2: str = "",
+    country: str = "",
+) -> Address:
+    # A new address belongs to no merchant yet, so no answer shows it.
+    return Address.objects.create(
+        line1=line1,
+        line2=line2,
+        city=city,
+        postal_code=postal_code,
+        country=country,
+        location=location,
+    )
+
+
+@transaction.atomic
+def address_update(*, address: Address, data: dict[str, Any]) -> Address:
+    # It may be a merchant's address, shown with the merchant; its point is the merchant's
+    # location (kept equal by a trigger).
+    versions_bump(Namespace.MERCHANTS)
+    for attr, value in data.items():
+        setattr(address, attr, value)
+    address.save()
+    return address
+
+
+def address_delete(*, address: Address) -> None:
+    # A merchant's address cannot be deleted (protected), so no answer shows this one.
     address.delete()
 
 
