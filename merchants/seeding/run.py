@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Model
 
+from geomarket.answer_cache import Namespace, versions_bump
 from merchants.models import Merchant
 from merchants.seeding import steps
 from merchants.seeding.context import (
@@ -62,6 +63,8 @@ def demo_seed(*, options: SeedOptions, if_empty: bool, progress: Progress) -> Se
                 "Merchants already exist; seed_demo fills an empty database. "
                 "Pass --if-empty to skip quietly, or start from an empty database."
             )
+        # Answers cached before the seed show an empty city.
+        versions_bump(Namespace.CATALOG, Namespace.MERCHANTS)
         ctx = SeedContext(options=options, cursor=cursor, progress=progress)
         foreign_keys = foreign_keys_drop(ctx=ctx, models=models, referenced=models)
         for step in steps.SEED_STEPS:

@@ -2,8 +2,10 @@
 
 import logging
 import socket
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from tests import factories
@@ -146,3 +148,20 @@ def test_category_deletion_is_visible_in_the_merchants_categories(
     after = api_client.get(url, point)
     assert after.status_code == 200
     assert after.json()["results"][0]["category_ids"] == []
+
+
+def test_a_seeded_city_is_visible_at_once(api_client, django_capture_on_commit_callbacks):
+    search = "/api/v1/search/products/"
+    assert api_client.get(search).json()["count"] == 0
+    assert api_client.get(search)["X-Cache"] == "HIT"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "seed_demo",
+            merchants=2,
+            products_per_merchant=3,
+            orders=0,
+            couriers=0,
+            seed=7,
+            stdout=StringIO(),
+        )
+    assert api_client.get(search).json()["count"] > 0
