@@ -36,6 +36,7 @@ from datetime import date
 
 import psycopg
 from django.conf import settings
+from rest_framework.exceptions import ValidationError
 
 from analytics.selectors import (
     INTERVALS,
@@ -44,7 +45,12 @@ from analytics.selectors import (
     revenue_json_statement,
     top_products_json_statement,
 )
-from analytics.serializers import MAX_RANGE_DAYS, default_dates, within_report_dates
+from analytics.serializers import (
+    MAX_RANGE_DAYS,
+    TopProductsParamsSerializer,
+    default_dates,
+    within_report_dates,
+)
 from geomarket import async_db, front_cache
 from geomarket.accounts.selectors import operator_token_statement
 from geomarket.learned_headers import LearnedHeaders, send_ok
@@ -53,12 +59,11 @@ REVENUE_PATH = "/api/v1/analytics/revenue/"
 TOP_PRODUCTS_PATH = "/api/v1/analytics/top-products/"
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_ID = re.compile(r"[1-9][0-9]{0,9}")
-_TOP = re.compile(r"[1-9][0-9]{0,2}")
 # DRF's keys are 40 hex digits; anything else is looked up by Django.
 _TOKEN_KEY = re.compile(rb"[0-9a-f]{40}")
+# Integers are read by the serializers' own fields; larger ids go to Django.
+_FIELDS = TopProductsParamsSerializer().fields
 _MAX_ID = 2**31 - 1
-_MAX_TOP = 100
 # Far below Django's DATA_UPLOAD_MAX_NUMBER_FIELDS, whose 400 Django must give.
 _MAX_FIELDS = 20
 
@@ -89,12 +94,18 @@ def _range(given: dict[str, str]) -> DateRange | None:
     return DateRange(date_from, date_to)
 
 
-def _bounded(text: str, pattern: re.Pattern, high: int) -> int | None:
-    return int(text) if pattern.fullmatch(text) and int(text) <= high else None
+def _integer(name: str, text: str) -> int | None:
+    try:
+        return _FIELDS[name].run_validation(text)
+    except ValidationError:
+        return None
 
 
 def _merchant_id(given: dict[str, str]) -> int | None:
-    return _bounded(given["merchant_id"], _ID, _MAX_ID) if "merchant_id" in given else None
+    if "merchant_id" not in given:
+        return None
+    merchant_id = _integer("merchant_id", given["merchant_id"])
+    return merchant_id if merchant_id is not None and merchant_id <= _MAX_ID else None
 
 
 def parse_revenue(raw: bytes) -> dict | None:
@@ -121,7 +132,7 @@ def parse_top_products(raw: bytes) -> dict | None:
         return None
     range_ = _range(given)
     merchant_id = _merchant_id(given)
-    top = _bounded(given.get("top", "5"), _TOP, _MAX_TOP)
+    top = _integer("top", given["top"]) if "top" in given else _FIELDS["top"].default
     if None in (range_, merchant_id, top):
         return None
     return {"range_": range_, "merchant_id": merchant_id, "top": top}

@@ -4,6 +4,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from analytics.selectors import INTERVALS, DateRange
+from geomarket.api.fields import IdField, StrictIntegerField
 
 MAX_RANGE_DAYS = 3660
 DEFAULT_DAYS = 30
@@ -56,12 +57,12 @@ class ReportParamsSerializer(serializers.Serializer):
 
 
 class TopProductsParamsSerializer(ReportParamsSerializer):
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
-    top = serializers.IntegerField(required=False, min_value=1, max_value=100, default=5)
+    merchant_id = IdField(required=False)
+    top = StrictIntegerField(required=False, min_value=1, max_value=100, default=5)
 
 
 class RevenueParamsSerializer(ReportParamsSerializer):
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    merchant_id = IdField(required=False)
     interval = serializers.ChoiceField(choices=INTERVALS, required=False, default="day")
 
 

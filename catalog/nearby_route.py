@@ -26,19 +26,21 @@ from decimal import Decimal
 
 import psycopg
 from django.conf import settings
+from rest_framework.exceptions import ValidationError
 from rest_framework.fields import BooleanField
 
 from catalog.selectors import products_nearby_statement
+from catalog.serializers import ProductsNearbyParamsSerializer
 from geomarket import answer_cache, async_db, front_cache
 from geomarket.learned_headers import LearnedHeaders, send_ok
 
 NEARBY_PATH = "/api/v1/products/nearby/"
 
-# Plain spellings only; exponents, signs, spaces and long digit runs go to Django.
-_DEGREES = re.compile(r"-?\d{1,3}(\.\d{1,15})?")
-_METRES = re.compile(r"\d{1,5}(\.\d{1,6})?")
-_COUNT = re.compile(r"\d{1,3}")
-_AMOUNT = re.compile(r"\d{1,8}(\.\d{1,2})?")
+# Plain spellings only; exponents, signs, spaces, long digit runs and digits other than
+# ASCII's (which `\d` would match) go to Django.
+_DEGREES = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,15})?")
+_METRES = re.compile(r"[0-9]{1,5}(\.[0-9]{1,6})?")
+_AMOUNT = re.compile(r"[0-9]{1,8}(\.[0-9]{1,2})?")
 _CENT = Decimal("0.01")
 _TRUE = frozenset(value for value in BooleanField.TRUE_VALUES if isinstance(value, str))
 _FALSE = frozenset(value for value in BooleanField.FALSE_VALUES if isinstance(value, str))
@@ -58,6 +60,17 @@ def _text(text: str, max_length: int) -> str | None:
     if not text or text != text.strip() or len(text) > max_length or not text.isprintable():
         return None
     return text
+
+
+# Integers and category references are read by the serializer's own fields.
+_FIELDS = ProductsNearbyParamsSerializer().fields
+
+
+def _field(name: str, text: str):
+    try:
+        return _FIELDS[name].run_validation(text)
+    except ValidationError:
+        return None
 
 
 def _flag(text: str | None, default: bool) -> bool | None:
@@ -80,7 +93,7 @@ def parse_query(raw: bytes) -> dict | None:
     lat = _number(given.get("lat"), _DEGREES, -90, 90)
     lng = _number(given.get("lng"), _DEGREES, -180, 180)
     radius = _number(given.get("radius", "5000"), _METRES, 0, 50_000)
-    limit = _number(given.get("limit", "20"), _COUNT, 1, 100)
+    limit = _field("limit", given["limit"]) if "limit" in given else _FIELDS["limit"].default
     in_stock = _flag(given.get("in_stock"), True)
     deliverable = _flag(given.get("deliverable"), False)
     if None in (lat, lng, radius, limit, in_stock, deliverable) or radius == 0:
@@ -89,13 +102,15 @@ def parse_query(raw: bytes) -> dict | None:
         "lat": lat,
         "lng": lng,
         "radius": radius,
-        "limit": int(limit),
+        "limit": limit,
         "in_stock": in_stock,
         "deliverable": deliverable,
     }
-    for name, max_length in (("q", 200), ("category", 100)):
-        if name in given:
-            query[name] = _text(given[name], max_length)
+    if "q" in given:
+        query["q"] = _text(given["q"], 200)
+    if "category" in given:
+        text = _text(given["category"], 100)
+        query["category"] = None if text is None else _field("category", text)
     for name in ("min_price", "max_price"):
         if name in given:
             amount = given[name]

@@ -13,8 +13,9 @@ def category_list() -> QuerySet[ProductCategory]:
     return ProductCategory.objects.order_by("name", "id")
 
 
-def _category_filter(category: str) -> Q:
-    return Q(category_id=int(category)) if category.isdigit() else Q(category__slug=category)
+def _category_filter(category: int | str) -> Q:
+    """A category by id (an int) or slug (a str), as `CategoryRefField` reads it."""
+    return Q(category_id=category) if isinstance(category, int) else Q(category__slug=category)
 
 
 def products_visible_to(*, user) -> QuerySet[Product]:
@@ -32,13 +33,13 @@ def product_list(
     *,
     user,
     merchant_id: int | None = None,
-    category: str | None = None,
+    category: int | str | None = None,
     is_published: bool | None = None,
 ) -> QuerySet[Product]:
     products = products_visible_to(user=user)
     if merchant_id is not None:
         products = products.filter(merchant_id=merchant_id)
-    if category:
+    if category is not None:
         products = products.filter(_category_filter(category))
     if is_published is not None:
         products = products.filter(is_published=is_published)
@@ -118,7 +119,7 @@ def products_nearby_statement(
     radius: float,
     limit: int,
     q: str | None = None,
-    category: str | None = None,
+    category: int | str | None = None,
     min_price=None,
     max_price=None,
     in_stock: bool = True,
@@ -133,12 +134,12 @@ def products_nearby_statement(
         "limit": limit,
     }
     by_category = None
-    if category:
-        by_category = "id" if category.isdigit() else "slug"
-        if by_category == "id":
-            params["category_id"] = int(category)
-        else:
-            params["slug"] = category
+    if isinstance(category, int):
+        by_category = "id"
+        params["category_id"] = category
+    elif category is not None:
+        by_category = "slug"
+        params["slug"] = category
     if min_price is not None:
         params["min_price"] = min_price
     if max_price is not None:
@@ -207,7 +208,7 @@ SEARCH_SORTS = {
 def products_search(
     *,
     q: str | None = None,
-    category: str | None = None,
+    category: int | str | None = None,
     min_price=None,
     max_price=None,
     merchant_id: int | None = None,
@@ -226,7 +227,7 @@ def products_search(
         products = products.filter(search_vector=query).annotate(
             rank=SearchRank(F("search_vector"), query, cover_density=True)
         )
-    if category:
+    if category is not None:
         products = products.filter(_category_filter(category))
     if min_price is not None:
         products = products.filter(price__gte=min_price)

@@ -5,7 +5,9 @@ from rest_framework import serializers
 from catalog.models import ProductCategory
 from catalog.selectors import SEARCH_SORTS
 from geomarket.api.fields import (
+    CategoryRefField,
     GeoJSONPointField,
+    IdField,
     MoneyField,
     NearPointSerializer,
 )
@@ -26,9 +28,9 @@ class CategorySerializer(serializers.Serializer):
 
 
 class ProductCreateSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    merchant_id = IdField(required=False)
     category_id = serializers.PrimaryKeyRelatedField(
-        source="category", queryset=ProductCategory.objects.all()
+        source="category", queryset=ProductCategory.objects.all(), pk_field=IdField()
     )
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -38,7 +40,7 @@ class ProductCreateSerializer(serializers.Serializer):
 
 class ProductUpdateSerializer(serializers.Serializer):
     category_id = serializers.PrimaryKeyRelatedField(
-        source="category", queryset=ProductCategory.objects.all()
+        source="category", queryset=ProductCategory.objects.all(), pk_field=IdField()
     )
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -59,8 +61,8 @@ class ProductOutputSerializer(serializers.Serializer):
 
 
 class ProductFilterSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
-    category = serializers.CharField(required=False, max_length=100)
+    merchant_id = IdField(required=False)
+    category = CategoryRefField(required=False)
     is_published = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
@@ -81,15 +83,15 @@ class PriceRangeMixin(serializers.Serializer):
 
 class ProductsNearbyParamsSerializer(NearPointSerializer, PriceRangeMixin):
     q = serializers.CharField(required=False, max_length=200)
-    category = serializers.CharField(required=False, max_length=100)
+    category = CategoryRefField(required=False)
     in_stock = serializers.BooleanField(required=False, default=True)
     deliverable = serializers.BooleanField(required=False, default=False)
 
 
 class ProductSearchParamsSerializer(PriceRangeMixin):
     q = serializers.CharField(required=False, max_length=200)
-    category = serializers.CharField(required=False, max_length=100)
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    category = CategoryRefField(required=False)
+    merchant_id = IdField(required=False)
     in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
     sort = serializers.ChoiceField(choices=list(SEARCH_SORTS), required=False)
 

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from delivery.models import CourierStatus, Vehicle
 from geomarket.accounts.models import User
-from geomarket.api.fields import FiniteFloatField, GeoJSONPointField
+from geomarket.api.fields import FiniteFloatField, GeoJSONPointField, IdField, StrictIntegerField
 
 
 class CourierOutputSerializer(serializers.Serializer):
@@ -18,10 +18,12 @@ class CourierOutputSerializer(serializers.Serializer):
 
 
 class CourierCreateSerializer(serializers.Serializer):
-    user_id = serializers.PrimaryKeyRelatedField(source="user", queryset=User.objects.all())
+    user_id = serializers.PrimaryKeyRelatedField(
+        source="user", queryset=User.objects.all(), pk_field=IdField()
+    )
     name = serializers.CharField(max_length=100)
     vehicle = serializers.ChoiceField(choices=Vehicle.choices)
-    capacity = serializers.IntegerField(min_value=1, max_value=20, required=False, default=1)
+    capacity = StrictIntegerField(min_value=1, max_value=20, required=False, default=1)
     status = serializers.ChoiceField(
         choices=CourierStatus.choices, required=False, default=CourierStatus.OFFLINE
     )
@@ -30,7 +32,7 @@ class CourierCreateSerializer(serializers.Serializer):
 class CourierUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     vehicle = serializers.ChoiceField(choices=Vehicle.choices)
-    capacity = serializers.IntegerField(min_value=1, max_value=20)
+    capacity = StrictIntegerField(min_value=1, max_value=20)
     status = serializers.ChoiceField(choices=CourierStatus.choices)
 
 
@@ -58,7 +60,7 @@ class LocationPingOutputSerializer(serializers.Serializer):
 
 
 class CandidatesParamsSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=10)
+    limit = StrictIntegerField(min_value=1, max_value=100, required=False, default=10)
 
 
 class CandidateSerializer(serializers.Serializer):
@@ -71,7 +73,7 @@ class CandidateSerializer(serializers.Serializer):
 
 class PriorityAssignmentInputSerializer(serializers.Serializer):
     order_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+        child=IdField(), required=False, max_length=1000
     )
     max_distance_m = FiniteFloatField(min_value=1, max_value=100_000, required=False)
 
@@ -96,9 +98,9 @@ class EtaDestinationSerializer(serializers.Serializer):
 class EtaInputSerializer(serializers.Serializer):
     destination = EtaDestinationSerializer(required=False)
     merchant_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=50, required=False
+        child=IdField(), min_length=1, max_length=50, required=False
     )
-    order_id = serializers.IntegerField(min_value=1, required=False)
+    order_id = IdField(required=False)
 
     def validate(self, attrs):
         by_order = "order_id" in attrs

@@ -1,28 +1,28 @@
 from rest_framework import serializers
 
 from catalog.models import Product
-from geomarket.api.fields import MoneyField
+from geomarket.api.fields import IdField, MoneyField, StrictIntegerField
 
 MAX_QUANTITY = 1_000_000_000
 
 
 class InventoryCreateSerializer(serializers.Serializer):
     product_id = serializers.PrimaryKeyRelatedField(
-        source="product", queryset=Product.objects.select_related("merchant")
+        source="product", queryset=Product.objects.select_related("merchant"), pk_field=IdField()
     )
-    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
-    low_stock_threshold = serializers.IntegerField(
+    quantity = StrictIntegerField(min_value=0, max_value=MAX_QUANTITY)
+    low_stock_threshold = StrictIntegerField(
         min_value=0, max_value=MAX_QUANTITY, required=False, default=5
     )
 
 
 class InventoryUpdateSerializer(serializers.Serializer):
-    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
-    low_stock_threshold = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+    quantity = StrictIntegerField(min_value=0, max_value=MAX_QUANTITY)
+    low_stock_threshold = StrictIntegerField(min_value=0, max_value=MAX_QUANTITY)
 
 
 class InventoryAdjustSerializer(serializers.Serializer):
-    delta = serializers.IntegerField(min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY)
+    delta = StrictIntegerField(min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     def validate_delta(self, value: int) -> int:
@@ -41,8 +41,8 @@ class InventoryOutputSerializer(serializers.Serializer):
 
 
 class InventoryFilterSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
-    product_id = serializers.IntegerField(required=False, min_value=1)
+    merchant_id = IdField(required=False)
+    product_id = IdField(required=False)
     low_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 

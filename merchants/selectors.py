@@ -7,15 +7,16 @@ from geomarket.sql import fetch_dicts, point_ewkt
 from merchants.models import DeliveryZone, Merchant
 
 
-def merchant_list(*, category: str | None = None, q: str | None = None) -> QuerySet[Merchant]:
+def merchant_list(*, category: int | str | None = None, q: str | None = None) -> QuerySet[Merchant]:
     merchants = (
         Merchant.objects.filter(is_active=True)
         .select_related("address")
         .prefetch_related("categories")
         .order_by("name", "id")
     )
-    if category:
-        lookup = "categories__id" if category.isdigit() else "categories__slug"
+    if category is not None:
+        # By id (an int) or slug (a str), as `CategoryRefField` reads it.
+        lookup = "categories__id" if isinstance(category, int) else "categories__slug"
         merchants = merchants.filter(**{lookup: category})
     if q:
         merchants = merchants.filter(name__icontains=q)

@@ -2,10 +2,13 @@ from rest_framework import serializers
 
 from catalog.models import ProductCategory
 from geomarket.api.fields import (
+    CategoryRefField,
     GeoJSONAreaField,
     GeoJSONPointField,
+    IdField,
     MoneyField,
     NearPointSerializer,
+    StrictIntegerField,
     format_datetime,
     format_money,
 )
@@ -27,6 +30,7 @@ class MerchantInputSerializer(serializers.Serializer):
     category_ids = serializers.PrimaryKeyRelatedField(
         source="categories",
         queryset=ProductCategory.objects.all(),
+        pk_field=IdField(),
         many=True,
         required=False,
         default=list,
@@ -52,7 +56,7 @@ class MerchantOutputSerializer(serializers.Serializer):
 
 
 class MerchantFilterSerializer(serializers.Serializer):
-    category = serializers.CharField(required=False, max_length=100)
+    category = CategoryRefField(required=False)
     q = serializers.CharField(required=False, max_length=200)
 
 
@@ -80,7 +84,7 @@ class MerchantsNearbyParamsSerializer(NearPointSerializer):
 
 class DeliveringToParamsSerializer(NearPointSerializer):
     radius = None
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=500)
+    limit = StrictIntegerField(required=False, default=100, min_value=1, max_value=500)
 
 
 class MerchantNearbyOutputSerializer(MerchantOutputSerializer):

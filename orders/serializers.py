@@ -1,14 +1,14 @@
 from rest_framework import serializers
 
-from geomarket.api.fields import GeoJSONPointField, MoneyField
+from geomarket.api.fields import GeoJSONPointField, IdField, MoneyField, StrictIntegerField
 from geomarket.geo import geometry_to_geojson
 from merchants.serializers import AddressSerializer
 from orders.models import OrderStatus
 
 
 class OrderLineSerializer(serializers.Serializer):
-    product_id = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=1, max_value=999)
+    product_id = IdField()
+    quantity = StrictIntegerField(min_value=1, max_value=999)
 
 
 class DeliveryAddressSerializer(AddressSerializer):
@@ -16,7 +16,7 @@ class DeliveryAddressSerializer(AddressSerializer):
 
 
 class OrderCreateSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField(min_value=1)
+    merchant_id = IdField()
     items = OrderLineSerializer(many=True, allow_empty=False, max_length=100)
     delivery_address = DeliveryAddressSerializer()
 
@@ -159,7 +159,7 @@ def order_detail_payload(order) -> dict:
 
 class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    merchant_id = IdField(required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
 
@@ -173,7 +173,7 @@ class MerchantOrderSerializer(serializers.Serializer):
 
 
 class OrderStatsParamsSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField(required=False, min_value=1)
+    merchant_id = IdField(required=False)
 
 
 class OrderStatsSerializer(serializers.Serializer):

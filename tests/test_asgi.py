@@ -231,7 +231,7 @@ def send_body(base_url: str, method: str, target: str, *, total: int, chunked: b
     stopping as soon as the server answers; returns the status and the body of the answer."""
     address = urlsplit(base_url)
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
-    head = (
+    request_head = (
         f"{method} {target} HTTP/1.1\r\nHost: {address.hostname}\r\n"
         f"Content-Type: application/json\r\n{framing}\r\n\r\n"
     )
@@ -240,7 +240,7 @@ def send_body(base_url: str, method: str, target: str, *, total: int, chunked: b
     if chunked:
         piece = f"{chunk:x}\r\n".encode() + piece + b"\r\n"
     with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
-        sock.sendall(head.encode())
+        sock.sendall(request_head.encode())
         try:
             for _ in range(total // chunk):
                 if select.select([sock], [], [], 0)[0]:

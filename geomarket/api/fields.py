@@ -1,6 +1,7 @@
-"""Serializer fields shared across apps: GeoJSON geometries and money."""
+"""Serializer fields shared across apps: integers and ids, GeoJSON geometries and money."""
 
 import math
+import re
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
@@ -14,6 +15,78 @@ from geomarket.geo import (
     geometry_to_geojson,
     point_from_geojson,
 )
+
+# PostgreSQL's bigint, the type of every primary key (`DEFAULT_AUTO_FIELD`) and the widest
+# integer a column holds: a larger value would fail in the database instead of here.
+BIGINT_MAX = 2**63 - 1
+# Longer digit runs are beyond any column anyway; `int()` need not read them.
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+# A category's id (up to 18 digits, within bigint), or its slug (ASCII, as `SlugField`
+# stores it) when that is not all digits. The `$` is safe once DRF has trimmed the text.
+_CATEGORY_REF = r"^(?:[1-9][0-9]{0,17}|[-a-zA-Z0-9_]*[-a-zA-Z_][-a-zA-Z0-9_]*)$"
+
+
+def parse_integer(text: str) -> int:
+    """The integer `text` spells in ASCII digits, with an optional minus sign; ValueError
+    for anything else.
+
+    `int()` also reads other scripts' digits (Arabic-Indic "\u0663", full-width
+    "\uff11"), surrounding spaces, a "+" and "1_000", and `str.isdigit()` is true for
+    "\u00b2", which `int()` refuses: every integer taken from a client, in a query string
+    or a body, is read here instead.
+    """
+    if not _INTEGER.fullmatch(text):
+        raise ValueError(f"Not an integer in ASCII digits: {text!r}.")
+    return int(text)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer sent as a JSON number or as a string of ASCII digits (`parse_integer`),
+    within `BIGINT_MAX` either way unless narrower bounds are given."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        kwargs.setdefault("min_value", -BIGINT_MAX - 1)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            return data
+        # JSON Schema's integers include 2.0.
+        if isinstance(data, float) and data.is_integer():
+            return int(data)
+        if isinstance(data, str):
+            try:
+                return parse_integer(data)
+            except ValueError:
+                pass
+        self.fail("invalid")
+
+
+class IdField(StrictIntegerField):
+    """A primary key: a positive bigint."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        super().__init__(**kwargs)
+
+
+class CategoryRefField(serializers.RegexField):
+    """A category named by its id (an `int`, read as `IdField` reads it) or by its slug
+    (a `str`)."""
+
+    default_error_messages = {"invalid": "Enter a category id or slug."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 100)
+        super().__init__(_CATEGORY_REF, **kwargs)
+        self.id_field = IdField()
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        # The pattern let through ASCII only, so `isdigit()` means 0-9 here.
+        return self.id_field.run_validation(value) if value.isdigit() else value
+
 
 
 @extend_schema_field(POINT_SCHEMA)
@@ -69,7 +142,7 @@ class NearPointSerializer(serializers.Serializer):
     lat = FiniteFloatField(min_value=-90, max_value=90)
     lng = FiniteFloatField(min_value=-180, max_value=180)
     radius = FiniteFloatField(required=False, default=5000, max_value=50_000)
-    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
+    limit = StrictIntegerField(required=False, default=20, min_value=1, max_value=100)
 
     def validate_radius(self, value: float) -> float:
         if value <= 0:

@@ -7,6 +7,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from geomarket.api.fields import parse_integer
+
 
 class PageNumberPagination(pagination.PageNumberPagination):
     """The contract's page shape: `{count, page, page_size, total_pages, next, previous, results}`.
@@ -87,8 +89,8 @@ PAGE_PARAMETER_MAX = 10**9
 
 def _positive_int(raw: str, field: str) -> int:
     try:
-        value = int(raw)
-    except (TypeError, ValueError):
+        value = parse_integer(raw)
+    except ValueError:
         raise ValidationError({field: ["A positive integer is required."]}) from None
     if value < 1 or value > PAGE_PARAMETER_MAX:
         raise ValidationError({field: ["A positive integer is required."]})

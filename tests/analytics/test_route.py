@@ -45,9 +45,23 @@ TOKENS = {
         "0001-01-05",
         "1970-01-01",
     ],
-    "merchant_id": ["1", "7", "2147483647", "2147483648", "0", "-1", "07", "1.0", "", "x"],
+    "merchant_id": [
+        "1",
+        "7",
+        "2147483647",
+        "2147483648",
+        "0",
+        "-1",
+        "07",
+        "1.0",
+        "",
+        "x",
+        "\u00b2",
+        "\u0663",
+        "\uff17",
+    ],
     "interval": ["day", "week", "month", "year", "Day", ""],
-    "top": ["5", "1", "100", "101", "0", "5.0", " 5", "x"],
+    "top": ["5", "1", "100", "101", "0", "5.0", " 5", "x", "\u0663", "\u2462"],
     "format": ["json", "csv"],
     "page": ["2"],
 }
@@ -232,7 +246,7 @@ async def test_bad_or_unusual_parameters_get_djangos_answer(history, operator_us
             REVENUE, params={**MARCH, "interval": "year"}, headers=headers
         )
         unusual = await client.get(
-            TOP, params={**MARCH, "merchant_id": shop, "top": "5.0"}, headers=headers
+            TOP, params={**MARCH, "merchant_id": shop, "format": "json"}, headers=headers
         )
         usual = await client.get(TOP, params={**MARCH, "merchant_id": shop}, headers=headers)
     assert backwards.status_code == bad_interval.status_code == 400
