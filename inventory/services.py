@@ -1,12 +1,16 @@
+from collections.abc import Sequence
+from typing import Protocol
+
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from catalog.models import Product
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
+from inventory.locks import inventory_lock_for_update, inventory_rows_lock
 from inventory.models import Inventory, InventoryAdjustment, LowStockReport
 
 
@@ -67,6 +71,95 @@ def inventory_adjust(*, inventory_id: int, delta: int, reason: str = "", actor=N
         actor=actor,
     )
     return inventory
+
+
+class StockLine(Protocol):
+    """A product and how many of it, as an order's line gives them."""
+
+    product_id: int
+    quantity: int
+
+
+def stock_take(*, lines: Sequence[StockLine]) -> list[dict]:
+    """Take the stock for every line, or none of it; return the shortages, each
+    `{product_id, requested, available}`, or none when the stock was taken.
+
+    It runs in the caller's transaction. A single line is taken by one conditional
+    UPDATE, which locks the inventory row only when it takes from it: orders for a
+    sold-out product are turned down without queuing behind each other on that row.
+    Several lines lock their rows through `inventory_rows_lock` (in id order), so
+    concurrent orders and cancels over the same products in any line order queue up
+    instead of deadlocking. A product with no inventory row has nothing in stock.
+    """
+    if len(lines) == 1:
+        return _stock_take_one(lines[0])
+    wanted = {line.product_id: line.quantity for line in lines}
+    stock = {
+        product_id: (row_id, quantity)
+        for row_id, product_id, quantity in inventory_rows_lock(product_ids=list(wanted))
+    }
+    shortages = [
+        _shortage(product_id, requested, stock.get(product_id, (None, 0))[1])
+        for product_id, requested in wanted.items()
+        if stock.get(product_id, (None, 0))[1] < requested
+    ]
+    if shortages:
+        return shortages
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE inventory_inventory AS i
+            SET quantity = i.quantity - taken.quantity, updated_at = now()
+            FROM unnest(%s::bigint[], %s::integer[]) AS taken(id, quantity)
+            WHERE i.id = taken.id
+            """,
+            [[stock[p][0] for p in wanted], list(wanted.values())],
+        )
+    return []
+
+
+def _stock_take_one(line: StockLine) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_inventory SET quantity = quantity - %(quantity)s,"
+            " updated_at = now()"
+            " WHERE product_id = %(product_id)s AND quantity >= %(quantity)s",
+            {"product_id": line.product_id, "quantity": line.quantity},
+        )
+        if cursor.rowcount == 1:
+            return []
+        cursor.execute(
+            "SELECT quantity FROM inventory_inventory WHERE product_id = %s", [line.product_id]
+        )
+        row = cursor.fetchone()
+    # Read after the refusal, so it is at most what the UPDATE found; never more than
+    # requested, however the stock moved since.
+    available = min(row[0] if row else 0, line.quantity - 1)
+    return [_shortage(line.product_id, line.quantity, available)]
+
+
+def _shortage(product_id: int, requested: int, available: int) -> dict:
+    return {"product_id": product_id, "requested": requested, "available": max(available, 0)}
+
+
+def stock_return(*, lines: QuerySet) -> int:
+    """Put back the stock of `lines`, rows with a `product_id` and a `quantity` (an
+    order's items); return how many inventory rows it changed.
+
+    It runs in the caller's transaction, as one statement whose subquery locks the rows
+    through `inventory_lock_for_update`, in id order, before the statement changes them.
+    A product with no inventory row gets nothing back.
+    """
+    returned = (
+        lines.filter(product_id=OuterRef("product_id"))
+        .values("product_id")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    locked = inventory_lock_for_update(product_ids=lines.values("product_id"))
+    return Inventory.objects.filter(pk__in=locked.values("pk")).update(
+        quantity=F("quantity") + Subquery(returned), updated_at=Now()
+    )
 
 
 def low_stock_summary_build(*, day) -> int:

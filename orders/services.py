@@ -21,6 +21,7 @@ from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.celery import app as celery_app
 from geomarket.errors import Conflict, DomainError, NotFound
 from geomarket.sql import point_ewkt
+from inventory.services import stock_return, stock_take
 from merchants.models import Address, DeliveryZone, Merchant
 from orders.models import (
     IdempotencyKey,
@@ -175,68 +176,6 @@ def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _
     )
 
 
-def _reserve_stock(lines: list[OrderLine]) -> list[dict]:
-    """Take the stock for every line, or none of it; return the shortages.
-
-    A single line is taken by one conditional UPDATE, which locks the inventory row only
-    when it takes from it: orders for a sold-out product are turned down without queuing
-    behind each other on that row. Several lines lock their rows in one global order (by
-    id), so concurrent orders over the same products in any line order queue up instead
-    of deadlocking. A product with no inventory row has nothing in stock.
-    """
-    if len(lines) == 1:
-        return _reserve_one(lines[0])
-    wanted = {line.product_id: line.quantity for line in lines}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, product_id, quantity FROM inventory_inventory"
-            " WHERE product_id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-            [list(wanted)],
-        )
-        stock = {product_id: (row_id, quantity) for row_id, product_id, quantity in cursor}
-        shortages = [
-            _shortage(product_id, requested, stock.get(product_id, (None, 0))[1])
-            for product_id, requested in wanted.items()
-            if stock.get(product_id, (None, 0))[1] < requested
-        ]
-        if shortages:
-            return shortages
-        cursor.execute(
-            """
-            UPDATE inventory_inventory AS i
-            SET quantity = i.quantity - taken.quantity, updated_at = now()
-            FROM unnest(%s::bigint[], %s::integer[]) AS taken(id, quantity)
-            WHERE i.id = taken.id
-            """,
-            [[stock[p][0] for p in wanted], list(wanted.values())],
-        )
-    return []
-
-
-def _reserve_one(line: OrderLine) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE inventory_inventory SET quantity = quantity - %(quantity)s,"
-            " updated_at = now()"
-            " WHERE product_id = %(product_id)s AND quantity >= %(quantity)s",
-            {"product_id": line.product_id, "quantity": line.quantity},
-        )
-        if cursor.rowcount == 1:
-            return []
-        cursor.execute(
-            "SELECT quantity FROM inventory_inventory WHERE product_id = %s", [line.product_id]
-        )
-        row = cursor.fetchone()
-    # Read after the refusal, so it is at most what the UPDATE found; never more than
-    # requested, however the stock moved since.
-    available = min(row[0] if row else 0, line.quantity - 1)
-    return [_shortage(line.product_id, line.quantity, available)]
-
-
-def _shortage(product_id: int, requested: int, available: int) -> dict:
-    return {"product_id": product_id, "requested": requested, "available": max(available, 0)}
-
-
 # The rows of a placed order, in one round trip: its address, the order, its lines, the
 # first history entry, when confirmed the confirmation in the outbox, and, when the
 # request carried an Idempotency-Key, the link from the key to the order.
@@ -354,7 +293,7 @@ def order_place(
             "claim_id": None if claim is None else claim.pk,
         }
 
-        shortages = _reserve_stock(lines)
+        shortages = stock_take(lines=lines)
         status = OrderStatus.REJECTED if shortages else OrderStatus.CONFIRMED
         record["status"] = status
         record["rejection_reason"] = "insufficient_stock" if shortages else ""
@@ -461,19 +400,6 @@ def order_courier_user_id(order: Order) -> int | None:
     return order.courier.user_id if order.courier_id is not None else None
 
 
-def _release_stock(order: Order) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE inventory_inventory AS i
-            SET quantity = i.quantity + item.quantity, updated_at = now()
-            FROM (SELECT product_id, quantity FROM orders_orderitem WHERE order_id = %s) item
-            WHERE i.product_id = item.product_id
-            """,
-            [order.pk],
-        )
-
-
 @transaction.atomic
 def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") -> Order:
     """Move an order to `to_status` if the contract allows it for this actor, else 409.
@@ -505,7 +431,7 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
         update_fields.append("delivered_at")
     order.save(update_fields=update_fields)
     if to_status == OrderStatus.CANCELLED:
-        _release_stock(order)
+        stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
         versions_bump(Namespace.CATALOG)
     if order.courier_id is not None and to_status in (
         OrderStatus.DELIVERED,
