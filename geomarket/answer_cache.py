@@ -8,7 +8,14 @@ entries are never deleted; they expire with their TTL.
 Redis is an accelerator, never a dependency: when it fails, answers come from the
 database, the fault is logged, and a short circuit breaker stops each request from
 paying a connection timeout. A process that saw Redis fail bumps every namespace when
-Redis comes back, because a write it made meanwhile could not bump anything.
+Redis comes back.
+
+A write that cannot bump its namespaces (the breaker is open when it starts, or the bump
+after commit fails) must not leave other processes, whose Redis may be fine, serving the
+answers it made stale. It records the namespaces in the database (`PendingBump`): in its
+own transaction when the breaker is already open, else right after the failed bump. Those
+records are bumped, then deleted, by `pending_bumps_retry`: from a beat task every second,
+and by each process when its Redis comes back.
 """
 
 import hashlib
@@ -21,7 +28,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
@@ -92,11 +99,16 @@ def version_key(namespace: str, prefix: str | None = None) -> str:
 
 
 def _recover(client) -> None:
-    """After an outage, invalidate everything once: writes made meanwhile did not bump."""
+    """After an outage, invalidate everything once: writes made meanwhile did not bump.
+    The records of bumps left pending, by this process or any other, are done too."""
     if _breaker.needs_full_bump:
         _incr_versions(client, list(Namespace))
         _breaker.needs_full_bump = False
         logger.info("redis is back; cached answers invalidated")
+        try:
+            _pending_bump(client)
+        except DatabaseError as exc:
+            logger.warning("pending version bumps left to the retry task: %r", exc)
 
 
 # Versions outlive every cached answer by far; expiring them only keeps Redis tidy, and
@@ -112,22 +124,72 @@ def _incr_versions(client, namespaces) -> None:
     pipe.execute()
 
 
-def _bump_now(namespaces: tuple[str, ...]) -> None:
-    if not _breaker.allows():
-        _breaker.needs_full_bump = True
+def _pending_record(namespaces: tuple[str, ...]) -> None:
+    # Imported here: this module is imported before Django's apps are loaded (asgi.py).
+    from geomarket.cache.models import PendingBump
+
+    PendingBump.objects.bulk_create([PendingBump(namespace=name) for name in namespaces])
+
+
+def _pending_bump(client) -> int:
+    """Bump the namespaces recorded as pending, then delete those records; how many.
+
+    Only records read before the bump are deleted: one committed later belongs to a write
+    that may have committed after the bump, and is left for the next run."""
+    from geomarket.cache.models import PendingBump
+
+    pending = list(PendingBump.objects.order_by("id").values_list("id", "namespace")[:1000])
+    if not pending:
+        return 0
+    _incr_versions(client, sorted({namespace for _, namespace in pending}))
+    PendingBump.objects.filter(id__in=[pk for pk, _ in pending]).delete()
+    return len(pending)
+
+
+def pending_bumps_retry() -> int:
+    """Bump what committed writes could not while Redis was failing (see the module's
+    docstring); the number of records done. This process's breaker is not consulted: a
+    write elsewhere may have failed where this process's Redis did not."""
+    try:
+        return _pending_bump(_redis())
+    except RedisError as exc:
+        _breaker.trip(exc, "pending version bumps")
+        return 0
+
+
+def _bump_now(namespaces: tuple[str, ...], *, recorded: bool) -> None:
+    if _breaker.allows():
+        try:
+            client = _redis()
+            _recover(client)
+            _incr_versions(client, namespaces)
+            return
+        except RedisError as exc:
+            _breaker.trip(exc, "version bump")
+    _breaker.needs_full_bump = True
+    if recorded:
         return
     try:
-        client = _redis()
-        _recover(client)
-        _incr_versions(client, namespaces)
-    except RedisError as exc:
-        _breaker.trip(exc, "version bump")
+        # Committed and not bumped: recorded now, in a transaction of its own.
+        _pending_record(namespaces)
+    except DatabaseError as exc:
+        logger.error(
+            "version bump of %s lost; answers may be stale until they expire: %r",
+            ", ".join(namespaces),
+            exc,
+        )
 
 
 def versions_bump(*namespaces: Namespace) -> None:
-    """Make cached answers of these namespaces unreachable once the transaction commits."""
+    """Make cached answers of these namespaces unreachable once the transaction commits.
+
+    With the breaker open, the bump is recorded in the write's own transaction, so it is
+    committed exactly when the write is; it is still tried after commit."""
     names = tuple(sorted({str(namespace) for namespace in namespaces}))
-    transaction.on_commit(lambda: _bump_now(names))
+    recorded = not _breaker.allows()
+    if recorded:
+        _pending_record(names)
+    transaction.on_commit(lambda: _bump_now(names, recorded=recorded))
 
 
 def version_value(raw) -> str:

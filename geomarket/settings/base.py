@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "geomarket.accounts",
+    "geomarket.cache",
     "merchants",
     "catalog",
     "inventory",
@@ -250,6 +251,13 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "orders.outbox_relay", "schedule": 5.0},
+    # Version bumps that writes could not make while Redis was failing (answer_cache).
+    "pending-version-bumps": {
+        "task": "geomarket.pending_bumps_retry",
+        "schedule": 1.0,
+        # A run that waited this long is superseded by a later one.
+        "options": {"expires": 10.0},
+    },
     "prune-idempotency-keys": {"task": "orders.prune_idempotency_keys", "schedule": 3600.0},
     "stale-couriers": {"task": "delivery.mark_stale_couriers_offline", "schedule": 60.0},
     "daily-inventory-summary": {

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CacheConfig(AppConfig):
+    name = "geomarket.cache"
+    label = "answer_cache"
