@@ -1,5 +1,3 @@
-import time
-
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
@@ -60,15 +58,13 @@ async def test_twenty_slow_estimates_run_concurrently(settings):
     settings.ETA_PROVIDER = "tests.delivery.fake_providers.SlowProvider"
     SlowProvider.peak_in_flight = 0
     shops = await merchants(20)
-    started = time.perf_counter()
     response = await post({"destination": DESTINATION, "merchant_ids": [s.pk for s in shops]})
-    elapsed = time.perf_counter() - started
     assert response.status_code == 200
-    assert all(r["eta_s"] == 1234 and not r["degraded"] for r in response.json()["results"])
-    # All twenty were in flight at once; the wall time (one 200 ms round, not twenty in a
-    # row, which would take 4 s) has slack for a loaded machine.
+    results = response.json()["results"]
+    assert [r["merchant_id"] for r in results] == [s.pk for s in shops]
+    assert all(r["eta_s"] == 1234 and not r["degraded"] for r in results)
+    # All twenty were in flight at once.
     assert SlowProvider.peak_in_flight == 20
-    assert elapsed < 1.0
 
 
 async def test_a_hanging_provider_degrades_only_its_merchants(settings):
@@ -76,10 +72,11 @@ async def test_a_hanging_provider_degrades_only_its_merchants(settings):
     settings.ETA_PROVIDER_TIMEOUT_SECONDS = 0.3
     settings.ETA_DEADLINE_SECONDS = 1.0
     shops = await merchants(4)
-    started = time.perf_counter()
     response = await post({"destination": DESTINATION, "merchant_ids": [s.pk for s in shops]})
-    assert time.perf_counter() - started < 1.0
-    for result in response.json()["results"]:
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["merchant_id"] for r in results] == [s.pk for s in shops]
+    for result in results:
         if result["merchant_id"] % 2:
             assert result["degraded"] is True
             assert result["provider"] == "geodesic"
@@ -97,7 +94,9 @@ async def test_a_failing_provider_falls_back(settings):
     shops = await merchants(2)
     response = await post({"destination": DESTINATION, "merchant_ids": [s.pk for s in shops]})
     assert response.status_code == 200
-    assert all(r["degraded"] and r["provider"] == "geodesic" for r in response.json()["results"])
+    results = response.json()["results"]
+    assert [r["merchant_id"] for r in results] == [s.pk for s in shops]
+    assert all(r["degraded"] and r["provider"] == "geodesic" for r in results)
 
 
 async def test_osrm_provider_reads_the_route_duration(settings):
