@@ -6,7 +6,6 @@ call authenticates the caller and answers errors exactly as DRF's views do
 (`geomarket.api.plain_views`).
 """
 
-import json
 import time
 
 from asgiref.sync import sync_to_async
@@ -14,9 +13,11 @@ from django.db import connection
 from django.http import HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
+from rest_framework.exceptions import ParseError
 
 from delivery import serializers
 from delivery.eta import Leg, estimate_all
+from geomarket.api.parsers import parse_json
 from geomarket.api.plain_views import api_call
 from geomarket.sql import point_ewkt
 from orders.selectors import orders_visible_to
@@ -86,9 +87,9 @@ async def eta_view(request):
             {"detail": f'Unsupported media type "{request.content_type}" in request.'}, status=415
         )
     try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        return JsonResponse({"detail": f"JSON parse error - {exc}"}, status=400)
+        body = parse_json(request.body or b"null")
+    except ParseError as exc:
+        return JsonResponse({"detail": str(exc.detail)}, status=400)
     payload = serializers.EtaInputSerializer(data=body if isinstance(body, dict) else {})
     if not isinstance(body, dict) or not payload.is_valid():
         errors = (
