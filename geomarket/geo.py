@@ -23,17 +23,25 @@ class GeoJSONError(ValueError):
 def _position(value: Any) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) not in (2, 3):
         raise GeoJSONError("Each position must be [longitude, latitude].")
-    lng, lat = value[0], value[1]
-    for number in (lng, lat):
-        if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise GeoJSONError("Coordinates must be numbers.")
-        if not math.isfinite(number):
-            raise GeoJSONError("Coordinates must be finite numbers.")
+    lng, lat = _coordinate(value[0]), _coordinate(value[1])
     if not -180 <= lng <= 180:
         raise GeoJSONError("Longitude must be between -180 and 180.")
     if not -90 <= lat <= 90:
         raise GeoJSONError("Latitude must be between -90 and 90.")
-    return float(lng), float(lat)
+    return lng, lat
+
+
+def _coordinate(number: Any) -> float:
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise GeoJSONError("Coordinates must be numbers.")
+    try:
+        number = float(number)
+    except OverflowError:
+        # JSON integers have no size limit; beyond about 1e308 no float holds them.
+        raise GeoJSONError("Coordinates must be finite numbers.") from None
+    if not math.isfinite(number):
+        raise GeoJSONError("Coordinates must be finite numbers.")
+    return number
 
 
 def lat_lng_point(*, lat: float, lng: float) -> Point:
