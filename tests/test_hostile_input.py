@@ -5,8 +5,13 @@ import json
 
 import pytest
 
-from catalog.models import Product
-from merchants.models import DeliveryZone
+from catalog.models import Product, ProductCategory
+from delivery.models import Courier
+from delivery.services import courier_create
+from geomarket.accounts.models import User
+from geomarket.api.parsers import MAX_JSON_DEPTH, parse_json
+from inventory.models import Inventory
+from merchants.models import DeliveryZone, Merchant
 from orders.models import Order
 from tests import factories
 from tests.market import ORDERS, order_body
@@ -116,3 +121,425 @@ def test_wrong_content_types_are_415(market, content_type):
     assert response.status_code == 415
     assert "detail" in response.json()
     assert not Order.objects.exists()
+
+
+# Characters that `str.isdigit()` calls digits although `int()` refuses them, and digits of
+# other scripts that `int()` reads (both of these as 1). Integers are ASCII digits only.
+NOT_INT_DIGITS = ["\u00b2", "\u2460"]
+INT_READABLE_DIGITS = ["\u0661", "\uff11"]
+
+
+@pytest.fixture
+def world(market, as_user):
+    """The market with an operator, a courier and an order, and a client for each role."""
+    operator = factories.user(is_staff=True)
+    courier_user = factories.user()
+    courier = courier_create(
+        user=courier_user, name="Hostile Courier", vehicle="bike", capacity=1, status="available"
+    )
+    placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+    assert placed.status_code == 201, placed.content
+    return {
+        **market,
+        "operator": as_user(operator),
+        "courier": courier,
+        "courier_client": as_user(courier_user),
+        "order_id": placed.json()["id"],
+        "inventory": Inventory.objects.get(product=market["bread"]),
+        "category": factories.category(),
+    }
+
+
+NEAR = {"lat": "52.52", "lng": "13.405"}
+
+# (caller, path, other parameters, the id-like parameter): every one the API reads.
+ID_PARAMETERS = [
+    ("operator", "/api/v1/products/nearby/", NEAR, "category"),
+    ("operator", "/api/v1/products/nearby/", NEAR, "limit"),
+    ("operator", "/api/v1/products/", {}, "category"),
+    ("operator", "/api/v1/products/", {}, "merchant_id"),
+    ("operator", "/api/v1/products/", {}, "page"),
+    ("operator", "/api/v1/products/", {}, "page_size"),
+    ("operator", "/api/v1/search/products/", {}, "category"),
+    ("operator", "/api/v1/search/products/", {}, "merchant_id"),
+    ("operator", "/api/v1/search/products/", {}, "page"),
+    ("operator", "/api/v1/search/products/", {}, "page_size"),
+    ("operator", "/api/v1/merchants/", {}, "category"),
+    ("operator", "/api/v1/merchants/", {}, "page"),
+    ("operator", "/api/v1/merchants/nearby/", NEAR, "limit"),
+    ("operator", "/api/v1/merchants/delivering-to/", NEAR, "limit"),
+    ("operator", "/api/v1/merchants/{shop}/delivery-zones/", {}, "page"),
+    ("operator", "/api/v1/merchants/{shop}/inventory/", {}, "page"),
+    ("operator", "/api/v1/merchants/{shop}/orders/", {}, "page"),
+    ("operator", "/api/v1/categories/", {}, "page"),
+    ("operator", "/api/v1/inventory/", {}, "merchant_id"),
+    ("operator", "/api/v1/inventory/", {}, "product_id"),
+    ("operator", "/api/v1/inventory/", {}, "page_size"),
+    ("operator", "/api/v1/orders/", {}, "merchant_id"),
+    ("operator", "/api/v1/orders/", {}, "page"),
+    ("operator", "/api/v1/orders/stats/", {}, "merchant_id"),
+    ("operator", "/api/v1/orders/{order}/courier-candidates/", {}, "limit"),
+    ("operator", "/api/v1/couriers/", {}, "page"),
+    ("courier_client", "/api/v1/couriers/me/orders/", {}, "page"),
+    ("operator", "/api/v1/analytics/top-products/", {}, "merchant_id"),
+    ("operator", "/api/v1/analytics/top-products/", {}, "top"),
+    ("operator", "/api/v1/analytics/revenue/", {}, "merchant_id"),
+]
+
+
+def _get(world, caller, path, params):
+    path = path.format(shop=world["shop"].pk, order=world["order_id"])
+    return world[caller].get(path, params)
+
+
+@pytest.mark.parametrize("digit", NOT_INT_DIGITS + INT_READABLE_DIGITS)
+@pytest.mark.parametrize(
+    "path", sorted({path for _, path, _, name in ID_PARAMETERS if name == "category"})
+)
+def test_category_in_digits_other_than_ascii_is_400(world, path, digit):
+    response = world["operator"].get(
+        path, {**(NEAR if "nearby" in path else {}), "category": digit}
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["category"]
+
+
+@pytest.mark.parametrize("digit", INT_READABLE_DIGITS)
+@pytest.mark.parametrize(("caller", "path", "params", "name"), ID_PARAMETERS)
+def test_integer_parameters_in_digits_other_than_ascii_are_400(
+    world, caller, path, params, name, digit
+):
+    assert _get(world, caller, path, {**params, name: "1"}).status_code == 200
+    response = _get(world, caller, path, {**params, name: digit})
+    assert response.status_code == 400
+    assert list(response.json()) == [name]
+
+
+@pytest.mark.parametrize("value", [" 1", "+1", "1_0", "1.0", str(2**63)])
+@pytest.mark.parametrize(("caller", "path", "params", "name"), ID_PARAMETERS)
+def test_integer_parameters_other_than_plain_ascii_digits_are_400(
+    world, caller, path, params, name, value
+):
+    response = _get(world, caller, path, {**params, name: value})
+    # A category may also be a slug, and text is trimmed: " 1" is the id 1.
+    if name == "category" and value in (" 1", "1_0"):
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 400
+        assert list(response.json()) == [name]
+
+
+def _snapshot():
+    """What a refused write must leave as it was."""
+    return {
+        "orders": list(Order.objects.order_by("pk").values_list("pk", "status")),
+        "merchants": list(Merchant.objects.order_by("pk").values_list("pk", "name", "is_active")),
+        "zones": list(DeliveryZone.objects.order_by("pk").values_list("pk", "name", "area")),
+        "products": list(Product.objects.order_by("pk").values_list("pk", "title", "price")),
+        "categories": list(ProductCategory.objects.order_by("pk").values_list("pk", "slug")),
+        "stock": list(Inventory.objects.order_by("pk").values_list("pk", "quantity")),
+        "couriers": list(
+            Courier.objects.order_by("pk").values_list("pk", "status", "capacity", "location")
+        ),
+        "users": User.objects.count(),
+    }
+
+
+# (caller, method, path) of every request that takes a JSON body.
+JSON_ENDPOINTS = [
+    (None, "post", "/api/v1/auth/register/"),
+    (None, "post", "/api/v1/auth/token/"),
+    ("operator", "post", "/api/v1/merchants/"),
+    ("operator", "put", "/api/v1/merchants/{shop}/"),
+    ("operator", "patch", "/api/v1/merchants/{shop}/"),
+    ("operator", "post", "/api/v1/merchants/{shop}/delivery-zones/"),
+    ("operator", "put", "/api/v1/merchants/{shop}/delivery-zones/{zone}/"),
+    ("operator", "patch", "/api/v1/merchants/{shop}/delivery-zones/{zone}/"),
+    ("operator", "post", "/api/v1/categories/"),
+    ("operator", "put", "/api/v1/categories/{category}/"),
+    ("operator", "patch", "/api/v1/categories/{category}/"),
+    ("operator", "post", "/api/v1/products/"),
+    ("operator", "put", "/api/v1/products/{product}/"),
+    ("operator", "patch", "/api/v1/products/{product}/"),
+    ("operator", "post", "/api/v1/inventory/"),
+    ("operator", "put", "/api/v1/inventory/{inventory}/"),
+    ("operator", "patch", "/api/v1/inventory/{inventory}/"),
+    ("operator", "post", "/api/v1/inventory/{inventory}/adjust/"),
+    ("client", "post", "/api/v1/orders/"),
+    ("operator", "post", "/api/v1/orders/{order}/status/"),
+    ("operator", "post", "/api/v1/orders/priority-assignment/"),
+    ("operator", "post", "/api/v1/couriers/"),
+    ("operator", "patch", "/api/v1/couriers/{courier}/"),
+    ("courier_client", "patch", "/api/v1/couriers/me/"),
+    ("courier_client", "post", "/api/v1/couriers/me/location/"),
+    (None, "post", "/api/v1/delivery/eta/"),
+]
+
+
+def _send(world, as_user, caller, method, path, body: str):
+    client = as_user(None) if caller is None else world[caller]
+    path = path.format(
+        shop=world["shop"].pk,
+        zone=world["zone"].pk,
+        category=world["category"].pk,
+        product=world["bread"].pk,
+        inventory=world["inventory"].pk,
+        order=world["order_id"],
+        courier=world["courier"].pk,
+    )
+    return getattr(client, method)(path, data=body, content_type="application/json")
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5000])
+@pytest.mark.parametrize(("caller", "method", "path"), JSON_ENDPOINTS)
+def test_deeply_nested_json_is_400(world, as_user, caller, method, path, depth):
+    before = _snapshot()
+    body = '{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    response = _send(world, as_user, caller, method, path, body)
+    assert response.status_code == 400
+    assert "nested deeper than" in response.json()["detail"]
+    assert _snapshot() == before
+
+
+def test_json_nested_to_the_limit_is_read():
+    assert parse_json(("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH).encode()) == json.loads(
+        "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    )
+
+
+HUGE = 10**400  # beyond any float: float() raises OverflowError
+
+
+def _ring_with(value):
+    return [[[value, 52.5], [13.5, 52.5], [13.5, 52.6], [value, 52.5]]]
+
+
+@pytest.mark.parametrize("coordinate", [0, 1])
+@pytest.mark.parametrize(
+    ("caller", "method", "path", "body", "field"),
+    [
+        ("client", "post", "/api/v1/orders/", "order", "delivery_address"),
+        ("operator", "post", "/api/v1/merchants/", "merchant", "address"),
+        ("operator", "put", "/api/v1/merchants/{shop}/", "merchant", "address"),
+        ("operator", "patch", "/api/v1/merchants/{shop}/", "address", "address"),
+        ("operator", "post", "/api/v1/merchants/{shop}/delivery-zones/", "zone", "area"),
+        ("operator", "put", "/api/v1/merchants/{shop}/delivery-zones/{zone}/", "zone", "area"),
+        ("operator", "patch", "/api/v1/merchants/{shop}/delivery-zones/{zone}/", "area", "area"),
+    ],
+)
+def test_huge_integers_in_geojson_are_400(
+    world, as_user, caller, method, path, body, field, coordinate
+):
+    point = {"type": "Point", "coordinates": [13.4, 52.5]}
+    point["coordinates"][coordinate] = HUGE
+    address = {"line1": "Torstr. 1", "city": "Berlin", "postal_code": "10119", "location": point}
+    area = {"type": "Polygon", "coordinates": _ring_with(HUGE)}
+    if coordinate == 1:
+        area["coordinates"][0][1] = [13.5, HUGE]
+    bodies = {
+        "order": {**order_body(world, (world["bread"], 2)), "delivery_address": address},
+        "merchant": {"name": "Huge", "address": address},
+        "address": {"address": address},
+        "zone": {"name": "Huge", "delivery_fee": "1.00", "area": area},
+        "area": {"area": area},
+    }
+    before = _snapshot()
+    response = _send(world, as_user, caller, method, path, json.dumps(bodies[body]))
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("value", [HUGE, 2**63, -(2**63) - 1], ids=["10**400", "2**63", "-2**63-1"])
+@pytest.mark.parametrize(
+    ("caller", "method", "path", "body", "field"),
+    [
+        ("client", "post", "/api/v1/orders/", {"merchant_id": "#"}, "merchant_id"),
+        (
+            "client",
+            "post",
+            "/api/v1/orders/",
+            {"items": [{"product_id": "#", "quantity": 1}]},
+            "items",
+        ),
+        (
+            "client",
+            "post",
+            "/api/v1/orders/",
+            {"items": [{"product_id": 1, "quantity": "#"}]},
+            "items",
+        ),
+        (
+            "operator",
+            "post",
+            "/api/v1/orders/priority-assignment/",
+            {"order_ids": ["#"]},
+            "order_ids",
+        ),
+        (
+            "operator",
+            "post",
+            "/api/v1/orders/priority-assignment/",
+            {"max_distance_m": "#"},
+            "max_distance_m",
+        ),
+        ("operator", "post", "/api/v1/inventory/{inventory}/adjust/", {"delta": "#"}, "delta"),
+        (
+            "operator",
+            "post",
+            "/api/v1/inventory/",
+            {"product_id": "#", "quantity": 1},
+            "product_id",
+        ),
+        ("operator", "post", "/api/v1/inventory/", {"product_id": 0, "quantity": "#"}, "quantity"),
+        (
+            "operator",
+            "put",
+            "/api/v1/inventory/{inventory}/",
+            {"quantity": "#", "low_stock_threshold": 1},
+            "quantity",
+        ),
+        (
+            "operator",
+            "patch",
+            "/api/v1/inventory/{inventory}/",
+            {"low_stock_threshold": "#"},
+            "low_stock_threshold",
+        ),
+        ("operator", "post", "/api/v1/products/", {"merchant_id": "#"}, "merchant_id"),
+        ("operator", "post", "/api/v1/products/", {"category_id": "#"}, "category_id"),
+        ("operator", "post", "/api/v1/merchants/", {"category_ids": ["#"]}, "category_ids"),
+        ("operator", "post", "/api/v1/couriers/", {"user_id": "#"}, "user_id"),
+        ("operator", "post", "/api/v1/couriers/", {"capacity": "#"}, "capacity"),
+        ("operator", "patch", "/api/v1/couriers/{courier}/", {"capacity": "#"}, "capacity"),
+        (
+            "operator",
+            "post",
+            "/api/v1/merchants/{shop}/delivery-zones/",
+            {"delivery_fee": "#"},
+            "delivery_fee",
+        ),
+        (
+            "courier_client",
+            "post",
+            "/api/v1/couriers/me/location/",
+            {"lat": "#", "lng": 13.4},
+            "lat",
+        ),
+        (
+            "courier_client",
+            "post",
+            "/api/v1/couriers/me/location/",
+            {"lat": 52.5, "lng": "#"},
+            "lng",
+        ),
+        (
+            None,
+            "post",
+            "/api/v1/delivery/eta/",
+            {"destination": {"lat": "#", "lng": 13.4}, "merchant_ids": [1]},
+            "destination",
+        ),
+        (
+            None,
+            "post",
+            "/api/v1/delivery/eta/",
+            {"destination": {"lat": 52.5, "lng": 13.4}, "merchant_ids": ["#"]},
+            "merchant_ids",
+        ),
+        (None, "post", "/api/v1/delivery/eta/", {"order_id": "#"}, "order_id"),
+    ],
+)
+def test_huge_integers_in_number_fields_are_400_naming_the_field(
+    world, as_user, caller, method, path, body, field, value
+):
+    text = json.dumps(body).replace('"#"', str(value))
+    before = _snapshot()
+    response = _send(world, as_user, caller, method, path, text)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("digit", INT_READABLE_DIGITS)
+@pytest.mark.parametrize(
+    ("caller", "method", "path", "body", "field"),
+    [
+        ("client", "post", "/api/v1/orders/", {"merchant_id": "{shop}"}, "merchant_id"),
+        (
+            "client",
+            "post",
+            "/api/v1/orders/",
+            {"items": [{"product_id": "{bread}", "quantity": 2}]},
+            "items",
+        ),
+        (
+            "client",
+            "post",
+            "/api/v1/orders/",
+            {"items": [{"product_id": "<bread>", "quantity": "{two}"}]},
+            "items",
+        ),
+        (
+            "operator",
+            "post",
+            "/api/v1/orders/priority-assignment/",
+            {"order_ids": ["{order}"]},
+            "order_ids",
+        ),
+        ("operator", "post", "/api/v1/inventory/{inventory}/adjust/", {"delta": "{one}"}, "delta"),
+        (
+            "operator",
+            "post",
+            "/api/v1/inventory/",
+            {"product_id": "{spare}", "quantity": 1},
+            "product_id",
+        ),
+        ("operator", "post", "/api/v1/products/", {"merchant_id": "{shop}"}, "merchant_id"),
+        ("operator", "post", "/api/v1/products/", {"category_id": "{category}"}, "category_id"),
+        (
+            "operator",
+            "post",
+            "/api/v1/merchants/",
+            {"category_ids": ["{category}"]},
+            "category_ids",
+        ),
+        ("operator", "post", "/api/v1/couriers/", {"user_id": "{user}"}, "user_id"),
+        (
+            None,
+            "post",
+            "/api/v1/delivery/eta/",
+            {"destination": {"lat": 52.5, "lng": 13.4}, "merchant_ids": ["{shop}"]},
+            "merchant_ids",
+        ),
+    ],
+)
+def test_ids_in_bodies_in_digits_other_than_ascii_are_400(
+    world, as_user, caller, method, path, body, field, digit
+):
+    ids = {
+        "shop": world["shop"].pk,
+        "bread": world["bread"].pk,
+        "spare": factories.product(merchant=world["shop"]).pk,
+        "order": world["order_id"],
+        "category": world["category"].pk,
+        "user": factories.user().pk,
+        "one": 1,
+        "two": 2,
+    }
+    text = json.dumps(body)
+    for name, value in ids.items():
+        text = text.replace("{" + name + "}", str(value).translate(_OTHER_SCRIPT[digit]))
+        text = text.replace(f'"<{name}>"', str(value))
+    before = _snapshot()
+    response = _send(world, as_user, caller, method, path, text)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert _snapshot() == before
+
+
+# ASCII digits to the same digits of the script `digit` belongs to.
+_OTHER_SCRIPT = {
+    digit: str.maketrans("0123456789", "".join(chr(ord(digit) - 1 + n) for n in range(10)))
+    for digit in INT_READABLE_DIGITS
+}
