@@ -36,6 +36,10 @@ class ProductAdmin(ServiceAdmin, admin.ModelAdmin):
     raw_id_fields = ("merchant",)
     list_select_related = ("merchant", "category")
 
+    def get_readonly_fields(self, request, obj=None):
+        # A product stays with its merchant, whose stock row names it too.
+        return () if obj is None else ("merchant",)
+
     def create(self, data):
         return product_create(**data)
 

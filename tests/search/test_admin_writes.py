@@ -292,3 +292,11 @@ def test_a_zone_too_large_is_refused_and_changes_nothing(
     zone = DeliveryZone.objects.get(pk=shop["zone"].pk)
     assert zone.name == shop["zone"].name
     assert zone.area.equals(shop["zone"].area)
+
+
+def test_a_product_stays_with_its_merchant(operator, shop):
+    url = f"/admin/catalog/product/{shop['item'].pk}/change/"
+    other = factories.merchant()
+    saved(submit(operator, url, "product_form", {"merchant": other.pk, "title": "Soy Milk"}))
+    item = Product.objects.get(pk=shop["item"].pk)
+    assert (item.merchant_id, item.title) == (shop["merchant"].pk, "Soy Milk")
