@@ -80,7 +80,9 @@ def test_merchant_orders_sum_quantities_in_sql(market, as_user, django_assert_nu
     assert rows[0]["total_items"] == 4
     for size in (1, 2):
         with django_assert_num_queries(6):
-            market["owner_client"].get(url, {"page_size": size})
+            page = market["owner_client"].get(url, {"page_size": size})
+        assert page.status_code == 200
+        assert len(page.json()["results"]) == size
     assert as_user(factories.user()).get(url).status_code == 403
     assert as_user(factories.merchant().owner).get(url).status_code == 403
 
