@@ -10,6 +10,7 @@ from catalog.services import (
     product_update,
 )
 from geomarket.service_admin import ServiceAdmin
+from inventory.locks import inventory_rows_lock
 
 
 @admin.register(ProductCategory)
@@ -48,3 +49,6 @@ class ProductAdmin(ServiceAdmin, admin.ModelAdmin):
 
     def delete(self, obj):
         product_delete(product=obj)
+
+    def lock_for_delete(self, queryset):
+        inventory_rows_lock(product_ids=queryset.values("pk"))

@@ -28,6 +28,11 @@ class ServiceAdmin:
     def delete(self, obj) -> None:
         raise NotImplementedError
 
+    def lock_for_delete(self, queryset) -> None:
+        """Lock ahead, in the one order their app takes them in, the rows of other tables
+        of which deleting `queryset` locks several (stock rows): the deletes run one by one
+        in the queryset's order."""
+
     def save_model(self, request, obj, form, change):
         if change:
             self.update(obj, {name: form.cleaned_data[name] for name in form.changed_data})
@@ -42,6 +47,7 @@ class ServiceAdmin:
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
+            self.lock_for_delete(queryset)
             for obj in queryset:
                 self.delete(obj)
 

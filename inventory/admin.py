@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from geomarket.service_admin import ServiceAdmin
+from inventory.locks import inventory_rows_lock
 from inventory.models import Inventory, InventoryAdjustment, LowStockReport
 from inventory.services import inventory_create, inventory_delete, inventory_update
 
@@ -24,6 +25,9 @@ class InventoryAdmin(ServiceAdmin, admin.ModelAdmin):
 
     def delete(self, obj):
         inventory_delete(inventory=obj)
+
+    def lock_for_delete(self, queryset):
+        inventory_rows_lock(product_ids=queryset.values("product_id"))
 
 
 @admin.register(InventoryAdjustment)

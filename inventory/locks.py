@@ -1,7 +1,8 @@
 """The one order in which inventory rows are locked.
 
 Every path that locks more than one inventory row in a transaction takes them through
-`inventory_lock_for_update`, in id order. Two such transactions then queue on the first
+`inventory_lock_for_update`, in id order: taking and returning an order's stock, and,
+ahead of their cascades, deleting a merchant and the admin's bulk deletes. Two such transactions then queue on the first
 row they share, instead of each holding a row the other waits for: a deadlock, which
 PostgreSQL breaks by failing one of them. A path that locks a single row (a one-line
 order's conditional UPDATE, `inventory_adjust`) holds no other inventory row while it
@@ -59,14 +60,17 @@ def _locked_rows_compiled() -> CompiledQuery:
     return CompiledQuery(queryset, slots={"product_ids": _PRODUCT_IDS_STAND_IN})
 
 
-def inventory_rows_lock(*, product_ids: list[int]) -> list[tuple[int, int, int]]:
-    """Lock the inventory rows of `product_ids` as `inventory_lock_for_update` does, and
-    return them as (id, product_id, quantity).
+def inventory_rows_lock(*, product_ids: Sequence[int] | QuerySet) -> list[tuple[int, int, int]]:
+    """Lock the inventory rows of `product_ids` now, as `inventory_lock_for_update` does,
+    and return them as (id, product_id, quantity).
 
-    Order placement locks rows on its hottest path: the queryset is compiled once (building
-    it costs more CPU than the statement), not per order.
+    Order placement locks rows on its hottest path: for a list of ids the queryset is
+    compiled once (building it costs more CPU than the statement), not per order.
     """
+    if isinstance(product_ids, QuerySet):
+        locked = inventory_lock_for_update(product_ids=product_ids)
+        return list(locked.values_list("pk", "product_id", "quantity"))
     compiled = _locked_rows_compiled()
     with connection.cursor() as cursor:
-        cursor.execute(compiled.sql, compiled.params(product_ids=product_ids))
+        cursor.execute(compiled.sql, compiled.params(product_ids=list(product_ids)))
         return cursor.fetchall()

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
+from catalog.models import Product
 from geomarket.service_admin import ServiceAdmin
+from inventory.locks import inventory_rows_lock
 from merchants.models import Address, DeliveryZone, Merchant
 from merchants.services import (
     address_create,
@@ -61,6 +63,9 @@ class MerchantAdmin(ServiceAdmin, GISModelAdmin):
 
     def delete(self, obj):
         merchant_delete(merchant=obj)
+
+    def lock_for_delete(self, queryset):
+        inventory_rows_lock(product_ids=Product.objects.filter(merchant__in=queryset).values("pk"))
 
     def save_formset(self, request, form, formset, change):
         """The zones edited on the merchant's page, through the zone services."""

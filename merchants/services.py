@@ -5,9 +5,10 @@ from typing import Any
 from django.contrib.gis.geos import MultiPolygon, Point
 from django.db import connection, transaction
 
-from catalog.models import ProductCategory
+from catalog.models import Product, ProductCategory
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import DomainError, Forbidden
+from inventory.locks import inventory_rows_lock
 from merchants.models import Address, DeliveryZone, Merchant
 
 MAX_ZONE_AREA_KM2 = 5_000
@@ -92,8 +93,10 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
 
 @transaction.atomic
 def merchant_delete(*, merchant: Merchant) -> None:
-    # Its products and their stock go with it.
+    # Its products and their stock go with it. The cascade deletes the stock rows in
+    # batches in an order of its own: lock them first in the one order of stock locks.
     versions_bump(Namespace.MERCHANTS, Namespace.CATALOG)
+    inventory_rows_lock(product_ids=Product.objects.filter(merchant=merchant).values("pk"))
     address = merchant.address
     merchant.delete()
     address.delete()
