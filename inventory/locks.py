@@ -2,11 +2,11 @@
 
 Every path that locks more than one inventory row in a transaction takes them through
 `inventory_lock_for_update`, in id order: taking and returning an order's stock, and,
-ahead of their cascades, deleting a merchant and the admin's bulk deletes. Two such transactions then queue on the first
-row they share, instead of each holding a row the other waits for: a deadlock, which
-PostgreSQL breaks by failing one of them. A path that locks a single row (a one-line
-order's conditional UPDATE, `inventory_adjust`) holds no other inventory row while it
-waits, so it cannot close such a cycle.
+ahead of their cascades, deleting a merchant and the admin's bulk deletes. Two such
+transactions then queue on the first row they share, instead of each holding a row the
+other waits for: a deadlock, which PostgreSQL breaks by failing one of them. A path that
+locks a single row (a one-line order's conditional UPDATE, `inventory_adjust`) holds no
+other inventory row while it waits, so it cannot close such a cycle.
 """
 
 import functools
