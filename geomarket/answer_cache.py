@@ -181,7 +181,8 @@ def _bump_now(namespaces: tuple[str, ...], *, recorded: bool) -> None:
 
 
 def versions_bump(*namespaces: Namespace) -> None:
-    """Make cached answers of these namespaces unreachable once the transaction commits.
+    """Make cached answers of these namespaces unreachable once the transaction commits;
+    called inside the write's transaction.
 
     With the breaker open, the bump is recorded in the write's own transaction, so it is
     committed exactly when the write is; it is still tried after commit."""

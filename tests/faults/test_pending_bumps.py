@@ -150,3 +150,10 @@ def test_the_writer_bumps_the_records_when_its_redis_comes_back(
     assert not PendingBump.objects.exists()
     with reader:
         assert title_seen(api_client, shop) == ("Soy Milk", "HIT")
+
+
+def test_beat_retries_pending_bumps_every_second(settings):
+    # The README's bound on staleness counts on it.
+    entry = settings.CELERY_BEAT_SCHEDULE["pending-version-bumps"]
+    assert entry["task"] == pending_bumps_retry.name
+    assert entry["schedule"] == 1.0
