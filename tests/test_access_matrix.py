@@ -6,12 +6,18 @@ cover every endpoint of the contract that is not public. README's access table i
 
 import pytest
 
+from delivery.models import Courier
 from delivery.services import courier_create
-from orders.models import Order
+from inventory.models import Inventory
+from orders.models import Order, OrderItem, OrderStatusChange
 from tests import factories
 from tests.market import ORDERS, build_market, order_body
+from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
+
+# What the requests of the matrix could write: a refusal must leave all of it as it was.
+STATE = (Order, OrderItem, OrderStatusChange, Courier, Inventory)
 
 ROLES = [
     "anonymous",
@@ -232,8 +238,11 @@ def test_access(world, role, case):
     _name, method, url, body, expected = case
     client = world["clients"][role]
     call = getattr(client, method)
+    before = rows(*STATE)
     response = call(url(world), body, format="json") if body is not None else call(url(world))
     assert response.status_code == expected[role], (role, response.content)
+    if response.status_code >= 400:
+        assert rows(*STATE) == before, "a refused request changed stored state"
 
 
 def test_couriers_see_only_their_own_orders(world):
