@@ -4,6 +4,7 @@ changes nothing."""
 import json
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from catalog.models import Product, ProductCategory
 from delivery.models import Courier
@@ -127,11 +128,13 @@ def test_wrong_content_types_are_415(market, content_type):
 # other scripts that `int()` reads (both of these as 1). Integers are ASCII digits only.
 NOT_INT_DIGITS = ["\u00b2", "\u2460"]
 INT_READABLE_DIGITS = ["\u0661", "\uff11"]
+HUGE = 10**400  # beyond any float: float() raises OverflowError
 
 
 @pytest.fixture
 def world(market, as_user):
-    """The market with an operator, a courier and an order, and a client for each role."""
+    """The market with an operator, a courier and an order, a client for each role, and
+    the value of each path parameter."""
     operator = factories.user(is_staff=True)
     courier_user = factories.user()
     courier = courier_create(
@@ -139,94 +142,31 @@ def world(market, as_user):
     )
     placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
     assert placed.status_code == 201, placed.content
+    category = factories.category()
     return {
         **market,
         "operator": as_user(operator),
-        "courier": courier,
         "courier_client": as_user(courier_user),
-        "order_id": placed.json()["id"],
-        "inventory": Inventory.objects.get(product=market["bread"]),
-        "category": factories.category(),
+        "category": category,
+        "path": {
+            "merchant_id": market["shop"].pk,
+            "zone_id": market["zone"].pk,
+            "category_id": category.pk,
+            "product_id": market["bread"].pk,
+            "inventory_id": Inventory.objects.get(product=market["bread"]).pk,
+            "order_id": placed.json()["id"],
+            "courier_id": courier.pk,
+        },
     }
 
 
-NEAR = {"lat": "52.52", "lng": "13.405"}
-
-# (caller, path, other parameters, the id-like parameter): every one the API reads.
-ID_PARAMETERS = [
-    ("operator", "/api/v1/products/nearby/", NEAR, "category"),
-    ("operator", "/api/v1/products/nearby/", NEAR, "limit"),
-    ("operator", "/api/v1/products/", {}, "category"),
-    ("operator", "/api/v1/products/", {}, "merchant_id"),
-    ("operator", "/api/v1/products/", {}, "page"),
-    ("operator", "/api/v1/products/", {}, "page_size"),
-    ("operator", "/api/v1/search/products/", {}, "category"),
-    ("operator", "/api/v1/search/products/", {}, "merchant_id"),
-    ("operator", "/api/v1/search/products/", {}, "page"),
-    ("operator", "/api/v1/search/products/", {}, "page_size"),
-    ("operator", "/api/v1/merchants/", {}, "category"),
-    ("operator", "/api/v1/merchants/", {}, "page"),
-    ("operator", "/api/v1/merchants/nearby/", NEAR, "limit"),
-    ("operator", "/api/v1/merchants/delivering-to/", NEAR, "limit"),
-    ("operator", "/api/v1/merchants/{shop}/delivery-zones/", {}, "page"),
-    ("operator", "/api/v1/merchants/{shop}/inventory/", {}, "page"),
-    ("operator", "/api/v1/merchants/{shop}/orders/", {}, "page"),
-    ("operator", "/api/v1/categories/", {}, "page"),
-    ("operator", "/api/v1/inventory/", {}, "merchant_id"),
-    ("operator", "/api/v1/inventory/", {}, "product_id"),
-    ("operator", "/api/v1/inventory/", {}, "page_size"),
-    ("operator", "/api/v1/orders/", {}, "merchant_id"),
-    ("operator", "/api/v1/orders/", {}, "page"),
-    ("operator", "/api/v1/orders/stats/", {}, "merchant_id"),
-    ("operator", "/api/v1/orders/{order}/courier-candidates/", {}, "limit"),
-    ("operator", "/api/v1/couriers/", {}, "page"),
-    ("courier_client", "/api/v1/couriers/me/orders/", {}, "page"),
-    ("operator", "/api/v1/analytics/top-products/", {}, "merchant_id"),
-    ("operator", "/api/v1/analytics/top-products/", {}, "top"),
-    ("operator", "/api/v1/analytics/revenue/", {}, "merchant_id"),
-]
+def _call(world, as_user, caller, method, path, **kwargs):
+    client = as_user(None) if caller is None else world[caller]
+    return getattr(client, method)(path.format(**world["path"]), **kwargs)
 
 
-def _get(world, caller, path, params):
-    path = path.format(shop=world["shop"].pk, order=world["order_id"])
-    return world[caller].get(path, params)
-
-
-@pytest.mark.parametrize("digit", NOT_INT_DIGITS + INT_READABLE_DIGITS)
-@pytest.mark.parametrize(
-    "path", sorted({path for _, path, _, name in ID_PARAMETERS if name == "category"})
-)
-def test_category_in_digits_other_than_ascii_is_400(world, path, digit):
-    response = world["operator"].get(
-        path, {**(NEAR if "nearby" in path else {}), "category": digit}
-    )
-    assert response.status_code == 400
-    assert list(response.json()) == ["category"]
-
-
-@pytest.mark.parametrize("digit", INT_READABLE_DIGITS)
-@pytest.mark.parametrize(("caller", "path", "params", "name"), ID_PARAMETERS)
-def test_integer_parameters_in_digits_other_than_ascii_are_400(
-    world, caller, path, params, name, digit
-):
-    assert _get(world, caller, path, {**params, name: "1"}).status_code == 200
-    response = _get(world, caller, path, {**params, name: digit})
-    assert response.status_code == 400
-    assert list(response.json()) == [name]
-
-
-@pytest.mark.parametrize("value", [" 1", "+1", "1_0", "1.0", str(2**63)])
-@pytest.mark.parametrize(("caller", "path", "params", "name"), ID_PARAMETERS)
-def test_integer_parameters_other_than_plain_ascii_digits_are_400(
-    world, caller, path, params, name, value
-):
-    response = _get(world, caller, path, {**params, name: value})
-    # A category may also be a slug, and text is trimmed: " 1" is the id 1.
-    if name == "category" and value in (" 1", "1_0"):
-        assert response.status_code == 200
-    else:
-        assert response.status_code == 400
-        assert list(response.json()) == [name]
+def _send(world, as_user, caller, method, path, body: str):
+    return _call(world, as_user, caller, method, path, data=body, content_type="application/json")
 
 
 def _snapshot():
@@ -245,49 +185,146 @@ def _snapshot():
     }
 
 
+def _schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+NEAR = {"lat": "52.52", "lng": "13.405"}
+
+# (caller, path, other parameters, parameter): every integer or category query parameter
+# of the API; `test_every_integer_query_parameter_is_here` holds this list to the schema.
+ID_PARAMETERS = [
+    ("operator", "/api/v1/products/nearby/", NEAR, "category"),
+    ("operator", "/api/v1/products/nearby/", NEAR, "limit"),
+    ("operator", "/api/v1/products/", {}, "category"),
+    ("operator", "/api/v1/products/", {}, "merchant_id"),
+    ("operator", "/api/v1/products/", {}, "page"),
+    ("operator", "/api/v1/products/", {}, "page_size"),
+    ("operator", "/api/v1/search/products/", {}, "category"),
+    ("operator", "/api/v1/search/products/", {}, "merchant_id"),
+    ("operator", "/api/v1/search/products/", {}, "page"),
+    ("operator", "/api/v1/search/products/", {}, "page_size"),
+    ("operator", "/api/v1/merchants/", {}, "category"),
+    ("operator", "/api/v1/merchants/", {}, "page"),
+    ("operator", "/api/v1/merchants/", {}, "page_size"),
+    ("operator", "/api/v1/merchants/nearby/", NEAR, "limit"),
+    ("operator", "/api/v1/merchants/delivering-to/", NEAR, "limit"),
+    ("operator", "/api/v1/merchants/{merchant_id}/delivery-zones/", {}, "page"),
+    ("operator", "/api/v1/merchants/{merchant_id}/delivery-zones/", {}, "page_size"),
+    ("operator", "/api/v1/merchants/{merchant_id}/inventory/", {}, "page"),
+    ("operator", "/api/v1/merchants/{merchant_id}/inventory/", {}, "page_size"),
+    ("operator", "/api/v1/merchants/{merchant_id}/orders/", {}, "page"),
+    ("operator", "/api/v1/merchants/{merchant_id}/orders/", {}, "page_size"),
+    ("operator", "/api/v1/categories/", {}, "page"),
+    ("operator", "/api/v1/categories/", {}, "page_size"),
+    ("operator", "/api/v1/inventory/", {}, "merchant_id"),
+    ("operator", "/api/v1/inventory/", {}, "product_id"),
+    ("operator", "/api/v1/inventory/", {}, "page"),
+    ("operator", "/api/v1/inventory/", {}, "page_size"),
+    ("operator", "/api/v1/orders/", {}, "merchant_id"),
+    ("operator", "/api/v1/orders/", {}, "page"),
+    ("operator", "/api/v1/orders/", {}, "page_size"),
+    ("operator", "/api/v1/orders/stats/", {}, "merchant_id"),
+    ("operator", "/api/v1/orders/{order_id}/courier-candidates/", {}, "limit"),
+    ("operator", "/api/v1/couriers/", {}, "page"),
+    ("operator", "/api/v1/couriers/", {}, "page_size"),
+    ("courier_client", "/api/v1/couriers/me/orders/", {}, "page"),
+    ("courier_client", "/api/v1/couriers/me/orders/", {}, "page_size"),
+    ("operator", "/api/v1/analytics/top-products/", {}, "merchant_id"),
+    ("operator", "/api/v1/analytics/top-products/", {}, "top"),
+    ("operator", "/api/v1/analytics/revenue/", {}, "merchant_id"),
+]
+
+
+def test_every_integer_query_parameter_is_here():
+    in_schema = {
+        (path, parameter["name"])
+        for path, operations in _schema()["paths"].items()
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+        and (parameter["schema"].get("type") == "integer" or parameter["name"] == "category")
+    }
+    assert in_schema == {(path, name) for _, path, _, name in ID_PARAMETERS}
+
+
+@pytest.mark.parametrize("digit", NOT_INT_DIGITS + INT_READABLE_DIGITS)
+@pytest.mark.parametrize(
+    "path", sorted({path for _, path, _, name in ID_PARAMETERS if name == "category"})
+)
+def test_category_in_digits_other_than_ascii_is_400(world, as_user, path, digit):
+    params = {**(NEAR if "nearby" in path else {}), "category": digit}
+    response = _call(world, as_user, "operator", "get", path, data=params)
+    assert response.status_code == 400
+    assert list(response.json()) == ["category"]
+
+
+@pytest.mark.parametrize("digit", INT_READABLE_DIGITS)
+@pytest.mark.parametrize(("caller", "path", "params", "name"), ID_PARAMETERS)
+def test_integer_parameters_in_digits_other_than_ascii_are_400(
+    world, as_user, caller, path, params, name, digit
+):
+    plain = _call(world, as_user, caller, "get", path, data={**params, name: "1"})
+    assert plain.status_code == 200
+    response = _call(world, as_user, caller, "get", path, data={**params, name: digit})
+    assert response.status_code == 400
+    assert list(response.json()) == [name]
+
+
+@pytest.mark.parametrize("value", [" 1", "+1", "1_0", "1.0", str(2**63)])
+@pytest.mark.parametrize(("caller", "path", "params", "name"), ID_PARAMETERS)
+def test_integer_parameters_other_than_plain_ascii_digits_are_400(
+    world, as_user, caller, path, params, name, value
+):
+    response = _call(world, as_user, caller, "get", path, data={**params, name: value})
+    # A category may also be a slug, and text is trimmed: " 1" is the id 1.
+    if name == "category" and value in (" 1", "1_0"):
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 400
+        assert list(response.json()) == [name]
+
+
 # (caller, method, path) of every request that takes a JSON body.
 JSON_ENDPOINTS = [
     (None, "post", "/api/v1/auth/register/"),
     (None, "post", "/api/v1/auth/token/"),
     ("operator", "post", "/api/v1/merchants/"),
-    ("operator", "put", "/api/v1/merchants/{shop}/"),
-    ("operator", "patch", "/api/v1/merchants/{shop}/"),
-    ("operator", "post", "/api/v1/merchants/{shop}/delivery-zones/"),
-    ("operator", "put", "/api/v1/merchants/{shop}/delivery-zones/{zone}/"),
-    ("operator", "patch", "/api/v1/merchants/{shop}/delivery-zones/{zone}/"),
+    ("operator", "put", "/api/v1/merchants/{merchant_id}/"),
+    ("operator", "patch", "/api/v1/merchants/{merchant_id}/"),
+    ("operator", "post", "/api/v1/merchants/{merchant_id}/delivery-zones/"),
+    ("operator", "put", "/api/v1/merchants/{merchant_id}/delivery-zones/{zone_id}/"),
+    ("operator", "patch", "/api/v1/merchants/{merchant_id}/delivery-zones/{zone_id}/"),
     ("operator", "post", "/api/v1/categories/"),
-    ("operator", "put", "/api/v1/categories/{category}/"),
-    ("operator", "patch", "/api/v1/categories/{category}/"),
+    ("operator", "put", "/api/v1/categories/{category_id}/"),
+    ("operator", "patch", "/api/v1/categories/{category_id}/"),
     ("operator", "post", "/api/v1/products/"),
-    ("operator", "put", "/api/v1/products/{product}/"),
-    ("operator", "patch", "/api/v1/products/{product}/"),
+    ("operator", "put", "/api/v1/products/{product_id}/"),
+    ("operator", "patch", "/api/v1/products/{product_id}/"),
     ("operator", "post", "/api/v1/inventory/"),
-    ("operator", "put", "/api/v1/inventory/{inventory}/"),
-    ("operator", "patch", "/api/v1/inventory/{inventory}/"),
-    ("operator", "post", "/api/v1/inventory/{inventory}/adjust/"),
+    ("operator", "put", "/api/v1/inventory/{inventory_id}/"),
+    ("operator", "patch", "/api/v1/inventory/{inventory_id}/"),
+    ("operator", "post", "/api/v1/inventory/{inventory_id}/adjust/"),
     ("client", "post", "/api/v1/orders/"),
-    ("operator", "post", "/api/v1/orders/{order}/status/"),
+    ("operator", "post", "/api/v1/orders/{order_id}/status/"),
     ("operator", "post", "/api/v1/orders/priority-assignment/"),
     ("operator", "post", "/api/v1/couriers/"),
-    ("operator", "patch", "/api/v1/couriers/{courier}/"),
+    ("operator", "patch", "/api/v1/couriers/{courier_id}/"),
     ("courier_client", "patch", "/api/v1/couriers/me/"),
     ("courier_client", "post", "/api/v1/couriers/me/location/"),
     (None, "post", "/api/v1/delivery/eta/"),
 ]
 
 
-def _send(world, as_user, caller, method, path, body: str):
-    client = as_user(None) if caller is None else world[caller]
-    path = path.format(
-        shop=world["shop"].pk,
-        zone=world["zone"].pk,
-        category=world["category"].pk,
-        product=world["bread"].pk,
-        inventory=world["inventory"].pk,
-        order=world["order_id"],
-        courier=world["courier"].pk,
-    )
-    return getattr(client, method)(path, data=body, content_type="application/json")
+def test_every_request_with_a_body_is_here():
+    in_schema = {
+        (method, path)
+        for path, operations in _schema()["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    }
+    assert in_schema == {(method, path) for _, method, path in JSON_ENDPOINTS}
 
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5000])
@@ -302,244 +339,267 @@ def test_deeply_nested_json_is_400(world, as_user, caller, method, path, depth):
 
 
 def test_json_nested_to_the_limit_is_read():
-    assert parse_json(("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH).encode()) == json.loads(
-        "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
-    )
+    text = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert parse_json(text.encode()) == json.loads(text)
 
 
-HUGE = 10**400  # beyond any float: float() raises OverflowError
+# GeoJSON points and areas; `*` stands for the huge coordinate.
+_POINT = {"type": "Point", "coordinates": ["*", 52.5]}
+_ADDRESS = {"line1": "Torstr. 1", "city": "Berlin", "postal_code": "10119", "location": _POINT}
+_AREA = {"type": "Polygon", "coordinates": [[["*", 52.5], [13.5, 52.5], [13.5, 52.6], ["*", 52.5]]]}
+_ZONE = {"name": "Huge", "delivery_fee": "1.00", "area": _AREA}
+GEOJSON_CASES = [
+    ("client", "post", ORDERS, {"delivery_address": _ADDRESS}, "delivery_address"),
+    ("operator", "post", "/api/v1/merchants/", {"name": "Huge", "address": _ADDRESS}, "address"),
+    (
+        "operator",
+        "put",
+        "/api/v1/merchants/{merchant_id}/",
+        {"name": "H", "address": _ADDRESS},
+        "address",
+    ),
+    ("operator", "patch", "/api/v1/merchants/{merchant_id}/", {"address": _ADDRESS}, "address"),
+    (
+        "operator",
+        "post",
+        "/api/v1/merchants/{merchant_id}/delivery-zones/",
+        _ZONE,
+        "area",
+    ),
+    (
+        "operator",
+        "put",
+        "/api/v1/merchants/{merchant_id}/delivery-zones/{zone_id}/",
+        _ZONE,
+        "area",
+    ),
+    (
+        "operator",
+        "patch",
+        "/api/v1/merchants/{merchant_id}/delivery-zones/{zone_id}/",
+        {"area": _AREA},
+        "area",
+    ),
+]
 
 
-def _ring_with(value):
-    return [[[value, 52.5], [13.5, 52.5], [13.5, 52.6], [value, 52.5]]]
-
-
-@pytest.mark.parametrize("coordinate", [0, 1])
-@pytest.mark.parametrize(
-    ("caller", "method", "path", "body", "field"),
-    [
-        ("client", "post", "/api/v1/orders/", "order", "delivery_address"),
-        ("operator", "post", "/api/v1/merchants/", "merchant", "address"),
-        ("operator", "put", "/api/v1/merchants/{shop}/", "merchant", "address"),
-        ("operator", "patch", "/api/v1/merchants/{shop}/", "address", "address"),
-        ("operator", "post", "/api/v1/merchants/{shop}/delivery-zones/", "zone", "area"),
-        ("operator", "put", "/api/v1/merchants/{shop}/delivery-zones/{zone}/", "zone", "area"),
-        ("operator", "patch", "/api/v1/merchants/{shop}/delivery-zones/{zone}/", "area", "area"),
-    ],
-)
+@pytest.mark.parametrize("coordinate", ["longitude", "latitude"])
+@pytest.mark.parametrize(("caller", "method", "path", "body", "field"), GEOJSON_CASES)
 def test_huge_integers_in_geojson_are_400(
     world, as_user, caller, method, path, body, field, coordinate
 ):
-    point = {"type": "Point", "coordinates": [13.4, 52.5]}
-    point["coordinates"][coordinate] = HUGE
-    address = {"line1": "Torstr. 1", "city": "Berlin", "postal_code": "10119", "location": point}
-    area = {"type": "Polygon", "coordinates": _ring_with(HUGE)}
-    if coordinate == 1:
-        area["coordinates"][0][1] = [13.5, HUGE]
-    bodies = {
-        "order": {**order_body(world, (world["bread"], 2)), "delivery_address": address},
-        "merchant": {"name": "Huge", "address": address},
-        "address": {"address": address},
-        "zone": {"name": "Huge", "delivery_fee": "1.00", "area": area},
-        "area": {"area": area},
-    }
+    text = json.dumps(body)
+    if coordinate == "latitude":
+        text = text.replace('["*", 52.5]', '[13.4, "*"]')
+    if path == ORDERS:
+        text = json.dumps({**order_body(world, (world["bread"], 2)), **json.loads(text)})
     before = _snapshot()
-    response = _send(world, as_user, caller, method, path, json.dumps(bodies[body]))
+    response = _send(world, as_user, caller, method, path, text.replace('"*"', str(HUGE)))
     assert response.status_code == 400
     assert list(response.json()) == [field]
     assert _snapshot() == before
 
 
+# `#` stands for the number; `field` is the error's key.
+NUMBER_CASES = [
+    ("client", "post", ORDERS, {"merchant_id": "#"}, "merchant_id"),
+    ("client", "post", ORDERS, {"items": [{"product_id": "#", "quantity": 1}]}, "items"),
+    ("client", "post", ORDERS, {"items": [{"product_id": 1, "quantity": "#"}]}, "items"),
+    ("operator", "post", "/api/v1/orders/priority-assignment/", {"order_ids": ["#"]}, "order_ids"),
+    (
+        "operator",
+        "post",
+        "/api/v1/orders/priority-assignment/",
+        {"max_distance_m": "#"},
+        "max_distance_m",
+    ),
+    ("operator", "post", "/api/v1/inventory/{inventory_id}/adjust/", {"delta": "#"}, "delta"),
+    ("operator", "post", "/api/v1/inventory/", {"product_id": "#"}, "product_id"),
+    ("operator", "post", "/api/v1/inventory/", {"quantity": "#"}, "quantity"),
+    ("operator", "post", "/api/v1/inventory/", {"low_stock_threshold": "#"}, "low_stock_threshold"),
+    ("operator", "put", "/api/v1/inventory/{inventory_id}/", {"quantity": "#"}, "quantity"),
+    (
+        "operator",
+        "put",
+        "/api/v1/inventory/{inventory_id}/",
+        {"low_stock_threshold": "#"},
+        "low_stock_threshold",
+    ),
+    ("operator", "patch", "/api/v1/inventory/{inventory_id}/", {"quantity": "#"}, "quantity"),
+    (
+        "operator",
+        "patch",
+        "/api/v1/inventory/{inventory_id}/",
+        {"low_stock_threshold": "#"},
+        "low_stock_threshold",
+    ),
+    ("operator", "post", "/api/v1/products/", {"merchant_id": "#"}, "merchant_id"),
+    ("operator", "post", "/api/v1/products/", {"category_id": "#"}, "category_id"),
+    ("operator", "put", "/api/v1/products/{product_id}/", {"category_id": "#"}, "category_id"),
+    ("operator", "patch", "/api/v1/products/{product_id}/", {"category_id": "#"}, "category_id"),
+    ("operator", "post", "/api/v1/merchants/", {"category_ids": ["#"]}, "category_ids"),
+    (
+        "operator",
+        "put",
+        "/api/v1/merchants/{merchant_id}/",
+        {"category_ids": ["#"]},
+        "category_ids",
+    ),
+    (
+        "operator",
+        "patch",
+        "/api/v1/merchants/{merchant_id}/",
+        {"category_ids": ["#"]},
+        "category_ids",
+    ),
+    ("operator", "post", "/api/v1/couriers/", {"user_id": "#"}, "user_id"),
+    ("operator", "post", "/api/v1/couriers/", {"capacity": "#"}, "capacity"),
+    ("operator", "patch", "/api/v1/couriers/{courier_id}/", {"capacity": "#"}, "capacity"),
+    ("courier_client", "post", "/api/v1/couriers/me/location/", {"lat": "#", "lng": 13.4}, "lat"),
+    ("courier_client", "post", "/api/v1/couriers/me/location/", {"lat": 52.5, "lng": "#"}, "lng"),
+    (
+        None,
+        "post",
+        "/api/v1/delivery/eta/",
+        {"destination": {"lat": "#", "lng": 13.4}},
+        "destination",
+    ),
+    (
+        None,
+        "post",
+        "/api/v1/delivery/eta/",
+        {"destination": {"lat": 52.5, "lng": "#"}},
+        "destination",
+    ),
+    (None, "post", "/api/v1/delivery/eta/", {"merchant_ids": ["#"]}, "merchant_ids"),
+    (None, "post", "/api/v1/delivery/eta/", {"order_id": "#"}, "order_id"),
+]
+
+
+def _numbers(schema: dict, components: dict, name: str = ""):
+    """The dotted names of the writable numbers in a request body's schema."""
+    while "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    if schema.get("readOnly"):
+        return
+    if schema.get("type") in ("integer", "number"):
+        yield name
+    for sub in schema.get("allOf", []):
+        yield from _numbers(sub, components, name)
+    for key, sub in schema.get("properties", {}).items():
+        yield from _numbers(sub, components, f"{name}.{key}" if name else key)
+    if "items" in schema:
+        yield from _numbers(schema["items"], components, f"{name}[]")
+
+
+def _marked(body, mark: str, name: str = ""):
+    """The dotted names of the places `mark` holds in `body`."""
+    if body == mark:
+        yield name
+    elif isinstance(body, dict):
+        for key, value in body.items():
+            yield from _marked(value, mark, f"{name}.{key}" if name else key)
+    elif isinstance(body, list):
+        for value in body:
+            yield from _marked(value, mark, f"{name}[]")
+
+
+def test_every_number_in_a_request_body_is_here():
+    schema = _schema()
+    in_schema = {
+        (method, path, name)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+        for content in operation["requestBody"]["content"].values()
+        for name in _numbers(content["schema"], schema["components"]["schemas"])
+    }
+    covered = {
+        (method, path, name.removesuffix("[]"))
+        for _, method, path, body, _ in NUMBER_CASES
+        for name in _marked(body, "#")
+    } | {
+        (method, path, name.removesuffix("[]"))
+        for _, method, path, body, _ in GEOJSON_CASES
+        for name in _marked(body, "*")
+    }
+    assert {(m, p, n.removesuffix("[]")) for m, p, n in in_schema} <= covered
+
+
 @pytest.mark.parametrize("value", [HUGE, 2**63, -(2**63) - 1], ids=["10**400", "2**63", "-2**63-1"])
-@pytest.mark.parametrize(
-    ("caller", "method", "path", "body", "field"),
-    [
-        ("client", "post", "/api/v1/orders/", {"merchant_id": "#"}, "merchant_id"),
-        (
-            "client",
-            "post",
-            "/api/v1/orders/",
-            {"items": [{"product_id": "#", "quantity": 1}]},
-            "items",
-        ),
-        (
-            "client",
-            "post",
-            "/api/v1/orders/",
-            {"items": [{"product_id": 1, "quantity": "#"}]},
-            "items",
-        ),
-        (
-            "operator",
-            "post",
-            "/api/v1/orders/priority-assignment/",
-            {"order_ids": ["#"]},
-            "order_ids",
-        ),
-        (
-            "operator",
-            "post",
-            "/api/v1/orders/priority-assignment/",
-            {"max_distance_m": "#"},
-            "max_distance_m",
-        ),
-        ("operator", "post", "/api/v1/inventory/{inventory}/adjust/", {"delta": "#"}, "delta"),
-        (
-            "operator",
-            "post",
-            "/api/v1/inventory/",
-            {"product_id": "#", "quantity": 1},
-            "product_id",
-        ),
-        ("operator", "post", "/api/v1/inventory/", {"product_id": 0, "quantity": "#"}, "quantity"),
-        (
-            "operator",
-            "put",
-            "/api/v1/inventory/{inventory}/",
-            {"quantity": "#", "low_stock_threshold": 1},
-            "quantity",
-        ),
-        (
-            "operator",
-            "patch",
-            "/api/v1/inventory/{inventory}/",
-            {"low_stock_threshold": "#"},
-            "low_stock_threshold",
-        ),
-        ("operator", "post", "/api/v1/products/", {"merchant_id": "#"}, "merchant_id"),
-        ("operator", "post", "/api/v1/products/", {"category_id": "#"}, "category_id"),
-        ("operator", "post", "/api/v1/merchants/", {"category_ids": ["#"]}, "category_ids"),
-        ("operator", "post", "/api/v1/couriers/", {"user_id": "#"}, "user_id"),
-        ("operator", "post", "/api/v1/couriers/", {"capacity": "#"}, "capacity"),
-        ("operator", "patch", "/api/v1/couriers/{courier}/", {"capacity": "#"}, "capacity"),
-        (
-            "operator",
-            "post",
-            "/api/v1/merchants/{shop}/delivery-zones/",
-            {"delivery_fee": "#"},
-            "delivery_fee",
-        ),
-        (
-            "courier_client",
-            "post",
-            "/api/v1/couriers/me/location/",
-            {"lat": "#", "lng": 13.4},
-            "lat",
-        ),
-        (
-            "courier_client",
-            "post",
-            "/api/v1/couriers/me/location/",
-            {"lat": 52.5, "lng": "#"},
-            "lng",
-        ),
-        (
-            None,
-            "post",
-            "/api/v1/delivery/eta/",
-            {"destination": {"lat": "#", "lng": 13.4}, "merchant_ids": [1]},
-            "destination",
-        ),
-        (
-            None,
-            "post",
-            "/api/v1/delivery/eta/",
-            {"destination": {"lat": 52.5, "lng": 13.4}, "merchant_ids": ["#"]},
-            "merchant_ids",
-        ),
-        (None, "post", "/api/v1/delivery/eta/", {"order_id": "#"}, "order_id"),
-    ],
-)
+@pytest.mark.parametrize(("caller", "method", "path", "body", "field"), NUMBER_CASES)
 def test_huge_integers_in_number_fields_are_400_naming_the_field(
     world, as_user, caller, method, path, body, field, value
 ):
-    text = json.dumps(body).replace('"#"', str(value))
     before = _snapshot()
+    text = json.dumps(body).replace('"#"', str(value))
     response = _send(world, as_user, caller, method, path, text)
     assert response.status_code == 400
     assert field in response.json()
     assert _snapshot() == before
 
 
+# `{name}` stands for an id written in the digits of another script, `<name>` for an id in
+# ASCII digits.
+BODY_ID_CASES = [
+    ("client", "post", ORDERS, {"merchant_id": "{merchant_id}"}, "merchant_id"),
+    ("client", "post", ORDERS, {"items": [{"product_id": "{product_id}", "quantity": 2}]}, "items"),
+    (
+        "client",
+        "post",
+        ORDERS,
+        {"items": [{"product_id": "<product_id>", "quantity": "{two}"}]},
+        "items",
+    ),
+    (
+        "operator",
+        "post",
+        "/api/v1/orders/priority-assignment/",
+        {"order_ids": ["{order_id}"]},
+        "order_ids",
+    ),
+    ("operator", "post", "/api/v1/inventory/{inventory_id}/adjust/", {"delta": "{one}"}, "delta"),
+    (
+        "operator",
+        "post",
+        "/api/v1/inventory/",
+        {"product_id": "{spare_id}", "quantity": 1},
+        "product_id",
+    ),
+    ("operator", "post", "/api/v1/products/", {"merchant_id": "{merchant_id}"}, "merchant_id"),
+    ("operator", "post", "/api/v1/products/", {"category_id": "{category_id}"}, "category_id"),
+    ("operator", "post", "/api/v1/merchants/", {"category_ids": ["{category_id}"]}, "category_ids"),
+    ("operator", "post", "/api/v1/couriers/", {"user_id": "{user_id}"}, "user_id"),
+    (
+        None,
+        "post",
+        "/api/v1/delivery/eta/",
+        {"destination": {"lat": 52.5, "lng": 13.4}, "merchant_ids": ["{merchant_id}"]},
+        "merchant_ids",
+    ),
+    (None, "post", "/api/v1/delivery/eta/", {"order_id": "{order_id}"}, "order_id"),
+]
+
+
 @pytest.mark.parametrize("digit", INT_READABLE_DIGITS)
-@pytest.mark.parametrize(
-    ("caller", "method", "path", "body", "field"),
-    [
-        ("client", "post", "/api/v1/orders/", {"merchant_id": "{shop}"}, "merchant_id"),
-        (
-            "client",
-            "post",
-            "/api/v1/orders/",
-            {"items": [{"product_id": "{bread}", "quantity": 2}]},
-            "items",
-        ),
-        (
-            "client",
-            "post",
-            "/api/v1/orders/",
-            {"items": [{"product_id": "<bread>", "quantity": "{two}"}]},
-            "items",
-        ),
-        (
-            "operator",
-            "post",
-            "/api/v1/orders/priority-assignment/",
-            {"order_ids": ["{order}"]},
-            "order_ids",
-        ),
-        ("operator", "post", "/api/v1/inventory/{inventory}/adjust/", {"delta": "{one}"}, "delta"),
-        (
-            "operator",
-            "post",
-            "/api/v1/inventory/",
-            {"product_id": "{spare}", "quantity": 1},
-            "product_id",
-        ),
-        ("operator", "post", "/api/v1/products/", {"merchant_id": "{shop}"}, "merchant_id"),
-        ("operator", "post", "/api/v1/products/", {"category_id": "{category}"}, "category_id"),
-        (
-            "operator",
-            "post",
-            "/api/v1/merchants/",
-            {"category_ids": ["{category}"]},
-            "category_ids",
-        ),
-        ("operator", "post", "/api/v1/couriers/", {"user_id": "{user}"}, "user_id"),
-        (
-            None,
-            "post",
-            "/api/v1/delivery/eta/",
-            {"destination": {"lat": 52.5, "lng": 13.4}, "merchant_ids": ["{shop}"]},
-            "merchant_ids",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("caller", "method", "path", "body", "field"), BODY_ID_CASES)
 def test_ids_in_bodies_in_digits_other_than_ascii_are_400(
     world, as_user, caller, method, path, body, field, digit
 ):
     ids = {
-        "shop": world["shop"].pk,
-        "bread": world["bread"].pk,
-        "spare": factories.product(merchant=world["shop"]).pk,
-        "order": world["order_id"],
-        "category": world["category"].pk,
-        "user": factories.user().pk,
+        **world["path"],
+        "spare_id": factories.product(merchant=world["shop"]).pk,
+        "user_id": factories.user().pk,
         "one": 1,
         "two": 2,
     }
+    script = str.maketrans("0123456789", "".join(chr(ord(digit) - 1 + n) for n in range(10)))
     text = json.dumps(body)
     for name, value in ids.items():
-        text = text.replace("{" + name + "}", str(value).translate(_OTHER_SCRIPT[digit]))
+        text = text.replace("{" + name + "}", str(value).translate(script))
         text = text.replace(f'"<{name}>"', str(value))
     before = _snapshot()
     response = _send(world, as_user, caller, method, path, text)
     assert response.status_code == 400
     assert field in response.json()
     assert _snapshot() == before
-
-
-# ASCII digits to the same digits of the script `digit` belongs to.
-_OTHER_SCRIPT = {
-    digit: str.maketrans("0123456789", "".join(chr(ord(digit) - 1 + n) for n in range(10)))
-    for digit in INT_READABLE_DIGITS
-}
