@@ -2,24 +2,39 @@
 
 import pytest
 
-from orders.models import Order
+from inventory.models import Inventory
+from orders.models import IdempotencyKey, Order, OrderItem, OutboxMessage
 from tests import factories
 from tests.market import ORDERS, order_body
+from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
 
+# What placing an order writes: a refused placement leaves all of it as it was.
+ORDER_STATE = (Order, OrderItem, Inventory, OutboxMessage, IdempotencyKey)
 
-def test_token_requests_are_limited_per_ip(api_client, settings):
+
+def test_token_requests_are_limited_per_ip(api_client, settings, monkeypatch):
+    from geomarket.accounts import apis
+
     settings.TOKEN_RATE_LIMIT_PER_MINUTE = 3
     factories.user(username="eve")
-    statuses = [
-        api_client.post("/api/v1/auth/token/", {"username": "eve", "password": "guess"}).status_code
-        for _ in range(4)
-    ]
-    assert statuses == [400, 400, 400, 429]
-    refused = api_client.post("/api/v1/auth/token/", {"username": "eve", "password": "guess"})
+    checked = []
+    check = apis.token_obtain
+    monkeypatch.setattr(apis, "token_obtain", lambda **kw: checked.append(kw) or check(**kw))
+
+    def guess(password):
+        return api_client.post("/api/v1/auth/token/", {"username": "eve", "password": password})
+
+    assert [guess("guess").status_code for _ in range(3)] == [400, 400, 400]
+    assert len(checked) == 3
+    # Refused before the view runs: not even the right password is checked, or answered.
+    refused = guess("pw-Secret-123")  # the factory's password
+    assert refused.status_code == 429
+    assert set(refused.json()) == {"detail", "retry_after"}
     assert refused.json()["retry_after"] >= 1
     assert refused["Retry-After"]
+    assert len(checked) == 3
 
 
 def test_registration_is_limited_per_ip(api_client, settings, django_user_model):
@@ -48,11 +63,15 @@ def test_order_placement_is_limited_per_user(market, settings):
 
 def test_order_placement_is_limited_per_ip(market, settings, as_user):
     settings.ORDER_IP_RATE_LIMIT_PER_MINUTE = 2
-    clients = [market["client"], as_user(factories.user()), as_user(factories.user())]
+    clients = [market["client"], as_user(factories.user())]
     statuses = [
         c.post(ORDERS, order_body(market, (market["bread"], 2))).status_code for c in clients
     ]
-    assert statuses == [201, 201, 429]
+    assert statuses == [201, 201]
+    before = rows(*ORDER_STATE)
+    refused = as_user(factories.user()).post(ORDERS, order_body(market, (market["bread"], 2)))
+    assert refused.status_code == 429
+    assert rows(*ORDER_STATE) == before
 
 
 def test_a_request_refused_by_one_limit_takes_nothing_from_the_other(market, settings, as_user):
@@ -64,8 +83,10 @@ def test_a_request_refused_by_one_limit_takes_nothing_from_the_other(market, set
         return client.post(ORDERS, order_body(market, (market["bread"], 2)), **meta)
 
     assert [place(neighbour).status_code for _ in range(2)] == [201, 201]
+    before = rows(*ORDER_STATE)
     # The shared address is spent: the customer is refused by the address's limit...
     assert [place(customer).status_code for _ in range(2)] == [429, 429]
+    assert rows(*ORDER_STATE) == before
     # ...and those refusals took nothing from the customer's own budget of three.
     elsewhere = [place(customer, REMOTE_ADDR=f"198.51.100.{n}") for n in range(1, 5)]
     assert [answer.status_code for answer in elsewhere] == [201, 201, 201, 429]
