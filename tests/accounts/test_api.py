@@ -1,4 +1,7 @@
 import pytest
+from rest_framework.authtoken.models import Token
+
+from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
 
@@ -54,11 +57,13 @@ def test_token_missing_fields_are_field_errors(api_client):
     assert set(response.json()) == {"username", "password"}
 
 
-def test_register_duplicate_username_is_field_error(api_client, make_user):
+def test_register_duplicate_username_is_field_error(api_client, make_user, django_user_model):
     make_user(username="carol")
+    before = rows(django_user_model, Token)
     response = api_client.post(REGISTER, {"username": "Carol", "password": "Str0ng-pass-phrase"})
     assert response.status_code == 400
     assert "username" in response.json()
+    assert rows(django_user_model, Token) == before
 
 
 def test_register_weak_password_is_field_error_and_creates_nothing(api_client, django_user_model):

@@ -3,6 +3,7 @@ from django.db import IntegrityError, connection, transaction
 
 from inventory.models import Inventory, InventoryAdjustment
 from tests import factories
+from tests.rows import rows
 from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.django_db
@@ -102,9 +103,11 @@ def test_adjust_below_zero_is_409_and_changes_nothing(as_user):
 def test_bad_adjustments_are_field_errors(as_user, body):
     owner = factories.user()
     row = factories.stock(product=factories.product(merchant=factories.merchant(owner=owner)))
+    before = rows(Inventory, InventoryAdjustment)
     response = as_user(owner).post(f"{INVENTORY}{row.pk}/adjust/", body)
     assert response.status_code == 400
     assert "delta" in response.json()
+    assert rows(Inventory, InventoryAdjustment) == before
 
 
 @pytest.mark.django_db(transaction=True)

@@ -175,6 +175,8 @@ def test_zone_boundary_counts_as_inside(market):
 def test_anonymous_cannot_order(market, as_user):
     response = as_user(None).post(ORDERS, order_body(market, (market["bread"], 1)))
     assert response.status_code == 401
+    assert not Order.objects.exists()
+    assert stock_of(market["bread"]) == 20
 
 
 def test_idempotent_retry_returns_the_first_order_and_changes_nothing(market):
@@ -226,6 +228,7 @@ def test_expired_key_places_a_new_order(market):
 def test_failed_validation_does_not_consume_the_key(market):
     bad = order_body(market, (market["milk"], 1))  # below the minimum
     assert market["client"].post(ORDERS, bad, HTTP_IDEMPOTENCY_KEY="k").status_code == 400
+    assert not Order.objects.exists()
     good = order_body(market, (market["bread"], 2))
     assert market["client"].post(ORDERS, good, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
 

@@ -4,6 +4,7 @@ from inventory.models import Inventory
 from orders.models import Order, OrderStatus, OrderStatusChange
 from tests import factories
 from tests.market import ORDERS, order_body
+from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
 
@@ -69,9 +70,11 @@ def test_every_transition_by_every_role(market, placed, as_user, role, from_stat
 
 
 def test_unknown_status_is_400(market, placed):
+    before = rows(Order, OrderStatusChange)
     response = market["owner_client"].post(f"{ORDERS}{placed.pk}/status/", {"status": "lost"})
     assert response.status_code == 400
     assert "status" in response.json()
+    assert rows(Order, OrderStatusChange) == before
 
 
 def test_cancel_returns_the_stock(market, placed):
