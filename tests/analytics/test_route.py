@@ -109,6 +109,8 @@ def test_the_parsers_accept_only_what_the_serializers_accept_and_read_it_the_sam
         "date_from=2026-03-01&format=json",
         "date_from=2026-03-01&interval=%FF",
         "merchant_id=%EF%BC%97",  # a full-width 7, which int() would read
+        "merchant_id=%D9%A3",  # an Arabic-Indic 3, the same
+        "merchant_id=%C2%B2",  # a superscript 2: isdigit(), yet no int
         "&".join(f"x{n}=1" for n in range(30)),
     ],
 )

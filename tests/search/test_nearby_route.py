@@ -147,6 +147,11 @@ def test_plainly_spelled_queries_are_decided_exactly_as_the_serializer_decides()
         "lat=52.5&lng=13.4&q=%FF",
         "lat=52.5&lng=13.4&q=milk%00",
         "lat=52.5&lng=13.4;limit=5",
+        "lat=52.5&lng=13.4&limit=%D9%A3",  # an Arabic-Indic 3, which int() would read
+        "lat=52.5&lng=13.4&limit=%EF%BC%93",  # a full-width 3, which \d would match
+        "lat=52.5&lng=13.4&category=%C2%B2",  # a superscript 2: isdigit(), yet no int
+        "lat=52.5&lng=13.4&category=%D9%A3",
+        "lat=%D9%A5%D9%A2&lng=13.4",
         "lat=52.5&lng=13.4&q=oat+milk&q=rye",
         "lat=52.5&lng=13.4&lat=10",
         "&".join(["lat=52.5&lng=13.4", *(f"x{n}=1" for n in range(30))]),
