@@ -16,6 +16,7 @@ from merchants.models import DeliveryZone, Merchant
 from orders.models import Order
 from tests import factories
 from tests.market import ORDERS, order_body
+from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
 
@@ -171,18 +172,7 @@ def _send(world, as_user, caller, method, path, body: str):
 
 def _snapshot():
     """What a refused write must leave as it was."""
-    return {
-        "orders": list(Order.objects.order_by("pk").values_list("pk", "status")),
-        "merchants": list(Merchant.objects.order_by("pk").values_list("pk", "name", "is_active")),
-        "zones": list(DeliveryZone.objects.order_by("pk").values_list("pk", "name", "area")),
-        "products": list(Product.objects.order_by("pk").values_list("pk", "title", "price")),
-        "categories": list(ProductCategory.objects.order_by("pk").values_list("pk", "slug")),
-        "stock": list(Inventory.objects.order_by("pk").values_list("pk", "quantity")),
-        "couriers": list(
-            Courier.objects.order_by("pk").values_list("pk", "status", "capacity", "location")
-        ),
-        "users": User.objects.count(),
-    }
+    return rows(Order, Merchant, DeliveryZone, Product, ProductCategory, Inventory, Courier, User)
 
 
 def _schema():
