@@ -72,9 +72,7 @@ class CandidateSerializer(serializers.Serializer):
 
 
 class PriorityAssignmentInputSerializer(serializers.Serializer):
-    order_ids = serializers.ListField(
-        child=IdField(), required=False, max_length=1000
-    )
+    order_ids = serializers.ListField(child=IdField(), required=False, max_length=1000)
     max_distance_m = FiniteFloatField(min_value=1, max_value=100_000, required=False)
 
 
