@@ -88,7 +88,6 @@ class CategoryRefField(serializers.RegexField):
         return self.id_field.run_validation(value) if value.isdigit() else value
 
 
-
 @extend_schema_field(POINT_SCHEMA)
 class GeoJSONPointField(serializers.Field):
     def to_internal_value(self, data):
