@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from rest_framework import serializers
 
 from catalog.models import ProductCategory
@@ -8,6 +6,7 @@ from geomarket.api.fields import (
     CategoryRefField,
     GeoJSONPointField,
     IdField,
+    JSONBooleanField,
     MoneyField,
     NearPointSerializer,
 )
@@ -35,7 +34,7 @@ class ProductCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     price = MoneyField()
-    is_published = serializers.BooleanField(required=False, default=True)
+    is_published = JSONBooleanField(required=False, default=True)
 
 
 class ProductUpdateSerializer(serializers.Serializer):
@@ -45,7 +44,7 @@ class ProductUpdateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     price = MoneyField()
-    is_published = serializers.BooleanField(required=False, default=True)
+    is_published = JSONBooleanField(required=False, default=True)
 
 
 class ProductOutputSerializer(serializers.Serializer):
@@ -67,12 +66,8 @@ class ProductFilterSerializer(serializers.Serializer):
 
 
 class PriceRangeMixin(serializers.Serializer):
-    min_price = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=Decimal("0"), required=False
-    )
-    max_price = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=Decimal("0"), required=False
-    )
+    min_price = MoneyField(required=False)
+    max_price = MoneyField(required=False)
 
     def validate(self, attrs):
         low, high = attrs.get("min_price"), attrs.get("max_price")

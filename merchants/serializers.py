@@ -6,6 +6,7 @@ from geomarket.api.fields import (
     GeoJSONAreaField,
     GeoJSONPointField,
     IdField,
+    JSONBooleanField,
     MoneyField,
     NearPointSerializer,
     StrictIntegerField,
@@ -36,7 +37,7 @@ class MerchantInputSerializer(serializers.Serializer):
         default=list,
     )
     address = AddressSerializer()
-    is_active = serializers.BooleanField(required=False, default=True)
+    is_active = JSONBooleanField(required=False, default=True)
 
 
 class MerchantOutputSerializer(serializers.Serializer):
@@ -65,7 +66,7 @@ class DeliveryZoneInputSerializer(serializers.Serializer):
     area = GeoJSONAreaField()
     delivery_fee = MoneyField(max_digits=8)
     min_order_amount = MoneyField(required=False, default="0.00")
-    is_active = serializers.BooleanField(required=False, default=True)
+    is_active = JSONBooleanField(required=False, default=True)
 
 
 class DeliveryZoneOutputSerializer(serializers.Serializer):

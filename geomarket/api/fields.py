@@ -2,6 +2,7 @@
 
 import math
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
@@ -88,6 +89,50 @@ class CategoryRefField(serializers.RegexField):
         return self.id_field.run_validation(value) if value.isdigit() else value
 
 
+def _text_only(to_internal_value):
+    def read(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return to_internal_value(self, data)
+
+    return read
+
+
+# DRF's `CharField` (and `SlugField`, `RegexField`, `EmailField`... with it) turns a JSON
+# number into text: `"city": 0` would be stored as "0". Query strings are text anyway; a
+# body's text field takes a JSON string, as the OpenAPI schema says, and nothing else.
+serializers.CharField.to_internal_value = _text_only(serializers.CharField.to_internal_value)
+
+
+def _number_only(to_internal_value):
+    def read(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return to_internal_value(self, data)
+
+    return read
+
+
+# `float(True)` is 1.0: a JSON boolean where a number belongs is a mistake, not a number.
+serializers.FloatField.to_internal_value = _number_only(serializers.FloatField.to_internal_value)
+
+
+def _list_only(to_internal_value):
+    def read(self, data):
+        if isinstance(data, Mapping):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return to_internal_value(self, data)
+
+    return read
+
+
+# A many-to-many field (`category_ids`) iterates whatever it is given: a JSON object would
+# be read as the list of its keys, and `{}` as no categories at all.
+serializers.ManyRelatedField.to_internal_value = _list_only(
+    serializers.ManyRelatedField.to_internal_value
+)
+
+
 @extend_schema_field(POINT_SCHEMA)
 class GeoJSONPointField(serializers.Field):
     def to_internal_value(self, data):
@@ -113,7 +158,13 @@ class GeoJSONAreaField(serializers.Field):
 
 
 class MoneyField(serializers.DecimalField):
-    """A non-negative amount with 2 places, rendered as a string ("12.50")."""
+    """A non-negative amount with 2 places, rendered as a string ("12.50").
+
+    Read only from a string of ASCII digits with at most `decimal_places` places ("12.5",
+    "3"), as the contract writes money: not a JSON number (a binary float is no amount),
+    nor with an exponent, spaces or other scripts' digits, which `Decimal()` would take.
+    `pattern` is the OpenAPI schema's too.
+    """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_digits", 10)
@@ -121,17 +172,46 @@ class MoneyField(serializers.DecimalField):
         kwargs.setdefault("min_value", Decimal("0"))
         kwargs.setdefault("coerce_to_string", True)
         super().__init__(**kwargs)
+        sign = "" if self.min_value is not None and self.min_value >= 0 else "-?"
+        self.pattern = re.compile(
+            rf"{sign}[0-9]{{1,{self.max_whole_digits}}}(?:\.[0-9]{{1,{self.decimal_places}}})?"
+        )
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not self.pattern.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONBooleanField(serializers.BooleanField):
+    """`true` or `false` in a JSON body. DRF's `BooleanField` also takes 0, 1, "yes" and
+    "on", as HTML forms and query strings spell them; a body's boolean is a boolean."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid")
 
 
 class FiniteFloatField(serializers.FloatField):
-    """A float that refuses NaN and infinities, which compare false against every bound."""
+    """A float that refuses NaN and infinities, which compare false against every bound;
+    `above` is an exclusive lower bound (the OpenAPI schema's `exclusiveMinimum`)."""
 
-    default_error_messages = {"non_finite": "A finite number is required."}
+    default_error_messages = {
+        "non_finite": "A finite number is required.",
+        "not_above": "Ensure this value is greater than {above}.",
+    }
+
+    def __init__(self, *, above: float | None = None, **kwargs):
+        self.above = above
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             self.fail("non_finite")
+        if self.above is not None and value <= self.above:
+            self.fail("not_above", above=self.above)
         return value
 
 
@@ -140,13 +220,8 @@ class NearPointSerializer(serializers.Serializer):
 
     lat = FiniteFloatField(min_value=-90, max_value=90)
     lng = FiniteFloatField(min_value=-180, max_value=180)
-    radius = FiniteFloatField(required=False, default=5000, max_value=50_000)
+    radius = FiniteFloatField(required=False, default=5000, above=0, max_value=50_000)
     limit = StrictIntegerField(required=False, default=20, min_value=1, max_value=100)
-
-    def validate_radius(self, value: float) -> float:
-        if value <= 0:
-            raise serializers.ValidationError("The radius must be greater than 0 metres.")
-        return value
 
 
 def format_money(value) -> str:
