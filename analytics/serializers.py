@@ -1,6 +1,7 @@
 from datetime import date, timedelta
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.selectors import INTERVALS, DateRange
@@ -14,8 +15,17 @@ EARLIEST_DATE = date(1970, 1, 1)
 LATEST_DATE = date(9999, 12, 30)
 
 
+# The same bounds as the OpenAPI schema spells them: years 1970 to 9999, but 9999-12-31.
+REPORT_DATE_PATTERN = r"^(?!9999-12-31)(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"
+
+
 def within_report_dates(value: date) -> bool:
     return EARLIEST_DATE <= value <= LATEST_DATE
+
+
+@extend_schema_field({"type": "string", "format": "date", "pattern": REPORT_DATE_PATTERN})
+class ReportDateField(serializers.DateField):
+    pass
 
 
 def default_dates(date_from: date | None, date_to: date | None) -> tuple[date, date]:
@@ -28,8 +38,8 @@ def default_dates(date_from: date | None, date_to: date | None) -> tuple[date, d
 class ReportParamsSerializer(serializers.Serializer):
     """`date_from`/`date_to`: inclusive UTC dates; by default the last 30 days."""
 
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
+    date_from = ReportDateField(required=False)
+    date_to = ReportDateField(required=False)
 
     def _dated(self, value: date) -> date:
         if not within_report_dates(value):
