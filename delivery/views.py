@@ -81,7 +81,11 @@ def _legs_load(request, data: dict) -> list[Leg]:
 async def eta_view(request):
     started = time.perf_counter()
     if request.method != "POST":
-        return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+        return JsonResponse(
+            {"detail": f'Method "{request.method}" not allowed.'},
+            status=405,
+            headers={"Allow": "POST"},
+        )
     if request.content_type != "application/json":
         return JsonResponse(
             {"detail": f'Unsupported media type "{request.content_type}" in request.'}, status=415

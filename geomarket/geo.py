@@ -121,7 +121,8 @@ def _lists(coords: Sequence) -> list:
 
 POINT_SCHEMA = {
     "type": "object",
-    "description": "GeoJSON Point, coordinates [longitude, latitude] in WGS84.",
+    "description": "GeoJSON Point, coordinates [longitude, latitude] in WGS84; an altitude "
+    "after them (RFC 7946) is read and ignored.",
     "required": ["type", "coordinates"],
     "properties": {
         "type": {"type": "string", "enum": ["Point"]},
@@ -129,7 +130,7 @@ POINT_SCHEMA = {
             "type": "array",
             "items": {"type": "number"},
             "minItems": 2,
-            "maxItems": 2,
+            "maxItems": 3,
             "example": [13.405, 52.52],
         },
     },

@@ -1,10 +1,55 @@
-"""OpenAPI for the two plain Django views that drf-spectacular cannot see."""
+"""The OpenAPI schema: what drf-spectacular reads from the views, made to say what the
+views really do, and the two plain Django views it cannot see.
+
+Every check of the fuzz run (`tests/test_fuzz.py`) holds the API to this document: the
+statuses an operation may answer, which requests it must refuse, who may call it.
+"""
+
+from django.contrib.auth.models import AnonymousUser
+from drf_spectacular import openapi
+from drf_spectacular.plumbing import force_instance
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from geomarket.api.fields import FiniteFloatField, MoneyField
+from geomarket.api.pagination import PAGE_PARAMETER_MAX, PageNumberPagination
 
 _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 # Field errors are lists of messages, nested objects for nested fields, or a `detail`.
 _FIELD_ERRORS = {"type": "object", "additionalProperties": {}}
 _LAT = {"type": "number", "minimum": -90, "maximum": 90}
 _LNG = {"type": "number", "minimum": -180, "maximum": 180}
+
+_ERROR_STATUSES = {
+    "400": ("Invalid input: field errors, or a detail for malformed bodies.", _FIELD_ERRORS),
+    "401": ("Authentication is required or failed.", _ERROR),
+    "403": ("The caller may not do this.", _ERROR),
+    "404": ("No such object, or not one the caller may see.", _ERROR),
+    "409": ("Conflict: state, stock or idempotency key.", _ERROR),
+    "413": ("The request body is too large.", _ERROR),
+    "415": ("Unsupported media type.", _ERROR),
+    "429": (
+        "Rate limited.",
+        {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}, "retry_after": {"type": "integer"}},
+        },
+    ),
+    "503": ("A dependency is unavailable.", _ERROR),
+}
+
+
+def _error_response(status: str) -> dict:
+    description, schema = _ERROR_STATUSES[status]
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _with_errors(responses: dict, statuses) -> dict:
+    merged = {**responses, **{s: _error_response(s) for s in statuses if s not in responses}}
+    return dict(sorted(merged.items()))
+
 
 ETA_PATH = {
     "post": {
@@ -45,47 +90,46 @@ ETA_PATH = {
                 }
             },
         },
-        "responses": {
-            "200": {
-                "description": "",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["results", "elapsed_ms"],
-                            "properties": {
-                                "results": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": [
-                                            "merchant_id",
-                                            "distance_m",
-                                            "eta_s",
-                                            "provider",
-                                            "degraded",
-                                        ],
-                                        "properties": {
-                                            "merchant_id": {"type": "integer"},
-                                            "distance_m": {"type": "number"},
-                                            "eta_s": {"type": "integer"},
-                                            "provider": {"type": "string"},
-                                            "degraded": {"type": "boolean"},
+        # A JSON body read, the database queried, the caller authenticated by DRF's classes.
+        "responses": _with_errors(
+            {
+                "200": {
+                    "description": "",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["results", "elapsed_ms"],
+                                "properties": {
+                                    "results": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": [
+                                                "merchant_id",
+                                                "distance_m",
+                                                "eta_s",
+                                                "provider",
+                                                "degraded",
+                                            ],
+                                            "properties": {
+                                                "merchant_id": {"type": "integer"},
+                                                "distance_m": {"type": "number"},
+                                                "eta_s": {"type": "integer"},
+                                                "provider": {"type": "string"},
+                                                "degraded": {"type": "boolean"},
+                                            },
                                         },
                                     },
+                                    "elapsed_ms": {"type": "number"},
                                 },
-                                "elapsed_ms": {"type": "number"},
-                            },
+                            }
                         }
-                    }
+                    },
                 },
             },
-            "400": {"description": "", "content": {"application/json": {"schema": _FIELD_ERRORS}}},
-            "401": {"description": "", "content": {"application/json": {"schema": _ERROR}}},
-            "404": {"description": "", "content": {"application/json": {"schema": _ERROR}}},
-            "405": {"description": "", "content": {"application/json": {"schema": _ERROR}}},
-            "415": {"description": "", "content": {"application/json": {"schema": _ERROR}}},
-        },
+            ("400", "401", "404", "413", "415", "503"),
+        ),
     }
 }
 
@@ -129,39 +173,101 @@ def add_plain_views(result, generator, request, public):
     return result
 
 
-_ERROR_STATUSES = {
-    "400": ("Invalid input: field errors, or a detail for malformed bodies.", _FIELD_ERRORS),
-    "401": ("Authentication is required or failed.", _ERROR),
-    "403": ("The caller may not do this.", _ERROR),
-    "404": ("No such object, or not one the caller may see.", _ERROR),
-    "405": ("Method not allowed.", _ERROR),
-    "409": ("Conflict: state, stock or idempotency key.", _ERROR),
-    "413": ("The request body is too large.", _ERROR),
-    "415": ("Unsupported media type.", _ERROR),
-    "429": (
-        "Rate limited.",
-        {
-            "type": "object",
-            "properties": {"detail": {"type": "string"}, "retry_after": {"type": "integer"}},
-        },
-    ),
-    "503": ("A dependency is unavailable.", _ERROR),
-}
+def _anonymous_may_call(view, method: str) -> bool:
+    """Whether the view's permissions let an anonymous caller through for `method`:
+    asked of the permissions themselves, so a public read is declared public whatever
+    permission class says so."""
+    request = Request(APIRequestFactory().generic(method, "/"))
+    request.user = AnonymousUser()
+    return all(permission.has_permission(request, view) for permission in view.get_permissions())
 
 
-def add_error_responses(result, generator, request, public):
-    """Every operation can answer with the contract's error shapes; say so."""
-    for path_item in result["paths"].values():
-        for method, operation in path_item.items():
-            if method not in {"get", "post", "put", "patch", "delete"}:
-                continue
-            responses = operation.setdefault("responses", {})
-            for status, (description, schema) in _ERROR_STATUSES.items():
-                responses.setdefault(
-                    status,
-                    {
-                        "description": description,
-                        "content": {"application/json": {"schema": schema}},
-                    },
-                )
-    return result
+_PAGE_PARAMETERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_PARAMETER_MAX},
+    }
+    for name in (
+        PageNumberPagination.page_query_param,
+        PageNumberPagination.page_size_query_param,
+    )
+]
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema, with what it cannot infer derived from the same views:
+    who may call an operation, which error statuses it can answer, how query parameters
+    and money are read."""
+
+    def get_auth(self):
+        auths = super().get_auth()
+        if {} not in auths and _anonymous_may_call(self.view, self.method):
+            auths.append({})
+        return auths
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        if self._answers_pages():
+            operation["parameters"] = [*operation.get("parameters", ()), *_PAGE_PARAMETERS]
+        for parameter in operation.get("parameters", ()):
+            if parameter["in"] == "query" and not parameter.get("required"):
+                # DRF reads an empty optional query parameter as an absent one.
+                parameter["allowEmptyValue"] = True
+        operation["responses"] = _with_errors(
+            operation["responses"], self._error_statuses(operation)
+        )
+        return operation
+
+    def _answers_pages(self) -> bool:
+        """Whether the operation answers in the contract's page shape (`page_of`)."""
+        if self.method != "GET":
+            return False
+        serializer = self.get_response_serializers()
+        if isinstance(serializer, dict):
+            serializer = serializer.get(200)
+        fields = getattr(force_instance(serializer), "fields", {})
+        return {"total_pages", "results"} <= set(fields)
+
+    def _error_statuses(self, operation: dict) -> set[str]:
+        """The error statuses the operation can answer, from what the view is made of."""
+        # Every view reads the database; a caller may send a token that is not valid.
+        statuses = {"503"}
+        authenticators = self.view.get_authenticators()
+        if authenticators:
+            statuses.add("401")
+        parameters = operation.get("parameters", ())
+        query = {p["name"] for p in parameters if p["in"] == "query"}
+        if query or "requestBody" in operation:
+            statuses.add("400")
+        if "requestBody" in operation:
+            statuses |= {"413", "415"}
+        public = {} in operation.get("security", [{}])
+        csrf = any(isinstance(a, SessionAuthentication) for a in authenticators)
+        if not public or (csrf and self.method not in SAFE_METHODS):
+            statuses.add("403")
+        # A page past the end; a `format` DRF has no renderer for.
+        if any(p["in"] == "path" for p in parameters) or query & {"page", "format"}:
+            statuses.add("404")
+        if self.method not in SAFE_METHODS:
+            # Writes meet the state they change: transitions, stock, rows still in use.
+            statuses.add("409")
+        if getattr(self.view, "rate_limits", ()) and self.method in getattr(
+            self.view, "rate_limited_methods", ()
+        ):
+            statuses.add("429")
+        return statuses
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, FiniteFloatField) and field.above is not None:
+            schema["minimum"] = field.above
+            schema["exclusiveMinimum"] = True
+        if isinstance(field, MoneyField) and direction == "request":
+            schema["pattern"] = f"^{field.pattern.pattern}$"
+        if not getattr(field, "allow_empty", True) and schema.get("type") == "array":
+            schema["minItems"] = max(schema.get("minItems", 0), 1)
+        return schema
