@@ -72,7 +72,8 @@ format: venv
 	@$(VENV)/bin/ruff format .
 
 fuzz: setup services
-	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/test_fuzz.py -p no:randomly
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_PHASES=examples,coverage,fuzzing \
+		$(VENV)/bin/pytest tests/test_fuzz.py -p no:randomly
 
 bench: setup services
 	@$(PYTHON) bench/run.py
