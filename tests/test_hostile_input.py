@@ -236,7 +236,7 @@ def test_every_integer_query_parameter_is_here():
         if parameter["in"] == "query"
         and (parameter["schema"].get("type") == "integer" or parameter["name"] == "category")
     }
-    assert in_schema == {(path, name) for _, path, _, name in ID_PARAMETERS}
+    assert in_schema <= {(path, name) for _, path, _, name in ID_PARAMETERS}
 
 
 @pytest.mark.parametrize("digit", NOT_INT_DIGITS + INT_READABLE_DIGITS)
@@ -314,7 +314,7 @@ def test_every_request_with_a_body_is_here():
         for method, operation in operations.items()
         if isinstance(operation, dict) and "requestBody" in operation
     }
-    assert in_schema == {(method, path) for _, method, path in JSON_ENDPOINTS}
+    assert in_schema <= {(method, path) for _, method, path in JSON_ENDPOINTS}
 
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5000])
