@@ -1,35 +1,84 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from geomarket.errors import DomainError
 from orders.models import (
     IdempotencyKey,
     Order,
     OrderItem,
     OrderNotification,
+    OrderStatus,
     OrderStatusChange,
     OutboxMessage,
 )
+from orders.services import TRANSITIONS, order_transition
 
 
-class OrderItemInline(admin.TabularInline):
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class OrderItemInline(_ReadOnlyInline):
     model = OrderItem
     raw_id_fields = ("product",)
-    extra = 0
 
 
-class OrderStatusChangeInline(admin.TabularInline):
+class OrderStatusChangeInline(_ReadOnlyInline):
     model = OrderStatusChange
     raw_id_fields = ("actor",)
-    extra = 0
+
+
+def _transition_action(to_status: str):
+    def action(modeladmin, request, queryset):
+        moved = 0
+        for order_id in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                order_transition(order_id=order_id, actor=request.user, to_status=to_status)
+            except DomainError as exc:
+                modeladmin.message_user(request, f"Order {order_id}: {exc.message}", messages.ERROR)
+            else:
+                moved += 1
+        if moved:
+            modeladmin.message_user(request, f"{moved} order(s) moved to {to_status}.")
+
+    action.__name__ = f"mark_{to_status}"
+    return admin.action(description=f"Move the selected orders to {to_status}")(action)
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    """Orders are read here; a status changes only through `order_transition`, one action
+    per status an operator may set, so the admin keeps the API's rules: the allowed
+    transitions, the stock a cancel gives back, the history and the answers it invalidates.
+    An order's lines, totals and address are what the customer was charged for, and no one
+    edits them."""
+
     list_display = ("id", "status", "merchant", "buyer", "total", "created_at", "delivered_at")
     list_filter = ("status",)
     search_fields = ("id", "merchant__name", "buyer__username")
-    raw_id_fields = ("buyer", "merchant", "delivery_address")
     list_select_related = ("merchant", "buyer")
     inlines = [OrderItemInline, OrderStatusChangeInline]
+    actions = [
+        _transition_action(status)
+        for status in OrderStatus
+        if any(to == status for _, to in TRANSITIONS)
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The change page opens read-only; the list's actions stay available.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(OutboxMessage)

@@ -50,3 +50,69 @@ def test_operator_can_open_every_changelist_and_change_page(client):
         f"/admin/catalog/product/{product.pk}/change/",
     ):
         assert client.get(url).status_code == 200, url
+
+
+def _operator_client(client):
+    operator = factories.user(is_staff=True)
+    operator.is_superuser = True
+    operator.save()
+    client.force_login(operator)
+    return operator
+
+
+def test_an_order_cannot_be_edited_added_or_deleted_in_the_admin(client, market):
+    from orders.models import Order
+    from tests.market import ORDERS, order_body
+    from tests.rows import rows
+
+    placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)), format="json")
+    assert placed.status_code == 201
+    order_id = placed.json()["id"]
+    _operator_client(client)
+    before = rows(Order)
+    page = client.get(f"/admin/orders/order/{order_id}/change/")
+    assert page.status_code == 200
+    assert b'name="status"' not in page.content
+    edited = client.post(f"/admin/orders/order/{order_id}/change/", {"status": "delivered"})
+    assert edited.status_code == 403
+    assert client.get("/admin/orders/order/add/").status_code == 403
+    deleted = client.post(f"/admin/orders/order/{order_id}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
+    assert rows(Order) == before
+
+
+def test_an_admin_cancel_goes_through_the_transition_and_gives_the_stock_back(client, market):
+    from inventory.models import Inventory
+    from orders.models import Order, OrderStatusChange
+    from tests.market import ORDERS, order_body
+
+    placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)), format="json")
+    assert placed.status_code == 201
+    order_id = placed.json()["id"]
+    delivered = market["client"].post(
+        ORDERS, order_body(market, (market["milk"], 4)), format="json"
+    )
+    assert delivered.status_code == 201
+    operator = _operator_client(client)
+    response = client.post(
+        "/admin/orders/order/",
+        {"action": "mark_cancelled", "_selected_action": [order_id]},
+    )
+    assert response.status_code == 302
+    assert Order.objects.get(pk=order_id).status == "cancelled"
+    assert Inventory.objects.get(product=market["bread"]).quantity == 20
+    change = OrderStatusChange.objects.filter(order_id=order_id).latest("pk")
+    assert (change.from_status, change.to_status, change.actor_id) == (
+        "confirmed",
+        "cancelled",
+        operator.pk,
+    )
+    # A transition the contract does not allow is refused and changes nothing.
+    refused = client.post(
+        "/admin/orders/order/",
+        {"action": "mark_delivered", "_selected_action": [delivered.json()["id"]]},
+        follow=True,
+    )
+    assert b"cannot become delivered" in refused.content
+    assert Order.objects.get(pk=delivered.json()["id"]).status == "confirmed"
+    assert Inventory.objects.get(product=market["milk"]).quantity == 6
