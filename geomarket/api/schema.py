@@ -6,14 +6,16 @@ statuses an operation may answer, which requests it must refuse, who may call it
 """
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.validators import EmailValidator, RegexValidator
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import force_instance
+from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from geomarket.api.fields import FiniteFloatField, MoneyField
+from geomarket.api.fields import BIGINT_MAX, FiniteFloatField, MoneyField
 from geomarket.api.pagination import PAGE_PARAMETER_MAX, PageNumberPagination
 
 _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
@@ -21,6 +23,7 @@ _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 _FIELD_ERRORS = {"type": "object", "additionalProperties": {}}
 _LAT = {"type": "number", "minimum": -90, "maximum": 90}
 _LNG = {"type": "number", "minimum": -180, "maximum": 180}
+_ID = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
 
 _ERROR_STATUSES = {
     "400": ("Invalid input: field errors, or a detail for malformed bodies.", _FIELD_ERRORS),
@@ -66,6 +69,7 @@ ETA_PATH = {
                             {
                                 "type": "object",
                                 "required": ["destination", "merchant_ids"],
+                                "not": {"required": ["order_id"]},
                                 "properties": {
                                     "destination": {
                                         "type": "object",
@@ -76,14 +80,20 @@ ETA_PATH = {
                                         "type": "array",
                                         "minItems": 1,
                                         "maxItems": 50,
-                                        "items": {"type": "integer", "minimum": 1},
+                                        "items": _ID,
                                     },
                                 },
                             },
                             {
                                 "type": "object",
                                 "required": ["order_id"],
-                                "properties": {"order_id": {"type": "integer", "minimum": 1}},
+                                "not": {
+                                    "anyOf": [
+                                        {"required": ["destination"]},
+                                        {"required": ["merchant_ids"]},
+                                    ]
+                                },
+                                "properties": {"order_id": _ID},
                             },
                         ]
                     }
@@ -173,6 +183,35 @@ def add_plain_views(result, generator, request, public):
     return result
 
 
+def partial_nested_patches(result, generator, request, public):
+    """A PATCH is partial all the way down: DRF reads the nested objects of a partial
+    update (a merchant's `address`) partially too, so their fields are optional there."""
+    components = result["components"]["schemas"]
+    done = set()
+
+    def partial(reference: str) -> str:
+        name = reference.rsplit("/", 1)[1]
+        if "properties" not in components[name]:
+            return reference
+        patched = name if name.startswith("Patched") else f"Patched{name}"
+        if patched not in done:
+            done.add(patched)
+            schema = components[patched] = {**components[name]}
+            schema.pop("required", None)
+            schema["properties"] = {
+                key: {"$ref": partial(value["$ref"])} if "$ref" in value else value
+                for key, value in schema["properties"].items()
+            }
+        return f"#/components/schemas/{patched}"
+
+    for path_item in result["paths"].values():
+        body = path_item.get("patch", {}).get("requestBody", {})
+        for media in body.get("content", {}).values():
+            if "$ref" in media.get("schema", {}):
+                media["schema"]["$ref"] = partial(media["schema"]["$ref"])
+    return result
+
+
 def _anonymous_may_call(view, method: str) -> bool:
     """Whether the view's permissions let an anonymous caller through for `method`:
     asked of the permissions themselves, so a public read is declared public whatever
@@ -181,6 +220,12 @@ def _anonymous_may_call(view, method: str) -> bool:
     request.user = AnonymousUser()
     return all(permission.has_permission(request, view) for permission in view.get_permissions())
 
+
+# DRF refuses NUL characters in every text field, and trims a text before it refuses a
+# blank one: text that may not be blank holds more than whitespace.
+_TEXT = "^[^\\u0000]*$"
+_SPELLED = (RegexValidator, EmailValidator)
+_NON_BLANK_TEXT = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 _PAGE_PARAMETERS = [
     {
@@ -263,6 +308,15 @@ class AutoSchema(openapi.AutoSchema):
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and not schema.keys() & {"pattern", "format", "enum", "oneOf"}
+            # A pattern or format of the field's own comes later, from its validators.
+            and not any(isinstance(v, _SPELLED) for v in field.validators)
+        ):
+            schema["pattern"] = _TEXT if field.allow_blank else _NON_BLANK_TEXT
         if isinstance(field, FiniteFloatField) and field.above is not None:
             schema["minimum"] = field.above
             schema["exclusiveMinimum"] = True

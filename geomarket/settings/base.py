@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "orders",
     "delivery",
     "analytics",
+    # Seeds the tables of every app above; nothing imports it.
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "geomarket.api.schema.add_plain_views",
+        "geomarket.api.schema.partial_nested_patches",
     ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.OrderStatus",
