@@ -166,6 +166,9 @@ class MoneyField(serializers.DecimalField):
     `pattern` is the OpenAPI schema's too.
     """
 
+    # DRF's "A valid number is required." invites a JSON number, which is refused.
+    default_error_messages = {"invalid": 'Enter an amount as a decimal string, such as "12.50".'}
+
     def __init__(self, **kwargs):
         kwargs.setdefault("max_digits", 10)
         kwargs.setdefault("decimal_places", 2)
