@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "orders",
     "delivery",
     "analytics",
+    # Seeds the tables of every app above; nothing imports it.
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -9,7 +9,7 @@
 - `run`: `demo_seed()`, the transaction around the steps.
 """
 
-from merchants.seeding.context import (
+from demo.seeding.context import (
     DEFAULT_SEED,
     DEMO_PASSWORD,
     ORDER_WINDOW,
@@ -20,7 +20,7 @@ from merchants.seeding.context import (
     SeedRefused,
     seed_options_build,
 )
-from merchants.seeding.run import SeedResult, demo_seed
+from demo.seeding.run import SeedResult, demo_seed
 
 __all__ = [
     "DEFAULT_SEED",

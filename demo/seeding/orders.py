@@ -37,10 +37,8 @@ from typing import Any
 from django.db import connection
 
 from catalog.models import Product
-from geomarket.accounts.models import User
-from merchants.models import Address
-from merchants.seeding import content
-from merchants.seeding.context import (
+from demo.seeding import content
+from demo.seeding.context import (
     COPY_NULL,
     ORDER_WINDOW,
     LiveOrder,
@@ -52,7 +50,9 @@ from merchants.seeding.context import (
     copy_text,
     ids_reserve,
 )
-from merchants.seeding.geodesy import WGS84_A, WGS84_F
+from demo.seeding.geodesy import WGS84_A, WGS84_F
+from geomarket.accounts.models import User
+from merchants.models import Address
 from orders.models import Order, OrderItem, OrderStatusChange
 
 # Orders placed within this many seconds before the anchor are still in flight; older

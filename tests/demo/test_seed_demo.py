@@ -8,12 +8,12 @@ from rest_framework.authtoken.models import Token
 
 from catalog.models import Product, ProductCategory
 from delivery.models import Courier
+from demo.seeding import DEMO_PASSWORD, steps
+from demo.seeding.geodesy import geodesic_destination
 from geomarket.accounts.models import User
 from geomarket.accounts.roles import Role, user_roles
 from inventory.models import Inventory
 from merchants.models import Address, DeliveryZone, Merchant
-from merchants.seeding import DEMO_PASSWORD, steps
-from merchants.seeding.geodesy import geodesic_destination
 from merchants.services import MAX_ZONE_AREA_KM2
 from orders.models import Order, OrderItem, OrderStatusChange
 

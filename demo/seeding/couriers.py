@@ -35,9 +35,8 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from delivery.models import Courier, CourierStatus
-from geomarket.accounts.models import User
-from merchants.seeding import content
-from merchants.seeding.context import (
+from demo.seeding import content
+from demo.seeding.context import (
     DEMO_COURIER,
     DEMO_PASSWORD,
     DemoAccount,
@@ -46,12 +45,13 @@ from merchants.seeding.context import (
     copy_rows,
     ids_reserve,
 )
-from merchants.seeding.geodesy import (
+from demo.seeding.geodesy import (
     geodesic_destination,
     local_distance_m,
     point_ewkt,
     scattered_point,
 )
+from geomarket.accounts.models import User
 
 VEHICLES = ("bike", "scooter", "car")
 VEHICLE_WEIGHTS = (50, 30, 20)

@@ -17,16 +17,16 @@ from rest_framework.test import APIClient
 from catalog.models import Product
 from delivery.models import Courier, CourierStatus, Vehicle
 from delivery.selectors import courier_candidates
-from geomarket.accounts.models import User
-from inventory.models import Inventory
-from merchants.models import DeliveryZone, Merchant
-from merchants.seeding import (
+from demo.seeding import (
     DEMO_PASSWORD,
     PRESETS,
     Progress,
     demo_seed,
     seed_options_build,
 )
+from geomarket.accounts.models import User
+from inventory.models import Inventory
+from merchants.models import DeliveryZone, Merchant
 from orders.models import ACTIVE_DELIVERY_STATUSES, WAITING_STATUSES, Order
 
 pytestmark = pytest.mark.django_db

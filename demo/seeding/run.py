@@ -4,10 +4,8 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Model
 
-from geomarket.answer_cache import Namespace, versions_bump
-from merchants.models import Merchant
-from merchants.seeding import steps
-from merchants.seeding.context import (
+from demo.seeding import steps
+from demo.seeding.context import (
     DemoAccount,
     Progress,
     SeedContext,
@@ -15,6 +13,8 @@ from merchants.seeding.context import (
     foreign_keys_drop,
     foreign_keys_restore,
 )
+from geomarket.answer_cache import Namespace, versions_bump
+from merchants.models import Merchant
 
 
 @dataclass

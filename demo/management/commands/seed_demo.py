@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from merchants.seeding import (
+from demo.seeding import (
     DEFAULT_SEED,
     DEMO_PASSWORD,
     ORDER_WINDOW,

@@ -21,11 +21,8 @@ from rest_framework.authtoken.models import Token
 
 from catalog.models import Product, ProductCategory
 from delivery.models import Courier
-from geomarket.accounts.models import User
-from inventory.models import Inventory
-from merchants.models import Address, DeliveryZone, Merchant
-from merchants.seeding import content
-from merchants.seeding.context import (
+from demo.seeding import content
+from demo.seeding.context import (
     DEMO_CUSTOMER,
     DEMO_OPERATOR,
     DEMO_OWNER,
@@ -37,15 +34,18 @@ from merchants.seeding.context import (
     copy_rows,
     ids_reserve,
 )
-from merchants.seeding.couriers import couriers_seed
-from merchants.seeding.geodesy import (
+from demo.seeding.couriers import couriers_seed
+from demo.seeding.geodesy import (
     irregular_ring,
     multipolygon_ewkt,
     point_ewkt,
     round_ring,
     scattered_point,
 )
-from merchants.seeding.orders import orders_seed
+from demo.seeding.orders import orders_seed
+from geomarket.accounts.models import User
+from inventory.models import Inventory
+from merchants.models import Address, DeliveryZone, Merchant
 from orders.models import Order, OrderItem, OrderStatusChange
 
 # Progress is redrawn once per this many rows in steps that advance row by row.
