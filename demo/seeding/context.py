@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 
-from demo.seeding.geodesy import geodesic_destination
+from geomarket.geo import geodesic_destination
 
 BERLIN = (52.52, 13.405)
 DEFAULT_SEED = 42

@@ -45,13 +45,9 @@ from demo.seeding.context import (
     copy_rows,
     ids_reserve,
 )
-from demo.seeding.geodesy import (
-    geodesic_destination,
-    local_distance_m,
-    point_ewkt,
-    scattered_point,
-)
+from demo.seeding.geodesy import point_ewkt, scattered_point
 from geomarket.accounts.models import User
+from geomarket.geo import geodesic_destination, local_distance_m
 
 VEHICLES = ("bike", "scooter", "car")
 VEHICLE_WEIGHTS = (50, 30, 20)

@@ -50,8 +50,8 @@ from demo.seeding.context import (
     copy_text,
     ids_reserve,
 )
-from demo.seeding.geodesy import WGS84_A, WGS84_F
 from geomarket.accounts.models import User
+from geomarket.geo import metres_per_degree
 from merchants.models import Address
 from orders.models import Order, OrderItem, OrderStatusChange
 
@@ -104,7 +104,6 @@ WEEKDAYS = (0.86, 0.84, 0.88, 0.94, 1.12, 1.22, 1.14)
 ZONE_MARGIN = 0.02
 ZONE_MARGIN_M = 10.0
 
-_E2 = WGS84_F * (2 - WGS84_F)
 _CLOCK: list[str] = []
 
 
@@ -253,15 +252,14 @@ def _shops_plan(
             option_weights.append((far * far - near * near) / (1 + index))
         if not options:
             continue
-        phi = math.radians(merchant.lat)
-        w = math.sqrt(1 - _E2 * math.sin(phi) ** 2)
+        m_lat, m_lng = metres_per_degree(lat=merchant.lat)
         shops.append(
             _Shop(
                 id=merchant.id,
                 lat=merchant.lat,
                 lng=merchant.lng,
-                m_lat=math.radians(WGS84_A * (1 - _E2) / w**3),
-                m_lng=math.radians(WGS84_A / w * math.cos(phi)),
+                m_lat=m_lat,
+                m_lng=m_lng,
                 first=first,
                 count=count,
                 dearest=dearest,

@@ -9,9 +9,9 @@ from rest_framework.authtoken.models import Token
 from catalog.models import Product, ProductCategory
 from delivery.models import Courier
 from demo.seeding import DEMO_PASSWORD, steps
-from demo.seeding.geodesy import geodesic_destination
 from geomarket.accounts.models import User
 from geomarket.accounts.roles import Role, user_roles
+from geomarket.geo import geodesic_destination
 from inventory.models import Inventory
 from merchants.models import Address, DeliveryZone, Merchant
 from merchants.services import MAX_ZONE_AREA_KM2
