@@ -1,7 +1,7 @@
 """Deterministic demo and benchmark data for an empty database (`manage.py seed_demo`).
 
 - `content`: the vocabulary (categories, products, merchant kinds, names, streets);
-- `geodesy`: points scattered like a city and zone rings, placed with `geomarket.geo`;
+- `shapes`: points scattered like a city and zone rings, placed with `geomarket.geo`;
 - `context`: options and presets, the shared step context, id reservation, COPY, progress;
 - `steps`: one function per table group, run in the order of `SEED_STEPS`;
 - `orders`: customers and 90 days of orders with their history;

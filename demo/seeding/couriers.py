@@ -45,7 +45,7 @@ from demo.seeding.context import (
     copy_rows,
     ids_reserve,
 )
-from demo.seeding.geodesy import point_ewkt, scattered_point
+from demo.seeding.shapes import point_ewkt, scattered_point
 from geomarket.accounts.models import User
 from geomarket.geo import geodesic_destination, local_distance_m
 

@@ -35,14 +35,14 @@ from demo.seeding.context import (
     ids_reserve,
 )
 from demo.seeding.couriers import couriers_seed
-from demo.seeding.geodesy import (
+from demo.seeding.orders import orders_seed
+from demo.seeding.shapes import (
     irregular_ring,
     multipolygon_ewkt,
     point_ewkt,
     round_ring,
     scattered_point,
 )
-from demo.seeding.orders import orders_seed
 from geomarket.accounts.models import User
 from inventory.models import Inventory
 from merchants.models import Address, DeliveryZone, Merchant
