@@ -14,8 +14,8 @@ from django.db import connection
 from geomarket.celery import app as celery_app
 from orders.models import OrderNotification
 from orders.services import CONFIRMATION_TASK
-from tests.faults.test_redis_outage import RedisServer
 from tests.market import ORDERS, order_body
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 # Which of the worker's broker sockets it reads first after a drop varies; the exit needed

@@ -10,6 +10,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from geomarket import answer_cache, near_cache
+from tests.redis_server import RedisServer
 from tests.search.served import reprice, served
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,6 +23,18 @@ def misses_go_to_django(settings):
     # The copy holds Django's answers and the nearby route's alike; Django's are simpler
     # to count.
     settings.NEARBY_ROUTE = False
+
+
+@pytest.fixture
+def own_redis(tmp_path, settings):
+    """A Redis server of the test's own, for a test that flushes Redis or cuts the copy's
+    link: on the shared server that would wipe the keys of every other process using it
+    and empty their copies, breaking a test that counts on a hit beside it."""
+    server = RedisServer(tmp_path)
+    server.start()
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    yield server
+    server.stop()
 
 
 async def linked_copy(copy: near_cache.NearCache | None = None) -> near_cache.NearCache:
@@ -77,7 +90,7 @@ async def test_a_committed_write_reaches_the_copy_before_the_next_request(
     assert len(django_entries) == 2
 
 
-async def test_a_flush_of_redis_empties_the_copy(near, django_entries):
+async def test_a_flush_of_redis_empties_the_copy(own_redis, near, django_entries):
     await linked_copy()
     async with served() as client:
         await client.get(NEARBY, params=near)
@@ -89,7 +102,7 @@ async def test_a_flush_of_redis_empties_the_copy(near, django_entries):
 
 
 async def test_a_lost_tracking_connection_empties_the_copy_until_it_links_again(
-    near, django_entries
+    own_redis, near, django_entries
 ):
     copy = await linked_copy()
     async with served() as client:
