@@ -8,7 +8,6 @@ does not disturb the test database of the suite.
 import contextlib
 import glob
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from bench.server import production_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
@@ -117,15 +118,10 @@ def cluster():
 
 @pytest.fixture
 def server(cluster):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "geomarket.settings.production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": cluster.url,
-        "LOG_LEVEL": "ERROR",
-    }
+    # A cache key prefix of its own, among what production_env gives: the server shares
+    # Redis with other test workers and a development stack, whose cached answers and
+    # rate-limit buckets would otherwise be its own.
+    env = production_env(database_url=cluster.url, LOG_LEVEL="ERROR")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
         cwd=ROOT,
