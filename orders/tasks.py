@@ -1,10 +1,15 @@
 from celery import shared_task
 
-from orders.services import idempotency_keys_prune, order_confirmation_send, outbox_publish
+from orders.services import (
+    CONFIRMATION_TASK,
+    idempotency_keys_prune,
+    order_confirmation_send,
+    outbox_publish,
+)
 
 
 @shared_task(
-    name="orders.send_order_confirmation",
+    name=CONFIRMATION_TASK,
     autoretry_for=(Exception,),
     retry_backoff=True,
     retry_backoff_max=600,

@@ -1,53 +1,31 @@
-"""Placing orders, moving them through their states, and the outbox that notifies."""
+"""Placing an order: its Idempotency-Key, validation, stock, and the rows it writes."""
 
 import hashlib
 import json
-import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from delivery.services import courier_status_refresh
-from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
-from geomarket.celery import app as celery_app
-from geomarket.errors import Conflict, DomainError, NotFound
+from geomarket.errors import Conflict, DomainError
 from geomarket.sql import point_ewkt
-from inventory.services import stock_return, stock_take
+from inventory.services import stock_take
 from merchants.models import Address, DeliveryZone, Merchant
-from orders.models import (
-    IdempotencyKey,
-    Order,
-    OrderItem,
-    OrderNotification,
-    OrderStatus,
-    OrderStatusChange,
-    OutboxMessage,
-)
-
-logger = logging.getLogger(__name__)
+from orders.models import IdempotencyKey, Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.services.notifications import CONFIRMATION_TASK
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_LINES = 100
-CONFIRMATION_TASK = "orders.send_order_confirmation"
 
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
     default_message = "This Idempotency-Key was already used with a different request."
-
-
-class TransitionNotAllowed(Conflict):
-    code = "invalid_transition"
-    default_message = "This status change is not allowed."
 
 
 @dataclass(frozen=True)
@@ -368,162 +346,6 @@ def _placed_order(
     # What the answer shows is in hand: let serializers read it instead of the database.
     order._prefetched_objects_cache = {"items": items, "history": [first_change]}
     return order
-
-
-# Transitions: (from, to) -> the roles allowed to make it. Operators may make any of them.
-TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
-    (OrderStatus.CONFIRMED, OrderStatus.PREPARING): frozenset({"owner"}),
-    (OrderStatus.PREPARING, OrderStatus.READY): frozenset({"owner"}),
-    (OrderStatus.READY, OrderStatus.PICKED_UP): frozenset({"courier"}),
-    (OrderStatus.PICKED_UP, OrderStatus.DELIVERED): frozenset({"courier"}),
-    (OrderStatus.CONFIRMED, OrderStatus.CANCELLED): frozenset({"customer", "owner"}),
-    (OrderStatus.PREPARING, OrderStatus.CANCELLED): frozenset({"owner"}),
-}
-
-
-def order_roles_of(*, order: Order, user) -> set[str]:
-    """The roles `user` holds towards this order."""
-    roles = set()
-    if order.buyer_id == user.pk:
-        roles.add("customer")
-    if order.merchant.owner_id == user.pk:
-        roles.add("owner")
-    courier_user_id = order_courier_user_id(order)
-    if courier_user_id is not None and courier_user_id == user.pk:
-        roles.add("courier")
-    if is_operator(user):
-        roles.add("operator")
-    return roles
-
-
-def order_courier_user_id(order: Order) -> int | None:
-    return order.courier.user_id if order.courier_id is not None else None
-
-
-@transaction.atomic
-def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") -> Order:
-    """Move an order to `to_status` if the contract allows it for this actor, else 409.
-
-    The order row is locked first, so two concurrent transitions cannot both start from
-    the same state; cancelling puts the stock back in the same transaction.
-    """
-    order = (
-        # No join to the courier: when an assignment commits while this waits for the lock,
-        # PostgreSQL rechecks the order row but not a joined courier row.
-        Order.objects.select_for_update(of=("self",))
-        .select_related("merchant")
-        .filter(pk=order_id)
-        .first()
-    )
-    if order is None:
-        raise NotFound()
-    allowed_roles = TRANSITIONS.get((order.status, to_status))
-    roles = order_roles_of(order=order, user=actor)
-    if allowed_roles is None:
-        raise TransitionNotAllowed(f"An order that is {order.status} cannot become {to_status}.")
-    if not (roles & allowed_roles or "operator" in roles):
-        raise TransitionNotAllowed(f"You may not move this order to {to_status}.")
-    from_status = order.status
-    order.status = to_status
-    update_fields = ["status", "updated_at"]
-    if to_status == OrderStatus.DELIVERED:
-        order.delivered_at = timezone.now()
-        update_fields.append("delivered_at")
-    order.save(update_fields=update_fields)
-    if to_status == OrderStatus.CANCELLED:
-        stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
-        versions_bump(Namespace.CATALOG)
-    if order.courier_id is not None and to_status in (
-        OrderStatus.DELIVERED,
-        OrderStatus.CANCELLED,
-    ):
-        courier_status_refresh(courier_id=order.courier_id)
-    OrderStatusChange.objects.create(
-        order=order, from_status=from_status, to_status=to_status, actor=actor, reason=reason
-    )
-    return order
-
-
-def _send(message: OutboxMessage, *, producer) -> bool:
-    """Hand the message to the broker; on failure record why and leave it pending."""
-    try:
-        celery_app.tasks[message.task_name].apply_async(
-            kwargs=message.payload, retry=False, producer=producer
-        )
-    except Exception as exc:  # whatever failed, the relay sends the message later
-        OutboxMessage.objects.filter(pk=message.pk).update(
-            attempts=F("attempts") + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:500]
-        )
-        global _send_failure_logged_at
-        now = time.monotonic()
-        # The relay tries again on every order committed: one line per outage second, not
-        # one per order, is enough to see the broker is down.
-        if now - _send_failure_logged_at >= SEND_FAILURE_LOG_SECONDS:
-            _send_failure_logged_at = now
-            logger.warning(
-                "outbox message %s not sent, broker unavailable: %s",
-                message.pk,
-                exc.__class__.__name__,
-            )
-        return False
-    return True
-
-
-SEND_FAILURE_LOG_SECONDS = 1.0
-_send_failure_logged_at = float("-inf")
-
-
-def outbox_publish(*, batch: int = 100) -> int:
-    """Send pending outbox messages to the broker; return how many went out.
-
-    Rows are taken with SKIP LOCKED, so concurrent relays never send one message twice
-    at the same time. They go out through one producer and are marked sent in one
-    UPDATE. A broker error leaves the message, and those after it, pending for the next
-    relay run.
-    """
-    with transaction.atomic():
-        pending = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True)
-            .order_by("id")[:batch]
-        )
-        if not pending:
-            return 0
-        sent: list[int] = []
-        with celery_app.producer_or_acquire() as producer:
-            for message in pending:
-                if not _send(message, producer=producer):
-                    break
-                sent.append(message.pk)
-        if sent:
-            OutboxMessage.objects.filter(pk__in=sent).update(
-                published_at=timezone.now(), attempts=F("attempts") + 1
-            )
-    return len(sent)
-
-
-def order_confirmation_send(*, order_id: int) -> bool:
-    """Email the customer that the order is confirmed, at most once per order."""
-    with transaction.atomic():
-        order = Order.objects.select_related("buyer", "merchant").filter(pk=order_id).first()
-        if order is None or order.status == OrderStatus.REJECTED:
-            return False
-        try:
-            with transaction.atomic():
-                OrderNotification.objects.create(order=order, kind="confirmation")
-        except IntegrityError:
-            return False
-        if order.buyer.email:
-            send_mail(
-                subject=f"Your order {order.pk} at {order.merchant.name} is confirmed",
-                message=(
-                    f"Thank you for your order.\n\nOrder {order.pk}: total "
-                    f"{order.total:.2f}.\nWe will let you know when it is on its way."
-                ),
-                from_email=None,
-                recipient_list=[order.buyer.email],
-            )
-    return True
 
 
 def idempotency_keys_prune() -> int:

@@ -211,16 +211,16 @@ def test_the_relay_publishes_as_soon_as_the_order_commits(market, monkeypatch):
 def test_a_broker_outage_is_logged_once_an_interval_not_once_per_order(
     market, real_broker, caplog, monkeypatch
 ):
-    from orders import services
+    from orders.services import outbox
 
-    monkeypatch.setattr(services, "_send_failure_logged_at", float("-inf"))
+    monkeypatch.setattr(outbox, "_send_failure_logged_at", float("-inf"))
     # However slowly the refused attempts go, they all fall in one logging interval.
-    monkeypatch.setattr(services, "SEND_FAILURE_LOG_SECONDS", 600.0)
+    monkeypatch.setattr(outbox, "SEND_FAILURE_LOG_SECONDS", 600.0)
     use_broker(f"redis://127.0.0.1:{closed_port()}/0")
     for _ in range(3):
         response = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
         assert response.status_code == 201
-    with caplog.at_level("WARNING", logger="orders.services"):
+    with caplog.at_level("WARNING", logger=outbox.logger.name):
         for _ in range(3):
             assert outbox_publish() == 0
     warnings = [r for r in caplog.records if "broker unavailable" in r.getMessage()]

@@ -1,0 +1,90 @@
+"""Moving orders through their states."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from delivery.services import courier_status_refresh
+from geomarket.accounts.roles import is_operator
+from geomarket.answer_cache import Namespace, versions_bump
+from geomarket.errors import Conflict, NotFound
+from inventory.services import stock_return
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+
+
+class TransitionNotAllowed(Conflict):
+    code = "invalid_transition"
+    default_message = "This status change is not allowed."
+
+
+# Transitions: (from, to) -> the roles allowed to make it. Operators may make any of them.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (OrderStatus.CONFIRMED, OrderStatus.PREPARING): frozenset({"owner"}),
+    (OrderStatus.PREPARING, OrderStatus.READY): frozenset({"owner"}),
+    (OrderStatus.READY, OrderStatus.PICKED_UP): frozenset({"courier"}),
+    (OrderStatus.PICKED_UP, OrderStatus.DELIVERED): frozenset({"courier"}),
+    (OrderStatus.CONFIRMED, OrderStatus.CANCELLED): frozenset({"customer", "owner"}),
+    (OrderStatus.PREPARING, OrderStatus.CANCELLED): frozenset({"owner"}),
+}
+
+
+def order_roles_of(*, order: Order, user) -> set[str]:
+    """The roles `user` holds towards this order."""
+    roles = set()
+    if order.buyer_id == user.pk:
+        roles.add("customer")
+    if order.merchant.owner_id == user.pk:
+        roles.add("owner")
+    courier_user_id = order_courier_user_id(order)
+    if courier_user_id is not None and courier_user_id == user.pk:
+        roles.add("courier")
+    if is_operator(user):
+        roles.add("operator")
+    return roles
+
+
+def order_courier_user_id(order: Order) -> int | None:
+    return order.courier.user_id if order.courier_id is not None else None
+
+
+@transaction.atomic
+def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") -> Order:
+    """Move an order to `to_status` if the contract allows it for this actor, else 409.
+
+    The order row is locked first, so two concurrent transitions cannot both start from
+    the same state; cancelling puts the stock back in the same transaction.
+    """
+    order = (
+        # No join to the courier: when an assignment commits while this waits for the lock,
+        # PostgreSQL rechecks the order row but not a joined courier row.
+        Order.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .filter(pk=order_id)
+        .first()
+    )
+    if order is None:
+        raise NotFound()
+    allowed_roles = TRANSITIONS.get((order.status, to_status))
+    roles = order_roles_of(order=order, user=actor)
+    if allowed_roles is None:
+        raise TransitionNotAllowed(f"An order that is {order.status} cannot become {to_status}.")
+    if not (roles & allowed_roles or "operator" in roles):
+        raise TransitionNotAllowed(f"You may not move this order to {to_status}.")
+    from_status = order.status
+    order.status = to_status
+    update_fields = ["status", "updated_at"]
+    if to_status == OrderStatus.DELIVERED:
+        order.delivered_at = timezone.now()
+        update_fields.append("delivered_at")
+    order.save(update_fields=update_fields)
+    if to_status == OrderStatus.CANCELLED:
+        stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
+        versions_bump(Namespace.CATALOG)
+    if order.courier_id is not None and to_status in (
+        OrderStatus.DELIVERED,
+        OrderStatus.CANCELLED,
+    ):
+        courier_status_refresh(courier_id=order.courier_id)
+    OrderStatusChange.objects.create(
+        order=order, from_status=from_status, to_status=to_status, actor=actor, reason=reason
+    )
+    return order
