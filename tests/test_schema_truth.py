@@ -1,0 +1,129 @@
+"""What the OpenAPI schema says, the API does: the cases the fuzz run found, pinned.
+
+A body's field takes the JSON type the schema gives it, and nothing else; an empty
+optional query parameter counts as absent, as the schema says; public reads are public in
+the schema; other methods get a 405 with `Allow`.
+"""
+
+import pytest
+
+from catalog.models import Product
+from delivery.services import courier_create
+from merchants.models import Merchant
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+PRODUCTS = "/api/v1/products/"
+
+
+@pytest.fixture
+def schema(client):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _operation(schema, method: str, path: str) -> dict:
+    return schema["paths"][path][method]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price", 12.5),
+        ("price", 3),
+        ("price", " 3.00"),
+        ("price", "1e2"),
+        ("is_published", 0),
+        ("is_published", "true"),
+        ("title", 5),
+    ],
+)
+def test_a_product_body_takes_each_field_in_its_json_type_only(market, field, value):
+    body = {"category_id": market["bread"].category_id, "title": "Rye", "price": "3.00"}
+    response = market["owner_client"].post(PRODUCTS, {**body, field: value}, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [field]
+    assert not Product.objects.filter(title__in=["Rye", "5"]).exists()
+    # The same body, typed as the schema says, is taken.
+    assert market["owner_client"].post(PRODUCTS, body, format="json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"is_active": 0}, "is_active"),
+        ({"category_ids": {}}, "category_ids"),
+        ({"name": 7}, "name"),
+    ],
+)
+def test_a_merchant_patch_refuses_values_of_another_json_type(market, body, field):
+    shop = market["shop"]
+    category = factories.category()
+    shop.categories.add(category)
+    before = Merchant.objects.filter(pk=shop.pk).values().get()
+    response = market["owner_client"].patch(f"/api/v1/merchants/{shop.pk}/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert Merchant.objects.filter(pk=shop.pk).values().get() == before
+    assert list(shop.categories.all()) == [category]
+
+
+def test_a_coordinate_is_not_a_boolean(as_user):
+    user = factories.user()
+    courier = courier_create(user=user, name="C", vehicle="bike", capacity=1, status="available")
+    response = as_user(user).post(
+        "/api/v1/couriers/me/location/", {"lat": False, "lng": 0.0}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "lat" in response.json()
+    courier.refresh_from_db()
+    assert courier.location is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/merchants/?q=&category=", "/api/v1/search/products/?q=&sort=&category="],
+)
+def test_empty_optional_query_parameters_count_as_absent(client, market, schema, path):
+    response = client.get(path)
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] == client.get(path.split("?")[0]).json()["count"] > 0
+    parameters = _operation(schema, "get", path.split("?")[0])["parameters"]
+    given = {pair.split("=")[0] for pair in path.split("?")[1].split("&")}
+    assert {p["name"] for p in parameters if p.get("allowEmptyValue")} >= given
+
+
+def test_public_reads_are_public_in_the_schema_and_writes_are_not(client, schema):
+    for path in ("/api/v1/categories/", "/api/v1/categories/{category_id}/"):
+        assert {} in _operation(schema, "get", path)["security"]
+    assert {} not in _operation(schema, "post", "/api/v1/categories/")["security"]
+    assert client.get("/api/v1/categories/").status_code == 200
+
+
+def test_declared_statuses_follow_the_view(schema):
+    # An id in the path can name nothing; a write can meet a conflict; a public read
+    # without parameters can only fail on its token or a dependency.
+    assert set(_operation(schema, "get", "/api/v1/products/{product_id}/")["responses"]) == {
+        "200",
+        "401",
+        "404",
+        "503",
+    }
+    assert {"400", "403", "409", "413", "415"} <= set(
+        _operation(schema, "post", "/api/v1/inventory/{inventory_id}/adjust/")["responses"]
+    )
+    assert "429" in _operation(schema, "get", "/api/v1/search/suggest/")["responses"]
+    assert "429" not in _operation(schema, "get", "/api/v1/search/products/")["responses"]
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"), [("/healthz", "GET"), ("/api/v1/delivery/eta/", "POST")]
+)
+@pytest.mark.parametrize("method", ["PUT", "TRACE", "QUERY"])
+def test_plain_views_answer_other_methods_405_with_allow(client, path, allowed, method):
+    response = client.generic(method, path)
+    assert response.status_code == 405
+    assert response["Allow"] == allowed
+    assert "detail" in response.json()
