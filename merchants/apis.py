@@ -34,9 +34,6 @@ def _managed_merchant(request, merchant_id: int) -> Merchant:
 
 
 class MerchantListApi(APIView):
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
-
     @extend_schema(
         parameters=[serializers.MerchantFilterSerializer],
         responses=page_of(serializers.MerchantOutputSerializer),
@@ -69,9 +66,6 @@ class MerchantListApi(APIView):
 
 
 class MerchantDetailApi(APIView):
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
-
     @extend_schema(responses=serializers.MerchantOutputSerializer, tags=["merchants"])
     def get(self, request, merchant_id: int):
         merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
@@ -110,9 +104,6 @@ class MerchantDetailApi(APIView):
 
 
 class DeliveryZoneListApi(APIView):
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
-
     @extend_schema(
         responses=page_of(serializers.DeliveryZoneOutputSerializer),
         operation_id="merchants_delivery_zones_list",

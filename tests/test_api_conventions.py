@@ -6,6 +6,8 @@ import pytest
 from django.contrib.staticfiles import finders
 from drf_spectacular.validation import validate_schema
 
+from tests import factories
+
 pytestmark = pytest.mark.django_db
 
 TOKEN = "/api/v1/auth/token/"
@@ -66,3 +68,23 @@ def test_wrong_method_is_405_with_detail(client):
 
 def test_admin_login_page_renders(client):
     assert client.get("/admin/login/").status_code == 200
+
+
+def test_a_public_read_answers_head_and_options_as_it_answers_get(client):
+    """HEAD and OPTIONS are reads: what anyone may GET, anyone may HEAD and OPTIONS, and
+    only writes ask who is calling."""
+    shop = factories.merchant()
+    product = factories.product(merchant=shop)
+    factories.zone(merchant=shop)
+    for url, write in (
+        ("/api/v1/categories/", client.post),
+        ("/api/v1/products/", client.post),
+        (f"/api/v1/products/{product.pk}/", client.patch),
+        ("/api/v1/merchants/", client.post),
+        (f"/api/v1/merchants/{shop.pk}/", client.patch),
+        (f"/api/v1/merchants/{shop.pk}/delivery-zones/", client.post),
+    ):
+        assert client.get(url).status_code == 200, url
+        assert client.head(url).status_code == 200, url
+        assert client.options(url).status_code == 200, url
+        assert write(url, data={}, content_type="application/json").status_code == 401, url
