@@ -224,8 +224,9 @@ def _anonymous_may_call(view, method: str) -> bool:
 # DRF refuses NUL characters in every text field, and trims a text before it refuses a
 # blank one: text that may not be blank holds more than whitespace.
 _TEXT = "^[^\\u0000]*$"
-_SPELLED = (RegexValidator, EmailValidator)
 _NON_BLANK_TEXT = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+# Validators that give a text field a pattern or format of its own.
+_SPELLED = (RegexValidator, EmailValidator)
 
 _PAGE_PARAMETERS = [
     {
@@ -313,7 +314,7 @@ class AutoSchema(openapi.AutoSchema):
             and isinstance(field, serializers.CharField)
             and schema.get("type") == "string"
             and not schema.keys() & {"pattern", "format", "enum", "oneOf"}
-            # A pattern or format of the field's own comes later, from its validators.
+            # drf-spectacular adds those after this, and keeps a pattern given here.
             and not any(isinstance(v, _SPELLED) for v in field.validators)
         ):
             schema["pattern"] = _TEXT if field.allow_blank else _NON_BLANK_TEXT
