@@ -18,7 +18,9 @@ from django.db import connection
 from geomarket.celery import app as celery_app
 from orders.models import OrderNotification
 from orders.services import outbox_publish
+from tests.broker import use_broker
 from tests.market import ORDERS, order_body
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,6 +33,7 @@ def start_worker(queue: str, mail_dir: Path) -> subprocess.Popen:
         "DATABASE_URL": "postgis://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(
             **connection.settings_dict
         ),
+        "CELERY_BROKER_URL": celery_app.conf.broker_url,
         "CELERY_VISIBILITY_TIMEOUT": "3",
         "EMAIL_BACKEND": "tests.slow_email.SlowFileEmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
@@ -57,6 +60,22 @@ def start_worker(queue: str, mail_dir: Path) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
     )
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A broker of the test's own. Its workers hand back every message left unacknowledged
+    for 3 seconds, whatever its queue: on the shared broker they would run the tasks of
+    other workers (another test's, a development stack's) a second time."""
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    broker = RedisServer(directory)
+    broker.start()
+    saved = celery_app.conf.broker_url
+    use_broker(broker.url)
+    yield broker
+    use_broker(saved)
+    broker.stop()
 
 
 def wait_for(condition, timeout: float) -> bool:
@@ -89,7 +108,7 @@ def sent_messages(mail_dir: Path) -> list[Message]:
     ]
 
 
-def test_killed_worker_task_runs_again_and_sends_once(market, tmp_path, settings):
+def test_killed_worker_task_runs_again_and_sends_once(market, own_broker, tmp_path, settings):
     queue = f"test-crash-{uuid.uuid4().hex}"
     saved = celery_app.conf.task_always_eager, celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager = False

@@ -20,6 +20,7 @@ from orders.models import Order, OrderNotification, OutboxMessage
 from orders.relay import CHANNEL as relay_channel
 from orders.relay import relay_outbox
 from orders.services import order_confirmation_send, outbox_publish
+from tests.broker import use_broker
 from tests.market import ORDERS, order_body
 from tests.threads import Worker
 
@@ -30,14 +31,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def use_broker(url: str) -> None:
-    # The app caches its connection and producer pools; kombu keeps one pool per URL, so
-    # dropping the references makes the next publish use the pool of the new URL.
-    celery_app.conf.broker_url = url
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture
