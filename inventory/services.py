@@ -10,6 +10,7 @@ from django.utils import timezone
 from catalog.models import Product
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
+from geomarket.locks import session_lock
 from inventory.locks import inventory_lock_for_update, inventory_rows_lock
 from inventory.models import Inventory, InventoryAdjustment, LowStockReport
 
@@ -164,7 +165,8 @@ def stock_return(*, lines: QuerySet) -> int:
 
 def low_stock_summary_build(*, day) -> int:
     """Store each merchant's low-stock items for `day` and email the owner; return the
-    number of reports written. Running it twice for one day sends nothing new."""
+    number of reports written. Running it twice for one day sends nothing new; a report
+    whose email did not go out is emailed by the next run."""
     rows = (
         Inventory.objects.filter(quantity__lte=F("low_stock_threshold"))
         .select_related("product", "merchant__owner")
@@ -185,21 +187,24 @@ def low_stock_summary_build(*, day) -> int:
         owners[row.merchant_id] = (row.merchant.name, row.merchant.owner.email)
     written = 0
     for merchant_id, items in by_merchant.items():
-        with transaction.atomic():
+        # The email is sent with no transaction open and marked once it has left, so a
+        # run that dies before that leaves it to the next run; the lock keeps two runs
+        # from sending it at once.
+        with session_lock(f"inventory.low-stock-summary:{merchant_id}:{day:%Y-%m-%d}"):
             report, created = LowStockReport.objects.get_or_create(
                 merchant_id=merchant_id, day=day, defaults={"items": items}
             )
-            if not created:
-                continue
-            written += 1
+            if created:
+                written += 1
             name, email = owners[merchant_id]
-            if email:
-                lines = "\n".join(f"- {i['title']}: {i['quantity']} left" for i in items)
-                send_mail(
-                    subject=f"{name}: {len(items)} items low on stock",
-                    message=f"Low stock on {day:%Y-%m-%d}:\n\n{lines}\n",
-                    from_email=None,
-                    recipient_list=[email],
-                )
-                LowStockReport.objects.filter(pk=report.pk).update(emailed_at=timezone.now())
+            if report.emailed_at is not None or not email:
+                continue
+            lines = "\n".join(f"- {i['title']}: {i['quantity']} left" for i in report.items)
+            send_mail(
+                subject=f"{name}: {len(report.items)} items low on stock",
+                message=f"Low stock on {day:%Y-%m-%d}:\n\n{lines}\n",
+                from_email=None,
+                recipient_list=[email],
+            )
+            LowStockReport.objects.filter(pk=report.pk).update(emailed_at=timezone.now())
     return written

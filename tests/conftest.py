@@ -5,6 +5,7 @@ from django.core import signals
 from rest_framework.test import APIClient
 
 from geomarket.accounts.services import user_register
+from tests import watching_email
 from tests.market import build_market
 
 
@@ -102,3 +103,12 @@ def django_entries():
     signals.request_started.connect(count)
     yield seen
     signals.request_started.disconnect(count)
+
+
+@pytest.fixture
+def watched_email(settings):
+    """Every email of the test goes through `tests.watching_email`; what it saw of each."""
+    settings.EMAIL_BACKEND = "tests.watching_email.WatchingBackend"
+    watching_email.reset()
+    yield watching_email.sent
+    watching_email.go_on.set()

@@ -1,34 +1,12 @@
 """What the customer is told about an order."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.core.mail import send_mail
-from django.db import connection
 
+from geomarket.locks import session_lock
 from orders.models import Order, OrderNotification, OrderStatus
 
 CONFIRMATION_TASK = "orders.send_order_confirmation"
 CONFIRMATION = "confirmation"
-
-
-@contextmanager
-def _notification_lock(*, order_id: int, kind: str) -> Iterator[None]:
-    """Hold the right to send this notification of this order.
-
-    A session lock, not a transaction: it is held while the mail server is talked to,
-    which may take seconds, and no transaction should stay open meanwhile. PostgreSQL
-    releases it when the holder's connection ends, so a worker that dies while sending
-    does not keep the next delivery of the task waiting.
-    """
-    key = f"orders.notification:{kind}:{order_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
 def order_confirmation_send(*, order_id: int) -> bool:
@@ -40,7 +18,7 @@ def order_confirmation_send(*, order_id: int) -> bool:
     finds the record and sends nothing. Only a crash between the mail server taking the
     email and the record being written sends it twice.
     """
-    with _notification_lock(order_id=order_id, kind=CONFIRMATION):
+    with session_lock(f"orders.notification:{CONFIRMATION}:{order_id}"):
         order = Order.objects.select_related("buyer", "merchant").filter(pk=order_id).first()
         if order is None or order.status == OrderStatus.REJECTED:
             return False

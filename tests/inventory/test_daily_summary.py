@@ -1,9 +1,11 @@
 import datetime
+from smtplib import SMTPServerDisconnected
 
 import pytest
 from celery.schedules import crontab
 from django.conf import settings
 from django.core import mail
+from django.core.mail.backends import locmem
 
 from inventory.models import LowStockReport
 from inventory.tasks import daily_inventory_summary
@@ -31,6 +33,49 @@ def test_daily_summary_stores_and_emails_low_stock_once_per_day():
     assert mail.outbox[0].to == ["owner@example.org"]
     assert "Eggs" in mail.outbox[0].body
 
+    assert daily_inventory_summary() == 0
+    assert len(mail.outbox) == 1
+
+
+def low_stock_shop():
+    owner = factories.user()
+    owner.email = "owner@example.org"
+    owner.save(update_fields=["email"])
+    shop = factories.merchant(owner=owner)
+    factories.stock(product=factories.product(merchant=shop, title="Eggs"), quantity=2)
+    return shop
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_summary_is_emailed_with_no_transaction_open(watched_email):
+    shop = low_stock_shop()
+    assert daily_inventory_summary() == 1
+    assert watched_email == [
+        {
+            "subject": f"{shop.name}: 1 items low on stock",
+            "in_atomic_block": False,
+            "autocommit": True,
+        }
+    ]
+
+
+def test_a_summary_the_mail_server_refused_goes_out_with_the_next_run(monkeypatch):
+    low_stock_shop()
+    refused = SMTPServerDisconnected("gone")
+
+    def refuse(self, messages):
+        raise refused
+
+    with monkeypatch.context() as patched:
+        patched.setattr(locmem.EmailBackend, "send_messages", refuse)
+        with pytest.raises(SMTPServerDisconnected):
+            daily_inventory_summary()
+    assert LowStockReport.objects.get().emailed_at is None
+    assert mail.outbox == []
+
+    assert daily_inventory_summary() == 0  # the report was written by the first run
+    assert len(mail.outbox) == 1
+    assert LowStockReport.objects.get().emailed_at is not None
     assert daily_inventory_summary() == 0
     assert len(mail.outbox) == 1
 

@@ -1,51 +1,17 @@
 """The confirmation email: sent with no transaction open, and once however it is delivered."""
 
-import threading
 import time
 
 import pytest
-from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 
 from orders.models import OrderNotification
 from orders.tasks import send_order_confirmation
 from tests.market import ORDERS, order_body
 from tests.threads import Worker
+from tests.watching_email import go_on, sending
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-BACKEND = f"{__name__}.WatchingBackend"
-
-# What the backend saw of each message: its subject and the sender's database connection.
-sent: list[dict] = []
-# Set while a message is being sent; a test that clears `go_on` holds the sender there.
-sending = threading.Event()
-go_on = threading.Event()
-
-
-class WatchingBackend(BaseEmailBackend):
-    def send_messages(self, email_messages):
-        for message in email_messages:
-            sent.append(
-                {
-                    "subject": message.subject,
-                    "in_atomic_block": connection.in_atomic_block,
-                    "autocommit": connection.get_autocommit(),
-                }
-            )
-        sending.set()
-        assert go_on.wait(90), "the test never let the email go"
-        return len(email_messages)
-
-
-@pytest.fixture
-def watched_email(settings):
-    settings.EMAIL_BACKEND = BACKEND
-    sent.clear()
-    sending.clear()
-    go_on.set()
-    yield sent
-    go_on.set()
 
 
 def placed_order(market) -> int:
