@@ -10,12 +10,13 @@ export PG_PORT ?= 55432
 export REDIS_PORT ?= 56379
 export REDIS_BROKER_PORT ?= $(shell echo $$(( $(REDIS_PORT) + 1 )))
 PORT ?= 8000
+TEST_WORKERS ?= auto
 
 .PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format bench soak fuzz
 
 help:
 	@echo "make run       set up, start PostGIS + Redis, migrate, then web, worker, outbox relay, beat"
-	@echo "make test      set up, start PostGIS + Redis, run the full test suite"
+	@echo "make test      set up, start PostGIS + Redis, run the full test suite (one worker per core)"
 	@echo "make setup     system packages (as root on Debian/Ubuntu) and the virtualenv"
 	@echo "make services  start the project-local PostGIS and Redis (idempotent)"
 	@echo "make stop      stop them"
@@ -60,8 +61,10 @@ serve: venv
 	@$(VENV)/bin/uvicorn geomarket.asgi:application --host $${HOST:-127.0.0.1} --port $(PORT) \
 		--workers $${WEB_CONCURRENCY:-$$(nproc)} --no-access-log
 
+# pytest-xdist workers, one test database each; `make test TEST_WORKERS=0` runs serially.
+# Work stealing evens out the few tests that run for tens of seconds.
 test: setup services
-	@$(VENV)/bin/pytest
+	@$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: venv
 	@$(VENV)/bin/ruff check .

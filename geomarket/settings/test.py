@@ -19,7 +19,8 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.locmem.Email
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 
-# Two test runs at once (say, a developer and a helper) each need their own database.
+# Two test runs at once (say, from two checkouts) each need their own database. Under
+# pytest-xdist, pytest-django appends each worker's id to it: name_gw0, name_gw1.
 _test_database_name = env_str("TEST_DATABASE_NAME", "")
 if _test_database_name:
     DATABASES["default"]["TEST"] = {"NAME": _test_database_name}
