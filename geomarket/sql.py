@@ -4,21 +4,40 @@ ORM querysets compiled once and run many times (`CompiledQuery`)."""
 import re
 from typing import NamedTuple
 
-from django.db import connection, connections
+from django.db import InternalError, connection, connections, transaction
 from psycopg.sql import Literal
+
+# PostGIS's GiST distance for a geography entry can come out a rounding error above the
+# distance it rechecks it with, and PostgreSQL then stops a scan walked in `<->` order with
+# this error (a fuzzed city of points stacked on the query point met it). The statement is
+# run once more with index scans off, so that `<->` is computed for each row and sorted:
+# the same rows in the same order, found without the walk.
+KNN_ORDER_ERROR = "index returned tuples in wrong order"
+
+
+def _execute(cursor, sql: str, params) -> None:
+    try:
+        cursor.execute(sql, params)
+    except InternalError as exc:
+        # Inside a transaction the failed walk has aborted it: nothing can run again there.
+        if KNN_ORDER_ERROR not in str(exc) or connection.in_atomic_block:
+            raise
+        with transaction.atomic():
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute(sql, params)
 
 
 def fetch_dicts(sql: str, params: dict) -> list[dict]:
     """Rows of `sql` as dicts keyed by column name."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         columns = [column.name for column in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def fetch_all(sql: str, params: dict | list) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         return cursor.fetchall()
 
 
@@ -30,7 +49,7 @@ def point_ewkt(*, lat: float, lng: float) -> str:
 def fetch_value(sql: str, params: dict):
     """The first column of the first row of `sql`."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         return cursor.fetchone()[0]
 
 
