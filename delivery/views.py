@@ -1,9 +1,8 @@
 """`POST /api/v1/delivery/eta/`: a plain async Django view.
 
-DRF's APIView is sync, so this view parses and validates by itself, does all its
-database work in one `sync_to_async` call, then fans the estimates out concurrently. That
-call authenticates the caller and answers errors exactly as DRF's views do
-(`geomarket.api.plain_views`).
+DRF's APIView is sync, so this view reads the request, authenticates its caller and does
+all its database work in one `sync_to_async` call, through DRF's own machinery
+(`geomarket.api.plain_views`), then fans the estimates out concurrently.
 """
 
 import time
@@ -13,11 +12,9 @@ from django.db import connection
 from django.http import HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
-from rest_framework.exceptions import ParseError
 
 from delivery import serializers
 from delivery.eta import Leg, estimate_all
-from geomarket.api.parsers import parse_json
 from geomarket.api.plain_views import api_call
 from geomarket.sql import point_ewkt
 from orders.selectors import orders_visible_to
@@ -76,35 +73,27 @@ def _legs_load(request, data: dict) -> list[Leg]:
     ]
 
 
+def _legs_requested(request) -> list[Leg]:
+    """The request read as DRF's views read one, in their order: the caller first, then
+    the method, the media type and the body (with the project's one JSON parser)."""
+    if request.method != "POST":
+        raise exceptions.MethodNotAllowed(request.method)
+    body = request.data
+    if not isinstance(body, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    payload = serializers.EtaInputSerializer(data=body)
+    payload.is_valid(raise_exception=True)
+    return _legs_load(request, payload.validated_data)
+
+
 # Documented in the OpenAPI schema by `geomarket.api.schema`: spectacular sees DRF views only.
 @csrf_exempt
 async def eta_view(request):
     started = time.perf_counter()
-    if request.method != "POST":
-        return JsonResponse(
-            {"detail": f'Method "{request.method}" not allowed.'},
-            status=405,
-            headers={"Allow": "POST"},
-        )
-    if request.content_type != "application/json":
-        return JsonResponse(
-            {"detail": f'Unsupported media type "{request.content_type}" in request.'}, status=415
-        )
-    try:
-        body = parse_json(request.body or b"null")
-    except ParseError as exc:
-        return JsonResponse({"detail": str(exc.detail)}, status=400)
-    payload = serializers.EtaInputSerializer(data=body if isinstance(body, dict) else {})
-    if not isinstance(body, dict) or not payload.is_valid():
-        errors = (
-            payload.errors
-            if isinstance(body, dict)
-            else {"non_field_errors": ["Expected a JSON object."]}
-        )
-        return JsonResponse(errors, status=400)
-    # One thread hop for authentication and the legs.
+    # One thread hop for the caller, the body and the legs; every refusal in it is
+    # answered by the one exception handler, as on every other endpoint.
     legs = await sync_to_async(api_call, thread_sensitive=True)(
-        request, lambda api_request: _legs_load(api_request, payload.validated_data)
+        request, _legs_requested, allowed_methods=("POST",)
     )
     if isinstance(legs, HttpResponseBase):
         return legs

@@ -17,18 +17,24 @@ from rest_framework.views import APIView
 T = TypeVar("T")
 
 
-def api_call(request: HttpRequest, work: Callable[[Request], T]) -> T | HttpResponseBase:
+def api_call(
+    request: HttpRequest,
+    work: Callable[[Request], T],
+    *,
+    allowed_methods: tuple[str, ...] = (),
+) -> T | HttpResponseBase:
     """What `work` returns for the request as DRF's views see it, authenticated first;
     or, when authenticating or `work` raised, the response an `APIView` gives for it.
 
     Only authentication runs, not the default permission classes: the plain view
     decides itself who may do what. It uses the database: call it in a thread.
+    `allowed_methods` are announced in `Allow`, as an APIView announces its handlers.
     """
     view = APIView()
     view.setup(request)
     view.format_kwarg = None
-    # An APIView's dispatch would add `Allow` for its own methods; a plain view has none.
-    view.headers = {}
+    # An APIView's dispatch adds `Allow` for the methods it has handlers for.
+    view.headers = {"Allow": ", ".join(allowed_methods)} if allowed_methods else {}
     view.request = api_request = view.initialize_request(request)
     try:
         # Eagerly, as `APIView.initial` does: an invalid token is refused whatever the

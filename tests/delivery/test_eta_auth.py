@@ -195,3 +195,36 @@ async def test_a_database_outage_is_the_handlers_503_for_both_bodies_and_any_cal
     for body in bodies(order):
         eta = await request("POST", ETA, body, {"Authorization": f"Token {token}"})
         assert eta.status_code == 200, eta.text
+
+
+async def test_the_caller_is_refused_before_the_method_the_media_type_and_the_body():
+    """DRF authenticates before it looks at the method or reads the body; so does the ETA."""
+    headers = {"Authorization": f"Token {INVALID_TOKEN}"}
+    drf = await request("GET", ORDERS, headers=headers)
+    assert drf.status_code == 401
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        for method, content, content_type in (
+            ("GET", b"", None),
+            ("POST", b"<xml/>", "application/xml"),
+            ("POST", b"[" * 5000, "application/json"),
+            ("POST", b'{"merchant_ids": "x"}', "application/json"),
+        ):
+            sent = {**headers, **({"Content-Type": content_type} if content_type else {})}
+            eta = await client.request(method, ETA, content=content, headers=sent)
+            assert refusal(eta) == refusal(drf), (method, content_type)
+
+
+async def test_method_media_type_and_body_refusals_are_drfs_own():
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        wrong_method = await client.get(ETA)
+        assert wrong_method.status_code == 405
+        assert wrong_method.json() == {"detail": 'Method "GET" not allowed.'}
+        assert wrong_method.headers["Allow"] == "POST"
+        xml = await client.post(ETA, content=b"<x/>", headers={"Content-Type": "application/xml"})
+        assert xml.status_code == 415
+        assert xml.json() == {"detail": 'Unsupported media type "application/xml" in request.'}
+        listed = await client.post(ETA, json=[1])
+        assert listed.status_code == 400
+        assert listed.json() == {"non_field_errors": ["Expected a JSON object."]}
