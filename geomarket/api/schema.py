@@ -138,7 +138,8 @@ ETA_PATH = {
                     },
                 },
             },
-            ("400", "401", "404", "413", "415", "503"),
+            # 403: a session whose CSRF token is missing, as on every DRF POST.
+            ("400", "401", "403", "404", "413", "415", "503"),
         ),
     }
 }
