@@ -5,6 +5,7 @@ from django.db import transaction
 
 from catalog.models import Product, ProductCategory
 from geomarket.answer_cache import Namespace, versions_bump
+from geomarket.services import model_update
 from merchants.models import Merchant
 
 
@@ -17,10 +18,7 @@ def category_create(*, name: str, slug: str) -> ProductCategory:
 @transaction.atomic
 def category_update(*, category: ProductCategory, data: dict[str, Any]) -> ProductCategory:
     versions_bump(Namespace.CATALOG)
-    for attr, value in data.items():
-        setattr(category, attr, value)
-    category.save()
-    return category
+    return model_update(instance=category, data=data)
 
 
 @transaction.atomic
@@ -54,10 +52,7 @@ def product_create(
 @transaction.atomic
 def product_update(*, product: Product, data: dict[str, Any]) -> Product:
     versions_bump(Namespace.CATALOG)
-    for attr, value in data.items():
-        setattr(product, attr, value)
-    product.save()
-    return product
+    return model_update(instance=product, data=data)
 
 
 @transaction.atomic

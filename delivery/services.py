@@ -10,6 +10,7 @@ from scipy.optimize import linear_sum_assignment
 from delivery.models import Courier, CourierStatus
 from delivery.selectors import fresh_since
 from geomarket.errors import DomainError, NotFound
+from geomarket.services import model_update
 from orders.models import ACTIVE_DELIVERY_STATUSES, WAITING_STATUSES
 
 MAX_ORDERS_PER_ASSIGNMENT = 1000
@@ -28,10 +29,7 @@ def courier_create(
 
 @transaction.atomic
 def courier_update(*, courier: Courier, data: dict) -> Courier:
-    for attr, value in data.items():
-        setattr(courier, attr, value)
-    courier.save()
-    return courier
+    return model_update(instance=courier, data=data)
 
 
 def courier_ping(*, user, lat: float, lng: float) -> dict:

@@ -11,6 +11,7 @@ from catalog.models import Product
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
 from geomarket.locks import session_lock
+from geomarket.services import model_update
 from inventory.locks import inventory_lock_for_update, inventory_rows_lock
 from inventory.models import Inventory, InventoryAdjustment, LowStockReport
 
@@ -36,10 +37,7 @@ def inventory_create(*, product: Product, quantity: int, low_stock_threshold: in
 @transaction.atomic
 def inventory_update(*, inventory: Inventory, data: dict) -> Inventory:
     versions_bump(Namespace.CATALOG)
-    for attr, value in data.items():
-        setattr(inventory, attr, value)
-    inventory.save()
-    return inventory
+    return model_update(instance=inventory, data=data)
 
 
 @transaction.atomic

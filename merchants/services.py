@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from catalog.models import Product, ProductCategory
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import DomainError, Forbidden
+from geomarket.services import model_update
 from inventory.locks import inventory_rows_lock
 from merchants.models import Address, DeliveryZone, Merchant
 
@@ -78,14 +79,9 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
         merchant.location = address.location
         fields["location"] = merchant.location
     elif address:
-        for attr, value in address.items():
-            setattr(merchant.address, attr, value)
-        merchant.address.save()
-        merchant.location = merchant.address.location
-        fields["location"] = merchant.location
-    for attr, value in fields.items():
-        setattr(merchant, attr, value)
-    merchant.save()
+        model_update(instance=merchant.address, data=address)
+        fields["location"] = merchant.address.location
+    model_update(instance=merchant, data=fields)
     if categories is not None:
         merchant.categories.set(categories)
     return merchant
@@ -127,10 +123,7 @@ def address_update(*, address: Address, data: dict[str, Any]) -> Address:
     # It may be a merchant's address, shown with the merchant; its point is the merchant's
     # location (kept equal by a trigger).
     versions_bump(Namespace.MERCHANTS)
-    for attr, value in data.items():
-        setattr(address, attr, value)
-    address.save()
-    return address
+    return model_update(instance=address, data=data)
 
 
 def address_delete(*, address: Address) -> None:
@@ -165,10 +158,7 @@ def delivery_zone_update(*, zone: DeliveryZone, data: dict[str, Any]) -> Deliver
     versions_bump(Namespace.MERCHANTS)
     if "area" in data:
         _validate_zone_area(data["area"])
-    for attr, value in data.items():
-        setattr(zone, attr, value)
-    zone.save()
-    return zone
+    return model_update(instance=zone, data=data)
 
 
 @transaction.atomic
