@@ -21,7 +21,7 @@ Django unchanged:
   repeated or unusual parameters and anything invalid go to Django, which alone words
   the 400;
 - for a path, scheme, host and `Accept` that Django has answered with a JSON 200 in this
-  process (`geomarket.learned_headers`).
+  process (`geomarket.lane.learned_headers`).
 
 Large reports (top products of every merchant, the merchants report) stay with Django:
 taking in and sending their megabytes here would hold up every other request on the
@@ -30,8 +30,6 @@ When the database fails, Django answers instead.
 """
 
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date
 
 import psycopg
@@ -41,7 +39,6 @@ from rest_framework.exceptions import ValidationError
 from analytics.selectors import (
     INTERVALS,
     DateRange,
-    Statement,
     revenue_json_statement,
     top_products_json_statement,
 )
@@ -51,12 +48,10 @@ from analytics.serializers import (
     default_dates,
     within_report_dates,
 )
-from geomarket import async_db, front_cache
 from geomarket.accounts.selectors import operator_token_statement
-from geomarket.learned_headers import LearnedHeaders, send_ok
-
-REVENUE_PATH = "/api/v1/analytics/revenue/"
-TOP_PRODUCTS_PATH = "/api/v1/analytics/top-products/"
+from geomarket.lane import async_db, front_cache
+from geomarket.lane.learned_headers import LearnedHeaders, send_ok
+from geomarket.lane.routes import FastRoute
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # DRF's keys are 40 hex digits; anything else is looked up by Django.
@@ -138,28 +133,6 @@ def parse_top_products(raw: bytes) -> dict | None:
     return {"range_": range_, "merchant_id": merchant_id, "top": top}
 
 
-def _answered_in_sql(json_statement: Callable[..., Statement]):
-    async def body(arguments: dict, *, operator_key: str) -> bytes:
-        statement = json_statement(**arguments, operator_key=operator_key)
-        return (await async_db.fetch_value(statement.sql, statement.params)).encode()
-
-    return body
-
-
-@dataclass(frozen=True)
-class Report:
-    parse: Callable[[bytes], dict | None]
-    # The JSON answer for the parsed arguments; `[]` for anyone but an active operator
-    # holding `operator_key` (a guarded statement).
-    body: Callable[..., Awaitable[bytes]]
-
-
-REPORTS = {
-    REVENUE_PATH: Report(parse_revenue, _answered_in_sql(revenue_json_statement)),
-    TOP_PRODUCTS_PATH: Report(parse_top_products, _answered_in_sql(top_products_json_statement)),
-}
-
-
 def token_caller(scope) -> tuple[tuple[bytes, ...], str] | None:
     """(`request_identity`, token key) of a `GET` that DRF authenticates by its token
     alone: no body, no cookie (no session to weigh), one well-formed `Token` header."""
@@ -177,31 +150,35 @@ def token_caller(scope) -> tuple[tuple[bytes, ...], str] | None:
 learned = LearnedHeaders()
 
 
-def learn_headers(scope, response) -> None:
+def learn_headers(route, scope, response) -> None:
     """Remember the headers of Django's JSON answer to a token-authenticated report."""
-    if scope["path"] not in REPORTS or response.status_code != 200 or response.streaming:
+    if response.status_code != 200 or response.streaming:
         return
     if response.cookies or response.get("Content-Type") != "application/json":
         return
-    caller = token_caller(scope)
+    caller = route.auth(scope)
     if caller is not None:
         learned.learn((scope["path"], caller[0]), response)
 
 
-async def respond(scope, send, **_) -> bool:
-    """Answer the request here and return True, or return False for Django to answer it."""
-    report = REPORTS.get(scope["path"])
-    if report is None or not settings.ANALYTICS_ROUTE:
+async def respond(route, scope, send, **_) -> bool:
+    """Answer the request here and return True, or return False for Django to answer it.
+
+    The statement is guarded: its answer is `[]` for anyone but an active operator
+    holding the caller's key.
+    """
+    if not settings.ANALYTICS_ROUTE:
         return False
-    caller = token_caller(scope)
+    caller = route.auth(scope)
     headers = learned.get((scope["path"], caller[0])) if caller is not None else None
     if headers is None or async_db.resting():
         return False
-    arguments = report.parse(scope.get("query_string", b""))
+    arguments = route.parse(scope.get("query_string", b""))
     if arguments is None:
         return False
     try:
-        body = await report.body(arguments, operator_key=caller[1])
+        statement = route.statement(**arguments, operator_key=caller[1])
+        body = (await async_db.fetch_value(statement.sql, statement.params)).encode()
         if (
             body == b"[]"
             and await async_db.fetch_one(*operator_token_statement(key=caller[1])) is None
@@ -213,3 +190,20 @@ async def respond(scope, send, **_) -> bool:
         return False
     await send_ok(send, headers, body)
     return True
+
+
+def _report(url_name: str, parse, json_statement) -> FastRoute:
+    return FastRoute(
+        url_name=url_name,
+        parse=parse,
+        statement=json_statement,
+        auth=token_caller,
+        respond=respond,
+        learn_headers=learn_headers,
+    )
+
+
+FAST_ROUTES = (
+    _report("analytics-revenue", parse_revenue, revenue_json_statement),
+    _report("analytics-top-products", parse_top_products, top_products_json_statement),
+)

@@ -31,10 +31,10 @@ from rest_framework.fields import BooleanField
 
 from catalog.selectors import products_nearby_statement
 from catalog.serializers import ProductsNearbyParamsSerializer
-from geomarket import answer_cache, async_db, front_cache
-from geomarket.learned_headers import LearnedHeaders, send_ok
-
-NEARBY_PATH = "/api/v1/products/nearby/"
+from geomarket import answer_cache
+from geomarket.lane import async_db, front_cache
+from geomarket.lane.learned_headers import LearnedHeaders, send_ok
+from geomarket.lane.routes import FastRoute
 
 # Plain spellings only; exponents, signs, spaces, long digit runs and digits other than
 # ASCII's (which `\d` would match) go to Django.
@@ -126,27 +126,27 @@ def parse_query(raw: bytes) -> dict | None:
 learned = LearnedHeaders()
 
 
-def learn_headers(scope, response) -> None:
+def learn_headers(route, scope, response) -> None:
     """Remember the headers of Django's answer to an anonymous nearby request."""
-    if scope["path"] != NEARBY_PATH or response.status_code != 200 or response.streaming:
+    if response.status_code != 200 or response.streaming:
         return
     if response.cookies or not hasattr(response, "answer_versions"):
         return
-    identity = front_cache.anonymous_identity(scope)
+    identity = route.auth(scope)
     if identity is not None:
         learned.learn(identity, response)
 
 
-async def respond(scope, send, *, front: front_cache.Lookup) -> bool:
+async def respond(route, scope, send, *, front: front_cache.Lookup) -> bool:
     """Answer the request here and return True, or return False for Django to answer it.
 
     `front` is the front cache's lookup of this request: the answer is filed under its
     key and the namespace versions it read, for the next identical request.
     """
-    if scope["path"] != NEARBY_PATH or not settings.NEARBY_ROUTE:
+    if not settings.NEARBY_ROUTE:
         return False
     versions = front.versions
-    identity = front_cache.anonymous_identity(scope)
+    identity = route.auth(scope)
     headers = learned.get(identity) if identity is not None else None
     if headers is None:
         return False
@@ -155,11 +155,11 @@ async def respond(scope, send, *, front: front_cache.Lookup) -> bool:
         return False
     if async_db.resting():
         return False
-    query = parse_query(scope.get("query_string", b""))
+    query = route.parse(scope.get("query_string", b""))
     if query is None:
         return False
     try:
-        body = (await async_db.fetch_value(*products_nearby_statement(**query))).encode()
+        body = (await async_db.fetch_value(*route.statement(**query))).encode()
     except psycopg.Error as exc:
         async_db.failed(exc, route="products/nearby")
         return False
@@ -169,3 +169,15 @@ async def respond(scope, send, *, front: front_cache.Lookup) -> bool:
             front.key, versions=versions, headers=headers.text, wire_headers=headers.wire, body=body
         )
     return True
+
+
+FAST_ROUTES = (
+    FastRoute(
+        url_name="products-nearby",
+        parse=parse_query,
+        statement=products_nearby_statement,
+        auth=front_cache.anonymous_identity,
+        respond=respond,
+        learn_headers=learn_headers,
+    ),
+)

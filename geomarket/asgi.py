@@ -5,14 +5,17 @@ import os
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core import signals
+from django.core import checks, signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.management.base import SystemCheckError
 from django.http import FileResponse
 from django.urls import set_script_prefix
 
-from geomarket import front_cache
 from geomarket.api.middleware import body_too_large, declared_length_refusal
+from geomarket.lane import front_cache
+from geomarket.lane.checks import TAG as LANE_CHECKS
+from geomarket.lane.routes import routes_by_path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
 
@@ -40,19 +43,19 @@ class SingleHopASGIHandler(ASGIHandler):
     is cancelling a view when its client disconnects, which Django does only for async
     views.
 
-    Before any of that, a request the front cache holds a current answer for is answered
-    from the event loop alone (`geomarket.front_cache`), and so are an anonymous, valid
-    products/nearby request (`catalog.nearby_route`) and an operator's small report
-    (`analytics.route`).
+    Before any of that, the event-loop lane (`geomarket.lane`) answers what it can: a
+    request the front cache holds a current answer for, and the plain requests of the
+    fast routes the apps declare (`FAST_ROUTES`).
     """
 
     def __init__(self):
+        # A lane that would bypass a middleware, or a route naming no view, must not serve.
+        errors = [error for error in checks.run_checks(tags=[LANE_CHECKS]) if error.is_serious()]
+        if errors:
+            raise SystemCheckError("\n".join(str(error) for error in errors))
         super().__init__()
-        # Imported once Django is set up: the routes use the apps' models and selectors.
-        from analytics import route as analytics_route
-        from catalog import nearby_route
-
-        self.routes = (nearby_route, analytics_route)
+        # Resolved once: a request's path is looked up here, not reversed per request.
+        self.routes = routes_by_path()
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
@@ -69,9 +72,9 @@ class SingleHopASGIHandler(ASGIHandler):
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        for route in self.routes:
-            if await route.respond(scope, send, front=front):
-                return
+        route = self.routes.get(scope["path"])
+        if route is not None and await route.respond(route, scope, send, front=front):
+            return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -92,8 +95,9 @@ class SingleHopASGIHandler(ASGIHandler):
         request, error_response = self.create_request(scope, body_file)
         response = error_response if request is None else self.get_response(request)
         front_cache.store(scope, response)
-        for route in self.routes:
-            route.learn_headers(scope, response)
+        route = self.routes.get(scope["path"])
+        if route is not None:
+            route.learn_headers(route, scope, response)
         response._handler_class = self.__class__
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size

@@ -81,7 +81,7 @@ def routes_unlearned():
 async def async_pool_closed():
     """Close the ASGI server's own database pool in the test's event loop: its
     connections would otherwise outlive the loop and hold the test database open."""
-    from geomarket import async_db
+    from geomarket.lane import async_db
 
     yield
     await async_db.pools.close()

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from geomarket import async_db
+from geomarket.lane import async_db
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

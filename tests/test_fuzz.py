@@ -37,8 +37,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from delivery.services import courier_create
-from geomarket import async_db
 from geomarket.asgi import application
+from geomarket.lane import async_db
 from inventory.models import Inventory
 from orders.models import Order
 from tests import factories

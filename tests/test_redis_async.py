@@ -11,7 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from geomarket.redis_async import RedisPipe
+from geomarket.lane.redis_async import RedisPipe
 
 
 def redis_url(db: int | None = None) -> str:

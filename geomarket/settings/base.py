@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "geomarket.accounts",
     "geomarket.cache",
+    # The event-loop lane's start-up checks.
+    "geomarket.lane",
     "merchants",
     "catalog",
     "inventory",
@@ -110,7 +112,7 @@ CACHE_TIMEOUT_SECONDS = env_int("CACHE_TIMEOUT_SECONDS", 60)
 # After a Redis failure, answers skip the cache this long before trying Redis again.
 CACHE_BREAKER_SECONDS = float(env_str("CACHE_BREAKER_SECONDS", "5"))
 # Public, unmetered answers that the ASGI server may answer from Redis before Django
-# (geomarket/front_cache.py). Rate-limited paths must never be listed.
+# (geomarket/lane/front_cache.py). Rate-limited paths must never be listed.
 FRONT_CACHE_PATHS = (
     frozenset(
         {
@@ -123,12 +125,14 @@ FRONT_CACHE_PATHS = (
     else frozenset()
 )
 # Each server process keeps a copy of the front-cache entries it served lately, this many
-# bytes at most (0 turns it off), kept current by Redis (geomarket/near_cache.py). Its
+# bytes at most (0 turns it off), kept current by Redis (geomarket/lane/near_cache.py). Its
 # connection to Redis must answer a heartbeat this often for the copy to be used.
 NEAR_CACHE_BYTES = env_int("NEAR_CACHE_BYTES", 32 * 1024 * 1024)
 NEAR_CACHE_HEARTBEAT_SECONDS = float(env_str("NEAR_CACHE_HEARTBEAT_SECONDS", "0.5"))
-# Anonymous, valid products/nearby requests answered on the ASGI event loop
-# (catalog/nearby_route.py), through a pool of its own (geomarket/async_db.py). That pool
+# The modules declaring the fast routes: requests answered on the ASGI event loop
+# (geomarket/lane/routes.py), through a pool of its own (geomarket/lane/async_db.py).
+FAST_ROUTES = ["catalog.nearby_route", "analytics.route"]
+# Anonymous, valid products/nearby requests (catalog/nearby_route.py). The lane's pool
 # prepares a statement on its second use; set ASYNC_DB_PREPARE_THRESHOLD to "off" behind a
 # connection pooler that cannot keep prepared statements (PgBouncer before 1.21, in
 # transaction mode).

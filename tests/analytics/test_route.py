@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analytics import route
 from analytics.serializers import RevenueParamsSerializer, TopProductsParamsSerializer
-from geomarket import async_db
+from geomarket.lane import async_db
 from tests import factories
 from tests.search.served import closed_port, in_thread, served
 

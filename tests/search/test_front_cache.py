@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpResponse
 from django_redis import get_redis_connection
 
-from geomarket import front_cache
+from geomarket.lane import front_cache
 from tests.search.served import closed_port, reprice, served
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from geomarket import answer_cache, near_cache
+from geomarket import answer_cache
+from geomarket.lane import near_cache
 from tests.redis_server import RedisServer
 from tests.search.served import reprice, served
 

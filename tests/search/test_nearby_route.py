@@ -11,7 +11,7 @@ from django.http import QueryDict
 
 from catalog import nearby_route
 from catalog.serializers import ProductsNearbyParamsSerializer
-from geomarket import async_db
+from geomarket.lane import async_db
 from tests import factories
 from tests.search.served import closed_port, reprice, served
 

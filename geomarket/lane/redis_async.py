@@ -1,6 +1,6 @@
 """A lean asyncio Redis connection for the commands the ASGI server sends on every search
-request before Django (`geomarket.front_cache`): one `MGET` to look an answer up, one
-`SET` to file one.
+request before Django (`geomarket.lane.front_cache`): one `MGET` to look an answer up,
+one `SET` to file one.
 
 redis-py's asyncio client spent about a third of such a request's CPU on its own
 machinery (a connection pool checkout, a retry wrapper and stream readers around each

@@ -33,8 +33,9 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from geomarket import answer_cache, near_cache
-from geomarket.redis_async import RedisPipe
+from geomarket import answer_cache
+from geomarket.lane import near_cache
+from geomarket.lane.redis_async import RedisPipe
 
 # Headers that belong to one response, not to the answer: recomputed or replaced.
 _PER_RESPONSE_HEADERS = {"content-length", "x-cache"}

@@ -1,5 +1,6 @@
 """A small async connection pool to Django's database, for reads served on the ASGI event
-loop (`catalog.nearby_route`, `analytics.route`) without a thread hop or Django's request cycle.
+loop by the fast routes (`geomarket.lane.routes`) without a thread hop or Django's request
+cycle.
 
 It connects with the same parameters and type adapters as Django's own connections, so
 rows come back with the same Python types, and with the session time zone Django sets.

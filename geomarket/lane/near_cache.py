@@ -34,7 +34,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from geomarket import answer_cache
-from geomarket.redis_async import RedisPipe
+from geomarket.lane.redis_async import RedisPipe
 
 logger = logging.getLogger(__name__)
 

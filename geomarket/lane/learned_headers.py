@@ -1,5 +1,5 @@
-"""The headers of Django's answers, for the routes that answer on the ASGI event loop
-(`catalog.nearby_route`, `analytics.route`).
+"""The headers of Django's answers, for the fast routes that answer on the ASGI event loop
+(`geomarket.lane.routes`).
 
 A route answers a request only when Django has already answered one like it in this
 process with a 200: same path, scheme, host, forwarded scheme and `Accept`. It copies
@@ -10,7 +10,7 @@ validation and HTTPS redirect let through.
 
 from typing import NamedTuple
 
-from geomarket import front_cache
+from geomarket.lane import front_cache
 
 
 class Learned(NamedTuple):

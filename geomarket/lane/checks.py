@@ -1,0 +1,121 @@
+"""Start-up checks of the lane: every declared route resolves, and the lane can honour
+every middleware.
+
+The lane answers with what Django's middleware did to an earlier answer: the front cache
+replays that whole answer, a fast route its headers, for a request like it (same view,
+scheme, host, forwarded scheme and `Accept`, no cookie); neither runs the middleware
+chain. That stands in for a middleware only when the middleware does the
+same thing to every such request. One that answers per request (CORS, which reads
+`Origin`; GZip, which reads `Accept-Encoding`; request ids; tracing) would be silently
+skipped by the lane, so it must be reviewed and added to `HONOURED_MIDDLEWARE` (with the
+lane taught what it needs), or the server does not start.
+
+Django runs these with every management command; `geomarket.asgi` runs them before it
+serves.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, register
+from django.urls import NoReverseMatch, reverse
+
+from geomarket.lane.routes import declared_routes
+
+TAG = "lane"
+
+# The middleware the lane honours, each with why replaying Django's earlier headers
+# gives what it would have done.
+HONOURED_MIDDLEWARE = {
+    "geomarket.api.middleware.RequestBodyLimitMiddleware": (
+        "The lane answers only GETs without a body, and the ASGI application's own "
+        "RequestBodyLimit runs before the lane."
+    ),
+    "django.middleware.security.SecurityMiddleware": (
+        "Its headers depend only on the scheme and host, and its HTTPS redirect on the "
+        "scheme, host and forwarded scheme: all part of the key headers are learned "
+        "under, and only 200 answers are learned."
+    ),
+    "django.contrib.sessions.middleware.SessionMiddleware": (
+        "The lane answers no request with a cookie, so there is no session to load, and "
+        "learns no answer that sets one; its Vary: Cookie is in the learned headers."
+    ),
+    "django.middleware.common.CommonMiddleware": (
+        "Its redirects (slash, www) follow from the path and host, which the lane matches "
+        "exactly; DISALLOWED_USER_AGENTS, which reads a header the lane does not key on, "
+        "must stay empty (checked below)."
+    ),
+    "django.middleware.csrf.CsrfViewMiddleware": (
+        "It refuses only unsafe methods and sets its cookie only on answers the lane "
+        "does not learn; the lane answers GETs without a cookie."
+    ),
+    "django.contrib.auth.middleware.AuthenticationMiddleware": (
+        "Without a cookie its user is anonymous; token callers are checked by the "
+        "route's auth policy, as DRF checks them in the view."
+    ),
+    "django.contrib.messages.middleware.MessageMiddleware": (
+        "Messages live in cookies and the session, which a request without a cookie "
+        "does not have; an answer storing one sets a cookie and is not learned."
+    ),
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": (
+        "It sets the same X-Frame-Options on every answer of a view: learned with it."
+    ),
+}
+
+
+@register(TAG)
+def check_lane(app_configs=None, **kwargs) -> list[Error]:
+    return [*_route_errors(), *_middleware_errors()]
+
+
+def _route_errors() -> list[Error]:
+    errors = []
+    for module in settings.FAST_ROUTES:
+        try:
+            routes = declared_routes([module])
+        except (ImportError, AttributeError) as exc:
+            errors.append(
+                Error(
+                    f"FAST_ROUTES lists {module!r}, which declares no fast routes: {exc}",
+                    hint="Name a module with a FAST_ROUTES sequence of FastRoute.",
+                    id="lane.E001",
+                )
+            )
+            continue
+        for route in routes:
+            try:
+                reverse(route.url_name)
+            except NoReverseMatch:
+                errors.append(
+                    Error(
+                        f"The fast route of {module!r} names the URL {route.url_name!r}, "
+                        "which does not resolve without arguments.",
+                        hint="Use the name of the view's URL pattern in the root URLconf.",
+                        id="lane.E002",
+                    )
+                )
+    return errors
+
+
+def _middleware_errors() -> list[Error]:
+    errors = [
+        Error(
+            f"MIDDLEWARE holds {name!r}, which the event-loop lane would bypass.",
+            hint=(
+                "The lane (front cache and fast routes) replays Django's earlier answers "
+                "instead of running the middleware. Make sure the middleware does the same "
+                "to every request the lane answers, teaching the lane what it needs, then "
+                "add it to geomarket.lane.checks.HONOURED_MIDDLEWARE with the reason."
+            ),
+            id="lane.E003",
+        )
+        for name in settings.MIDDLEWARE
+        if name not in HONOURED_MIDDLEWARE
+    ]
+    if settings.DISALLOWED_USER_AGENTS:
+        errors.append(
+            Error(
+                "DISALLOWED_USER_AGENTS is set, and the lane does not read User-Agent.",
+                hint="Refuse those agents in front of the server instead.",
+                id="lane.E004",
+            )
+        )
+    return errors
