@@ -9,8 +9,8 @@ from catalog.services import (
     product_delete,
     product_update,
 )
+from geomarket.hooks import hook_call
 from geomarket.service_admin import ServiceAdmin
-from inventory.locks import inventory_rows_lock
 
 
 @admin.register(ProductCategory)
@@ -51,4 +51,4 @@ class ProductAdmin(ServiceAdmin, admin.ModelAdmin):
         product_delete(product=obj)
 
     def lock_for_delete(self, queryset):
-        inventory_rows_lock(product_ids=queryset.values("pk"))
+        hook_call("products_deleting", product_ids=queryset.values("pk"))

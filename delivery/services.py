@@ -11,7 +11,7 @@ from delivery.models import Courier, CourierStatus
 from delivery.selectors import fresh_since
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
-from orders.models import ACTIVE_DELIVERY_STATUSES, WAITING_STATUSES
+from orders.models import ACTIVE_DELIVERY_STATUSES, WAITING_STATUSES, Order, OrderStatus
 
 MAX_ORDERS_PER_ASSIGNMENT = 1000
 
@@ -78,6 +78,16 @@ def courier_status_refresh(*, courier_id: int) -> None:
             """,
             {"id": courier_id, "active": list(ACTIVE_DELIVERY_STATUSES)},
         )
+
+
+def courier_order_transitioned(*, order: Order, from_status: str, to_status: str) -> None:
+    """An order's courier may take another once it is delivered or cancelled: called by
+    `order_transition` (settings.HOOKS), in its transaction."""
+    if order.courier_id is not None and to_status in (
+        OrderStatus.DELIVERED,
+        OrderStatus.CANCELLED,
+    ):
+        courier_status_refresh(courier_id=order.courier_id)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 from rest_framework import serializers
 
-from catalog.models import ProductCategory
 from geomarket.api.fields import (
     CategoryRefField,
     GeoJSONAreaField,
@@ -13,6 +12,7 @@ from geomarket.api.fields import (
     format_datetime,
     format_money,
 )
+from merchants.models import Merchant
 
 
 class AddressSerializer(serializers.Serializer):
@@ -30,7 +30,8 @@ class MerchantInputSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     category_ids = serializers.PrimaryKeyRelatedField(
         source="categories",
-        queryset=ProductCategory.objects.all(),
+        # Catalog's ProductCategory, named by the relation: merchants import no higher app.
+        queryset=Merchant.categories.field.related_model.objects.all(),
         pk_field=IdField(),
         many=True,
         required=False,

@@ -3,13 +3,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.gis.geos import MultiPolygon, Point
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
-from catalog.models import Product, ProductCategory
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import DomainError, Forbidden
+from geomarket.hooks import hook_call
 from geomarket.services import model_update
-from inventory.locks import inventory_rows_lock
 from merchants.models import Address, DeliveryZone, Merchant
 
 MAX_ZONE_AREA_KM2 = 5_000
@@ -43,10 +42,11 @@ def merchant_create(
     address: Address | dict[str, Any],
     description: str = "",
     phone: str = "",
-    categories: Iterable[ProductCategory] = (),
+    categories: Iterable[models.Model] = (),
     is_active: bool = True,
 ) -> Merchant:
-    """`address` is an existing address, or the fields of a new one."""
+    """`address` is an existing address, or the fields of a new one; `categories` are
+    catalog's product categories."""
     versions_bump(Namespace.MERCHANTS)
     if Merchant.objects.filter(owner=owner).exists():
         raise MerchantAlreadyOwned()
@@ -92,7 +92,7 @@ def merchant_delete(*, merchant: Merchant) -> None:
     # Its products and their stock go with it. The cascade deletes the stock rows in
     # batches in an order of its own: lock them first in the one order of stock locks.
     versions_bump(Namespace.MERCHANTS, Namespace.CATALOG)
-    inventory_rows_lock(product_ids=Product.objects.filter(merchant=merchant).values("pk"))
+    hook_call("products_deleting", product_ids=merchant.products.values("pk"))
     address = merchant.address
     merchant.delete()
     address.delete()

@@ -3,10 +3,10 @@
 from django.db import transaction
 from django.utils import timezone
 
-from delivery.services import courier_status_refresh
 from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, NotFound
+from geomarket.hooks import hook_call
 from inventory.services import stock_return
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 
@@ -79,11 +79,7 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     if to_status == OrderStatus.CANCELLED:
         stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
         versions_bump(Namespace.CATALOG)
-    if order.courier_id is not None and to_status in (
-        OrderStatus.DELIVERED,
-        OrderStatus.CANCELLED,
-    ):
-        courier_status_refresh(courier_id=order.courier_id)
+    hook_call("order_transitioned", order=order, from_status=from_status, to_status=to_status)
     OrderStatusChange.objects.create(
         order=order, from_status=from_status, to_status=to_status, actor=actor, reason=reason
     )
