@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from catalog import apis
 
@@ -16,4 +16,10 @@ product_urlpatterns = [
 search_urlpatterns = [
     path("products/", apis.ProductSearchApi.as_view(), name="search-products"),
     path("suggest/", apis.SuggestApi.as_view(), name="search-suggest"),
+]
+
+urlpatterns = [
+    path("categories/", include(category_urlpatterns)),
+    path("products/", include(product_urlpatterns)),
+    path("search/", include(search_urlpatterns)),
 ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from delivery import apis, views
 
@@ -25,4 +25,10 @@ dispatch_urlpatterns = [
 
 delivery_urlpatterns = [
     path("eta/", views.eta_view, name="delivery-eta"),
+]
+
+urlpatterns = [
+    path("orders/", include(dispatch_urlpatterns)),
+    path("couriers/", include(courier_urlpatterns)),
+    path("delivery/", include(delivery_urlpatterns)),
 ]

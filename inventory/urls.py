@@ -1,9 +1,18 @@
-from django.urls import path
+from django.urls import include, path
 
 from inventory import apis
 
-urlpatterns = [
+inventory_urlpatterns = [
     path("", apis.InventoryListApi.as_view(), name="inventory-list"),
     path("<int:inventory_id>/", apis.InventoryDetailApi.as_view(), name="inventory-detail"),
     path("<int:inventory_id>/adjust/", apis.InventoryAdjustApi.as_view(), name="inventory-adjust"),
+]
+
+urlpatterns = [
+    path(
+        "merchants/<int:merchant_id>/inventory/",
+        apis.MerchantStockApi.as_view(),
+        name="merchant-inventory",
+    ),
+    path("inventory/", include(inventory_urlpatterns)),
 ]

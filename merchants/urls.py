@@ -1,8 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 
 from merchants import apis
 
-urlpatterns = [
+merchant_urlpatterns = [
     path("", apis.MerchantListApi.as_view(), name="merchant-list"),
     path("nearby/", apis.MerchantsNearbyApi.as_view(), name="merchants-nearby"),
     path("delivering-to/", apis.MerchantsDeliveringToApi.as_view(), name="merchants-delivering-to"),
@@ -17,4 +17,8 @@ urlpatterns = [
         apis.DeliveryZoneDetailApi.as_view(),
         name="delivery-zone-detail",
     ),
+]
+
+urlpatterns = [
+    path("merchants/", include(merchant_urlpatterns)),
 ]

@@ -1,10 +1,19 @@
-from django.urls import path
+from django.urls import include, path
 
 from orders import apis
 
-urlpatterns = [
+order_urlpatterns = [
     path("", apis.OrderListApi.as_view(), name="order-list"),
     path("stats/", apis.OrderStatsApi.as_view(), name="order-stats"),
     path("<int:order_id>/", apis.OrderDetailApi.as_view(), name="order-detail"),
     path("<int:order_id>/status/", apis.OrderStatusApi.as_view(), name="order-status"),
+]
+
+urlpatterns = [
+    path(
+        "merchants/<int:merchant_id>/orders/",
+        apis.MerchantOrdersApi.as_view(),
+        name="merchant-orders",
+    ),
+    path("orders/", include(order_urlpatterns)),
 ]
