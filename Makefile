@@ -26,7 +26,7 @@ help:
 	@echo "make soak      mixed load + Redis faults, then invariants (SOAK_SECONDS, default 300)"
 	@echo "make fuzz      schemathesis over every operation, 300 examples each"
 	@echo "make serve     the web server alone (honours DATABASE_URL, REDIS_URL, PORT)"
-	@echo "make lint      ruff check and format check"
+	@echo "make lint      ruff check and format check, and the import contracts (lint-imports)"
 
 setup: system-packages venv
 
@@ -69,6 +69,7 @@ test: setup services
 lint: venv
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/lint-imports --no-cache
 
 format: venv
 	@$(VENV)/bin/ruff check --fix .
@@ -82,4 +83,4 @@ bench: setup services
 	@$(PYTHON) bench/run.py
 
 soak: setup services
-	@$(PYTHON) bench/soak.py
+	@$(PYTHON) -m bench.soak
