@@ -57,6 +57,12 @@ def test_a_route_naming_no_url_stops_start_up(settings):
         SingleHopASGIHandler()
 
 
+def test_a_view_with_two_routes_stops_start_up(settings):
+    settings.FAST_ROUTES = [*settings.FAST_ROUTES, "catalog.nearby_route"]
+
+    assert lane_errors() == ["lane.E005"]
+
+
 def test_a_listed_module_without_routes_stops_start_up(settings):
     settings.FAST_ROUTES = [*settings.FAST_ROUTES, "catalog.selectors", "catalog.no_such_module"]
 

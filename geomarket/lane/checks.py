@@ -68,6 +68,8 @@ def check_lane(app_configs=None, **kwargs) -> list[Error]:
 
 def _route_errors() -> list[Error]:
     errors = []
+    # The server keeps one route per path: a second would be silently dropped.
+    declared_by: dict[str, str] = {}
     for module in settings.FAST_ROUTES:
         try:
             routes = declared_routes([module])
@@ -82,7 +84,7 @@ def _route_errors() -> list[Error]:
             continue
         for route in routes:
             try:
-                reverse(route.url_name)
+                path = reverse(route.url_name)
             except NoReverseMatch:
                 errors.append(
                     Error(
@@ -92,6 +94,17 @@ def _route_errors() -> list[Error]:
                         id="lane.E002",
                     )
                 )
+                continue
+            if path in declared_by:
+                errors.append(
+                    Error(
+                        f"{module!r} and {declared_by[path]!r} both declare a fast route "
+                        f"for {route.url_name!r}.",
+                        hint="Declare each view's fast route once.",
+                        id="lane.E005",
+                    )
+                )
+            declared_by[path] = module
     return errors
 
 
