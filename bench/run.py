@@ -11,34 +11,25 @@ dispatch answers' checks) fails the run.
 """
 
 import json
-import logging
 import os
-import random
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
+# `make bench` runs this file as a script: the repository must be importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
-    import django
+    from bench.common.harness import bench_server, prepare
+    from bench.common.processes import workers as bench_workers
+    from bench.common.report import log, log_ratios
 
-    from bench import analytics, dispatch, orders, search, server
+    url, dsn, rng = prepare()
+    # After Django is set up: the dispatch scenario's ETA provider is a project class.
+    from bench.scenarios import analytics, dispatch, orders, search
 
-    django.setup()
-    # The load generator must not spend its time logging every request it sends.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    url = server.bench_database_url()
-    dsn = server.bench_database_ready(url, log=log)
-    workers = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
-    rng = random.Random(int(os.environ.get("BENCH_SEED", "42")))
+    workers = bench_workers()
     known = ["search", "orders", "dispatch", "analytics"]
     scenarios = os.environ.get("BENCH_SCENARIOS", ",".join(known)).replace(" ", "").split(",")
     unknown = set(scenarios) - set(known)
@@ -61,8 +52,7 @@ def main() -> int:
         # The ETA scenario's stand-in routing engine answers in 100 ms.
         **dispatch.SERVER_ENV,
     }
-    with server.production_server(database_url=url, workers=workers, extra_env=extra_env) as base:
-        log(f"server: {base} ({workers} uvicorn workers, production settings, DEBUG off)")
+    with bench_server(url, workers=workers, extra_env=extra_env) as base:
         if "search" in scenarios:
             log("search:")
             report["scenarios"]["search"] = search.run(
@@ -90,8 +80,7 @@ def main() -> int:
     log("")
     log(f"{'ratio':<34} {'value':>8}  target")
     for scenario in report["scenarios"].values():
-        for name, ratio in scenario["ratios"].items():
-            log(f"{name:<34} {ratio['value']:>8}  {ratio['target'] or '(reference)'}")
+        log_ratios(scenario["ratios"])
     out = os.environ.get("BENCH_OUT")
     if out:
         Path(out).write_text(json.dumps(report, indent=2))

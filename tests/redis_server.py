@@ -3,15 +3,10 @@ the shared server would reach every other process using it (another test worker,
 development stack)."""
 
 import shutil
-import socket
 import subprocess
 import time
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench.common.processes import free_port, port_is_open
 
 
 class RedisServer:
@@ -41,9 +36,8 @@ class RedisServer:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
+            if port_is_open(self.port):
+                return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core import signals
 from django.db import connection
 
-from bench.server import production_env, uvicorn_server
+from bench.common.processes import production_env, uvicorn_server
 from geomarket.asgi import RequestBodyLimit, SingleHopASGIHandler, application
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,18 +1,10 @@
-import socket
-
 import pytest
 from django.test import override_settings
 
+from bench.common.processes import free_port as closed_port
 from geomarket.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
-
-
-def closed_port() -> int:
-    """A local port with nothing listening: bind, note the number, release it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_healthz_is_ok_when_everything_is_up(client):

@@ -8,21 +8,16 @@ starts no Redis), and stops what it started.
 
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from bench.common.processes import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "services.sh"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Load generation and latency statistics shared by every benchmark scenario.
 
-HTTP load comes from `bench.http1`, a lean keep-alive client, one connection per client:
+HTTP load comes from `bench.common.http1`, a lean keep-alive client, one connection per client:
 the generator runs on the same cores as the server, so it must cost it as little CPU as
 it can."""
 
@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bench.http1 import Connection, ProtocolError
+from bench.common.http1 import Connection, ProtocolError
+from bench.common.report import percentile
 
 
 @dataclass
@@ -75,13 +76,6 @@ class Request:
     expect: int | None = None
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
 def summarize(name, concurrency, latencies, errors, seconds, hits=None) -> Measurement:
     values = sorted(latencies)
     return Measurement(
@@ -91,8 +85,8 @@ def summarize(name, concurrency, latencies, errors, seconds, hits=None) -> Measu
         errors=errors,
         seconds=round(seconds, 3),
         p50_ms=round(statistics.median(values) * 1000, 3) if values else float("nan"),
-        p95_ms=round(_percentile(values, 0.95) * 1000, 3),
-        p99_ms=round(_percentile(values, 0.99) * 1000, 3),
+        p95_ms=round(percentile(values, 0.95) * 1000, 3),
+        p99_ms=round(percentile(values, 0.99) * 1000, 3),
         rps=round(len(values) / seconds, 1) if seconds else 0.0,
         cache_hit_ratio=None if hits is None or not values else round(hits / len(values), 3),
         latencies=values,

@@ -1,4 +1,5 @@
-"""The bench database and the production server process the scenarios run against."""
+"""The processes the bench and the soak start: the production server (uvicorn and the
+outbox relay), the HTTP floor, and what they share: a free port, waiting for an answer."""
 
 import os
 import secrets
@@ -7,125 +8,79 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_MIN_MERCHANTS = 20_000
+from bench.common import ROOT
 
 
-def bench_database_url() -> str:
-    """`BENCH_DATABASE_URL`, else the main database URL with the name `geomarket_bench`."""
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
-    from django.conf import settings
-
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit(parts._replace(path="/geomarket_bench"))
-
-
-def psycopg_dsn(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(scheme="postgresql"))
-
-
-def _merchant_count(dsn: str) -> int | None:
-    try:
-        with psycopg.connect(dsn, connect_timeout=5) as connection:
-            row = connection.execute(
-                "SELECT count(*) FROM merchants_merchant WHERE to_regclass('merchants_merchant')"
-                " IS NOT NULL"
-            ).fetchone()
-            return row[0]
-    except psycopg.OperationalError:
-        return None
-    except psycopg.errors.UndefinedTable:
-        return 0
-
-
-def _manage(*args: str, database_url: str) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "geomarket.settings.development",
-        "DEBUG": "false",
-    }
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def bench_database_ready(url: str, *, log) -> str:
-    """Reuse the bench database when it holds the bench city; create and seed it otherwise."""
-    dsn = psycopg_dsn(url)
-    count = _merchant_count(dsn)
-    if count is None:
-        parts = urlsplit(dsn)
-        admin = urlunsplit(parts._replace(path="/postgres"))
-        name = parts.path.lstrip("/")
-        log(f"creating database {name}")
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        count = 0
-    _manage("migrate", "--no-input", "-v", "0", database_url=url)
-    if count < BENCH_MIN_MERCHANTS:
-        if count:
-            raise SystemExit(
-                f"The bench database holds {count} merchants, fewer than the bench city; "
-                "drop it (DROP DATABASE geomarket_bench) and run make bench again."
-            )
-        log("seeding the bench city (seed_demo --preset bench), once")
-        started = time.monotonic()
-        _manage("seed_demo", "--preset", "bench", database_url=url)
-        log(f"seeded in {time.monotonic() - started:.0f} s")
-    else:
-        log(f"reusing the bench database ({count} merchants)")
-    return dsn
-
-
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's pick, so it may be taken again later)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def workers() -> int:
+    """`BENCH_WORKERS`, else a uvicorn worker per core."""
+    return int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
+
+
+def wait_ready(
+    url: str, *, timeout: float, alive: Callable[[], bool] = lambda: True, interval: float = 0.1
+) -> bool:
+    """Poll `url` until it answers 200 (True), or until the process that should answer is
+    gone or `timeout` seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval)
+    return False
+
+
+def uvicorn_argv(app: str, *, port: int, workers: int, log_level: str = "warning") -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        log_level,
+    ]
+
+
 @contextmanager
 def uvicorn_server(*, app: str, workers: int, env: dict, ready_path: str):
     """`app` served by uvicorn as a separate process, until the context ends."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    port = free_port()
+    process = subprocess.Popen(uvicorn_argv(app, port=port, workers=workers), cwd=ROOT, env=env)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base_url}{ready_path}", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
+        ready = wait_ready(
+            f"{base_url}{ready_path}", timeout=60, alive=lambda: process.poll() is None
+        )
+        if not ready:
             raise SystemExit(f"{app} did not become ready")
         yield base_url
     finally:
@@ -194,5 +149,7 @@ def relay_paused():
 def floor_server(*, workers: int, body_bytes: int):
     """The HTTP floor: an ASGI app that does nothing but answer, served the same way."""
     env = {**os.environ, "FLOOR_BODY_BYTES": str(body_bytes)}
-    with uvicorn_server(app="bench.floor:app", workers=workers, env=env, ready_path="/") as url:
+    with uvicorn_server(
+        app="bench.common.floor:app", workers=workers, env=env, ready_path="/"
+    ) as url:
         yield url

@@ -17,13 +17,12 @@ says which indexes they use, among them the partial indexes `order_delivered_at_
 
 Alone, against `BENCH_DATABASE_URL` (created and seeded when missing):
 
-    BENCH_DATABASE_URL=postgis://.../geomarket_bench2 .venv/bin/python -m bench.analytics
+    BENCH_DATABASE_URL=postgis://.../geomarket_bench2 .venv/bin/python -m bench.scenarios.analytics
 """
 
 import json
 import os
 import random
-import secrets
 import subprocess
 import sys
 import time
@@ -31,15 +30,16 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from urllib.parse import urlencode
 
 import psycopg
 
-from bench.http1 import BlockingClient
-from bench.load import Measurement, summarize
+from bench.common import ROOT
+from bench.common import accounts as account_rows
+from bench.common.harness import run_alone
+from bench.common.http1 import BlockingClient
+from bench.common.load import Measurement, summarize
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORT_DAYS = 90
 TOP = 5
 MIN_SAMPLES = 5
@@ -218,26 +218,8 @@ def cases(date_from: date, date_to: date, merchant_id: int) -> list[Case]:
 
 def operator_token(connection) -> str:
     """`bench-operator` (staff, so an operator) with an API token, created once."""
-    connection.execute(
-        "INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name,"
-        " email, is_staff, is_active, date_joined)"
-        " VALUES ('!', false, %s, 'Bench', '', '', true, true, now())"
-        " ON CONFLICT (username) DO NOTHING",
-        [OPERATOR],
-    )
-    user_id, staff = connection.execute(
-        "SELECT id, is_staff AND is_active FROM accounts_user WHERE username = %s", [OPERATOR]
-    ).fetchone()
-    if not staff:
-        raise SystemExit(f"{OPERATOR} exists in the bench database but is not an active staff user")
-    connection.execute(
-        "INSERT INTO authtoken_token (key, created, user_id) VALUES (%s, now(), %s)"
-        " ON CONFLICT (user_id) DO NOTHING",
-        [secrets.token_hex(20), user_id],
-    )
-    return connection.execute(
-        "SELECT key FROM authtoken_token WHERE user_id = %s", [user_id]
-    ).fetchone()[0]
+    user_id = account_rows.staff_user(connection, OPERATOR)
+    return account_rows.tokens(connection, [user_id])[user_id]
 
 
 # --- EXPLAIN -----------------------------------------------------------------------------
@@ -303,7 +285,7 @@ def explain_selectors(
         "LOG_LEVEL": "WARNING",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "bench.analytics", "explain"],
+        [sys.executable, "-m", "bench.scenarios.analytics", "explain"],
         cwd=ROOT,
         env=env,
         input=json.dumps(
@@ -330,7 +312,7 @@ class _Planned(Exception):
 
 
 def _explain_main() -> None:
-    """`python -m bench.analytics explain`: the child process of `explain_selectors`.
+    """`python -m bench.scenarios.analytics explain`: the child process of `explain_selectors`.
 
     Every query a selector sends is EXPLAINed instead of run (the selector is then
     stopped), with the parameters Django binds, so the plan is the server's.
@@ -579,36 +561,8 @@ def _measure_case(case: Case, client, connection, log, failures) -> dict:
 
 
 def main() -> int:
-    """`python -m bench.analytics`: this scenario alone, against `BENCH_DATABASE_URL`."""
-    import logging
-
-    import django
-
-    from bench import server
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    def log(message: str) -> None:
-        print(message, flush=True)
-
-    url = server.bench_database_url()
-    dsn = server.bench_database_ready(url, log=log)
-    workers = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
-    rng = random.Random(int(os.environ.get("BENCH_SEED", "42")))
-    with server.production_server(database_url=url, workers=workers) as base:
-        log(f"server: {base} ({workers} uvicorn workers, production settings, DEBUG off)")
-        log("analytics:")
-        result = run(base_url=base, dsn=dsn, rng=rng, log=log)
-    log("")
-    for name, ratio in result["ratios"].items():
-        log(f"{name:<44} {ratio['value']:>8}  {ratio['target'] or '(reference)'}")
-    for failure in result["failures"]:
-        log(f"FAILED {failure}")
-    if os.environ.get("BENCH_OUT"):
-        Path(os.environ["BENCH_OUT"]).write_text(json.dumps(result, indent=2, default=str))
-    return 1 if result["failures"] else 0
+    """`python -m bench.scenarios.analytics`: this scenario alone, against `BENCH_DATABASE_URL`."""
+    return run_alone("analytics", run, ratio_width=44)
 
 
 if __name__ == "__main__":

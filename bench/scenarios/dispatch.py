@@ -10,7 +10,7 @@
    `linear_sum_assignment`, and with greedy nearest-first (oldest order first takes its
    nearest free slot in reach) as a reference.
 2. ETA: `POST /api/v1/delivery/eta/` for 20 merchants, with the bench server's ETA
-   provider set to `bench.fake_providers.Provider100ms` (every estimate takes 100 ms).
+   provider set to `bench.scenarios.fake_providers.Provider100ms` (every estimate takes 100 ms).
    If the server given has another provider, the scenario starts a server of its own
    with `SERVER_ENV` for this part.
 3. Location pings: `POST /api/v1/couriers/me/location/` from 16 clients, each a courier
@@ -23,31 +23,29 @@ couriers are left `offline`, so they never count as candidates outside this scen
 
 Alone, against `BENCH_DATABASE_URL` (created and seeded when missing):
 
-    BENCH_DATABASE_URL=postgis://.../geomarket_bench2 .venv/bin/python -m bench.dispatch
+    BENCH_DATABASE_URL=postgis://.../geomarket_bench2 .venv/bin/python -m bench.scenarios.dispatch
 """
 
 import asyncio
-import json
 import math
 import os
 import random
-import secrets
-import sys
 import threading
 import time
 from contextlib import nullcontext
 from itertools import cycle
-from pathlib import Path
 
 import httpx
 import numpy as np
 import psycopg
 from scipy.optimize import linear_sum_assignment
 
-from bench.fake_providers import Provider100ms
-from bench.load import Measurement, Request, http_scenario, sql_scenario, summarize
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import accounts as account_rows
+from bench.common.harness import run_alone
+from bench.common.load import Measurement, Request, http_scenario, sql_scenario, summarize
+from bench.common.processes import production_server, workers
+from bench.common.report import ErrorSamples
+from bench.scenarios.fake_providers import Provider100ms
 
 # The bench server needs this to answer ETAs with the 100 ms fake provider.
 ETA_PROVIDER = f"{Provider100ms.__module__}.{Provider100ms.__qualname__}"
@@ -81,45 +79,12 @@ EARTH_M_PER_DEG = 111_320.0
 # --- accounts --------------------------------------------------------------------------
 
 
-def _users(connection, names: list[str], *, staff: bool) -> dict[str, int]:
-    connection.execute(
-        "INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name,"
-        " email, is_staff, is_active, date_joined)"
-        " SELECT '!', false, name, 'Bench', '', '', %s, true, now()"
-        " FROM unnest(%s::text[]) AS name ON CONFLICT (username) DO NOTHING",
-        [staff, names],
-    )
-    rows = connection.execute(
-        "SELECT username, id FROM accounts_user WHERE username = ANY(%s)", [names]
-    ).fetchall()
-    return dict(rows)
-
-
-def _tokens(connection, user_ids: list[int]) -> dict[int, str]:
-    """An API token per user (40 hex characters, like DRF's), created when missing."""
-    connection.execute(
-        "INSERT INTO authtoken_token (key, created, user_id)"
-        " SELECT k, now(), u FROM unnest(%s::text[], %s::bigint[]) AS t(k, u)"
-        " ON CONFLICT (user_id) DO NOTHING",
-        [[secrets.token_hex(20) for _ in user_ids], user_ids],
-    )
-    rows = connection.execute(
-        "SELECT user_id, key FROM authtoken_token WHERE user_id = ANY(%s)", [user_ids]
-    ).fetchall()
-    return dict(rows)
-
-
 def bench_accounts(connection) -> dict:
     """The operator, the buyer of the bench orders and the bench couriers, once."""
-    operator_id = _users(connection, [OPERATOR], staff=True)[OPERATOR]
-    staff = connection.execute(
-        "SELECT is_staff AND is_active FROM accounts_user WHERE id = %s", [operator_id]
-    ).fetchone()[0]
-    if not staff:
-        raise SystemExit(f"{OPERATOR} exists in the bench database but is not an active staff user")
-    buyer_id = _users(connection, [BUYER], staff=False)[BUYER]
-    names = [f"{COURIER_PREFIX}{n:03d}" for n in range(1, COURIERS + 1)]
-    users = _users(connection, names, staff=False)
+    operator_id = account_rows.staff_user(connection, OPERATOR)
+    buyer_id = account_rows.users(connection, [BUYER])[BUYER]
+    names = account_rows.numbered(COURIER_PREFIX, COURIERS)
+    users = account_rows.users(connection, names)
     connection.execute(
         "INSERT INTO delivery_courier (name, vehicle, status, location, location_updated_at,"
         " capacity, created_at, user_id)"
@@ -134,9 +99,9 @@ def bench_accounts(connection) -> dict:
         [names],
     ).fetchall()
     ping_users = [user_id for _, user_id in couriers[:PING_CLIENTS]]
-    tokens = _tokens(connection, [operator_id, *ping_users])
+    tokens = account_rows.tokens(connection, [operator_id, *ping_users])
     # A few hundred new rows are below autovacuum's threshold; without statistics the
-    # planner may take these tables for empty (see bench/orders.py).
+    # planner may take these tables for empty (see bench/scenarios/orders.py).
     connection.execute("ANALYZE authtoken_token, accounts_user, delivery_courier")
     return {
         "operator_token": tokens[operator_id],
@@ -595,24 +560,13 @@ def measure_pings(*, base_url, dsn, clients, centre, rng, measure, on_error) -> 
 # --- the scenario ----------------------------------------------------------------------
 
 
-def _workers() -> int:
-    return int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
-
-
 def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
     """`base_url`: the bench server, ideally started with `SERVER_ENV`; without it the
     ETA part runs against a server of its own (same settings plus `SERVER_ENV`)."""
-    from bench.server import production_server
-
     measurements: list[Measurement] = []
     failures: list[str] = []
-    error_samples: list[str] = []
-    samples_lock = threading.Lock()
-
-    def on_error(message: str) -> None:
-        with samples_lock:
-            if len(error_samples) < 5:
-                error_samples.append(message)
+    errors = ErrorSamples()
+    on_error = errors.on_error
 
     def measure(measurement: Measurement) -> Measurement:
         log(
@@ -655,7 +609,7 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
                 f" with ETA_PROVIDER={ETA_PROVIDER}"
             )
         server = (
-            production_server(database_url=dsn, workers=_workers(), extra_env=SERVER_ENV)
+            production_server(database_url=dsn, workers=workers(), extra_env=SERVER_ENV)
             if own_server
             else nullcontext(base_url)
         )
@@ -695,7 +649,7 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
             [accounts["courier_ids"]],
         )
         connection.close()
-    for sample in error_samples:
+    for sample in errors.samples:
         log(f"  error sample: {sample}")
 
     delay_ms = Provider100ms.delay * 1000
@@ -739,38 +693,8 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
 
 
 def main() -> int:
-    """`python -m bench.dispatch`: this scenario alone, against `BENCH_DATABASE_URL`."""
-    import logging
-
-    import django
-
-    from bench import server
-
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geomarket.settings.development")
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    def log(message: str) -> None:
-        print(message, flush=True)
-
-    url = server.bench_database_url()
-    dsn = server.bench_database_ready(url, log=log)
-    rng = random.Random(int(os.environ.get("BENCH_SEED", "42")))
-    with server.production_server(
-        database_url=url, workers=_workers(), extra_env=SERVER_ENV
-    ) as base:
-        log(f"server: {base} ({_workers()} uvicorn workers, production settings, DEBUG off)")
-        log("dispatch:")
-        result = run(base_url=base, dsn=dsn, rng=rng, log=log)
-    log("")
-    for name, ratio in result["ratios"].items():
-        log(f"{name:<34} {ratio['value']:>8}  {ratio['target'] or '(reference)'}")
-    for failure in result["failures"]:
-        log(f"FAILED {failure}")
-    if os.environ.get("BENCH_OUT"):
-        Path(os.environ["BENCH_OUT"]).write_text(json.dumps(result, indent=2, default=str))
-    return 1 if result["failures"] else 0
+    """`python -m bench.scenarios.dispatch`: this scenario alone, against `BENCH_DATABASE_URL`."""
+    return run_alone("dispatch", run, extra_env=SERVER_ENV)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """ETA providers for the benchmark server, chosen with `ETA_PROVIDER=<dotted path>`.
 
-The bench server runs from the repository root, so `bench.fake_providers.Provider100ms`
+The bench server runs from the repository root, so `bench.scenarios.fake_providers.Provider100ms`
 is importable there. The delay is a class attribute that the scenario reads as well, so
 the ratio it reports (p50 ÷ delay) always divides by the delay the server waited.
 """

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import random
-import secrets
 import subprocess
 import sys
 import threading
@@ -26,16 +25,17 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bench.load import Request, http_scenario, merged, sql_scenario
-from bench.server import production_env, relay_paused
+from bench.common import ROOT
+from bench.common import accounts as account_rows
+from bench.common.load import Request, http_scenario, merged, sql_scenario
+from bench.common.processes import production_env, relay_paused
+from bench.common.report import ErrorSamples, ratio
 
-ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 16)
 DURATION = 8.0
 # Each measurement is this many slices of DURATION / ROUNDS seconds, in turns with its
@@ -151,30 +151,11 @@ def broker_queue_purge(url: str) -> int:
 
 def bench_buyers(dsn: str, count: int = BUYERS) -> list[Buyer]:
     """`count` customers with API tokens, created once and reused by every run."""
+    names = account_rows.numbered(BUYER_PREFIX, count)
     with psycopg.connect(dsn) as connection:
-        connection.execute(
-            "INSERT INTO accounts_user (password, is_superuser, username, first_name,"
-            " last_name, email, is_staff, is_active, date_joined)"
-            " SELECT '!', false, %s || lpad(n::text, 3, '0'), 'Bench', 'Buyer', '', false,"
-            " true, now() FROM generate_series(1, %s) AS n"
-            " ON CONFLICT (username) DO NOTHING",
-            [BUYER_PREFIX, count],
-        )
-        rows = connection.execute(
-            "SELECT u.id, t.key FROM accounts_user u"
-            " LEFT JOIN authtoken_token t ON t.user_id = u.id"
-            " WHERE u.username LIKE %s ORDER BY u.id LIMIT %s",
-            [BUYER_PREFIX + "%", count],
-        ).fetchall()
-        buyers = []
-        for user_id, key in rows:
-            if key is None:
-                key = secrets.token_hex(20)
-                connection.execute(
-                    "INSERT INTO authtoken_token (key, created, user_id) VALUES (%s, now(), %s)",
-                    [key, user_id],
-                )
-            buyers.append(Buyer(user_id, key))
+        ids = account_rows.users(connection, names, last_name="Buyer")
+        keys = account_rows.tokens(connection, ids.values())
+        buyers = [Buyer(ids[name], keys[ids[name]]) for name in names]
         # A few dozen rows are below autovacuum's threshold: without fresh statistics the
         # planner takes authtoken_token for empty and looks every token up by merge-joining
         # all of accounts_user (3 ms instead of 0.05 ms a request).
@@ -500,7 +481,7 @@ def count_queries(*, database_url: str, server_env: dict, order: PlannedOrder) -
     env = production_env(database_url=database_url, **{"DATABASE_POOL": "false", **server_env})
     spec = {"token": order.buyer.token, "body": order.body()}
     result = subprocess.run(
-        [sys.executable, "-m", "bench.orders", "count-queries"],
+        [sys.executable, "-m", "bench.scenarios.orders", "count-queries"],
         cwd=ROOT,
         env=env,
         input=json.dumps(spec),
@@ -512,7 +493,7 @@ def count_queries(*, database_url: str, server_env: dict, order: PlannedOrder) -
 
 
 def _count_queries_main() -> None:
-    """`python -m bench.orders count-queries`: the child process of `count_queries`."""
+    """`python -m bench.scenarios.orders count-queries`: the child process of `count_queries`."""
     import django
 
     django.setup()
@@ -572,13 +553,8 @@ def run(
     results = {}
     checks = {}
     failures: list[str] = []
-    error_samples: list[str] = []
-    samples_lock = threading.Lock()
-
-    def on_error(message: str) -> None:
-        with samples_lock:
-            if len(error_samples) < 5:
-                error_samples.append(message)
+    errors = ErrorSamples()
+    on_error = errors.on_error
 
     buyers = bench_buyers(dsn)
     buyer_ids = [buyer.id for buyer in buyers]
@@ -743,24 +719,20 @@ def run(
     log(f"  stock check: oversells: {oversells}; {'OK' if not failures else 'FAILED'}")
     for failure in failures:
         log(f"  FAILED: {failure}")
-    for sample in error_samples:
+    for sample in errors.samples:
         log(f"  error sample: {sample}")
-
-    def ratio(a, b, field):
-        below = getattr(results[b], field)
-        return round(getattr(results[a], field) / below, 3) if below else float("nan")
 
     ratios = {
         "orders_spread_rps_vs_sql_c16": {
-            "value": ratio(("spread", 16), ("spread-sql", 16), "rps"),
+            "value": ratio(results[("spread", 16)], results[("spread-sql", 16)], "rps"),
             "target": RPS_TARGET,
         },
         "orders_hot_rps_vs_sql_c16": {
-            "value": ratio(("hot", 16), ("hot-sql", 16), "rps"),
+            "value": ratio(results[("hot", 16)], results[("hot-sql", 16)], "rps"),
             "target": RPS_TARGET,
         },
         "orders_spread_p50_vs_sql_c1": {
-            "value": ratio(("spread", 1), ("spread-sql", 1), "p50_ms"),
+            "value": ratio(results[("spread", 1)], results[("spread-sql", 1)], "p50_ms"),
             "target": None,
         },
     }

@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 
-from bench.load import http_scenario, interleaved, sql_scenario
-from bench.server import floor_server
+from bench.common.load import http_scenario, interleaved, sql_scenario
+from bench.common.processes import floor_server
+from bench.common.report import ratio
 
 NEARBY_LIMIT = 20
 # Each nearby measurement is this many slices of this many seconds, in turns with the
@@ -215,38 +216,35 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
             )
         )
 
-    def ratio(a, b, field):
-        return round(getattr(results[a], field) / getattr(results[b], field), 3)
-
     ratios = {
         "nearby_p50_vs_sql_c1": {
-            "value": ratio(("nearby", 1), ("nearby-sql", 1), "p50_ms"),
+            "value": ratio(results[("nearby", 1)], results[("nearby-sql", 1)], "p50_ms"),
             "target": "<= 2.0",
         },
         "nearby_rps_vs_sql_c8": {
-            "value": ratio(("nearby", 8), ("nearby-sql", 8), "rps"),
+            "value": ratio(results[("nearby", 8)], results[("nearby-sql", 8)], "rps"),
             "target": ">= 0.4",
         },
         "nearby_hit_p50_vs_miss_p50_c1": {
-            "value": ratio(("nearby-hit", 1), ("nearby", 1), "p50_ms"),
+            "value": ratio(results[("nearby-hit", 1)], results[("nearby", 1)], "p50_ms"),
             "target": "<= 0.3",
         },
         # Where the two targets above stand against the server and load generator alone:
         # no endpoint can beat an app that does nothing.
         "http_floor_p50_vs_sql_c1": {
-            "value": ratio(("floor", 1), ("nearby-sql", 1), "p50_ms"),
+            "value": ratio(results[("floor", 1)], results[("nearby-sql", 1)], "p50_ms"),
             "target": None,
         },
         "http_floor_rps_vs_sql_c8": {
-            "value": ratio(("floor", 8), ("nearby-sql", 8), "rps"),
+            "value": ratio(results[("floor", 8)], results[("nearby-sql", 8)], "rps"),
             "target": None,
         },
         "delivering_p50_vs_sql_c1": {
-            "value": ratio(("delivering", 1), ("delivering-sql", 1), "p50_ms"),
+            "value": ratio(results[("delivering", 1)], results[("delivering-sql", 1)], "p50_ms"),
             "target": None,
         },
         "delivering_rps_vs_sql_c8": {
-            "value": ratio(("delivering", 8), ("delivering-sql", 8), "rps"),
+            "value": ratio(results[("delivering", 8)], results[("delivering-sql", 8)], "rps"),
             "target": None,
         },
     }

@@ -1,7 +1,6 @@
 """The ETA view authenticates, and answers errors, exactly as the API's DRF views do."""
 
 import contextlib
-import socket
 
 import httpx
 import pytest
@@ -10,6 +9,7 @@ from django.contrib.gis.geos import Point
 from django.db import connections
 from django.test import Client
 
+from bench.common.processes import free_port as closed_port
 from geomarket.asgi import application
 from orders.services import OrderLine, order_place
 from tests import factories
@@ -148,13 +148,6 @@ async def test_a_session_without_its_csrf_token_is_refused_as_drf_refuses_it():
     for body in bodies(order):
         eta = await request("POST", ETA, body, cookies=cookies)
         assert refusal(eta) == refusal(drf), body
-
-
-def closed_port() -> int:
-    """A local port with nothing listening: bind, note the number, release it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

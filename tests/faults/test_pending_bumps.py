@@ -4,13 +4,12 @@ made stale: the bump is recorded in the database and done as soon as Redis answe
 Each "process" here is a circuit breaker and a cache connection of its own: the writer's
 Redis fails, the reader's does not."""
 
-import socket
-
 import pytest
 from django.test import override_settings
 from django_redis import get_redis_connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bench.common.processes import free_port
 from catalog.services import product_update
 from geomarket import answer_cache
 from geomarket.cache.models import PendingBump
@@ -50,12 +49,12 @@ def catalog_version() -> int:
 
 
 def dead_redis(settings):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     return override_settings(
         CACHES={
-            "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
+            "default": {
+                **settings.CACHES["default"],
+                "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            }
         }
     )
 

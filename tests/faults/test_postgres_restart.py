@@ -9,7 +9,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.server import production_env
+from bench.common.processes import free_port, production_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
@@ -31,12 +30,6 @@ def postgres_home() -> Path:
     script = ROOT / "scripts" / "services.sh"
     result = subprocess.run([script, "pg-home"], check=True, capture_output=True, text=True)
     return Path(result.stdout.strip())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PostgresCluster:

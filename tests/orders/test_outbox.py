@@ -1,7 +1,6 @@
 """Confirmations go through an outbox: a broker outage delays them, never loses them."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import redis
 from django.core import mail
 from django.db import connection
 
+from bench.common.processes import free_port as closed_port
 from geomarket.celery import app as celery_app
 from orders.models import Order, OrderNotification, OutboxMessage
 from orders.relay import CHANNEL as relay_channel
@@ -25,12 +25,6 @@ from tests.market import ORDERS, order_body
 from tests.threads import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 """Helpers for tests that call the served ASGI application, as uvicorn does."""
 
-import socket
-
 import httpx
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from bench.common.processes import free_port
 from catalog.services import product_update
 from geomarket.asgi import application
 
@@ -25,10 +24,8 @@ def reprice(product, price) -> None:
         connections.close_all()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The route tests' name for it: a port with nothing listening.
+closed_port = free_port
 
 
 async def in_thread(function, *args, **kwargs):

@@ -1,24 +1,18 @@
 """Cached answers: HIT/MISS, never stale after a committed write, and Redis optional."""
 
 import logging
-import socket
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from bench.common.processes import free_port as closed_port
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 NEARBY = "/api/v1/products/nearby/"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
