@@ -3,6 +3,15 @@ thousands of `create_user` calls would take longer than the runs they serve."""
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Account:
+    """A client of the API: its user and that user's token."""
+
+    user_id: int
+    token: str
 
 
 def numbered(prefix: str, count: int) -> list[str]:

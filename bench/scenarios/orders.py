@@ -32,9 +32,11 @@ from psycopg.types.json import Jsonb
 
 from bench.common import ROOT
 from bench.common import accounts as account_rows
+from bench.common.accounts import Account
 from bench.common.load import Request, http_scenario, merged, sql_scenario
 from bench.common.processes import production_env, relay_paused
 from bench.common.report import ErrorSamples, ratio
+from bench.common.spots import POINT_NEAR_MERCHANT, Item, Spot, spots_sql
 
 CONCURRENCY = (1, 16)
 DURATION = 8.0
@@ -67,34 +69,8 @@ class InvariantBroken(Exception):
 
 
 @dataclass(frozen=True)
-class Item:
-    product_id: int
-    inventory_id: int
-    title: str
-    price: Decimal
-
-
-@dataclass(frozen=True)
-class Spot:
-    """A merchant and a delivery point inside its cheapest covering active zone."""
-
-    merchant_id: int
-    lat: float
-    lng: float
-    fee: Decimal
-    min_order: Decimal
-    items: tuple[Item, ...]
-
-
-@dataclass(frozen=True)
-class Buyer:
-    id: int
-    token: str
-
-
-@dataclass(frozen=True)
 class PlannedOrder:
-    buyer: Buyer
+    buyer: Account
     spot: Spot
     lines: tuple[tuple[Item, int], ...]
     key: str | None
@@ -149,13 +125,13 @@ def broker_queue_purge(url: str) -> int:
 # --- setup ---------------------------------------------------------------------------
 
 
-def bench_buyers(dsn: str, count: int = BUYERS) -> list[Buyer]:
+def bench_buyers(dsn: str, count: int = BUYERS) -> list[Account]:
     """`count` customers with API tokens, created once and reused by every run."""
     names = account_rows.numbered(BUYER_PREFIX, count)
     with psycopg.connect(dsn) as connection:
         ids = account_rows.users(connection, names, last_name="Buyer")
         keys = account_rows.tokens(connection, ids.values())
-        buyers = [Buyer(ids[name], keys[ids[name]]) for name in names]
+        buyers = [Account(ids[name], keys[ids[name]]) for name in names]
         # A few dozen rows are below autovacuum's threshold: without fresh statistics the
         # planner takes authtoken_token for empty and looks every token up by merge-joining
         # all of accounts_user (3 ms instead of 0.05 ms a request).
@@ -163,23 +139,12 @@ def bench_buyers(dsn: str, count: int = BUYERS) -> list[Buyer]:
     return buyers
 
 
-SPOTS_SQL = """
-WITH m AS (
-    SELECT id, location FROM merchants_merchant WHERE is_active ORDER BY random() LIMIT %(n)s
-), p AS (
-    SELECT m.id AS merchant_id,
-           ST_Project(m.location, random() * 1500, radians(random() * 360)) AS point
-    FROM m
+# A point near each of `n` random merchants.
+SPOTS_SQL = spots_sql(
+    f"SELECT m.id AS merchant_id, {POINT_NEAR_MERCHANT} AS point FROM ("
+    " SELECT id, location FROM merchants_merchant WHERE is_active ORDER BY random()"
+    " LIMIT %(n)s) m"
 )
-SELECT p.merchant_id, ST_Y(p.point::geometry), ST_X(p.point::geometry),
-       z.delivery_fee, z.min_order_amount
-FROM p
-CROSS JOIN LATERAL (
-    SELECT delivery_fee, min_order_amount FROM merchants_deliveryzone z
-    WHERE z.merchant_id = p.merchant_id AND z.is_active AND ST_Covers(z.area, p.point)
-    ORDER BY z.delivery_fee, z.id LIMIT 1
-) z
-"""
 
 ITEMS_SQL = """
 SELECT p.merchant_id, p.id, i.id, p.title, p.price
@@ -225,7 +190,7 @@ def _key(rng: random.Random) -> str | None:
     return str(uuid.UUID(int=rng.getrandbits(128))) if rng.random() < IDEMPOTENT_SHARE else None
 
 
-def spread_orders(spots: list[Spot], buyers: list[Buyer], rng: random.Random):
+def spread_orders(spots: list[Spot], buyers: list[Account], rng: random.Random):
     while True:
         spot = rng.choice(spots)
         yield PlannedOrder(rng.choice(buyers), spot, _lines_reaching(spot, rng), _key(rng))
@@ -241,7 +206,7 @@ def hot_choice(spots: list[Spot], rng: random.Random) -> tuple[Spot, Item]:
     return rng.choice(candidates)
 
 
-def hot_orders(spot: Spot, item: Item, buyers: list[Buyer], rng: random.Random):
+def hot_orders(spot: Spot, item: Item, buyers: list[Account], rng: random.Random):
     while True:
         yield PlannedOrder(rng.choice(buyers), spot, ((item, 1),), _key(rng))
 
@@ -264,7 +229,7 @@ def raw_order(connection, order: PlannedOrder) -> None:
             claim = cursor.execute(
                 "INSERT INTO orders_idempotencykey (user_id, key, request_hash, created_at)"
                 " VALUES (%s, %s, %s, now()) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
-                [order.buyer.id, order.key, hashlib.sha256(order.key.encode()).hexdigest()],
+                [order.buyer.user_id, order.key, hashlib.sha256(order.key.encode()).hexdigest()],
             ).fetchone()
         shortages = []
         try:
@@ -299,7 +264,7 @@ def raw_order(connection, order: PlannedOrder) -> None:
             " updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())"
             " RETURNING id",
             [
-                order.buyer.id,
+                order.buyer.user_id,
                 order.spot.merchant_id,
                 address_id,
                 status,
@@ -326,7 +291,7 @@ def raw_order(connection, order: PlannedOrder) -> None:
         cursor.execute(
             "INSERT INTO orders_orderstatuschange (order_id, from_status, to_status, actor_id,"
             " reason, created_at) VALUES (%s, '', %s, %s, '', now())",
-            [order_id, status, order.buyer.id],
+            [order_id, status, order.buyer.user_id],
         )
         if status == "confirmed":
             cursor.execute(
@@ -557,7 +522,7 @@ def run(
     on_error = errors.on_error
 
     buyers = bench_buyers(dsn)
-    buyer_ids = [buyer.id for buyer in buyers]
+    buyer_ids = [buyer.user_id for buyer in buyers]
     connection = psycopg.connect(dsn, autocommit=True)
     leftovers = remove_leftovers(connection, buyer_ids)
     if leftovers:

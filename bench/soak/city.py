@@ -6,13 +6,14 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal
 
 import psycopg
 
 from bench.common import accounts as account_rows
+from bench.common.accounts import Account
 from bench.common.db import admin_dsn, database_name, manage, psycopg_dsn
 from bench.common.report import log
+from bench.common.spots import POINT_NEAR_MERCHANT, Item, Spot, spots_sql
 from bench.soak.config import ADVISORY_LOCK, BUYERS, HOT_PRODUCTS, HOT_STOCK, RUN_DIR, SEED_ARGS
 
 
@@ -55,30 +56,6 @@ def soak_lock(dsn: str):
 
 
 @dataclass(frozen=True)
-class Actor:
-    user_id: int
-    token: str
-
-
-@dataclass(frozen=True)
-class Item:
-    product_id: int
-    inventory_id: int
-    price: Decimal
-
-
-@dataclass(frozen=True)
-class Spot:
-    """A merchant, a delivery point in its cheapest covering zone, and its products."""
-
-    merchant_id: int
-    lat: float
-    lng: float
-    min_order: Decimal
-    items: tuple[Item, ...]
-
-
-@dataclass(frozen=True)
 class Hot:
     spot: Spot
     item: Item
@@ -95,9 +72,9 @@ class CourierActor:
 
 @dataclass
 class City:
-    buyers: list[Actor]
-    owners: dict[int, Actor]  # merchant id -> its owner
-    operator: Actor
+    buyers: list[Account]
+    owners: dict[int, Account]  # merchant id -> its owner
+    operator: Account
     couriers: list[CourierActor]
     spots: list[Spot]
     hot: list[Hot]
@@ -113,26 +90,15 @@ def _users_create(connection, names: list[str], *, staff: bool = False) -> list[
     return [ids[name] for name in names]
 
 
-SPOTS_SQL = """
-WITH p AS (
-    SELECT m.id AS merchant_id,
-           ST_Project(m.location, random() * 1500, radians(random() * 360)) AS point
-    FROM merchants_merchant m, generate_series(1, 3)
-    WHERE m.is_active
+# Up to three tries of a point near each active merchant.
+SPOTS_SQL = spots_sql(
+    f"SELECT m.id AS merchant_id, {POINT_NEAR_MERCHANT} AS point"
+    " FROM merchants_merchant m, generate_series(1, 3) WHERE m.is_active",
+    one_per_merchant=True,
 )
-SELECT DISTINCT ON (p.merchant_id)
-       p.merchant_id, ST_Y(p.point::geometry), ST_X(p.point::geometry), z.min_order_amount
-FROM p
-CROSS JOIN LATERAL (
-    SELECT min_order_amount FROM merchants_deliveryzone z
-    WHERE z.merchant_id = p.merchant_id AND z.is_active AND ST_Covers(z.area, p.point)
-    ORDER BY z.delivery_fee, z.id LIMIT 1
-) z
-ORDER BY p.merchant_id
-"""
 
 ITEMS_SQL = """
-SELECT p.merchant_id, p.id, i.id, p.price, i.quantity
+SELECT p.merchant_id, p.id, i.id, p.title, p.price
 FROM catalog_product p JOIN inventory_inventory i ON i.product_id = p.id
 WHERE p.is_published AND p.merchant_id = ANY(%s) AND i.quantity >= 5
 ORDER BY p.merchant_id, p.id
@@ -162,13 +128,13 @@ def city_prepare(dsn: str, rng: random.Random) -> City:
         )
         spots_raw = connection.execute(SPOTS_SQL).fetchall()
         items_by_merchant: dict[int, list[Item]] = defaultdict(list)
-        for merchant_id, product_id, inventory_id, price, _ in connection.execute(
+        for merchant_id, product_id, inventory_id, title, price in connection.execute(
             ITEMS_SQL, [[row[0] for row in spots_raw]]
         ):
-            items_by_merchant[merchant_id].append(Item(product_id, inventory_id, price))
+            items_by_merchant[merchant_id].append(Item(product_id, inventory_id, title, price))
         spots = [
-            Spot(merchant_id, lat, lng, min_order, tuple(items_by_merchant[merchant_id]))
-            for merchant_id, lat, lng, min_order in spots_raw
+            Spot(merchant_id, lat, lng, fee, min_order, tuple(items_by_merchant[merchant_id]))
+            for merchant_id, lat, lng, fee, min_order in spots_raw
             if len(items_by_merchant[merchant_id]) >= 4
         ]
         if len(spots) < HOT_PRODUCTS + 10:
@@ -200,9 +166,9 @@ def city_prepare(dsn: str, rng: random.Random) -> City:
         ]
         connection.execute("ANALYZE accounts_user, authtoken_token, inventory_inventory")
     return City(
-        buyers=[Actor(user_id, tokens[user_id]) for user_id in buyer_ids],
-        owners={m: Actor(owner, tokens[owner]) for m, owner in owner_of.items()},
-        operator=Actor(operator_id, tokens[operator_id]),
+        buyers=[Account(user_id, tokens[user_id]) for user_id in buyer_ids],
+        owners={m: Account(owner, tokens[owner]) for m, owner in owner_of.items()},
+        operator=Account(operator_id, tokens[operator_id]),
         couriers=[
             CourierActor(courier_id, tokens[user_id], lat or 52.52, lng or 13.405)
             for courier_id, user_id, lat, lng in courier_rows

@@ -14,8 +14,10 @@ from decimal import Decimal
 import httpx
 import psycopg
 
+from bench.common.accounts import Account
 from bench.common.report import log
-from bench.soak.city import Actor, City, CourierActor, Item, Marks, Spot
+from bench.common.spots import Item, Spot
+from bench.soak.city import City, CourierActor, Marks
 from bench.soak.config import (
     ACTIVE_STATUSES,
     COLD_BUYERS,
@@ -442,7 +444,7 @@ class Load:
             if login is not None and login.status_code == 200:
                 token = login.json()["token"]
                 await self.get("auth: me", "/api/v1/auth/me/", token)
-                self.buyers.append(Actor(registered.json()["id"], token))
+                self.buyers.append(Account(registered.json()["id"], token))
 
     async def health(self) -> None:
         """`/healthz` once a second, counted apart: it answers 503 on purpose in a fault."""
