@@ -10,9 +10,10 @@ without leaving the event loop.
 It answers only what Django would answer with a 200 and nothing else, and hands every
 other request to Django unchanged:
 - anonymous `GET`s without a body (`front_cache.anonymous_identity`);
-- whose parameters `parse_query` accepts: a strict subset of what
-  `ProductsNearbyParamsSerializer` accepts, giving the same values. Anything missing,
-  malformed, out of range or merely unusual goes to Django, which alone words the 400;
+- whose parameters `parse_query` accepts: derived from `ProductsNearbyParamsSerializer`
+  (`geomarket.lane.params`), it accepts a subset of what the serializer accepts, giving
+  the same values. Anything missing, malformed, out of range or merely unusual goes to
+  Django, which alone words the 400;
 - for a scheme, host and `Accept` Django has already answered a nearby request for with
   a 200 in this process. The route copies the headers of that response (security
   headers, `Vary`, `Allow`), so it answers with what Django's middleware would set, and
@@ -21,105 +22,20 @@ other request to Django unchanged:
 When the database fails, Django answers instead, in its own way (503 when down).
 """
 
-import re
-from decimal import Decimal
-
 import psycopg
 from django.conf import settings
-from rest_framework.exceptions import ValidationError
-from rest_framework.fields import BooleanField
 
 from catalog.selectors import products_nearby_statement
 from catalog.serializers import ProductsNearbyParamsSerializer
 from geomarket import answer_cache
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.learned_headers import LearnedHeaders, send_ok
+from geomarket.lane.params import query_parser
 from geomarket.lane.routes import FastRoute
 
-# Plain spellings only; exponents, signs, spaces, long digit runs and digits other than
-# ASCII's (which `\d` would match) go to Django.
-_DEGREES = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,15})?")
-_METRES = re.compile(r"[0-9]{1,5}(\.[0-9]{1,6})?")
-_AMOUNT = re.compile(r"[0-9]{1,8}(\.[0-9]{1,2})?")
-_CENT = Decimal("0.01")
-_TRUE = frozenset(value for value in BooleanField.TRUE_VALUES if isinstance(value, str))
-_FALSE = frozenset(value for value in BooleanField.FALSE_VALUES if isinstance(value, str))
-# Far below Django's DATA_UPLOAD_MAX_NUMBER_FIELDS, whose 400 Django must give.
-_MAX_FIELDS = 20
-
-
-def _number(text: str | None, pattern: re.Pattern, low: float, high: float) -> float | None:
-    if text is None or not pattern.fullmatch(text):
-        return None
-    value = float(text)
-    return value if low <= value <= high else None
-
-
-def _text(text: str, max_length: int) -> str | None:
-    # DRF trims and refuses blank, NUL and surrogate text; such values go to Django.
-    if not text or text != text.strip() or len(text) > max_length or not text.isprintable():
-        return None
-    return text
-
-
-# Integers and category references are read by the serializer's own fields.
-_FIELDS = ProductsNearbyParamsSerializer().fields
-
-
-def _field(name: str, text: str):
-    try:
-        return _FIELDS[name].run_validation(text)
-    except ValidationError:
-        return None
-
-
-def _flag(text: str | None, default: bool) -> bool | None:
-    if text is None:
-        return default
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    return None
-
-
-def parse_query(raw: bytes) -> dict | None:
-    """The validated parameters, as `ProductsNearbyParamsSerializer.validated_data` holds
-    them, or None for a query only Django should answer."""
-    given = front_cache.query_pairs(raw, max_fields=_MAX_FIELDS)
-    if given is None:
-        return None
-    lat = _number(given.get("lat"), _DEGREES, -90, 90)
-    lng = _number(given.get("lng"), _DEGREES, -180, 180)
-    radius = _number(given.get("radius", "5000"), _METRES, 0, 50_000)
-    limit = _field("limit", given["limit"]) if "limit" in given else _FIELDS["limit"].default
-    in_stock = _flag(given.get("in_stock"), True)
-    deliverable = _flag(given.get("deliverable"), False)
-    if None in (lat, lng, radius, limit, in_stock, deliverable) or radius == 0:
-        return None
-    query = {
-        "lat": lat,
-        "lng": lng,
-        "radius": radius,
-        "limit": limit,
-        "in_stock": in_stock,
-        "deliverable": deliverable,
-    }
-    if "q" in given:
-        query["q"] = _text(given["q"], 200)
-    if "category" in given:
-        text = _text(given["category"], 100)
-        query["category"] = None if text is None else _field("category", text)
-    for name in ("min_price", "max_price"):
-        if name in given:
-            amount = given[name]
-            query[name] = Decimal(amount).quantize(_CENT) if _AMOUNT.fullmatch(amount) else None
-    if None in query.values():
-        return None
-    if "min_price" in query and "max_price" in query and query["min_price"] > query["max_price"]:
-        return None
-    return query
+# The validated parameters, as `ProductsNearbyParamsSerializer.validated_data` holds
+# them, or None for a query only Django should answer.
+parse_query = query_parser(ProductsNearbyParamsSerializer)
 
 
 # The headers of Django's 200 answers to anonymous nearby requests, by `request_identity`.
