@@ -5,11 +5,17 @@ user is a customer, owning a merchant makes an owner, a courier profile makes a
 courier, and `is_staff` makes an operator. The merchant and courier profiles live
 in their own apps and reach the user through the reverse one-to-one accessors
 `merchant` and `courier`.
+
+The conditions on the user's own fields are declared once (`UserCondition`), so that
+Python's check of a user object and the SQL that filters users (such as the operator
+check inside the event-loop route's guarded reports) cannot drift apart.
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Q
 
 
 class Role(StrEnum):
@@ -17,6 +23,28 @@ class Role(StrEnum):
     MERCHANT_OWNER = "merchant_owner"
     COURIER = "courier"
     OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class UserCondition:
+    """Values some of a user's fields must have: tested on a user object by `holds`,
+    and as an ORM filter by `q`, which both read the one `fields` declaration."""
+
+    fields: tuple[tuple[str, object], ...]
+
+    def holds(self, user) -> bool:
+        return all(getattr(user, name, None) == value for name, value in self.fields)
+
+    def q(self, relation: str = "") -> Q:
+        """The filter on users, or on the users reached through `relation`."""
+        prefix = f"{relation}__" if relation else ""
+        return Q(*((prefix + name, value) for name, value in self.fields))
+
+
+# Who may authenticate at all: Django's ModelBackend and DRF's TokenAuthentication both
+# refuse an inactive user.
+ACTIVE = UserCondition((("is_active", True),))
+OPERATOR = UserCondition((("is_staff", True),))
 
 
 def _related_id(user, accessor: str) -> int | None:
@@ -40,7 +68,7 @@ def user_courier_id(user) -> int | None:
 
 
 def is_operator(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and user.is_staff)
+    return bool(getattr(user, "is_authenticated", False) and OPERATOR.holds(user))
 
 
 def is_merchant_owner(user) -> bool:
