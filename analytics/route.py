@@ -16,10 +16,10 @@ Django unchanged:
 - `GET`s without a body or cookies, carrying `Authorization: Token <key>`, whose key
   belongs to an active staff user (an operator). Unknown keys, inactive users and
   everyone else get Django's 401 or 403;
-- whose parameters `parse_revenue` or `parse_top_products` accepts: a strict subset of
-  what the report's parameter serializer accepts, giving the same values. `format`,
-  repeated or unusual parameters and anything invalid go to Django, which alone words
-  the 400;
+- whose parameters `parse_revenue` or `parse_top_products` accepts: derived from the
+  report's parameter serializer (`geomarket.lane.params`), they accept a subset of what
+  it accepts, giving the same values. `format`, repeated or unusual parameters and
+  anything invalid go to Django, which alone words the 400;
 - for a path, scheme, host and `Accept` that Django has answered with a JSON 200 in this
   process (`geomarket.lane.learned_headers`).
 
@@ -30,107 +30,51 @@ When the database fails, Django answers instead.
 """
 
 import re
-from datetime import date
 
 import psycopg
 from django.conf import settings
-from rest_framework.exceptions import ValidationError
 
-from analytics.selectors import (
-    INTERVALS,
-    DateRange,
-    revenue_json_statement,
-    top_products_json_statement,
-)
-from analytics.serializers import (
-    MAX_RANGE_DAYS,
-    TopProductsParamsSerializer,
-    default_dates,
-    within_report_dates,
-)
+from analytics.selectors import revenue_json_statement, top_products_json_statement
+from analytics.serializers import RevenueParamsSerializer, TopProductsParamsSerializer
 from geomarket.accounts.selectors import operator_token_statement
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.learned_headers import LearnedHeaders, send_ok
+from geomarket.lane.params import query_parser
 from geomarket.lane.routes import FastRoute
 
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # DRF's keys are 40 hex digits; anything else is looked up by Django.
 _TOKEN_KEY = re.compile(rb"[0-9a-f]{40}")
-# Integers are read by the serializers' own fields; larger ids go to Django.
-_FIELDS = TopProductsParamsSerializer().fields
+# The compiled statements read ids as 32-bit integers; larger ids go to Django.
 _MAX_ID = 2**31 - 1
-# Far below Django's DATA_UPLOAD_MAX_NUMBER_FIELDS, whose 400 Django must give.
-_MAX_FIELDS = 20
+_revenue_params = query_parser(RevenueParamsSerializer)
+_top_products_params = query_parser(TopProductsParamsSerializer)
 
 
-def _query_pairs(raw: bytes) -> dict[str, str] | None:
-    given = front_cache.query_pairs(raw, max_fields=_MAX_FIELDS)
-    # `format` picks DRF's renderer; only JSON is answered here.
-    return None if given is None or "format" in given else given
-
-
-def _date(text: str | None) -> date | None:
-    if text is None or not _DATE.fullmatch(text):
-        return None
-    try:
-        value = date.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if within_report_dates(value) else None
-
-
-def _range(given: dict[str, str]) -> DateRange | None:
-    date_from, date_to = _date(given.get("date_from")), _date(given.get("date_to"))
-    if ("date_from" in given and date_from is None) or ("date_to" in given and date_to is None):
-        return None
-    date_from, date_to = default_dates(date_from, date_to)
-    if date_from > date_to or (date_to - date_from).days > MAX_RANGE_DAYS:
-        return None
-    return DateRange(date_from, date_to)
-
-
-def _integer(name: str, text: str) -> int | None:
-    try:
-        return _FIELDS[name].run_validation(text)
-    except ValidationError:
-        return None
-
-
-def _merchant_id(given: dict[str, str]) -> int | None:
-    if "merchant_id" not in given:
-        return None
-    merchant_id = _integer("merchant_id", given["merchant_id"])
-    return merchant_id if merchant_id is not None and merchant_id <= _MAX_ID else None
+def _id_fits(params: dict) -> bool:
+    merchant_id = params.get("merchant_id")
+    return merchant_id is None or merchant_id <= _MAX_ID
 
 
 def parse_revenue(raw: bytes) -> dict | None:
     """`revenue_statement`'s arguments, as `RevenueParamsSerializer` validates them, or
     None for a query only Django should answer."""
-    given = _query_pairs(raw)
-    if given is None:
+    params = _revenue_params(raw)
+    if params is None or not _id_fits(params):
         return None
-    range_ = _range(given)
-    interval = given.get("interval", "day")
-    merchant_id = _merchant_id(given)
-    if range_ is None or interval not in INTERVALS:
-        return None
-    if "merchant_id" in given and merchant_id is None:
-        return None
-    return {"range_": range_, "interval": interval, "merchant_id": merchant_id}
+    return {
+        "range_": params["range_"],
+        "interval": params["interval"],
+        "merchant_id": params.get("merchant_id"),
+    }
 
 
 def parse_top_products(raw: bytes) -> dict | None:
     """`top_products_statement`'s arguments for one merchant, as
     `TopProductsParamsSerializer` validates them, or None."""
-    given = _query_pairs(raw)
-    if given is None or "merchant_id" not in given:
+    params = _top_products_params(raw)
+    if params is None or "merchant_id" not in params or not _id_fits(params):
         return None
-    range_ = _range(given)
-    merchant_id = _merchant_id(given)
-    top = _integer("top", given["top"]) if "top" in given else _FIELDS["top"].default
-    if None in (range_, merchant_id, top):
-        return None
-    return {"range_": range_, "merchant_id": merchant_id, "top": top}
+    return {"range_": params["range_"], "merchant_id": params["merchant_id"], "top": params["top"]}
 
 
 def token_caller(scope) -> tuple[tuple[bytes, ...], str] | None:
