@@ -37,13 +37,14 @@ from django.conf import settings
 from analytics.selectors import revenue_json_statement, top_products_json_statement
 from analytics.serializers import RevenueParamsSerializer, TopProductsParamsSerializer
 from geomarket.accounts.selectors import operator_token_statement
+from geomarket.api.authentication import token_key
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.learned_headers import LearnedHeaders, send_ok
 from geomarket.lane.params import query_parser
 from geomarket.lane.routes import FastRoute
 
 # DRF's keys are 40 hex digits; anything else is looked up by Django.
-_TOKEN_KEY = re.compile(rb"[0-9a-f]{40}")
+_TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
 # The compiled statements read ids as 32-bit integers; larger ids go to Django.
 _MAX_ID = 2**31 - 1
 _revenue_params = query_parser(RevenueParamsSerializer)
@@ -83,11 +84,10 @@ def token_caller(scope) -> tuple[tuple[bytes, ...], str] | None:
     headers = front_cache.plain_get_headers(scope)
     if headers is None or b"cookie" in headers:
         return None
-    # Split as DRF's TokenAuthentication splits it.
-    parts = headers.get(b"authorization", b"").split()
-    if len(parts) != 2 or parts[0].lower() != b"token" or not _TOKEN_KEY.fullmatch(parts[1]):
+    key = token_key(headers.get(b"authorization", b""))
+    if key is None or not _TOKEN_KEY.fullmatch(key):
         return None
-    return front_cache.request_identity(scope, headers), parts[1].decode()
+    return front_cache.request_identity(scope, headers), key
 
 
 # The headers of Django's JSON 200 answers to these reports, by (path, request identity).
