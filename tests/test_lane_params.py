@@ -3,6 +3,7 @@ or rule added to a serializer is the fast route's at once, read exactly as DRF r
 
 import itertools
 import random
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
@@ -23,7 +24,7 @@ class WiderNearbyParams(ProductsNearbyParamsSerializer):
     min_rating = FiniteFloatField(required=False, min_value=0, max_value=5)
     slot = serializers.ChoiceField(choices=["morning", "evening"], required=False)
     zone_id = IdField(required=False)
-    tip = MoneyField(required=False)
+    tip = MoneyField(required=False, max_value=Decimal("20"))
     note = serializers.CharField(required=False, allow_blank=True, max_length=5)
     shop = serializers.CharField(min_length=2, max_length=10)
 
@@ -46,7 +47,7 @@ TOKENS = {
     "min_rating": ["4.5", "0", "5", "5.01", "-1", "", "nan", " 3"],
     "slot": ["morning", "evening", "Morning", ""],
     "zone_id": ["1", "42", "0", "-1", "", "1.0", "\u0663"],
-    "tip": ["1.50", "2", "1.555", "-1", "", "1e2"],
+    "tip": ["1.50", "2", "1.555", "-1", "", "1e2", "20.01", "25"],
     "note": ["hi", "", "toolong", " hi"],
     "shop": ["bakery", "closed", "b", "x" * 11, "", "\x00ab"],
     "min_price": ["1", "5"],
@@ -88,6 +89,7 @@ def test_fields_added_to_a_serializer_are_read_without_editing_any_route():
         b"lat=52.5&lng=13.4",
         b"lat=52.5&lng=13.4&shop=bakery&min_rating=5.5",
         b"lat=52.5&lng=13.4&shop=bakery&slot=noon",
+        b"lat=52.5&lng=13.4&shop=bakery&tip=20.01",
         b"lat=52.5&lng=13.4&shop=closed",
         b"lat=52.5&lng=13.4&shop=bakery&slot=evening&open_now=1",
         b"lat=52.5&lng=13.4&shop=bakery&min_price=5&max_price=3",

@@ -18,7 +18,11 @@ import re
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import ProhibitNullCharactersValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    ProhibitNullCharactersValidator,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
@@ -49,21 +53,27 @@ _UNSUPPORTED = (
 )
 
 
-def _bounds(field, low, high, above=None) -> Callable | None:
-    """`value -> bool` for the field's plain bounds, or None when it has other validators,
-    which only its own `run_validation` runs."""
-    known = {
-        id(v)
-        for v in field.validators
-        if type(v).__name__ in ("MinValueValidator", "MaxValueValidator")
-    }
-    if len(known) != len(field.validators):
-        return None
-    low = -math.inf if low is None else low
-    high = math.inf if high is None else high
-    if above is None:
-        return lambda value: low <= value <= high
-    return lambda value: above < value and low <= value <= high
+def _bounds(field) -> Callable | None:
+    """`value -> bool` for the field's `MinValueValidator` and `MaxValueValidator`, or
+    None when it has other validators, which only its own `run_validation` runs."""
+    low = high = None
+    for validator in field.validators:
+        limit = getattr(validator, "limit_value", None)
+        if callable(limit):
+            return None
+        if type(validator) is MinValueValidator:
+            low = limit if low is None else max(low, limit)
+        elif type(validator) is MaxValueValidator:
+            high = limit if high is None else min(high, limit)
+        else:
+            return None
+    if low is None and high is None:
+        return lambda value: True
+    if high is None:
+        return lambda value: low <= value
+    if low is None:
+        return lambda value: value <= high
+    return lambda value: low <= value <= high
 
 
 def _fast_reader(field) -> Callable[[str], object] | None:
@@ -72,7 +82,7 @@ def _fast_reader(field) -> Callable[[str], object] | None:
     `run_validation`."""
     kind = type(field)
     if kind in (serializers.FloatField, FiniteFloatField):
-        within = _bounds(field, field.min_value, field.max_value, getattr(field, "above", None))
+        within, above = _bounds(field), getattr(field, "above", None)
         if within is None:
             return None
 
@@ -80,13 +90,15 @@ def _fast_reader(field) -> Callable[[str], object] | None:
             if not match(text):
                 return _REFUSED
             value = float(text)
+            if above is not None and value <= above:
+                return _REFUSED
             return value if within(value) else _REFUSED
 
         return read_float
     if issubclass(kind, StrictIntegerField) and kind.to_internal_value is (
         StrictIntegerField.to_internal_value
     ):
-        within = _bounds(field, field.min_value, field.max_value)
+        within = _bounds(field)
         if within is None:
             return None
 
@@ -131,6 +143,23 @@ def _fast_reader(field) -> Callable[[str], object] | None:
             return text if shortest <= len(text) <= longest else _REFUSED
 
         return read_text
+    if not isinstance(field, serializers.CharField) and (
+        kind.run_validation is serializers.Field.run_validation
+    ):
+        # DRF's `Field.run_validation` of a non-empty text is `to_internal_value` and the
+        # validators: money, dates and the like are read by the field's own conversion.
+        within = _bounds(field)
+        if within is None:
+            return None
+
+        def read_value(text):
+            try:
+                value = field.to_internal_value(text)
+            except ValidationError:
+                return _REFUSED
+            return value if within(value) else _REFUSED
+
+        return read_value
     return None
 
 
