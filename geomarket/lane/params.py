@@ -3,14 +3,16 @@
 A fast route must read its parameters exactly as the view's serializer reads them, and
 must not restate the serializer's rules: `query_parser` reads the serializer's declared
 fields (their bounds, defaults, choices, `required`, `allow_blank`...) once, at import,
-and builds one small reader per field. Plainly spelled values of the common field types
-are read here without DRF's machinery; any other value goes through the field's own
-`run_validation`. The serializer's `validate_<field>` methods and its `validate()` run as
-DRF runs them, so a field or rule added to the serializer is the fast route's at once.
+and builds one small reader per field. Floats, integers, booleans, choices and text are
+read here without DRF's machinery when plainly spelled, and left to Django otherwise;
+other fields are read by their own `to_internal_value` or `run_validation`. The
+serializer's `validate_<field>` methods and its `validate()` run as DRF runs them, on one
+instance made at import (so they must not read `context` or `initial_data`), and a field
+or rule added to the serializer is the fast route's at once.
 
 The parser answers None, for Django to answer, for anything it cannot vouch for:
 invalid values, repeated parameters, an undecodable or long query, and DRF's `format`
-override.
+override. Other undeclared parameters are ignored, as DRF ignores them.
 """
 
 import math
