@@ -10,9 +10,29 @@ receiver is listed in one place and none runs on a write the app did not announc
 """
 
 from django.conf import settings
+from django.core.checks import Error, register
 from django.utils.module_loading import import_string
 
 
 def hook_call(name: str, **kwargs) -> None:
     for path in settings.HOOKS[name]:
         import_string(path)(**kwargs)
+
+
+@register()
+def hooks_resolve(app_configs=None, **kwargs) -> list[Error]:
+    """A hook function that does not import would fail the first write that calls it:
+    every one is imported at start-up instead."""
+    errors = []
+    for name, paths in settings.HOOKS.items():
+        for path in paths:
+            try:
+                function = import_string(path)
+            except ImportError as exc:
+                errors.append(
+                    Error(f"Hook {name!r}: {path} does not import: {exc}", id="hooks.E001")
+                )
+                continue
+            if not callable(function):
+                errors.append(Error(f"Hook {name!r}: {path} is not callable.", id="hooks.E002"))
+    return errors
