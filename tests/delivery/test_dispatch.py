@@ -6,6 +6,7 @@ from delivery.models import Courier
 from delivery.services import orders_assign_priority
 from orders.models import Order
 from tests import factories
+from tests.delivery.placing import one_item_order, stocked_shop
 from tests.geo_fixtures import GEOD, random_point
 from tests.market import ORDERS, order_body
 from tests.threads import run_in_threads
@@ -163,27 +164,10 @@ def test_assigned_courier_carries_the_order(market, make_courier, as_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_assignments_never_double_assign_or_overfill(make_courier):
-    shop = factories.merchant()
-    factories.zone(merchant=shop, min_order="0")
-    item = factories.product(merchant=shop, price="1.00")
-    factories.stock(product=item, quantity=500)
+    shop, item = stocked_shop(price="1.00", quantity=500)
     buyer = factories.user()
-    from django.contrib.gis.geos import Point
-
-    from orders.services import OrderLine, order_place
-
     for _ in range(30):
-        order_place(
-            buyer=buyer,
-            merchant_id=shop.pk,
-            lines=[OrderLine(item.pk, 1)],
-            delivery_address={
-                "line1": "x",
-                "city": "B",
-                "postal_code": "1",
-                "location": Point(shop.location.x, shop.location.y),
-            },
-        )
+        one_item_order(shop=shop, item=item, buyer=buyer, east_deg=0)
     rng = random.Random(9)
     couriers = [
         make_courier(

@@ -1,12 +1,11 @@
 import httpx
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 
 from delivery.eta import OsrmProvider, geodesic_eta_seconds
 from geomarket.asgi import application
 from tests import factories
 from tests.delivery.fake_providers import SlowProvider
+from tests.delivery.placing import in_thread, order_placed
 from tests.geo_fixtures import GEOD
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -19,19 +18,6 @@ async def post(body, headers=None):
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         return await client.post(ETA, json=body, headers=headers or {})
-
-
-def in_thread(function):
-    """Run test setup in a worker thread, closing its connection so teardown can drop
-    the test database."""
-
-    def run(*args):
-        try:
-            return function(*args)
-        finally:
-            connections.close_all()
-
-    return sync_to_async(run)
 
 
 @in_thread
@@ -146,27 +132,8 @@ async def test_wrong_method_and_content_type():
 async def test_order_eta_needs_someone_who_sees_the_order():
     @in_thread
     def setup():
-        shop = factories.merchant()
-        factories.zone(merchant=shop, min_order="0")
-        item = factories.product(merchant=shop, price="2.00")
-        factories.stock(product=item, quantity=5)
-        buyer = factories.user()
-        from django.contrib.gis.geos import Point
-
-        from orders.services import OrderLine, order_place
-
-        order = order_place(
-            buyer=buyer,
-            merchant_id=shop.pk,
-            lines=[OrderLine(item.pk, 1)],
-            delivery_address={
-                "line1": "x",
-                "city": "B",
-                "postal_code": "1",
-                "location": Point(shop.location.x + 0.01, shop.location.y),
-            },
-        )
-        return order, buyer.auth_token.key, factories.user().auth_token.key
+        order = order_placed()
+        return order, order.buyer.auth_token.key, factories.user().auth_token.key
 
     order, token, stranger = await setup()
     mine = await post({"order_id": order.pk}, {"Authorization": f"Token {token}"})

@@ -4,15 +4,12 @@ import contextlib
 
 import httpx
 import pytest
-from asgiref.sync import sync_to_async
-from django.contrib.gis.geos import Point
 from django.db import connections
 from django.test import Client
 
 from bench.common.processes import free_port as closed_port
 from geomarket.asgi import application
-from orders.services import OrderLine, order_place
-from tests import factories
+from tests.delivery.placing import in_thread, order_placed
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -31,40 +28,12 @@ async def request(method: str, path: str, body=None, headers=None, cookies=None)
         return await client.request(method, path, json=body, headers=headers or {})
 
 
-def in_thread(function):
-    """Run setup in a worker thread, closing its connection so teardown can drop the test
-    database."""
-
-    def run(*args):
-        try:
-            return function(*args)
-        finally:
-            connections.close_all()
-
-    return sync_to_async(run)
-
-
 @in_thread
 def placed_order():
-    shop = factories.merchant()
-    factories.zone(merchant=shop, min_order="0")
-    item = factories.product(merchant=shop, price="2.00")
-    factories.stock(product=item, quantity=5)
-    buyer = factories.user()
-    order = order_place(
-        buyer=buyer,
-        merchant_id=shop.pk,
-        lines=[OrderLine(item.pk, 1)],
-        delivery_address={
-            "line1": "x",
-            "city": "B",
-            "postal_code": "1",
-            "location": Point(shop.location.x + 0.01, shop.location.y, srid=4326),
-        },
-    )
+    order = order_placed()
     session = Client()
-    session.force_login(buyer)
-    return order, buyer.auth_token.key, session.cookies["sessionid"].value
+    session.force_login(order.buyer)
+    return order, order.buyer.auth_token.key, session.cookies["sessionid"].value
 
 
 def bodies(order) -> list[dict]:
