@@ -7,7 +7,6 @@ body nested deeper than `MAX_JSON_DEPTH` is refused as malformed, and the decode
 recursion limit, reached only far beyond it, is refused the same way.
 """
 
-import io
 from typing import Any
 
 from rest_framework import parsers
@@ -41,8 +40,3 @@ class JSONParser(parsers.JSONParser):
         if _nested_deeper_than(data, MAX_JSON_DEPTH):
             raise ParseError(TOO_DEEP)
         return data
-
-
-def parse_json(body: bytes) -> Any:
-    """`body` read as `JSONParser` reads a request's body; `ParseError` if malformed."""
-    return JSONParser().parse(io.BytesIO(body))
