@@ -1,9 +1,11 @@
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import Forbidden
-from geomarket.sql import fetch_dicts, point_ewkt
+from geomarket.sql import fetch_all, fetch_dicts, point_ewkt
 from merchants.models import DeliveryZone, Merchant
 
 
@@ -116,3 +118,75 @@ def merchants_delivering_to(*, lat: float, lng: float, limit: int) -> list[dict]
     # The `<->` walk above is by sphere distance; the answer is ordered by the exact one.
     rows.sort(key=lambda row: (row["distance_m"], row["id"]))
     return rows
+
+
+# Fragments of other apps' statements. Merchants owns these tables, so the SQL naming
+# them lives here; an app joining them into a hot statement composes these, keeping its
+# one round trip, instead of spelling the tables itself.
+
+# Merchants' ids, locations and whether they are active, as a table to join:
+# `JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = ...`. PostgreSQL pulls the subquery up,
+# so the join plans as one on the table itself.
+MERCHANT_LOCATIONS_SQL = "SELECT id, location, is_active FROM merchants_merchant"
+
+# The active merchant `%(merchant_id)s` with its cheapest active zone covering `%(point)s`
+# (EWKT): one row of `id, name, owner_id, zone_id, delivery_fee, min_order_amount`, the
+# zone's columns NULL when no zone covers the point; no row for an unknown or inactive
+# merchant.
+MERCHANT_COVERING_ZONE_SQL = """
+SELECT m.id, m.name, m.owner_id,
+       zone.id AS zone_id, zone.delivery_fee, zone.min_order_amount
+FROM merchants_merchant m
+LEFT JOIN LATERAL (
+    SELECT z.id, z.delivery_fee, z.min_order_amount
+    FROM merchants_deliveryzone z
+    WHERE z.merchant_id = m.id AND z.is_active AND ST_Covers(z.area, %(point)s::geography)
+    ORDER BY z.delivery_fee, z.id
+    LIMIT 1
+) zone ON true
+WHERE m.id = %(merchant_id)s AND m.is_active
+"""
+
+MERCHANTS_DISTANCE_SQL = f"""
+SELECT m.id, ST_Y(m.location::geometry), ST_X(m.location::geometry),
+       ST_Distance(m.location, %(destination)s::geography)
+FROM ({MERCHANT_LOCATIONS_SQL}) m
+WHERE m.id = ANY(%(ids)s) AND m.is_active
+"""  # noqa: S608 - only a fixed fragment is interpolated
+
+
+def merchants_distance_to(
+    *, merchant_ids: list[int], lat: float, lng: float
+) -> dict[int, tuple[float, float, float]]:
+    """The active ones of `merchant_ids`: their id to their `(lat, lng)` and their exact
+    spheroid distance in metres to the point."""
+    rows = fetch_all(
+        MERCHANTS_DISTANCE_SQL,
+        {"destination": point_ewkt(lat=lat, lng=lng), "ids": merchant_ids},
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def delivery_zones_reach(
+    *, first_merchant_id: int, last_merchant_id: int
+) -> list[tuple[int, Decimal, Decimal, float, float]]:
+    """The active zones of the active merchants with ids in the range, cheapest first per
+    merchant: `merchant_id, delivery_fee, min_order_amount, inner, outer`.
+
+    `inner` is the distance from the shop to the zone's edge, so every point nearer is
+    inside; `outer` the distance to its farthest corner, so every point farther is
+    outside. Both are geodesic, measured by PostGIS on the stored shapes.
+    """
+    return fetch_all(
+        """
+        SELECT z.merchant_id, z.delivery_fee, z.min_order_amount,
+               ST_Distance(m.location, ST_Boundary(z.area::geometry)::geography),
+               (SELECT max(ST_Distance(m.location, corner.geom::geography))
+                FROM ST_DumpPoints(z.area::geometry) AS corner)
+        FROM merchants_deliveryzone AS z
+        JOIN merchants_merchant AS m ON m.id = z.merchant_id
+        WHERE z.is_active AND m.is_active AND m.id BETWEEN %(first)s AND %(last)s
+        ORDER BY z.merchant_id, z.delivery_fee, z.id
+        """,
+        {"first": first_merchant_id, "last": last_merchant_id},
+    )

@@ -14,6 +14,21 @@ from merchants.models import Address, DeliveryZone, Merchant
 MAX_ZONE_AREA_KM2 = 5_000
 
 
+# The fields of an address besides its location.
+ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
+
+# Creating an address, as the body of a CTE in another app's statement (orders records
+# an order and its delivery address in one round trip): `WITH address AS
+# ({ADDRESS_INSERT_SQL}) ...`. Named parameters: each of `ADDRESS_FIELDS`, and `point`,
+# the location as EWKT. Returns the new address's `id`.
+ADDRESS_INSERT_SQL = """
+    INSERT INTO merchants_address (line1, line2, city, postal_code, country, location)
+    VALUES (%(line1)s, %(line2)s, %(city)s, %(postal_code)s, %(country)s,
+            %(point)s::geography)
+    RETURNING id
+"""
+
+
 class MerchantAlreadyOwned(Forbidden):
     code = "merchant_already_owned"
     default_message = "This user already owns a merchant."
