@@ -1,9 +1,19 @@
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from geomarket.accounts.roles import is_operator
-from orders.models import REVENUE_STATUSES, Order, OrderStatus, OrderStatusChange
+from geomarket.sql import fetch_all
+from merchants.selectors import MERCHANT_LOCATIONS_SQL
+from orders.models import (
+    ACTIVE_DELIVERY_STATUSES,
+    REVENUE_STATUSES,
+    WAITING_STATUSES,
+    Order,
+    OrderStatus,
+    OrderStatusChange,
+)
 
 
 def orders_visible_to(*, user) -> QuerySet[Order]:
@@ -68,3 +78,58 @@ def order_stats(*, merchant_id: int | None) -> dict:
         "orders": sum(counts.values()),
         "revenue": revenue or Decimal("0.00"),
     }
+
+
+# Reads of orders for delivery's assignment and courier statuses. Orders owns its table,
+# so the SQL naming it lives here; delivery runs these functions or composes these
+# fragments into its own statements, in the same round trips as before.
+
+WAITING_ORDERS_LOCK_SQL = """
+SELECT id, created_at FROM orders_order
+WHERE courier_id IS NULL AND status = ANY(%(waiting)s)
+  AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+ORDER BY id
+LIMIT %(cap)s
+FOR UPDATE SKIP LOCKED
+"""
+
+
+def orders_waiting_lock(*, order_ids: list[int] | None, limit: int) -> list[tuple[int, datetime]]:
+    """Lock up to `limit` waiting orders (`WAITING_STATUSES`, no courier), of `order_ids`
+    when given: `(id, created_at)` rows, locked by id with SKIP LOCKED, so concurrent
+    callers share out the orders and never take one twice. Call it inside a transaction."""
+    return fetch_all(
+        WAITING_ORDERS_LOCK_SQL,
+        {"waiting": list(WAITING_STATUSES), "ids": order_ids, "cap": limit},
+    )
+
+
+# The orders `%(orders)s` with their pickup point, the merchant's location: rows of `id,
+# merchant_id, location`, to select from as `FROM ({ORDER_PICKUPS_SQL}) o`.
+ORDER_PICKUPS_SQL = f"""
+SELECT o.id, m.id AS merchant_id, m.location
+FROM orders_order o JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = o.merchant_id
+WHERE o.id = ANY(%(orders)s)
+"""  # noqa: S608 - only a fixed fragment is interpolated
+
+# How many active orders (`ACTIVE_DELIVERY_STATUSES`, passed as `%(active)s`) the courier
+# whose id is the SQL expression `{courier}` has, as the one column `count`: format
+# `{courier}` in and use it as a scalar subquery or a one-row table.
+COURIER_ACTIVE_ORDERS_SQL = (
+    "SELECT count(*) FROM orders_order o"
+    " WHERE o.courier_id = {courier} AND o.status = ANY(%(active)s)"
+)
+
+
+def courier_active_order_counts(*, courier_ids: list[int]) -> dict[int, int]:
+    """Each of `courier_ids` with active orders, to its number of them."""
+    return dict(
+        fetch_all(
+            """
+            SELECT courier_id, count(*) FROM orders_order
+            WHERE courier_id = ANY(%(couriers)s) AND status = ANY(%(active)s)
+            GROUP BY courier_id
+            """,
+            {"couriers": courier_ids, "active": list(ACTIVE_DELIVERY_STATUSES)},
+        )
+    )

@@ -20,6 +20,7 @@ from orders.services.transitions import (
     order_courier_user_id,
     order_roles_of,
     order_transition,
+    orders_courier_set,
 )
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "order_place",
     "order_roles_of",
     "order_transition",
+    "orders_courier_set",
     "outbox_publish",
 ]

@@ -11,11 +11,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from catalog.selectors import MERCHANT_PUBLISHED_PRODUCTS_SQL
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
 from geomarket.sql import point_ewkt
 from inventory.services import stock_take
 from merchants.models import Address, DeliveryZone, Merchant
+from merchants.selectors import MERCHANT_COVERING_ZONE_SQL
+from merchants.services import ADDRESS_FIELDS, ADDRESS_INSERT_SQL
 from orders.models import IdempotencyKey, Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services.notifications import CONFIRMATION_TASK
 
@@ -77,25 +80,14 @@ def _claim_idempotency_key(*, user, key: str, request_hash: str) -> IdempotencyK
 
 
 # Everything placing an order checks, in one round trip: the merchant, its cheapest
-# active zone covering the delivery point, and the requested products.
-ORDER_CONTEXT_SQL = """
-SELECT m.id, m.name, m.owner_id, zone.id, zone.delivery_fee, zone.min_order_amount,
+# active zone covering the delivery point (merchants' fragment), and the requested
+# products (catalog's).
+ORDER_CONTEXT_SQL = f"""
+SELECT m.id, m.name, m.owner_id, m.zone_id, m.delivery_fee, m.min_order_amount,
        products.ids, products.titles, products.prices
-FROM merchants_merchant m
-LEFT JOIN LATERAL (
-    SELECT z.id, z.delivery_fee, z.min_order_amount
-    FROM merchants_deliveryzone z
-    WHERE z.merchant_id = m.id AND z.is_active AND ST_Covers(z.area, %(point)s::geography)
-    ORDER BY z.delivery_fee, z.id
-    LIMIT 1
-) zone ON true
-CROSS JOIN LATERAL (
-    SELECT array_agg(p.id) AS ids, array_agg(p.title) AS titles, array_agg(p.price) AS prices
-    FROM catalog_product p
-    WHERE p.id = ANY(%(product_ids)s::bigint[]) AND p.merchant_id = m.id AND p.is_published
-) products
-WHERE m.id = %(merchant_id)s AND m.is_active
-"""
+FROM ({MERCHANT_COVERING_ZONE_SQL}) m
+CROSS JOIN LATERAL ({MERCHANT_PUBLISHED_PRODUCTS_SQL.format(merchant="m.id")}) products
+"""  # noqa: S608 - only fixed fragments are interpolated
 
 
 @dataclass(frozen=True)
@@ -154,16 +146,12 @@ def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _
     )
 
 
-# The rows of a placed order, in one round trip: its address, the order, its lines, the
-# first history entry, when confirmed the confirmation in the outbox, and, when the
-# request carried an Idempotency-Key, the link from the key to the order.
-ORDER_RECORD_SQL = """
-WITH address AS (
-    INSERT INTO merchants_address (line1, line2, city, postal_code, country, location)
-    VALUES (%(line1)s, %(line2)s, %(city)s, %(postal_code)s, %(country)s,
-            %(point)s::geography)
-    RETURNING id
-), placed AS (
+# The rows of a placed order, in one round trip: its address (through merchants'
+# fragment: merchants owns addresses), the order, its lines, the first history entry,
+# when confirmed the confirmation in the outbox, and, when the request carried an
+# Idempotency-Key, the link from the key to the order.
+ORDER_RECORD_SQL = f"""
+WITH address AS ({ADDRESS_INSERT_SQL}), placed AS (
     INSERT INTO orders_order (
         buyer_id, merchant_id, delivery_address_id, status, subtotal, delivery_fee, total,
         rejection_reason, shortages, courier_id, created_at, updated_at, delivered_at)
@@ -203,7 +191,7 @@ WITH address AS (
 SELECT placed.id, address.id, history.id, (SELECT id FROM outbox),
        (SELECT array_agg(items.id) FROM items), (SELECT array_agg(items.product_id) FROM items)
 FROM placed, address, history
-"""
+"""  # noqa: S608 - only a fixed fragment is interpolated
 
 
 def order_place(
@@ -254,7 +242,7 @@ def order_place(
             )
         created_at = timezone.now()
         record = {
-            **{name: delivery_address.get(name, "") for name in _ADDRESS_FIELDS},
+            **{name: delivery_address.get(name, "") for name in ADDRESS_FIELDS},
             "point": point,
             "buyer_id": buyer.pk,
             "merchant_id": context.merchant.pk,
@@ -287,9 +275,6 @@ def order_place(
     return _placed_order(
         buyer=buyer, context=context, delivery_address=delivery_address, record=record, ids=ids
     )
-
-
-_ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
 
 
 def _placed_order(
