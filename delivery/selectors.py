@@ -7,6 +7,7 @@ from django.utils import timezone
 from delivery.models import Courier
 from geomarket.sql import fetch_dicts, point_ewkt
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
+from orders.selectors import COURIER_ACTIVE_ORDERS_SQL
 
 
 def courier_list(*, status: str | None = None) -> QuerySet[Courier]:
@@ -42,13 +43,12 @@ def fresh_since():
 # Candidates for one pickup point: available couriers with a fresh location and a free
 # slot. The GiST index walk in `<->` order inside the exact ST_DWithin radius keeps the
 # scan to the nearest couriers; only the returned rows get the exact spheroid distance.
-COURIER_CANDIDATES_SQL = """
+COURIER_CANDIDATES_SQL = f"""
 SELECT c.id, c.name, c.vehicle, c.capacity, c.active_orders,
        ST_Distance(c.location, %(point)s::geography) AS distance_m
 FROM (
     SELECT cc.id, cc.name, cc.vehicle, cc.capacity, cc.location,
-           (SELECT count(*) FROM orders_order o
-            WHERE o.courier_id = cc.id AND o.status = ANY(%(active)s)) AS active_orders
+           ({COURIER_ACTIVE_ORDERS_SQL.format(courier="cc.id")}) AS active_orders
     FROM delivery_courier cc
     WHERE cc.status = 'available'
       AND cc.location_updated_at >= %(fresh_since)s
@@ -57,7 +57,7 @@ FROM (
 ) c
 WHERE c.active_orders < c.capacity
 LIMIT %(limit)s
-"""
+"""  # noqa: S608 - only orders' fixed fragment is interpolated
 
 
 def courier_candidates(*, lat: float, lng: float, limit: int, radius_m: float) -> list[dict]:

@@ -11,7 +11,14 @@ from delivery.models import Courier, CourierStatus
 from delivery.selectors import fresh_since
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
-from orders.models import ACTIVE_DELIVERY_STATUSES, WAITING_STATUSES, Order, OrderStatus
+from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
+from orders.selectors import (
+    COURIER_ACTIVE_ORDERS_SQL,
+    ORDER_PICKUPS_SQL,
+    courier_active_order_counts,
+    orders_waiting_lock,
+)
+from orders.services import orders_courier_set
 
 MAX_ORDERS_PER_ASSIGNMENT = 1000
 
@@ -65,18 +72,19 @@ def couriers_mark_stale_offline() -> int:
         return cursor.rowcount
 
 
+_STATUS_REFRESH_SQL = f"""
+UPDATE delivery_courier c
+SET status = CASE WHEN active.count >= c.capacity THEN 'busy' ELSE 'available' END
+FROM ({COURIER_ACTIVE_ORDERS_SQL.format(courier="%(id)s")}) active
+WHERE c.id = %(id)s AND c.status <> 'offline'
+"""  # noqa: S608 - only orders' fixed fragment is interpolated
+
+
 def courier_status_refresh(*, courier_id: int) -> None:
     """Busy at capacity, available again below it; offline couriers stay offline."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE delivery_courier c
-            SET status = CASE WHEN active.n >= c.capacity THEN 'busy' ELSE 'available' END
-            FROM (SELECT count(*) AS n FROM orders_order
-                  WHERE courier_id = %(id)s AND status = ANY(%(active)s)) active
-            WHERE c.id = %(id)s AND c.status <> 'offline'
-            """,
-            {"id": courier_id, "active": list(ACTIVE_DELIVERY_STATUSES)},
+            _STATUS_REFRESH_SQL, {"id": courier_id, "active": list(ACTIVE_DELIVERY_STATUSES)}
         )
 
 
@@ -99,14 +107,34 @@ class AssignmentResult:
 
 # Candidate pairs: every locked order's merchant against every locked courier within
 # reach, found through the courier location index, with exact spheroid distances.
-PAIRS_SQL = """
-SELECT o.id, c.id, ST_Distance(m.location, c.location)
-FROM orders_order o
-JOIN merchants_merchant m ON m.id = o.merchant_id
+PAIRS_SQL = f"""
+SELECT o.id, c.id, ST_Distance(o.location, c.location)
+FROM ({ORDER_PICKUPS_SQL}) o
 JOIN delivery_courier c
-  ON c.id = ANY(%(couriers)s) AND ST_DWithin(c.location, m.location, %(reach)s)
-WHERE o.id = ANY(%(orders)s)
-"""
+  ON c.id = ANY(%(couriers)s) AND ST_DWithin(c.location, o.location, %(reach)s)
+"""  # noqa: S608 - only orders' fixed fragment is interpolated
+
+# Available, fresh couriers within reach of a pickup point of `%(orders)s`, locked by id
+# with SKIP LOCKED. The pickup points are few; materialising them first lets each courier
+# be tested against them through ST_DWithin instead of walking orders per courier.
+COURIERS_LOCK_SQL = f"""
+WITH pickup AS MATERIALIZED (
+    SELECT DISTINCT ON (o.merchant_id) o.location FROM ({ORDER_PICKUPS_SQL}) o
+)
+SELECT c.id, c.capacity
+FROM delivery_courier c
+WHERE c.status = 'available' AND c.location_updated_at >= %(fresh)s
+  AND EXISTS (
+    SELECT 1 FROM pickup p WHERE ST_DWithin(c.location, p.location, %(reach)s))
+ORDER BY c.id
+FOR UPDATE OF c SKIP LOCKED
+"""  # noqa: S608 - only orders' fixed fragment is interpolated
+
+# Couriers given orders become busy once their active orders fill their capacity.
+COURIERS_FILLED_SQL = f"""
+UPDATE delivery_courier c SET status = 'busy'
+WHERE c.id = ANY(%(ids)s) AND c.capacity <= ({COURIER_ACTIVE_ORDERS_SQL.format(courier="c.id")})
+"""  # noqa: S608 - only orders' fixed fragment is interpolated
 
 
 @transaction.atomic
@@ -125,58 +153,27 @@ def orders_assign_priority(
     5. Record the couriers on the orders; couriers at capacity become busy.
     """
     reach = max_distance_m or settings.DISPATCH_MAX_DISTANCE_M
+    orders = sorted(
+        orders_waiting_lock(order_ids=order_ids, limit=MAX_ORDERS_PER_ASSIGNMENT),
+        key=lambda row: (row[1], row[0]),
+    )
+    if not orders:
+        return AssignmentResult([], [], 0.0)
+    order_pks = [row[0] for row in orders]
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT id, created_at FROM orders_order
-            WHERE courier_id IS NULL AND status = ANY(%(waiting)s)
-              AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
-            ORDER BY id
-            LIMIT %(cap)s
-            FOR UPDATE SKIP LOCKED
-            """,
-            {"waiting": list(WAITING_STATUSES), "ids": order_ids, "cap": MAX_ORDERS_PER_ASSIGNMENT},
-        )
-        orders = sorted(cursor.fetchall(), key=lambda row: (row[1], row[0]))
-        if not orders:
-            return AssignmentResult([], [], 0.0)
-        order_pks = [row[0] for row in orders]
-        # The pickup points are few; materialising them first lets each courier be
-        # tested against them through ST_DWithin instead of walking orders per courier.
-        cursor.execute(
-            """
-            WITH pickup AS MATERIALIZED (
-                SELECT DISTINCT ON (m.id) m.location
-                FROM orders_order o JOIN merchants_merchant m ON m.id = o.merchant_id
-                WHERE o.id = ANY(%(orders)s)
-            )
-            SELECT c.id, c.capacity
-            FROM delivery_courier c
-            WHERE c.status = 'available' AND c.location_updated_at >= %(fresh)s
-              AND EXISTS (
-                SELECT 1 FROM pickup p WHERE ST_DWithin(c.location, p.location, %(reach)s))
-            ORDER BY c.id
-            FOR UPDATE OF c SKIP LOCKED
-            """,
-            {"fresh": fresh_since(), "orders": order_pks, "reach": reach},
+            COURIERS_LOCK_SQL, {"fresh": fresh_since(), "orders": order_pks, "reach": reach}
         )
         capacity = dict(cursor.fetchall())
-        # Counted in a statement of its own, after the locks: a statement's snapshot is
-        # taken when it starts, so counting inside the locking query could miss orders
-        # that a concurrent assignment gave these couriers just before releasing them.
-        cursor.execute(
-            """
-            SELECT courier_id, count(*) FROM orders_order
-            WHERE courier_id = ANY(%(couriers)s) AND status = ANY(%(active)s)
-            GROUP BY courier_id
-            """,
-            {"couriers": list(capacity), "active": list(ACTIVE_DELIVERY_STATUSES)},
-        )
-        active = dict(cursor.fetchall())
-        free = {courier_id: cap - active.get(courier_id, 0) for courier_id, cap in capacity.items()}
-        free_slots = {courier_id: slots for courier_id, slots in free.items() if slots > 0}
-        pairs: dict[int, dict[int, float]] = {}
-        if free_slots:
+    # Counted in a statement of its own, after the locks: a statement's snapshot is
+    # taken when it starts, so counting inside the locking query could miss orders
+    # that a concurrent assignment gave these couriers just before releasing them.
+    active = courier_active_order_counts(courier_ids=list(capacity))
+    free = {courier_id: cap - active.get(courier_id, 0) for courier_id, cap in capacity.items()}
+    free_slots = {courier_id: slots for courier_id, slots in free.items() if slots > 0}
+    pairs: dict[int, dict[int, float]] = {}
+    if free_slots:
+        with connection.cursor() as cursor:
             cursor.execute(
                 PAIRS_SQL, {"couriers": list(free_slots), "reach": reach, "orders": order_pks}
             )
@@ -207,22 +204,10 @@ def orders_assign_priority(
                     }
                 )
     if assignments:
+        orders_courier_set(assignments=[(a["order_id"], a["courier_id"]) for a in assignments])
         with connection.cursor() as cursor:
             cursor.execute(
-                """
-                UPDATE orders_order o SET courier_id = a.courier_id, updated_at = now()
-                FROM unnest(%s::bigint[], %s::bigint[]) AS a(order_id, courier_id)
-                WHERE o.id = a.order_id
-                """,
-                [[a["order_id"] for a in assignments], [a["courier_id"] for a in assignments]],
-            )
-            cursor.execute(
-                """
-                UPDATE delivery_courier c SET status = 'busy'
-                WHERE c.id = ANY(%(ids)s) AND c.capacity <= (
-                    SELECT count(*) FROM orders_order o
-                    WHERE o.courier_id = c.id AND o.status = ANY(%(active)s))
-                """,
+                COURIERS_FILLED_SQL,
                 {
                     "ids": sorted({a["courier_id"] for a in assignments}),
                     "active": list(ACTIVE_DELIVERY_STATUSES),

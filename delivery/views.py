@@ -8,7 +8,6 @@ all its database work in one `sync_to_async` call, through DRF's own machinery
 import time
 
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django.http import HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
@@ -16,15 +15,8 @@ from rest_framework import exceptions
 from delivery import serializers
 from delivery.eta import Leg, estimate_all
 from geomarket.api.plain_views import api_call
-from geomarket.sql import point_ewkt
+from merchants.selectors import merchants_distance_to
 from orders.selectors import orders_visible_to
-
-LEGS_SQL = """
-SELECT m.id, ST_Y(m.location::geometry), ST_X(m.location::geometry),
-       ST_Distance(m.location, %(destination)s::geography)
-FROM merchants_merchant m
-WHERE m.id = ANY(%(ids)s) AND m.is_active
-"""
 
 
 def _legs_load(request, data: dict) -> list[Leg]:
@@ -46,15 +38,9 @@ def _legs_load(request, data: dict) -> list[Leg]:
     else:
         destination = data["destination"]
         merchant_ids = data["merchant_ids"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            LEGS_SQL,
-            {
-                "destination": point_ewkt(lat=destination["lat"], lng=destination["lng"]),
-                "ids": merchant_ids,
-            },
-        )
-        found = {row[0]: row for row in cursor.fetchall()}
+    found = merchants_distance_to(
+        merchant_ids=merchant_ids, lat=destination["lat"], lng=destination["lng"]
+    )
     missing = [merchant_id for merchant_id in merchant_ids if merchant_id not in found]
     if missing:
         raise exceptions.ValidationError(
@@ -63,11 +49,11 @@ def _legs_load(request, data: dict) -> list[Leg]:
     return [
         Leg(
             merchant_id=merchant_id,
-            origin_lat=found[merchant_id][1],
-            origin_lng=found[merchant_id][2],
+            origin_lat=found[merchant_id][0],
+            origin_lng=found[merchant_id][1],
             destination_lat=destination["lat"],
             destination_lng=destination["lng"],
-            distance_m=found[merchant_id][3],
+            distance_m=found[merchant_id][2],
         )
         for merchant_id in dict.fromkeys(merchant_ids)
     ]
