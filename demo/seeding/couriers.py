@@ -48,6 +48,7 @@ from demo.seeding.context import (
 from demo.seeding.shapes import point_ewkt, scattered_point
 from geomarket.accounts.models import User
 from geomarket.geo import geodesic_destination, local_distance_m
+from orders.services import orders_courier_set
 
 VEHICLES = ("bike", "scooter", "car")
 VEHICLE_WEIGHTS = (50, 30, 20)
@@ -312,14 +313,7 @@ def couriers_seed(ctx: SeedContext) -> None:
     copy_rows(ctx=ctx, model=User, count_as="users", columns=USER_COLUMNS, rows=users())
     copy_rows(ctx=ctx, model=Courier, count_as="couriers", columns=COURIER_COLUMNS, rows=rows())
     # Seeded orders keep their times: taking a courier on changes no status.
-    ctx.cursor.execute(
-        """
-        UPDATE orders_order AS o SET courier_id = a.courier_id
-        FROM unnest(%s::bigint[], %s::bigint[]) AS a(order_id, courier_id)
-        WHERE o.id = a.order_id
-        """,
-        [[order_id for order_id, _ in assignments], [courier for _, courier in assignments]],
-    )
+    orders_courier_set(assignments=assignments, touch_updated_at=False)
     ctx.counts["orders with a courier"] = len(assignments)
 
     token = Token.objects.create(key=Token.generate_key(), user_id=user_first)

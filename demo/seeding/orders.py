@@ -53,6 +53,7 @@ from demo.seeding.context import (
 from geomarket.accounts.models import User
 from geomarket.geo import metres_per_degree
 from merchants.models import Address
+from merchants.selectors import delivery_zones_reach
 from orders.models import Order, OrderItem, OrderStatusChange
 
 # Orders placed within this many seconds before the anchor are still in flight; older
@@ -185,27 +186,12 @@ def _catalog_load(ctx: SeedContext) -> tuple[_Catalog, dict[int, tuple[int, int]
 
 
 def _zones_load(ctx: SeedContext) -> dict[int, list[tuple[int, int, float, float]]]:
-    """Each active merchant's active zones, cheapest first, with their reach.
-
-    `inner` is the distance from the shop to the zone's edge, so every point nearer is
-    inside; `outer` the distance to its farthest corner, so every point farther is
-    outside. Both are geodesic, measured by PostGIS on the stored shapes.
-    """
-    ctx.cursor.execute(
-        """
-        SELECT z.merchant_id, z.delivery_fee, z.min_order_amount,
-               ST_Distance(m.location, ST_Boundary(z.area::geometry)::geography),
-               (SELECT max(ST_Distance(m.location, corner.geom::geography))
-                FROM ST_DumpPoints(z.area::geometry) AS corner)
-        FROM merchants_deliveryzone AS z
-        JOIN merchants_merchant AS m ON m.id = z.merchant_id
-        WHERE z.is_active AND m.is_active AND m.id BETWEEN %(first)s AND %(last)s
-        ORDER BY z.merchant_id, z.delivery_fee, z.id
-        """,
-        {"first": ctx.merchants[0].id, "last": ctx.merchants[-1].id},
-    )
+    """Each seeded active merchant's active zones, cheapest first, with their reach
+    (`merchants.selectors.delivery_zones_reach`), in cents."""
     zones: dict[int, list[tuple[int, int, float, float]]] = {}
-    for merchant_id, fee, minimum, inner, outer in ctx.cursor.fetchall():
+    for merchant_id, fee, minimum, inner, outer in delivery_zones_reach(
+        first_merchant_id=ctx.merchants[0].id, last_merchant_id=ctx.merchants[-1].id
+    ):
         zones.setdefault(merchant_id, []).append(
             (_cents(fee), _cents(minimum), float(inner), float(outer))
         )
