@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.selectors import INTERVALS, DateRange
+from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from geomarket.api.fields import IdField, StrictIntegerField
 
 MAX_RANGE_DAYS = 3660
@@ -76,32 +77,10 @@ class RevenueParamsSerializer(ReportParamsSerializer):
     interval = serializers.ChoiceField(choices=INTERVALS, required=False, default="day")
 
 
-class TopProductRowSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField()
-    merchant_name = serializers.CharField()
-    product_id = serializers.IntegerField()
-    title = serializers.CharField()
-    units_sold = serializers.IntegerField()
-    revenue = serializers.CharField()
-    rank = serializers.IntegerField()
-
-
-class RevenueRowSerializer(serializers.Serializer):
-    period = serializers.DateField()
-    orders = serializers.IntegerField()
-    revenue = serializers.CharField()
-    running_revenue = serializers.CharField()
-    moving_avg_7 = serializers.CharField()
-
-
-class MerchantRowSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField()
-    name = serializers.CharField()
-    orders = serializers.IntegerField()
-    revenue = serializers.CharField()
-    revenue_share = serializers.FloatField()
-    rank = serializers.IntegerField()
-    avg_delivery_minutes = serializers.FloatField()
+# Declared in `analytics.shapes`, with the SQL and Python renderings of the same rows.
+TopProductRowSerializer = TOP_PRODUCT_ROW.serializer()
+RevenueRowSerializer = REVENUE_ROW.serializer()
+MerchantRowSerializer = MERCHANT_ROW.serializer()
 
 
 class CombinedReportSerializer(serializers.Serializer):

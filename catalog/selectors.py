@@ -5,7 +5,9 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from catalog.models import Product, ProductCategory
+from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_JSON_COLUMN, PRODUCT_NEARBY
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.shapes import json_array_sql
 from geomarket.sql import fetch_value, point_ewkt
 
 
@@ -55,14 +57,14 @@ def product_visible(*, user, product_id: int) -> Product | None:
 # LATERAL join, so the scan stops as soon as `limit` rows are found. Only those rows get the
 # exact spheroid ST_Distance, which then orders them (nearest merchant first, ties by id).
 # `{product_columns}` is what each product row brings: its fields, or (for the answer) its
-# stored JSON.
+# stored JSON. Each row carries the merchant columns NEARBY_MERCHANT reads, as
+# `merchant_<column>`.
 PRODUCTS_NEARBY_SQL = """
-SELECT found.*, ST_Distance(found.location, %(point)s::geography) AS distance_m,
-       ST_X(found.location::geometry) AS lng, ST_Y(found.location::geometry) AS lat
+SELECT found.*, ST_Distance(found.merchant_location, %(point)s::geography) AS distance_m
 FROM (
-    SELECT m.location, m.name AS merchant_name, p.*
+    SELECT {merchant_columns}, p.*
     FROM (
-        SELECT id, name, location FROM merchants_merchant mm
+        SELECT {merchant_fields} FROM merchants_merchant mm
         WHERE mm.is_active AND ST_DWithin(mm.location, %(point)s::geography, %(radius)s)
         {deliverable}
         ORDER BY mm.location <-> %(point)s::geography
@@ -80,29 +82,30 @@ FROM (
 ORDER BY distance_m, found.id
 """
 
+
+def _merchant_columns() -> list[str]:
+    """The merchants_merchant columns a nearby row carries: those NEARBY_MERCHANT reads,
+    and the id and location the walk itself needs."""
+    named = [item.column.removeprefix("merchant_") for item in NEARBY_MERCHANT.fields]
+    return list(dict.fromkeys(["id", "location", *named]))
+
+
+def products_nearby_rows_sql(
+    *, product_columns: str, deliverable: str, product_filters: str
+) -> str:
+    columns = _merchant_columns()
+    return PRODUCTS_NEARBY_SQL.format(
+        merchant_fields=", ".join(f"mm.{column}" for column in columns),
+        merchant_columns=", ".join(f"m.{column} AS merchant_{column}" for column in columns),
+        product_columns=product_columns,
+        deliverable=deliverable,
+        product_filters=product_filters,
+    )
+
+
 # Every field of a product row, for reading the nearby rows themselves (the bench's raw SQL
 # baseline does).
-PRODUCT_FIELDS = (
-    "p.id, p.merchant_id, p.category_id, p.title, p.description, p.price,"
-    " p.is_published, p.created_at, p.updated_at"
-)
-
-# The whole products/nearby answer, rendered by PostgreSQL: the API sends this text as it
-# is. Each product's JSON is kept in its row by a trigger (catalog migration 0004); the
-# rest is plain concatenation, cheaper for PostgreSQL than json_build_object and the same
-# compact JSON as the API's encoder. Every column concatenated is NOT NULL (a NULL would
-# drop its row), and to_json escapes the merchant's name.
-PRODUCTS_NEARBY_ANSWER_SQL = """
-SELECT '{{"results":[' || COALESCE(string_agg(
-    '{{"product":' || r.listing_json
-    || ',"merchant":{{"id":' || r.merchant_id
-    || ',"name":' || to_json(r.merchant_name)::text
-    || ',"location":{{"type":"Point","coordinates":[' || r.lng || ',' || r.lat || ']}}}}'
-    || ',"distance_m":' || round(r.distance_m::numeric, 2)
-    || ',"quantity":' || r.quantity || '}}',
-    ',' ORDER BY r.distance_m, r.id), '') || ']}}'
-FROM ({rows}) r
-"""
+PRODUCT_FIELDS = ", ".join(f"p.{column}" for column in PRODUCT.names)
 
 _DELIVERABLE_FILTER = """
         AND EXISTS (
@@ -184,12 +187,16 @@ def _products_nearby_sql(
         filters.append("p.price <= %(max_price)s")
     if q:
         filters.append("p.search_vector @@ websearch_to_tsquery('english', %(q)s)")
-    rows = PRODUCTS_NEARBY_SQL.format(
-        product_columns="p.id, p.merchant_id, p.listing_json",
+    rows = products_nearby_rows_sql(
+        product_columns=f"p.id, p.{PRODUCT_JSON_COLUMN}",
         deliverable=_DELIVERABLE_FILTER if deliverable else "",
         product_filters="".join(f" AND {clause}" for clause in filters),
     )
-    return PRODUCTS_NEARBY_ANSWER_SQL.format(rows=rows)
+    # The whole answer rendered by PostgreSQL, sent as it is: each product's JSON is kept
+    # in its row (`catalog.stored_json`), the rest rendered from PRODUCT_NEARBY.
+    return json_array_sql(
+        PRODUCT_NEARBY, rows, order_by=("distance_m", "id"), before='{"results":[', after="]}"
+    )
 
 
 def products_nearby_answer(**filters) -> bytes:
@@ -267,3 +274,15 @@ def product_title_suggestions(*, q: str) -> list[str]:
             .distinct()[: SUGGEST_LIMIT - len(titles)]
         )
     return titles
+
+
+# For another app's statement (orders checks an order's products in the same round trip
+# as its merchant and zone): the published products among `%(product_ids)s` of the
+# merchant whose id is the SQL expression `{merchant}`, as one row of three parallel
+# arrays `ids`, `titles`, `prices` (NULL when none). Format `{merchant}` in, then run it
+# LATERAL to the merchant's row.
+MERCHANT_PUBLISHED_PRODUCTS_SQL = """
+SELECT array_agg(p.id) AS ids, array_agg(p.title) AS titles, array_agg(p.price) AS prices
+FROM catalog_product p
+WHERE p.id = ANY(%(product_ids)s::bigint[]) AND p.merchant_id = {merchant} AND p.is_published
+"""

@@ -2,9 +2,9 @@ from rest_framework import serializers
 
 from catalog.models import ProductCategory
 from catalog.selectors import SEARCH_SORTS
+from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_NEARBY
 from geomarket.api.fields import (
     CategoryRefField,
-    GeoJSONPointField,
     IdField,
     JSONBooleanField,
     MoneyField,
@@ -47,16 +47,8 @@ class ProductUpdateSerializer(serializers.Serializer):
     is_published = JSONBooleanField(required=False, default=True)
 
 
-class ProductOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    merchant_id = serializers.IntegerField()
-    category_id = serializers.IntegerField()
-    title = serializers.CharField()
-    description = serializers.CharField()
-    price = MoneyField()
-    is_published = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+# Declared in `catalog.shapes`, as the SQL renderings of the same answers are.
+ProductOutputSerializer = PRODUCT.serializer()
 
 
 class ProductFilterSerializer(serializers.Serializer):
@@ -95,19 +87,8 @@ class SuggestParamsSerializer(serializers.Serializer):
     q = serializers.CharField(min_length=3, max_length=100)
 
 
-class NearbyMerchantSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    location = GeoJSONPointField()
-
-
-class ProductNearbySerializer(serializers.Serializer):
-    """Schema only: the answer is rendered in SQL (`products_nearby_statement`)."""
-
-    product = ProductOutputSerializer()
-    merchant = NearbyMerchantSerializer()
-    distance_m = serializers.FloatField()
-    quantity = serializers.IntegerField()
+NearbyMerchantSerializer = NEARBY_MERCHANT.serializer()
+ProductNearbySerializer = PRODUCT_NEARBY.serializer()
 
 
 class CategoryRefSerializer(serializers.Serializer):

@@ -65,14 +65,14 @@ def _fresh_points(points, rng: random.Random):
 
 
 def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> dict:
-    from catalog.selectors import PRODUCT_FIELDS, PRODUCTS_NEARBY_SQL
+    from catalog.selectors import PRODUCT_FIELDS, products_nearby_rows_sql
     from merchants.selectors import MERCHANTS_DELIVERING_TO_SQL
 
     points = city_points(dsn, rng=rng, count=20_000)
     hot_points = points[:50]
     # The rows the API's answer is made of, with every product field, as an app would
     # fetch them to render in its own code.
-    nearby_sql = PRODUCTS_NEARBY_SQL.format(
+    nearby_sql = products_nearby_rows_sql(
         product_columns=PRODUCT_FIELDS, deliverable="", product_filters=" AND i.quantity > 0"
     )
     measurements = []

@@ -1,0 +1,224 @@
+"""Response shapes, each declared once.
+
+A `Shape` names the fields of a JSON object the API answers and the `Kind` of each. From
+that one declaration come:
+- `serializer()`: the DRF serializer, for the OpenAPI schema (and CSV columns);
+- `render(row)`: the object built in Python from a row of values, as DRF renders it;
+- `json_sql(...)`: SQL that renders the same JSON text in PostgreSQL (byte for byte, but
+  that a distance keeps its two places: 12.50 for 12.5), for
+  the answers the database renders (products/nearby, the reports the event loop serves)
+  and for JSON stored in a row by a trigger (`stored_json_trigger_sql`).
+
+A kind holds the two renderings of one type of value side by side: what DRF makes of it
+in Python, and the SQL that makes the same text. Tests render every kind both ways.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from geomarket.api.fields import GeoJSONPointField, format_datetime
+
+CENT = Decimal("0.01")
+
+# DRF's JSON renderer escapes U+2028 and U+2029, which JavaScript cannot take raw;
+# to_json escapes everything else exactly as Python's encoder does.
+_TEXT_SQL = (
+    "replace(replace(COALESCE(to_json({value})::text, 'null'),"
+    " U&'\\2028', '\\u2028'), U&'\\2029', '\\u2029')"
+)
+
+
+def money(value: Decimal | None) -> str:
+    return "0.00" if value is None else str(value.quantize(CENT, ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One type of value: its serializer field, its rendering in Python, and the SQL
+    (a template over `{value}`) giving its JSON text, never NULL; without `sql`, shapes
+    holding it are rendered in Python only."""
+
+    name: str
+    field: Callable[[], serializers.Field]
+    python: Callable[[Any], Any]
+    sql: str | None = None
+
+
+def _same(value):
+    return value
+
+
+INTEGER = Kind("integer", serializers.IntegerField, _same, "COALESCE({value}::text, 'null')")
+TEXT = Kind("text", serializers.CharField, _same, _TEXT_SQL)
+BOOLEAN = Kind(
+    "boolean",
+    serializers.BooleanField,
+    _same,
+    "CASE WHEN {value} THEN 'true' WHEN NOT {value} THEN 'false' ELSE 'null' END",
+)
+# Money is a string with two places ("12.50"); a missing sum is "0.00". Sums and totals
+# may run past a price's digits, so the answer's schema bounds none.
+MONEY = Kind(
+    "money",
+    lambda: serializers.DecimalField(max_digits=None, decimal_places=2, coerce_to_string=True),
+    money,
+    "('\"' || COALESCE(round({value}, 2)::text, '0.00') || '\"')",
+)
+DATE = Kind(
+    "date",
+    serializers.DateField,
+    lambda value: value.isoformat(),
+    "('\"' || to_char({value}, 'YYYY-MM-DD') || '\"')",
+)
+# As DRF renders a datetime: ISO 8601 in UTC with "Z", microseconds only when any.
+DATETIME = Kind(
+    "datetime",
+    serializers.DateTimeField,
+    format_datetime,
+    "('\"' || to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " || CASE WHEN mod(date_part('microseconds', {value})::bigint, 1000000) = 0 THEN ''"
+    " ELSE to_char({value} AT TIME ZONE 'UTC', '.US') END || 'Z\"')",
+)
+
+
+def _centimetres(value: float) -> float:
+    # As PostgreSQL rounds a float8 cast to numeric: its 15 significant digits, half away
+    # from zero. The SQL's text keeps two places (12.50): the same number in JSON.
+    return float(Decimal(f"{value:.15g}").quantize(CENT, ROUND_HALF_UP))
+
+
+# A distance in metres, to the centimetre.
+METRES = Kind("metres", serializers.FloatField, _centimetres, "round({value}::numeric, 2)::text")
+# A geography point as GeoJSON; float8's text is the shortest that reads back the same,
+# as Python's repr.
+POINT = Kind(
+    "point",
+    GeoJSONPointField,
+    lambda value: {"type": "Point", "coordinates": [value.x, value.y]},
+    '(\'{{"type":"Point","coordinates":[\' || ST_X({value}::geometry) || \',\''
+    " || ST_Y({value}::geometry) || ']}}')",
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of a shape: its `kind`, or a nested `shape`, or a `stored` shape whose JSON
+    text a column already holds. `source` is the row's column (or SQL expression) it is
+    read from; by default its name."""
+
+    name: str
+    kind: Kind | None = None
+    source: str | None = None
+    shape: "Shape | None" = None
+    stored: bool = False
+
+    @property
+    def column(self) -> str:
+        return self.source or self.name
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    fields: tuple[Field, ...]
+    # Shapes' serializers are built once: drf-spectacular names components by class.
+    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [item.name for item in self.fields]
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns a row of this shape is read from, in order."""
+        return [item.column for item in self.fields]
+
+    def serializer(self) -> type[serializers.Serializer]:
+        """The DRF serializer of this shape, for the schema, named `<name>Serializer`."""
+        if "serializer" not in self._cache:
+            declared = {
+                item.name: (
+                    item.shape.serializer()() if item.shape is not None else item.kind.field()
+                )
+                for item in self.fields
+            }
+            self._cache["serializer"] = type(
+                f"{self.name}Serializer", (serializers.Serializer,), declared
+            )
+        return self._cache["serializer"]
+
+    def render(self, row: Sequence) -> dict:
+        """The object for `row`, a sequence of the values of this shape's fields in order
+        (a nested shape's value is its own row)."""
+        return {
+            item.name: (
+                item.shape.render(value) if item.shape is not None else item.kind.python(value)
+            )
+            for item, value in zip(self.fields, row, strict=True)
+        }
+
+    def render_rows(self, rows: Sequence[Sequence]) -> list[dict]:
+        return [self.render(row) for row in rows]
+
+    def json_sql(self, *, alias: str, placeholder: str = "%%s") -> str:
+        """SQL rendering one object of this shape as JSON text from the columns of the row
+        `alias`: one format() call, which PostgreSQL runs faster than a chain of `||`.
+
+        `placeholder` is format()'s slot as the statement is sent: doubled for psycopg
+        when the statement carries parameters, single when it does not."""
+        template, values = self._template(alias=alias, placeholder=placeholder)
+        return f"format('{template}', {', '.join(values)})"
+
+    def _template(self, *, alias: str, placeholder: str) -> tuple[str, list[str]]:
+        pieces: list[str] = []
+        values: list[str] = []
+        for item in self.fields:
+            if item.shape is not None and not item.stored:
+                # A nested object's fields are read from the same row.
+                nested, nested_values = item.shape._template(alias=alias, placeholder=placeholder)
+                pieces.append(f'"{item.name}":{nested}')
+                values.extend(nested_values)
+                continue
+            pieces.append(f'"{item.name}":{placeholder}')
+            column = f"{alias}.{item.column}"
+            if not item.stored and item.kind.sql is None:
+                raise TypeError(f"{self.name}.{item.name}: a {item.kind.name} has no SQL rendering")
+            values.append(column if item.stored else item.kind.sql.format(value=column))
+        return "{" + ",".join(pieces) + "}", values
+
+
+def json_array_sql(
+    shape: Shape,
+    rows_sql: str,
+    *,
+    order_by: Sequence[str],
+    before: str = "[",
+    after: str = "]",
+    placeholder: str = "%%s",
+) -> str:
+    """SQL answering the rows of `rows_sql` as one JSON text: the objects of `shape`, one
+    per row in `order_by` order (column names of the rows), between `before` and `after`."""
+    ordering = ", ".join(f"r.{name}" for name in order_by)
+    rendered = shape.json_sql(alias="r", placeholder=placeholder)
+    # Only declared shapes, column names and compiled statements go in.
+    return (
+        f"SELECT '{before}' || COALESCE(string_agg({rendered}, ',' ORDER BY {ordering}), '')"  # noqa: S608
+        f" || '{after}' FROM ({rows_sql}) r"
+    )
+
+
+def stored_json_trigger_sql(shape: Shape, *, table: str, column: str) -> tuple[str, str, str]:
+    """A trigger function keeping `column` of `table` equal to `shape` rendered from the
+    row's own columns: its name, its body (as pg_proc.prosrc holds it) and the
+    `CREATE OR REPLACE` statement installing it."""
+    function = f"{table}_{column}_update"
+    rendered = shape.json_sql(alias="NEW", placeholder="%s")
+    body = f"\nBEGIN\n    NEW.{column} := {rendered};\n    RETURN NEW;\nEND;\n"
+    create = (
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $${body}$$ LANGUAGE plpgsql"
+    )
+    return function, body, create
