@@ -31,14 +31,20 @@ def installed_body(cursor, function: str) -> str | None:
 
 def sync(*, using: str = "default") -> bool:
     """Install the trigger function PRODUCT gives, if the database has another, and render
-    every product again; True when it did. Nothing before migration 0004 made the column."""
+    every product again; True when it did.
+
+    Nothing is done while the table lacks a column PRODUCT reads (or the JSON column,
+    before migration 0004): migrated part of the way, the database gets its function when
+    the migration adding the column has run."""
     function, body, create = trigger_function()
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
-            [TABLE, PRODUCT_JSON_COLUMN],
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = %s",
+            [TABLE],
         )
-        if cursor.fetchone() is None:
+        present = {row[0] for row in cursor.fetchall()}
+        if not {PRODUCT_JSON_COLUMN, *PRODUCT.columns} <= present:
             return False
         if installed_body(cursor, function) == body:
             return False

@@ -121,3 +121,15 @@ def test_a_changed_shape_replaces_the_trigger_and_renders_every_row_again(monkey
     Product.objects.filter(pk=product.pk).update(updated_at=datetime.now(UTC) + timedelta(1))
     assert _stored(product.pk).endswith('"title":"Rye bread"}')
     assert stored_json.sync() is False
+
+
+def test_a_shape_reading_a_column_not_yet_migrated_waits_for_its_migration(monkeypatch):
+    product = factories.product(merchant=factories.merchant(), title="Rye bread")
+    wider = shapes.Shape("ProductOutput", (*PRODUCT.fields, shapes.Field("unit", shapes.TEXT)))
+    monkeypatch.setattr(stored_json, "PRODUCT", wider)
+    assert stored_json.sync() is False
+    # The installed function stays, and writes go on through it.
+    Product.objects.filter(pk=product.pk).update(title="Rye")
+    product.refresh_from_db()
+    expected = JSONRenderer().render(ProductOutputSerializer(product).data)
+    assert _stored(product.pk).encode() == expected
