@@ -9,6 +9,7 @@ from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_JSON_COLUMN, PRODUC
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.shapes import json_array_sql
 from geomarket.sql import fetch_value, point_ewkt
+from merchants.selectors import merchants_walk_sql
 
 
 def category_list() -> QuerySet[ProductCategory]:
@@ -63,11 +64,7 @@ PRODUCTS_NEARBY_SQL = """
 SELECT found.*, ST_Distance(found.merchant_location, %(point)s::geography) AS distance_m
 FROM (
     SELECT {merchant_columns}, p.*
-    FROM (
-        SELECT {merchant_fields} FROM merchants_merchant mm
-        WHERE mm.is_active AND ST_DWithin(mm.location, %(point)s::geography, %(radius)s)
-        {deliverable}
-        ORDER BY mm.location <-> %(point)s::geography
+    FROM ({merchants}
     ) m
     CROSS JOIN LATERAL (
         SELECT {product_columns}, COALESCE(i.quantity, 0) AS quantity
@@ -91,14 +88,13 @@ def _merchant_columns() -> list[str]:
 
 
 def products_nearby_rows_sql(
-    *, product_columns: str, deliverable: str, product_filters: str
+    *, product_columns: str, deliverable: bool, product_filters: str
 ) -> str:
     columns = _merchant_columns()
     return PRODUCTS_NEARBY_SQL.format(
-        merchant_fields=", ".join(f"mm.{column}" for column in columns),
+        merchants=merchants_walk_sql(columns=columns, delivering=deliverable),
         merchant_columns=", ".join(f"m.{column} AS merchant_{column}" for column in columns),
         product_columns=product_columns,
-        deliverable=deliverable,
         product_filters=product_filters,
     )
 
@@ -106,13 +102,6 @@ def products_nearby_rows_sql(
 # Every field of a product row, for reading the nearby rows themselves (the bench's raw SQL
 # baseline does).
 PRODUCT_FIELDS = ", ".join(f"p.{column}" for column in PRODUCT.names)
-
-_DELIVERABLE_FILTER = """
-        AND EXISTS (
-            SELECT 1 FROM merchants_deliveryzone z
-            WHERE z.merchant_id = mm.id AND z.is_active
-              AND ST_Covers(z.area, %(point)s::geography)
-        )"""
 
 
 def products_nearby_statement(
@@ -189,7 +178,7 @@ def _products_nearby_sql(
         filters.append("p.search_vector @@ websearch_to_tsquery('english', %(q)s)")
     rows = products_nearby_rows_sql(
         product_columns=f"p.id, p.{PRODUCT_JSON_COLUMN}",
-        deliverable=_DELIVERABLE_FILTER if deliverable else "",
+        deliverable=deliverable,
         product_filters="".join(f" AND {clause}" for clause in filters),
     )
     # The whole answer rendered by PostgreSQL, sent as it is: each product's JSON is kept

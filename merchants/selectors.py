@@ -72,6 +72,27 @@ _MERCHANT_COLUMNS = """
     ST_Distance(m.location, %(point)s::geography) AS distance_m
 """
 
+# For another app's walk of merchants near a point (catalog's products/nearby): active
+# merchants within `%(radius)s` metres of `%(point)s`, nearest first through the location
+# index, with the columns `columns` (of merchants_merchant). `delivering` keeps those with
+# an active zone covering the point (`ST_Covers`: a point on the boundary counts).
+_DELIVERING_FILTER = """
+        AND EXISTS (
+            SELECT 1 FROM merchants_deliveryzone z
+            WHERE z.merchant_id = mm.id AND z.is_active
+              AND ST_Covers(z.area, %(point)s::geography)
+        )"""
+
+
+def merchants_walk_sql(*, columns: list[str], delivering: bool) -> str:
+    selected = ", ".join(f"mm.{column}" for column in columns)
+    return f"""
+        SELECT {selected} FROM merchants_merchant mm
+        WHERE mm.is_active AND ST_DWithin(mm.location, %(point)s::geography, %(radius)s)
+        {_DELIVERING_FILTER if delivering else ""}
+        ORDER BY mm.location <-> %(point)s::geography"""  # noqa: S608 - column names only
+
+
 MERCHANTS_NEARBY_SQL = f"""
 SELECT {_MERCHANT_COLUMNS}
 FROM (

@@ -73,7 +73,7 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
     # The rows the API's answer is made of, with every product field, as an app would
     # fetch them to render in its own code.
     nearby_sql = products_nearby_rows_sql(
-        product_columns=PRODUCT_FIELDS, deliverable="", product_filters=" AND i.quantity > 0"
+        product_columns=PRODUCT_FIELDS, deliverable=False, product_filters=" AND i.quantity > 0"
     )
     measurements = []
 
