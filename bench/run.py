@@ -5,8 +5,8 @@
 3. Run each scenario module against it, with raw-SQL baselines in the same run.
 4. Print a table of latencies and ratios; write the same data as JSON to `BENCH_OUT`.
 
-`BENCH_SCENARIOS=orders` (a comma list of search, orders, dispatch, analytics) runs only
-some scenarios. A scenario that reports `failures` (the order scenario's stock check, the
+`BENCH_SCENARIOS=orders` (a comma list of search, orders, dispatch, analytics, api) runs
+only some scenarios. A scenario that reports `failures` (the order scenario's stock check, the
 dispatch answers' checks) fails the run.
 """
 
@@ -27,10 +27,10 @@ def main() -> int:
 
     url, dsn, rng = prepare()
     # After Django is set up: the dispatch scenario's ETA provider is a project class.
-    from bench.scenarios import analytics, dispatch, orders, search
+    from bench.scenarios import analytics, api, dispatch, orders, search
 
     workers = bench_workers()
-    known = ["search", "orders", "dispatch", "analytics"]
+    known = ["search", "orders", "dispatch", "analytics", "api"]
     scenarios = os.environ.get("BENCH_SCENARIOS", ",".join(known)).replace(" ", "").split(",")
     unknown = set(scenarios) - set(known)
     if unknown:
@@ -75,6 +75,16 @@ def main() -> int:
             log("analytics:")
             report["scenarios"]["analytics"] = analytics.run(
                 base_url=base, dsn=dsn, rng=rng, log=log
+            )
+        if "api" in scenarios:
+            log("api:")
+            report["scenarios"]["api"] = api.run(
+                base_url=base,
+                dsn=dsn,
+                rng=rng,
+                log=log,
+                workers=workers,
+                server_env=extra_env,
             )
 
     log("")

@@ -83,8 +83,9 @@ def _merchant_count(dsn: str) -> int | None:
         return 0
 
 
-def bench_database_ready(url: str, *, log) -> str:
-    """Reuse the bench database when it holds the bench city; create and seed it otherwise."""
+def _migrated_merchant_count(url: str, *, log) -> int:
+    """The merchants of the database `url` names, once it exists (created when missing)
+    and is migrated."""
     dsn = psycopg_dsn(url)
     count = _merchant_count(dsn)
     if count is None:
@@ -94,6 +95,13 @@ def bench_database_ready(url: str, *, log) -> str:
             connection.execute(f'CREATE DATABASE "{name}"')
         count = 0
     manage("migrate", "--no-input", "-v", "0", database_url=url)
+    return count
+
+
+def bench_database_ready(url: str, *, log) -> str:
+    """Reuse the bench database when it holds the bench city; create and seed it otherwise."""
+    dsn = psycopg_dsn(url)
+    count = _migrated_merchant_count(url, log=log)
     if count < BENCH_MIN_MERCHANTS:
         if count:
             raise SystemExit(
@@ -107,3 +115,22 @@ def bench_database_ready(url: str, *, log) -> str:
     else:
         log(f"reusing the bench database ({count} merchants)")
     return dsn
+
+
+def demo_database_url() -> str:
+    """`BENCH_DEMO_DATABASE_URL`, else the main database URL with the name
+    `geomarket_bench_demo`: the demo city, kept apart from the development database."""
+    if os.environ.get("BENCH_DEMO_DATABASE_URL"):
+        return os.environ["BENCH_DEMO_DATABASE_URL"]
+    return development_url("geomarket_bench_demo")
+
+
+def demo_database_ready(url: str, *, log) -> str:
+    """Reuse the demo-city database when it holds merchants; create it and seed it with
+    `seed_demo --preset demo` (a few seconds) otherwise."""
+    if _migrated_merchant_count(url, log=log):
+        log(f"reusing the demo-city database {database_name(url)}")
+    else:
+        log(f"seeding the demo city in {database_name(url)} (seed_demo --preset demo)")
+        manage("seed_demo", "--preset", "demo", database_url=url)
+    return psycopg_dsn(url)

@@ -1,0 +1,907 @@
+"""The whole API: every GET route, as the role that would call it, on the bench city and
+on the demo city, each beside the same SQL sent through psycopg.
+
+The routes come from the URL conf (`get_routes`), not from a list kept here: a GET route
+with no case in `CASES` is measured by an automatic case when its path parameters have
+a pool (`KWARG_POOLS`; the role is the first of anonymous, customer, owner, courier,
+operator that gets a 2xx), and reported as not covered otherwise. GETs of the contract
+(`../shared/API.md`) that no route serves yet are listed as not served.
+
+For each case:
+
+1. The SQL: a separate process serves the requests in-process, through the same ASGI
+   application as the server (production settings, the city's database, so the
+   event-loop lane's statements are captured as well as Django's), and records every
+   statement psycopg sends for each request (`Cursor.execute` and `AsyncCursor.execute`,
+   bound into literal SQL by psycopg's own client-side binding). It then replays each
+   request's statements, in order, on a plain psycopg connection with the same session
+   settings (time zone, JIT), read-only, never prepared (`prepare_threshold=None`),
+   fetching every row: SQL time of a request = the sum of its statements' times.
+2. API p50/p95 at 1 client: the same requests, each once, sent to the production server
+   by a blocking keep-alive client (each is new to the server, so none is a cache hit).
+3. API throughput at 8 clients for `BENCH_API_THROUGHPUT_SECONDS` (1), on fresh requests
+   from the same generator (random points and prices: cached answers are mostly
+   misses; the hit ratio is printed when there were hits). Skipped when the 1-client p50
+   is over `BENCH_API_SLOW_MS` (250).
+
+Each case takes requests for about `BENCH_API_SECONDS` (0.5 s) of capture, at least
+`MIN_SAMPLES` and at most `MAX_SAMPLES` of them, or a single one when one request takes
+longer than `HARD_SECONDS`.
+
+The bench city is the server `make bench` started; the demo city is
+`geomarket_bench_demo` (or `BENCH_DEMO_DATABASE_URL`, seeded with `seed_demo --preset
+demo` when empty), served by a server of its own started here. Targets (issue 18): API
+p50 - SQL p50 at 1 client on the bench city, <= 2 ms for a public GET and <= 4 ms for an
+authenticated one; each bench-city row says PASS or MISS.
+
+Alone, against `BENCH_DATABASE_URL` (created and seeded when missing):
+
+    .venv/bin/python -m bench.scenarios.api
+"""
+
+import asyncio
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from itertools import count
+from urllib.parse import urlencode
+
+import psycopg
+
+from bench.common import ROOT, db, processes
+from bench.common import accounts as account_rows
+from bench.common.harness import run_alone
+from bench.common.http1 import BlockingClient
+from bench.common.load import Request, http_scenario, summarize
+from bench.common.report import ErrorSamples
+from bench.scenarios.search import SEARCH_TERMS, city_points
+
+BUDGET_S = float(os.environ.get("BENCH_API_SECONDS", "0.3"))
+HARD_SECONDS = 2.0
+MIN_SAMPLES = 3
+MAX_SAMPLES = 50
+THROUGHPUT_S = float(os.environ.get("BENCH_API_THROUGHPUT_SECONDS", "0.8"))
+THROUGHPUT_CLIENTS = 8
+SLOW_MS = float(os.environ.get("BENCH_API_SLOW_MS", "250"))
+# Issue 18's targets for API p50 - SQL p50 at 1 client on the bench city, in ms.
+PUBLIC_TARGET_MS = 2.0
+AUTHENTICATED_TARGET_MS = 4.0
+WORST = 5
+RADIUS_M = 3000
+CONTRACT = ROOT.parent / "shared" / "API.md"
+# Suggest's per-client limit would turn the 8-client run into a test of 429s.
+SERVER_ENV = {"SUGGEST_RATE_LIMIT_PER_MINUTE": "100000000"}
+
+ANONYMOUS, CUSTOMER, OWNER, COURIER, OPERATOR_ROLE = (
+    "anonymous",
+    "customer",
+    "owner",
+    "courier",
+    "operator",
+)
+ROLES = (ANONYMOUS, CUSTOMER, OWNER, COURIER, OPERATOR_ROLE)
+# The seeded demo accounts, in both cities (README, "Demo data"); the operator is the
+# bench's own, as in the analytics scenario.
+DEMO_USERS = {CUSTOMER: "demo-customer", OWNER: "demo-owner", COURIER: "demo-courier"}
+
+
+# --- the routes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    # The URL conf's pattern, with a leading slash: "/api/v1/merchants/<int:merchant_id>/".
+    pattern: str
+
+    @property
+    def kwargs(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"<(?:\w+:)?(\w+)>", self.pattern))
+
+    @property
+    def template(self) -> str:
+        """The pattern as the contract writes paths: "/api/v1/merchants/{}/"."""
+        return re.sub(r"<[^>]+>", "{}", self.pattern)
+
+
+# Function views declare no methods; the ones that answer no GET, and why.
+NO_GET_FUNCTION_VIEWS = {"delivery-eta": "POST only"}
+
+
+def answers_get(callback, name: str | None) -> bool:
+    view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+    if view is not None:
+        return "get" in view.http_method_names and hasattr(view, "get")
+    return name not in NO_GET_FUNCTION_VIEWS
+
+
+def get_routes() -> list[Route]:
+    """Every GET route of the URL conf, in its order, but the Django admin's (HTML pages
+    for operators, no part of the API)."""
+    from django.urls import URLResolver, get_resolver
+
+    routes: list[Route] = []
+
+    def walk(patterns, prefix: str) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                if entry.app_name != "admin":
+                    walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif answers_get(entry.callback, entry.name):
+                pattern = "/" + prefix + str(entry.pattern)
+                routes.append(Route(entry.name or pattern, pattern))
+
+    walk(get_resolver().url_patterns, "")
+    return routes
+
+
+_CONTRACT_PATH = re.compile(
+    r"((?:GET|POST|PUT|PATCH|DELETE)(?:/(?:GET|POST|PUT|PATCH|DELETE))*) `([^`]+)`"
+)
+
+
+def contract_gets(text: str) -> list[str]:
+    """The paths the contract's tables give GET for, as templates ("/api/v1/orders/{}/")."""
+    paths = []
+    for methods, path in _CONTRACT_PATH.findall(text):
+        if "GET" in methods.split("/"):
+            template = re.sub(r"\{[^}]+\}", "{}", path.split("?")[0])
+            if template not in paths:
+                paths.append(template)
+    return paths
+
+
+def not_served(routes: list[Route], contract_text: str | None) -> list[str]:
+    """The contract's GETs no route serves yet."""
+    if contract_text is None:
+        return []
+    served = {route.template for route in routes}
+    return [path for path in contract_gets(contract_text) if path not in served]
+
+
+# --- the cities ----------------------------------------------------------------------
+
+
+@dataclass
+class City:
+    name: str
+    headers: dict[str, dict[str, str]]
+    owner_merchant: int
+    owner_zones: list[int]
+    owner_products: list[int]
+    owner_inventory: list[int]
+    customer_orders: list[int]
+    courier_id: int
+    merchants: list[int]
+    products: list[int]
+    categories: list[int]
+    couriers: list[int]
+    waiting_orders: list[int]
+    points: list[tuple[float, float]]
+    prefixes: list[str]
+
+    def point(self, rng: random.Random) -> dict:
+        """A point near a random merchant of the city, new every time: no cached answer."""
+        lat, lng = rng.choice(self.points)
+        lat, lng = lat + rng.uniform(-0.002, 0.002), lng + rng.uniform(-0.003, 0.003)
+        return {"lat": f"{lat:.6f}", "lng": f"{lng:.6f}"}
+
+
+def _column(connection, sql: str, params=()) -> list:
+    return [row[0] for row in connection.execute(sql, params).fetchall()]
+
+
+def load_city(name: str, dsn: str, *, rng: random.Random) -> City:
+    """The accounts (with API tokens) and the pools of ids the cases draw from."""
+    from bench.scenarios.analytics import operator_token
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        users = dict(
+            connection.execute(
+                "SELECT username, id FROM accounts_user WHERE username = ANY(%s)",
+                [list(DEMO_USERS.values())],
+            ).fetchall()
+        )
+        missing = sorted(set(DEMO_USERS.values()) - set(users))
+        if missing:
+            raise SystemExit(f"the {name} city has no {', '.join(missing)} (seed_demo makes them)")
+        ids = {role: users[username] for role, username in DEMO_USERS.items()}
+        tokens = account_rows.tokens(connection, ids.values())
+        headers = {role: {"Authorization": f"Token {tokens[ids[role]]}"} for role in DEMO_USERS}
+        headers[OPERATOR_ROLE] = {"Authorization": f"Token {operator_token(connection)}"}
+        headers[ANONYMOUS] = {}
+        owner_merchant = _column(
+            connection,
+            "SELECT id FROM merchants_merchant WHERE owner_id = %s ORDER BY id LIMIT 1",
+            [ids[OWNER]],
+        )[0]
+        sample = "ORDER BY random() LIMIT 300"
+        titles = _column(
+            connection, f"SELECT title FROM catalog_product WHERE is_published {sample}"
+        )
+        waiting = _column(
+            connection,
+            "SELECT id FROM orders_order WHERE status IN ('confirmed', 'preparing', 'ready')"
+            f" AND courier_id IS NULL {sample}",
+        )
+        city = City(
+            name=name,
+            headers=headers,
+            owner_merchant=owner_merchant,
+            owner_zones=_column(
+                connection,
+                "SELECT id FROM merchants_deliveryzone WHERE merchant_id = %s",
+                [owner_merchant],
+            ),
+            owner_products=_column(
+                connection,
+                f"SELECT id FROM catalog_product WHERE merchant_id = %s {sample}",
+                [owner_merchant],
+            ),
+            owner_inventory=_column(
+                connection,
+                f"SELECT id FROM inventory_inventory WHERE merchant_id = %s {sample}",
+                [owner_merchant],
+            ),
+            customer_orders=_column(
+                connection,
+                f"SELECT id FROM orders_order WHERE buyer_id = %s {sample}",
+                [ids[CUSTOMER]],
+            ),
+            courier_id=_column(
+                connection, "SELECT id FROM delivery_courier WHERE user_id = %s", [ids[COURIER]]
+            )[0],
+            merchants=_column(
+                connection, f"SELECT id FROM merchants_merchant WHERE is_active {sample}"
+            ),
+            products=_column(
+                connection,
+                "SELECT p.id FROM catalog_product p JOIN merchants_merchant m"
+                f" ON m.id = p.merchant_id WHERE p.is_published AND m.is_active {sample}",
+            ),
+            categories=_column(connection, "SELECT id FROM catalog_productcategory"),
+            couriers=_column(connection, f"SELECT id FROM delivery_courier {sample}"),
+            waiting_orders=waiting
+            or _column(
+                connection, f"SELECT id FROM orders_order WHERE status <> 'rejected' {sample}"
+            ),
+            points=city_points(dsn, rng=rng, count=2000),
+            prefixes=_prefixes(titles, rng),
+        )
+    return city
+
+
+def _prefixes(titles: list[str], rng: random.Random) -> list[str]:
+    """What people type into suggest: the first 3 to 6 letters of a word of a title."""
+    words = {word.lower() for title in titles for word in title.split() if len(word) >= 4}
+    return sorted({word[: rng.randint(3, min(6, len(word)))] for word in words}) or ["bre"]
+
+
+# --- the cases -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    route: str
+    # None: the first role that gets a 2xx (automatic cases).
+    role: str | None
+    make: Callable[[City, random.Random], str]
+    auto: bool = False
+
+    def label(self, role: str | None = None) -> str:
+        return f"{self.route} ({role or self.role})"
+
+
+def path(route: str, query: dict | None = None, **kwargs) -> str:
+    from django.urls import reverse
+
+    url = reverse(route, kwargs=kwargs or None)
+    return url + ("?" + urlencode(query) if query else "")
+
+
+def _plain(route: str, role: str) -> Case:
+    return Case(route, role, lambda city, rng: path(route))
+
+
+CASES: list[Case] = [
+    _plain("home", ANONYMOUS),
+    _plain("healthz", ANONYMOUS),
+    _plain("schema", ANONYMOUS),
+    _plain("docs", ANONYMOUS),
+    _plain("auth-me", CUSTOMER),
+    _plain("merchant-list", ANONYMOUS),
+    Case(
+        "merchants-nearby",
+        ANONYMOUS,
+        lambda c, r: path("merchants-nearby", {**c.point(r), "radius": RADIUS_M}),
+    ),
+    Case(
+        "merchants-delivering-to",
+        ANONYMOUS,
+        lambda c, r: path("merchants-delivering-to", c.point(r)),
+    ),
+    Case(
+        "merchant-detail",
+        ANONYMOUS,
+        lambda c, r: path("merchant-detail", merchant_id=r.choice(c.merchants)),
+    ),
+    Case(
+        "delivery-zone-list",
+        ANONYMOUS,
+        lambda c, r: path("delivery-zone-list", merchant_id=r.choice(c.merchants)),
+    ),
+    Case(
+        "delivery-zone-detail",
+        OWNER,
+        lambda c, r: path(
+            "delivery-zone-detail", merchant_id=c.owner_merchant, zone_id=r.choice(c.owner_zones)
+        ),
+    ),
+    _plain("category-list", ANONYMOUS),
+    Case(
+        "category-detail",
+        ANONYMOUS,
+        lambda c, r: path("category-detail", category_id=r.choice(c.categories)),
+    ),
+    Case(
+        "product-list",
+        ANONYMOUS,
+        lambda c, r: path("product-list", {"merchant_id": r.choice(c.merchants)}),
+    ),
+    Case(
+        "products-nearby",
+        ANONYMOUS,
+        lambda c, r: path("products-nearby", {**c.point(r), "radius": RADIUS_M, "limit": 20}),
+    ),
+    Case(
+        "product-detail",
+        ANONYMOUS,
+        lambda c, r: path("product-detail", product_id=r.choice(c.products)),
+    ),
+    # A price limit in cents makes every request new: no cached answer.
+    Case(
+        "search-products",
+        ANONYMOUS,
+        lambda c, r: path(
+            "search-products",
+            {"q": r.choice(SEARCH_TERMS), "max_price": f"{r.uniform(5, 50):.2f}"},
+        ),
+    ),
+    Case(
+        "search-suggest",
+        ANONYMOUS,
+        lambda c, r: path("search-suggest", {"q": r.choice(c.prefixes)}),
+    ),
+    Case(
+        "merchant-inventory",
+        OWNER,
+        lambda c, r: path("merchant-inventory", merchant_id=c.owner_merchant),
+    ),
+    _plain("inventory-list", OWNER),
+    Case(
+        "inventory-detail",
+        OWNER,
+        lambda c, r: path("inventory-detail", inventory_id=r.choice(c.owner_inventory)),
+    ),
+    Case(
+        "merchant-orders",
+        OWNER,
+        lambda c, r: path("merchant-orders", merchant_id=c.owner_merchant),
+    ),
+    *(_plain("order-list", role) for role in (CUSTOMER, OWNER, COURIER, OPERATOR_ROLE)),
+    _plain("order-stats", OWNER),
+    _plain("order-stats", OPERATOR_ROLE),
+    Case(
+        "order-detail",
+        CUSTOMER,
+        lambda c, r: path("order-detail", order_id=r.choice(c.customer_orders)),
+    ),
+    Case(
+        "courier-candidates",
+        OPERATOR_ROLE,
+        lambda c, r: path("courier-candidates", order_id=r.choice(c.waiting_orders)),
+    ),
+    _plain("courier-list", OPERATOR_ROLE),
+    _plain("courier-me", COURIER),
+    _plain("courier-orders", COURIER),
+    Case(
+        "courier-detail",
+        OPERATOR_ROLE,
+        lambda c, r: path("courier-detail", courier_id=r.choice(c.couriers)),
+    ),
+    # The operators' dashboard: each report over its default range, every merchant.
+    _plain("orders-analytics", OPERATOR_ROLE),
+    _plain("analytics-top-products", OPERATOR_ROLE),
+    _plain("analytics-revenue", OPERATOR_ROLE),
+    _plain("analytics-merchants", OPERATOR_ROLE),
+]
+
+# Path parameters an automatic case can fill: things the demo owner and customer have.
+KWARG_POOLS: dict[str, Callable[[City, random.Random], int]] = {
+    "merchant_id": lambda c, r: c.owner_merchant,
+    "zone_id": lambda c, r: r.choice(c.owner_zones),
+    "product_id": lambda c, r: r.choice(c.owner_products),
+    "inventory_id": lambda c, r: r.choice(c.owner_inventory),
+    "category_id": lambda c, r: r.choice(c.categories),
+    "order_id": lambda c, r: r.choice(c.customer_orders),
+    "courier_id": lambda c, r: c.courier_id,
+}
+
+
+def auto_case(route: Route) -> Case | None:
+    """A case for a route `CASES` does not name, when every path parameter has a pool."""
+    if any(name not in KWARG_POOLS for name in route.kwargs):
+        return None
+
+    def make(city: City, rng: random.Random) -> str:
+        return path(route.name, **{name: KWARG_POOLS[name](city, rng) for name in route.kwargs})
+
+    return Case(route.name, None, make, auto=True)
+
+
+def plan(routes: list[Route]) -> tuple[list[Case], list[Route]]:
+    """The cases for `routes` (the explicit ones, then automatic ones) and the routes left
+    with none."""
+    named = {case.route for case in CASES}
+    cases = [case for case in CASES if case.route in {route.name for route in routes}]
+    uncovered = []
+    for route in routes:
+        if route.name in named:
+            continue
+        case = auto_case(route)
+        if case is None:
+            uncovered.append(route)
+        else:
+            cases.append(case)
+    return cases, uncovered
+
+
+# --- capturing and replaying the SQL (child process) --------------------------------
+
+
+class Capturer:
+    """A separate process serving requests in-process and replaying their SQL: see the
+    module's docstring. One JSON line in, one out, per case."""
+
+    def __init__(self, *, dsn: str, server_env: dict):
+        env = processes.production_env(database_url=dsn, **server_env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.scenarios.api", "capture"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, *, warm: dict, requests: list[dict]) -> dict:
+        spec = {"warm": warm, "requests": requests, "budget": BUDGET_S}
+        self.process.stdin.write(json.dumps(spec) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit("the SQL capture process ended")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+_recording: list | None = None
+SETTINGS_SQL = "SELECT current_setting('TimeZone'), current_setting('jit')"
+# The session settings a statement's time depends on, and how the replay sets them.
+SET_SETTINGS_SQL = "SELECT set_config('TimeZone', %s, false), set_config('jit', %s, false)"
+
+
+def _install_recorder() -> None:
+    """Every statement psycopg sends while a request is recorded, appended to
+    `_recording` bound into literal SQL, with its connection's session settings just
+    before it (read on the same connection, untimed)."""
+    cursor_execute = psycopg.Cursor.execute
+    async_execute = psycopg.AsyncCursor.execute
+
+    def record(client_cursor, query, params, settings) -> None:
+        try:
+            sql = client_cursor.mogrify(query, params)
+        except Exception as exc:  # reported in the row, never raised into the app
+            _recording.append({"error": repr(exc)[:300]})
+            return
+        _recording.append({"sql": sql, "settings": settings})
+
+    def execute(self, query, params=None, **kwargs):
+        if _recording is not None:
+            settings = None
+            with suppress(psycopg.Error):
+                cursor = cursor_execute(psycopg.Cursor(self.connection), SETTINGS_SQL)
+                settings = cursor.fetchone()
+            record(psycopg.ClientCursor(self.connection), query, params, settings)
+        return cursor_execute(self, query, params, **kwargs)
+
+    async def execute_async(self, query, params=None, **kwargs):
+        if _recording is not None:
+            settings = None
+            with suppress(psycopg.Error):
+                cursor = await async_execute(psycopg.AsyncCursor(self.connection), SETTINGS_SQL)
+                settings = await cursor.fetchone()
+            record(psycopg.AsyncClientCursor(self.connection), query, params, settings)
+        return await async_execute(self, query, params, **kwargs)
+
+    psycopg.Cursor.execute = execute
+    psycopg.AsyncCursor.execute = execute_async
+
+
+class Replayer:
+    """A plain psycopg connection, read-only, never preparing a statement; before each
+    statement (untimed) the session settings it ran with."""
+
+    def __init__(self):
+        from geomarket.sql import own_connection_params
+
+        params = {**own_connection_params(), "autocommit": True, "prepare_threshold": None}
+        self.connection = psycopg.connect(**params)
+        self.connection.execute("SET default_transaction_read_only = on")
+
+    def time(self, statements: list[dict]) -> float:
+        """Seconds the statements of one request take, one after another."""
+        total = 0.0
+        cursor = self.connection.cursor()
+        for statement in statements:
+            if statement["settings"]:
+                cursor.execute(SET_SETTINGS_SQL, statement["settings"])
+            started = time.perf_counter()
+            cursor.execute(statement["sql"])
+            if cursor.description is not None:
+                cursor.fetchall()
+            total += time.perf_counter() - started
+        return total
+
+
+def _capture_main() -> None:
+    """`python -m bench.scenarios.api capture`: the child process of `Capturer`."""
+    global _recording
+    # Protocol lines only on the real stdout; anything the app prints goes to stderr.
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    import httpx
+
+    from geomarket.asgi import application
+
+    _install_recorder()
+    replayer = Replayer()
+    loop = asyncio.new_event_loop()
+    transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 40000))
+    client = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+
+    def get(request: dict):
+        return loop.run_until_complete(client.get(request["path"], headers=request["headers"]))
+
+    for line in sys.stdin:
+        spec = json.loads(line)
+        get(spec["warm"])
+        captured = []
+        started = time.perf_counter()
+        for request in spec["requests"]:
+            elapsed = time.perf_counter() - started
+            if captured and (
+                (len(captured) >= MIN_SAMPLES and elapsed >= spec["budget"])
+                or elapsed >= HARD_SECONDS
+            ):
+                break
+            _recording = []
+            try:
+                response = get(request)
+            finally:
+                statements, _recording = _recording, None
+            captured.append({"status": response.status_code, "statements": statements})
+        result = {
+            "count": len(captured),
+            "statuses": [entry["status"] for entry in captured],
+            "statements": [len(entry["statements"]) for entry in captured],
+            "example": [s.get("sql", s.get("error", ""))[:500] for s in captured[0]["statements"]],
+            "sql_s": [],
+            "errors": [s["error"] for e in captured for s in e["statements"] if "error" in s][:3],
+        }
+        if not result["errors"]:
+            # Every request once, then more rounds while they are cheap.
+            started = time.perf_counter()
+            for round_ in count():
+                for entry in captured:
+                    try:
+                        result["sql_s"].append(replayer.time(entry["statements"]))
+                    except psycopg.Error as exc:
+                        result["errors"].append(f"replay: {exc!r}"[:300])
+                        break
+                if (
+                    result["errors"]
+                    or len(result["sql_s"]) >= MAX_SAMPLES
+                    or time.perf_counter() - started >= spec["budget"]
+                    or round_ >= 4
+                ):
+                    break
+        protocol.write(json.dumps(result) + "\n")
+        protocol.flush()
+
+
+# --- measuring -----------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    city: str
+    route: str
+    role: str
+    auto: bool
+    samples: int
+    statements: float
+    api_p50: float
+    api_p95: float
+    sql_p50: float
+    rps8: float | None
+    hit_ratio8: float | None
+    errors: int
+    example: list[str]
+
+    @property
+    def public(self) -> bool:
+        return self.role == ANONYMOUS
+
+    @property
+    def diff(self) -> float:
+        return round(self.api_p50 - self.sql_p50, 3)
+
+    @property
+    def target(self) -> float:
+        return PUBLIC_TARGET_MS if self.public else AUTHENTICATED_TARGET_MS
+
+    @property
+    def verdict(self) -> str:
+        """PASS or MISS on the bench city, where the targets hold; "-" elsewhere."""
+        if self.city != "bench" or self.sql_p50 != self.sql_p50:
+            return "-"
+        return "PASS" if self.diff <= self.target else "MISS"
+
+    def as_dict(self) -> dict:
+        return {
+            **{name: getattr(self, name) for name in self.__dataclass_fields__},
+            "diff": self.diff,
+            "target_ms": self.target,
+            "verdict": self.verdict,
+        }
+
+
+def _probe_role(base_url: str, city: City, case: Case, rng: random.Random) -> str | None:
+    """The first role, least privileged first, that the route answers with a 2xx."""
+    target = case.make(city, rng)
+    for role in ROLES:
+        with BlockingClient(base_url, headers=city.headers[role]) as client:
+            if 200 <= client.get(target).status_code < 300:
+                return role
+    return None
+
+
+def measure_case(
+    *, base_url: str, city: City, case: Case, capturer: Capturer, rng: random.Random, log
+) -> tuple[Row | None, list[str]]:
+    """The case's row (None when no role gets an answer) and its failures."""
+    role = case.role or _probe_role(base_url, city, case, rng)
+    if role is None:
+        return None, [f"{city.name}: {case.route}: no role gets a 2xx"]
+    headers = city.headers[role]
+    paths = [case.make(city, rng) for _ in range(MAX_SAMPLES + 1)]
+    captured = capturer.run(
+        warm={"path": paths[0], "headers": headers},
+        requests=[{"path": p, "headers": headers} for p in paths[1:]],
+    )
+    failures = [
+        f"{city.name}: {case.label(role)}: capture answered {status}"
+        for status in captured["statuses"]
+        if not 200 <= status < 300
+    ][:1]
+    failures += [f"{city.name}: {case.label(role)}: {error}" for error in captured["errors"]]
+    measured = paths[1 : 1 + captured["count"]]
+    latencies, errors = [], 0
+    with BlockingClient(base_url, headers=headers) as client:
+        client.get(paths[0])
+        for target in measured:
+            started = time.perf_counter()
+            response = client.get(target)
+            elapsed = time.perf_counter() - started
+            if 200 <= response.status_code < 300:
+                latencies.append(elapsed)
+            else:
+                errors += 1
+                if len(failures) < 3:
+                    failures.append(
+                        f"{city.name}: {case.label(role)}: {response.status_code}"
+                        f" {response.text[:200]}"
+                    )
+    api = summarize(case.label(role), 1, latencies, errors, sum(latencies))
+    sql = summarize(f"SQL {case.label(role)}", 1, captured["sql_s"], 0, sum(captured["sql_s"]))
+    rps8 = hit_ratio8 = None
+    if api.p50_ms <= SLOW_MS:
+        samples = ErrorSamples(limit=2)
+        fresh = (Request(case.make(city, rng), headers=headers) for _ in count())
+        load = http_scenario(
+            name=case.label(role),
+            base_url=base_url,
+            paths=fresh,
+            concurrency=THROUGHPUT_CLIENTS,
+            duration=THROUGHPUT_S,
+            on_error=samples.on_error,
+        )
+        rps8, hit_ratio8 = load.rps, load.cache_hit_ratio
+        errors += load.errors
+        failures += [f"{city.name}: {message}" for message in samples.samples]
+    statements = captured["statements"]
+    row = Row(
+        city=city.name,
+        route=case.route,
+        role=role,
+        auto=case.auto,
+        samples=api.requests,
+        statements=round(sum(statements) / len(statements), 1) if statements else 0.0,
+        api_p50=api.p50_ms,
+        api_p95=api.p95_ms,
+        sql_p50=sql.p50_ms,
+        rps8=rps8,
+        hit_ratio8=hit_ratio8,
+        errors=errors,
+        example=captured["example"],
+    )
+    log("  " + format_row(row))
+    return row, failures
+
+
+def format_row(row: Row) -> str:
+    if row.rps8 is None:
+        throughput = f"{'(slow)':>8}"
+    else:
+        throughput = f"{row.rps8:8.1f}"
+        if row.hit_ratio8:
+            throughput += f" ({row.hit_ratio8:.0%} hits)"
+    name = f"{row.route} ({row.role}{', auto' if row.auto else ''})"
+    return (
+        f"{row.city:<5} {name:<44} {row.samples:>3} {row.api_p50:8.2f} {row.api_p95:8.2f}"
+        f" {row.sql_p50:8.2f} {row.statements:5.1f} {row.diff:8.2f} {throughput}"
+        f"  {row.verdict}"
+    )
+
+
+HEADER = (
+    f"{'city':<5} {'route (role)':<44} {'n':>3} {'API p50':>8} {'API p95':>8}"
+    f" {'SQL p50':>8} {'stmts':>5} {'API-SQL':>8} {'c8 req/s':>8}  target"
+)
+
+
+def run_city(
+    *, base_url: str, dsn: str, city_name: str, cases: list[Case], server_env: dict, rng, log
+) -> tuple[list[Row], list[str]]:
+    city = load_city(city_name, dsn, rng=rng)
+    rows, failures = [], []
+    capturer = Capturer(dsn=dsn, server_env=server_env)
+    try:
+        for case in cases:
+            row, case_failures = measure_case(
+                base_url=base_url, city=city, case=case, capturer=capturer, rng=rng, log=log
+            )
+            rows += [row] if row is not None else []
+            failures += case_failures
+    finally:
+        capturer.close()
+    return rows, failures
+
+
+def report(rows: list[Row], log) -> None:
+    for city in ("bench", "demo"):
+        city_rows = [row for row in rows if row.city == city]
+        if not city_rows:
+            continue
+        log(f"  {city} city, the {WORST} largest API p50 - SQL p50 (ms):")
+        for row in sorted(city_rows, key=lambda r: r.diff, reverse=True)[:WORST]:
+            log("    " + format_row(row))
+        log(f"  {city} city, the {WORST} slowest API p50 (ms):")
+        for row in sorted(city_rows, key=lambda r: r.api_p50, reverse=True)[:WORST]:
+            log("    " + format_row(row))
+
+
+def ratios_of(rows: list[Row]) -> dict:
+    bench = [row for row in rows if row.city == "bench"]
+    public = [row.diff for row in bench if row.public]
+    authenticated = [row.diff for row in bench if not row.public]
+    return {
+        "api_public_worst_diff_ms": {
+            "value": max(public, default=float("nan")),
+            "target": f"<= {PUBLIC_TARGET_MS}",
+        },
+        "api_authenticated_worst_diff_ms": {
+            "value": max(authenticated, default=float("nan")),
+            "target": f"<= {AUTHENTICATED_TARGET_MS}",
+        },
+        "api_bench_rows_missed": {
+            "value": sum(row.verdict == "MISS" for row in bench),
+            "target": "== 0",
+        },
+    }
+
+
+def run(
+    *,
+    base_url: str,
+    dsn: str,
+    rng: random.Random,
+    log,
+    workers: int | None = None,
+    server_env: dict | None = None,
+) -> dict:
+    """`base_url` serves the bench city (`dsn`); the demo city gets a server of its own."""
+    server_env = {**SERVER_ENV, **(server_env or {})}
+    workers = workers or processes.workers()
+    load_start = list(os.getloadavg())
+    routes = get_routes()
+    cases, uncovered = plan(routes)
+    contract = CONTRACT.read_text() if CONTRACT.exists() else None
+    missing = not_served(routes, contract)
+    log(f"  {len(routes)} GET routes, {len(cases)} cases ({sum(c.auto for c in cases)} automatic)")
+    for route in uncovered:
+        log(f"  NOT COVERED {route.pattern} ({route.name}): add a case to bench/scenarios/api.py")
+    if contract is None:
+        log(f"  ({CONTRACT} not found: contract GETs not compared)")
+    elif missing:
+        log(f"  contract GETs not served yet (skipped): {', '.join(missing)}")
+    log("  SQL: each request's captured statements replayed through psycopg, unprepared")
+    log("  " + HEADER)
+    rows, failures = run_city(
+        base_url=base_url,
+        dsn=dsn,
+        city_name="bench",
+        cases=cases,
+        server_env=server_env,
+        rng=rng,
+        log=log,
+    )
+    demo_dsn = db.demo_database_ready(db.demo_database_url(), log=log)
+    env = processes.production_env(database_url=demo_dsn, **server_env)
+    with processes.uvicorn_server(
+        app="geomarket.asgi:application", workers=workers, env=env, ready_path="/healthz"
+    ) as demo_url:
+        log(f"  demo-city server: {demo_url}")
+        demo_rows, demo_failures = run_city(
+            base_url=demo_url,
+            dsn=demo_dsn,
+            city_name="demo",
+            cases=cases,
+            server_env=server_env,
+            rng=rng,
+            log=log,
+        )
+    rows += demo_rows
+    failures += demo_failures
+    report(rows, log)
+    return {
+        "rows": [row.as_dict() for row in rows],
+        "ratios": ratios_of(rows),
+        "not_covered": [route.pattern for route in uncovered],
+        "not_served": missing,
+        "load_average": {"start": load_start, "end": list(os.getloadavg())},
+        "failures": failures,
+    }
+
+
+def main() -> int:
+    """`python -m bench.scenarios.api`: this scenario alone, against `BENCH_DATABASE_URL`."""
+    return run_alone("api", run, extra_env=SERVER_ENV)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["capture"]:
+        _capture_main()
+    else:
+        raise SystemExit(main())

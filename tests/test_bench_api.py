@@ -1,0 +1,146 @@
+"""The whole-API bench scenario measures every GET route of the URL conf: each has a case,
+written or automatic, and a route neither can measure is named, not skipped in silence."""
+
+import random
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from bench.scenarios import api
+
+
+def test_every_get_route_of_the_url_conf_has_a_case():
+    routes = api.get_routes()
+    cases, uncovered = api.plan(routes)
+
+    assert uncovered == [], (
+        "GET routes with no case in bench/scenarios/api.py and path parameters no pool"
+        f" fills: {[route.pattern for route in uncovered]}"
+    )
+    measured = {case.route for case in cases}
+    assert measured == {route.name for route in routes}
+    # No case for a route that is gone.
+    assert {case.route for case in api.CASES} <= {route.name for route in routes}
+    assert all(case.role in api.ROLES for case in api.CASES)
+
+
+def test_the_routes_are_the_gets_and_not_the_admin():
+    names = {route.name for route in api.get_routes()}
+
+    assert {"home", "healthz", "schema", "merchant-detail", "order-list", "products-nearby"} <= (
+        names
+    )
+    # POST only: a class without `get`, and a function view.
+    assert not {"order-status", "priority-assignment", "delivery-eta"} & names
+    assert not [route for route in api.get_routes() if route.pattern.startswith("/admin/")]
+
+
+@pytest.mark.parametrize("name", sorted(api.NO_GET_FUNCTION_VIEWS))
+def test_a_function_view_left_out_answers_no_get(name):
+    assert Client(HTTP_HOST="127.0.0.1").get(reverse(name)).status_code == 405
+
+
+def _city(**overrides) -> api.City:
+    pools = {
+        "name": "demo",
+        "headers": {role: {} for role in api.ROLES},
+        "owner_merchant": 7,
+        "owner_zones": [70],
+        "owner_products": [700],
+        "owner_inventory": [7000],
+        "customer_orders": [9],
+        "courier_id": 3,
+        "merchants": [1, 2],
+        "products": [10],
+        "categories": [5],
+        "couriers": [3],
+        "waiting_orders": [9],
+        "points": [(52.5, 13.4)],
+        "prefixes": ["bre"],
+    }
+    return api.City(**{**pools, **overrides})
+
+
+def test_a_new_route_gets_an_automatic_case_or_is_named_as_not_covered():
+    detail = api.Route("merchant-detail", "/api/v1/merchants/<int:merchant_id>/")
+    tiles = api.Route("tiles", "/tiles/<str:layer>/<int:z>/<int:x>/<int:y>.mvt")
+
+    case = api.auto_case(detail)
+    assert case.auto
+    assert case.role is None
+    assert case.make(_city(), random.Random(1)) == "/api/v1/merchants/7/"
+    assert api.auto_case(tiles) is None
+    cases, uncovered = api.plan([tiles])
+    assert cases == []
+    assert uncovered == [tiles]
+
+
+CONTRACT = """
+| GET `/api/v1/auth/me/` | authenticated | me |
+| POST `/api/v1/auth/token/` | anyone | token |
+| GET/PUT/PATCH/DELETE `/api/v1/merchants/{id}/` | read: anyone | merchant |
+| GET/POST `/api/v1/categories/`, GET/PUT/PATCH/DELETE `/api/v1/categories/{id}/` | read | x |
+| PUT/GET `/api/v1/merchants/{id}/slot-plan/` | owner | plan |
+| GET `/api/v1/products/nearby/?lat&lng&radius` | anyone | nearby |
+| GET `/healthz` | anyone | health |
+| GET `/tiles/{layer}/{z}/{x}/{y}.mvt` | anyone | tiles |
+"""
+
+
+def test_the_contract_gets_and_those_no_route_serves_yet():
+    assert api.contract_gets(CONTRACT) == [
+        "/api/v1/auth/me/",
+        "/api/v1/merchants/{}/",
+        "/api/v1/categories/",
+        "/api/v1/categories/{}/",
+        "/api/v1/merchants/{}/slot-plan/",
+        "/api/v1/products/nearby/",
+        "/healthz",
+        "/tiles/{}/{}/{}/{}.mvt",
+    ]
+    routes = [
+        api.Route("me", "/api/v1/auth/me/"),
+        api.Route("merchant", "/api/v1/merchants/<int:merchant_id>/"),
+        api.Route("categories", "/api/v1/categories/"),
+        api.Route("category", "/api/v1/categories/<int:category_id>/"),
+        api.Route("nearby", "/api/v1/products/nearby/"),
+        api.Route("healthz", "/healthz"),
+    ]
+    assert api.not_served(routes, CONTRACT) == [
+        "/api/v1/merchants/{}/slot-plan/",
+        "/tiles/{}/{}/{}/{}.mvt",
+    ]
+    assert api.not_served(routes, None) == []
+
+
+def _row(city: str, role: str, api_p50: float, sql_p50: float) -> api.Row:
+    return api.Row(
+        city=city,
+        route="r",
+        role=role,
+        auto=False,
+        samples=50,
+        statements=1.0,
+        api_p50=api_p50,
+        api_p95=api_p50,
+        sql_p50=sql_p50,
+        rps8=None,
+        hit_ratio8=None,
+        errors=0,
+        example=[],
+    )
+
+
+def test_the_targets_hold_on_the_bench_city_public_2_ms_authenticated_4_ms():
+    assert _row("bench", api.ANONYMOUS, 3.0, 1.0).verdict == "PASS"
+    assert _row("bench", api.ANONYMOUS, 3.1, 1.0).verdict == "MISS"
+    assert _row("bench", api.OWNER, 5.0, 1.0).verdict == "PASS"
+    assert _row("bench", api.OWNER, 5.1, 1.0).verdict == "MISS"
+    assert _row("demo", api.ANONYMOUS, 30.0, 1.0).verdict == "-"
+    ratios = api.ratios_of(
+        [_row("bench", api.ANONYMOUS, 3.5, 1.0), _row("bench", api.CUSTOMER, 4.0, 1.0)]
+    )
+    assert ratios["api_public_worst_diff_ms"]["value"] == 2.5
+    assert ratios["api_authenticated_worst_diff_ms"]["value"] == 3.0
+    assert ratios["api_bench_rows_missed"]["value"] == 1
