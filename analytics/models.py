@@ -17,3 +17,48 @@ class ReportPeriod(models.Model):
 
     def __str__(self) -> str:
         return self.period.isoformat()
+
+
+class MerchantDay(models.Model):
+    """The delivered orders of one merchant on one UTC day of delivery, summed.
+
+    Kept by `analytics.services` in the transaction that delivers, so the reports read
+    a row per merchant and day instead of every order. The sums are of the same values
+    the reports took from the orders, in the same types, so that what the reports make
+    of them (shares, ranks, averages, to the cent) cannot differ: `delivery_time` is
+    the sum of the intervals `delivered_at - created_at`, and its average over `orders`
+    is the interval PostgreSQL's AVG gives over the orders themselves.
+    """
+
+    pk = models.CompositePrimaryKey("merchant_id", "day")
+    # No foreign keys: merchants and products are never deleted once they have orders
+    # (orders protect them), and a key check on every delivery would buy nothing.
+    merchant_id = models.BigIntegerField()
+    day = models.DateField()
+    orders = models.IntegerField()
+    revenue = models.DecimalField(max_digits=14, decimal_places=2)
+    delivery_time = models.DurationField()
+
+    class Meta:
+        # The reports of every merchant read a range of days.
+        indexes = [models.Index(fields=["day"], name="analytics_merchantday_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.day}: {self.orders}"
+
+
+class ProductDay(models.Model):
+    """The delivered units and revenue of one product of one merchant on one UTC day."""
+
+    pk = models.CompositePrimaryKey("merchant_id", "product_id", "day")
+    merchant_id = models.BigIntegerField()
+    product_id = models.BigIntegerField()
+    day = models.DateField()
+    units = models.IntegerField()
+    revenue = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="analytics_productday_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}/{self.product_id} {self.day}: {self.units}"

@@ -1,10 +1,13 @@
 """Operator reports over delivered orders, dated by delivery time.
 
-Each report is one SQL query built from ORM window expressions: PostgreSQL ranks,
-shares, totals and averages, and Python only renders the rows. A report's queryset is
-compiled once per shape (`CompiledQuery`) and run with each call's dates, merchant and
-`top`: through Django's connection here, and through the async pool by
-`analytics.route`, which has PostgreSQL render the rows as JSON (`json_array_sql`).
+The reports read the daily rollups of delivered orders (`analytics.models`, kept by
+`analytics.services`): a row per merchant and day, and per merchant, product and day,
+rather than every order and item. Each report is one SQL query built from ORM window
+expressions over them: PostgreSQL ranks, shares, totals and averages, and Python only
+renders the rows. A report's queryset is compiled once per shape (`CompiledQuery`) and
+run with each call's dates, merchant and `top`: through Django's connection here, and
+through the async pool by `analytics.route`, which has PostgreSQL render the rows as
+JSON (`json_array_sql`).
 """
 
 import functools
@@ -13,12 +16,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import (
     Avg,
-    Count,
     DateField,
     DecimalField,
     DurationField,
     Exists,
-    ExpressionWrapper,
     F,
     Func,
     OuterRef,
@@ -28,19 +29,18 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Coalesce, DenseRank, Trunc
+from django.db.models.functions import Coalesce, DenseRank
 from django.db.models.sql.constants import LOUTER
 from django_cte import CTE, with_cte
 from django_cte.raw import raw_cte_sql
 
-from analytics.models import ReportPeriod
+from analytics.models import MerchantDay, ProductDay, ReportPeriod
 from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from catalog.models import Product
 from geomarket.accounts.selectors import KEY_STAND_IN, operator_tokens
 from geomarket.shapes import json_array_sql
 from geomarket.sql import CompiledQuery, fetch_all
 from merchants.models import Merchant
-from orders.models import Order, OrderItem, OrderStatus
 
 INTERVALS = ("day", "week", "month")
 
@@ -99,7 +99,7 @@ def _compiled(queryset, *names: str, by_merchant: bool, guarded: bool = False) -
     A guarded report returns rows only for a caller holding the API token
     `operator_key` of an active operator: the event-loop route checks the caller in
     the report's own round trip. The check does not depend on any row, so PostgreSQL
-    runs it first, once, and reads no orders for anyone else.
+    runs it first, once, and reads no rollups for anyone else.
     """
     if guarded:
         queryset = queryset.filter(Exists(operator_tokens(key=STAND_INS["operator_key"])))
@@ -109,13 +109,44 @@ def _compiled(queryset, *names: str, by_merchant: bool, guarded: bool = False) -
     return CompiledQuery(queryset, slots={name: STAND_INS[name] for name in names})
 
 
-def _delivered(range_: DateRange, merchant_id: int | None = None):
-    orders = Order.objects.filter(
-        status=OrderStatus.DELIVERED, delivered_at__gte=range_.start, delivered_at__lt=range_.end
-    )
+def _days(model, range_: DateRange, merchant_id: int | None = None):
+    """The rollup rows of `model` for the range's days (and one merchant)."""
+    rows = model.objects.filter(day__gte=range_.date_from, day__lte=range_.date_to)
     if merchant_id is not None:
-        orders = orders.filter(merchant_id=merchant_id)
-    return orders
+        rows = rows.filter(merchant_id=merchant_id)
+    return rows
+
+
+class PeriodOf(Func):
+    """The first day of the week (a Monday) or month holding a day: `date_trunc` of the
+    day as a timestamp without time zone, as the orders' UTC delivery times were
+    truncated, whatever the session's time zone."""
+
+    output_field = DateField()
+
+    def __init__(self, day, interval: str):
+        super().__init__(Value(interval), day)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (interval_sql, interval_params), (day_sql, day_params) = (
+            compiler.compile(expression) for expression in self.source_expressions
+        )
+        return (
+            f"date_trunc({interval_sql}, {day_sql}::timestamp)::date",
+            (*interval_params, *day_params),
+        )
+
+
+class IntervalPer(Func):
+    """An interval divided by a count, as PostgreSQL's AVG over intervals divides their
+    sum: the average of the orders' delivery times from the sum of their rollups."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " / "
+    output_field = DurationField()
+
+    def __init__(self, total, count):
+        super().__init__(total, Func(count, template="(%(expressions)s)::float8"))
 
 
 def _merchant_name(ref: str) -> Subquery:
@@ -132,24 +163,16 @@ def fetch_rows(statement: Statement) -> list[tuple]:
 def _top_products_queryset(*, range_: DateRange, merchant_id: int | None, top: int):
     """Best sellers per merchant by units, dense-ranked within the merchant.
 
-    1. Sum the delivered items per (merchant_id, product_id), ids only. Grouping by the
-       names too would join them to every item (two million over 90 days of the bench
-       city) and carry them through an aggregate that already spills to disk.
+    1. Sum the product days per (merchant_id, product_id), ids only. Grouping by the
+       names too would join them to every row and carry them through the aggregate.
     2. Rank within the merchant; PostgreSQL stops reading a partition past `top`.
     3. Look the names up as scalar subqueries, which PostgreSQL evaluates after the
        rank filter, so only for the rows that are returned.
     """
-    items = OrderItem.objects.filter(
-        order__status=OrderStatus.DELIVERED,
-        order__delivered_at__gte=range_.start,
-        order__delivered_at__lt=range_.end,
-    )
-    if merchant_id is not None:
-        items = items.filter(order__merchant_id=merchant_id)
     return (
-        items.annotate(merchant_id=F("order__merchant_id"))
+        _days(ProductDay, range_, merchant_id)
         .values("merchant_id", "product_id")
-        .annotate(units_sold=Sum("quantity"), revenue=Sum("line_total"))
+        .annotate(units_sold=Sum("units"), revenue=Sum("revenue"))
         .annotate(
             rank=Window(DenseRank(), partition_by=F("merchant_id"), order_by=F("units_sold").desc())
         )
@@ -170,7 +193,8 @@ def _top_products_compiled(*, by_merchant: bool, guarded: bool) -> CompiledQuery
         merchant_id=STAND_INS["merchant_id"] if by_merchant else None,
         top=STAND_INS["top"],
     )
-    return _compiled(queryset, "start", "end", "top", by_merchant=by_merchant, guarded=guarded)
+    names = ("date_from", "date_to", "top")
+    return _compiled(queryset, *names, by_merchant=by_merchant, guarded=guarded)
 
 
 def top_products_statement(
@@ -223,7 +247,8 @@ def _revenue_queryset(*, range_: DateRange, interval: str, merchant_id: int | No
 
     The periods come from `generate_series` (the `report_periods` expression that
     `ReportPeriod` reads), so that periods without orders are rows, with zeros, before
-    the windows are taken over them. Orders are summed per period first, on their own.
+    the windows are taken over them. The merchant days are summed per period first, on
+    their own.
     """
     periods = CTE(
         raw_cte_sql(
@@ -235,10 +260,10 @@ def _revenue_queryset(*, range_: DateRange, interval: str, merchant_id: int | No
         name=ReportPeriod._meta.db_table,
     )
     per_period = CTE(
-        _delivered(range_, merchant_id)
-        .annotate(period=Trunc("delivered_at", interval, output_field=DateField(), tzinfo=UTC))
+        _days(MerchantDay, range_, merchant_id)
+        .annotate(period=F("day") if interval == "day" else PeriodOf(F("day"), interval))
         .values("period")
-        .annotate(orders=Count("*"), revenue=Sum("total"))
+        .annotate(orders=Sum("orders"), revenue=Sum("revenue"))
         .order_by(),
         name="delivered",
     )
@@ -270,8 +295,7 @@ def _revenue_compiled(*, interval: str, by_merchant: bool, guarded: bool) -> Com
         interval=interval,
         merchant_id=STAND_INS["merchant_id"] if by_merchant else None,
     )
-    names = ("date_from", "date_to", "start", "end")
-    return _compiled(queryset, *names, by_merchant=by_merchant, guarded=guarded)
+    return _compiled(queryset, "date_from", "date_to", by_merchant=by_merchant, guarded=guarded)
 
 
 def revenue_statement(
@@ -324,17 +348,16 @@ def _merchants_queryset(*, range_: DateRange):
 
     Grouped by merchant_id alone, then named by a scalar subquery per group: grouping
     by (merchant_id, name) makes PostgreSQL guess far more groups than merchants, which
-    ruled out the parallel aggregate and joined every order to its merchant first.
+    ruled out the parallel aggregate and joined every row to its merchant first.
     """
     return (
-        _delivered(range_)
+        _days(MerchantDay, range_)
         .values("merchant_id")
         .annotate(
-            orders=Count("*"),
-            revenue=Sum("total"),
-            avg_delivery=Avg(
-                ExpressionWrapper(F("delivered_at") - F("created_at"), output_field=DurationField())
-            ),
+            # Before `orders` names the sum: here it is still the rollups' column.
+            avg_delivery=IntervalPer(Sum("delivery_time"), Sum("orders")),
+            orders=Sum("orders"),
+            revenue=Sum("revenue"),
         )
         .annotate(
             revenue_share=ShareOfAll(F("revenue"), output_field=DecimalField()),
@@ -348,7 +371,8 @@ def _merchants_queryset(*, range_: DateRange):
 
 @functools.cache
 def _merchants_compiled() -> CompiledQuery:
-    return _compiled(_merchants_queryset(range_=STAND_IN_RANGE), "start", "end", by_merchant=False)
+    queryset = _merchants_queryset(range_=STAND_IN_RANGE)
+    return _compiled(queryset, "date_from", "date_to", by_merchant=False)
 
 
 def merchants_statement(*, range_: DateRange) -> Statement:

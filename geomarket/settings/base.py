@@ -67,7 +67,10 @@ ROOT_URLCONF = "geomarket.urls"
 # The functions that a lower app calls in a higher one (geomarket.hooks), by hook.
 HOOKS = {
     # After an order's status changed, in its transaction: order, from_status, to_status.
-    "order_transitioned": ["delivery.services.courier_order_transitioned"],
+    "order_transitioned": [
+        "delivery.services.courier_order_transitioned",
+        "analytics.services.rollups_order_transitioned",
+    ],
     # Before products are deleted with what cascades from them: product_ids.
     "products_deleting": ["inventory.locks.inventory_rows_lock"],
 }

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.gis.geos import Point
 
+from analytics.services import rollups_rebuild
 from merchants.models import Address
 from orders.models import Order, OrderItem
 from tests import factories
@@ -73,6 +74,8 @@ def history():
                 )
             )
     OrderItem.objects.bulk_create(items)
+    # Written without their transitions, which keep the rollups the reports read.
+    rollups_rebuild()
     return {"orders": orders, "shops": shops, "items": items}
 
 

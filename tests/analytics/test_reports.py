@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from django.contrib.gis.geos import Point
 
+from analytics.services import rollups_rebuild
 from merchants.models import Address
 from orders.models import Order, OrderItem
 from tests import factories
@@ -172,6 +173,7 @@ def test_top_products_ties_share_a_dense_rank(operator):
             quantity=quantity,
             line_total=Decimal("2.00") * quantity,
         )
+    rollups_rebuild()
     rows = operator.get(
         "/api/v1/analytics/top-products/",
         {"date_from": "2026-05-05", "date_to": "2026-05-05", "top": 2},
@@ -249,6 +251,7 @@ def test_range_boundaries_are_inclusive_utc_dates(history, operator):
     order = next(o for o in history["orders"] if o.status == "delivered")
     edge = datetime.combine(order.delivered_at.date(), datetime.max.time(), tzinfo=UTC)
     Order.objects.filter(pk=order.pk).update(delivered_at=edge)
+    rollups_rebuild()
     day = edge.date().isoformat()
     rows = operator.get("/api/v1/analytics/merchants/", {"date_from": day, "date_to": day}).json()
     assert order.merchant_id in [r["merchant_id"] for r in rows]
