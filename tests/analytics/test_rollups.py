@@ -1,0 +1,227 @@
+"""The reports read daily rollups kept by the deliveries themselves; on random histories
+made through the real services they equal, to the cent, the reports computed from the
+raw orders."""
+
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+
+from analytics.models import MerchantDay, ProductDay
+from analytics.selectors import INTERVALS, DateRange, merchants_report, revenue_report, top_products
+from analytics.services import rollups_rebuild
+from orders.models import Order, OrderItem, OrderStatus
+from orders.services import OrderLine, order_place, order_transition
+from tests import factories
+from tests.analytics.test_reports import expected_merchants, expected_revenue, expected_top
+
+pytestmark = pytest.mark.django_db
+
+DAY0 = date(2026, 6, 1)
+WINDOW_DAYS = 12
+TO_DELIVERED = (
+    OrderStatus.PREPARING,
+    OrderStatus.READY,
+    OrderStatus.PICKED_UP,
+    OrderStatus.DELIVERED,
+)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """`timezone.now()` as the test sets it: placement stamps `created_at` and the
+    delivery `delivered_at` with it."""
+    now = [datetime.combine(DAY0, time(12), tzinfo=UTC)]
+    monkeypatch.setattr(timezone, "now", lambda: now[0])
+    return now
+
+
+def _moment(rng: random.Random) -> datetime:
+    """A moment of the window, often a few seconds either side of a UTC midnight."""
+    day = datetime.combine(DAY0 + timedelta(days=rng.randrange(WINDOW_DAYS)), time.min, tzinfo=UTC)
+    if rng.random() < 0.3:
+        return day + timedelta(seconds=rng.choice([-2, -1, 0, 1]), microseconds=rng.randrange(10))
+    return day + timedelta(seconds=rng.randrange(86400), microseconds=rng.randrange(10**6))
+
+
+def _random_history(rng: random.Random, clock: list[datetime]) -> None:
+    """Shops selling a few products each, and orders placed and moved through their
+    states by the services: delivered within minutes, late (days after they were
+    placed, across UTC midnights), cancelled, rejected for want of stock, or left in
+    flight; deliveries come in no particular order of day."""
+    operator = factories.user(is_staff=True)
+    buyers = [factories.user() for _ in range(3)]
+    shops = []
+    for _ in range(rng.randint(2, 4)):
+        shop = factories.merchant()
+        factories.zone(merchant=shop, min_order="0")
+        products = []
+        for _ in range(rng.randint(2, 5)):
+            product = factories.product(merchant=shop, price=f"{rng.randint(1, 5000) / 100:.2f}")
+            # A few products run out: their orders are rejected.
+            factories.stock(product=product, quantity=rng.choice([3, 10_000, 10_000]))
+            products.append(product)
+        shops.append((shop, products))
+    pending = []
+    for _ in range(rng.randint(25, 45)):
+        shop, products = rng.choice(shops)
+        clock[0] = _moment(rng)
+        order = order_place(
+            buyer=rng.choice(buyers),
+            merchant_id=shop.pk,
+            lines=[
+                OrderLine(product.pk, rng.randint(1, 4))
+                for product in rng.sample(products, rng.randint(1, len(products)))
+            ],
+            delivery_address={
+                "line1": "x",
+                "city": "B",
+                "postal_code": "1",
+                "location": Point(shop.location.x + 0.001, shop.location.y, srid=4326),
+            },
+        )
+        if order.status == OrderStatus.CONFIRMED:
+            pending.append((order, clock[0]))
+    rng.shuffle(pending)
+    for order, created in pending:
+        fate = rng.random()
+        if fate < 0.15:
+            steps = [*rng.choice([[], [OrderStatus.PREPARING]]), OrderStatus.CANCELLED]
+        elif fate < 0.25:
+            steps = list(TO_DELIVERED[: rng.randint(0, 3)])
+        else:
+            steps = list(TO_DELIVERED)
+        for step in steps:
+            if step == OrderStatus.DELIVERED:
+                late = rng.random() < 0.3
+                clock[0] = created + timedelta(
+                    minutes=rng.randint(0, 4 * 24 * 60) if late else rng.randint(1, 120),
+                    seconds=rng.randrange(60),
+                    microseconds=rng.randrange(10**6),
+                )
+            order_transition(order_id=order.pk, actor=operator, to_status=step)
+
+
+def _raw_history() -> dict:
+    """The orders as the reports' reference reads them, straight from their rows."""
+    items = {}
+    for item in OrderItem.objects.select_related("product"):
+        item.product.price = item.unit_price
+        items.setdefault(item.order_id, []).append((item.product, item.quantity))
+    orders = [
+        SimpleNamespace(
+            status=o.status,
+            merchant_id=o.merchant_id,
+            total=o.total,
+            created_at=o.created_at,
+            delivered_at=o.delivered_at,
+            chosen=items.get(o.pk, []),
+        )
+        for o in Order.objects.all()
+    ]
+    return {"orders": orders}
+
+
+def _ranges(rng: random.Random) -> list[tuple[date, date]]:
+    last = DAY0 + timedelta(days=WINDOW_DAYS + 5)
+    ranges = [(DAY0 - timedelta(days=3), last), (DAY0, DAY0), (last, last)]
+    for _ in range(4):
+        start = DAY0 + timedelta(days=rng.randint(-2, WINDOW_DAYS + 3))
+        ranges.append((start, start + timedelta(days=rng.randint(0, 20))))
+    return ranges
+
+
+def _assert_reports_match(history: dict, rng: random.Random) -> None:
+    merchant_ids = sorted({o.merchant_id for o in history["orders"]})
+    for date_from, date_to in _ranges(rng):
+        range_ = DateRange(date_from, date_to)
+        rows = merchants_report(range_=range_)
+        for row in rows:
+            row.pop("name")
+        assert rows == expected_merchants(history, date_from, date_to), range_
+        for merchant_id in [None, *merchant_ids]:
+            for interval in INTERVALS:
+                assert revenue_report(
+                    range_=range_, interval=interval, merchant_id=merchant_id
+                ) == expected_revenue(history, date_from, date_to, interval, merchant_id), (
+                    range_,
+                    interval,
+                    merchant_id,
+                )
+            for top in (1, 2, 100):
+                rows = top_products(range_=range_, merchant_id=merchant_id, top=top)
+                trimmed = [
+                    {
+                        k: r[k]
+                        for k in ("merchant_id", "product_id", "units_sold", "revenue", "rank")
+                    }
+                    for r in rows
+                ]
+                assert trimmed == expected_top(history, date_from, date_to, top, merchant_id), (
+                    range_,
+                    top,
+                    merchant_id,
+                )
+
+
+def _rollups() -> tuple[list, list]:
+    return (
+        sorted(MerchantDay.objects.values_list("merchant_id", "day", "orders", "revenue")),
+        sorted(
+            ProductDay.objects.values_list("merchant_id", "product_id", "day", "units", "revenue")
+        ),
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reports_on_random_histories_equal_the_raw_orders_reports(clock, seed):
+    rng = random.Random(seed)
+    _random_history(rng, clock)
+    history = _raw_history()
+    delivered = [o for o in history["orders"] if o.status == OrderStatus.DELIVERED]
+    assert delivered
+    assert any(o.delivered_at.date() != o.created_at.date() for o in delivered)
+    assert any(o.status != OrderStatus.DELIVERED for o in history["orders"])
+    _assert_reports_match(history, rng)
+    # The deliveries kept exactly what a rebuild from the orders makes.
+    kept = _rollups()
+    rollups_rebuild()
+    assert _rollups() == kept
+    rollups_rebuild(since=DAY0 + timedelta(days=WINDOW_DAYS // 2))
+    assert _rollups() == kept
+
+
+def test_only_a_delivery_adds_to_the_rollups(clock):
+    shop = factories.merchant()
+    factories.zone(merchant=shop, min_order="0")
+    product = factories.product(merchant=shop, price="4.10")
+    factories.stock(product=product, quantity=100)
+    operator = factories.user(is_staff=True)
+    address = {
+        "line1": "x",
+        "city": "B",
+        "postal_code": "1",
+        "location": Point(shop.location.x + 0.001, shop.location.y, srid=4326),
+    }
+    kept, cancelled = (
+        order_place(
+            buyer=factories.user(),
+            merchant_id=shop.pk,
+            lines=[OrderLine(product.pk, 2)],
+            delivery_address=address,
+        )
+        for _ in range(2)
+    )
+    order_transition(order_id=cancelled.pk, actor=operator, to_status=OrderStatus.CANCELLED)
+    for step in TO_DELIVERED[:-1]:
+        order_transition(order_id=kept.pk, actor=operator, to_status=step)
+    assert _rollups() == ([], [])
+    clock[0] = datetime(2026, 6, 3, 23, 59, 59, 999_999, tzinfo=UTC)
+    order_transition(order_id=kept.pk, actor=operator, to_status=OrderStatus.DELIVERED)
+    assert _rollups() == (
+        [(shop.pk, date(2026, 6, 3), 1, kept.total)],
+        [(shop.pk, product.pk, date(2026, 6, 3), 2, product.price * 2)],
+    )
