@@ -62,3 +62,31 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ProductTerm(models.Model):
+    """A rank-ordered index of full-text search: one row per lexeme of a published
+    product's title or category name (weights A and B of `search_vector`), kept by
+    database triggers (migration 0005_search_terms).
+
+    The primary key (lexeme, rank_key, product_id), which also carries the columns the
+    search filters read, walks a word's products best first (`rank_key` is minus the
+    product's `ts_rank_cd` for that word alone, ties by id) without reading any other
+    table, so a one-word search stops after the rows it answers instead of ranking every
+    match (`catalog.selectors.products_search_page`).
+    """
+
+    pk = models.CompositePrimaryKey("lexeme", "rank_key", "product_id")
+    lexeme = models.TextField()
+    rank_key = models.FloatField()
+    # No foreign key constraint: the triggers keep these rows, and a constraint would
+    # check each of the millions the migration writes. Its index serves their deletes.
+    product = models.ForeignKey(
+        Product, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    merchant_id = models.BigIntegerField()
+    category_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.lexeme} {self.product_id}"

@@ -1,15 +1,14 @@
 import functools
+from dataclasses import dataclass
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 
 from catalog.models import Product, ProductCategory
 from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_JSON_COLUMN, PRODUCT_NEARBY
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.shapes import json_array_sql
-from geomarket.sql import fetch_value, point_ewkt
-from merchants.selectors import merchants_walk_sql
+from geomarket.sql import fetch_all, fetch_value, point_ewkt
+from merchants.selectors import MERCHANT_LOCATIONS_SQL, merchants_walk_sql
 
 
 def category_list() -> QuerySet[ProductCategory]:
@@ -193,16 +192,211 @@ def products_nearby_answer(**filters) -> bytes:
     return fetch_value(*products_nearby_statement(**filters)).encode()
 
 
+# The orders search offers besides relevance: columns of catalog_product, "-" for
+# descending, each ending on the id so that pages never overlap.
 SEARCH_SORTS = {
-    "relevance": ("-rank", "id"),
+    "relevance": (),
     "price": ("price", "id"),
     "-price": ("-price", "id"),
     "newest": ("-created_at", "-id"),
 }
 
+# Search counts its matches exactly up to this many. Past it, the answer's count is the
+# planner's estimate (at least one more), and says so; relevance ranks this many
+# candidates (see `_SEARCH_RANKED_SQL`).
+SEARCH_COUNT_BOUND = 1000
 
-def products_search(
+_QUERY = "websearch_to_tsquery('english', %(q)s)"
+
+# The columns of a search result, in `ProductSearchResultSerializer`'s order
+# (`catalog.serializers.product_search_result`), read from `p` (catalog_product), `c`
+# (its category) and `i` (its stock).
+_RESULT_COLUMNS = """
+    p.id, p.title, p.description, p.price, c.id AS category_id, c.name AS category_name,
+    p.merchant_id, p.created_at, COALESCE(i.quantity, 0) AS quantity"""
+
+_RESULT_WIDTH = 9
+
+_RESULT_JOINS = """
+    JOIN catalog_productcategory c ON c.id = p.category_id
+    LEFT JOIN inventory_inventory i ON i.product_id = p.id"""
+
+# The count: exact up to the bound, else the planner's estimate of the rows matching the
+# query and the filters it can estimate (`catalog_product_search_estimate`, migration
+# 0005), at least one past the bound. A one-row CTE over `{counted}`: the estimate is
+# planned once, and only when needed.
+_SUMMARY_SQL = f"""
+summary AS (
+    SELECT found, CASE WHEN found > %(bound)s THEN GREATEST(%(bound)s + 1, round(
+        catalog_product_search_estimate(
+            CASE WHEN %(q)s::text IS NULL THEN NULL ELSE {_QUERY} END,
+            %(min_price)s::numeric, %(max_price)s::numeric, %(merchant_id)s::bigint,
+            {{category_id}})))::bigint
+    END AS estimate
+    FROM (SELECT count(*) AS found FROM ({{counted}}) counted) c
+)"""  # noqa: S608 - only a fixed fragment is interpolated
+
+_RANKED_COUNTED_SQL = "SELECT 1 FROM found WHERE pos <= %(bound)s + 1"
+
+# Relevance: one statement answering the page and the count.
+# 1. `found`: the matches in candidate order, each numbered (`pos`), as many as the
+#    bound (plus one, to tell an exact count) or the page needs:
+#    - a one-word query first walks the word's products best first, ties by id, from
+#      catalog_productterm's key (title and category matches, filtered as they are read);
+#    - then the other matches, from the GIN index in its own order: description matches
+#      of a one-word query, every match of any other query.
+#    Each branch stops as soon as the LIMIT is met.
+# 2. `ranked`: the first `bound` candidates ordered by ts_rank_cd (the walked ones keep
+#    their order), ties by id; candidates past the bound (deep pages only) follow in
+#    candidate order.
+# 3. The page's rows are read by id, with their category and stock.
+_SEARCH_RANKED_SQL = f"""
+WITH found AS (
+    SELECT s.*, row_number() OVER () AS pos
+    FROM (
+        (SELECT t.product_id AS id, 1 AS tier, -t.rank_key AS rank
+         FROM catalog_productterm t
+         WHERE t.lexeme = (tsvector_to_array({_QUERY}::text::tsvector))[1]
+           AND numnode({_QUERY}) = 1 {{term_filters}}
+         ORDER BY t.rank_key, t.product_id
+         LIMIT %(scan)s)
+        UNION ALL
+        (SELECT p.id, 2, ts_rank_cd(p.search_vector, {_QUERY})
+         FROM catalog_product p
+         WHERE p.search_vector @@ {_QUERY} AND p.is_published {{product_filters}}
+           AND NOT (numnode({_QUERY}) = 1 AND ts_filter(p.search_vector, '{{{{a,b}}}}') @@ {_QUERY})
+         LIMIT %(scan)s)
+    ) s
+    LIMIT %(scan)s
+),
+ranked AS (
+    SELECT id, CASE WHEN pos <= %(bound)s
+        THEN row_number() OVER (ORDER BY pos > %(bound)s, tier, rank DESC, id)
+        ELSE pos END AS ord
+    FROM found
+),
+{_SUMMARY_SQL.format(counted=_RANKED_COUNTED_SQL, category_id="{category_id}")}
+SELECT s.found, s.estimate, r.*
+FROM summary s
+LEFT JOIN LATERAL (
+    SELECT {_RESULT_COLUMNS}, ranked.ord
+    FROM ranked
+    JOIN catalog_product p ON p.id = ranked.id {_RESULT_JOINS}
+    WHERE ranked.ord > %(offset)s AND ranked.ord <= %(offset)s + %(limit)s
+) r ON true
+ORDER BY r.ord
+"""  # noqa: S608 - only fixed fragments are interpolated
+
+_SORTED_COUNTED_SQL = """
+    SELECT 1 FROM catalog_product p WHERE p.is_published {match} {product_filters}
+    LIMIT %(bound)s + 1"""
+
+# An explicit sort (or no query): the page in that order over every match, and the
+# count of the first `bound` + 1, in one statement.
+_SEARCH_SORTED_SQL = f"""
+WITH {_SUMMARY_SQL.format(counted=_SORTED_COUNTED_SQL, category_id="{category_id}")}
+SELECT s.found, s.estimate, r.*
+FROM summary s
+LEFT JOIN LATERAL (
+    SELECT {_RESULT_COLUMNS}
+    FROM catalog_product p {_RESULT_JOINS}
+    WHERE p.is_published {{match}} {{product_filters}}
+    ORDER BY {{order}}
+    OFFSET %(offset)s LIMIT %(limit)s
+) r ON true
+ORDER BY {{outer_order}}
+"""  # noqa: S608 - only fixed fragments are interpolated
+
+
+_ACTIVE_MERCHANT_FILTER = f"""EXISTS (
+    SELECT 1 FROM ({MERCHANT_LOCATIONS_SQL}) m WHERE m.id = {{row}}.merchant_id AND m.is_active
+)"""  # noqa: S608 - only a fixed fragment is interpolated
+_IN_STOCK_FILTER = """EXISTS (
+    SELECT 1 FROM inventory_inventory si WHERE si.product_id = {product_id} AND si.quantity > 0
+)"""
+
+
+def _search_filters(row: str, *, product_id: str, by_category: str | None, **given) -> str:
+    """The filters of a search on the row `row` (columns price, merchant_id, category_id;
+    its product's id is `product_id`), each ` AND ...` reading its named parameter."""
+    clauses = [_ACTIVE_MERCHANT_FILTER.format(row=row)]
+    if given["min_price"]:
+        clauses.append(f"{row}.price >= %(min_price)s")
+    if given["max_price"]:
+        clauses.append(f"{row}.price <= %(max_price)s")
+    if given["merchant_id"]:
+        clauses.append(f"{row}.merchant_id = %(merchant_id)s")
+    if by_category:
+        clauses.append(f"{row}.category_id = {_CATEGORY_ID[by_category]}")
+    if given["in_stock"]:
+        clauses.append(_IN_STOCK_FILTER.format(product_id=product_id))
+    return "".join(f" AND {clause}" for clause in clauses)
+
+
+_CATEGORY_ID = {
+    "id": "%(category_id)s",
+    "slug": "(SELECT id FROM catalog_productcategory WHERE slug = %(slug)s)",
+}
+
+
+def _order(columns: tuple[str, ...], alias: str) -> str:
+    return ", ".join(
+        f"{alias}.{column[1:]} DESC" if column.startswith("-") else f"{alias}.{column}"
+        for column in columns
+    )
+
+
+@functools.cache
+def _search_sql(
     *,
+    sort: str,
+    has_q: bool,
+    by_category: str | None,
+    min_price: bool,
+    max_price: bool,
+    merchant_id: bool,
+    in_stock: bool,
+) -> str:
+    """The statement for one combination of search parameters, built once."""
+    given = {
+        "min_price": min_price,
+        "max_price": max_price,
+        "merchant_id": merchant_id,
+        "in_stock": in_stock,
+    }
+    product_filters = _search_filters("p", product_id="p.id", by_category=by_category, **given)
+    category_id = _CATEGORY_ID[by_category] if by_category else "NULL::bigint"
+    if sort == "relevance":
+        term_filters = _search_filters(
+            "t", product_id="t.product_id", by_category=by_category, **given
+        )
+        return _SEARCH_RANKED_SQL.format(
+            category_id=category_id, term_filters=term_filters, product_filters=product_filters
+        )
+    columns = SEARCH_SORTS[sort]
+    return _SEARCH_SORTED_SQL.format(
+        category_id=category_id,
+        match=f"AND p.search_vector @@ {_QUERY}" if has_q else "",
+        product_filters=product_filters,
+        order=_order(columns, "p"),
+        outer_order=_order(columns, "r"),
+    )
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search: its rows (`_RESULT_COLUMNS`), and the count of all matches,
+    exact unless `count_is_estimate`."""
+
+    rows: list[tuple]
+    count: int
+    count_is_estimate: bool
+
+
+def products_search_page(
+    *,
+    offset: int,
+    limit: int,
     q: str | None = None,
     category: int | str | None = None,
     min_price=None,
@@ -210,33 +404,45 @@ def products_search(
     merchant_id: int | None = None,
     in_stock: bool | None = None,
     sort: str | None = None,
-) -> QuerySet[Product]:
+) -> SearchPage:
     """Published products of active merchants, full-text matched on title, category name
-    and description through the stored `search_vector` and its GIN index."""
-    products = (
-        Product.objects.filter(is_published=True, merchant__is_active=True)
-        .select_related("category")
-        .annotate(stock=Coalesce(F("inventory__quantity"), 0))
-    )
-    if q:
-        query = SearchQuery(q, search_type="websearch", config="english")
-        products = products.filter(search_vector=query).annotate(
-            rank=SearchRank(F("search_vector"), query, cover_density=True)
-        )
-    if category is not None:
-        products = products.filter(_category_filter(category))
-    if min_price is not None:
-        products = products.filter(price__gte=min_price)
-    if max_price is not None:
-        products = products.filter(price__lte=max_price)
-    if merchant_id is not None:
-        products = products.filter(merchant_id=merchant_id)
-    if in_stock:
-        products = products.filter(inventory__quantity__gt=0)
+    and description, rows `offset` to `offset + limit` and the count, in one statement.
+
+    Relevance (the default with `q`) ranks candidates by ts_rank_cd (title above category
+    name above description) without reading every match: see `_SEARCH_RANKED_SQL`.
+    """
     sort = sort or ("relevance" if q else "newest")
     if sort == "relevance" and not q:
         sort = "newest"
-    return products.order_by(*SEARCH_SORTS[sort])
+    by_category = None if category is None else ("id" if isinstance(category, int) else "slug")
+    sql = _search_sql(
+        sort=sort,
+        has_q=bool(q),
+        by_category=by_category,
+        min_price=min_price is not None,
+        max_price=max_price is not None,
+        merchant_id=merchant_id is not None,
+        in_stock=bool(in_stock),
+    )
+    params = {
+        "q": q or None,
+        "min_price": min_price,
+        "max_price": max_price,
+        "merchant_id": merchant_id,
+        "category_id": category if by_category == "id" else None,
+        "slug": category if by_category == "slug" else None,
+        "bound": SEARCH_COUNT_BOUND,
+        "scan": max(SEARCH_COUNT_BOUND + 1, offset + limit),
+        "offset": offset,
+        "limit": limit,
+    }
+    rows = fetch_all(sql, params)
+    found, estimate = rows[0][0], rows[0][1]
+    return SearchPage(
+        rows=[row[2 : 2 + _RESULT_WIDTH] for row in rows if row[2] is not None],
+        count=found if estimate is None else estimate,
+        count_is_estimate=estimate is not None,
+    )
 
 
 SUGGEST_LIMIT = 10

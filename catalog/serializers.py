@@ -107,6 +107,28 @@ class ProductSearchResultSerializer(serializers.Serializer):
     quantity = serializers.IntegerField(source="stock")
 
 
+# Formatters shared by every call of `product_search_result`: they hold no per-call state.
+_money = MoneyField().to_representation
+_moment = serializers.DateTimeField().to_representation
+
+
+def product_search_result(row) -> dict:
+    """`ProductSearchResultSerializer` of one search row (`catalog.selectors.SearchPage`),
+    built directly: DRF spends about 80 µs a row on nested serializers. The serializer
+    remains the schema, and a test holds the two equal."""
+    (id_, title, description, price, category_id, category_name, merchant_id, created, stock) = row
+    return {
+        "id": id_,
+        "title": title,
+        "description": description,
+        "price": _money(price),
+        "category": {"id": category_id, "name": category_name},
+        "merchant_id": merchant_id,
+        "created_at": _moment(created),
+        "quantity": stock,
+    }
+
+
 class SuggestOutputSerializer(serializers.Serializer):
     query = serializers.CharField()
     suggestions = serializers.ListField(child=serializers.CharField())

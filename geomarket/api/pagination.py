@@ -123,14 +123,34 @@ def paginated_response(
     return paginator.get_paginated_response(data)
 
 
+ESTIMATED_COUNT_HELP = (
+    "True when `count` is an estimate: the matches are counted exactly up to a bound, "
+    "and estimated past it. `total_pages`, `next` and `previous` follow the count given."
+)
+
+
+def with_estimate_flag(body: dict, estimated: bool) -> dict:
+    """A page's `body` with `count_is_estimate` after its `count`."""
+    flagged = {"count": body["count"], "count_is_estimate": estimated}
+    flagged.update(body)
+    return flagged
+
+
 @functools.cache
-def page_of(item_serializer):
-    """The OpenAPI shape of one page of `item_serializer` rows, for `extend_schema`."""
+def page_of(item_serializer, *, estimated_count: bool = False):
+    """The OpenAPI shape of one page of `item_serializer` rows, for `extend_schema`;
+    with `count_is_estimate` when the count may be an estimate (`with_estimate_flag`)."""
     name = item_serializer.__name__.removesuffix("Serializer")
+    estimate = (
+        {"count_is_estimate": serializers.BooleanField(help_text=ESTIMATED_COUNT_HELP)}
+        if estimated_count
+        else {}
+    )
     return inline_serializer(
         name=f"{name}Page",
         fields={
             "count": serializers.IntegerField(),
+            **estimate,
             "page": serializers.IntegerField(),
             "page_size": serializers.IntegerField(),
             "total_pages": serializers.IntegerField(),
