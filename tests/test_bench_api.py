@@ -144,3 +144,26 @@ def test_the_targets_hold_on_the_bench_city_public_2_ms_authenticated_4_ms():
     assert ratios["api_public_worst_diff_ms"]["value"] == 2.5
     assert ratios["api_authenticated_worst_diff_ms"]["value"] == 3.0
     assert ratios["api_bench_rows_missed"]["value"] == 1
+
+
+@pytest.mark.django_db
+def test_statements_are_recorded_as_literal_sql_with_their_settings_and_replayed(monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    uninstall = api._install_recorder()
+    try:
+        list(get_user_model().objects.filter(username="left out").values_list("id"))
+        monkeypatch.setattr(api, "_recording", [])
+        list(get_user_model().objects.filter(username="o'hara").values_list("id"))
+        recorded = api._recording
+    finally:
+        uninstall()
+
+    assert len(recorded) == 1
+    assert recorded[0]["sql"].endswith("\"username\" = 'o''hara'")
+    assert recorded[0]["settings"][0] == "UTC"
+    replayer = api.Replayer()
+    try:
+        assert 0 < replayer.time(recorded) < 5
+    finally:
+        replayer.close()
