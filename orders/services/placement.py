@@ -73,10 +73,26 @@ def _claim_idempotency_key(*, user, key: str, request_hash: str) -> IdempotencyK
         claimed = cursor.fetchone()
     if claimed is not None:
         return IdempotencyKey(pk=claimed[0], user=user, key=key, request_hash=request_hash)
-    existing = IdempotencyKey.objects.get(user=user, key=key)
+    return _first_order(IdempotencyKey.objects.get(user=user, key=key), request_hash=request_hash)
+
+
+def _first_order(existing: IdempotencyKey, *, request_hash: str) -> Order:
     if existing.request_hash != request_hash:
         raise IdempotencyKeyReused()
     return Order.objects.get(pk=existing.order_id)
+
+
+def _replayed_order(*, user, key: str, request_hash: str) -> Order | None:
+    """The order a live claim of the key already produced, for a request that failed
+    validation: a retry is answered with the first order even when the same body would
+    no longer validate (a product since unpublished), as the claim answers it."""
+    existing = IdempotencyKey.objects.filter(
+        user=user,
+        key=key,
+        created_at__gte=timezone.now() - IDEMPOTENCY_TTL,
+        order__isnull=False,
+    ).first()
+    return None if existing is None else _first_order(existing, request_hash=request_hash)
 
 
 # Everything placing an order checks, in one round trip: the merchant, its cheapest
@@ -146,6 +162,24 @@ def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _
     )
 
 
+def _priced(
+    *, merchant_id: int, lines: list[OrderLine], point: str
+) -> tuple[_OrderContext, list[tuple[OrderLine, str, Decimal]], Decimal]:
+    """The order's context, its lines with their titles and prices, and its subtotal;
+    or the 400 that says what is wrong, the zone's minimum order included."""
+    context = _order_context(merchant_id=merchant_id, lines=lines, point=point)
+    zone = context.zone
+    priced = [(line, *context.products[line.product_id]) for line in lines]
+    subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
+    if subtotal < zone.min_order_amount:
+        raise DomainError(
+            f"The subtotal {subtotal:.2f} is below this zone's minimum of "
+            f"{zone.min_order_amount:.2f}.",
+            field="items",
+        )
+    return context, priced, subtotal
+
+
 # The rows of a placed order, in one round trip: its address (through merchants'
 # fragment: merchants owns addresses), the order, its lines, the first history entry,
 # when confirmed the confirmation in the outbox, and, when the request carried an
@@ -202,10 +236,12 @@ def order_place(
     delivery_address: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> Order:
-    """Validate, take the stock, and record the order, all in one transaction.
+    """Validate, then take the stock and record the order in one transaction.
 
-    1. With an `Idempotency-Key`, claim it or return the order it already produced.
-    2. Validate the merchant, the products and the delivery zone (400 on failure).
+    1. Validate the merchant, the products and the delivery zone (400 on failure). It
+       is one read, made before the transaction: a refused order then costs that read
+       alone, and under READ COMMITTED it sees what it would see inside.
+    2. With an `Idempotency-Key`, claim it or return the order it already produced.
     3. Take the stock; any shortage records a rejected order instead.
     4. Record the order, its lines and history; a confirmed order queues its
        confirmation in the outbox and makes cached stock answers unreachable.
@@ -215,50 +251,47 @@ def order_place(
     stock and committing, only the record statement runs: the answer's objects are built
     after the commit, so no Python work (nor a wait for the GIL) holds inventory locks.
     """
+    request_hash = (
+        _request_hash(merchant_id=merchant_id, lines=lines, delivery_address=delivery_address)
+        if idempotency_key
+        else None
+    )
+    location = delivery_address["location"]
+    point = point_ewkt(lat=location.y, lng=location.x)
+    try:
+        context, priced, subtotal = _priced(merchant_id=merchant_id, lines=lines, point=point)
+    except DomainError:
+        if idempotency_key:
+            replayed = _replayed_order(user=buyer, key=idempotency_key, request_hash=request_hash)
+            if replayed is not None:
+                return replayed
+        raise
+    zone = context.zone
+    record = {
+        **{name: delivery_address.get(name, "") for name in ADDRESS_FIELDS},
+        "point": point,
+        "buyer_id": buyer.pk,
+        "merchant_id": context.merchant.pk,
+        "subtotal": subtotal,
+        "delivery_fee": zone.delivery_fee,
+        "total": subtotal + zone.delivery_fee,
+        "product_ids": [line.product_id for line, _, _ in priced],
+        "titles": [title for _, title, _ in priced],
+        "unit_prices": [price for _, _, price in priced],
+        "quantities": [line.quantity for line, _, _ in priced],
+        "line_totals": [price * line.quantity for line, _, price in priced],
+        "task_name": CONFIRMATION_TASK,
+        "claim_id": None,
+    }
     with transaction.atomic():
-        claim = None
         if idempotency_key:
             claim = _claim_idempotency_key(
-                user=buyer,
-                key=idempotency_key,
-                request_hash=_request_hash(
-                    merchant_id=merchant_id, lines=lines, delivery_address=delivery_address
-                ),
+                user=buyer, key=idempotency_key, request_hash=request_hash
             )
             if isinstance(claim, Order):
                 return claim
-
-        location = delivery_address["location"]
-        point = point_ewkt(lat=location.y, lng=location.x)
-        context = _order_context(merchant_id=merchant_id, lines=lines, point=point)
-        zone = context.zone
-        priced = [(line, *context.products[line.product_id]) for line in lines]
-        subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
-        if subtotal < zone.min_order_amount:
-            raise DomainError(
-                f"The subtotal {subtotal:.2f} is below this zone's minimum of "
-                f"{zone.min_order_amount:.2f}.",
-                field="items",
-            )
-        created_at = timezone.now()
-        record = {
-            **{name: delivery_address.get(name, "") for name in ADDRESS_FIELDS},
-            "point": point,
-            "buyer_id": buyer.pk,
-            "merchant_id": context.merchant.pk,
-            "subtotal": subtotal,
-            "delivery_fee": zone.delivery_fee,
-            "total": subtotal + zone.delivery_fee,
-            "now": created_at,
-            "product_ids": [line.product_id for line, _, _ in priced],
-            "titles": [title for _, title, _ in priced],
-            "unit_prices": [price for _, _, price in priced],
-            "quantities": [line.quantity for line, _, _ in priced],
-            "line_totals": [price * line.quantity for line, _, price in priced],
-            "task_name": CONFIRMATION_TASK,
-            "claim_id": None if claim is None else claim.pk,
-        }
-
+            record["claim_id"] = claim.pk
+        record["now"] = timezone.now()
         shortages = stock_take(lines=lines)
         status = OrderStatus.REJECTED if shortages else OrderStatus.CONFIRMED
         record["status"] = status
