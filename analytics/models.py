@@ -62,3 +62,20 @@ class ProductDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant_id}/{self.product_id} {self.day}: {self.units}"
+
+
+class PlatformDay(models.Model):
+    """The delivered orders of every merchant on one UTC day, summed in `SHARDS` rows
+    (by merchant id): the revenue report of every merchant reads a few rows a day, and
+    deliveries by different merchants seldom wait for the same row."""
+
+    SHARDS = 16
+
+    pk = models.CompositePrimaryKey("day", "shard")
+    day = models.DateField()
+    shard = models.SmallIntegerField()
+    orders = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.day}/{self.shard}: {self.orders}"

@@ -34,7 +34,7 @@ from django.db.models.sql.constants import LOUTER
 from django_cte import CTE, with_cte
 from django_cte.raw import raw_cte_sql
 
-from analytics.models import MerchantDay, ProductDay, ReportPeriod
+from analytics.models import MerchantDay, PlatformDay, ProductDay, ReportPeriod
 from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from catalog.models import Product
 from geomarket.accounts.selectors import KEY_STAND_IN, operator_tokens
@@ -149,8 +149,16 @@ class IntervalPer(Func):
         super().__init__(total, Func(count, template="(%(expressions)s)::float8"))
 
 
+class PerGroup(Subquery):
+    """A scalar subquery over the grouped columns only, left out of GROUP BY: PostgreSQL
+    then runs it once per group, not once per row grouped (and never hashes it)."""
+
+    def get_group_by_cols(self):
+        return []
+
+
 def _merchant_name(ref: str) -> Subquery:
-    return Subquery(Merchant.objects.filter(pk=OuterRef(ref)).values("name"))
+    return PerGroup(Merchant.objects.filter(pk=OuterRef(ref)).values("name"))
 
 
 def fetch_rows(statement: Statement) -> list[tuple]:
@@ -259,9 +267,14 @@ def _revenue_queryset(*, range_: DateRange, interval: str, merchant_id: int | No
         ),
         name=ReportPeriod._meta.db_table,
     )
+    # Every merchant's days are the platform's, a few rows a day.
+    days = (
+        _days(PlatformDay, range_)
+        if merchant_id is None
+        else _days(MerchantDay, range_, merchant_id)
+    )
     per_period = CTE(
-        _days(MerchantDay, range_, merchant_id)
-        .annotate(period=F("day") if interval == "day" else PeriodOf(F("day"), interval))
+        days.annotate(period=F("day") if interval == "day" else PeriodOf(F("day"), interval))
         .values("period")
         .annotate(orders=Sum("orders"), revenue=Sum("revenue"))
         .order_by(),
@@ -348,7 +361,8 @@ def _merchants_queryset(*, range_: DateRange):
 
     Grouped by merchant_id alone, then named by a scalar subquery per group: grouping
     by (merchant_id, name) makes PostgreSQL guess far more groups than merchants, which
-    ruled out the parallel aggregate and joined every row to its merchant first.
+    ruled out the parallel aggregate and joined every row to its merchant first; and
+    grouping by the subquery too looks the name up for every row grouped.
     """
     return (
         _days(MerchantDay, range_)

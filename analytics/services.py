@@ -14,26 +14,38 @@ from django.db import connection, transaction
 from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from analytics.models import MerchantDay, ProductDay
+from analytics.models import MerchantDay, PlatformDay, ProductDay
 from orders.models import Order, OrderItem, OrderStatus
 
 _MERCHANT_DAY = MerchantDay._meta.db_table
 _PRODUCT_DAY = ProductDay._meta.db_table
+_PLATFORM_DAY = PlatformDay._meta.db_table
 
-# Adds the sums to the rows already there: two deliveries of a merchant on one day, in
-# concurrent transactions, both count (the second waits for the first's row lock and
-# adds to what it committed). Rows are written in key order, products first, then the
-# merchant's day, so two transactions never wait for each other's rows in a cycle.
+# Adds the sums to the rows already there: two deliveries on one day, in concurrent
+# transactions, both count (the second waits for the first's row lock and adds to what
+# it committed). Every delivery writes its rows in the same order, each table's in key
+# order, so two transactions never wait for each other's rows in a cycle.
 _ADD_SQL = f"""
-WITH merchant_days AS (
+WITH merchant_days AS ({{merchant_days}}),
+merchant_days_added AS (
     INSERT INTO {_MERCHANT_DAY} AS d (merchant_id, day, orders, revenue, delivery_time)
     SELECT s.merchant_id, s.day, s.orders, s.revenue, s.delivery_time
-    FROM ({{merchant_days}}) s
+    FROM merchant_days s
     ORDER BY s.merchant_id, s.day
     ON CONFLICT (merchant_id, day) DO UPDATE SET
         orders = d.orders + EXCLUDED.orders,
         revenue = d.revenue + EXCLUDED.revenue,
         delivery_time = d.delivery_time + EXCLUDED.delivery_time
+),
+platform_days_added AS (
+    INSERT INTO {_PLATFORM_DAY} AS d (day, shard, orders, revenue)
+    SELECT s.day, s.merchant_id %% {PlatformDay.SHARDS}, sum(s.orders), sum(s.revenue)
+    FROM merchant_days s
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (day, shard) DO UPDATE SET
+        orders = d.orders + EXCLUDED.orders,
+        revenue = d.revenue + EXCLUDED.revenue
 )
 INSERT INTO {_PRODUCT_DAY} AS p (merchant_id, product_id, day, units, revenue)
 SELECT s.merchant_id, s.product_id, s.day, s.units, s.revenue
@@ -88,13 +100,12 @@ def rollups_rebuild(*, since: date | None = None) -> None:
     the delivered orders, for orders written without their transitions (the demo
     seeding). Deliveries committing meanwhile wait for it, then add to what it wrote."""
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_MERCHANT_DAY}, {_PRODUCT_DAY} IN EXCLUSIVE MODE")
+        cursor.execute(
+            f"LOCK TABLE {_MERCHANT_DAY}, {_PLATFORM_DAY}, {_PRODUCT_DAY} IN EXCLUSIVE MODE"
+        )
     orders = Order.objects.all()
-    if since is None:
-        MerchantDay.objects.all().delete()
-        ProductDay.objects.all().delete()
-    else:
-        MerchantDay.objects.filter(day__gte=since).delete()
-        ProductDay.objects.filter(day__gte=since).delete()
+    for model in (MerchantDay, PlatformDay, ProductDay):
+        model.objects.filter(day__gte=since or date.min).delete()
+    if since is not None:
         orders = orders.filter(delivered_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
     _rollups_add(orders)

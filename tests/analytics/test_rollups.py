@@ -10,7 +10,7 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
-from analytics.models import MerchantDay, ProductDay
+from analytics.models import MerchantDay, PlatformDay, ProductDay
 from analytics.selectors import INTERVALS, DateRange, merchants_report, revenue_report, top_products
 from analytics.services import rollups_rebuild
 from orders.models import Order, OrderItem, OrderStatus
@@ -167,9 +167,10 @@ def _assert_reports_match(history: dict, rng: random.Random) -> None:
                 )
 
 
-def _rollups() -> tuple[list, list]:
+def _rollups() -> tuple[list, list, list]:
     return (
         sorted(MerchantDay.objects.values_list("merchant_id", "day", "orders", "revenue")),
+        sorted(PlatformDay.objects.values_list("day", "shard", "orders", "revenue")),
         sorted(
             ProductDay.objects.values_list("merchant_id", "product_id", "day", "units", "revenue")
         ),
@@ -218,10 +219,11 @@ def test_only_a_delivery_adds_to_the_rollups(clock):
     order_transition(order_id=cancelled.pk, actor=operator, to_status=OrderStatus.CANCELLED)
     for step in TO_DELIVERED[:-1]:
         order_transition(order_id=kept.pk, actor=operator, to_status=step)
-    assert _rollups() == ([], [])
+    assert _rollups() == ([], [], [])
     clock[0] = datetime(2026, 6, 3, 23, 59, 59, 999_999, tzinfo=UTC)
     order_transition(order_id=kept.pk, actor=operator, to_status=OrderStatus.DELIVERED)
     assert _rollups() == (
         [(shop.pk, date(2026, 6, 3), 1, kept.total)],
+        [(date(2026, 6, 3), shop.pk % PlatformDay.SHARDS, 1, kept.total)],
         [(shop.pk, product.pk, date(2026, 6, 3), 2, product.price * 2)],
     )
