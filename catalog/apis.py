@@ -27,6 +27,7 @@ from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer
 from geomarket.api.fields import parse_integer
 from geomarket.api.pagination import (
+    PAGE_PARAMETER_MAX,
     PageNumberPagination,
     page_of,
     page_url,
@@ -258,14 +259,14 @@ class _SearchMatches:
 
 
 def _requested_offset(request, page_size: int) -> int:
-    """The offset of the page the request names; 0 for the first or the last (which
-    needs the count first)."""
+    """The offset of the page the request names; 0 for the first, the last (which needs
+    the count first) or a page number the paginator will refuse."""
     raw = request.query_params.get(PageNumberPagination.page_query_param)
     try:
         number = parse_integer(raw or "")
     except ValueError:
         return 0
-    return (number - 1) * page_size if number >= 1 else 0
+    return (number - 1) * page_size if 1 <= number <= PAGE_PARAMETER_MAX else 0
 
 
 class ProductSearchApi(APIView):
