@@ -192,8 +192,9 @@ def products_nearby_answer(**filters) -> bytes:
     return fetch_value(*products_nearby_statement(**filters)).encode()
 
 
-# The orders search offers besides relevance: columns of catalog_product, "-" for
-# descending, each ending on the id so that pages never overlap.
+# The sorts search offers: relevance (ranked by `_SEARCH_RANKED_SQL`), and orders by
+# columns of catalog_product ("-" for descending), each ending on the id so that pages
+# never overlap.
 SEARCH_SORTS = {
     "relevance": (),
     "price": ("price", "id"),
