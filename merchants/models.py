@@ -70,3 +70,35 @@ class DeliveryZone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant_id}: {self.name}"
+
+
+class DeliveryZonePart(models.Model):
+    """A piece of an active zone's area for the coverage test, kept equal to the zones by
+    database triggers (migration 0004) on every write path: services, admin, bulk
+    loads and raw SQL alike.
+
+    Testing `ST_Covers` on a zone's geography costs tens of microseconds; a point in a
+    small planar piece costs about one. A zone becomes:
+    - inner pieces (`on_edge` false): its planar area shrunk by `margin` degrees, cut into
+      pieces of at most 16 vertices. `margin` exceeds the widest gap between an edge
+      as a great-circle arc (what geography means) and as a straight line in degrees
+      (what geometry means), so a point in an inner piece is covered in both senses.
+    - edge pieces (`on_edge` true): each edge widened by `margin` on every side. A
+      point in one may lie on either side of the true boundary, so the zone's own
+      `ST_Covers` decides, exactly as before.
+    A point in no piece is farther than `margin` outside the planar area, so outside the
+    geodesic one. A zone the planar view cannot represent (across the antimeridian, or
+    with arcs far from their chords) has one edge piece covering the globe.
+    """
+
+    zone = models.ForeignKey(
+        DeliveryZone, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    # Copies of the zone's, so that the coverage scan reads no zone row.
+    merchant_id = models.BigIntegerField()
+    delivery_fee = models.DecimalField(max_digits=8, decimal_places=2)
+    min_order_amount = models.DecimalField(max_digits=10, decimal_places=2)
+    on_edge = models.BooleanField()
+    # Planar (SRID 4326 geometry, not geography): pieces are tested as flat shapes.
+    # Its GiST index, merchants_deliveryzone_area_parts, is made by migration 0004.
+    shape = models.GeometryField(srid=4326, spatial_index=False)

@@ -72,16 +72,31 @@ _MERCHANT_COLUMNS = """
     ST_Distance(m.location, %(point)s::geography) AS distance_m
 """
 
+
+# Whether a zone covers `%(point)s` (EWKT), as `ST_Covers` on the zone's geography says
+# (a point on the boundary counts), answered from its parts (`DeliveryZonePart`): a
+# point in an inner part is covered; in an edge part, the zone's own `ST_Covers`
+# decides; in none, it is not covered. `area` is the SQL of the zone's area.
+def _part_covers(area: str) -> str:
+    return f"""ST_Intersects(p.shape, %(point)s::geometry)
+              AND (NOT p.on_edge OR ST_Covers({area}, %(point)s::geography))"""
+
+
+# True when the active zone `z` (of merchants_deliveryzone) covers `%(point)s`.
+_ZONE_COVERS = f"""EXISTS (
+                SELECT 1 FROM merchants_deliveryzonepart p
+                WHERE p.zone_id = z.id AND {_part_covers("z.area")}
+              )"""  # noqa: S608 - a fixed fragment only
+
 # For another app's walk of merchants near a point (catalog's products/nearby): active
 # merchants within `%(radius)s` metres of `%(point)s`, nearest first through the location
 # index, with the columns `columns` (of merchants_merchant). `delivering` keeps those with
 # an active zone covering the point (`ST_Covers`: a point on the boundary counts).
-_DELIVERING_FILTER = """
+_DELIVERING_FILTER = f"""
         AND EXISTS (
             SELECT 1 FROM merchants_deliveryzone z
-            WHERE z.merchant_id = mm.id AND z.is_active
-              AND ST_Covers(z.area, %(point)s::geography)
-        )"""
+            WHERE z.merchant_id = mm.id AND z.is_active AND {_ZONE_COVERS}
+        )"""  # noqa: S608 - a fixed fragment only
 
 
 def merchants_walk_sql(*, columns: list[str], delivering: bool) -> str:
@@ -106,21 +121,29 @@ JOIN merchants_address a ON a.id = m.address_id
 ORDER BY distance_m, m.id
 """  # noqa: S608 - only fixed column lists are interpolated
 
+# The covering zones come from the parts' GiST index, one cheap planar test each, and
+# only edge parts (a point within centimetres of a boundary) read a zone's area. The
+# nearest `limit` merchants are chosen before their addresses are read.
 MERCHANTS_DELIVERING_TO_SQL = f"""
 SELECT {_MERCHANT_COLUMNS},
-       cheapest.zone_id, cheapest.delivery_fee, cheapest.min_order_amount
+       nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount
 FROM (
-    SELECT DISTINCT ON (z.merchant_id)
-           z.merchant_id, z.id AS zone_id, z.delivery_fee, z.min_order_amount
-    FROM merchants_deliveryzone z
-    WHERE z.is_active AND ST_Covers(z.area, %(point)s::geography)
-    ORDER BY z.merchant_id, z.delivery_fee, z.id
-) cheapest
-JOIN merchants_merchant m ON m.id = cheapest.merchant_id AND m.is_active
+    SELECT cheapest.*, mm.location <-> %(point)s::geography AS sphere_m
+    FROM (
+        SELECT DISTINCT ON (p.merchant_id)
+               p.merchant_id, p.zone_id, p.delivery_fee, p.min_order_amount
+        FROM merchants_deliveryzonepart p
+        WHERE {_part_covers("(SELECT z.area FROM merchants_deliveryzone z WHERE z.id = p.zone_id)")}
+        ORDER BY p.merchant_id, p.delivery_fee, p.zone_id
+    ) cheapest
+    JOIN merchants_merchant mm ON mm.id = cheapest.merchant_id AND mm.is_active
+    ORDER BY sphere_m, mm.id
+    LIMIT %(limit)s
+) nearest
+JOIN merchants_merchant m ON m.id = nearest.merchant_id
 JOIN merchants_address a ON a.id = m.address_id
-ORDER BY m.location <-> %(point)s::geography, m.id
-LIMIT %(limit)s
-"""  # noqa: S608 - only fixed column lists are interpolated
+ORDER BY nearest.sphere_m, m.id
+"""  # noqa: S608 - only fixed column lists and fragments are interpolated
 
 
 def merchants_nearby(*, lat: float, lng: float, radius_m: float, limit: int) -> list[dict]:
@@ -154,19 +177,19 @@ MERCHANT_LOCATIONS_SQL = "SELECT id, location, is_active FROM merchants_merchant
 # (EWKT): one row of `id, name, owner_id, zone_id, delivery_fee, min_order_amount`, the
 # zone's columns NULL when no zone covers the point; no row for an unknown or inactive
 # merchant.
-MERCHANT_COVERING_ZONE_SQL = """
+MERCHANT_COVERING_ZONE_SQL = f"""
 SELECT m.id, m.name, m.owner_id,
        zone.id AS zone_id, zone.delivery_fee, zone.min_order_amount
 FROM merchants_merchant m
 LEFT JOIN LATERAL (
     SELECT z.id, z.delivery_fee, z.min_order_amount
     FROM merchants_deliveryzone z
-    WHERE z.merchant_id = m.id AND z.is_active AND ST_Covers(z.area, %(point)s::geography)
+    WHERE z.merchant_id = m.id AND z.is_active AND {_ZONE_COVERS}
     ORDER BY z.delivery_fee, z.id
     LIMIT 1
 ) zone ON true
 WHERE m.id = %(merchant_id)s AND m.is_active
-"""
+"""  # noqa: S608 - a fixed fragment only
 
 MERCHANTS_DISTANCE_SQL = f"""
 SELECT m.id, ST_Y(m.location::geometry), ST_X(m.location::geometry),
