@@ -73,26 +73,28 @@ def _claim_idempotency_key(*, user, key: str, request_hash: str) -> IdempotencyK
         claimed = cursor.fetchone()
     if claimed is not None:
         return IdempotencyKey(pk=claimed[0], user=user, key=key, request_hash=request_hash)
-    return _first_order(IdempotencyKey.objects.get(user=user, key=key), request_hash=request_hash)
+    existing = IdempotencyKey.objects.get(user=user, key=key)
+    return _first_order(existing.request_hash, existing.order_id, request_hash=request_hash)
 
 
-def _first_order(existing: IdempotencyKey, *, request_hash: str) -> Order:
-    if existing.request_hash != request_hash:
+def _first_order(claimed_hash: str, order_id: int, *, request_hash: str) -> Order:
+    if claimed_hash != request_hash:
         raise IdempotencyKeyReused()
-    return Order.objects.get(pk=existing.order_id)
+    return Order.objects.get(pk=order_id)
 
 
 def _replayed_order(*, user, key: str, request_hash: str) -> Order | None:
     """The order a live claim of the key already produced, for a request that failed
     validation: a retry is answered with the first order even when the same body would
     no longer validate (a product since unpublished), as the claim answers it."""
-    existing = IdempotencyKey.objects.filter(
-        user=user,
-        key=key,
-        created_at__gte=timezone.now() - IDEMPOTENCY_TTL,
-        order__isnull=False,
-    ).first()
-    return None if existing is None else _first_order(existing, request_hash=request_hash)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT request_hash, order_id FROM orders_idempotencykey"
+            " WHERE user_id = %s AND key = %s AND created_at >= %s AND order_id IS NOT NULL",
+            [user.pk, key, timezone.now() - IDEMPOTENCY_TTL],
+        )
+        live = cursor.fetchone()
+    return None if live is None else _first_order(*live, request_hash=request_hash)
 
 
 # Everything placing an order checks, in one round trip: the merchant, its cheapest

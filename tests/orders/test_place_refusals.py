@@ -21,6 +21,11 @@ def test_an_order_refused_by_validation_costs_the_token_and_one_read(
         response = market["client"].post(ORDERS, body)
     assert response.status_code == 400
     assert response.json() == {"items": ["Product 999999 is not sold by this merchant."]}
+    # With a key, only a read of the key's first order is added: it claims nothing.
+    with django_assert_num_queries(3):
+        keyed = market["client"].post(ORDERS, body, HTTP_IDEMPOTENCY_KEY="refused")
+    assert keyed.json() == response.json()
+    assert not IdempotencyKey.objects.exists()
 
 
 def test_a_retry_is_answered_with_the_first_order_though_its_body_no_longer_validates(market):
