@@ -1,0 +1,46 @@
+"""The OpenAPI document is built once per process and format, and served the same."""
+
+import json
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from geomarket.api.schema_view import SchemaView
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def built(monkeypatch):
+    monkeypatch.setattr(SchemaView, "_rendered", {})
+    calls = []
+    get_schema = SchemaGenerator.get_schema
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return get_schema(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    return calls
+
+
+def test_the_document_is_built_once_per_format_and_served_the_same(client, built):
+    as_json = {"HTTP_ACCEPT": "application/vnd.oai.openapi+json"}
+    first, second = client.get("/api/schema/", **as_json), client.get("/api/schema/", **as_json)
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert first["Content-Type"] == second["Content-Type"]
+    assert first["Content-Disposition"] == second["Content-Disposition"]
+    assert "/api/v1/products/nearby/" in json.loads(second.content)["paths"]
+    assert len(built) == 1
+    yaml_first, yaml_second = client.get("/api/schema/"), client.get("/api/schema/")
+    assert yaml_first.content == yaml_second.content
+    assert yaml_first["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert len(built) == 2
+
+
+def test_a_query_naming_a_language_or_version_is_built_each_time(client, built):
+    for _ in range(2):
+        assert client.get("/api/schema/", {"lang": "en"}).status_code == 200
+    assert len(built) == 2
+    assert SchemaView._rendered == {}
