@@ -76,16 +76,19 @@ _MERCHANT_COLUMNS = """
 # Whether a zone covers `%(point)s` (EWKT), as `ST_Covers` on the zone's geography says
 # (a point on the boundary counts), answered from its parts (`DeliveryZonePart`): a
 # point in an inner part is covered; in an edge part, the zone's own `ST_Covers`
-# decides; in none, it is not covered. `area` is the SQL of the zone's area.
-def _part_covers(area: str) -> str:
-    return f"""ST_Intersects(p.shape, %(point)s::geometry)
+# decides; in none, it is not covered. `area` is the SQL of the zone's area, and
+# `intersects` the planar test: `ST_Intersects` lets the planner walk the parts' GiST
+# index, `_ST_Intersects` (the same test without that) keeps it to one zone's parts.
+def _part_covers(area: str, intersects: str = "ST_Intersects") -> str:
+    return f"""{intersects}(p.shape, %(point)s::geometry)
               AND (NOT p.on_edge OR ST_Covers({area}, %(point)s::geography))"""
 
 
-# True when the active zone `z` (of merchants_deliveryzone) covers `%(point)s`.
+# True when the zone `z` (of merchants_deliveryzone) covers `%(point)s`, read from its
+# own few dozen parts: for one merchant's zones, not a scan of the whole city's.
 _ZONE_COVERS = f"""EXISTS (
                 SELECT 1 FROM merchants_deliveryzonepart p
-                WHERE p.zone_id = z.id AND {_part_covers("z.area")}
+                WHERE p.zone_id = z.id AND {_part_covers("z.area", "_ST_Intersects")}
               )"""  # noqa: S608 - a fixed fragment only
 
 # For another app's walk of merchants near a point (catalog's products/nearby): active

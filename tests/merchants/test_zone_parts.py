@@ -1,0 +1,238 @@
+"""Zone coverage from the zones' parts (`DeliveryZonePart`) answers exactly what
+`ST_Covers` on the zone's geography answers, boundaries included, and the parts follow
+every write of a zone."""
+
+import random
+from decimal import Decimal
+
+import pytest
+from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.db import connection
+
+from merchants.models import DeliveryZone, DeliveryZonePart
+from merchants.selectors import merchants_delivering_to
+from merchants.services import delivery_zone_delete, delivery_zone_update
+from tests import factories
+from tests.geo_fixtures import star
+
+pytestmark = pytest.mark.django_db
+
+
+def polygon(ring) -> MultiPolygon:
+    return MultiPolygon(Polygon([*ring, ring[0]], srid=4326), srid=4326)
+
+
+def delivering(lat: float, lng: float) -> dict[int, int]:
+    """Merchant id to the zone id delivering-to answers with, for every covering merchant."""
+    rows = merchants_delivering_to(lat=lat, lng=lng, limit=500)
+    return {row["id"]: row["zone_id"] for row in rows}
+
+
+def st_covers(points, zone_ids) -> set[tuple[int, int]]:
+    """(point index, zone id) for every point each active zone covers, by plain
+    `ST_Covers` on the zone's geography: the reference."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.n - 1, z.id
+            FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS p(lng, lat, n)
+            JOIN merchants_deliveryzone z
+              ON z.id = ANY(%s) AND z.is_active
+             AND ST_Covers(z.area, ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326)::geography)
+            """,
+            [[lng for _, lng in points], [lat for lat, _ in points], zone_ids],
+        )
+        return set(cursor.fetchall())
+
+
+def arc_points(zone_ids) -> list[tuple[float, float]]:
+    """For every edge of the zones: its ends, the middle of its straight line in degrees,
+    the middle of its great-circle arc, and points between and just beyond those two.
+    Where arc and chord part, only the arc is the boundary."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT ST_X(ST_StartPoint(edge.geom)), ST_Y(ST_StartPoint(edge.geom)),
+                   ST_X(ST_LineInterpolatePoint(edge.geom, 0.5)),
+                   ST_Y(ST_LineInterpolatePoint(edge.geom, 0.5)),
+                   ST_X(ST_PointN(arc.geom, 5)), ST_Y(ST_PointN(arc.geom, 5))
+            FROM merchants_deliveryzone z,
+                 ST_DumpSegments(z.area::geometry) edge,
+                 ST_Segmentize(edge.geom::geography,
+                               ST_Length(edge.geom::geography, false) / 8 + 0.001) AS s,
+                 LATERAL (SELECT s::geometry AS geom) arc
+            WHERE z.id = ANY(%s)
+            """,
+            [zone_ids],
+        )
+        rows = cursor.fetchall()
+    points = []
+    for start_x, start_y, chord_x, chord_y, arc_x, arc_y in rows:
+        points.append((start_y, start_x))
+        for t in (-1.0, -0.01, 0.0, 0.5, 1.0, 1.01, 2.0):
+            points.append((chord_y + t * (arc_y - chord_y), chord_x + t * (arc_x - chord_x)))
+    return points
+
+
+def near_boundary(rng: random.Random, zone: DeliveryZone, count: int) -> list:
+    """Random points over the zone's box and a little beyond, and random points within a
+    few centimetres of random points of its edges."""
+    xmin, ymin, xmax, ymax = zone.area.extent
+    pad_x, pad_y = (xmax - xmin) * 0.1, (ymax - ymin) * 0.1
+    points = [
+        (rng.uniform(ymin - pad_y, ymax + pad_y), rng.uniform(xmin - pad_x, xmax + pad_x))
+        for _ in range(count)
+    ]
+    ring = zone.area[0][0].coords
+    for _ in range(count):
+        k = rng.randrange(len(ring) - 1)
+        (x0, y0), (x1, y1) = ring[k], ring[k + 1]
+        t = rng.random()
+        jitter = rng.choice([0.0, 1e-9, 1e-7, 1e-6, 1e-5])
+        points.append(
+            (
+                y0 + t * (y1 - y0) + rng.uniform(-jitter, jitter),
+                x0 + t * (x1 - x0) + rng.uniform(-jitter, jitter),
+            )
+        )
+    return points
+
+
+def assert_same_as_st_covers(points, zones):
+    by_merchant = {zone.merchant_id: zone.pk for zone in zones}
+    reference = st_covers(points, [zone.pk for zone in zones])
+    for n, (lat, lng) in enumerate(points):
+        answer = delivering(lat, lng)
+        expected = {m: z for m, z in by_merchant.items() if (n, z) in reference}
+        assert answer == expected, (lat, lng)
+
+
+def test_parts_answer_equals_st_covers_around_random_zones():
+    """Property: for random zones of every kind the code accepts, the parts' answer is
+    the plain `ST_Covers` answer at random points, near-boundary points, vertices, and
+    points between an edge's straight line and its arc."""
+    rng = random.Random(20261202)
+    zones = []
+    for k in range(12):
+        lat, lng = rng.uniform(-60, 70), rng.uniform(-170, 170)
+        shop = factories.merchant(lat=lat, lng=lng)
+        radius = rng.choice([300, 2_000, 8_000, 30_000])
+        zones.append(
+            factories.zone(merchant=shop, area=star(rng, lat=lat, lng=lng, radius_m=radius))
+        )
+        if k % 3 == 0:
+            # Long east-west edges far from the equator: the arcs bow poleward by metres.
+            half = rng.uniform(0.2, 0.5)
+            zones.append(
+                factories.zone(
+                    merchant=factories.merchant(lat=lat, lng=lng),
+                    area=factories.square(lat=lat, lng=lng, half_side_deg=half / 4),
+                )
+            )
+    # Across the antimeridian: as geography a small square, as flat degrees a strip
+    # around the globe.
+    zones.append(
+        factories.zone(
+            merchant=factories.merchant(lat=-16.5, lng=179.95),
+            area=polygon([(179.9, -16.6), (-179.9, -16.6), (-179.9, -16.4), (179.9, -16.4)]),
+        )
+    )
+    # At 70° north with 1.5° long edges: about 60 m between arc and chord.
+    zones.append(
+        factories.zone(
+            merchant=factories.merchant(lat=70.05, lng=20.75),
+            area=polygon([(20.0, 70.0), (21.5, 70.0), (21.5, 70.1), (20.0, 70.1)]),
+        )
+    )
+    zone_ids = [zone.pk for zone in zones]
+    assert DeliveryZonePart.objects.filter(zone_id__in=zone_ids, on_edge=False).exists()
+
+    points = arc_points(zone_ids)
+    for zone in zones:
+        points += near_boundary(rng, zone, 25)
+    points += [(-16.5, 180.0), (-16.5, -179.95), (-16.5, 179.95), (-16.5, 0.0), (-16.5, 170.0)]
+    assert_same_as_st_covers(points, zones)
+    # The points between arc and chord are not all on one side: some are answered by
+    # the arc alone.
+    reference = st_covers(points, zone_ids)
+    assert 0 < len(reference) < len(points)
+
+
+def test_boundary_points_count_as_covered():
+    shop = factories.merchant(lat=52.52, lng=13.405)
+    ring = [(13.40, 52.51), (13.41, 52.51), (13.41, 52.53), (13.40, 52.53)]
+    zone = factories.zone(merchant=shop, area=polygon(ring))
+    vertex = (52.51, 13.40)
+    on_meridian_edge = (52.52, 13.41)  # on the boundary as arc and as line alike
+    just_outside = (52.52, 13.41 + 1e-7)
+    just_inside = (52.52, 13.41 - 1e-7)
+    assert delivering(*vertex) == {shop.pk: zone.pk}
+    assert delivering(*on_meridian_edge) == {shop.pk: zone.pk}
+    assert delivering(*just_inside) == {shop.pk: zone.pk}
+    assert delivering(*just_outside) == {}
+    assert_same_as_st_covers([vertex, on_meridian_edge, just_outside, just_inside], [zone])
+
+
+def parts_of(zone_id: int) -> list[tuple]:
+    return list(
+        DeliveryZonePart.objects.filter(zone_id=zone_id)
+        .order_by("id")
+        .values_list("id", "merchant_id", "delivery_fee", "min_order_amount")
+    )
+
+
+def test_zone_writes_keep_the_parts_in_step():
+    shop = factories.merchant(lat=52.52, lng=13.405)
+    zone = factories.zone(merchant=shop, fee="2.50")
+    zone_id = zone.pk
+    here, there = (52.52, 13.405), (52.62, 13.405)
+    first = parts_of(zone_id)
+    assert first
+    assert {row[1:] for row in first} == {(shop.pk, Decimal("2.50"), Decimal("10.00"))}
+    assert delivering(*here) == {shop.pk: zone.pk}
+
+    delivery_zone_update(zone=zone, data={"name": "Renamed"})
+    assert parts_of(zone_id) == first  # a rename cuts nothing again
+
+    delivery_zone_update(zone=zone, data={"delivery_fee": Decimal("3.00")})
+    assert {row[2] for row in parts_of(zone_id)} == {Decimal("3.00")}
+    assert merchants_delivering_to(lat=here[0], lng=here[1], limit=5)[0]["delivery_fee"] == (
+        Decimal("3.00")
+    )
+
+    delivery_zone_update(zone=zone, data={"area": factories.square(lat=there[0], lng=there[1])})
+    assert delivering(*here) == {}
+    assert delivering(*there) == {shop.pk: zone.pk}
+
+    delivery_zone_update(zone=zone, data={"is_active": False})
+    assert parts_of(zone_id) == []
+    assert delivering(*there) == {}
+    delivery_zone_update(zone=zone, data={"is_active": True})
+    assert delivering(*there) == {shop.pk: zone.pk}
+
+    delivery_zone_delete(zone=zone)
+    assert parts_of(zone_id) == []
+    assert delivering(*there) == {}
+
+
+def test_zones_written_without_the_services_get_parts():
+    """Bulk loads (the demo seed's COPY, `bulk_create`) and raw SQL go through the same
+    triggers."""
+    shop = factories.merchant(lat=52.52, lng=13.405)
+    zones = DeliveryZone.objects.bulk_create(
+        [
+            DeliveryZone(
+                merchant=shop,
+                name=f"Bulk {k}",
+                area=factories.square(lat=52.52, lng=13.405, half_side_deg=0.01 * (k + 1)),
+                delivery_fee=Decimal(fee),
+            )
+            for k, fee in enumerate(["4.00", "1.00"])
+        ]
+    )
+    assert all(parts_of(zone.pk) for zone in zones)
+    assert delivering(52.52, 13.405) == {shop.pk: zones[1].pk}  # the cheaper one
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM merchants_deliveryzone WHERE id = %s", [zones[1].pk])
+    assert parts_of(zones[1].pk) == []
+    assert delivering(52.52, 13.405) == {shop.pk: zones[0].pk}
