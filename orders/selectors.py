@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Subquery, Sum
 
 from geomarket.accounts.roles import is_operator
 from geomarket.sql import fetch_all
@@ -16,12 +16,28 @@ from orders.models import (
 )
 
 
+def _own_profile_id(relation: str, user_field: str, user) -> Subquery:
+    """The id of the user's own profile (its `user_field` is the user, one-to-one) that
+    the order's `relation` points at, a merchant or a courier; NULL when there is none."""
+    profile = Order._meta.get_field(relation).related_model
+    return Subquery(profile.objects.filter(**{user_field: user}).values("pk")[:1])
+
+
 def orders_visible_to(*, user) -> QuerySet[Order]:
     """Customers see their own orders, owners their merchant's, couriers those assigned
-    to them, operators all; one user may hold several of these roles."""
+    to them, operators all; one user may hold several of these roles.
+
+    The merchant and courier are compared by id, each looked up once: a condition on a
+    joined row's owner would join every order before filtering, where `buyer_id = u OR
+    merchant_id = m OR courier_id = c` reads only the user's orders through three indexes.
+    """
     if is_operator(user):
         return Order.objects.all()
-    return Order.objects.filter(Q(buyer=user) | Q(merchant__owner=user) | Q(courier__user=user))
+    return Order.objects.filter(
+        Q(buyer=user)
+        | Q(merchant_id=_own_profile_id("merchant", "owner", user))
+        | Q(courier_id=_own_profile_id("courier", "user", user))
+    )
 
 
 def _with_details(orders: QuerySet[Order]) -> QuerySet[Order]:
