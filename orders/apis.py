@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.authentication import TokenAuthentication
-from geomarket.api.pagination import page_of, paginated_response
+from geomarket.api.pagination import page_of, paginated_response, with_estimate_flag
 from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
@@ -15,6 +15,7 @@ from merchants.selectors import merchant_managed
 from orders import serializers
 from orders.models import Order
 from orders.selectors import (
+    CountBoundedOrders,
     merchant_order_list,
     order_detail,
     order_list,
@@ -52,19 +53,24 @@ class OrderListApi(RateLimitedMixin, APIView):
 
     @extend_schema(
         parameters=[serializers.OrderFilterSerializer],
-        responses=page_of(serializers.OrderOutputSerializer),
+        responses=page_of(
+            serializers.OrderOutputSerializer, estimated_count=True, name="OrderList"
+        ),
         operation_id="orders_list",
         tags=["orders"],
     )
     def get(self, request):
         filters = serializers.OrderFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return paginated_response(
+        orders = CountBoundedOrders(order_list(user=request.user, **filters.validated_data))
+        response = paginated_response(
             request=request,
             view=self,
-            queryset=order_list(user=request.user, **filters.validated_data),
+            queryset=orders,
             serializer_class=serializers.OrderOutputSerializer,
         )
+        response.data = with_estimate_flag(response.data, orders.count_is_estimate)
+        return response
 
     @extend_schema(
         request=serializers.OrderCreateSerializer,

@@ -65,6 +65,8 @@ class Order(models.Model):
             models.Index(fields=["merchant", "-created_at"], name="order_merchant_created_idx"),
             models.Index(fields=["buyer", "-created_at"], name="order_buyer_created_idx"),
             models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
+            # Operators list every order newest first, a page at a time.
+            models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
             models.Index(
                 fields=["courier", "status"],
                 name="order_courier_active_idx",

@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q, QuerySet, Subquery, Sum
 
 from geomarket.accounts.roles import is_operator
-from geomarket.sql import fetch_all
+from geomarket.sql import fetch_all, fetch_value
 from merchants.selectors import MERCHANT_LOCATIONS_SQL
 from orders.models import (
     ACTIVE_DELIVERY_STATUSES,
@@ -62,6 +62,34 @@ def order_list(
     if created_before is not None:
         orders = orders.filter(created_at__lte=created_before)
     return _with_details(orders).order_by("-created_at", "-id")
+
+
+# How far the orders list counts exactly; past it the count is the planner's estimate
+# (at least one more), so an operator's list never counts millions of orders a request.
+ORDER_COUNT_BOUND = 1000
+
+
+class CountBoundedOrders:
+    """`orders` as Django's Paginator reads them: `count()` exact up to
+    `ORDER_COUNT_BOUND`, else estimated (`count_is_estimate`), and slices of the rows."""
+
+    def __init__(self, orders: QuerySet[Order]):
+        self.orders = orders
+        self.ordered = orders.ordered
+        self.count_is_estimate = False
+
+    def count(self) -> int:
+        matches = self.orders.order_by().values("pk")
+        found = matches[: ORDER_COUNT_BOUND + 1].count()
+        if found <= ORDER_COUNT_BOUND:
+            return found
+        self.count_is_estimate = True
+        sql, params = matches.query.sql_with_params()
+        plan = fetch_value(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        return max(int(plan[0]["Plan"]["Plan Rows"]), found)
+
+    def __getitem__(self, window: slice) -> QuerySet[Order]:
+        return self.orders[window]
 
 
 def order_detail(*, user, order_id: int) -> Order | None:

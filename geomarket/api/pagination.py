@@ -137,10 +137,11 @@ def with_estimate_flag(body: dict, estimated: bool) -> dict:
 
 
 @functools.cache
-def page_of(item_serializer, *, estimated_count: bool = False):
+def page_of(item_serializer, *, estimated_count: bool = False, name: str | None = None):
     """The OpenAPI shape of one page of `item_serializer` rows, for `extend_schema`;
-    with `count_is_estimate` when the count may be an estimate (`with_estimate_flag`)."""
-    name = item_serializer.__name__.removesuffix("Serializer")
+    with `count_is_estimate` when the count may be an estimate (`with_estimate_flag`).
+    `name` tells apart pages of the same rows whose shapes differ."""
+    name = name or item_serializer.__name__.removesuffix("Serializer")
     estimate = (
         {"count_is_estimate": serializers.BooleanField(help_text=ESTIMATED_COUNT_HELP)}
         if estimated_count
