@@ -106,3 +106,11 @@ def test_the_local_broker_is_a_redis_server_apart_from_the_cache():
     assert result.stdout.split() == ["redis://127.0.0.1:7001/0", "redis://127.0.0.1:7002/0"]
     apart = manage("shell", "--verbosity", "0", "-c", code, REDIS_BROKER_PORT="7101")
     assert apart.stdout.split()[1] == "redis://127.0.0.1:7101/0"
+
+
+def test_djangos_sessions_run_without_jit(db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)

@@ -110,6 +110,11 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
+# The API's statements are short; PostgreSQL compiles JIT code for any whose estimated cost
+# passes its thresholds, and estimates over many rows overshoot: the old reports spent 0.5
+# to 1.5 s compiling. The event-loop pool turns it off the same way (lane/async_db.py).
+_session_options = DATABASES["default"]["OPTIONS"].get("options", "")
+DATABASES["default"]["OPTIONS"]["options"] = f"{_session_options} -c jit=off".strip()
 if DATABASE_POOL:
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
