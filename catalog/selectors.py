@@ -1,6 +1,7 @@
 import functools
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from catalog.models import Product, ProductCategory
@@ -448,28 +449,63 @@ def products_search_page(
 
 SUGGEST_LIMIT = 10
 
+# A title is answered when a published product of an active merchant carries it, looked
+# up through product_title_prefix (`c` is the candidate title).
+_SUGGEST_TITLE_SHOWN = f"""(
+    SELECT true FROM catalog_product p
+    JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = p.merchant_id
+    WHERE UPPER(p.title::text) = c.title_upper AND p.title = c.title
+      AND p.is_published AND m.is_active
+    LIMIT 1)"""  # noqa: S608 - a fixed fragment only
+
+# Suggest over catalog_producttitle, the distinct published titles (migration
+# 0006_suggest_titles), in one statement: those starting with `%(prefix)s`, then, when
+# fewer than the limit, those containing `%(contains)s` but not starting with it.
+# Each branch sorts its matching titles first (`OFFSET 0` keeps the sort below the
+# check), then checks them in that order and stops at the limit: walking the primary key
+# in title order instead would read past every title before the first match (the "Org"
+# titles come after 12,000 others). The check is a scalar subquery so that it is not
+# planned as a join, which would check every match before the sort.
+_SUGGEST_SQL = f"""
+WITH prefix AS MATERIALIZED (
+    SELECT c.title FROM (
+        SELECT t.title, t.title_upper FROM catalog_producttitle t
+        WHERE t.title_upper LIKE UPPER(%(prefix)s)
+        ORDER BY t.title OFFSET 0
+    ) c
+    WHERE {_SUGGEST_TITLE_SHOWN}
+    ORDER BY c.title
+    LIMIT %(limit)s
+)
+SELECT title FROM (
+    SELECT title, 1 AS tier FROM prefix
+    UNION ALL
+    (SELECT c.title, 2 FROM (
+        SELECT t.title, t.title_upper FROM catalog_producttitle t
+        WHERE (SELECT count(*) FROM prefix) < %(limit)s
+          AND t.title_upper LIKE UPPER(%(contains)s)
+          AND t.title_upper NOT LIKE UPPER(%(prefix)s)
+        ORDER BY t.title OFFSET 0
+     ) c
+     WHERE {_SUGGEST_TITLE_SHOWN}
+     ORDER BY c.title
+     LIMIT %(limit)s)
+) found
+ORDER BY tier, title
+LIMIT %(limit)s
+"""  # noqa: S608 - only fixed fragments are interpolated
+
 
 def product_title_suggestions(*, q: str) -> list[str]:
-    """Up to 10 distinct published titles: those starting with `q`, then those containing it.
-
-    Both lookups compare UPPER(title), matching the partial pattern and trigram indexes.
-    """
-    visible = Product.objects.filter(is_published=True, merchant__is_active=True)
-    titles = list(
-        visible.filter(title__istartswith=q)
-        .order_by("title")
-        .values_list("title", flat=True)
-        .distinct()[:SUGGEST_LIMIT]
+    """Up to 10 distinct titles of published products of active merchants: those starting
+    with `q`, then those containing it, each in title order; case-insensitive as Django's
+    istartswith/icontains (UPPER on both sides), `%`, `_` and `\\` in `q` taken literally."""
+    escaped = connection.ops.prep_for_like_query(q)
+    rows = fetch_all(
+        _SUGGEST_SQL,
+        {"prefix": f"{escaped}%", "contains": f"%{escaped}%", "limit": SUGGEST_LIMIT},
     )
-    if len(titles) < SUGGEST_LIMIT:
-        titles += list(
-            visible.filter(title__icontains=q)
-            .exclude(title__istartswith=q)
-            .order_by("title")
-            .values_list("title", flat=True)
-            .distinct()[: SUGGEST_LIMIT - len(titles)]
-        )
-    return titles
+    return [row[0] for row in rows]
 
 
 # For another app's statement (orders checks an order's products in the same round trip
