@@ -42,17 +42,21 @@ END
 $$;
 """
 
+# Adding the parts of the active ones of `zones`, a table of zone rows.
+PARTS_OF = """
+    INSERT INTO merchants_deliveryzonepart
+        (zone_id, merchant_id, delivery_fee, min_order_amount, on_edge, shape)
+    SELECT z.id, z.merchant_id, z.delivery_fee, z.min_order_amount, part.on_edge, part.shape
+    FROM {zones} AS z CROSS JOIN LATERAL merchants_zone_parts(z.area) AS part
+    WHERE z.is_active"""
+
 # Statement triggers with transition tables: a COPY or a bulk insert of zones cuts
 # them all in one statement.
 TRIGGERS = """
 CREATE FUNCTION merchants_deliveryzone_parts_add() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO merchants_deliveryzonepart
-        (zone_id, merchant_id, delivery_fee, min_order_amount, on_edge, shape)
-    SELECT z.id, z.merchant_id, z.delivery_fee, z.min_order_amount, part.on_edge, part.shape
-    FROM added_zones AS z CROSS JOIN LATERAL merchants_zone_parts(z.area) AS part
-    WHERE z.is_active;
+    {parts_of_added};
     RETURN NULL;
 END
 $$;
@@ -71,11 +75,7 @@ BEGIN
     ), cut AS (
         DELETE FROM merchants_deliveryzonepart WHERE zone_id IN (SELECT id FROM recut)
     )
-    INSERT INTO merchants_deliveryzonepart
-        (zone_id, merchant_id, delivery_fee, min_order_amount, on_edge, shape)
-    SELECT z.id, z.merchant_id, z.delivery_fee, z.min_order_amount, part.on_edge, part.shape
-    FROM new_zones AS z CROSS JOIN LATERAL merchants_zone_parts(z.area) AS part
-    WHERE z.is_active AND z.id IN (SELECT id FROM recut);
+    {parts_of_new} AND z.id IN (SELECT id FROM recut);
     RETURN NULL;
 END
 $$;
@@ -104,11 +104,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_parts_remove();
 
 # The zones there already, then the index, built once over all of them.
 FILL = """
-INSERT INTO merchants_deliveryzonepart
-    (zone_id, merchant_id, delivery_fee, min_order_amount, on_edge, shape)
-SELECT z.id, z.merchant_id, z.delivery_fee, z.min_order_amount, part.on_edge, part.shape
-FROM merchants_deliveryzone AS z CROSS JOIN LATERAL merchants_zone_parts(z.area) AS part
-WHERE z.is_active;
+{parts_of_zones};
 
 CREATE INDEX merchants_deliveryzone_area_parts
 ON merchants_deliveryzonepart USING gist (shape);
@@ -161,5 +157,13 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunSQL(PARTS_FUNCTION + TRIGGERS + FILL, BACKWARD),
+        migrations.RunSQL(
+            PARTS_FUNCTION
+            + TRIGGERS.format(
+                parts_of_added=PARTS_OF.format(zones="added_zones"),
+                parts_of_new=PARTS_OF.format(zones="new_zones"),
+            )
+            + FILL.format(parts_of_zones=PARTS_OF.format(zones="merchants_deliveryzone")),
+            BACKWARD,
+        ),
     ]
