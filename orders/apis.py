@@ -1,12 +1,10 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.api.authentication import TokenAuthentication
 from geomarket.api.pagination import page_of, paginated_response, with_estimate_flag
 from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
@@ -43,7 +41,6 @@ def _detail(request, order_id: int) -> Order:
 
 
 class OrderListApi(RateLimitedMixin, APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     rate_limited_methods = ("POST",)
     rate_limits = (
