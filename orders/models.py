@@ -95,6 +95,21 @@ class Order(models.Model):
         return f"Order {self.pk} ({self.status})"
 
 
+class OrderStatusTally(models.Model):
+    """Changes to how many orders hold each status and the sum of their totals: the sums
+    over all rows are exact at every snapshot, so operators' stats read a few rows, not
+    every order. Rows are only ever added, by a statement trigger on every write to
+    orders (migration 0006), so writers never wait on one another or deadlock on them;
+    now and then a writer folds them into one row per status (`orders_tally_compact`)."""
+
+    status = models.CharField(max_length=16)
+    orders = models.BigIntegerField()
+    total = models.DecimalField(max_digits=18, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.orders:+d}"
+
+
 class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
     product = models.ForeignKey(

@@ -112,11 +112,20 @@ def merchant_order_list(*, merchant_id: int) -> QuerySet:
 
 
 def order_stats(*, merchant_id: int | None) -> dict:
-    orders = Order.objects.all()
-    if merchant_id is not None:
-        orders = orders.filter(merchant_id=merchant_id)
-    counts = dict(orders.values_list("status").annotate(n=Count("id")).order_by())
-    revenue = orders.filter(status__in=REVENUE_STATUSES).aggregate(total=Sum("total"))["total"]
+    """Orders by status and revenue, of one merchant or, from the tally, of all."""
+    if merchant_id is None:
+        tally = fetch_all(
+            "SELECT status, sum(orders), sum(total) FROM orders_orderstatustally GROUP BY status",
+            {},
+        )
+        counts = {status: int(n) for status, n, _ in tally if n}
+        revenue = sum(
+            (total for status, _, total in tally if status in REVENUE_STATUSES), Decimal("0.00")
+        )
+    else:
+        orders = Order.objects.filter(merchant_id=merchant_id)
+        counts = dict(orders.values_list("status").annotate(n=Count("id")).order_by())
+        revenue = orders.filter(status__in=REVENUE_STATUSES).aggregate(total=Sum("total"))["total"]
     return {
         "by_status": {status.value: counts.get(status.value, 0) for status in OrderStatus},
         "orders": sum(counts.values()),
