@@ -44,3 +44,24 @@ def test_a_query_naming_a_language_or_version_is_built_each_time(client, built):
         assert client.get("/api/schema/", {"lang": "en"}).status_code == 200
     assert len(built) == 2
     assert SchemaView._rendered == {}
+
+
+def test_requests_arriving_together_build_it_once(built):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.test import Client
+
+    together = Barrier(6)
+
+    def fetch(_):
+        client = Client()
+        together.wait()
+        response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+        return response.status_code, response.content
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(fetch, range(6)))
+    assert {status for status, _ in answers} == {200}
+    assert len({content for _, content in answers}) == 1
+    assert len(built) == 1

@@ -1,6 +1,7 @@
 """The OpenAPI document's view. Apart from `geomarket.api.schema`, which DRF's settings
 import while drf-spectacular's views are still loading."""
 
+import threading
 from typing import ClassVar
 
 from django.http import HttpResponse
@@ -14,9 +15,15 @@ class SchemaView(SpectacularAPIView):
     It depends on the code and the settings only, yet drf-spectacular builds it anew for
     each request: most of a second of CPU, during which the worker serves no one else.
     Requests naming a `lang` or `version` are built as before, so that no query string can
-    grow the memo."""
+    grow the memo. One thread builds at a time: drf-spectacular loads its extensions on
+    first use without a lock, and threads building together failed with a 500."""
 
     _rendered: ClassVar[dict[str, tuple[bytes, dict[str, str]]]] = {}
+    _building: ClassVar[threading.Lock] = threading.Lock()
+
+    def dispatch(self, request, *args, **kwargs):
+        with self._building:
+            return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(**SCHEMA_KWARGS)
     def get(self, request, *args, **kwargs):
