@@ -112,3 +112,13 @@ def stock(*, product: Product, quantity: int = 10, low_stock_threshold: int = 5)
     return inventory_create(
         product=product, quantity=quantity, low_stock_threshold=low_stock_threshold
     )
+
+
+def delivery_address(*, near: Merchant) -> dict:
+    """A delivery address about 70 m east of `near`, inside its `zone()`."""
+    return {
+        "line1": "x",
+        "city": "B",
+        "postal_code": "1",
+        "location": Point(near.location.x + 0.001, near.location.y, srid=4326),
+    }

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from analytics.models import MerchantDay, PlatformDay, ProductDay
@@ -76,12 +75,7 @@ def _random_history(rng: random.Random, clock: list[datetime]) -> None:
                 OrderLine(product.pk, rng.randint(1, 4))
                 for product in rng.sample(products, rng.randint(1, len(products)))
             ],
-            delivery_address={
-                "line1": "x",
-                "city": "B",
-                "postal_code": "1",
-                "location": Point(shop.location.x + 0.001, shop.location.y, srid=4326),
-            },
+            delivery_address=factories.delivery_address(near=shop),
         )
         if order.status == OrderStatus.CONFIRMED:
             pending.append((order, clock[0]))
@@ -201,12 +195,7 @@ def test_only_a_delivery_adds_to_the_rollups(clock):
     product = factories.product(merchant=shop, price="4.10")
     factories.stock(product=product, quantity=100)
     operator = factories.user(is_staff=True)
-    address = {
-        "line1": "x",
-        "city": "B",
-        "postal_code": "1",
-        "location": Point(shop.location.x + 0.001, shop.location.y, srid=4326),
-    }
+    address = factories.delivery_address(near=shop)
     kept, cancelled = (
         order_place(
             buyer=factories.user(),

@@ -4,7 +4,6 @@ one merchant with the same products in opposite order never deadlock."""
 from functools import partial
 
 import pytest
-from django.contrib.gis.geos import Point
 
 from analytics.models import MerchantDay, PlatformDay, ProductDay
 from orders.models import OrderStatus
@@ -24,12 +23,7 @@ def test_concurrent_deliveries_of_one_merchant_on_one_day_all_count():
     for product in (a, b):
         factories.stock(product=product, quantity=1000)
     operator = factories.user(is_staff=True)
-    address = {
-        "line1": "x",
-        "city": "B",
-        "postal_code": "1",
-        "location": Point(shop.location.x + 0.001, shop.location.y, srid=4326),
-    }
+    address = factories.delivery_address(near=shop)
     orders = [
         order_place(
             buyer=factories.user(),
