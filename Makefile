@@ -36,7 +36,7 @@ system-packages:
 venv: $(VENV)/.synced
 
 $(VENV)/.synced: pyproject.toml uv.lock
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 services:
