@@ -2,11 +2,12 @@ import uuid
 
 import pytest
 from django.core import signals
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from geomarket.accounts.services import user_register
 from tests import watching_email
-from tests.market import build_market
+from tests.market import api_client_as, build_market
 
 
 @pytest.fixture
@@ -35,23 +36,13 @@ def make_user(db):
 @pytest.fixture
 def client_for(make_user):
     """An APIClient authenticated with the user's token, as real apps call the API."""
-
-    def build(user) -> APIClient:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
-        return client
-
-    return build
+    return api_client_as
 
 
 @pytest.fixture
 def as_user(client_for):
     """`as_user(None)` is an anonymous client; otherwise a token-authenticated one."""
-
-    def build(user) -> APIClient:
-        return APIClient() if user is None else client_for(user)
-
-    return build
+    return api_client_as
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +76,19 @@ async def async_pool_closed():
 
     yield
     await async_db.pools.close()
+
+
+@pytest.fixture(scope="module")
+def module_db(django_db_setup, django_db_blocker):
+    """One transaction around a module's tests, for rows that take long to make and that
+    every test of the module reads: a module-scoped fixture that asks for this one makes
+    them once, each test runs in a savepoint of it (its own writes undone after it), and
+    the rows are gone after the module. For modules of `django_db` tests only: a
+    transactional test's threads would not see the rows, and its flush would run inside
+    this transaction."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 @pytest.fixture

@@ -1,8 +1,19 @@
 """The small marketplace most order, dispatch and limit tests start from."""
 
+from rest_framework.test import APIClient
+
 from tests import factories
 
 ORDERS = "/api/v1/orders/"
+
+
+def api_client_as(user) -> APIClient:
+    """`api_client_as(None)` is an anonymous client; otherwise one authenticated with the
+    user's token, as real apps call the API."""
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
+    return client
 
 
 def build_market(as_user) -> dict:

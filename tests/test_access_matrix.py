@@ -11,7 +11,7 @@ from delivery.services import courier_create
 from inventory.models import Inventory
 from orders.models import Order, OrderItem, OrderStatusChange
 from tests import factories
-from tests.market import ORDERS, build_market, order_body
+from tests.market import ORDERS, api_client_as, build_market, order_body
 from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
@@ -31,8 +31,10 @@ ROLES = [
 ]
 
 
-@pytest.fixture
-def world(as_user):
+@pytest.fixture(scope="module")
+def world(module_db):
+    """Made once for the module's hundred requests, each of which undoes its own writes."""
+    as_user = api_client_as
     market = build_market(as_user)
     order = Order.objects.get(
         pk=market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).json()["id"]

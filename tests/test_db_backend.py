@@ -1,10 +1,12 @@
-"""The project's PostGIS backend registers geometry adapters once per connection."""
+"""The project's PostGIS backend registers geometry adapters once per connection; the
+tests' own empties tables quickly and completely."""
 
 from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGISWrapper
 from django.contrib.gis.geos import Point
 from django.db import connection, connections
 
 from geomarket.db.postgis.base import DatabaseWrapper
+from tests.market import ORDERS, order_body
 
 
 def test_a_connection_gets_its_geometry_adapters_once(db, monkeypatch):
@@ -29,3 +31,25 @@ def test_a_connection_gets_its_geometry_adapters_once(db, monkeypatch):
         point = connection.ops.Adapter(Point(13.4, 52.5, srid=4326))
         cursor.execute("SELECT ST_AsText(%s::geometry)", [point])
         assert cursor.fetchone()[0] == "POINT(13.4 52.5)"
+
+
+def test_the_test_flush_empties_every_table_but_the_kept_ones(db, market):
+    """The test backend's flush (tests/db/postgis): rows of every kind, an order's tally
+    included, which its triggers add while the orders are deleted, are all gone, and what
+    is left breaks no foreign key."""
+    from django.core.management.color import no_style
+
+    from tests.db.postgis.base import KEPT
+
+    placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+    assert placed.status_code == 201, placed.content
+    tables = connection.introspection.django_table_names(only_existing=True)
+    # The tally first: the orders' deletion after it files rows there again.
+    tables.sort(key=lambda table: table != "orders_orderstatustally")
+    assert tables[0] == "orders_orderstatustally"
+    connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table in tables:
+            cursor.execute(f'SELECT count(*) FROM "{table}"')  # noqa: S608 - Django's names
+            assert (cursor.fetchone()[0] > 0) == (table in KEPT), table

@@ -16,7 +16,7 @@ from inventory.models import Inventory
 from merchants.models import DeliveryZone, Merchant
 from orders.models import Order
 from tests import factories
-from tests.market import ORDERS, order_body
+from tests.market import ORDERS, api_client_as, build_market, order_body
 from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def test_polygon_with_100000_vertices_is_refused(as_user, settings):
     )
     assert response.status_code == 400
     assert "area" in response.json()
-    assert not DeliveryZone.objects.exists()
+    assert not DeliveryZone.objects.filter(merchant=shop).exists()
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_order_quantities(market, quantity):
     response = market["client"].post(ORDERS, body)
     assert response.status_code == 400
     assert "items" in response.json()
-    assert not Order.objects.exists()
+    assert not Order.objects.filter(merchant=market["shop"]).exists()
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_ten_megabyte_body_is_413(market):
     response = market["client"].post(ORDERS, data=payload, content_type="application/json")
     assert response.status_code == 413
     assert "detail" in response.json()
-    assert not Order.objects.exists()
+    assert not Order.objects.filter(merchant=market["shop"]).exists()
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_wrong_content_types_are_415(market, content_type):
     response = market["client"].post(ORDERS, data="merchant_id=1", content_type=content_type)
     assert response.status_code == 415
     assert "detail" in response.json()
-    assert not Order.objects.exists()
+    assert not Order.objects.filter(merchant=market["shop"]).exists()
 
 
 # Characters that `str.isdigit()` calls digits although `int()` refuses them, and digits of
@@ -133,10 +133,13 @@ INT_READABLE_DIGITS = ["\u0661", "\uff11"]
 HUGE = 10**400  # beyond any float: float() raises OverflowError
 
 
-@pytest.fixture
-def world(market, as_user):
+@pytest.fixture(scope="module")
+def world(module_db):
     """The market with an operator, a courier and an order, a client for each role, and
-    the value of each path parameter."""
+    the value of each path parameter: made once for the module's few hundred tests, each
+    of which undoes its own writes."""
+    as_user = api_client_as
+    market = build_market(as_user)
     operator = factories.user(is_staff=True)
     courier_user = factories.user()
     courier = courier_create(

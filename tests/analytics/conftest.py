@@ -1,82 +1,13 @@
-"""A month of orders with known random contents, for the reports' tests."""
-
-import random
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-
 import pytest
-from django.contrib.gis.geos import Point
 
-from analytics.services import rollups_rebuild
-from merchants.models import Address
-from orders.models import Order, OrderItem
 from tests import factories
+from tests.analytics.history import build_history
 
 
 @pytest.fixture
 def history():
     """~300 orders over March 2026, most delivered, with known random contents."""
-    rng = random.Random(2026)
-    buyer = factories.user()
-    shops = [factories.merchant(name=f"Shop {i}") for i in range(4)]
-    products = {
-        s.pk: [
-            factories.product(merchant=s, price=f"{rng.randint(100, 2000) / 100:.2f}")
-            for _ in range(6)
-        ]
-        for s in shops
-    }
-    address = Address.objects.create(
-        line1="x", city="B", postal_code="1", location=Point(13.4, 52.5, srid=4326)
-    )
-    orders, items = [], []
-    for _ in range(300):
-        shop = rng.choice(shops)
-        status = "delivered" if rng.random() < 0.8 else rng.choice(["cancelled", "confirmed"])
-        created = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(
-            days=rng.choice([d for d in range(31) if d not in (9, 10, 11)]),  # an empty gap
-            minutes=rng.randint(0, 1380),
-        )
-        lines = rng.sample(products[shop.pk], rng.randint(1, 3))
-        chosen = [(p, rng.randint(1, 4)) for p in lines]
-        subtotal = sum((p.price * q for p, q in chosen), Decimal("0"))
-        fee = Decimal(rng.choice(["0.00", "1.99", "2.50"]))
-        order = Order(
-            buyer=buyer,
-            merchant=shop,
-            delivery_address=address,
-            status=status,
-            subtotal=subtotal,
-            delivery_fee=fee,
-            total=subtotal + fee,
-        )
-        order.created = created
-        order.delivered = (
-            created + timedelta(minutes=rng.randint(12, 95)) if status == "delivered" else None
-        )
-        order.chosen = chosen
-        orders.append(order)
-    Order.objects.bulk_create(orders)
-    for order in orders:
-        Order.objects.filter(pk=order.pk).update(
-            created_at=order.created, delivered_at=order.delivered
-        )
-        order.created_at, order.delivered_at = order.created, order.delivered
-        for product, quantity in order.chosen:
-            items.append(
-                OrderItem(
-                    order=order,
-                    product=product,
-                    title=product.title,
-                    unit_price=product.price,
-                    quantity=quantity,
-                    line_total=product.price * quantity,
-                )
-            )
-    OrderItem.objects.bulk_create(items)
-    # Written without their transitions, which keep the rollups the reports read.
-    rollups_rebuild()
-    return {"orders": orders, "shops": shops, "items": items}
+    return build_history()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from analytics.services import rollups_rebuild
 from merchants.models import Address
 from orders.models import Order, OrderItem
 from tests import factories
+from tests.analytics.history import build_history
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +119,12 @@ def expected_merchants(history, date_from, date_to):
             }
         )
     return rows
+
+
+@pytest.fixture(scope="module")
+def history(module_db):
+    """The reports only read the history: it is made once for the module."""
+    return build_history()
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ INSERT INTO merchants_merchant (owner_id, name, description, phone, address_id,
     """
 INSERT INTO merchants_deliveryzone (merchant_id, name, area, delivery_fee,
                                                 min_order_amount, is_active)
-            SELECT id, 'zone', ST_Multi(ST_Buffer(location, 2000, 8)::geometry)::geography,
+            SELECT id, 'zone', ST_Multi(ST_Buffer(location, 2000, 2)::geometry)::geography,
                    2.00, 10.00, true
             FROM merchants_merchant
     """,
@@ -63,9 +63,10 @@ ANALYZE accounts_user, merchants_address, merchants_merchant,
 ]
 
 
-@pytest.fixture
-def big_city():
-    """20,000 merchants with a product and a zone each, generated inside PostgreSQL."""
+@pytest.fixture(scope="module")
+def big_city(module_db):
+    """20,000 merchants with a product and a zone each, generated inside PostgreSQL once
+    for the module (about twenty seconds, mostly cutting the zones into their parts)."""
     with connection.cursor() as cursor:
         # Statistics left by earlier tests can make the planner join the two 20,000-row
         # numberings below with a nested loop (minutes); a hash join takes milliseconds.
