@@ -1,6 +1,10 @@
 """The project's PostGIS backend registers geometry adapters once per connection; the
 tests' own empties tables quickly and completely."""
 
+import select
+
+import psycopg
+import pytest
 from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGISWrapper
 from django.contrib.gis.geos import Point
 from django.db import connection, connections
@@ -53,3 +57,48 @@ def test_the_test_flush_empties_every_table_but_the_kept_ones(db, market):
         for table in tables:
             cursor.execute(f'SELECT count(*) FROM "{table}"')  # noqa: S608 - Django's names
             assert (cursor.fetchone()[0] > 0) == (table in KEPT), table
+
+
+def test_a_pooled_connection_is_checked_by_a_poll_and_replaced_once_terminated(db, monkeypatch):
+    """The pool lends a sound idle connection without a round trip, and one the server
+    has ended is refused, so that the pool opens another."""
+    from django.db import connection as django_connection
+    from psycopg_pool import ConnectionPool
+
+    from geomarket.db.pool import check_idle_connection
+
+    params = django_connection.get_connection_params()
+    round_trips = []
+    check_connection = ConnectionPool.check_connection
+    monkeypatch.setattr(
+        ConnectionPool,
+        "check_connection",
+        staticmethod(lambda conn: round_trips.append(conn) or check_connection(conn)),
+    )
+    with psycopg.connect(**params, autocommit=True) as idle:
+        check_idle_connection(idle)
+        assert round_trips == []
+        with psycopg.connect(**params, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [idle.info.backend_pid])
+        # The server's goodbye reaches the socket a moment later.
+        for _ in range(100):
+            if select.select([idle.fileno()], [], [], 0.05)[0]:
+                break
+        with pytest.raises(psycopg.OperationalError):
+            check_idle_connection(idle)
+
+
+def test_the_backend_gives_its_pools_the_polling_check():
+    from geomarket.db.pool import check_idle_connection
+
+    settings_dict = {
+        **connections["default"].settings_dict,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {**connections["default"].settings_dict["OPTIONS"], "pool": {"min_size": 1}},
+    }
+    wrapper = DatabaseWrapper(settings_dict, alias="pool_check")
+    try:
+        assert wrapper.pool._check is check_idle_connection
+    finally:
+        wrapper.close_pool()

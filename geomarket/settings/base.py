@@ -92,8 +92,9 @@ TEMPLATES = [
     },
 ]
 
-# CONN_HEALTH_CHECKS makes Django give the pool a connection check, so connections
-# broken by a database restart are replaced instead of failing a request.
+# CONN_HEALTH_CHECKS makes the pool check each connection it lends (a poll of its socket,
+# geomarket/db/pool.py), so connections broken by a database restart are replaced
+# instead of failing a request.
 # Pooling suits the ASGI server: each request borrows a connection and returns it,
 # instead of every request thread opening its own persistent connection.
 DATABASE_URL = env_str("DATABASE_URL", DEFAULT_DATABASE_URL)
