@@ -98,7 +98,11 @@ class DeliveryZonePart(models.Model):
     merchant_id = models.BigIntegerField()
     delivery_fee = models.DecimalField(max_digits=8, decimal_places=2)
     min_order_amount = models.DecimalField(max_digits=10, decimal_places=2)
+    # Copies of the merchant's, kept by triggers on both tables (migration 0005), so that
+    # delivering-to reads no merchant row for the ~1,500 zones covering a central point.
+    merchant_location = models.PointField(geography=True, srid=4326, spatial_index=False)
+    merchant_is_active = models.BooleanField()
     on_edge = models.BooleanField()
     # Planar (SRID 4326 geometry, not geography): pieces are tested as flat shapes.
-    # Its GiST index, merchants_deliveryzone_area_parts, is made by migration 0004.
+    # Its GiST indexes, one for inner and one for edge pieces, are made by migration 0005.
     shape = models.GeometryField(srid=4326, spatial_index=False)

@@ -6,12 +6,12 @@ import random
 from decimal import Decimal
 
 import pytest
-from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.db import connection
 
 from merchants.models import DeliveryZone, DeliveryZonePart
 from merchants.selectors import merchants_delivering_to
-from merchants.services import delivery_zone_delete, delivery_zone_update
+from merchants.services import delivery_zone_delete, delivery_zone_update, merchant_update
 from tests import factories
 from tests.geo_fixtures import star
 
@@ -236,3 +236,52 @@ def test_zones_written_without_the_services_get_parts():
         cursor.execute("DELETE FROM merchants_deliveryzone WHERE id = %s", [zones[1].pk])
     assert parts_of(zones[1].pk) == []
     assert delivering(52.52, 13.405) == {shop.pk: zones[0].pk}
+
+
+def nearest_first(lat: float, lng: float) -> list[tuple[int, int]]:
+    """Delivering-to's merchant ids with their rounded distances, in its order."""
+    rows = merchants_delivering_to(lat=lat, lng=lng, limit=500)
+    return [(row["id"], round(row["distance_m"])) for row in rows]
+
+
+def test_merchant_writes_keep_the_parts_in_step():
+    """The parts carry their merchant's location and active flag: deactivating or moving
+    a merchant, by the services or raw SQL, changes what delivering-to answers."""
+    here = (52.52, 13.405)
+    near = factories.merchant(lat=52.52, lng=13.405)
+    far = factories.merchant(lat=52.53, lng=13.405)
+    for shop in (near, far):
+        factories.zone(merchant=shop, area=factories.square(lat=52.52, lng=13.405))
+    assert nearest_first(*here) == [(near.pk, 0), (far.pk, 1113)]
+
+    merchant_update(merchant=near, data={"is_active": False})
+    assert nearest_first(*here) == [(far.pk, 1113)]
+    merchant_update(merchant=near, data={"is_active": True})
+    assert nearest_first(*here) == [(near.pk, 0), (far.pk, 1113)]
+
+    # Its zone stays where it was, and still covers the point.
+    merchant_update(merchant=near, data={"address": {"location": Point(13.405, 52.55)}})
+    assert nearest_first(*here) == [(far.pk, 1113), (near.pk, 3338)]
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE merchants_merchant SET is_active = false WHERE id = %s", [far.pk])
+        assert nearest_first(*here) == [(near.pk, 3338)]
+        cursor.execute("UPDATE merchants_merchant SET is_active = true WHERE id = %s", [far.pk])
+        cursor.execute(
+            "UPDATE merchants_address SET location = 'SRID=4326;POINT(13.405 52.521)' "
+            "WHERE id = %s",
+            [far.address_id],
+        )
+    assert nearest_first(*here) == [(far.pk, 111), (near.pk, 3338)]
+    assert sorted(
+        DeliveryZonePart.objects.values_list("merchant_id", "merchant_is_active").distinct()
+    ) == sorted([(near.pk, True), (far.pk, True)])
+
+
+def test_parts_of_a_new_zone_take_the_merchant_as_it_is():
+    shop = factories.merchant(lat=52.52, lng=13.405, is_active=False)
+    factories.zone(merchant=shop, area=factories.square(lat=52.52, lng=13.405))
+    assert delivering(52.52, 13.405) == {}
+    merchant_update(merchant=shop, data={"is_active": True})
+    zone = factories.zone(merchant=shop, area=factories.square(lat=52.6, lng=13.405), fee="1.00")
+    assert delivering(52.6, 13.405) == {shop.pk: zone.pk}
