@@ -27,7 +27,7 @@ from geomarket.api.permissions import IsOperator, can_manage_merchant
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
 from orders.selectors import orders_visible_to
-from orders.serializers import OrderOutputSerializer
+from orders.serializers import OrderOutputSerializer, order_payload_list
 
 
 class CourierListApi(APIView):
@@ -152,7 +152,7 @@ class CourierMyOrdersApi(APIView):
             request=request,
             view=self,
             queryset=courier_open_orders(courier_id=courier.pk),
-            serializer_class=OrderOutputSerializer,
+            render=order_payload_list,
         )
 
 

@@ -64,7 +64,7 @@ class OrderListApi(RateLimitedMixin, APIView):
             request=request,
             view=self,
             queryset=orders,
-            serializer_class=serializers.OrderOutputSerializer,
+            render=serializers.order_payload_list,
         )
         response.data = with_estimate_flag(response.data, orders.count_is_estimate)
         return response

@@ -112,14 +112,26 @@ def page_url(request, params) -> str:
 
 
 def paginated_response(
-    *, request, view, queryset, serializer_class, context=None, url: str | None = None
+    *,
+    request,
+    view,
+    queryset,
+    serializer_class=None,
+    render=None,
+    context=None,
+    url: str | None = None,
 ):
-    """Render one page of `queryset` in the contract's page shape; its links are built
-    from `url` (see `page_url`) when given, else from the request's URL."""
+    """Render one page of `queryset` in the contract's page shape, with `serializer_class`
+    or with `render` (a function from the page's rows to their objects, held equal to the
+    schema's serializer by a test); its links are built from `url` (see `page_url`) when
+    given, else from the request's URL."""
     paginator = PageNumberPagination()
     paginator.link_base = url
     page = paginator.paginate_queryset(queryset, request, view=view)
-    data = serializer_class(page, many=True, context=context or {"request": request}).data
+    if render is not None:
+        data = render(page)
+    else:
+        data = serializer_class(page, many=True, context=context or {"request": request}).data
     return paginator.get_paginated_response(data)
 
 

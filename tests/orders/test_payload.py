@@ -7,8 +7,13 @@ from django.utils import timezone
 
 from delivery.services import courier_create
 from orders.models import Order
-from orders.selectors import order_detail
-from orders.serializers import OrderDetailSerializer, order_detail_payload
+from orders.selectors import order_detail, order_list
+from orders.serializers import (
+    OrderDetailSerializer,
+    OrderOutputSerializer,
+    order_detail_payload,
+    order_payload_list,
+)
 from orders.services import order_transition
 from tests import factories
 from tests.market import ORDERS, order_body
@@ -65,3 +70,24 @@ def test_delivered_order_with_a_courier_and_large_amounts(market):
     assert by_hand["courier_id"] == courier.pk
     assert by_hand["total"] == "123456790.55"
     assert by_hand["delivered_at"] is not None
+
+
+def test_a_listed_page_says_what_the_list_serializer_says(market):
+    """Orders listed (GET /orders/, the courier's open orders) are built by hand too."""
+    placed = [
+        market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).json(),
+        market["client"].post(ORDERS, order_body(market, (market["milk"], 500))).json(),
+        market["client"]
+        .post(ORDERS, order_body(market, (market["bread"], 1), (market["milk"], 2)))
+        .json(),
+    ]
+    courier = courier_create(
+        user=factories.user(), name="Rider", vehicle="bike", capacity=2, status="available"
+    )
+    Order.objects.filter(pk=placed[0]["id"]).update(courier=courier, status="ready")
+    orders = list(order_list(user=market["owner"]))
+    assert len(orders) == 3
+    by_serializer = [dict(row) for row in OrderOutputSerializer(orders, many=True).data]
+    assert order_payload_list(orders) == by_serializer
+    listed = market["client"].get(ORDERS).json()["results"]
+    assert listed == by_serializer
