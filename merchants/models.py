@@ -102,7 +102,10 @@ class DeliveryZonePart(models.Model):
     # delivering-to reads no merchant row for the ~1,500 zones covering a central point.
     merchant_location = models.PointField(geography=True, srid=4326, spatial_index=False)
     merchant_is_active = models.BooleanField()
+    # Not a model field: the column merchant_unit, the location as a point on the unit
+    # sphere in 3D, generated from merchant_location (migration 0006) for the
+    # nearest-first walk of delivering-to.
     on_edge = models.BooleanField()
     # Planar (SRID 4326 geometry, not geography): pieces are tested as flat shapes.
-    # Its GiST indexes, one for inner and one for edge pieces, are made by migration 0005.
+    # Its GiST index, with merchant_unit, is made by migration 0006.
     shape = models.GeometryField(srid=4326, spatial_index=False)

@@ -124,27 +124,29 @@ JOIN merchants_address a ON a.id = m.address_id
 ORDER BY distance_m, m.id
 """  # noqa: S608 - only fixed column lists are interpolated
 
-# Active merchants' parts covering `%(point)s`, from the parts' two GiST indexes: inner
-# pieces by one cheap planar test, edge strips (nine parts in ten, walked apart so the
-# inner pieces are found without them) by the zone's own `ST_Covers` as well, which
-# reads a zone's area only for a point within centimetres of its boundary.
+# Active merchants' parts covering `%(point)s`, nearest merchant first, each with `nth`,
+# its merchant's rank in that order (merchants as far as each other share one). The walk
+# is one GiST index (migration 0006): ordered by the merchants' points on the unit
+# sphere in 3D, whose chord distance orders them as the sphere distance `<->` does, and
+# kept by the part's shape to subtrees that may contain the point. Inner pieces are
+# covered by the planar test alone; edge strips by the zone's own `ST_Covers` too, which
+# reads a zone's area only for a point within centimetres of its boundary. The outer
+# `nth <= limit` stops the walk after `limit` merchants (a run condition).
 _PART_ZONE_AREA = "(SELECT z.area FROM merchants_deliveryzone z WHERE z.id = p.zone_id)"
-_COVERING_PARTS = f"""
-        SELECT p.merchant_id, p.zone_id, p.delivery_fee, p.min_order_amount,
-               p.merchant_location
-        FROM merchants_deliveryzonepart p
-        WHERE p.merchant_is_active AND NOT p.on_edge
-          AND ST_Intersects(p.shape, %(point)s::geometry)
-        UNION ALL
-        SELECT p.merchant_id, p.zone_id, p.delivery_fee, p.min_order_amount,
-               p.merchant_location
-        FROM merchants_deliveryzonepart p
-        WHERE p.merchant_is_active AND p.on_edge
-          AND {_part_covers(_PART_ZONE_AREA)}"""  # noqa: S608 - a fixed fragment only
+_NEAREST_COVERING_PARTS = f"""
+        SELECT walk.*, dense_rank() OVER (ORDER BY walk.chord) AS nth
+        FROM (
+            SELECT p.merchant_id, p.zone_id, p.delivery_fee, p.min_order_amount,
+                   p.merchant_location,
+                   p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography) AS chord
+            FROM merchants_deliveryzonepart p
+            WHERE p.merchant_is_active AND {_part_covers(_PART_ZONE_AREA)}
+            ORDER BY p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography)
+        ) walk"""  # noqa: S608 - a fixed fragment only
 
-# The parts carry their merchant's location and active flag, so the covering zones'
-# merchants are ranked without reading them; only the nearest `limit` are read, with
-# their addresses.
+# The nearest `limit` merchants' covering parts, the cheapest zone of each; the ranking
+# reads no merchant row (the parts carry location and active flag), and only the
+# merchants answered are read, with their addresses.
 MERCHANTS_DELIVERING_TO_SQL = f"""
 SELECT {_MERCHANT_COLUMNS},
        nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount
@@ -152,7 +154,8 @@ FROM (
     SELECT cheapest.*, cheapest.merchant_location <-> %(point)s::geography AS sphere_m
     FROM (
         SELECT DISTINCT ON (p.merchant_id) p.*
-        FROM ({_COVERING_PARTS}) p
+        FROM ({_NEAREST_COVERING_PARTS}) p
+        WHERE p.nth <= %(limit)s
         ORDER BY p.merchant_id, p.delivery_fee, p.zone_id
     ) cheapest
     ORDER BY sphere_m, cheapest.merchant_id

@@ -285,3 +285,44 @@ def test_parts_of_a_new_zone_take_the_merchant_as_it_is():
     merchant_update(merchant=shop, data={"is_active": True})
     zone = factories.zone(merchant=shop, area=factories.square(lat=52.6, lng=13.405), fee="1.00")
     assert delivering(52.6, 13.405) == {shop.pk: zone.pk}
+
+
+def test_limit_keeps_the_nearest_covering_merchants():
+    """The walk stops after `limit` merchants: those nearest by sphere distance (`<->`,
+    ties by id), each with its cheapest covering zone, as when every covering merchant
+    is ranked."""
+    rng = random.Random(3)
+    here = (52.52, 13.405)
+    shops = [
+        factories.merchant(
+            lat=here[0] + rng.uniform(-0.02, 0.02), lng=here[1] + rng.uniform(-0.03, 0.03)
+        )
+        for _ in range(24)
+    ]
+    twin = factories.merchant(lat=shops[0].location.y, lng=shops[0].location.x)
+    for shop in [*shops, twin]:
+        factories.zone(merchant=shop, area=factories.square(lat=here[0], lng=here[1]), fee="3.00")
+    cheaper = {
+        shop.pk: factories.zone(
+            merchant=shop,
+            area=factories.square(lat=here[0], lng=here[1], half_side_deg=0.01),
+            fee="1.00",
+        ).pk
+        for shop in shops[::3]
+    }
+    elsewhere = factories.merchant(lat=here[0], lng=here[1] + 0.001)
+    factories.zone(merchant=elsewhere, area=factories.square(lat=52.7, lng=13.405))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM merchants_merchant WHERE id <> %s "
+            "ORDER BY location <-> 'SRID=4326;POINT(13.405 52.52)'::geography, id",
+            [elsewhere.pk],
+        )
+        by_sphere = [row[0] for row in cursor.fetchall()]
+    for limit in (1, 2, 5, 9, 24, 25, 40):
+        rows = merchants_delivering_to(lat=here[0], lng=here[1], limit=limit)
+        assert {row["id"] for row in rows} == set(by_sphere[:limit]), limit
+        assert [row["distance_m"] for row in rows] == sorted(row["distance_m"] for row in rows)
+        for row in rows:
+            assert row["zone_id"] == cheaper.get(row["id"], row["zone_id"])
+            assert row["delivery_fee"] == Decimal("1.00" if row["id"] in cheaper else "3.00")
