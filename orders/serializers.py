@@ -98,6 +98,12 @@ def _maybe_moment(value):
     return None if value is None else _moment(value)
 
 
+def _lines(order):
+    # Prefetched as a list by the orders' selectors (`orders.selectors.LINES`).
+    lines = getattr(order, "lines", None)
+    return order.items.all() if lines is None else lines
+
+
 def order_payload(order) -> dict:
     """`OrderOutputSerializer(order).data`, built directly.
 
@@ -118,7 +124,7 @@ def order_payload(order) -> dict:
                 "quantity": item.quantity,
                 "line_total": _money(item.line_total),
             }
-            for item in order.items.all()
+            for item in _lines(order)
         ],
         "subtotal": _money(order.subtotal),
         "delivery_fee": _money(order.delivery_fee),
