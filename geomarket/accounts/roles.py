@@ -14,7 +14,6 @@ check inside the event-loop route's guarded reports) cannot drift apart.
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 
 
@@ -47,12 +46,30 @@ ACTIVE = UserCondition((("is_active", True),))
 OPERATOR = UserCondition((("is_staff", True),))
 
 
+# The user's profiles, by their reverse one-to-one accessors.
+PROFILES = ("merchant", "courier")
+
+
+def _profile_ids(user) -> dict[str, int | None]:
+    """The ids of the user's profiles, None where there is none, read once per user object
+    in one query: each accessor would load its whole profile (a merchant's location is a
+    geometry to parse), one query each, to learn its id."""
+    ids = user.__dict__.get("_profile_ids")
+    if ids is None:
+        names = [f"{accessor}__pk" for accessor in PROFILES]
+        row = user.__class__._base_manager.filter(pk=user.pk).values(*names).first() or {}
+        ids = {accessor: row.get(f"{accessor}__pk") for accessor in PROFILES}
+        user.__dict__["_profile_ids"] = ids
+    return ids
+
+
 def _related_id(user, accessor: str) -> int | None:
-    try:
-        related = getattr(user, accessor)
-    except (AttributeError, ObjectDoesNotExist):
-        return None
-    return related.pk if related is not None else None
+    cached = user._state.fields_cache
+    if accessor in cached:
+        # Loaded already, or set by this request (a merchant created for the user).
+        related = cached[accessor]
+        return related.pk if related is not None else None
+    return _profile_ids(user)[accessor]
 
 
 def user_merchant_id(user) -> int | None:
