@@ -9,6 +9,24 @@ from django.db import migrations, models
 #
 # The parts' one GiST index becomes two, for inner and for edge pieces: nine parts in
 # ten are edge strips, and a point's inner pieces are found without walking them.
+
+# Each part takes its merchant's columns as it is written. Replaced in migration 0007 by
+# the zones' triggers writing them.
+COPY_MERCHANT = """
+CREATE FUNCTION merchants_deliveryzonepart_copy_merchant() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT m.location, m.is_active INTO NEW.merchant_location, NEW.merchant_is_active
+    FROM merchants_merchant AS m WHERE m.id = NEW.merchant_id FOR SHARE;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER merchants_deliveryzonepart_copy_merchant
+BEFORE INSERT OR UPDATE OF merchant_id ON merchants_deliveryzonepart
+FOR EACH ROW EXECUTE FUNCTION merchants_deliveryzonepart_copy_merchant();
+"""
+
 FORWARD = """
 ALTER TABLE merchants_deliveryzonepart
     ADD COLUMN merchant_location geography(Point, 4326),
@@ -22,19 +40,7 @@ ALTER TABLE merchants_deliveryzonepart
     ALTER COLUMN merchant_location SET NOT NULL,
     ALTER COLUMN merchant_is_active SET NOT NULL;
 
-CREATE FUNCTION merchants_deliveryzonepart_copy_merchant() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    SELECT m.location, m.is_active INTO NEW.merchant_location, NEW.merchant_is_active
-    FROM merchants_merchant AS m WHERE m.id = NEW.merchant_id FOR SHARE;
-    RETURN NEW;
-END
-$$;
-
-CREATE TRIGGER merchants_deliveryzonepart_copy_merchant
-BEFORE INSERT OR UPDATE OF merchant_id ON merchants_deliveryzonepart
-FOR EACH ROW EXECUTE FUNCTION merchants_deliveryzonepart_copy_merchant();
-
+{copy_merchant}
 -- Parts exist for active zones only, so the zones' partial merchant index finds them.
 CREATE FUNCTION merchants_merchant_push_to_parts() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -84,7 +90,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            FORWARD,
+            FORWARD.format(copy_merchant=COPY_MERCHANT),
             BACKWARD,
             state_operations=[
                 migrations.AddField(

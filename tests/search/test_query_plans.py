@@ -98,3 +98,15 @@ def test_merchants_nearby_walks_the_location_index(big_city):
 def test_delivering_to_uses_the_zone_area_index(big_city):
     text = plan(MERCHANTS_DELIVERING_TO_SQL, {"point": POINT, "limit": 100})
     assert re.search(r"Index Scan using merchants_deliveryzone_area_\w+", text), text
+
+
+def test_delivering_to_walks_nearest_first_and_stops(big_city):
+    """The covering parts come nearest merchant first from one index walk, which the
+    `limit` stops, instead of every covering zone of the city being ranked."""
+    text = plan(MERCHANTS_DELIVERING_TO_SQL, {"point": POINT, "limit": 100})
+    assert re.search(
+        r"Index Scan using merchants_deliveryzone_area_nearest on merchants_deliveryzonepart"
+        r"[^\n]*\n(?:[^\n]*\n)*?\s+Order By: \(merchant_unit <<->>",
+        text,
+    ), text
+    assert "Run Condition: (dense_rank() OVER" in text, text
