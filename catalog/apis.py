@@ -1,3 +1,5 @@
+import json
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
@@ -9,7 +11,7 @@ from catalog import serializers
 from catalog.models import Product, ProductCategory
 from catalog.selectors import (
     category_list,
-    product_list,
+    product_listings,
     product_title_suggestions,
     product_visible,
     products_nearby_answer,
@@ -133,6 +135,10 @@ def _managed_product(request, product_id: int) -> Product:
     return product
 
 
+def _stored_listings(texts) -> list[dict]:
+    return [json.loads(text) for text in texts]
+
+
 class ProductListApi(APIView):
     @extend_schema(
         parameters=[serializers.ProductFilterSerializer],
@@ -146,8 +152,8 @@ class ProductListApi(APIView):
         return paginated_response(
             request=request,
             view=self,
-            queryset=product_list(user=request.user, **filters.validated_data),
-            serializer_class=serializers.ProductOutputSerializer,
+            queryset=product_listings(user=request.user, **filters.validated_data),
+            render=_stored_listings,
         )
 
     @extend_schema(

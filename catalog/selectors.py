@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from catalog.models import Product, ProductCategory
 from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_JSON_COLUMN, PRODUCT_NEARBY
@@ -47,6 +48,13 @@ def product_list(
     if is_published is not None:
         products = products.filter(is_published=is_published)
     return products.order_by("id")
+
+
+def product_listings(**filters) -> QuerySet:
+    """`product_list(**filters)` as each product's stored JSON text (`PRODUCT`, kept by
+    its trigger), for pages sent without building a model and a serializer per product."""
+    stored = RawSQL(f"{Product._meta.db_table}.{PRODUCT_JSON_COLUMN}", ())  # noqa: S611 - names only
+    return product_list(**filters).annotate(listing=stored).values_list("listing", flat=True)
 
 
 def product_visible(*, user, product_id: int) -> Product | None:

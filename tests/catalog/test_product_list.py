@@ -1,0 +1,48 @@
+"""GET /products/ sends each product's stored JSON: what the product serializer says of
+it, for every caller and filter."""
+
+import pytest
+
+from catalog.models import Product
+from catalog.serializers import ProductOutputSerializer
+from catalog.services import product_update
+from tests import factories
+from tests.market import api_client_as
+
+pytestmark = pytest.mark.django_db
+
+
+def _expected(products) -> list[dict]:
+    return [dict(row) for row in ProductOutputSerializer(products, many=True).data]
+
+
+def test_listed_products_are_what_the_serializer_says(django_assert_max_num_queries):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    other = factories.merchant()
+    grocery = factories.category()
+    factories.product(merchant=shop, category=grocery, title='Bread \u2028 "rye"', price="2.50")
+    factories.product(merchant=shop, title="Hidden", is_published=False)
+    changed = factories.product(merchant=other, title="Milk", price="1.05")
+    product_update(product=changed, data={"price": "1.10", "title": "Milk, whole"})
+    callers = {
+        "anonymous": api_client_as(None),
+        "owner": api_client_as(owner),
+        "operator": api_client_as(factories.user(is_staff=True)),
+    }
+    visible = {
+        "anonymous": Product.objects.filter(is_published=True),
+        "owner": Product.objects.filter(is_published=True) | Product.objects.filter(merchant=shop),
+        "operator": Product.objects.all(),
+    }
+    for role, client in callers.items():
+        with django_assert_max_num_queries(4):
+            body = client.get("/api/v1/products/").json()
+        assert body["results"] == _expected(visible[role].order_by("id")), role
+        assert body["count"] == visible[role].count()
+    filtered = callers["operator"].get(
+        "/api/v1/products/", {"merchant_id": shop.pk, "category": grocery.pk}
+    )
+    assert filtered.json()["results"] == _expected(
+        Product.objects.filter(merchant=shop, category=grocery)
+    )
