@@ -175,10 +175,10 @@ class ProductListApi(APIView):
 class ProductDetailApi(APIView):
     @extend_schema(responses=serializers.ProductOutputSerializer, tags=["catalog"])
     def get(self, request, product_id: int):
-        product = product_visible(user=request.user, product_id=product_id)
-        if product is None:
+        listing = product_listings(user=request.user).filter(pk=product_id).first()
+        if listing is None:
             raise Product.DoesNotExist
-        return Response(serializers.ProductOutputSerializer(product).data)
+        return Response(json.loads(listing))
 
     def _update(self, request, product_id: int, *, partial: bool):
         product = _managed_product(request, product_id)

@@ -46,3 +46,18 @@ def test_listed_products_are_what_the_serializer_says(django_assert_max_num_quer
     assert filtered.json()["results"] == _expected(
         Product.objects.filter(merchant=shop, category=grocery)
     )
+
+
+def test_a_product_is_what_the_serializer_says_to_whoever_may_see_it():
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    shown = factories.product(merchant=shop, title="Oat \u2029 milk", price="3.30")
+    hidden = factories.product(merchant=shop, title="Draft", is_published=False)
+    anonymous, mine = api_client_as(None), api_client_as(owner)
+    for product in (shown, hidden):
+        expected = dict(ProductOutputSerializer(product).data)
+        assert mine.get(f"/api/v1/products/{product.pk}/").json() == expected
+    assert anonymous.get(f"/api/v1/products/{shown.pk}/").json() == dict(
+        ProductOutputSerializer(shown).data
+    )
+    assert anonymous.get(f"/api/v1/products/{hidden.pk}/").status_code == 404
