@@ -9,7 +9,8 @@ _0005 = import_module("merchants.migrations.0005_zone_parts_merchant")
 # join, instead of a row trigger reading the merchant for every part (about 60 us a
 # part, 1.5 ms a zone). The merchants are read FOR SHARE: a merchant update in flight
 # commits first (and its values are the ones copied), or waits for the zones' write,
-# whose parts its own trigger then updates.
+# whose parts its own trigger then updates. A zone written before its merchant (the
+# foreign key is deferred) fails on the columns' NOT NULL rather than losing its parts.
 MERCHANTS_OF = """
     m AS MATERIALIZED (
         SELECT id, location, is_active FROM merchants_merchant
@@ -22,7 +23,7 @@ PARTS_OF = """
          merchant_location, merchant_is_active, on_edge, shape)
     SELECT z.id, z.merchant_id, z.delivery_fee, z.min_order_amount,
            m.location, m.is_active, part.on_edge, part.shape
-    FROM {zones} AS z JOIN m ON m.id = z.merchant_id
+    FROM {zones} AS z LEFT JOIN m ON m.id = z.merchant_id
     CROSS JOIN LATERAL merchants_zone_parts(z.area) AS part
     WHERE z.is_active"""
 
