@@ -16,7 +16,7 @@ from inventory.services import (
     inventory_delete,
     inventory_update,
 )
-from merchants.selectors import merchant_managed
+from merchants.selectors import merchant_managed_id
 
 
 def _visible_inventory(request, inventory_id: int) -> Inventory:
@@ -122,10 +122,10 @@ class MerchantStockApi(APIView):
         tags=["inventory"],
     )
     def get(self, request, merchant_id: int):
-        merchant = merchant_managed(user=request.user, merchant_id=merchant_id)
+        merchant_managed_id(user=request.user, merchant_id=merchant_id)
         return paginated_response(
             request=request,
             view=self,
-            queryset=merchant_stock_list(merchant_id=merchant.pk),
+            queryset=merchant_stock_list(merchant_id=merchant_id),
             serializer_class=serializers.MerchantStockSerializer,
         )

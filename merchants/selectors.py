@@ -33,11 +33,18 @@ def merchant_visible(*, user, merchant_id: int) -> Merchant | None:
         .filter(pk=merchant_id)
         .first()
     )
-    if merchant is None:
+    if merchant is None or not _seen_by(user, merchant_id=merchant.pk, active=merchant.is_active):
         return None
-    if merchant.is_active or is_operator(user) or user_merchant_id(user) == merchant.pk:
-        return merchant
-    return None
+    return merchant
+
+
+def _seen_by(user, *, merchant_id: int, active: bool) -> bool:
+    return active or is_operator(user) or user_merchant_id(user) == merchant_id
+
+
+def _may_manage(user, merchant_id: int) -> None:
+    if not can_manage_merchant(user, merchant_id):
+        raise Forbidden("Only the merchant's owner or an operator may do this.")
 
 
 def merchant_managed(*, user, merchant_id: int) -> Merchant:
@@ -45,9 +52,19 @@ def merchant_managed(*, user, merchant_id: int) -> Merchant:
     merchant = merchant_visible(user=user, merchant_id=merchant_id)
     if merchant is None:
         raise Merchant.DoesNotExist
-    if not can_manage_merchant(user, merchant.pk):
-        raise Forbidden("Only the merchant's owner or an operator may do this.")
+    _may_manage(user, merchant.pk)
     return merchant
+
+
+def merchant_managed_id(*, user, merchant_id: int) -> int:
+    """`merchant_managed`'s decision, reading the merchant's active flag alone: for the
+    owner's lists (stock, orders), which need its id and not a merchant with its address,
+    location and categories."""
+    active = Merchant.objects.filter(pk=merchant_id).values_list("is_active", flat=True).first()
+    if active is None or not _seen_by(user, merchant_id=merchant_id, active=active):
+        raise Merchant.DoesNotExist
+    _may_manage(user, merchant_id)
+    return merchant_id
 
 
 def delivery_zone_list(*, merchant: Merchant, include_inactive: bool) -> QuerySet[DeliveryZone]:

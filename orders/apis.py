@@ -9,7 +9,7 @@ from geomarket.api.pagination import page_of, paginated_response, with_estimate_
 from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
-from merchants.selectors import merchant_managed
+from merchants.selectors import merchant_managed_id
 from orders import serializers
 from orders.models import Order
 from orders.selectors import (
@@ -156,10 +156,10 @@ class MerchantOrdersApi(APIView):
         tags=["orders"],
     )
     def get(self, request, merchant_id: int):
-        merchant = merchant_managed(user=request.user, merchant_id=merchant_id)
+        merchant_managed_id(user=request.user, merchant_id=merchant_id)
         return paginated_response(
             request=request,
             view=self,
-            queryset=merchant_order_list(merchant_id=merchant.pk),
+            queryset=merchant_order_list(merchant_id=merchant_id),
             serializer_class=serializers.MerchantOrderSerializer,
         )
