@@ -54,6 +54,10 @@ class MerchantOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_category_ids(self, merchant) -> list[int]:
+        # Read with the merchant by the merchants' selectors (`_with_category_ids`).
+        ids = getattr(merchant, "category_id_list", None)
+        if ids is not None:
+            return list(ids)
         return sorted(category.pk for category in merchant.categories.all())
 
 
