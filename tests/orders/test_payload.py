@@ -73,7 +73,8 @@ def test_delivered_order_with_a_courier_and_large_amounts(market):
 
 
 def test_a_listed_page_says_what_the_list_serializer_says(market):
-    """Orders listed (GET /orders/, the courier's open orders) are built by hand too."""
+    """Orders listed (GET /orders/ from plain rows, the courier's open orders from models)
+    are built by hand too, and say the same."""
     placed = [
         market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).json(),
         market["client"].post(ORDERS, order_body(market, (market["milk"], 500))).json(),
@@ -85,6 +86,12 @@ def test_a_listed_page_says_what_the_list_serializer_says(market):
         user=factories.user(), name="Rider", vehicle="bike", capacity=2, status="available"
     )
     Order.objects.filter(pk=placed[0]["id"]).update(courier=courier, status="ready")
+    Order.objects.filter(pk=placed[2]["id"]).update(
+        status="delivered",
+        delivered_at=timezone.now() + timedelta(minutes=31, microseconds=7),
+        subtotal="123456789.05",
+        total="123456790.55",
+    )
     orders = list(order_list(user=market["owner"]))
     assert len(orders) == 3
     by_serializer = [dict(row) for row in OrderOutputSerializer(orders, many=True).data]
