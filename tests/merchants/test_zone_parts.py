@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.db import connection
+from rest_framework.test import APIClient
 
 from merchants.models import DeliveryZone, DeliveryZonePart
 from merchants.selectors import merchants_delivering_to
@@ -326,3 +327,14 @@ def test_limit_keeps_the_nearest_covering_merchants():
         for row in rows:
             assert row["zone_id"] == cheaper.get(row["id"], row["zone_id"])
             assert row["delivery_fee"] == Decimal("1.00" if row["id"] in cheaper else "3.00")
+
+
+@pytest.mark.parametrize(("lat", "lng"), [("0.0005", "5e-324"), ("5e-324", "-5e-324"), ("0", "0")])
+def test_delivering_to_takes_the_tiniest_coordinates(lat, lng):
+    """A coordinate the parameters accept, as small as a float goes, is a point near 0°:
+    the walk's unit vector must not underflow into an error."""
+    shop = factories.merchant(lat=0.001, lng=0.001)
+    factories.zone(merchant=shop)
+    response = APIClient().get("/api/v1/merchants/delivering-to/", {"lat": lat, "lng": lng})
+    assert response.status_code == 200, response.content
+    assert [row["id"] for row in response.json()["results"]] == [shop.pk]
