@@ -26,7 +26,7 @@ from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import IsOperator, can_manage_merchant
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
-from orders.selectors import orders_visible_to
+from orders.selectors import OrderPages, orders_visible_to
 from orders.serializers import OrderOutputSerializer, order_payload_list
 
 
@@ -151,7 +151,7 @@ class CourierMyOrdersApi(APIView):
         return paginated_response(
             request=request,
             view=self,
-            queryset=courier_open_orders(courier_id=courier.pk),
+            queryset=OrderPages(courier_open_orders(courier_id=courier.pk)),
             render=order_payload_list,
         )
 

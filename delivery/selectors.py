@@ -7,7 +7,7 @@ from django.utils import timezone
 from delivery.models import Courier
 from geomarket.sql import fetch_dicts, point_ewkt
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
-from orders.selectors import COURIER_ACTIVE_ORDERS_SQL, LINES
+from orders.selectors import COURIER_ACTIVE_ORDERS_SQL
 
 
 def courier_list(*, status: str | None = None) -> QuerySet[Courier]:
@@ -28,12 +28,9 @@ def courier_of_user(*, user) -> Courier | None:
 
 
 def courier_open_orders(*, courier_id: int) -> QuerySet[Order]:
-    return (
-        Order.objects.filter(courier_id=courier_id, status__in=ACTIVE_DELIVERY_STATUSES)
-        .select_related("merchant", "delivery_address")
-        .prefetch_related(LINES)
-        .order_by("created_at", "id")
-    )
+    return Order.objects.filter(
+        courier_id=courier_id, status__in=ACTIVE_DELIVERY_STATUSES
+    ).order_by("created_at", "id")
 
 
 def fresh_since():

@@ -88,13 +88,26 @@ def order_list(
 ORDER_COUNT_BOUND = 1000
 
 
-class CountBoundedOrders:
-    """`orders` as Django's Paginator reads them: `count()` exact up to
-    `ORDER_COUNT_BOUND`, else estimated (`count_is_estimate`), and slices of the rows."""
+class OrderPages:
+    """`orders` as Django's Paginator reads them: `count()`, and slices as `order_rows`."""
 
     def __init__(self, orders: QuerySet[Order]):
         self.orders = orders
         self.ordered = orders.ordered
+
+    def count(self) -> int:
+        return self.orders.order_by().count()
+
+    def __getitem__(self, window: slice) -> list[SimpleNamespace]:
+        return order_rows(self.orders[window])
+
+
+class CountBoundedOrders(OrderPages):
+    """`OrderPages` whose `count()` is exact up to `ORDER_COUNT_BOUND`, else estimated
+    (`count_is_estimate`)."""
+
+    def __init__(self, orders: QuerySet[Order]):
+        super().__init__(orders)
         self.count_is_estimate = False
 
     def count(self) -> int:
@@ -106,9 +119,6 @@ class CountBoundedOrders:
         sql, params = matches.query.sql_with_params()
         plan = fetch_value(f"EXPLAIN (FORMAT JSON) {sql}", params)
         return max(int(plan[0]["Plan"]["Plan Rows"]), found)
-
-    def __getitem__(self, window: slice) -> list[SimpleNamespace]:
-        return order_rows(self.orders[window])
 
 
 # What the order answer reads (`orders.serializers.order_payload`). A page of orders built

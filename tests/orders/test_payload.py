@@ -16,7 +16,7 @@ from orders.serializers import (
 )
 from orders.services import order_transition
 from tests import factories
-from tests.market import ORDERS, order_body
+from tests.market import ORDERS, api_client_as, order_body
 
 pytestmark = pytest.mark.django_db
 
@@ -73,8 +73,8 @@ def test_delivered_order_with_a_courier_and_large_amounts(market):
 
 
 def test_a_listed_page_says_what_the_list_serializer_says(market):
-    """Orders listed (GET /orders/ from plain rows, the courier's open orders from models)
-    are built by hand too, and say the same."""
+    """Orders listed (GET /orders/ and the courier's open orders, from plain rows) are
+    built by hand too, and say the same."""
     placed = [
         market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).json(),
         market["client"].post(ORDERS, order_body(market, (market["milk"], 500))).json(),
@@ -98,3 +98,5 @@ def test_a_listed_page_says_what_the_list_serializer_says(market):
     assert order_payload_list(orders) == by_serializer
     listed = market["client"].get(ORDERS).json()["results"]
     assert listed == by_serializer
+    carried = api_client_as(courier.user).get("/api/v1/couriers/me/orders/").json()["results"]
+    assert carried == [row for row in by_serializer if row["id"] == placed[0]["id"]]
