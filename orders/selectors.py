@@ -80,7 +80,8 @@ def order_list(
         orders = orders.filter(created_at__gte=created_after)
     if created_before is not None:
         orders = orders.filter(created_at__lte=created_before)
-    return _with_details(orders).order_by("-created_at", "-id")
+    # Paged as plain rows (`OrderPages`): nothing joined or prefetched for models.
+    return orders.order_by("-created_at", "-id")
 
 
 # How far the orders list counts exactly; past it the count is the planner's estimate
@@ -164,7 +165,7 @@ def order_rows(orders: QuerySet[Order]) -> list[SimpleNamespace]:
         *(f"delivery_address__{name}" for name in _ADDRESS_FIELDS),
     ]
     rows = list(
-        orders.prefetch_related(None).values(
+        orders.values(
             *columns,
             merchant_pk=F("merchant_id"),
             lng=_coordinate("ST_X"),

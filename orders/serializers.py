@@ -99,7 +99,8 @@ def _maybe_moment(value):
 
 
 def _lines(order):
-    # Prefetched as a list by the orders' selectors (`orders.selectors.LINES`).
+    # A list where the orders' selectors read them (`LINES` for detail, `order_rows` for
+    # pages); an order just placed carries its prefetched items instead.
     lines = getattr(order, "lines", None)
     return order.items.all() if lines is None else lines
 
