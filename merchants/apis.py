@@ -9,23 +9,32 @@ from geomarket.answer_cache import Namespace, cached_answer
 from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
+from geomarket.errors import NotFound
 from merchants import serializers
-from merchants.models import DeliveryZone, Merchant
+from merchants.models import Closure, DeliveryZone, Merchant
 from merchants.selectors import (
+    closure_list,
     delivery_zone_list,
+    merchant_hours,
     merchant_list,
     merchant_managed,
     merchant_visible,
     merchants_delivering_to,
     merchants_nearby,
+    slot_plan,
 )
 from merchants.services import (
+    closure_create,
+    closure_delete,
     delivery_zone_create,
     delivery_zone_delete,
     delivery_zone_update,
     merchant_create,
     merchant_delete,
+    merchant_hours_replace,
     merchant_update,
+    slot_plan_delete,
+    slot_plan_set,
 )
 
 
@@ -228,3 +237,93 @@ class MerchantsDeliveringToApi(APIView):
             compute=compute,
         )
         return cached_json_response(answer)
+
+
+def _visible_merchant(request, merchant_id: int) -> Merchant:
+    merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+    if merchant is None:
+        raise Merchant.DoesNotExist
+    return merchant
+
+
+class MerchantHoursApi(APIView):
+    @extend_schema(responses=serializers.MerchantHoursSerializer, tags=["hours"])
+    def get(self, request, merchant_id: int):
+        merchant = _visible_merchant(request, merchant_id)
+        return Response(serializers.MerchantHoursSerializer(merchant_hours(merchant=merchant)).data)
+
+    @extend_schema(
+        request=serializers.MerchantHoursSerializer,
+        responses=serializers.MerchantHoursSerializer,
+        tags=["hours"],
+    )
+    def put(self, request, merchant_id: int):
+        merchant = _managed_merchant(request, merchant_id)
+        payload = serializers.MerchantHoursSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant_hours_replace(merchant=merchant, **payload.validated_data)
+        return Response(serializers.MerchantHoursSerializer(merchant_hours(merchant=merchant)).data)
+
+
+class ClosureListApi(APIView):
+    @extend_schema(
+        responses=page_of(serializers.ClosureSerializer),
+        operation_id="merchants_closures_list",
+        tags=["hours"],
+    )
+    def get(self, request, merchant_id: int):
+        merchant = _visible_merchant(request, merchant_id)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=closure_list(merchant=merchant),
+            serializer_class=serializers.ClosureSerializer,
+        )
+
+    @extend_schema(
+        request=serializers.ClosureSerializer,
+        responses={201: serializers.ClosureSerializer},
+        tags=["hours"],
+    )
+    def post(self, request, merchant_id: int):
+        merchant = _managed_merchant(request, merchant_id)
+        payload = serializers.ClosureSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        closure = closure_create(merchant=merchant, **payload.validated_data)
+        return Response(serializers.ClosureSerializer(closure).data, status=status.HTTP_201_CREATED)
+
+
+class ClosureDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={204: None}, tags=["hours"])
+    def delete(self, request, merchant_id: int, closure_id: int):
+        merchant = _managed_merchant(request, merchant_id)
+        closure_delete(closure=get_object_or_404(Closure, pk=closure_id, merchant=merchant))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SlotPlanApi(APIView):
+    @extend_schema(responses=serializers.SlotPlanSerializer, tags=["slots"])
+    def get(self, request, merchant_id: int):
+        plan = slot_plan(merchant=_visible_merchant(request, merchant_id))
+        if plan is None:
+            raise NotFound("This merchant has no slot plan.")
+        return Response(serializers.SlotPlanSerializer(plan).data)
+
+    @extend_schema(
+        request=serializers.SlotPlanSerializer,
+        responses=serializers.SlotPlanSerializer,
+        tags=["slots"],
+    )
+    def put(self, request, merchant_id: int):
+        merchant = _managed_merchant(request, merchant_id)
+        payload = serializers.SlotPlanSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        plan = slot_plan_set(merchant=merchant, **payload.validated_data)
+        return Response(serializers.SlotPlanSerializer(plan).data)
+
+    @extend_schema(responses={204: None}, tags=["slots"])
+    def delete(self, request, merchant_id: int):
+        slot_plan_delete(merchant=_managed_merchant(request, merchant_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

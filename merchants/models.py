@@ -1,6 +1,12 @@
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.db.models import Q
+
+
+def default_timezone() -> str:
+    return settings.DEFAULT_MERCHANT_TIMEZONE
 
 
 class Address(models.Model):
@@ -33,6 +39,9 @@ class Merchant(models.Model):
     # ranking by distance reads one table and one GiST index.
     location = models.PointField(geography=True, srid=4326)
     is_active = models.BooleanField(default=True)
+    # The IANA zone its opening hours are read in (`merchants_open_periods`, migration
+    # 0009). The database default serves rows written without Django (bulk loads).
+    timezone = models.CharField(max_length=64, default=default_timezone, db_default="UTC")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,3 +118,101 @@ class DeliveryZonePart(models.Model):
     # Planar (SRID 4326 geometry, not geography): pieces are tested as flat shapes.
     # Its GiST index, with merchant_unit, is made by migration 0006.
     shape = models.GeometryField(srid=4326, spatial_index=False)
+
+
+class OpeningInterval(models.Model):
+    """One weekly opening of a merchant, in its local wall-clock time: from `opens` on
+    `weekday` (0 = Monday) to `closes`, on the next day when `closes` <= `opens`."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    weekday = models.SmallIntegerField()
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        indexes = [
+            # Open-or-closed reads one merchant's intervals of one weekday.
+            models.Index(fields=["merchant", "weekday", "opens"], name="opening_merchant_day_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0, weekday__lte=6), name="opening_weekday_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}: {self.weekday} {self.opens}-{self.closes}"
+
+
+class Closure(models.Model):
+    """A time a merchant with opening hours is closed whatever its hours say (holidays).
+    PostgreSQL itself refuses two overlapping closures of one merchant."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    # Half-open: [starts_at, ends_at).
+    period = DateTimeRangeField()
+    reason = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            ExclusionConstraint(
+                name="closure_no_overlap",
+                expressions=[
+                    ("merchant", RangeOperators.EQUAL),
+                    ("period", RangeOperators.OVERLAPS),
+                ],
+            ),
+            models.CheckConstraint(condition=Q(period__isempty=False), name="closure_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}: {self.period}"
+
+
+class SlotPlan(models.Model):
+    """How a merchant cuts its opening hours into delivery slots that orders book."""
+
+    merchant = models.OneToOneField(
+        Merchant, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    slot_minutes = models.SmallIntegerField()
+    capacity = models.IntegerField()
+    lead_minutes = models.SmallIntegerField()
+    horizon_days = models.SmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(slot_minutes__gte=10, slot_minutes__lte=240), name="slot_minutes_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity__gte=1, capacity__lte=1000), name="slot_capacity_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(lead_minutes__gte=0, lead_minutes__lte=1440), name="slot_lead_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(horizon_days__gte=1, horizon_days__lte=14), name="slot_horizon_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}: {self.slot_minutes} min x {self.capacity}"
+
+
+class SlotBooking(models.Model):
+    """The orders booked into one slot of a merchant, counted. Booking is a conditional
+    `UPDATE ... WHERE booked < capacity`, as stock is taken."""
+
+    pk = models.CompositePrimaryKey("merchant_id", "starts_at")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    booked = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(booked__gte=0), name="slot_booked_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.starts_at}: {self.booked}"

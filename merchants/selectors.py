@@ -1,3 +1,4 @@
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -6,8 +7,8 @@ from django.db.models import OuterRef, QuerySet
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import Forbidden
-from geomarket.sql import fetch_all, fetch_dicts, point_ewkt
-from merchants.models import DeliveryZone, Merchant
+from geomarket.sql import fetch_all, fetch_dicts, fetch_value, point_ewkt
+from merchants.models import Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
 
 
 def _with_category_ids(merchants: QuerySet[Merchant]) -> QuerySet[Merchant]:
@@ -277,4 +278,38 @@ def delivery_zones_reach(
         ORDER BY z.merchant_id, z.delivery_fee, z.id
         """,
         {"first": first_merchant_id, "last": last_merchant_id},
+    )
+
+
+def merchant_hours(*, merchant: Merchant) -> dict:
+    weekly = (
+        OpeningInterval.objects.filter(merchant=merchant)
+        .order_by("weekday", "opens")
+        .values("weekday", "opens", "closes")
+    )
+    return {"timezone": merchant.timezone, "weekly": list(weekly)}
+
+
+def closure_list(*, merchant: Merchant) -> QuerySet[Closure]:
+    return Closure.objects.filter(merchant=merchant).order_by("period", "id")
+
+
+def slot_plan(*, merchant: Merchant) -> SlotPlan | None:
+    return SlotPlan.objects.filter(merchant=merchant).first()
+
+
+def merchant_open_at(*, merchant_id: int, at: datetime) -> bool:
+    """Whether the merchant is open at the instant `at` (`merchants_open_at`)."""
+    return fetch_value(
+        "SELECT merchants_open_at(id, timezone, %(at)s) FROM merchants_merchant WHERE id = %(id)s",
+        {"id": merchant_id, "at": at},
+    )
+
+
+def merchant_next_opening(*, merchant_id: int, at: datetime) -> datetime | None:
+    """The next instant after `at` the merchant opens, within 14 days; None while open."""
+    return fetch_value(
+        "SELECT merchants_next_opening(id, timezone, %(at)s) FROM merchants_merchant"
+        " WHERE id = %(id)s",
+        {"id": merchant_id, "at": at},
     )

@@ -1,3 +1,6 @@
+import functools
+import zoneinfo
+
 from rest_framework import serializers
 
 from geomarket.api.fields import (
@@ -133,3 +136,80 @@ def merchant_row(row: dict) -> dict:
         rendered["delivery_fee"] = format_money(row["delivery_fee"])
         rendered["min_order_amount"] = format_money(row["min_order_amount"])
     return rendered
+
+
+# --- opening hours, closures, slot plans ----------------------------------------------
+
+
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class TimezoneField(serializers.CharField):
+    """An IANA zone name that `zoneinfo` (and PostgreSQL, from the same tz database)
+    knows."""
+
+    default_error_messages = {"unknown": "Unknown time zone: {value}."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value not in _known_timezones():
+            self.fail("unknown", value=value)
+        return value
+
+
+def _clock_field() -> serializers.TimeField:
+    # Minutes of the day, local wall-clock time; "24:00" is no time: "00:00" closes at
+    # midnight (after `opens`, so on the next day).
+    return serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
+
+
+class OpeningIntervalSerializer(serializers.Serializer):
+    weekday = StrictIntegerField(min_value=0, max_value=6, help_text="0 = Monday")
+    opens = _clock_field()
+    closes = _clock_field()
+
+
+class MerchantHoursSerializer(serializers.Serializer):
+    """A merchant's week. An interval whose `closes` is not after `opens` runs past
+    midnight into the next day; intervals must not overlap. A merchant with no
+    intervals is always open, except during its closures."""
+
+    timezone = TimezoneField()
+    weekly = OpeningIntervalSerializer(many=True, max_length=7 * 24)
+
+
+class ClosureSerializer(serializers.Serializer):
+    """A time the merchant is closed, `[starts_at, ends_at)`, whatever its hours say."""
+
+    id = serializers.IntegerField(read_only=True)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if attrs["ends_at"] <= attrs["starts_at"]:
+            raise serializers.ValidationError({"ends_at": ["Must be after starts_at."]})
+        return attrs
+
+    def to_representation(self, closure):
+        return super().to_representation(
+            {
+                "id": closure.pk,
+                "starts_at": closure.period.lower,
+                "ends_at": closure.period.upper,
+                "reason": closure.reason,
+            }
+        )
+
+
+class SlotPlanSerializer(serializers.Serializer):
+    slot_minutes = StrictIntegerField(min_value=10, max_value=240)
+    capacity = StrictIntegerField(min_value=1, max_value=1000)
+    lead_minutes = StrictIntegerField(min_value=0, max_value=1440)
+    horizon_days = StrictIntegerField(min_value=1, max_value=14)

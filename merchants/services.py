@@ -1,15 +1,24 @@
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.gis.geos import MultiPolygon, Point
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
+from psycopg.types.range import Range
 
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import DomainError, Forbidden
 from geomarket.hooks import hook_call
 from geomarket.services import model_update
-from merchants.models import Address, DeliveryZone, Merchant
+from merchants.models import (
+    Address,
+    Closure,
+    DeliveryZone,
+    Merchant,
+    OpeningInterval,
+    SlotPlan,
+)
 
 MAX_ZONE_AREA_KM2 = 5_000
 
@@ -180,3 +189,102 @@ def delivery_zone_update(*, zone: DeliveryZone, data: dict[str, Any]) -> Deliver
 def delivery_zone_delete(*, zone: DeliveryZone) -> None:
     versions_bump(Namespace.MERCHANTS)
     zone.delete()
+
+
+# --- opening hours, closures, slot plans ----------------------------------------------
+
+MINUTES_A_DAY = 24 * 60
+MINUTES_A_WEEK = 7 * MINUTES_A_DAY
+
+
+def _week_spans(weekly: Iterable[dict]) -> list[tuple[int, int]]:
+    """Each interval as minutes of the local week `[start, end)`, `end` past the week's
+    end for Sunday's intervals that run into Monday."""
+    spans = []
+    for interval in weekly:
+        opens = interval["opens"].hour * 60 + interval["opens"].minute
+        closes = interval["closes"].hour * 60 + interval["closes"].minute
+        length = closes - opens if closes > opens else closes - opens + MINUTES_A_DAY
+        start = interval["weekday"] * MINUTES_A_DAY + opens
+        spans.append((start, start + length))
+    return spans
+
+
+def _refuse_overlaps(weekly: list[dict]) -> None:
+    spans = sorted(_week_spans(weekly))
+    # The week wraps: Sunday's late interval may reach into Monday's first.
+    wrapped = [*spans, *((start + MINUTES_A_WEEK, end + MINUTES_A_WEEK) for start, end in spans)]
+    reached = -1
+    for start, end in wrapped:
+        if start < reached:
+            raise DomainError("Opening intervals must not overlap.", field="weekly")
+        reached = max(reached, end)
+
+
+@transaction.atomic
+def merchant_hours_replace(*, merchant: Merchant, timezone: str, weekly: list[dict]) -> None:
+    """The merchant's zone and whole week, in place of what it had. Each interval of
+    `weekly` is `{"weekday": 0..6, "opens": time, "closes": time}`."""
+    _refuse_overlaps(weekly)
+    versions_bump(Namespace.MERCHANTS)
+    Merchant.objects.filter(pk=merchant.pk).update(timezone=timezone)
+    merchant.timezone = timezone
+    OpeningInterval.objects.filter(merchant=merchant).delete()
+    OpeningInterval.objects.bulk_create(
+        OpeningInterval(merchant=merchant, **interval)
+        for interval in sorted(weekly, key=lambda i: (i["weekday"], i["opens"]))
+    )
+
+
+class ClosureOverlaps(DomainError):
+    code = "closure_overlaps"
+    default_message = "The closure overlaps another closure of the merchant."
+
+
+@transaction.atomic
+def closure_create(
+    *, merchant: Merchant, starts_at: datetime, ends_at: datetime, reason: str = ""
+) -> Closure:
+    if ends_at <= starts_at:
+        raise DomainError("ends_at must be after starts_at.", field="ends_at")
+    versions_bump(Namespace.MERCHANTS)
+    try:
+        # PostgreSQL's exclusion constraint decides, so two concurrent overlapping
+        # closures cannot both be written.
+        with transaction.atomic():
+            return Closure.objects.create(
+                merchant=merchant, period=Range(starts_at, ends_at, "[)"), reason=reason
+            )
+    except IntegrityError as exc:
+        if getattr(exc.__cause__.diag, "constraint_name", None) == "closure_no_overlap":
+            raise ClosureOverlaps(field="starts_at") from exc
+        raise
+
+
+@transaction.atomic
+def closure_delete(*, closure: Closure) -> None:
+    versions_bump(Namespace.MERCHANTS)
+    closure.delete()
+
+
+@transaction.atomic
+def slot_plan_set(
+    *, merchant: Merchant, slot_minutes: int, capacity: int, lead_minutes: int, horizon_days: int
+) -> SlotPlan:
+    versions_bump(Namespace.MERCHANTS)
+    plan, _ = SlotPlan.objects.update_or_create(
+        merchant=merchant,
+        defaults={
+            "slot_minutes": slot_minutes,
+            "capacity": capacity,
+            "lead_minutes": lead_minutes,
+            "horizon_days": horizon_days,
+        },
+    )
+    return plan
+
+
+@transaction.atomic
+def slot_plan_delete(*, merchant: Merchant) -> None:
+    versions_bump(Namespace.MERCHANTS)
+    SlotPlan.objects.filter(merchant=merchant).delete()

@@ -17,6 +17,16 @@ merchant_urlpatterns = [
         apis.DeliveryZoneDetailApi.as_view(),
         name="delivery-zone-detail",
     ),
+    path("<int:merchant_id>/hours/", apis.MerchantHoursApi.as_view(), name="merchant-hours"),
+    path(
+        "<int:merchant_id>/closures/", apis.ClosureListApi.as_view(), name="merchant-closure-list"
+    ),
+    path(
+        "<int:merchant_id>/closures/<int:closure_id>/",
+        apis.ClosureDetailApi.as_view(),
+        name="merchant-closure-detail",
+    ),
+    path("<int:merchant_id>/slot-plan/", apis.SlotPlanApi.as_view(), name="merchant-slot-plan"),
 ]
 
 urlpatterns = [

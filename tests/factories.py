@@ -1,6 +1,7 @@
 """Test data built through the real services, so tests exercise the same write paths."""
 
 import itertools
+from datetime import datetime, time
 from decimal import Decimal
 
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
@@ -11,7 +12,12 @@ from geomarket.accounts.services import user_register
 from inventory.models import Inventory
 from inventory.services import inventory_create
 from merchants.models import DeliveryZone, Merchant
-from merchants.services import delivery_zone_create, merchant_create
+from merchants.services import (
+    closure_create,
+    delivery_zone_create,
+    merchant_create,
+    merchant_hours_replace,
+)
 
 _sequence = itertools.count(1)
 
@@ -122,3 +128,28 @@ def delivery_address(*, near: Merchant) -> dict:
         "postal_code": "1",
         "location": Point(near.location.x + 0.001, near.location.y, srid=4326),
     }
+
+
+def hours(merchant: Merchant, *intervals: tuple[int, str, str], timezone: str = "Europe/Berlin"):
+    """Weekly hours from `(weekday, "HH:MM", "HH:MM")` triples, through the service."""
+    merchant_hours_replace(
+        merchant=merchant,
+        timezone=timezone,
+        weekly=[
+            {
+                "weekday": day,
+                "opens": time.fromisoformat(opens),
+                "closes": time.fromisoformat(closes),
+            }
+            for day, opens, closes in intervals
+        ],
+    )
+
+
+def closure(merchant: Merchant, starts_at: str, ends_at: str, reason: str = ""):
+    return closure_create(
+        merchant=merchant,
+        starts_at=datetime.fromisoformat(starts_at),
+        ends_at=datetime.fromisoformat(ends_at),
+        reason=reason,
+    )

@@ -195,6 +195,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 CURRENCY = env_str("CURRENCY", "EUR")
+# The zone of a merchant that names none (an IANA name).
+DEFAULT_MERCHANT_TIMEZONE = env_str("DEFAULT_MERCHANT_TIMEZONE", "UTC")
 
 # Larger request bodies are refused with 413 before any parser reads them.
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 2 * 1024 * 1024)

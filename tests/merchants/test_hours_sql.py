@@ -1,0 +1,146 @@
+"""Open or closed at an instant: `merchants_open_at` and `merchants_next_opening`
+(migration merchants/0009), across daylight-saving changes and far from UTC."""
+
+from datetime import datetime
+
+import pytest
+
+from merchants.selectors import merchant_next_opening, merchant_open_at
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def is_open(merchant, instant: str) -> bool:
+    return merchant_open_at(merchant_id=merchant.pk, at=at(instant))
+
+
+def test_a_merchant_without_hours_is_always_open():
+    shop = factories.merchant()
+    assert is_open(shop, "2026-12-06T03:00:00+00:00")
+    assert is_open(shop, "2026-12-07T23:59:59+00:00")
+
+
+def test_open_inside_an_interval_and_closed_at_its_end():
+    shop = factories.merchant()
+    # Monday 2026-12-07, Berlin in winter: UTC+1.
+    factories.hours(shop, (MON, "08:00", "20:00"))
+    assert not is_open(shop, "2026-12-07T06:59:59+00:00")
+    assert is_open(shop, "2026-12-07T07:00:00+00:00")
+    assert is_open(shop, "2026-12-07T18:59:59+00:00")
+    assert not is_open(shop, "2026-12-07T19:00:00+00:00")
+    # Tuesday has no interval.
+    assert not is_open(shop, "2026-12-08T10:00:00+00:00")
+
+
+def test_an_interval_past_midnight_is_open_into_the_next_day():
+    shop = factories.merchant()
+    factories.hours(shop, (FRI, "18:00", "02:00"))
+    # Friday 2026-12-04 18:00 CET to Saturday 02:00 CET.
+    assert is_open(shop, "2026-12-05T00:30:00+00:00")
+    assert not is_open(shop, "2026-12-05T01:00:00+00:00")
+    assert not is_open(shop, "2026-12-03T23:00:00+00:00")
+
+
+def test_sunday_night_runs_into_monday():
+    shop = factories.merchant()
+    factories.hours(shop, (SUN, "22:00", "03:00"))
+    # Sunday 2026-12-06 22:00 CET to Monday 03:00 CET.
+    assert is_open(shop, "2026-12-07T01:00:00+00:00")
+    assert not is_open(shop, "2026-12-07T02:00:00+00:00")
+
+
+def test_spring_change_in_berlin_shortens_a_night_interval_to_its_real_time():
+    shop = factories.merchant()
+    # Saturday 2026-03-28 22:00 CET (21:00 UTC) to Sunday 06:00 CEST (04:00 UTC): the
+    # clocks skip 02:00 to 03:00, so the night lasts seven real hours, not eight.
+    factories.hours(shop, (SAT, "22:00", "06:00"))
+    assert not is_open(shop, "2026-03-28T20:59:59+00:00")
+    assert is_open(shop, "2026-03-28T21:00:00+00:00")
+    assert is_open(shop, "2026-03-29T03:59:59+00:00")
+    assert not is_open(shop, "2026-03-29T04:00:00+00:00")
+
+
+def test_autumn_change_in_berlin_lengthens_a_night_interval_to_its_real_time():
+    shop = factories.merchant()
+    # Saturday 2026-10-24 22:00 CEST (20:00 UTC) to Sunday 06:00 CET (05:00 UTC): the
+    # clocks repeat 02:00 to 03:00, so the night lasts nine real hours.
+    factories.hours(shop, (SAT, "22:00", "06:00"))
+    assert not is_open(shop, "2026-10-24T19:59:59+00:00")
+    assert is_open(shop, "2026-10-24T20:00:00+00:00")
+    assert is_open(shop, "2026-10-25T04:59:59+00:00")
+    assert not is_open(shop, "2026-10-25T05:00:00+00:00")
+
+
+def test_an_interval_across_the_spring_gap_lasts_its_real_time():
+    shop = factories.merchant()
+    # Sunday 2026-03-29 01:00 CET (00:00 UTC) to 04:00 CEST (02:00 UTC): two real hours.
+    factories.hours(shop, (SUN, "01:00", "04:00"))
+    assert is_open(shop, "2026-03-29T00:00:00+00:00")
+    assert is_open(shop, "2026-03-29T01:59:59+00:00")
+    assert not is_open(shop, "2026-03-29T02:00:00+00:00")
+
+
+def test_hours_far_ahead_of_utc_are_read_on_the_local_date():
+    shop = factories.merchant()
+    # Monday 09:00-17:00 in Auckland, summer time (UTC+13): Monday 2026-12-07 09:00
+    # NZDT is Sunday 2026-12-06 20:00 UTC.
+    factories.hours(shop, (MON, "09:00", "17:00"), timezone="Pacific/Auckland")
+    assert not is_open(shop, "2026-12-06T19:59:59+00:00")
+    assert is_open(shop, "2026-12-06T20:00:00+00:00")
+    assert is_open(shop, "2026-12-07T03:59:59+00:00")
+    assert not is_open(shop, "2026-12-07T04:00:00+00:00")
+
+
+def test_hours_at_a_half_hour_offset_without_summer_time():
+    shop = factories.merchant()
+    # St. John's in December is UTC-3:30 (no summer time then); Kolkata is UTC+5:30 all
+    # year.
+    factories.hours(shop, (MON, "09:00", "17:00"), timezone="America/St_Johns")
+    assert not is_open(shop, "2026-12-07T12:29:59+00:00")
+    assert is_open(shop, "2026-12-07T12:30:00+00:00")
+    assert not is_open(shop, "2026-12-07T20:30:00+00:00")
+    india = factories.merchant()
+    factories.hours(india, (MON, "09:00", "17:00"), timezone="Asia/Kolkata")
+    assert is_open(india, "2026-12-07T03:30:00+00:00")
+    assert not is_open(india, "2026-12-07T03:29:59+00:00")
+    assert not is_open(india, "2026-12-07T11:30:00+00:00")
+
+
+def test_a_closure_closes_an_open_merchant_half_open():
+    shop = factories.merchant()
+    factories.hours(shop, (MON, "08:00", "20:00"))
+    factories.closure(shop, "2026-12-07T10:00:00+00:00", "2026-12-07T12:00:00+00:00")
+    assert is_open(shop, "2026-12-07T09:59:59+00:00")
+    assert not is_open(shop, "2026-12-07T10:00:00+00:00")
+    assert not is_open(shop, "2026-12-07T11:59:59+00:00")
+    assert is_open(shop, "2026-12-07T12:00:00+00:00")
+
+
+def test_the_next_opening_is_the_next_interval_or_a_closure_end():
+    shop = factories.merchant()
+    factories.hours(shop, (MON, "08:00", "20:00"), (WED, "08:00", "20:00"))
+    factories.closure(shop, "2026-12-09T06:30:00+00:00", "2026-12-09T09:00:00+00:00")
+
+    def next_opening(instant: str):
+        return merchant_next_opening(merchant_id=shop.pk, at=at(instant))
+
+    # Open now: none.
+    assert next_opening("2026-12-07T12:00:00+00:00") is None
+    # Monday evening: Wednesday's opening is inside the closure, so the closure's end.
+    assert next_opening("2026-12-07T20:00:00+00:00") == at("2026-12-09T09:00:00+00:00")
+    # Wednesday evening: next Monday 08:00 CET.
+    assert next_opening("2026-12-09T19:30:00+00:00") == at("2026-12-14T07:00:00+00:00")
+
+
+def test_no_next_opening_within_fourteen_days():
+    shop = factories.merchant()
+    factories.hours(shop, (MON, "08:00", "20:00"))
+    factories.closure(shop, "2026-12-07T00:00:00+00:00", "2027-01-31T00:00:00+00:00")
+    assert merchant_next_opening(merchant_id=shop.pk, at=at("2026-12-08T00:00:00+00:00")) is None
