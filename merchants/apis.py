@@ -15,6 +15,7 @@ from merchants.models import Closure, DeliveryZone, Merchant
 from merchants.selectors import (
     closure_list,
     delivery_zone_list,
+    merchant_day_slots,
     merchant_hours,
     merchant_list,
     merchant_managed,
@@ -327,3 +328,24 @@ class SlotPlanApi(APIView):
     def delete(self, request, merchant_id: int):
         slot_plan_delete(merchant=_managed_merchant(request, merchant_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SlotListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[serializers.SlotDayParamsSerializer],
+        responses=serializers.SlotSerializer(many=True),
+        description=(
+            "The merchant's slots starting on the local `date` that lie wholly inside its"
+            " opening hours, overlap no closure, start at least `lead_minutes` from now and"
+            " within `horizon_days`, in time order. No slot plan: no slots."
+        ),
+        tags=["slots"],
+    )
+    def get(self, request, merchant_id: int):
+        merchant = _visible_merchant(request, merchant_id)
+        params = serializers.SlotDayParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        slots = merchant_day_slots(merchant=merchant, day=params.validated_data["date"])
+        return Response(serializers.SlotSerializer(slots, many=True).data)

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -313,3 +313,70 @@ def merchant_next_opening(*, merchant_id: int, at: datetime) -> datetime | None:
         " WHERE id = %(id)s",
         {"id": merchant_id, "at": at},
     )
+
+
+# --- delivery slots ---------------------------------------------------------------------
+
+# The local day `%(date)s` of merchant `%(merchant_id)s`: its slots current at `%(at)s`
+# (`merchants_slots`, migration 0010), with what is booked of each.
+_DAY_SLOTS_SQL = """
+SELECT s.starts_at, s.ends_at, s.capacity, coalesce(b.booked, 0) AS booked
+FROM merchants_merchant m
+CROSS JOIN LATERAL merchants_slots(
+    m.id, m.timezone,
+    %(date)s::date::timestamp AT TIME ZONE m.timezone,
+    (%(date)s::date + 1)::timestamp AT TIME ZONE m.timezone,
+    coalesce(%(at)s::timestamptz, now())
+) s
+LEFT JOIN merchants_slotbooking b ON b.merchant_id = m.id AND b.starts_at = s.starts_at
+WHERE m.id = %(merchant_id)s
+ORDER BY s.starts_at
+"""
+
+
+def merchant_day_slots(*, merchant: Merchant, day: date, at: datetime | None = None) -> list[dict]:
+    """The merchant's slots starting on its local date `day`, current at the instant
+    `at` (now: the transaction's time), in time order: `starts_at, ends_at, capacity,
+    booked, available`."""
+    rows = fetch_dicts(
+        _DAY_SLOTS_SQL,
+        {"merchant_id": merchant.pk, "date": day, "at": at},
+    )
+    for row in rows:
+        row["available"] = max(row["capacity"] - row["booked"], 0)
+    return rows
+
+
+# Merchant `%(merchant_id)s`'s current slot starting at `%(slot_starts_at)s`: one row of
+# `ends_at, capacity`, or none. Placing an order asks this in its context read, and the
+# booking (`merchants.services.slot_book`) asks it again in the order's transaction.
+SLOT_AT_SQL = """
+SELECT s.ends_at, s.capacity
+FROM merchants_merchant sm
+CROSS JOIN LATERAL merchants_slots(
+    sm.id, sm.timezone, %(slot_starts_at)s::timestamptz,
+    %(slot_starts_at)s::timestamptz + interval '1 microsecond', now()
+) s
+WHERE sm.id = %(merchant_id)s AND s.starts_at = %(slot_starts_at)s::timestamptz
+"""
+
+# What placing an order with merchant `%(merchant_id)s` needs of the clock, as one row to
+# join into its context read: without a slot (`%(slot_starts_at)s` NULL), `open_now` and,
+# while closed, `next_opening_at` (NULL when it opens within no 14 days); with one,
+# `slot_ends_at`, NULL when no current slot starts then.
+MERCHANT_TIMING_SQL = f"""
+SELECT t.open_now,
+       CASE WHEN NOT t.open_now
+            THEN merchants_next_opening(t.id, t.timezone, now()) END AS next_opening_at,
+       CASE WHEN %(slot_starts_at)s::timestamptz IS NOT NULL
+            THEN (SELECT slot.ends_at FROM ({SLOT_AT_SQL}) slot) END AS slot_ends_at
+FROM (
+    SELECT tm.id, tm.timezone,
+           CASE WHEN %(slot_starts_at)s::timestamptz IS NULL
+                THEN merchants_open_at(tm.id, tm.timezone, now()) END AS open_now
+    FROM merchants_merchant tm
+    WHERE tm.id = %(merchant_id)s
+    -- Not pulled up: `open_now` is computed once, not again in each use.
+    OFFSET 0
+) t
+"""  # noqa: S608 - a fixed fragment only

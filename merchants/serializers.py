@@ -213,3 +213,17 @@ class SlotPlanSerializer(serializers.Serializer):
     capacity = StrictIntegerField(min_value=1, max_value=1000)
     lead_minutes = StrictIntegerField(min_value=0, max_value=1440)
     horizon_days = StrictIntegerField(min_value=1, max_value=14)
+
+
+class SlotDayParamsSerializer(serializers.Serializer):
+    date = serializers.DateField(
+        input_formats=["%Y-%m-%d"], help_text="A local date of the merchant, YYYY-MM-DD."
+    )
+
+
+class SlotSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    capacity = serializers.IntegerField()
+    booked = serializers.IntegerField(help_text="Orders booked into the slot.")
+    available = serializers.IntegerField(help_text="capacity - booked, never below 0.")

@@ -27,6 +27,7 @@ merchant_urlpatterns = [
         name="merchant-closure-detail",
     ),
     path("<int:merchant_id>/slot-plan/", apis.SlotPlanApi.as_view(), name="merchant-slot-plan"),
+    path("<int:merchant_id>/slots/", apis.SlotListApi.as_view(), name="merchant-slots"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,178 @@
+"""`merchants/{id}/slots/?date=`: the day's slots (`merchants_slots`, migration
+merchants/0010) cut from the openings in real time, outside closures, within the lead
+time and the horizon, with what is booked of each."""
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from merchants.models import SlotBooking
+from merchants.selectors import merchant_day_slots
+from merchants.services import slot_plan_set
+from tests import factories
+from tests.market import api_client_as
+
+pytestmark = pytest.mark.django_db
+
+SUN = 6
+EVERY_DAY = range(7)
+
+
+def plan(shop, *, slot_minutes=30, capacity=10, lead_minutes=0, horizon_days=3):
+    slot_plan_set(
+        merchant=shop,
+        slot_minutes=slot_minutes,
+        capacity=capacity,
+        lead_minutes=lead_minutes,
+        horizon_days=horizon_days,
+    )
+
+
+def slots(shop, day) -> list[dict]:
+    answer = api_client_as(None).get(f"/api/v1/merchants/{shop.pk}/slots/", {"date": str(day)})
+    assert answer.status_code == 200, answer.content
+    return answer.json()
+
+
+def starts(answer: list[dict]) -> list[datetime]:
+    return [datetime.fromisoformat(slot["starts_at"]) for slot in answer]
+
+
+def utc_day(days: int) -> date:
+    return (timezone.now() + timedelta(days=days)).date()
+
+
+def utc(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+@pytest.fixture
+def shop():
+    return factories.merchant()
+
+
+@pytest.mark.parametrize(
+    ("slot_minutes", "expected"),
+    [
+        # 00:00 and 01:30 CET, 04:00 CEST; a fourth would end after 06:00.
+        (
+            90,
+            ["2027-03-27T23:00:00+00:00", "2027-03-28T00:30:00+00:00", "2027-03-28T02:00:00+00:00"],
+        ),
+        # The local hour 02:00-03:00 does not exist: five real hours, five slots.
+        (60, ["2027-03-27T23:00:00+00:00", *(f"2027-03-28T0{h}:00:00+00:00" for h in range(4))]),
+    ],
+)
+def test_the_spring_forward_day_is_cut_in_real_time(slot_minutes, expected):
+    shop = factories.merchant()
+    # Sunday 2027-03-28 in Berlin: 02:00 CET becomes 03:00 CEST. Open 00:00-06:00 local
+    # is five real hours, 23:00Z to 04:00Z.
+    factories.hours(shop, (SUN, "00:00", "06:00"))
+    plan(shop, slot_minutes=slot_minutes, horizon_days=14)
+    seen_at = datetime.fromisoformat("2027-03-20T12:00:00+00:00")
+    rows = merchant_day_slots(merchant=shop, day=date(2027, 3, 28), at=seen_at)
+    assert [row["starts_at"] for row in rows] == [datetime.fromisoformat(t) for t in expected]
+    assert all(row["ends_at"] - row["starts_at"] == timedelta(minutes=slot_minutes) for row in rows)
+
+
+def test_a_day_of_a_merchant_without_hours_is_cut_from_local_midnight(shop):
+    plan(shop, slot_minutes=30, capacity=7)
+    tomorrow = utc_day(1)
+    answer = slots(shop, tomorrow)
+    assert len(answer) == 48
+    assert starts(answer) == [utc(tomorrow, 0) + timedelta(minutes=30 * k) for k in range(48)]
+    assert answer[0] == {
+        "starts_at": f"{tomorrow}T00:00:00Z",
+        "ends_at": f"{tomorrow}T00:30:00Z",
+        "capacity": 7,
+        "booked": 0,
+        "available": 7,
+    }
+
+
+def test_slots_lie_wholly_inside_the_opening_hours(shop):
+    factories.hours(shop, *((day, "08:00", "20:00") for day in EVERY_DAY))
+    plan(shop, slot_minutes=50)
+    # Berlin's date tomorrow is at least a day away whatever the time.
+    day = utc_day(2)
+    answer = slots(shop, day)
+    opens = datetime(day.year, day.month, day.day, 8, tzinfo=ZoneInfo("Europe/Berlin"))
+    # 12 hours hold 14 slots of 50 minutes; the 15th would end after 20:00.
+    assert starts(answer) == [opens + timedelta(minutes=50 * k) for k in range(14)]
+
+
+def test_slots_overlapping_a_closure_are_not_offered(shop):
+    plan(shop, slot_minutes=30)
+    tomorrow = utc_day(1)
+    factories.closure(shop, utc(tomorrow, 10, 10).isoformat(), utc(tomorrow, 11).isoformat())
+    offered = starts(slots(shop, tomorrow))
+    assert utc(tomorrow, 9, 30) in offered
+    assert utc(tomorrow, 10) not in offered
+    assert utc(tomorrow, 10, 30) not in offered
+    # The closure is half-open: the slot at its end is offered.
+    assert utc(tomorrow, 11) in offered
+    assert len(offered) == 46
+
+
+def test_slots_start_at_least_the_lead_time_from_now(shop):
+    plan(shop, slot_minutes=30, lead_minutes=1440)
+    before = timezone.now()
+    offered = starts(slots(shop, utc_day(1)))
+    after = timezone.now()
+    assert offered
+    assert min(offered) >= before + timedelta(minutes=1440)
+    # and none is missing: the first comes within one slot of the lead's end.
+    assert min(offered) < after + timedelta(minutes=1440 + 30)
+
+
+def test_slots_start_within_the_horizon(shop):
+    plan(shop, slot_minutes=30, horizon_days=1)
+    before = timezone.now()
+    offered = starts(slots(shop, utc_day(1)))
+    after = timezone.now()
+    assert max(offered) < after + timedelta(days=1)
+    assert max(offered) >= before + timedelta(days=1) - timedelta(minutes=30)
+    assert slots(shop, utc_day(2)) == []
+    plan(shop, slot_minutes=30, horizon_days=3)
+    assert len(slots(shop, utc_day(2))) == 48
+
+
+def test_booked_and_available_are_live(shop):
+    plan(shop, slot_minutes=60, capacity=5)
+    tomorrow = utc_day(1)
+    SlotBooking.objects.create(merchant=shop, starts_at=utc(tomorrow, 12), booked=3)
+    SlotBooking.objects.create(merchant=shop, starts_at=utc(tomorrow, 13), booked=5)
+    by_start = {slot["starts_at"]: slot for slot in slots(shop, tomorrow)}
+    assert by_start[f"{tomorrow}T12:00:00Z"]["booked"] == 3
+    assert by_start[f"{tomorrow}T12:00:00Z"]["available"] == 2
+    assert by_start[f"{tomorrow}T13:00:00Z"]["available"] == 0
+    assert by_start[f"{tomorrow}T14:00:00Z"]["booked"] == 0
+    # A plan cut below what is booked shows no room, never a negative one.
+    plan(shop, slot_minutes=60, capacity=2)
+    by_start = {slot["starts_at"]: slot for slot in slots(shop, tomorrow)}
+    assert by_start[f"{tomorrow}T12:00:00Z"]["available"] == 0
+    assert by_start[f"{tomorrow}T12:00:00Z"]["booked"] == 3
+
+
+def test_without_a_plan_there_are_no_slots(shop):
+    assert slots(shop, utc_day(1)) == []
+
+
+@pytest.mark.parametrize("query", [{}, {"date": ""}, {"date": "tomorrow"}, {"date": "2026-02-30"}])
+def test_a_missing_or_bad_date_is_refused(shop, query):
+    plan(shop)
+    answer = api_client_as(None).get(f"/api/v1/merchants/{shop.pk}/slots/", query)
+    assert answer.status_code == 400
+    assert "date" in answer.json()
+
+
+def test_an_unseen_merchant_has_no_slots():
+    hidden = factories.merchant(is_active=False)
+    plan(hidden)
+    for merchant_id in (hidden.pk, hidden.pk + 1000):
+        answer = api_client_as(None).get(
+            f"/api/v1/merchants/{merchant_id}/slots/", {"date": str(utc_day(1))}
+        )
+        assert answer.status_code == 404
