@@ -26,7 +26,7 @@ from catalog.services import (
     product_update,
 )
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.answer_cache import Namespace, cached_answer
+from geomarket.answer_cache import Namespace, cached_answer, uncached_answer
 from geomarket.api.fields import parse_integer
 from geomarket.api.pagination import (
     PAGE_PARAMETER_MAX,
@@ -228,6 +228,9 @@ class ProductsNearbyApi(APIView):
         def compute() -> bytes:
             return products_nearby_answer(**query)
 
+        if query["open_now"]:
+            # Which shops are open now changes with the clock, not with any write.
+            return cached_json_response(uncached_answer(compute))
         answer = cached_answer(
             name="products-nearby",
             namespaces=(Namespace.CATALOG, Namespace.MERCHANTS),

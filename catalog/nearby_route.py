@@ -80,7 +80,8 @@ async def respond(route, scope, send, *, front: front_cache.Lookup) -> bool:
         async_db.failed(exc, route="products/nearby")
         return False
     await send_ok(send, headers, body, (b"x-cache", b"MISS"))
-    if versions is not None and front.key is not None:
+    # An answer of shops open now is true only now (as `ProductsNearbyApi` keeps none).
+    if versions is not None and front.key is not None and not query["open_now"]:
         await front_cache.store_answer(
             front.key, versions=versions, headers=headers.text, wire_headers=headers.wire, body=body
         )

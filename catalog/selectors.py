@@ -1,5 +1,6 @@
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -10,7 +11,7 @@ from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_JSON_COLUMN, PRODUC
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.shapes import json_array_sql
 from geomarket.sql import fetch_all, fetch_value, point_ewkt
-from merchants.selectors import MERCHANT_LOCATIONS_SQL, merchants_walk_sql
+from merchants.selectors import MERCHANT_LOCATIONS_SQL, merchants_walk_sql, open_instant
 
 
 def category_list() -> QuerySet[ProductCategory]:
@@ -96,11 +97,11 @@ def _merchant_columns() -> list[str]:
 
 
 def products_nearby_rows_sql(
-    *, product_columns: str, deliverable: bool, product_filters: str
+    *, product_columns: str, deliverable: bool, product_filters: str, open_at: bool = False
 ) -> str:
     columns = _merchant_columns()
     return PRODUCTS_NEARBY_SQL.format(
-        merchants=merchants_walk_sql(columns=columns, delivering=deliverable),
+        merchants=merchants_walk_sql(columns=columns, delivering=deliverable, open_at=open_at),
         merchant_columns=", ".join(f"m.{column} AS merchant_{column}" for column in columns),
         product_columns=product_columns,
         product_filters=product_filters,
@@ -124,6 +125,8 @@ def products_nearby_statement(
     max_price=None,
     in_stock: bool = True,
     deliverable: bool = False,
+    open_now: bool = False,
+    open_at: datetime | None = None,
 ) -> tuple[str, dict]:
     """The statement rendering the products/nearby answer as JSON text, and its parameters
     (`radius` in metres), for Django's connection or the ASGI server's own pool
@@ -132,6 +135,7 @@ def products_nearby_statement(
         "point": point_ewkt(lat=lat, lng=lng),
         "radius": radius,
         "limit": limit,
+        "open_at": open_instant(open_now=open_now, open_at=open_at),
     }
     by_category = None
     if isinstance(category, int):
@@ -153,6 +157,7 @@ def products_nearby_statement(
         max_price=max_price is not None,
         q=bool(q),
         deliverable=deliverable,
+        open_at=params["open_at"] is not None,
     )
     return sql, params
 
@@ -166,6 +171,7 @@ def _products_nearby_sql(
     max_price: bool,
     q: bool,
     deliverable: bool,
+    open_at: bool,
 ) -> str:
     """The statement for one combination of filters, built once: the same string object
     each time, whose hash psycopg's statement caches then reuse."""
@@ -187,6 +193,7 @@ def _products_nearby_sql(
     rows = products_nearby_rows_sql(
         product_columns=f"p.id, p.{PRODUCT_JSON_COLUMN}",
         deliverable=deliverable,
+        open_at=open_at,
         product_filters="".join(f" AND {clause}" for clause in filters),
     )
     # The whole answer rendered by PostgreSQL, sent as it is: each product's JSON is kept

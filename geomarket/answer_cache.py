@@ -210,6 +210,29 @@ class Answer(NamedTuple):
     # The namespace versions read before the answer was computed, or None when Redis was
     # not used: what a copy of this answer may be filed under elsewhere (the front cache).
     versions: dict[str, str] | None
+    # When the answer may stop being true (Unix time), or None for only the cache's own
+    # TTL: what a copy of it must not outlive.
+    expires_at: float | None = None
+
+
+class Expiring(NamedTuple):
+    """What `compute` returns for an answer that stops being true at `expires_at` (Unix
+    time) with no write to bump a namespace: one showing what the clock decides, such as
+    whether a shop is open. None: no such instant."""
+
+    body: bytes
+    expires_at: float | None
+
+
+def _computed(compute: Callable[[], bytes | Expiring]) -> Expiring:
+    result = compute()
+    return result if isinstance(result, Expiring) else Expiring(result, None)
+
+
+def uncached_answer(compute: Callable[[], bytes | Expiring]) -> Answer:
+    """An answer computed afresh and filed nowhere: for one that depends on the clock
+    in ways no expiry can bound (which merchants are open now)."""
+    return Answer(_computed(compute).body, False, None)
 
 
 def cached_answer(
@@ -217,12 +240,13 @@ def cached_answer(
     name: str,
     namespaces: tuple[Namespace, ...],
     params: dict,
-    compute: Callable[[], bytes],
+    compute: Callable[[], bytes | Expiring],
     timeout: int | None = None,
 ) -> Answer:
-    """The answer's bytes, whether they came from the cache, and the versions used."""
+    """The answer's bytes, whether they came from the cache, and the versions used. An
+    answer `compute` says expires is kept no longer than that."""
     if not _breaker.allows():
-        return Answer(compute(), False, None)
+        return Answer(_computed(compute).body, False, None)
     try:
         client = _redis()
         _recover(client)
@@ -232,15 +256,23 @@ def cached_answer(
             for namespace, raw in zip(namespaces, raw_versions, strict=True)
         }
         key = _answer_key(name, versions.values(), params)
-        cached = client.get(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.pttl(key)
+        cached, left_ms = pipe.execute()
     except RedisError as exc:
         _breaker.trip(exc, "cache read")
-        return Answer(compute(), False, None)
+        return Answer(_computed(compute).body, False, None)
     if cached is not None:
-        return Answer(cached, True, versions)
-    body = compute()
-    try:
-        client.set(key, body, ex=timeout or settings.CACHE_TIMEOUT_SECONDS)
-    except RedisError as exc:
-        _breaker.trip(exc, "cache write")
-    return Answer(body, False, versions)
+        # A copy elsewhere lives no longer than this entry, which the answer's expiry bounds.
+        return Answer(cached, True, versions, time.time() + max(left_ms, 0) / 1000)
+    body, expires_at = _computed(compute)
+    keep_ms = (timeout or settings.CACHE_TIMEOUT_SECONDS) * 1000
+    if expires_at is not None:
+        keep_ms = min(keep_ms, int((expires_at - time.time()) * 1000))
+    if keep_ms > 0:
+        try:
+            client.set(key, body, px=keep_ms)
+        except RedisError as exc:
+            _breaker.trip(exc, "cache write")
+    return Answer(body, False, versions if keep_ms > 0 else None, expires_at)

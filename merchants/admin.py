@@ -3,17 +3,29 @@ from django.contrib.gis.admin import GISModelAdmin
 
 from geomarket.hooks import hook_call
 from geomarket.service_admin import ServiceAdmin
-from merchants.models import Address, DeliveryZone, Merchant
+from merchants.models import (
+    Address,
+    Closure,
+    DeliveryZone,
+    Merchant,
+    OpeningInterval,
+    SlotPlan,
+)
 from merchants.services import (
     address_create,
     address_delete,
     address_update,
+    closure_create,
+    closure_delete,
     delivery_zone_create,
     delivery_zone_delete,
     delivery_zone_update,
     merchant_create,
     merchant_delete,
+    merchant_hours_replace,
     merchant_update,
+    slot_plan_delete,
+    slot_plan_set,
 )
 
 
@@ -95,3 +107,82 @@ class DeliveryZoneAdmin(ServiceAdmin, GISModelAdmin):
 
     def delete(self, obj):
         delivery_zone_delete(zone=obj)
+
+
+def _week_of(merchant_id: int, *, without=None) -> list[dict]:
+    intervals = OpeningInterval.objects.filter(merchant_id=merchant_id)
+    if without is not None:
+        intervals = intervals.exclude(pk=without.pk)
+    return list(intervals.values("weekday", "opens", "closes"))
+
+
+@admin.register(OpeningInterval)
+class OpeningIntervalAdmin(ServiceAdmin, admin.ModelAdmin):
+    """One interval at a time, written as the merchant's whole week is: through
+    `merchant_hours_replace`, which refuses overlaps."""
+
+    list_display = ("id", "merchant", "weekday", "opens", "closes")
+    list_filter = ("weekday",)
+    raw_id_fields = ("merchant",)
+
+    def _replace(self, merchant: Merchant, weekly: list[dict]) -> None:
+        merchant_hours_replace(merchant=merchant, timezone=merchant.timezone, weekly=weekly)
+
+    def create(self, data):
+        merchant = data.pop("merchant")
+        self._replace(merchant, [*_week_of(merchant.pk), data])
+        return OpeningInterval.objects.filter(merchant=merchant, **data).get()
+
+    def update(self, obj, data):
+        fields = {name: getattr(obj, name) for name in ("weekday", "opens", "closes")}
+        self._replace(obj.merchant, [*_week_of(obj.merchant_id, without=obj), fields])
+
+    def delete(self, obj):
+        self._replace(obj.merchant, _week_of(obj.merchant_id, without=obj))
+
+
+@admin.register(Closure)
+class ClosureAdmin(ServiceAdmin, admin.ModelAdmin):
+    list_display = ("id", "merchant", "period", "reason")
+    raw_id_fields = ("merchant",)
+
+    def create(self, data):
+        period = data["period"]
+        return closure_create(
+            merchant=data["merchant"],
+            starts_at=period.lower,
+            ends_at=period.upper,
+            reason=data.get("reason", ""),
+        )
+
+    def has_change_permission(self, request, obj=None):
+        # A closure is replaced, not edited: deleted, then added again.
+        return False
+
+    def delete(self, obj):
+        closure_delete(closure=obj)
+
+
+@admin.register(SlotPlan)
+class SlotPlanAdmin(ServiceAdmin, admin.ModelAdmin):
+    list_display = ("merchant", "slot_minutes", "capacity", "lead_minutes", "horizon_days")
+    raw_id_fields = ("merchant",)
+
+    def create(self, data):
+        return slot_plan_set(**data)
+
+    def update(self, obj, data):
+        slot_plan_set(
+            merchant=obj.merchant,
+            slot_minutes=obj.slot_minutes,
+            capacity=obj.capacity,
+            lead_minutes=obj.lead_minutes,
+            horizon_days=obj.horizon_days,
+        )
+
+    def delete(self, obj):
+        slot_plan_delete(merchant=obj.merchant)
+
+
+# Slot bookings have no admin page: Django's admin cannot show a model with a composite
+# primary key. The slots endpoint shows what is booked.

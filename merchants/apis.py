@@ -5,7 +5,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from geomarket.answer_cache import Namespace, cached_answer
+from geomarket.answer_cache import Expiring, Namespace, cached_answer, uncached_answer
 from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
@@ -22,6 +22,8 @@ from merchants.selectors import (
     merchant_visible,
     merchants_delivering_to,
     merchants_nearby,
+    open_instant,
+    open_states_change_at,
     slot_plan,
 )
 from merchants.services import (
@@ -209,7 +211,11 @@ class MerchantsNearbyApi(APIView):
         params.is_valid(raise_exception=True)
         query = params.validated_data
         rows = merchants_nearby(
-            lat=query["lat"], lng=query["lng"], radius_m=query["radius"], limit=query["limit"]
+            lat=query["lat"],
+            lng=query["lng"],
+            radius_m=query["radius"],
+            limit=query["limit"],
+            open_at=open_instant(open_now=query["open_now"], open_at=query["open_at"]),
         )
         return Response({"results": [serializers.merchant_row(row) for row in rows]})
 
@@ -227,10 +233,21 @@ class MerchantsDeliveringToApi(APIView):
         params.is_valid(raise_exception=True)
         query = params.validated_data
 
-        def compute() -> bytes:
-            rows = merchants_delivering_to(lat=query["lat"], lng=query["lng"], limit=query["limit"])
-            return json_bytes({"results": [serializers.merchant_row(row) for row in rows]})
+        def compute() -> Expiring:
+            rows = merchants_delivering_to(
+                lat=query["lat"],
+                lng=query["lng"],
+                limit=query["limit"],
+                open_at=open_instant(open_now=query["open_now"], open_at=query["open_at"]),
+            )
+            body = json_bytes({"results": [serializers.merchant_row(row) for row in rows]})
+            # Each merchant shows whether it is open: true until the first of them changes.
+            return Expiring(body, open_states_change_at(rows))
 
+        if query["open_now"]:
+            # Which merchants are open now changes with the clock, for merchants the answer
+            # does not show too: no expiry drawn from its rows bounds it.
+            return cached_json_response(uncached_answer(compute))
         answer = cached_answer(
             name="merchants-delivering-to",
             namespaces=(Namespace.MERCHANTS,),

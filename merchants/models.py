@@ -1,12 +1,28 @@
+import functools
+import zoneinfo
+
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 
 def default_timezone() -> str:
     return settings.DEFAULT_MERCHANT_TIMEZONE
+
+
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    """An IANA zone name that `zoneinfo` knows; PostgreSQL reads the same tz database, and
+    would fail every statement on the merchant's hours for a name it does not know."""
+    if value not in _known_timezones():
+        raise ValidationError(f"Unknown time zone: {value}.", code="unknown")
 
 
 class Address(models.Model):
@@ -41,7 +57,9 @@ class Merchant(models.Model):
     is_active = models.BooleanField(default=True)
     # The IANA zone its opening hours are read in (`merchants_open_periods`, migration
     # 0009). The database default serves rows written without Django (bulk loads).
-    timezone = models.CharField(max_length=64, default=default_timezone, db_default="UTC")
+    timezone = models.CharField(
+        max_length=64, default=default_timezone, db_default="UTC", validators=[validate_timezone]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

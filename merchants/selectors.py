@@ -1,8 +1,13 @@
+import functools
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef, QuerySet
+from django.contrib.postgres.fields import DateTimeRangeField
+from django.db.models import DateTimeField, OuterRef, QuerySet, Value
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.permissions import can_manage_merchant
@@ -10,18 +15,72 @@ from geomarket.errors import Forbidden
 from geomarket.sql import fetch_all, fetch_dicts, fetch_value, point_ewkt
 from merchants.models import Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
 
+# Opening hours (migration 0009) in a merchant's answer: the first period the merchant
+# `{m}` is open in from the instant `{now}` to 14 days on (a tstzrange, NULL when none),
+# from which `open_state` tells whether it is open then and when it next opens.
+_OPEN_PERIOD_SQL = """(SELECT r FROM unnest(merchants_open_periods(
+        {m}.id, {m}.timezone, {now}, {now} + interval '14 days')) r
+    ORDER BY r LIMIT 1)"""
 
-def _with_category_ids(merchants: QuerySet[Merchant]) -> QuerySet[Merchant]:
-    """The merchants, each with its sorted category ids (`category_id_list`) from an array
-    subquery: prefetched as categories, Django builds a queryset and a model per merchant
-    and per category, most of a page's CPU, to answer with the ids alone."""
+
+@dataclass(frozen=True)
+class OpenState:
+    open_now: bool
+    # None while open, or when it does not open within 14 days.
+    next_opening_at: datetime | None
+    # When `open_now` or `next_opening_at` next changes without any write: an answer
+    # showing them is true until then. None: not within 14 days.
+    changes_at: datetime | None
+
+
+def open_state(*, period, now: datetime) -> OpenState:
+    """What `_OPEN_PERIOD_SQL`'s period, read at `now`, says of the merchant."""
+    if period is None:
+        return OpenState(False, None, None)
+    if period.lower <= now:
+        return OpenState(True, None, period.upper)
+    return OpenState(False, period.lower, period.lower)
+
+
+def open_states_change_at(rows: list[dict]) -> float | None:
+    """The first instant (Unix time) the open state of any of the merchant rows (read
+    with `_MERCHANT_COLUMNS`) changes, or None when none changes within 14 days."""
+    changes = [
+        state.changes_at
+        for row in rows
+        if (state := open_state(period=row["open_period"], now=row["shown_at"])).changes_at
+    ]
+    return min(changes).timestamp() if changes else None
+
+
+def open_instant(*, open_now: bool = False, open_at: datetime | None = None) -> datetime | None:
+    """The instant a geo query keeps merchants open at (`NearPointSerializer`'s filter),
+    or None for no filter."""
+    return timezone.now() if open_now else open_at
+
+
+def _as_shown(merchants: QuerySet[Merchant]) -> QuerySet[Merchant]:
+    """The merchants with what their answer shows beyond their columns:
+    - their sorted category ids (`category_id_list`) from an array subquery: prefetched
+      as categories, Django builds a queryset and a model per merchant and per category,
+      most of a page's CPU, to answer with the ids alone;
+    - their first open period from now (`open_period`, read at `shown_at`)."""
     links = Merchant.categories.through.objects.filter(merchant_id=OuterRef("pk"))
     ids = ArraySubquery(links.order_by("productcategory_id").values("productcategory_id"))
-    return merchants.annotate(category_id_list=ids)
+    now = timezone.now()
+    table = Merchant._meta.db_table
+    period = RawSQL(  # noqa: S611 - a fixed fragment and the table name only
+        _OPEN_PERIOD_SQL.format(m=table, now="%s::timestamptz"),
+        (now, now),
+        output_field=DateTimeRangeField(),
+    )
+    return merchants.annotate(
+        category_id_list=ids, open_period=period, shown_at=Value(now, DateTimeField())
+    )
 
 
 def merchant_list(*, category: int | str | None = None, q: str | None = None) -> QuerySet[Merchant]:
-    merchants = _with_category_ids(
+    merchants = _as_shown(
         Merchant.objects.filter(is_active=True).select_related("address").order_by("name", "id")
     )
     if category is not None:
@@ -35,11 +94,7 @@ def merchant_list(*, category: int | str | None = None, q: str | None = None) ->
 
 def merchant_visible(*, user, merchant_id: int) -> Merchant | None:
     """Active merchants are public; an inactive one is seen by its owner and operators."""
-    merchant = (
-        _with_category_ids(Merchant.objects.select_related("address"))
-        .filter(pk=merchant_id)
-        .first()
-    )
+    merchant = _as_shown(Merchant.objects.select_related("address")).filter(pk=merchant_id).first()
     if merchant is None or not _seen_by(user, merchant_id=merchant.pk, active=merchant.is_active):
         return None
     return merchant
@@ -87,14 +142,19 @@ def delivery_zone_list(*, merchant: Merchant, include_inactive: bool) -> QuerySe
 # filter, keeps only the rows it returns, and computes the exact spheroid
 # `ST_Distance` for those rows alone, which also gives their final order.
 
-_MERCHANT_COLUMNS = """
+_MERCHANT_COLUMNS = f"""
     m.id, m.owner_id, m.name, m.description, m.phone, m.is_active, m.created_at,
     ST_X(m.location::geometry) AS lng, ST_Y(m.location::geometry) AS lat,
     a.line1, a.line2, a.city, a.postal_code, a.country,
     ARRAY(SELECT mc.productcategory_id FROM merchants_merchant_categories mc
           WHERE mc.merchant_id = m.id ORDER BY 1) AS category_ids,
+    m.timezone, {_OPEN_PERIOD_SQL.format(m="m", now="%(now)s::timestamptz")} AS open_period,
+    %(now)s::timestamptz AS shown_at,
     ST_Distance(m.location, %(point)s::geography) AS distance_m
-"""
+"""  # noqa: S608 - a fixed fragment only
+
+# Keeps the merchant with id `{id}` and zone `{tz}` if open at `%(open_at)s`.
+_OPEN_AT_FILTER = "AND merchants_open_at({id}, {tz}, %(open_at)s)"
 
 
 # Whether a zone covers `%(point)s` (EWKT), as `ST_Covers` on the zone's geography says
@@ -126,27 +186,30 @@ _DELIVERING_FILTER = f"""
         )"""  # noqa: S608 - a fixed fragment only
 
 
-def merchants_walk_sql(*, columns: list[str], delivering: bool) -> str:
+def merchants_walk_sql(*, columns: list[str], delivering: bool, open_at: bool = False) -> str:
+    """`open_at`: keep the merchants open at `%(open_at)s`, tested as the walk reaches
+    them, so the walk goes on past closed ones."""
     selected = ", ".join(f"mm.{column}" for column in columns)
+    opened = _OPEN_AT_FILTER.format(id="mm.id", tz="mm.timezone") if open_at else ""
     return f"""
         SELECT {selected} FROM merchants_merchant mm
         WHERE mm.is_active AND ST_DWithin(mm.location, %(point)s::geography, %(radius)s)
-        {_DELIVERING_FILTER if delivering else ""}
+        {_DELIVERING_FILTER if delivering else ""} {opened}
         ORDER BY mm.location <-> %(point)s::geography"""  # noqa: S608 - column names only
 
 
-MERCHANTS_NEARBY_SQL = f"""
+@functools.cache
+def merchants_nearby_sql(*, open_at: bool) -> str:
+    return f"""
 SELECT {_MERCHANT_COLUMNS}
-FROM (
-    SELECT id FROM merchants_merchant
-    WHERE is_active AND ST_DWithin(location, %(point)s::geography, %(radius)s)
-    ORDER BY location <-> %(point)s::geography
+FROM ({merchants_walk_sql(columns=["id"], delivering=False, open_at=open_at)}
     LIMIT %(limit)s
 ) nearest
 JOIN merchants_merchant m ON m.id = nearest.id
 JOIN merchants_address a ON a.id = m.address_id
 ORDER BY distance_m, m.id
 """  # noqa: S608 - only fixed column lists are interpolated
+
 
 # Active merchants' parts covering `%(point)s`, nearest merchant first, each with `nth`,
 # its merchant's rank in that order (merchants as far as each other share one). The walk
@@ -157,28 +220,41 @@ ORDER BY distance_m, m.id
 # reads a zone's area only for a point within centimetres of its boundary. The outer
 # `nth <= limit` stops the walk after `limit` merchants (a run condition).
 _PART_ZONE_AREA = "(SELECT z.area FROM merchants_deliveryzone z WHERE z.id = p.zone_id)"
-_NEAREST_COVERING_PARTS = f"""
+# The zone of the merchant of the part `p`, for the hours filter: the parts do not carry it.
+_PART_MERCHANT_TIMEZONE = (
+    "(SELECT mt.timezone FROM merchants_merchant mt WHERE mt.id = p.merchant_id)"
+)
+
+
+def _nearest_covering_parts_sql(*, open_at: bool) -> str:
+    opened = (
+        _OPEN_AT_FILTER.format(id="p.merchant_id", tz=_PART_MERCHANT_TIMEZONE) if open_at else ""
+    )
+    return f"""
         SELECT walk.*, dense_rank() OVER (ORDER BY walk.chord) AS nth
         FROM (
             SELECT p.merchant_id, p.zone_id, p.delivery_fee, p.min_order_amount,
                    p.merchant_location,
                    p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography) AS chord
             FROM merchants_deliveryzonepart p
-            WHERE p.merchant_is_active AND {_part_covers(_PART_ZONE_AREA)}
+            WHERE p.merchant_is_active AND {_part_covers(_PART_ZONE_AREA)} {opened}
             ORDER BY p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography)
         ) walk"""  # noqa: S608 - a fixed fragment only
+
 
 # The nearest `limit` merchants' covering parts, the cheapest zone of each; the ranking
 # reads no merchant row (the parts carry location and active flag), and only the
 # merchants answered are read, with their addresses.
-MERCHANTS_DELIVERING_TO_SQL = f"""
+@functools.cache
+def merchants_delivering_to_sql(*, open_at: bool) -> str:
+    return f"""
 SELECT {_MERCHANT_COLUMNS},
        nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount
 FROM (
     SELECT cheapest.*, cheapest.merchant_location <-> %(point)s::geography AS sphere_m
     FROM (
         SELECT DISTINCT ON (p.merchant_id) p.*
-        FROM ({_NEAREST_COVERING_PARTS}) p
+        FROM ({_nearest_covering_parts_sql(open_at=open_at)}) p
         WHERE p.nth <= %(limit)s
         ORDER BY p.merchant_id, p.delivery_fee, p.zone_id
     ) cheapest
@@ -191,18 +267,35 @@ ORDER BY nearest.sphere_m, m.id
 """  # noqa: S608 - only fixed column lists and fragments are interpolated
 
 
-def merchants_nearby(*, lat: float, lng: float, radius_m: float, limit: int) -> list[dict]:
+def _geo_params(*, lat: float, lng: float, open_at: datetime | None, **params) -> dict:
+    return {
+        "point": point_ewkt(lat=lat, lng=lng),
+        "now": timezone.now(),
+        "open_at": open_at,
+        **params,
+    }
+
+
+def merchants_nearby(
+    *, lat: float, lng: float, radius_m: float, limit: int, open_at: datetime | None = None
+) -> list[dict]:
+    """Active merchants within `radius_m` metres, nearest first; only those open at
+    `open_at` when given."""
     return fetch_dicts(
-        MERCHANTS_NEARBY_SQL,
-        {"point": point_ewkt(lat=lat, lng=lng), "radius": radius_m, "limit": limit},
+        merchants_nearby_sql(open_at=open_at is not None),
+        _geo_params(lat=lat, lng=lng, open_at=open_at, radius=radius_m, limit=limit),
     )
 
 
-def merchants_delivering_to(*, lat: float, lng: float, limit: int) -> list[dict]:
+def merchants_delivering_to(
+    *, lat: float, lng: float, limit: int, open_at: datetime | None = None
+) -> list[dict]:
     """Active merchants with an active zone covering the point, each with its cheapest
-    covering zone. `ST_Covers` counts a point on a zone's boundary as covered."""
+    covering zone; only those open at `open_at` when given. `ST_Covers` counts a point
+    on a zone's boundary as covered."""
     rows = fetch_dicts(
-        MERCHANTS_DELIVERING_TO_SQL, {"point": point_ewkt(lat=lat, lng=lng), "limit": limit}
+        merchants_delivering_to_sql(open_at=open_at is not None),
+        _geo_params(lat=lat, lng=lng, open_at=open_at, limit=limit),
     )
     # The `<->` walk above is by sphere distance; the answer is ordered by the exact one.
     rows.sort(key=lambda row: (row["distance_m"], row["id"]))

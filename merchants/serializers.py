@@ -1,5 +1,4 @@
-import functools
-import zoneinfo
+from datetime import datetime
 
 from rest_framework import serializers
 
@@ -15,7 +14,8 @@ from geomarket.api.fields import (
     format_datetime,
     format_money,
 )
-from merchants.models import Merchant
+from merchants.models import Merchant, validate_timezone
+from merchants.selectors import OpenState, open_state
 
 
 class AddressSerializer(serializers.Serializer):
@@ -55,6 +55,22 @@ class MerchantOutputSerializer(serializers.Serializer):
     location = GeoJSONPointField()
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    timezone = serializers.CharField(help_text="The IANA zone its hours are read in.")
+    open_now = serializers.SerializerMethodField()
+    next_opening_at = serializers.SerializerMethodField(
+        help_text="When it next opens, within 14 days; null while open or if not then."
+    )
+
+    def _open_state(self, merchant) -> OpenState:
+        # Read with the merchant by the merchants' selectors (`_as_shown`).
+        return open_state(period=merchant.open_period, now=merchant.shown_at)
+
+    def get_open_now(self, merchant) -> bool:
+        return self._open_state(merchant).open_now
+
+    def get_next_opening_at(self, merchant) -> datetime | None:
+        opening = self._open_state(merchant).next_opening_at
+        return None if opening is None else format_datetime(opening)
 
     def get_category_ids(self, merchant) -> list[int]:
         # Read with the merchant by the merchants' selectors (`_with_category_ids`).
@@ -110,6 +126,7 @@ class MerchantDeliveringOutputSerializer(MerchantNearbyOutputSerializer):
 
 
 def merchant_row(row: dict) -> dict:
+    state = open_state(period=row["open_period"], now=row["shown_at"])
     location = {"type": "Point", "coordinates": [row["lng"], row["lat"]]}
     rendered = {
         "id": row["id"],
@@ -129,6 +146,9 @@ def merchant_row(row: dict) -> dict:
         "location": location,
         "is_active": row["is_active"],
         "created_at": format_datetime(row["created_at"]),
+        "timezone": row["timezone"],
+        "open_now": state.open_now,
+        "next_opening_at": state.next_opening_at and format_datetime(state.next_opening_at),
         "distance_m": round(row["distance_m"], 2),
     }
     if "zone_id" in row:
@@ -141,26 +161,13 @@ def merchant_row(row: dict) -> dict:
 # --- opening hours, closures, slot plans ----------------------------------------------
 
 
-@functools.cache
-def _known_timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 class TimezoneField(serializers.CharField):
-    """An IANA zone name that `zoneinfo` (and PostgreSQL, from the same tz database)
-    knows."""
-
-    default_error_messages = {"unknown": "Unknown time zone: {value}."}
+    """An IANA zone name (`validate_timezone`)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 64)
         super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if value not in _known_timezones():
-            self.fail("unknown", value=value)
-        return value
+        self.validators.append(validate_timezone)
 
 
 def _clock_field() -> serializers.TimeField:

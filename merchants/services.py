@@ -18,6 +18,7 @@ from merchants.models import (
     Merchant,
     OpeningInterval,
     SlotPlan,
+    default_timezone,
 )
 
 MAX_ZONE_AREA_KM2 = 5_000
@@ -68,6 +69,7 @@ def merchant_create(
     phone: str = "",
     categories: Iterable[models.Model] = (),
     is_active: bool = True,
+    timezone: str | None = None,
 ) -> Merchant:
     """`address` is an existing address, or the fields of a new one; `categories` are
     catalog's product categories."""
@@ -85,6 +87,7 @@ def merchant_create(
         address=merchant_address,
         location=merchant_address.location,
         is_active=is_active,
+        timezone=timezone or default_timezone(),
     )
     merchant.categories.set(categories)
     return merchant

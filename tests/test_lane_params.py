@@ -78,6 +78,7 @@ def test_fields_added_to_a_serializer_are_read_without_editing_any_route():
         "in_stock": True,
         "deliverable": False,
         "open_now": True,
+        "open_at": None,
         "gift": False,
         "min_rating": 4.5,
         "zone_id": 7,

@@ -219,12 +219,29 @@ class FiniteFloatField(serializers.FloatField):
 
 
 class NearPointSerializer(serializers.Serializer):
-    """`lat`, `lng` (WGS84 degrees) and `radius` in metres, as every geo query takes them."""
+    """`lat`, `lng` (WGS84 degrees) and `radius` in metres, as every geo query takes them,
+    and which merchants to keep by their hours: open now, open at an instant, or all."""
 
     lat = FiniteFloatField(min_value=-90, max_value=90)
     lng = FiniteFloatField(min_value=-180, max_value=180)
     radius = FiniteFloatField(required=False, default=5000, above=0, max_value=50_000)
     limit = StrictIntegerField(required=False, default=20, min_value=1, max_value=100)
+    open_now = serializers.BooleanField(
+        required=False, default=False, help_text="Keep only merchants open now."
+    )
+    open_at = serializers.DateTimeField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="Keep only merchants open at this instant (ISO 8601 with an offset).",
+    )
+
+    def validate(self, attrs):
+        if attrs.get("open_now") and attrs.get("open_at") is not None:
+            raise serializers.ValidationError(
+                {"open_at": ["Give open_now=true or open_at, not both."]}
+            )
+        return super().validate(attrs)
 
 
 def format_money(value) -> str:

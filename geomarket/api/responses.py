@@ -15,4 +15,5 @@ def cached_json_response(answer: Answer) -> HttpResponse:
     response["X-Cache"] = "HIT" if answer.hit else "MISS"
     # Lets the front cache file a copy of this response under the same versions.
     response.answer_versions = answer.versions
+    response.answer_expires_at = answer.expires_at
     return response

@@ -141,15 +141,25 @@ def store(scope, response) -> None:
     key = front_key(scope)
     if key is None or not answer_cache.breaker_allows():
         return
+    now = time.time()
+    expires_at = now + settings.CACHE_TIMEOUT_SECONDS
+    # An answer that stops being true sooner (it shows whether shops are open) is kept
+    # no longer than that.
+    answer_expires_at = getattr(response, "answer_expires_at", None)
+    if answer_expires_at is not None:
+        expires_at = min(expires_at, answer_expires_at)
+    keep_ms = int((expires_at - now) * 1000)
+    if keep_ms <= 0:
+        return
     entry = _pack(
         versions,
         response.status_code,
         answer_headers(response),
         response.content,
-        expires_at=time.time() + settings.CACHE_TIMEOUT_SECONDS,
+        expires_at=expires_at,
     )
     try:
-        get_redis_connection("default").set(key, entry, ex=settings.CACHE_TIMEOUT_SECONDS)
+        get_redis_connection("default").set(key, entry, px=keep_ms)
     except RedisError as exc:
         answer_cache.breaker_trip(exc, "front cache write")
 

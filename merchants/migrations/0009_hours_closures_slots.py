@@ -87,7 +87,10 @@ class Migration(migrations.Migration):
             model_name="merchant",
             name="timezone",
             field=models.CharField(
-                db_default="UTC", default=merchants.models.default_timezone, max_length=64
+                db_default="UTC",
+                default=merchants.models.default_timezone,
+                max_length=64,
+                validators=[merchants.models.validate_timezone],
             ),
         ),
         migrations.CreateModel(

@@ -65,7 +65,11 @@ def test_create_merchant_makes_caller_the_owner(as_user):
         "location",
         "is_active",
         "created_at",
+        "timezone",
+        "open_now",
+        "next_opening_at",
     }
+    assert (body["timezone"], body["open_now"], body["next_opening_at"]) == ("UTC", True, None)
     me = as_user(owner).get("/api/v1/auth/me/").json()
     assert me["merchant_id"] == body["id"]
     assert "merchant_owner" in me["roles"]

@@ -2,9 +2,10 @@
 as writes through the API do."""
 
 import pytest
+from django.utils import timezone
 
 from catalog.models import Product
-from merchants.models import Address, DeliveryZone, Merchant
+from merchants.models import Address, DeliveryZone, Merchant, OpeningInterval
 from merchants.services import merchant_update
 from tests import factories
 from tests.admin_forms import submit
@@ -300,3 +301,20 @@ def test_a_product_stays_with_its_merchant(operator, shop):
     saved(submit(operator, url, "product_form", {"merchant": other.pk, "title": "Soy Milk"}))
     item = Product.objects.get(pk=shop["item"].pk)
     assert (item.merchant_id, item.title) == (shop["merchant"].pk, "Soy Milk")
+
+
+def test_opening_interval_added(operator, shop, cached, django_capture_on_commit_callbacks):
+    merchant = shop["merchant"]
+    assert cached()["delivering"]["results"][0]["open_now"] is True
+    # Some other day than today and tomorrow, in the merchant's zone (UTC): closed now.
+    weekday = (timezone.now().weekday() + 3) % 7
+    data = {"merchant": merchant.pk, "weekday": weekday, "opens": "10:00", "closes": "11:00"}
+    with django_capture_on_commit_callbacks(execute=True):
+        saved(
+            submit(operator, "/admin/merchants/openinginterval/add/", "openinginterval_form", data)
+        )
+    assert cached()["delivering"]["results"][0]["open_now"] is False
+    # An overlapping one is refused by the hours service, and nothing changes.
+    overlapping = {**data, "opens": "10:30", "closes": "12:00"}
+    submit(operator, "/admin/merchants/openinginterval/add/", "openinginterval_form", overlapping)
+    assert OpeningInterval.objects.filter(merchant=merchant).count() == 1

@@ -1,16 +1,18 @@
 """The hot geo queries use their GiST indexes on a city-sized table."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 
 from catalog.selectors import products_nearby_statement
-from merchants.selectors import MERCHANTS_DELIVERING_TO_SQL, MERCHANTS_NEARBY_SQL
+from merchants.selectors import merchants_delivering_to_sql, merchants_nearby_sql
 
 pytestmark = pytest.mark.django_db
 
 POINT = "SRID=4326;POINT(13.405 52.52)"
+NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 
 BIG_CITY_SQL = [
     """
@@ -91,19 +93,26 @@ def test_products_nearby_walks_the_merchant_location_index(big_city):
 
 
 def test_merchants_nearby_walks_the_location_index(big_city):
-    text = plan(MERCHANTS_NEARBY_SQL, {"point": POINT, "radius": 5000, "limit": 20})
+    text = plan(
+        merchants_nearby_sql(open_at=False),
+        {"point": POINT, "radius": 5000, "limit": 20, "now": NOW},
+    )
     assert re.search(r"Index Scan using merchants_merchant_location_\w+", text), text
 
 
 def test_delivering_to_uses_the_zone_area_index(big_city):
-    text = plan(MERCHANTS_DELIVERING_TO_SQL, {"point": POINT, "limit": 100})
+    text = plan(
+        merchants_delivering_to_sql(open_at=False), {"point": POINT, "limit": 100, "now": NOW}
+    )
     assert re.search(r"Index Scan using merchants_deliveryzone_area_\w+", text), text
 
 
 def test_delivering_to_walks_nearest_first_and_stops(big_city):
     """The covering parts come nearest merchant first from one index walk, which the
     `limit` stops, instead of every covering zone of the city being ranked."""
-    text = plan(MERCHANTS_DELIVERING_TO_SQL, {"point": POINT, "limit": 100})
+    text = plan(
+        merchants_delivering_to_sql(open_at=False), {"point": POINT, "limit": 100, "now": NOW}
+    )
     assert re.search(
         r"Index Scan using merchants_deliveryzone_area_nearest on merchants_deliveryzonepart"
         r"[^\n]*\n(?:[^\n]*\n)*?\s+Order By: \(merchant_unit <<->>",
