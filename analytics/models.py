@@ -38,10 +38,28 @@ class MerchantDay(models.Model):
     orders = models.IntegerField()
     revenue = models.DecimalField(max_digits=14, decimal_places=2)
     delivery_time = models.DurationField()
+    # The merchant's running totals: the sums above over all its days up to and including
+    # this one. A range's sums are the last row's totals to its end minus the last row's
+    # before its start, two index probes a merchant however long the range: the report of
+    # every merchant over 90 days reads 40,000 index entries instead of 20,000 merchants'
+    # 90 days of rows. Differences of the same types are exact: integers, numerics, and
+    # intervals, which PostgreSQL adds and subtracts in days and microseconds apart, so
+    # the difference holds the same days and microseconds as the range's sum.
+    orders_to_date = models.BigIntegerField()
+    revenue_to_date = models.DecimalField(max_digits=16, decimal_places=2)
+    delivery_time_to_date = models.DurationField()
 
     class Meta:
-        # The reports of every merchant read a range of days.
-        indexes = [models.Index(fields=["day"], name="analytics_merchantday_day_idx")]
+        indexes = [
+            # `rollups_rebuild` deletes the days from a date.
+            models.Index(fields=["day"], name="analytics_merchantday_day_idx"),
+            # The probes of the running totals read this index alone (index-only scans).
+            models.Index(
+                fields=["merchant_id", "day"],
+                include=["orders_to_date", "revenue_to_date", "delivery_time_to_date"],
+                name="analytics_merchantday_totals",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.merchant_id} {self.day}: {self.orders}"

@@ -30,7 +30,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce, DenseRank
-from django.db.models.sql.constants import LOUTER
+from django.db.models.sql.constants import INNER, LOUTER
 from django_cte import CTE, with_cte
 from django_cte.raw import raw_cte_sql
 
@@ -39,7 +39,7 @@ from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from catalog.models import Product
 from geomarket.accounts.selectors import KEY_STAND_IN, operator_tokens
 from geomarket.shapes import json_array_sql
-from geomarket.sql import CompiledQuery, fetch_all
+from geomarket.sql import CompiledQuery, Lateral, fetch_all
 from merchants.models import Merchant
 
 INTERVALS = ("day", "week", "month")
@@ -78,8 +78,12 @@ class Statement:
 class ShareOfAll(Func):
     """An aggregate's share of its sum over every group, none when that sum is zero."""
 
-    template = "%(expressions)s / NULLIF(SUM(%(expressions)s) OVER (), 0)"
     contains_over_clause = True
+
+    def as_sql(self, compiler, connection, **extra_context):
+        # The aggregate is written twice, so are its parameters.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"{sql} / NULLIF(SUM({sql}) OVER (), 0)", (*params, *params)
 
 
 # What a compiled report is built with in place of each call's own values: none is a
@@ -356,27 +360,48 @@ def revenue_report(
 # --- merchants ----------------------------------------------------------------------
 
 
+def _totals(*, before: str, day: date, name: str, join_type: str) -> Lateral:
+    """The running totals of each merchant's last day `before` `day` (`lt` or `lte`)."""
+    return Lateral(
+        MerchantDay.objects.filter(merchant_id=OuterRef("pk"), **{f"day__{before}": day})
+        .order_by("-day")
+        .values("orders_to_date", "revenue_to_date", "delivery_time_to_date")[:1],
+        name=name,
+        join_type=join_type,
+    )
+
+
 def _merchants_queryset(*, range_: DateRange):
     """Merchants by revenue, share of the total and delivery time.
 
-    Grouped by merchant_id alone, then named by a scalar subquery per group: grouping
-    by (merchant_id, name) makes PostgreSQL guess far more groups than merchants, which
-    ruled out the parallel aggregate and joined every row to its merchant first; and
-    grouping by the subquery too looks the name up for every row grouped.
+    A merchant's sums over the range are its running totals at its last day up to the
+    range's end minus those at its last day before the range's start
+    (`MerchantDay.orders_to_date`): two index probes for each merchant, joined LATERAL
+    (the ORM's scalar subqueries would probe once for each column). A merchant with
+    nothing up to the end has no row; one with nothing before the start takes zeros.
     """
+    to_end = _totals(before="lte", day=range_.date_to, name="to_end", join_type=INNER)
+    before_start = _totals(before="lt", day=range_.date_from, name="before_start", join_type=LOUTER)
+
+    def in_range(column: str, zero):
+        return to_end.col(column) - Coalesce(before_start.col(column), zero)
+
+    # `delivered_orders`: the merchants' `orders` are their orders' relation.
+    orders = in_range("orders_to_date", Value(0))
+    revenue = in_range("revenue_to_date", Value(0, output_field=DecimalField()))
+    delivery_time = in_range("delivery_time_to_date", Value(timedelta(0)))
+    merchants = before_start.join(to_end.join(Merchant.objects.all()))
     return (
-        _days(MerchantDay, range_)
-        .values("merchant_id")
-        .annotate(
-            # Before `orders` names the sum: here it is still the rollups' column.
-            avg_delivery=IntervalPer(Sum("delivery_time"), Sum("orders")),
-            orders=Sum("orders"),
-            revenue=Sum("revenue"),
+        merchants.annotate(
+            merchant_id=F("pk"),
+            delivered_orders=orders,
+            revenue=revenue,
+            avg_delivery=IntervalPer(delivery_time, orders),
         )
+        .filter(delivered_orders__gt=0)
         .annotate(
             revenue_share=ShareOfAll(F("revenue"), output_field=DecimalField()),
             rank=Window(DenseRank(), order_by=F("revenue").desc()),
-            name=_merchant_name("merchant_id"),
         )
         .order_by("rank", "merchant_id")
         .values_list(*MERCHANT_ROW.columns)

@@ -23,19 +23,66 @@ _PLATFORM_DAY = PlatformDay._meta.db_table
 
 # Adds the sums to the rows already there: two deliveries on one day, in concurrent
 # transactions, both count (the second waits for the first's row lock and adds to what
-# it committed). Every delivery writes its rows in the same order, each table's in key
-# order, so two transactions never wait for each other's rows in a cycle.
+# it committed). The platform's and products' rows are written in key order, so two
+# transactions never wait for each other's rows in a cycle.
+#
+# A merchant's running totals (`MerchantDay.orders_to_date`...) change on the day added
+# to and on every later day it has: `changes` holds those days with the day's own sums
+# and the running sum of what is added up to it. A day already kept adds both; a new day
+# starts from the totals of the merchant's last day before it. Those totals are read
+# from the statement's snapshot, which is why the merchant's deliveries are serialized
+# (`_LOCK_MERCHANTS_SQL`) before this statement starts.
 _ADD_SQL = f"""
 WITH merchant_days AS ({{merchant_days}}),
+first_days AS (SELECT merchant_id, min(day) AS day FROM merchant_days GROUP BY 1),
+days AS (
+    SELECT s.merchant_id, s.day, s.orders, s.revenue, s.delivery_time FROM merchant_days s
+    UNION ALL
+    SELECT d.merchant_id, d.day, 0, 0, '0'::interval
+    FROM {_MERCHANT_DAY} d
+    JOIN first_days f ON d.merchant_id = f.merchant_id AND d.day > f.day
+),
+changes AS (
+    SELECT merchant_id, day,
+           sum(orders)::bigint AS orders, sum(revenue) AS revenue,
+           sum(delivery_time) AS delivery_time,
+           sum(sum(orders)) OVER w AS orders_added,
+           sum(sum(revenue)) OVER w AS revenue_added,
+           sum(sum(delivery_time)) OVER w AS delivery_time_added
+    FROM days
+    GROUP BY merchant_id, day
+    WINDOW w AS (PARTITION BY merchant_id ORDER BY day)
+),
+merchant_days_kept AS (
+    UPDATE {_MERCHANT_DAY} d SET
+        orders = d.orders + c.orders,
+        revenue = d.revenue + c.revenue,
+        delivery_time = d.delivery_time + c.delivery_time,
+        orders_to_date = d.orders_to_date + c.orders_added,
+        revenue_to_date = d.revenue_to_date + c.revenue_added,
+        delivery_time_to_date = d.delivery_time_to_date + c.delivery_time_added
+    FROM changes c
+    WHERE d.merchant_id = c.merchant_id AND d.day = c.day
+),
 merchant_days_added AS (
-    INSERT INTO {_MERCHANT_DAY} AS d (merchant_id, day, orders, revenue, delivery_time)
-    SELECT s.merchant_id, s.day, s.orders, s.revenue, s.delivery_time
-    FROM merchant_days s
-    ORDER BY s.merchant_id, s.day
-    ON CONFLICT (merchant_id, day) DO UPDATE SET
-        orders = d.orders + EXCLUDED.orders,
-        revenue = d.revenue + EXCLUDED.revenue,
-        delivery_time = d.delivery_time + EXCLUDED.delivery_time
+    INSERT INTO {_MERCHANT_DAY} (merchant_id, day, orders, revenue, delivery_time,
+                                 orders_to_date, revenue_to_date, delivery_time_to_date)
+    SELECT c.merchant_id, c.day, c.orders, c.revenue, c.delivery_time,
+           coalesce(p.orders_to_date, 0) + c.orders_added,
+           coalesce(p.revenue_to_date, 0) + c.revenue_added,
+           coalesce(p.delivery_time_to_date, '0'::interval) + c.delivery_time_added
+    FROM changes c
+    LEFT JOIN LATERAL (
+        SELECT orders_to_date, revenue_to_date, delivery_time_to_date
+        FROM {_MERCHANT_DAY} p
+        WHERE p.merchant_id = c.merchant_id AND p.day < c.day
+        ORDER BY p.day DESC
+        LIMIT 1
+    ) p ON true
+    WHERE NOT EXISTS (
+        SELECT FROM {_MERCHANT_DAY} e WHERE e.merchant_id = c.merchant_id AND e.day = c.day
+    )
+    ORDER BY c.merchant_id, c.day
 ),
 platform_days_added AS (
     INSERT INTO {_PLATFORM_DAY} AS d (day, shard, orders, revenue)
@@ -57,8 +104,24 @@ ON CONFLICT (merchant_id, product_id, day) DO UPDATE SET
 """  # noqa: S608 (table names and compiled querysets only)
 
 
-def _rollups_add(orders: QuerySet[Order]) -> None:
-    """Add the delivered `orders` to the rollups, in one statement."""
+# A delivery adds to its merchant's running totals from what the statement sees of the
+# merchant's other days when it starts. Two transactions delivering for one merchant on
+# different days (either side of a UTC midnight, or a late delivery dated back) lock no
+# row in common, so without this each could start before the other commits and the
+# later day's totals would miss the earlier day's delta. The lock is taken in a statement
+# of its own, before the one that adds: in READ COMMITTED that one's snapshot is then
+# taken after the previous holder committed. Merchants are locked in key order, so two
+# transactions never wait for each other in a cycle; two merchants whose keys collide
+# only wait for each other. Held until the transaction ends.
+_LOCK_MERCHANTS_SQL = """
+SELECT pg_advisory_xact_lock(hashtext('analytics_merchantday'), s.key)
+FROM (SELECT DISTINCT hashint8(merchant_id) AS key FROM ({merchants}) m ORDER BY 1) s
+"""
+
+
+def _rollups_add(orders: QuerySet[Order], *, lock_merchants: bool = True) -> None:
+    """Add the delivered `orders` to the rollups, in one statement after locking their
+    merchants' running totals (unless the caller holds the tables)."""
     delivered = orders.filter(status=OrderStatus.DELIVERED)
     merchant_days = (
         delivered.annotate(day=TruncDate("delivered_at", tzinfo=UTC))
@@ -84,6 +147,10 @@ def _rollups_add(orders: QuerySet[Order]) -> None:
     product_sql, product_params = product_days.query.sql_with_params()
     sql = _ADD_SQL.format(merchant_days=merchant_sql, product_days=product_sql)
     with connection.cursor() as cursor:
+        if lock_merchants:
+            merchants = delivered.values("merchant_id").query
+            merchants_sql, merchants_params = merchants.sql_with_params()
+            cursor.execute(_LOCK_MERCHANTS_SQL.format(merchants=merchants_sql), merchants_params)
         cursor.execute(sql, (*merchant_params, *product_params))
 
 
@@ -116,4 +183,6 @@ def rollups_rebuild(*, since: date | None = None) -> None:
     orders = Order.objects.all()
     if since is not None:
         orders = orders.filter(delivered_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
-    _rollups_add(orders)
+    # The table lock keeps every delivery out; a lock per merchant would fill PostgreSQL's
+    # lock table.
+    _rollups_add(orders, lock_merchants=False)

@@ -50,7 +50,8 @@ MERCHANT_ROW = Shape(
     (
         Field("merchant_id", INTEGER),
         Field("name", TEXT),
-        Field("orders", INTEGER),
+        # The merchants' `orders` are their orders' relation.
+        Field("orders", INTEGER, source="delivered_orders"),
         Field("revenue", MONEY),
         Field("revenue_share", SHARE),
         Field("rank", INTEGER),

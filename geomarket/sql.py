@@ -5,6 +5,10 @@ import re
 from typing import NamedTuple
 
 from django.db import InternalError, connection, connections, transaction
+from django.db.models import Field, Subquery
+from django.db.models.expressions import Col
+from django.db.models.sql.constants import INNER
+from django_cte.join import QJoin
 from psycopg.sql import Literal
 
 # PostGIS's GiST distance for a geography entry can come out a rounding error above the
@@ -131,3 +135,51 @@ def literal_sql(sql: str, params, *, keep=lambda param: False) -> str:
         return Literal(param).as_string(None).replace("%", "%%")
 
     return _PLACEHOLDER.sub(substitute, sql)
+
+
+class Lateral:
+    """A subquery joined LATERAL to a queryset's table, which the ORM cannot express: run
+    once per row of that table (its `OuterRef`s name that row), so each run can be an
+    index probe with a `LIMIT`. `join` returns the queryset joined to it; `col` reads one
+    of its columns there. INNER drops the rows for which it finds nothing, LOUTER keeps
+    them with NULLs."""
+
+    def __init__(self, queryset, *, name: str, join_type: str = INNER):
+        self.queryset = queryset
+        self.name = name
+        self.join_type = join_type
+
+    def join(self, queryset):
+        queryset = queryset.all()
+        query = queryset.query
+        subquery = Subquery(self.queryset, output_field=Field()).resolve_expression(query)
+        alias = query.join(
+            _LateralJoin(query.get_initial_alias(), self.name, subquery, self.join_type)
+        )
+        if alias != self.name:
+            raise ValueError(f"{self.name!r} already names a table of the query")
+        return queryset
+
+    def col(self, name: str) -> Col:
+        return Col(self.name, self.queryset.model._meta.get_field(name))
+
+
+class _LateralJoin(QJoin):
+    def __init__(self, parent_alias, table_alias, subquery, join_type, nullable=None):
+        super().__init__(
+            parent_alias, table_alias, table_alias, subquery, join_type=join_type, nullable=nullable
+        )
+
+    def as_sql(self, compiler, connection):
+        sql, params = compiler.compile(self.on_clause)
+        quoted = compiler.quote_name_unless_alias(self.table_alias)
+        return f"{self.join_type} LATERAL {sql} {quoted} ON true", params
+
+    def relabeled_clone(self, change_map):
+        return type(self)(
+            change_map.get(self.parent_alias, self.parent_alias),
+            change_map.get(self.table_alias, self.table_alias),
+            self.on_clause.relabeled_clone(change_map),
+            self.join_type,
+            self.nullable,
+        )
