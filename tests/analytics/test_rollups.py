@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from analytics.models import MerchantDay, PlatformDay, ProductDay
@@ -46,11 +47,13 @@ def _moment(rng: random.Random) -> datetime:
     return day + timedelta(seconds=rng.randrange(86400), microseconds=rng.randrange(10**6))
 
 
-def _random_history(rng: random.Random, clock: list[datetime]) -> None:
+def _random_history(rng: random.Random, clock: list[datetime]) -> list[tuple[int, date]]:
     """Shops selling a few products each, and orders placed and moved through their
     states by the services: delivered within minutes, late (days after they were
     placed, across UTC midnights), cancelled, rejected for want of stock, or left in
-    flight; deliveries come in no particular order of day."""
+    flight; deliveries come in no particular order of day. Returns the (merchant, UTC
+    day) of each delivery, in the order they were made."""
+    deliveries = []
     operator = factories.user(is_staff=True)
     buyers = [factories.user() for _ in range(3)]
     shops = []
@@ -96,7 +99,9 @@ def _random_history(rng: random.Random, clock: list[datetime]) -> None:
                     seconds=rng.randrange(60),
                     microseconds=rng.randrange(10**6),
                 )
+                deliveries.append((order.merchant_id, clock[0].astimezone(UTC).date()))
             order_transition(order_id=order.pk, actor=operator, to_status=step)
+    return deliveries
 
 
 def _raw_history() -> dict:
@@ -163,12 +168,58 @@ def _assert_reports_match(history: dict, rng: random.Random) -> None:
 
 def _rollups() -> tuple[list, list, list]:
     return (
-        sorted(MerchantDay.objects.values_list("merchant_id", "day", "orders", "revenue")),
+        sorted(
+            MerchantDay.objects.values_list(
+                "merchant_id", "day", "orders", "revenue", "orders_to_date", "revenue_to_date"
+            )
+        ),
         sorted(PlatformDay.objects.values_list("day", "shard", "orders", "revenue")),
         sorted(
             ProductDay.objects.values_list("merchant_id", "product_id", "day", "units", "revenue")
         ),
     )
+
+
+# The merchant days whose running totals are not the sums of the merchant's days up to
+# them. Compared as text: PostgreSQL's interval equality takes a day for 24 hours, and
+# the report's averages divide the days and the microseconds apart.
+WRONG_RUNNING_TOTALS_SQL = """
+SELECT merchant_id, day
+FROM (
+    SELECT merchant_id, day, orders_to_date, revenue_to_date, delivery_time_to_date,
+           sum(orders) OVER w AS orders_sum, sum(revenue) OVER w AS revenue_sum,
+           sum(delivery_time) OVER w AS delivery_time_sum
+    FROM analytics_merchantday
+    WINDOW w AS (PARTITION BY merchant_id ORDER BY day)
+) d
+WHERE orders_to_date <> orders_sum
+   OR revenue_to_date::text <> revenue_sum::text
+   OR delivery_time_to_date::text <> delivery_time_sum::text
+"""
+
+
+def wrong_running_totals() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(WRONG_RUNNING_TOTALS_SQL)
+        return cursor.fetchall()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_running_totals_are_the_sums_of_the_merchants_days_so_far(clock, seed):
+    rng = random.Random(100 + seed)
+    seen: dict[int, date] = {}
+    dated_back = 0
+    for merchant_id, day in _random_history(rng, clock):
+        # Delivered on a day before the merchant's last: its later days take it in.
+        dated_back += day < seen.get(merchant_id, day)
+        seen[merchant_id] = max(day, seen.get(merchant_id, day))
+    assert dated_back
+    assert MerchantDay.objects.count() > len(seen)
+    assert wrong_running_totals() == []
+    rollups_rebuild(since=DAY0 + timedelta(days=WINDOW_DAYS // 2))
+    assert wrong_running_totals() == []
+    rollups_rebuild()
+    assert wrong_running_totals() == []
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -212,7 +263,7 @@ def test_only_a_delivery_adds_to_the_rollups(clock):
     clock[0] = datetime(2026, 6, 3, 23, 59, 59, 999_999, tzinfo=UTC)
     order_transition(order_id=kept.pk, actor=operator, to_status=OrderStatus.DELIVERED)
     assert _rollups() == (
-        [(shop.pk, date(2026, 6, 3), 1, kept.total)],
+        [(shop.pk, date(2026, 6, 3), 1, kept.total, 1, kept.total)],
         [(date(2026, 6, 3), shop.pk % PlatformDay.SHARDS, 1, kept.total)],
         [(shop.pk, product.pk, date(2026, 6, 3), 2, product.price * 2)],
     )
