@@ -8,7 +8,7 @@ from django.db import IntegrityError, connection, models, transaction
 from psycopg.types.range import Range
 
 from geomarket.answer_cache import Namespace, versions_bump
-from geomarket.errors import DomainError, Forbidden
+from geomarket.errors import Conflict, DomainError, Forbidden
 from geomarket.hooks import hook_call
 from geomarket.services import model_update
 from merchants.models import (
@@ -17,9 +17,11 @@ from merchants.models import (
     DeliveryZone,
     Merchant,
     OpeningInterval,
+    SlotBooking,
     SlotPlan,
     default_timezone,
 )
+from merchants.selectors import SLOT_AT_SQL
 
 MAX_ZONE_AREA_KM2 = 5_000
 
@@ -291,3 +293,59 @@ def slot_plan_set(
 def slot_plan_delete(*, merchant: Merchant) -> None:
     versions_bump(Namespace.MERCHANTS)
     SlotPlan.objects.filter(merchant=merchant).delete()
+
+
+# --- slot bookings ----------------------------------------------------------------------
+
+
+class SlotNotOffered(DomainError):
+    code = "slot_not_offered"
+    default_message = "This is not the start of one of the merchant's current slots."
+
+
+class SlotFull(Conflict):
+    code = "slot_full"
+    default_message = "This slot is fully booked."
+
+
+# Books one order into merchant `%(merchant_id)s`'s slot starting at `%(slot_starts_at)s`
+# if it is one of its current slots (`SLOT_AT_SQL`, the question the order's context
+# read asked) and has room: one row of the slot's end and, NULL when it is full, the
+# count booked. Inserting with ON CONFLICT waits for a concurrent booking of the same
+# slot and then tests `booked < capacity` on the row as that booking left it.
+_SLOT_BOOK_SQL = f"""
+WITH slot AS ({SLOT_AT_SQL}), booking AS (
+    INSERT INTO merchants_slotbooking (merchant_id, starts_at, booked)
+    SELECT %(merchant_id)s, %(slot_starts_at)s, 1 FROM slot
+    ON CONFLICT (merchant_id, starts_at) DO UPDATE
+        SET booked = merchants_slotbooking.booked + 1
+        WHERE merchants_slotbooking.booked < (SELECT capacity FROM slot)
+    RETURNING booked
+)
+SELECT slot.ends_at, (SELECT booked FROM booking) FROM slot
+"""  # noqa: S608 - a fixed fragment only
+
+
+@transaction.atomic(savepoint=False)
+def slot_book(*, merchant_id: int, starts_at: datetime) -> datetime:
+    """Book one order into the merchant's slot starting at `starts_at`, in the caller's
+    transaction; returns the slot's end. 400 when it is not one of the merchant's
+    current slots, 409 when it is full."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SLOT_BOOK_SQL, {"merchant_id": merchant_id, "slot_starts_at": starts_at})
+        row = cursor.fetchone()
+    if row is None:
+        raise SlotNotOffered(field="slot_starts_at")
+    ends_at, booked = row
+    if booked is None:
+        raise SlotFull()
+    return ends_at
+
+
+@transaction.atomic(savepoint=False)
+def slot_release(*, merchant_id: int, starts_at: datetime) -> None:
+    """Give back one booking of the merchant's slot starting at `starts_at` (an order
+    that booked it was cancelled), in the caller's transaction."""
+    SlotBooking.objects.filter(merchant_id=merchant_id, starts_at=starts_at, booked__gt=0).update(
+        booked=models.F("booked") - 1
+    )

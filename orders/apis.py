@@ -89,6 +89,7 @@ class OrderListApi(RateLimitedMixin, APIView):
             lines=[OrderLine(item["product_id"], item["quantity"]) for item in data["items"]],
             delivery_address=data["delivery_address"],
             idempotency_key=key,
+            slot_starts_at=data["slot_starts_at"],
         )
         if not hasattr(order, "_prefetched_objects_cache"):  # an idempotent replay
             order = _detail(request, order.pk)

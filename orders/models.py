@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class OrderStatus(models.TextChoices):
@@ -49,12 +49,21 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # The merchant's delivery slot the order was placed for (booked in merchants'
+    # SlotBooking while the order is live); both null for an order to deliver now.
+    slot_starts_at = models.DateTimeField(null=True, blank=True)
+    slot_ends_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(subtotal__gte=0) & Q(delivery_fee__gte=0) & Q(total__gte=0),
                 name="order_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(slot_starts_at__isnull=True, slot_ends_at__isnull=True)
+                | Q(slot_ends_at__gt=F("slot_starts_at")),
+                name="order_slot_whole",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=[choice.value for choice in OrderStatus]),

@@ -135,6 +135,8 @@ _ORDER_FIELDS = (
     "created_at",
     "updated_at",
     "delivered_at",
+    "slot_starts_at",
+    "slot_ends_at",
 )
 _ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
 

@@ -19,6 +19,17 @@ class OrderCreateSerializer(serializers.Serializer):
     merchant_id = IdField()
     items = OrderLineSerializer(many=True, allow_empty=False, max_length=100)
     delivery_address = DeliveryAddressSerializer()
+    slot_starts_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "Deliver in the merchant's slot starting at this instant (ISO 8601 with an"
+            " offset): one of its current slots (`merchants/{id}/slots/`), booked with the"
+            " order; a full slot is refused with 409 `slot_full`. Absent: deliver now, and"
+            " the merchant must be open now."
+        ),
+    )
 
     def validate_items(self, items):
         ids = [item["product_id"] for item in items]
@@ -83,6 +94,12 @@ class OrderOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     delivered_at = serializers.DateTimeField(allow_null=True)
+    slot_starts_at = serializers.DateTimeField(
+        allow_null=True, help_text="The delivery slot's start; null for delivery now."
+    )
+    slot_ends_at = serializers.DateTimeField(
+        allow_null=True, help_text="The delivery slot's end; null for delivery now."
+    )
 
 
 class OrderDetailSerializer(OrderOutputSerializer):
@@ -151,6 +168,8 @@ def order_payload(order) -> dict:
         "created_at": _moment(order.created_at),
         "updated_at": _moment(order.updated_at),
         "delivered_at": _maybe_moment(order.delivered_at),
+        "slot_starts_at": _maybe_moment(order.slot_starts_at),
+        "slot_ends_at": _maybe_moment(order.slot_ends_at),
     }
 
 

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,12 +13,13 @@ from psycopg.types.json import Jsonb
 
 from catalog.selectors import MERCHANT_PUBLISHED_PRODUCTS_SQL
 from geomarket.answer_cache import Namespace, versions_bump
+from geomarket.api.fields import format_datetime
 from geomarket.errors import Conflict, DomainError
 from geomarket.sql import point_ewkt
 from inventory.services import stock_take
 from merchants.models import Address, DeliveryZone, Merchant
-from merchants.selectors import MERCHANT_COVERING_ZONE_SQL
-from merchants.services import ADDRESS_FIELDS, ADDRESS_INSERT_SQL
+from merchants.selectors import MERCHANT_COVERING_ZONE_SQL, MERCHANT_TIMING_SQL
+from merchants.services import ADDRESS_FIELDS, ADDRESS_INSERT_SQL, SlotNotOffered, slot_book
 from orders.models import IdempotencyKey, Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services.notifications import CONFIRMATION_TASK
 
@@ -37,13 +38,21 @@ class OrderLine:
     quantity: int
 
 
-def _request_hash(*, merchant_id: int, lines: list[OrderLine], delivery_address: dict) -> str:
+def _request_hash(
+    *,
+    merchant_id: int,
+    lines: list[OrderLine],
+    delivery_address: dict,
+    slot_starts_at: datetime | None,
+) -> str:
     address = dict(delivery_address)
     location = address.pop("location")
     canonical = {
         "merchant_id": merchant_id,
         "items": sorted([line.product_id, line.quantity] for line in lines),
         "delivery_address": {**address, "location": [location.x, location.y]},
+        # The instant, whatever offset it was written with.
+        "slot_starts_at": slot_starts_at and slot_starts_at.timestamp(),
     }
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
@@ -98,13 +107,15 @@ def _replayed_order(*, user, key: str, request_hash: str) -> Order | None:
 
 
 # Everything placing an order checks, in one round trip: the merchant, its cheapest
-# active zone covering the delivery point (merchants' fragment), and the requested
-# products (catalog's).
+# active zone covering the delivery point and whether it is open now or offers the
+# requested slot (merchants' fragments), and the requested products (catalog's).
 ORDER_CONTEXT_SQL = f"""
 SELECT m.id, m.name, m.owner_id, m.zone_id, m.delivery_fee, m.min_order_amount,
-       products.ids, products.titles, products.prices
+       products.ids, products.titles, products.prices,
+       timing.open_now, timing.next_opening_at, timing.slot_ends_at
 FROM ({MERCHANT_COVERING_ZONE_SQL}) m
 CROSS JOIN LATERAL ({MERCHANT_PUBLISHED_PRODUCTS_SQL.format(merchant="m.id")}) products
+CROSS JOIN ({MERCHANT_TIMING_SQL}) timing
 """  # noqa: S608 - only fixed fragments are interpolated
 
 
@@ -114,6 +125,8 @@ class _OrderContext:
     zone: DeliveryZone
     # product id -> (title, price)
     products: dict[int, tuple[str, Decimal]]
+    # The end of the requested slot; None for an order to deliver now.
+    slot_ends_at: datetime | None
 
 
 def _validated_lines(lines: list[OrderLine]) -> None:
@@ -129,7 +142,27 @@ def _validated_lines(lines: list[OrderLine]) -> None:
             raise DomainError("Quantities must be between 1 and 999.", field="items")
 
 
-def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _OrderContext:
+def _refuse_untimely(
+    *, open_now: bool | None, next_opening_at: datetime | None, slot_ends_at: datetime | None
+) -> None:
+    """The 400 for an order the merchant cannot take at this time: without a slot
+    (`open_now` not None) while it is closed, naming when it opens; with one, when the
+    slot is not one of its current slots."""
+    if open_now is None:
+        if slot_ends_at is None:
+            raise SlotNotOffered(field="slot_starts_at")
+    elif not open_now:
+        opening = (
+            f"next opening {format_datetime(next_opening_at)}"
+            if next_opening_at
+            else "no opening within 14 days"
+        )
+        raise DomainError(f"closed: the merchant is closed now; {opening}.", field="merchant_id")
+
+
+def _order_context(
+    *, merchant_id: int, lines: list[OrderLine], point: str, slot_starts_at: datetime | None
+) -> _OrderContext:
     """The merchant, zone and products of an order, or the 400 that says which is wrong.
 
     `point` is the delivery point as EWKT."""
@@ -141,12 +174,14 @@ def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _
                 "merchant_id": merchant_id,
                 "product_ids": [line.product_id for line in lines],
                 "point": point,
+                "slot_starts_at": slot_starts_at,
             },
         )
         row = cursor.fetchone()
     if row is None:
         raise DomainError("Unknown or inactive merchant.", field="merchant_id")
-    merchant_pk, name, owner_id, zone_id, fee, min_order, ids, titles, prices = row
+    merchant_pk, name, owner_id, zone_id, fee, min_order, ids, titles, prices = row[:9]
+    open_now, next_opening_at, slot_ends_at = row[9:]
     products = dict(zip(ids or [], zip(titles or [], prices or [], strict=True), strict=True))
     for line in lines:
         if line.product_id not in products:
@@ -157,19 +192,23 @@ def _order_context(*, merchant_id: int, lines: list[OrderLine], point: str) -> _
         raise DomainError(
             "The merchant does not deliver to this location.", field="delivery_address"
         )
+    _refuse_untimely(open_now=open_now, next_opening_at=next_opening_at, slot_ends_at=slot_ends_at)
     return _OrderContext(
         merchant=Merchant(pk=merchant_pk, name=name, owner_id=owner_id),
         zone=DeliveryZone(pk=zone_id, delivery_fee=fee, min_order_amount=min_order),
         products=products,
+        slot_ends_at=slot_ends_at,
     )
 
 
 def _priced(
-    *, merchant_id: int, lines: list[OrderLine], point: str
+    *, merchant_id: int, lines: list[OrderLine], point: str, slot_starts_at: datetime | None
 ) -> tuple[_OrderContext, list[tuple[OrderLine, str, Decimal]], Decimal]:
     """The order's context, its lines with their titles and prices, and its subtotal;
     or the 400 that says what is wrong, the zone's minimum order included."""
-    context = _order_context(merchant_id=merchant_id, lines=lines, point=point)
+    context = _order_context(
+        merchant_id=merchant_id, lines=lines, point=point, slot_starts_at=slot_starts_at
+    )
     zone = context.zone
     priced = [(line, *context.products[line.product_id]) for line in lines]
     subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
@@ -190,10 +229,11 @@ ORDER_RECORD_SQL = f"""
 WITH address AS ({ADDRESS_INSERT_SQL}), placed AS (
     INSERT INTO orders_order (
         buyer_id, merchant_id, delivery_address_id, status, subtotal, delivery_fee, total,
-        rejection_reason, shortages, courier_id, created_at, updated_at, delivered_at)
+        rejection_reason, shortages, courier_id, created_at, updated_at, delivered_at,
+        slot_starts_at, slot_ends_at)
     SELECT %(buyer_id)s, %(merchant_id)s, address.id, %(status)s, %(subtotal)s,
            %(delivery_fee)s, %(total)s, %(rejection_reason)s, %(shortages)s, NULL, %(now)s,
-           %(now)s, NULL
+           %(now)s, NULL, %(slot_starts_at)s, %(slot_ends_at)s
     FROM address
     RETURNING id
 ), items AS (
@@ -237,14 +277,19 @@ def order_place(
     lines: list[OrderLine],
     delivery_address: dict[str, Any],
     idempotency_key: str | None = None,
+    slot_starts_at: datetime | None = None,
 ) -> Order:
     """Validate, then take the stock and record the order in one transaction.
 
-    1. Validate the merchant, the products and the delivery zone (400 on failure). It
-       is one read, made before the transaction: a refused order then costs that read
-       alone, and under READ COMMITTED it sees what it would see inside.
+    1. Validate the merchant, the products, the delivery zone, and that the merchant is
+       open now or, for an order placed for a slot (`slot_starts_at`), offers that slot
+       (400 on failure). It is one read, made before the transaction: a refused order
+       then costs that read alone, and under READ COMMITTED it sees what it would see
+       inside.
     2. With an `Idempotency-Key`, claim it or return the order it already produced.
-    3. Take the stock; any shortage records a rejected order instead.
+    3. Take the stock; any shortage records a rejected order instead. Else book the
+       slot, after the stock as every placement does, so two never wait on each other
+       in opposite orders; a full slot refuses the order (409) and undoes the rest.
     4. Record the order, its lines and history; a confirmed order queues its
        confirmation in the outbox and makes cached stock answers unreachable.
 
@@ -254,14 +299,21 @@ def order_place(
     after the commit, so no Python work (nor a wait for the GIL) holds inventory locks.
     """
     request_hash = (
-        _request_hash(merchant_id=merchant_id, lines=lines, delivery_address=delivery_address)
+        _request_hash(
+            merchant_id=merchant_id,
+            lines=lines,
+            delivery_address=delivery_address,
+            slot_starts_at=slot_starts_at,
+        )
         if idempotency_key
         else None
     )
     location = delivery_address["location"]
     point = point_ewkt(lat=location.y, lng=location.x)
     try:
-        context, priced, subtotal = _priced(merchant_id=merchant_id, lines=lines, point=point)
+        context, priced, subtotal = _priced(
+            merchant_id=merchant_id, lines=lines, point=point, slot_starts_at=slot_starts_at
+        )
     except DomainError:
         if idempotency_key:
             replayed = _replayed_order(user=buyer, key=idempotency_key, request_hash=request_hash)
@@ -284,6 +336,8 @@ def order_place(
         "line_totals": [price * line.quantity for line, _, price in priced],
         "task_name": CONFIRMATION_TASK,
         "claim_id": None,
+        "slot_starts_at": slot_starts_at,
+        "slot_ends_at": context.slot_ends_at,
     }
     with transaction.atomic():
         if idempotency_key:
@@ -295,6 +349,10 @@ def order_place(
             record["claim_id"] = claim.pk
         record["now"] = timezone.now()
         shortages = stock_take(lines=lines)
+        if slot_starts_at is not None and not shortages:
+            record["slot_ends_at"] = slot_book(
+                merchant_id=context.merchant.pk, starts_at=slot_starts_at
+            )
         status = OrderStatus.REJECTED if shortages else OrderStatus.CONFIRMED
         record["status"] = status
         record["rejection_reason"] = "insufficient_stock" if shortages else ""
@@ -332,6 +390,8 @@ def _placed_order(
         shortages=record["shortages"].obj,
         created_at=record["now"],
         updated_at=record["now"],
+        slot_starts_at=record["slot_starts_at"],
+        slot_ends_at=record["slot_ends_at"],
     )
     order._state.adding = address._state.adding = False
     item_pks = dict(zip(item_products, item_ids, strict=True))

@@ -8,6 +8,7 @@ from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, NotFound
 from geomarket.hooks import hook_call
 from inventory.services import stock_return
+from merchants.services import slot_release
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 
 
@@ -51,7 +52,8 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     """Move an order to `to_status` if the contract allows it for this actor, else 409.
 
     The order row is locked first, so two concurrent transitions cannot both start from
-    the same state; cancelling puts the stock back in the same transaction.
+    the same state; cancelling puts the stock back and frees the order's delivery slot
+    in the same transaction (after the stock, as placement books it).
     """
     order = (
         # No join to the courier: when an assignment commits while this waits for the lock,
@@ -78,6 +80,8 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     order.save(update_fields=update_fields)
     if to_status == OrderStatus.CANCELLED:
         stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
+        if order.slot_starts_at is not None:
+            slot_release(merchant_id=order.merchant_id, starts_at=order.slot_starts_at)
         versions_bump(Namespace.CATALOG)
     hook_call("order_transitioned", order=order, from_status=from_status, to_status=to_status)
     OrderStatusChange.objects.create(
