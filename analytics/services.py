@@ -21,17 +21,19 @@ _MERCHANT_DAY = MerchantDay._meta.db_table
 _PRODUCT_DAY = ProductDay._meta.db_table
 _PLATFORM_DAY = PlatformDay._meta.db_table
 
-# Adds the sums to the rows already there: two deliveries on one day, in concurrent
-# transactions, both count (the second waits for the first's row lock and adds to what
-# it committed). The platform's and products' rows are written in key order, so two
-# transactions never wait for each other's rows in a cycle.
+# Adds the sums to the rows already there. The platform's and products' days: two
+# deliveries on one day, in concurrent transactions, both count (the second waits for
+# the first's row lock and adds to what it committed); rows are written in key order, so
+# two transactions never wait for each other's rows in a cycle.
 #
-# A merchant's running totals (`MerchantDay.orders_to_date`...) change on the day added
-# to and on every later day it has: `changes` holds those days with the day's own sums
-# and the running sum of what is added up to it. A day already kept adds both; a new day
-# starts from the totals of the merchant's last day before it. Those totals are read
-# from the statement's snapshot, which is why the merchant's deliveries are serialized
-# (`_LOCK_MERCHANTS_SQL`) before this statement starts.
+# The merchants' days: a merchant's running totals (`MerchantDay.orders_to_date`...)
+# change on the day added to and on every later day it has. `changes` holds those days
+# with the day's own sums and the running sum of what is added up to it. A day already
+# kept adds both; a new day starts from the totals of the merchant's last day before
+# it. All of that is read from the statement's snapshot, which is why the merchant's
+# deliveries are serialized (`_LOCK_MERCHANTS_SQL`) before this statement starts: then
+# no other transaction writes the merchant's days meanwhile, and a new day is a plain
+# INSERT.
 _ADD_SQL = f"""
 WITH merchant_days AS ({{merchant_days}}),
 first_days AS (SELECT merchant_id, min(day) AS day FROM merchant_days GROUP BY 1),

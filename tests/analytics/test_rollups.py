@@ -240,13 +240,25 @@ def test_reports_on_random_histories_equal_the_raw_orders_reports(clock, seed):
     assert _rollups() == kept
 
 
-def test_only_a_delivery_adds_to_the_rollups(clock):
+def shop_selling(*, price: str) -> SimpleNamespace:
+    """A shop delivering anywhere near it, one product in stock, an operator to move
+    its orders and an address to deliver them to."""
     shop = factories.merchant()
     factories.zone(merchant=shop, min_order="0")
-    product = factories.product(merchant=shop, price="4.10")
-    factories.stock(product=product, quantity=100)
-    operator = factories.user(is_staff=True)
-    address = factories.delivery_address(near=shop)
+    product = factories.product(merchant=shop, price=price)
+    factories.stock(product=product, quantity=1000)
+    return SimpleNamespace(
+        shop=shop,
+        product=product,
+        operator=factories.user(is_staff=True),
+        address=factories.delivery_address(near=shop),
+    )
+
+
+def test_only_a_delivery_adds_to_the_rollups(clock):
+    selling = shop_selling(price="4.10")
+    shop, product, operator = selling.shop, selling.product, selling.operator
+    address = selling.address
     kept, cancelled = (
         order_place(
             buyer=factories.user(),
