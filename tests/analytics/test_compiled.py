@@ -113,24 +113,45 @@ def test_a_guarded_report_has_rows_only_for_an_active_operators_token(history, o
             assert selectors.fetch_rows(statement_of(key)) == []
 
 
+def plan_nodes(statement) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql, statement.params)
+        nodes = [cursor.fetchone()[0][0]["Plan"]]
+    for node in nodes:
+        nodes.extend(node.get("Plans", []))
+    return nodes
+
+
 ROLLUP_TABLES = {model._meta.db_table for model in (MerchantDay, PlatformDay, ProductDay)}
 
 
 def test_a_guarded_report_reads_no_rollups_for_anyone_else(history):
     customer = factories.user()
     for statement_of in guarded_statements(history):
-        statement = statement_of(customer.auth_token.key)
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql, statement.params)
-            plan = cursor.fetchone()[0][0]["Plan"]
-        nodes, reads = [plan], []
-        while nodes:
-            node = nodes.pop()
-            nodes.extend(node.get("Plans", []))
-            if node.get("Relation Name") in ROLLUP_TABLES:
-                reads.append(node["Actual Loops"])
+        reads = [
+            node["Actual Loops"]
+            for node in plan_nodes(statement_of(customer.auth_token.key))
+            if node.get("Relation Name") in ROLLUP_TABLES
+        ]
         assert reads
         assert reads == [0] * len(reads)
+
+
+def test_the_merchants_report_reads_two_running_totals_a_merchant(history):
+    march = DateRange(date(2026, 3, 5), date(2026, 3, 28))
+    days = MerchantDay.objects.filter(day__gte=march.date_from, day__lte=march.date_to)
+    assert days.count() > 4 * Merchant.objects.count()
+    reads = [
+        node
+        for node in plan_nodes(selectors.merchants_statement(range_=march))
+        if node.get("Relation Name") == MerchantDay._meta.db_table
+    ]
+    # One probe to the range's end and one to before its start, for each merchant.
+    assert [node["Actual Loops"] for node in reads] == [Merchant.objects.count()] * 2
+    assert all(node["Node Type"] in ("Index Only Scan", "Index Scan") for node in reads)
+    assert sum(node["Actual Rows"] * node["Actual Loops"] for node in reads) <= 2 * len(
+        history["shops"]
+    )
 
 
 def test_revenue_rendered_by_postgresql_is_what_drf_renders(history):
