@@ -114,6 +114,8 @@ def bench_database_ready(url: str, *, log) -> str:
         log(f"seeded in {time.monotonic() - started:.0f} s")
     else:
         log(f"reusing the bench database ({count} merchants)")
+        # A bench city seeded before merchants had hours gets them added (seconds).
+        manage("seed_demo", "--preset", "bench", "--add-hours", database_url=url)
     return dsn
 
 
@@ -130,6 +132,7 @@ def demo_database_ready(url: str, *, log) -> str:
     `seed_demo --preset demo` (a few seconds) otherwise."""
     if _migrated_merchant_count(url, log=log):
         log(f"reusing the demo-city database {database_name(url)}")
+        manage("seed_demo", "--preset", "demo", "--add-hours", database_url=url)
     else:
         log(f"seeding the demo city in {database_name(url)} (seed_demo --preset demo)")
         manage("seed_demo", "--preset", "demo", database_url=url)

@@ -49,12 +49,19 @@ class Preset:
     radius_km: float
     orders: int
     couriers: int
+    # Merchants seeded without weekly hours (always open), as a share of all.
+    always_open_share: float = 0.0
 
 
 PRESETS: dict[str, Preset] = {
     # What `make run` loads: a small city a person can click through.
     "demo": Preset(
-        merchants=25, products_per_merchant=60, radius_km=12.0, orders=2_000, couriers=40
+        merchants=25,
+        products_per_merchant=60,
+        radius_km=12.0,
+        orders=2_000,
+        couriers=40,
+        always_open_share=0.1,
     ),
     # Greater Berlin at marketplace scale, for benchmarks and query plans.
     "bench": Preset(
@@ -92,6 +99,9 @@ class SeedOptions:
     # the couriers' last locations hang off the moment they are written instead, so that
     # they are still fresh when a seed that takes minutes commits (see `couriers`).
     orders_until_is_now: bool = False
+    # Merchants without weekly hours, as a share; with any, the demo owner's merchant is
+    # one of them, so its README walk-through works at any hour.
+    always_open_share: float = 0.0
 
     @property
     def products(self) -> int:
@@ -170,6 +180,7 @@ def seed_options_build(
         orders_until=orders_until,
         couriers=defaults.couriers if couriers is None else couriers,
         orders_until_is_now=orders_until_is_now,
+        always_open_share=defaults.always_open_share,
     )
     _options_validate(options)
     return options

@@ -35,6 +35,7 @@ from demo.seeding.context import (
     ids_reserve,
 )
 from demo.seeding.couriers import couriers_seed
+from demo.seeding.hours import hours_seed
 from demo.seeding.orders import orders_seed
 from demo.seeding.shapes import (
     irregular_ring,
@@ -45,7 +46,7 @@ from demo.seeding.shapes import (
 )
 from geomarket.accounts.models import User
 from inventory.models import Inventory
-from merchants.models import Address, DeliveryZone, Merchant
+from merchants.models import Address, Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
 from orders.models import Order, OrderItem, OrderStatusChange
 
 # Progress is redrawn once per this many rows in steps that advance row by row.
@@ -558,4 +559,6 @@ SEED_STEPS: tuple[SeedStep, ...] = (
     # After the orders, so that couriers can carry some of those in flight; it sets only
     # `orders_order.courier_id` on the orders it gives a courier.
     SeedStep(name="couriers", run=couriers_seed, models=(User, Token, Courier, Order)),
+    # Last, so that it changes no earlier step's rows but the merchants' time zone.
+    SeedStep(name="hours", run=hours_seed, models=(Merchant, OpeningInterval, Closure, SlotPlan)),
 )

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -13,8 +14,9 @@ from geomarket.accounts.models import User
 from geomarket.accounts.roles import Role, user_roles
 from geomarket.geo import geodesic_destination
 from inventory.models import Inventory
-from merchants.models import Address, DeliveryZone, Merchant
-from merchants.services import MAX_ZONE_AREA_KM2
+from merchants.models import Address, Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
+from merchants.selectors import merchant_open_at
+from merchants.services import MAX_ZONE_AREA_KM2, _refuse_overlaps
 from orders.models import Order, OrderItem, OrderStatusChange
 
 pytestmark = pytest.mark.django_db
@@ -380,8 +382,8 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
     large = queries(merchants=15, products_per_merchant=30)
 
     assert len(small) == len(large)
-    assert len(large) < 45
-    assert sum(sql.startswith("COPY ") for sql in large) >= 6
+    assert len(large) < 50
+    assert sum(sql.startswith("COPY ") for sql in large) >= 8
 
 
 def test_progress_is_reported_per_step_on_stderr():
@@ -416,3 +418,57 @@ def test_invalid_options_are_refused(options):
         seed(**options)
 
     assert Merchant.objects.count() == 0
+
+
+def test_the_city_keeps_hours_closures_and_slot_plans():
+    """Merchants keep hours by their kind, in Berlin's zone; the demo owner's merchant
+    keeps none (always open) and delivers in slots; the hours are valid weeks."""
+    seed(merchants=40, products_per_merchant=1)
+    first = Merchant.objects.order_by("id").first()
+    assert set(Merchant.objects.values_list("timezone", flat=True)) == {"Europe/Berlin"}
+    with_hours = set(OpeningInterval.objects.values_list("merchant_id", flat=True))
+    assert first.pk not in with_hours
+    assert len(with_hours) == 40 - round(40 * 0.1)
+    assert SlotPlan.objects.filter(merchant=first).exists()
+    assert Closure.objects.exists()
+    for merchant_id in with_hours:
+        _refuse_overlaps(list(OpeningInterval.objects.filter(merchant_id=merchant_id).values()))
+    # A Wednesday at 03:00 in Berlin: most shops are closed, the always-open ones are not.
+    night = datetime(2026, 12, 9, 2, tzinfo=UTC)
+    open_then = [
+        m.pk for m in Merchant.objects.all() if merchant_open_at(merchant_id=m.pk, at=night)
+    ]
+    assert first.pk in open_then
+    assert len(open_then) < 40 // 2
+
+
+def test_hours_added_to_a_city_seeded_before_them_are_the_seeds_own():
+    """`--add-hours` reads each merchant's kind back from its description, so it writes
+    the very hours a fresh seed writes; and nothing once hours exist."""
+    seed(merchants=30, products_per_merchant=1)
+
+    def hours() -> tuple[list, list, list]:
+        return (
+            list(
+                OpeningInterval.objects.order_by("id").values_list(
+                    "merchant_id", "weekday", "opens", "closes"
+                )
+            ),
+            list(Closure.objects.order_by("id").values_list("merchant_id", "period", "reason")),
+            list(SlotPlan.objects.order_by("merchant_id").values_list("merchant_id", "capacity")),
+        )
+
+    seeded = hours()
+    assert all(seeded)
+    for model in (OpeningInterval, Closure, SlotPlan):
+        model.objects.all().delete()
+    Merchant.objects.update(timezone="UTC")
+    out = StringIO()
+    same = {"seed": SMALL["seed"], "orders_until": SMALL["orders_until"]}
+    call_command("seed_demo", "--add-hours", stdout=out, **same)
+    assert out.getvalue().strip() == "Hours added."
+    assert hours() == seeded
+    assert set(Merchant.objects.values_list("timezone", flat=True)) == {"Europe/Berlin"}
+    out = StringIO()
+    call_command("seed_demo", "--add-hours", stdout=out)
+    assert out.getvalue().strip() == "Hours exist; nothing added."

@@ -11,6 +11,7 @@ from demo.seeding import (
     demo_seed,
     seed_options_build,
 )
+from demo.seeding.hours import hours_add
 
 _NUMBERS = {3: "three", 4: "four"}
 
@@ -84,6 +85,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Do nothing, and say so, when merchants already exist.",
         )
+        parser.add_argument(
+            "--add-hours",
+            action="store_true",
+            help="Only add opening hours, closures and slot plans to a city seeded before "
+            "they existed (nothing when any hours exist).",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -110,6 +117,10 @@ class Command(BaseCommand):
             write=write_progress if options["verbosity"] >= 1 else None,
             interactive=self.stderr.isatty(),
         )
+        if options["add_hours"]:
+            added = hours_add(options=seed_options, progress=progress)
+            self.stdout.write("Hours added." if added else "Hours exist; nothing added.")
+            return
         try:
             result = demo_seed(
                 options=seed_options, if_empty=options["if_empty"], progress=progress
