@@ -51,10 +51,16 @@ def city_points(dsn: str, *, rng: random.Random, count: int) -> list[tuple[float
     ]
 
 
-def _nearby_paths(points):
+def _nearby_paths(points, **extra):
     for lat, lng in cycle(points):
         yield "/api/v1/products/nearby/?" + urlencode(
-            {"lat": f"{lat:.6f}", "lng": f"{lng:.6f}", "radius": RADIUS_M, "limit": NEARBY_LIMIT}
+            {
+                "lat": f"{lat:.6f}",
+                "lng": f"{lng:.6f}",
+                "radius": RADIUS_M,
+                "limit": NEARBY_LIMIT,
+                **extra,
+            }
         )
 
 
@@ -153,6 +159,14 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
                 concurrency=concurrency,
                 duration=NEARBY_SLICE_SECONDS,
             ),
+            # Issue 19: keeping the merchants open now costs at most 15 %.
+            "open": lambda: http_scenario(
+                name="products/nearby open_now (cache off)",
+                base_url=base_url,
+                paths=_nearby_paths(_fresh_points(points, rng), open_now="true"),
+                concurrency=concurrency,
+                duration=NEARBY_SLICE_SECONDS,
+            ),
             "hit": lambda: http_scenario(
                 name="products/nearby (cache on)",
                 base_url=base_url,
@@ -168,6 +182,7 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
         results[("nearby", concurrency)] = measure(nearby["miss"])
         results[("nearby-sql", concurrency)] = measure(nearby["sql"])
         results[("nearby-hit", concurrency)] = measure(nearby["hit"])
+        results[("nearby-open", concurrency)] = measure(nearby["open"])
     for concurrency in (1, 8):
         delivering = (
             "/api/v1/merchants/delivering-to/?"
@@ -226,6 +241,10 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
         "nearby_rps_vs_sql_c8": {
             "value": ratio(results[("nearby", 8)], results[("nearby-sql", 8)], "rps"),
             "target": ">= 0.4",
+        },
+        "nearby_open_now_p50_vs_nearby_p50_c1": {
+            "value": ratio(results[("nearby-open", 1)], results[("nearby", 1)], "p50_ms"),
+            "target": "<= 1.15",
         },
         "nearby_hit_p50_vs_miss_p50_c1": {
             "value": ratio(results[("nearby-hit", 1)], results[("nearby", 1)], "p50_ms"),
