@@ -4,6 +4,13 @@ cheapest covering active zone, and the products it can sell there."""
 from dataclasses import dataclass
 from decimal import Decimal
 
+# The merchant `m` is open now and an hour on: an order without a slot needs its merchant
+# open (merchants_open_at, migration merchants/0009), and a run lasts minutes.
+OPEN_FOR_A_RUN = (
+    "merchants_open_at(m.id, m.timezone, now())"
+    " AND merchants_open_at(m.id, m.timezone, now() + interval '1 hour')"
+)
+
 # A point up to 1,500 m from the merchant `m`, in a random direction.
 POINT_NEAR_MERCHANT = "ST_Project(m.location, random() * 1500, radians(random() * 360))"
 

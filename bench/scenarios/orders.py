@@ -36,7 +36,7 @@ from bench.common.accounts import Account
 from bench.common.load import Request, http_scenario, merged, sql_scenario
 from bench.common.processes import production_env, relay_paused
 from bench.common.report import ErrorSamples, ratio
-from bench.common.spots import POINT_NEAR_MERCHANT, Item, Spot, spots_sql
+from bench.common.spots import OPEN_FOR_A_RUN, POINT_NEAR_MERCHANT, Item, Spot, spots_sql
 
 CONCURRENCY = (1, 16)
 DURATION = 8.0
@@ -142,7 +142,8 @@ def bench_buyers(dsn: str, count: int = BUYERS) -> list[Account]:
 # A point near each of `n` random merchants.
 SPOTS_SQL = spots_sql(
     f"SELECT m.id AS merchant_id, {POINT_NEAR_MERCHANT} AS point FROM ("
-    " SELECT id, location FROM merchants_merchant WHERE is_active ORDER BY random()"
+    f" SELECT id, location FROM merchants_merchant m WHERE is_active AND {OPEN_FOR_A_RUN}"
+    " ORDER BY random()"
     " LIMIT %(n)s) m"
 )
 

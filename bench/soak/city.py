@@ -13,7 +13,7 @@ from bench.common import accounts as account_rows
 from bench.common.accounts import Account
 from bench.common.db import admin_dsn, database_name, manage, psycopg_dsn
 from bench.common.report import log
-from bench.common.spots import POINT_NEAR_MERCHANT, Item, Spot, spots_sql
+from bench.common.spots import OPEN_FOR_A_RUN, POINT_NEAR_MERCHANT, Item, Spot, spots_sql
 from bench.soak.config import ADVISORY_LOCK, BUYERS, HOT_PRODUCTS, HOT_STOCK, RUN_DIR, SEED_ARGS
 
 
@@ -93,7 +93,8 @@ def _users_create(connection, names: list[str], *, staff: bool = False) -> list[
 # Up to three tries of a point near each active merchant.
 SPOTS_SQL = spots_sql(
     f"SELECT m.id AS merchant_id, {POINT_NEAR_MERCHANT} AS point"
-    " FROM merchants_merchant m, generate_series(1, 3) WHERE m.is_active",
+    " FROM merchants_merchant m, generate_series(1, 3)"
+    f" WHERE m.is_active AND {OPEN_FOR_A_RUN}",
     one_per_merchant=True,
 )
 

@@ -49,8 +49,10 @@ class Preset:
     radius_km: float
     orders: int
     couriers: int
-    # Merchants seeded without weekly hours (always open), as a share of all.
+    # Merchants seeded always open, as a share of all: without weekly hours, or with
+    # `round_the_clock` ones (every day from midnight to midnight).
     always_open_share: float = 0.0
+    round_the_clock: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -70,6 +72,10 @@ PRESETS: dict[str, Preset] = {
         radius_km=25.0,
         orders=1_000_000,
         couriers=2_000,
+        # Every merchant has hours, and a fifth keep them round the clock: orders placed
+        # by the benchmark at any hour find open shops.
+        always_open_share=0.2,
+        round_the_clock=True,
     ),
 }
 
@@ -99,9 +105,11 @@ class SeedOptions:
     # the couriers' last locations hang off the moment they are written instead, so that
     # they are still fresh when a seed that takes minutes commits (see `couriers`).
     orders_until_is_now: bool = False
-    # Merchants without weekly hours, as a share; with any, the demo owner's merchant is
-    # one of them, so its README walk-through works at any hour.
+    # Merchants always open, as a share; with any, the demo owner's merchant is one of
+    # them, so its README walk-through works at any hour. Without weekly hours, or with
+    # hours round the clock.
     always_open_share: float = 0.0
+    round_the_clock: bool = False
 
     @property
     def products(self) -> int:
@@ -181,6 +189,7 @@ def seed_options_build(
         couriers=defaults.couriers if couriers is None else couriers,
         orders_until_is_now=orders_until_is_now,
         always_open_share=defaults.always_open_share,
+        round_the_clock=defaults.round_the_clock,
     )
     _options_validate(options)
     return options

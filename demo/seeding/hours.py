@@ -3,9 +3,9 @@
 Every merchant reads its hours in Europe/Berlin. Each kind of shop keeps the hours such
 shops keep in Berlin, shifted by up to half an hour per shop: bakeries open early and on
 Sunday mornings, grocers close for lunch, Spätis open in the evening and run past
-midnight. A share of the merchants (`always_open_share`) keep no hours, so they are
-always open; one in ten closes over Christmas; one in twenty, and the demo owner's
-merchant, delivers in slots.
+midnight. A share of the merchants (`always_open_share`) are always open: with no hours,
+or with hours round the clock (`round_the_clock`, the bench city). One in ten closes over
+Christmas; one in twenty, and the demo owner's merchant, delivers in slots.
 """
 
 from datetime import datetime, time
@@ -45,6 +45,7 @@ WEEKS: dict[str, tuple[tuple[range | tuple[int, ...], str, str], ...]] = {
     "asian": ((EVERY_DAY, "11:30", "15:00"), (EVERY_DAY, "17:30", "22:30")),
 }
 DEFAULT_WEEK = ((MON_SAT, "09:00", "19:00"),)
+ROUND_THE_CLOCK = ((EVERY_DAY, "00:00", "00:00"),)
 
 
 def _shifted(clock: str, minutes: int) -> time:
@@ -73,8 +74,12 @@ def hours_seed(ctx: SeedContext) -> None:
             rng.random(),
             rng.random(),
         )
-        if plan.id not in hourless:
-            for days, opens, closes in WEEKS.get(plan.kind, DEFAULT_WEEK):
+        if plan.id in hourless:
+            week = ROUND_THE_CLOCK if ctx.options.round_the_clock else ()
+        else:
+            week = WEEKS.get(plan.kind, DEFAULT_WEEK)
+        if week:
+            for days, opens, closes in week:
                 intervals.extend(
                     (plan.id, day, _shifted(opens, shift), _shifted(closes, shift)) for day in days
                 )

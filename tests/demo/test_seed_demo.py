@@ -472,3 +472,14 @@ def test_hours_added_to_a_city_seeded_before_them_are_the_seeds_own():
     out = StringIO()
     call_command("seed_demo", "--add-hours", stdout=out)
     assert out.getvalue().strip() == "Hours exist; nothing added."
+
+
+def test_the_bench_city_gives_every_merchant_hours_a_fifth_round_the_clock():
+    seed(preset="bench", merchants=20, products_per_merchant=1)
+    with_hours = set(OpeningInterval.objects.values_list("merchant_id", flat=True))
+    assert with_hours == set(Merchant.objects.values_list("id", flat=True))
+    night = datetime(2026, 12, 9, 4, 30, tzinfo=UTC)
+    open_then = [
+        m.pk for m in Merchant.objects.all() if merchant_open_at(merchant_id=m.pk, at=night)
+    ]
+    assert len(open_then) == 20 // 5
