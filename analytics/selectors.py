@@ -386,7 +386,6 @@ def _merchants_queryset(*, range_: DateRange):
     def in_range(column: str, zero):
         return to_end.col(column) - Coalesce(before_start.col(column), zero)
 
-    # `delivered_orders`: the merchants' `orders` are their orders' relation.
     orders = in_range("orders_to_date", Value(0))
     revenue = in_range("revenue_to_date", Value(0, output_field=DecimalField()))
     delivery_time = in_range("delivery_time_to_date", Value(timedelta(0)))

@@ -165,6 +165,9 @@ class Lateral:
 
 
 class _LateralJoin(QJoin):
+    """The join clause; QJoin's `on_clause` holds the resolved subquery, which is what a
+    join compiles and relabels."""
+
     def __init__(self, parent_alias, table_alias, subquery, join_type, nullable=None):
         super().__init__(
             parent_alias, table_alias, table_alias, subquery, join_type=join_type, nullable=nullable
