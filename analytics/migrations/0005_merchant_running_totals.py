@@ -56,5 +56,4 @@ class Migration(migrations.Migration):
         ),
         migrations.RunSQL(BACKFILL, migrations.RunSQL.noop),
         migrations.AddIndex(model_name="merchantday", index=INDEX),
-        migrations.RunSQL("ANALYZE analytics_merchantday", migrations.RunSQL.noop),
     ]
