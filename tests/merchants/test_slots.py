@@ -53,27 +53,35 @@ def shop():
     return factories.merchant()
 
 
+# Open 00:00-06:00 local on Sundays in Berlin. On 2027-03-28, 02:00 CET becomes 03:00
+# CEST: five real hours, 23:00Z to 04:00Z. On 2027-10-31, 03:00 CEST becomes 02:00 CET:
+# seven, 22:00Z to 05:00Z.
 @pytest.mark.parametrize(
-    ("slot_minutes", "expected"),
+    ("day", "slot_minutes", "expected"),
     [
         # 00:00 and 01:30 CET, 04:00 CEST; a fourth would end after 06:00.
+        ("2027-03-28", 90, ["2027-03-27T23:00", "2027-03-28T00:30", "2027-03-28T02:00"]),
+        # The local hour from 02:00 does not exist: five slots, not six.
+        ("2027-03-28", 60, ["2027-03-27T23:00", *(f"2027-03-28T0{h}:00" for h in range(4))]),
+        # The local hour from 02:00 comes twice: seven slots.
         (
-            90,
-            ["2027-03-27T23:00:00+00:00", "2027-03-28T00:30:00+00:00", "2027-03-28T02:00:00+00:00"],
+            "2027-10-31",
+            60,
+            ["2027-10-30T22:00", "2027-10-30T23:00", *(f"2027-10-31T0{h}:00" for h in range(5))],
         ),
-        # The local hour 02:00-03:00 does not exist: five real hours, five slots.
-        (60, ["2027-03-27T23:00:00+00:00", *(f"2027-03-28T0{h}:00:00+00:00" for h in range(4))]),
     ],
 )
-def test_the_spring_forward_day_is_cut_in_real_time(slot_minutes, expected):
+def test_daylight_saving_days_are_cut_in_real_time(day, slot_minutes, expected):
     shop = factories.merchant()
-    # Sunday 2027-03-28 in Berlin: 02:00 CET becomes 03:00 CEST. Open 00:00-06:00 local
-    # is five real hours, 23:00Z to 04:00Z.
     factories.hours(shop, (SUN, "00:00", "06:00"))
     plan(shop, slot_minutes=slot_minutes, horizon_days=14)
-    seen_at = datetime.fromisoformat("2027-03-20T12:00:00+00:00")
-    rows = merchant_day_slots(merchant=shop, day=date(2027, 3, 28), at=seen_at)
-    assert [row["starts_at"] for row in rows] == [datetime.fromisoformat(t) for t in expected]
+    seen_at = datetime.fromisoformat(day) - timedelta(days=7)
+    rows = merchant_day_slots(
+        merchant=shop, day=date.fromisoformat(day), at=seen_at.replace(tzinfo=UTC)
+    )
+    assert [row["starts_at"] for row in rows] == [
+        datetime.fromisoformat(start).replace(tzinfo=UTC) for start in expected
+    ]
     assert all(row["ends_at"] - row["starts_at"] == timedelta(minutes=slot_minutes) for row in rows)
 
 
