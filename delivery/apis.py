@@ -111,10 +111,11 @@ class CourierMeApi(APIView):
     )
     def patch(self, request):
         courier = _own_courier(request)
-        payload = serializers.CourierSelfUpdateSerializer(data=request.data)
+        # A PATCH changes what it names, as the schema says: nothing, when it names nothing.
+        payload = serializers.CourierSelfUpdateSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         courier_update(courier=courier, data=payload.validated_data)
-        if payload.validated_data["status"] == "available":
+        if payload.validated_data.get("status") == "available":
             # Available with a full load is busy.
             courier_status_refresh(courier_id=courier.pk)
         return Response(serializers.CourierOutputSerializer(_own_courier(request)).data)

@@ -57,8 +57,9 @@ fuzz_settings = settings(
 
 
 # Rules between query parameters, which JSON Schema cannot state (`date_from` after
-# `date_to`, `min_price` above `max_price`); the serializers file their errors here.
-CROSS_PARAMETER_ERRORS = {"date_from", "min_price"}
+# `date_to`, `min_price` above `max_price`, `open_at` beside `open_now=true`); the
+# serializers file their errors here.
+CROSS_PARAMETER_ERRORS = {"date_from", "min_price", "open_at"}
 
 
 def positive_data_accepted_where_the_schema_can_say(ctx, response, case):

@@ -196,3 +196,15 @@ def test_concurrent_assignments_never_double_assign_or_overfill(make_courier):
     for courier in Courier.objects.all():
         assert Order.objects.filter(courier=courier).count() == courier.capacity
         assert courier.status == "busy"
+
+
+def test_a_courier_patch_changes_what_it_names(make_courier, as_user):
+    courier = make_courier(lat=52.52, lng=13.405)
+    client = as_user(courier.user)
+    unchanged = client.patch("/api/v1/couriers/me/", {}, format="json")
+    assert unchanged.status_code == 200
+    assert unchanged.json()["status"] == courier.status
+    offline = client.patch("/api/v1/couriers/me/", {"status": "offline"}, format="json")
+    assert offline.json()["status"] == "offline"
+    refused = client.patch("/api/v1/couriers/me/", {"status": "busy"}, format="json")
+    assert refused.status_code == 400

@@ -142,3 +142,42 @@ def test_open_now_answers_are_never_cached(city):
         for _ in range(2):
             answer = client.get(path, {"lat": 52.52, "lng": 13.405, "open_now": "true"})
             assert answer["X-Cache"] == "MISS", path
+
+
+@pytest.mark.parametrize("write", ["hours", "closure"])
+def test_writing_hours_or_closures_makes_cached_answers_unreachable(
+    city, write, django_capture_on_commit_callbacks
+):
+    always = city["always"]
+    client = api_client_as(None)
+    point = {"lat": 52.52, "lng": 13.405}
+
+    def always_open_now():
+        answer = client.get(DELIVERING, point)
+        return answer["X-Cache"], next(
+            row["open_now"] for row in answer.json()["results"] if row["id"] == always.pk
+        )
+
+    assert always_open_now()[1] is True
+    assert always_open_now() == ("HIT", True)
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        if write == "hours":
+            # Only some other day than yesterday, today and tomorrow: closed now.
+            api_client_as(always.owner).put(
+                f"/api/v1/merchants/{always.pk}/hours/",
+                {
+                    "timezone": "UTC",
+                    "weekly": [
+                        {"weekday": (now.weekday() + 3) % 7, "opens": "10:00", "closes": "11:00"}
+                    ],
+                },
+                format="json",
+            )
+        else:
+            factories.closure(
+                always,
+                (now - timedelta(hours=1)).isoformat(),
+                (now + timedelta(hours=1)).isoformat(),
+            )
+    assert always_open_now() == ("MISS", False)
