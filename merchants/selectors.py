@@ -453,23 +453,29 @@ CROSS JOIN LATERAL merchants_slots(
 WHERE sm.id = %(merchant_id)s AND s.starts_at = %(slot_starts_at)s::timestamptz
 """
 
-# What placing an order with merchant `%(merchant_id)s` needs of the clock, as one row to
-# join into its context read: without a slot (`%(slot_starts_at)s` NULL), `open_now` and,
-# while closed, `next_opening_at` (NULL when it opens within no 14 days); with one,
-# `slot_ends_at`, NULL when no current slot starts then.
-MERCHANT_TIMING_SQL = f"""
+# What placing an order with merchant `%(merchant_id)s` needs of the clock, as one row of
+# `open_now, next_opening_at, slot_ends_at` to join into its context read, by whether the
+# order is for a slot (at `%(slot_starts_at)s`). Two statements, not one with both, as
+# PostgreSQL plans all of a statement's branches, whichever runs.
+MERCHANT_TIMING_SQL = {
+    # To deliver now: whether it is open now and, while closed, when it next opens (NULL
+    # when not within 14 days).
+    False: """
 SELECT t.open_now,
        CASE WHEN NOT t.open_now
             THEN merchants_next_opening(t.id, t.timezone, now()) END AS next_opening_at,
-       CASE WHEN %(slot_starts_at)s::timestamptz IS NOT NULL
-            THEN (SELECT slot.ends_at FROM ({SLOT_AT_SQL}) slot) END AS slot_ends_at
+       NULL::timestamptz AS slot_ends_at
 FROM (
-    SELECT tm.id, tm.timezone,
-           CASE WHEN %(slot_starts_at)s::timestamptz IS NULL
-                THEN merchants_open_at(tm.id, tm.timezone, now()) END AS open_now
+    SELECT tm.id, tm.timezone, merchants_open_at(tm.id, tm.timezone, now()) AS open_now
     FROM merchants_merchant tm
     WHERE tm.id = %(merchant_id)s
     -- Not pulled up: `open_now` is computed once, not again in each use.
     OFFSET 0
 ) t
-"""  # noqa: S608 - a fixed fragment only
+""",
+    # For a slot: its end, NULL when it is not one of the merchant's current slots.
+    True: f"""
+SELECT NULL::boolean AS open_now, NULL::timestamptz AS next_opening_at,
+       (SELECT slot.ends_at FROM ({SLOT_AT_SQL}) slot) AS slot_ends_at
+""",  # noqa: S608 - a fixed fragment only
+}

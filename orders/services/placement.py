@@ -108,15 +108,19 @@ def _replayed_order(*, user, key: str, request_hash: str) -> Order | None:
 
 # Everything placing an order checks, in one round trip: the merchant, its cheapest
 # active zone covering the delivery point and whether it is open now or offers the
-# requested slot (merchants' fragments), and the requested products (catalog's).
-ORDER_CONTEXT_SQL = f"""
+# requested slot (merchants' fragments), and the requested products (catalog's); by
+# whether the order is for a slot.
+ORDER_CONTEXT_SQL = {
+    for_slot: f"""
 SELECT m.id, m.name, m.owner_id, m.zone_id, m.delivery_fee, m.min_order_amount,
        products.ids, products.titles, products.prices,
        timing.open_now, timing.next_opening_at, timing.slot_ends_at
 FROM ({MERCHANT_COVERING_ZONE_SQL}) m
 CROSS JOIN LATERAL ({MERCHANT_PUBLISHED_PRODUCTS_SQL.format(merchant="m.id")}) products
-CROSS JOIN ({MERCHANT_TIMING_SQL}) timing
+CROSS JOIN ({timing}) timing
 """  # noqa: S608 - only fixed fragments are interpolated
+    for for_slot, timing in MERCHANT_TIMING_SQL.items()
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ def _order_context(
     _validated_lines(lines)
     with connection.cursor() as cursor:
         cursor.execute(
-            ORDER_CONTEXT_SQL,
+            ORDER_CONTEXT_SQL[slot_starts_at is not None],
             {
                 "merchant_id": merchant_id,
                 "product_ids": [line.product_id for line in lines],
