@@ -18,8 +18,9 @@ from merchants.models import Closure, DeliveryZone, Merchant, OpeningInterval, S
 # Opening hours (migration 0009) in a merchant's answer: the first period the merchant
 # `{m}` is open in from the instant `{now}` to 14 days on (a tstzrange, NULL when none),
 # from which `open_state` tells whether it is open then and when it next opens.
-_OPEN_PERIOD_SQL = """(SELECT r FROM unnest(merchants_open_periods(
-        {m}.id, {m}.timezone, {now}, {now} + interval '14 days')) r
+_OPEN_PERIOD_SQL = """(SELECT r FROM unnest(merchants_open_within(
+        {m}.open_periods, {m}.open_periods_span, {m}.id, {m}.timezone,
+        {now}, {now} + interval '14 days')) r
     ORDER BY r LIMIT 1)"""
 
 
@@ -153,8 +154,11 @@ _MERCHANT_COLUMNS = f"""
     ST_Distance(m.location, %(point)s::geography) AS distance_m
 """  # noqa: S608 - a fixed fragment only
 
-# Keeps the merchant with id `{id}` and zone `{tz}` if open at `%(open_at)s`.
-_OPEN_AT_FILTER = "AND merchants_open_at({id}, {tz}, %(open_at)s)"
+# Whether the merchant `{m}` (a merchants_merchant row) is open at `{at}`:
+# `merchants_open_at`, from the periods kept on the row while they span the instant.
+OPEN_AT_SQL = (
+    "merchants_open_at_kept({m}.open_periods, {m}.open_periods_span, {m}.id, {m}.timezone, {at})"
+)
 
 
 # Whether a zone covers `%(point)s` (EWKT), as `ST_Covers` on the zone's geography says
@@ -190,7 +194,7 @@ def merchants_walk_sql(*, columns: list[str], delivering: bool, open_at: bool = 
     """`open_at`: keep the merchants open at `%(open_at)s`, tested as the walk reaches
     them, so the walk goes on past closed ones."""
     selected = ", ".join(f"mm.{column}" for column in columns)
-    opened = _OPEN_AT_FILTER.format(id="mm.id", tz="mm.timezone") if open_at else ""
+    opened = "AND " + OPEN_AT_SQL.format(m="mm", at="%(open_at)s") if open_at else ""
     return f"""
         SELECT {selected} FROM merchants_merchant mm
         WHERE mm.is_active AND ST_DWithin(mm.location, %(point)s::geography, %(radius)s)
@@ -220,16 +224,15 @@ ORDER BY distance_m, m.id
 # reads a zone's area only for a point within centimetres of its boundary. The outer
 # `nth <= limit` stops the walk after `limit` merchants (a run condition).
 _PART_ZONE_AREA = "(SELECT z.area FROM merchants_deliveryzone z WHERE z.id = p.zone_id)"
-# The zone of the merchant of the part `p`, for the hours filter: the parts do not carry it.
-_PART_MERCHANT_TIMEZONE = (
-    "(SELECT mt.timezone FROM merchants_merchant mt WHERE mt.id = p.merchant_id)"
-)
+# The hours filter on a part `p`, through its merchant's row: the parts do not carry hours.
+_PART_MERCHANT_OPEN = f"""AND EXISTS (
+                SELECT 1 FROM merchants_merchant mo
+                WHERE mo.id = p.merchant_id AND {OPEN_AT_SQL.format(m="mo", at="%(open_at)s")}
+            )"""  # noqa: S608 - a fixed fragment only
 
 
 def _nearest_covering_parts_sql(*, open_at: bool) -> str:
-    opened = (
-        _OPEN_AT_FILTER.format(id="p.merchant_id", tz=_PART_MERCHANT_TIMEZONE) if open_at else ""
-    )
+    opened = _PART_MERCHANT_OPEN if open_at else ""
     return f"""
         SELECT walk.*, dense_rank() OVER (ORDER BY walk.chord) AS nth
         FROM (
@@ -460,19 +463,19 @@ WHERE sm.id = %(merchant_id)s AND s.starts_at = %(slot_starts_at)s::timestamptz
 MERCHANT_TIMING_SQL = {
     # To deliver now: whether it is open now and, while closed, when it next opens (NULL
     # when not within 14 days).
-    False: """
+    False: f"""
 SELECT t.open_now,
        CASE WHEN NOT t.open_now
             THEN merchants_next_opening(t.id, t.timezone, now()) END AS next_opening_at,
        NULL::timestamptz AS slot_ends_at
 FROM (
-    SELECT tm.id, tm.timezone, merchants_open_at(tm.id, tm.timezone, now()) AS open_now
+    SELECT tm.id, tm.timezone, {OPEN_AT_SQL.format(m="tm", at="now()")} AS open_now
     FROM merchants_merchant tm
     WHERE tm.id = %(merchant_id)s
     -- Not pulled up: `open_now` is computed once, not again in each use.
     OFFSET 0
 ) t
-""",
+""",  # noqa: S608 - a fixed fragment only
     # For a slot: its end, NULL when it is not one of the merchant's current slots.
     True: f"""
 SELECT NULL::boolean AS open_now, NULL::timestamptz AS next_opening_at,

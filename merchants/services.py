@@ -1,10 +1,11 @@
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.gis.geos import MultiPolygon, Point
 from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone as django_timezone
 from psycopg.types.range import Range
 
 from geomarket.answer_cache import Namespace, versions_bump
@@ -226,6 +227,59 @@ def _refuse_overlaps(weekly: list[dict]) -> None:
         reached = max(reached, end)
 
 
+# How far the open periods kept on each merchant reach (migration 0011): a day back, for
+# instants just past, and 16 days on, so that a next opening's 14 days stay inside for
+# two days after a refresh, which the beat task makes daily.
+OPEN_PERIODS_BEHIND = timedelta(days=1)
+OPEN_PERIODS_AHEAD = timedelta(days=16)
+# The beat task refreshes what reaches less far ahead than this.
+OPEN_PERIODS_FRESH_AHEAD = timedelta(days=15)
+
+_OPEN_PERIODS_LOCK_SQL = {
+    "some": """
+        SELECT id FROM merchants_merchant WHERE id = ANY(%(ids)s)
+        ORDER BY id FOR NO KEY UPDATE""",
+    "stale": """
+        SELECT id FROM merchants_merchant
+        WHERE open_periods_span IS NULL OR upper(open_periods_span) < %(fresh_until)s
+        ORDER BY id FOR NO KEY UPDATE SKIP LOCKED""",
+}
+_OPEN_PERIODS_REFRESH_SQL = """
+UPDATE merchants_merchant
+SET open_periods = merchants_open_periods(id, timezone, %(t0)s, %(t1)s),
+    open_periods_span = tstzrange(%(t0)s, %(t1)s)
+WHERE id = ANY(%(ids)s)
+"""
+
+
+@transaction.atomic
+def merchant_open_periods_refresh(*, merchant_ids: Iterable[int] | None = None) -> int:
+    """Keep on the merchants (those whose kept periods reach too short a way ahead, when
+    None) what `merchants_open_periods` answers from a day ago to 16 days on; returns how
+    many. No answer changes, so no cached one is invalidated.
+
+    The merchants are locked before their periods are computed, in a statement of its own:
+    a write to a merchant's hours refreshes its periods in its own transaction, so it
+    waits for this one to commit, then writes periods from its own hours. Computed in the
+    statement that locks, a merchant whose hours were written meanwhile would be given
+    periods from the hours its snapshot saw."""
+    now = django_timezone.now()
+    with connection.cursor() as cursor:
+        if merchant_ids is None:
+            cursor.execute(
+                _OPEN_PERIODS_LOCK_SQL["stale"], {"fresh_until": now + OPEN_PERIODS_FRESH_AHEAD}
+            )
+        else:
+            cursor.execute(_OPEN_PERIODS_LOCK_SQL["some"], {"ids": list(merchant_ids)})
+        ids = [row[0] for row in cursor.fetchall()]
+        if ids:
+            cursor.execute(
+                _OPEN_PERIODS_REFRESH_SQL,
+                {"ids": ids, "t0": now - OPEN_PERIODS_BEHIND, "t1": now + OPEN_PERIODS_AHEAD},
+            )
+    return len(ids)
+
+
 @transaction.atomic
 def merchant_hours_replace(*, merchant: Merchant, timezone: str, weekly: list[dict]) -> None:
     """The merchant's zone and whole week, in place of what it had. Each interval of
@@ -239,6 +293,7 @@ def merchant_hours_replace(*, merchant: Merchant, timezone: str, weekly: list[di
         OpeningInterval(merchant=merchant, **interval)
         for interval in sorted(weekly, key=lambda i: (i["weekday"], i["opens"]))
     )
+    merchant_open_periods_refresh(merchant_ids=[merchant.pk])
 
 
 class ClosureOverlaps(DomainError):
@@ -257,19 +312,22 @@ def closure_create(
         # PostgreSQL's exclusion constraint decides, so two concurrent overlapping
         # closures cannot both be written.
         with transaction.atomic():
-            return Closure.objects.create(
+            closure = Closure.objects.create(
                 merchant=merchant, period=Range(starts_at, ends_at, "[)"), reason=reason
             )
     except IntegrityError as exc:
         if getattr(exc.__cause__.diag, "constraint_name", None) == "closure_no_overlap":
             raise ClosureOverlaps(field="starts_at") from exc
         raise
+    merchant_open_periods_refresh(merchant_ids=[merchant.pk])
+    return closure
 
 
 @transaction.atomic
 def closure_delete(*, closure: Closure) -> None:
     versions_bump(Namespace.MERCHANTS)
     closure.delete()
+    merchant_open_periods_refresh(merchant_ids=[closure.merchant_id])
 
 
 @transaction.atomic

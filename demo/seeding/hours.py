@@ -18,6 +18,7 @@ from demo.seeding import content
 from demo.seeding.context import MerchantPlan, Progress, SeedContext, SeedOptions, copy_rows
 from geomarket.answer_cache import Namespace, versions_bump
 from merchants.models import Closure, Merchant, OpeningInterval, SlotPlan
+from merchants.services import merchant_open_periods_refresh
 
 ZONE = "Europe/Berlin"
 
@@ -113,6 +114,7 @@ def hours_seed(ctx: SeedContext) -> None:
     )
     SlotPlan.objects.bulk_create(plans)
     ctx.counts["slot plans"] = len(plans)
+    merchant_open_periods_refresh(merchant_ids=[plan.id for plan in merchants])
     ctx.progress.finish()
 
 

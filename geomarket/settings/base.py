@@ -284,6 +284,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-idempotency-keys": {"task": "orders.prune_idempotency_keys", "schedule": 3600.0},
     "stale-couriers": {"task": "delivery.mark_stale_couriers_offline", "schedule": 60.0},
+    # Each merchant's open periods, kept on its row for the hours filters, reach 16 days
+    # ahead; those refreshed over a day ago are refreshed again.
+    "open-periods": {"task": "merchants.open_periods_refresh", "schedule": 3600.0},
     "daily-inventory-summary": {
         "task": "inventory.daily_inventory_summary",
         "schedule": crontab(hour=0, minute=0),

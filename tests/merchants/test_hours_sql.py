@@ -1,11 +1,16 @@
 """Open or closed at an instant: `merchants_open_at` and `merchants_next_opening`
 (migration merchants/0009), across daylight-saving changes and far from UTC."""
 
-from datetime import datetime
+import random
+from datetime import datetime, time, timedelta
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
+from geomarket.errors import DomainError
 from merchants.selectors import merchant_next_opening, merchant_open_at
+from merchants.services import _refuse_overlaps, merchant_open_periods_refresh
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +149,99 @@ def test_no_next_opening_within_fourteen_days():
     factories.hours(shop, (MON, "08:00", "20:00"))
     factories.closure(shop, "2026-12-07T00:00:00+00:00", "2027-01-31T00:00:00+00:00")
     assert merchant_next_opening(merchant_id=shop.pk, at=at("2026-12-08T00:00:00+00:00")) is None
+
+
+def kept_and_exact(merchant_id: int, instant: datetime) -> tuple[bool, bool, object, object]:
+    """`merchants_open_at_kept` and `merchants_open_at` at `instant`, and the first open
+    period from it by `merchants_open_within` and by `merchants_open_periods`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT merchants_open_at_kept(open_periods, open_periods_span, id, timezone, %(at)s),
+                   merchants_open_at(id, timezone, %(at)s),
+                   merchants_open_within(open_periods, open_periods_span, id, timezone,
+                                         %(at)s, %(at)s + interval '14 days'),
+                   merchants_open_periods(id, timezone, %(at)s, %(at)s + interval '14 days')
+            FROM merchants_merchant WHERE id = %(id)s
+            """,
+            {"id": merchant_id, "at": instant},
+        )
+        return cursor.fetchone()
+
+
+def random_week(rng: random.Random) -> list[tuple[int, str, str]]:
+    """Up to seven intervals, some past midnight, none overlapping another."""
+    while True:
+        week = []
+        for day in rng.sample(range(7), rng.randint(0, 7)):
+            opens = rng.randrange(0, 24 * 60, 30)
+            closes = (opens + rng.randrange(60, 20 * 60, 30)) % (24 * 60)
+            week.append(
+                (day, f"{opens // 60:02}:{opens % 60:02}", f"{closes // 60:02}:{closes % 60:02}")
+            )
+        intervals = [
+            {"weekday": day, "opens": time.fromisoformat(o), "closes": time.fromisoformat(c)}
+            for day, o, c in week
+        ]
+        try:
+            _refuse_overlaps(intervals)
+        except DomainError:
+            continue
+        return week
+
+
+def test_the_periods_kept_on_merchants_answer_as_the_function_does():
+    """Random weeks (nights past midnight, several intervals a day), closures and zones,
+    asked at random instants around now and both of Berlin's changes: the kept periods
+    and the function agree, and the service keeps them after every write."""
+    rng = random.Random(19)
+    zones = ["Europe/Berlin", "Pacific/Auckland", "America/St_Johns", "UTC", "Asia/Kolkata"]
+    now = timezone.now()
+    for _ in range(12):
+        shop = factories.merchant()
+        week = random_week(rng)
+        factories.hours(shop, *week, timezone=rng.choice(zones))
+        start = now + timedelta(hours=rng.randint(-20, 300))
+        factories.closure(
+            shop, start.isoformat(), (start + timedelta(hours=rng.randint(1, 60))).isoformat()
+        )
+        instants = [now + timedelta(minutes=rng.randint(-23 * 60, 15 * 24 * 60)) for _ in range(40)]
+        for instant in instants:
+            kept, exact, kept_periods, exact_periods = kept_and_exact(shop.pk, instant)
+            assert kept == exact, (week, instant)
+            assert kept_periods == exact_periods, (week, instant)
+
+
+def test_outside_the_kept_span_the_function_answers():
+    shop = factories.merchant()
+    # Closed on Mondays, 08:00-20:00 UTC the rest of the week.
+    factories.hours(shop, *((day, "08:00", "20:00") for day in range(1, 7)), timezone="UTC")
+    monday_noon = timezone.now() + timedelta(days=30)
+    monday_noon = (monday_noon - timedelta(days=monday_noon.weekday())).replace(hour=12, minute=0)
+    kept, exact, kept_periods, exact_periods = kept_and_exact(shop.pk, monday_noon)
+    assert (kept, exact) == (False, False)
+    assert kept_periods == exact_periods
+
+
+def test_the_refresh_task_refreshes_what_reaches_too_short_a_way():
+    fresh = factories.merchant()
+    stale = factories.merchant()
+    with connection.cursor() as cursor:
+        # As a refresh two days ago left it.
+        cursor.execute(
+            "UPDATE merchants_merchant SET open_periods_span ="
+            " tstzrange(now() - interval '3 days', now() + interval '14 days') WHERE id = %s",
+            [stale.pk],
+        )
+        cursor.execute(
+            "UPDATE merchants_merchant SET open_periods_span = NULL WHERE id = %s", [fresh.pk]
+        )
+    assert merchant_open_periods_refresh() == 2
+    assert merchant_open_periods_refresh() == 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM merchants_merchant WHERE id = ANY(%s)"
+            " AND upper(open_periods_span) > now() + interval '15 days'",
+            [[fresh.pk, stale.pk]],
+        )
+        assert cursor.fetchone()[0] == 2
