@@ -17,7 +17,15 @@ api_v1 = [
     path("auth/", include("geomarket.accounts.urls")),
     *(
         path("", include(f"{app}.urls"))
-        for app in ("merchants", "catalog", "inventory", "orders", "delivery", "analytics")
+        for app in (
+            "merchants",
+            "catalog",
+            "inventory",
+            "orders",
+            "delivery",
+            "analytics",
+            "tracking",
+        )
     ),
 ]
 

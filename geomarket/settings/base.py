@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "orders",
     "delivery",
     "analytics",
+    "tracking",
     # Seeds the tables of every app above; nothing imports it.
     "demo",
 ]

@@ -1,0 +1,93 @@
+"""An order on its way, as its customer, merchant, courier and operators see it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.gis.db.models.functions import Distance
+
+from delivery.eta import geodesic_eta_seconds
+from orders.models import Order, OrderStatus
+from orders.selectors import orders_visible_to
+from orders.services.transitions import order_roles_of
+
+# Who may see where an order's courier is, by the roles the caller holds towards the
+# order (`order_roles_of`): the statuses in which each role sees it, None for always.
+# The one statement of the rule (API.md, "Live delivery"): the tracking answer and the
+# stream ask `courier_location_visible`, and its test walks every role and status.
+_COURIER_VISIBLE_WHILE: dict[str, frozenset[str] | None] = {
+    "customer": frozenset({OrderStatus.PICKED_UP}),
+    "owner": frozenset({OrderStatus.READY, OrderStatus.PICKED_UP}),
+    # The order's own courier.
+    "courier": None,
+    "operator": None,
+}
+
+# No arrival to estimate.
+_OVER = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+# The merchant is still preparing the order: its preparation time is still to come.
+_IN_PREPARATION = frozenset({OrderStatus.CONFIRMED, OrderStatus.PREPARING})
+
+
+def courier_location_visible(*, roles: set[str], status: str) -> bool:
+    """Whether a caller holding `roles` towards an order in `status` may see where its
+    courier is. Nobody else ever does."""
+    for role in roles:
+        if role not in _COURIER_VISIBLE_WHILE:
+            continue
+        statuses = _COURIER_VISIBLE_WHILE[role]
+        if statuses is None or status in statuses:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Tracking:
+    status: str
+    # The courier, or None when there is none or the caller may not see it.
+    courier: object | None
+    eta_s: int | None
+    updated_at: datetime
+
+
+def _eta_seconds(order: Order) -> int | None:
+    """Geodesic time to the delivery point: from the courier when it has a location
+    (through the merchant before pickup), else from the merchant, plus the preparation
+    time while the merchant is preparing."""
+    if order.status in _OVER:
+        return None
+    courier = order.courier
+    preparing = order.status in _IN_PREPARATION
+    if courier is None or courier.location is None:
+        return geodesic_eta_seconds(distance_m=order.merchant_to_point.m, preparation=preparing)
+    if order.status == OrderStatus.PICKED_UP:
+        distance = order.courier_to_point.m
+    else:
+        distance = order.courier_to_merchant.m + order.merchant_to_point.m
+    return geodesic_eta_seconds(distance_m=distance, vehicle=courier.vehicle, preparation=preparing)
+
+
+def order_tracking(*, user, order_id: int) -> Tracking | None:
+    """The order's tracking as `user` may see it; None when the order is not theirs to
+    see. Distances are PostGIS's, on the spheroid, in the one query that reads the order."""
+    order = (
+        orders_visible_to(user=user)
+        .filter(pk=order_id)
+        .select_related("merchant", "courier")
+        .annotate(
+            merchant_to_point=Distance("merchant__location", "delivery_address__location"),
+            courier_to_merchant=Distance("courier__location", "merchant__location"),
+            courier_to_point=Distance("courier__location", "delivery_address__location"),
+        )
+        .first()
+    )
+    if order is None:
+        return None
+    visible = order.courier_id is not None and courier_location_visible(
+        roles=order_roles_of(order=order, user=user), status=order.status
+    )
+    return Tracking(
+        status=order.status,
+        courier=order.courier if visible else None,
+        eta_s=_eta_seconds(order),
+        updated_at=order.updated_at,
+    )
