@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
+from django.utils import timezone
 
 from geomarket.hooks import hook_call
 from geomarket.service_admin import ServiceAdmin
@@ -9,6 +10,7 @@ from merchants.models import (
     DeliveryZone,
     Merchant,
     OpeningInterval,
+    SlotBooking,
     SlotPlan,
 )
 from merchants.services import (
@@ -167,6 +169,21 @@ class ClosureAdmin(ServiceAdmin, admin.ModelAdmin):
 class SlotPlanAdmin(ServiceAdmin, admin.ModelAdmin):
     list_display = ("merchant", "slot_minutes", "capacity", "lead_minutes", "horizon_days")
     raw_id_fields = ("merchant",)
+    readonly_fields = ("upcoming_bookings",)
+
+    @admin.display(description="Upcoming bookings")
+    def upcoming_bookings(self, plan) -> str:
+        # Bookings have no page of their own: Django's admin cannot show a model with a
+        # composite primary key. Orders book and release them.
+        bookings = (
+            SlotBooking.objects.filter(merchant_id=plan.merchant_id, starts_at__gte=timezone.now())
+            .order_by("starts_at")
+            .values_list("starts_at", "booked")[:50]
+        )
+        return (
+            ", ".join(f"{starts_at:%Y-%m-%d %H:%M} UTC: {booked}" for starts_at, booked in bookings)
+            or "none"
+        )
 
     def create(self, data):
         return slot_plan_set(**data)
@@ -182,7 +199,3 @@ class SlotPlanAdmin(ServiceAdmin, admin.ModelAdmin):
 
     def delete(self, obj):
         slot_plan_delete(merchant=obj.merchant)
-
-
-# Slot bookings have no admin page: Django's admin cannot show a model with a composite
-# primary key. The slots endpoint shows what is booked.

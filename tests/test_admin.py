@@ -119,3 +119,16 @@ def test_an_admin_cancel_goes_through_the_transition_and_gives_the_stock_back(cl
     assert b"cannot become delivered" in refused.content
     assert Order.objects.get(pk=delivered.json()["id"]).status == "confirmed"
     assert Inventory.objects.get(product=market["milk"]).quantity == 6
+
+
+def test_a_slot_plans_page_shows_its_upcoming_bookings(client):
+    from merchants.models import SlotBooking
+    from merchants.services import slot_plan_set
+
+    _operator_client(client)
+    shop = factories.merchant()
+    slot_plan_set(merchant=shop, slot_minutes=30, capacity=10, lead_minutes=0, horizon_days=3)
+    SlotBooking.objects.create(merchant=shop, starts_at="2099-01-05T10:00:00Z", booked=3)
+    page = client.get(f"/admin/merchants/slotplan/{shop.pk}/change/")
+    assert page.status_code == 200
+    assert "2099-01-05 10:00 UTC: 3" in page.content.decode()
