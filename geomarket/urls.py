@@ -21,6 +21,7 @@ api_v1 = [
             "merchants",
             "catalog",
             "inventory",
+            "events",
             "orders",
             "delivery",
             "analytics",

@@ -8,6 +8,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from catalog.models import Product
+from events.models import EventType
+from events.services import EVENT_INSERT_SQL, event_record
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
 from geomarket.locks import session_lock
@@ -34,10 +36,49 @@ def inventory_create(*, product: Product, quantity: int, low_stock_threshold: in
     )
 
 
+def _low_stock_data(*, product_id: int, quantity: int, low_stock_threshold: int) -> dict:
+    return {
+        "product_id": product_id,
+        "quantity": quantity,
+        "low_stock_threshold": low_stock_threshold,
+    }
+
+
+def _low_stock_check(*, inventory: Inventory, before: int) -> None:
+    """Record `inventory.low_stock` when the stock has just fallen to its threshold or
+    below (not on every change while it stays there)."""
+    if inventory.quantity <= inventory.low_stock_threshold < before:
+        event_record(
+            type=EventType.INVENTORY_LOW_STOCK,
+            merchant_id=inventory.merchant_id,
+            data=_low_stock_data(
+                product_id=inventory.product_id,
+                quantity=inventory.quantity,
+                low_stock_threshold=inventory.low_stock_threshold,
+            ),
+        )
+
+
+# The low-stock events of a stock take, in its statement: `taken` is the UPDATE's
+# RETURNING, each row's stock after the take and how much was taken.
+_LOW_STOCK_EVENTS_SQL = f"""
+low_stock AS (
+    {EVENT_INSERT_SQL}
+    SELECT '{EventType.INVENTORY_LOW_STOCK.value}', now(), merchant_id, NULL,
+           jsonb_build_object('product_id', product_id, 'quantity', quantity,
+                              'low_stock_threshold', low_stock_threshold)
+    FROM taken
+    WHERE quantity <= low_stock_threshold AND quantity + taken > low_stock_threshold
+)"""  # noqa: S608 - only fixed fragments are interpolated
+
+
 @transaction.atomic
 def inventory_update(*, inventory: Inventory, data: dict) -> Inventory:
     versions_bump(Namespace.CATALOG)
-    return model_update(instance=inventory, data=data)
+    before = inventory.quantity
+    inventory = model_update(instance=inventory, data=data)
+    _low_stock_check(inventory=inventory, before=before)
+    return inventory
 
 
 @transaction.atomic
@@ -62,6 +103,7 @@ def inventory_adjust(*, inventory_id: int, delta: int, reason: str = "", actor=N
             raise Inventory.DoesNotExist
         raise StockUnderflow()
     inventory = Inventory.objects.get(pk=inventory_id)
+    _low_stock_check(inventory=inventory, before=inventory.quantity - delta)
     InventoryAdjustment.objects.create(
         inventory=inventory,
         delta=delta,
@@ -105,27 +147,39 @@ def stock_take(*, lines: Sequence[StockLine]) -> list[dict]:
     if shortages:
         return shortages
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE inventory_inventory AS i
-            SET quantity = i.quantity - taken.quantity, updated_at = now()
-            FROM unnest(%s::bigint[], %s::integer[]) AS taken(id, quantity)
-            WHERE i.id = taken.id
-            """,
-            [[stock[p][0] for p in wanted], list(wanted.values())],
-        )
+        cursor.execute(_STOCK_TAKE_SQL, [[stock[p][0] for p in wanted], list(wanted.values())])
     return []
+
+
+_STOCK_TAKE_SQL = f"""
+WITH taken AS (
+    UPDATE inventory_inventory AS i
+    SET quantity = i.quantity - wanted.quantity, updated_at = now()
+    FROM unnest(%s::bigint[], %s::integer[]) AS wanted(id, quantity)
+    WHERE i.id = wanted.id
+    RETURNING i.merchant_id, i.product_id, i.quantity, i.low_stock_threshold,
+              wanted.quantity AS taken
+), {_LOW_STOCK_EVENTS_SQL}
+SELECT count(*) FROM taken
+"""  # noqa: S608 - only fixed fragments are interpolated
+
+# The UPDATE locks the row only when it takes from it.
+_STOCK_TAKE_ONE_SQL = f"""
+WITH taken AS (
+    UPDATE inventory_inventory SET quantity = quantity - %(quantity)s, updated_at = now()
+    WHERE product_id = %(product_id)s AND quantity >= %(quantity)s
+    RETURNING merchant_id, product_id, quantity, low_stock_threshold, %(quantity)s::integer AS taken
+), {_LOW_STOCK_EVENTS_SQL}
+SELECT count(*) FROM taken
+"""  # noqa: S608 - only fixed fragments are interpolated
 
 
 def _stock_take_one(line: StockLine) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE inventory_inventory SET quantity = quantity - %(quantity)s,"
-            " updated_at = now()"
-            " WHERE product_id = %(product_id)s AND quantity >= %(quantity)s",
-            {"product_id": line.product_id, "quantity": line.quantity},
+            _STOCK_TAKE_ONE_SQL, {"product_id": line.product_id, "quantity": line.quantity}
         )
-        if cursor.rowcount == 1:
+        if cursor.fetchone()[0] == 1:
             return []
         cursor.execute(
             "SELECT quantity FROM inventory_inventory WHERE product_id = %s", [line.product_id]

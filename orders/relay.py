@@ -4,6 +4,8 @@ Placing an order writes its confirmation to the outbox in the order's own transa
 a trigger on the outbox NOTIFYs the `orders_outbox` channel, which PostgreSQL delivers
 when that transaction commits. The relay LISTENs on that channel and publishes whatever
 is pending at once, in batches, so the web process does no broker work per order.
+Events (the `events` app) are their own outbox, with a channel of their own: the relay
+publishes their webhook deliveries the same way.
 
 Nothing depends on the notification arriving: the relay also sweeps every
 `sweep_seconds`, Celery beat runs the same publishing every few seconds, and every
@@ -16,6 +18,7 @@ import threading
 import psycopg
 from django.db import DatabaseError, close_old_connections, connections
 
+from events.services import EVENTS_CHANNEL, events_publish
 from geomarket.sql import own_connection_params
 from orders.services import outbox_publish
 
@@ -28,14 +31,17 @@ RECONNECT_SECONDS = 1.0
 
 def _publish_pending() -> int:
     total = 0
-    while (sent := outbox_publish(batch=BATCH)) == BATCH:
+    for publish in (outbox_publish, events_publish):
+        while (sent := publish(batch=BATCH)) == BATCH:
+            total += sent
         total += sent
-    return total + sent
+    return total
 
 
 def _listener() -> psycopg.Connection:
     listener = psycopg.connect(**own_connection_params(), autocommit=True)
-    listener.execute(f"LISTEN {CHANNEL}")
+    for channel in (CHANNEL, EVENTS_CHANNEL):
+        listener.execute(f"LISTEN {channel}")
     return listener
 
 

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "merchants",
     "catalog",
     "inventory",
+    # Below every app that records events, above none of them.
+    "events",
     "orders",
     "delivery",
     "analytics",
@@ -216,6 +218,8 @@ ORDER_IP_RATE_LIMIT_PER_MINUTE = env_int("ORDER_IP_RATE_LIMIT_PER_MINUTE", 120)
 # Dispatch: a courier location older than this is stale (the courier is offline).
 COURIER_LOCATION_TTL = env_int("COURIER_LOCATION_TTL", 300)
 DISPATCH_MAX_DISTANCE_M = env_int("DISPATCH_MAX_DISTANCE_M", 10_000)
+# Couriers' tracks (every ping) are kept this many days, pruned by whole UTC days.
+COURIER_TRACK_RETENTION_DAYS = env_int("COURIER_TRACK_RETENTION_DAYS", 30)
 
 # ETA: the provider ("geodesic", "osrm" or a dotted path to a provider class), and the
 # built-in geodesic estimate it falls back to: distance / speed + preparation time.
@@ -274,6 +278,10 @@ CELERY_BROKER_URL = env_str(
 )
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Webhook deliveries have a queue (and workers) of their own: a slow receiver holds up
+# only other deliveries.
+WEBHOOK_QUEUE = "webhooks"
+CELERY_TASK_ROUTES = {"events.webhook_deliver": {"queue": WEBHOOK_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "orders.outbox_relay", "schedule": 5.0},
     # Version bumps that writes could not make while Redis was failing (answer_cache).
@@ -285,6 +293,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-idempotency-keys": {"task": "orders.prune_idempotency_keys", "schedule": 3600.0},
     "stale-couriers": {"task": "delivery.mark_stale_couriers_offline", "schedule": 60.0},
+    # Track partitions a week ahead, and those past retention dropped.
+    "courier-track-partitions": {
+        "task": "delivery.courier_track_partitions",
+        "schedule": crontab(hour=0, minute=30),
+    },
     # Each merchant's open periods, kept on its row for the hours filters, reach 16 days
     # ahead; those refreshed over a day ago are refreshed again.
     "open-periods": {"task": "merchants.open_periods_refresh", "schedule": 3600.0},
@@ -293,6 +306,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=0, minute=0),
     },
 }
+
+# Webhook URLs must be https and resolve to public addresses; this lets development and
+# tests deliver to a receiver on loopback, over plain http too.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".local" / "mail"))

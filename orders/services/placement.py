@@ -12,6 +12,8 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from catalog.selectors import MERCHANT_PUBLISHED_PRODUCTS_SQL
+from events.models import EventType
+from events.services import EVENT_INSERT_SQL
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.api.fields import format_datetime
 from geomarket.errors import Conflict, DomainError
@@ -227,8 +229,9 @@ def _priced(
 
 # The rows of a placed order, in one round trip: its address (through merchants'
 # fragment: merchants owns addresses), the order, its lines, the first history entry,
-# when confirmed the confirmation in the outbox, and, when the request carried an
-# Idempotency-Key, the link from the key to the order.
+# when confirmed the confirmation in the outbox, the order's event (placed or rejected,
+# through events' fragment), and, when the request carried an Idempotency-Key, the link
+# from the key to the order.
 ORDER_RECORD_SQL = f"""
 WITH address AS ({ADDRESS_INSERT_SQL}), placed AS (
     INSERT INTO orders_order (
@@ -262,6 +265,14 @@ WITH address AS ({ADDRESS_INSERT_SQL}), placed AS (
     FROM placed
     WHERE %(confirmed)s
     RETURNING id
+), event AS (
+    {EVENT_INSERT_SQL}
+    SELECT %(event_type)s, %(now)s, %(merchant_id)s, placed.id,
+           jsonb_build_object('status', %(status)s::text, 'total', %(total)s::numeric,
+                              'rejection_reason', %(rejection_reason)s::text,
+                              'shortages', %(shortages)s::jsonb)
+    FROM placed
+    RETURNING id
 ), key_fulfilled AS (
     UPDATE orders_idempotencykey SET order_id = placed.id
     FROM placed
@@ -271,7 +282,7 @@ WITH address AS ({ADDRESS_INSERT_SQL}), placed AS (
 SELECT placed.id, address.id, history.id, (SELECT id FROM outbox),
        (SELECT array_agg(items.id) FROM items), (SELECT array_agg(items.product_id) FROM items)
 FROM placed, address, history
-"""  # noqa: S608 - only a fixed fragment is interpolated
+"""  # noqa: S608 - only fixed fragments are interpolated
 
 
 def order_place(
@@ -362,6 +373,7 @@ def order_place(
         record["rejection_reason"] = "insufficient_stock" if shortages else ""
         record["shortages"] = Jsonb(shortages)
         record["confirmed"] = not shortages
+        record["event_type"] = EventType.ORDER_REJECTED if shortages else EventType.ORDER_PLACED
         with connection.cursor() as cursor:
             cursor.execute(ORDER_RECORD_SQL, record)
             ids = cursor.fetchone()

@@ -3,6 +3,8 @@
 from django.db import connection, transaction
 from django.utils import timezone
 
+from events.models import EventType
+from events.services import EVENT_INSERT_SQL, event_record
 from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, NotFound
@@ -87,16 +89,32 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     OrderStatusChange.objects.create(
         order=order, from_status=from_status, to_status=to_status, actor=actor, reason=reason
     )
+    event_record(
+        type=EventType.ORDER_STATUS_CHANGED,
+        merchant_id=order.merchant_id,
+        order_id=order.pk,
+        data={"from_status": from_status, "to_status": to_status, "reason": reason},
+    )
     return order
 
 
-_COURIER_SET_TEMPLATE = """
-UPDATE orders_order o SET courier_id = a.courier_id{touch}
+_COURIER_SET_SQL = """
+UPDATE orders_order o SET courier_id = a.courier_id
 FROM unnest(%s::bigint[], %s::bigint[]) AS a(order_id, courier_id)
 WHERE o.id = a.order_id
 """
-_COURIER_SET_SQL = _COURIER_SET_TEMPLATE.format(touch="")
-_COURIER_SET_TOUCHING_SQL = _COURIER_SET_TEMPLATE.format(touch=", updated_at = now()")
+# An assignment as it happens: the orders' times move, and each gets its event.
+_COURIER_ASSIGN_SQL = f"""
+WITH assigned AS (
+    UPDATE orders_order o SET courier_id = a.courier_id, updated_at = now()
+    FROM unnest(%s::bigint[], %s::bigint[]) AS a(order_id, courier_id)
+    WHERE o.id = a.order_id
+    RETURNING o.id, o.merchant_id, o.courier_id
+)
+{EVENT_INSERT_SQL}
+SELECT %s, now(), merchant_id, id, jsonb_build_object('courier_id', courier_id)
+FROM assigned
+"""  # noqa: S608 - only a fixed fragment is interpolated
 
 
 # No savepoint: inside the caller's transaction (the assignment's, holding the orders'
@@ -106,10 +124,12 @@ def orders_courier_set(
     *, assignments: list[tuple[int, int]], touch_updated_at: bool = True
 ) -> None:
     """Give each order of `assignments`, `(order_id, courier_id)` pairs, its courier, in
-    one UPDATE. `touch_updated_at=False` keeps the orders' times, for orders loaded with
-    their history (the demo seeding)."""
+    one statement, with an `order.assigned` event each. `touch_updated_at=False` keeps the
+    orders' times and records no events, for orders loaded with their history (the demo
+    seeding): that is not news to anyone."""
+    ids = [[order for order, _ in assignments], [courier for _, courier in assignments]]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _COURIER_SET_TOUCHING_SQL if touch_updated_at else _COURIER_SET_SQL,
-            [[order for order, _ in assignments], [courier for _, courier in assignments]],
-        )
+        if touch_updated_at:
+            cursor.execute(_COURIER_ASSIGN_SQL, [*ids, EventType.ORDER_ASSIGNED.value])
+        else:
+            cursor.execute(_COURIER_SET_SQL, ids)

@@ -1,0 +1,96 @@
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+
+class EventType(models.TextChoices):
+    ORDER_PLACED = "order.placed"
+    ORDER_REJECTED = "order.rejected"
+    ORDER_STATUS_CHANGED = "order.status_changed"
+    ORDER_ASSIGNED = "order.assigned"
+    COURIER_ARRIVED_AT_MERCHANT = "courier.arrived_at_merchant"
+    COURIER_ARRIVING = "courier.arriving"
+    INVENTORY_LOW_STOCK = "inventory.low_stock"
+
+
+def unknown_event_types(names: list[str]) -> list[str]:
+    return sorted(set(names) - set(EventType.values))
+
+
+class Event(models.Model):
+    """Something that happened, written in the transaction of the change it describes.
+
+    The row is its own outbox: `published_at` stays empty until the relay has handed its
+    webhook deliveries to the broker, so a broker outage delays them and loses none.
+    `merchant_id` and `order_id` are plain numbers, not foreign keys: the feed keeps
+    what happened after the order or merchant is gone.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=40, choices=EventType.choices)
+    created_at = models.DateTimeField()
+    merchant_id = models.BigIntegerField()
+    order_id = models.BigIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["merchant_id", "id"], name="event_merchant_feed_idx"),
+            models.Index(
+                fields=["id"], name="event_unpublished_idx", condition=Q(published_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.type}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a merchant's (or, with no merchant, every merchant's) events are sent."""
+
+    merchant = models.ForeignKey(
+        "merchants.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
+    )
+    url = models.URLField(max_length=2000)
+    # Empty: every type.
+    event_types = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    secret = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    failure_count = models.PositiveIntegerField(default=0)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["merchant"], name="webhook_active_merchant_idx", condition=Q(is_active=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver an event to an endpoint."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    attempt = models.PositiveIntegerField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    duration_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["endpoint", "-id"], name="webhook_delivery_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} {self.event_id} #{self.attempt}"

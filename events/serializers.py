@@ -1,0 +1,123 @@
+from rest_framework import serializers
+
+from events.models import EventType, unknown_event_types
+from events.selectors import cursor_decode
+from geomarket.api.fields import IdField, StrictIntegerField
+from geomarket.errors import DomainError
+
+MAX_LIMIT = 500
+CURSOR_HELP = "An opaque cursor: the `next_cursor` of an earlier answer."
+
+
+class CursorField(serializers.CharField):
+    """A cursor in, the event id it stands for out; 400 for one this API did not give."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("help_text", CURSOR_HELP)
+        super().__init__(**kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        text = super().run_validation(data)
+        try:
+            return cursor_decode(text)
+        except DomainError as exc:
+            raise serializers.ValidationError("Not a cursor of this feed.") from exc
+
+
+class EventFeedParamsSerializer(serializers.Serializer):
+    after = CursorField(required=False)
+    types = serializers.CharField(
+        required=False,
+        max_length=500,
+        help_text=f"Comma-separated event types, of: {', '.join(EventType.values)}.",
+    )
+    limit = StrictIntegerField(required=False, default=100, min_value=1, max_value=MAX_LIMIT)
+
+    def validate_types(self, value: str) -> list[str]:
+        types = [name.strip() for name in value.split(",") if name.strip()]
+        if unknown := unknown_event_types(types):
+            raise serializers.ValidationError(f"Unknown event types: {', '.join(unknown)}.")
+        return types
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=EventType.choices)
+    created_at = serializers.DateTimeField()
+    merchant_id = serializers.IntegerField()
+    order_id = serializers.IntegerField(allow_null=True)
+    data = serializers.JSONField()
+
+
+class EventFeedSerializer(serializers.Serializer):
+    events = EventSerializer(many=True)
+    next_cursor = serializers.CharField(
+        allow_null=True,
+        help_text="Pass as `after` for the events that follow; null before the first event.",
+    )
+
+
+class WebhookInputSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000, help_text="https; a public address.")
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventType.choices),
+        required=False,
+        default=list,
+        max_length=len(EventType.values),
+        help_text="The types delivered; empty or absent: every type.",
+    )
+    is_active = serializers.BooleanField(required=False, default=True)
+    merchant_id = IdField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "Operators: the merchant whose events it takes (absent or null: every"
+            " merchant's). Owners: their own merchant, whatever this says."
+        ),
+    )
+
+
+class WebhookUpdateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000, required=False)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventType.choices),
+        required=False,
+        max_length=len(EventType.values),
+    )
+    is_active = serializers.BooleanField(
+        required=False, help_text="true again after a disabling starts the failures afresh."
+    )
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    merchant_id = serializers.IntegerField(allow_null=True)
+    url = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices))
+    is_active = serializers.BooleanField()
+    failure_count = serializers.IntegerField()
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="Shown in this answer only.")
+
+
+class WebhookReplaySerializer(serializers.Serializer):
+    after = CursorField()
+
+
+class WebhookReplayedSerializer(serializers.Serializer):
+    replayed = serializers.IntegerField(help_text="How many events were queued again.")
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    duration_ms = serializers.IntegerField()
+    created_at = serializers.DateTimeField()

@@ -1,0 +1,303 @@
+"""The writes of events: recording them, handing their webhook deliveries to the broker,
+delivering one, and the webhook endpoints themselves."""
+
+import base64
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from events.models import (
+    Event,
+    EventType,
+    WebhookDelivery,
+    WebhookEndpoint,
+    unknown_event_types,
+)
+from events.urlcheck import UrlRefused, webhook_url_check
+from geomarket.api.fields import format_datetime
+from geomarket.celery import app as celery_app
+from geomarket.errors import DomainError, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_DELIVER_TASK = "events.webhook_deliver"
+# Each transaction that records events notifies the outbox relay (orders.relay) on commit.
+EVENTS_CHANNEL = "events_outbox"
+# For a writer that records its event in its own statement (a chained INSERT), followed
+# by `SELECT type, created_at, merchant_id, order_id, data ...`.
+EVENT_INSERT_SQL = "INSERT INTO events_event (type, created_at, merchant_id, order_id, data)"
+
+RETRY_WINDOW = timedelta(hours=24)
+RETRY_FIRST_SECONDS = 5
+# Below the broker's visibility timeout: Redis hands a task whose countdown outlasts it to
+# a second worker.
+RETRY_MAX_SECONDS = 1800
+DISABLE_AFTER_FAILURES = 20
+SECRET_BYTES = 24
+
+
+def event_record(
+    *, type: EventType | str, merchant_id: int, order_id: int | None = None, data: dict[str, Any]
+) -> Event:
+    """Record an event in the caller's transaction: it exists if and only if the change it
+    describes commits, and its webhooks go out after that."""
+    return Event.objects.create(
+        type=EventType(type),
+        created_at=timezone.now(),
+        merchant_id=merchant_id,
+        order_id=order_id,
+        data=data,
+    )
+
+
+def endpoint_wants(*, event_types: list[str], event_type: str) -> bool:
+    """An endpoint with no types takes every type."""
+    return not event_types or event_type in event_types
+
+
+def _deliver_later(*, endpoint_id: int, event_id: int, producer) -> None:
+    celery_app.tasks[WEBHOOK_DELIVER_TASK].apply_async(
+        kwargs={"endpoint_id": endpoint_id, "event_id": event_id},
+        retry=False,
+        producer=producer,
+    )
+
+
+def events_publish(*, batch: int = 100) -> int:
+    """Hand the webhook deliveries of pending events to the broker, one task per event and
+    matching active endpoint; return how many events went out.
+
+    As the order outbox: rows taken with SKIP LOCKED, marked in one UPDATE; a broker error
+    leaves that event and those after it pending (a delivery already sent for it goes again,
+    with the same `webhook-id`: at least once).
+    """
+    with transaction.atomic():
+        pending = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True)
+            .order_by("id")[:batch]
+        )
+        if not pending:
+            return 0
+        endpoints = list(
+            WebhookEndpoint.objects.filter(is_active=True)
+            .filter(
+                Q(merchant_id__isnull=True)
+                | Q(merchant_id__in={event.merchant_id for event in pending})
+            )
+            .values_list("pk", "merchant_id", "event_types")
+        )
+        sent: list[int] = []
+        try:
+            with celery_app.producer_or_acquire() as producer:
+                for event in pending:
+                    for endpoint_id, merchant_id, event_types in endpoints:
+                        if merchant_id in (None, event.merchant_id) and endpoint_wants(
+                            event_types=event_types, event_type=event.type
+                        ):
+                            _deliver_later(
+                                endpoint_id=endpoint_id, event_id=event.pk, producer=producer
+                            )
+                    sent.append(event.pk)
+        except Exception as exc:  # whatever failed, the relay sends the rest later
+            logger.warning("events not published, broker unavailable: %r", exc)
+        if sent:
+            Event.objects.filter(pk__in=sent).update(published_at=timezone.now())
+    return len(sent)
+
+
+def _secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def _checked_url(url: str) -> str:
+    try:
+        webhook_url_check(url)
+    except UrlRefused as exc:
+        raise DomainError(str(exc), field="url") from exc
+    return url
+
+
+def _checked_types(event_types: Iterable[str]) -> list[str]:
+    event_types = list(dict.fromkeys(event_types))
+    if unknown := unknown_event_types(event_types):
+        raise DomainError(f"Unknown event types: {', '.join(unknown)}.", field="event_types")
+    return event_types
+
+
+@transaction.atomic
+def webhook_create(
+    *, merchant_id: int | None, url: str, event_types: list[str], is_active: bool = True
+) -> WebhookEndpoint:
+    """A new endpoint for a merchant's events (every merchant's with none), with a new
+    secret, which only this answer shows."""
+    return WebhookEndpoint.objects.create(
+        merchant_id=merchant_id,
+        url=_checked_url(url),
+        event_types=_checked_types(event_types),
+        secret=_secret(),
+        is_active=is_active,
+    )
+
+
+@transaction.atomic
+def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> WebhookEndpoint:
+    """Change what `data` names; turning an endpoint on again starts its failures afresh."""
+    fields = []
+    if "url" in data:
+        endpoint.url = _checked_url(data["url"])
+        fields.append("url")
+    if "event_types" in data:
+        endpoint.event_types = _checked_types(data["event_types"])
+        fields.append("event_types")
+    if "is_active" in data:
+        if data["is_active"] and not endpoint.is_active:
+            endpoint.failure_count = 0
+            endpoint.disabled_at = None
+            fields += ["failure_count", "disabled_at"]
+        endpoint.is_active = data["is_active"]
+        fields.append("is_active")
+    if fields:
+        endpoint.save(update_fields=fields)
+    return endpoint
+
+
+@transaction.atomic
+def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()
+
+
+def webhook_replay(*, endpoint: WebhookEndpoint, after_id: int) -> int:
+    """Deliver again every event after `after_id` that the endpoint takes; return how many.
+    A broker outage answers 503: nothing here is kept to send later."""
+    events = Event.objects.filter(pk__gt=after_id)
+    if endpoint.merchant_id is not None:
+        events = events.filter(merchant_id=endpoint.merchant_id)
+    if endpoint.event_types:
+        events = events.filter(type__in=endpoint.event_types)
+    count = 0
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for event_id in events.order_by("id").values_list("pk", flat=True).iterator():
+                _deliver_later(endpoint_id=endpoint.pk, event_id=event_id, producer=producer)
+                count += 1
+    except Exception as exc:
+        raise ServiceUnavailable(f"The broker is unavailable; {count} events were queued.") from exc
+    return count
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    delivered: bool
+    # Seconds until the next attempt; None for none.
+    retry_in: float | None
+
+
+def webhook_body(event: Event) -> str:
+    """The Standard Webhooks payload: type, timestamp and the event as the feed shows it."""
+    created_at = format_datetime(event.created_at)
+    return json.dumps(
+        {
+            "type": event.type,
+            "timestamp": created_at,
+            "data": {
+                "id": event.pk,
+                "type": event.type,
+                "created_at": created_at,
+                "merchant_id": event.merchant_id,
+                "order_id": event.order_id,
+                "data": event.data,
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+def _retryable(status_code: int | None) -> bool:
+    """Timeouts and connection errors (no status), 408, 429 and 5xx are tried again."""
+    return status_code is None or status_code in (408, 429) or status_code >= 500
+
+
+def retry_delay(attempt: int) -> float:
+    return min(RETRY_FIRST_SECONDS * 2 ** (attempt - 1), RETRY_MAX_SECONDS)
+
+
+def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
+    try:
+        webhook_url_check(endpoint.url)
+    except UrlRefused as exc:
+        return None, f"refused: {exc}"[:500]
+    body = webhook_body(event)
+    sent_at = timezone.now()
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": str(event.pk),
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": Webhook(endpoint.secret).sign(str(event.pk), sent_at, body),
+    }
+    try:
+        response = httpx.post(
+            endpoint.url,
+            content=body.encode(),
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            # A redirect could lead anywhere, past the address check.
+            follow_redirects=False,
+        )
+    except httpx.TimeoutException:
+        return None, "timeout"
+    except httpx.HTTPError as exc:
+        return None, f"{exc.__class__.__name__}: {exc}"[:500]
+    return response.status_code, ""
+
+
+def webhook_deliver_attempt(
+    *, endpoint_id: int, event_id: int, attempt: int, first_attempt_at: datetime
+) -> DeliveryOutcome:
+    """POST the event to the endpoint, signed, with no transaction open; record the
+    attempt and the endpoint's run of failures (the 20th in a row disables it); say whether
+    and when to try again (backoff doubling, for 24 h after the first attempt)."""
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).first()
+    event = Event.objects.filter(pk=event_id).first()
+    if endpoint is None or event is None:
+        return DeliveryOutcome(delivered=False, retry_in=None)
+    started = time.monotonic()
+    status_code, error = _post(endpoint, event)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    delivered = status_code is not None and 200 <= status_code < 300
+    with transaction.atomic():
+        WebhookDelivery.objects.create(
+            endpoint_id=endpoint_id,
+            event_id=event_id,
+            attempt=attempt,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+        )
+        endpoints = WebhookEndpoint.objects.filter(pk=endpoint_id)
+        if delivered:
+            endpoints.update(failure_count=0)
+            return DeliveryOutcome(delivered=True, retry_in=None)
+        endpoints.update(failure_count=F("failure_count") + 1)
+        disabled = endpoints.filter(
+            is_active=True, failure_count__gte=DISABLE_AFTER_FAILURES
+        ).update(is_active=False, disabled_at=timezone.now())
+    delay = retry_delay(attempt)
+    retry = (
+        _retryable(status_code)
+        and not disabled
+        and timezone.now() + timedelta(seconds=delay) <= first_attempt_at + RETRY_WINDOW
+    )
+    return DeliveryOutcome(delivered=False, retry_in=delay if retry else None)

@@ -1,0 +1,412 @@
+"""Webhook endpoints: CRUD scoped as the contract says, SSRF refusals, and signed
+deliveries to a real receiver on loopback, retried as the contract says."""
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from datetime import timedelta
+
+import pytest
+import redis
+from django.utils import timezone
+
+from events.models import Event, WebhookDelivery, WebhookEndpoint
+from events.selectors import cursor_encode
+from events.services import (
+    DISABLE_AFTER_FAILURES,
+    WEBHOOK_DELIVER_TASK,
+    event_record,
+    events_publish,
+    retry_delay,
+    webhook_create,
+    webhook_deliver_attempt,
+)
+from events.tasks import webhook_deliver
+from geomarket.celery import app as celery_app
+from tests import factories
+from tests.broker import use_broker
+from tests.events.receiver import receiver_start
+
+WEBHOOKS = "/api/v1/webhooks/"
+PUBLIC_URL = "https://93.184.215.14/hook"
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    receiver, server = receiver_start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+def _event(merchant_id: int, type: str = "order.placed") -> Event:
+    return event_record(type=type, merchant_id=merchant_id, order_id=7, data={"total": 12.5})
+
+
+def _signature(secret: str, headers: dict, body: bytes) -> str:
+    """Standard Webhooks' signature, computed here by hand, apart from the library."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+# CRUD and scoping
+
+
+@pytest.mark.django_db
+def test_the_secret_is_shown_once(market):
+    client = market["owner_client"]
+    created = client.post(WEBHOOKS, {"url": PUBLIC_URL, "event_types": ["order.placed"]}, "json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{32}", body["secret"])
+    assert len(base64.b64decode(body["secret"].removeprefix("whsec_"))) == 24
+    assert body["merchant_id"] == market["shop"].pk
+    assert (body["is_active"], body["failure_count"], body["disabled_at"]) == (True, 0, None)
+    shown = client.get(f"{WEBHOOKS}{body['id']}/").json()
+    assert "secret" not in shown
+    assert "secret" not in client.get(WEBHOOKS).json()["results"][0]
+    patched = client.patch(f"{WEBHOOKS}{body['id']}/", {"event_types": []}, "json").json()
+    assert "secret" not in patched
+    assert patched["event_types"] == []
+
+
+@pytest.mark.django_db
+def test_owners_see_and_change_only_their_merchants_endpoints(market, as_user):
+    other_owner = factories.user()
+    other = factories.merchant(owner=other_owner)
+    theirs = webhook_create(merchant_id=other.pk, url=PUBLIC_URL, event_types=[])
+    everyone = webhook_create(merchant_id=None, url=PUBLIC_URL, event_types=[])
+    client = market["owner_client"]
+    # an owner's endpoint is its own merchant's, whatever the body says
+    mine = client.post(WEBHOOKS, {"url": PUBLIC_URL, "merchant_id": other.pk}, "json").json()
+    assert mine["merchant_id"] == market["shop"].pk
+    assert [e["id"] for e in client.get(WEBHOOKS).json()["results"]] == [mine["id"]]
+    for endpoint in (theirs, everyone):
+        path = f"{WEBHOOKS}{endpoint.pk}/"
+        assert client.get(path).status_code == 404
+        assert client.patch(path, {"is_active": False}, "json").status_code == 404
+        assert client.delete(path).status_code == 404
+        assert client.get(f"{path}deliveries/").status_code == 404
+        assert client.post(f"{path}replay/", {"after": cursor_encode(1)}, "json").status_code == 404
+    assert WebhookEndpoint.objects.filter(is_active=True).count() == 3
+    operator = as_user(factories.user(is_staff=True))
+    listed = [e["id"] for e in operator.get(WEBHOOKS).json()["results"]]
+    assert listed == [theirs.pk, everyone.pk, mine["id"]]
+    assert operator.post(WEBHOOKS, {"url": PUBLIC_URL}, "json").json()["merchant_id"] is None
+    assert operator.delete(f"{WEBHOOKS}{theirs.pk}/").status_code == 204
+    assert not WebhookEndpoint.objects.filter(pk=theirs.pk).exists()
+    assert market["client"].get(WEBHOOKS).status_code == 403
+    assert market["client"].post(WEBHOOKS, {"url": PUBLIC_URL}, "json").status_code == 403
+    assert as_user(None).get(WEBHOOKS).status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://93.184.215.14/hook",
+        "https://127.0.0.1/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://0.0.0.0/hook",
+        "https://240.0.0.1/hook",
+        "https://localhost/hook",
+        "https://user:pw@93.184.215.14/hook",
+        "ftp://93.184.215.14/hook",
+    ],
+)
+def test_urls_off_the_public_internet_are_refused(market, url):
+    client = market["owner_client"]
+    created = client.post(WEBHOOKS, {"url": url}, "json")
+    assert created.status_code == 400, url
+    assert "url" in created.json()
+    endpoint = client.post(WEBHOOKS, {"url": PUBLIC_URL}, "json").json()
+    assert client.patch(f"{WEBHOOKS}{endpoint['id']}/", {"url": url}, "json").status_code == 400
+    assert WebhookEndpoint.objects.get(pk=endpoint["id"]).url == PUBLIC_URL
+
+
+@pytest.mark.django_db
+def test_unknown_event_types_are_refused(market):
+    answer = market["owner_client"].post(
+        WEBHOOKS, {"url": PUBLIC_URL, "event_types": ["order.eaten"]}, "json"
+    )
+    assert answer.status_code == 400
+    assert "event_types" in answer.json()
+
+
+# Deliveries to a real receiver
+
+
+def _deliver(endpoint, event, *, attempt=1, first_attempt_at=None):
+    return webhook_deliver_attempt(
+        endpoint_id=endpoint.pk,
+        event_id=event.pk,
+        attempt=attempt,
+        first_attempt_at=first_attempt_at or timezone.now(),
+    )
+
+
+@pytest.mark.django_db
+def test_a_delivery_is_signed_as_standard_webhooks_say(market, receiver):
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    before = int(time.time())
+    outcome = _deliver(endpoint, event)
+    assert (outcome.delivered, outcome.retry_in) == (True, None)
+    (got,) = receiver.received
+    headers = {name.lower(): value for name, value in got.headers.items()}
+    assert headers["webhook-id"] == str(event.pk)
+    assert before <= int(headers["webhook-timestamp"]) <= time.time()
+    assert headers["webhook-signature"] == _signature(endpoint.secret, headers, got.body)
+    assert (
+        _signature("whsec_" + base64.b64encode(b"x" * 24).decode(), headers, got.body)
+        != (headers["webhook-signature"])
+    )
+    payload = json.loads(got.body)
+    assert payload["type"] == "order.placed"
+    assert payload["data"] == {
+        "id": event.pk,
+        "type": "order.placed",
+        "created_at": payload["timestamp"],
+        "merchant_id": market["shop"].pk,
+        "order_id": 7,
+        "data": {"total": 12.5},
+    }
+    (attempt,) = WebhookDelivery.objects.all()
+    assert (attempt.attempt, attempt.status_code, attempt.error) == (1, 200, "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [500, 503, 408, 429])
+def test_server_errors_are_retried_with_backoff(market, receiver, status):
+    receiver.answers = [status]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    outcome = _deliver(endpoint, event, attempt=3)
+    assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(3))
+    assert retry_delay(1) < retry_delay(2) < retry_delay(3) == 4 * retry_delay(1)
+    endpoint.refresh_from_db()
+    assert endpoint.failure_count == 1
+    # past 24 h since the first attempt: no more
+    late = _deliver(
+        endpoint,
+        event,
+        first_attempt_at=timezone.now() - timedelta(hours=23, minutes=59, seconds=58),
+    )
+    assert late.retry_in is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [410, 400, 404, 301])
+def test_other_answers_are_not_retried(market, receiver, status):
+    receiver.answers = [status]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    outcome = _deliver(endpoint, _event(market["shop"].pk))
+    assert (outcome.delivered, outcome.retry_in) == (False, None)
+    assert WebhookDelivery.objects.get().status_code == status
+    endpoint.refresh_from_db()
+    assert endpoint.failure_count == 1
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_stalls_times_out_and_is_retried(market, receiver):
+    receiver.answers = [("sleep", 3)]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    started = time.monotonic()
+    outcome = _deliver(endpoint, _event(market["shop"].pk))
+    assert time.monotonic() - started < 2.5
+    assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(1))
+    attempt = WebhookDelivery.objects.get()
+    assert (attempt.status_code, attempt.error) == (None, "timeout")
+    assert attempt.duration_ms >= 900
+
+
+@pytest.mark.django_db
+def test_an_unreachable_receiver_is_retried(market, receiver):
+    receiver.url = receiver.url.rsplit(":", 1)[0] + ":1/hook"
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    outcome = _deliver(endpoint, _event(market["shop"].pk))
+    assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(1))
+    assert "ConnectError" in WebhookDelivery.objects.get().error
+
+
+@pytest.mark.django_db
+def test_the_address_is_checked_again_at_delivery(market, receiver, settings):
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    outcome = _deliver(endpoint, _event(market["shop"].pk))
+    assert not outcome.delivered
+    assert receiver.received == []
+    assert WebhookDelivery.objects.get().error.startswith("refused")
+
+
+@pytest.mark.django_db
+def test_twenty_failures_in_a_row_disable_the_endpoint_and_a_success_resets(market, receiver):
+    receiver.answers = [500] * (DISABLE_AFTER_FAILURES - 1) + [200, 500]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    for attempt in range(1, DISABLE_AFTER_FAILURES):
+        _deliver(endpoint, event, attempt=attempt)
+    endpoint.refresh_from_db()
+    assert (endpoint.failure_count, endpoint.is_active) == (DISABLE_AFTER_FAILURES - 1, True)
+    assert _deliver(endpoint, event).delivered
+    endpoint.refresh_from_db()
+    assert endpoint.failure_count == 0
+    receiver.answers = [500]
+    for attempt in range(1, DISABLE_AFTER_FAILURES + 1):
+        outcome = _deliver(endpoint, event, attempt=attempt)
+    # the 20th failure disables it, and is not retried
+    assert outcome.retry_in is None
+    endpoint.refresh_from_db()
+    assert (endpoint.failure_count, endpoint.is_active) == (DISABLE_AFTER_FAILURES, False)
+    assert endpoint.disabled_at is not None
+    sent = len(receiver.received)
+    assert not _deliver(endpoint, event).delivered
+    assert len(receiver.received) == sent
+    # turned on again, it starts afresh
+    market["owner_client"].patch(f"{WEBHOOKS}{endpoint.pk}/", {"is_active": True}, "json")
+    endpoint.refresh_from_db()
+    assert (endpoint.failure_count, endpoint.disabled_at, endpoint.is_active) == (0, None, True)
+
+
+@pytest.mark.django_db
+def test_the_task_retries_until_the_endpoint_is_disabled(market, receiver):
+    # Eager in tests: each retry runs at once, whatever its countdown.
+    receiver.answers = [500]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    webhook_deliver.delay(endpoint_id=endpoint.pk, event_id=event.pk)
+    attempts = list(WebhookDelivery.objects.order_by("id").values_list("attempt", flat=True))
+    assert attempts == list(range(1, DISABLE_AFTER_FAILURES + 1))
+    assert {r.headers["webhook-id"] for r in receiver.received} == {str(event.pk)}
+
+
+@pytest.mark.django_db
+def test_a_retry_goes_out_with_its_backoff(market, receiver, monkeypatch):
+    receiver.answers = [503]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    queued = []
+    monkeypatch.setattr(webhook_deliver, "apply_async", lambda **kwargs: queued.append(kwargs))
+    webhook_deliver(endpoint_id=endpoint.pk, event_id=event.pk, attempt=2)
+    ((retry,),) = [[q] for q in queued]
+    assert retry["countdown"] == retry_delay(2)
+    assert retry["kwargs"]["attempt"] == 3
+    assert retry["kwargs"]["event_id"] == event.pk
+
+
+# Publishing through the outbox
+
+
+@pytest.mark.django_db
+def test_publishing_fans_out_to_matching_active_endpoints(market, receiver):
+    shop = market["shop"].pk
+    other = factories.merchant(owner=factories.user()).pk
+    everything = webhook_create(merchant_id=shop, url=receiver.url, event_types=[])
+    placed_only = webhook_create(merchant_id=shop, url=receiver.url, event_types=["order.placed"])
+    operator_wide = webhook_create(merchant_id=None, url=receiver.url, event_types=[])
+    webhook_create(merchant_id=other, url=receiver.url, event_types=[])
+    webhook_create(merchant_id=shop, url=receiver.url, event_types=[], is_active=False)
+    placed = _event(shop)
+    low = _event(shop, type="inventory.low_stock")
+    assert events_publish() == 2
+    assert events_publish() == 0
+    delivered = set(WebhookDelivery.objects.values_list("endpoint_id", "event_id"))
+    assert delivered == {
+        (everything.pk, placed.pk),
+        (everything.pk, low.pk),
+        (placed_only.pk, placed.pk),
+        (operator_wide.pk, placed.pk),
+        (operator_wide.pk, low.pk),
+    }
+    assert not Event.objects.filter(published_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_deliveries_go_to_their_own_queue():
+    route = celery_app.amqp.router.route({}, WEBHOOK_DELIVER_TASK)
+    assert route["queue"].name == "webhooks"
+    assert celery_app.amqp.router.route({}, "orders.send_order_confirmation")["queue"].name != (
+        "webhooks"
+    )
+
+
+@pytest.fixture
+def real_broker(settings):
+    saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    yield saved[0]
+    use_broker(saved[0])
+    celery_app.conf.task_always_eager = saved[1]
+
+
+@pytest.mark.django_db
+def test_a_broker_outage_leaves_events_pending(market, real_broker):
+    from bench.common.processes import free_port
+
+    webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    event = _event(market["shop"].pk)
+    use_broker(f"redis://127.0.0.1:{free_port()}/0")
+    assert events_publish() == 0
+    event.refresh_from_db()
+    assert event.published_at is None
+    use_broker(real_broker)
+    broker = redis.Redis.from_url(real_broker)
+    before = broker.llen("webhooks")
+    try:
+        assert events_publish() == 1
+        assert broker.llen("webhooks") == before + 1
+        message = json.loads(broker.lindex("webhooks", 0))
+        assert message["headers"]["task"] == WEBHOOK_DELIVER_TASK
+    finally:
+        broker.lrem("webhooks", 1, broker.lindex("webhooks", 0))
+    event.refresh_from_db()
+    assert event.published_at is not None
+
+
+# Replay and the attempts
+
+
+@pytest.mark.django_db
+def test_replay_delivers_again_every_matching_event_after_the_cursor(market, receiver):
+    shop = market["shop"].pk
+    client = market["owner_client"]
+    endpoint = client.post(
+        WEBHOOKS, {"url": receiver.url, "event_types": ["order.placed"]}, "json"
+    ).json()
+    first = _event(shop)
+    second = _event(shop)
+    _event(shop, type="inventory.low_stock")
+    _event(factories.merchant(owner=factories.user()).pk)
+    answer = client.post(
+        f"{WEBHOOKS}{endpoint['id']}/replay/", {"after": cursor_encode(first.pk)}, "json"
+    )
+    assert answer.status_code == 202
+    assert answer.json() == {"replayed": 1}
+    assert [r.headers["webhook-id"] for r in receiver.received] == [str(second.pk)]
+    assert (
+        client.post(
+            f"{WEBHOOKS}{endpoint['id']}/replay/", {"after": "nonsense"}, "json"
+        ).status_code
+        == 400
+    )
+    attempts = client.get(f"{WEBHOOKS}{endpoint['id']}/deliveries/").json()["results"]
+    assert len(attempts) == 1
+    assert set(attempts[0]) == {
+        "event_id",
+        "attempt",
+        "status_code",
+        "error",
+        "duration_ms",
+        "created_at",
+    }
+    assert (attempts[0]["event_id"], attempts[0]["status_code"]) == (second.pk, 200)
