@@ -1,5 +1,6 @@
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -14,6 +15,7 @@ from delivery.selectors import (
     courier_list,
     courier_of_user,
     courier_open_orders,
+    courier_track,
 )
 from delivery.services import (
     courier_create,
@@ -137,6 +139,34 @@ class CourierLocationApi(APIView):
         except NotFound as exc:
             raise Forbidden("Only couriers may send locations.") from exc
         return Response(serializers.LocationPingOutputSerializer(ping).data)
+
+
+class CourierTrackApi(APIView):
+    permission_classes = [IsAuthenticated, IsOperator]
+    _time = drf_serializers.DateTimeField()
+
+    @extend_schema(
+        parameters=[serializers.TrackParamsSerializer],
+        responses=serializers.TrackOutputSerializer,
+        tags=["couriers"],
+    )
+    def get(self, request, courier_id: int):
+        if courier_get(courier_id=courier_id) is None:
+            raise Courier.DoesNotExist
+        params = serializers.TrackParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        track = courier_track(courier_id=courier_id, **params.validated_data)
+        points = [
+            {
+                "location": {"type": "Point", "coordinates": [lng, lat]},
+                "recorded_at": self._time.to_representation(recorded_at),
+                "speed_mps": speed_mps,
+                "heading": heading,
+                "accuracy_m": accuracy_m,
+            }
+            for lng, lat, recorded_at, speed_mps, heading, accuracy_m in track["points"]
+        ]
+        return Response({**track, "points": points})
 
 
 class CourierMyOrdersApi(APIView):

@@ -5,7 +5,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from delivery.models import Courier
-from geomarket.sql import fetch_dicts, point_ewkt
+from geomarket.sql import fetch_all, fetch_dicts, point_ewkt
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
 from orders.selectors import COURIER_ACTIVE_ORDERS_SQL
 
@@ -71,3 +71,42 @@ def courier_candidates(*, lat: float, lng: float, limit: int, radius_m: float) -
     # The walk is by sphere distance; the answer is ordered by the exact one.
     rows.sort(key=lambda row: (row["distance_m"], row["id"]))
     return rows
+
+
+TRACK_POINTS_MAX = 10_000
+TRACK_DEFAULT_WINDOW = timedelta(hours=24)
+
+# A courier's points in a window, in time order (ties in a fixed order, the same for the
+# points and the line), with the length of the whole window's path: PostGIS on geography,
+# so on the WGS84 spheroid. `real` columns go through numeric so that 12.3 reads back
+# as 12.3, not as the nearest float4's expansion.
+COURIER_TRACK_SQL = """
+WITH w AS MATERIALIZED (
+    SELECT recorded_at, location, heading, speed_mps, accuracy_m,
+           row_number() OVER (ORDER BY recorded_at, ST_X(location::geometry),
+                              ST_Y(location::geometry)) AS n
+    FROM delivery_courierping
+    WHERE courier_id = %(courier)s AND recorded_at >= %(since)s AND recorded_at <= %(until)s
+)
+SELECT ST_X(location::geometry), ST_Y(location::geometry), recorded_at,
+       speed_mps::numeric::float8, heading::numeric::float8, accuracy_m::numeric::float8,
+       (SELECT COALESCE(ST_Length(ST_MakeLine(location::geometry ORDER BY n)::geography), 0)
+        FROM w)
+FROM w
+WHERE n <= %(limit)s
+ORDER BY n
+"""
+
+
+def courier_track(*, courier_id: int, since, until) -> dict:
+    """The first `TRACK_POINTS_MAX` points of the window as rows (lng, lat, recorded_at,
+    speed_mps, heading, accuracy_m), the window's path length, and whether it held more."""
+    rows = fetch_all(
+        COURIER_TRACK_SQL,
+        {"courier": courier_id, "since": since, "until": until, "limit": TRACK_POINTS_MAX + 1},
+    )
+    return {
+        "points": [row[:6] for row in rows[:TRACK_POINTS_MAX]],
+        "distance_m": round(rows[0][6], 3) if rows else 0.0,
+        "truncated": len(rows) > TRACK_POINTS_MAX,
+    }

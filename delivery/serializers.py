@@ -1,6 +1,10 @@
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from delivery.models import CourierStatus, Vehicle
+from delivery.selectors import TRACK_DEFAULT_WINDOW, TRACK_POINTS_MAX
 from geomarket.accounts.models import User
 from geomarket.api.fields import FiniteFloatField, GeoJSONPointField, IdField, StrictIntegerField
 
@@ -47,16 +51,77 @@ class CourierFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=CourierStatus.choices, required=False)
 
 
+# A device's clock may run a little ahead of ours; a ping from further ahead, or older
+# than an hour, is refused rather than kept with a time nobody can trust.
+PING_CLOCK_SKEW = timedelta(seconds=30)
+PING_MAX_AGE = timedelta(hours=1)
+
+
 class LocationPingSerializer(serializers.Serializer):
     lat = FiniteFloatField(min_value=-90, max_value=90)
     lng = FiniteFloatField(min_value=-180, max_value=180)
+    heading = FiniteFloatField(
+        min_value=0, max_value=360, required=False, help_text="Degrees clockwise from north."
+    )
+    speed_mps = FiniteFloatField(min_value=0, max_value=100, required=False)
+    accuracy_m = FiniteFloatField(min_value=0, max_value=10_000, required=False)
+    recorded_at = serializers.DateTimeField(
+        required=False,
+        help_text="When the device took the point (ISO 8601); by default, when the server "
+        "receives it. At most 30 s ahead of the server's clock and 1 h behind it.",
+    )
+
+    def validate_recorded_at(self, value):
+        now = timezone.now()
+        if value > now + PING_CLOCK_SKEW:
+            raise serializers.ValidationError("A ping cannot be recorded in the future.")
+        if value < now - PING_MAX_AGE:
+            raise serializers.ValidationError("A ping older than an hour is not taken.")
+        return value
 
 
 class LocationPingOutputSerializer(serializers.Serializer):
     courier_id = serializers.IntegerField()
     lat = serializers.FloatField()
     lng = serializers.FloatField()
-    location_updated_at = serializers.DateTimeField()
+    recorded_at = serializers.DateTimeField()
+    location_updated_at = serializers.DateTimeField(
+        help_text="The time of the courier's current point: older than recorded_at's when "
+        "the ping was late (kept in the track, the courier not moved)."
+    )
+
+
+class TrackParamsSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="By default 24 h before until.")
+    until = serializers.DateTimeField(required=False, help_text="By default now.")
+
+    def validate(self, attrs):
+        until = attrs.get("until") or timezone.now()
+        since = attrs.get("since") or until - TRACK_DEFAULT_WINDOW
+        if since > until:
+            raise serializers.ValidationError({"since": ["since must not be after until."]})
+        return {"since": since, "until": until}
+
+
+class TrackPointSerializer(serializers.Serializer):
+    location = GeoJSONPointField()
+    recorded_at = serializers.DateTimeField()
+    speed_mps = serializers.FloatField(allow_null=True)
+    heading = serializers.FloatField(allow_null=True)
+    accuracy_m = serializers.FloatField(allow_null=True)
+
+
+class TrackOutputSerializer(serializers.Serializer):
+    points = TrackPointSerializer(
+        many=True,
+        help_text=f"In time order; at most the first {TRACK_POINTS_MAX:,} of the window.",
+    )
+    distance_m = serializers.FloatField(
+        help_text="Geodesic length (WGS84) of the whole window's path, in metres."
+    )
+    truncated = serializers.BooleanField(
+        help_text=f"The window holds more than {TRACK_POINTS_MAX:,} points."
+    )
 
 
 class CandidatesParamsSerializer(serializers.Serializer):

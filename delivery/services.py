@@ -1,10 +1,12 @@
 """Couriers: profiles, live locations, and assigning waiting orders to them."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 from scipy.optimize import linear_sum_assignment
 
 from delivery.models import Courier, CourierStatus
@@ -21,6 +23,7 @@ from orders.selectors import (
 from orders.services import orders_courier_set
 
 MAX_ORDERS_PER_ASSIGNMENT = 1000
+TRACK_PARTITIONS_AHEAD_DAYS = 7
 
 
 @transaction.atomic
@@ -39,23 +42,86 @@ def courier_update(*, courier: Courier, data: dict) -> Courier:
     return model_update(instance=courier, data=data)
 
 
-def courier_ping(*, user, lat: float, lng: float) -> dict:
-    """Store the courier's current point and time in one UPDATE, no read first."""
+# One statement, one round trip: pings are the busiest write. The point goes into the
+# track whatever its time; the courier moves only when the point is not older than the
+# one it has, so a late ping (sent again after a network gap) never takes it back.
+# `recorded_at` defaults to the statement's time; a device clock a little ahead (the
+# serializer allows some skew) never dates the courier's location in the future.
+PING_SQL = """
+WITH courier AS (
+    SELECT id, location_updated_at FROM delivery_courier WHERE user_id = %(user)s
+), ping AS (
+    INSERT INTO delivery_courierping
+        (courier_id, recorded_at, location, heading, speed_mps, accuracy_m)
+    SELECT id, COALESCE(%(recorded_at)s, statement_timestamp()),
+           ST_SetSRID(ST_MakePoint(%(lng)s, %(lat)s), 4326)::geography,
+           %(heading)s, %(speed_mps)s, %(accuracy_m)s
+    FROM courier
+    RETURNING courier_id, recorded_at, location
+), moved AS (
+    UPDATE delivery_courier c
+    SET location = ping.location,
+        location_updated_at = LEAST(ping.recorded_at, statement_timestamp())
+    FROM ping
+    WHERE c.id = ping.courier_id
+      AND (c.location_updated_at IS NULL OR c.location_updated_at <= ping.recorded_at)
+    RETURNING c.location_updated_at
+)
+SELECT courier.id, ping.recorded_at,
+       COALESCE((SELECT location_updated_at FROM moved), courier.location_updated_at)
+FROM courier CROSS JOIN ping
+"""
+
+
+def courier_ping(
+    *,
+    user,
+    lat: float,
+    lng: float,
+    heading: float | None = None,
+    speed_mps: float | None = None,
+    accuracy_m: float | None = None,
+    recorded_at: datetime | None = None,
+) -> dict:
+    """Keep the point in the courier's track and, unless it is late, make it the
+    courier's current location."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE delivery_courier
-            SET location = ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography,
-                location_updated_at = now()
-            WHERE user_id = %s
-            RETURNING id, location_updated_at
-            """,
-            [lng, lat, user.pk],
+            PING_SQL,
+            {
+                "user": user.pk,
+                "lat": lat,
+                "lng": lng,
+                "heading": heading,
+                "speed_mps": speed_mps,
+                "accuracy_m": accuracy_m,
+                "recorded_at": recorded_at,
+            },
         )
         row = cursor.fetchone()
     if row is None:
         raise NotFound("You have no courier profile.")
-    return {"courier_id": row[0], "lat": lat, "lng": lng, "location_updated_at": row[1]}
+    return {
+        "courier_id": row[0],
+        "lat": lat,
+        "lng": lng,
+        "recorded_at": row[1],
+        "location_updated_at": row[2],
+    }
+
+
+def courier_track_partitions_maintain() -> dict:
+    """Track partitions from yesterday to a week ahead (pings of days without one land in
+    the default partition meanwhile), and the days past retention dropped whole."""
+    today = timezone.now().astimezone(UTC).date()
+    before = timezone.now() - timedelta(days=settings.COURIER_TRACK_RETENTION_DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT delivery_courierping_partitions_ensure(%s, %s), delivery_courierping_prune(%s)",
+            [today - timedelta(days=1), TRACK_PARTITIONS_AHEAD_DAYS + 2, before],
+        )
+        created, dropped = cursor.fetchone()
+    return {"created": created, "dropped": dropped}
 
 
 def couriers_mark_stale_offline() -> int:

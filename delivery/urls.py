@@ -8,6 +8,7 @@ courier_urlpatterns = [
     path("me/location/", apis.CourierLocationApi.as_view(), name="courier-location"),
     path("me/orders/", apis.CourierMyOrdersApi.as_view(), name="courier-orders"),
     path("<int:courier_id>/", apis.CourierDetailApi.as_view(), name="courier-detail"),
+    path("<int:courier_id>/track/", apis.CourierTrackApi.as_view(), name="courier-track"),
 ]
 
 dispatch_urlpatterns = [
