@@ -14,7 +14,9 @@
    If the server given has another provider, the scenario starts a server of its own
    with `SERVER_ENV` for this part.
 3. Location pings: `POST /api/v1/couriers/me/location/` from 16 clients, each a courier
-   of its own with its own token, and the same UPDATE sent through psycopg.
+   of its own with its own token, each ping with heading, speed and accuracy and kept in
+   the courier's track, against the bare UPDATE of the courier's location sent through
+   psycopg (the issue's reference: the rate of a ping before tracks were kept).
 
 Bench accounts (`bench-operator`, `bench-dispatch-buyer`, `bench-courier-NNN`, with API
 tokens) are created once and reused. The orders are created by SQL for each run (status
@@ -62,6 +64,8 @@ ETA_MERCHANTS = 20
 ETA_REQUESTS = 50  # distinct request bodies, cycled
 ETA_TARGET = "<= 1.3"
 PING_CLIENTS = 16
+PING_RATE_TARGET = ">= 0.3"  # of the raw UPDATE's rate, at 16 clients
+PING_P95_TARGET_MS = 50.0
 DURATION = 8.0
 COURIER_TTL_S = int(os.environ.get("COURIER_LOCATION_TTL", "300"))
 
@@ -494,11 +498,16 @@ async def _ping_load(base_url, clients, make_point, duration, on_error):
             headers = {"Authorization": f"Token {token}"}
             while time.perf_counter() < deadline:
                 lat, lng = make_point()
+                body = {
+                    "lat": lat,
+                    "lng": lng,
+                    "heading": 90.0,
+                    "speed_mps": 4.2,
+                    "accuracy_m": 6.0,
+                }
                 started = time.perf_counter()
                 try:
-                    response = await client.post(
-                        PING_PATH, json={"lat": lat, "lng": lng}, headers=headers
-                    )
+                    response = await client.post(PING_PATH, json=body, headers=headers)
                 except httpx.HTTPError as exc:
                     errors += 1
                     on_error(f"POST {PING_PATH}: {exc!r}")
@@ -672,7 +681,11 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         },
         "pings_rps_vs_sql_c16": {
             "value": round(pings["api"].rps / pings["sql"].rps, 3) if pings["sql"].rps else 0.0,
-            "target": None,
+            "target": PING_RATE_TARGET,
+        },
+        "pings_p95_vs_target_c16": {
+            "value": round(pings["api"].p95_ms / PING_P95_TARGET_MS, 3),
+            "target": "<= 1",
         },
     }
     report["load_average"] = {"start": load_start, "end": list(os.getloadavg())}
