@@ -47,3 +47,21 @@ class Courier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.vehicle})"
+
+
+class GeofenceCrossing(models.Model):
+    """A geofence event already recorded for an order: each fires once per order, however
+    many pings fall inside it. Written by the ping's own statement."""
+
+    order_id = models.BigIntegerField()
+    type = models.CharField(max_length=40)
+    courier_id = models.BigIntegerField()
+    crossed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "type"], name="geofence_once_per_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} order {self.order_id}"

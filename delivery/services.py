@@ -11,11 +11,14 @@ from scipy.optimize import linear_sum_assignment
 
 from delivery.models import Courier, CourierStatus
 from delivery.selectors import fresh_since
+from events.models import EventType
+from events.services import EVENT_INSERT_SQL
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.selectors import (
     COURIER_ACTIVE_ORDERS_SQL,
+    COURIER_ORDER_POINTS_SQL,
     ORDER_PICKUPS_SQL,
     courier_active_order_counts,
     orders_waiting_lock,
@@ -47,7 +50,11 @@ def courier_update(*, courier: Courier, data: dict) -> Courier:
 # one it has, so a late ping (sent again after a network gap) never takes it back.
 # `recorded_at` defaults to the statement's time; a device clock a little ahead (the
 # serializer allows some skew) never dates the courier's location in the future.
-PING_SQL = """
+# A courier that moved is tested against its active orders' geofences: within
+# `GEOFENCE_MERCHANT_M` of the merchant before pickup, `GEOFENCE_ARRIVING_M` of the
+# delivery point after it. Each fires once per order (the crossing's unique key), its
+# event written by the same statement, so it exists if and only if the ping does.
+PING_SQL = f"""
 WITH courier AS (
     SELECT id, location_updated_at FROM delivery_courier WHERE user_id = %(user)s
 ), ping AS (
@@ -65,12 +72,30 @@ WITH courier AS (
     FROM ping
     WHERE c.id = ping.courier_id
       AND (c.location_updated_at IS NULL OR c.location_updated_at <= ping.recorded_at)
-    RETURNING c.location_updated_at
+    RETURNING c.id, c.location, c.location_updated_at
+), fence AS (
+    SELECT o.id AS order_id, o.merchant_id, moved.id AS courier_id,
+           CASE WHEN o.status = 'picked_up' THEN %(arriving)s ELSE %(arrived)s END AS type
+    FROM moved
+    CROSS JOIN LATERAL ({COURIER_ORDER_POINTS_SQL.format(courier="moved.id")}) o
+    WHERE CASE WHEN o.status = 'picked_up'
+               THEN ST_DWithin(moved.location, o.dropoff, %(arriving_m)s)
+               ELSE ST_DWithin(moved.location, o.pickup, %(merchant_m)s) END
+), crossed AS (
+    INSERT INTO delivery_geofencecrossing (order_id, type, courier_id, crossed_at)
+    SELECT order_id, type, courier_id, statement_timestamp() FROM fence
+    ON CONFLICT (order_id, type) DO NOTHING
+    RETURNING order_id, type
+), recorded AS (
+    {EVENT_INSERT_SQL}
+    SELECT f.type, statement_timestamp(), f.merchant_id, f.order_id,
+           jsonb_build_object('courier_id', f.courier_id)
+    FROM crossed JOIN fence f USING (order_id, type)
 )
 SELECT courier.id, ping.recorded_at,
        COALESCE((SELECT location_updated_at FROM moved), courier.location_updated_at)
 FROM courier CROSS JOIN ping
-"""
+"""  # noqa: S608 - only fixed fragments are interpolated
 
 
 def courier_ping(
@@ -84,7 +109,7 @@ def courier_ping(
     recorded_at: datetime | None = None,
 ) -> dict:
     """Keep the point in the courier's track and, unless it is late, make it the
-    courier's current location."""
+    courier's current location and record the geofences it enters."""
     with connection.cursor() as cursor:
         cursor.execute(
             PING_SQL,
@@ -96,6 +121,11 @@ def courier_ping(
                 "speed_mps": speed_mps,
                 "accuracy_m": accuracy_m,
                 "recorded_at": recorded_at,
+                "active": list(ACTIVE_DELIVERY_STATUSES),
+                "arrived": EventType.COURIER_ARRIVED_AT_MERCHANT.value,
+                "arriving": EventType.COURIER_ARRIVING.value,
+                "merchant_m": settings.GEOFENCE_MERCHANT_M,
+                "arriving_m": settings.GEOFENCE_ARRIVING_M,
             },
         )
         row = cursor.fetchone()

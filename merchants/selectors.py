@@ -313,6 +313,8 @@ def merchants_delivering_to(
 # `JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = ...`. PostgreSQL pulls the subquery up,
 # so the join plans as one on the table itself.
 MERCHANT_LOCATIONS_SQL = "SELECT id, location, is_active FROM merchants_merchant"
+# Addresses' points, joined the same way: `JOIN ({ADDRESS_LOCATIONS_SQL}) a ON a.id = ...`.
+ADDRESS_LOCATIONS_SQL = "SELECT id, location FROM merchants_address"
 
 # The active merchant `%(merchant_id)s` with its cheapest active zone covering `%(point)s`
 # (EWKT): one row of `id, name, owner_id, zone_id, delivery_fee, min_order_amount`, the

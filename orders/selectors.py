@@ -17,7 +17,7 @@ from django.db.models import (
 
 from geomarket.accounts.roles import is_operator
 from geomarket.sql import fetch_all, fetch_value
-from merchants.selectors import MERCHANT_LOCATIONS_SQL
+from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.models import (
     ACTIVE_DELIVERY_STATUSES,
     REVENUE_STATUSES,
@@ -266,6 +266,18 @@ SELECT o.id, m.id AS merchant_id, m.location
 FROM orders_order o JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = o.merchant_id
 WHERE o.id = ANY(%(orders)s)
 """  # noqa: S608 - only a fixed fragment is interpolated
+
+# The active orders (`%(active)s`) of the courier whose id is the SQL expression
+# `{courier}`, with the points a courier's geofences test: `id, merchant_id, status,
+# pickup` (the merchant's point) and `dropoff` (the delivery address's). Format
+# `{courier}` in and join it LATERAL.
+COURIER_ORDER_POINTS_SQL = f"""
+SELECT o.id, o.merchant_id, o.status, m.location AS pickup, a.location AS dropoff
+FROM orders_order o
+JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = o.merchant_id
+JOIN ({ADDRESS_LOCATIONS_SQL}) a ON a.id = o.delivery_address_id
+WHERE o.courier_id = {{courier}} AND o.status = ANY(%(active)s)
+"""  # noqa: S608 - only fixed fragments are interpolated
 
 # How many active orders (`ACTIVE_DELIVERY_STATUSES`, passed as `%(active)s`) the courier
 # whose id is the SQL expression `{courier}` has, as the one column `count`: format

@@ -220,6 +220,10 @@ COURIER_LOCATION_TTL = env_int("COURIER_LOCATION_TTL", 300)
 DISPATCH_MAX_DISTANCE_M = env_int("DISPATCH_MAX_DISTANCE_M", 10_000)
 # Couriers' tracks (every ping) are kept this many days, pruned by whole UTC days.
 COURIER_TRACK_RETENTION_DAYS = env_int("COURIER_TRACK_RETENTION_DAYS", 30)
+# Geofences (metres, on the spheroid): an assigned courier this near the merchant before
+# pickup, or the delivery point after it.
+GEOFENCE_MERCHANT_M = env_int("GEOFENCE_MERCHANT_M", 75)
+GEOFENCE_ARRIVING_M = env_int("GEOFENCE_ARRIVING_M", 500)
 
 # ETA: the provider ("geodesic", "osrm" or a dotted path to a provider class), and the
 # built-in geodesic estimate it falls back to: distance / speed + preparation time.
