@@ -13,7 +13,7 @@ from delivery.services import courier_create
 from geomarket.accounts.models import User
 from geomarket.api.parsers import MAX_JSON_DEPTH, JSONParser
 from inventory.models import Inventory
-from merchants.models import DeliveryZone, Merchant
+from merchants.models import Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
 from orders.models import Order
 from tests import factories
 from tests.market import ORDERS, api_client_as, build_market, order_body
@@ -176,7 +176,19 @@ def _send(world, as_user, caller, method, path, body: str):
 
 def _snapshot():
     """What a refused write must leave as it was."""
-    return rows(Order, Merchant, DeliveryZone, Product, ProductCategory, Inventory, Courier, User)
+    return rows(
+        Order,
+        Merchant,
+        DeliveryZone,
+        Product,
+        ProductCategory,
+        Inventory,
+        Courier,
+        User,
+        OpeningInterval,
+        Closure,
+        SlotPlan,
+    )
 
 
 def _schema():
@@ -205,6 +217,8 @@ ID_PARAMETERS = [
     ("operator", "/api/v1/merchants/delivering-to/", NEAR, "limit"),
     ("operator", "/api/v1/merchants/{merchant_id}/delivery-zones/", {}, "page"),
     ("operator", "/api/v1/merchants/{merchant_id}/delivery-zones/", {}, "page_size"),
+    ("operator", "/api/v1/merchants/{merchant_id}/closures/", {}, "page"),
+    ("operator", "/api/v1/merchants/{merchant_id}/closures/", {}, "page_size"),
     ("operator", "/api/v1/merchants/{merchant_id}/inventory/", {}, "page"),
     ("operator", "/api/v1/merchants/{merchant_id}/inventory/", {}, "page_size"),
     ("operator", "/api/v1/merchants/{merchant_id}/orders/", {}, "page"),
@@ -290,6 +304,9 @@ JSON_ENDPOINTS = [
     ("operator", "post", "/api/v1/merchants/{merchant_id}/delivery-zones/"),
     ("operator", "put", "/api/v1/merchants/{merchant_id}/delivery-zones/{zone_id}/"),
     ("operator", "patch", "/api/v1/merchants/{merchant_id}/delivery-zones/{zone_id}/"),
+    ("operator", "put", "/api/v1/merchants/{merchant_id}/hours/"),
+    ("operator", "post", "/api/v1/merchants/{merchant_id}/closures/"),
+    ("operator", "put", "/api/v1/merchants/{merchant_id}/slot-plan/"),
     ("operator", "post", "/api/v1/categories/"),
     ("operator", "put", "/api/v1/categories/{category_id}/"),
     ("operator", "patch", "/api/v1/categories/{category_id}/"),
@@ -395,7 +412,25 @@ def test_huge_integers_in_geojson_are_400(
 
 
 # `#` stands for the number; `field` is the error's key.
+_PLAN = {"slot_minutes": 30, "capacity": 10, "lead_minutes": 45, "horizon_days": 3}
 NUMBER_CASES = [
+    *(
+        (
+            "operator",
+            "put",
+            "/api/v1/merchants/{merchant_id}/slot-plan/",
+            {**_PLAN, name: "#"},
+            name,
+        )
+        for name in _PLAN
+    ),
+    (
+        "operator",
+        "put",
+        "/api/v1/merchants/{merchant_id}/hours/",
+        {"timezone": "UTC", "weekly": [{"weekday": "#", "opens": "08:00", "closes": "12:00"}]},
+        "weekly",
+    ),
     ("client", "post", ORDERS, {"merchant_id": "#"}, "merchant_id"),
     ("client", "post", ORDERS, {"items": [{"product_id": "#", "quantity": 1}]}, "items"),
     ("client", "post", ORDERS, {"items": [{"product_id": 1, "quantity": "#"}]}, "items"),
