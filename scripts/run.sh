@@ -24,6 +24,11 @@ trap stop_all INT TERM EXIT
 pids+=($!)
 .venv/bin/celery -A geomarket worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" &
 pids+=($!)
+# Webhook deliveries wait on receivers: threads, on their own queue, so that a slow
+# receiver holds up no other task.
+.venv/bin/celery -A geomarket worker --loglevel INFO --queues webhooks --hostname webhooks@%h \
+  --pool threads --concurrency "${WEBHOOK_CONCURRENCY:-8}" &
+pids+=($!)
 .venv/bin/python manage.py relay_outbox &
 pids+=($!)
 .venv/bin/celery -A geomarket beat --loglevel INFO --schedule .local/celerybeat-schedule &

@@ -152,6 +152,8 @@ def test_the_cursor_walks_the_feed_oldest_first(market):
     empty = _feed(client, after=last["next_cursor"]).json()
     assert empty == {"events": [], "next_cursor": last["next_cursor"]}
     assert cursor_decode(last["next_cursor"]) == ids[4]
+    # a cursor past every id that can be is after every event
+    assert _feed(client, after="__________8").json()["events"] == []
 
 
 @pytest.mark.django_db
@@ -165,6 +167,7 @@ def test_the_feed_filters_by_type_and_refuses_what_it_does_not_know(market):
     assert [e["id"] for e in answer["events"]] == placed + low
     for params in (
         {"types": "order.placed,order.eaten"},
+        {"types": "order.placed,"},
         {"after": "not-a-cursor"},
         {"after": cursor_encode(1)[:-1] + "!"},
         {"limit": 501},
