@@ -4,9 +4,12 @@ once per order each, in the ping's own statement."""
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 
 from events.models import Event
+from events.services import EVENTS_CHANNEL
+from geomarket.sql import own_connection_params
 from orders.models import Order
 from tests.delivery.placing import order_placed
 from tests.geo_fixtures import GEOD
@@ -87,3 +90,21 @@ def test_a_late_ping_an_unassigned_courier_or_a_delivered_order_records_nothing(
     Order.objects.filter(pk=order.pk).update(status="delivered")
     assert client.post(PING, at_merchant).status_code == 200
     assert fence_events() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_ping_that_records_an_event_wakes_the_relay(assigned):
+    """Notifying transactions commit one at a time (a database-wide lock): pings, which
+    run an empty geofence INSERT nearly always, must not notify for nothing."""
+    order, _courier, client = assigned
+    with psycopg.connect(**own_connection_params(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {EVENTS_CHANNEL}")
+
+        def notified() -> int:
+            return len(list(listener.notifies(timeout=0.5, stop_after=1)))
+
+        client.post(PING, near(order.merchant.location, 500))
+        assert notified() == 0
+        client.post(PING, near(order.merchant.location, 5))
+        assert notified() == 1
+        assert len(fence_events()) == 1
