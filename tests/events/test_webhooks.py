@@ -314,11 +314,12 @@ def test_publishing_fans_out_to_matching_active_endpoints(market, receiver):
     everything = webhook_create(merchant_id=shop, url=receiver.url, event_types=[])
     placed_only = webhook_create(merchant_id=shop, url=receiver.url, event_types=["order.placed"])
     operator_wide = webhook_create(merchant_id=None, url=receiver.url, event_types=[])
-    webhook_create(merchant_id=other, url=receiver.url, event_types=[])
+    others = webhook_create(merchant_id=other, url=receiver.url, event_types=[])
     webhook_create(merchant_id=shop, url=receiver.url, event_types=[], is_active=False)
     placed = _event(shop)
     low = _event(shop, type="inventory.low_stock")
-    assert events_publish() == 2
+    theirs = _event(other)
+    assert events_publish() == 3
     assert events_publish() == 0
     delivered = set(WebhookDelivery.objects.values_list("endpoint_id", "event_id"))
     assert delivered == {
@@ -327,6 +328,8 @@ def test_publishing_fans_out_to_matching_active_endpoints(market, receiver):
         (placed_only.pk, placed.pk),
         (operator_wide.pk, placed.pk),
         (operator_wide.pk, low.pk),
+        (operator_wide.pk, theirs.pk),
+        (others.pk, theirs.pk),
     }
     assert not Event.objects.filter(published_at__isnull=True).exists()
 
