@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def start_worker(queue: str, mail_dir: Path) -> subprocess.Popen:
+def start_worker(queue: str, mail_dir: Path, **settings: str) -> subprocess.Popen:
+    """A worker of `queue` on the test's database and broker; `settings` go to its
+    environment."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "geomarket.settings.test",
@@ -38,6 +40,7 @@ def start_worker(queue: str, mail_dir: Path) -> subprocess.Popen:
         "EMAIL_BACKEND": "tests.slow_email.SlowFileEmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
         "PYTHONPATH": str(ROOT),
+        **settings,
     }
     return subprocess.Popen(
         [
