@@ -10,6 +10,8 @@ from drf_spectacular.generators import SchemaGenerator
 from catalog.models import Product, ProductCategory
 from delivery.models import Courier
 from delivery.services import courier_create
+from events.models import WebhookEndpoint
+from events.services import webhook_create
 from geomarket.accounts.models import User
 from geomarket.api.parsers import MAX_JSON_DEPTH, JSONParser
 from inventory.models import Inventory
@@ -161,6 +163,9 @@ def world(module_db):
             "inventory_id": Inventory.objects.get(product=market["bread"]).pk,
             "order_id": placed.json()["id"],
             "courier_id": courier.pk,
+            "webhook_id": webhook_create(
+                merchant_id=market["shop"].pk, url=WEBHOOK_URL, event_types=[]
+            ).pk,
         },
     }
 
@@ -188,6 +193,7 @@ def _snapshot():
         OpeningInterval,
         Closure,
         SlotPlan,
+        WebhookEndpoint,
     )
 
 
@@ -196,6 +202,8 @@ def _schema():
 
 
 NEAR = {"lat": "52.52", "lng": "13.405"}
+# A public address: webhooks to it pass the address check; nothing here delivers to it.
+WEBHOOK_URL = "https://93.184.215.14/hook"
 
 # (caller, path, other parameters, parameter): every integer or category query parameter
 # of the API; `test_every_integer_query_parameter_is_here` holds this list to the schema.
@@ -241,6 +249,11 @@ ID_PARAMETERS = [
     ("operator", "/api/v1/analytics/top-products/", {}, "merchant_id"),
     ("operator", "/api/v1/analytics/top-products/", {}, "top"),
     ("operator", "/api/v1/analytics/revenue/", {}, "merchant_id"),
+    ("operator", "/api/v1/events/", {}, "limit"),
+    ("operator", "/api/v1/webhooks/", {}, "page"),
+    ("operator", "/api/v1/webhooks/", {}, "page_size"),
+    ("operator", "/api/v1/webhooks/{webhook_id}/deliveries/", {}, "page"),
+    ("operator", "/api/v1/webhooks/{webhook_id}/deliveries/", {}, "page_size"),
 ]
 
 
@@ -325,6 +338,9 @@ JSON_ENDPOINTS = [
     ("courier_client", "patch", "/api/v1/couriers/me/"),
     ("courier_client", "post", "/api/v1/couriers/me/location/"),
     (None, "post", "/api/v1/delivery/eta/"),
+    ("operator", "post", "/api/v1/webhooks/"),
+    ("operator", "patch", "/api/v1/webhooks/{webhook_id}/"),
+    ("operator", "post", "/api/v1/webhooks/{webhook_id}/replay/"),
 ]
 
 
@@ -487,6 +503,13 @@ NUMBER_CASES = [
     ("courier_client", "post", "/api/v1/couriers/me/location/", {"lat": "#", "lng": 13.4}, "lat"),
     ("courier_client", "post", "/api/v1/couriers/me/location/", {"lat": 52.5, "lng": "#"}, "lng"),
     (
+        "operator",
+        "post",
+        "/api/v1/webhooks/",
+        {"url": WEBHOOK_URL, "merchant_id": "#"},
+        "merchant_id",
+    ),
+    (
         None,
         "post",
         "/api/v1/delivery/eta/",
@@ -607,6 +630,13 @@ BODY_ID_CASES = [
         "merchant_ids",
     ),
     (None, "post", "/api/v1/delivery/eta/", {"order_id": "{order_id}"}, "order_id"),
+    (
+        "operator",
+        "post",
+        "/api/v1/webhooks/",
+        {"url": WEBHOOK_URL, "merchant_id": "{merchant_id}"},
+        "merchant_id",
+    ),
 ]
 
 

@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
         "CourierStatusEnum": "delivery.models.CourierStatus",
         "CourierSelfStatusEnum": ["available", "offline"],
         "VehicleEnum": "delivery.models.Vehicle",
+        "EventTypeEnum": "events.models.EventType",
     },
 }
 
