@@ -268,7 +268,7 @@ WITH address AS ({ADDRESS_INSERT_SQL}), placed AS (
 ), event AS (
     {EVENT_INSERT_SQL}
     SELECT %(event_type)s, %(now)s, %(merchant_id)s, placed.id,
-           jsonb_build_object('status', %(status)s::text, 'total', %(total)s::numeric,
+           jsonb_build_object('status', %(status)s::text, 'total', %(total)s::text,
                               'rejection_reason', %(rejection_reason)s::text,
                               'shortages', %(shortages)s::jsonb)
     FROM placed
