@@ -509,6 +509,16 @@ NUMBER_CASES = [
         {"url": WEBHOOK_URL, "merchant_id": "#"},
         "merchant_id",
     ),
+    *(
+        (
+            "courier_client",
+            "post",
+            "/api/v1/couriers/me/location/",
+            {"lat": 52.5, "lng": 13.4, name: "#"},
+            name,
+        )
+        for name in ("heading", "speed_mps", "accuracy_m")
+    ),
     (
         None,
         "post",
