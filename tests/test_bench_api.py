@@ -56,6 +56,7 @@ def _city(**overrides) -> api.City:
         "categories": [5],
         "couriers": [3],
         "waiting_orders": [9],
+        "owner_webhooks": [11],
         "points": [(52.5, 13.4)],
         "prefixes": ["bre"],
     }

@@ -41,10 +41,12 @@ Alone, against `BENCH_DATABASE_URL` (created and seeded when missing):
 """
 
 import asyncio
+import base64
 import json
 import os
 import random
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -189,6 +191,7 @@ class City:
     categories: list[int]
     couriers: list[int]
     waiting_orders: list[int]
+    owner_webhooks: list[int]
     points: list[tuple[float, float]]
     prefixes: list[str]
 
@@ -201,6 +204,21 @@ class City:
 
 def _column(connection, sql: str, params=()) -> list:
     return [row[0] for row in connection.execute(sql, params).fetchall()]
+
+
+def _owner_webhooks(connection, merchant_id: int) -> list[int]:
+    """The owner's webhook endpoints; one made when there is none, inactive, so that no
+    delivery is ever sent to it."""
+    found = _column(
+        connection, "SELECT id FROM events_webhookendpoint WHERE merchant_id = %s", [merchant_id]
+    )
+    return found or _column(
+        connection,
+        "INSERT INTO events_webhookendpoint"
+        " (merchant_id, url, event_types, secret, is_active, failure_count, created_at)"
+        " VALUES (%s, 'https://hooks.example.com/bench', '{}', %s, false, 0, now()) RETURNING id",
+        [merchant_id, "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()],
+    )
 
 
 def load_city(name: str, dsn: str, *, rng: random.Random) -> City:
@@ -277,6 +295,7 @@ def load_city(name: str, dsn: str, *, rng: random.Random) -> City:
             or _column(
                 connection, f"SELECT id FROM orders_order WHERE status <> 'rejected' {sample}"
             ),
+            owner_webhooks=_owner_webhooks(connection, owner_merchant),
             points=city_points(dsn, rng=rng, count=2000),
             prefixes=_prefixes(titles, rng),
         )
@@ -342,6 +361,7 @@ KWARG_POOLS: dict[str, Draw] = {
     "category_id": lambda c, r: r.choice(c.categories),
     "order_id": lambda c, r: r.choice(c.customer_orders),
     "courier_id": lambda c, r: c.courier_id,
+    "webhook_id": lambda c, r: r.choice(c.owner_webhooks),
 }
 
 CASES: list[Case] = [
