@@ -53,6 +53,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from urllib.parse import urlencode
 
@@ -374,6 +375,14 @@ CASES: list[Case] = [
     case("merchants-nearby", ANONYMOUS, lambda c, r: {**c.point(r), "radius": RADIUS_M}),
     case("merchants-delivering-to", ANONYMOUS, lambda c, r: c.point(r)),
     case("merchant-detail", ANONYMOUS, merchant_id=_merchant),
+    # The demo owner's merchant delivers in slots (seed_demo); tomorrow is within its
+    # horizon and past its lead time.
+    case(
+        "merchant-slots",
+        ANONYMOUS,
+        lambda c, r: {"date": (datetime.now(UTC) + timedelta(days=1)).date().isoformat()},
+        merchant_id=_owner_merchant,
+    ),
     case("delivery-zone-list", ANONYMOUS, merchant_id=_merchant),
     case(
         "delivery-zone-detail", OWNER, merchant_id=_owner_merchant, zone_id=KWARG_POOLS["zone_id"]
