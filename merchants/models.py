@@ -64,7 +64,14 @@ class Merchant(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["name"], name="merchant_name_idx")]
+        indexes = [
+            models.Index(fields=["name"], name="merchant_name_idx"),
+            # The public list (active merchants by name) and its count, read from the index
+            # alone: the rows are wide since they keep their open periods (migration 0011).
+            models.Index(
+                fields=["name", "id"], name="merchant_active_name_idx", condition=Q(is_active=True)
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
