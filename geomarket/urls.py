@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
@@ -11,23 +12,11 @@ handler403 = "geomarket.api.views.permission_denied"
 handler404 = "geomarket.api.views.not_found"
 handler500 = "geomarket.api.views.server_error"
 
-# Each app declares its own paths under /api/v1/; named by module, so that geomarket
-# imports no app (README, "Layers").
+# Each domain app declares its own paths under /api/v1/; named by module, from the
+# settings' list, so that geomarket imports no app (README, "Layers").
 api_v1 = [
     path("auth/", include("geomarket.accounts.urls")),
-    *(
-        path("", include(f"{app}.urls"))
-        for app in (
-            "merchants",
-            "catalog",
-            "inventory",
-            "events",
-            "orders",
-            "delivery",
-            "analytics",
-            "tracking",
-        )
-    ),
+    *(path("", include(f"{app}.urls")) for app in settings.DOMAIN_APPS),
 ]
 
 urlpatterns = [

@@ -194,6 +194,16 @@ class Closure(models.Model):
         return f"{self.merchant_id}: {self.period}"
 
 
+# A slot plan's bounds (API.md), inclusive: the database's CHECK constraints and the API's
+# fields (`merchants.serializers.SlotPlanSerializer`) are both made from these.
+SLOT_PLAN_BOUNDS = {
+    "slot_minutes": (10, 240),
+    "capacity": (1, 1000),
+    "lead_minutes": (0, 1440),
+    "horizon_days": (1, 14),
+}
+
+
 class SlotPlan(models.Model):
     """How a merchant cuts its opening hours into delivery slots that orders book."""
 
@@ -208,17 +218,10 @@ class SlotPlan(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(slot_minutes__gte=10, slot_minutes__lte=240), name="slot_minutes_range"
-            ),
-            models.CheckConstraint(
-                condition=Q(capacity__gte=1, capacity__lte=1000), name="slot_capacity_range"
-            ),
-            models.CheckConstraint(
-                condition=Q(lead_minutes__gte=0, lead_minutes__lte=1440), name="slot_lead_range"
-            ),
-            models.CheckConstraint(
-                condition=Q(horizon_days__gte=1, horizon_days__lte=14), name="slot_horizon_range"
-            ),
+                condition=Q(**{f"{name}__gte": low, f"{name}__lte": high}),
+                name=f"slot_plan_{name}_range",
+            )
+            for name, (low, high) in SLOT_PLAN_BOUNDS.items()
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from geomarket.api.fields import (
     format_datetime,
     format_money,
 )
-from merchants.models import Merchant, validate_timezone
+from merchants.models import SLOT_PLAN_BOUNDS, Merchant, validate_timezone
 from merchants.selectors import OpenState, open_state
 
 
@@ -192,17 +192,13 @@ class MerchantHoursSerializer(serializers.Serializer):
 
 
 class ClosureSerializer(serializers.Serializer):
-    """A time the merchant is closed, `[starts_at, ends_at)`, whatever its hours say."""
+    """A time the merchant is closed, `[starts_at, ends_at)`, whatever its hours say;
+    `ends_at` must be after `starts_at` (`closure_create`)."""
 
     id = serializers.IntegerField(read_only=True)
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-
-    def validate(self, attrs):
-        if attrs["ends_at"] <= attrs["starts_at"]:
-            raise serializers.ValidationError({"ends_at": ["Must be after starts_at."]})
-        return attrs
 
     def to_representation(self, closure):
         return super().to_representation(
@@ -215,11 +211,16 @@ class ClosureSerializer(serializers.Serializer):
         )
 
 
+def _plan_field(name: str) -> StrictIntegerField:
+    low, high = SLOT_PLAN_BOUNDS[name]
+    return StrictIntegerField(min_value=low, max_value=high)
+
+
 class SlotPlanSerializer(serializers.Serializer):
-    slot_minutes = StrictIntegerField(min_value=10, max_value=240)
-    capacity = StrictIntegerField(min_value=1, max_value=1000)
-    lead_minutes = StrictIntegerField(min_value=0, max_value=1440)
-    horizon_days = StrictIntegerField(min_value=1, max_value=14)
+    slot_minutes = _plan_field("slot_minutes")
+    capacity = _plan_field("capacity")
+    lead_minutes = _plan_field("lead_minutes")
+    horizon_days = _plan_field("horizon_days")
 
 
 class SlotDayParamsSerializer(serializers.Serializer):

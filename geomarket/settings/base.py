@@ -24,6 +24,20 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 PORT = env_int("PORT", 8000)
 
+# The apps of the marketplace's domain, lowest first; each declares its own paths under
+# /api/v1/ in its `urls` module (geomarket/urls.py).
+DOMAIN_APPS = (
+    "merchants",
+    "catalog",
+    "inventory",
+    # Below every app that records events, above none of them.
+    "events",
+    "orders",
+    "delivery",
+    "analytics",
+    "tracking",
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -42,15 +56,7 @@ INSTALLED_APPS = [
     "geomarket.cache",
     # The event-loop lane's start-up checks.
     "geomarket.lane",
-    "merchants",
-    "catalog",
-    "inventory",
-    # Below every app that records events, above none of them.
-    "events",
-    "orders",
-    "delivery",
-    "analytics",
-    "tracking",
+    *DOMAIN_APPS,
     # Seeds the tables of every app above; nothing imports it.
     "demo",
 ]
