@@ -16,12 +16,13 @@ from geomarket.sql import fetch_all, fetch_dicts, fetch_value, point_ewkt
 from merchants.models import Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
 
 # Opening hours (migration 0009) in a merchant's answer: the first period the merchant
-# `{m}` is open in from the instant `{now}` to 14 days on (a tstzrange, NULL when none),
-# from which `open_state` tells whether it is open then and when it next opens.
-_OPEN_PERIOD_SQL = """(SELECT r FROM unnest(merchants_open_within(
+# `{m}` is open in from the instant `{now}` to 14 days on (`r`, a tstzrange; no row when
+# none), from which `open_state` tells whether it is open then and when it next opens.
+# `unnest` reads a multirange's ranges out in ascending order: the first is the earliest.
+_OPEN_PERIOD_SQL = """SELECT r FROM unnest(merchants_open_within(
         {m}.open_periods, {m}.open_periods_span, {m}.id, {m}.timezone,
         {now}, {now} + interval '14 days')) r
-    ORDER BY r LIMIT 1)"""
+    LIMIT 1"""
 
 
 @dataclass(frozen=True)
@@ -34,23 +35,27 @@ class OpenState:
     changes_at: datetime | None
 
 
-def open_state(*, period, now: datetime) -> OpenState:
-    """What `_OPEN_PERIOD_SQL`'s period, read at `now`, says of the merchant."""
-    if period is None:
+def open_state(
+    *, open_from: datetime | None, open_until: datetime | None, now: datetime
+) -> OpenState:
+    """What `_OPEN_PERIOD_SQL`'s period, read at `now`, says of the merchant: its bounds,
+    None when there is no period."""
+    if open_from is None:
         return OpenState(False, None, None)
-    if period.lower <= now:
-        return OpenState(True, None, period.upper)
-    return OpenState(False, period.lower, period.lower)
+    if open_from <= now:
+        return OpenState(True, None, open_until)
+    return OpenState(False, open_from, open_from)
+
+
+def row_open_state(row: dict) -> OpenState:
+    """`open_state` of a merchant row read with `_MERCHANT_COLUMNS`."""
+    return open_state(open_from=row["open_from"], open_until=row["open_until"], now=row["shown_at"])
 
 
 def open_states_change_at(rows: list[dict]) -> float | None:
     """The first instant (Unix time) the open state of any of the merchant rows (read
     with `_MERCHANT_COLUMNS`) changes, or None when none changes within 14 days."""
-    changes = [
-        state.changes_at
-        for row in rows
-        if (state := open_state(period=row["open_period"], now=row["shown_at"])).changes_at
-    ]
+    changes = [state.changes_at for row in rows if (state := row_open_state(row)).changes_at]
     return min(changes).timestamp() if changes else None
 
 
@@ -71,7 +76,7 @@ def _as_shown(merchants: QuerySet[Merchant]) -> QuerySet[Merchant]:
     now = timezone.now()
     table = Merchant._meta.db_table
     period = RawSQL(  # noqa: S611 - a fixed fragment and the table name only
-        _OPEN_PERIOD_SQL.format(m=table, now="%s::timestamptz"),
+        f"({_OPEN_PERIOD_SQL.format(m=table, now='%s::timestamptz')})",
         (now, now),
         output_field=DateTimeRangeField(),
     )
@@ -143,16 +148,25 @@ def delivery_zone_list(*, merchant: Merchant, include_inactive: bool) -> QuerySe
 # filter, keeps only the rows it returns, and computes the exact spheroid
 # `ST_Distance` for those rows alone, which also gives their final order.
 
-_MERCHANT_COLUMNS = f"""
+_MERCHANT_COLUMNS = """
     m.id, m.owner_id, m.name, m.description, m.phone, m.is_active, m.created_at,
     ST_X(m.location::geometry) AS lng, ST_Y(m.location::geometry) AS lat,
     a.line1, a.line2, a.city, a.postal_code, a.country,
     ARRAY(SELECT mc.productcategory_id FROM merchants_merchant_categories mc
           WHERE mc.merchant_id = m.id ORDER BY 1) AS category_ids,
-    m.timezone, {_OPEN_PERIOD_SQL.format(m="m", now="%(now)s::timestamptz")} AS open_period,
+    m.timezone, lower(open_period.r) AS open_from, upper(open_period.r) AS open_until,
     %(now)s::timestamptz AS shown_at,
     ST_Distance(m.location, %(point)s::geography) AS distance_m
-"""  # noqa: S608 - a fixed fragment only
+"""
+
+# What `_MERCHANT_COLUMNS` reads besides the merchant `m`, joined after it. The open
+# period is a join, not a column: its two bounds come from one computation, and as two
+# timestamps they cost the client a fraction of what parsing a range does (about 19 us a
+# row in psycopg, 2 ms of an answer of 100).
+_MERCHANT_JOINS = f"""
+JOIN merchants_address a ON a.id = m.address_id
+LEFT JOIN LATERAL ({_OPEN_PERIOD_SQL.format(m="m", now="%(now)s::timestamptz")}) open_period ON true
+"""
 
 # Whether the merchant `{m}` (a merchants_merchant row) is open at `{at}`:
 # `merchants_open_at`, from the periods kept on the row while they span the instant.
@@ -209,8 +223,7 @@ SELECT {_MERCHANT_COLUMNS}
 FROM ({merchants_walk_sql(columns=["id"], delivering=False, open_at=open_at)}
     LIMIT %(limit)s
 ) nearest
-JOIN merchants_merchant m ON m.id = nearest.id
-JOIN merchants_address a ON a.id = m.address_id
+JOIN merchants_merchant m ON m.id = nearest.id {_MERCHANT_JOINS}
 ORDER BY distance_m, m.id
 """  # noqa: S608 - only fixed column lists are interpolated
 
@@ -264,8 +277,7 @@ FROM (
     ORDER BY sphere_m, cheapest.merchant_id
     LIMIT %(limit)s
 ) nearest
-JOIN merchants_merchant m ON m.id = nearest.merchant_id
-JOIN merchants_address a ON a.id = m.address_id
+JOIN merchants_merchant m ON m.id = nearest.merchant_id {_MERCHANT_JOINS}
 ORDER BY nearest.sphere_m, m.id
 """  # noqa: S608 - only fixed column lists and fragments are interpolated
 

@@ -15,7 +15,7 @@ from geomarket.api.fields import (
     format_money,
 )
 from merchants.models import SLOT_PLAN_BOUNDS, Merchant, validate_timezone
-from merchants.selectors import OpenState, open_state
+from merchants.selectors import OpenState, open_state, row_open_state
 
 
 class AddressSerializer(serializers.Serializer):
@@ -63,7 +63,12 @@ class MerchantOutputSerializer(serializers.Serializer):
 
     def _open_state(self, merchant) -> OpenState:
         # Read with the merchant by the merchants' selectors (`_as_shown`).
-        return open_state(period=merchant.open_period, now=merchant.shown_at)
+        period = merchant.open_period
+        return open_state(
+            open_from=None if period is None else period.lower,
+            open_until=None if period is None else period.upper,
+            now=merchant.shown_at,
+        )
 
     def get_open_now(self, merchant) -> bool:
         return self._open_state(merchant).open_now
@@ -126,7 +131,7 @@ class MerchantDeliveringOutputSerializer(MerchantNearbyOutputSerializer):
 
 
 def merchant_row(row: dict) -> dict:
-    state = open_state(period=row["open_period"], now=row["shown_at"])
+    state = row_open_state(row)
     location = {"type": "Point", "coordinates": [row["lng"], row["lat"]]}
     rendered = {
         "id": row["id"],

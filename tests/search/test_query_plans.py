@@ -119,3 +119,30 @@ def test_delivering_to_walks_nearest_first_and_stops(big_city):
         text,
     ), text
     assert "Run Condition: (dense_rank() OVER" in text, text
+
+
+def plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def test_delivering_to_computes_open_state_for_answered_merchants_only(big_city):
+    """The walk reads more parts than it answers merchants; each merchant's open period
+    (the `unnest` of its kept periods) is computed once for each merchant answered, after
+    the walk, never for the parts it passes."""
+    limit = 5
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + merchants_delivering_to_sql(open_at=False),
+            {"point": POINT, "limit": limit, "now": NOW},
+        )
+        top = cursor.fetchone()[0][0]["Plan"]
+    nodes = list(plan_nodes(top))
+    walked = [
+        node for node in nodes if node.get("Index Name") == "merchants_deliveryzone_area_nearest"
+    ]
+    opened = [node for node in nodes if node.get("Function Name") == "unnest"]
+    assert top["Actual Rows"] == limit
+    assert walked[0]["Actual Rows"] > limit
+    assert [node["Actual Loops"] for node in opened] == [limit]
