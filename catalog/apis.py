@@ -1,4 +1,5 @@
 import json
+from functools import partial
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -27,14 +28,11 @@ from catalog.services import (
 )
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer, uncached_answer
-from geomarket.api.fields import parse_integer
 from geomarket.api.pagination import (
-    PAGE_PARAMETER_MAX,
-    PageNumberPagination,
+    counted_page_body,
     page_of,
     page_url,
     paginated_response,
-    with_estimate_flag,
 )
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
@@ -240,44 +238,6 @@ class ProductsNearbyApi(APIView):
         return cached_json_response(answer)
 
 
-class _SearchMatches:
-    """A search's matches as Django's Paginator reads them: `count()`, then one slice.
-
-    Each page and the count come from one statement (`products_search_page`), run for the
-    page the request names; a slice of another page (`page=last`) runs it again for that
-    one. The count does not depend on the page, so both runs agree on it.
-    """
-
-    def __init__(self, query: dict, *, offset: int, limit: int):
-        self.query = query
-        self.limit = limit
-        self.answer = self._page(offset)
-
-    def _page(self, offset: int):
-        self.offset = offset
-        return products_search_page(offset=offset, limit=self.limit, **self.query)
-
-    def count(self) -> int:
-        return self.answer.count
-
-    def __getitem__(self, window: slice) -> list[dict]:
-        if window.start != self.offset:
-            self.answer = self._page(window.start)
-        rows = self.answer.rows[: window.stop - window.start]
-        return [serializers.product_search_result(row) for row in rows]
-
-
-def _requested_offset(request, page_size: int) -> int:
-    """The offset of the page the request names; 0 for the first, the last (which needs
-    the count first) or a page number the paginator will refuse."""
-    raw = request.query_params.get(PageNumberPagination.page_query_param)
-    try:
-        number = parse_integer(raw or "")
-    except ValueError:
-        return 0
-    return (number - 1) * page_size if 1 <= number <= PAGE_PARAMETER_MAX else 0
-
-
 class ProductSearchApi(APIView):
     permission_classes = [AllowAny]
 
@@ -294,15 +254,16 @@ class ProductSearchApi(APIView):
         url = page_url(request, params)
 
         def compute() -> bytes:
-            paginator = PageNumberPagination()
-            paginator.link_base = url
-            page_size = paginator.get_page_size(request)
-            matches = _SearchMatches(
-                query, offset=_requested_offset(request, page_size), limit=page_size
+            return json_bytes(
+                counted_page_body(
+                    request=request,
+                    view=self,
+                    fetch=partial(products_search_page, **query),
+                    render=serializers.product_search_results,
+                    url=url,
+                    flag_estimate=True,
+                )
             )
-            results = paginator.paginate_queryset(matches, request, view=self)
-            body = paginator.get_paginated_response(results).data
-            return json_bytes(with_estimate_flag(body, matches.answer.count_is_estimate))
 
         answer = cached_answer(
             name="search-products",

@@ -1,5 +1,4 @@
 import functools
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
@@ -9,6 +8,7 @@ from django.db.models.expressions import RawSQL
 from catalog.models import Product, ProductCategory
 from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_JSON_COLUMN, PRODUCT_NEARBY
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.api.pagination import CountedPage
 from geomarket.shapes import json_array_sql
 from geomarket.sql import fetch_all, fetch_value, point_ewkt
 from merchants.selectors import MERCHANT_LOCATIONS_SQL, merchants_walk_sql, open_instant
@@ -400,16 +400,6 @@ def _search_sql(
     )
 
 
-@dataclass(frozen=True)
-class SearchPage:
-    """One page of a search: its rows (`_RESULT_COLUMNS`), and the count of all matches,
-    exact unless `count_is_estimate`."""
-
-    rows: list[tuple]
-    count: int
-    count_is_estimate: bool
-
-
 def products_search_page(
     *,
     offset: int,
@@ -421,7 +411,7 @@ def products_search_page(
     merchant_id: int | None = None,
     in_stock: bool | None = None,
     sort: str | None = None,
-) -> SearchPage:
+) -> CountedPage:
     """Published products of active merchants, full-text matched on title, category name
     and description, rows `offset` to `offset + limit` and the count, in one statement.
 
@@ -455,7 +445,7 @@ def products_search_page(
     }
     rows = fetch_all(sql, params)
     found, estimate = rows[0][0], rows[0][1]
-    return SearchPage(
+    return CountedPage(
         rows=[row[2 : 2 + _RESULT_WIDTH] for row in rows if row[2] is not None],
         count=found if estimate is None else estimate,
         count_is_estimate=estimate is not None,

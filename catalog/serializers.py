@@ -113,7 +113,7 @@ _moment = serializers.DateTimeField().to_representation
 
 
 def product_search_result(row) -> dict:
-    """`ProductSearchResultSerializer` of one search row (`catalog.selectors.SearchPage`),
+    """`ProductSearchResultSerializer` of one search row (`catalog.selectors.products_search_page`),
     built directly: DRF spends about 80 µs a row on nested serializers. The serializer
     remains the schema, and a test holds the two equal."""
     (id_, title, description, price, category_id, category_name, merchant_id, created, stock) = row
@@ -127,6 +127,10 @@ def product_search_result(row) -> dict:
         "created_at": _moment(created),
         "quantity": stock,
     }
+
+
+def product_search_results(rows) -> list[dict]:
+    return [product_search_result(row) for row in rows]
 
 
 class SuggestOutputSerializer(serializers.Serializer):

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf_serializers
@@ -24,11 +26,11 @@ from delivery.services import (
     courier_update,
     orders_assign_priority,
 )
-from geomarket.api.pagination import page_of, paginated_response
+from geomarket.api.pagination import counted_page_body, page_of, paginated_response
 from geomarket.api.permissions import IsOperator, can_manage_merchant
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
-from orders.selectors import OrderPages, orders_visible_to
+from orders.selectors import order_page, orders_visible_to
 from orders.serializers import OrderOutputSerializer, order_payload_list
 
 
@@ -179,12 +181,13 @@ class CourierMyOrdersApi(APIView):
     )
     def get(self, request):
         courier = _own_courier(request)
-        return paginated_response(
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=OrderPages(courier_open_orders(courier_id=courier.pk)),
+            fetch=partial(order_page, courier_open_orders(courier_id=courier.pk)),
             render=order_payload_list,
         )
+        return Response(body)
 
 
 class CourierCandidatesApi(APIView):

@@ -1,3 +1,5 @@
+from functools import partial
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -5,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.api.pagination import page_of, paginated_response, with_estimate_flag
+from geomarket.api.pagination import counted_page_body, page_of, paginated_response
 from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
@@ -13,10 +15,10 @@ from merchants.selectors import merchant_managed_id
 from orders import serializers
 from orders.models import Order
 from orders.selectors import (
-    CountBoundedOrders,
     merchant_order_list,
     order_detail,
     order_list,
+    order_page,
     order_stats,
     orders_visible_to,
 )
@@ -59,15 +61,15 @@ class OrderListApi(RateLimitedMixin, APIView):
     def get(self, request):
         filters = serializers.OrderFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        orders = CountBoundedOrders(order_list(user=request.user, **filters.validated_data))
-        response = paginated_response(
+        orders = order_list(user=request.user, **filters.validated_data)
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=orders,
+            fetch=partial(order_page, orders, bounded_count=True),
             render=serializers.order_payload_list,
+            flag_estimate=True,
         )
-        response.data = with_estimate_flag(response.data, orders.count_is_estimate)
-        return response
+        return Response(body)
 
     @extend_schema(
         request=serializers.OrderCreateSerializer,

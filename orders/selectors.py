@@ -1,4 +1,3 @@
-from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -8,14 +7,17 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    JSONField,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Sum,
 )
+from django.db.models.expressions import RawSQL
 
 from geomarket.accounts.roles import is_operator
+from geomarket.api.pagination import CountedPage
 from geomarket.sql import fetch_all, fetch_value
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.models import (
@@ -23,7 +25,6 @@ from orders.models import (
     REVENUE_STATUSES,
     WAITING_STATUSES,
     Order,
-    OrderItem,
     OrderStatus,
     OrderStatusChange,
 )
@@ -80,46 +81,13 @@ def order_list(
         orders = orders.filter(created_at__gte=created_after)
     if created_before is not None:
         orders = orders.filter(created_at__lte=created_before)
-    # Paged as plain rows (`OrderPages`): nothing joined or prefetched for models.
+    # Paged as plain rows (`order_page`): nothing joined or prefetched for models.
     return orders.order_by("-created_at", "-id")
 
 
 # How far the orders list counts exactly; past it the count is the planner's estimate
 # (at least one more), so an operator's list never counts millions of orders a request.
 ORDER_COUNT_BOUND = 1000
-
-
-class OrderPages:
-    """`orders` as Django's Paginator reads them: `count()`, and slices as `order_rows`."""
-
-    def __init__(self, orders: QuerySet[Order]):
-        self.orders = orders
-        self.ordered = orders.ordered
-
-    def count(self) -> int:
-        return self.orders.order_by().count()
-
-    def __getitem__(self, window: slice) -> list[SimpleNamespace]:
-        return order_rows(self.orders[window])
-
-
-class CountBoundedOrders(OrderPages):
-    """`OrderPages` whose `count()` is exact up to `ORDER_COUNT_BOUND`, else estimated
-    (`count_is_estimate`)."""
-
-    def __init__(self, orders: QuerySet[Order]):
-        super().__init__(orders)
-        self.count_is_estimate = False
-
-    def count(self) -> int:
-        matches = self.orders.order_by().values("pk")
-        found = matches[: ORDER_COUNT_BOUND + 1].count()
-        if found <= ORDER_COUNT_BOUND:
-            return found
-        self.count_is_estimate = True
-        sql, params = matches.query.sql_with_params()
-        plan = fetch_value(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        return max(int(plan[0]["Plan"]["Plan Rows"]), found)
 
 
 # What the order answer reads (`orders.serializers.order_payload`). A page of orders built
@@ -153,33 +121,67 @@ def _coordinate(name: str) -> Func:
     )
 
 
-_LINE_FIELDS = ("product_id", "title", "unit_price", "quantity", "line_total")
+# Each order's lines as one JSON array of [product_id, title, unit_price, quantity,
+# line_total] (money as text, read back as Decimal; the array as text, which Django's
+# JSONField reads), in the order's own row: a second
+# query per page, and a model per line, cost more than the page's SQL.
+_LINES_JSON = RawSQL(
+    "SELECT COALESCE(json_agg(json_build_array("
+    "i.product_id, i.title, i.unit_price::text, i.quantity, i.line_total::text"
+    ") ORDER BY i.id), '[]')::text"
+    ' FROM orders_orderitem i WHERE i.order_id = "orders_order"."id"',
+    (),
+    output_field=JSONField(),
+)
 
 
-def order_rows(orders: QuerySet[Order]) -> list[SimpleNamespace]:
-    """`orders` as plain objects holding what the order answer reads (`pk`, the fields,
-    `merchant`, `delivery_address` and `lines`, as the models name them), from values in
-    two queries."""
-    columns = [
-        "id",
-        *_ORDER_FIELDS,
-        "merchant__name",
-        *(f"delivery_address__{name}" for name in _ADDRESS_FIELDS),
-    ]
+def _line(product_id, title, unit_price, quantity, line_total) -> SimpleNamespace:
+    return SimpleNamespace(
+        product_id=product_id,
+        title=title,
+        unit_price=Decimal(unit_price),
+        quantity=quantity,
+        line_total=Decimal(line_total),
+    )
+
+
+def order_page(
+    orders: QuerySet[Order], *, offset: int, limit: int, bounded_count: bool = False
+) -> CountedPage:
+    """Rows `offset` to `offset + limit` of `orders`, in their order, as plain objects
+    holding what the order answer reads (`pk`, the fields, `merchant`, `delivery_address`
+    and `lines`, as the models name them), and the count of all of them, in one
+    statement. With `bounded_count`, the count is exact up to `ORDER_COUNT_BOUND` and the
+    planner's estimate past it (`count_is_estimate`)."""
+    count_bound = ORDER_COUNT_BOUND if bounded_count else None
+    matches = orders.order_by().values("pk")
+    counted = matches if count_bound is None else matches[: count_bound + 1]
+    count_sql, count_params = counted.query.sql_with_params()
     rows = list(
-        orders.values(
-            *columns,
+        orders[offset : offset + limit].values(
+            "id",
+            *_ORDER_FIELDS,
+            "merchant__name",
+            *(f"delivery_address__{name}" for name in _ADDRESS_FIELDS),
             merchant_pk=F("merchant_id"),
             lng=_coordinate("ST_X"),
             lat=_coordinate("ST_Y"),
+            line_values=_LINES_JSON,
+            # Uncorrelated: PostgreSQL counts once for the page (an InitPlan).
+            matched=RawSQL(  # noqa: S611 - a statement compiled by the ORM
+                f"SELECT count(*) FROM ({count_sql}) matched",  # noqa: S608
+                count_params,
+            ),
         )
     )
-    lines = defaultdict(list)
-    if rows:
-        found = OrderItem.objects.filter(order_id__in=[row["id"] for row in rows])
-        for line in found.order_by("id").values("order_id", *_LINE_FIELDS):
-            lines[line.pop("order_id")].append(SimpleNamespace(**line))
-    return [
+    # A page past the end (its 404) needs the count alone; an empty first page has none.
+    found = rows[0]["matched"] if rows else (counted.count() if offset else 0)
+    estimated = count_bound is not None and found > count_bound
+    if estimated:
+        sql, params = matches.query.sql_with_params()
+        plan = fetch_value(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        found = max(int(plan[0]["Plan"]["Plan Rows"]), found)
+    objects = [
         SimpleNamespace(
             pk=row["id"],
             **{name: row[name] for name in _ORDER_FIELDS},
@@ -188,10 +190,11 @@ def order_rows(orders: QuerySet[Order]) -> list[SimpleNamespace]:
                 **{name: row[f"delivery_address__{name}"] for name in _ADDRESS_FIELDS},
                 location=SimpleNamespace(geom_type="Point", coords=(row["lng"], row["lat"])),
             ),
-            lines=lines[row["id"]],
+            lines=[_line(*values) for values in row["line_values"]],
         )
         for row in rows
     ]
+    return CountedPage(rows=objects, count=found, count_is_estimate=estimated)
 
 
 def order_detail(*, user, order_id: int) -> Order | None:

@@ -1,4 +1,6 @@
 import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from drf_spectacular.utils import inline_serializer
@@ -133,6 +135,89 @@ def paginated_response(
     else:
         data = serializer_class(page, many=True, context=context or {"request": request}).data
     return paginator.get_paginated_response(data)
+
+
+@dataclass(frozen=True)
+class CountedPage:
+    """One page of rows and the count of all of them, read by one statement; the count
+    is exact unless `count_is_estimate`."""
+
+    rows: Sequence
+    count: int
+    count_is_estimate: bool = False
+
+
+class CountedPages:
+    """Pages as Django's Paginator reads them (`count()`, then one slice), each page and
+    the count from one statement: `fetch(offset=, limit=)` returns a `CountedPage`, and
+    `render` turns its rows into the answer's objects.
+
+    The page the request names is read up front (`requested_offset`); a slice of another
+    page (`page=last`, known only from the count) reads that one. The count does not
+    depend on the page, so both reads agree on it.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[..., CountedPage],
+        *,
+        render: Callable[[Sequence], list],
+        offset: int,
+        limit: int,
+    ):
+        self.fetch = fetch
+        self.render = render
+        self.limit = limit
+        self._read(offset)
+
+    def _read(self, offset: int) -> None:
+        self.offset = offset
+        self.page = self.fetch(offset=offset, limit=self.limit)
+
+    @property
+    def count_is_estimate(self) -> bool:
+        return self.page.count_is_estimate
+
+    def count(self) -> int:
+        return self.page.count
+
+    def __getitem__(self, window: slice) -> list:
+        if window.start != self.offset:
+            self._read(window.start)
+        return self.render(self.page.rows[: window.stop - window.start])
+
+
+def requested_offset(request, page_size: int) -> int:
+    """The offset of the page the request names; 0 for the first, the last (which needs
+    the count first) or a page number the paginator will refuse."""
+    raw = request.query_params.get(PageNumberPagination.page_query_param)
+    try:
+        number = parse_integer(raw or "")
+    except ValueError:
+        return 0
+    return (number - 1) * page_size if 1 <= number <= PAGE_PARAMETER_MAX else 0
+
+
+def counted_page_body(
+    *,
+    request,
+    view,
+    fetch: Callable[..., CountedPage],
+    render: Callable[[Sequence], list],
+    url: str | None = None,
+    flag_estimate: bool = False,
+) -> dict:
+    """The contract's page body for the page the request names, read with its count by
+    one statement (`CountedPages`); with `count_is_estimate` when `flag_estimate`."""
+    paginator = PageNumberPagination()
+    paginator.link_base = url
+    page_size = paginator.get_page_size(request)
+    pages = CountedPages(
+        fetch, render=render, offset=requested_offset(request, page_size), limit=page_size
+    )
+    results = paginator.paginate_queryset(pages, request, view=view)
+    body = paginator.get_paginated_response(results).data
+    return with_estimate_flag(body, pages.count_is_estimate) if flag_estimate else body
 
 
 ESTIMATED_COUNT_HELP = (

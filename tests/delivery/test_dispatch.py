@@ -122,7 +122,9 @@ def test_only_operators_assign(market, as_user):
     assert bad.status_code == 400
 
 
-def test_assigned_courier_carries_the_order(market, make_courier, as_user):
+def test_assigned_courier_carries_the_order(
+    market, make_courier, as_user, django_assert_num_queries
+):
     lat, lng = market["shop"].location.y, market["shop"].location.x
     courier = make_courier(lat=lat, lng=lng)
     rival = make_courier(lat=lat, lng=lng)
@@ -132,7 +134,10 @@ def test_assigned_courier_carries_the_order(market, make_courier, as_user):
     order.refresh_from_db()
     carrier = courier if order.courier_id == courier.pk else rival
     stranger = rival if carrier is courier else courier
-    mine = as_user(carrier.user).get("/api/v1/couriers/me/orders/").json()["results"]
+    carrier_client = as_user(carrier.user)
+    # the token, the courier, then the page with its lines and count in one statement
+    with django_assert_num_queries(3):
+        mine = carrier_client.get("/api/v1/couriers/me/orders/").json()["results"]
     assert [o["id"] for o in mine] == [order.pk]
     assert mine[0]["courier_id"] == carrier.pk
     assert as_user(stranger.user).get("/api/v1/couriers/me/orders/").json()["results"] == []
@@ -142,7 +147,6 @@ def test_assigned_courier_carries_the_order(market, make_courier, as_user):
         .status_code
         == 404
     )
-    carrier_client = as_user(carrier.user)
     assert (
         carrier_client.post(f"{ORDERS}{order.pk}/status/", {"status": "picked_up"}).status_code
         == 200

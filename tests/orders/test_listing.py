@@ -18,7 +18,11 @@ def place(market, client=None, qty=2):
 
 
 def ids(response):
-    return [row["id"] for row in response.json()["results"]]
+    return ids_of(response.json())
+
+
+def ids_of(page: dict) -> list[int]:
+    return [row["id"] for row in page["results"]]
 
 
 def test_each_role_sees_its_own_orders_newest_first(market, as_user):
@@ -58,10 +62,27 @@ def test_order_list_runs_a_fixed_number_of_queries(market, django_assert_num_que
     for _ in range(6):
         place(market)
     client = market["client"]
-    # token, count, page with merchant and address, items prefetch
+    # the token, then the page with its merchants, addresses, lines and the count
     for size in (2, 6):
-        with django_assert_num_queries(4):
+        with django_assert_num_queries(2):
             assert len(ids(client.get(ORDERS, {"page_size": size}))) == size
+
+
+def test_pages_share_one_count_and_the_last_page_is_found_from_it(market):
+    placed = [place(market) for _ in range(5)]
+    newest_first = sorted(placed, reverse=True)
+    client = market["client"]
+    pages = [client.get(ORDERS, {"page_size": 2, "page": n}).json() for n in (1, 2, 3)]
+    assert [page["count"] for page in pages] == [5, 5, 5]
+    assert [ids_of(page) for page in pages] == [
+        newest_first[0:2],
+        newest_first[2:4],
+        newest_first[4:],
+    ]
+    last = client.get(ORDERS, {"page_size": 2, "page": "last"}).json()
+    assert (last["page"], ids_of(last)) == (3, newest_first[4:])
+    # Past the end: the page is empty, so only its count says there is no such page.
+    assert client.get(ORDERS, {"page_size": 2, "page": 4}).status_code == 404
 
 
 def test_merchant_orders_sum_quantities_in_sql(market, as_user, django_assert_num_queries):
