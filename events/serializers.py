@@ -51,6 +51,13 @@ class EventSerializer(serializers.Serializer):
     data = serializers.JSONField()
 
 
+class StreamStatusSerializer(serializers.Serializer):
+    """The data of an order stream's `status` event (`events.streams`)."""
+
+    status = serializers.CharField(help_text="The order's new status.")
+    at = serializers.DateTimeField()
+
+
 class EventFeedSerializer(serializers.Serializer):
     events = EventSerializer(many=True)
     next_cursor = serializers.CharField(

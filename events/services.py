@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from events.models import (
     WebhookEndpoint,
     unknown_event_types,
 )
+from events.streams import order_streams_publish, stream_entries_of
 from events.urlcheck import UrlRefused, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
@@ -81,7 +83,8 @@ def events_publish(*, batch: int = 100) -> int:
 
     As the order outbox: rows taken with SKIP LOCKED, marked in one UPDATE; a broker error
     leaves that event and those after it pending (a delivery already sent for it goes again,
-    with the same `webhook-id`: at least once).
+    with the same `webhook-id`: at least once). Once they are marked and committed, the
+    status changes among them go to their orders' live streams (`events.streams`).
     """
     with transaction.atomic():
         pending = list(
@@ -115,6 +118,10 @@ def events_publish(*, batch: int = 100) -> int:
             logger.warning("events not published, broker unavailable: %r", exc)
         if sent:
             Event.objects.filter(pk__in=sent).update(published_at=timezone.now())
+            # Marked once, so each event reaches the orders' live streams once too.
+            done = set(sent)
+            entries = stream_entries_of([event for event in pending if event.pk in done])
+            transaction.on_commit(partial(order_streams_publish, entries=entries))
     return len(sent)
 
 

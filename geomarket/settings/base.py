@@ -230,6 +230,12 @@ COURIER_TRACK_RETENTION_DAYS = env_int("COURIER_TRACK_RETENTION_DAYS", 30)
 # pickup, or the delivery point after it.
 GEOFENCE_MERCHANT_M = env_int("GEOFENCE_MERCHANT_M", 75)
 GEOFENCE_ARRIVING_M = env_int("GEOFENCE_ARRIVING_M", 500)
+# Live order streams (GET orders/{id}/stream/): a comment line at least this often keeps
+# proxies from closing an idle stream; a reconnecting client gets the events of this long.
+ORDER_STREAM_KEEPALIVE_SECONDS = float(env_str("ORDER_STREAM_KEEPALIVE_SECONDS", "15"))
+ORDER_STREAM_HISTORY_SECONDS = env_int("ORDER_STREAM_HISTORY_SECONDS", 3600)
+# How long a stream ticket (POST orders/{id}/stream-ticket/) may wait for its one use.
+STREAM_TICKET_SECONDS = env_int("STREAM_TICKET_SECONDS", 60)
 
 # ETA: the provider ("geodesic", "osrm" or a dotted path to a provider class), and the
 # built-in geodesic estimate it falls back to: distance / speed + preparation time.
