@@ -188,3 +188,12 @@ class EtaResultSerializer(serializers.Serializer):
 class EtaOutputSerializer(serializers.Serializer):
     results = EtaResultSerializer(many=True)
     elapsed_ms = serializers.FloatField()
+
+
+class StreamLocationSerializer(serializers.Serializer):
+    """The data of an order stream's `location` event: the courier's point, sent by its
+    ping to the streams of its active orders (`courier_ping`)."""
+
+    courier_id = serializers.IntegerField()
+    location = GeoJSONPointField()
+    recorded_at = serializers.DateTimeField()

@@ -2,17 +2,21 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 from django.conf import settings
+from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 from django.utils import timezone
 from scipy.optimize import linear_sum_assignment
 
 from delivery.models import Courier, CourierStatus
 from delivery.selectors import fresh_since
+from delivery.serializers import StreamLocationSerializer
 from events.models import EventType
 from events.services import EVENT_INSERT_SQL
+from events.streams import StreamEntry, order_streams_publish
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
@@ -53,7 +57,9 @@ def courier_update(*, courier: Courier, data: dict) -> Courier:
 # A courier that moved is tested against its active orders' geofences: within
 # `GEOFENCE_MERCHANT_M` of the merchant before pickup, `GEOFENCE_ARRIVING_M` of the
 # delivery point after it. Each fires once per order (the crossing's unique key), its
-# event written by the same statement, so it exists if and only if the ping does.
+# event written by the same statement, so it exists if and only if the ping does. The
+# statement also answers the active orders (and their statuses) of a courier that moved:
+# their live streams get the new point.
 PING_SQL = f"""
 WITH courier AS (
     SELECT id, location_updated_at FROM delivery_courier WHERE user_id = %(user)s
@@ -73,14 +79,17 @@ WITH courier AS (
     WHERE c.id = ping.courier_id
       AND (c.location_updated_at IS NULL OR c.location_updated_at <= ping.recorded_at)
     RETURNING c.id, c.location, c.location_updated_at
-), fence AS (
-    SELECT o.id AS order_id, o.merchant_id, moved.id AS courier_id,
-           CASE WHEN o.status = 'picked_up' THEN %(arriving)s ELSE %(arrived)s END AS type
+), active AS (
+    SELECT o.*, moved.id AS courier_id, moved.location
     FROM moved
     CROSS JOIN LATERAL ({COURIER_ORDER_POINTS_SQL.format(courier="moved.id")}) o
+), fence AS (
+    SELECT o.id AS order_id, o.merchant_id, o.courier_id,
+           CASE WHEN o.status = 'picked_up' THEN %(arriving)s ELSE %(arrived)s END AS type
+    FROM active o
     WHERE CASE WHEN o.status = 'picked_up'
-               THEN ST_DWithin(moved.location, o.dropoff, %(arriving_m)s)
-               ELSE ST_DWithin(moved.location, o.pickup, %(merchant_m)s) END
+               THEN ST_DWithin(o.location, o.dropoff, %(arriving_m)s)
+               ELSE ST_DWithin(o.location, o.pickup, %(merchant_m)s) END
 ), crossed AS (
     INSERT INTO delivery_geofencecrossing (order_id, type, courier_id, crossed_at)
     SELECT order_id, type, courier_id, statement_timestamp() FROM fence
@@ -93,7 +102,8 @@ WITH courier AS (
     FROM crossed JOIN fence f USING (order_id, type)
 )
 SELECT courier.id, ping.recorded_at,
-       COALESCE((SELECT location_updated_at FROM moved), courier.location_updated_at)
+       COALESCE((SELECT location_updated_at FROM moved), courier.location_updated_at),
+       ARRAY(SELECT id FROM active), ARRAY(SELECT status FROM active)
 FROM courier CROSS JOIN ping
 """  # noqa: S608 - only fixed fragments are interpolated
 
@@ -131,6 +141,20 @@ def courier_ping(
         row = cursor.fetchone()
     if row is None:
         raise NotFound("You have no courier profile.")
+    courier_id, recorded_at, _, order_ids, statuses = row
+    if order_ids:
+        data = StreamLocationSerializer(
+            {
+                "courier_id": courier_id,
+                "location": Point(lng, lat, srid=4326),
+                "recorded_at": recorded_at,
+            }
+        ).data
+        entries = [
+            StreamEntry(order_id=order_id, event="location", status=status, data=data)
+            for order_id, status in zip(order_ids, statuses, strict=True)
+        ]
+        transaction.on_commit(partial(order_streams_publish, entries=entries))
     return {
         "courier_id": row[0],
         "lat": lat,
