@@ -82,6 +82,9 @@ class SingleHopASGIHandler(ASGIHandler):
         set_script_prefix(get_script_prefix(scope))
         try:
             response = await sync_to_async(self._respond, thread_sensitive=False)(scope, body_file)
+            if response.streaming and response.is_async:
+                await self._send_until_disconnect(response, receive, send)
+                return
             # A client that hung up during sending has nothing left to be told.
             with contextlib.suppress(asyncio.CancelledError):
                 await self.send_response(response, send)
@@ -89,6 +92,21 @@ class SingleHopASGIHandler(ASGIHandler):
                 await sync_to_async(response.close, thread_sensitive=False)()
         finally:
             body_file.close()
+
+    async def _send_until_disconnect(self, response, receive, send):
+        """Send an async streaming answer (an order's live stream) until it ends or the
+        client goes: such an answer may never end by itself, and the server tells of a
+        client gone only through `receive`."""
+        sending = asyncio.ensure_future(self.send_response(response, send))
+        listening = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait((sending, listening), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sending, listening):
+                task.cancel()
+            for task in (sending, listening):
+                with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                    await task
 
     def _respond(self, scope, body_file):
         signals.request_started.send(sender=self.__class__, scope=scope)
@@ -101,9 +119,11 @@ class SingleHopASGIHandler(ASGIHandler):
         response._handler_class = self.__class__
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size
-        if not response.streaming:
-            # The content is in memory: finish the request (request_finished, connection
-            # back to the pool) before the event loop sends it.
+        if not response.streaming or response.is_async:
+            # The content is in memory, or comes from the event loop (an order's live
+            # stream, which awaits only Redis): finish the request (request_finished,
+            # connection back to the pool) before the event loop sends it, so that an
+            # answer sent for hours holds no connection and no thread.
             response.close()
         return response
 

@@ -19,6 +19,7 @@ import functools
 import itertools
 import json
 import os
+import re
 
 import pytest
 import schemathesis
@@ -49,9 +50,16 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 ROLES = ("anonymous", "customer", "owner", "courier", "operator")
 SCHEMA_URL = "/api/schema/?format=json"
 
-by_wsgi = schemathesis.openapi.from_wsgi(SCHEMA_URL, get_wsgi_application())
+# An order's live stream answers for as long as the client listens: its own tests
+# (tests/tracking/test_stream.py) read it as a client does.
+ENDLESS = r"/stream/$"
+by_wsgi = schemathesis.openapi.from_wsgi(SCHEMA_URL, get_wsgi_application()).exclude(
+    path_regex=ENDLESS
+)
 # Loaded at collection, before the test environment lets the test client's host in.
-by_asgi = schemathesis.openapi.from_asgi(SCHEMA_URL, application, headers={"Host": "localhost"})
+by_asgi = schemathesis.openapi.from_asgi(
+    SCHEMA_URL, application, headers={"Host": "localhost"}
+).exclude(path_regex=ENDLESS)
 fuzz_settings = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)
 )
@@ -184,7 +192,7 @@ OPERATIONS = [
     (method.upper(), path, operation)
     for path, item in by_asgi.raw_schema["paths"].items()
     for method, operation in item.items()
-    if method in {"get", "post", "put", "patch", "delete"}
+    if method in {"get", "post", "put", "patch", "delete"} and not re.search(ENDLESS, path)
 ]
 
 

@@ -1,11 +1,20 @@
-from drf_spectacular.utils import extend_schema
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from geomarket.errors import NotFound
-from tracking.selectors import order_tracking
-from tracking.serializers import OrderTrackingSerializer
+from delivery.serializers import StreamLocationSerializer
+from events.serializers import StreamStatusSerializer
+from geomarket.errors import DomainError, NotFound
+from tracking.authentication import StreamTicketAuthentication
+from tracking.selectors import order_stream_roles, order_tracking
+from tracking.serializers import OrderTrackingSerializer, StreamTicketSerializer
+from tracking.services import stream_ticket_issue
+from tracking.stream import last_event_id_valid, order_events
 
 
 class OrderTrackingApi(APIView):
@@ -17,3 +26,74 @@ class OrderTrackingApi(APIView):
         if tracking is None:
             raise NotFound("No such order.")
         return Response(OrderTrackingSerializer(tracking).data)
+
+
+class OrderStreamTicketApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={201: StreamTicketSerializer}, tags=["tracking"])
+    def post(self, request, order_id: int):
+        ticket = stream_ticket_issue(user=request.user, order_id=order_id)
+        return Response(StreamTicketSerializer(ticket).data, status=201)
+
+
+def _fields(serializer) -> str:
+    return ", ".join(f"`{name}`" for name in serializer().fields)
+
+
+class _ErrorsInJson(DefaultContentNegotiation):
+    """A client of the stream accepts `text/event-stream`; its refusals are JSON still."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+STREAM_DESCRIPTION = f"""Server-Sent Events of the order, for its customer, owner, courier
+and operators (as its tracking), authenticated by token, session or `?ticket=`.
+
+- `status`: the order's new status and when ({_fields(StreamStatusSerializer)});
+- `location`: the courier's point ({_fields(StreamLocationSerializer)}), only while
+  the caller may see it (as in the tracking answer);
+- a comment line (`: keep-alive`) at least every 15 s.
+
+Each event has an `id:`; a reconnect with `Last-Event-ID` first gets the events after it,
+of the last hour."""
+
+
+class OrderStreamApi(APIView):
+    authentication_classes = [
+        *api_settings.DEFAULT_AUTHENTICATION_CLASSES,
+        StreamTicketAuthentication,
+    ]
+    permission_classes = [IsAuthenticated]
+    content_negotiation_class = _ErrorsInJson
+
+    @extend_schema(
+        description=STREAM_DESCRIPTION,
+        parameters=[
+            OpenApiParameter(
+                "Last-Event-ID",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                pattern=r"^[0-9]{1,20}-[0-9]{1,20}$",
+                description="The `id:` of the last event the client saw.",
+            ),
+        ],
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        tags=["tracking"],
+    )
+    def get(self, request, order_id: int):
+        roles = order_stream_roles(user=request.user, order_id=order_id)
+        if roles is None:
+            raise NotFound("No such order.")
+        last_event_id = request.headers.get("Last-Event-ID") or None
+        if last_event_id is not None and not last_event_id_valid(last_event_id):
+            raise DomainError("Not an event id of this stream.", field="Last-Event-ID")
+        response = StreamingHttpResponse(
+            order_events(order_id=order_id, roles=roles, last_event_id=last_event_id),
+            content_type="text/event-stream",
+        )
+        response["Cache-Control"] = "no-cache"
+        # nginx would otherwise hold events back in its buffer.
+        response["X-Accel-Buffering"] = "no"
+        return response

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.gis.db.models.functions import Distance
+from django.db.models import QuerySet
 
 from delivery.eta import geodesic_eta_seconds
 from orders.models import Order, OrderStatus
@@ -66,13 +67,23 @@ def _eta_seconds(order: Order) -> int | None:
     return geodesic_eta_seconds(distance_m=distance, vehicle=courier.vehicle, preparation=preparing)
 
 
+def _tracked_orders(*, user, order_id: int) -> QuerySet[Order]:
+    """The order, when `user` may track it (its customer, owner, courier; operators)."""
+    return orders_visible_to(user=user).filter(pk=order_id).select_related("merchant", "courier")
+
+
+def order_stream_roles(*, user, order_id: int) -> set[str] | None:
+    """The roles `user` holds towards the order, for its live stream (who may track it may
+    follow it); None when the order is not theirs to see."""
+    order = _tracked_orders(user=user, order_id=order_id).first()
+    return None if order is None else order_roles_of(order=order, user=user)
+
+
 def order_tracking(*, user, order_id: int) -> Tracking | None:
     """The order's tracking as `user` may see it; None when the order is not theirs to
     see. Distances are PostGIS's, on the spheroid, in the one query that reads the order."""
     order = (
-        orders_visible_to(user=user)
-        .filter(pk=order_id)
-        .select_related("merchant", "courier")
+        _tracked_orders(user=user, order_id=order_id)
         .annotate(
             merchant_to_point=Distance("merchant__location", "delivery_address__location"),
             courier_to_merchant=Distance("courier__location", "merchant__location"),

@@ -26,3 +26,8 @@ class OrderTrackingSerializer(serializers.Serializer):
         help_text="Seconds until delivery, estimated; null once delivered, cancelled or rejected.",
     )
     updated_at = serializers.DateTimeField()
+
+
+class StreamTicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Pass as `?ticket=` to the order's stream: once.")
+    expires_at = serializers.DateTimeField()

@@ -4,4 +4,10 @@ from tracking import apis
 
 urlpatterns = [
     path("orders/<int:order_id>/tracking/", apis.OrderTrackingApi.as_view(), name="order-tracking"),
+    path("orders/<int:order_id>/stream/", apis.OrderStreamApi.as_view(), name="order-stream"),
+    path(
+        "orders/<int:order_id>/stream-ticket/",
+        apis.OrderStreamTicketApi.as_view(),
+        name="order-stream-ticket",
+    ),
 ]

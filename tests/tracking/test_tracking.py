@@ -10,7 +10,8 @@ from delivery.services import courier_create
 from orders.models import Order, OrderStatus
 from tests import factories
 from tests.geo_fixtures import geodesic_m
-from tests.market import api_client_as, build_market, order_body
+from tests.market import api_client_as, build_market
+from tests.tracking.tracked import order_with_courier
 from tracking.selectors import courier_location_visible
 
 pytestmark = pytest.mark.django_db
@@ -40,19 +41,12 @@ def test_the_rule_for_every_role_and_status(status):
 @pytest.fixture
 def tracked(as_user):
     market = build_market(as_user)
-    placed = market["client"].post("/api/v1/orders/", order_body(market, (market["bread"], 2)))
-    assert placed.status_code == 201, placed.content
-    courier_user = factories.user()
-    courier = courier_create(
-        user=courier_user, name="Kim", vehicle="scooter", capacity=2, status="available"
-    )
+    order, courier, courier_user = order_with_courier(market)
     shop = market["shop"]
     # 600 m south of the shop.
     Courier.objects.filter(pk=courier.pk).update(
         location=Point(shop.location.x, shop.location.y - 0.0054, srid=4326)
     )
-    order = Order.objects.get(pk=placed.json()["id"])
-    Order.objects.filter(pk=order.pk).update(courier=courier)
     clients = {
         "customer": market["client"],
         "owner": market["owner_client"],

@@ -1,0 +1,430 @@
+"""GET orders/{id}/stream/ served by uvicorn, as in production, on the test database and
+the real Redis: events through the service and the relay's publishing, resuming with
+Last-Event-ID, keep-alive comments, tickets, every role's access and what each sees of the
+courier, and no database connection or thread held by an open stream."""
+
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import timedelta
+from importlib import import_module
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.gis.geos import Point
+from django.db import connection
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from bench.common.processes import production_env, uvicorn_server
+from delivery.models import Courier
+from delivery.services import courier_create, courier_ping
+from events.services import events_publish
+from events.streams import StreamEntry, order_stream_key, order_streams_publish
+from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
+from orders.services import order_transition
+from tests import factories
+from tests.market import api_client_as, build_market, order_body
+from tests.tracking.tracked import order_with_courier
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+KEY_PREFIX = "gm-test-stream-served"
+KEEPALIVE_SECONDS = 0.5
+# Sessions made here must hold up there.
+SERVER_SECRET_KEY = secrets.token_urlsafe(64)
+# Fewer pooled connections than the streams a test opens, and the event loop's pool of
+# threads (cores + 4) is smaller too: a stream holding either would starve the others.
+POOL_MAX = 2
+OPEN_STREAMS = 12
+# The contract's rule, written out: the statuses in which each role sees the courier.
+SEES = {
+    "customer": {"picked_up"},
+    "owner": {"ready", "picked_up"},
+    "courier": set(OrderStatus.values),
+    "operator": set(OrderStatus.values),
+}
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        name = connection.settings_dict["NAME"]
+    parts = urlsplit(settings.DATABASE_URL)
+    env = production_env(
+        database_url=urlunsplit(parts._replace(path="/" + name)),
+        CACHE_KEY_PREFIX=KEY_PREFIX,
+        ORDER_STREAM_KEEPALIVE_SECONDS=str(KEEPALIVE_SECONDS),
+        DATABASE_POOL_MAX=str(POOL_MAX),
+        SECRET_KEY=SERVER_SECRET_KEY,
+    )
+    with uvicorn_server(
+        app="geomarket.asgi:application", workers=1, env=env, ready_path="/healthz"
+    ) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def base_url(server, settings):
+    # The tests publish, and issue tickets, under the served process's keys.
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": KEY_PREFIX}}
+    return server
+
+
+class Stream:
+    """An open stream, read message by message."""
+
+    def __init__(self, base_url, order_id, *, headers=None, params=None):
+        self.client = httpx.Client(timeout=httpx.Timeout(5.0))
+        self.exit = ExitStack()
+        self.response = self.exit.enter_context(
+            self.client.stream(
+                "GET",
+                f"{base_url}/api/v1/orders/{order_id}/stream/",
+                headers=headers or {},
+                params=params or {},
+            )
+        )
+        self.lines = self.response.iter_lines()
+
+    def message(self) -> dict:
+        """The next message: {"comment": ...} or {"id", "event", "data"}."""
+        message: dict = {}
+        for line in self.lines:
+            if line == "":
+                if message:
+                    return message
+                continue
+            field, _, value = line.partition(":")
+            if field == "":
+                message["comment"] = value.strip()
+            else:
+                message[field] = value.strip()
+        raise AssertionError("the stream ended")
+
+    def event(self, *, within: float = 5.0) -> dict:
+        """The next event, skipping comments; it must come `within` seconds."""
+        deadline = time.monotonic() + within
+        while "comment" in (message := self.message()):
+            assert time.monotonic() < deadline, "no event came"
+        return message
+
+    def events_until_status(self, status: str) -> list[dict]:
+        """The events up to the first `status` event giving `status`, that one included."""
+        seen = []
+        while True:
+            seen.append(event := self.event())
+            if event["event"] == "status" and f'"status":"{status}"' in event["data"]:
+                return seen
+
+    def close(self):
+        self.exit.close()
+        self.client.close()
+
+
+@pytest.fixture
+def streams():
+    opened: list[Stream] = []
+
+    def open_stream(*args, **kwargs) -> Stream:
+        stream = Stream(*args, **kwargs)
+        opened.append(stream)
+        return stream
+
+    yield open_stream
+    for stream in opened:
+        stream.close()
+
+
+@pytest.fixture
+def tracked(as_user):
+    market = build_market(as_user)
+    order, courier, courier_user = order_with_courier(market)
+    operator = factories.user(is_staff=True)
+    users = {
+        "customer": market["customer"],
+        "owner": market["owner"],
+        "courier": courier_user,
+        "operator": operator,
+    }
+    events_publish()  # the placement's event, out of the way
+    return {"order": order, "courier": courier, "users": users, "market": market}
+
+
+def token(user) -> dict:
+    return {"Authorization": f"Token {user.auth_token.key}"}
+
+
+def transition(tracked, to_status: str) -> None:
+    """A status change through the service, then the relay's publishing."""
+    order_transition(
+        order_id=tracked["order"].pk, actor=tracked["users"]["operator"], to_status=to_status
+    )
+    assert events_publish() == 1
+
+
+def test_a_status_change_through_the_service_reaches_the_stream(base_url, tracked, streams):
+    stream = streams(base_url, tracked["order"].pk, headers=token(tracked["users"]["customer"]))
+    assert stream.response.status_code == 200
+    assert stream.response.headers["content-type"].startswith("text/event-stream")
+    assert "comment" in stream.message()  # open: subscribed before it says anything
+    transition(tracked, "preparing")
+    event = stream.event()
+    assert event["event"] == "status"
+    assert '"status":"preparing"' in event["data"]
+    assert event["id"]
+
+
+def test_last_event_id_gives_what_was_missed_then_what_comes(base_url, tracked, streams):
+    order = tracked["order"]
+    first = streams(base_url, order.pk, headers=token(tracked["users"]["owner"]))
+    first.message()
+    transition(tracked, "preparing")
+    seen = first.event()["id"]
+    first.close()
+    # Missed while away.
+    transition(tracked, "ready")
+    transition(tracked, "picked_up")
+    again = streams(
+        base_url, order.pk, headers={**token(tracked["users"]["owner"]), "Last-Event-ID": seen}
+    )
+    missed = [again.event(), again.event()]
+    assert [
+        '"status":"ready"' in missed[0]["data"],
+        '"status":"picked_up"' in missed[1]["data"],
+    ] == [
+        True,
+        True,
+    ]
+    assert seen < missed[0]["id"] < missed[1]["id"]
+    # Then live, each once.
+    transition(tracked, "delivered")
+    assert '"status":"delivered"' in again.event()["data"]
+
+
+def test_a_malformed_last_event_id_is_a_400(base_url, tracked):
+    answer = httpx.get(
+        f"{base_url}/api/v1/orders/{tracked['order'].pk}/stream/",
+        headers={**token(tracked["users"]["owner"]), "Last-Event-ID": "yesterday"},
+    )
+    assert answer.status_code == 400
+    assert "Last-Event-ID" in answer.json()
+
+
+def test_a_quiet_stream_gets_a_comment_every_interval(base_url, tracked, streams):
+    stream = streams(base_url, tracked["order"].pk, headers=token(tracked["users"]["customer"]))
+    started = time.monotonic()
+    for _ in range(4):
+        assert stream.message() == {"comment": "keep-alive"}
+    # The first at once, then one per interval.
+    assert time.monotonic() - started < 3 * KEEPALIVE_SECONDS + 1.0
+
+
+def ticket_for(user, order_id) -> dict:
+    answer = api_client_as(user).post(f"/api/v1/orders/{order_id}/stream-ticket/")
+    assert answer.status_code == 201, answer.content
+    return answer.json()
+
+
+def stream_status(base_url, order_id, **kwargs) -> int:
+    with httpx.stream(
+        "GET", f"{base_url}/api/v1/orders/{order_id}/stream/", timeout=5, **kwargs
+    ) as answer:
+        return answer.status_code
+
+
+def test_a_ticket_opens_the_stream_once(base_url, tracked, streams):
+    order = tracked["order"]
+    issued = ticket_for(tracked["users"]["customer"], order.pk)
+    expires_at = timezone.datetime.fromisoformat(issued["expires_at"].replace("Z", "+00:00"))
+    assert abs(expires_at - (timezone.now() + timedelta(seconds=60))) < timedelta(seconds=5)
+    stream = streams(base_url, order.pk, params={"ticket": issued["ticket"]})
+    assert stream.response.status_code == 200
+    stream.message()
+    transition(tracked, "preparing")
+    assert '"status":"preparing"' in stream.event()["data"]
+    assert stream_status(base_url, order.pk, params={"ticket": issued["ticket"]}) == 401
+
+
+def test_a_ticket_expires(base_url, tracked, settings):
+    settings.STREAM_TICKET_SECONDS = 1
+    issued = ticket_for(tracked["users"]["customer"], tracked["order"].pk)
+    time.sleep(1.5)
+    assert stream_status(base_url, tracked["order"].pk, params={"ticket": issued["ticket"]}) == 401
+
+
+def test_a_ticket_opens_only_its_order(base_url, tracked, as_user):
+    market = tracked["market"]
+    other = market["client"].post("/api/v1/orders/", order_body(market, (market["bread"], 2)))
+    issued = ticket_for(tracked["users"]["customer"], tracked["order"].pk)
+    assert stream_status(base_url, other.json()["id"], params={"ticket": issued["ticket"]}) == 401
+    # Spent by that try, too.
+    assert stream_status(base_url, tracked["order"].pk, params={"ticket": issued["ticket"]}) == 401
+
+
+def test_a_ticket_is_only_for_who_may_follow_the_order(tracked):
+    answer = api_client_as(factories.user()).post(
+        f"/api/v1/orders/{tracked['order'].pk}/stream-ticket/"
+    )
+    assert answer.status_code == 404
+    anonymous = api_client_as(None).post(f"/api/v1/orders/{tracked['order'].pk}/stream-ticket/")
+    assert anonymous.status_code == 401
+
+
+def test_a_ticket_stream_is_its_users(base_url, tracked, streams):
+    """A customer's ticket sees what the customer sees: no courier before pickup."""
+    order = tracked["order"]
+    Order.objects.filter(pk=order.pk).update(status="ready")
+    issued = ticket_for(tracked["users"]["customer"], order.pk)
+    stream = streams(base_url, order.pk, params={"ticket": issued["ticket"]})
+    stream.message()
+    ping_then_mark(tracked, "ready")
+    assert [event["event"] for event in stream.events_until_status("ready")] == ["status"]
+
+
+def test_strangers_other_couriers_and_anonymous_callers_are_refused(base_url, tracked):
+    order_id = tracked["order"].pk
+    other_courier = factories.user()
+    courier_create(user=other_courier, name="Other", vehicle="bike", capacity=1, status="available")
+    assert stream_status(base_url, order_id, headers=token(factories.user())) == 404
+    assert stream_status(base_url, order_id, headers=token(other_courier)) == 404
+    assert stream_status(base_url, order_id) == 401
+    assert stream_status(base_url, order_id, params={"ticket": "no-such-ticket"}) == 401
+
+
+def test_a_session_opens_the_stream(base_url, tracked, settings):
+    settings.SECRET_KEY = SERVER_SECRET_KEY
+    user = tracked["users"]["owner"]
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    cookie = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"}
+    assert stream_status(base_url, tracked["order"].pk, headers=cookie) == 200
+    session.flush()
+    assert stream_status(base_url, tracked["order"].pk, headers=cookie) == 401
+
+
+_pings = iter(range(1, 10_000))
+
+
+def ping_then_mark(tracked, status: str) -> None:
+    """A ping of the order's courier, then a status entry after it, as a mark: a stream
+    has seen every location of the ping by the time it reads the mark."""
+    shop = tracked["market"]["shop"]
+    step = next(_pings) * 1e-5
+    courier_ping(user=tracked["users"]["courier"], lat=shop.location.y - step, lng=shop.location.x)
+    order_streams_publish(
+        entries=[
+            StreamEntry(
+                order_id=tracked["order"].pk,
+                event="status",
+                status=status,
+                data={"status": status, "at": "2026-01-01T00:00:00Z"},
+            )
+        ]
+    )
+
+
+def test_each_role_sees_the_courier_only_as_the_rule_says(base_url, tracked, streams):
+    order = tracked["order"]
+    opened = {
+        role: streams(base_url, order.pk, headers=token(user))
+        for role, user in tracked["users"].items()
+    }
+    for stream in opened.values():
+        stream.message()
+    for status in OrderStatus.values:
+        Order.objects.filter(pk=order.pk).update(status=status)
+        ping_then_mark(tracked, status)
+        for role, stream in opened.items():
+            locations = [
+                event
+                for event in stream.events_until_status(status)
+                if event["event"] == "location"
+            ]
+            # Pings reach the streams of the courier's active orders only.
+            expected = status in SEES[role] and status in ACTIVE_DELIVERY_STATUSES
+            assert len(locations) == int(expected), (role, status)
+            if expected:
+                courier = Courier.objects.get(pk=tracked["courier"].pk)
+                assert f'"courier_id":{courier.pk}' in locations[0]["data"]
+                point = Point(courier.location.x, courier.location.y)
+                assert f'"coordinates":[{point.x},{point.y}]' in locations[0]["data"]
+
+
+def test_a_late_ping_reaches_no_stream(base_url, tracked, streams):
+    order = tracked["order"]
+    stream = streams(base_url, order.pk, headers=token(tracked["users"]["operator"]))
+    stream.message()
+    ping_then_mark(tracked, "confirmed")
+    assert [event["event"] for event in stream.events_until_status("confirmed")] == [
+        "location",
+        "status",
+    ]
+    shop = tracked["market"]["shop"]
+    courier_ping(
+        user=tracked["users"]["courier"],
+        lat=shop.location.y,
+        lng=shop.location.x,
+        recorded_at=timezone.now() - timedelta(minutes=5),
+    )
+    order_streams_publish(
+        entries=[
+            StreamEntry(
+                order_id=order.pk,
+                event="status",
+                status="preparing",
+                data={"status": "preparing", "at": "2026-01-01T00:00:00Z"},
+            )
+        ]
+    )
+    assert [event["event"] for event in stream.events_until_status("preparing")] == ["status"]
+
+
+def test_open_streams_hold_no_connection_and_no_thread(base_url, tracked, streams):
+    order = tracked["order"]
+    user = tracked["users"]["customer"]
+    # Opened all at once: each opening's view runs on a thread of its own.
+    with ThreadPoolExecutor(OPEN_STREAMS) as pool:
+        opened = list(
+            pool.map(
+                lambda _: streams(base_url, order.pk, headers=token(user)), range(OPEN_STREAMS)
+            )
+        )
+    for stream in opened:
+        assert stream.response.status_code == 200
+        stream.message()
+    # Requests through Django still get a connection and a thread at once.
+    started = time.monotonic()
+    answer = httpx.get(f"{base_url}/api/v1/orders/{order.pk}/tracking/", headers=token(user))
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 2.0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] <= POOL_MAX
+    # And every stream still gets its events.
+    transition(tracked, "preparing")
+    for stream in opened:
+        assert '"status":"preparing"' in stream.event()["data"]
+
+
+def test_a_stream_closed_by_its_client_leaves_its_channel(base_url, tracked, streams):
+    channel = order_stream_key(tracked["order"].pk)
+    redis = get_redis_connection("default")
+    stream = streams(base_url, tracked["order"].pk, headers=token(tracked["users"]["owner"]))
+    stream.message()
+    assert redis.pubsub_numsub(channel) == [(channel.encode(), 1)]
+    stream.close()
+    deadline = time.monotonic() + 3
+    while redis.pubsub_numsub(channel) != [(channel.encode(), 0)]:
+        assert time.monotonic() < deadline, "still subscribed"
+        time.sleep(0.05)

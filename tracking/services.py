@@ -1,0 +1,61 @@
+"""Stream tickets: for clients that cannot set headers (a browser's `EventSource`), a
+single-use key, valid `STREAM_TICKET_SECONDS` (60 s), that opens one order's stream as one
+user."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
+
+from geomarket.errors import NotFound, ServiceUnavailable
+from tracking.selectors import order_stream_roles
+
+TICKET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class StreamTicket:
+    ticket: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketHolder:
+    user_id: int
+    order_id: int
+
+
+def _ticket_key(ticket: str) -> str:
+    return f"{settings.CACHES['default']['KEY_PREFIX']}:stream-ticket:{ticket}"
+
+
+def stream_ticket_issue(*, user, order_id: int) -> StreamTicket:
+    """A ticket to the order's stream for `user`, who must be one who may follow it."""
+    if order_stream_roles(user=user, order_id=order_id) is None:
+        raise NotFound("No such order.")
+    ticket = secrets.token_urlsafe(TICKET_BYTES)
+    seconds = settings.STREAM_TICKET_SECONDS
+    try:
+        get_redis_connection("default").set(
+            _ticket_key(ticket), f"{user.pk}:{order_id}", ex=seconds
+        )
+    except RedisError as exc:
+        raise ServiceUnavailable("Stream tickets are unavailable; try again shortly.") from exc
+    return StreamTicket(ticket=ticket, expires_at=timezone.now() + timedelta(seconds=seconds))
+
+
+def stream_ticket_redeem(*, ticket: str) -> TicketHolder | None:
+    """Who the ticket was issued to, for which order; None for a ticket unknown, expired or
+    used already. Taken and deleted in one command (GETDEL), so it opens one stream only."""
+    try:
+        value = get_redis_connection("default").getdel(_ticket_key(ticket))
+    except RedisError as exc:
+        raise ServiceUnavailable("Stream tickets are unavailable; try again shortly.") from exc
+    if value is None:
+        return None
+    user_id, order_id = value.decode().split(":")
+    return TicketHolder(user_id=int(user_id), order_id=int(order_id))

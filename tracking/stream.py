@@ -1,0 +1,196 @@
+"""An order's live stream as Server-Sent Events, read from Redis on the event loop.
+
+The view (`apis.OrderStreamApi`) authenticates the caller and reads the order once, in
+Django, and hands back a response whose content is `order_events`: from then on the
+stream awaits only Redis, and holds no database connection and no thread
+(`geomarket.asgi` releases them before it sends a streaming answer).
+
+Entries come from `events.streams`: each order has a Redis stream (its last hour) and a
+channel of the same name. Each server process keeps one connection subscribed to the
+channels its open streams follow (`_Hub`), and one for reading missed entries.
+"""
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from functools import partial
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from events.streams import order_stream_key
+from geomarket.lane.redis_async import RedisPipe
+from tracking.selectors import courier_location_visible
+
+logger = logging.getLogger(__name__)
+
+# A Redis stream id: milliseconds and a sequence number.
+STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def _id_key(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).partition("-")
+    return int(ms), int(seq)
+
+
+def _pipe(*, on_message=None, on_lost=None) -> RedisPipe:
+    options = settings.CACHES["default"].get("OPTIONS", {})
+    return RedisPipe(
+        settings.CACHES["default"]["LOCATION"],
+        timeout=options.get("SOCKET_TIMEOUT", 1),
+        connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT", 1),
+        on_message=on_message,
+        on_lost=on_lost,
+        reconnect=on_message is None,
+    )
+
+
+class _Hub:
+    """The channels this process's open streams follow, on one subscribed connection.
+
+    A channel is subscribed while at least one stream follows it. When the connection is
+    lost, every stream following a channel ends: its client reconnects with
+    `Last-Event-ID` and reads what it missed from the order's Redis stream.
+    """
+
+    def __init__(self):
+        self.followers: dict[bytes, set[asyncio.Queue]] = {}
+        self.subscriber: RedisPipe | None = None
+        self.reader: RedisPipe | None = None
+        self.loop = None
+
+    def _pipes(self) -> tuple[RedisPipe, RedisPipe]:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            # A connection belongs to the loop that opened it (tests run several loops).
+            self.loop, self.subscriber, self.reader, self.followers = loop, None, None, {}
+        if self.subscriber is None:
+            self.subscriber = _pipe(on_message=self._message)
+            self.subscriber.on_lost = partial(self._lost, self.subscriber)
+        if self.reader is None:
+            self.reader = _pipe()
+        return self.subscriber, self.reader
+
+    def _message(self, reply: list) -> None:
+        for queue in self.followers.get(reply[1], ()):
+            queue.put_nowait(reply[2])
+
+    def _lost(self, subscriber: RedisPipe) -> None:
+        if subscriber is not self.subscriber:
+            return
+        self.subscriber = None
+        followers, self.followers = self.followers, {}
+        for queues in followers.values():
+            for queue in queues:
+                queue.put_nowait(None)
+
+    async def follow(self, channel: bytes) -> asyncio.Queue:
+        subscriber, _ = self._pipes()
+        queue: asyncio.Queue = asyncio.Queue()
+        queues = self.followers.setdefault(channel, set())
+        queues.add(queue)
+        if len(queues) == 1:
+            try:
+                await subscriber.execute("SUBSCRIBE", channel)
+            except BaseException:
+                self.leave(channel, queue)
+                raise
+        return queue
+
+    def leave(self, channel: bytes, queue: asyncio.Queue) -> None:
+        """Stop giving `queue` the channel's messages; unsubscribe once nobody follows it.
+        Not awaited: it runs when a stream's generator is closed, whatever closed it."""
+        queues = self.followers.get(channel)
+        if queues is None or queue not in queues:
+            return
+        queues.discard(queue)
+        if not queues:
+            del self.followers[channel]
+            if self.subscriber is not None:
+                # Commands on the connection run in order: a later SUBSCRIBE of the same
+                # channel comes after this.
+                unsubscribed = asyncio.ensure_future(
+                    self.subscriber.execute("UNSUBSCRIBE", channel)
+                )
+                unsubscribed.add_done_callback(_ignore_failure)
+
+    async def missed(self, key: str, after: str) -> list:
+        _, reader = self._pipes()
+        return await reader.execute("XRANGE", key, f"({after}", "+")
+
+    def following(self) -> int:
+        """How many streams this process has open."""
+        return sum(len(queues) for queues in self.followers.values())
+
+
+def _ignore_failure(future: asyncio.Future) -> None:
+    # A connection lost meanwhile has ended every subscription anyway.
+    future.exception()
+
+
+hub = _Hub()
+
+
+def _render(entry_id: bytes, event: bytes, status: bytes, data: bytes, roles: set[str]) -> bytes:
+    """The entry as an SSE message, or b"" when the caller may not see it: a courier's
+    point, outside the statuses in which the contract lets their roles see it."""
+    if event == b"location" and not courier_location_visible(roles=roles, status=status.decode()):
+        return b""
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id, event, data)
+
+
+async def order_events(
+    *, order_id: int, roles: set[str], last_event_id: str | None
+) -> AsyncIterator[bytes]:
+    """The order's events as the caller (holding `roles` towards it) may see them: those
+    after `last_event_id` first (of the last hour), then each as it comes, with a comment
+    line whenever nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`."""
+    key = order_stream_key(order_id)
+    channel = key.encode()
+    try:
+        queue = await hub.follow(channel)
+    except RedisError as exc:
+        logger.warning("order stream not opened, redis unavailable: %r", exc)
+        return
+    try:
+        # Something at once: the client and any proxy learn the stream is open.
+        yield KEEPALIVE
+        last = _id_key(last_event_id) if last_event_id else None
+        if last_event_id:
+            try:
+                missed = await hub.missed(key, last_event_id)
+            except RedisError as exc:
+                logger.warning("order stream ended, redis unavailable: %r", exc)
+                return
+            for entry_id, fields in missed:
+                values = dict(zip(fields[::2], fields[1::2], strict=True))
+                last = _id_key(entry_id)
+                message = _render(entry_id, values[b"e"], values[b"s"], values[b"d"], roles)
+                if message:
+                    yield message
+        keepalive = settings.ORDER_STREAM_KEEPALIVE_SECONDS
+        while True:
+            try:
+                async with asyncio.timeout(keepalive):
+                    published = await queue.get()
+            except TimeoutError:
+                yield KEEPALIVE
+                continue
+            if published is None:
+                # Redis went away: the client reconnects and reads what it missed.
+                return
+            entry_id, event, status, data = published.split(b"\n", 3)
+            if last is not None and _id_key(entry_id) <= last:
+                # Already sent from the order's stream.
+                continue
+            message = _render(entry_id, event, status, data, roles)
+            if message:
+                yield message
+    finally:
+        hub.leave(channel, queue)
+
+
+def last_event_id_valid(value: str) -> bool:
+    return STREAM_ID.fullmatch(value) is not None
