@@ -15,6 +15,8 @@ import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from orders.models import OrderStatus
+
 
 @dataclass(frozen=True)
 class Leg:
@@ -34,6 +36,36 @@ def geodesic_eta_seconds(
     speed = settings.ETA_SPEEDS_M_PER_S[vehicle or settings.ETA_DEFAULT_VEHICLE]
     prep = settings.ETA_PREPARATION_SECONDS if preparation else 0
     return round(prep + distance_m / speed)
+
+
+# No arrival to estimate.
+_OVER = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+# The merchant is still preparing the order: its preparation time is still to come.
+_IN_PREPARATION = frozenset({OrderStatus.CONFIRMED, OrderStatus.PREPARING})
+
+
+def order_eta_seconds(
+    *,
+    status: str,
+    merchant_to_point_m: float,
+    vehicle: str | None = None,
+    courier_to_merchant_m: float | None = None,
+    courier_to_point_m: float | None = None,
+) -> int | None:
+    """An order's geodesic time to its delivery point: from its courier when it has one
+    with a location (through the merchant before pickup), else from the merchant, plus
+    the preparation time while the merchant is preparing; None once the order is over.
+    The tracking answer and the live stream's `eta` both come from here."""
+    if status in _OVER:
+        return None
+    preparing = status in _IN_PREPARATION
+    if courier_to_merchant_m is None or courier_to_point_m is None:
+        return geodesic_eta_seconds(distance_m=merchant_to_point_m, preparation=preparing)
+    if status == OrderStatus.PICKED_UP:
+        distance = courier_to_point_m
+    else:
+        distance = courier_to_merchant_m + merchant_to_point_m
+    return geodesic_eta_seconds(distance_m=distance, vehicle=vehicle, preparation=preparing)
 
 
 class EtaProvider:

@@ -197,3 +197,11 @@ class StreamLocationSerializer(serializers.Serializer):
     courier_id = serializers.IntegerField()
     location = GeoJSONPointField()
     recorded_at = serializers.DateTimeField()
+
+
+class StreamEtaSerializer(serializers.Serializer):
+    """The data of an order stream's `eta` event, sent with each courier point."""
+
+    eta_s = serializers.IntegerField(
+        allow_null=True, help_text="Seconds until delivery, estimated as the tracking answer's."
+    )

@@ -11,9 +11,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from scipy.optimize import linear_sum_assignment
 
+from delivery.eta import order_eta_seconds
 from delivery.models import Courier, CourierStatus
 from delivery.selectors import fresh_since
-from delivery.serializers import StreamLocationSerializer
+from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from events.models import EventType
 from events.services import EVENT_INSERT_SQL
 from events.streams import StreamEntry, order_streams_publish
@@ -58,11 +59,12 @@ def courier_update(*, courier: Courier, data: dict) -> Courier:
 # `GEOFENCE_MERCHANT_M` of the merchant before pickup, `GEOFENCE_ARRIVING_M` of the
 # delivery point after it. Each fires once per order (the crossing's unique key), its
 # event written by the same statement, so it exists if and only if the ping does. The
-# statement also answers the active orders (and their statuses) of a courier that moved:
-# their live streams get the new point.
+# statement also answers the active orders of a courier that moved, with their statuses
+# and the distances of their estimates (on the spheroid): their live streams get the new
+# point and estimate.
 PING_SQL = f"""
 WITH courier AS (
-    SELECT id, location_updated_at FROM delivery_courier WHERE user_id = %(user)s
+    SELECT id, location_updated_at, vehicle FROM delivery_courier WHERE user_id = %(user)s
 ), ping AS (
     INSERT INTO delivery_courierping
         (courier_id, recorded_at, location, heading, speed_mps, accuracy_m)
@@ -80,7 +82,10 @@ WITH courier AS (
       AND (c.location_updated_at IS NULL OR c.location_updated_at <= ping.recorded_at)
     RETURNING c.id, c.location, c.location_updated_at
 ), active AS (
-    SELECT o.*, moved.id AS courier_id, moved.location
+    SELECT o.*, moved.id AS courier_id, moved.location,
+           ST_Distance(moved.location, o.pickup) AS to_pickup,
+           ST_Distance(o.pickup, o.dropoff) AS pickup_to_dropoff,
+           ST_Distance(moved.location, o.dropoff) AS to_dropoff
     FROM moved
     CROSS JOIN LATERAL ({COURIER_ORDER_POINTS_SQL.format(courier="moved.id")}) o
 ), fence AS (
@@ -103,7 +108,9 @@ WITH courier AS (
 )
 SELECT courier.id, ping.recorded_at,
        COALESCE((SELECT location_updated_at FROM moved), courier.location_updated_at),
-       ARRAY(SELECT id FROM active), ARRAY(SELECT status FROM active)
+       courier.vehicle, ARRAY(SELECT id FROM active), ARRAY(SELECT status FROM active),
+       ARRAY(SELECT to_pickup FROM active), ARRAY(SELECT pickup_to_dropoff FROM active),
+       ARRAY(SELECT to_dropoff FROM active)
 FROM courier CROSS JOIN ping
 """  # noqa: S608 - only fixed fragments are interpolated
 
@@ -141,19 +148,35 @@ def courier_ping(
         row = cursor.fetchone()
     if row is None:
         raise NotFound("You have no courier profile.")
-    courier_id, recorded_at, _, order_ids, statuses = row
+    courier_id, recorded_at, _, vehicle, order_ids, *per_order = row
     if order_ids:
-        data = StreamLocationSerializer(
+        location = StreamLocationSerializer(
             {
                 "courier_id": courier_id,
                 "location": Point(lng, lat, srid=4326),
                 "recorded_at": recorded_at,
             }
         ).data
-        entries = [
-            StreamEntry(order_id=order_id, event="location", status=status, data=data)
-            for order_id, status in zip(order_ids, statuses, strict=True)
-        ]
+        entries = []
+        for order_id, status, to_pickup, pickup_to_dropoff, to_dropoff in zip(
+            order_ids, *per_order, strict=True
+        ):
+            eta_s = order_eta_seconds(
+                status=status,
+                merchant_to_point_m=pickup_to_dropoff,
+                vehicle=vehicle,
+                courier_to_merchant_m=to_pickup,
+                courier_to_point_m=to_dropoff,
+            )
+            entries += [
+                StreamEntry(order_id=order_id, event="location", status=status, data=location),
+                StreamEntry(
+                    order_id=order_id,
+                    event="eta",
+                    status=status,
+                    data=StreamEtaSerializer({"eta_s": eta_s}).data,
+                ),
+            ]
         transaction.on_commit(partial(order_streams_publish, entries=entries))
     return {
         "courier_id": row[0],

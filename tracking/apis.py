@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from delivery.serializers import StreamLocationSerializer
+from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from events.serializers import StreamStatusSerializer
 from geomarket.errors import DomainError, NotFound
 from tracking.authentication import StreamTicketAuthentication
@@ -54,6 +54,7 @@ and operators (as its tracking), authenticated by token, session or `?ticket=`.
 - `status`: the order's new status and when ({_fields(StreamStatusSerializer)});
 - `location`: the courier's point ({_fields(StreamLocationSerializer)}), only while
   the caller may see it (as in the tracking answer);
+- `eta`: with each point, the estimate of the tracking answer ({_fields(StreamEtaSerializer)});
 - a comment line (`: keep-alive`) at least every 15 s.
 
 Each event has an `id:`; a reconnect with `Last-Event-ID` first gets the events after it,

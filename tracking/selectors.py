@@ -6,7 +6,7 @@ from datetime import datetime
 from django.contrib.gis.db.models.functions import Distance
 from django.db.models import QuerySet
 
-from delivery.eta import geodesic_eta_seconds
+from delivery.eta import order_eta_seconds
 from orders.models import Order, OrderStatus
 from orders.selectors import orders_visible_to
 from orders.services.transitions import order_roles_of
@@ -22,11 +22,6 @@ _COURIER_VISIBLE_WHILE: dict[str, frozenset[str] | None] = {
     "courier": None,
     "operator": None,
 }
-
-# No arrival to estimate.
-_OVER = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
-# The merchant is still preparing the order: its preparation time is still to come.
-_IN_PREPARATION = frozenset({OrderStatus.CONFIRMED, OrderStatus.PREPARING})
 
 
 def courier_location_visible(*, roles: set[str], status: str) -> bool:
@@ -51,20 +46,16 @@ class Tracking:
 
 
 def _eta_seconds(order: Order) -> int | None:
-    """Geodesic time to the delivery point: from the courier when it has a location
-    (through the merchant before pickup), else from the merchant, plus the preparation
-    time while the merchant is preparing."""
-    if order.status in _OVER:
-        return None
     courier = order.courier
-    preparing = order.status in _IN_PREPARATION
     if courier is None or courier.location is None:
-        return geodesic_eta_seconds(distance_m=order.merchant_to_point.m, preparation=preparing)
-    if order.status == OrderStatus.PICKED_UP:
-        distance = order.courier_to_point.m
-    else:
-        distance = order.courier_to_merchant.m + order.merchant_to_point.m
-    return geodesic_eta_seconds(distance_m=distance, vehicle=courier.vehicle, preparation=preparing)
+        return order_eta_seconds(status=order.status, merchant_to_point_m=order.merchant_to_point.m)
+    return order_eta_seconds(
+        status=order.status,
+        merchant_to_point_m=order.merchant_to_point.m,
+        vehicle=courier.vehicle,
+        courier_to_merchant_m=order.courier_to_merchant.m,
+        courier_to_point_m=order.courier_to_point.m,
+    )
 
 
 def _tracked_orders(*, user, order_id: int) -> QuerySet[Order]:
