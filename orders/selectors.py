@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -17,8 +18,8 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 
 from geomarket.accounts.roles import is_operator
-from geomarket.api.pagination import CountedPage
-from geomarket.sql import fetch_all, fetch_value
+from geomarket.api.pagination import CountedPage, queryset_page
+from geomarket.sql import fetch_all
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.models import (
     ACTIVE_DELIVERY_STATUSES,
@@ -153,12 +154,8 @@ def order_page(
     and `lines`, as the models name them), and the count of all of them, in one
     statement. With `bounded_count`, the count is exact up to `ORDER_COUNT_BOUND` and the
     planner's estimate past it (`count_is_estimate`)."""
-    count_bound = ORDER_COUNT_BOUND if bounded_count else None
-    matches = orders.order_by().values("pk")
-    counted = matches if count_bound is None else matches[: count_bound + 1]
-    count_sql, count_params = counted.query.sql_with_params()
-    rows = list(
-        orders[offset : offset + limit].values(
+    page = queryset_page(
+        orders.values(
             "id",
             *_ORDER_FIELDS,
             "merchant__name",
@@ -167,20 +164,11 @@ def order_page(
             lng=_coordinate("ST_X"),
             lat=_coordinate("ST_Y"),
             line_values=_LINES_JSON,
-            # Uncorrelated: PostgreSQL counts once for the page (an InitPlan).
-            matched=RawSQL(  # noqa: S611 - a statement compiled by the ORM
-                f"SELECT count(*) FROM ({count_sql}) matched",  # noqa: S608
-                count_params,
-            ),
-        )
+        ),
+        offset=offset,
+        limit=limit,
+        count_bound=ORDER_COUNT_BOUND if bounded_count else None,
     )
-    # A page past the end (its 404) needs the count alone; an empty first page has none.
-    found = rows[0]["matched"] if rows else (counted.count() if offset else 0)
-    estimated = count_bound is not None and found > count_bound
-    if estimated:
-        sql, params = matches.query.sql_with_params()
-        plan = fetch_value(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        found = max(int(plan[0]["Plan"]["Plan Rows"]), found)
     objects = [
         SimpleNamespace(
             pk=row["id"],
@@ -192,9 +180,9 @@ def order_page(
             ),
             lines=[_line(*values) for values in row["line_values"]],
         )
-        for row in rows
+        for row in page.rows
     ]
-    return CountedPage(rows=objects, count=found, count_is_estimate=estimated)
+    return replace(page, rows=objects)
 
 
 def order_detail(*, user, order_id: int) -> Order | None:

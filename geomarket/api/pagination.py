@@ -3,6 +3,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import BigIntegerField, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.query import ModelIterable, ValuesIterable
 from drf_spectacular.utils import inline_serializer
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import ValidationError
@@ -113,30 +118,6 @@ def page_url(request, params) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def paginated_response(
-    *,
-    request,
-    view,
-    queryset,
-    serializer_class=None,
-    render=None,
-    context=None,
-    url: str | None = None,
-):
-    """Render one page of `queryset` in the contract's page shape, with `serializer_class`
-    or with `render` (a function from the page's rows to their objects, held equal to the
-    schema's serializer by a test); its links are built from `url` (see `page_url`) when
-    given, else from the request's URL."""
-    paginator = PageNumberPagination()
-    paginator.link_base = url
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    if render is not None:
-        data = render(page)
-    else:
-        data = serializer_class(page, many=True, context=context or {"request": request}).data
-    return paginator.get_paginated_response(data)
-
-
 @dataclass(frozen=True)
 class CountedPage:
     """One page of rows and the count of all of them, read by one statement; the count
@@ -218,6 +199,85 @@ def counted_page_body(
     results = paginator.paginate_queryset(pages, request, view=view)
     body = paginator.get_paginated_response(results).data
     return with_estimate_flag(body, pages.count_is_estimate) if flag_estimate else body
+
+
+def paginated_response(
+    *,
+    request,
+    view,
+    queryset,
+    serializer_class=None,
+    render=None,
+    context=None,
+    url: str | None = None,
+):
+    """Render one page of `queryset` in the contract's page shape, with `serializer_class`
+    or with `render` (a function from the page's rows to their objects, held equal to the
+    schema's serializer by a test); its links are built from `url` (see `page_url`) when
+    given, else from the request's URL. A QuerySet's page and its count are read by one
+    statement (`queryset_page`)."""
+    if render is None:
+
+        def render(rows):
+            return serializer_class(rows, many=True, context=context or {"request": request}).data
+
+    if isinstance(queryset, QuerySet) and queryset._iterable_class in _COUNTABLE_ROWS:
+        body = counted_page_body(
+            request=request,
+            view=view,
+            fetch=functools.partial(queryset_page, queryset),
+            render=render,
+            url=url,
+        )
+        return Response(body)
+    paginator = PageNumberPagination()
+    paginator.link_base = url
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(render(page))
+
+
+# The name the count of all rows takes in a page's rows (`queryset_page`), and the
+# querysets whose rows can carry it: models and dicts (a tuple of `values_list` holds only
+# the fields it names).
+_COUNT = "matched_count"
+_COUNTABLE_ROWS = (ModelIterable, ValuesIterable)
+
+
+def queryset_page(
+    queryset: QuerySet, *, offset: int, limit: int, count_bound: int | None = None
+) -> CountedPage:
+    """Rows `offset` to `offset + limit` of `queryset` and the count of all its rows, in
+    one statement: the count is a subquery of the page (uncorrelated, so PostgreSQL runs
+    it once, as an InitPlan), over the queryset's primary keys alone, so no column of the
+    answer is computed for rows off the page. With `count_bound`, the count is exact up
+    to it and the planner's estimate past it (`count_is_estimate`)."""
+    matches = queryset.order_by().values("pk")
+    counted = matches if count_bound is None else matches[: count_bound + 1]
+    try:
+        count_sql, count_params = counted.query.sql_with_params()
+    except EmptyResultSet:
+        # A filter no row can meet (`none()`, `pk__in=[]`): Django sends no statement.
+        return CountedPage(rows=[], count=0)
+    count = RawSQL(  # noqa: S611 - a statement compiled by the ORM
+        f"SELECT count(*) FROM ({count_sql}) matched",  # noqa: S608
+        count_params,
+        output_field=BigIntegerField(),
+    )
+    rows = list(queryset.annotate(**{_COUNT: count})[offset : offset + limit])
+    if rows:
+        first = rows[0]
+        found = first[_COUNT] if isinstance(first, dict) else getattr(first, _COUNT)
+    else:
+        # A page past the end (its 404) needs the count alone; an empty first page has none.
+        found = counted.count() if offset else 0
+    estimated = count_bound is not None and found > count_bound
+    if estimated:
+        sql, params = matches.query.sql_with_params()
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        found = max(int(plan[0]["Plan"]["Plan Rows"]), found)
+    return CountedPage(rows=rows, count=found, count_is_estimate=estimated)
 
 
 ESTIMATED_COUNT_HELP = (

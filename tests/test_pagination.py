@@ -1,0 +1,72 @@
+"""A page and its count read by one statement (`geomarket.api.pagination.queryset_page`),
+for every kind of queryset the lists page."""
+
+import pytest
+from django.db.models import Count, Sum
+
+from geomarket.api.pagination import queryset_page
+from merchants.models import Merchant
+from orders.models import Order
+from tests import factories
+from tests.market import ORDERS, order_body
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def merchants():
+    tag = factories.category()
+    made = [factories.merchant(categories=[tag]) for _ in range(5)]
+    factories.merchant(is_active=False)
+    return made
+
+
+def test_a_page_of_models_carries_the_count_of_every_row(merchants, django_assert_num_queries):
+    active = Merchant.objects.filter(is_active=True).order_by("id")
+    with django_assert_num_queries(1):
+        page = queryset_page(active, offset=2, limit=2)
+    assert [m.pk for m in page.rows] == [m.pk for m in merchants[2:4]]
+    assert (page.count, page.count_is_estimate) == (5, False)
+
+
+def test_the_count_ignores_what_the_rows_show_but_keeps_their_filters(merchants):
+    # A join that repeats rows is counted as the rows repeat; an annotation is not.
+    by_tags = (
+        Merchant.objects.filter(categories__isnull=False, is_active=True)
+        .annotate(tags=Count("categories"))
+        .values("id", "tags")
+        .order_by("id")
+    )
+    page = queryset_page(by_tags, offset=0, limit=3)
+    assert [row["tags"] for row in page.rows] == [1, 1, 1]
+    assert page.count == 5
+
+
+def test_grouped_rows_are_counted_as_groups(market):
+    for quantity in (2, 3, 4):
+        body = order_body(market, (market["bread"], quantity), (market["milk"], 1))
+        response = market["client"].post(ORDERS, body)
+        assert response.status_code == 201, response.json()
+    grouped = (
+        Order.objects.annotate(units=Sum("items__quantity")).order_by("-id").values("id", "units")
+    )
+    page = queryset_page(grouped, offset=0, limit=2)
+    assert [row["units"] for row in page.rows] == [5, 4]
+    assert page.count == 3
+
+
+def test_past_the_end_the_count_is_read_alone(merchants):
+    active = Merchant.objects.filter(is_active=True).order_by("id")
+    page = queryset_page(active, offset=10, limit=2)
+    assert (list(page.rows), page.count) == ([], 5)
+    assert queryset_page(active.none(), offset=0, limit=2).count == 0
+
+
+def test_past_the_bound_the_count_is_the_planners_estimate(merchants):
+    active = Merchant.objects.filter(is_active=True).order_by("id")
+    exact = queryset_page(active, offset=0, limit=2, count_bound=5)
+    assert (exact.count, exact.count_is_estimate) == (5, False)
+    estimated = queryset_page(active, offset=0, limit=2, count_bound=3)
+    assert estimated.count_is_estimate is True
+    # At least one past the bound, whatever the planner guesses.
+    assert estimated.count >= 4
