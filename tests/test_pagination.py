@@ -70,3 +70,10 @@ def test_past_the_bound_the_count_is_the_planners_estimate(merchants):
     assert estimated.count_is_estimate is True
     # At least one past the bound, whatever the planner guesses.
     assert estimated.count >= 4
+
+
+def test_single_values_keep_their_shape_and_carry_the_count(merchants):
+    names = Merchant.objects.filter(is_active=True).order_by("id").values_list("name", flat=True)
+    page = queryset_page(names, offset=3, limit=5)
+    assert list(page.rows) == [m.name for m in merchants[3:]]
+    assert page.count == 5

@@ -7,7 +7,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import BigIntegerField, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.query import ModelIterable, ValuesIterable
+from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesIterable
 from drf_spectacular.utils import inline_serializer
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import ValidationError
@@ -237,10 +237,10 @@ def paginated_response(
 
 
 # The name the count of all rows takes in a page's rows (`queryset_page`), and the
-# querysets whose rows can carry it: models and dicts (a tuple of `values_list` holds only
-# the fields it names).
+# querysets whose rows can carry it: models, dicts, and single values (`flat=True`), read
+# as pairs with it; a tuple of `values_list` holds only the fields it names.
 _COUNT = "matched_count"
-_COUNTABLE_ROWS = (ModelIterable, ValuesIterable)
+_COUNTABLE_ROWS = (ModelIterable, ValuesIterable, FlatValuesListIterable)
 
 
 def queryset_page(
@@ -263,10 +263,18 @@ def queryset_page(
         count_params,
         output_field=BigIntegerField(),
     )
-    rows = list(queryset.annotate(**{_COUNT: count})[offset : offset + limit])
+    counting = queryset.annotate(**{_COUNT: count})
+    flat = queryset._iterable_class is FlatValuesListIterable
+    if flat:
+        counting = counting.values_list(*queryset._fields, _COUNT)
+    rows = list(counting[offset : offset + limit])
     if rows:
         first = rows[0]
-        found = first[_COUNT] if isinstance(first, dict) else getattr(first, _COUNT)
+        if flat:
+            found = first[1]
+            rows = [value for value, _ in rows]
+        else:
+            found = first[_COUNT] if isinstance(first, dict) else getattr(first, _COUNT)
     else:
         # A page past the end (its 404) needs the count alone; an empty first page has none.
         found = counted.count() if offset else 0
