@@ -17,6 +17,10 @@
    of its own with its own token, each ping with heading, speed and accuracy and kept in
    the courier's track, against the bare UPDATE of the courier's location sent through
    psycopg (the issue's reference: the rate of a ping before tracks were kept).
+4. Live streams: `BENCH_STREAMS` (1,000) `GET /api/v1/orders/{id}/stream/` held open on a
+   server of one process (of its own, without the relay: nothing is written), as the
+   operator: the process's memory per stream (RSS growth / streams) and the p50 of the
+   order's `tracking/` with the streams open, beside its p50 without them.
 
 Bench accounts (`bench-operator`, `bench-dispatch-buyer`, `bench-courier-NNN`, with API
 tokens) are created once and reused. The orders are created by SQL for each run (status
@@ -45,7 +49,7 @@ from scipy.optimize import linear_sum_assignment
 from bench.common import accounts as account_rows
 from bench.common.harness import run_alone
 from bench.common.load import Measurement, Request, http_scenario, sql_scenario, summarize
-from bench.common.processes import production_server, workers
+from bench.common.processes import production_env, production_server, uvicorn_server, workers
 from bench.common.report import ErrorSamples
 from bench.scenarios.fake_providers import Provider100ms
 
@@ -566,6 +570,148 @@ def measure_pings(*, base_url, dsn, clients, centre, rng, measure, on_error) -> 
     return {"api": api, "sql": sql, "single": single}
 
 
+# --- live streams ----------------------------------------------------------------------
+
+STREAMS = int(os.environ.get("BENCH_STREAMS", "1000"))
+
+
+def _server_pid(base_url: str) -> int:
+    """The uvicorn process serving `base_url` (one worker: it serves in its own process)."""
+    port = base_url.rsplit(":", 1)[1]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                argv = file.read().split(b"\0")
+        except OSError:
+            continue
+        if b"uvicorn" in argv and port.encode() in argv:
+            return int(entry)
+    raise RuntimeError(f"no uvicorn process on port {port}")
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as file:
+        for line in file:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+class _OpenStreams:
+    """`count` streams of one order held open from a thread of their own, each read up to
+    its first comment (so the server has subscribed it), until `close()`."""
+
+    def __init__(self, *, base_url: str, path: str, headers: dict, count: int, on_error):
+        self.base_url, self.path, self.headers, self.count = base_url, path, headers, count
+        self.on_error = on_error
+        self.opened = 0
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._hold(),))
+        self.thread.start()
+        self.ready.wait()
+
+    async def _hold(self):
+        self.stop = asyncio.Event()
+        limits = httpx.Limits(max_connections=self.count, max_keepalive_connections=0)
+        timeout = httpx.Timeout(60.0)
+        async with httpx.AsyncClient(
+            base_url=self.base_url, limits=limits, timeout=timeout
+        ) as client:
+            opening = asyncio.Semaphore(50)
+
+            async def one():
+                try:
+                    async with opening:
+                        stream = client.stream("GET", self.path, headers=self.headers)
+                        response = await stream.__aenter__()
+                        if response.status_code != 200:
+                            self.on_error(f"stream: {response.status_code}")
+                            await stream.__aexit__(None, None, None)
+                            return
+                        await anext(response.aiter_raw())
+                        self.opened += 1
+                    await self.stop.wait()
+                    await stream.__aexit__(None, None, None)
+                except httpx.HTTPError as exc:
+                    self.on_error(f"stream: {exc!r}")
+
+            tasks = [asyncio.ensure_future(one()) for _ in range(self.count)]
+            while self.opened < self.count and not all(task.done() for task in tasks):
+                await asyncio.sleep(0.05)
+            self.ready.set()
+            await asyncio.gather(*tasks)
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join()
+        self.loop.close()
+
+
+def measure_streams(*, dsn: str, order_id: int, token: str, count: int, measure, on_error) -> dict:
+    """`count` streams of one order open on one server process: its memory per stream
+    (the growth of its RSS over the streams, each subscribed and read to its first line)
+    and the p50 of the order's tracking beside them, against the same without them."""
+    headers = {"Authorization": f"Token {token}"}
+    stream_path = f"/api/v1/orders/{order_id}/stream/"
+    tracking = Request(f"/api/v1/orders/{order_id}/tracking/", headers=headers, expect=200)
+    env = production_env(database_url=dsn)
+    with uvicorn_server(
+        app="geomarket.asgi:application", workers=1, env=env, ready_path="/healthz"
+    ) as base_url:
+        pid = _server_pid(base_url)
+        # Warm: the first stream opens the process's Redis connections.
+        _OpenStreams(
+            base_url=base_url, path=stream_path, headers=headers, count=10, on_error=on_error
+        ).close()
+        http_scenario(
+            name="warm-up", base_url=base_url, paths=cycle([tracking]), concurrency=1, duration=1
+        )
+        before = measure(
+            http_scenario(
+                name="orders/tracking, no streams",
+                base_url=base_url,
+                paths=cycle([tracking]),
+                concurrency=1,
+                duration=DURATION / 2,
+                on_error=on_error,
+            )
+        )
+        rss_before = _rss_kib(pid)
+        started = time.perf_counter()
+        streams = _OpenStreams(
+            base_url=base_url, path=stream_path, headers=headers, count=count, on_error=on_error
+        )
+        opening_s = time.perf_counter() - started
+        try:
+            rss_open = _rss_kib(pid)
+            beside = measure(
+                http_scenario(
+                    name=f"orders/tracking, {count} streams",
+                    base_url=base_url,
+                    paths=cycle([tracking]),
+                    concurrency=1,
+                    duration=DURATION / 2,
+                    on_error=on_error,
+                )
+            )
+        finally:
+            streams.close()
+    return {
+        "streams": count,
+        "opened": streams.opened,
+        "opening_s": round(opening_s, 2),
+        "rss_kib_before": rss_before,
+        "rss_kib_open": rss_open,
+        "kib_per_stream": round((rss_open - rss_before) / max(streams.opened, 1), 2),
+        "tracking_p50_ms_without": before.p50_ms,
+        "tracking_p50_ms_with": beside.p50_ms,
+    }
+
+
 # --- the scenario ----------------------------------------------------------------------
 
 
@@ -651,6 +797,28 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
             measure=measure,
             on_error=on_error,
         )
+
+        # 4. Live streams of an order of the city, as the operator.
+        order_id = connection.execute(
+            "SELECT id FROM orders_order WHERE buyer_id <> %s ORDER BY id LIMIT 1",
+            [accounts["buyer_id"]],
+        ).fetchone()[0]
+        streams = measure_streams(
+            dsn=dsn,
+            order_id=order_id,
+            token=accounts["operator_token"],
+            count=STREAMS,
+            measure=measure,
+            on_error=on_error,
+        )
+        log(
+            f"  {streams['opened']} streams: {streams['kib_per_stream']} KiB each; tracking p50"
+            f" {streams['tracking_p50_ms_with']:.2f} ms with them,"
+            f" {streams['tracking_p50_ms_without']:.2f} ms without"
+        )
+        if streams["opened"] != STREAMS:
+            failures.append(f"streams: {streams['opened']} of {STREAMS} opened")
+        report["streams"] = streams
     finally:
         remove_bench_orders(connection, accounts["buyer_id"])
         connection.execute(
@@ -682,6 +850,10 @@ def run(*, base_url: str, dsn: str, rng: random.Random, log) -> dict:
         "pings_rps_vs_sql_c16": {
             "value": round(pings["api"].rps / pings["sql"].rps, 3) if pings["sql"].rps else 0.0,
             "target": PING_RATE_TARGET,
+        },
+        "streams_tracking_p50_with_vs_without": {
+            "value": round(streams["tracking_p50_ms_with"] / streams["tracking_p50_ms_without"], 3),
+            "target": None,
         },
         "pings_p95_vs_target_c16": {
             "value": round(pings["api"].p95_ms / PING_P95_TARGET_MS, 3),
