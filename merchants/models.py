@@ -188,6 +188,11 @@ class Closure(models.Model):
                 ],
             ),
             models.CheckConstraint(condition=Q(period__isempty=False), name="closure_not_empty"),
+            # The open periods' bounds (migration 0014) read every period as [start, end).
+            models.CheckConstraint(
+                condition=Q(period__lower_inc=True, period__upper_inc=False),
+                name="closure_half_open",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -63,11 +63,8 @@ class MerchantOutputSerializer(serializers.Serializer):
 
     def _open_state(self, merchant) -> OpenState:
         # Read with the merchant by the merchants' selectors (`_as_shown`).
-        period = merchant.open_period
         return open_state(
-            open_from=None if period is None else period.lower,
-            open_until=None if period is None else period.upper,
-            now=merchant.shown_at,
+            open_from=merchant.open_from, open_until=merchant.open_until, now=merchant.shown_at
         )
 
     def get_open_now(self, merchant) -> bool:

@@ -5,11 +5,16 @@ import random
 from datetime import datetime, time, timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from geomarket.errors import DomainError
-from merchants.selectors import merchant_next_opening, merchant_open_at
+from merchants.selectors import (
+    _OPEN_BOUNDS_SQL,
+    _open_period_sql,
+    merchant_next_opening,
+    merchant_open_at,
+)
 from merchants.services import _refuse_overlaps, merchant_open_periods_refresh
 from tests import factories
 
@@ -245,3 +250,68 @@ def test_the_refresh_task_refreshes_what_reaches_too_short_a_way():
             [[fresh.pk, stale.pk]],
         )
         assert cursor.fetchone()[0] == 2
+
+
+FIRST_PERIOD_SQL = f"""
+SELECT {_open_period_sql(now="%(at)s")["open_from"]},
+       {_open_period_sql(now="%(at)s")["open_until"]},
+       (SELECT r FROM unnest(merchants_open_periods(m.id, m.timezone, %(at)s,
+                                                    %(at)s + interval '14 days')) r
+        LIMIT 1)
+FROM merchants_merchant m CROSS JOIN LATERAL ({_OPEN_BOUNDS_SQL.format(m="m", now="%(at)s")}) kept
+WHERE m.id = %(id)s
+"""  # noqa: S608 - fixed fragments only
+
+
+def test_the_first_open_period_read_from_the_bounds_is_the_functions_first_period():
+    """The answers' open period, read from the kept bounds (migration 0014) by a binary
+    search, is the first period of `merchants_open_periods` over the next 14 days: at
+    random instants, at each period's start and end and 14 days before them (where the
+    period starts or ends as the 14 days do), a microsecond either side too, and outside
+    the kept span, for random weeks (none: always open), closures and zones."""
+    rng = random.Random(14)
+    zones = ["Europe/Berlin", "Pacific/Auckland", "America/St_Johns", "UTC", "Asia/Kolkata"]
+    now = timezone.now()
+    micro = timedelta(microseconds=1)
+    for n in range(10):
+        shop = factories.merchant()
+        # The first two have no hours (always open). The first's period runs past the 14
+        # days, which clip it. The second is closed for 15 days: 14 days before it
+        # reopens, it opens as they end (inside the kept span).
+        factories.hours(shop, *(random_week(rng) if n > 1 else []), timezone=rng.choice(zones))
+        start = now + timedelta(hours=rng.randint(-20, 300) if n > 1 else -1)
+        length = timedelta(hours=rng.randint(1, 60) if n > 1 else 15 * 24 + 1)
+        if n:
+            factories.closure(shop, start.isoformat(), (start + length).isoformat())
+        instants = [now + timedelta(hours=hours) for hours in range(-20, 49, 4)]
+        instants += [now + timedelta(minutes=rng.randint(-1800, 40 * 24 * 60)) for _ in range(20)]
+        # Where the closure ends as the 14 days do.
+        instants += [start + length - timedelta(days=14) + step * micro for step in (-1, 0, 1)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT lower(r), upper(r) FROM unnest((SELECT open_periods"
+                " FROM merchants_merchant WHERE id = %s)) r",
+                [shop.pk],
+            )
+            for bounds in cursor.fetchall():
+                instants += [
+                    bound + step + back
+                    for bound in bounds
+                    for step in (-micro, timedelta(0), micro)
+                    for back in (timedelta(0), -timedelta(days=14))
+                ]
+            for instant in instants:
+                cursor.execute(FIRST_PERIOD_SQL, {"id": shop.pk, "at": instant})
+                open_from, open_until, period = cursor.fetchone()
+                expected = (None, None) if period is None else (period.lower, period.upper)
+                assert (open_from, open_until) == expected, (shop.pk, instant)
+
+
+def test_closures_are_half_open():
+    shop = factories.merchant()
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO merchants_closure (merchant_id, period, reason)"
+            " VALUES (%s, tstzrange(now(), now() + interval '1 hour', '[]'), '')",
+            [shop.pk],
+        )
