@@ -29,4 +29,4 @@ USER geomarket
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD curl -fsS "http://127.0.0.1:${PORT}/healthz" || exit 1
-CMD ["sh", "-c", "uvicorn geomarket.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-2} --proxy-headers --no-access-log"]
+CMD ["sh", "-c", "uvicorn geomarket.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-2} --proxy-headers --no-access-log --timeout-graceful-shutdown 5"]

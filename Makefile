@@ -59,7 +59,7 @@ run: setup services migrate seed
 
 serve: venv
 	@$(VENV)/bin/uvicorn geomarket.asgi:application --host $${HOST:-127.0.0.1} --port $(PORT) \
-		--workers $${WEB_CONCURRENCY:-$$(nproc)} --no-access-log
+		--workers $${WEB_CONCURRENCY:-$$(nproc)} --no-access-log --timeout-graceful-shutdown 5
 
 # pytest-xdist workers, one test database each; `make test TEST_WORKERS=0` runs serially.
 # Work stealing evens out the few tests that run for tens of seconds.

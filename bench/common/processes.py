@@ -67,6 +67,9 @@ def uvicorn_argv(app: str, *, port: int, workers: int, log_level: str = "warning
         "--no-access-log",
         "--log-level",
         log_level,
+        # Open order streams would otherwise hold a stopping server until their clients go.
+        "--timeout-graceful-shutdown",
+        "5",
     ]
 
 

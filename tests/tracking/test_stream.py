@@ -52,21 +52,24 @@ SEES = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        name = connection.settings_dict["NAME"]
+def served():
+    """The application under uvicorn, as production serves it, on the test database."""
     parts = urlsplit(settings.DATABASE_URL)
     env = production_env(
-        database_url=urlunsplit(parts._replace(path="/" + name)),
+        database_url=urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"])),
         CACHE_KEY_PREFIX=KEY_PREFIX,
         ORDER_STREAM_KEEPALIVE_SECONDS=str(KEEPALIVE_SECONDS),
         DATABASE_POOL_MAX=str(POOL_MAX),
         SECRET_KEY=SERVER_SECRET_KEY,
     )
-    with uvicorn_server(
+    return uvicorn_server(
         app="geomarket.asgi:application", workers=1, env=env, ready_path="/healthz"
-    ) as base_url:
+    )
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), served() as base_url:
         yield base_url
 
 
@@ -447,3 +450,17 @@ def test_the_estimate_comes_with_each_point_as_tracking_gives_it(
     (eta,) = [event for event in stream.events_until_status(status) if event["event"] == "eta"]
     tracking = api_client_as(customer).get(f"/api/v1/orders/{order.pk}/tracking/").json()
     assert json.loads(eta["data"]) == {"eta_s": tracking["eta_s"]}
+
+
+def test_a_stopping_server_ends_its_open_streams(base_url, tracked):
+    """A stream never ends by itself: the server gives it a few seconds, not forever."""
+    stream = None
+    try:
+        with served() as own_url:
+            stream = Stream(own_url, tracked["order"].pk, headers=token(tracked["users"]["owner"]))
+            stream.message()
+            stopping = time.monotonic()
+        assert time.monotonic() - stopping < 15
+    finally:
+        if stream is not None:
+            stream.close()
