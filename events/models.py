@@ -94,3 +94,26 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint_id} {self.event_id} #{self.attempt}"
+
+
+class WebhookRetry(models.Model):
+    """A delivery to try again once `due_at` has come.
+
+    Written in the transaction that records the failed attempt, and handed to the broker
+    by the outbox relay once due (`webhook_retries_publish`), then deleted: a broker outage
+    when a retry falls due delays it, and loses none.
+    """
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    # The number this attempt will have.
+    attempt = models.PositiveIntegerField()
+    # Retries stop 24 h after it.
+    first_attempt_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], name="webhook_retry_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} {self.event_id} #{self.attempt} at {self.due_at}"

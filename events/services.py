@@ -24,6 +24,7 @@ from events.models import (
     EventType,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookRetry,
     unknown_event_types,
 )
 from events.streams import order_streams_publish, stream_entries_of
@@ -69,12 +70,44 @@ def endpoint_wants(*, event_types: list[str], event_type: str) -> bool:
     return not event_types or event_type in event_types
 
 
-def _deliver_later(*, endpoint_id: int, event_id: int, producer) -> None:
+def _deliver_later(*, endpoint_id: int, event_id: int, producer, **retry) -> None:
+    """Queue a delivery: a first one, or with `attempt` and `first_attempt_at` (ISO), a
+    retry."""
     celery_app.tasks[WEBHOOK_DELIVER_TASK].apply_async(
-        kwargs={"endpoint_id": endpoint_id, "event_id": event_id},
+        kwargs={"endpoint_id": endpoint_id, "event_id": event_id, **retry},
         retry=False,
         producer=producer,
     )
+
+
+def webhook_retries_publish(*, batch: int = 100) -> int:
+    """Hand the retries that are due to the broker, oldest first, and return how many went
+    out. As `events_publish`: rows taken with SKIP LOCKED, and deleted only once the broker
+    has them; a broker error leaves that retry and those after it for the next round."""
+    with transaction.atomic():
+        due = list(
+            WebhookRetry.objects.select_for_update(skip_locked=True)
+            .filter(due_at__lte=timezone.now())
+            .order_by("due_at", "id")[:batch]
+        )
+        if not due:
+            return 0
+        sent: list[int] = []
+        try:
+            with celery_app.producer_or_acquire() as producer:
+                for retry in due:
+                    _deliver_later(
+                        endpoint_id=retry.endpoint_id,
+                        event_id=retry.event_id,
+                        producer=producer,
+                        attempt=retry.attempt,
+                        first_attempt_at=retry.first_attempt_at.isoformat(),
+                    )
+                    sent.append(retry.pk)
+        except Exception as exc:  # whatever failed, the relay sends the rest later
+            logger.warning("webhook retries not published, broker unavailable: %r", exc)
+        WebhookRetry.objects.filter(pk__in=sent).delete()
+    return len(sent)
 
 
 def events_publish(*, batch: int = 100) -> int:
@@ -274,8 +307,9 @@ def webhook_deliver_attempt(
     *, endpoint_id: int, event_id: int, attempt: int, first_attempt_at: datetime
 ) -> DeliveryOutcome:
     """POST the event to the endpoint, signed, with no transaction open; record the
-    attempt and the endpoint's run of failures (the 20th in a row disables it); say whether
-    and when to try again (backoff doubling, for 24 h after the first attempt)."""
+    attempt and the endpoint's run of failures (the 20th in a row disables it); when it is
+    to be tried again (backoff doubling, for 24 h after the first attempt), record the
+    retry (`WebhookRetry`) with it, and say when."""
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).first()
     event = Event.objects.filter(pk=event_id).first()
     if endpoint is None or event is None:
@@ -301,10 +335,16 @@ def webhook_deliver_attempt(
         disabled = endpoints.filter(
             is_active=True, failure_count__gte=DISABLE_AFTER_FAILURES
         ).update(is_active=False, disabled_at=timezone.now())
-    delay = retry_delay(attempt)
-    retry = (
-        _retryable(status_code)
-        and not disabled
-        and timezone.now() + timedelta(seconds=delay) <= first_attempt_at + RETRY_WINDOW
-    )
-    return DeliveryOutcome(delivered=False, retry_in=delay if retry else None)
+        delay = retry_delay(attempt)
+        due_at = timezone.now() + timedelta(seconds=delay)
+        if not _retryable(status_code) or disabled or due_at > first_attempt_at + RETRY_WINDOW:
+            return DeliveryOutcome(delivered=False, retry_in=None)
+        # In the attempt's own transaction: the retry is as durable as its record.
+        WebhookRetry.objects.create(
+            endpoint_id=endpoint_id,
+            event_id=event_id,
+            attempt=attempt + 1,
+            first_attempt_at=first_attempt_at,
+            due_at=due_at,
+        )
+    return DeliveryOutcome(delivered=False, retry_in=delay)

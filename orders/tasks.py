@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from events.services import events_publish
+from events.services import events_publish, webhook_retries_publish
 from orders.services import (
     CONFIRMATION_TASK,
     idempotency_keys_prune,
@@ -24,7 +24,7 @@ def send_order_confirmation(order_id: int) -> bool:
 
 @shared_task(name="orders.outbox_relay", ignore_result=True)
 def outbox_relay() -> int:
-    return outbox_publish() + events_publish()
+    return outbox_publish() + events_publish() + webhook_retries_publish()
 
 
 @shared_task(name="orders.prune_idempotency_keys", ignore_result=True)

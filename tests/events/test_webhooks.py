@@ -13,7 +13,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from events.models import Event, WebhookDelivery, WebhookEndpoint
+from events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookRetry
 from events.selectors import cursor_encode
 from events.services import (
     DISABLE_AFTER_FAILURES,
@@ -23,6 +23,7 @@ from events.services import (
     retry_delay,
     webhook_create,
     webhook_deliver_attempt,
+    webhook_retries_publish,
 )
 from events.tasks import webhook_deliver
 from geomarket.celery import app as celery_app
@@ -278,30 +279,54 @@ def test_twenty_failures_in_a_row_disable_the_endpoint_and_a_success_resets(mark
     assert (endpoint.failure_count, endpoint.disabled_at, endpoint.is_active) == (0, None, True)
 
 
+def _retries_fall_due() -> None:
+    WebhookRetry.objects.update(due_at=timezone.now() - timedelta(seconds=1))
+
+
 @pytest.mark.django_db
 def test_the_task_retries_until_the_endpoint_is_disabled(market, receiver):
-    # Eager in tests: each retry runs at once, whatever its countdown.
+    # Eager in tests: each retry the relay publishes runs at once.
     receiver.answers = [500]
     endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
     event = _event(market["shop"].pk)
     webhook_deliver.delay(endpoint_id=endpoint.pk, event_id=event.pk)
+    while WebhookRetry.objects.exists():
+        _retries_fall_due()
+        assert webhook_retries_publish() == 1
     attempts = list(WebhookDelivery.objects.order_by("id").values_list("attempt", flat=True))
     assert attempts == list(range(1, DISABLE_AFTER_FAILURES + 1))
     assert {r.headers["webhook-id"] for r in receiver.received} == {str(event.pk)}
 
 
 @pytest.mark.django_db
-def test_a_retry_goes_out_with_its_backoff(market, receiver, monkeypatch):
+def test_a_retry_is_recorded_with_the_attempt_and_queued_when_due(market, receiver, monkeypatch):
     receiver.answers = [503]
     endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
     event = _event(market["shop"].pk)
     queued = []
     monkeypatch.setattr(webhook_deliver, "apply_async", lambda **kwargs: queued.append(kwargs))
-    webhook_deliver(endpoint_id=endpoint.pk, event_id=event.pk, attempt=2)
-    ((retry,),) = [[q] for q in queued]
-    assert retry["countdown"] == retry_delay(2)
-    assert retry["kwargs"]["attempt"] == 3
-    assert retry["kwargs"]["event_id"] == event.pk
+    first = timezone.now() - timedelta(minutes=3)
+    webhook_deliver(
+        endpoint_id=endpoint.pk, event_id=event.pk, attempt=2, first_attempt_at=first.isoformat()
+    )
+    # Nothing goes to the broker from the worker: the retry waits in the database.
+    assert queued == []
+    (retry,) = WebhookRetry.objects.all()
+    assert (retry.endpoint_id, retry.event_id, retry.attempt) == (endpoint.pk, event.pk, 3)
+    assert retry.first_attempt_at == first
+    wait = (retry.due_at - timezone.now()).total_seconds()
+    assert retry_delay(2) - 5 < wait <= retry_delay(2)
+    assert webhook_retries_publish() == 0
+    _retries_fall_due()
+    assert webhook_retries_publish() == 1
+    ((sent,),) = [[q] for q in queued]
+    assert sent["kwargs"] == {
+        "endpoint_id": endpoint.pk,
+        "event_id": event.pk,
+        "attempt": 3,
+        "first_attempt_at": first.isoformat(),
+    }
+    assert not WebhookRetry.objects.exists()
 
 
 # Publishing through the outbox
@@ -374,6 +399,33 @@ def test_a_broker_outage_leaves_events_pending(market, real_broker):
         broker.lrem("webhooks", 1, broker.lindex("webhooks", 0))
     event.refresh_from_db()
     assert event.published_at is not None
+
+
+@pytest.mark.django_db
+def test_a_broker_outage_when_a_retry_falls_due_loses_none(market, receiver, real_broker):
+    receiver.answers = [500]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    assert webhook_deliver_attempt(
+        endpoint_id=endpoint.pk, event_id=event.pk, attempt=1, first_attempt_at=timezone.now()
+    ).retry_in
+    _retries_fall_due()
+    from bench.common.processes import free_port
+
+    use_broker(f"redis://127.0.0.1:{free_port()}/0")
+    assert webhook_retries_publish() == 0
+    assert WebhookRetry.objects.count() == 1
+    use_broker(real_broker)
+    broker = redis.Redis.from_url(real_broker)
+    before = broker.llen("webhooks")
+    try:
+        assert webhook_retries_publish() == 1
+        assert broker.llen("webhooks") == before + 1
+        message = json.loads(broker.lindex("webhooks", 0))
+        assert message["headers"]["task"] == WEBHOOK_DELIVER_TASK
+    finally:
+        broker.lrem("webhooks", 1, broker.lindex("webhooks", 0))
+    assert not WebhookRetry.objects.exists()
 
 
 # Replay and the attempts
