@@ -670,16 +670,20 @@ def measure_streams(*, dsn: str, order_id: int, token: str, count: int, measure,
         http_scenario(
             name="warm-up", base_url=base_url, paths=cycle([tracking]), concurrency=1, duration=1
         )
-        before = measure(
-            http_scenario(
-                name="orders/tracking, no streams",
-                base_url=base_url,
-                paths=cycle([tracking]),
-                concurrency=1,
-                duration=DURATION / 2,
-                on_error=on_error,
+
+        def tracking_load(name: str) -> Measurement:
+            return measure(
+                http_scenario(
+                    name=name,
+                    base_url=base_url,
+                    paths=cycle([tracking]),
+                    concurrency=1,
+                    duration=DURATION / 2,
+                    on_error=on_error,
+                )
             )
-        )
+
+        before = tracking_load("orders/tracking, no streams")
         rss_before = _rss_kib(pid)
         started = time.perf_counter()
         streams = _OpenStreams(
@@ -688,16 +692,7 @@ def measure_streams(*, dsn: str, order_id: int, token: str, count: int, measure,
         opening_s = time.perf_counter() - started
         try:
             rss_open = _rss_kib(pid)
-            beside = measure(
-                http_scenario(
-                    name=f"orders/tracking, {count} streams",
-                    base_url=base_url,
-                    paths=cycle([tracking]),
-                    concurrency=1,
-                    duration=DURATION / 2,
-                    on_error=on_error,
-                )
-            )
+            beside = tracking_load(f"orders/tracking, {count} streams")
         finally:
             streams.close()
     return {
