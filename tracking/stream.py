@@ -35,14 +35,14 @@ def _id_key(entry_id: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def _pipe(*, on_message=None, on_lost=None) -> RedisPipe:
+def _pipe(*, on_message=None) -> RedisPipe:
     options = settings.CACHES["default"].get("OPTIONS", {})
     return RedisPipe(
         settings.CACHES["default"]["LOCATION"],
         timeout=options.get("SOCKET_TIMEOUT", 1),
         connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT", 1),
         on_message=on_message,
-        on_lost=on_lost,
+        # A subscribed connection lost has lost its subscriptions: the hub starts afresh.
         reconnect=on_message is None,
     )
 
@@ -119,10 +119,6 @@ class _Hub:
     async def missed(self, key: str, after: str) -> list:
         _, reader = self._pipes()
         return await reader.execute("XRANGE", key, f"({after}", "+")
-
-    def following(self) -> int:
-        """How many streams this process has open."""
-        return sum(len(queues) for queues in self.followers.values())
 
 
 def _ignore_failure(future: asyncio.Future) -> None:
