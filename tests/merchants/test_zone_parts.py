@@ -2,6 +2,7 @@
 `ST_Covers` on the zone's geography answers, boundaries included, and the parts follow
 every write of a zone."""
 
+import importlib
 import random
 from decimal import Decimal
 
@@ -338,3 +339,44 @@ def test_delivering_to_takes_the_tiniest_coordinates(lat, lng):
     response = APIClient().get("/api/v1/merchants/delivering-to/", {"lat": lat, "lng": lng})
     assert response.status_code == 200, response.content
     assert [row["id"] for row in response.json()["results"]] == [shop.pk]
+
+
+def test_the_unit_vector_is_inlined_by_the_planner():
+    """Delivering-to's point's unit vector is folded when the statement is planned: a
+    function the planner cannot inline runs its body through the SQL function executor
+    there (migration 0015)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN VERBOSE SELECT merchants_unit_vector(location) FROM merchants_merchant"
+        )
+        text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "st_makepoint" in text, text
+    assert "merchants_unit_vector" not in text, text
+
+
+def test_the_unit_vector_is_the_one_stored_parts_were_given():
+    """The inlinable function (0015) gives what 0008's gave, bit for bit, so the stored
+    `merchant_unit` of every part stays valid: random points, the poles, the antimeridian
+    and the tiniest coordinates."""
+    migration = importlib.import_module("merchants.migrations.0015_unit_vector_inlined")
+    earlier = migration.BACKWARD.replace(
+        "OR REPLACE FUNCTION merchants_unit_vector", "FUNCTION pg_temp.unit_vector_0008"
+    )
+    rng = random.Random(15)
+    points = [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(500)]
+    points += [(90.0, 0.0), (-90.0, 0.0), (0.0, 180.0), (0.0, -180.0), (5e-324, -5e-324)]
+    points += [(1e-300, 0.0), (0.0, 1e-301)]
+    with connection.cursor() as cursor:
+        cursor.execute(earlier)
+        cursor.execute(
+            """
+            SELECT count(*) FILTER (WHERE ST_AsEWKB(merchants_unit_vector(g))
+                                          = ST_AsEWKB(pg_temp.unit_vector_0008(g))),
+                   count(*)
+            FROM unnest(%s::float8[], %s::float8[]) AS p(lat, lng),
+                 LATERAL (SELECT ST_SetSRID(ST_MakePoint(lng, lat), 4326)::geography AS g) q
+            """,
+            [[lat for lat, _ in points], [lng for _, lng in points]],
+        )
+        same, total = cursor.fetchone()
+    assert same == total == len(points)
