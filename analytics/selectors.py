@@ -418,5 +418,24 @@ def merchants_statement(*, range_: DateRange) -> Statement:
     return Statement(compiled.sql, compiled.params(**range_.values()))
 
 
+@functools.cache
+def _merchants_json_sql(rows_sql: str) -> str:
+    return json_array_sql(MERCHANT_ROW, rows_sql, order_by=("rank", "merchant_id"))
+
+
+def merchants_json_statement(*, range_: DateRange) -> Statement:
+    """The statement of the merchants report's JSON answer, as one text value: every
+    merchant is a row, and PostgreSQL renders twenty thousand of them in a fraction of
+    what rendering them in Python takes."""
+    rows = merchants_statement(range_=range_)
+    return Statement(_merchants_json_sql(rows.sql), rows.params)
+
+
 def merchants_report(*, range_: DateRange) -> list[dict]:
     return MERCHANT_ROW.render_rows(fetch_rows(merchants_statement(range_=range_)))
+
+
+def merchants_report_json(*, range_: DateRange) -> str:
+    """`merchants_report` as its JSON answer, rendered by PostgreSQL."""
+    statement = merchants_json_statement(range_=range_)
+    return fetch_all(statement.sql, statement.params)[0][0]

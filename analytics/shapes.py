@@ -2,23 +2,43 @@
 CSV columns, the rows built in Python and the JSON that PostgreSQL renders for the
 event-loop route all come from these (`geomarket.shapes`)."""
 
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
 from rest_framework import serializers
 
-from geomarket.shapes import DATE, INTEGER, MONEY, TEXT, Field, Kind, Shape
+from geomarket.shapes import CENT, DATE, INTEGER, MONEY, TEXT, Field, Kind, Shape
 
-# A share of a total, to six places; none when there is no total.
+MILLIONTH = Decimal("0.000001")
+
+
+def _share(value: Decimal | None) -> float:
+    # As PostgreSQL rounds the numeric share: half away from zero, on the exact decimal.
+    return 0.0 if value is None else float(Decimal(value).quantize(MILLIONTH, ROUND_HALF_UP))
+
+
+def _minutes(value: timedelta | None) -> float | None:
+    # As PostgreSQL rounds the interval's exact seconds (a numeric) over 60.
+    if value is None:
+        return None
+    seconds = Decimal(value.days * 86400 + value.seconds) + Decimal(value.microseconds) / 10**6
+    return float((seconds / 60).quantize(CENT, ROUND_HALF_UP))
+
+
+# A share of a total, to six places; none when there is no total. The SQL's text keeps
+# trailing zeros (0.250000 for 0.25): the same number in JSON.
 SHARE = Kind(
     "share",
     serializers.FloatField,
-    lambda value: 0.0 if value is None else round(float(value), 6),
-    sql=None,
+    _share,
+    sql="COALESCE(round({value}::numeric, 6)::text, '0.0')",
 )
-# An interval in minutes, to two places.
+# An interval in minutes, to two places (the same number, as above).
 MINUTES = Kind(
     "minutes",
     serializers.FloatField,
-    lambda value: round(value.total_seconds() / 60, 2),
-    sql=None,
+    _minutes,
+    sql="COALESCE(round(extract(epoch FROM {value}) / 60, 2)::text, 'null')",
 )
 
 TOP_PRODUCT_ROW = Shape(

@@ -10,6 +10,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from rest_framework.renderers import JSONRenderer
 
+from analytics import shapes as analytics_shapes
 from catalog import stored_json
 from catalog.models import Product
 from catalog.serializers import ProductOutputSerializer
@@ -133,3 +134,35 @@ def test_a_shape_reading_a_column_not_yet_migrated_waits_for_its_migration(monke
     product.refresh_from_db()
     expected = JSONRenderer().render(ProductOutputSerializer(product).data)
     assert _stored(product.pk).encode() == expected
+
+
+# The analytics kinds keep trailing zeros in SQL's text (0.250000): the same numbers.
+REPORT_SAMPLES = {
+    analytics_shapes.SHARE: (
+        "numeric",
+        [None, Decimal("0"), Decimal("1"), Decimal("0.25"), Decimal("0.1234565"), Decimal("1e-9")],
+    ),
+    analytics_shapes.MINUTES: (
+        "interval",
+        [
+            timedelta(0),
+            timedelta(minutes=12, seconds=18),
+            timedelta(seconds=0.3),
+            timedelta(hours=2, microseconds=600_001),
+            timedelta(days=1, seconds=27),
+            None,
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(REPORT_SAMPLES), ids=lambda kind: kind.name)
+def test_report_kinds_render_in_sql_the_numbers_python_renders(kind):
+    sql_type, values = REPORT_SAMPLES[kind]
+    shape = shapes.Shape("Sample", (shapes.Field("value", kind),))
+    for value in values:
+        statement = f"SELECT {shape.json_sql(alias='r')} FROM (SELECT %(v)s::{sql_type} AS value) r"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(statement, {"v": value})
+            rendered = cursor.fetchone()[0]
+        assert json.loads(rendered) == shape.render([value]), value

@@ -107,15 +107,22 @@ def expected_merchants(history, date_from, date_to):
     rows = []
     for merchant_id in sorted(revenues, key=lambda m: (-revenues[m], m)):
         orders = by_merchant[merchant_id]
-        minutes = sum((o.delivered_at - o.created_at).total_seconds() for o in orders) / 60
+        # Exact decimals, rounded half up (away from zero), as the reports round.
+        delivery = sum((o.delivered_at - o.created_at for o in orders), timedelta(0)) / len(orders)
+        seconds = Decimal(delivery.days * 86400 + delivery.seconds) + Decimal(
+            delivery.microseconds
+        ) / Decimal(10**6)
+        share = revenues[merchant_id] / grand
         rows.append(
             {
                 "merchant_id": merchant_id,
                 "orders": len(orders),
                 "revenue": money(revenues[merchant_id]),
-                "revenue_share": round(float(revenues[merchant_id] / grand), 6),
+                "revenue_share": float(share.quantize(Decimal("0.000001"), ROUND_HALF_UP)),
                 "rank": distinct.index(revenues[merchant_id]) + 1,
-                "avg_delivery_minutes": round(minutes / len(orders), 2),
+                "avg_delivery_minutes": float(
+                    (seconds / 60).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                ),
             }
         )
     return rows
