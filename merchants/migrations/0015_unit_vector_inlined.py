@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.db import migrations
 
 # `merchants_unit_vector` of delivering-to's point is computed when the statement is
@@ -36,19 +38,7 @@ $migration$;
 """
 
 # 0008's definition.
-BACKWARD = """
-CREATE OR REPLACE FUNCTION merchants_unit_vector(location geography) RETURNS geometry
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path FROM CURRENT AS $$
-    SELECT ST_MakePoint(cos(radians(lat)) * cos(radians(lng)),
-                        cos(radians(lat)) * sin(radians(lng)),
-                        sin(radians(lat)))
-    FROM (SELECT CASE WHEN abs(ST_X(location::geometry)) < 1e-300 THEN 0
-                      ELSE ST_X(location::geometry) END AS lng,
-                 CASE WHEN abs(ST_Y(location::geometry)) < 1e-300 THEN 0
-                      ELSE ST_Y(location::geometry) END AS lat) AS degrees
-$$;
-"""
+BACKWARD = import_module("merchants.migrations.0008_unit_vector_underflow").FORWARD
 
 
 class Migration(migrations.Migration):
