@@ -435,7 +435,6 @@ def merchants_report(*, range_: DateRange) -> list[dict]:
     return MERCHANT_ROW.render_rows(fetch_rows(merchants_statement(range_=range_)))
 
 
-def merchants_report_json(*, range_: DateRange) -> str:
-    """`merchants_report` as its JSON answer, rendered by PostgreSQL."""
-    statement = merchants_json_statement(range_=range_)
+def json_answer(statement: Statement) -> str:
+    """The JSON text a report's `*_json_statement` renders."""
     return fetch_all(statement.sql, statement.params)[0][0]
