@@ -3,11 +3,11 @@
 The reports read the daily rollups of delivered orders (`analytics.models`, kept by
 `analytics.services`): a row per merchant and day, and per merchant, product and day,
 rather than every order and item. Each report is one SQL query built from ORM window
-expressions over them: PostgreSQL ranks, shares, totals and averages, and Python only
-renders the rows. A report's queryset is compiled once per shape (`CompiledQuery`) and
-run with each call's dates, merchant and `top`: through Django's connection here, and
-through the async pool by `analytics.route`, which has PostgreSQL render the rows as
-JSON (`json_array_sql`).
+expressions over them: PostgreSQL ranks, shares, totals and averages, and renders the
+JSON answer too (`json_array_sql`; Python renders the rows only for CSV). A report's
+queryset is compiled once per shape (`CompiledQuery`) and run with each call's dates,
+merchant and `top`: through Django's connection here, and through the async pool by
+`analytics.route`.
 """
 
 import functools
