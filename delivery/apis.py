@@ -28,6 +28,7 @@ from delivery.services import (
 )
 from geomarket.api.pagination import counted_page_body, page_of, paginated_response
 from geomarket.api.permissions import IsOperator, can_manage_merchant
+from geomarket.api.validation import prebuilt
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
 from orders.selectors import order_page, orders_visible_to
@@ -125,6 +126,12 @@ class CourierMeApi(APIView):
         return Response(serializers.CourierOutputSerializer(_own_courier(request)).data)
 
 
+# Pings are the busiest write: the body's and the answer's serializer fields are built
+# once, not per ping.
+_ping_validated = prebuilt(serializers.LocationPingSerializer)
+_ping_answer = serializers.LocationPingOutputSerializer()
+
+
 class CourierLocationApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -134,13 +141,11 @@ class CourierLocationApi(APIView):
         tags=["couriers"],
     )
     def post(self, request):
-        payload = serializers.LocationPingSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
         try:
-            ping = courier_ping(user=request.user, **payload.validated_data)
+            ping = courier_ping(user=request.user, **_ping_validated(request.data))
         except NotFound as exc:
             raise Forbidden("Only couriers may send locations.") from exc
-        return Response(serializers.LocationPingOutputSerializer(ping).data)
+        return Response(_ping_answer.to_representation(ping))
 
 
 class CourierTrackApi(APIView):

@@ -9,6 +9,7 @@ import pytest
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from delivery.serializers import LocationPingSerializer
 from geomarket.api.fields import IdField
 from geomarket.api.validation import prebuilt
 from orders.serializers import OrderCreateSerializer
@@ -94,6 +95,23 @@ def booking_body(rng: random.Random):
     return body
 
 
+def ping_body(rng: random.Random) -> dict:
+    body = {
+        "lat": pick(rng, [52.52, -90, 90.0, "13.4"], [91, "x", None, True, float("nan")]),
+        "lng": pick(rng, [13.4, 180, -180.0], [181, "", [], "1e999"]),
+        "heading": pick(rng, [0, 359.5, 360, None], [-1, 361, "north"]),
+        "speed_mps": pick(rng, [0, 12.5, 100], [-0.1, 101, {}]),
+        "accuracy_m": pick(rng, [0, 5, 10000], [10001, -3, "far"]),
+        "recorded_at": pick(
+            rng, ["2026-12-02T10:00:00Z"], ["yesterday", "2026-13-01T00:00:00Z", 5]
+        ),
+    }
+    for name in ("heading", "speed_mps", "accuracy_m", "recorded_at"):
+        if rng.random() < 0.4:
+            del body[name]
+    return body
+
+
 def outcome(validate, data):
     try:
         return "valid", validate(data)
@@ -111,7 +129,12 @@ def drf(serializer_class):
 
 
 @pytest.mark.parametrize(
-    ("serializer_class", "body"), [(OrderCreateSerializer, order_body), (Booking, booking_body)]
+    ("serializer_class", "body"),
+    [
+        (OrderCreateSerializer, order_body),
+        (Booking, booking_body),
+        (LocationPingSerializer, ping_body),
+    ],
 )
 def test_a_prebuilt_serializer_answers_every_body_as_a_fresh_one(serializer_class, body):
     fast, reference = prebuilt(serializer_class), drf(serializer_class)
