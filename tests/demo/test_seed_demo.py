@@ -466,12 +466,34 @@ def test_hours_added_to_a_city_seeded_before_them_are_the_seeds_own():
     out = StringIO()
     same = {"seed": SMALL["seed"], "orders_until": SMALL["orders_until"]}
     call_command("seed_demo", "--add-hours", stdout=out, **same)
-    assert out.getvalue().strip() == "Hours added."
+    assert out.getvalue().splitlines()[0] == "Hours added."
     assert hours() == seeded
     assert set(Merchant.objects.values_list("timezone", flat=True)) == {"Europe/Berlin"}
     out = StringIO()
     call_command("seed_demo", "--add-hours", stdout=out)
-    assert out.getvalue().strip() == "Hours exist; nothing added."
+    assert out.getvalue().splitlines()[0] == "Hours exist; nothing added."
+
+
+def test_adding_hours_to_a_city_seeded_days_ago_brings_its_open_periods_up_to_date():
+    seed(merchants=12, products_per_merchant=1)
+    # As a city seeded long enough ago with no beat running: kept periods about to end.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE merchants_merchant SET open_periods_span"
+            " = tstzrange(now() - interval '15 days', now() + interval '1 hour')"
+        )
+    out = StringIO()
+    call_command("seed_demo", "--add-hours", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "Hours exist; nothing added.",
+        "Open periods refreshed for 12 merchants.",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM merchants_merchant"
+            " WHERE upper(open_periods_span) < now() + interval '14 days'"
+        )
+        assert cursor.fetchone()[0] == 0
 
 
 def test_the_bench_city_gives_every_merchant_hours_a_fifth_round_the_clock():

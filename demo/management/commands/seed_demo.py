@@ -12,6 +12,7 @@ from demo.seeding import (
     seed_options_build,
 )
 from demo.seeding.hours import hours_add
+from merchants.services import merchant_open_periods_refresh
 
 _NUMBERS = {3: "three", 4: "four"}
 
@@ -120,6 +121,10 @@ class Command(BaseCommand):
         if options["add_hours"]:
             added = hours_add(options=seed_options, progress=progress)
             self.stdout.write("Hours added." if added else "Hours exist; nothing added.")
+            # A city seeded days ago, with no beat running for it: its merchants' kept open
+            # periods are brought up to date, as the hourly task would.
+            refreshed = merchant_open_periods_refresh()
+            self.stdout.write(f"Open periods refreshed for {refreshed} merchants.")
             return
         try:
             result = demo_seed(
