@@ -4,42 +4,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('merchants', '0012_merchant_active_name_idx'),
+        ("merchants", "0012_merchant_active_name_idx"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='slotplan',
-            name='slot_minutes_range',
+            model_name="slotplan",
+            name="slot_minutes_range",
         ),
         migrations.RemoveConstraint(
-            model_name='slotplan',
-            name='slot_capacity_range',
+            model_name="slotplan",
+            name="slot_capacity_range",
         ),
         migrations.RemoveConstraint(
-            model_name='slotplan',
-            name='slot_lead_range',
+            model_name="slotplan",
+            name="slot_lead_range",
         ),
         migrations.RemoveConstraint(
-            model_name='slotplan',
-            name='slot_horizon_range',
+            model_name="slotplan",
+            name="slot_horizon_range",
         ),
         migrations.AddConstraint(
-            model_name='slotplan',
-            constraint=models.CheckConstraint(condition=models.Q(('slot_minutes__gte', 10), ('slot_minutes__lte', 240)), name='slot_plan_slot_minutes_range'),
+            model_name="slotplan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("slot_minutes__gte", 10), ("slot_minutes__lte", 240)),
+                name="slot_plan_slot_minutes_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slotplan',
-            constraint=models.CheckConstraint(condition=models.Q(('capacity__gte', 1), ('capacity__lte', 1000)), name='slot_plan_capacity_range'),
+            model_name="slotplan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("capacity__gte", 1), ("capacity__lte", 1000)),
+                name="slot_plan_capacity_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slotplan',
-            constraint=models.CheckConstraint(condition=models.Q(('lead_minutes__gte', 0), ('lead_minutes__lte', 1440)), name='slot_plan_lead_minutes_range'),
+            model_name="slotplan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("lead_minutes__gte", 0), ("lead_minutes__lte", 1440)),
+                name="slot_plan_lead_minutes_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slotplan',
-            constraint=models.CheckConstraint(condition=models.Q(('horizon_days__gte', 1), ('horizon_days__lte', 14)), name='slot_plan_horizon_days_range'),
+            model_name="slotplan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("horizon_days__gte", 1), ("horizon_days__lte", 14)),
+                name="slot_plan_horizon_days_range",
+            ),
         ),
     ]
