@@ -1,6 +1,6 @@
 """The rows of the operator reports, each declared once: the schema's serializers, the
-CSV columns, the rows built in Python and the JSON that PostgreSQL renders for the
-event-loop route all come from these (`geomarket.shapes`)."""
+CSV columns, the rows built in Python (for CSV) and the JSON answers PostgreSQL renders
+(for Django's views and the event-loop route) all come from these (`geomarket.shapes`)."""
 
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal

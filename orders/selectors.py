@@ -3,19 +3,22 @@ from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.db.models import (
     Count,
     F,
     FloatField,
     Func,
     JSONField,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    TextField,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 
 from geomarket.accounts.roles import is_operator
 from geomarket.api.pagination import CountedPage, queryset_page
@@ -26,6 +29,7 @@ from orders.models import (
     REVENUE_STATUSES,
     WAITING_STATUSES,
     Order,
+    OrderItem,
     OrderStatus,
     OrderStatusChange,
 )
@@ -123,15 +127,26 @@ def _coordinate(name: str) -> Func:
 
 
 # Each order's lines as one JSON array of [product_id, title, unit_price, quantity,
-# line_total] (money as text, read back as Decimal; the array as text, which Django's
-# JSONField reads), in the order's own row: a second
+# line_total] (money as text, read back as Decimal), in the order's own row: a second
 # query per page, and a model per line, cost more than the page's SQL.
-_LINES_JSON = RawSQL(
-    "SELECT COALESCE(json_agg(json_build_array("
-    "i.product_id, i.title, i.unit_price::text, i.quantity, i.line_total::text"
-    ") ORDER BY i.id), '[]')::text"
-    ' FROM orders_orderitem i WHERE i.order_id = "orders_order"."id"',
-    (),
+_LINES_JSON = Subquery(
+    OrderItem.objects.filter(order_id=OuterRef("pk"))
+    .order_by()
+    .values("order_id")
+    .annotate(
+        lines=JSONBAgg(
+            Func(
+                "product_id",
+                "title",
+                Cast("unit_price", TextField()),
+                "quantity",
+                Cast("line_total", TextField()),
+                function="json_build_array",
+            ),
+            order_by="id",
+        )
+    )
+    .values("lines"),
     output_field=JSONField(),
 )
 
@@ -178,7 +193,8 @@ def order_page(
                 **{name: row[f"delivery_address__{name}"] for name in _ADDRESS_FIELDS},
                 location=SimpleNamespace(geom_type="Point", coords=(row["lng"], row["lat"])),
             ),
-            lines=[_line(*values) for values in row["line_values"]],
+            # An order has lines; none would read as NULL.
+            lines=[_line(*values) for values in row["line_values"] or ()],
         )
         for row in page.rows
     ]
