@@ -28,7 +28,7 @@ from events.models import (
     unknown_event_types,
 )
 from events.streams import order_streams_publish, stream_entries_of
-from events.urlcheck import UrlRefused, webhook_url_check
+from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
 from geomarket.errors import DomainError, ServiceUnavailable
@@ -275,10 +275,6 @@ def retry_delay(attempt: int) -> float:
 
 
 def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
-    try:
-        webhook_url_check(endpoint.url)
-    except UrlRefused as exc:
-        return None, f"refused: {exc}"[:500]
     body = webhook_body(event)
     sent_at = timezone.now()
     headers = {
@@ -288,14 +284,14 @@ def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
         "webhook-signature": Webhook(endpoint.secret).sign(str(event.pk), sent_at, body),
     }
     try:
-        response = httpx.post(
+        response = webhook_post(
             endpoint.url,
             content=body.encode(),
             headers=headers,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            # A redirect could lead anywhere, past the address check.
-            follow_redirects=False,
         )
+    except UrlRefused as exc:
+        return None, f"refused: {exc}"[:500]
     except httpx.TimeoutException:
         return None, "timeout"
     except httpx.HTTPError as exc:

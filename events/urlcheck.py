@@ -1,10 +1,13 @@
 """Webhook URLs may only reach the public internet (SSRF): checked when an endpoint is
-written and again before every delivery, since what a name resolves to can change."""
+written and again before every delivery, since what a name resolves to can change. A
+delivery then connects to an address the check vetted (`webhook_post`), never to what the
+name resolves to a moment later."""
 
 import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import httpx
 from django.conf import settings
 
 
@@ -19,9 +22,10 @@ def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def webhook_url_check(url: str) -> None:
-    """Raise UrlRefused unless `url` is https and every address its host resolves to is
-    public; `WEBHOOK_ALLOW_PRIVATE_URLS` lets http and private addresses through."""
+def webhook_url_check(url: str) -> list[str]:
+    """The addresses `url`'s host resolves to, in the resolver's order of preference;
+    raise UrlRefused unless `url` is https and every one is public.
+    `WEBHOOK_ALLOW_PRIVATE_URLS` lets http and private addresses through."""
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
     parts = urlsplit(url)
     if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
@@ -35,9 +39,39 @@ def webhook_url_check(url: str) -> None:
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (OSError, ValueError) as exc:
         raise UrlRefused(f"The host does not resolve: {exc}") from exc
-    if allow_private:
-        return
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
-        if not _public(address):
-            raise UrlRefused(f"The host resolves to a non-public address ({address}).")
+    addresses = list(dict.fromkeys(sockaddr[0].split("%", 1)[0] for *_, sockaddr in infos))
+    if not allow_private:
+        for address in map(ipaddress.ip_address, addresses):
+            if not _public(address):
+                raise UrlRefused(f"The host resolves to a non-public address ({address}).")
+    return addresses
+
+
+def webhook_post(
+    url: str, *, content: bytes, headers: dict[str, str], timeout: float
+) -> httpx.Response:
+    """Check `url` (UrlRefused) and POST to it over a connection to one of the addresses
+    the check vetted, tried in order while a connection fails: the request goes to the
+    address itself, and the URL's host goes in the Host header and in TLS, as the name
+    the server is asked for (SNI) and the name its certificate must prove. A redirect is
+    not followed: it could lead anywhere."""
+    addresses = webhook_url_check(url)
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii")
+    headers = {**headers, "Host": target.netloc.decode("ascii")}
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for address in addresses[:-1]:
+            try:
+                return _post_to(client, target, address, host, content, headers)
+            except httpx.ConnectError:
+                continue
+        return _post_to(client, target, addresses[-1], host, content, headers)
+
+
+def _post_to(client, target, address, host, content, headers) -> httpx.Response:
+    return client.post(
+        target.copy_with(host=address),
+        content=content,
+        headers=headers,
+        extensions={"sni_hostname": host},
+    )

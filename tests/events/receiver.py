@@ -1,6 +1,7 @@
 """A webhook receiver on loopback: answers each request as told, and keeps what it got."""
 
 import http.server
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ class Receiver:
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
-def receiver_start() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
+def receiver_start(
+    tls: ssl.SSLContext | None = None,
+) -> tuple[Receiver, http.server.ThreadingHTTPServer]:
+    """A receiver answering plain HTTP, or HTTPS with the certificate of `tls`."""
     receiver = Receiver()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -43,6 +47,9 @@ def receiver_start() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    receiver.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/hook"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver, server

@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import json
 import re
+import socket
+import ssl
+import subprocess
 import time
 from datetime import timedelta
 
@@ -248,6 +251,152 @@ def test_the_address_is_checked_again_at_delivery(market, receiver, settings):
     assert not outcome.delivered
     assert receiver.received == []
     assert WebhookDelivery.objects.get().error.startswith("refused")
+
+
+# The address connected to is the one checked
+
+HOOK_NAME = "hook.test"
+# A public address no test may reach: connecting to it is refused here.
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory) -> dict[str, str]:
+    """A test CA, and a certificate it signed for HOOK_NAME and one for another name."""
+    folder = tmp_path_factory.mktemp("tls")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    files = {"ca": str(folder / "ca.pem")}
+    _openssl(
+        "req", "-x509", *ec, "-keyout", str(folder / "ca.key"), "-out", files["ca"],
+        "-days", "1", "-subj", "/CN=GeoMarket test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign",
+    )  # fmt: skip
+    for name in (HOOK_NAME, "other.test"):
+        key, request, cert = (str(folder / f"{name}.{kind}") for kind in ("key", "csr", "pem"))
+        extensions = folder / f"{name}.ext"
+        extensions.write_text(f"subjectAltName=DNS:{name}\n")
+        _openssl("req", *ec, "-keyout", key, "-out", request, "-subj", f"/CN={name}")
+        _openssl(
+            "x509", "-req", "-in", request, "-CA", files["ca"],
+            "-CAkey", str(folder / "ca.key"), "-CAcreateserial", "-out", cert,
+            "-days", "1", "-extfile", str(extensions),
+        )  # fmt: skip
+        files[name] = cert
+        files[f"{name}.key"] = key
+    return files
+
+
+@pytest.fixture
+def tls_receiver(settings, monkeypatch, certificates, request):
+    """An HTTPS receiver on loopback with the certificate of `request.param` (HOOK_NAME
+    unless told), whose CA the deliveries trust."""
+    name = getattr(request, "param", HOOK_NAME)
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    monkeypatch.setenv("SSL_CERT_FILE", certificates["ca"])
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(certificates[name], certificates[f"{name}.key"])
+    receiver, server = receiver_start(tls)
+    receiver.port = server.server_address[1]
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def resolve(monkeypatch):
+    """Make HOOK_NAME resolve to the addresses given, one list per lookup (the last for
+    every lookup after), and record each connection opened to any address."""
+    answers: list[list[str]] = []
+    connections: list[tuple[str, int]] = []
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.create_connection
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != HOOK_NAME:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        addresses = answers.pop(0) if len(answers) > 1 else answers[0]
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+            for address in addresses
+        ]
+
+    def create_connection(address, *args, **kwargs):
+        connections.append(address)
+        if address[0] == PUBLIC_ADDRESS:
+            raise ConnectionRefusedError("not from a test")
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+
+    def answer(*lookups: list[str]) -> list[tuple[str, int]]:
+        answers[:] = lookups
+        return connections
+
+    return answer
+
+
+def _named_endpoint(market, receiver) -> WebhookEndpoint:
+    """An endpoint for the receiver by the name HOOK_NAME."""
+    url = f"https://{HOOK_NAME}:{receiver.port}/hook"
+    return webhook_create(merchant_id=market["shop"].pk, url=url, event_types=[])
+
+
+@pytest.mark.django_db
+def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(
+    market, tls_receiver, resolve, settings
+):
+    """DNS rebinding: public when written and when checked before the delivery,
+    loopback a moment later."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    connections = resolve([PUBLIC_ADDRESS], [PUBLIC_ADDRESS], ["127.0.0.1"])
+    endpoint = _named_endpoint(market, tls_receiver)
+    outcome = _deliver(endpoint, _event(market["shop"].pk))
+    assert tls_receiver.received == []
+    assert connections == [(PUBLIC_ADDRESS, tls_receiver.port)]
+    assert not outcome.delivered
+    assert "ConnectError" in WebhookDelivery.objects.get().error
+
+
+@pytest.mark.django_db
+def test_https_is_verified_for_the_urls_host_while_connecting_to_its_address(
+    market, tls_receiver, resolve, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    resolve(["127.0.0.1"])
+    endpoint = _named_endpoint(market, tls_receiver)
+    assert _deliver(endpoint, _event(market["shop"].pk)).delivered
+    (got,) = tls_receiver.received
+    headers = {name.lower(): value for name, value in got.headers.items()}
+    assert headers["host"] == f"{HOOK_NAME}:{tls_receiver.port}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tls_receiver", ["other.test"], indirect=True)
+def test_a_certificate_for_another_name_is_refused(market, tls_receiver, resolve, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    resolve(["127.0.0.1"])
+    endpoint = _named_endpoint(market, tls_receiver)
+    assert not _deliver(endpoint, _event(market["shop"].pk)).delivered
+    assert tls_receiver.received == []
+    assert "CERTIFICATE_VERIFY_FAILED" in WebhookDelivery.objects.get().error
+
+
+@pytest.mark.django_db
+def test_an_address_that_refuses_gives_way_to_the_next_one_checked(
+    market, tls_receiver, resolve, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    # The receiver listens on 127.0.0.1 only: 127.0.0.2 refuses.
+    connections = resolve(["127.0.0.2", "127.0.0.1"])
+    endpoint = _named_endpoint(market, tls_receiver)
+    assert _deliver(endpoint, _event(market["shop"].pk)).delivered
+    assert len(tls_receiver.received) == 1
+    assert connections == [("127.0.0.2", tls_receiver.port), ("127.0.0.1", tls_receiver.port)]
 
 
 @pytest.mark.django_db
