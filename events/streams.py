@@ -71,6 +71,18 @@ def order_streams_publish(*, entries: list[StreamEntry]) -> int:
         return 0
 
 
+def order_stream_last_id(order_id: int) -> str | None:
+    """The id of the order's latest stream entry ("0-0" when it has none): a stream opened
+    now sends every entry after it, those published while it was subscribing too. None
+    when Redis is unavailable."""
+    try:
+        latest = get_redis_connection("default").xrevrange(order_stream_key(order_id), count=1)
+    except RedisError as exc:
+        logger.warning("order stream position not read, redis unavailable: %r", exc)
+        return None
+    return latest[0][0].decode() if latest else "0-0"
+
+
 def stream_entries_of(events: list[Event]) -> list[StreamEntry]:
     """The stream entries of recorded events: an order's status change is its `status`."""
     return [

@@ -1,7 +1,8 @@
 """An order's live stream as Server-Sent Events, read from Redis on the event loop.
 
 The view (`apis.OrderStreamApi`) authenticates the caller and reads the order once, in
-Django, and hands back a response whose content is `order_events`: from then on the
+Django, notes where the order's Redis stream stands (unless the client says where it
+left off), and hands back a response whose content is `order_events`: from then on the
 stream awaits only Redis, and holds no database connection and no thread
 (`geomarket.asgi` releases them before it sends a streaming answer).
 
@@ -57,6 +58,9 @@ class _Hub:
 
     def __init__(self):
         self.followers: dict[bytes, set[asyncio.Queue]] = {}
+        # Each followed channel's SUBSCRIBE, which every follower awaits: a second stream
+        # of an order must not read its missed entries before the channel is subscribed.
+        self.subscriptions: dict[bytes, asyncio.Future] = {}
         self.subscriber: RedisPipe | None = None
         self.reader: RedisPipe | None = None
         self.loop = None
@@ -65,7 +69,8 @@ class _Hub:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:
             # A connection belongs to the loop that opened it (tests run several loops).
-            self.loop, self.subscriber, self.reader, self.followers = loop, None, None, {}
+            self.loop, self.subscriber, self.reader = loop, None, None
+            self.followers, self.subscriptions = {}, {}
         if self.subscriber is None:
             self.subscriber = _pipe(on_message=self._message)
             self.subscriber.on_lost = partial(self._lost, self.subscriber)
@@ -81,7 +86,7 @@ class _Hub:
         if subscriber is not self.subscriber:
             return
         self.subscriber = None
-        followers, self.followers = self.followers, {}
+        followers, self.followers, self.subscriptions = self.followers, {}, {}
         for queues in followers.values():
             for queue in queues:
                 queue.put_nowait(None)
@@ -92,11 +97,15 @@ class _Hub:
         queues = self.followers.setdefault(channel, set())
         queues.add(queue)
         if len(queues) == 1:
-            try:
-                await subscriber.execute("SUBSCRIBE", channel)
-            except BaseException:
-                self.leave(channel, queue)
-                raise
+            self.subscriptions[channel] = asyncio.ensure_future(
+                subscriber.execute("SUBSCRIBE", channel)
+            )
+        try:
+            # Shielded: a follower cancelled while waiting leaves the others' SUBSCRIBE be.
+            await asyncio.shield(self.subscriptions[channel])
+        except BaseException:
+            self.leave(channel, queue)
+            raise
         return queue
 
     def leave(self, channel: bytes, queue: asyncio.Queue) -> None:
@@ -108,6 +117,7 @@ class _Hub:
         queues.discard(queue)
         if not queues:
             del self.followers[channel]
+            self.subscriptions.pop(channel).add_done_callback(_ignore_failure)
             if self.subscriber is not None:
                 # Commands on the connection run in order: a later SUBSCRIBE of the same
                 # channel comes after this.
@@ -123,7 +133,8 @@ class _Hub:
 
 def _ignore_failure(future: asyncio.Future) -> None:
     # A connection lost meanwhile has ended every subscription anyway.
-    future.exception()
+    if not future.cancelled():
+        future.exception()
 
 
 hub = _Hub()
@@ -138,11 +149,13 @@ def _render(entry_id: bytes, event: bytes, status: bytes, data: bytes, roles: se
 
 
 async def order_events(
-    *, order_id: int, roles: set[str], last_event_id: str | None
+    *, order_id: int, roles: set[str], after: str | None
 ) -> AsyncIterator[bytes]:
     """The order's events as the caller (holding `roles` towards it) may see them: those
-    after `last_event_id` first (of the last hour), then each as it comes, with a comment
-    line whenever nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`."""
+    after the entry `after` first (of the last hour), then each as it comes, with a
+    comment line whenever nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`. Subscribed
+    before it reads what came after `after`, so that nothing falls between the two; an
+    entry both give is sent once."""
     key = order_stream_key(order_id)
     channel = key.encode()
     try:
@@ -153,10 +166,10 @@ async def order_events(
     try:
         # Something at once: the client and any proxy learn the stream is open.
         yield KEEPALIVE
-        last = _id_key(last_event_id) if last_event_id else None
-        if last_event_id:
+        last = _id_key(after) if after else None
+        if after:
             try:
-                missed = await hub.missed(key, last_event_id)
+                missed = await hub.missed(key, after)
             except RedisError as exc:
                 logger.warning("order stream ended, redis unavailable: %r", exc)
                 return

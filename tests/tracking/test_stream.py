@@ -1,8 +1,10 @@
 """GET orders/{id}/stream/ served by uvicorn, as in production, on the test database and
 the real Redis: events through the service and the relay's publishing, resuming with
 Last-Event-ID, keep-alive comments, tickets, every role's access and what each sees of the
-courier, and no database connection or thread held by an open stream."""
+courier, and no database connection or thread held by an open stream. In process, on the
+real Redis: nothing published while a stream opens is lost to it."""
 
+import asyncio
 import json
 import secrets
 import time
@@ -20,6 +22,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.utils import timezone
 from django_redis import get_redis_connection
+from rest_framework.test import APIRequestFactory, force_authenticate
 
 from bench.common.processes import production_env, uvicorn_server
 from delivery.models import Courier
@@ -31,6 +34,8 @@ from orders.services import order_transition
 from tests import factories
 from tests.market import api_client_as, build_market, order_body
 from tests.tracking.tracked import order_with_courier
+from tracking.apis import OrderStreamApi
+from tracking.stream import KEEPALIVE, hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -211,6 +216,82 @@ def test_last_event_id_gives_what_was_missed_then_what_comes(base_url, tracked, 
     assert '"status":"delivered"' in again.event()["data"]
 
 
+# In process: the view's answer before the server iterates it, and the hub
+
+
+@pytest.fixture
+def own_keys(settings):
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": KEY_PREFIX}}
+
+
+def stream_answer(user, order_id):
+    """The stream's answer as the view gives it, before the server starts iterating it
+    (which subscribes)."""
+    request = APIRequestFactory().get(f"/api/v1/orders/{order_id}/stream/")
+    force_authenticate(request, user=user, token=user.auth_token)
+    response = OrderStreamApi.as_view()(request, order_id=order_id)
+    assert response.status_code == 200
+    return response
+
+
+async def first_event(response) -> bytes:
+    """The first message of an answer that is not a comment, within 3 s."""
+    chunks = aiter(response.streaming_content)
+    try:
+        async with asyncio.timeout(3):
+            while (chunk := await anext(chunks)) == KEEPALIVE:
+                pass
+        return chunk
+    finally:
+        await chunks.aclose()
+        hub_close()
+
+
+def hub_close():
+    for pipe in (hub.subscriber, hub.reader):
+        if pipe is not None:
+            pipe.close()
+
+
+def test_what_is_published_while_a_stream_opens_reaches_it(tracked, own_keys):
+    response = stream_answer(tracked["users"]["customer"], tracked["order"].pk)
+    # Between the view's answer and the stream's subscribing.
+    transition(tracked, "preparing")
+    event = asyncio.run(first_event(response))
+    assert b"event: status" in event
+    assert b'"status":"preparing"' in event
+
+
+def test_a_second_stream_of_an_order_waits_for_the_channel_to_be_subscribed(
+    tracked, own_keys, monkeypatch
+):
+    channel = order_stream_key(tracked["order"].pk).encode()
+
+    async def second_stream_hears() -> bytes:
+        subscriber, _ = hub._pipes()
+        execute = subscriber.execute
+
+        async def slow_subscribe(*command):
+            if command[0] == "SUBSCRIBE":
+                await asyncio.sleep(0.3)
+            return await execute(*command)
+
+        monkeypatch.setattr(subscriber, "execute", slow_subscribe)
+        first = asyncio.ensure_future(hub.follow(channel))
+        await asyncio.sleep(0)  # the first stream's SUBSCRIBE is on its way
+        second = await hub.follow(channel)
+        try:
+            order_streams_publish(entries=[status_entry(tracked["order"].pk, "preparing")])
+            async with asyncio.timeout(3):
+                return await second.get()
+        finally:
+            hub.leave(channel, second)
+            hub.leave(channel, await first)
+            hub_close()
+
+    assert b'"status":"preparing"' in asyncio.run(second_stream_hears())
+
+
 def test_a_malformed_last_event_id_is_a_400(base_url, tracked):
     answer = httpx.get(
         f"{base_url}/api/v1/orders/{tracked['order'].pk}/stream/",
@@ -316,6 +397,16 @@ def test_a_session_opens_the_stream(base_url, tracked, settings):
     assert stream_status(base_url, tracked["order"].pk, headers=cookie) == 401
 
 
+def status_entry(order_id: int, status: str) -> StreamEntry:
+    """A status entry as the relay publishes it, straight to the order's stream."""
+    return StreamEntry(
+        order_id=order_id,
+        event="status",
+        status=status,
+        data={"status": status, "at": "2026-01-01T00:00:00Z"},
+    )
+
+
 _pings = iter(range(1, 10_000))
 
 
@@ -325,16 +416,7 @@ def ping_then_mark(tracked, status: str) -> None:
     shop = tracked["market"]["shop"]
     step = next(_pings) * 1e-5
     courier_ping(user=tracked["users"]["courier"], lat=shop.location.y - step, lng=shop.location.x)
-    order_streams_publish(
-        entries=[
-            StreamEntry(
-                order_id=tracked["order"].pk,
-                event="status",
-                status=status,
-                data={"status": status, "at": "2026-01-01T00:00:00Z"},
-            )
-        ]
-    )
+    order_streams_publish(entries=[status_entry(tracked["order"].pk, status)])
 
 
 def test_each_role_sees_the_courier_only_as_the_rule_says(base_url, tracked, streams):
@@ -381,16 +463,7 @@ def test_a_late_ping_reaches_no_stream(base_url, tracked, streams):
         lng=shop.location.x,
         recorded_at=timezone.now() - timedelta(minutes=5),
     )
-    order_streams_publish(
-        entries=[
-            StreamEntry(
-                order_id=order.pk,
-                event="status",
-                status="preparing",
-                data={"status": "preparing", "at": "2026-01-01T00:00:00Z"},
-            )
-        ]
-    )
+    order_streams_publish(entries=[status_entry(order.pk, "preparing")])
     assert [event["event"] for event in stream.events_until_status("preparing")] == ["status"]
 
 
