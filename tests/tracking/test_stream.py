@@ -33,6 +33,7 @@ from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.services import order_transition
 from tests import factories
 from tests.market import api_client_as, build_market, order_body
+from tests.redis_server import RedisServer
 from tests.tracking.tracked import order_with_courier
 from tracking.apis import OrderStreamApi
 from tracking.stream import KEEPALIVE, hub
@@ -57,8 +58,9 @@ SEES = {
 }
 
 
-def served():
-    """The application under uvicorn, as production serves it, on the test database."""
+def served(**env: str):
+    """The application under uvicorn, as production serves it, on the test database, with
+    `env` besides."""
     parts = urlsplit(settings.DATABASE_URL)
     env = production_env(
         database_url=urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"])),
@@ -66,6 +68,7 @@ def served():
         ORDER_STREAM_KEEPALIVE_SECONDS=str(KEEPALIVE_SECONDS),
         DATABASE_POOL_MAX=str(POOL_MAX),
         SECRET_KEY=SERVER_SECRET_KEY,
+        **env,
     )
     return uvicorn_server(
         app="geomarket.asgi:application", workers=1, env=env, ready_path="/healthz"
@@ -537,3 +540,72 @@ def test_a_stopping_server_ends_its_open_streams(base_url, tracked):
     finally:
         if stream is not None:
             stream.close()
+
+
+# Redis stops while streams are open
+
+
+@pytest.fixture
+def own_redis(tmp_path, settings):
+    """A Redis of the test's own, which it stops and starts again, for the cache (and so
+    the streams) of this process and of the server it serves."""
+    server = RedisServer(tmp_path)
+    server.start()
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": server.url, "KEY_PREFIX": KEY_PREFIX}
+    }
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def ends_cleanly(stream: Stream, *, within: float) -> None:
+    """The stream ends within `within` seconds, as an answer ends: cut off, reading it
+    raises."""
+    deadline = time.monotonic() + within
+    for _ in stream.lines:
+        assert time.monotonic() < deadline, "still open"
+
+
+def test_open_streams_end_when_redis_stops_and_resume_once_it_is_back(own_redis, tracked, streams):
+    order = tracked["order"]
+    with served(REDIS_URL=own_redis.url, CELERY_BROKER_URL=settings.CELERY_BROKER_URL) as url:
+        opened = {
+            role: streams(url, order.pk, headers=token(user))
+            for role, user in tracked["users"].items()
+        }
+        for stream in opened.values():
+            stream.message()
+        transition(tracked, "preparing")
+        seen = {role: stream.event()["id"] for role, stream in opened.items()}
+
+        own_redis.stop()
+        for stream in opened.values():
+            ends_cleanly(stream, within=5)
+        customer = token(tracked["users"]["customer"])
+        # Other requests are answered meanwhile, and so is a stream opening, which ends
+        # at once: an EventSource tries again, as it does after any stream that ends.
+        started = time.monotonic()
+        tracking = httpx.get(f"{url}/api/v1/orders/{order.pk}/tracking/", headers=customer)
+        assert tracking.status_code == 200
+        assert tracking.json()["status"] == "preparing"
+        assert time.monotonic() - started < 2.0
+        during = streams(url, order.pk, headers=customer)
+        assert during.response.status_code == 200
+        ends_cleanly(during, within=5)
+        transition(tracked, "ready")  # lost to the streams, as Redis is
+
+        own_redis.start()
+        again = {
+            role: streams(
+                url, order.pk, headers={**token(tracked["users"][role]), "Last-Event-ID": last}
+            )
+            for role, last in seen.items()
+        }
+        for stream in again.values():
+            stream.message()
+        transition(tracked, "picked_up")
+        for stream in again.values():
+            event = stream.event()
+            assert '"status":"picked_up"' in event["data"]
+            assert event["id"] > seen["customer"]
