@@ -29,22 +29,17 @@ loop.
 When the database fails, Django answers instead.
 """
 
-import re
-
 import psycopg
 from django.conf import settings
 
 from analytics.selectors import revenue_json_statement, top_products_json_statement
 from analytics.serializers import RevenueParamsSerializer, TopProductsParamsSerializer
 from geomarket.accounts.selectors import operator_token_statement
-from geomarket.api.authentication import token_key
-from geomarket.lane import async_db, front_cache
-from geomarket.lane.learned_headers import LearnedHeaders, send_ok
+from geomarket.lane import async_db, token_routes
+from geomarket.lane.learned_headers import send_ok
 from geomarket.lane.params import query_parser
 from geomarket.lane.routes import FastRoute
 
-# DRF's keys are 40 hex digits; anything else is looked up by Django.
-_TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
 # The compiled statements read ids as 32-bit integers; larger ids go to Django.
 _MAX_ID = 2**31 - 1
 _revenue_params = query_parser(RevenueParamsSerializer)
@@ -78,33 +73,6 @@ def parse_top_products(raw: bytes) -> dict | None:
     return {"range_": params["range_"], "merchant_id": params["merchant_id"], "top": params["top"]}
 
 
-def token_caller(scope) -> tuple[tuple[bytes, ...], str] | None:
-    """(`request_identity`, token key) of a `GET` that DRF authenticates by its token
-    alone: no body, no cookie (no session to weigh), one well-formed `Token` header."""
-    headers = front_cache.plain_get_headers(scope)
-    if headers is None or b"cookie" in headers:
-        return None
-    key = token_key(headers.get(b"authorization", b""))
-    if key is None or not _TOKEN_KEY.fullmatch(key):
-        return None
-    return front_cache.request_identity(scope, headers), key
-
-
-# The headers of Django's JSON 200 answers to these reports, by (path, request identity).
-learned = LearnedHeaders()
-
-
-def learn_headers(route, scope, response) -> None:
-    """Remember the headers of Django's JSON answer to a token-authenticated report."""
-    if response.status_code != 200 or response.streaming:
-        return
-    if response.cookies or response.get("Content-Type") != "application/json":
-        return
-    caller = route.auth(scope)
-    if caller is not None:
-        learned.learn((scope["path"], caller[0]), response)
-
-
 async def respond(route, scope, send, **_) -> bool:
     """Answer the request here and return True, or return False for Django to answer it.
 
@@ -113,20 +81,17 @@ async def respond(route, scope, send, **_) -> bool:
     """
     if not settings.ANALYTICS_ROUTE:
         return False
-    caller = route.auth(scope)
-    headers = learned.get((scope["path"], caller[0])) if caller is not None else None
-    if headers is None or async_db.resting():
+    caller = token_routes.learned_caller(route, scope)
+    if caller is None or async_db.resting():
         return False
+    key, headers = caller
     arguments = route.parse(scope.get("query_string", b""))
     if arguments is None:
         return False
     try:
-        statement = route.statement(**arguments, operator_key=caller[1])
+        statement = route.statement(**arguments, operator_key=key)
         body = (await async_db.fetch_value(statement.sql, statement.params)).encode()
-        if (
-            body == b"[]"
-            and await async_db.fetch_one(*operator_token_statement(key=caller[1])) is None
-        ):
+        if body == b"[]" and await async_db.fetch_one(*operator_token_statement(key=key)) is None:
             # Unknown key, inactive user or no operator: Django words the 401 or 403.
             return False
     except psycopg.Error as exc:
@@ -141,9 +106,9 @@ def _report(url_name: str, parse, json_statement) -> FastRoute:
         url_name=url_name,
         parse=parse,
         statement=json_statement,
-        auth=token_caller,
+        auth=token_routes.token_caller,
         respond=respond,
-        learn_headers=learn_headers,
+        learn_headers=token_routes.learn_headers,
     )
 
 

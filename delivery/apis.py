@@ -28,7 +28,6 @@ from delivery.services import (
 )
 from geomarket.api.pagination import counted_page_body, page_of, paginated_response
 from geomarket.api.permissions import IsOperator, can_manage_merchant
-from geomarket.api.validation import prebuilt
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
 from orders.selectors import order_page, orders_visible_to
@@ -126,12 +125,6 @@ class CourierMeApi(APIView):
         return Response(serializers.CourierOutputSerializer(_own_courier(request)).data)
 
 
-# Pings are the busiest write: the body's and the answer's serializer fields are built
-# once, not per ping.
-_ping_validated = prebuilt(serializers.LocationPingSerializer)
-_ping_answer = serializers.LocationPingOutputSerializer()
-
-
 class CourierLocationApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -142,10 +135,10 @@ class CourierLocationApi(APIView):
     )
     def post(self, request):
         try:
-            ping = courier_ping(user=request.user, **_ping_validated(request.data))
+            ping = courier_ping(user=request.user, **serializers.ping_validated(request.data))
         except NotFound as exc:
             raise Forbidden("Only couriers may send locations.") from exc
-        return Response(_ping_answer.to_representation(ping))
+        return Response(serializers.ping_answer(ping))
 
 
 class CourierTrackApi(APIView):

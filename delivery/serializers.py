@@ -7,6 +7,8 @@ from delivery.models import CourierStatus, Vehicle
 from delivery.selectors import TRACK_DEFAULT_WINDOW, TRACK_POINTS_MAX
 from geomarket.accounts.models import User
 from geomarket.api.fields import FiniteFloatField, GeoJSONPointField, IdField, StrictIntegerField
+from geomarket.api.validation import prebuilt
+from geomarket.shapes import DATETIME, FLOAT, INTEGER, Field, Shape
 
 
 class CourierOutputSerializer(serializers.Serializer):
@@ -80,15 +82,32 @@ class LocationPingSerializer(serializers.Serializer):
         return value
 
 
-class LocationPingOutputSerializer(serializers.Serializer):
-    courier_id = serializers.IntegerField()
-    lat = serializers.FloatField()
-    lng = serializers.FloatField()
-    recorded_at = serializers.DateTimeField()
-    location_updated_at = serializers.DateTimeField(
-        help_text="The time of the courier's current point: older than recorded_at's when "
-        "the ping was late (kept in the track, the courier not moved)."
-    )
+# What a ping answers, declared once: the schema's serializer and the answer rendered by
+# the view and by the event-loop route.
+LOCATION_PING = Shape(
+    "LocationPingOutput",
+    (
+        Field("courier_id", INTEGER),
+        Field("lat", FLOAT),
+        Field("lng", FLOAT),
+        Field("recorded_at", DATETIME),
+        Field(
+            "location_updated_at",
+            DATETIME,
+            help_text="The time of the courier's current point: older than recorded_at's "
+            "when the ping was late (kept in the track, the courier not moved).",
+        ),
+    ),
+)
+LocationPingOutputSerializer = LOCATION_PING.serializer()
+
+# Pings are the busiest write: the body's serializer fields are built once, not per ping.
+ping_validated = prebuilt(LocationPingSerializer)
+
+
+def ping_answer(ping: dict) -> dict:
+    """The answer to a ping, from `courier_ping`'s (or its statement's) outcome."""
+    return LOCATION_PING.render([ping[name] for name in LOCATION_PING.names])
 
 
 class TrackParamsSerializer(serializers.Serializer):

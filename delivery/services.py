@@ -1,5 +1,6 @@
 """Couriers: profiles, live locations, and assigning waiting orders to them."""
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -18,6 +19,7 @@ from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from events.models import EventType
 from events.services import EVENT_INSERT_SQL
 from events.streams import StreamEntry, order_streams_publish
+from geomarket.accounts.selectors import token_holder_sql
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
@@ -62,9 +64,9 @@ def courier_update(*, courier: Courier, data: dict) -> Courier:
 # statement also answers the active orders of a courier that moved, with their statuses
 # and the distances of their estimates (on the spheroid): their live streams get the new
 # point and estimate.
-PING_SQL = f"""
+_PING_SQL = f"""
 WITH courier AS (
-    SELECT id, location_updated_at, vehicle FROM delivery_courier WHERE user_id = %(user)s
+    SELECT id, location_updated_at, vehicle FROM delivery_courier WHERE user_id = (:user)
 ), ping AS (
     INSERT INTO delivery_courierping
         (courier_id, recorded_at, location, heading, speed_mps, accuracy_m)
@@ -113,11 +115,18 @@ SELECT courier.id, ping.recorded_at,
        ARRAY(SELECT to_dropoff FROM active)
 FROM courier CROSS JOIN ping
 """  # noqa: S608 - only fixed fragments are interpolated
+PING_SQL = _PING_SQL.replace("(:user)", "%(user)s")
 
 
-def courier_ping(
+@functools.cache
+def _ping_by_token_sql() -> str:
+    # The caller is checked inside the statement: a key no active user holds, or a user
+    # without a courier profile, matches no courier, so nothing is written.
+    return _PING_SQL.replace("(:user)", f"({token_holder_sql()})")
+
+
+def _ping_params(
     *,
-    user,
     lat: float,
     lng: float,
     heading: float | None = None,
@@ -125,30 +134,33 @@ def courier_ping(
     accuracy_m: float | None = None,
     recorded_at: datetime | None = None,
 ) -> dict:
-    """Keep the point in the courier's track and, unless it is late, make it the
-    courier's current location and record the geofences it enters."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            PING_SQL,
-            {
-                "user": user.pk,
-                "lat": lat,
-                "lng": lng,
-                "heading": heading,
-                "speed_mps": speed_mps,
-                "accuracy_m": accuracy_m,
-                "recorded_at": recorded_at,
-                "active": list(ACTIVE_DELIVERY_STATUSES),
-                "arrived": EventType.COURIER_ARRIVED_AT_MERCHANT.value,
-                "arriving": EventType.COURIER_ARRIVING.value,
-                "merchant_m": settings.GEOFENCE_MERCHANT_M,
-                "arriving_m": settings.GEOFENCE_ARRIVING_M,
-            },
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise NotFound("You have no courier profile.")
-    courier_id, recorded_at, _, vehicle, order_ids, *per_order = row
+    return {
+        "lat": lat,
+        "lng": lng,
+        "heading": heading,
+        "speed_mps": speed_mps,
+        "accuracy_m": accuracy_m,
+        "recorded_at": recorded_at,
+        "active": list(ACTIVE_DELIVERY_STATUSES),
+        "arrived": EventType.COURIER_ARRIVED_AT_MERCHANT.value,
+        "arriving": EventType.COURIER_ARRIVING.value,
+        "merchant_m": settings.GEOFENCE_MERCHANT_M,
+        "arriving_m": settings.GEOFENCE_ARRIVING_M,
+    }
+
+
+def courier_ping_by_token_statement(*, key: str, **ping) -> tuple[str, dict]:
+    """`courier_ping`'s statement for the courier whose active user holds the API token
+    `key`, for a caller that authenticates inside the statement (the event-loop lane).
+    Its row goes to `courier_ping_outcome`; no row means nothing was written."""
+    return _ping_by_token_sql(), {**_ping_params(**ping), "key": key}
+
+
+def courier_ping_outcome(row: tuple, *, lat: float, lng: float) -> tuple[dict, list[StreamEntry]]:
+    """A ping statement's row read: the answer, and the entries for the live streams of
+    the orders the courier carries (to publish once the ping has committed)."""
+    courier_id, recorded_at, location_updated_at, vehicle, order_ids, *per_order = row
+    entries = []
     if order_ids:
         location = StreamLocationSerializer(
             {
@@ -157,7 +169,6 @@ def courier_ping(
                 "recorded_at": recorded_at,
             }
         ).data
-        entries = []
         for order_id, status, to_pickup, pickup_to_dropoff, to_dropoff in zip(
             order_ids, *per_order, strict=True
         ):
@@ -177,14 +188,45 @@ def courier_ping(
                     data=StreamEtaSerializer({"eta_s": eta_s}).data,
                 ),
             ]
-        transaction.on_commit(partial(order_streams_publish, entries=entries))
-    return {
-        "courier_id": row[0],
+    answer = {
+        "courier_id": courier_id,
         "lat": lat,
         "lng": lng,
-        "recorded_at": row[1],
-        "location_updated_at": row[2],
+        "recorded_at": recorded_at,
+        "location_updated_at": location_updated_at,
     }
+    return answer, entries
+
+
+def courier_ping(
+    *,
+    user,
+    lat: float,
+    lng: float,
+    heading: float | None = None,
+    speed_mps: float | None = None,
+    accuracy_m: float | None = None,
+    recorded_at: datetime | None = None,
+) -> dict:
+    """Keep the point in the courier's track and, unless it is late, make it the
+    courier's current location and record the geofences it enters."""
+    params = _ping_params(
+        lat=lat,
+        lng=lng,
+        heading=heading,
+        speed_mps=speed_mps,
+        accuracy_m=accuracy_m,
+        recorded_at=recorded_at,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(PING_SQL, {**params, "user": user.pk})
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("You have no courier profile.")
+    answer, entries = courier_ping_outcome(row, lat=lat, lng=lng)
+    if entries:
+        transaction.on_commit(partial(order_streams_publish, entries=entries))
+    return answer
 
 
 def courier_track_partitions_maintain() -> dict:

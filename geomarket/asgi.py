@@ -73,14 +73,24 @@ class SingleHopASGIHandler(ASGIHandler):
             await send({"type": "http.response.body", "body": body})
             return
         route = self.routes.get(scope["path"])
-        if route is not None and await route.respond(route, scope, send, front=front):
+        if (
+            route is not None
+            and route.method == "GET"
+            and await route.respond(route, scope, send, front=front)
+        ):
             return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
-        set_script_prefix(get_script_prefix(scope))
         try:
+            if (
+                route is not None
+                and route.method == scope["method"] == "POST"
+                and await route.respond(route, scope, send, front=front, body_file=body_file)
+            ):
+                return
+            set_script_prefix(get_script_prefix(scope))
             response = await sync_to_async(self._respond, thread_sensitive=False)(scope, body_file)
             if response.streaming and response.is_async:
                 await self._send_until_disconnect(response, receive, send)

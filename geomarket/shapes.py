@@ -85,6 +85,11 @@ DATETIME = Kind(
 )
 
 
+# A float as DRF renders it (52.0, not 52): PostgreSQL's text of a float8 drops the ".0",
+# so this kind is rendered in Python only.
+FLOAT = Kind("float", serializers.FloatField, float)
+
+
 def _centimetres(value: float) -> float:
     # As PostgreSQL rounds a float8 cast to numeric: its 15 significant digits, half away
     # from zero. The SQL's text keeps two places (12.50): the same number in JSON.
@@ -115,6 +120,8 @@ class Field:
     source: str | None = None
     shape: "Shape | None" = None
     stored: bool = False
+    # The schema's description of the field.
+    help_text: str | None = None
 
     @property
     def column(self) -> str:
@@ -140,9 +147,12 @@ class Shape:
     def serializer(self) -> type[serializers.Serializer]:
         """The DRF serializer of this shape, for the schema, named `<name>Serializer`."""
         if "serializer" not in self._cache:
+            described = {item.name: {"help_text": item.help_text} for item in self.fields}
             declared = {
                 item.name: (
-                    item.shape.serializer()() if item.shape is not None else item.kind.field()
+                    item.shape.serializer()()
+                    if item.shape is not None
+                    else item.kind.field(**(described[item.name] if item.help_text else {}))
                 )
                 for item in self.fields
             }

@@ -101,6 +101,14 @@ class CompiledQuery:
         if missing:
             raise ValueError(f"the compiled query never uses {sorted(missing)}")
 
+    def named_sql(self) -> str:
+        """The SQL with each value's place as `%(name)s`, to sit inside a statement that
+        names its parameters."""
+        slots = iter(self._slots)
+        return _PLACEHOLDER.sub(
+            lambda match: "%%" if match.group() == "%%" else f"%({next(slots).name})s", self.sql
+        )
+
     def params(self, **values) -> list:
         return [
             slot.cast(values[slot.name]) if slot.cast else values[slot.name] for slot in self._slots

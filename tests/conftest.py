@@ -61,11 +61,11 @@ def isolated_redis_keys(settings, monkeypatch):
 def routes_unlearned():
     """The event-loop routes serve a host only after Django has: each test starts
     unlearned."""
-    from analytics import route as analytics_route
     from catalog import nearby_route
+    from geomarket.lane import token_routes
 
     nearby_route.learned.clear()
-    analytics_route.learned.clear()
+    token_routes.learned.clear()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ or rule added to a serializer is the fast route's at once, read exactly as DRF r
 
 import itertools
 import random
+from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -12,7 +13,7 @@ from rest_framework import serializers
 
 from catalog.serializers import ProductsNearbyParamsSerializer
 from geomarket.api.fields import FiniteFloatField, IdField, MoneyField
-from geomarket.lane.params import query_parser
+from geomarket.lane.params import body_parser, query_parser
 
 
 class WiderNearbyParams(ProductsNearbyParamsSerializer):
@@ -159,3 +160,61 @@ def test_fields_a_query_string_cannot_carry_as_one_value_refuse_derivation():
 
     with pytest.raises(TypeError):
         query_parser(Listed)
+
+
+# JSON values for `LocationPingSerializer`'s fields: numbers, and what DRF reads otherwise
+# (numbers as text, booleans as 1.0, null, out of range, far past a float).
+PING_VALUES = {
+    "lat": [52.5, 52, -90, 90.01, "52.5", True, None, 10**400, "x"],
+    "lng": [13.4, -180, 180.5, 0, False],
+    "heading": [90.0, 0, 360, 361, -1, "90", None],
+    "speed_mps": [4.2, 0, 100.5, [1]],
+    "accuracy_m": [6.0, 10_000, 10_001.0],
+    "recorded_at": ["now", "2020-01-01T00:00:00Z", "x", 5, None, "ahead"],
+}
+
+
+def ping_body(rng: random.Random) -> dict:
+    from django.utils import timezone
+
+    times = {
+        "now": timezone.now().isoformat(),
+        "ahead": (timezone.now() + timedelta(minutes=5)).isoformat(),
+    }
+    body = {}
+    for name, values in PING_VALUES.items():
+        if name in ("lat", "lng") or rng.random() < 0.5:
+            value = rng.choice(values[:1] if rng.random() < 0.7 else values)
+            body[name] = times.get(value, value) if isinstance(value, str) else value
+    if rng.random() < 0.05:
+        body["unknown"] = 1
+    return body
+
+
+def test_a_derived_body_parser_takes_what_the_serializer_takes_and_reads_it_the_same():
+    from delivery.serializers import LocationPingSerializer
+
+    parse = body_parser(LocationPingSerializer)
+    rng = random.Random(5)
+    taken = refused_valid = 0
+    for _ in range(3000):
+        body = ping_body(rng)
+        parsed = parse(body)
+        reference = LocationPingSerializer(data=body)
+        valid = reference.is_valid()
+        if parsed is None:
+            refused_valid += valid
+            continue
+        assert valid, (body, reference.errors)
+        assert parsed == dict(reference.validated_data), body
+        taken += 1
+    assert taken > 500
+    # Only oddly spelled values (numbers as text, booleans) are left to Django when valid.
+    assert refused_valid < taken
+    assert parse([{"lat": 1, "lng": 2}]) is None
+    assert parse({"lat": 52.5, "lng": 13.4}) == {"lat": 52.5, "lng": 13.4}
+    assert parse({"lat": 52, "lng": 13.4, "heading": 0}) == {
+        "lat": 52.0,
+        "lng": 13.4,
+        "heading": 0.0,
+    }

@@ -33,6 +33,7 @@ Alone, against `BENCH_DATABASE_URL` (created and seeded when missing):
 """
 
 import asyncio
+import json
 import math
 import os
 import random
@@ -48,6 +49,7 @@ from scipy.optimize import linear_sum_assignment
 
 from bench.common import accounts as account_rows
 from bench.common.harness import run_alone
+from bench.common.http1 import Connection, ProtocolError
 from bench.common.load import Measurement, Request, http_scenario, sql_scenario, summarize
 from bench.common.processes import production_env, production_server, uvicorn_server, workers
 from bench.common.report import ErrorSamples
@@ -490,29 +492,29 @@ RETURNING id, location_updated_at
 
 
 async def _ping_load(base_url, clients, make_point, duration, on_error):
-    """One worker per courier, each with its own token: no two clients share a row."""
+    """One worker per courier, each with its own token and connection: no two clients
+    share a row. The lean client (`bench.common.http1`): httpx spent as much CPU per ping
+    as the server, on the same two cores."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=len(clients), max_keepalive_connections=len(clients))
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
 
-        async def worker(token):
-            nonlocal errors
-            headers = {"Authorization": f"Token {token}"}
+    async def worker(token):
+        nonlocal errors
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        connection = Connection(base_url, timeout=30)
+        try:
             while time.perf_counter() < deadline:
                 lat, lng = make_point()
-                body = {
-                    "lat": lat,
-                    "lng": lng,
-                    "heading": 90.0,
-                    "speed_mps": 4.2,
-                    "accuracy_m": 6.0,
-                }
+                body = json.dumps(
+                    {"lat": lat, "lng": lng, "heading": 90.0, "speed_mps": 4.2, "accuracy_m": 6.0}
+                ).encode()
                 started = time.perf_counter()
                 try:
-                    response = await client.post(PING_PATH, json=body, headers=headers)
-                except httpx.HTTPError as exc:
+                    response = await connection.request(
+                        "POST", PING_PATH, body=body, headers=headers
+                    )
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, ProtocolError) as exc:
                     errors += 1
                     on_error(f"POST {PING_PATH}: {exc!r}")
                     continue
@@ -522,10 +524,12 @@ async def _ping_load(base_url, clients, make_point, duration, on_error):
                     on_error(f"POST {PING_PATH}: {response.status_code} {response.text[:300]}")
                     continue
                 latencies.append(elapsed)
+        finally:
+            await connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(token) for _, token in clients))
-        return latencies, errors, time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(token) for _, token in clients))
+    return latencies, errors, time.perf_counter() - started
 
 
 def measure_pings(*, base_url, dsn, clients, centre, rng, measure, on_error) -> dict:

@@ -41,6 +41,14 @@ def _operator_token_compiled() -> CompiledQuery:
     return CompiledQuery(queryset, slots={"key": KEY_STAND_IN})
 
 
+@functools.cache
+def token_holder_sql() -> str:
+    """SQL answering the id of the active user holding the API token `%(key)s`, or no row:
+    whom `TokenAuthentication` lets in, for a statement that checks its caller itself."""
+    queryset = Token.objects.filter(Q(key=KEY_STAND_IN), ACTIVE.q("user")).values_list("user_id")
+    return CompiledQuery(queryset, slots={"key": KEY_STAND_IN}).named_sql()
+
+
 def operator_token_statement(*, key: str) -> tuple[str, list]:
     """A row if an active operator holds the API token `key`, none otherwise."""
     compiled = _operator_token_compiled()

@@ -25,9 +25,12 @@ from geomarket.sql import own_connection_params
 
 logger = logging.getLogger(__name__)
 
-# A few connections per server process: each one serves a whole query at a time, and
-# the process has one core to run its callers on.
-POOL_MAX_SIZE = 4
+# Connections are opened only as concurrent callers need them. A read keeps its
+# connection busy for its CPU time, and the process has one core to run its callers on, so
+# reads rarely need more than a few. A ping's commit waits for its WAL flush (a few
+# milliseconds on a plain disk) without using a core: commits are flushed together, so
+# pings go as fast as there are connections in flight, as many as the clients at once.
+POOL_MAX_SIZE = 16
 
 
 def _connection_kwargs() -> dict:

@@ -26,8 +26,8 @@ TAG = "lane"
 # gives what it would have done.
 HONOURED_MIDDLEWARE = {
     "geomarket.api.middleware.RequestBodyLimitMiddleware": (
-        "The lane answers only GETs without a body, and the ASGI application's own "
-        "RequestBodyLimit runs before the lane."
+        "The lane answers GETs without a body and POSTs of a small JSON body, and the "
+        "ASGI application's own RequestBodyLimit runs before the lane."
     ),
     "django.middleware.security.SecurityMiddleware": (
         "Its headers depend only on the scheme and host, and its HTTPS redirect on the "
@@ -44,8 +44,9 @@ HONOURED_MIDDLEWARE = {
         "must stay empty (checked below)."
     ),
     "django.middleware.csrf.CsrfViewMiddleware": (
-        "It refuses only unsafe methods and sets its cookie only on answers the lane "
-        "does not learn; the lane answers GETs without a cookie."
+        "It refuses only unsafe methods, and DRF's views are exempt: DRF checks CSRF "
+        "for session callers only, and the lane answers no request with a cookie. It "
+        "sets its cookie only on answers the lane does not learn."
     ),
     "django.contrib.auth.middleware.AuthenticationMiddleware": (
         "Without a cookie its user is anonymous; token callers are checked by the "

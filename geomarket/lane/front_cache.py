@@ -54,6 +54,22 @@ def plain_get_headers(scope) -> dict[bytes, bytes] | None:
     return headers
 
 
+def plain_json_post_headers(scope, *, max_length: int) -> dict[bytes, bytes] | None:
+    """The headers of a `POST` of a JSON body of at most `max_length` bytes, declared by
+    its `Content-Length`, none of them repeated; None otherwise."""
+    if scope["method"] != "POST":
+        return None
+    headers = dict(scope["headers"])
+    if len(headers) != len(scope["headers"]) or b"transfer-encoding" in headers:
+        return None
+    if headers.get(b"content-type") != b"application/json":
+        return None
+    length = headers.get(b"content-length", b"")
+    if not length.isdigit() or int(length) > max_length:
+        return None
+    return headers
+
+
 def query_pairs(raw: bytes, *, max_fields: int) -> dict[str, str] | None:
     """The query's parameters as Django's ASGI request reads them, or None when it has
     more than `max_fields`, a repeated name (Django would read the last), or anything

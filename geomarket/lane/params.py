@@ -1,4 +1,4 @@
-"""Query-string parsers derived from DRF parameter serializers, for the fast routes.
+"""Query-string and JSON body parsers derived from DRF serializers, for the fast routes.
 
 A fast route must read its parameters exactly as the view's serializer reads them, and
 must not restate the serializer's rules: `query_parser` reads the serializer's declared
@@ -13,6 +13,10 @@ or rule added to the serializer is the fast route's at once.
 The parser answers None, for Django to answer, for anything it cannot vouch for:
 invalid values, repeated parameters, an undecodable or long query, and DRF's `format`
 override. Other undeclared parameters are ignored, as DRF ignores them.
+
+`body_parser` does the same for a JSON body already decoded: numbers for float fields are
+read here, every other field by its own `run_validation`, as DRF's `to_internal_value`
+runs it.
 """
 
 import math
@@ -219,6 +223,81 @@ def query_parser(serializer_class: type[serializers.Serializer]) -> Callable[[by
                     return None
                 if value is _SKIPPED:
                     continue
+                attrs[source] = value if validate_field is None else validate_field(value)
+            return attrs if validate is None else validate(attrs)
+        except (ValidationError, DjangoValidationError):
+            return None
+
+    return parse
+
+
+def _json_float_reader(field) -> Callable[[object], object] | None:
+    """A reader of a float field's JSON value: the float for a JSON number within the
+    field's bounds, `_REFUSED` for anything else (text, booleans, which DRF reads as 1.0
+    and 0.0, null). None for a field read by its own `run_validation`."""
+    if type(field) not in (serializers.FloatField, FiniteFloatField):
+        return None
+    within, above = _bounds(field), getattr(field, "above", None)
+    if within is None:
+        return None
+
+    def read_float(value):
+        if type(value) is not float and type(value) is not int:
+            return _REFUSED
+        try:
+            value = float(value)
+        except OverflowError:
+            return _REFUSED
+        if not math.isfinite(value) or (above is not None and value <= above):
+            return _REFUSED
+        return value if within(value) else _REFUSED
+
+    return read_float
+
+
+def body_parser(serializer_class: type[serializers.Serializer]) -> Callable[[object], dict | None]:
+    """`data -> serializer_class(data=data).validated_data` for a decoded JSON body, or
+    None for a body only Django should answer (invalid, or unusually spelled)."""
+    serializer = serializer_class()
+    if serializer.validators:
+        raise TypeError(
+            f"{serializer_class.__name__}: serializer-level validators are not derived."
+        )
+    steps = []
+    for field in serializer._writable_fields:
+        if "." in field.source or field.source == "*":
+            raise TypeError(f"{serializer_class.__name__}.{field.field_name} cannot be read here.")
+        steps.append(
+            (
+                field.field_name,
+                field.source,
+                _json_float_reader(field),
+                field.run_validation,
+                getattr(serializer, f"validate_{field.field_name}", None),
+            )
+        )
+    validate = (
+        serializer.validate
+        if type(serializer).validate is not serializers.Serializer.validate
+        else None
+    )
+
+    def parse(data: object) -> dict | None:
+        if type(data) is not dict:
+            return None
+        attrs = {}
+        try:
+            for name, source, read_float, run_validation, validate_field in steps:
+                value = data.get(name, empty)
+                if read_float is not None and value is not empty:
+                    value = read_float(value)
+                    if value is _REFUSED:
+                        return None
+                else:
+                    try:
+                        value = run_validation(value)
+                    except SkipField:
+                        continue
                 attrs[source] = value if validate_field is None else validate_field(value)
             return attrs if validate is None else validate(attrs)
         except (ValidationError, DjangoValidationError):

@@ -25,9 +25,9 @@ class FastRoute:
 
     # The Django view this route answers for.
     url_name: str
-    # The parameter declaration: the raw query string to the statement's arguments, as
-    # the view's parameter serializer validates them, or None for a query only Django
-    # should answer.
+    # The parameter declaration: the raw query string (the body, for a `POST` route) to
+    # the statement's arguments, as the view's serializer validates them, or None for a
+    # request only Django should answer.
     parse: Callable[[bytes], dict | None]
     # The statement that renders the answer, from the parsed arguments.
     statement: Callable[..., Any]
@@ -40,6 +40,10 @@ class FastRoute:
     # Remembers the headers of Django's answer to this view:
     # `learn_headers(route, scope, response)`.
     learn_headers: Callable[..., None]
+    # "GET", or "POST" for a route that takes the request's body: `respond` is then
+    # called only for `POST`s, once the body is read, with `body_file=` the file Django
+    # reads it from (left where it was found, for Django to read it again).
+    method: str = "GET"
 
 
 def declared_routes(modules: list[str] | None = None) -> list[FastRoute]:

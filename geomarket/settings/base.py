@@ -156,7 +156,7 @@ NEAR_CACHE_BYTES = env_int("NEAR_CACHE_BYTES", 32 * 1024 * 1024)
 NEAR_CACHE_HEARTBEAT_SECONDS = float(env_str("NEAR_CACHE_HEARTBEAT_SECONDS", "0.5"))
 # The modules declaring the fast routes: requests answered on the ASGI event loop
 # (geomarket/lane/routes.py), through a pool of its own (geomarket/lane/async_db.py).
-FAST_ROUTES = ["catalog.nearby_route", "analytics.route"]
+FAST_ROUTES = ["catalog.nearby_route", "analytics.route", "delivery.ping_route"]
 # Anonymous, valid products/nearby requests (catalog/nearby_route.py). The lane's pool
 # prepares a statement on its second use; set ASYNC_DB_PREPARE_THRESHOLD to "off" behind a
 # connection pooler that cannot keep prepared statements (PgBouncer before 1.21, in
@@ -165,6 +165,8 @@ NEARBY_ROUTE = env_bool("NEARBY_ROUTE", True)
 # Operators' revenue and one-merchant top-products reports, answered the same way
 # (analytics/route.py).
 ANALYTICS_ROUTE = env_bool("ANALYTICS_ROUTE", True)
+# Couriers' location pings, answered the same way (delivery/ping_route.py).
+PING_ROUTE = env_bool("PING_ROUTE", True)
 _prepare_threshold = env_str("ASYNC_DB_PREPARE_THRESHOLD", "1")
 ASYNC_DB_PREPARE_THRESHOLD = None if _prepare_threshold == "off" else int(_prepare_threshold)
 CACHES = {
