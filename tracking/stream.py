@@ -53,7 +53,10 @@ class _Hub:
 
     A channel is subscribed while at least one stream follows it. When the connection is
     lost, every stream following a channel ends: its client reconnects with
-    `Last-Event-ID` and reads what it missed from the order's Redis stream.
+    `Last-Event-ID` and reads what it missed from the order's Redis stream. A connection
+    whose peer went silent (a Redis host gone without a word, a NAT that forgot it) is
+    lost too: while streams are open, it is asked for a PING every keep-alive interval,
+    and one not answered in the socket timeout closes it.
     """
 
     def __init__(self):
@@ -74,9 +77,20 @@ class _Hub:
         if self.subscriber is None:
             self.subscriber = _pipe(on_message=self._message)
             self.subscriber.on_lost = partial(self._lost, self.subscriber)
+            self._heartbeat(self.subscriber)
         if self.reader is None:
             self.reader = _pipe()
         return self.subscriber, self.reader
+
+    def _heartbeat(self, subscriber: RedisPipe) -> None:
+        """Ping `subscriber` while streams follow it, until it is replaced."""
+        if subscriber is not self.subscriber:
+            return
+        if self.followers and subscriber.connected():
+            ping = asyncio.ensure_future(subscriber.execute("PING"))
+            ping.add_done_callback(_ignore_failure)
+        interval = settings.ORDER_STREAM_KEEPALIVE_SECONDS
+        self.loop.call_later(interval, self._heartbeat, subscriber)
 
     def _message(self, reply: list) -> None:
         for queue in self.followers.get(reply[1], ()):

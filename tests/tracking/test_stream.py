@@ -33,7 +33,7 @@ from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.services import order_transition
 from tests import factories
 from tests.market import api_client_as, build_market, order_body
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, SilencingProxy
 from tests.tracking.tracked import order_with_courier
 from tracking.apis import OrderStreamApi
 from tracking.stream import KEEPALIVE, hub
@@ -609,3 +609,37 @@ def test_open_streams_end_when_redis_stops_and_resume_once_it_is_back(own_redis,
             event = stream.event()
             assert '"status":"picked_up"' in event["data"]
             assert event["id"] > seen["customer"]
+
+
+def resumed(base_url, order_id, headers: dict, last_event_id: str, *, within: float) -> dict:
+    """The next event, as an EventSource gets it: reconnecting with the last id it saw
+    each time the stream ends."""
+    deadline = time.monotonic() + within
+    while True:
+        stream = Stream(base_url, order_id, headers={**headers, "Last-Event-ID": last_event_id})
+        try:
+            return stream.event()
+        except AssertionError:
+            assert time.monotonic() < deadline, "no event came"
+        finally:
+            stream.close()
+
+
+def test_streams_on_a_redis_connection_gone_silent_end_and_resume(own_redis, tracked, streams):
+    order = tracked["order"]
+    customer = token(tracked["users"]["customer"])
+    proxy = SilencingProxy(own_redis.port)
+    try:
+        with served(REDIS_URL=proxy.url, CELERY_BROKER_URL=settings.CELERY_BROKER_URL) as url:
+            stream = streams(url, order.pk, headers=customer)
+            stream.message()
+            transition(tracked, "preparing")
+            seen = stream.event()["id"]
+            proxy.silence()
+            # Straight to Redis: the server's connections hear nothing of it.
+            transition(tracked, "ready")
+            ends_cleanly(stream, within=5)
+            event = resumed(url, order.pk, customer, seen, within=10)
+            assert '"status":"ready"' in event["data"]
+    finally:
+        proxy.close()
