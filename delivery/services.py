@@ -22,6 +22,7 @@ from events.streams import StreamEntry, order_streams_publish
 from geomarket.accounts.selectors import token_holder_sql
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
+from geomarket.sql import literal_sql
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.selectors import (
     COURIER_ACTIVE_ORDERS_SQL,
@@ -115,14 +116,28 @@ SELECT courier.id, ping.recorded_at,
        ARRAY(SELECT to_dropoff FROM active)
 FROM courier CROSS JOIN ping
 """  # noqa: S608 - only fixed fragments are interpolated
-PING_SQL = _PING_SQL.replace("(:user)", "%(user)s")
 
 
 @functools.cache
-def _ping_by_token_sql() -> str:
-    # The caller is checked inside the statement: a key no active user holds, or a user
-    # without a courier profile, matches no courier, so nothing is written.
-    return _PING_SQL.replace("(:user)", f"({token_holder_sql()})")
+def _ping_sql(user: str, merchant_m: float, arriving_m: float) -> str:
+    """The ping statement for the courier of the user `user` (SQL), its constants written
+    in: a ping sends only its own values, which psycopg adapts on every call."""
+    constants = {
+        "active": list(ACTIVE_DELIVERY_STATUSES),
+        "arrived": EventType.COURIER_ARRIVED_AT_MERCHANT.value,
+        "arriving": EventType.COURIER_ARRIVING.value,
+        "merchant_m": merchant_m,
+        "arriving_m": arriving_m,
+    }
+    sql = _PING_SQL.replace("(:user)", f"({user})")
+    for name, value in constants.items():
+        sql = sql.replace(f"%({name})s", literal_sql("%s", [value]))
+    return sql
+
+
+def _ping_statement(*, user: str, **ping) -> tuple[str, dict]:
+    sql = _ping_sql(user, settings.GEOFENCE_MERCHANT_M, settings.GEOFENCE_ARRIVING_M)
+    return sql, _ping_params(**ping)
 
 
 def _ping_params(
@@ -141,11 +156,6 @@ def _ping_params(
         "speed_mps": speed_mps,
         "accuracy_m": accuracy_m,
         "recorded_at": recorded_at,
-        "active": list(ACTIVE_DELIVERY_STATUSES),
-        "arrived": EventType.COURIER_ARRIVED_AT_MERCHANT.value,
-        "arriving": EventType.COURIER_ARRIVING.value,
-        "merchant_m": settings.GEOFENCE_MERCHANT_M,
-        "arriving_m": settings.GEOFENCE_ARRIVING_M,
     }
 
 
@@ -153,7 +163,10 @@ def courier_ping_by_token_statement(*, key: str, **ping) -> tuple[str, dict]:
     """`courier_ping`'s statement for the courier whose active user holds the API token
     `key`, for a caller that authenticates inside the statement (the event-loop lane).
     Its row goes to `courier_ping_outcome`; no row means nothing was written."""
-    return _ping_by_token_sql(), {**_ping_params(**ping), "key": key}
+    # The caller is checked inside the statement: a key no active user holds, or a user
+    # without a courier profile, matches no courier, so nothing is written.
+    sql, params = _ping_statement(user=token_holder_sql(), **ping)
+    return sql, {**params, "key": key}
 
 
 def courier_ping_outcome(row: tuple, *, lat: float, lng: float) -> tuple[dict, list[StreamEntry]]:
@@ -210,7 +223,8 @@ def courier_ping(
 ) -> dict:
     """Keep the point in the courier's track and, unless it is late, make it the
     courier's current location and record the geofences it enters."""
-    params = _ping_params(
+    sql, params = _ping_statement(
+        user="%(user)s",
         lat=lat,
         lng=lng,
         heading=heading,
@@ -219,7 +233,7 @@ def courier_ping(
         recorded_at=recorded_at,
     )
     with connection.cursor() as cursor:
-        cursor.execute(PING_SQL, {**params, "user": user.pk})
+        cursor.execute(sql, {**params, "user": user.pk})
         row = cursor.fetchone()
     if row is None:
         raise NotFound("You have no courier profile.")
