@@ -23,7 +23,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,6 +62,10 @@ CONFIRMATION_TASK = "orders.send_order_confirmation"
 BROKER_QUEUE = "geomarket"
 SOLD_STATUSES_EXCLUDED = ("rejected", "cancelled")
 RPS_TARGET = ">= 0.15"
+# An order the API refuses in validation (#18): its delivery point this far north of a
+# spot, outside every zone of the bench city's merchants.
+REFUSED_NORTH_DEG = 5.0
+REFUSED_P50_TARGET_MS = 3.0
 
 
 class InvariantBroken(Exception):
@@ -93,9 +97,13 @@ class PlannedOrder:
             headers["Idempotency-Key"] = self.key
         return headers
 
-    def request(self) -> Request:
+    def request(self, *, expect: int = 201) -> Request:
         return Request(
-            "/api/v1/orders/", method="POST", json=self.body(), headers=self.headers(), expect=201
+            "/api/v1/orders/",
+            method="POST",
+            json=self.body(),
+            headers=self.headers(),
+            expect=expect,
         )
 
 
@@ -656,6 +664,31 @@ def run(
                         measurement=measurement,
                         slices=[check for _, check in slices[api]],
                     )
+        # An order refused in validation: the merchant does not deliver there (a 400,
+        # after the one statement that reads the merchant, its zone and the products).
+        refused = http_scenario(
+            name="order refused in validation",
+            base_url=base_url,
+            paths=(
+                replace(
+                    plan,
+                    key=None,
+                    spot=replace(plan.spot, lat=plan.spot.lat + REFUSED_NORTH_DEG),
+                ).request(expect=400)
+                for plan in spread_orders(spots, buyers, rng)
+            ),
+            concurrency=1,
+            duration=DURATION / 2,
+            on_error=on_error,
+        )
+        results[("refused", 1)] = refused
+        measurements.append(refused)
+        log(
+            f"  {refused.name:<34} c=1  p50 {refused.p50_ms:7.2f} ms  p95 {refused.p95_ms:7.2f}"
+            f"  errors {refused.errors}"
+        )
+        if refused.errors:
+            failures.append(f"order refused in validation: {refused.errors} unexpected answers")
         queries = count_queries(
             database_url=database_url,
             server_env=server_env,
@@ -700,6 +733,10 @@ def run(
         "orders_spread_p50_vs_sql_c1": {
             "value": ratio(results[("spread", 1)], results[("spread-sql", 1)], "p50_ms"),
             "target": None,
+        },
+        "order_refused_p50_ms_c1": {
+            "value": results[("refused", 1)].p50_ms,
+            "target": f"<= {REFUSED_P50_TARGET_MS:g}",
         },
     }
     return {
