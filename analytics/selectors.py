@@ -87,14 +87,23 @@ STAND_INS = {
 }
 
 
-def _compiled(queryset, *names: str, by_merchant: bool, guarded: bool = False) -> CompiledQuery:
+def _compiled(
+    queryset, *names: str, by_merchant: bool, guarded: bool = False, ordered: bool = True
+) -> CompiledQuery:
     """`queryset` compiled with the stand-ins `names` (and `merchant_id`) in it.
+
+    Unordered, for a JSON answer: `json_array_sql` orders the rows as it aggregates
+    them, and PostgreSQL 15 sorts an aggregate's input whatever order it comes in, so
+    a sort of the rows before was a second one (for every merchant's top products
+    over 90 days on the bench city, 177,000 rows).
 
     A guarded report returns rows only for a caller holding the API token
     `operator_key` of an active operator: the event-loop route checks the caller in
     the report's own round trip. The check does not depend on any row, so PostgreSQL
     runs it first, once, and reads no rollups for anyone else.
     """
+    if not ordered:
+        queryset = queryset.order_by()
     if guarded:
         queryset = queryset.filter(Exists(operator_tokens(key=STAND_INS["operator_key"])))
         names += ("operator_key",)
@@ -191,14 +200,14 @@ def _top_products_queryset(*, range_: DateRange, merchant_id: int | None, top: i
 
 
 @functools.cache
-def _top_products_compiled(*, by_merchant: bool, guarded: bool) -> CompiledQuery:
+def _top_products_compiled(*, by_merchant: bool, guarded: bool, ordered: bool) -> CompiledQuery:
     queryset = _top_products_queryset(
         range_=STAND_IN_RANGE,
         merchant_id=STAND_INS["merchant_id"] if by_merchant else None,
         top=STAND_INS["top"],
     )
     names = ("date_from", "date_to", "top")
-    return _compiled(queryset, *names, by_merchant=by_merchant, guarded=guarded)
+    return _compiled(queryset, *names, by_merchant=by_merchant, guarded=guarded, ordered=ordered)
 
 
 def top_products_statement(
@@ -207,9 +216,10 @@ def top_products_statement(
     merchant_id: int | None = None,
     top: int = 5,
     operator_key: str | None = None,
+    ordered: bool = True,
 ) -> Statement:
     compiled = _top_products_compiled(
-        by_merchant=merchant_id is not None, guarded=operator_key is not None
+        by_merchant=merchant_id is not None, guarded=operator_key is not None, ordered=ordered
     )
     return Statement(
         compiled.sql,
@@ -233,7 +243,7 @@ def top_products_json_statement(
 ) -> Statement:
     """The statement of the top-products report's JSON answer, as one text value."""
     rows = top_products_statement(
-        range_=range_, merchant_id=merchant_id, top=top, operator_key=operator_key
+        range_=range_, merchant_id=merchant_id, top=top, operator_key=operator_key, ordered=False
     )
     return Statement(_top_products_json_sql(rows.sql), rows.params)
 
@@ -298,13 +308,16 @@ def _revenue_queryset(*, range_: DateRange, interval: str, merchant_id: int | No
 
 
 @functools.cache
-def _revenue_compiled(*, interval: str, by_merchant: bool, guarded: bool) -> CompiledQuery:
+def _revenue_compiled(
+    *, interval: str, by_merchant: bool, guarded: bool, ordered: bool
+) -> CompiledQuery:
     queryset = _revenue_queryset(
         range_=STAND_IN_RANGE,
         interval=interval,
         merchant_id=STAND_INS["merchant_id"] if by_merchant else None,
     )
-    return _compiled(queryset, "date_from", "date_to", by_merchant=by_merchant, guarded=guarded)
+    names = ("date_from", "date_to")
+    return _compiled(queryset, *names, by_merchant=by_merchant, guarded=guarded, ordered=ordered)
 
 
 def revenue_statement(
@@ -313,9 +326,13 @@ def revenue_statement(
     interval: str = "day",
     merchant_id: int | None = None,
     operator_key: str | None = None,
+    ordered: bool = True,
 ) -> Statement:
     compiled = _revenue_compiled(
-        interval=interval, by_merchant=merchant_id is not None, guarded=operator_key is not None
+        interval=interval,
+        by_merchant=merchant_id is not None,
+        guarded=operator_key is not None,
+        ordered=ordered,
     )
     return Statement(
         compiled.sql,
@@ -337,7 +354,11 @@ def revenue_json_statement(
 ) -> Statement:
     """The statement of the revenue report's JSON answer, as one text value."""
     rows = revenue_statement(
-        range_=range_, interval=interval, merchant_id=merchant_id, operator_key=operator_key
+        range_=range_,
+        interval=interval,
+        merchant_id=merchant_id,
+        operator_key=operator_key,
+        ordered=False,
     )
     return Statement(_revenue_json_sql(rows.sql), rows.params)
 
@@ -411,13 +432,13 @@ def _merchants_queryset(*, range_: DateRange):
 
 
 @functools.cache
-def _merchants_compiled() -> CompiledQuery:
+def _merchants_compiled(*, ordered: bool) -> CompiledQuery:
     queryset = _merchants_queryset(range_=STAND_IN_RANGE)
-    return _compiled(queryset, "date_from", "date_to", by_merchant=False)
+    return _compiled(queryset, "date_from", "date_to", by_merchant=False, ordered=ordered)
 
 
-def merchants_statement(*, range_: DateRange) -> Statement:
-    compiled = _merchants_compiled()
+def merchants_statement(*, range_: DateRange, ordered: bool = True) -> Statement:
+    compiled = _merchants_compiled(ordered=ordered)
     return Statement(compiled.sql, compiled.params(**range_.values()))
 
 
@@ -430,7 +451,7 @@ def merchants_json_statement(*, range_: DateRange) -> Statement:
     """The statement of the merchants report's JSON answer, as one text value: every
     merchant is a row, and PostgreSQL renders twenty thousand of them in a fraction of
     what rendering them in Python takes."""
-    rows = merchants_statement(range_=range_)
+    rows = merchants_statement(range_=range_, ordered=False)
     return Statement(_merchants_json_sql(rows.sql), rows.params)
 
 

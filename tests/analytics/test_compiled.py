@@ -191,3 +191,16 @@ def test_top_products_rendered_by_postgresql_is_what_drf_renders(history):
             assert rendered == renderer.render(selectors.top_products(**arguments))
     assert b"\\u2028" in rendered
     assert b"\\u001f" in rendered
+
+
+def test_a_json_answer_sorts_its_rows_once_as_it_aggregates_them(history):
+    march = DateRange(date(2026, 3, 1), date(2026, 3, 31))
+    for statement in (
+        selectors.top_products_json_statement(range_=march),
+        selectors.revenue_json_statement(range_=march),
+        selectors.merchants_json_statement(range_=march),
+    ):
+        root = plan_nodes(statement)[0]
+        assert root["Node Type"] == "Aggregate"
+        # string_agg(... ORDER BY ...) sorts its input itself, whatever order it comes in.
+        assert [node["Node Type"] for node in root["Plans"]] not in (["Sort"], ["Incremental Sort"])
