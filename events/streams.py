@@ -83,17 +83,29 @@ def order_stream_last_id(order_id: int) -> str | None:
     return latest[0][0].decode() if latest else "0-0"
 
 
+def _status_given(event: Event) -> str | None:
+    """The status the event gives its order: the first one, at its placement, or a new
+    one; None for an event that gives none."""
+    if event.order_id is None:
+        return None
+    if event.type == EventType.ORDER_STATUS_CHANGED:
+        return event.data["to_status"]
+    if event.type in (EventType.ORDER_PLACED, EventType.ORDER_REJECTED):
+        # Read leniently: a relay stopped by one odd row would hold back every event.
+        return event.data.get("status")
+    return None
+
+
 def stream_entries_of(events: list[Event]) -> list[StreamEntry]:
-    """The stream entries of recorded events: an order's status change is its `status`."""
+    """The stream entries of recorded events: each status an order is given, at its
+    placement or later, is its `status`."""
     return [
         StreamEntry(
             order_id=event.order_id,
             event="status",
-            status=event.data["to_status"],
-            data=StreamStatusSerializer(
-                {"status": event.data["to_status"], "at": event.created_at}
-            ).data,
+            status=status,
+            data=StreamStatusSerializer({"status": status, "at": event.created_at}).data,
         )
         for event in events
-        if event.type == EventType.ORDER_STATUS_CHANGED and event.order_id is not None
+        if (status := _status_given(event)) is not None
     ]

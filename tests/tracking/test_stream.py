@@ -192,6 +192,23 @@ def test_a_status_change_through_the_service_reaches_the_stream(base_url, tracke
     assert event["id"]
 
 
+@pytest.mark.parametrize(("quantity", "status"), [(2, "confirmed"), (21, "rejected")])
+def test_a_placement_gives_the_stream_the_orders_first_status(
+    base_url, tracked, streams, quantity, status
+):
+    market = tracked["market"]
+    placed = market["client"].post(
+        "/api/v1/orders/", order_body(market, (market["bread"], quantity))
+    )
+    assert placed.json()["status"] == status
+    stream = streams(base_url, placed.json()["id"], headers=token(market["customer"]))
+    stream.message()
+    assert events_publish() == 1
+    event = stream.event()
+    assert event["event"] == "status"
+    assert f'"status":"{status}"' in event["data"]
+
+
 def test_last_event_id_gives_what_was_missed_then_what_comes(base_url, tracked, streams):
     order = tracked["order"]
     first = streams(base_url, order.pk, headers=token(tracked["users"]["owner"]))
