@@ -36,6 +36,26 @@ ALLOWED_TRANSITIONS = (
     ("confirmed", "cancelled"),
     ("preparing", "cancelled"),
 )
+# Order streams held open at once, by whom: customers, owners, and the operator or the
+# order's courier; each follows an order for a while, and reconnects as a client would.
+CUSTOMER_WATCHERS = 12
+OWNER_WATCHERS = 4
+OTHER_WATCHERS = 2
+# Of a courier's pings, the share followed by a late one: a point between its last two,
+# sent afterwards, as a device sends what it kept through a network gap.
+LATE_PING_SHARE = 0.15
+# API.md's visibility rule ("Live delivery"): the statuses in which each role sees the
+# courier's point, None for always. Stated here apart from the server's statement of it
+# (tracking.selectors), which is what the soak checks.
+LOCATION_VISIBLE_WHILE: dict[str, frozenset[str] | None] = {
+    "customer": frozenset({"picked_up"}),
+    "owner": frozenset({"ready", "picked_up"}),
+    "courier": None,
+    "operator": None,
+}
+FINAL_STATUSES = ("delivered", "cancelled", "rejected")
+# The servers' cache key prefix: the orders' Redis streams are read under it.
+CACHE_KEY_PREFIX = "soak"
 ADVISORY_LOCK = 0x50A4  # one `make soak` at a time on this PostgreSQL
 PR_SET_PDEATHSIG = 1
 
