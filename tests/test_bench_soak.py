@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from standardwebhooks import Webhook
 
+from bench.soak.checks import feed_skipped
 from bench.soak.streams import Shown, SseReader, location_leaks, status_at
 from bench.soak.webhooks import Delivery, Endpoint, EventRow, deliveries_compare, signature_valid
 
@@ -186,3 +187,10 @@ def test_couriers_and_operators_see_every_point():
     assert leaks == []
     assert restricted == 0
 
+
+def test_an_event_the_feed_passed_without_giving_is_flagged():
+    # The reader got 1, 2 and 4: 3 committed after 4 and came too late for its cursor.
+    assert feed_skipped([1, 2, 3, 4, 5], [1, 2, 4]) == [3]
+    # 5 is past where the reader got to: not skipped, only not read yet.
+    assert feed_skipped([1, 2, 4, 5], [1, 2, 4]) == []
+    assert feed_skipped([1, 2], []) == []

@@ -9,10 +9,11 @@ import random
 import shutil
 import signal
 import sys
+import time
 
 from bench.common import ROOT
 from bench.common.db import psycopg_dsn
-from bench.common.processes import free_port, uvicorn_argv
+from bench.common.processes import free_port, port_is_open, uvicorn_argv
 from bench.common.report import log
 from bench.soak.checks import Check, checks_run, drain
 from bench.soak.city import city_prepare, database_recreate, soak_lock, stock_snapshot
@@ -34,6 +35,7 @@ from bench.soak.stack import (
     server_env,
     wait_healthy,
 )
+from bench.soak.webhooks import Receivers
 
 
 def _terminated(signum, frame):
@@ -95,9 +97,24 @@ def main() -> int:
                     "celery worker", celery + worker_args, env=env, log_path=RUN_DIR / "worker.log"
                 )
             )
+            # Deliveries have a queue of their own, served by threads (as in make run).
+            webhook_args = ["worker", "--loglevel", "INFO", "--queues", "webhooks"]
+            webhook_args += ["--pool", "threads", "--concurrency", "8"]
+            webhook_args += ["--hostname", "soak-webhooks@%h"]
+            webhook_worker = stack.add(
+                Child(
+                    "celery webhook worker",
+                    celery + webhook_args,
+                    env=env,
+                    log_path=RUN_DIR / "webhook-worker.log",
+                )
+            )
             beat = stack.add(
                 Child("celery beat", celery + beat_args, env=env, log_path=RUN_DIR / "beat.log")
             )
+            receivers = Receivers(dict(os.environ))
+            for child in receivers.children:
+                stack.add(child)
             relay = stack.add(
                 Child(
                     "outbox relay",
@@ -106,18 +123,31 @@ def main() -> int:
                     log_path=RUN_DIR / "relay.log",
                 )
             )
-            for child in (web, worker, beat, relay):
+            processes = [web, worker, webhook_worker, beat, relay, *receivers.children]
+            for child in processes:
                 child.start()
             wait_healthy(base_url, web)
+            for child, port in zip(receivers.children, receivers.ports.values(), strict=True):
+                while not port_is_open(port):
+                    if not child.running():
+                        raise SystemExit(f"{child.name} exited:\n{child.tail()}")
+                    time.sleep(0.05)
+            receivers.register(base_url=base_url, city=city)
             log(
                 f"web: {base_url} (uvicorn, {workers} workers, production settings); "
-                "celery worker, outbox relay and beat started"
+                "celery worker, webhook worker, outbox relay and beat started"
+            )
+            log(
+                "webhooks: receivers on "
+                + ", ".join(f"{name} {port}" for name, port in receivers.ports.items())
+                + "; endpoints: "
+                + "; ".join(endpoint.name for endpoint in receivers.endpoints)
             )
 
             marks = stock_snapshot(dsn)
             plan = fault_plan(duration)
             log("faults: " + "; ".join(f"{f.name} {f.start:.0f}-{f.end:.0f} s" for f in plan))
-            supervisor = Supervisor([web, worker, beat, relay], clock=lambda: load.elapsed())
+            supervisor = Supervisor(processes, clock=lambda: load.elapsed())
             load = Load(
                 city=city,
                 marks=marks,
@@ -130,7 +160,7 @@ def main() -> int:
             )
             log("load:")
             seconds = asyncio.run(load.run())
-            drained = drain(dsn, marks, drain_timeout, supervisor)
+            drained = drain(dsn, marks, drain_timeout, supervisor, receivers)
 
             report_traffic(load, seconds)
             errors = server_errors(web.log_path)
@@ -140,11 +170,11 @@ def main() -> int:
                     log(f"  {count:>5} x {text}")
             report_health(load)
             report_orders(dsn, marks)
-            results = checks_run(dsn, marks, load, drained)
+            results = checks_run(dsn, marks, load, drained, receivers)
             replaced = worker_replacements(web.log_path)
             results.append(
                 Check(
-                    "web server, worker, relay and beat stayed up",
+                    "web server, workers, relay, beat and receivers stayed up",
                     not supervisor.exits and not replaced,
                     f"{len(supervisor.exits)} process exits (each restarted at once), "
                     f"{len(replaced)} uvicorn worker processes replaced (hung or dead)"

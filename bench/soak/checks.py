@@ -2,44 +2,74 @@
 
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import psycopg
 
 from bench.common.report import log
 from bench.soak.city import Marks
-from bench.soak.config import ACTIVE_STATUSES, ALLOWED_TRANSITIONS, SOLD_STATUSES
+from bench.soak.config import (
+    ACTIVE_STATUSES,
+    ALLOWED_TRANSITIONS,
+    CACHE_KEY_PREFIX,
+    SOLD_STATUSES,
+)
 from bench.soak.load import CAPACITY_SQL, Load
 from bench.soak.stack import Supervisor
+from bench.soak.streams import location_leaks
+from bench.soak.webhooks import EventRow, Receivers
 
 
-def drain(dsn: str, marks: Marks, timeout: float, supervisor: Supervisor) -> tuple[int, int]:
-    """Wait for the outbox to empty and every confirmation to be recorded."""
+@dataclass(frozen=True)
+class Drained:
+    outbox: int  # outbox rows unpublished
+    confirmations: int  # confirmations missing
+    events: int  # events whose webhooks were not handed to the broker
+    deliveries: int  # events a healthy endpoint has not got
+
+
+def events_read(connection) -> list[EventRow]:
+    return [
+        EventRow(*row)
+        for row in connection.execute("SELECT id, merchant_id, type FROM events_event ORDER BY id")
+    ]
+
+
+def drain(
+    dsn: str, marks: Marks, timeout: float, supervisor: Supervisor, receivers: Receivers
+) -> Drained:
+    """Wait for the outbox to empty, every confirmation to be recorded, and every event
+    to reach the healthy webhook endpoints that take it."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     last_log = 0.0
     with psycopg.connect(dsn, autocommit=True) as connection:
         while True:
-            pending, missing = connection.execute(
+            pending, missing, events = connection.execute(
                 """
                 SELECT (SELECT count(*) FROM orders_outboxmessage WHERE published_at IS NULL),
                        (SELECT count(*) FROM orders_order o
                         WHERE o.id > %s AND o.status <> 'rejected' AND NOT EXISTS (
                             SELECT 1 FROM orders_ordernotification n
-                            WHERE n.order_id = o.id AND n.kind = 'confirmation'))
+                            WHERE n.order_id = o.id AND n.kind = 'confirmation')),
+                       (SELECT count(*) FROM events_event WHERE published_at IS NULL)
                 """,
                 [marks.order_id],
             ).fetchone()
+            compared = receivers.compare(events_read(connection), marks.event_id)
+            undelivered = len({e for check in compared.values() for e in check.missing})
+            drained = Drained(pending, missing, events, undelivered)
             now = time.monotonic()
-            if (pending == 0 and missing == 0) or now > deadline:
-                log(
-                    f"drain: {pending} outbox rows pending, {missing} confirmations missing"
-                    f" after {now - started:.0f} s"
-                )
-                return pending, missing
+            text = (
+                f"{pending} outbox rows pending, {missing} confirmations missing, {events} "
+                f"events unpublished, {undelivered} not yet at a healthy webhook endpoint"
+            )
+            if not any((pending, missing, events, undelivered)) or now > deadline:
+                log(f"drain: {text} after {now - started:.0f} s")
+                return drained
             if now - last_log > 10:
-                log(f"  draining: {pending} outbox rows pending, {missing} confirmations missing")
+                log(f"  draining: {text}")
                 last_log = now
             supervisor.check()
             time.sleep(1.0)
@@ -76,7 +106,27 @@ class Check:
     detail: str
 
 
-def checks_run(dsn: str, marks: Marks, load: Load, drained: tuple[int, int]) -> list[Check]:
+def stream_entry_statuses(redis_url: str, order_ids: set[int]) -> dict[tuple[int, str], str]:
+    """The status each point of the orders' Redis streams was made in (field `s`, see
+    events.streams), by order and entry id: the status its ping read."""
+    import redis
+
+    statuses = {}
+    client = redis.Redis.from_url(redis_url, socket_timeout=10)
+    try:
+        for order_id in order_ids:
+            for entry_id, fields in client.xrange(f"{CACHE_KEY_PREFIX}:order-stream:{order_id}"):
+                if fields.get(b"e") == b"location":
+                    statuses[(order_id, entry_id.decode())] = fields[b"s"].decode()
+    except redis.RedisError as exc:
+        # The check then says how few points it found; customers' are held to the history.
+        log(f"the orders' Redis streams could not be read: {exc!r}")
+    return statuses
+
+
+def checks_run(
+    dsn: str, marks: Marks, load: Load, drained: Drained, receivers: Receivers
+) -> list[Check]:
     results: list[Check] = []
     with psycopg.connect(dsn, autocommit=True) as connection:
 
@@ -225,8 +275,8 @@ def checks_run(dsn: str, marks: Marks, load: Load, drained: tuple[int, int]) -> 
         results.append(
             Check(
                 "outbox drained",
-                drained[0] == 0,
-                f"{drained[0]} outbox rows unpublished after the drain",
+                drained.outbox == 0,
+                f"{drained.outbox} outbox rows unpublished after the drain",
             )
         )
 
@@ -271,7 +321,24 @@ def checks_run(dsn: str, marks: Marks, load: Load, drained: tuple[int, int]) -> 
             )
         )
 
-    # 5. HTTP: no 5xx (healthz apart), no failed request, idempotent retries agree.
+        # 5. Live delivery: webhooks, streams, late pings.
+        events = events_read(connection)
+        results.append(webhooks_check(events, marks, drained, receivers, rows))
+        results.append(feed_check(events, load.feed_ids))
+        watched = {item.order_id for item in load.shown}
+        history = defaultdict(list)
+        for order_id, at, status in rows(
+            "SELECT order_id, created_at, to_status FROM orders_orderstatuschange"
+            " WHERE order_id = ANY(%s) ORDER BY order_id, created_at, id",
+            [list(watched)],
+        ):
+            history[order_id].append((at, status))
+        results.append(
+            streams_check(load, history, stream_entry_statuses(load.redis["cache"].url(), watched))
+        )
+        results.append(late_pings_check(load, rows))
+
+    # 6. HTTP: no 5xx (healthz apart), no failed request, idempotent retries agree.
     fivexx = Counter(
         {
             label: sum(n for code, n in counter.items() if code >= 500)
@@ -318,3 +385,146 @@ def checks_run(dsn: str, marks: Marks, load: Load, drained: tuple[int, int]) -> 
         )
     )
     return results
+
+
+def webhooks_check(
+    events: list[EventRow], marks: Marks, drained: Drained, receivers: Receivers, rows
+) -> Check:
+    """Every event after the mark reached every healthy endpoint that takes it (at least
+    once: by `webhook-id`, duplicates allowed), signed with its secret, and nothing else
+    reached it."""
+    compared = receivers.compare(events, marks.event_id)
+    recent = Counter(event.type for event in events if event.id > marks.event_id)
+    lines = []
+    for endpoint, check in compared.items():
+        lines.append(
+            f"\n      {endpoint.name}: {check.expected:,} events to get, {check.distinct:,} got "
+            f"in {check.received:,} requests ({check.duplicates:,} sent again); "
+            f"{len(check.missing)} missing, {len(check.foreign)} not its own, "
+            f"{len(check.unsigned)} badly signed"
+        )
+        lines += [f"\n        missing: event {event_id}" for event_id in check.missing[:5]]
+        lines += [f"\n        not its own: {text}" for text in check.foreign[:5]]
+        lines += [f"\n        badly signed: {text}" for text in check.unsigned[:5]]
+    failing = rows(
+        "SELECT e.url, e.is_active, e.failure_count, e.disabled_at IS NOT NULL,"
+        " (SELECT count(*) FROM events_webhookdelivery d WHERE d.endpoint_id = e.id)"
+        " FROM events_webhookendpoint e WHERE e.id = ANY(%s)",
+        [[endpoint.id for endpoint in receivers.endpoints if not endpoint.healthy]],
+    )
+    for url, active, failures, disabled, attempts in failing:
+        lines.append(
+            f"\n      failing receiver {url}: {len(receivers.received('failing')):,} requests "
+            f"got, {attempts:,} attempts recorded, {failures} failures in a row, "
+            + ("disabled" if disabled else "active" if active else "inactive")
+        )
+    return Check(
+        "every event reached every healthy webhook endpoint that takes it",
+        bool(compared) and all(check.passed for check in compared.values()),
+        f"{sum(recent.values()):,} events in the soak ("
+        + ", ".join(f"{name} {n:,}" for name, n in recent.most_common())
+        + f"), {drained.events} unpublished after the drain"
+        + "".join(lines),
+    )
+
+
+def streams_check(
+    load: Load,
+    history: dict[int, list],
+    entry_statuses: dict[tuple[int, str], str],
+) -> Check:
+    """No stream showed a courier's point to a customer outside `picked_up`, or to an owner
+    outside `ready` and `picked_up` (`streams.location_leaks`)."""
+    leaks, restricted, verified = location_leaks(
+        shown=load.shown, entry_statuses=entry_statuses, history=history
+    )
+    shown = Counter((item.role, item.event) for item in load.shown)
+    roles = sorted({role for role, _ in shown})
+    made = Counter(entry_statuses.values())
+    return Check(
+        "no stream showed a courier's point to a customer outside picked_up (nor to an owner"
+        " outside ready and picked_up)",
+        not leaks,
+        f"{sum(len(orders) for orders in load.watched.values()):,} order streams followed, "
+        f"in {load.stream_connections.total():,} connections ("
+        + ", ".join(f"{how} {n:,}" for how, n in load.stream_connections.most_common())
+        + "); events shown: "
+        + "; ".join(
+            f"{role} "
+            + ", ".join(f"{event} {n:,}" for (r, event), n in sorted(shown.items()) if r == role)
+            for role in roles
+        )
+        + f"\n      the followed orders' streams hold {sum(made.values()):,} points, by the "
+        "status their ping read: "
+        + ", ".join(f"{status} {n:,}" for status, n in made.most_common())
+        + f"; {restricted:,} points shown to customers and owners, {verified:,} of them found "
+        f"in their order's stream; {len(leaks)} shown outside the rule"
+        + "".join(f"\n      {leak}" for leak in leaks[:10]),
+    )
+
+
+# A courier stands at its newest point: the one with the latest time in its track.
+COURIERS_OFF_NEWEST_SQL = """
+SELECT c.id, c.location_updated_at, p.recorded_at
+FROM delivery_courier c
+CROSS JOIN LATERAL (
+    SELECT recorded_at, location FROM delivery_courierping
+    WHERE courier_id = c.id ORDER BY recorded_at DESC LIMIT 1
+) p
+WHERE c.location_updated_at IS DISTINCT FROM p.recorded_at
+   OR NOT ST_Equals(c.location::geometry, p.location::geometry)
+"""
+
+
+def late_pings_check(load: Load, rows) -> Check:
+    sent = load.late_pings
+    lost = rows(
+        "SELECT l.courier_id, l.at"
+        " FROM unnest(%s::bigint[], %s::timestamptz[]) AS l(courier_id, at)"
+        " WHERE NOT EXISTS (SELECT 1 FROM delivery_courierping p"
+        " WHERE p.courier_id = l.courier_id AND p.recorded_at = l.at)",
+        [[courier for courier, _ in sent], [at for _, at in sent]],
+    )
+    off = rows(COURIERS_OFF_NEWEST_SQL)
+    return Check(
+        "late pings are kept in the track and never move the courier back",
+        not lost and not off and not load.moved_back,
+        f"{len(sent):,} late pings taken, {len(lost)} of them not in the track; "
+        f"{len(load.moved_back)} answers with the courier off its newest point; at the end "
+        f"{len(off)} couriers not at their newest point"
+        + "".join(f"\n      courier {c}: late ping of {at} not in the track" for c, at in lost[:5])
+        + "".join(f"\n      {text}" for text in load.moved_back[:5])
+        + "".join(
+            f"\n      courier {c}: its point is of {at}, its newest ping of {newest}"
+            for c, at, newest in off[:5]
+        ),
+    )
+
+
+def feed_skipped(table_ids: list[int], feed_ids: list[int]) -> list[int]:
+    """The events a reader of the feed passed without being given: in the table, below
+    the last id the feed gave it, and never given. (One written after the reader had read
+    past its id, by a transaction that committed after a later one: an id cursor skips it
+    for good.)"""
+    if not feed_ids:
+        return []
+    given, last = set(feed_ids), max(feed_ids)
+    return [event_id for event_id in table_ids if event_id <= last and event_id not in given]
+
+
+def feed_check(events: list[EventRow], feed_ids: list[int]) -> Check:
+    skipped = feed_skipped([event.id for event in events], feed_ids)
+    by_id = {event.id: event for event in events}
+    again = len(feed_ids) - len(set(feed_ids))
+    return Check(
+        "the event feed, followed by its cursor, skipped no event and gave none twice",
+        not skipped and not again,
+        f"{len(set(feed_ids)):,} events read, up to event {max(feed_ids, default=0)}, of "
+        f"{len(events):,} in the table; {len(skipped)} passed without being given, "
+        f"{again} given twice"
+        + "".join(
+            f"\n      event {event_id} ({by_id[event_id].type}, merchant "
+            f"{by_id[event_id].merchant_id})"
+            for event_id in skipped[:10]
+        ),
+    )

@@ -188,6 +188,8 @@ class Marks:
 
     order_id: int
     adjustment_id: int
+    # The last event before the load: each later one goes to every endpoint that takes it.
+    event_id: int
 
 
 def stock_snapshot(dsn: str) -> Marks:
@@ -198,6 +200,7 @@ def stock_snapshot(dsn: str) -> Marks:
         )
         row = connection.execute(
             "SELECT (SELECT coalesce(max(id), 0) FROM orders_order),"
-            " (SELECT coalesce(max(id), 0) FROM inventory_inventoryadjustment)"
+            " (SELECT coalesce(max(id), 0) FROM inventory_inventoryadjustment),"
+            " (SELECT coalesce(max(id), 0) FROM events_event)"
         ).fetchone()
     return Marks(*row)

@@ -7,8 +7,9 @@ import random
 import secrets
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import httpx
@@ -22,15 +23,23 @@ from bench.soak.config import (
     ACTIVE_STATUSES,
     COLD_BUYERS,
     COLD_MERCHANTS,
+    CUSTOMER_WATCHERS,
+    FINAL_STATUSES,
     HOT_BUYERS,
     HOT_PRODUCTS,
     HOT_RESTOCK,
+    LATE_PING_SHARE,
     OPERATORS,
+    OTHER_WATCHERS,
+    OWNER_WATCHERS,
     OWNERS,
     SEARCHERS,
     fault_plan,
 )
 from bench.soak.stack import RedisServer, Supervisor
+from bench.soak.streams import Shown, SseReader
+
+PING_PATH = "/api/v1/couriers/me/location/"
 
 
 @dataclass
@@ -40,6 +49,9 @@ class Stats:
     phases: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     transport: Counter = field(default_factory=Counter)
     unexpected: Counter = field(default_factory=Counter)
+    # 503s the contract gives while the cache's Redis is away (stream tickets), by label:
+    # counted apart from the statuses, as /healthz's are.
+    cache_down: Counter = field(default_factory=Counter)
     samples: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -78,6 +90,7 @@ class Load:
         self.cold_spots = [s for s in city.spots[HOT_PRODUCTS:] if s.items][:COLD_MERCHANTS]
         self.points = [(s.lat, s.lng) for s in city.spots]
         self.orders: dict[int, str] = {}  # soak order id -> status at placement
+        self.order_parties: dict[int, tuple[Account, int]] = {}  # -> its buyer, its merchant
         self.merchants_with_orders: list[int] = []
         self._merchant_seen: set[int] = set()
         self.assigned: dict[int, int] = {}  # order id -> courier id, from assignment answers
@@ -89,6 +102,16 @@ class Load:
         self.fault_log: list[str] = []
         self.client: httpx.AsyncClient | None = None
         self.supervisor = supervisor
+        self.cache_outages: list[list[float]] = []  # [stopped, back] of the cache's Redis
+        self.stream_client: httpx.AsyncClient | None = None
+        self.courier_tokens = {c.courier_id: c.token for c in city.couriers}
+        self.watched: dict[str, set[int]] = defaultdict(set)  # role -> orders followed
+        self.ready: dict[int, None] = {}  # orders made ready, in that order
+        self.feed_ids: list[int] = []  # the events the operator's feed gave, in order
+        self.shown: list[Shown] = []  # every event every stream showed
+        self.stream_connections: Counter = Counter()  # how each connection ended
+        self.late_pings: list[tuple[int, datetime]] = []  # courier id, the time sent
+        self.moved_back: list[str] = []
 
     # --- helpers ---
 
@@ -109,6 +132,7 @@ class Load:
         body=None,
         headers: dict | None = None,
         expect: tuple[int, ...] = (200,),
+        needs_cache: bool = False,
     ) -> httpx.Response | None:
         all_headers = dict(headers or {})
         if token:
@@ -120,24 +144,39 @@ class Load:
                 method, path, params=params, json=body, headers=all_headers
             )
         except httpx.HTTPError as exc:
-            self.stats.transport[label] += 1
-            self.stats.phases[phase]["transport error"] += 1
-            self.stats.failures.append(
-                f"t={self.elapsed():.0f}s [{phase}] {method} {path} after"
-                f" {time.monotonic() - started:.1f} s: {exc!r}"
-            )
+            self.failed(label, phase, started, f"{method} {path}", exc)
             return None
-        self.stats.latencies[label].append(time.monotonic() - started)
         code = response.status_code
+        if needs_cache and code == 503 and self.cache_was_down(since=started):
+            self.stats.latencies[label].append(time.monotonic() - started)
+            self.stats.cache_down[label] += 1
+            return response
+        self.answered(label, phase, started, code, expect, f"{method} {path}", response.text)
+        return response
+
+    def answered(
+        self, label: str, phase: str, started: float, code: int, expect, what: str, text: str
+    ) -> None:
+        self.stats.latencies[label].append(time.monotonic() - started)
         self.stats.statuses[label][code] += 1
         self.stats.phases[phase][f"{code // 100}xx"] += 1
         if code not in expect:
             self.stats.unexpected[(label, code)] += 1
-            self.stats.sample(
-                f"t={self.elapsed():.0f}s [{phase}] {method} {path} -> {code}:"
-                f" {response.text[:200]}"
-            )
-        return response
+            self.stats.sample(f"t={self.elapsed():.0f}s [{phase}] {what} -> {code}: {text[:200]}")
+
+    def failed(self, label: str, phase: str, started: float, what: str, exc: Exception) -> None:
+        self.stats.transport[label] += 1
+        self.stats.phases[phase]["transport error"] += 1
+        self.stats.failures.append(
+            f"t={self.elapsed():.0f}s [{phase}] {what} after"
+            f" {time.monotonic() - started:.1f} s: {exc!r}"
+        )
+
+    def cache_was_down(self, *, since: float) -> bool:
+        """Whether the cache's Redis was away at some moment since `since` (monotonic),
+        or came back within a second of it."""
+        start = since - self.started
+        return any(start <= back + 1.0 for _, back in self.cache_outages)
 
     def point(self, rng: random.Random) -> tuple[float, float]:
         lat, lng = rng.choice(self.points)
@@ -150,8 +189,9 @@ class Load:
     async def pause(rng: random.Random, low: float, high: float) -> None:
         await asyncio.sleep(rng.uniform(low, high))
 
-    def order_recorded(self, order: dict, merchant_id: int) -> None:
+    def order_recorded(self, order: dict, merchant_id: int, buyer: Account) -> None:
         self.orders[order["id"]] = order["status"]
+        self.order_parties[order["id"]] = (buyer, merchant_id)
         if order["status"] == "confirmed" and merchant_id not in self._merchant_seen:
             self._merchant_seen.add(merchant_id)
             self.merchants_with_orders.append(merchant_id)
@@ -269,7 +309,7 @@ class Load:
                         self.idempotency_mismatches.append(f"key {key}: {first}, then {second}")
             if response is not None and response.status_code == 201:
                 order = response.json()
-                self.order_recorded(order, spot.merchant_id)
+                self.order_recorded(order, spot.merchant_id, buyer)
                 path = f"/api/v1/orders/{order['id']}/"
                 if order["status"] == "confirmed" and rng.random() < 0.12:
                     await self.pause(rng, 0.0, 1.5)
@@ -324,7 +364,9 @@ class Load:
                     path = f"/api/v1/orders/{order['id']}/status/"
                     body = {"status": target, "reason": "soak"}
                     label = f"owner: {current} -> {target}"
-                    await self.post(label, path, body, token, expect=(200, 409))
+                    moved = await self.post(label, path, body, token, expect=(200, 409))
+                    if target == "ready" and moved is not None and moved.status_code == 200:
+                        self.ready[order["id"]] = None
             roll = rng.random()
             if roll < 0.05:
                 await self.get("owner: stats", "/api/v1/orders/stats/", token)
@@ -386,20 +428,51 @@ class Load:
                 await self.get("operator: couriers", "/api/v1/couriers/", token, params=params)
             await self.pause(rng, 0.5, 1.5)
 
+    async def ping(
+        self, rng: random.Random, courier: CourierActor, lat: float, lng: float, points: deque
+    ) -> None:
+        """The courier's point; now and then followed by a late one, between its last two
+        points, as a device sends what it kept through a network gap. A late point goes
+        into the track and leaves the courier where it is: the answer's
+        `location_updated_at` stays that of its newest point."""
+        body = {"lat": round(lat, 6), "lng": round(lng, 6)}
+        answer = await self.post("courier: location", PING_PATH, body, courier.token)
+        if answer is None or answer.status_code != 200:
+            return
+        points.append((datetime.fromisoformat(answer.json()["location_updated_at"]), body))
+        if len(points) < 2 or rng.random() >= LATE_PING_SHARE:
+            return
+        (before, first), (newest, second) = points
+        late = before + (newest - before) / 2
+        body = {
+            "lat": round((first["lat"] + second["lat"]) / 2, 6),
+            "lng": round((first["lng"] + second["lng"]) / 2, 6),
+            "recorded_at": late.isoformat(),
+        }
+        answer = await self.post("courier: late location", PING_PATH, body, courier.token)
+        if answer is None or answer.status_code != 200:
+            return
+        self.late_pings.append((courier.courier_id, late))
+        current = datetime.fromisoformat(answer.json()["location_updated_at"])
+        if current != newest:
+            self.moved_back.append(
+                f"t={self.elapsed():.0f}s courier {courier.courier_id}: a ping of {late:%X.%f} "
+                f"left its point at {current:%X.%f}, not at its newest, {newest:%X.%f}"
+            )
+
     async def courier(self, rng: random.Random, courier: CourierActor) -> None:
         token = courier.token
         lat, lng = courier.lat, courier.lng
         picked_up: dict[int, float] = {}
         available = {"status": "available"}
+        points: deque = deque(maxlen=2)  # its last two points the server took: time, body
         await self.pause(rng, 0.0, 2.0)
-        body = {"lat": lat, "lng": lng}
-        await self.post("courier: location", "/api/v1/couriers/me/location/", body, token)
+        await self.ping(rng, courier, lat, lng, points)
         await self.patch("courier: available", "/api/v1/couriers/me/", available, token)
         while self.running():
             lat += rng.uniform(-0.0005, 0.0005)
             lng += rng.uniform(-0.0008, 0.0008)
-            body = {"lat": round(lat, 6), "lng": round(lng, 6)}
-            await self.post("courier: location", "/api/v1/couriers/me/location/", body, token)
+            await self.ping(rng, courier, lat, lng, points)
             mine = await self.get("courier: my orders", "/api/v1/couriers/me/orders/", token)
             for order in mine.json()["results"] if mine and mine.status_code == 200 else ():
                 target = None
@@ -423,6 +496,143 @@ class Load:
                     path = "/api/v1/couriers/me/"
                     await self.patch("courier: available", path, available, token)
             await self.pause(rng, 1.0, 2.5)
+
+    async def feed_follower(self, rng: random.Random) -> None:
+        """The operator's integration reads the event feed as the contract says a client
+        does: each page from the last one's `next_cursor`."""
+        token = self.city.operator.token
+        cursor = None
+        while self.running():
+            params = {"limit": 500, **({"after": cursor} if cursor else {})}
+            page = await self.get("operator: event feed", "/api/v1/events/", token, params=params)
+            if page is not None and page.status_code == 200:
+                body = page.json()
+                self.feed_ids += [event["id"] for event in body["events"]]
+                cursor = body["next_cursor"] or cursor
+                if len(body["events"]) == params["limit"]:
+                    continue  # more at once
+            await self.pause(rng, 0.5, 1.5)
+
+    # --- order streams ---
+
+    def watch_pick(self, rng: random.Random, role: str) -> int | None:
+        """An order of the soak's this role has not followed yet, newest first: mostly one
+        that is ready with a courier (soon picked up: its stream will show points, and
+        whether they show before the pickup), else one with a courier, else one placed."""
+        seen = self.watched[role]
+        assigned = [o for o in reversed(list(self.assigned)[-200:]) if o in self.order_parties]
+        ready = [o for o in assigned if o in self.ready]
+        placed = list(reversed(list(self.order_parties)[-100:]))
+        pools = (ready, assigned, placed) if rng.random() < 0.8 else (placed, ready, assigned)
+        for pool in pools:
+            fresh = [order_id for order_id in pool[:30] if order_id not in seen]
+            if fresh:
+                return rng.choice(fresh[:5])
+        return None
+
+    def watch_token(self, rng: random.Random, role: str, order_id: int) -> tuple[str, str]:
+        """The role actually held (the operator or the order's courier, for `other`) and
+        its token."""
+        buyer, merchant_id = self.order_parties[order_id]
+        if role == "customer":
+            return role, buyer.token
+        if role == "owner":
+            return role, self.city.owners[merchant_id].token
+        courier_id = self.assigned.get(order_id)
+        if courier_id in self.courier_tokens and rng.random() < 0.5:
+            return "courier", self.courier_tokens[courier_id]
+        return "operator", self.city.operator.token
+
+    async def follow(self, rng: random.Random, role: str, order_id: int, token: str) -> None:
+        """Follow the order's stream until it is delivered or cancelled, or for up to a
+        minute and a half, in connections of 5 to 25 s; each reconnection sends `Last-Event-ID`, and
+        some go by a single-use ticket instead of the token."""
+        until = min(self.duration, self.elapsed() + rng.uniform(30.0, 90.0))
+        last_id: str | None = None
+        while self.elapsed() < until:
+            headers, params = {"Authorization": f"Token {token}"}, None
+            if rng.random() < 0.25:
+                # A ticket lives in Redis: without it, 503 (API.md), and the token is used.
+                ticket = await self.post(
+                    "stream: ticket",
+                    f"/api/v1/orders/{order_id}/stream-ticket/",
+                    None,
+                    token,
+                    expect=(201,),
+                    needs_cache=True,
+                )
+                if ticket is not None and ticket.status_code == 201:
+                    headers, params = {}, {"ticket": ticket.json()["ticket"]}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            seconds = min(until - self.elapsed(), rng.uniform(5.0, 25.0))
+            ended, last_id = await self.stream_once(
+                role, order_id, headers=headers, params=params, seconds=seconds, last_id=last_id
+            )
+            self.stream_connections[ended] += 1
+            if ended in ("order done", "refused"):
+                return
+            # A server that ended the stream (Redis went away) is asked again shortly.
+            await self.pause(rng, 0.2, 1.5)
+
+    async def stream_once(
+        self,
+        role: str,
+        order_id: int,
+        *,
+        headers: dict,
+        params: dict | None,
+        seconds: float,
+        last_id: str | None,
+    ) -> tuple[str, str | None]:
+        """One connection to the order's stream, read for `seconds` at most, every event
+        it shows kept; how it ended, and the id of the last event."""
+        path = f"/api/v1/orders/{order_id}/stream/"
+        label = f"stream: open ({role})"
+        phase, started = self.phase, time.monotonic()
+        try:
+            async with (
+                asyncio.timeout(seconds),
+                self.stream_client.stream("GET", path, headers=headers, params=params) as response,
+            ):
+                code = response.status_code
+                if code == 503 and params and self.cache_was_down(since=started):
+                    # Its ticket could not be redeemed without Redis.
+                    self.stats.latencies[label].append(time.monotonic() - started)
+                    self.stats.cache_down[label] += 1
+                    return "ticket refused, cache down", last_id
+                text = "" if code == 200 else (await response.aread()).decode(errors="replace")
+                self.answered(label, phase, started, code, (200,), f"GET {path}", text)
+                if code != 200:
+                    return "refused", last_id
+                reader = SseReader()
+                async for line in response.aiter_lines():
+                    message = reader.line(line)
+                    if message is None:
+                        continue
+                    shown = Shown.of(message, role=role, order_id=order_id, at=self.elapsed())
+                    self.shown.append(shown)
+                    last_id = message.id or last_id
+                    if shown.event == "status" and shown.data["status"] in FINAL_STATUSES:
+                        return "order done", last_id
+                if self.cache_was_down(since=started):
+                    return "ended by the server, cache down", last_id
+                return "ended by the server", last_id
+        except TimeoutError:
+            return "closed by the soak", last_id
+        except httpx.HTTPError as exc:
+            self.failed(label, phase, started, f"stream of order {order_id} ({role})", exc)
+            return "failed", last_id
+
+    async def watcher(self, rng: random.Random, role: str) -> None:
+        while self.running():
+            order_id = self.watch_pick(rng, role)
+            if order_id is None:
+                await asyncio.sleep(0.5)
+                continue
+            self.watched[role].add(order_id)
+            held, token = self.watch_token(rng, role, order_id)
+            await self.follow(rng, held, order_id, token)
 
     async def newcomer(self, rng: random.Random) -> None:
         """Now and then a customer signs up, logs in and joins the buyers."""
@@ -463,6 +673,9 @@ class Load:
             if not self.running():
                 return
             servers = [self.redis[name] for name in fault.servers]
+            outage = [self.elapsed(), math.inf]
+            if "cache" in fault.servers:
+                self.cache_outages.append(outage)
             await asyncio.gather(*(server.stop_async() for server in servers))
             self.phase = fault.name
             stopped = " and ".join(f"{s.name} ({s.port})" for s in servers)
@@ -470,6 +683,7 @@ class Load:
             await asyncio.sleep(max(0.0, fault.end - self.elapsed()))
             await asyncio.gather(*(server.start_async() for server in servers))
             self.phase = "normal"
+            outage[1] = self.elapsed()
             self.note_fault(f"restarted redis-server {stopped}")
 
     def note_fault(self, text: str) -> None:
@@ -530,6 +744,13 @@ class Load:
             base_url=self.base_url, limits=limits, timeout=httpx.Timeout(30.0)
         ) as client:
             self.client = client
+            # Streams read for long: their own connections, and a comment line comes at
+            # least every 15 s.
+            self.stream_client = httpx.AsyncClient(
+                base_url=self.base_url,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=0),
+                timeout=httpx.Timeout(30.0, read=45.0),
+            )
             self.started = time.monotonic()
             rng = random.Random(self.seed)
 
@@ -543,7 +764,11 @@ class Load:
                 *(self.owner(child_rng()) for _ in range(OWNERS)),
                 *(self.operator(child_rng()) for _ in range(OPERATORS)),
                 *(self.courier(child_rng(), c) for c in self.city.couriers),
+                *(self.watcher(child_rng(), "customer") for _ in range(CUSTOMER_WATCHERS)),
+                *(self.watcher(child_rng(), "owner") for _ in range(OWNER_WATCHERS)),
+                *(self.watcher(child_rng(), "other") for _ in range(OTHER_WATCHERS)),
                 self.restocker(child_rng()),
+                self.feed_follower(child_rng()),
                 self.newcomer(child_rng()),
             ]
             background = [
@@ -569,6 +794,7 @@ class Load:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                await self.stream_client.aclose()
             return time.monotonic() - self.started
 
 

@@ -50,6 +50,11 @@ def report_traffic(load: Load, seconds: float) -> None:
         "errors by status: "
         + (", ".join(f"{code} x {n:,}" for code, n in sorted(errors.items())) or "none")
     )
+    if stats.cache_down:
+        log(
+            "503 while the cache's Redis was away, as the contract says (not counted above): "
+            + ", ".join(f"{label} x {n}" for label, n in stats.cache_down.most_common())
+        )
     for phase in ("normal", "redis down", "broker down"):
         counter = stats.phases.get(phase)
         if counter:

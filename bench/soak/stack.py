@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.common import ROOT
 from bench.common.processes import port_is_open, production_env, wait_ready
 from bench.common.report import log
-from bench.soak.config import NO_LIMIT, PR_SET_PDEATHSIG, RUN_DIR
+from bench.soak.config import CACHE_KEY_PREFIX, NO_LIMIT, PR_SET_PDEATHSIG, RUN_DIR
 
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -227,7 +227,9 @@ def server_env(*, database_url: str, cache: RedisServer, broker: RedisServer) ->
         ALLOWED_HOSTS="127.0.0.1",
         REDIS_URL=cache.url(0),
         CELERY_BROKER_URL=broker.url(0),
-        CACHE_KEY_PREFIX="soak",
+        CACHE_KEY_PREFIX=CACHE_KEY_PREFIX,
+        # The soak's webhook receivers listen on loopback, over plain http.
+        WEBHOOK_ALLOW_PRIVATE_URLS="true",
         SUGGEST_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
         TOKEN_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
         REGISTER_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
