@@ -59,7 +59,11 @@ def webhook_post(
     target = httpx.URL(url)
     host = target.raw_host.decode("ascii")
     headers = {**headers, "Host": target.netloc.decode("ascii")}
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    # A transport of its own, so no proxy from the environment: a proxy's tunnel would
+    # ask the server for the address's certificate, not the host's.
+    with httpx.Client(
+        transport=httpx.HTTPTransport(), timeout=timeout, follow_redirects=False
+    ) as client:
         for address in addresses[:-1]:
             try:
                 return _post_to(client, target, address, host, content, headers)

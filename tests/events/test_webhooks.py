@@ -376,6 +376,21 @@ def test_https_is_verified_for_the_urls_host_while_connecting_to_its_address(
 
 
 @pytest.mark.django_db
+def test_a_proxy_from_the_environment_is_not_used(
+    market, tls_receiver, resolve, settings, monkeypatch
+):
+    """Through a proxy's tunnel, the server would be asked for the address's certificate."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    resolve(["127.0.0.1"])
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    endpoint = _named_endpoint(market, tls_receiver)
+    assert _deliver(endpoint, _event(market["shop"].pk)).delivered
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("tls_receiver", ["other.test"], indirect=True)
 def test_a_certificate_for_another_name_is_refused(market, tls_receiver, resolve, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
