@@ -1,8 +1,8 @@
 from functools import partial
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from delivery.selectors import (
     courier_list,
     courier_of_user,
     courier_open_orders,
-    courier_track,
+    courier_track_json,
 )
 from delivery.services import (
     courier_create,
@@ -143,7 +143,6 @@ class CourierLocationApi(APIView):
 
 class CourierTrackApi(APIView):
     permission_classes = [IsAuthenticated, IsOperator]
-    _time = drf_serializers.DateTimeField()
 
     @extend_schema(
         parameters=[serializers.TrackParamsSerializer],
@@ -155,18 +154,8 @@ class CourierTrackApi(APIView):
             raise Courier.DoesNotExist
         params = serializers.TrackParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        track = courier_track(courier_id=courier_id, **params.validated_data)
-        points = [
-            {
-                "location": {"type": "Point", "coordinates": [lng, lat]},
-                "recorded_at": self._time.to_representation(recorded_at),
-                "speed_mps": speed_mps,
-                "heading": heading,
-                "accuracy_m": accuracy_m,
-            }
-            for lng, lat, recorded_at, speed_mps, heading, accuracy_m in track["points"]
-        ]
-        return Response({**track, "points": points})
+        body = courier_track_json(courier_id=courier_id, **params.validated_data)
+        return HttpResponse(body, content_type="application/json")
 
 
 class CourierMyOrdersApi(APIView):

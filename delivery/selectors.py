@@ -5,7 +5,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from delivery.models import Courier
-from geomarket.sql import fetch_all, fetch_dicts, point_ewkt
+from delivery.shapes import TRACK_POINT
+from geomarket.sql import fetch_dicts, fetch_value, point_ewkt
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
 from orders.selectors import COURIER_ACTIVE_ORDERS_SQL
 
@@ -77,10 +78,9 @@ TRACK_POINTS_MAX = 10_000
 TRACK_DEFAULT_WINDOW = timedelta(hours=24)
 
 # A courier's points in a window, in time order (ties in a fixed order, the same for the
-# points and the line), with the length of the whole window's path: PostGIS on geography,
-# so on the WGS84 spheroid. `real` columns go through numeric so that 12.3 reads back
-# as 12.3, not as the nearest float4's expansion.
-COURIER_TRACK_SQL = """
+# points and the line), with the length of the whole window's path (PostGIS on geography,
+# so on the WGS84 spheroid, to the millimetre), rendered as the answer's JSON text.
+COURIER_TRACK_JSON_SQL = f"""
 WITH w AS MATERIALIZED (
     SELECT recorded_at, location, heading, speed_mps, accuracy_m,
            row_number() OVER (ORDER BY recorded_at, ST_X(location::geometry),
@@ -88,25 +88,23 @@ WITH w AS MATERIALIZED (
     FROM delivery_courierping
     WHERE courier_id = %(courier)s AND recorded_at >= %(since)s AND recorded_at <= %(until)s
 )
-SELECT ST_X(location::geometry), ST_Y(location::geometry), recorded_at,
-       speed_mps::numeric::float8, heading::numeric::float8, accuracy_m::numeric::float8,
-       (SELECT COALESCE(ST_Length(ST_MakeLine(location::geometry ORDER BY n)::geography), 0)
+SELECT '{{"points":['
+    || COALESCE((SELECT string_agg({TRACK_POINT.json_sql(alias="w")}, ',' ORDER BY n)
+                 FROM w WHERE n <= %(limit)s), '')
+    || '],"distance_m":'
+    || (SELECT round(COALESCE(ST_Length(ST_MakeLine(location::geometry ORDER BY n)::geography),
+                              0)::numeric, 3)::text
         FROM w)
-FROM w
-WHERE n <= %(limit)s
-ORDER BY n
-"""
+    || ',"truncated":'
+    || CASE WHEN EXISTS (SELECT FROM w WHERE n > %(limit)s) THEN 'true' ELSE 'false' END
+    || '}}'
+"""  # noqa: S608 - only a declared shape is interpolated
 
 
-def courier_track(*, courier_id: int, since, until) -> dict:
-    """The first `TRACK_POINTS_MAX` points of the window as rows (lng, lat, recorded_at,
-    speed_mps, heading, accuracy_m), the window's path length, and whether it held more."""
-    rows = fetch_all(
-        COURIER_TRACK_SQL,
-        {"courier": courier_id, "since": since, "until": until, "limit": TRACK_POINTS_MAX + 1},
+def courier_track_json(*, courier_id: int, since, until) -> str:
+    """The track's answer as JSON text: the first `TRACK_POINTS_MAX` points of the window,
+    the window's path length, and whether it held more."""
+    return fetch_value(
+        COURIER_TRACK_JSON_SQL,
+        {"courier": courier_id, "since": since, "until": until, "limit": TRACK_POINTS_MAX},
     )
-    return {
-        "points": [row[:6] for row in rows[:TRACK_POINTS_MAX]],
-        "distance_m": round(rows[0][6], 3) if rows else 0.0,
-        "truncated": len(rows) > TRACK_POINTS_MAX,
-    }

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from delivery.models import CourierStatus, Vehicle
 from delivery.selectors import TRACK_DEFAULT_WINDOW, TRACK_POINTS_MAX
+from delivery.shapes import TRACK_POINT
 from geomarket.accounts.models import User
 from geomarket.api.fields import FiniteFloatField, GeoJSONPointField, IdField, StrictIntegerField
 from geomarket.api.validation import prebuilt
@@ -122,12 +123,7 @@ class TrackParamsSerializer(serializers.Serializer):
         return {"since": since, "until": until}
 
 
-class TrackPointSerializer(serializers.Serializer):
-    location = GeoJSONPointField()
-    recorded_at = serializers.DateTimeField()
-    speed_mps = serializers.FloatField(allow_null=True)
-    heading = serializers.FloatField(allow_null=True)
-    accuracy_m = serializers.FloatField(allow_null=True)
+TrackPointSerializer = TRACK_POINT.serializer()
 
 
 class TrackOutputSerializer(serializers.Serializer):

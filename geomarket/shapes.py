@@ -98,6 +98,15 @@ def _centimetres(value: float) -> float:
 
 # A distance in metres, to the centimetre.
 METRES = Kind("metres", serializers.FloatField, _centimetres, "round({value}::numeric, 2)::text")
+# A device's measurement kept as a `real` (a speed, a heading, an accuracy): its six
+# significant digits, as the column is read through numeric (12.3, not the float4's
+# expansion). The SQL's text is numeric's (90, not 90.0): the same number in JSON.
+MEASURE = Kind(
+    "measure",
+    lambda: serializers.FloatField(allow_null=True),
+    lambda value: None if value is None else float(value),
+    "COALESCE({value}::numeric::text, 'null')",
+)
 # A geography point as GeoJSON; float8's text is the shortest that reads back the same,
 # as Python's repr.
 POINT = Kind(
