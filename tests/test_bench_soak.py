@@ -1,13 +1,21 @@
 """The soak's checks of live delivery, given made-up data: a missing or foreign webhook
 delivery, a bad signature, and a courier's point shown to someone who may not see it."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from standardwebhooks import Webhook
 
 from bench.soak.checks import feed_skipped
 from bench.soak.streams import Shown, SseReader, location_leaks, status_at
-from bench.soak.webhooks import Delivery, Endpoint, EventRow, deliveries_compare, signature_valid
+from bench.soak.webhooks import (
+    Delivery,
+    Endpoint,
+    EventRow,
+    deliveries_compare,
+    delivery_lags,
+    signature_valid,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 T0 = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
@@ -194,3 +202,15 @@ def test_an_event_the_feed_passed_without_giving_is_flagged():
     # 5 is past where the reader got to: not skipped, only not read yet.
     assert feed_skipped([1, 2, 4, 5], [1, 2, 4]) == []
     assert feed_skipped([1, 2], []) == []
+
+
+def test_a_delivery_lag_counts_the_first_arrival_at_that_endpoint():
+    written = {2: 100.0, 3: 100.0, 4: 100.0}
+    deliveries = [
+        replace(_delivery(2), at=103.0),
+        replace(_delivery(2), at=105.0),
+        replace(_delivery(3, path="/owner"), at=101.0),
+        replace(_delivery(4), at=130.0),
+    ]
+
+    assert delivery_lags(written=written, deliveries=deliveries, path="/all") == [3.0, 30.0]

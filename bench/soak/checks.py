@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from bench.common.report import log
+from bench.common.report import log, percentile
 from bench.soak.city import Marks
 from bench.soak.config import (
     ACTIVE_STATUSES,
@@ -18,7 +18,7 @@ from bench.soak.config import (
 from bench.soak.load import CAPACITY_SQL, Load
 from bench.soak.stack import Supervisor
 from bench.soak.streams import location_leaks
-from bench.soak.webhooks import EventRow, Receivers
+from bench.soak.webhooks import EventRow, Receivers, delivery_lags
 
 
 @dataclass(frozen=True)
@@ -412,6 +412,21 @@ def webhooks_check(
         " FROM events_webhookendpoint e WHERE e.id = ANY(%s)",
         [[endpoint.id for endpoint in receivers.endpoints if not endpoint.healthy]],
     )
+    written = dict(
+        rows(
+            "SELECT id, extract(epoch FROM created_at)::float8 FROM events_event WHERE id > %s",
+            [marks.event_id],
+        )
+    )
+    for endpoint in receivers.healthy():
+        lags = delivery_lags(
+            written=written, deliveries=receivers.received("healthy"), path=endpoint.path
+        )
+        lines.append(
+            f"\n      {endpoint.name}: each event got {percentile(lags, 0.5):.1f} s after it was "
+            f"written at the median, {percentile(lags, 0.95):.1f} s at p95, "
+            f"{max(lags, default=float('nan')):.1f} s at most"
+        )
     for url, active, failures, disabled, attempts in failing:
         lines.append(
             f"\n      failing receiver {url}: {len(receivers.received('failing')):,} requests "

@@ -48,6 +48,8 @@ class Delivery:
     timestamp: str | None
     signature: str | None
     body: str
+    # When the receiver got it (seconds since the epoch).
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,23 @@ def deliveries_read(path: Path) -> list[Delivery]:
                 timestamp=record["timestamp"],
                 signature=record["signature"],
                 body=record["body"],
+                at=record["at"],
             )
         )
     return found
+
+
+def delivery_lags(
+    *, written: dict[int, float], deliveries: list[Delivery], path: str
+) -> list[float]:
+    """For each event written (id: when, in seconds since the epoch) that reached the
+    endpoint at `path`, how long after it was written it first did, in time order."""
+    first: dict[int, float] = {}
+    for delivery in deliveries:
+        if delivery.path == path and delivery.id and delivery.id.isdigit():
+            event_id = int(delivery.id)
+            first[event_id] = min(first.get(event_id, delivery.at), delivery.at)
+    return sorted(first[event_id] - at for event_id, at in written.items() if event_id in first)
 
 
 class Receivers:
