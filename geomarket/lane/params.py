@@ -182,32 +182,35 @@ def _reader(field) -> Callable[[str], object]:
     return run if fast is None else fast
 
 
-def query_parser(serializer_class: type[serializers.Serializer]) -> Callable[[bytes], dict | None]:
-    """`raw query -> serializer_class(data=QueryDict(raw)).validated_data`, or None for
-    a query only Django should answer (invalid, repeated or unusual)."""
+def _derived(serializer_class, *, unsupported: tuple = ()):
+    """The serializer made once, its writable fields each with its `validate_<field>`
+    method, and its `validate()` (None when not overridden), as DRF runs them."""
     serializer = serializer_class()
     if serializer.validators:
         raise TypeError(
             f"{serializer_class.__name__}: serializer-level validators are not derived."
         )
-    steps = []
+    fields = []
     for field in serializer._writable_fields:
-        if isinstance(field, _UNSUPPORTED) or "." in field.source or field.source == "*":
+        if isinstance(field, unsupported) or "." in field.source or field.source == "*":
             raise TypeError(f"{serializer_class.__name__}.{field.field_name} cannot be read here.")
-        steps.append(
-            (
-                field.field_name,
-                field.source,
-                _absent_reader(field),
-                _reader(field),
-                getattr(serializer, f"validate_{field.field_name}", None),
-            )
-        )
+        fields.append((field, getattr(serializer, f"validate_{field.field_name}", None)))
     validate = (
         serializer.validate
         if type(serializer).validate is not serializers.Serializer.validate
         else None
     )
+    return fields, validate
+
+
+def query_parser(serializer_class: type[serializers.Serializer]) -> Callable[[bytes], dict | None]:
+    """`raw query -> serializer_class(data=QueryDict(raw)).validated_data`, or None for
+    a query only Django should answer (invalid, repeated or unusual)."""
+    fields, validate = _derived(serializer_class, unsupported=_UNSUPPORTED)
+    steps = [
+        (field.field_name, field.source, _absent_reader(field), _reader(field), validate_field)
+        for field, validate_field in fields
+    ]
     format_name = api_settings.URL_FORMAT_OVERRIDE
 
     def parse(raw: bytes) -> dict | None:
@@ -258,29 +261,11 @@ def _json_float_reader(field) -> Callable[[object], object] | None:
 def body_parser(serializer_class: type[serializers.Serializer]) -> Callable[[object], dict | None]:
     """`data -> serializer_class(data=data).validated_data` for a decoded JSON body, or
     None for a body only Django should answer (invalid, or unusually spelled)."""
-    serializer = serializer_class()
-    if serializer.validators:
-        raise TypeError(
-            f"{serializer_class.__name__}: serializer-level validators are not derived."
-        )
-    steps = []
-    for field in serializer._writable_fields:
-        if "." in field.source or field.source == "*":
-            raise TypeError(f"{serializer_class.__name__}.{field.field_name} cannot be read here.")
-        steps.append(
-            (
-                field.field_name,
-                field.source,
-                _json_float_reader(field),
-                field.run_validation,
-                getattr(serializer, f"validate_{field.field_name}", None),
-            )
-        )
-    validate = (
-        serializer.validate
-        if type(serializer).validate is not serializers.Serializer.validate
-        else None
-    )
+    fields, validate = _derived(serializer_class)
+    steps = [
+        (field.field_name, field.source, _json_float_reader(field), field.run_validation, check)
+        for field, check in fields
+    ]
 
     def parse(data: object) -> dict | None:
         if type(data) is not dict:

@@ -4,7 +4,6 @@ requests Django would answer with a 200, and Django whenever anything is off."""
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_redis import get_redis_connection
 
@@ -15,6 +14,7 @@ from geomarket.lane import async_db
 from orders.models import Order
 from tests import factories
 from tests.delivery.placing import order_placed
+from tests.delivery.test_tracks import track_rows as kept
 from tests.search.served import closed_port, in_thread, served
 
 pytestmark = [
@@ -28,19 +28,6 @@ BODY = {"lat": 52.5301, "lng": 13.4102, "heading": 90.0, "speed_mps": 4.2, "accu
 
 def token_headers(user) -> dict:
     return {"Authorization": f"Token {user.auth_token.key}"}
-
-
-def kept(courier_id: int) -> list[tuple]:
-    """The courier's track, straight from the table."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT recorded_at, ST_Y(location::geometry), ST_X(location::geometry),"
-            " heading::numeric::float8, speed_mps::numeric::float8,"
-            " accuracy_m::numeric::float8"
-            " FROM delivery_courierping WHERE courier_id = %s ORDER BY recorded_at",
-            [courier_id],
-        )
-        return cursor.fetchall()
 
 
 def point_of(courier_id: int) -> tuple:
