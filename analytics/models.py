@@ -65,6 +65,23 @@ class MerchantDay(models.Model):
         return f"{self.merchant_id} {self.day}: {self.orders}"
 
 
+class MerchantTotal(models.Model):
+    """A merchant's running totals at its last day of deliveries: the `*_to_date` of its
+    latest `MerchantDay`, kept beside them by the same statement. A report whose range
+    ends on or after that day (the last N days up to today, as the operators ask) reads
+    a merchant's totals to its end here, one row from a join, instead of probing the
+    merchant's days for them."""
+
+    merchant_id = models.BigIntegerField(primary_key=True)
+    day = models.DateField()
+    orders_to_date = models.BigIntegerField()
+    revenue_to_date = models.DecimalField(max_digits=16, decimal_places=2)
+    delivery_time_to_date = models.DurationField()
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} to {self.day}: {self.orders_to_date}"
+
+
 class ProductDay(models.Model):
     """The delivered units and revenue of one product of one merchant on one UTC day."""
 

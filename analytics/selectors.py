@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import (
     Avg,
+    Case,
     DateField,
     DecimalField,
     DurationField,
@@ -28,14 +29,16 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
     Window,
 )
 from django.db.models.functions import Coalesce, DenseRank, NullIf
+from django.db.models.lookups import GreaterThan
 from django.db.models.sql.constants import INNER, LOUTER
 from django_cte import CTE, with_cte
 from django_cte.raw import raw_cte_sql
 
-from analytics.models import MerchantDay, PlatformDay, ProductDay, ReportPeriod
+from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay, ReportPeriod
 from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from catalog.models import Product
 from geomarket.accounts.selectors import KEY_STAND_IN, operator_tokens
@@ -373,15 +376,16 @@ def revenue_report(
 # --- merchants ----------------------------------------------------------------------
 
 
-def _totals(*, before: str, day: date, name: str, join_type: str) -> Lateral:
-    """The running totals of each merchant's last day `before` `day` (`lt` or `lte`)."""
-    return Lateral(
-        MerchantDay.objects.filter(merchant_id=OuterRef("pk"), **{f"day__{before}": day})
-        .order_by("-day")
-        .values("orders_to_date", "revenue_to_date", "delivery_time_to_date")[:1],
-        name=name,
-        join_type=join_type,
-    )
+TOTALS = ("orders_to_date", "revenue_to_date", "delivery_time_to_date")
+
+
+def _totals(*, before: str, day: date, name: str, join_type: str, only_if=None) -> Lateral:
+    """The running totals of each merchant's last day `before` `day` (`lt` or `lte`),
+    probed only for the merchants meeting `only_if` (a condition on the outer row)."""
+    days = MerchantDay.objects.filter(merchant_id=OuterRef("pk"), **{f"day__{before}": day})
+    if only_if is not None:
+        days = days.filter(only_if)
+    return Lateral(days.order_by("-day").values(*TOTALS)[:1], name=name, join_type=join_type)
 
 
 def _merchants_queryset(*, range_: DateRange):
@@ -389,20 +393,41 @@ def _merchants_queryset(*, range_: DateRange):
 
     A merchant's sums over the range are its running totals at its last day up to the
     range's end minus those at its last day before the range's start
-    (`MerchantDay.orders_to_date`): two index probes for each merchant, joined LATERAL
-    (the ORM's scalar subqueries would probe once for each column). A merchant with
-    nothing up to the end has no row; one with nothing before the start takes zeros.
+    (`MerchantDay.orders_to_date`), joined LATERAL (the ORM's scalar subqueries would
+    probe once for each column). The totals to the end are the merchant's latest
+    (`MerchantTotal`, joined) when the range ends on or after its last day, as the last
+    N days up to today always do; only a range ending earlier probes its days for them.
+    So a merchant costs one index probe, before the start, where it cost two. A
+    merchant with nothing up to the end has no row; one with nothing before the start
+    takes zeros.
     """
-    to_end = _totals(before="lte", day=range_.date_to, name="to_end", join_type=INNER)
+    latest = Lateral(
+        MerchantTotal.objects.filter(merchant_id=OuterRef("pk")).values("day", *TOTALS),
+        name="latest",
+        join_type=INNER,
+    )
+    ends_after_range = GreaterThan(latest.col("day"), Value(range_.date_to))
+    earlier = _totals(
+        before="lte",
+        day=range_.date_to,
+        name="to_end",
+        join_type=LOUTER,
+        only_if=ends_after_range,
+    )
     before_start = _totals(before="lt", day=range_.date_from, name="before_start", join_type=LOUTER)
 
     def in_range(column: str, zero):
-        return to_end.col(column) - Coalesce(before_start.col(column), zero)
+        to_end = Case(
+            When(ends_after_range, then=earlier.col(column)),
+            default=latest.col(column),
+            output_field=latest.col(column).output_field,
+        )
+        return to_end - Coalesce(before_start.col(column), zero)
 
     orders = in_range("orders_to_date", Value(0))
     revenue = in_range("revenue_to_date", Value(0, output_field=DecimalField()))
     delivery_time = in_range("delivery_time_to_date", Value(timedelta(0)))
-    merchants = before_start.join(to_end.join(Merchant.objects.all()))
+    merchants = before_start.join(earlier.join(latest.join(Merchant.objects.all())))
     # Every merchant's revenue over the range, read from the platform's days (a few rows
     # a day) rather than summed over the merchants' rows by a window, which held all of
     # them once more. The two are the same sum of the same delivered orders' totals:

@@ -14,10 +14,11 @@ from django.db import connection, transaction
 from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from analytics.models import MerchantDay, PlatformDay, ProductDay
+from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
 from orders.models import Order, OrderItem, OrderStatus
 
 _MERCHANT_DAY = MerchantDay._meta.db_table
+_MERCHANT_TOTAL = MerchantTotal._meta.db_table
 _PRODUCT_DAY = ProductDay._meta.db_table
 _PLATFORM_DAY = PlatformDay._meta.db_table
 
@@ -33,7 +34,8 @@ _PLATFORM_DAY = PlatformDay._meta.db_table
 # it. All of that is read from the statement's snapshot, which is why the merchant's
 # deliveries are serialized (`_LOCK_MERCHANTS_SQL`) before this statement starts: then
 # no other transaction writes the merchant's days meanwhile, and a new day is a plain
-# INSERT.
+# INSERT. The same holds of its totals at its last day (`MerchantTotal`): all it has
+# delivered, dated by the latest of its days.
 _ADD_SQL = f"""
 WITH merchant_days AS ({{merchant_days}}),
 first_days AS (SELECT merchant_id, min(day) AS day FROM merchant_days GROUP BY 1),
@@ -85,6 +87,19 @@ merchant_days_added AS (
         SELECT FROM {_MERCHANT_DAY} e WHERE e.merchant_id = c.merchant_id AND e.day = c.day
     )
     ORDER BY c.merchant_id, c.day
+),
+merchant_totals_added AS (
+    INSERT INTO {_MERCHANT_TOTAL} AS t (merchant_id, day, orders_to_date, revenue_to_date,
+                                        delivery_time_to_date)
+    SELECT merchant_id, max(day), sum(orders), sum(revenue), sum(delivery_time)
+    FROM merchant_days
+    GROUP BY merchant_id
+    ORDER BY merchant_id
+    ON CONFLICT (merchant_id) DO UPDATE SET
+        day = greatest(t.day, EXCLUDED.day),
+        orders_to_date = t.orders_to_date + EXCLUDED.orders_to_date,
+        revenue_to_date = t.revenue_to_date + EXCLUDED.revenue_to_date,
+        delivery_time_to_date = t.delivery_time_to_date + EXCLUDED.delivery_time_to_date
 ),
 platform_days_added AS (
     INSERT INTO {_PLATFORM_DAY} AS d (day, shard, orders, revenue)
@@ -165,12 +180,25 @@ def rollups_order_transitioned(*, order: Order, from_status: str, to_status: str
 
 _DELETE_SQL = f"""
 WITH merchant_days AS (DELETE FROM {_MERCHANT_DAY} WHERE day >= %(since)s),
-platform_days AS (DELETE FROM {_PLATFORM_DAY} WHERE day >= %(since)s)
+platform_days AS (DELETE FROM {_PLATFORM_DAY} WHERE day >= %(since)s),
+merchant_totals AS (DELETE FROM {_MERCHANT_TOTAL})
 DELETE FROM {_PRODUCT_DAY} WHERE day >= %(since)s
 """  # noqa: S608 (table names only)
 
+# The totals at each merchant's last day left once the days from `since` are gone
+# (`_DELETE_SQL` deleted them all: in one statement the insert would meet them still).
+_TOTALS_KEPT_SQL = f"""
+INSERT INTO {_MERCHANT_TOTAL} (merchant_id, day, orders_to_date, revenue_to_date,
+                               delivery_time_to_date)
+SELECT DISTINCT ON (merchant_id)
+       merchant_id, day, orders_to_date, revenue_to_date, delivery_time_to_date
+FROM {_MERCHANT_DAY}
+WHERE day < %(since)s
+ORDER BY merchant_id, day DESC
+"""  # noqa: S608 (table names only)
 
-# No savepoint inside the caller's transaction (the demo seeding's): this adds three
+
+# No savepoint inside the caller's transaction (the demo seeding's): this adds four
 # statements to it, however many orders there are.
 @transaction.atomic(savepoint=False)
 def rollups_rebuild(*, since: date | None = None) -> None:
@@ -179,9 +207,11 @@ def rollups_rebuild(*, since: date | None = None) -> None:
     seeding). Deliveries committing meanwhile wait for it, then add to what it wrote."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"LOCK TABLE {_MERCHANT_DAY}, {_PLATFORM_DAY}, {_PRODUCT_DAY} IN EXCLUSIVE MODE"
+            f"LOCK TABLE {_MERCHANT_DAY}, {_MERCHANT_TOTAL}, {_PLATFORM_DAY}, {_PRODUCT_DAY}"
+            " IN EXCLUSIVE MODE"
         )
         cursor.execute(_DELETE_SQL, {"since": since or date.min})
+        cursor.execute(_TOTALS_KEPT_SQL, {"since": since or date.min})
     orders = Order.objects.all()
     if since is not None:
         orders = orders.filter(delivered_at__gte=datetime.combine(since, time.min, tzinfo=UTC))

@@ -9,7 +9,7 @@ from django.db import connection
 from rest_framework.renderers import JSONRenderer
 
 from analytics import selectors
-from analytics.models import MerchantDay, PlatformDay, ProductDay
+from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
 from analytics.selectors import INTERVALS, DateRange
 from catalog.models import Product
 from geomarket.sql import CompiledQuery, fetch_value, literal_sql
@@ -152,6 +152,19 @@ def test_the_merchants_report_reads_two_running_totals_a_merchant(history):
     assert sum(node["Actual Rows"] * node["Actual Loops"] for node in reads) <= 2 * len(
         history["shops"]
     )
+
+
+def test_a_range_ending_after_every_merchants_last_day_probes_only_before_its_start(history):
+    last_day = MerchantDay.objects.latest("day").day
+    reads = [
+        node
+        for node in plan_nodes(
+            selectors.merchants_statement(range_=DateRange(date(2026, 3, 5), last_day))
+        )
+        if node.get("Relation Name") == MerchantDay._meta.db_table
+    ]
+    # The totals to the end are each merchant's latest, joined; its days are not probed.
+    assert sorted(node["Actual Loops"] for node in reads) == [0, MerchantTotal.objects.count()]
 
 
 def test_revenue_rendered_by_postgresql_is_what_drf_renders(history):

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from analytics.models import MerchantDay, PlatformDay, ProductDay
+from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
 from analytics.selectors import INTERVALS, DateRange, merchants_report, revenue_report, top_products
 from analytics.services import rollups_rebuild
 from orders.models import Order, OrderItem, OrderStatus
@@ -166,7 +166,7 @@ def _assert_reports_match(history: dict, rng: random.Random) -> None:
                 )
 
 
-def _rollups() -> tuple[list, list, list]:
+def _rollups() -> tuple[list, list, list, list]:
     return (
         sorted(
             MerchantDay.objects.values_list(
@@ -176,6 +176,11 @@ def _rollups() -> tuple[list, list, list]:
         sorted(PlatformDay.objects.values_list("day", "shard", "orders", "revenue")),
         sorted(
             ProductDay.objects.values_list("merchant_id", "product_id", "day", "units", "revenue")
+        ),
+        sorted(
+            MerchantTotal.objects.values_list(
+                "merchant_id", "day", "orders_to_date", "revenue_to_date", "delivery_time_to_date"
+            )
         ),
     )
 
@@ -198,14 +203,32 @@ WHERE orders_to_date <> orders_sum
 """
 
 
+# The merchants whose latest totals (`MerchantTotal`) are not those of their last day,
+# or who have the one without the other.
+WRONG_LATEST_TOTALS_SQL = """
+SELECT coalesce(t.merchant_id, d.merchant_id)
+FROM analytics_merchanttotal t
+FULL JOIN (
+    SELECT DISTINCT ON (merchant_id) *
+    FROM analytics_merchantday
+    ORDER BY merchant_id, day DESC
+) d ON d.merchant_id = t.merchant_id
+WHERE t.merchant_id IS NULL OR d.merchant_id IS NULL
+   OR (t.day, t.orders_to_date, t.revenue_to_date::text, t.delivery_time_to_date::text)
+      <> (d.day, d.orders_to_date, d.revenue_to_date::text, d.delivery_time_to_date::text)
+"""
+
+
 def wrong_running_totals() -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(WRONG_RUNNING_TOTALS_SQL)
-        return cursor.fetchall()
+        wrong = cursor.fetchall()
+        cursor.execute(WRONG_LATEST_TOTALS_SQL)
+        return wrong + cursor.fetchall()
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_running_totals_are_the_sums_of_the_merchants_days_so_far(clock, seed):
+def test_running_and_latest_totals_are_the_sums_of_the_merchants_days_so_far(clock, seed):
     rng = random.Random(100 + seed)
     seen: dict[int, date] = {}
     dated_back = 0
@@ -271,11 +294,13 @@ def test_only_a_delivery_adds_to_the_rollups(clock):
     order_transition(order_id=cancelled.pk, actor=operator, to_status=OrderStatus.CANCELLED)
     for step in TO_DELIVERED[:-1]:
         order_transition(order_id=kept.pk, actor=operator, to_status=step)
-    assert _rollups() == ([], [], [])
+    assert _rollups() == ([], [], [], [])
     clock[0] = datetime(2026, 6, 3, 23, 59, 59, 999_999, tzinfo=UTC)
     order_transition(order_id=kept.pk, actor=operator, to_status=OrderStatus.DELIVERED)
+    delivered = Order.objects.get(pk=kept.pk)
     assert _rollups() == (
         [(shop.pk, date(2026, 6, 3), 1, kept.total, 1, kept.total)],
         [(date(2026, 6, 3), shop.pk % PlatformDay.SHARDS, 1, kept.total)],
         [(shop.pk, product.pk, date(2026, 6, 3), 2, product.price * 2)],
+        [(shop.pk, date(2026, 6, 3), 1, kept.total, delivered.delivered_at - delivered.created_at)],
     )
