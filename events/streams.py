@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from events.models import Event, EventType
 from events.serializers import StreamStatusSerializer
+from geomarket.answer_cache import breaker_closed, breaker_trip
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +75,17 @@ def order_streams_publish(*, entries: list[StreamEntry]) -> int:
 def order_stream_last_id(order_id: int) -> str | None:
     """The id of the order's latest stream entry ("0-0" when it has none): a stream opened
     now sends every entry after it, those published while it was subscribing too. None
-    when Redis is unavailable."""
+    when Redis is unavailable.
+
+    Read on the request's thread: behind the shared circuit breaker, so that while Redis
+    does not answer, streams opening (their clients reconnect every few seconds) do not
+    each hold a thread for the socket timeout, starving other requests."""
+    if not breaker_closed():
+        return None
     try:
         latest = get_redis_connection("default").xrevrange(order_stream_key(order_id), count=1)
     except RedisError as exc:
-        logger.warning("order stream position not read, redis unavailable: %r", exc)
+        breaker_trip(exc, "order stream opening")
         return None
     return latest[0][0].decode() if latest else "0-0"
 

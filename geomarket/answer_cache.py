@@ -76,6 +76,12 @@ def breaker_allows() -> bool:
     return _breaker.allows() and not _breaker.needs_full_bump
 
 
+def breaker_closed() -> bool:
+    """Whether Redis may be tried now: it has not failed within the cooldown. For reads
+    that an outage cannot have made stale, unlike cached answers (`breaker_allows`)."""
+    return _breaker.allows()
+
+
 def recovery_pending() -> bool:
     """Whether Redis may be tried again but first needs the invalidation `_recover` does,
     which only a request through `cached_answer` performs."""

@@ -7,6 +7,7 @@ real Redis: nothing published while a stream opens is lost to it."""
 import asyncio
 import json
 import secrets
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -626,6 +627,24 @@ def test_open_streams_end_when_redis_stops_and_resume_once_it_is_back(own_redis,
             event = stream.event()
             assert '"status":"picked_up"' in event["data"]
             assert event["id"] > seen["customer"]
+
+
+def test_while_redis_does_not_answer_stream_openings_wait_for_it_once(own_redis, tracked, settings):
+    """Each opening holds a thread while it reads where the order's stream stands: the
+    first to find Redis silent waits the socket timeout, those after it do not wait."""
+    settings.CACHE_BREAKER_SECONDS = 5
+    customer, order_id = tracked["users"]["customer"], tracked["order"].pk
+    waits = []
+    own_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            stream_answer(customer, order_id)
+            waits.append(time.monotonic() - started)
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    assert waits[0] >= 0.9
+    assert max(waits[1:]) < 0.5, waits
 
 
 def resumed(base_url, order_id, headers: dict, last_event_id: str, *, within: float) -> dict:
