@@ -13,7 +13,13 @@ from events.selectors import (
     webhook_deliveries_recent,
     webhooks_visible_to,
 )
-from events.services import webhook_create, webhook_delete, webhook_replay, webhook_update
+from events.services import (
+    events_feed_positions_assign,
+    webhook_create,
+    webhook_delete,
+    webhook_replay,
+    webhook_update,
+)
 from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import IsOwnerOrOperator
 from geomarket.errors import NotFound
@@ -33,18 +39,20 @@ class EventFeedApi(APIView):
     def get(self, request):
         params = serializers.EventFeedParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        after_id = params.validated_data.get("after", 0)
+        after = params.validated_data.get("after", 0)
+        # Events committed since the last read get their places before this one reads.
+        events_feed_positions_assign()
         events = events_feed(
             user=request.user,
-            after_id=after_id,
+            after_position=after,
             types=params.validated_data.get("types"),
             limit=params.validated_data["limit"],
         )
-        last_id = events[-1].pk if events else after_id
+        last = events[-1].feed_position if events else after
         return Response(
             {
                 "events": serializers.EventSerializer(events, many=True).data,
-                "next_cursor": cursor_encode(last_id) if last_id else None,
+                "next_cursor": cursor_encode(last) if last else None,
             }
         )
 
@@ -131,7 +139,7 @@ class WebhookReplayApi(APIView):
         endpoint = _endpoint(request, webhook_id)
         payload = serializers.WebhookReplaySerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        replayed = webhook_replay(endpoint=endpoint, after_id=payload.validated_data["after"])
+        replayed = webhook_replay(endpoint=endpoint, after_position=payload.validated_data["after"])
         return Response({"replayed": replayed}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -33,10 +33,23 @@ class Event(models.Model):
     order_id = models.BigIntegerField(null=True, blank=True)
     data = models.JSONField(default=dict)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The event's place in the feed, given once it has committed
+    # (`events_feed_positions_assign`), in the order events commit. Ids come from a
+    # sequence in insert order: a transaction still running may hold a lower id than one
+    # that committed, and a feed walked by id would pass it for good.
+    feed_position = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["feed_position"], name="event_feed_position_unique"),
+        ]
         indexes = [
-            models.Index(fields=["merchant_id", "id"], name="event_merchant_feed_idx"),
+            models.Index(fields=["merchant_id", "feed_position"], name="event_merchant_feed_idx"),
+            models.Index(
+                fields=["id"],
+                name="event_unpositioned_idx",
+                condition=Q(feed_position__isnull=True),
+            ),
             models.Index(
                 fields=["id"], name="event_unpublished_idx", condition=Q(published_at__isnull=True)
             ),

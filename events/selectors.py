@@ -9,20 +9,20 @@ from events.models import Event, WebhookDelivery, WebhookEndpoint
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.errors import DomainError, Forbidden
 
-# A cursor is the last event's id as 8 bytes, URL-safe base64 without padding: always 11
+# A cursor is the last event's feed position as 8 bytes, URL-safe base64 without padding: always 11
 # characters, the last of them one of 16 (its two low bits are padding), so the schema can
 # state exactly which strings are cursors.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048]$"
 _MAX_ID = 2**63 - 1
 
 
-def cursor_encode(event_id: int) -> str:
-    return base64.urlsafe_b64encode(event_id.to_bytes(8, "big")).decode().rstrip("=")
+def cursor_encode(position: int) -> str:
+    return base64.urlsafe_b64encode(position.to_bytes(8, "big")).decode().rstrip("=")
 
 
 def cursor_decode(cursor: str, *, field: str = "after") -> int:
-    """The event id a cursor stands for; 400 for a string that is not a cursor. One
-    beyond every id (past bigint) is after every event."""
+    """The feed position a cursor stands for; 400 for a string that is not a cursor. One
+    beyond every position (past bigint) is after every event."""
     if not re.fullmatch(CURSOR_PATTERN, cursor):
         raise DomainError("Not a cursor of this feed.", field=field)
     return min(int.from_bytes(base64.urlsafe_b64decode(cursor + "="), "big"), _MAX_ID)
@@ -40,16 +40,17 @@ def events_scope(user) -> int | None:
 
 
 def events_feed(
-    *, user, after_id: int = 0, types: list[str] | None = None, limit: int = 100
+    *, user, after_position: int = 0, types: list[str] | None = None, limit: int = 100
 ) -> list[Event]:
-    """The events `user` may read after `after_id`, oldest first."""
+    """The events `user` may read after the feed position `after_position`, in the order
+    they committed (`events_feed_positions_assign` gives the positions)."""
     merchant_id = events_scope(user)
-    events = Event.objects.filter(pk__gt=after_id)
+    events = Event.objects.filter(feed_position__gt=after_position)
     if merchant_id is not None:
         events = events.filter(merchant_id=merchant_id)
     if types:
         events = events.filter(type__in=types)
-    return list(events.order_by("id")[:limit])
+    return list(events.order_by("feed_position")[:limit])
 
 
 def webhooks_visible_to(user) -> QuerySet[WebhookEndpoint]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -110,6 +110,42 @@ def webhook_retries_publish(*, batch: int = 100) -> int:
     return len(sent)
 
 
+# One at a time, held until the positions commit: positions then become visible in the
+# order they were given, and a reader never sees a later one before an earlier one.
+_FEED_POSITIONS_LOCK = "events.feed_positions"
+_FEED_POSITIONS_SQL = """
+WITH todo AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS n
+    FROM (SELECT id FROM events_event WHERE feed_position IS NULL ORDER BY id LIMIT %(batch)s) t
+), top AS (
+    SELECT COALESCE(max(feed_position), 0) AS position FROM events_event
+)
+UPDATE events_event e SET feed_position = top.position + todo.n
+FROM todo, top
+WHERE e.id = todo.id
+"""
+
+
+def events_feed_positions_assign(*, batch: int = 1000) -> int:
+    """Give the committed events that have none their places in the feed, after every
+    place given before; return how many. Events whose transactions are still running are
+    not seen, and get theirs once they commit, after these: the feed follows commit
+    order. Run by the relay before it publishes and by the feed before it reads."""
+    assigned = 0
+    # Most reads find every event placed (the relay places them as they commit): one
+    # look at the partial index, no lock, nothing written.
+    while Event.objects.filter(feed_position__isnull=True).exists():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_FEED_POSITIONS_LOCK]
+            )
+            cursor.execute(_FEED_POSITIONS_SQL, {"batch": batch})
+            assigned += cursor.rowcount
+        if cursor.rowcount < batch:
+            break
+    return assigned
+
+
 def events_publish(*, batch: int = 100) -> int:
     """Hand the webhook deliveries of pending events to the broker, one task per event and
     matching active endpoint; return how many events went out.
@@ -119,6 +155,8 @@ def events_publish(*, batch: int = 100) -> int:
     with the same `webhook-id`: at least once). Once they are marked and committed, the
     status changes among them go to their orders' live streams (`events.streams`).
     """
+    # In a transaction of its own, before the rows are locked below.
+    events_feed_positions_assign()
     with transaction.atomic():
         pending = list(
             Event.objects.select_for_update(skip_locked=True)
@@ -219,10 +257,12 @@ def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
-def webhook_replay(*, endpoint: WebhookEndpoint, after_id: int) -> int:
-    """Deliver again every event after `after_id` that the endpoint takes; return how many.
-    A broker outage answers 503: nothing here is kept to send later."""
-    events = Event.objects.filter(pk__gt=after_id)
+def webhook_replay(*, endpoint: WebhookEndpoint, after_position: int) -> int:
+    """Deliver again every event after the feed position `after_position` that the endpoint
+    takes; return how many. A broker outage answers 503: nothing here is kept to send
+    later."""
+    events_feed_positions_assign()
+    events = Event.objects.filter(feed_position__gt=after_position)
     if endpoint.merchant_id is not None:
         events = events.filter(merchant_id=endpoint.merchant_id)
     if endpoint.event_types:
@@ -230,7 +270,9 @@ def webhook_replay(*, endpoint: WebhookEndpoint, after_id: int) -> int:
     count = 0
     try:
         with celery_app.producer_or_acquire() as producer:
-            for event_id in events.order_by("id").values_list("pk", flat=True).iterator():
+            for event_id in (
+                events.order_by("feed_position").values_list("pk", flat=True).iterator()
+            ):
                 _deliver_later(endpoint_id=endpoint.pk, event_id=event_id, producer=producer)
                 count += 1
     except Exception as exc:

@@ -1,13 +1,15 @@
 """Events are written in the transaction of the change they describe, and read through a
 cursor feed scoped to the caller."""
 
+import psycopg
 import pytest
 from django.db import transaction
 
 from delivery.services import courier_create
 from events.models import Event
 from events.selectors import cursor_decode, cursor_encode
-from events.services import event_record
+from events.services import EVENT_INSERT_SQL, event_record
+from geomarket.sql import own_connection_params
 from inventory.services import inventory_adjust
 from orders.services import order_transition, orders_courier_set
 from tests import factories
@@ -152,9 +154,29 @@ def test_the_cursor_walks_the_feed_oldest_first(market):
     # nothing new: the same cursor to poll with
     empty = _feed(client, after=last["next_cursor"]).json()
     assert empty == {"events": [], "next_cursor": last["next_cursor"]}
-    assert cursor_decode(last["next_cursor"]) == ids[4]
+    assert cursor_decode(last["next_cursor"]) == Event.objects.get(pk=ids[4]).feed_position
     # a cursor past every id that can be is after every event
     assert _feed(client, after="__________8").json()["events"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_that_commits_after_a_later_one_is_not_passed_by_the_cursor(market):
+    shop = market["shop"].pk
+    client = market["owner_client"]
+    with psycopg.connect(**own_connection_params()) as slow:
+        # A transaction takes an id, then commits after another transaction's event.
+        (slow_id,) = slow.execute(
+            f"{EVENT_INSERT_SQL} VALUES ('order.placed', now(), %s, NULL, '{{}}') RETURNING id",
+            [shop],
+        ).fetchone()
+        quick = event_record(type="order.placed", merchant_id=shop, data={})
+        assert slow_id < quick.pk
+        first = _feed(client).json()
+        slow.commit()
+    second = _feed(client, after=first["next_cursor"]).json()
+    assert [e["id"] for e in first["events"]] == [quick.pk]
+    assert [e["id"] for e in second["events"]] == [slow_id]
+    assert _feed(client, after=second["next_cursor"]).json()["events"] == []
 
 
 @pytest.mark.django_db

@@ -22,6 +22,7 @@ from events.services import (
     DISABLE_AFTER_FAILURES,
     WEBHOOK_DELIVER_TASK,
     event_record,
+    events_feed_positions_assign,
     events_publish,
     retry_delay,
     webhook_create,
@@ -606,8 +607,12 @@ def test_replay_delivers_again_every_matching_event_after_the_cursor(market, rec
     second = _event(shop)
     _event(shop, type="inventory.low_stock")
     _event(factories.merchant(owner=factories.user()).pk)
+    events_feed_positions_assign()
+    first.refresh_from_db()
     answer = client.post(
-        f"{WEBHOOKS}{endpoint['id']}/replay/", {"after": cursor_encode(first.pk)}, "json"
+        f"{WEBHOOKS}{endpoint['id']}/replay/",
+        {"after": cursor_encode(first.feed_position)},
+        "json",
     )
     assert answer.status_code == 202
     assert answer.json() == {"replayed": 1}
