@@ -627,6 +627,8 @@ def test_open_streams_end_when_redis_stops_and_resume_once_it_is_back(own_redis,
             event = stream.event()
             assert '"status":"picked_up"' in event["data"]
             assert event["id"] > seen["customer"]
+            # Before the server stops, which would give an open stream seconds to end.
+            stream.close()
 
 
 def test_while_redis_does_not_answer_stream_openings_wait_for_it_once(own_redis, tracked, settings):
