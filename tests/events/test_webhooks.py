@@ -12,10 +12,12 @@ import subprocess
 import time
 from datetime import timedelta
 
+import httpx
 import pytest
 import redis
 from django.utils import timezone
 
+from events import urlcheck
 from events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookRetry
 from events.selectors import cursor_encode
 from events.services import (
@@ -374,6 +376,22 @@ def test_https_is_verified_for_the_urls_host_while_connecting_to_its_address(
     (got,) = tls_receiver.received
     headers = {name.lower(): value for name, value in got.headers.items()}
     assert headers["host"] == f"{HOOK_NAME}:{tls_receiver.port}"
+
+
+@pytest.mark.django_db
+def test_deliveries_share_one_tls_context(market, tls_receiver, resolve, settings, monkeypatch):
+    """Loading the trusted certificates costs about 50 ms of CPU: once, not per delivery."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    resolve(["127.0.0.1"])
+    built = []
+    real = httpx.create_ssl_context
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda: built.append(1) or real())
+    urlcheck._tls_context.cache_clear()
+    endpoint = _named_endpoint(market, tls_receiver)
+    for _ in range(3):
+        assert _deliver(endpoint, _event(market["shop"].pk)).delivered
+    assert len(tls_receiver.received) == 3
+    assert len(built) == 1
 
 
 @pytest.mark.django_db
