@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.test import APIRequestFactory
 
-from analytics.route import token_caller
 from analytics.selectors import DateRange, fetch_rows, revenue_statement
 from geomarket.accounts.selectors import operator_token_statement
 from geomarket.api.authentication import token_key
 from geomarket.api.permissions import IsOperator
+from geomarket.lane.token_routes import token_caller
 from geomarket.sql import fetch_all
 from tests import factories
 
