@@ -16,7 +16,8 @@
 3. Location pings: `POST /api/v1/couriers/me/location/` from 16 clients, each a courier
    of its own with its own token, each ping with heading, speed and accuracy and kept in
    the courier's track, against the bare UPDATE of the courier's location sent through
-   psycopg (the issue's reference: the rate of a ping before tracks were kept).
+   psycopg (the issue's reference: the rate of a ping before tracks were kept), the two
+   in `PING_ROUNDS` slices each, in turns.
 4. Live streams: `BENCH_STREAMS` (1,000) `GET /api/v1/orders/{id}/stream/` held open on a
    server of one process (of its own, without the relay: nothing is written), as the
    operator: the process's memory per stream (RSS growth / streams) and the p50 of the
@@ -50,7 +51,14 @@ from scipy.optimize import linear_sum_assignment
 from bench.common import accounts as account_rows
 from bench.common.harness import run_alone
 from bench.common.http1 import Connection, ProtocolError
-from bench.common.load import Measurement, Request, http_scenario, sql_scenario, summarize
+from bench.common.load import (
+    Measurement,
+    Request,
+    http_scenario,
+    interleaved,
+    sql_scenario,
+    summarize,
+)
 from bench.common.processes import production_env, production_server, uvicorn_server, workers
 from bench.common.report import ErrorSamples
 from bench.scenarios.fake_providers import Provider100ms
@@ -83,6 +91,8 @@ UNREACHABLE = 1e12
 ASSIGN_PATH = "/api/v1/orders/priority-assignment/"
 ETA_PATH = "/api/v1/delivery/eta/"
 PING_PATH = "/api/v1/couriers/me/location/"
+# The pings and their raw SQL baseline are measured in this many slices each, in turns.
+PING_ROUNDS = 4
 EARTH_M_PER_DEG = 111_320.0
 
 
@@ -546,10 +556,6 @@ def measure_pings(*, base_url, dsn, clients, centre, rng, measure, on_error) -> 
         _ping_load(base_url, clients[:1], point, DURATION / 2, on_error)
     )
     single = measure(summarize("couriers/me/location", 1, latencies, errors, seconds))
-    latencies, errors, seconds = asyncio.run(
-        _ping_load(base_url, clients, point, DURATION, on_error)
-    )
-    api = measure(summarize("couriers/me/location", len(clients), latencies, errors, seconds))
     local = threading.local()
     users = cycle([user_id for user_id, _ in clients])
     users_lock = threading.Lock()
@@ -561,17 +567,25 @@ def measure_pings(*, base_url, dsn, clients, centre, rng, measure, on_error) -> 
         lat, lng = point()
         return PING_SQL, [lng, lat, local.user_id]
 
-    sql = measure(
-        sql_scenario(
+    def api_slice():
+        latencies, errors, seconds = asyncio.run(
+            _ping_load(base_url, clients, point, DURATION / PING_ROUNDS, on_error)
+        )
+        return summarize("couriers/me/location", len(clients), latencies, errors, seconds)
+
+    def sql_slice():
+        return sql_scenario(
             name="raw SQL location ping",
             dsn=dsn,
             make_call=make_call,
             concurrency=len(clients),
-            duration=DURATION,
+            duration=DURATION / PING_ROUNDS,
             on_error=on_error,
         )
-    )
-    return {"api": api, "sql": sql, "single": single}
+
+    # In turns, so that a drift in the machine's load falls on both alike.
+    both = interleaved(PING_ROUNDS, api=api_slice, sql=sql_slice)
+    return {"api": measure(both["api"]), "sql": measure(both["sql"]), "single": single}
 
 
 # --- live streams ----------------------------------------------------------------------
