@@ -262,9 +262,11 @@ def send_body(base_url: str, method: str, target: str, *, total: int, chunked: b
     return status, body
 
 
-@pytest.fixture
-def served_on_the_test_database():
-    """The application under uvicorn, in a process of its own, on the test database."""
+@pytest.fixture(scope="module")
+def served_on_the_test_database(django_db_setup):
+    """The application under uvicorn, in a process of its own, on the test database; one
+    server for the module, as a deployment serves one request after another (starting it
+    takes seconds)."""
     parts = urlsplit(settings.DATABASE_URL)
     database_url = urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
     env = production_env(database_url=database_url)
