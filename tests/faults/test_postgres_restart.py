@@ -113,8 +113,9 @@ def cluster():
 def server(cluster):
     # A cache key prefix of its own, among what production_env gives: the server shares
     # Redis with other test workers and a development stack, whose cached answers and
-    # rate-limit buckets would otherwise be its own.
-    env = production_env(database_url=cluster.url, LOG_LEVEL="ERROR")
+    # rate-limit buckets would otherwise be its own. A request waits a second, not the
+    # default three, for a connection the stopped database cannot give.
+    env = production_env(database_url=cluster.url, LOG_LEVEL="ERROR", DATABASE_CONNECT_TIMEOUT="1")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
         cwd=ROOT,
