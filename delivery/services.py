@@ -5,12 +5,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-import numpy as np
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 from django.utils import timezone
-from scipy.optimize import linear_sum_assignment
 
 from delivery.eta import order_eta_seconds
 from delivery.models import Courier, CourierStatus
@@ -387,6 +385,12 @@ def orders_assign_priority(
         column_of = {}
         for column, courier_id in enumerate(slots):
             column_of.setdefault(courier_id, []).append(column)
+        # Imported here: numpy and scipy take about 0.9 s to import, which every process
+        # that loads the URLs or the tasks (each web worker, Celery worker, manage.py
+        # command) would otherwise pay at start, for the one function that uses them.
+        import numpy as np
+        from scipy.optimize import linear_sum_assignment
+
         unreachable_cost = 1e12
         cost = np.full((len(chosen), len(slots)), unreachable_cost)
         for row, order_id in enumerate(chosen):
