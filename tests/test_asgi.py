@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.db import connection
 
 from bench.common.processes import production_env, uvicorn_server
@@ -211,6 +212,23 @@ async def test_a_body_of_exactly_the_limit_reaches_the_application_whole(setting
     await RequestBodyLimit(echo)(http_scope("POST", "/x/", headers), Body(1000, 300), sent)
     assert sent.status == 200
     assert echo.body == b"[" * 1000
+
+
+@pytest.mark.parametrize(("total", "chunk"), [(300, 300), (1000, 300), (5000, 5000)])
+async def test_the_handler_reads_a_body_whole_in_one_message_or_many(settings, total, chunk):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 4096
+    body_file = await SingleHopASGIHandler.read_body(
+        object.__new__(SingleHopASGIHandler), Body(total, chunk)
+    )
+    assert body_file.read() == b"[" * total
+
+
+async def test_a_client_gone_before_its_body_aborts_the_request():
+    async def gone():
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(RequestAborted):
+        await SingleHopASGIHandler.read_body(object.__new__(SingleHopASGIHandler), gone)
 
 
 async def test_one_byte_past_the_limit_stops_the_application_reading(settings):

@@ -7,6 +7,7 @@ header. Its statement checks the key itself, and the route hands the request to 
 whenever the statement finds no one, so that Django words the 401 or 403.
 """
 
+import functools
 import re
 
 from geomarket.api.authentication import token_key
@@ -31,10 +32,17 @@ def token_caller(scope) -> tuple[tuple[bytes, ...], str] | None:
         headers = front_cache.plain_json_post_headers(scope, max_length=MAX_BODY_BYTES)
     if headers is None or b"cookie" in headers:
         return None
-    key = token_key(headers.get(b"authorization", b""))
-    if key is None or not _TOKEN_KEY.fullmatch(key):
+    key = _routed_key(headers.get(b"authorization", b""))
+    if key is None:
         return None
     return front_cache.request_identity(scope, headers), key
+
+
+@functools.lru_cache(maxsize=4096)
+def _routed_key(authorization: bytes) -> str | None:
+    # The same few headers come again and again (a courier pings every few seconds).
+    key = token_key(authorization)
+    return key if key is not None and _TOKEN_KEY.fullmatch(key) else None
 
 
 # The headers of Django's JSON 200 answers to token callers, by (path, request identity).
