@@ -36,6 +36,7 @@ from geomarket.api.pagination import (
 )
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
+from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
 from merchants.models import Merchant
@@ -238,6 +239,12 @@ class ProductsNearbyApi(APIView):
         return cached_json_response(answer)
 
 
+# Searches are the busiest uncached reads: the parameters' serializer fields are built
+# once, not deep-copied per request.
+_search_params = prebuilt(serializers.ProductSearchParamsSerializer)
+_SEARCH_PARAM_NAMES = tuple(serializers.ProductSearchParamsSerializer().fields)
+
+
 class ProductSearchApi(APIView):
     permission_classes = [AllowAny]
 
@@ -248,10 +255,8 @@ class ProductSearchApi(APIView):
         tags=["search"],
     )
     def get(self, request):
-        params = serializers.ProductSearchParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        query = params.validated_data
-        url = page_url(request, params)
+        query = _search_params(request.query_params)
+        url = page_url(request, _SEARCH_PARAM_NAMES)
 
         def compute() -> bytes:
             return json_bytes(

@@ -1,5 +1,5 @@
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -104,13 +104,13 @@ def _positive_int(raw: str, field: str) -> int:
     return value
 
 
-def page_url(request, params) -> str:
-    """The request's absolute URL with only the query parameters that `params` (a filter
-    serializer) and the paginator read, as given, sorted as the links sort them: all that
-    one page of an answer and its links depend on, so an answer shared by requests with
-    the same `page_url` carries none of another caller's parameters."""
+def page_url(request, params: Iterable[str]) -> str:
+    """The request's absolute URL with only the query parameters `params` (a filter
+    serializer's field names) and the paginator read, as given, sorted as the links sort
+    them: all that one page of an answer and its links depend on, so an answer shared by
+    requests with the same `page_url` carries none of another caller's parameters."""
     paging = PageNumberPagination
-    names = (*params.fields, paging.page_query_param, paging.page_size_query_param)
+    names = (*params, paging.page_query_param, paging.page_size_query_param)
     query = sorted(
         (name, request.query_params[name]) for name in names if name in request.query_params
     )
