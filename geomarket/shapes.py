@@ -133,6 +133,11 @@ class Field:
     help_text: str | None = None
 
     @property
+    def field_options(self) -> dict:
+        """What the serializer field is made with beyond its kind's defaults."""
+        return {"help_text": self.help_text} if self.help_text else {}
+
+    @property
     def column(self) -> str:
         return self.source or self.name
 
@@ -156,12 +161,11 @@ class Shape:
     def serializer(self) -> type[serializers.Serializer]:
         """The DRF serializer of this shape, for the schema, named `<name>Serializer`."""
         if "serializer" not in self._cache:
-            described = {item.name: {"help_text": item.help_text} for item in self.fields}
             declared = {
                 item.name: (
                     item.shape.serializer()()
                     if item.shape is not None
-                    else item.kind.field(**(described[item.name] if item.help_text else {}))
+                    else item.kind.field(**item.field_options)
                 )
                 for item in self.fields
             }

@@ -82,23 +82,30 @@ def _bounds(field) -> Callable | None:
     return lambda value: low <= value <= high
 
 
+def _float_accepts(field) -> Callable[[float], bool] | None:
+    """`value -> bool` for a float field: finite, above its exclusive bound (`above`),
+    within its bounds; None when it has validators only its `run_validation` runs."""
+    within, above = _bounds(field), getattr(field, "above", None)
+    if within is None:
+        return None
+    return lambda value: math.isfinite(value) and (above is None or value > above) and within(value)
+
+
 def _fast_reader(field) -> Callable[[str], object] | None:
     """A reader of a non-empty text for the common field types: the field's value for a
     plainly spelled text, `_REFUSED` for any other. None for fields read by their own
     `run_validation`."""
     kind = type(field)
     if kind in (serializers.FloatField, FiniteFloatField):
-        within, above = _bounds(field), getattr(field, "above", None)
-        if within is None:
+        accepts = _float_accepts(field)
+        if accepts is None:
             return None
 
         def read_float(text, match=_PLAIN_FLOAT.fullmatch):
             if not match(text):
                 return _REFUSED
             value = float(text)
-            if above is not None and value <= above:
-                return _REFUSED
-            return value if within(value) else _REFUSED
+            return value if accepts(value) else _REFUSED
 
         return read_float
     if issubclass(kind, StrictIntegerField) and kind.to_internal_value is (
@@ -240,8 +247,8 @@ def _json_float_reader(field) -> Callable[[object], object] | None:
     and 0.0, null). None for a field read by its own `run_validation`."""
     if type(field) not in (serializers.FloatField, FiniteFloatField):
         return None
-    within, above = _bounds(field), getattr(field, "above", None)
-    if within is None:
+    accepts = _float_accepts(field)
+    if accepts is None:
         return None
 
     def read_float(value):
@@ -251,9 +258,7 @@ def _json_float_reader(field) -> Callable[[object], object] | None:
             value = float(value)
         except OverflowError:
             return _REFUSED
-        if not math.isfinite(value) or (above is not None and value <= above):
-            return _REFUSED
-        return value if within(value) else _REFUSED
+        return value if accepts(value) else _REFUSED
 
     return read_float
 
