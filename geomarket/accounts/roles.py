@@ -11,10 +11,14 @@ Python's check of a user object and the SQL that filters users (such as the oper
 check inside the event-loop route's guarded reports) cannot drift apart.
 """
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.db import connections
 from django.db.models import Q
+
+from geomarket.sql import CompiledQuery
 
 
 class Role(StrEnum):
@@ -50,15 +54,31 @@ OPERATOR = UserCondition((("is_staff", True),))
 PROFILES = ("merchant", "courier")
 
 
+# Stands in for the user's id in the compiled profile lookup: never a user's id.
+_USER_STAND_IN = -7_000_001
+
+
+@functools.cache
+def _profile_ids_compiled(model) -> CompiledQuery:
+    # Built and compiled once: the ORM's build of this join costs more CPU than the
+    # statement, and owners' permission checks run it on every request.
+    queryset = model._base_manager.filter(pk=_USER_STAND_IN).values_list(
+        *(f"{accessor}__pk" for accessor in PROFILES)
+    )
+    return CompiledQuery(queryset, slots={"user": _USER_STAND_IN})
+
+
 def _profile_ids(user) -> dict[str, int | None]:
     """The ids of the user's profiles, None where there is none, read once per user object
     in one query: each accessor would load its whole profile (a merchant's location is a
     geometry to parse), one query each, to learn its id."""
     ids = user.__dict__.get("_profile_ids")
     if ids is None:
-        names = [f"{accessor}__pk" for accessor in PROFILES]
-        row = user.__class__._base_manager.filter(pk=user.pk).values(*names).first() or {}
-        ids = {accessor: row.get(f"{accessor}__pk") for accessor in PROFILES}
+        compiled = _profile_ids_compiled(user.__class__)
+        with connections[user._state.db or "default"].cursor() as cursor:
+            cursor.execute(compiled.sql, compiled.params(user=user.pk))
+            row = cursor.fetchone() or (None,) * len(PROFILES)
+        ids = dict(zip(PROFILES, row, strict=True))
         user.__dict__["_profile_ids"] = ids
     return ids
 
