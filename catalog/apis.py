@@ -30,8 +30,8 @@ from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer, uncached_answer
 from geomarket.api.pagination import (
     counted_page_body,
+    page_link_base,
     page_of,
-    page_url,
     paginated_response,
 )
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
@@ -242,10 +242,12 @@ class ProductsNearbyApi(APIView):
 # Searches are the busiest uncached reads: the parameters' serializer fields are built
 # once, not deep-copied per request.
 _search_params = prebuilt(serializers.ProductSearchParamsSerializer)
-_SEARCH_PARAM_NAMES = tuple(serializers.ProductSearchParamsSerializer().fields)
 
 
 class ProductSearchApi(APIView):
+    """Anonymous searches are mostly answered on the event loop (catalog/search_route.py),
+    from the same statement and page builder."""
+
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -256,7 +258,8 @@ class ProductSearchApi(APIView):
     )
     def get(self, request):
         query = _search_params(request.query_params)
-        url = page_url(request, _SEARCH_PARAM_NAMES)
+        base_url = request.build_absolute_uri(request.path)
+        url = page_link_base(base_url, request.query_params, serializers.SEARCH_PARAM_NAMES)
 
         def compute() -> bytes:
             return json_bytes(
@@ -278,7 +281,10 @@ class ProductSearchApi(APIView):
             params={"url": url},
             compute=compute,
         )
-        return cached_json_response(answer)
+        response = cached_json_response(answer)
+        # What the event loop's route builds the links of its answers from.
+        response.base_url = base_url
+        return response
 
 
 class SuggestApi(RateLimitedMixin, APIView):

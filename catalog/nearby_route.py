@@ -22,14 +22,13 @@ other request to Django unchanged:
 When the database fails, Django answers instead, in its own way (503 when down).
 """
 
-import psycopg
 from django.conf import settings
 
 from catalog.selectors import products_nearby_statement
 from catalog.serializers import ProductsNearbyParamsSerializer
-from geomarket import answer_cache
 from geomarket.lane import async_db, front_cache
-from geomarket.lane.learned_headers import LearnedHeaders, send_ok
+from geomarket.lane.anonymous_routes import learner, respond_anonymous
+from geomarket.lane.learned_headers import LearnedHeaders
 from geomarket.lane.params import query_parser
 from geomarket.lane.routes import FastRoute
 
@@ -40,52 +39,28 @@ parse_query = query_parser(ProductsNearbyParamsSerializer)
 
 # The headers of Django's 200 answers to anonymous nearby requests, by `request_identity`.
 learned = LearnedHeaders()
+learn_headers = learner(learned)
 
 
-def learn_headers(route, scope, response) -> None:
-    """Remember the headers of Django's answer to an anonymous nearby request."""
-    if response.status_code != 200 or response.streaming:
-        return
-    if response.cookies or not hasattr(response, "answer_versions"):
-        return
-    identity = route.auth(scope)
-    if identity is not None:
-        learned.learn(identity, response)
+async def _answer(query: dict, headers) -> bytes:
+    return (await async_db.fetch_value(*products_nearby_statement(**query))).encode()
 
 
 async def respond(route, scope, send, *, front: front_cache.Lookup) -> bool:
-    """Answer the request here and return True, or return False for Django to answer it.
-
-    `front` is the front cache's lookup of this request: the answer is filed under its
-    key and the namespace versions it read, for the next identical request.
-    """
+    """Answer the request here and return True, or return False for Django to answer it."""
     if not settings.NEARBY_ROUTE:
         return False
-    versions = front.versions
-    identity = route.auth(scope)
-    headers = learned.get(identity) if identity is not None else None
-    if headers is None:
-        return False
-    if versions is None and answer_cache.recovery_pending():
-        # Redis is back after an outage: Django's cache layer invalidates what it missed.
-        return False
-    if async_db.resting():
-        return False
-    query = route.parse(scope.get("query_string", b""))
-    if query is None:
-        return False
-    try:
-        body = (await async_db.fetch_value(*route.statement(**query))).encode()
-    except psycopg.Error as exc:
-        async_db.failed(exc, route="products/nearby")
-        return False
-    await send_ok(send, headers, body, (b"x-cache", b"MISS"))
-    # An answer of shops open now is true only now (as `ProductsNearbyApi` keeps none).
-    if versions is not None and front.key is not None and not query["open_now"]:
-        await front_cache.store_answer(
-            front.key, versions=versions, headers=headers.text, wire_headers=headers.wire, body=body
-        )
-    return True
+    return await respond_anonymous(
+        route,
+        scope,
+        send,
+        front=front,
+        learned=learned,
+        answer=_answer,
+        label="products/nearby",
+        # An answer of shops open now is true only now (as `ProductsNearbyApi` keeps none).
+        keep=lambda query: not query["open_now"],
+    )
 
 
 FAST_ROUTES = (

@@ -1,4 +1,5 @@
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import connection
@@ -400,7 +401,7 @@ def _search_sql(
     )
 
 
-def products_search_page(
+def products_search_statement(
     *,
     offset: int,
     limit: int,
@@ -411,13 +412,9 @@ def products_search_page(
     merchant_id: int | None = None,
     in_stock: bool | None = None,
     sort: str | None = None,
-) -> CountedPage:
-    """Published products of active merchants, full-text matched on title, category name
-    and description, rows `offset` to `offset + limit` and the count, in one statement.
-
-    Relevance (the default with `q`) ranks candidates by ts_rank_cd (title above category
-    name above description) without reading every match: see `_SEARCH_RANKED_SQL`.
-    """
+) -> tuple[str, dict]:
+    """The statement of `products_search_page`, and its parameters: for Django's view
+    and for the event loop's route (catalog/search_route.py) alike."""
     sort = sort or ("relevance" if q else "newest")
     if sort == "relevance" and not q:
         sort = "newest"
@@ -443,12 +440,29 @@ def products_search_page(
         "offset": offset,
         "limit": limit,
     }
-    rows = fetch_all(sql, params)
+    return sql, params
+
+
+def search_counted_page(rows: Sequence[tuple]) -> CountedPage:
+    """The page and count that `products_search_statement`'s rows hold."""
     found, estimate = rows[0][0], rows[0][1]
     return CountedPage(
         rows=[row[2 : 2 + _RESULT_WIDTH] for row in rows if row[2] is not None],
         count=found if estimate is None else estimate,
         count_is_estimate=estimate is not None,
+    )
+
+
+def products_search_page(*, offset: int, limit: int, **filters) -> CountedPage:
+    """Published products of active merchants, full-text matched on title, category name
+    and description, rows `offset` to `offset + limit` and the count, in one statement.
+    `filters` are `ProductSearchParamsSerializer`'s validated data.
+
+    Relevance (the default with `q`) ranks candidates by ts_rank_cd (title above category
+    name above description) without reading every match: see `_SEARCH_RANKED_SQL`.
+    """
+    return search_counted_page(
+        fetch_all(*products_search_statement(offset=offset, limit=limit, **filters))
     )
 
 

@@ -84,6 +84,10 @@ class ProductSearchParamsSerializer(PriceRangeMixin):
     sort = serializers.ChoiceField(choices=list(SEARCH_SORTS), required=False)
 
 
+# The parameters a search's answer depends on, besides the page's.
+SEARCH_PARAM_NAMES = tuple(ProductSearchParamsSerializer().fields)
+
+
 class SuggestParamsSerializer(serializers.Serializer):
     q = serializers.CharField(min_length=3, max_length=100)
 

@@ -61,10 +61,16 @@ def isolated_redis_keys(settings, monkeypatch):
 def routes_unlearned():
     """The event-loop routes serve a host only after Django has: each test starts
     unlearned."""
-    from catalog import nearby_route
+    import importlib
+
+    from django.conf import settings
+
     from geomarket.lane import token_routes
 
-    nearby_route.learned.clear()
+    for module in settings.FAST_ROUTES:
+        learned = getattr(importlib.import_module(module), "learned", None)
+        if learned is not None:
+            learned.clear()
     token_routes.learned.clear()
 
 

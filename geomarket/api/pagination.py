@@ -1,5 +1,6 @@
 import functools
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -28,11 +29,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 100
 
     def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None or raw == "":
-            return self.page_size
-        size = _positive_int(raw, "page_size")
-        return min(size, self.max_page_size)
+        return _page_size(request.query_params.get(self.page_size_query_param))
 
     def paginate_queryset(self, queryset, request, view=None):
         raw_page = request.query_params.get(self.page_query_param)
@@ -47,31 +44,24 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return self.link_base or self.request.build_absolute_uri()
 
     def get_next_link(self):
-        if not self.page.has_next():
-            return None
-        return replace_query_param(
-            self._link_base(), self.page_query_param, self.page.next_page_number()
-        )
+        return page_links(
+            self._link_base(), number=self.page.number, total_pages=self.page.paginator.num_pages
+        )[0]
 
     def get_previous_link(self):
-        if not self.page.has_previous():
-            return None
-        page_number = self.page.previous_page_number()
-        if page_number == 1:
-            return remove_query_param(self._link_base(), self.page_query_param)
-        return replace_query_param(self._link_base(), self.page_query_param, page_number)
+        return page_links(
+            self._link_base(), number=self.page.number, total_pages=self.page.paginator.num_pages
+        )[1]
 
     def get_paginated_response(self, data):
         return Response(
-            {
-                "count": self.page.paginator.count,
-                "page": self.page.number,
-                "page_size": self.page.paginator.per_page,
-                "total_pages": self.page.paginator.num_pages,
-                "next": self.get_next_link(),
-                "previous": self.get_previous_link(),
-                "results": data,
-            }
+            page_body(
+                count=self.page.paginator.count,
+                number=self.page.number,
+                page_size=self.page.paginator.per_page,
+                link_base=self._link_base(),
+                results=data,
+            )
         )
 
     def get_paginated_response_schema(self, schema):
@@ -104,18 +94,70 @@ def _positive_int(raw: str, field: str) -> int:
     return value
 
 
+def _page_size(raw: str | None) -> int:
+    paging = PageNumberPagination
+    if raw is None or raw == "":
+        return paging.page_size
+    return min(_positive_int(raw, paging.page_size_query_param), paging.max_page_size)
+
+
+def plain_page_request(given: Mapping[str, str]) -> tuple[int, int] | None:
+    """The page number and page size that the query parameters `given` ask for, as the
+    paginator reads them; None for what only the paginator answers (`page=last`, which
+    needs the count first, and malformed values, which it refuses)."""
+    raw_page = given.get(PageNumberPagination.page_query_param)
+    try:
+        number = _positive_int(raw_page, PageNumberPagination.page_query_param) if raw_page else 1
+        return number, _page_size(given.get(PageNumberPagination.page_size_query_param))
+    except ValidationError:
+        return None
+
+
 def page_url(request, params: Iterable[str]) -> str:
     """The request's absolute URL with only the query parameters `params` (a filter
     serializer's field names) and the paginator read, as given, sorted as the links sort
     them: all that one page of an answer and its links depend on, so an answer shared by
     requests with the same `page_url` carries none of another caller's parameters."""
+    return page_link_base(request.build_absolute_uri(request.path), request.query_params, params)
+
+
+def page_link_base(url: str, given: Mapping[str, str], params: Iterable[str]) -> str:
+    """`page_url` of the absolute `url` of a path and the query parameters `given`."""
     paging = PageNumberPagination
     names = (*params, paging.page_query_param, paging.page_size_query_param)
-    query = sorted(
-        (name, request.query_params[name]) for name in names if name in request.query_params
-    )
-    url = request.build_absolute_uri(request.path)
+    query = sorted((name, given[name]) for name in names if name in given)
     return f"{url}?{urlencode(query)}" if query else url
+
+
+def total_pages(count: int, page_size: int) -> int:
+    """Django's `Paginator.num_pages` (no orphans, an empty first page allowed)."""
+    return max(1, math.ceil(count / page_size))
+
+
+def page_links(link_base: str, *, number: int, total_pages: int) -> tuple[str | None, str | None]:
+    """The `next` and `previous` links of page `number`, built from `link_base`."""
+    page = PageNumberPagination.page_query_param
+    following = replace_query_param(link_base, page, number + 1) if number < total_pages else None
+    if number <= 1:
+        return following, None
+    if number == 2:
+        return following, remove_query_param(link_base, page)
+    return following, replace_query_param(link_base, page, number - 1)
+
+
+def page_body(*, count: int, number: int, page_size: int, link_base: str, results) -> dict:
+    """The contract's page shape, for Django's paginator and for pages read elsewhere."""
+    pages = total_pages(count, page_size)
+    following, preceding = page_links(link_base, number=number, total_pages=pages)
+    return {
+        "count": count,
+        "page": number,
+        "page_size": page_size,
+        "total_pages": pages,
+        "next": following,
+        "previous": preceding,
+        "results": results,
+    }
 
 
 @dataclass(frozen=True)

@@ -197,12 +197,22 @@ async def fetch_value(sql: str, params: dict | list):
 
 
 async def fetch_one(sql: str, params: dict | list) -> tuple | None:
+    return await _fetch(sql, params, prepare=None, many=False)
+
+
+async def fetch_all(sql: str, params: dict | list, *, prepare: bool | None = None) -> list[tuple]:
+    """Every row of `sql`; `prepare=False` plans it afresh with each call's values, for a
+    statement whose best plan depends on them (a search's words)."""
+    return await _fetch(sql, params, prepare=prepare, many=True)
+
+
+async def _fetch(sql: str, params: dict | list, *, prepare: bool | None, many: bool):
     pool = pools.get()
     connection = await pool.acquire()
     try:
         cursor = pool.cursor(connection)
-        await cursor.execute(sql, params)
-        return await cursor.fetchone()
+        await cursor.execute(sql, params, prepare=prepare)
+        return await (cursor.fetchall() if many else cursor.fetchone())
     finally:
         pool.release(connection)
 

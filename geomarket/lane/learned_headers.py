@@ -17,6 +17,9 @@ class Learned(NamedTuple):
     text: list[tuple[str, str]]
     # The same, encoded for ASGI.
     wire: list[tuple[bytes, bytes]]
+    # The absolute URL of the path, as Django built it for this scheme and host
+    # (`response.base_url`, set by views whose answers hold links), or None.
+    base_url: str | None = None
 
 
 class LearnedHeaders:
@@ -31,7 +34,9 @@ class LearnedHeaders:
         if key not in self._by_key and len(self._by_key) >= self.max_keys:
             return
         headers = front_cache.answer_headers(response)
-        self._by_key[key] = Learned(headers, front_cache.encode_headers(headers))
+        self._by_key[key] = Learned(
+            headers, front_cache.encode_headers(headers), getattr(response, "base_url", None)
+        )
 
     def get(self, key: tuple) -> Learned | None:
         return self._by_key.get(key)

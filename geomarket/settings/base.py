@@ -156,12 +156,19 @@ NEAR_CACHE_BYTES = env_int("NEAR_CACHE_BYTES", 32 * 1024 * 1024)
 NEAR_CACHE_HEARTBEAT_SECONDS = float(env_str("NEAR_CACHE_HEARTBEAT_SECONDS", "0.5"))
 # The modules declaring the fast routes: requests answered on the ASGI event loop
 # (geomarket/lane/routes.py), through a pool of its own (geomarket/lane/async_db.py).
-FAST_ROUTES = ["catalog.nearby_route", "analytics.route", "delivery.ping_route"]
+FAST_ROUTES = [
+    "catalog.nearby_route",
+    "catalog.search_route",
+    "analytics.route",
+    "delivery.ping_route",
+]
 # Anonymous, valid products/nearby requests (catalog/nearby_route.py). The lane's pool
 # prepares a statement on its second use; set ASYNC_DB_PREPARE_THRESHOLD to "off" behind a
 # connection pooler that cannot keep prepared statements (PgBouncer before 1.21, in
 # transaction mode).
 NEARBY_ROUTE = env_bool("NEARBY_ROUTE", True)
+# Anonymous, valid search/products requests (catalog/search_route.py), the same way.
+SEARCH_ROUTE = env_bool("SEARCH_ROUTE", True)
 # Operators' revenue and one-merchant top-products reports, answered the same way
 # (analytics/route.py).
 ANALYTICS_ROUTE = env_bool("ANALYTICS_ROUTE", True)
