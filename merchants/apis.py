@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
@@ -6,19 +8,24 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.answer_cache import Expiring, Namespace, cached_answer, uncached_answer
-from geomarket.api.pagination import page_of, paginated_response
+from geomarket.api.pagination import counted_page_body, page_of, paginated_response
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
+from geomarket.api.validation import prebuilt
 from geomarket.errors import NotFound
 from merchants import serializers
 from merchants.models import Closure, DeliveryZone, Merchant
 from merchants.selectors import (
-    closure_list,
-    delivery_zone_list,
+    MerchantRef,
+    closure_page,
+    delivery_zone_page,
+    delivery_zone_row,
     merchant_day_slots,
     merchant_hours,
     merchant_list,
     merchant_managed,
+    merchant_managed_id,
+    merchant_ref,
     merchant_visible,
     merchants_delivering_to,
     merchants_nearby,
@@ -122,17 +129,14 @@ class DeliveryZoneListApi(APIView):
         tags=["zones"],
     )
     def get(self, request, merchant_id: int):
-        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
-        if merchant is None:
-            raise Merchant.DoesNotExist
-        zones = delivery_zone_list(
-            merchant=merchant, include_inactive=can_manage_merchant(request.user, merchant.pk)
+        merchant = _seen_merchant(request, merchant_id)
+        zones = partial(
+            delivery_zone_page,
+            merchant=merchant,
+            include_inactive=can_manage_merchant(request.user, merchant.pk),
         )
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=zones,
-            serializer_class=serializers.DeliveryZoneOutputSerializer,
+        return Response(
+            counted_page_body(request=request, view=self, fetch=zones, render=serializers.zone_rows)
         )
 
     @extend_schema(
@@ -159,8 +163,11 @@ class DeliveryZoneDetailApi(APIView):
 
     @extend_schema(responses=serializers.DeliveryZoneOutputSerializer, tags=["zones"])
     def get(self, request, merchant_id: int, zone_id: int):
-        zone = self._zone(request, merchant_id, zone_id)
-        return Response(serializers.DeliveryZoneOutputSerializer(zone).data)
+        merchant_id = merchant_managed_id(user=request.user, merchant_id=merchant_id)
+        row = delivery_zone_row(merchant_id=merchant_id, zone_id=zone_id)
+        if row is None:
+            raise DeliveryZone.DoesNotExist
+        return Response(serializers.zone_row(row))
 
     def _update(self, request, merchant_id: int, zone_id: int, *, partial: bool):
         zone = self._zone(request, merchant_id, zone_id)
@@ -257,8 +264,8 @@ class MerchantsDeliveringToApi(APIView):
         return cached_json_response(answer)
 
 
-def _visible_merchant(request, merchant_id: int) -> Merchant:
-    merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+def _seen_merchant(request, merchant_id: int) -> MerchantRef:
+    merchant = merchant_ref(user=request.user, merchant_id=merchant_id)
     if merchant is None:
         raise Merchant.DoesNotExist
     return merchant
@@ -267,8 +274,8 @@ def _visible_merchant(request, merchant_id: int) -> Merchant:
 class MerchantHoursApi(APIView):
     @extend_schema(responses=serializers.MerchantHoursSerializer, tags=["hours"])
     def get(self, request, merchant_id: int):
-        merchant = _visible_merchant(request, merchant_id)
-        return Response(serializers.MerchantHoursSerializer(merchant_hours(merchant=merchant)).data)
+        merchant = _seen_merchant(request, merchant_id)
+        return Response(serializers.hours_output(merchant_hours(merchant=merchant)))
 
     @extend_schema(
         request=serializers.MerchantHoursSerializer,
@@ -280,7 +287,7 @@ class MerchantHoursApi(APIView):
         payload = serializers.MerchantHoursSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         merchant_hours_replace(merchant=merchant, **payload.validated_data)
-        return Response(serializers.MerchantHoursSerializer(merchant_hours(merchant=merchant)).data)
+        return Response(serializers.hours_output(merchant_hours(merchant=merchant)))
 
 
 class ClosureListApi(APIView):
@@ -290,12 +297,11 @@ class ClosureListApi(APIView):
         tags=["hours"],
     )
     def get(self, request, merchant_id: int):
-        merchant = _visible_merchant(request, merchant_id)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=closure_list(merchant=merchant),
-            serializer_class=serializers.ClosureSerializer,
+        closures = partial(closure_page, merchant=_seen_merchant(request, merchant_id))
+        return Response(
+            counted_page_body(
+                request=request, view=self, fetch=closures, render=serializers.closure_rows
+            )
         )
 
     @extend_schema(
@@ -324,10 +330,10 @@ class ClosureDetailApi(APIView):
 class SlotPlanApi(APIView):
     @extend_schema(responses=serializers.SlotPlanSerializer, tags=["slots"])
     def get(self, request, merchant_id: int):
-        plan = slot_plan(merchant=_visible_merchant(request, merchant_id))
+        plan = slot_plan(merchant=_seen_merchant(request, merchant_id))
         if plan is None:
             raise NotFound("This merchant has no slot plan.")
-        return Response(serializers.SlotPlanSerializer(plan).data)
+        return Response(serializers.slot_plan_output(plan))
 
     @extend_schema(
         request=serializers.SlotPlanSerializer,
@@ -347,6 +353,10 @@ class SlotPlanApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# Asked for every day a customer looks at: the parameters' fields are built once.
+_slot_day_params = prebuilt(serializers.SlotDayParamsSerializer)
+
+
 class SlotListApi(APIView):
     permission_classes = [AllowAny]
 
@@ -361,8 +371,6 @@ class SlotListApi(APIView):
         tags=["slots"],
     )
     def get(self, request, merchant_id: int):
-        merchant = _visible_merchant(request, merchant_id)
-        params = serializers.SlotDayParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        slots = merchant_day_slots(merchant=merchant, day=params.validated_data["date"])
-        return Response(serializers.SlotSerializer(slots, many=True).data)
+        merchant = _seen_merchant(request, merchant_id)
+        day = _slot_day_params(request.query_params)["date"]
+        return Response(serializers.slot_rows(merchant_day_slots(merchant=merchant, day=day)))

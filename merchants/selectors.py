@@ -9,10 +9,11 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.api.pagination import CountedPage
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import Forbidden
 from geomarket.sql import fetch_all, fetch_dicts, fetch_value, point_ewkt
-from merchants.models import Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
+from merchants.models import Merchant
 
 # Opening hours (migration 0009) in a merchant's answer: the first period the merchant
 # `{m}` is open in from the instant `{now}` to 14 days on, from which `open_state` tells
@@ -115,6 +116,28 @@ def merchant_list(*, category: int | str | None = None, q: str | None = None) ->
     return merchants
 
 
+# What a merchant's public sub-resources (hours, closures, slots, zones) need of it:
+# whether the caller may see it, and its time zone. One index probe: no address, category
+# ids or open period, which building and compiling `_as_shown` alone costs milliseconds.
+_MERCHANT_SEEN_SQL = "SELECT is_active, timezone FROM merchants_merchant WHERE id = %s"
+
+
+@dataclass(frozen=True)
+class MerchantRef:
+    """A merchant as its sub-resources' selectors read it: its id and time zone."""
+
+    pk: int
+    timezone: str
+
+
+def merchant_ref(*, user, merchant_id: int) -> MerchantRef | None:
+    """`merchant_visible`'s decision, reading only what the merchant's sub-resources need."""
+    found = fetch_all(_MERCHANT_SEEN_SQL, [merchant_id])
+    if not found or not _seen_by(user, merchant_id=merchant_id, active=found[0][0]):
+        return None
+    return MerchantRef(merchant_id, found[0][1])
+
+
 def merchant_visible(*, user, merchant_id: int) -> Merchant | None:
     """Active merchants are public; an inactive one is seen by its owner and operators."""
     merchant = _as_shown(Merchant.objects.select_related("address")).filter(pk=merchant_id).first()
@@ -142,21 +165,61 @@ def merchant_managed(*, user, merchant_id: int) -> Merchant:
 
 
 def merchant_managed_id(*, user, merchant_id: int) -> int:
-    """`merchant_managed`'s decision, reading the merchant's active flag alone: for the
-    owner's lists (stock, orders), which need its id and not a merchant with its address,
+    """`merchant_managed`'s decision, from `merchant_ref`'s narrow read: for the owner's
+    lists (stock, orders, zones), which need its id and not a merchant with its address,
     location and categories."""
-    active = Merchant.objects.filter(pk=merchant_id).values_list("is_active", flat=True).first()
-    if active is None or not _seen_by(user, merchant_id=merchant_id, active=active):
+    if merchant_ref(user=user, merchant_id=merchant_id) is None:
         raise Merchant.DoesNotExist
     _may_manage(user, merchant_id)
     return merchant_id
 
 
-def delivery_zone_list(*, merchant: Merchant, include_inactive: bool) -> QuerySet[DeliveryZone]:
-    zones = DeliveryZone.objects.filter(merchant=merchant).order_by("id")
-    if not include_inactive:
-        zones = zones.filter(is_active=True)
-    return zones
+def _counted_page(sql: str, *, count_sql: str, params: dict) -> CountedPage:
+    """The page `sql` reads (its rows end with the count of all rows, `count_sql` as a
+    subquery, run once as an InitPlan) as `queryset_page` reads a queryset's: a page past
+    the end asks `count_sql` alone, for its 404."""
+    rows = fetch_all(sql, params)
+    if rows:
+        return CountedPage(rows=[row[:-1] for row in rows], count=rows[0][-1])
+    return CountedPage(rows=[], count=fetch_value(count_sql, params) if params["offset"] else 0)
+
+
+# A merchant's zones by id, only its active ones unless `%(include_inactive)s`; the area
+# as EWKB, read into a geometry as the ORM reads it (`zone_area`).
+_ZONES_WHERE = """FROM merchants_deliveryzone
+    WHERE merchant_id = %(merchant_id)s AND (is_active OR %(include_inactive)s)"""
+_ZONES_COUNT_SQL = f"SELECT count(*) {_ZONES_WHERE}"
+_ZONE_COLUMNS = "id, merchant_id, name, area, delivery_fee, min_order_amount, is_active"
+_ZONES_PAGE_SQL = f"""
+SELECT {_ZONE_COLUMNS}, ({_ZONES_COUNT_SQL}) {_ZONES_WHERE}
+ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def delivery_zone_page(
+    *, merchant: MerchantRef, include_inactive: bool, offset: int, limit: int
+) -> CountedPage:
+    """Rows `offset` to `offset + limit` of the merchant's zones (`_ZONE_COLUMNS`) by id,
+    and their count."""
+    params = {
+        "merchant_id": merchant.pk,
+        "include_inactive": include_inactive,
+        "offset": offset,
+        "limit": limit,
+    }
+    return _counted_page(_ZONES_PAGE_SQL, count_sql=_ZONES_COUNT_SQL, params=params)
+
+
+_ZONE_SQL = f"""
+SELECT {_ZONE_COLUMNS} FROM merchants_deliveryzone
+WHERE id = %(zone_id)s AND merchant_id = %(merchant_id)s
+"""  # noqa: S608 - fixed fragments only
+
+
+def delivery_zone_row(*, merchant_id: int, zone_id: int) -> tuple | None:
+    """The merchant's zone `zone_id` (`_ZONE_COLUMNS`), active or not."""
+    found = fetch_all(_ZONE_SQL, {"merchant_id": merchant_id, "zone_id": zone_id})
+    return found[0] if found else None
 
 
 # The geo reads below are the hottest queries of the customer apps. They are written in
@@ -408,21 +471,42 @@ def delivery_zones_reach(
     )
 
 
-def merchant_hours(*, merchant: Merchant) -> dict:
-    weekly = (
-        OpeningInterval.objects.filter(merchant=merchant)
-        .order_by("weekday", "opens")
-        .values("weekday", "opens", "closes")
-    )
-    return {"timezone": merchant.timezone, "weekly": list(weekly)}
+_WEEKLY_SQL = """
+SELECT weekday, opens, closes FROM merchants_openinginterval
+WHERE merchant_id = %s ORDER BY weekday, opens
+"""
 
 
-def closure_list(*, merchant: Merchant) -> QuerySet[Closure]:
-    return Closure.objects.filter(merchant=merchant).order_by("period", "id")
+def merchant_hours(*, merchant: Merchant | MerchantRef) -> dict:
+    """The merchant's zone and week: `weekly` holds `(weekday, opens, closes)` rows."""
+    return {"timezone": merchant.timezone, "weekly": fetch_all(_WEEKLY_SQL, [merchant.pk])}
 
 
-def slot_plan(*, merchant: Merchant) -> SlotPlan | None:
-    return SlotPlan.objects.filter(merchant=merchant).first()
+_CLOSURES_COUNT_SQL = "SELECT count(*) FROM merchants_closure WHERE merchant_id = %(merchant_id)s"
+_CLOSURES_PAGE_SQL = f"""
+SELECT id, lower(period), upper(period), reason, ({_CLOSURES_COUNT_SQL})
+FROM merchants_closure WHERE merchant_id = %(merchant_id)s
+ORDER BY period, id LIMIT %(limit)s OFFSET %(offset)s
+"""  # noqa: S608 - a fixed fragment only
+
+
+def closure_page(*, merchant: MerchantRef, offset: int, limit: int) -> CountedPage:
+    """Rows `offset` to `offset + limit` of the merchant's closures in time order, as
+    `id, starts_at, ends_at, reason`, and their count."""
+    params = {"merchant_id": merchant.pk, "offset": offset, "limit": limit}
+    return _counted_page(_CLOSURES_PAGE_SQL, count_sql=_CLOSURES_COUNT_SQL, params=params)
+
+
+_SLOT_PLAN_SQL = """
+SELECT slot_minutes, capacity, lead_minutes, horizon_days FROM merchants_slotplan
+WHERE merchant_id = %s
+"""
+
+
+def slot_plan(*, merchant: MerchantRef) -> tuple | None:
+    """The merchant's plan as `slot_minutes, capacity, lead_minutes, horizon_days`."""
+    found = fetch_all(_SLOT_PLAN_SQL, [merchant.pk])
+    return found[0] if found else None
 
 
 def merchant_open_at(*, merchant_id: int, at: datetime) -> bool:
@@ -461,7 +545,9 @@ ORDER BY s.starts_at
 """
 
 
-def merchant_day_slots(*, merchant: Merchant, day: date, at: datetime | None = None) -> list[dict]:
+def merchant_day_slots(
+    *, merchant: Merchant | MerchantRef, day: date, at: datetime | None = None
+) -> list[dict]:
     """The merchant's slots starting on its local date `day`, current at the instant
     `at` (now: the transaction's time), in time order: `starts_at, ends_at, capacity,
     booked, available`."""

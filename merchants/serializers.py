@@ -1,5 +1,6 @@
 from datetime import datetime
 
+from django.contrib.gis.geos import GEOSGeometry
 from rest_framework import serializers
 
 from geomarket.api.fields import (
@@ -14,6 +15,7 @@ from geomarket.api.fields import (
     format_datetime,
     format_money,
 )
+from geomarket.geo import geometry_to_geojson
 from merchants.models import SLOT_PLAN_BOUNDS, Merchant, validate_timezone
 from merchants.selectors import OpenState, open_state, row_open_state
 
@@ -105,6 +107,25 @@ class DeliveryZoneOutputSerializer(serializers.Serializer):
     is_active = serializers.BooleanField()
 
 
+def zone_row(row: tuple) -> dict:
+    """`DeliveryZoneOutputSerializer`'s rendering of a zone read as `_ZONE_COLUMNS` (the
+    area as EWKB), without a serializer built per zone."""
+    zone_id, merchant_id, name, area, delivery_fee, min_order_amount, is_active = row
+    return {
+        "id": zone_id,
+        "merchant_id": merchant_id,
+        "name": name,
+        "area": geometry_to_geojson(GEOSGeometry(area)),
+        "delivery_fee": format_money(delivery_fee),
+        "min_order_amount": format_money(min_order_amount),
+        "is_active": is_active,
+    }
+
+
+def zone_rows(rows) -> list[dict]:
+    return [zone_row(row) for row in rows]
+
+
 class MerchantsNearbyParamsSerializer(NearPointSerializer):
     pass
 
@@ -172,10 +193,13 @@ class TimezoneField(serializers.CharField):
         self.validators.append(validate_timezone)
 
 
+# Minutes of the day, local wall-clock time; "24:00" is no time: "00:00" closes at
+# midnight (after `opens`, so on the next day).
+_CLOCK = "%H:%M"
+
+
 def _clock_field() -> serializers.TimeField:
-    # Minutes of the day, local wall-clock time; "24:00" is no time: "00:00" closes at
-    # midnight (after `opens`, so on the next day).
-    return serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
+    return serializers.TimeField(format=_CLOCK, input_formats=[_CLOCK])
 
 
 class OpeningIntervalSerializer(serializers.Serializer):
@@ -191,6 +215,17 @@ class MerchantHoursSerializer(serializers.Serializer):
 
     timezone = TimezoneField()
     weekly = OpeningIntervalSerializer(many=True, max_length=7 * 24)
+
+
+def hours_output(hours: dict) -> dict:
+    """`MerchantHoursSerializer`'s rendering of `merchant_hours`."""
+    return {
+        "timezone": hours["timezone"],
+        "weekly": [
+            {"weekday": weekday, "opens": opens.strftime(_CLOCK), "closes": closes.strftime(_CLOCK)}
+            for weekday, opens, closes in hours["weekly"]
+        ],
+    }
 
 
 class ClosureSerializer(serializers.Serializer):
@@ -213,6 +248,24 @@ class ClosureSerializer(serializers.Serializer):
         )
 
 
+def _datetime_or_none(value: datetime | None) -> str | None:
+    return None if value is None else format_datetime(value)
+
+
+def closure_rows(rows) -> list[dict]:
+    """`ClosureSerializer`'s rendering of closures read as `id, starts_at, ends_at,
+    reason` (`closure_page`); an unbounded end is null."""
+    return [
+        {
+            "id": closure_id,
+            "starts_at": format_datetime(starts_at),
+            "ends_at": _datetime_or_none(ends_at),
+            "reason": reason,
+        }
+        for closure_id, starts_at, ends_at, reason in rows
+    ]
+
+
 def _plan_field(name: str) -> StrictIntegerField:
     low, high = SLOT_PLAN_BOUNDS[name]
     return StrictIntegerField(min_value=low, max_value=high)
@@ -223,6 +276,11 @@ class SlotPlanSerializer(serializers.Serializer):
     capacity = _plan_field("capacity")
     lead_minutes = _plan_field("lead_minutes")
     horizon_days = _plan_field("horizon_days")
+
+
+def slot_plan_output(plan: tuple) -> dict:
+    """`SlotPlanSerializer`'s rendering of a plan read by `slot_plan`."""
+    return dict(zip(SlotPlanSerializer._declared_fields, plan, strict=True))
 
 
 class SlotDayParamsSerializer(serializers.Serializer):
@@ -237,3 +295,17 @@ class SlotSerializer(serializers.Serializer):
     capacity = serializers.IntegerField()
     booked = serializers.IntegerField(help_text="Orders booked into the slot.")
     available = serializers.IntegerField(help_text="capacity - booked, never below 0.")
+
+
+def slot_rows(slots: list[dict]) -> list[dict]:
+    """`SlotSerializer`'s rendering of `merchant_day_slots`."""
+    return [
+        {
+            "starts_at": format_datetime(slot["starts_at"]),
+            "ends_at": format_datetime(slot["ends_at"]),
+            "capacity": slot["capacity"],
+            "booked": slot["booked"],
+            "available": slot["available"],
+        }
+        for slot in slots
+    ]
