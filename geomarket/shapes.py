@@ -16,8 +16,9 @@ in Python, and the SQL that makes the same text. Tests render every kind both wa
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
+from django.db.models import F, FloatField, Func
 from rest_framework import serializers
 
 from geomarket.api.fields import GeoJSONPointField, format_datetime
@@ -85,6 +86,16 @@ DATETIME = Kind(
 )
 
 
+def choice(choices) -> Kind:
+    """Text that is one of `choices` (a model's `TextChoices`), named as such in the schema."""
+    return Kind(
+        "choice",
+        lambda **options: serializers.ChoiceField(choices=choices.choices, **options),
+        _same,
+        _TEXT_SQL,
+    )
+
+
 # A float as DRF renders it (52.0, not 52): PostgreSQL's text of a float8 drops the ".0",
 # so this kind is rendered in Python only.
 FLOAT = Kind("float", serializers.FloatField, float)
@@ -118,6 +129,32 @@ POINT = Kind(
 )
 
 
+class Coordinates(NamedTuple):
+    """A point read as its two coordinates (`coordinates`), which `POINT` renders as it
+    renders a parsed geometry: a page of points parsed into GEOS objects costs more CPU
+    than reading the page."""
+
+    x: float
+    y: float
+
+
+def coordinates(field: str) -> tuple[Func, Func]:
+    """ORM expressions reading the longitude and latitude of the geography point `field`."""
+    return tuple(
+        Func(
+            F(field),
+            function=function,
+            template="%(function)s(%(expressions)s::geometry)",
+            output_field=FloatField(),
+        )
+        for function in ("ST_X", "ST_Y")
+    )
+
+
+def point_of(x: float | None, y: float | None) -> Coordinates | None:
+    return None if x is None else Coordinates(x, y)
+
+
 @dataclass(frozen=True)
 class Field:
     """A field of a shape: its `kind`, or a nested `shape`, or a `stored` shape whose JSON
@@ -131,15 +168,26 @@ class Field:
     stored: bool = False
     # The schema's description of the field.
     help_text: str | None = None
+    # The value may be missing: null in JSON, whatever its kind renders.
+    null: bool = False
 
     @property
     def field_options(self) -> dict:
         """What the serializer field is made with beyond its kind's defaults."""
-        return {"help_text": self.help_text} if self.help_text else {}
+        options = {"help_text": self.help_text} if self.help_text else {}
+        return {**options, "allow_null": True} if self.null else options
 
     @property
     def column(self) -> str:
         return self.source or self.name
+
+    def render(self, value):
+        """The field's value as DRF renders it (a nested shape's value is its own row)."""
+        if self.shape is not None:
+            return self.shape.render(value)
+        if value is None and self.null:
+            return None
+        return self.kind.python(value)
 
 
 @dataclass(frozen=True)
@@ -177,12 +225,7 @@ class Shape:
     def render(self, row: Sequence) -> dict:
         """The object for `row`, a sequence of the values of this shape's fields in order
         (a nested shape's value is its own row)."""
-        return {
-            item.name: (
-                item.shape.render(value) if item.shape is not None else item.kind.python(value)
-            )
-            for item, value in zip(self.fields, row, strict=True)
-        }
+        return {item.name: item.render(value) for item, value in zip(self.fields, row, strict=True)}
 
     def render_rows(self, rows: Sequence[Sequence]) -> list[dict]:
         return [self.render(row) for row in rows]
@@ -210,7 +253,10 @@ class Shape:
             column = f"{alias}.{item.column}"
             if not item.stored and item.kind.sql is None:
                 raise TypeError(f"{self.name}.{item.name}: a {item.kind.name} has no SQL rendering")
-            values.append(column if item.stored else item.kind.sql.format(value=column))
+            rendered = column if item.stored else item.kind.sql.format(value=column)
+            if item.null:
+                rendered = f"CASE WHEN {column} IS NULL THEN 'null' ELSE {rendered} END"
+            values.append(rendered)
         return "{" + ",".join(pieces) + "}", values
 
 

@@ -15,6 +15,7 @@ from catalog import stored_json
 from catalog.models import Product
 from catalog.serializers import ProductOutputSerializer
 from catalog.shapes import PRODUCT, PRODUCT_JSON_COLUMN
+from delivery.models import Vehicle
 from geomarket import shapes
 from tests import factories
 
@@ -167,3 +168,36 @@ def test_report_kinds_render_in_sql_the_numbers_python_renders(kind):
             cursor.execute(statement, {"v": value})
             rendered = cursor.fetchone()[0]
         assert json.loads(rendered) == shape.render([value]), value
+
+
+def test_nullable_fields_render_null_in_sql_as_in_python():
+    shape = shapes.Shape(
+        "Sample",
+        (
+            shapes.Field("location", shapes.POINT, null=True),
+            shapes.Field("at", shapes.DATETIME, null=True),
+            shapes.Field("vehicle", shapes.choice(Vehicle), null=True),
+        ),
+    )
+    assert all(field.allow_null for field in shape.serializer()().fields.values())
+    point = Point(13.404954123456789, 52.520008987654321, srid=4326)
+    for values in (
+        (None, None, None),
+        (point, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "car"),
+    ):
+        statement = (
+            f"SELECT {shape.json_sql(alias='r')} FROM (SELECT %(p)s::geography AS location,"  # noqa: S608
+            " %(t)s::timestamptz AS at, %(v)s::text AS vehicle) r"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                statement, {"p": values[0] and values[0].ewkt, "t": values[1], "v": values[2]}
+            )
+            rendered = cursor.fetchone()[0]
+        assert rendered.encode() == JSONRenderer().render(shape.render(values)), values
+
+
+def test_a_point_read_as_coordinates_renders_as_the_geometry():
+    point = Point(13.404954123456789, 52.520008987654321, srid=4326)
+    shape = shapes.Shape("Sample", (shapes.Field("location", shapes.POINT),))
+    assert shape.render([shapes.point_of(point.x, point.y)]) == shape.render([point])
