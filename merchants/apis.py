@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.answer_cache import Expiring, Namespace, cached_answer, uncached_answer
-from geomarket.api.pagination import counted_page_body, page_of, paginated_response
+from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.api.validation import prebuilt
@@ -22,10 +22,11 @@ from merchants.selectors import (
     delivery_zone_row,
     merchant_day_slots,
     merchant_hours,
-    merchant_list,
+    merchant_list_page,
     merchant_managed,
     merchant_managed_id,
     merchant_ref,
+    merchant_shown,
     merchant_visible,
     merchants_delivering_to,
     merchants_nearby,
@@ -52,6 +53,10 @@ def _managed_merchant(request, merchant_id: int) -> Merchant:
     return merchant_managed(user=request.user, merchant_id=merchant_id)
 
 
+# The public list's filters: their fields are built once, not per request.
+_merchant_filters = prebuilt(serializers.MerchantFilterSerializer)
+
+
 class MerchantListApi(APIView):
     @extend_schema(
         parameters=[serializers.MerchantFilterSerializer],
@@ -60,13 +65,14 @@ class MerchantListApi(APIView):
         tags=["merchants"],
     )
     def get(self, request):
-        filters = serializers.MerchantFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=merchant_list(**filters.validated_data),
-            serializer_class=serializers.MerchantOutputSerializer,
+        page = partial(merchant_list_page, **_merchant_filters(request.query_params))
+        return Response(
+            counted_page_body(
+                request=request,
+                view=self,
+                fetch=page,
+                render=serializers.merchant_output_rows,
+            )
         )
 
     @extend_schema(
@@ -87,10 +93,10 @@ class MerchantListApi(APIView):
 class MerchantDetailApi(APIView):
     @extend_schema(responses=serializers.MerchantOutputSerializer, tags=["merchants"])
     def get(self, request, merchant_id: int):
-        merchant = merchant_visible(user=request.user, merchant_id=merchant_id)
+        merchant = merchant_shown(user=request.user, merchant_id=merchant_id)
         if merchant is None:
             raise Merchant.DoesNotExist
-        return Response(serializers.MerchantOutputSerializer(merchant).data)
+        return Response(serializers.merchant_output(merchant))
 
     def _update(self, request, merchant_id: int, *, partial: bool):
         merchant = _managed_merchant(request, merchant_id)

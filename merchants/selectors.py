@@ -4,6 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import DateTimeField, OuterRef, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -12,7 +13,7 @@ from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.pagination import CountedPage
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import Forbidden
-from geomarket.sql import fetch_all, fetch_dicts, fetch_value, point_ewkt
+from geomarket.sql import CompiledQuery, fetch_all, fetch_dicts, fetch_value, point_ewkt
 from merchants.models import Merchant
 
 # Opening hours (migration 0009) in a merchant's answer: the first period the merchant
@@ -103,10 +104,9 @@ def _as_shown(merchants: QuerySet[Merchant]) -> QuerySet[Merchant]:
     return merchants.annotate(category_id_list=ids, **period, shown_at=Value(now, DateTimeField()))
 
 
-def merchant_list(*, category: int | str | None = None, q: str | None = None) -> QuerySet[Merchant]:
-    merchants = _as_shown(
-        Merchant.objects.filter(is_active=True).select_related("address").order_by("name", "id")
-    )
+def _listed(*, category: int | str | None = None, q: str | None = None) -> QuerySet[Merchant]:
+    """The merchants the public list shows for the filters."""
+    merchants = Merchant.objects.filter(is_active=True)
     if category is not None:
         # By id (an int) or slug (a str), as `CategoryRefField` reads it.
         lookup = "categories__id" if isinstance(category, int) else "categories__slug"
@@ -114,6 +114,55 @@ def merchant_list(*, category: int | str | None = None, q: str | None = None) ->
     if q:
         merchants = merchants.filter(name__icontains=q)
     return merchants
+
+
+# Values no call passes, in the filters' places of the list's compiled statements: a
+# category's id or slug, and the name's pattern as `icontains` makes it.
+_CATEGORY_STAND_IN = {int: -918_273_645, str: "merchant-list-category-stand-in"}
+_NAME_STAND_IN = "merchant-list-name-stand-in"
+
+
+@functools.cache
+def _merchant_list_sql(*, category_type: type | None, by_name: bool) -> tuple[str, str]:
+    """The list's page statement and its count statement, for the filters given. The
+    filters are the ORM's (`_listed`), compiled once (`CompiledQuery`): building and
+    compiling the list's queryset cost more than running it."""
+    slots = {}
+    if category_type is not None:
+        slots["category"] = _CATEGORY_STAND_IN[category_type]
+    if by_name:
+        slots["name"] = f"%{_NAME_STAND_IN}%"
+    matching = _listed(category=slots.get("category"), q=_NAME_STAND_IN if by_name else None)
+    matched = CompiledQuery(matching.values("pk"), slots=slots).named_sql()
+    ordered = CompiledQuery(matching.order_by("name", "id").values("pk"), slots=slots).named_sql()
+    count_sql = f"SELECT count(*) FROM ({matched}) matched"  # noqa: S608 - compiled SQL
+    page_sql = f"""
+SELECT {_MERCHANT_SHOWN_COLUMNS}, ({count_sql}) AS matched_count
+FROM ({ordered} LIMIT %(limit)s OFFSET %(offset)s) page
+JOIN merchants_merchant m ON m.id = page.pk {_MERCHANT_JOINS}
+ORDER BY m.name, m.id
+"""  # noqa: S608 - fixed fragments and compiled SQL only
+    return page_sql, count_sql
+
+
+def merchant_list_page(
+    *, offset: int, limit: int, category: int | str | None = None, q: str | None = None
+) -> CountedPage:
+    """Rows `offset` to `offset + limit` of the active merchants by name (read as
+    `_MERCHANT_SHOWN_COLUMNS`), only those of the `category` (an id or a slug) and with
+    `q` in their name when given, and their count."""
+    page_sql, count_sql = _merchant_list_sql(
+        category_type=None if category is None else type(category), by_name=bool(q)
+    )
+    params = {
+        "category": category,
+        # As `icontains` matches: `q` anywhere, its own % and _ taken as they are.
+        "name": f"%{connection.ops.prep_for_like_query(q)}%" if q else None,
+        "now": timezone.now(),
+        "offset": offset,
+        "limit": limit,
+    }
+    return _counted_page(page_sql, count_sql=count_sql, params=params)
 
 
 # What a merchant's public sub-resources (hours, closures, slots, zones) need of it:
@@ -175,12 +224,12 @@ def merchant_managed_id(*, user, merchant_id: int) -> int:
 
 
 def _counted_page(sql: str, *, count_sql: str, params: dict) -> CountedPage:
-    """The page `sql` reads (its rows end with the count of all rows, `count_sql` as a
-    subquery, run once as an InitPlan) as `queryset_page` reads a queryset's: a page past
-    the end asks `count_sql` alone, for its 404."""
-    rows = fetch_all(sql, params)
+    """The page `sql` reads, as dicts, with the count of all its rows (`count_sql` as a
+    subquery in each row, `matched_count`, run once as an InitPlan), as `queryset_page`
+    reads a queryset's: a page past the end asks `count_sql` alone, for its 404."""
+    rows = fetch_dicts(sql, params)
     if rows:
-        return CountedPage(rows=[row[:-1] for row in rows], count=rows[0][-1])
+        return CountedPage(rows=rows, count=rows[0]["matched_count"])
     return CountedPage(rows=[], count=fetch_value(count_sql, params) if params["offset"] else 0)
 
 
@@ -191,7 +240,7 @@ _ZONES_WHERE = """FROM merchants_deliveryzone
 _ZONES_COUNT_SQL = f"SELECT count(*) {_ZONES_WHERE}"
 _ZONE_COLUMNS = "id, merchant_id, name, area, delivery_fee, min_order_amount, is_active"
 _ZONES_PAGE_SQL = f"""
-SELECT {_ZONE_COLUMNS}, ({_ZONES_COUNT_SQL}) {_ZONES_WHERE}
+SELECT {_ZONE_COLUMNS}, ({_ZONES_COUNT_SQL}) AS matched_count {_ZONES_WHERE}
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
 """
 
@@ -216,9 +265,9 @@ WHERE id = %(zone_id)s AND merchant_id = %(merchant_id)s
 """  # noqa: S608 - fixed fragments only
 
 
-def delivery_zone_row(*, merchant_id: int, zone_id: int) -> tuple | None:
+def delivery_zone_row(*, merchant_id: int, zone_id: int) -> dict | None:
     """The merchant's zone `zone_id` (`_ZONE_COLUMNS`), active or not."""
-    found = fetch_all(_ZONE_SQL, {"merchant_id": merchant_id, "zone_id": zone_id})
+    found = fetch_dicts(_ZONE_SQL, {"merchant_id": merchant_id, "zone_id": zone_id})
     return found[0] if found else None
 
 
@@ -229,24 +278,43 @@ def delivery_zone_row(*, merchant_id: int, zone_id: int) -> tuple | None:
 # `ST_Distance` for those rows alone, which also gives their final order.
 
 _OPEN_PERIOD = _open_period_sql(now="%(now)s::timestamptz")
-_MERCHANT_COLUMNS = f"""
+# A merchant's answer (`merchant_output`), from the merchant `m` and `_MERCHANT_JOINS`.
+_MERCHANT_SHOWN_COLUMNS = f"""
     m.id, m.owner_id, m.name, m.description, m.phone, m.is_active, m.created_at,
     ST_X(m.location::geometry) AS lng, ST_Y(m.location::geometry) AS lat,
     a.line1, a.line2, a.city, a.postal_code, a.country,
     ARRAY(SELECT mc.productcategory_id FROM merchants_merchant_categories mc
           WHERE mc.merchant_id = m.id ORDER BY 1) AS category_ids,
     m.timezone, {_OPEN_PERIOD["open_from"]} AS open_from,
-    {_OPEN_PERIOD["open_until"]} AS open_until, %(now)s::timestamptz AS shown_at,
-    ST_Distance(m.location, %(point)s::geography) AS distance_m
+    {_OPEN_PERIOD["open_until"]} AS open_until, %(now)s::timestamptz AS shown_at
 """  # noqa: S608 - fixed fragments only
+# The same and its distance to `%(point)s`, for the geo reads (`merchant_row`).
+_MERCHANT_COLUMNS = f"""{_MERCHANT_SHOWN_COLUMNS},
+    ST_Distance(m.location, %(point)s::geography) AS distance_m
+"""
 
-# What `_MERCHANT_COLUMNS` reads besides the merchant `m`, joined after it. The open
+# What `_MERCHANT_SHOWN_COLUMNS` reads besides the merchant `m`, joined after it. The open
 # period's bounds are two timestamps, not a range: psycopg parses a range in Python, about
 # 19 us a row, 2 ms of an answer of 100.
 _MERCHANT_JOINS = f"""
 JOIN merchants_address a ON a.id = m.address_id
 CROSS JOIN LATERAL ({_OPEN_BOUNDS_SQL.format(m="m", now="%(now)s::timestamptz")}) kept
 """
+
+_MERCHANT_SHOWN_SQL = f"""
+SELECT {_MERCHANT_SHOWN_COLUMNS} FROM merchants_merchant m {_MERCHANT_JOINS}
+WHERE m.id = %(merchant_id)s
+"""  # noqa: S608 - fixed fragments only
+
+
+def merchant_shown(*, user, merchant_id: int) -> dict | None:
+    """The merchant as its answer shows it (`_MERCHANT_SHOWN_COLUMNS`), if `user` may see
+    it (`merchant_visible`)."""
+    found = fetch_dicts(_MERCHANT_SHOWN_SQL, {"merchant_id": merchant_id, "now": timezone.now()})
+    if not found or not _seen_by(user, merchant_id=merchant_id, active=found[0]["is_active"]):
+        return None
+    return found[0]
+
 
 # Whether the merchant `{m}` (a merchants_merchant row) is open at `{at}`:
 # `merchants_open_at`, from the periods kept on the row while they span the instant.
@@ -484,15 +552,16 @@ def merchant_hours(*, merchant: Merchant | MerchantRef) -> dict:
 
 _CLOSURES_COUNT_SQL = "SELECT count(*) FROM merchants_closure WHERE merchant_id = %(merchant_id)s"
 _CLOSURES_PAGE_SQL = f"""
-SELECT id, lower(period), upper(period), reason, ({_CLOSURES_COUNT_SQL})
+SELECT id, lower(period) AS starts_at, upper(period) AS ends_at, reason,
+       ({_CLOSURES_COUNT_SQL}) AS matched_count
 FROM merchants_closure WHERE merchant_id = %(merchant_id)s
 ORDER BY period, id LIMIT %(limit)s OFFSET %(offset)s
 """  # noqa: S608 - a fixed fragment only
 
 
 def closure_page(*, merchant: MerchantRef, offset: int, limit: int) -> CountedPage:
-    """Rows `offset` to `offset + limit` of the merchant's closures in time order, as
-    `id, starts_at, ends_at, reason`, and their count."""
+    """Rows `offset` to `offset + limit` of the merchant's closures in time order (`id,
+    starts_at, ends_at, reason`), and their count."""
     params = {"merchant_id": merchant.pk, "offset": offset, "limit": limit}
     return _counted_page(_CLOSURES_PAGE_SQL, count_sql=_CLOSURES_COUNT_SQL, params=params)
 

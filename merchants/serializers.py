@@ -107,18 +107,17 @@ class DeliveryZoneOutputSerializer(serializers.Serializer):
     is_active = serializers.BooleanField()
 
 
-def zone_row(row: tuple) -> dict:
+def zone_row(row: dict) -> dict:
     """`DeliveryZoneOutputSerializer`'s rendering of a zone read as `_ZONE_COLUMNS` (the
     area as EWKB), without a serializer built per zone."""
-    zone_id, merchant_id, name, area, delivery_fee, min_order_amount, is_active = row
     return {
-        "id": zone_id,
-        "merchant_id": merchant_id,
-        "name": name,
-        "area": geometry_to_geojson(GEOSGeometry(area)),
-        "delivery_fee": format_money(delivery_fee),
-        "min_order_amount": format_money(min_order_amount),
-        "is_active": is_active,
+        "id": row["id"],
+        "merchant_id": row["merchant_id"],
+        "name": row["name"],
+        "area": geometry_to_geojson(GEOSGeometry(row["area"])),
+        "delivery_fee": format_money(row["delivery_fee"]),
+        "min_order_amount": format_money(row["min_order_amount"]),
+        "is_active": row["is_active"],
     }
 
 
@@ -148,10 +147,13 @@ class MerchantDeliveringOutputSerializer(MerchantNearbyOutputSerializer):
     min_order_amount = MoneyField()
 
 
-def merchant_row(row: dict) -> dict:
+def merchant_output(row: dict) -> dict:
+    """`MerchantOutputSerializer`'s rendering of a merchant read as the merchants'
+    selectors read it (`_MERCHANT_SHOWN_COLUMNS`): its address's point is the merchant's
+    `location`, kept equal by the database."""
     state = row_open_state(row)
     location = {"type": "Point", "coordinates": [row["lng"], row["lat"]]}
-    rendered = {
+    return {
         "id": row["id"],
         "owner_id": row["owner_id"],
         "name": row["name"],
@@ -172,8 +174,16 @@ def merchant_row(row: dict) -> dict:
         "timezone": row["timezone"],
         "open_now": state.open_now,
         "next_opening_at": state.next_opening_at and format_datetime(state.next_opening_at),
-        "distance_m": round(row["distance_m"], 2),
     }
+
+
+def merchant_output_rows(rows) -> list[dict]:
+    return [merchant_output(row) for row in rows]
+
+
+def merchant_row(row: dict) -> dict:
+    """A merchant of the geo answers: `merchant_output` and its distance."""
+    rendered = {**merchant_output(row), "distance_m": round(row["distance_m"], 2)}
     if "zone_id" in row:
         rendered["zone_id"] = row["zone_id"]
         rendered["delivery_fee"] = format_money(row["delivery_fee"])
@@ -257,12 +267,12 @@ def closure_rows(rows) -> list[dict]:
     reason` (`closure_page`); an unbounded end is null."""
     return [
         {
-            "id": closure_id,
-            "starts_at": format_datetime(starts_at),
-            "ends_at": _datetime_or_none(ends_at),
-            "reason": reason,
+            "id": row["id"],
+            "starts_at": format_datetime(row["starts_at"]),
+            "ends_at": _datetime_or_none(row["ends_at"]),
+            "reason": row["reason"],
         }
-        for closure_id, starts_at, ends_at, reason in rows
+        for row in rows
     ]
 
 
