@@ -268,15 +268,18 @@ def json_array_sql(
     before: str = "[",
     after: str = "]",
     placeholder: str = "%%s",
+    also: Sequence[str] = (),
 ) -> str:
     """SQL answering the rows of `rows_sql` as one JSON text: the objects of `shape`, one
-    per row in `order_by` order (column names of the rows), between `before` and `after`."""
+    per row in `order_by` order (column names of the rows), between `before` and `after`;
+    then the aggregates `also` over the same rows `r`, as further columns."""
     ordering = ", ".join(f"r.{name}" for name in order_by)
     rendered = shape.json_sql(alias="r", placeholder=placeholder)
+    aggregates = "".join(f", {aggregate}" for aggregate in also)
     # Only declared shapes, column names and compiled statements go in.
     return (
         f"SELECT '{before}' || COALESCE(string_agg({rendered}, ',' ORDER BY {ordering}), '')"  # noqa: S608
-        f" || '{after}' FROM ({rows_sql}) r"
+        f" || '{after}'{aggregates} FROM ({rows_sql}) r"
     )
 
 

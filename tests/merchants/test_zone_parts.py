@@ -3,6 +3,7 @@
 every write of a zone."""
 
 import importlib
+import json
 import random
 from decimal import Decimal
 
@@ -24,10 +25,15 @@ def polygon(ring) -> MultiPolygon:
     return MultiPolygon(Polygon([*ring, ring[0]], srid=4326), srid=4326)
 
 
+def answered(lat: float, lng: float, limit: int = 500) -> list[dict]:
+    """Delivering-to's results for the point."""
+    body, _ = merchants_delivering_to(lat=lat, lng=lng, limit=limit)
+    return json.loads(body)["results"]
+
+
 def delivering(lat: float, lng: float) -> dict[int, int]:
     """Merchant id to the zone id delivering-to answers with, for every covering merchant."""
-    rows = merchants_delivering_to(lat=lat, lng=lng, limit=500)
-    return {row["id"]: row["zone_id"] for row in rows}
+    return {row["id"]: row["zone_id"] for row in answered(lat, lng)}
 
 
 def st_covers(points, zone_ids) -> set[tuple[int, int]]:
@@ -198,9 +204,7 @@ def test_zone_writes_keep_the_parts_in_step():
 
     delivery_zone_update(zone=zone, data={"delivery_fee": Decimal("3.00")})
     assert {row[2] for row in parts_of(zone_id)} == {Decimal("3.00")}
-    assert merchants_delivering_to(lat=here[0], lng=here[1], limit=5)[0]["delivery_fee"] == (
-        Decimal("3.00")
-    )
+    assert answered(*here, limit=5)[0]["delivery_fee"] == "3.00"
 
     delivery_zone_update(zone=zone, data={"area": factories.square(lat=there[0], lng=there[1])})
     assert delivering(*here) == {}
@@ -242,8 +246,7 @@ def test_zones_written_without_the_services_get_parts():
 
 def nearest_first(lat: float, lng: float) -> list[tuple[int, int]]:
     """Delivering-to's merchant ids with their rounded distances, in its order."""
-    rows = merchants_delivering_to(lat=lat, lng=lng, limit=500)
-    return [(row["id"], round(row["distance_m"])) for row in rows]
+    return [(row["id"], round(row["distance_m"])) for row in answered(lat, lng)]
 
 
 def test_merchant_writes_keep_the_parts_in_step():
@@ -322,12 +325,12 @@ def test_limit_keeps_the_nearest_covering_merchants():
         )
         by_sphere = [row[0] for row in cursor.fetchall()]
     for limit in (1, 2, 5, 9, 24, 25, 40):
-        rows = merchants_delivering_to(lat=here[0], lng=here[1], limit=limit)
+        rows = answered(*here, limit=limit)
         assert {row["id"] for row in rows} == set(by_sphere[:limit]), limit
         assert [row["distance_m"] for row in rows] == sorted(row["distance_m"] for row in rows)
         for row in rows:
             assert row["zone_id"] == cheaper.get(row["id"], row["zone_id"])
-            assert row["delivery_fee"] == Decimal("1.00" if row["id"] in cheaper else "3.00")
+            assert row["delivery_fee"] == ("1.00" if row["id"] in cheaper else "3.00")
 
 
 @pytest.mark.parametrize(("lat", "lng"), [("0.0005", "5e-324"), ("5e-324", "-5e-324"), ("0", "0")])

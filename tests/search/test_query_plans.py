@@ -159,7 +159,8 @@ def test_delivering_to_computes_open_state_for_answered_merchants_only(big_city)
         for node in nodes
         if any("merchants_period_bounds(" in output for output in node.get("Output", []))
     ]
-    assert top["Actual Rows"] == limit
+    # One answer, rendered from the `limit` merchants' rows.
+    assert (top["Actual Rows"], top["Plans"][0]["Actual Rows"]) == (1, limit)
     assert walked[0]["Actual Rows"] > limit
     # The nodes above show it too (EXPLAIN spells out what they read from below).
     assert max(node["Actual Loops"] for node in opened) == limit
