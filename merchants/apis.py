@@ -1,5 +1,6 @@
 from functools import partial
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
@@ -10,7 +11,7 @@ from rest_framework.views import APIView
 from geomarket.answer_cache import Expiring, Namespace, cached_answer, uncached_answer
 from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import can_manage_merchant
-from geomarket.api.responses import cached_json_response
+from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.api.validation import prebuilt
 from geomarket.errors import NotFound
 from merchants import serializers
@@ -20,7 +21,7 @@ from merchants.selectors import (
     closure_page,
     delivery_zone_page,
     delivery_zone_row,
-    merchant_day_slots,
+    merchant_day_slots_json,
     merchant_hours,
     merchant_list_page,
     merchant_managed,
@@ -31,6 +32,7 @@ from merchants.selectors import (
     merchants_delivering_to,
     merchants_nearby,
     open_instant,
+    open_states_change_at,
     slot_plan,
 )
 from merchants.services import (
@@ -232,11 +234,6 @@ class MerchantsNearbyApi(APIView):
         return Response({"results": [serializers.merchant_row(row) for row in rows]})
 
 
-# An uncached delivering-to answer costs a few milliseconds: its parameters' serializer
-# fields are built once, not deep-copied per request.
-_delivering_to_params = prebuilt(serializers.DeliveringToParamsSerializer)
-
-
 class MerchantsDeliveringToApi(APIView):
     permission_classes = [AllowAny]
 
@@ -246,18 +243,20 @@ class MerchantsDeliveringToApi(APIView):
         tags=["search"],
     )
     def get(self, request):
-        query = _delivering_to_params(request.query_params)
+        params = serializers.DeliveringToParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
 
         def compute() -> Expiring:
-            # Each merchant shows whether it is open: true until the first of them changes.
-            return Expiring(
-                *merchants_delivering_to(
-                    lat=query["lat"],
-                    lng=query["lng"],
-                    limit=query["limit"],
-                    open_at=open_instant(open_now=query["open_now"], open_at=query["open_at"]),
-                )
+            rows = merchants_delivering_to(
+                lat=query["lat"],
+                lng=query["lng"],
+                limit=query["limit"],
+                open_at=open_instant(open_now=query["open_now"], open_at=query["open_at"]),
             )
+            body = json_bytes({"results": [serializers.merchant_row(row) for row in rows]})
+            # Each merchant shows whether it is open: true until the first of them changes.
+            return Expiring(body, open_states_change_at(rows))
 
         if query["open_now"]:
             # Which merchants are open now changes with the clock, for merchants the answer
@@ -381,4 +380,5 @@ class SlotListApi(APIView):
     def get(self, request, merchant_id: int):
         merchant = _seen_merchant(request, merchant_id)
         day = _slot_day_params(request.query_params)["date"]
-        return Response(serializers.slot_rows(merchant_day_slots(merchant=merchant, day=day)))
+        body = merchant_day_slots_json(merchant=merchant, day=day)
+        return HttpResponse(body, content_type="application/json")

@@ -142,8 +142,6 @@ class MerchantNearbyOutputSerializer(MerchantOutputSerializer):
 
 
 class MerchantDeliveringOutputSerializer(MerchantNearbyOutputSerializer):
-    """Schema only: delivering-to is rendered by PostgreSQL (`MERCHANT_DELIVERING`)."""
-
     zone_id = serializers.IntegerField()
     delivery_fee = MoneyField(max_digits=8)
     min_order_amount = MoneyField()
@@ -185,7 +183,12 @@ def merchant_output_rows(rows) -> list[dict]:
 
 def merchant_row(row: dict) -> dict:
     """A merchant of the geo answers: `merchant_output` and its distance."""
-    return {**merchant_output(row), "distance_m": round(row["distance_m"], 2)}
+    rendered = {**merchant_output(row), "distance_m": round(row["distance_m"], 2)}
+    if "zone_id" in row:
+        rendered["zone_id"] = row["zone_id"]
+        rendered["delivery_fee"] = format_money(row["delivery_fee"])
+        rendered["min_order_amount"] = format_money(row["min_order_amount"])
+    return rendered
 
 
 # --- opening hours, closures, slot plans ----------------------------------------------
@@ -302,17 +305,3 @@ class SlotSerializer(serializers.Serializer):
     capacity = serializers.IntegerField()
     booked = serializers.IntegerField(help_text="Orders booked into the slot.")
     available = serializers.IntegerField(help_text="capacity - booked, never below 0.")
-
-
-def slot_rows(slots: list[dict]) -> list[dict]:
-    """`SlotSerializer`'s rendering of `merchant_day_slots`."""
-    return [
-        {
-            "starts_at": format_datetime(slot["starts_at"]),
-            "ends_at": format_datetime(slot["ends_at"]),
-            "capacity": slot["capacity"],
-            "booked": slot["booked"],
-            "available": slot["available"],
-        }
-        for slot in slots
-    ]
