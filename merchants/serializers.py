@@ -142,6 +142,8 @@ class MerchantNearbyOutputSerializer(MerchantOutputSerializer):
 
 
 class MerchantDeliveringOutputSerializer(MerchantNearbyOutputSerializer):
+    """Schema only: delivering-to is rendered by PostgreSQL (`MERCHANT_DELIVERING`)."""
+
     zone_id = serializers.IntegerField()
     delivery_fee = MoneyField(max_digits=8)
     min_order_amount = MoneyField()
@@ -183,12 +185,7 @@ def merchant_output_rows(rows) -> list[dict]:
 
 def merchant_row(row: dict) -> dict:
     """A merchant of the geo answers: `merchant_output` and its distance."""
-    rendered = {**merchant_output(row), "distance_m": round(row["distance_m"], 2)}
-    if "zone_id" in row:
-        rendered["zone_id"] = row["zone_id"]
-        rendered["delivery_fee"] = format_money(row["delivery_fee"])
-        rendered["min_order_amount"] = format_money(row["min_order_amount"])
-    return rendered
+    return {**merchant_output(row), "distance_m": round(row["distance_m"], 2)}
 
 
 # --- opening hours, closures, slot plans ----------------------------------------------
