@@ -11,8 +11,10 @@ from rest_framework.views import APIView
 from catalog import serializers
 from catalog.models import Product, ProductCategory
 from catalog.selectors import (
-    category_list,
-    product_listings,
+    category_page,
+    category_row,
+    product_listing,
+    product_listing_page,
     product_title_suggestions,
     product_visible,
     products_nearby_answer,
@@ -26,13 +28,13 @@ from catalog.services import (
     product_delete,
     product_update,
 )
+from catalog.shapes import CATEGORY
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer, uncached_answer
 from geomarket.api.pagination import (
     counted_page_body,
     page_link_base,
     page_of,
-    paginated_response,
 )
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
@@ -51,12 +53,10 @@ class CategoryListApi(APIView):
         tags=["catalog"],
     )
     def get(self, request):
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=category_list(),
-            serializer_class=serializers.CategorySerializer,
+        body = counted_page_body(
+            request=request, view=self, fetch=category_page, render=CATEGORY.render_rows
         )
+        return Response(body)
 
     @extend_schema(
         request=serializers.CategorySerializer,
@@ -77,8 +77,10 @@ class CategoryDetailApi(APIView):
 
     @extend_schema(responses=serializers.CategorySerializer, tags=["catalog"])
     def get(self, request, category_id: int):
-        category = get_object_or_404(ProductCategory, pk=category_id)
-        return Response(serializers.CategorySerializer(category).data)
+        row = category_row(category_id=category_id)
+        if row is None:
+            raise ProductCategory.DoesNotExist
+        return Response(CATEGORY.render(row))
 
     def _update(self, request, category_id: int, *, partial: bool):
         category = get_object_or_404(ProductCategory, pk=category_id)
@@ -134,8 +136,12 @@ def _managed_product(request, product_id: int) -> Product:
     return product
 
 
-def _stored_listings(texts) -> list[dict]:
-    return [json.loads(text) for text in texts]
+def _stored_listings(rows) -> list[dict]:
+    return [json.loads(text) for (text,) in rows]
+
+
+# The list's filters are read on every call: their serializer fields are built once.
+_product_filters = prebuilt(serializers.ProductFilterSerializer)
 
 
 class ProductListApi(APIView):
@@ -146,14 +152,14 @@ class ProductListApi(APIView):
         tags=["catalog"],
     )
     def get(self, request):
-        filters = serializers.ProductFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
+        filters = _product_filters(request.query_params)
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=product_listings(user=request.user, **filters.validated_data),
+            fetch=partial(product_listing_page, user=request.user, **filters),
             render=_stored_listings,
         )
+        return Response(body)
 
     @extend_schema(
         request=serializers.ProductCreateSerializer,
@@ -174,7 +180,7 @@ class ProductListApi(APIView):
 class ProductDetailApi(APIView):
     @extend_schema(responses=serializers.ProductOutputSerializer, tags=["catalog"])
     def get(self, request, product_id: int):
-        listing = product_listings(user=request.user).filter(pk=product_id).first()
+        listing = product_listing(user=request.user, product_id=product_id)
         if listing is None:
             raise Product.DoesNotExist
         return Response(json.loads(listing))
@@ -287,6 +293,9 @@ class ProductSearchApi(APIView):
         return response
 
 
+_suggest_params = prebuilt(serializers.SuggestParamsSerializer)
+
+
 class SuggestApi(RateLimitedMixin, APIView):
     permission_classes = [AllowAny]
     rate_limits = (("suggest", "SUGGEST_RATE_LIMIT_PER_MINUTE", "client"),)
@@ -297,9 +306,7 @@ class SuggestApi(RateLimitedMixin, APIView):
         tags=["search"],
     )
     def get(self, request):
-        params = serializers.SuggestParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        q = params.validated_data["q"]
+        q = _suggest_params(request.query_params)["q"]
 
         def compute() -> bytes:
             return json_bytes({"query": q, "suggestions": product_title_suggestions(q=q)})

@@ -7,11 +7,17 @@ from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Product, ProductCategory
-from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_JSON_COLUMN, PRODUCT_NEARBY
+from catalog.shapes import (
+    CATEGORY,
+    NEARBY_MERCHANT,
+    PRODUCT,
+    PRODUCT_JSON_COLUMN,
+    PRODUCT_NEARBY,
+)
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.pagination import CountedPage
 from geomarket.shapes import json_array_sql
-from geomarket.sql import fetch_all, fetch_value, point_ewkt
+from geomarket.sql import CompiledPage, CompiledQuery, fetch_all, fetch_value, point_ewkt
 from merchants.selectors import MERCHANT_LOCATIONS_SQL, merchants_walk_sql, open_instant
 
 
@@ -19,30 +25,77 @@ def category_list() -> QuerySet[ProductCategory]:
     return ProductCategory.objects.order_by("name", "id")
 
 
+# What the compiled reads below are built with in place of each call's values: no id is
+# negative, and no slug holds a space.
+_STAND_INS = {
+    "category_id": -1_000_001,
+    "category_slug": "compiled stand-in",
+    "merchant_id": -1_000_002,
+    "own_merchant_id": -1_000_003,
+    "product_id": -1_000_004,
+}
+
+
+@functools.cache
+def _category_page() -> CompiledPage:
+    return CompiledPage(category_list().values_list(*CATEGORY.columns), slots={})
+
+
+def category_page(*, offset: int, limit: int) -> CountedPage:
+    """A page of `category_list()` as rows of `CATEGORY`'s columns, and the count of all
+    categories, by one statement compiled once."""
+    return _category_page().read(offset=offset, limit=limit)
+
+
+@functools.cache
+def _category_row() -> CompiledQuery:
+    category_id = _STAND_INS["category_id"]
+    queryset = ProductCategory.objects.filter(pk=category_id).values_list(*CATEGORY.columns)
+    return CompiledQuery(queryset, slots={"category_id": category_id})
+
+
+def category_row(*, category_id: int) -> tuple | None:
+    """The category `category_id` as a row of `CATEGORY`'s columns, if there is one."""
+    compiled = _category_row()
+    rows = fetch_all(compiled.sql, compiled.params(category_id=category_id))
+    return rows[0] if rows else None
+
+
 def _category_filter(category: int | str) -> Q:
     """A category by id (an int) or slug (a str), as `CategoryRefField` reads it."""
     return Q(category_id=category) if isinstance(category, int) else Q(category__slug=category)
 
 
-def products_visible_to(*, user) -> QuerySet[Product]:
-    """Published products of active merchants, plus the owner's own, or all for operators."""
+def _viewer(user) -> tuple[bool, int | None]:
+    """Whether `user` sees every product (an operator), else the merchant whose
+    unpublished products they see too (None: none)."""
     if is_operator(user):
+        return True, None
+    return False, user_merchant_id(user)
+
+
+def _products_visible(*, operator: bool, own_merchant_id: int | None) -> QuerySet[Product]:
+    if operator:
         return Product.objects.all()
     public = Q(is_published=True, merchant__is_active=True)
-    own_merchant_id = user_merchant_id(user)
     if own_merchant_id is not None:
         public |= Q(merchant_id=own_merchant_id)
     return Product.objects.filter(public)
 
 
-def product_list(
+def products_visible_to(*, user) -> QuerySet[Product]:
+    """Published products of active merchants, plus the owner's own, or all for operators."""
+    operator, own_merchant_id = _viewer(user)
+    return _products_visible(operator=operator, own_merchant_id=own_merchant_id)
+
+
+def _filtered(
+    products: QuerySet[Product],
     *,
-    user,
     merchant_id: int | None = None,
     category: int | str | None = None,
     is_published: bool | None = None,
 ) -> QuerySet[Product]:
-    products = products_visible_to(user=user)
     if merchant_id is not None:
         products = products.filter(merchant_id=merchant_id)
     if category is not None:
@@ -52,11 +105,84 @@ def product_list(
     return products.order_by("id")
 
 
-def product_listings(**filters) -> QuerySet:
-    """`product_list(**filters)` as each product's stored JSON text (`PRODUCT`, kept by
-    its trigger), for pages sent without building a model and a serializer per product."""
+def _listings(products: QuerySet[Product]) -> QuerySet:
+    """`products` as each product's stored JSON text (`PRODUCT`, kept by its trigger),
+    for answers sent without building a model and a serializer per product."""
     stored = RawSQL(f"{Product._meta.db_table}.{PRODUCT_JSON_COLUMN}", ())  # noqa: S611 - names only
-    return product_list(**filters).annotate(listing=stored).values_list("listing", flat=True)
+    return products.annotate(listing=stored).values_list("listing")
+
+
+def _visible_slots(*, operator: bool, owner: bool) -> tuple[QuerySet[Product], dict]:
+    """The products a compiled read sees, and its slots: an owner's merchant's."""
+    slots = {"own_merchant_id": _STAND_INS["own_merchant_id"]} if owner else {}
+    own_merchant_id = slots.get("own_merchant_id")
+    return _products_visible(operator=operator, own_merchant_id=own_merchant_id), slots
+
+
+@functools.cache
+def _listing_page(
+    *,
+    operator: bool,
+    owner: bool,
+    merchant: bool,
+    category: type | None,
+    is_published: bool | None,
+) -> CompiledPage:
+    products, slots = _visible_slots(operator=operator, owner=owner)
+    if merchant:
+        slots["merchant_id"] = _STAND_INS["merchant_id"]
+    if category is not None:
+        slots["category"] = _STAND_INS["category_id" if category is int else "category_slug"]
+    products = _filtered(
+        products,
+        merchant_id=slots.get("merchant_id"),
+        category=slots.get("category"),
+        is_published=is_published,
+    )
+    return CompiledPage(_listings(products), slots=slots)
+
+
+def product_listing_page(
+    *,
+    user,
+    offset: int,
+    limit: int,
+    merchant_id: int | None = None,
+    category: int | str | None = None,
+    is_published: bool | None = None,
+) -> CountedPage:
+    """A page of the products `user` sees (`products_visible_to`), filtered, by id, as
+    each one's stored JSON text (one column a row), and the count of all of them, by one
+    statement compiled once per combination of filters."""
+    operator, own_merchant_id = _viewer(user)
+    page = _listing_page(
+        operator=operator,
+        owner=own_merchant_id is not None,
+        merchant=merchant_id is not None,
+        category=None if category is None else type(category),
+        is_published=is_published,
+    )
+    given = {"own_merchant_id": own_merchant_id, "merchant_id": merchant_id, "category": category}
+    values = {name: value for name, value in given.items() if value is not None}
+    return page.read(offset=offset, limit=limit, **values)
+
+
+@functools.cache
+def _listing(*, operator: bool, owner: bool) -> CompiledQuery:
+    products, slots = _visible_slots(operator=operator, owner=owner)
+    slots["product_id"] = _STAND_INS["product_id"]
+    return CompiledQuery(_listings(products.filter(pk=slots["product_id"])), slots=slots)
+
+
+def product_listing(*, user, product_id: int) -> str | None:
+    """The stored JSON text of the product `product_id`, if `user` sees it."""
+    operator, own_merchant_id = _viewer(user)
+    compiled = _listing(operator=operator, owner=own_merchant_id is not None)
+    values = {"product_id": product_id}
+    if own_merchant_id is not None:
+        values["own_merchant_id"] = own_merchant_id
+    rows = fetch_all(compiled.sql, compiled.params(**values))
+    return rows[0][0] if rows else None
 
 
 def product_visible(*, user, product_id: int) -> Product | None:

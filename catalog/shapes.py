@@ -7,6 +7,17 @@ through a change.
 
 from geomarket.shapes import BOOLEAN, DATETIME, INTEGER, METRES, MONEY, POINT, TEXT, Field, Shape
 
+# A category as the API answers it. The schema's serializer is `CategorySerializer`, which
+# also reads new categories; a test holds the two renderings equal.
+CATEGORY = Shape(
+    "Category",
+    (
+        Field("id", INTEGER),
+        Field("name", TEXT),
+        Field("slug", TEXT),
+    ),
+)
+
 # A product as the API answers it. Each field's source is a column of catalog_product:
 # the stored JSON (`PRODUCT_JSON_COLUMN`) is rendered from the row itself.
 PRODUCT = Shape(

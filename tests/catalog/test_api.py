@@ -1,6 +1,8 @@
 import pytest
+from rest_framework.renderers import JSONRenderer
 
 from catalog.models import Product, ProductCategory
+from catalog.serializers import CategorySerializer
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +184,15 @@ def test_category_in_use_cannot_be_deleted(as_user):
     assert ProductCategory.objects.filter(pk=tag.pk).exists()
     assert Product.objects.get(pk=item.pk).category_id == tag.pk
     assert list(shop.categories.values_list("pk", flat=True)) == [tag.pk]
+
+
+def test_categories_answer_what_their_serializer_says(as_user):
+    made = [factories.category(name=name) for name in ('Caf\u00e9 "B" \u2028', "Apples")]
+    client = as_user(None)
+    in_order = sorted(made, key=lambda category: (category.name, category.pk))
+    listing = client.get(CATEGORIES, {"page_size": 1, "page": 2})
+    assert listing.json()["results"] == [dict(CategorySerializer(in_order[1]).data)]
+    for category in made:
+        detail = client.get(f"{CATEGORIES}{category.pk}/")
+        assert detail.content == JSONRenderer().render(CategorySerializer(category).data)
+    assert client.get(f"{CATEGORIES}{made[-1].pk + 1}/").status_code == 404

@@ -61,3 +61,18 @@ def test_a_product_is_what_the_serializer_says_to_whoever_may_see_it():
         ProductOutputSerializer(shown).data
     )
     assert anonymous.get(f"/api/v1/products/{hidden.pk}/").status_code == 404
+
+
+def test_each_owner_sees_own_unpublished_products_and_no_one_elses():
+    owners = [factories.user() for _ in range(2)]
+    drafts = [
+        factories.product(merchant=factories.merchant(owner=owner), is_published=False)
+        for owner in owners
+    ]
+    for owner, own, other in zip(owners, drafts, reversed(drafts), strict=True):
+        client = api_client_as(owner)
+        listed = [row["id"] for row in client.get("/api/v1/products/").json()["results"]]
+        assert listed == [own.pk]
+        assert client.get(f"/api/v1/products/{own.pk}/").status_code == 200
+        assert client.get(f"/api/v1/products/{other.pk}/").status_code == 404
+    assert api_client_as(None).get("/api/v1/products/").json()["count"] == 0
