@@ -1,26 +1,39 @@
+from functools import partial
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from geomarket.api.pagination import page_of, paginated_response
+from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import IsOwnerOrOperator, can_manage_merchant
+from geomarket.api.validation import prebuilt
 from geomarket.errors import Forbidden
 from inventory import serializers
 from inventory.models import Inventory
-from inventory.selectors import inventory_list, inventory_visible_to, merchant_stock_list
+from inventory.selectors import (
+    inventory_page,
+    inventory_row,
+    inventory_visible_to,
+    merchant_stock_page,
+)
 from inventory.services import (
     inventory_adjust,
     inventory_create,
     inventory_delete,
     inventory_update,
 )
+from inventory.shapes import INVENTORY, MERCHANT_STOCK
 from merchants.selectors import merchant_managed_id
 
 
 def _visible_inventory(request, inventory_id: int) -> Inventory:
     return inventory_visible_to(user=request.user).get(pk=inventory_id)
+
+
+# The list's filters are read on every call: their serializer fields are built once.
+_inventory_filters = prebuilt(serializers.InventoryFilterSerializer)
 
 
 class InventoryListApi(APIView):
@@ -33,14 +46,14 @@ class InventoryListApi(APIView):
         tags=["inventory"],
     )
     def get(self, request):
-        filters = serializers.InventoryFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
+        filters = _inventory_filters(request.query_params)
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=inventory_list(user=request.user, **filters.validated_data),
-            serializer_class=serializers.InventoryOutputSerializer,
+            fetch=partial(inventory_page, user=request.user, **filters),
+            render=INVENTORY.render_rows,
         )
+        return Response(body)
 
     @extend_schema(
         request=serializers.InventoryCreateSerializer,
@@ -63,8 +76,10 @@ class InventoryDetailApi(APIView):
 
     @extend_schema(responses=serializers.InventoryOutputSerializer, tags=["inventory"])
     def get(self, request, inventory_id: int):
-        inventory = _visible_inventory(request, inventory_id)
-        return Response(serializers.InventoryOutputSerializer(inventory).data)
+        row = inventory_row(user=request.user, inventory_id=inventory_id)
+        if row is None:
+            raise Inventory.DoesNotExist
+        return Response(INVENTORY.render(row))
 
     def _update(self, request, inventory_id: int, *, partial: bool):
         inventory = _visible_inventory(request, inventory_id)
@@ -123,9 +138,10 @@ class MerchantStockApi(APIView):
     )
     def get(self, request, merchant_id: int):
         merchant_managed_id(user=request.user, merchant_id=merchant_id)
-        return paginated_response(
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=merchant_stock_list(merchant_id=merchant_id),
-            serializer_class=serializers.MerchantStockSerializer,
+            fetch=partial(merchant_stock_page, merchant_id=merchant_id),
+            render=MERCHANT_STOCK.render_rows,
         )
+        return Response(body)

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from catalog.models import Product
 from geomarket.api.fields import IdField, MoneyField, StrictIntegerField
+from inventory.shapes import INVENTORY
 
 MAX_QUANTITY = 1_000_000_000
 
@@ -31,13 +32,8 @@ class InventoryAdjustSerializer(serializers.Serializer):
         return value
 
 
-class InventoryOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    merchant_id = serializers.IntegerField()
-    product_id = serializers.IntegerField()
-    quantity = serializers.IntegerField()
-    low_stock_threshold = serializers.IntegerField()
-    updated_at = serializers.DateTimeField()
+# Declared in `inventory.shapes`, as the rows the lists render without it are.
+InventoryOutputSerializer = INVENTORY.serializer()
 
 
 class InventoryFilterSerializer(serializers.Serializer):

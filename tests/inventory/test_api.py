@@ -1,7 +1,11 @@
+from datetime import UTC, datetime
+
 import pytest
 from django.db import IntegrityError, connection, transaction
+from rest_framework.renderers import JSONRenderer
 
 from inventory.models import Inventory, InventoryAdjustment
+from inventory.serializers import InventoryOutputSerializer, MerchantStockSerializer
 from tests import factories
 from tests.rows import rows
 from tests.threads import run_in_threads
@@ -194,3 +198,53 @@ def test_stock_lists_run_a_fixed_number_of_queries(as_user, django_assert_num_qu
             response = client.get(f"/api/v1/merchants/{shop.pk}/inventory/", {"page_size": size})
         assert response.status_code == 200
         assert len(response.json()["results"]) == size
+
+
+def test_stock_answers_are_what_their_serializers_say(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    dairy = factories.category(name='Dairy "fresh" \u2029')
+    rows = [
+        factories.stock(product=factories.product(merchant=shop, category=dairy, title=title))
+        for title in ("Milk \u2028", "Butter")
+    ]
+    Inventory.objects.filter(pk=rows[0].pk).update(
+        updated_at=datetime(2026, 1, 2, 3, 4, 5, 60, UTC)
+    )
+    for row in rows:
+        row.refresh_from_db()
+    client = as_user(owner)
+    render = JSONRenderer().render
+    for row in rows:
+        detail = client.get(f"{INVENTORY}{row.pk}/")
+        assert detail.content == render(InventoryOutputSerializer(row).data)
+    listed = client.get(INVENTORY).json()["results"]
+    assert render(listed) == render(InventoryOutputSerializer(rows, many=True).data)
+    stock = client.get(f"/api/v1/merchants/{shop.pk}/inventory/").json()["results"]
+    expected = [
+        {
+            "id": row.pk,
+            "product_id": row.product_id,
+            "product_title": row.product.title,
+            "price": row.product.price,
+            "category_name": dairy.name,
+            "quantity": row.quantity,
+            "low_stock_threshold": row.low_stock_threshold,
+            "updated_at": row.updated_at,
+        }
+        for row in reversed(rows)
+    ]
+    assert render(stock) == render(MerchantStockSerializer(expected, many=True).data)
+
+
+def test_an_owner_sees_no_other_merchants_stock(as_user):
+    owners = [factories.user() for _ in range(2)]
+    rows = [
+        factories.stock(product=factories.product(merchant=factories.merchant(owner=owner)))
+        for owner in owners
+    ]
+    for owner, own, other in zip(owners, rows, reversed(rows), strict=True):
+        client = as_user(owner)
+        assert [row["id"] for row in client.get(INVENTORY).json()["results"]] == [own.pk]
+        assert client.get(f"{INVENTORY}{own.pk}/").status_code == 200
+        assert client.get(f"{INVENTORY}{other.pk}/").status_code == 404
