@@ -16,7 +16,7 @@ from delivery.selectors import (
     courier_get,
     courier_list,
     courier_of_user,
-    courier_open_orders,
+    courier_order_page,
     courier_track_json,
 )
 from delivery.services import (
@@ -26,12 +26,13 @@ from delivery.services import (
     courier_update,
     orders_assign_priority,
 )
-from geomarket.api.pagination import counted_page_body, page_of, paginated_response
+from geomarket.api.json_pages import counted_json_page
+from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.permissions import IsOperator, can_manage_merchant
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
-from orders.selectors import order_page, orders_visible_to
-from orders.serializers import OrderOutputSerializer, order_payload_list
+from orders.selectors import orders_visible_to
+from orders.serializers import OrderOutputSerializer
 
 
 class CourierListApi(APIView):
@@ -168,13 +169,9 @@ class CourierMyOrdersApi(APIView):
     )
     def get(self, request):
         courier = _own_courier(request)
-        body = counted_page_body(
-            request=request,
-            view=self,
-            fetch=partial(order_page, courier_open_orders(courier_id=courier.pk)),
-            render=order_payload_list,
+        return counted_json_page(
+            request=request, view=self, fetch=partial(courier_order_page, courier_id=courier.pk)
         )
-        return Response(body)
 
 
 class CourierCandidatesApi(APIView):

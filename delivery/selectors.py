@@ -1,3 +1,4 @@
+import functools
 from datetime import timedelta
 
 from django.conf import settings
@@ -6,9 +7,12 @@ from django.utils import timezone
 
 from delivery.models import Courier
 from delivery.shapes import TRACK_POINT
+from geomarket.api.json_pages import CompiledJsonPages
+from geomarket.api.pagination import CountedPage
 from geomarket.sql import fetch_dicts, fetch_value, point_ewkt
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
-from orders.selectors import COURIER_ACTIVE_ORDERS_SQL
+from orders.selectors import COURIER_ACTIVE_ORDERS_SQL, order_rows
+from orders.shapes import ORDER
 
 
 def courier_list(*, status: str | None = None) -> QuerySet[Courier]:
@@ -32,6 +36,26 @@ def courier_open_orders(*, courier_id: int) -> QuerySet[Order]:
     return Order.objects.filter(
         courier_id=courier_id, status__in=ACTIVE_DELIVERY_STATUSES
     ).order_by("created_at", "id")
+
+
+# Stands in for the courier's id in its compiled orders page: never a courier's id.
+_COURIER_STAND_IN = -7_300_101
+
+
+@functools.cache
+def _courier_order_pages() -> CompiledJsonPages:
+    return CompiledJsonPages(
+        ORDER,
+        courier_open_orders(courier_id=_COURIER_STAND_IN),
+        rows=order_rows,
+        slots={"courier": _COURIER_STAND_IN},
+    )
+
+
+def courier_order_page(*, courier_id: int, offset: int, limit: int) -> CountedPage:
+    """Page `offset`, `limit` of the courier's open orders as its JSON text (`ORDER`
+    objects), and the count of all of them."""
+    return _courier_order_pages().read(offset=offset, limit=limit, courier=courier_id)
 
 
 def fresh_since():

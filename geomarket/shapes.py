@@ -158,8 +158,9 @@ def point_of(x: float | None, y: float | None) -> Coordinates | None:
 @dataclass(frozen=True)
 class Field:
     """A field of a shape: its `kind`, or a nested `shape`, or a `stored` shape whose JSON
-    text a column already holds. `source` is the row's column (or SQL expression) it is
-    read from; by default its name."""
+    text a column already holds, or `many` objects of a shape (a list of rows in Python; in
+    SQL a column holding their array's JSON text, such as `json_array_sql` makes). `source`
+    is the row's column (or SQL expression) it is read from; by default its name."""
 
     name: str
     kind: Kind | None = None
@@ -170,11 +171,14 @@ class Field:
     help_text: str | None = None
     # The value may be missing: null in JSON, whatever its kind renders.
     null: bool = False
+    many: bool = False
 
     @property
     def field_options(self) -> dict:
         """What the serializer field is made with beyond its kind's defaults."""
         options = {"help_text": self.help_text} if self.help_text else {}
+        if self.many:
+            options["many"] = True
         return {**options, "allow_null": True} if self.null else options
 
     @property
@@ -183,6 +187,8 @@ class Field:
 
     def render(self, value):
         """The field's value as DRF renders it (a nested shape's value is its own row)."""
+        if self.many:
+            return self.shape.render_rows(value)
         if self.shape is not None:
             return self.shape.render(value)
         if value is None and self.null:
@@ -211,7 +217,7 @@ class Shape:
         if "serializer" not in self._cache:
             declared = {
                 item.name: (
-                    item.shape.serializer()()
+                    item.shape.serializer()(**item.field_options)
                     if item.shape is not None
                     else item.kind.field(**item.field_options)
                 )
@@ -243,7 +249,8 @@ class Shape:
         pieces: list[str] = []
         values: list[str] = []
         for item in self.fields:
-            if item.shape is not None and not item.stored:
+            holds_json = item.stored or item.many
+            if item.shape is not None and not holds_json:
                 # A nested object's fields are read from the same row.
                 nested, nested_values = item.shape._template(alias=alias, placeholder=placeholder)
                 pieces.append(f'"{item.name}":{nested}')
@@ -251,9 +258,9 @@ class Shape:
                 continue
             pieces.append(f'"{item.name}":{placeholder}')
             column = f"{alias}.{item.column}"
-            if not item.stored and item.kind.sql is None:
+            if not holds_json and item.kind.sql is None:
                 raise TypeError(f"{self.name}.{item.name}: a {item.kind.name} has no SQL rendering")
-            rendered = column if item.stored else item.kind.sql.format(value=column)
+            rendered = column if holds_json else item.kind.sql.format(value=column)
             if item.null:
                 rendered = f"CASE WHEN {column} IS NULL THEN 'null' ELSE {rendered} END"
             values.append(rendered)

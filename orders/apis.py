@@ -1,5 +1,6 @@
 from functools import partial
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -7,7 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.api.pagination import counted_page_body, page_of, paginated_response
+from geomarket.api.json_pages import counted_json_page
+from geomarket.api.pagination import page_of
 from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
@@ -15,10 +17,10 @@ from merchants.selectors import merchant_managed_id
 from orders import serializers
 from orders.models import Order
 from orders.selectors import (
-    merchant_order_list,
+    merchant_order_page,
     order_detail,
-    order_list,
-    order_page,
+    order_detail_json,
+    order_list_page,
     order_stats,
     orders_visible_to,
 )
@@ -31,8 +33,11 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Retries with the same key within 24 h return the first order.",
 )
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-# Placing an order is the hottest write: its body's serializer fields are built once.
+# Placing an order is the hottest write: its body's serializer fields are built once, as
+# are the reads' parameters'.
 _order_create_validated = prebuilt(serializers.OrderCreateSerializer)
+_order_filters = prebuilt(serializers.OrderFilterSerializer)
+_stats_params = prebuilt(serializers.OrderStatsParamsSerializer)
 
 
 def _detail(request, order_id: int) -> Order:
@@ -59,17 +64,13 @@ class OrderListApi(RateLimitedMixin, APIView):
         tags=["orders"],
     )
     def get(self, request):
-        filters = serializers.OrderFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        orders = order_list(user=request.user, **filters.validated_data)
-        body = counted_page_body(
+        filters = _order_filters(request.query_params)
+        return counted_json_page(
             request=request,
             view=self,
-            fetch=partial(order_page, orders, bounded_count=True),
-            render=serializers.order_payload_list,
+            fetch=partial(order_list_page, user=request.user, **filters),
             flag_estimate=True,
         )
-        return Response(body)
 
     @extend_schema(
         request=serializers.OrderCreateSerializer,
@@ -103,7 +104,10 @@ class OrderDetailApi(APIView):
 
     @extend_schema(responses=serializers.OrderDetailSerializer, tags=["orders"])
     def get(self, request, order_id: int):
-        return Response(serializers.order_detail_payload(_detail(request, order_id)))
+        body = order_detail_json(user=request.user, order_id=order_id)
+        if body is None:
+            raise Order.DoesNotExist
+        return HttpResponse(body, content_type="application/json")
 
 
 class OrderStatusApi(APIView):
@@ -137,9 +141,7 @@ class OrderStatsApi(APIView):
         tags=["orders"],
     )
     def get(self, request):
-        params = serializers.OrderStatsParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        merchant_id = params.validated_data.get("merchant_id")
+        merchant_id = _stats_params(request.query_params).get("merchant_id")
         if not is_operator(request.user):
             own = user_merchant_id(request.user)
             if own is None:
@@ -147,7 +149,7 @@ class OrderStatsApi(APIView):
             if merchant_id is not None and merchant_id != own:
                 raise Forbidden("You may only see your own merchant's stats.")
             merchant_id = own
-        return Response(serializers.OrderStatsSerializer(order_stats(merchant_id=merchant_id)).data)
+        return Response(serializers.order_stats_payload(order_stats(merchant_id=merchant_id)))
 
 
 class MerchantOrdersApi(APIView):
@@ -160,9 +162,8 @@ class MerchantOrdersApi(APIView):
     )
     def get(self, request, merchant_id: int):
         merchant_managed_id(user=request.user, merchant_id=merchant_id)
-        return paginated_response(
+        return counted_json_page(
             request=request,
             view=self,
-            queryset=merchant_order_list(merchant_id=merchant_id),
-            serializer_class=serializers.MerchantOrderSerializer,
+            fetch=partial(merchant_order_page, merchant_id=merchant_id),
         )

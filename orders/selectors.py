@@ -1,28 +1,15 @@
-from dataclasses import replace
-from datetime import datetime
+import functools
+from datetime import UTC, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 
-from django.contrib.postgres.aggregates import JSONBAgg
-from django.db.models import (
-    Count,
-    F,
-    FloatField,
-    Func,
-    JSONField,
-    OuterRef,
-    Prefetch,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    TextField,
-)
-from django.db.models.functions import Cast
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.expressions import RawSQL
 
 from geomarket.accounts.roles import is_operator
-from geomarket.api.pagination import CountedPage, queryset_page
-from geomarket.sql import fetch_all
+from geomarket.api.json_pages import CompiledJsonPages, LiteralStatement
+from geomarket.api.pagination import CountedPage
+from geomarket.shapes import Shape, json_array_sql
+from geomarket.sql import CompiledQuery, fetch_all
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.models import (
     ACTIVE_DELIVERY_STATUSES,
@@ -33,13 +20,22 @@ from orders.models import (
     OrderStatus,
     OrderStatusChange,
 )
+from orders.shapes import (
+    ADDRESS_TEXT_FIELDS,
+    MERCHANT_ORDER,
+    ORDER,
+    ORDER_DETAIL,
+    ORDER_HISTORY,
+    ORDER_ITEM,
+    SHORTAGE,
+)
 
 
-def _own_profile_id(relation: str, user_field: str, user) -> Subquery:
+def _own_profile_id(relation: str, user_field: str, user_id: int) -> Subquery:
     """The id of the user's own profile (its `user_field` is the user, one-to-one) that
     the order's `relation` points at, a merchant or a courier; NULL when there is none."""
     profile = Order._meta.get_field(relation).related_model
-    return Subquery(profile.objects.filter(**{user_field: user}).values("pk")[:1])
+    return Subquery(profile.objects.filter(**{f"{user_field}_id": user_id}).values("pk")[:1])
 
 
 def orders_visible_to(*, user) -> QuerySet[Order]:
@@ -50,12 +46,15 @@ def orders_visible_to(*, user) -> QuerySet[Order]:
     joined row's owner would join every order before filtering, where `buyer_id = u OR
     merchant_id = m OR courier_id = c` reads only the user's orders through three indexes.
     """
-    if is_operator(user):
-        return Order.objects.all()
+    return Order.objects.all() if is_operator(user) else orders_visible_to_id(user_id=user.pk)
+
+
+def orders_visible_to_id(*, user_id: int) -> QuerySet[Order]:
+    """The orders a user who is no operator sees (`orders_visible_to`)."""
     return Order.objects.filter(
-        Q(buyer=user)
-        | Q(merchant_id=_own_profile_id("merchant", "owner", user))
-        | Q(courier_id=_own_profile_id("courier", "user", user))
+        Q(buyer_id=user_id)
+        | Q(merchant_id=_own_profile_id("merchant", "owner", user_id))
+        | Q(courier_id=_own_profile_id("courier", "user", user_id))
     )
 
 
@@ -69,15 +68,14 @@ def _with_details(orders: QuerySet[Order]) -> QuerySet[Order]:
     return orders.select_related("merchant", "delivery_address").prefetch_related(LINES)
 
 
-def order_list(
+def _listed(
+    orders: QuerySet[Order],
     *,
-    user,
     status: str | None = None,
     merchant_id: int | None = None,
     created_after=None,
     created_before=None,
 ) -> QuerySet[Order]:
-    orders = orders_visible_to(user=user)
     if status:
         orders = orders.filter(status=status)
     if merchant_id is not None:
@@ -86,8 +84,13 @@ def order_list(
         orders = orders.filter(created_at__gte=created_after)
     if created_before is not None:
         orders = orders.filter(created_at__lte=created_before)
-    # Paged as plain rows (`order_page`): nothing joined or prefetched for models.
     return orders.order_by("-created_at", "-id")
+
+
+def order_list(*, user, **filters) -> QuerySet[Order]:
+    """The orders `user` sees (`orders_visible_to`) that pass the list's `filters`
+    (status, merchant_id, created_after, created_before), newest first."""
+    return _listed(orders_visible_to(user=user), **filters)
 
 
 # How far the orders list counts exactly; past it the count is the planner's estimate
@@ -95,110 +98,112 @@ def order_list(
 ORDER_COUNT_BOUND = 1000
 
 
-# What the order answer reads (`orders.serializers.order_payload`). A page of orders built
-# as models, each with its merchant, address and lines, cost several times its rendering.
-_ORDER_FIELDS = (
-    "status",
-    "subtotal",
-    "delivery_fee",
-    "total",
-    "rejection_reason",
-    "shortages",
-    "courier_id",
-    "created_at",
-    "updated_at",
-    "delivered_at",
-    "slot_starts_at",
-    "slot_ends_at",
+def _json_array(shape: Shape, rows: str, *, order_by: tuple[str, ...]) -> RawSQL:
+    """The JSON array of `shape`'s objects from `rows`, a subquery reading the order of
+    the row the ORM reads (`_ORDER_TABLE`, its base table, unaliased)."""
+    return RawSQL(f"({json_array_sql(shape, rows, order_by=order_by)})", ())  # noqa: S611
+
+
+_ORDER_TABLE = f'"{Order._meta.db_table}"'
+
+# Each order's lines, shortages and history as their JSON arrays, in the order's own
+# row: a second query per page, and a model per line, cost more than the page's SQL.
+# Only table and column names go in.
+_ITEMS_JSON = _json_array(
+    ORDER_ITEM,
+    "SELECT id, product_id, title, unit_price, quantity, line_total"  # noqa: S608
+    f" FROM {OrderItem._meta.db_table} WHERE order_id = {_ORDER_TABLE}.id",
+    order_by=("id",),
 )
-_ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
-
-
-def _coordinate(name: str) -> Func:
-    # The address point's longitude (ST_X) or latitude (ST_Y), the floats its GeoJSON
-    # holds: twenty points parsed into GEOS objects cost more than the rest of the page.
-    location = F("delivery_address__location")
-    return Func(
-        location,
-        function=name,
-        template="%(function)s(%(expressions)s::geometry)",
-        output_field=FloatField(),
-    )
-
-
-# Each order's lines as one JSON array of [product_id, title, unit_price, quantity,
-# line_total] (money as text, read back as Decimal), in the order's own row: a second
-# query per page, and a model per line, cost more than the page's SQL.
-_LINES_JSON = Subquery(
-    OrderItem.objects.filter(order_id=OuterRef("pk"))
-    .order_by()
-    .values("order_id")
-    .annotate(
-        lines=JSONBAgg(
-            Func(
-                "product_id",
-                "title",
-                Cast("unit_price", TextField()),
-                "quantity",
-                Cast("line_total", TextField()),
-                function="json_build_array",
-            ),
-            order_by="id",
-        )
-    )
-    .values("lines"),
-    output_field=JSONField(),
+_SHORTAGES_JSON = _json_array(
+    SHORTAGE,
+    f"SELECT * FROM ROWS FROM (jsonb_to_recordset({_ORDER_TABLE}.shortages)"  # noqa: S608
+    " AS (product_id bigint, requested bigint, available bigint)) WITH ORDINALITY"
+    " AS s(product_id, requested, available, n)",
+    order_by=("n",),
+)
+_HISTORY_JSON = _json_array(
+    ORDER_HISTORY,
+    "SELECT id, from_status, to_status, actor_id, reason, created_at"  # noqa: S608
+    f" FROM {OrderStatusChange._meta.db_table} WHERE order_id = {_ORDER_TABLE}.id",
+    order_by=("created_at", "id"),
 )
 
 
-def _line(product_id, title, unit_price, quantity, line_total) -> SimpleNamespace:
-    return SimpleNamespace(
-        product_id=product_id,
-        title=title,
-        unit_price=Decimal(unit_price),
-        quantity=quantity,
-        line_total=Decimal(line_total),
+def order_rows(orders: QuerySet[Order]) -> QuerySet:
+    """`orders` as rows of the columns `ORDER` is rendered from."""
+    return orders.values(
+        *(item.column for item in ORDER.fields if item.shape is None),
+        "merchant_id",
+        merchant_name=F("merchant__name"),
+        **{
+            f"address_{name}": F(f"delivery_address__{name}")
+            for name in (*ADDRESS_TEXT_FIELDS, "location")
+        },
+        items_json=_ITEMS_JSON,
+        shortages_json=_SHORTAGES_JSON,
     )
 
 
-def order_page(
-    orders: QuerySet[Order], *, offset: int, limit: int, bounded_count: bool = False
-) -> CountedPage:
-    """Rows `offset` to `offset + limit` of `orders`, in their order, as plain objects
-    holding what the order answer reads (`pk`, the fields, `merchant`, `delivery_address`
-    and `lines`, as the models name them), and the count of all of them, in one
-    statement. With `bounded_count`, the count is exact up to `ORDER_COUNT_BOUND` and the
+# Stand-ins for the values of a compiled order read (`CompiledQuery`): no real user,
+# merchant, courier, order, status or time.
+_USER = -7_300_001
+_MERCHANT = -7_300_002
+_ORDER = -7_300_003
+_COURIER = -7_300_004
+_STAND_INS = {
+    "status": "~status~",
+    "merchant_id": _MERCHANT,
+    "created_after": datetime(1901, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
+    "created_before": datetime(1901, 2, 3, 4, 5, 6, 8, tzinfo=UTC),
+}
+
+
+@functools.cache
+def _order_list_pages(*, operator: bool, filters: frozenset[str]) -> CompiledJsonPages:
+    # One compiled statement per caller kind (operators see every order) and set of
+    # filters given.
+    given = {name: _STAND_INS[name] for name in filters}
+    orders = Order.objects.all() if operator else orders_visible_to_id(user_id=_USER)
+    return CompiledJsonPages(
+        ORDER,
+        _listed(orders, **given),
+        rows=order_rows,
+        slots={**given, **({} if operator else {"user": _USER})},
+        bounded=True,
+    )
+
+
+def order_list_page(*, user, offset: int, limit: int, **filters) -> CountedPage:
+    """Page `offset`, `limit` of `order_list(user=user, **filters)` as its JSON text
+    (`ORDER` objects), and the count of all of it, exact up to `ORDER_COUNT_BOUND` and the
     planner's estimate past it (`count_is_estimate`)."""
-    page = queryset_page(
-        orders.values(
-            "id",
-            *_ORDER_FIELDS,
-            "merchant__name",
-            *(f"delivery_address__{name}" for name in _ADDRESS_FIELDS),
-            merchant_pk=F("merchant_id"),
-            lng=_coordinate("ST_X"),
-            lat=_coordinate("ST_Y"),
-            line_values=_LINES_JSON,
-        ),
-        offset=offset,
-        limit=limit,
-        count_bound=ORDER_COUNT_BOUND if bounded_count else None,
-    )
-    objects = [
-        SimpleNamespace(
-            pk=row["id"],
-            **{name: row[name] for name in _ORDER_FIELDS},
-            merchant=SimpleNamespace(pk=row["merchant_pk"], name=row["merchant__name"]),
-            delivery_address=SimpleNamespace(
-                **{name: row[f"delivery_address__{name}"] for name in _ADDRESS_FIELDS},
-                location=SimpleNamespace(geom_type="Point", coords=(row["lng"], row["lat"])),
-            ),
-            # An order has lines; none would read as NULL.
-            lines=[_line(*values) for values in row["line_values"] or ()],
-        )
-        for row in page.rows
-    ]
-    return replace(page, rows=objects)
+    given = {name: value for name, value in filters.items() if value not in (None, "")}
+    operator = is_operator(user)
+    pages = _order_list_pages(operator=operator, filters=frozenset(given))
+    if not operator:
+        given["user"] = user.pk
+    return pages.read(offset=offset, limit=limit, count_bound=ORDER_COUNT_BOUND, **given)
+
+
+@functools.cache
+def _order_detail_compiled(*, operator: bool) -> tuple[CompiledQuery, LiteralStatement]:
+    orders = Order.objects.all() if operator else orders_visible_to_id(user_id=_USER)
+    rows = order_rows(orders.filter(pk=_ORDER)).annotate(history_json=_HISTORY_JSON)
+    compiled = CompiledQuery(rows, slots={"order": _ORDER, **({} if operator else {"user": _USER})})
+    # Only a compiled statement and a declared shape go in.
+    sql = f"SELECT {ORDER_DETAIL.json_sql(alias='r')} FROM ({compiled.sql}) r"  # noqa: S608
+    return compiled, LiteralStatement(sql)
+
+
+def order_detail_json(*, user, order_id: int) -> str | None:
+    """The order's answer (`ORDER_DETAIL`) as JSON text, rendered by PostgreSQL; None
+    when `user` may not see it (`orders_visible_to`)."""
+    operator = is_operator(user)
+    compiled, statement = _order_detail_compiled(operator=operator)
+    values = {"order": order_id} if operator else {"order": order_id, "user": user.pk}
+    rows = statement.fetch_all(compiled.params(**values))
+    return rows[0][0] if rows else None
 
 
 def order_detail(*, user, order_id: int) -> Order | None:
@@ -211,13 +216,30 @@ def order_detail(*, user, order_id: int) -> Order | None:
     )
 
 
-def merchant_order_list(*, merchant_id: int) -> QuerySet:
-    return (
-        Order.objects.filter(merchant_id=merchant_id)
-        .annotate(total_items=Sum("items__quantity"))
-        .order_by("-created_at", "-id")
-        .values("id", "status", "created_at", "total_items", "total")
+def _merchant_order_rows(orders: QuerySet[Order]) -> QuerySet:
+    return orders.annotate(total_items=Sum("items__quantity")).values(*MERCHANT_ORDER.columns)
+
+
+@functools.cache
+def _merchant_order_pages() -> CompiledJsonPages:
+    orders = Order.objects.filter(merchant_id=_MERCHANT).order_by("-created_at", "-id")
+    return CompiledJsonPages(
+        MERCHANT_ORDER, orders, rows=_merchant_order_rows, slots={"merchant": _MERCHANT}
     )
+
+
+def merchant_order_page(*, merchant_id: int, offset: int, limit: int) -> CountedPage:
+    """Page `offset`, `limit` of the merchant's orders, newest first, as its JSON text
+    (`MERCHANT_ORDER` objects), and the count of all of them."""
+    return _merchant_order_pages().read(offset=offset, limit=limit, merchant=merchant_id)
+
+
+@functools.cache
+def _merchant_tally() -> CompiledQuery:
+    # Compiled once: the ORM's build of this grouped read cost more CPU than running it.
+    orders = Order.objects.filter(merchant_id=_MERCHANT).order_by()
+    tally = orders.values_list("status").annotate(n=Count("id"), total=Sum("total"))
+    return CompiledQuery(tally, slots={"merchant": _MERCHANT})
 
 
 def order_stats(*, merchant_id: int | None) -> dict:
@@ -227,18 +249,17 @@ def order_stats(*, merchant_id: int | None) -> dict:
             "SELECT status, sum(orders), sum(total) FROM orders_orderstatustally GROUP BY status",
             {},
         )
-        counts = {status: int(n) for status, n, _ in tally if n}
-        revenue = sum(
-            (total for status, _, total in tally if status in REVENUE_STATUSES), Decimal("0.00")
-        )
     else:
-        orders = Order.objects.filter(merchant_id=merchant_id)
-        counts = dict(orders.values_list("status").annotate(n=Count("id")).order_by())
-        revenue = orders.filter(status__in=REVENUE_STATUSES).aggregate(total=Sum("total"))["total"]
+        compiled = _merchant_tally()
+        tally = fetch_all(compiled.sql, compiled.params(merchant=merchant_id))
+    counts = {status: int(n) for status, n, _ in tally if n}
+    revenue = sum(
+        (total for status, _, total in tally if status in REVENUE_STATUSES), Decimal("0.00")
+    )
     return {
         "by_status": {status.value: counts.get(status.value, 0) for status in OrderStatus},
         "orders": sum(counts.values()),
-        "revenue": revenue or Decimal("0.00"),
+        "revenue": revenue,
     }
 
 

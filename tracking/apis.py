@@ -13,7 +13,11 @@ from events.streams import order_stream_last_id
 from geomarket.errors import DomainError, NotFound
 from tracking.authentication import StreamTicketAuthentication
 from tracking.selectors import order_stream_roles, order_tracking
-from tracking.serializers import OrderTrackingSerializer, StreamTicketSerializer
+from tracking.serializers import (
+    OrderTrackingSerializer,
+    StreamTicketSerializer,
+    tracking_payload,
+)
 from tracking.services import stream_ticket_issue
 from tracking.stream import last_event_id_valid, order_events
 
@@ -26,7 +30,7 @@ class OrderTrackingApi(APIView):
         tracking = order_tracking(user=request.user, order_id=order_id)
         if tracking is None:
             raise NotFound("No such order.")
-        return Response(OrderTrackingSerializer(tracking).data)
+        return Response(tracking_payload(tracking))
 
 
 class OrderStreamTicketApi(APIView):

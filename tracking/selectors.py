@@ -1,14 +1,19 @@
 """An order on its way, as its customer, merchant, courier and operators see it."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from django.contrib.gis.db.models.functions import Distance
 from django.db.models import QuerySet
 
 from delivery.eta import order_eta_seconds
+from geomarket.accounts.roles import is_operator
+from geomarket.shapes import coordinates
+from geomarket.sql import CompiledQuery, fetch_all
 from orders.models import Order, OrderStatus
-from orders.selectors import orders_visible_to
+from orders.selectors import orders_visible_to, orders_visible_to_id
 from orders.services.transitions import order_roles_of
 
 # Who may see where an order's courier is, by the roles the caller holds towards the
@@ -40,22 +45,9 @@ def courier_location_visible(*, roles: set[str], status: str) -> bool:
 class Tracking:
     status: str
     # The courier, or None when there is none or the caller may not see it.
-    courier: object | None
+    courier: "TrackedCourier | None"
     eta_s: int | None
     updated_at: datetime
-
-
-def _eta_seconds(order: Order) -> int | None:
-    courier = order.courier
-    if courier is None or courier.location is None:
-        return order_eta_seconds(status=order.status, merchant_to_point_m=order.merchant_to_point.m)
-    return order_eta_seconds(
-        status=order.status,
-        merchant_to_point_m=order.merchant_to_point.m,
-        vehicle=courier.vehicle,
-        courier_to_merchant_m=order.courier_to_merchant.m,
-        courier_to_point_m=order.courier_to_point.m,
-    )
 
 
 def _tracked_orders(*, user, order_id: int) -> QuerySet[Order]:
@@ -70,26 +62,95 @@ def order_stream_roles(*, user, order_id: int) -> set[str] | None:
     return None if order is None else order_roles_of(order=order, user=user)
 
 
+@dataclass(frozen=True)
+class TrackedCourier:
+    id: int
+    name: str
+    vehicle: str
+    # Its point as (longitude, latitude), or None before its first ping.
+    location: tuple[float, float] | None
+    location_updated_at: datetime | None
+
+
+# What the tracking answer reads of the order, its merchant and its courier, with the
+# distances its estimate needs (`_TRACKING_DISTANCES`).
+_TRACKING_FIELDS = (
+    "status",
+    "updated_at",
+    "buyer_id",
+    "merchant__owner_id",
+    "courier_id",
+    "courier__user_id",
+    "courier__name",
+    "courier__vehicle",
+    "courier__location_updated_at",
+)
+_TRACKING_DISTANCES = {
+    "merchant_to_point": Distance("merchant__location", "delivery_address__location"),
+    "courier_to_merchant": Distance("courier__location", "merchant__location"),
+    "courier_to_point": Distance("courier__location", "delivery_address__location"),
+}
+
+# The names of the columns the compiled read gives, in order.
+_TRACKING_COLUMNS = (*_TRACKING_FIELDS, *_TRACKING_DISTANCES, "longitude", "latitude")
+
+# Stand-ins for the caller and the order in the compiled read (`CompiledQuery`).
+_USER_STAND_IN = -7_300_201
+_ORDER_STAND_IN = -7_300_202
+
+
+@functools.cache
+def _tracking_compiled(*, operator: bool) -> CompiledQuery:
+    # Built and compiled once per kind of caller: the ORM's build of this join with its
+    # three distances cost several times the statement's CPU.
+    orders = Order.objects.all() if operator else orders_visible_to_id(user_id=_USER_STAND_IN)
+    longitude, latitude = coordinates("courier__location")
+    rows = orders.filter(pk=_ORDER_STAND_IN).values_list(
+        *_TRACKING_FIELDS, *_TRACKING_DISTANCES.values(), longitude, latitude
+    )
+    slots = {"order": _ORDER_STAND_IN, **({} if operator else {"user": _USER_STAND_IN})}
+    return CompiledQuery(rows, slots=slots)
+
+
 def order_tracking(*, user, order_id: int) -> Tracking | None:
     """The order's tracking as `user` may see it; None when the order is not theirs to
     see. Distances are PostGIS's, on the spheroid, in the one query that reads the order."""
-    order = (
-        _tracked_orders(user=user, order_id=order_id)
-        .annotate(
-            merchant_to_point=Distance("merchant__location", "delivery_address__location"),
-            courier_to_merchant=Distance("courier__location", "merchant__location"),
-            courier_to_point=Distance("courier__location", "delivery_address__location"),
-        )
-        .first()
-    )
-    if order is None:
+    operator = is_operator(user)
+    compiled = _tracking_compiled(operator=operator)
+    values = {"order": order_id} if operator else {"order": order_id, "user": user.pk}
+    rows = fetch_all(compiled.sql, compiled.params(**values))
+    if not rows:
         return None
-    visible = order.courier_id is not None and courier_location_visible(
-        roles=order_roles_of(order=order, user=user), status=order.status
+    row = dict(zip(_TRACKING_COLUMNS, rows[0], strict=True))
+    status, courier_id = row["status"], row["courier_id"]
+    # What `order_roles_of` reads of an order.
+    order = SimpleNamespace(
+        buyer_id=row["buyer_id"],
+        merchant=SimpleNamespace(owner_id=row["merchant__owner_id"]),
+        courier_id=courier_id,
+        courier=SimpleNamespace(user_id=row["courier__user_id"]),
+    )
+    visible = courier_id is not None and courier_location_visible(
+        roles=order_roles_of(order=order, user=user), status=status
+    )
+    # Without a courier's point its distances are NULL: the estimate is the merchant's.
+    eta_s = order_eta_seconds(
+        status=status,
+        merchant_to_point_m=row["merchant_to_point"],
+        vehicle=row["courier__vehicle"],
+        courier_to_merchant_m=row["courier_to_merchant"],
+        courier_to_point_m=row["courier_to_point"],
+    )
+    courier = TrackedCourier(
+        id=courier_id,
+        name=row["courier__name"],
+        vehicle=row["courier__vehicle"],
+        location=None if row["longitude"] is None else (row["longitude"], row["latitude"]),
+        location_updated_at=row["courier__location_updated_at"],
     )
     return Tracking(
-        status=order.status,
-        courier=order.courier if visible else None,
-        eta_s=_eta_seconds(order),
-        updated_at=order.updated_at,
+        status=status,
+        courier=courier if visible else None,
+        eta_s=eta_s,
+        updated_at=row["updated_at"],
     )

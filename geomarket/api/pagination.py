@@ -323,11 +323,16 @@ def queryset_page(
     estimated = count_bound is not None and found > count_bound
     if estimated:
         sql, params = matches.query.sql_with_params()
-        with connections[queryset.db].cursor() as cursor:
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            plan = cursor.fetchone()[0]
-        found = max(int(plan[0]["Plan"]["Plan Rows"]), found)
+        found = max(planner_estimate(sql, params, using=queryset.db), found)
     return CountedPage(rows=rows, count=found, count_is_estimate=estimated)
+
+
+def planner_estimate(sql: str, params, *, using: str = "default") -> int:
+    """How many rows PostgreSQL's planner expects `sql` to return."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 ESTIMATED_COUNT_HELP = (

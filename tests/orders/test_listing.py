@@ -2,8 +2,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from orders.models import Order
+from orders.selectors import order_stats
+from orders.serializers import OrderStatsSerializer
 from tests import factories
 from tests.market import ORDERS, order_body
 
@@ -130,3 +133,20 @@ def test_stats_count_revenue_of_live_and_delivered_orders(market, as_user):
     assert (
         market["owner_client"].get(f"{ORDERS}stats/", {"merchant_id": other.pk}).status_code == 403
     )
+
+
+def test_the_stats_answer_is_what_the_schemas_serializer_renders(market, as_user):
+    place(market)
+    cancelled = place(market)
+    market["client"].post(f"{ORDERS}{cancelled}/status/", {"status": "cancelled"})
+    operator = as_user(factories.user(is_staff=True))
+    shop, other = market["shop"].pk, factories.merchant().pk
+    for client, params, merchant_id in (
+        (market["owner_client"], {}, shop),
+        (operator, {}, None),
+        (operator, {"merchant_id": shop}, shop),
+        (operator, {"merchant_id": other}, other),
+    ):
+        answer = client.get(f"{ORDERS}stats/", params)
+        stats = OrderStatsSerializer(order_stats(merchant_id=merchant_id)).data
+        assert answer.content == JSONRenderer().render(stats)

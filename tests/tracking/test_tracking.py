@@ -1,9 +1,13 @@
 """GET orders/{id}/tracking/: who sees the courier, for every role and every status, and
 the estimate of arrival."""
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
 import pytest
 from django.conf import settings
 from django.contrib.gis.geos import Point
+from rest_framework.renderers import JSONRenderer
 
 from delivery.models import Courier
 from delivery.services import courier_create
@@ -13,6 +17,7 @@ from tests.geo_fixtures import geodesic_m
 from tests.market import api_client_as, build_market
 from tests.tracking.tracked import order_with_courier
 from tracking.selectors import courier_location_visible
+from tracking.serializers import OrderTrackingSerializer
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +82,29 @@ def test_each_role_sees_the_courier_only_as_the_rule_says(tracked, status):
             assert courier["location"]["type"] == "Point"
         else:
             assert body["courier"] is None, (role, status)
+
+
+@pytest.mark.parametrize("status", ["ready", "picked_up", "delivered"])
+def test_the_answer_is_what_the_schemas_serializer_renders(tracked, status):
+    """The answer, built without the serializer, is byte for byte what it renders of the
+    order's models."""
+    order = tracked["order"]
+    Order.objects.filter(pk=order.pk).update(status=status)
+    Courier.objects.filter(pk=tracked["courier"].pk).update(
+        location_updated_at=datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=UTC)
+    )
+    order.refresh_from_db()
+    courier = Courier.objects.get(pk=tracked["courier"].pk)
+    for role, client in tracked["clients"].items():
+        answer = tracking_of(client, order)
+        shown = SimpleNamespace(
+            status=status,
+            courier=courier if status in SEES[role] else None,
+            eta_s=answer.json()["eta_s"],
+            updated_at=order.updated_at,
+        )
+        expected = JSONRenderer().render(OrderTrackingSerializer(shown).data)
+        assert answer.content == expected, role
 
 
 def test_strangers_and_anonymous_callers_see_nothing(tracked):

@@ -1,0 +1,109 @@
+"""The shapes of an order as the API answers it, declared once (`geomarket.shapes`): the
+schema's serializers, the answer built in Python from a placed order, and the lists and
+details PostgreSQL renders (`orders.selectors`) all come from these. Each source is a
+column of the rows `orders.selectors` reads (`ORDER_ROW_VALUES`)."""
+
+from dataclasses import replace
+
+from geomarket.api.fields import MoneyField
+from geomarket.shapes import DATETIME, INTEGER, MONEY, POINT, TEXT, Field, Kind, Shape, choice
+from orders.models import OrderStatus
+
+
+def _money(max_digits: int) -> Kind:
+    # The schema bounds each amount by its column's digits.
+    return replace(MONEY, field=lambda **options: MoneyField(max_digits=max_digits, **options))
+
+
+ORDER_MERCHANT = Shape(
+    "OrderMerchant",
+    (Field("id", INTEGER, source="merchant_id"), Field("name", TEXT, source="merchant_name")),
+)
+
+ORDER_ITEM = Shape(
+    "OrderItem",
+    (
+        Field("product_id", INTEGER),
+        Field("title", TEXT),
+        Field("unit_price", _money(10)),
+        Field("quantity", INTEGER),
+        Field("line_total", _money(12)),
+    ),
+)
+
+# What a refused order lacked: each line's product, what was asked and what was left.
+SHORTAGE = Shape(
+    "Shortage",
+    (Field("product_id", INTEGER), Field("requested", INTEGER), Field("available", INTEGER)),
+)
+
+# The delivery address's text fields, in the answer's order (`ORDER_ADDRESS`).
+ADDRESS_TEXT_FIELDS = ("line1", "line2", "city", "postal_code", "country")
+
+ORDER_ADDRESS = Shape(
+    "OrderAddress",
+    (
+        *(Field(name, TEXT, source=f"address_{name}") for name in ADDRESS_TEXT_FIELDS),
+        Field("location", POINT, source="address_location"),
+    ),
+)
+
+ORDER = Shape(
+    "OrderOutput",
+    (
+        Field("id", INTEGER),
+        Field("status", choice(OrderStatus)),
+        Field("merchant", shape=ORDER_MERCHANT),
+        Field("items", shape=ORDER_ITEM, many=True, source="items_json"),
+        Field("subtotal", _money(12)),
+        Field("delivery_fee", _money(8)),
+        Field("total", _money(12)),
+        Field("rejection_reason", TEXT),
+        Field("shortages", shape=SHORTAGE, many=True, source="shortages_json"),
+        Field("delivery_address", shape=ORDER_ADDRESS),
+        Field("courier_id", INTEGER, null=True),
+        Field("created_at", DATETIME),
+        Field("updated_at", DATETIME),
+        Field("delivered_at", DATETIME, null=True),
+        Field(
+            "slot_starts_at",
+            DATETIME,
+            null=True,
+            help_text="The delivery slot's start; null for delivery now.",
+        ),
+        Field(
+            "slot_ends_at",
+            DATETIME,
+            null=True,
+            help_text="The delivery slot's end; null for delivery now.",
+        ),
+    ),
+)
+
+ORDER_HISTORY = Shape(
+    "OrderHistory",
+    (
+        Field("from_status", TEXT),
+        Field("status", TEXT, source="to_status"),
+        Field("actor_id", INTEGER, null=True),
+        Field("reason", TEXT),
+        Field("at", DATETIME, source="created_at"),
+    ),
+)
+
+ORDER_DETAIL = Shape(
+    "OrderDetail",
+    (*ORDER.fields, Field("history", shape=ORDER_HISTORY, many=True, source="history_json")),
+)
+
+# An order in its merchant's list.
+MERCHANT_ORDER = Shape(
+    "MerchantOrder",
+    (
+        Field("id", INTEGER),
+        Field("status", TEXT),
+        Field("created_at", DATETIME),
+        Field("total_items", INTEGER),
+        Field("total", _money(12)),
+    ),
+)
