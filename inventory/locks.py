@@ -65,12 +65,13 @@ def inventory_rows_lock(*, product_ids: Sequence[int] | QuerySet) -> list[tuple[
     and return them as (id, product_id, quantity).
 
     Order placement locks rows on its hottest path: for a list of ids the queryset is
-    compiled once (building it costs more CPU than the statement), not per order.
+    compiled once (building it costs more CPU than the statement), not per order, and
+    the statement is prepared on the connection.
     """
     if isinstance(product_ids, QuerySet):
         locked = inventory_lock_for_update(product_ids=product_ids)
         return list(locked.values_list("pk", "product_id", "quantity"))
     compiled = _locked_rows_compiled()
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(compiled.sql, compiled.params(product_ids=list(product_ids)))
         return cursor.fetchall()

@@ -130,7 +130,8 @@ def stock_take(*, lines: Sequence[StockLine]) -> list[dict]:
     sold-out product are turned down without queuing behind each other on that row.
     Several lines lock their rows through `inventory_rows_lock` (in id order), so
     concurrent orders and cancels over the same products in any line order queue up
-    instead of deadlocking. A product with no inventory row has nothing in stock.
+    instead of deadlocking. A product with no inventory row has nothing in stock. Its
+    statements are prepared on the connection (`prepared_cursor`): they run per order.
     """
     if len(lines) == 1:
         return _stock_take_one(lines[0])
@@ -146,7 +147,7 @@ def stock_take(*, lines: Sequence[StockLine]) -> list[dict]:
     ]
     if shortages:
         return shortages
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(_STOCK_TAKE_SQL, [[stock[p][0] for p in wanted], list(wanted.values())])
     return []
 
@@ -175,7 +176,7 @@ SELECT count(*) FROM taken
 
 
 def _stock_take_one(line: StockLine) -> list[dict]:
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(
             _STOCK_TAKE_ONE_SQL, {"product_id": line.product_id, "quantity": line.quantity}
         )

@@ -7,7 +7,9 @@ import psycopg
 import pytest
 from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGISWrapper
 from django.contrib.gis.geos import Point
-from django.db import connection, connections
+from django.db import connection, connections, transaction
+from django.db import utils as django_db
+from django.test.utils import CaptureQueriesContext
 
 from geomarket.db.postgis.base import DatabaseWrapper
 from tests.market import ORDERS, order_body
@@ -102,3 +104,75 @@ def test_the_backend_gives_its_pools_the_polling_check():
         assert wrapper.pool._check is check_idle_connection
     finally:
         wrapper.close_pool()
+
+
+def _prepared_statements() -> list[str]:
+    """The statements psycopg prepared on Django's connection (not SQL `PREPARE`s)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return [row[0] for row in cursor.fetchall()]
+
+
+PREPARED = "SELECT %(name)s::text || count(*) FROM accounts_user WHERE id = %(id)s"
+
+
+def test_a_prepared_cursor_prepares_its_statements_on_their_second_run(db):
+    for run, name in enumerate(["first", "second", "third"]):
+        with connection.prepared_cursor() as cursor:
+            cursor.execute(PREPARED, {"name": name, "id": -1})
+            assert cursor.fetchone() == (f"{name}0",)
+        prepared = [text for text in _prepared_statements() if "accounts_user" in text]
+        assert len(prepared) == (1 if run else 0), (run, prepared)
+    # Django's own cursors prepare nothing.
+    for _ in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM auth_group WHERE id = %s", [-1])
+    assert not [text for text in _prepared_statements() if "auth_group" in text]
+
+
+def test_a_prepared_statement_is_logged_with_its_values_and_its_errors_are_djangos(db):
+    with CaptureQueriesContext(connection) as captured:
+        for _ in range(2):
+            with connection.prepared_cursor() as cursor:
+                cursor.execute(PREPARED, {"name": "logged", "id": 7})
+    assert [query["sql"] for query in captured.captured_queries] == [
+        "SELECT 'logged'::text || count(*) FROM accounts_user WHERE id = 7"
+    ] * 2
+    with (
+        pytest.raises(django_db.ProgrammingError),
+        transaction.atomic(),
+        connection.prepared_cursor() as cursor,
+    ):
+        cursor.execute("SELECT no_such_column FROM accounts_user")
+
+
+def test_prepared_statements_can_be_turned_off(db, monkeypatch):
+    """`ASYNC_DB_PREPARE_THRESHOLD=off` (a pooler that cannot keep them) gives Django's
+    connections no `prepare_threshold`: a prepared cursor then prepares nothing."""
+    from django.conf import settings
+
+    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == (
+        settings.ASYNC_DB_PREPARE_THRESHOLD
+    )
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
+    for _ in range(3):
+        with connection.prepared_cursor() as cursor:
+            cursor.execute(PREPARED, {"name": "off", "id": -1})
+            assert cursor.fetchone() == ("off0",)
+    assert not [text for text in _prepared_statements() if "accounts_user" in text]
+
+
+def test_placing_an_order_runs_prepared_statements(db, market):
+    """The token lookup, the order's context read, its stock take and its record."""
+    for _ in range(2):
+        placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+        assert placed.status_code == 201, placed.content
+    prepared = _prepared_statements()
+    for part in (
+        "authtoken_token",
+        "merchants_deliveryzone",
+        "UPDATE inventory_inventory",
+        "INSERT INTO orders_order",
+    ):
+        assert [text for text in prepared if part in text], part

@@ -163,7 +163,9 @@ FAST_ROUTES = [
     "delivery.ping_route",
 ]
 # Anonymous, valid products/nearby requests (catalog/nearby_route.py). The lane's pool
-# prepares a statement on its second use; set ASYNC_DB_PREPARE_THRESHOLD to "off" behind a
+# prepares a statement on its second use, and so do Django's connections for the
+# statements run through their `prepared_cursor` (geomarket/db/postgis/base.py; their
+# other cursors prepare nothing); set ASYNC_DB_PREPARE_THRESHOLD to "off" behind a
 # connection pooler that cannot keep prepared statements (PgBouncer before 1.21, in
 # transaction mode).
 NEARBY_ROUTE = env_bool("NEARBY_ROUTE", True)
@@ -176,6 +178,7 @@ ANALYTICS_ROUTE = env_bool("ANALYTICS_ROUTE", True)
 PING_ROUTE = env_bool("PING_ROUTE", True)
 _prepare_threshold = env_str("ASYNC_DB_PREPARE_THRESHOLD", "1")
 ASYNC_DB_PREPARE_THRESHOLD = None if _prepare_threshold == "off" else int(_prepare_threshold)
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = ASYNC_DB_PREPARE_THRESHOLD
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

@@ -3,13 +3,23 @@
 Django's backend registers them in `get_new_connection`, which under connection pooling
 runs on every checkout of a pooled connection: a few type lookups and a dozen adapter
 registrations per request, about 6 % of a simple request's CPU. A pooled connection keeps
-its adapters between checkouts, so registering them once is enough. And it checks a
-connection it lends without a round trip (`geomarket.db.pool`).
+its adapters between checkouts, so registering them once is enough. It checks a
+connection it lends without a round trip (`geomarket.db.pool`). And it gives the
+hottest writes cursors whose statements are prepared (`prepared_cursor`).
 """
 
 import weakref
 
 from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGISWrapper
+from django.db.backends.postgresql.base import (
+    TIMESTAMPTZ_OID,
+    CursorDebugWrapper,
+    ServerBindingCursor,
+    register_tzloader,
+)
+from django.utils.asyncio import async_unsafe
+from psycopg.errors import DataError
+from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
 from geomarket.db.pool import check_idle_connection
@@ -34,3 +44,41 @@ class DatabaseWrapper(PostGISWrapper):
         if pool is not None and pool._check is ConnectionPool.check_connection:
             pool._check = check_idle_connection
         return pool
+
+    @async_unsafe
+    def prepared_cursor(self):
+        """A cursor, as `cursor()` gives, that binds its parameters on the server, so that
+        the connection prepares its statements (the `prepare_threshold` option: on their
+        second run with the project's settings, never when it is None).
+
+        Django's own cursors bind parameters into the statement's text, so PostgreSQL
+        parses and plans every statement anew: for an order's context read, planning is
+        three times its execution. Only statements written for it run here; their
+        parameters are sent with their Python types (an `int` as `smallint` to `bigint`
+        by its size, a `str` as `unknown`), so a parameter whose type the statement does
+        not fix by its context needs a cast."""
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            cursor = ServerBindingCursor(self.connection)
+            # As `create_cursor` does: its time zone, when the connection's is another.
+            loader = self.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+            if self.timezone != loader.timezone:
+                register_tzloader(self.timezone, cursor)
+        self.validate_thread_sharing()
+        if self.queries_logged:
+            return _PreparedDebugWrapper(cursor, self)
+        return self.make_cursor(cursor)
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Logs a prepared statement's run as Django logs any other: with its values in its
+    text. psycopg keeps no text of a run of a prepared statement, where Django reads it."""
+
+    def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
+        if use_last_executed_query:
+            try:
+                sql = self.db.ops.compose_sql(sql, params)
+            except DataError:
+                sql = None
+        return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
