@@ -12,12 +12,15 @@ from delivery import serializers
 from delivery.eta import geodesic_eta_seconds
 from delivery.models import Courier
 from delivery.selectors import (
+    courier_answer,
+    courier_answers,
     courier_candidates,
     courier_get,
-    courier_list,
     courier_of_user,
     courier_order_page,
+    courier_page,
     courier_track_json,
+    order_pickup,
 )
 from delivery.services import (
     courier_create,
@@ -27,11 +30,10 @@ from delivery.services import (
     orders_assign_priority,
 )
 from geomarket.api.json_pages import counted_json_page
-from geomarket.api.pagination import page_of, paginated_response
+from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import IsOperator, can_manage_merchant
 from geomarket.errors import Forbidden, NotFound
 from orders.models import Order
-from orders.selectors import orders_visible_to
 from orders.serializers import OrderOutputSerializer
 
 
@@ -45,14 +47,14 @@ class CourierListApi(APIView):
         tags=["couriers"],
     )
     def get(self, request):
-        filters = serializers.CourierFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
+        filters = serializers.courier_filters(request.query_params)
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=courier_list(**filters.validated_data),
-            serializer_class=serializers.CourierOutputSerializer,
+            fetch=partial(courier_page, **filters),
+            render=courier_answers,
         )
+        return Response(body)
 
     @extend_schema(
         request=serializers.CourierCreateSerializer,
@@ -80,7 +82,10 @@ class CourierDetailApi(APIView):
 
     @extend_schema(responses=serializers.CourierOutputSerializer, tags=["couriers"])
     def get(self, request, courier_id: int):
-        return Response(serializers.CourierOutputSerializer(self._courier(courier_id)).data)
+        answer = courier_answer(courier_id=courier_id)
+        if answer is None:
+            raise Courier.DoesNotExist
+        return Response(answer)
 
     @extend_schema(
         request=serializers.CourierUpdateSerializer(partial=True),
@@ -95,10 +100,13 @@ class CourierDetailApi(APIView):
         return Response(serializers.CourierOutputSerializer(self._courier(courier_id)).data)
 
 
+NOT_A_COURIER = "Only couriers may do this."
+
+
 def _own_courier(request) -> Courier:
     courier = courier_of_user(user=request.user)
     if courier is None:
-        raise Forbidden("Only couriers may do this.")
+        raise Forbidden(NOT_A_COURIER)
     return courier
 
 
@@ -107,7 +115,10 @@ class CourierMeApi(APIView):
 
     @extend_schema(responses=serializers.CourierOutputSerializer, tags=["couriers"])
     def get(self, request):
-        return Response(serializers.CourierOutputSerializer(_own_courier(request)).data)
+        answer = courier_answer(user_id=request.user.pk)
+        if answer is None:
+            raise Forbidden(NOT_A_COURIER)
+        return Response(answer)
 
     @extend_schema(
         request=serializers.CourierSelfUpdateSerializer,
@@ -183,24 +194,15 @@ class CourierCandidatesApi(APIView):
         tags=["dispatch"],
     )
     def get(self, request, order_id: int):
-        order = (
-            orders_visible_to(user=request.user)
-            .select_related("merchant")
-            .filter(pk=order_id)
-            .first()
-        )
-        if order is None:
+        found = order_pickup(user=request.user, order_id=order_id)
+        if found is None:
             raise Order.DoesNotExist
-        if not can_manage_merchant(request.user, order.merchant_id):
+        merchant_id, lng, lat = found
+        if not can_manage_merchant(request.user, merchant_id):
             raise Forbidden("Only operators and the merchant's owner may see candidates.")
-        params = serializers.CandidatesParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        location = order.merchant.location
+        params = serializers.candidates_params(request.query_params)
         rows = courier_candidates(
-            lat=location.y,
-            lng=location.x,
-            limit=params.validated_data["limit"],
-            radius_m=settings.DISPATCH_MAX_DISTANCE_M,
+            lat=lat, lng=lng, limit=params["limit"], radius_m=settings.DISPATCH_MAX_DISTANCE_M
         )
         return Response(
             [

@@ -1,24 +1,45 @@
 import functools
+from collections.abc import Sequence
 from datetime import timedelta
+from types import SimpleNamespace
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from delivery.models import Courier
-from delivery.shapes import TRACK_POINT
+from delivery.shapes import COURIER, TRACK_POINT
+from geomarket.accounts.roles import is_operator
 from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
-from geomarket.sql import fetch_dicts, fetch_value, point_ewkt
+from geomarket.shapes import coordinates, point_of
+from geomarket.sql import (
+    CompiledPage,
+    CompiledQuery,
+    fetch_all,
+    fetch_dicts,
+    fetch_value,
+    point_ewkt,
+)
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
-from orders.selectors import COURIER_ACTIVE_ORDERS_SQL, order_rows
+from orders.selectors import COURIER_ACTIVE_ORDERS_SQL, order_rows, orders_visible_to
 from orders.shapes import ORDER
 
 
+def _active_orders() -> Subquery:
+    # Counted per courier by a probe of the active orders' index: a join grouped by
+    # courier joins every courier's orders, and a page's count would group them all.
+    counted = (
+        Order.objects.filter(courier_id=OuterRef("pk"), status__in=ACTIVE_DELIVERY_STATUSES)
+        .order_by()
+        .annotate(count=Func(F("pk"), function="count"))
+        .values("count")
+    )
+    return Subquery(counted, output_field=IntegerField())
+
+
 def courier_list(*, status: str | None = None) -> QuerySet[Courier]:
-    couriers = Courier.objects.annotate(
-        active_orders=Count("orders", filter=Q(orders__status__in=ACTIVE_DELIVERY_STATUSES))
-    ).order_by("id")
+    couriers = Courier.objects.annotate(active_orders=_active_orders()).order_by("id")
     if status:
         couriers = couriers.filter(status=status)
     return couriers
@@ -30,6 +51,63 @@ def courier_get(*, courier_id: int) -> Courier | None:
 
 def courier_of_user(*, user) -> Courier | None:
     return courier_list().filter(user=user).first()
+
+
+# Stand in for a status and an id in the compiled reads of couriers' answers: never one.
+_STATUS_STAND_IN = "\x00status"
+_ID_STAND_IN = -7_000_002
+
+
+def _answer_rows(couriers: QuerySet[Courier]) -> QuerySet:
+    """`couriers` as rows of the courier answer's values (`courier_answers`), the location
+    as its two coordinates."""
+    x, y = coordinates("location")
+    names = COURIER.names
+    at = names.index("location")
+    return couriers.annotate(location_x=x, location_y=y).values_list(
+        *names[:at], "location_x", "location_y", *names[at + 1 :]
+    )
+
+
+def courier_answers(rows: Sequence[tuple]) -> list[dict]:
+    """The answers of the couriers of `_answer_rows`' rows."""
+    at = COURIER.names.index("location")
+    return [
+        COURIER.render((*row[:at], point_of(row[at], row[at + 1]), *row[at + 2 :])) for row in rows
+    ]
+
+
+# The list, the detail and the courier's own answer run the same SQL text each time:
+# building and compiling the aggregate queryset costs more CPU than its statement.
+@functools.cache
+def _courier_pages(*, filtered: bool) -> CompiledPage:
+    couriers = courier_list(status=_STATUS_STAND_IN if filtered else None)
+    return CompiledPage(
+        _answer_rows(couriers), slots={"status": _STATUS_STAND_IN} if filtered else {}
+    )
+
+
+def courier_page(*, offset: int, limit: int, status: str | None = None) -> CountedPage:
+    """Rows `offset` to `offset + limit` of `courier_list` for `courier_answers`, with
+    the count of all of them."""
+    if status:
+        return _courier_pages(filtered=True).read(offset=offset, limit=limit, status=status)
+    return _courier_pages(filtered=False).read(offset=offset, limit=limit)
+
+
+@functools.cache
+def _courier_by(field: str) -> CompiledQuery:
+    couriers = courier_list().filter(**{field: _ID_STAND_IN})
+    return CompiledQuery(_answer_rows(couriers), slots={"id": _ID_STAND_IN})
+
+
+def courier_answer(*, courier_id: int | None = None, user_id: int | None = None) -> dict | None:
+    """The answer of the courier `courier_id`, or of the user `user_id`'s courier; None
+    when there is none."""
+    field, value = ("pk", courier_id) if user_id is None else ("user_id", user_id)
+    compiled = _courier_by(field)
+    rows = fetch_all(compiled.sql, compiled.params(id=value))
+    return courier_answers(rows)[0] if rows else None
 
 
 def courier_open_orders(*, courier_id: int) -> QuerySet[Order]:
@@ -56,6 +134,31 @@ def courier_order_page(*, courier_id: int, offset: int, limit: int) -> CountedPa
     """Page `offset`, `limit` of the courier's open orders as its JSON text (`ORDER`
     objects), and the count of all of them."""
     return _courier_order_pages().read(offset=offset, limit=limit, courier=courier_id)
+
+
+# Stand in for the caller and the order in the compiled pickup lookup: never one.
+_CALLER_STAND_IN = -7_000_006
+_ORDER_STAND_IN = -7_000_007
+
+
+@functools.cache
+def _pickup_compiled(*, operator: bool) -> CompiledQuery:
+    # Compiled once for operators and once for everyone else, from the orders' own
+    # visibility rule, asked for a caller standing in for either.
+    caller = SimpleNamespace(is_authenticated=True, is_staff=operator, pk=_CALLER_STAND_IN)
+    orders = orders_visible_to(user=caller).filter(pk=_ORDER_STAND_IN)
+    slots = {"order": _ORDER_STAND_IN, **({} if operator else {"user": _CALLER_STAND_IN})}
+    return CompiledQuery(
+        orders.values_list("merchant_id", *coordinates("merchant__location")), slots=slots
+    )
+
+
+def order_pickup(*, user, order_id: int) -> tuple[int, float, float] | None:
+    """The merchant of the order `order_id` and its point (longitude, latitude), if `user`
+    sees the order (`orders_visible_to`)."""
+    compiled = _pickup_compiled(operator=is_operator(user))
+    found = fetch_all(compiled.sql, compiled.params(order=order_id, user=user.pk))
+    return found[0] if found else None
 
 
 def fresh_since():

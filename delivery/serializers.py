@@ -5,23 +5,13 @@ from rest_framework import serializers
 
 from delivery.models import CourierStatus, Vehicle
 from delivery.selectors import TRACK_DEFAULT_WINDOW, TRACK_POINTS_MAX
-from delivery.shapes import TRACK_POINT
+from delivery.shapes import COURIER, TRACK_POINT
 from geomarket.accounts.models import User
 from geomarket.api.fields import FiniteFloatField, GeoJSONPointField, IdField, StrictIntegerField
 from geomarket.api.validation import prebuilt
 from geomarket.shapes import DATETIME, FLOAT, INTEGER, Field, Shape
 
-
-class CourierOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    user_id = serializers.IntegerField()
-    name = serializers.CharField()
-    vehicle = serializers.ChoiceField(choices=Vehicle.choices)
-    status = serializers.ChoiceField(choices=CourierStatus.choices)
-    location = GeoJSONPointField(allow_null=True)
-    location_updated_at = serializers.DateTimeField(allow_null=True)
-    capacity = serializers.IntegerField()
-    active_orders = serializers.IntegerField()
+CourierOutputSerializer = COURIER.serializer()
 
 
 class CourierCreateSerializer(serializers.Serializer):
@@ -52,6 +42,9 @@ class CourierSelfUpdateSerializer(serializers.Serializer):
 
 class CourierFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=CourierStatus.choices, required=False)
+
+
+courier_filters = prebuilt(CourierFilterSerializer)
 
 
 # A device's clock may run a little ahead of ours; a ping from further ahead, or older
@@ -141,6 +134,9 @@ class TrackOutputSerializer(serializers.Serializer):
 
 class CandidatesParamsSerializer(serializers.Serializer):
     limit = StrictIntegerField(min_value=1, max_value=100, required=False, default=10)
+
+
+candidates_params = prebuilt(CandidatesParamsSerializer)
 
 
 class CandidateSerializer(serializers.Serializer):

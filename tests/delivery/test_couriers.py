@@ -1,9 +1,15 @@
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from delivery.models import Courier
+from delivery.selectors import courier_get
+from delivery.serializers import CourierOutputSerializer
+from delivery.services import courier_create
 from delivery.tasks import mark_stale_couriers_offline
+from orders.services import orders_courier_set
 from tests import factories
+from tests.market import ORDERS, order_body
 from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +135,32 @@ def test_stale_couriers_go_offline(make_courier):
     assert mark_stale_couriers_offline() == 2
     statuses = dict(Courier.objects.values_list("id", "status"))
     assert statuses == {fresh.pk: "available", stale.pk: "offline", busy_stale.pk: "offline"}
+
+
+def test_couriers_are_answered_as_their_serializer_renders_them(
+    market, as_user, make_courier, django_assert_num_queries
+):
+    """The list, the detail and the courier's own answer render rows read by compiled
+    statements (`courier_answers`); the serializer renders the courier objects that writes
+    answer with. The two must be the same bytes."""
+    located = make_courier(lat=52.520008123456789, lng=13.404954987654321, capacity=3)
+    placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)), format="json")
+    assert placed.status_code == 201, placed.content
+    orders_courier_set(assignments=[(placed.json()["id"], located.pk)])
+    unlocated = courier_create(user=factories.user(), name='Caf\u00e9 "Q" \u2028', vehicle="car")
+    operator = as_user(factories.user(is_staff=True))
+    couriers = (located, unlocated)
+    expected = [CourierOutputSerializer(courier_get(courier_id=c.pk)).data for c in couriers]
+    assert [courier["active_orders"] for courier in expected] == [1, 0]
+    with django_assert_num_queries(2):  # the token, then the page with its count
+        listed = operator.get(COURIERS)
+    assert listed.json()["count"] == 2
+    assert JSONRenderer().render(listed.json()["results"]) == JSONRenderer().render(expected)
+    for courier, answer in zip(couriers, expected, strict=True):
+        with django_assert_num_queries(2):
+            detail = operator.get(f"{COURIERS}{courier.pk}/")
+        assert detail.content == JSONRenderer().render(answer)
+    own = as_user(located.user).get(f"{COURIERS}me/")
+    assert own.content == JSONRenderer().render(expected[0])
+    assert as_user(factories.user()).get(f"{COURIERS}me/").status_code == 403
+    assert operator.get(f"{COURIERS}{unlocated.pk + 1000}/").status_code == 404
