@@ -1,3 +1,5 @@
+from functools import partial
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -10,7 +12,9 @@ from events.selectors import (
     cursor_encode,
     events_feed,
     events_scope,
-    webhook_deliveries_recent,
+    webhook_answer,
+    webhook_delivery_page,
+    webhook_page,
     webhooks_visible_to,
 )
 from events.services import (
@@ -20,7 +24,8 @@ from events.services import (
     webhook_replay,
     webhook_update,
 )
-from geomarket.api.pagination import page_of, paginated_response
+from events.shapes import WEBHOOK, WEBHOOK_DELIVERY
+from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import IsOwnerOrOperator
 from geomarket.errors import NotFound
 
@@ -37,24 +42,18 @@ class EventFeedApi(APIView):
         tags=TAGS,
     )
     def get(self, request):
-        params = serializers.EventFeedParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        after = params.validated_data.get("after", 0)
+        params = serializers.event_feed_params(request.query_params)
+        after = params.get("after", 0)
         # Events committed since the last read get their places before this one reads.
         events_feed_positions_assign()
-        events = events_feed(
+        events, last = events_feed(
             user=request.user,
             after_position=after,
-            types=params.validated_data.get("types"),
-            limit=params.validated_data["limit"],
+            types=params.get("types"),
+            limit=params["limit"],
         )
-        last = events[-1].feed_position if events else after
-        return Response(
-            {
-                "events": serializers.EventSerializer(events, many=True).data,
-                "next_cursor": cursor_encode(last) if last else None,
-            }
-        )
+        last = last or after
+        return Response({"events": events, "next_cursor": cursor_encode(last) if last else None})
 
 
 class WebhookListApi(APIView):
@@ -66,12 +65,13 @@ class WebhookListApi(APIView):
         tags=TAGS,
     )
     def get(self, request):
-        return paginated_response(
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=webhooks_visible_to(request.user),
-            serializer_class=serializers.WebhookSerializer,
+            fetch=partial(webhook_page, user=request.user),
+            render=WEBHOOK.render_rows,
         )
+        return Response(body)
 
     @extend_schema(
         request=serializers.WebhookInputSerializer,
@@ -107,7 +107,10 @@ class WebhookDetailApi(APIView):
 
     @extend_schema(responses=serializers.WebhookSerializer, tags=TAGS)
     def get(self, request, webhook_id: int):
-        return Response(serializers.WebhookSerializer(_endpoint(request, webhook_id)).data)
+        answer = webhook_answer(user=request.user, webhook_id=webhook_id)
+        if answer is None:
+            raise NotFound()
+        return Response(answer)
 
     @extend_schema(
         request=serializers.WebhookUpdateSerializer,
@@ -152,9 +155,12 @@ class WebhookDeliveriesApi(APIView):
         tags=TAGS,
     )
     def get(self, request, webhook_id: int):
-        return paginated_response(
+        if webhook_answer(user=request.user, webhook_id=webhook_id) is None:
+            raise NotFound()
+        body = counted_page_body(
             request=request,
             view=self,
-            queryset=webhook_deliveries_recent(endpoint=_endpoint(request, webhook_id)),
-            serializer_class=serializers.WebhookDeliverySerializer,
+            fetch=partial(webhook_delivery_page, endpoint_id=webhook_id),
+            render=WEBHOOK_DELIVERY.render_rows,
         )
+        return Response(body)

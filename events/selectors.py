@@ -1,13 +1,18 @@
 """The reads of events: the feed, its cursor, and the webhook endpoints a user sees."""
 
 import base64
+import functools
 import re
 
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from events.models import Event, WebhookDelivery, WebhookEndpoint
+from events.shapes import EVENT, WEBHOOK, WEBHOOK_DELIVERY
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.api.pagination import CountedPage
 from geomarket.errors import DomainError, Forbidden
+from geomarket.sql import CompiledPage, CompiledQuery, fetch_all
 
 # A cursor is the last event's feed position as 8 bytes, URL-safe base64 without padding: always 11
 # characters, the last of them one of 16 (its two low bits are padding), so the schema can
@@ -39,26 +44,107 @@ def events_scope(user) -> int | None:
     return merchant_id
 
 
-def events_feed(
-    *, user, after_position: int = 0, types: list[str] | None = None, limit: int = 100
-) -> list[Event]:
-    """The events `user` may read after the feed position `after_position`, in the order
-    they committed (`events_feed_positions_assign` gives the positions)."""
-    merchant_id = events_scope(user)
+# Stand in for the call's values in the compiled reads below: never a real one.
+_POSITION_STAND_IN = -7_000_003
+_MERCHANT_STAND_IN = -7_000_004
+_ID_STAND_IN = -7_000_005
+_TYPES_STAND_IN = ["\x00type"]
+
+
+def _feed(*, merchant_id: int | None, after_position: int, types: list[str] | None) -> QuerySet:
     events = Event.objects.filter(feed_position__gt=after_position)
     if merchant_id is not None:
         events = events.filter(merchant_id=merchant_id)
     if types:
-        events = events.filter(type__in=types)
-    return list(events.order_by("feed_position")[:limit])
+        # One array parameter, whatever the number of types: one SQL text for them all.
+        events = events.filter(type__in=RawSQL("SELECT unnest(%s::text[])", [types]))
+    return events.order_by("feed_position")
+
+
+@functools.cache
+def _feed_compiled(*, scoped: bool, typed: bool) -> CompiledQuery:
+    events = _feed(
+        merchant_id=_MERCHANT_STAND_IN if scoped else None,
+        after_position=_POSITION_STAND_IN,
+        types=_TYPES_STAND_IN if typed else None,
+    )
+    slots = {
+        "after": _POSITION_STAND_IN,
+        **({"merchant": _MERCHANT_STAND_IN} if scoped else {}),
+        **({"types": _TYPES_STAND_IN} if typed else {}),
+    }
+    return CompiledQuery(events.values_list(*EVENT.columns, "feed_position"), slots=slots)
+
+
+def events_feed(
+    *, user, after_position: int = 0, types: list[str] | None = None, limit: int = 100
+) -> tuple[list[dict], int | None]:
+    """The events `user` may read after the feed position `after_position`, in the order
+    they committed (`events_feed_positions_assign` gives the positions), as answered, and
+    the last one's position (None when there is none).
+
+    The statement is compiled once for each kind of read: building the queryset costs
+    more CPU than running it."""
+    merchant_id = events_scope(user)
+    compiled = _feed_compiled(scoped=merchant_id is not None, typed=bool(types))
+    values = {"after": after_position, "merchant": merchant_id, "types": types}
+    rows = fetch_all(f"{compiled.sql} LIMIT %s", [*compiled.params(**values), limit])
+    return EVENT.render_rows([row[:-1] for row in rows]), (rows[-1][-1] if rows else None)
 
 
 def webhooks_visible_to(user) -> QuerySet[WebhookEndpoint]:
-    merchant_id = events_scope(user)
+    return _endpoints_of(events_scope(user))
+
+
+def _endpoints_of(merchant_id: int | None) -> QuerySet[WebhookEndpoint]:
     endpoints = WebhookEndpoint.objects.order_by("id")
     return endpoints if merchant_id is None else endpoints.filter(merchant_id=merchant_id)
 
 
-def webhook_deliveries_recent(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+def webhook_deliveries_recent(*, endpoint_id: int) -> QuerySet[WebhookDelivery]:
     """The endpoint's attempts, latest first."""
-    return endpoint.deliveries.order_by("-id")
+    return WebhookDelivery.objects.filter(endpoint_id=endpoint_id).order_by("-id")
+
+
+@functools.cache
+def _webhook_pages(*, scoped: bool) -> CompiledPage:
+    endpoints = _endpoints_of(_MERCHANT_STAND_IN if scoped else None)
+    slots = {"merchant": _MERCHANT_STAND_IN} if scoped else {}
+    return CompiledPage(endpoints.values_list(*WEBHOOK.columns), slots=slots)
+
+
+def webhook_page(*, user, offset: int, limit: int) -> CountedPage:
+    """Rows `offset` to `offset + limit` of the endpoints `user` sees, for
+    `WEBHOOK.render_rows`, with the count of all of them."""
+    merchant_id = events_scope(user)
+    pages = _webhook_pages(scoped=merchant_id is not None)
+    return pages.read(offset=offset, limit=limit, merchant=merchant_id)
+
+
+@functools.cache
+def _webhook_compiled(*, scoped: bool) -> CompiledQuery:
+    endpoints = _endpoints_of(_MERCHANT_STAND_IN if scoped else None).filter(pk=_ID_STAND_IN)
+    slots = {"id": _ID_STAND_IN, **({"merchant": _MERCHANT_STAND_IN} if scoped else {})}
+    return CompiledQuery(endpoints.values_list(*WEBHOOK.columns), slots=slots)
+
+
+def webhook_answer(*, user, webhook_id: int) -> dict | None:
+    """The endpoint `webhook_id` as answered, if `user` sees it."""
+    merchant_id = events_scope(user)
+    compiled = _webhook_compiled(scoped=merchant_id is not None)
+    rows = fetch_all(compiled.sql, compiled.params(id=webhook_id, merchant=merchant_id))
+    return WEBHOOK.render(rows[0]) if rows else None
+
+
+@functools.cache
+def _delivery_pages() -> CompiledPage:
+    deliveries = webhook_deliveries_recent(endpoint_id=_ID_STAND_IN)
+    return CompiledPage(
+        deliveries.values_list(*WEBHOOK_DELIVERY.columns), slots={"endpoint": _ID_STAND_IN}
+    )
+
+
+def webhook_delivery_page(*, endpoint_id: int, offset: int, limit: int) -> CountedPage:
+    """Rows `offset` to `offset + limit` of `webhook_deliveries_recent`, for
+    `WEBHOOK_DELIVERY.render_rows`, with the count of all of them."""
+    return _delivery_pages().read(offset=offset, limit=limit, endpoint=endpoint_id)

@@ -4,7 +4,9 @@ from rest_framework import serializers
 
 from events.models import EventType
 from events.selectors import CURSOR_PATTERN, cursor_decode
+from events.shapes import EVENT, WEBHOOK, WEBHOOK_DELIVERY
 from geomarket.api.fields import IdField, StrictIntegerField
+from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError
 
 MAX_LIMIT = 500
@@ -42,13 +44,10 @@ class EventFeedParamsSerializer(serializers.Serializer):
         return value.split(",")
 
 
-class EventSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=EventType.choices)
-    created_at = serializers.DateTimeField()
-    merchant_id = serializers.IntegerField()
-    order_id = serializers.IntegerField(allow_null=True)
-    data = serializers.JSONField()
+event_feed_params = prebuilt(EventFeedParamsSerializer)
+
+
+EventSerializer = EVENT.serializer()
 
 
 class StreamStatusSerializer(serializers.Serializer):
@@ -99,15 +98,7 @@ class WebhookUpdateSerializer(serializers.Serializer):
     )
 
 
-class WebhookSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    merchant_id = serializers.IntegerField(allow_null=True)
-    url = serializers.CharField()
-    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices))
-    is_active = serializers.BooleanField()
-    failure_count = serializers.IntegerField()
-    disabled_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
+WebhookSerializer = WEBHOOK.serializer()
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
@@ -122,10 +113,4 @@ class WebhookReplayedSerializer(serializers.Serializer):
     replayed = serializers.IntegerField(help_text="How many events were queued again.")
 
 
-class WebhookDeliverySerializer(serializers.Serializer):
-    event_id = serializers.IntegerField()
-    attempt = serializers.IntegerField()
-    status_code = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField()
-    duration_ms = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
+WebhookDeliverySerializer = WEBHOOK_DELIVERY.serializer()

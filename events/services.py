@@ -2,6 +2,7 @@
 delivering one, and the webhook endpoints themselves."""
 
 import base64
+import functools
 import json
 import logging
 import secrets
@@ -32,6 +33,7 @@ from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
 from geomarket.errors import DomainError, ServiceUnavailable
+from geomarket.sql import CompiledQuery, fetch_all
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +128,13 @@ WHERE e.id = todo.id
 """
 
 
+@functools.cache
+def _unplaced_sql() -> str:
+    # Compiled once: every feed read runs it, and building it costs more than running it.
+    unplaced = Event.objects.filter(feed_position__isnull=True).values_list("pk")[:1]
+    return CompiledQuery(unplaced, slots={}).sql
+
+
 def events_feed_positions_assign(*, batch: int = 1000) -> int:
     """Give the committed events that have none their places in the feed, after every
     place given before; return how many. Events whose transactions are still running are
@@ -134,7 +143,7 @@ def events_feed_positions_assign(*, batch: int = 1000) -> int:
     assigned = 0
     # Most reads find every event placed (the relay places them as they commit): one
     # look at the partial index, no lock, nothing written.
-    while Event.objects.filter(feed_position__isnull=True).exists():
+    while fetch_all(_unplaced_sql(), []):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_FEED_POSITIONS_LOCK]

@@ -4,10 +4,12 @@ cursor feed scoped to the caller."""
 import psycopg
 import pytest
 from django.db import transaction
+from rest_framework.renderers import JSONRenderer
 
 from delivery.services import courier_create
 from events.models import Event
 from events.selectors import cursor_decode, cursor_encode
+from events.serializers import EventSerializer
 from events.services import EVENT_INSERT_SQL, event_record
 from geomarket.sql import own_connection_params
 from inventory.services import inventory_adjust
@@ -208,3 +210,29 @@ def test_the_limit_defaults_to_100_and_reaches_500(market):
     client = market["owner_client"]
     assert len(_feed(client).json()["events"]) == 100
     assert len(_feed(client, limit=500).json()["events"]) == 500
+
+
+@pytest.mark.django_db
+def test_the_feeds_events_are_answered_as_their_serializer_renders_them(market):
+    """The feed renders rows of a compiled statement (`EVENT`); the serializer renders
+    event objects. The same bytes, for each kind of read."""
+    shop = market["shop"].pk
+    event_record(
+        type="order.placed",
+        merchant_id=shop,
+        order_id=7,
+        data={
+            "total": "12.50",
+            "nested": {"b": [1, 2.5, None, True]},
+            "text": 'Caf\u00e9 "\u2028"',
+        },
+    )
+    event_record(type="inventory.low_stock", merchant_id=shop, order_id=None, data={})
+    render = JSONRenderer().render
+    for params, types in (({}, None), ({"types": "inventory.low_stock"}, ["inventory.low_stock"])):
+        events = Event.objects.filter(merchant_id=shop).order_by("feed_position")
+        if types:
+            events = events.filter(type__in=types)
+        answer = _feed(market["owner_client"], **params).json()["events"]
+        assert render(answer) == render(EventSerializer(events, many=True).data), params
+        assert [event["type"] for event in answer] == [event.type for event in events]

@@ -16,10 +16,12 @@ import httpx
 import pytest
 import redis
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from events import urlcheck
 from events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookRetry
 from events.selectors import cursor_encode
+from events.serializers import WebhookDeliverySerializer, WebhookSerializer
 from events.services import (
     DISABLE_AFTER_FAILURES,
     WEBHOOK_DELIVER_TASK,
@@ -652,3 +654,37 @@ def test_replay_delivers_again_every_matching_event_after_the_cursor(market, rec
         "created_at",
     }
     assert (attempts[0]["event_id"], attempts[0]["status_code"]) == (second.pk, 200)
+
+
+@pytest.mark.django_db
+def test_endpoints_and_deliveries_are_answered_as_their_serializers_render_them(
+    market, django_assert_num_queries
+):
+    """The reads render rows of compiled statements (`WEBHOOK`, `WEBHOOK_DELIVERY`); the
+    serializers render the objects that writes answer with. The same bytes."""
+    endpoint = webhook_create(
+        merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=["order.placed"]
+    )
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        is_active=False, failure_count=20, disabled_at=timezone.now()
+    )
+    endpoint.refresh_from_db()
+    event = _event(market["shop"].pk)
+    deliveries = [
+        WebhookDelivery.objects.create(
+            endpoint=endpoint, event=event, attempt=n, status_code=code, error=error, duration_ms=n
+        )
+        for n, code, error in ((1, None, 'timed out "\u2028"'), (2, 500, ""), (3, 200, ""))
+    ]
+    client = market["owner_client"]
+    render = JSONRenderer().render
+    with django_assert_num_queries(3):  # the token, the owner's merchant, the page
+        listed = client.get(WEBHOOKS)
+    assert render(listed.json()["results"]) == render([WebhookSerializer(endpoint).data])
+    detail = client.get(f"{WEBHOOKS}{endpoint.pk}/")
+    assert detail.content == render(WebhookSerializer(endpoint).data)
+    with django_assert_num_queries(4):  # and the endpoint, then the page with its count
+        page = client.get(f"{WEBHOOKS}{endpoint.pk}/deliveries/", {"page_size": 2})
+    expected = WebhookDeliverySerializer(deliveries[::-1][:2], many=True).data
+    assert page.json()["count"] == 3
+    assert render(page.json()["results"]) == render(expected)
