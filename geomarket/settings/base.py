@@ -356,5 +356,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # Django logs every 4xx as a warning: a refused order, a wrong token, a bad page.
+        # Those are the clients' mistakes, told to them in the answer, and logging each
+        # cost about 0.1 ms of a refused order's 3 ms budget; 5xx are still logged.
+        "django.request": {"level": env_str("REQUEST_LOG_LEVEL", "ERROR")},
     },
 }
