@@ -31,7 +31,9 @@ from catalog.services import (
 from catalog.shapes import CATEGORY
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer, uncached_answer
+from geomarket.api.json_pages import counted_json_page
 from geomarket.api.pagination import (
+    CountedPage,
     counted_page_body,
     page_link_base,
     page_of,
@@ -136,8 +138,13 @@ def _managed_product(request, product_id: int) -> Product:
     return product
 
 
-def _stored_listings(rows) -> list[dict]:
-    return [json.loads(text) for (text,) in rows]
+def _stored_listings_page(**filters) -> CountedPage:
+    """`product_listing_page`'s page as one JSON array, written into the answer as it is
+    (`counted_json_page`): each product's stored JSON is the bytes its serializer would
+    render, so nothing is parsed to be rendered again."""
+    page = product_listing_page(**filters)
+    texts = [text for (text,) in page.rows]
+    return CountedPage(rows=[f"[{','.join(texts)}]"] if texts else [], count=page.count)
 
 
 # The list's filters are read on every call: their serializer fields are built once.
@@ -153,13 +160,11 @@ class ProductListApi(APIView):
     )
     def get(self, request):
         filters = _product_filters(request.query_params)
-        body = counted_page_body(
+        return counted_json_page(
             request=request,
             view=self,
-            fetch=partial(product_listing_page, user=request.user, **filters),
-            render=_stored_listings,
+            fetch=partial(_stored_listings_page, user=request.user, **filters),
         )
-        return Response(body)
 
     @extend_schema(
         request=serializers.ProductCreateSerializer,
