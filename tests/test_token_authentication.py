@@ -16,7 +16,8 @@ def outcome(authenticator, key):
     except AuthenticationFailed as exc:
         return "refused", exc.detail
     return "accepted", (
-        {k: v for k, v in vars(user).items() if k != "_state"},
+        # Profile ids are what the compiled lookup reads besides (a later test).
+        {k: v for k, v in vars(user).items() if k not in ("_state", "_profile_ids")},
         {k: v for k, v in vars(token).items() if k != "_state"},
         (user._state.db, user._state.adding, token._state.db, token._state.adding),
         (token.user is user, user.auth_token is token),
@@ -42,3 +43,18 @@ def test_a_token_is_found_with_its_user_in_one_query(make_user, django_assert_nu
         found, token = TokenAuthentication().authenticate_credentials(user.auth_token.key)
         assert found.username == user.username
         assert token.user.pk == user.pk
+
+
+def test_an_owners_and_a_couriers_roles_come_with_the_token(make_user, django_assert_num_queries):
+    from delivery.services import courier_create
+    from geomarket.accounts.roles import user_courier_id, user_merchant_id
+    from tests import factories
+
+    owner, courier, customer = make_user(), make_user(), make_user()
+    shop = factories.merchant(owner=owner)
+    profile = courier_create(user=courier, name="Rider", vehicle="bike", capacity=1)
+    expected = {owner: (shop.pk, None), courier: (None, profile.pk), customer: (None, None)}
+    for user, ids in expected.items():
+        with django_assert_num_queries(1):
+            found, _ = TokenAuthentication().authenticate_credentials(user.auth_token.key)
+            assert (user_merchant_id(found), user_courier_id(found)) == ids

@@ -68,6 +68,18 @@ def _profile_ids_compiled(model) -> CompiledQuery:
     return CompiledQuery(queryset, slots={"user": _USER_STAND_IN})
 
 
+def profile_id_paths(relation: str) -> dict[str, str]:
+    """ORM paths, from a model reaching the user through `relation`, to the ids of the
+    user's profiles: for a lookup that reads the user to read these with it."""
+    return {accessor: f"{relation}__{accessor}__pk" for accessor in PROFILES}
+
+
+def remember_profile_ids(user, ids: dict[str, int | None]) -> None:
+    """Keep the ids of the user's profiles (by accessor, from `profile_id_paths`) read
+    along with the user, so that its roles need no query of their own."""
+    user.__dict__["_profile_ids"] = {accessor: ids[accessor] for accessor in PROFILES}
+
+
 def _profile_ids(user) -> dict[str, int | None]:
     """The ids of the user's profiles, None where there is none, read once per user object
     in one query: each accessor would load its whole profile (a merchant's location is a

@@ -16,9 +16,11 @@ import functools
 from types import SimpleNamespace
 
 from django.db import connections
+from django.db.models import F
 from rest_framework import authentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from geomarket.accounts.roles import profile_id_paths, remember_profile_ids
 from geomarket.sql import CompiledQuery
 
 
@@ -50,7 +52,12 @@ class _TokenLookup:
     its user in its cache, as the queryset builds them, or None."""
 
     def __init__(self, model):
-        queryset = model.objects.select_related("user").filter(key=_KEY_STAND_IN)
+        # The user's profile ids come along (two LEFT JOINs on unique keys): an owner's
+        # permission checks would otherwise read them in a statement of their own.
+        profiles = {f"_profile_{name}": F(path) for name, path in profile_id_paths("user").items()}
+        queryset = (
+            model.objects.select_related("user").filter(key=_KEY_STAND_IN).annotate(**profiles)
+        )
         compiler = queryset.query.get_compiler(using=queryset.db)
         compiler.setup_query()
         if compiler.get_converters([column for column, _, _ in compiler.select]):
@@ -62,6 +69,9 @@ class _TokenLookup:
         self.token = self._part(compiler, token_info)
         self.user = self._part(compiler, user_info)
         self.setters = user_info["local_setter"], user_info["remote_setter"]
+        self.profiles = {
+            name.removeprefix("_profile_"): compiler.annotation_col_map[name] for name in profiles
+        }
 
     @staticmethod
     def _part(compiler, info) -> tuple:
@@ -82,6 +92,7 @@ class _TokenLookup:
         local_setter, remote_setter = self.setters
         local_setter(token, user)
         remote_setter(user, token)
+        remember_profile_ids(user, {name: row[at] for name, at in self.profiles.items()})
         return token
 
 

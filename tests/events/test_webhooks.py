@@ -678,12 +678,12 @@ def test_endpoints_and_deliveries_are_answered_as_their_serializers_render_them(
     ]
     client = market["owner_client"]
     render = JSONRenderer().render
-    with django_assert_num_queries(3):  # the token, the owner's merchant, the page
+    with django_assert_num_queries(2):  # the token with the owner's merchant, the page
         listed = client.get(WEBHOOKS)
     assert render(listed.json()["results"]) == render([WebhookSerializer(endpoint).data])
     detail = client.get(f"{WEBHOOKS}{endpoint.pk}/")
     assert detail.content == render(WebhookSerializer(endpoint).data)
-    with django_assert_num_queries(4):  # and the endpoint, then the page with its count
+    with django_assert_num_queries(3):  # and the endpoint, then the page with its count
         page = client.get(f"{WEBHOOKS}{endpoint.pk}/deliveries/", {"page_size": 2})
     expected = WebhookDeliverySerializer(deliveries[::-1][:2], many=True).data
     assert page.json()["count"] == 3

@@ -102,9 +102,10 @@ def test_merchant_orders_sum_quantities_in_sql(market, as_user, django_assert_nu
         "total": "11.25",
     }
     assert rows[0]["total_items"] == 4
-    # token, the caller's profiles, the merchant's active flag, then the page and its count
+    # the token with the caller's profiles, the merchant's active flag, then the page and
+    # its count
     for size in (1, 2):
-        with django_assert_num_queries(4):
+        with django_assert_num_queries(3):
             page = market["owner_client"].get(url, {"page_size": size})
         assert page.status_code == 200
         assert len(page.json()["results"]) == size
