@@ -13,7 +13,8 @@ def test_order_flow_logs_no_secrets(
     api_client, market, caplog, as_user, django_capture_on_commit_callbacks
 ):
     password = "Very-Secret-Passphrase-42"
-    with caplog.at_level(logging.DEBUG):
+    # Django's request log at its most talkative (REQUEST_LOG_LEVEL=WARNING logs 4xx).
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="django.request"):
         registered = api_client.post(
             "/api/v1/auth/register/", {"username": "logcheck", "password": password}
         ).json()
