@@ -14,7 +14,7 @@ from catalog.shapes import (
     PRODUCT_JSON_COLUMN,
     PRODUCT_NEARBY,
 )
-from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.accounts.roles import merchant_scope
 from geomarket.api.pagination import CountedPage
 from geomarket.shapes import json_array_sql
 from geomarket.sql import CompiledPage, CompiledQuery, fetch_all, fetch_value, point_ewkt
@@ -66,14 +66,6 @@ def _category_filter(category: int | str) -> Q:
     return Q(category_id=category) if isinstance(category, int) else Q(category__slug=category)
 
 
-def _viewer(user) -> tuple[bool, int | None]:
-    """Whether `user` sees every product (an operator), else the merchant whose
-    unpublished products they see too (None: none)."""
-    if is_operator(user):
-        return True, None
-    return False, user_merchant_id(user)
-
-
 def _products_visible(*, operator: bool, own_merchant_id: int | None) -> QuerySet[Product]:
     if operator:
         return Product.objects.all()
@@ -85,7 +77,7 @@ def _products_visible(*, operator: bool, own_merchant_id: int | None) -> QuerySe
 
 def products_visible_to(*, user) -> QuerySet[Product]:
     """Published products of active merchants, plus the owner's own, or all for operators."""
-    operator, own_merchant_id = _viewer(user)
+    operator, own_merchant_id = merchant_scope(user)
     return _products_visible(operator=operator, own_merchant_id=own_merchant_id)
 
 
@@ -154,7 +146,7 @@ def product_listing_page(
     """A page of the products `user` sees (`products_visible_to`), filtered, by id, as
     each one's stored JSON text (one column a row), and the count of all of them, by one
     statement compiled once per combination of filters."""
-    operator, own_merchant_id = _viewer(user)
+    operator, own_merchant_id = merchant_scope(user)
     page = _listing_page(
         operator=operator,
         owner=own_merchant_id is not None,
@@ -176,7 +168,7 @@ def _listing(*, operator: bool, owner: bool) -> CompiledQuery:
 
 def product_listing(*, user, product_id: int) -> str | None:
     """The stored JSON text of the product `product_id`, if `user` sees it."""
-    operator, own_merchant_id = _viewer(user)
+    operator, own_merchant_id = merchant_scope(user)
     compiled = _listing(operator=operator, owner=own_merchant_id is not None)
     values = {"product_id": product_id}
     if own_merchant_id is not None:

@@ -2,7 +2,7 @@ import functools
 
 from django.db.models import F, QuerySet
 
-from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.accounts.roles import merchant_scope
 from geomarket.api.pagination import CountedPage
 from geomarket.sql import CompiledPage, CompiledQuery, fetch_all
 from inventory.models import Inventory
@@ -18,14 +18,6 @@ _STAND_INS = {
 }
 
 
-def _viewer(user) -> tuple[bool, int | None]:
-    """Whether `user` sees all stock (an operator), else the merchant whose stock they see
-    (None: none)."""
-    if is_operator(user):
-        return True, None
-    return False, user_merchant_id(user)
-
-
 def _visible(*, operator: bool, own_merchant_id: int | None) -> QuerySet[Inventory]:
     if operator:
         return Inventory.objects.all()
@@ -35,7 +27,7 @@ def _visible(*, operator: bool, own_merchant_id: int | None) -> QuerySet[Invento
 
 
 def inventory_visible_to(*, user) -> QuerySet[Inventory]:
-    operator, own_merchant_id = _viewer(user)
+    operator, own_merchant_id = merchant_scope(user)
     return _visible(operator=operator, own_merchant_id=own_merchant_id)
 
 
@@ -86,7 +78,7 @@ def inventory_page(
 ) -> CountedPage:
     """A page of the stock `user` sees, by id, filtered, as rows of `INVENTORY`'s columns, and
     the count of all of them, by one statement compiled once per combination of filters."""
-    operator, own_merchant_id = _viewer(user)
+    operator, own_merchant_id = merchant_scope(user)
     if not operator and own_merchant_id is None:
         return CountedPage(rows=[], count=0)
     page = _inventory_page(
@@ -115,7 +107,7 @@ def _inventory_row(*, operator: bool) -> CompiledQuery:
 
 def inventory_row(*, user, inventory_id: int) -> tuple | None:
     """The stock `inventory_id`, as a row of `INVENTORY`'s columns, if `user` sees it."""
-    operator, own_merchant_id = _viewer(user)
+    operator, own_merchant_id = merchant_scope(user)
     if not operator and own_merchant_id is None:
         return None
     compiled = _inventory_row(operator=operator)

@@ -10,7 +10,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.api.pagination import CountedPage
+from geomarket.api.pagination import CountedPage, count_sql
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import Forbidden
 from geomarket.shapes import DATETIME, INTEGER, Field, Shape, json_array_sql
@@ -130,14 +130,14 @@ def _merchant_list_sql(*, category_type: type | None, by_name: bool) -> tuple[st
     matching = _listed(category=slots.get("category"), q=_NAME_STAND_IN if by_name else None)
     matched = CompiledQuery(matching.values("pk"), slots=slots).named_sql()
     ordered = CompiledQuery(matching.order_by("name", "id").values("pk"), slots=slots).named_sql()
-    count_sql = f"SELECT count(*) FROM ({matched}) matched"  # noqa: S608 - compiled SQL
+    counted = count_sql(matched)
     page_sql = f"""
-SELECT {_MERCHANT_SHOWN_COLUMNS}, ({count_sql}) AS matched_count
+SELECT {_MERCHANT_SHOWN_COLUMNS}, ({counted}) AS matched_count
 FROM ({ordered} LIMIT %(limit)s OFFSET %(offset)s) page
 JOIN merchants_merchant m ON m.id = page.pk {_MERCHANT_JOINS}
 ORDER BY m.name, m.id
 """  # noqa: S608 - fixed fragments and compiled SQL only
-    return page_sql, count_sql
+    return page_sql, counted
 
 
 def merchant_list_page(

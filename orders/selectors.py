@@ -6,10 +6,10 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import RawSQL
 
 from geomarket.accounts.roles import is_operator
-from geomarket.api.json_pages import CompiledJsonPages, LiteralStatement
+from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
 from geomarket.shapes import Shape, json_array_sql
-from geomarket.sql import CompiledQuery, fetch_all
+from geomarket.sql import CompiledQuery, LiteralStatement, fetch_all
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.models import (
     ACTIVE_DELIVERY_STATUSES,

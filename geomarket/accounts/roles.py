@@ -120,6 +120,14 @@ def is_operator(user) -> bool:
     return bool(getattr(user, "is_authenticated", False) and OPERATOR.holds(user))
 
 
+def merchant_scope(user) -> tuple[bool, int | None]:
+    """What of merchants' own rows (drafts, stock) `user` sees: every merchant's (True,
+    an operator), else only those of the merchant they own (its id; None: none)."""
+    if is_operator(user):
+        return True, None
+    return False, user_merchant_id(user)
+
+
 def is_merchant_owner(user) -> bool:
     return user_merchant_id(user) is not None
 

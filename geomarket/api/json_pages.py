@@ -9,51 +9,15 @@ request sends its values, reads one row (the count and the page's JSON text) and
 it out around the page's links.
 """
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from psycopg.sql import Literal
 from rest_framework.renderers import JSONRenderer
 
 from geomarket.api.pagination import CountedPage, counted_page_body, planner_estimate
 from geomarket.shapes import Shape, json_array_sql
-from geomarket.sql import CompiledQuery, fetch_all
-
-_PLACEHOLDER = re.compile(r"%s|%%")
-
-
-class LiteralStatement:
-    """A statement in psycopg's `%s` style, split at its placeholders once: each run
-    writes its values in as literals, as psycopg's client-side binding would, and sends
-    text without parameters. psycopg scans a statement for its placeholders on every run
-    unless it is under 4 KB (that scan it caches); a statement rendering a page of orders
-    is longer, and the scan cost about 0.4 ms of CPU a request."""
-
-    def __init__(self, sql: str):
-        self._parts = [""]
-        position = 0
-        for match in _PLACEHOLDER.finditer(sql):
-            self._parts[-1] += sql[position : match.start()]
-            if match.group() == "%%":
-                self._parts[-1] += "%"
-            else:
-                self._parts.append("")
-            position = match.end()
-        self._parts[-1] += sql[position:]
-
-    def text(self, params: Sequence) -> str:
-        """The statement with `params` written in, one for each placeholder."""
-        if len(params) != len(self._parts) - 1:
-            raise ValueError(f"{len(self._parts) - 1} values expected, {len(params)} given")
-        pieces = [self._parts[0]]
-        for param, part in zip(params, self._parts[1:], strict=True):
-            pieces += (Literal(param).as_string(None), part)
-        return "".join(pieces)
-
-    def fetch_all(self, params: Sequence) -> list[tuple]:
-        return fetch_all(self.text(params), None)
+from geomarket.sql import CompiledCount, CompiledQuery, LiteralStatement
 
 
 def _ordering(queryset: QuerySet) -> tuple[str, ...]:
@@ -82,17 +46,14 @@ class CompiledJsonPages:
         slots: dict[str, object],
         bounded: bool = False,
     ):
-        self._matches = CompiledQuery(queryset.order_by().values("pk"), slots=slots)
+        self._count = CompiledCount(queryset, slots=slots, bounded=bounded)
         self._rows = CompiledQuery(rows(queryset), slots=slots)
         self._bounded = bounded
-        limited = " LIMIT %s" if bounded else ""
         page = json_array_sql(
             shape, f"{self._rows.sql} LIMIT %s OFFSET %s", order_by=_ordering(queryset)
         )
         # Only compiled statements and a declared shape go in.
-        self.statement = LiteralStatement(
-            f"SELECT (SELECT count(*) FROM ({self._matches.sql}{limited}) matched), ({page})"  # noqa: S608
-        )
+        self.statement = LiteralStatement(f"SELECT ({self._count.sql}), ({page})")
 
     def read(
         self, *, offset: int, limit: int, count_bound: int | None = None, **values
@@ -102,7 +63,7 @@ class CompiledJsonPages:
             raise ValueError("a count_bound is given exactly to bounded pages")
         bound = [count_bound + 1] if self._bounded else []
         params = [
-            *self._matches.params(**values),
+            *self._count.params(**values),
             *bound,
             *self._rows.params(**values),
             limit,
@@ -111,7 +72,8 @@ class CompiledJsonPages:
         ((found, page),) = self.statement.fetch_all(params)
         estimated = self._bounded and found > count_bound
         if estimated:
-            found = max(planner_estimate(self._matches.sql, self._matches.params(**values)), found)
+            matches = self._count.matches
+            found = max(planner_estimate(matches.sql, matches.params(**values)), found)
         return CountedPage(rows=[page], count=found, count_is_estimate=estimated)
 
 

@@ -285,6 +285,11 @@ _COUNT = "matched_count"
 _COUNTABLE_ROWS = (ModelIterable, ValuesIterable, FlatValuesListIterable)
 
 
+def count_sql(rows_sql: str) -> str:
+    """A statement counting the rows `rows_sql` reads (best over their keys alone)."""
+    return f"SELECT count(*) FROM ({rows_sql}) matched"  # noqa: S608 - compiled SQL only
+
+
 def queryset_page(
     queryset: QuerySet, *, offset: int, limit: int, count_bound: int | None = None
 ) -> CountedPage:
@@ -296,14 +301,12 @@ def queryset_page(
     matches = queryset.order_by().values("pk")
     counted = matches if count_bound is None else matches[: count_bound + 1]
     try:
-        count_sql, count_params = counted.query.sql_with_params()
+        matches_sql, count_params = counted.query.sql_with_params()
     except EmptyResultSet:
         # A filter no row can meet (`none()`, `pk__in=[]`): Django sends no statement.
         return CountedPage(rows=[], count=0)
     count = RawSQL(  # noqa: S611 - a statement compiled by the ORM
-        f"SELECT count(*) FROM ({count_sql}) matched",  # noqa: S608
-        count_params,
-        output_field=BigIntegerField(),
+        count_sql(matches_sql), count_params, output_field=BigIntegerField()
     )
     counting = queryset.annotate(**{_COUNT: count})
     flat = queryset._iterable_class is FlatValuesListIterable
