@@ -12,7 +12,7 @@ from django.db.models.sql.constants import INNER
 from django_cte.join import QJoin
 from psycopg.sql import Literal
 
-from geomarket.api.pagination import CountedPage, count_sql
+from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
 
 # PostGIS's GiST distance for a geography entry can come out a rounding error above the
 # distance it rechecks it with, and PostgreSQL then stops a scan walked in `<->` order with
@@ -155,12 +155,12 @@ class CompiledPage:
     def read(self, *, offset: int, limit: int, **values) -> CountedPage:
         """Rows `offset` to `offset + limit`, as tuples of the queryset's fields, and the
         count of all rows, for the slots' `values`."""
-        rows = fetch_all(self._page_sql, [*self._page.params(**values), limit, offset])
-        if rows:
-            return CountedPage(rows=[row[:-1] for row in rows], count=rows[0][-1])
-        # A page past the end (its 404) needs the count alone; an empty first page has none.
-        found = fetch_value(self._count.sql, self._count.params(**values)) if offset else 0
-        return CountedPage(rows=[], count=found)
+        return rows_with_count(
+            fetch_all(self._page_sql, [*self._page.params(**values), limit, offset]),
+            offset=offset,
+            split=lambda row: (row[:-1], row[-1]),
+            count_alone=lambda: fetch_value(self._count.sql, self._count.params(**values)),
+        )
 
 
 class _Slot(NamedTuple):

@@ -10,7 +10,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.api.pagination import CountedPage, count_sql
+from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.errors import Forbidden
 from geomarket.shapes import DATETIME, INTEGER, Field, Shape, json_array_sql
@@ -222,10 +222,12 @@ def _counted_page(sql: str, *, count_sql: str, params: dict) -> CountedPage:
     """The page `sql` reads, as dicts, with the count of all its rows (`count_sql` as a
     subquery in each row, `matched_count`, run once as an InitPlan), as `queryset_page`
     reads a queryset's: a page past the end asks `count_sql` alone, for its 404."""
-    rows = fetch_dicts(sql, params)
-    if rows:
-        return CountedPage(rows=rows, count=rows[0]["matched_count"])
-    return CountedPage(rows=[], count=fetch_value(count_sql, params) if params["offset"] else 0)
+    return rows_with_count(
+        fetch_dicts(sql, params),
+        offset=params["offset"],
+        split=lambda row: (row, row["matched_count"]),
+        count_alone=lambda: fetch_value(count_sql, params),
+    )
 
 
 # A merchant's zones by id, only its active ones unless `%(include_inactive)s`; the area

@@ -282,7 +282,24 @@ def paginated_response(
 # querysets whose rows can carry it: models, dicts, and single values (`flat=True`), read
 # as pairs with it; a tuple of `values_list` holds only the fields it names.
 _COUNT = "matched_count"
-_COUNTABLE_ROWS = (ModelIterable, ValuesIterable, FlatValuesListIterable)
+# Each as the row and the count (`rows_with_count`).
+_COUNT_SPLITS = {
+    ModelIterable: lambda row: (row, getattr(row, _COUNT)),
+    ValuesIterable: lambda row: (row, row[_COUNT]),
+    FlatValuesListIterable: tuple,
+}
+_COUNTABLE_ROWS = tuple(_COUNT_SPLITS)
+
+
+def rows_with_count(
+    rows: Sequence, *, offset: int, split: Callable, count_alone: Callable[[], int]
+) -> CountedPage:
+    """A page read with the count of all rows in each of its rows (`split(row)` gives the
+    row without it and the count). A page past the end (its 404) needs the count alone,
+    `count_alone()`; an empty first page has none."""
+    if rows:
+        return CountedPage(rows=[split(row)[0] for row in rows], count=split(rows[0])[1])
+    return CountedPage(rows=[], count=count_alone() if offset else 0)
 
 
 def count_sql(rows_sql: str) -> str:
@@ -309,20 +326,15 @@ def queryset_page(
         count_sql(matches_sql), count_params, output_field=BigIntegerField()
     )
     counting = queryset.annotate(**{_COUNT: count})
-    flat = queryset._iterable_class is FlatValuesListIterable
-    if flat:
+    if queryset._iterable_class is FlatValuesListIterable:
         counting = counting.values_list(*queryset._fields, _COUNT)
-    rows = list(counting[offset : offset + limit])
-    if rows:
-        first = rows[0]
-        if flat:
-            found = first[1]
-            rows = [value for value, _ in rows]
-        else:
-            found = first[_COUNT] if isinstance(first, dict) else getattr(first, _COUNT)
-    else:
-        # A page past the end (its 404) needs the count alone; an empty first page has none.
-        found = counted.count() if offset else 0
+    page = rows_with_count(
+        list(counting[offset : offset + limit]),
+        offset=offset,
+        split=_COUNT_SPLITS[queryset._iterable_class],
+        count_alone=counted.count,
+    )
+    rows, found = page.rows, page.count
     estimated = count_bound is not None and found > count_bound
     if estimated:
         sql, params = matches.query.sql_with_params()
