@@ -55,6 +55,11 @@ class Merchant(models.Model):
     # ranking by distance reads one table and one GiST index.
     location = models.PointField(geography=True, srid=4326)
     is_active = models.BooleanField(default=True)
+    # When true, `delivered` needs the 4-digit code the customer was given at pickup.
+    require_handover_code = models.BooleanField(default=False, db_default=False)
+    # The learned median of `ready - confirmed` over the last 28 days, refreshed by beat;
+    # null while there are too few samples, and then ETAs use the default.
+    learned_prep_time_s = models.PositiveIntegerField(null=True, blank=True)
     # The IANA zone its opening hours are read in (`merchants_open_periods`, migration
     # 0009). The database default serves rows written without Django (bulk loads).
     timezone = models.CharField(

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.contrib.gis.db import models
 from django.db.models import F, Q
 
 
@@ -11,6 +11,24 @@ class OrderStatus(models.TextChoices):
     PICKED_UP = "picked_up"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
+    FAILED = "failed"
+    RETURNED = "returned"
+
+
+class FailureReason(models.TextChoices):
+    CUSTOMER_ABSENT = "customer_absent"
+    ADDRESS_NOT_FOUND = "address_not_found"
+    REFUSED = "refused"
+    DAMAGED = "damaged"
+    OTHER = "other"
+
+
+class IncidentKind(models.TextChoices):
+    LATE = "late"
+    DAMAGED = "damaged"
+    MISSING_ITEM = "missing_item"
+    ADDRESS_PROBLEM = "address_problem"
+    OTHER = "other"
 
 
 # Orders a courier is (or will be) carrying: they count against the courier's capacity.
@@ -53,6 +71,16 @@ class Order(models.Model):
     # SlotBooking while the order is live); both null for an order to deliver now.
     slot_starts_at = models.DateTimeField(null=True, blank=True)
     slot_ends_at = models.DateTimeField(null=True, blank=True)
+    # Handover: the code's keyed hash, set at `picked_up` when the merchant requires a code,
+    # and the wrong tries counted under the order's row lock.
+    handover_code_hash = models.CharField(max_length=128, blank=True, default="", db_default="")
+    handover_failures = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Where the courier was when it said `delivered`, and how far that is from the address.
+    delivered_location = models.PointField(geography=True, srid=4326, null=True, blank=True)
+    delivered_distance_m = models.FloatField(null=True, blank=True)
+    failure_reason = models.CharField(
+        max_length=32, choices=FailureReason.choices, blank=True, default="", db_default=""
+    )
 
     class Meta:
         constraints = [
@@ -102,6 +130,26 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.pk} ({self.status})"
+
+
+class OrderIncident(models.Model):
+    """Something that went wrong with an order, as one of its parties reported it.
+    Append-only: rows are never changed or deleted through the API."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="incidents")
+    kind = models.CharField(max_length=32, choices=IncidentKind.choices)
+    note = models.TextField(blank=True, default="")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_role = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["order", "created_at"], name="order_incident_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.kind}"
 
 
 class OrderStatusTally(models.Model):
