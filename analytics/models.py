@@ -20,7 +20,8 @@ class ReportPeriod(models.Model):
 
 
 class MerchantDay(models.Model):
-    """The delivered orders of one merchant on one UTC day of delivery, summed.
+    """The delivered orders of one merchant on one UTC day of delivery, summed, and the
+    orders that failed on that day (dated by their `failed` status change).
 
     Kept by `analytics.services` in the transaction that delivers, so the reports read
     a row per merchant and day instead of every order. The sums are of the same values
@@ -38,6 +39,8 @@ class MerchantDay(models.Model):
     orders = models.IntegerField()
     revenue = models.DecimalField(max_digits=14, decimal_places=2)
     delivery_time = models.DurationField()
+    # A day may hold failures and no delivery: `orders` 0.
+    failed = models.IntegerField(db_default=0)
     # The merchant's running totals: the sums above over all its days up to and including
     # this one. A range's sums are the last row's totals to its end minus the last row's
     # before its start, two index probes a merchant however long the range: the report of
@@ -48,6 +51,7 @@ class MerchantDay(models.Model):
     orders_to_date = models.BigIntegerField()
     revenue_to_date = models.DecimalField(max_digits=16, decimal_places=2)
     delivery_time_to_date = models.DurationField()
+    failed_to_date = models.BigIntegerField(db_default=0)
 
     class Meta:
         indexes = [
@@ -56,7 +60,12 @@ class MerchantDay(models.Model):
             # The probes of the running totals read this index alone (index-only scans).
             models.Index(
                 fields=["merchant_id", "day"],
-                include=["orders_to_date", "revenue_to_date", "delivery_time_to_date"],
+                include=[
+                    "orders_to_date",
+                    "revenue_to_date",
+                    "delivery_time_to_date",
+                    "failed_to_date",
+                ],
                 name="analytics_merchantday_totals",
             ),
         ]
@@ -77,6 +86,7 @@ class MerchantTotal(models.Model):
     orders_to_date = models.BigIntegerField()
     revenue_to_date = models.DecimalField(max_digits=16, decimal_places=2)
     delivery_time_to_date = models.DurationField()
+    failed_to_date = models.BigIntegerField(db_default=0)
 
     def __str__(self) -> str:
         return f"{self.merchant_id} to {self.day}: {self.orders_to_date}"

@@ -1,4 +1,5 @@
-"""Operator reports over delivered orders, dated by delivery time.
+"""Operator reports over delivered orders, dated by delivery time (and the merchants'
+failed orders, dated by the time they failed).
 
 The reports read the daily rollups of delivered orders (`analytics.models`, kept by
 `analytics.services`): a row per merchant and day, and per merchant, product and day,
@@ -25,6 +26,7 @@ from django.db.models import (
     F,
     Func,
     OuterRef,
+    Q,
     RowRange,
     Subquery,
     Sum,
@@ -376,7 +378,7 @@ def revenue_report(
 # --- merchants ----------------------------------------------------------------------
 
 
-TOTALS = ("orders_to_date", "revenue_to_date", "delivery_time_to_date")
+TOTALS = ("orders_to_date", "revenue_to_date", "delivery_time_to_date", "failed_to_date")
 
 
 def _totals(*, before: str, day: date, name: str, join_type: str, only_if=None) -> Lateral:
@@ -389,7 +391,7 @@ def _totals(*, before: str, day: date, name: str, join_type: str, only_if=None) 
 
 
 def _merchants_queryset(*, range_: DateRange):
-    """Merchants by revenue, share of the total and delivery time.
+    """Merchants by revenue, share of the total and delivery time, with their failures.
 
     A merchant's sums over the range are its running totals at its last day up to the
     range's end minus those at its last day before the range's start
@@ -399,7 +401,8 @@ def _merchants_queryset(*, range_: DateRange):
     N days up to today always do; only a range ending earlier probes its days for them.
     So a merchant costs one index probe, before the start, where it cost two. A
     merchant with nothing up to the end has no row; one with nothing before the start
-    takes zeros.
+    takes zeros. A merchant is listed when it delivered or failed an order in the range:
+    one that only failed has no orders, revenue nor delivery time, and ranks last.
     """
     latest = Lateral(
         MerchantTotal.objects.filter(merchant_id=OuterRef("pk")).values("day", *TOTALS),
@@ -427,6 +430,7 @@ def _merchants_queryset(*, range_: DateRange):
     orders = in_range("orders_to_date", Value(0))
     revenue = in_range("revenue_to_date", Value(0, output_field=DecimalField()))
     delivery_time = in_range("delivery_time_to_date", Value(timedelta(0)))
+    failed = in_range("failed_to_date", Value(0))
     merchants = before_start.join(earlier.join(latest.join(Merchant.objects.all())))
     # Every merchant's revenue over the range, read from the platform's days (a few rows
     # a day) rather than summed over the merchants' rows by a window, which held all of
@@ -442,9 +446,15 @@ def _merchants_queryset(*, range_: DateRange):
             merchant_id=F("pk"),
             delivered_orders=orders,
             revenue=revenue,
-            avg_delivery=IntervalPer(delivery_time, orders),
+            avg_delivery=IntervalPer(delivery_time, NullIf(orders, Value(0))),
+            failed_orders=failed,
+            failure_rate=ExpressionWrapper(
+                Func(F("failed_orders"), template="(%(expressions)s)::numeric")
+                / NullIf(F("delivered_orders") + F("failed_orders"), Value(0)),
+                output_field=DecimalField(),
+            ),
         )
-        .filter(delivered_orders__gt=0)
+        .filter(Q(delivered_orders__gt=0) | Q(failed_orders__gt=0))
         .annotate(
             revenue_share=ExpressionWrapper(
                 F("revenue") / NullIf(platform_revenue, Value(0)), output_field=DecimalField()

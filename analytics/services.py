@@ -1,11 +1,15 @@
-"""The daily rollups of delivered orders that the reports read (`analytics.models`).
+"""The daily rollups of delivered and failed orders that the reports read
+(`analytics.models`).
 
 An order counts in the reports once it is delivered, on the UTC day of `delivered_at`,
 and delivered is final (`orders.services.transitions.TRANSITIONS` leads nowhere from
-it); cancelled and rejected orders never count. So the rollups change only when an
-order is delivered: `rollups_order_transitioned`, called by orders in the transition's
-transaction (`settings.HOOKS["order_transitioned"]`), adds that order. Writes that
-bypass the transitions (the demo seeding's bulk history) call `rollups_rebuild`.
+it); cancelled and rejected orders never count. An order that fails counts among its
+merchant's failures on the UTC day of its `failed` status change (`OrderStatusChange`),
+and still does once returned: it failed, whatever became of it after. So the rollups
+change only when an order is delivered or fails: `rollups_order_transitioned`, called
+by orders in the transition's transaction (`settings.HOOKS["order_transitioned"]`),
+adds that order. Writes that bypass the transitions (the demo seeding's bulk history)
+call `rollups_rebuild`.
 """
 
 from datetime import UTC, date, datetime, time
@@ -15,7 +19,7 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
-from orders.models import Order, OrderItem, OrderStatus
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 
 _MERCHANT_DAY = MerchantDay._meta.db_table
 _MERCHANT_TOTAL = MerchantTotal._meta.db_table
@@ -40,19 +44,21 @@ _ADD_SQL = f"""
 WITH merchant_days AS ({{merchant_days}}),
 first_days AS (SELECT merchant_id, min(day) AS day FROM merchant_days GROUP BY 1),
 days AS (
-    SELECT s.merchant_id, s.day, s.orders, s.revenue, s.delivery_time FROM merchant_days s
+    SELECT s.merchant_id, s.day, s.orders, s.revenue, s.delivery_time, s.failed
+    FROM merchant_days s
     UNION ALL
-    SELECT d.merchant_id, d.day, 0, 0, '0'::interval
+    SELECT d.merchant_id, d.day, 0, 0, '0'::interval, 0
     FROM {_MERCHANT_DAY} d
     JOIN first_days f ON d.merchant_id = f.merchant_id AND d.day > f.day
 ),
 changes AS (
     SELECT merchant_id, day,
            sum(orders)::bigint AS orders, sum(revenue) AS revenue,
-           sum(delivery_time) AS delivery_time,
+           sum(delivery_time) AS delivery_time, sum(failed)::bigint AS failed,
            sum(sum(orders)) OVER w AS orders_added,
            sum(sum(revenue)) OVER w AS revenue_added,
-           sum(sum(delivery_time)) OVER w AS delivery_time_added
+           sum(sum(delivery_time)) OVER w AS delivery_time_added,
+           sum(sum(failed)) OVER w AS failed_added
     FROM days
     GROUP BY merchant_id, day
     WINDOW w AS (PARTITION BY merchant_id ORDER BY day)
@@ -62,22 +68,26 @@ merchant_days_kept AS (
         orders = d.orders + c.orders,
         revenue = d.revenue + c.revenue,
         delivery_time = d.delivery_time + c.delivery_time,
+        failed = d.failed + c.failed,
         orders_to_date = d.orders_to_date + c.orders_added,
         revenue_to_date = d.revenue_to_date + c.revenue_added,
-        delivery_time_to_date = d.delivery_time_to_date + c.delivery_time_added
+        delivery_time_to_date = d.delivery_time_to_date + c.delivery_time_added,
+        failed_to_date = d.failed_to_date + c.failed_added
     FROM changes c
     WHERE d.merchant_id = c.merchant_id AND d.day = c.day
 ),
 merchant_days_added AS (
-    INSERT INTO {_MERCHANT_DAY} (merchant_id, day, orders, revenue, delivery_time,
-                                 orders_to_date, revenue_to_date, delivery_time_to_date)
-    SELECT c.merchant_id, c.day, c.orders, c.revenue, c.delivery_time,
+    INSERT INTO {_MERCHANT_DAY} (merchant_id, day, orders, revenue, delivery_time, failed,
+                                 orders_to_date, revenue_to_date, delivery_time_to_date,
+                                 failed_to_date)
+    SELECT c.merchant_id, c.day, c.orders, c.revenue, c.delivery_time, c.failed,
            coalesce(p.orders_to_date, 0) + c.orders_added,
            coalesce(p.revenue_to_date, 0) + c.revenue_added,
-           coalesce(p.delivery_time_to_date, '0'::interval) + c.delivery_time_added
+           coalesce(p.delivery_time_to_date, '0'::interval) + c.delivery_time_added,
+           coalesce(p.failed_to_date, 0) + c.failed_added
     FROM changes c
     LEFT JOIN LATERAL (
-        SELECT orders_to_date, revenue_to_date, delivery_time_to_date
+        SELECT orders_to_date, revenue_to_date, delivery_time_to_date, failed_to_date
         FROM {_MERCHANT_DAY} p
         WHERE p.merchant_id = c.merchant_id AND p.day < c.day
         ORDER BY p.day DESC
@@ -90,8 +100,8 @@ merchant_days_added AS (
 ),
 merchant_totals_added AS (
     INSERT INTO {_MERCHANT_TOTAL} AS t (merchant_id, day, orders_to_date, revenue_to_date,
-                                        delivery_time_to_date)
-    SELECT merchant_id, max(day), sum(orders), sum(revenue), sum(delivery_time)
+                                        delivery_time_to_date, failed_to_date)
+    SELECT merchant_id, max(day), sum(orders), sum(revenue), sum(delivery_time), sum(failed)
     FROM merchant_days
     GROUP BY merchant_id
     ORDER BY merchant_id
@@ -99,12 +109,14 @@ merchant_totals_added AS (
         day = greatest(t.day, EXCLUDED.day),
         orders_to_date = t.orders_to_date + EXCLUDED.orders_to_date,
         revenue_to_date = t.revenue_to_date + EXCLUDED.revenue_to_date,
-        delivery_time_to_date = t.delivery_time_to_date + EXCLUDED.delivery_time_to_date
+        delivery_time_to_date = t.delivery_time_to_date + EXCLUDED.delivery_time_to_date,
+        failed_to_date = t.failed_to_date + EXCLUDED.failed_to_date
 ),
 platform_days_added AS (
     INSERT INTO {_PLATFORM_DAY} AS d (day, shard, orders, revenue)
     SELECT s.day, s.merchant_id %% {PlatformDay.SHARDS}, sum(s.orders), sum(s.revenue)
     FROM merchant_days s
+    WHERE s.orders > 0
     GROUP BY 1, 2
     ORDER BY 1, 2
     ON CONFLICT (day, shard) DO UPDATE SET
@@ -136,11 +148,28 @@ FROM (SELECT DISTINCT hashint8(merchant_id) AS key FROM ({merchants}) m ORDER BY
 """
 
 
-def _rollups_add(orders: QuerySet[Order], *, lock_merchants: bool = True) -> None:
-    """Add the delivered `orders` to the rollups, in one statement after locking their
-    merchants' running totals (unless the caller holds the tables)."""
+# A merchant's days as `_ADD_SQL` takes them: its deliveries' sums and its failures'
+# counts, a row each (both sides add up the same columns).
+_MERCHANT_DAYS_SQL = """
+SELECT merchant_id, day, orders, revenue, delivery_time, 0::bigint AS failed
+FROM ({delivered}) d
+UNION ALL
+SELECT merchant_id, day, 0::bigint, 0::numeric, '0'::interval, failed
+FROM ({failures}) f
+"""
+
+
+def _rollups_add(
+    *,
+    orders: QuerySet[Order],
+    failures: QuerySet[OrderStatusChange],
+    lock_merchants: bool = True,
+) -> None:
+    """Add the delivered ones of `orders` and the failures (`failed` status changes) to
+    the rollups, in one statement after locking the merchants of `orders`' running
+    totals (unless the caller holds the tables)."""
     delivered = orders.filter(status=OrderStatus.DELIVERED)
-    merchant_days = (
+    delivered_days = (
         delivered.annotate(day=TruncDate("delivered_at", tzinfo=UTC))
         .values("merchant_id", "day")
         .annotate(
@@ -148,6 +177,13 @@ def _rollups_add(orders: QuerySet[Order], *, lock_merchants: bool = True) -> Non
             revenue=Sum("total"),
             delivery_time=Sum(F("delivered_at") - F("created_at")),
         )
+        .order_by()
+    )
+    failed_days = (
+        failures.filter(to_status=OrderStatus.FAILED)
+        .annotate(merchant_id=F("order__merchant_id"), day=TruncDate("created_at", tzinfo=UTC))
+        .values("merchant_id", "day")
+        .annotate(failed=Count("*"))
         .order_by()
     )
     product_days = (
@@ -160,22 +196,34 @@ def _rollups_add(orders: QuerySet[Order], *, lock_merchants: bool = True) -> Non
         .annotate(units=Sum("quantity"), revenue=Sum("line_total"))
         .order_by()
     )
-    merchant_sql, merchant_params = merchant_days.query.sql_with_params()
+    delivered_sql, delivered_params = delivered_days.query.sql_with_params()
+    failed_sql, failed_params = failed_days.query.sql_with_params()
     product_sql, product_params = product_days.query.sql_with_params()
-    sql = _ADD_SQL.format(merchant_days=merchant_sql, product_days=product_sql)
+    sql = _ADD_SQL.format(
+        merchant_days=_MERCHANT_DAYS_SQL.format(delivered=delivered_sql, failures=failed_sql),
+        product_days=product_sql,
+    )
     with connection.cursor() as cursor:
         if lock_merchants:
-            merchants = delivered.values("merchant_id").query
+            merchants = orders.values("merchant_id").query
             merchants_sql, merchants_params = merchants.sql_with_params()
             cursor.execute(_LOCK_MERCHANTS_SQL.format(merchants=merchants_sql), merchants_params)
-        cursor.execute(sql, (*merchant_params, *product_params))
+        cursor.execute(sql, (*delivered_params, *failed_params, *product_params))
+
+
+# The transitions that add an order to the rollups: it is delivered, or it failed.
+_COUNTED = frozenset({OrderStatus.DELIVERED, OrderStatus.FAILED})
 
 
 def rollups_order_transitioned(*, order: Order, from_status: str, to_status: str) -> None:
-    """Count an order in the rollups when it is delivered, in the transition's
-    transaction (the `order_transitioned` hook)."""
-    if to_status == OrderStatus.DELIVERED:
-        _rollups_add(Order.objects.filter(pk=order.pk))
+    """Count an order in the rollups when it is delivered or fails, in the transition's
+    transaction (the `order_transitioned` hook, called once the transition's status
+    change is written: a failure is dated by it)."""
+    if to_status in _COUNTED:
+        _rollups_add(
+            orders=Order.objects.filter(pk=order.pk),
+            failures=OrderStatusChange.objects.filter(order_id=order.pk),
+        )
 
 
 _DELETE_SQL = f"""
@@ -189,9 +237,9 @@ DELETE FROM {_PRODUCT_DAY} WHERE day >= %(since)s
 # (`_DELETE_SQL` deleted them all: in one statement the insert would meet them still).
 _TOTALS_KEPT_SQL = f"""
 INSERT INTO {_MERCHANT_TOTAL} (merchant_id, day, orders_to_date, revenue_to_date,
-                               delivery_time_to_date)
+                               delivery_time_to_date, failed_to_date)
 SELECT DISTINCT ON (merchant_id)
-       merchant_id, day, orders_to_date, revenue_to_date, delivery_time_to_date
+       merchant_id, day, orders_to_date, revenue_to_date, delivery_time_to_date, failed_to_date
 FROM {_MERCHANT_DAY}
 WHERE day < %(since)s
 ORDER BY merchant_id, day DESC
@@ -203,8 +251,9 @@ ORDER BY merchant_id, day DESC
 @transaction.atomic(savepoint=False)
 def rollups_rebuild(*, since: date | None = None) -> None:
     """The rollups of the days from `since` (UTC; every day when None) made again from
-    the delivered orders, for orders written without their transitions (the demo
-    seeding). Deliveries committing meanwhile wait for it, then add to what it wrote."""
+    the delivered orders and the failed status changes, for orders written without
+    their transitions (the demo seeding). Deliveries and failures committing meanwhile
+    wait for it, then add to what they wrote."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"LOCK TABLE {_MERCHANT_DAY}, {_MERCHANT_TOTAL}, {_PLATFORM_DAY}, {_PRODUCT_DAY}"
@@ -212,9 +261,13 @@ def rollups_rebuild(*, since: date | None = None) -> None:
         )
         cursor.execute(_DELETE_SQL, {"since": since or date.min})
         cursor.execute(_TOTALS_KEPT_SQL, {"since": since or date.min})
-    orders = Order.objects.all()
+    orders, failures = Order.objects.all(), OrderStatusChange.objects.all()
     if since is not None:
-        orders = orders.filter(delivered_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
+        start = datetime.combine(since, time.min, tzinfo=UTC)
+        orders, failures = (
+            orders.filter(delivered_at__gte=start),
+            failures.filter(created_at__gte=start),
+        )
     # The table lock keeps every delivery out; a lock per merchant would fill PostgreSQL's
     # lock table.
-    _rollups_add(orders, lock_merchants=False)
+    _rollups_add(orders=orders, failures=failures, lock_merchants=False)

@@ -2,19 +2,13 @@
 CSV columns, the rows built in Python (for CSV) and the JSON answers PostgreSQL renders
 (for Django's views and the event-loop route) all come from these (`geomarket.shapes`)."""
 
+import json
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from rest_framework import serializers
 
 from geomarket.shapes import CENT, DATE, INTEGER, MONEY, TEXT, Field, Kind, Shape
-
-MILLIONTH = Decimal("0.000001")
-
-
-def _share(value: Decimal | None) -> float:
-    # As PostgreSQL rounds the numeric share: half away from zero, on the exact decimal.
-    return 0.0 if value is None else float(Decimal(value).quantize(MILLIONTH, ROUND_HALF_UP))
 
 
 def _minutes(value: timedelta | None) -> float | None:
@@ -25,14 +19,28 @@ def _minutes(value: timedelta | None) -> float | None:
     return float((seconds / 60).quantize(CENT, ROUND_HALF_UP))
 
 
-# A share of a total, to six places; none when there is no total. The SQL's text keeps
-# trailing zeros (0.250000 for 0.25): the same number in JSON.
-SHARE = Kind(
-    "share",
-    serializers.FloatField,
-    _share,
-    sql="COALESCE(round({value}::numeric, 6)::text, '0.0')",
-)
+def ratio(name: str, *, places: int, missing: float | None) -> Kind:
+    """A ratio of two sums, to `places` places; `missing` when it has no denominator.
+
+    Rounded as PostgreSQL rounds the numeric: half away from zero, on the exact decimal.
+    The SQL's text keeps trailing zeros (0.250000 for 0.25): the same number in JSON."""
+    quantum = Decimal(1).scaleb(-places)
+
+    def python(value: Decimal | None) -> float | None:
+        return missing if value is None else float(Decimal(value).quantize(quantum, ROUND_HALF_UP))
+
+    return Kind(
+        name,
+        serializers.FloatField,
+        python,
+        sql=f"COALESCE(round({{value}}::numeric, {places})::text, '{json.dumps(missing)}')",
+    )
+
+
+# A share of a total, to six places; 0 when there is no total.
+SHARE = ratio("share", places=6, missing=0.0)
+# A part over its whole, to four places; null when the whole is 0.
+RATE = ratio("rate", places=4, missing=None)
 # An interval in minutes, to two places (the same number, as above).
 MINUTES = Kind(
     "minutes",
@@ -75,6 +83,31 @@ MERCHANT_ROW = Shape(
         Field("revenue", MONEY),
         Field("revenue_share", SHARE),
         Field("rank", INTEGER),
-        Field("avg_delivery_minutes", MINUTES, source="avg_delivery"),
+        Field(
+            "avg_delivery_minutes",
+            MINUTES,
+            source="avg_delivery",
+            help_text="Null when the merchant only failed orders in the range.",
+            null=True,
+        ),
+        Field(
+            "failed",
+            INTEGER,
+            source="failed_orders",
+            help_text=(
+                "The merchant's orders that failed in the range, dated by the time they"
+                " failed; one returned since still counts. They are not in `orders` nor"
+                " `revenue`."
+            ),
+        ),
+        Field(
+            "failure_rate",
+            RATE,
+            help_text=(
+                "failed / (orders + failed), rounded half up to 4 places. Never undefined:"
+                " a merchant is listed only when it delivered or failed an order in the"
+                " range."
+            ),
+        ),
     ),
 )

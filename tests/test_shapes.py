@@ -144,6 +144,10 @@ REPORT_SAMPLES = {
         "numeric",
         [None, Decimal("0"), Decimal("1"), Decimal("0.25"), Decimal("0.1234565"), Decimal("1e-9")],
     ),
+    analytics_shapes.RATE: (
+        "numeric",
+        [None, Decimal("0"), Decimal("1"), Decimal("0.00005"), Decimal("0.66666666666666666667")],
+    ),
     analytics_shapes.MINUTES: (
         "interval",
         [

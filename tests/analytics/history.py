@@ -9,12 +9,13 @@ from django.db import connection
 
 from analytics.services import rollups_rebuild
 from merchants.models import Address
-from orders.models import Order, OrderItem
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from tests import factories
 
 
 def build_history():
-    """~300 orders over March 2026, most delivered, with known random contents."""
+    """~300 orders over March 2026, most delivered, some failed (and returned since),
+    with known random contents."""
     rng = random.Random(2026)
     buyer = factories.user()
     shops = [factories.merchant(name=f"Shop {i}") for i in range(4)]
@@ -31,7 +32,11 @@ def build_history():
     orders, items = [], []
     for _ in range(300):
         shop = rng.choice(shops)
-        status = "delivered" if rng.random() < 0.8 else rng.choice(["cancelled", "confirmed"])
+        status = (
+            "delivered"
+            if rng.random() < 0.75
+            else rng.choice(["cancelled", "confirmed", "failed", "returned"])
+        )
         created = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(
             days=rng.choice([d for d in range(31) if d not in (9, 10, 11)]),  # an empty gap
             minutes=rng.randint(0, 1380),
@@ -52,6 +57,12 @@ def build_history():
         order.created = created
         order.delivered = (
             created + timedelta(minutes=rng.randint(12, 95)) if status == "delivered" else None
+        )
+        # Failed the day it was placed or one of the next two: across month ends too.
+        order.failed_at = (
+            created + timedelta(minutes=rng.randint(10, 2 * 24 * 60))
+            if status in ("failed", "returned")
+            else None
         )
         order.chosen = chosen
         orders.append(order)
@@ -86,6 +97,37 @@ def build_history():
                 )
             )
     OrderItem.objects.bulk_create(items)
+    _failures_record([o for o in orders if o.failed_at])
     # Written without their transitions, which keep the rollups the reports read.
     rollups_rebuild()
     return {"orders": orders, "shops": shops, "items": items}
+
+
+def _failures_record(orders: list[Order]) -> None:
+    """The status changes of failed orders, at the times they failed (returned ones
+    also at their return, an hour later, which the reports do not count)."""
+    changes = [
+        OrderStatusChange(
+            order=order, from_status=OrderStatus.PICKED_UP, to_status=OrderStatus.FAILED
+        )
+        for order in orders
+    ] + [
+        OrderStatusChange(
+            order=order, from_status=OrderStatus.FAILED, to_status=OrderStatus.RETURNED
+        )
+        for order in orders
+        if order.status == OrderStatus.RETURNED
+    ]
+    OrderStatusChange.objects.bulk_create(changes)
+    times = [
+        change.order.failed_at
+        + (timedelta(hours=1) if change.to_status == OrderStatus.RETURNED else timedelta(0))
+        for change in changes
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """UPDATE orders_orderstatuschange c SET created_at = v.created_at
+               FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, created_at)
+               WHERE c.id = v.id""",
+            [[change.pk for change in changes], times],
+        )

@@ -96,32 +96,55 @@ def expected_revenue(history, date_from, date_to, interval, merchant_id=None):
     return rows
 
 
+def failed_between(history, date_from, date_to):
+    """The orders that failed in the range, dated by their failure (`failed_at`), also
+    those returned since."""
+    return [
+        o for o in history["orders"] if o.failed_at and date_from <= o.failed_at.date() <= date_to
+    ]
+
+
+def _rounded(value: Decimal, places: str) -> float:
+    # Exact decimals, rounded half up (away from zero), as the reports round.
+    return float(value.quantize(Decimal(places), ROUND_HALF_UP))
+
+
 def expected_merchants(history, date_from, date_to):
     delivered = delivered_between(history, date_from, date_to)
     grand = sum((o.total for o in delivered), Decimal("0"))
-    by_merchant = defaultdict(list)
+    by_merchant, failed = defaultdict(list), defaultdict(int)
     for order in delivered:
         by_merchant[order.merchant_id].append(order)
-    revenues = {m: sum((o.total for o in os), Decimal("0")) for m, os in by_merchant.items()}
+    for order in failed_between(history, date_from, date_to):
+        failed[order.merchant_id] += 1
+    listed = set(by_merchant) | set(failed)
+    revenues = {m: sum((o.total for o in by_merchant[m]), Decimal("0")) for m in listed}
     distinct = sorted(set(revenues.values()), reverse=True)
     rows = []
     for merchant_id in sorted(revenues, key=lambda m: (-revenues[m], m)):
         orders = by_merchant[merchant_id]
-        # Exact decimals, rounded half up (away from zero), as the reports round.
-        delivery = sum((o.delivered_at - o.created_at for o in orders), timedelta(0)) / len(orders)
-        seconds = Decimal(delivery.days * 86400 + delivery.seconds) + Decimal(
-            delivery.microseconds
-        ) / Decimal(10**6)
-        share = revenues[merchant_id] / grand
+        minutes = None
+        if orders:
+            delivery = sum((o.delivered_at - o.created_at for o in orders), timedelta(0)) / len(
+                orders
+            )
+            seconds = Decimal(delivery.days * 86400 + delivery.seconds) + Decimal(
+                delivery.microseconds
+            ) / Decimal(10**6)
+            minutes = _rounded(seconds / 60, "0.01")
         rows.append(
             {
                 "merchant_id": merchant_id,
                 "orders": len(orders),
                 "revenue": money(revenues[merchant_id]),
-                "revenue_share": float(share.quantize(Decimal("0.000001"), ROUND_HALF_UP)),
+                "revenue_share": _rounded(revenues[merchant_id] / grand, "0.000001")
+                if grand
+                else 0.0,
                 "rank": distinct.index(revenues[merchant_id]) + 1,
-                "avg_delivery_minutes": float(
-                    (seconds / 60).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                "avg_delivery_minutes": minutes,
+                "failed": failed[merchant_id],
+                "failure_rate": _rounded(
+                    Decimal(failed[merchant_id]) / (len(orders) + failed[merchant_id]), "0.0001"
                 ),
             }
         )
