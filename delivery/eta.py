@@ -39,7 +39,15 @@ def geodesic_eta_seconds(
 
 
 # No arrival to estimate.
-_OVER = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+_OVER = frozenset(
+    {
+        OrderStatus.DELIVERED,
+        OrderStatus.CANCELLED,
+        OrderStatus.REJECTED,
+        OrderStatus.FAILED,
+        OrderStatus.RETURNED,
+    }
+)
 # The merchant is still preparing the order: its preparation time is still to come.
 _IN_PREPARATION = frozenset({OrderStatus.CONFIRMED, OrderStatus.PREPARING})
 

@@ -286,11 +286,12 @@ def courier_status_refresh(*, courier_id: int) -> None:
 
 
 def courier_order_transitioned(*, order: Order, from_status: str, to_status: str) -> None:
-    """An order's courier may take another once it is delivered or cancelled: called by
-    `order_transition` (settings.HOOKS), in its transaction."""
+    """An order's courier may take another once it is delivered, cancelled or failed:
+    called by `order_transition` (settings.HOOKS), in its transaction."""
     if order.courier_id is not None and to_status in (
         OrderStatus.DELIVERED,
         OrderStatus.CANCELLED,
+        OrderStatus.FAILED,
     ):
         courier_status_refresh(courier_id=order.courier_id)
 

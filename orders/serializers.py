@@ -84,6 +84,9 @@ def _order_row(order) -> tuple:
         order.delivered_at,
         order.slot_starts_at,
         order.slot_ends_at,
+        order.failure_reason,
+        order.delivered_location,
+        order.delivered_distance_m,
     )
 
 

@@ -6,7 +6,18 @@ column of the rows `orders.selectors` reads (`ORDER_ROW_VALUES`)."""
 from dataclasses import replace
 
 from geomarket.api.fields import MoneyField
-from geomarket.shapes import DATETIME, INTEGER, MONEY, POINT, TEXT, Field, Kind, Shape, choice
+from geomarket.shapes import (
+    DATETIME,
+    INTEGER,
+    METRES,
+    MONEY,
+    POINT,
+    TEXT,
+    Field,
+    Kind,
+    Shape,
+    choice,
+)
 from orders.models import OrderStatus
 
 
@@ -76,6 +87,26 @@ ORDER = Shape(
             DATETIME,
             null=True,
             help_text="The delivery slot's end; null for delivery now.",
+        ),
+        Field(
+            "failure_reason",
+            TEXT,
+            help_text="Why the delivery failed (customer_absent, address_not_found, refused,"
+            " damaged, other); empty unless it failed.",
+        ),
+        Field(
+            "delivered_location",
+            POINT,
+            null=True,
+            help_text="The courier's point when it said delivered; null before, or when"
+            " the courier had no known point.",
+        ),
+        Field(
+            "delivered_distance_m",
+            METRES,
+            null=True,
+            help_text="Geodesic metres from `delivered_location` to the delivery point;"
+            " null when `delivered_location` is.",
         ),
     ),
 )

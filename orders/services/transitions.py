@@ -7,11 +7,11 @@ from events.models import EventType
 from events.services import EVENT_INSERT_SQL, event_record
 from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
-from geomarket.errors import Conflict, NotFound
+from geomarket.errors import Conflict, DomainError, NotFound
 from geomarket.hooks import hook_call
 from inventory.services import stock_return
 from merchants.services import slot_release
-from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.models import FailureReason, Order, OrderItem, OrderStatus, OrderStatusChange
 
 
 class TransitionNotAllowed(Conflict):
@@ -27,7 +27,23 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (OrderStatus.PICKED_UP, OrderStatus.DELIVERED): frozenset({"courier"}),
     (OrderStatus.CONFIRMED, OrderStatus.CANCELLED): frozenset({"customer", "owner"}),
     (OrderStatus.PREPARING, OrderStatus.CANCELLED): frozenset({"owner"}),
+    (OrderStatus.PICKED_UP, OrderStatus.FAILED): frozenset({"courier"}),
+    (OrderStatus.FAILED, OrderStatus.RETURNED): frozenset({"owner"}),
 }
+
+# The transitions whose order gives back its stock and its delivery slot: nothing of it
+# was or will be delivered.
+GIVING_BACK = frozenset({OrderStatus.CANCELLED, OrderStatus.RETURNED})
+
+
+def _reason_checked(*, to_status: str, reason: str) -> None:
+    """A failed delivery says why, as one of `FailureReason` (400 otherwise): checked
+    before any lock, as the body's other fields are."""
+    if to_status == OrderStatus.FAILED and reason not in FailureReason.values:
+        raise DomainError(
+            f"A failed delivery needs a reason, one of: {', '.join(FailureReason.values)}.",
+            field="reason",
+        )
 
 
 def order_roles_of(*, order: Order, user) -> set[str]:
@@ -54,9 +70,11 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     """Move an order to `to_status` if the contract allows it for this actor, else 409.
 
     The order row is locked first, so two concurrent transitions cannot both start from
-    the same state; cancelling puts the stock back and frees the order's delivery slot
-    in the same transaction (after the stock, as placement books it).
+    the same state; cancelling, and returning a failed delivery, put the stock back and
+    free the order's delivery slot in the same transaction (after the stock, as
+    placement books it). `failed` takes its `reason` from `FailureReason` (400 else).
     """
+    _reason_checked(to_status=to_status, reason=reason)
     order = (
         # No join to the courier: when an assignment commits while this waits for the lock,
         # PostgreSQL rechecks the order row but not a joined courier row.
@@ -79,8 +97,11 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
     if to_status == OrderStatus.DELIVERED:
         order.delivered_at = timezone.now()
         update_fields.append("delivered_at")
+    if to_status == OrderStatus.FAILED:
+        order.failure_reason = reason
+        update_fields.append("failure_reason")
     order.save(update_fields=update_fields)
-    if to_status == OrderStatus.CANCELLED:
+    if to_status in GIVING_BACK:
         stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
         if order.slot_starts_at is not None:
             slot_release(merchant_id=order.merchant_id, starts_at=order.slot_starts_at)
