@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from delivery import serializers
 from delivery.eta import geodesic_eta_seconds
 from delivery.models import Courier
+from delivery.routes import courier_route
 from delivery.selectors import (
     courier_answer,
     courier_answers,
@@ -29,7 +30,8 @@ from delivery.services import (
     courier_update,
     orders_assign_priority,
 )
-from geomarket.accounts.roles import user_courier_id
+from delivery.shapes import ROUTE
+from geomarket.accounts.roles import is_operator, user_courier_id
 from geomarket.api.json_pages import counted_json_page
 from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import IsOperator, can_manage_merchant
@@ -169,6 +171,38 @@ class CourierTrackApi(APIView):
         params.is_valid(raise_exception=True)
         body = courier_track_json(courier_id=courier_id, **params.validated_data)
         return HttpResponse(body, content_type="application/json")
+
+
+class CourierRouteApi(APIView):
+    """`couriers/{id}/route/` (operators; the courier itself) and `couriers/me/route/`."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses=ROUTE.serializer(),
+        tags=["couriers"],
+        description="Plans the courier's active orders (confirmed, preparing, ready, "
+        "picked_up) from its current location: each order's pickup at the merchant before "
+        "its drop-off at the delivery address (a picked-up order has only its drop-off), "
+        "never more orders on board than the courier's capacity, each slotted drop-off "
+        "inside its slot where some plan keeps them all, else flagged `late`. Travel "
+        "times come from the ETA provider's table (geodesic by default, OSRM's table "
+        "service when configured). Solved by VROOM within ROUTE_SOLVE_SECONDS, else the "
+        "greedy plan (`solver`). At most ROUTE_MAX_ORDERS orders are planned "
+        "(`unplanned`: the others). Computes a plan and writes nothing.",
+    )
+    def post(self, request, courier_id: int | None = None):
+        if courier_id is None:
+            courier_id = user_courier_id(request.user)
+            if courier_id is None:
+                raise Forbidden(NOT_A_COURIER)
+        elif not is_operator(request.user):
+            if user_courier_id(request.user) != courier_id:
+                raise Forbidden("Only operators and the courier itself may plan its route.")
+        elif not Courier.objects.filter(pk=courier_id).exists():
+            raise Courier.DoesNotExist
+        return Response(courier_route(courier_id=courier_id))
 
 
 class CourierMyOrdersApi(APIView):

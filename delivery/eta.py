@@ -8,6 +8,7 @@ back to the geodesic estimate, marked `degraded`.
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -15,6 +16,7 @@ import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from geomarket.sql import fetch_value
 from orders.models import OrderStatus
 
 
@@ -76,10 +78,46 @@ def order_eta_seconds(
     return geodesic_eta_seconds(distance_m=distance, vehicle=vehicle, preparation=preparing)
 
 
+@dataclass(frozen=True)
+class TravelTable:
+    """Travel between every two of a list of points, `[i][j]` from point i to point j:
+    whole seconds and metres."""
+
+    durations_s: list[list[int]]
+    distances_m: list[list[float]]
+
+
+# Every pair of the points `%(lngs)s`, `%(lats)s` (arrays of degrees) row by row, as one
+# array of exact spheroid distances (PostGIS geography: GeographicLib's geodesics).
+GEODESIC_TABLE_SQL = """
+WITH p AS (
+    SELECT n, ST_SetSRID(ST_MakePoint(lng, lat), 4326)::geography AS g
+    FROM unnest(%(lngs)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS t(lng, lat, n)
+)
+SELECT array_agg(ST_Distance(a.g, b.g) ORDER BY a.n, b.n) FROM p a CROSS JOIN p b
+"""
+
+
+def geodesic_table(distances: list[float], *, size: int, vehicle: str) -> TravelTable:
+    """The table of `GEODESIC_TABLE_SQL`'s flat answer for `size` points: each distance
+    over the vehicle's speed."""
+    speed = settings.ETA_SPEEDS_M_PER_S[vehicle]
+    rows = [distances[i * size : (i + 1) * size] for i in range(size)]
+    return TravelTable(
+        durations_s=[[round(metres / speed) for metres in row] for row in rows],
+        distances_m=rows,
+    )
+
+
 class EtaProvider:
     name = "base"
 
     async def estimate(self, leg: Leg) -> int:
+        raise NotImplementedError
+
+    def table(self, points: Sequence[tuple[float, float]], *, vehicle: str) -> TravelTable:
+        """Travel between every two of `points` ((longitude, latitude) pairs) for
+        `vehicle`, without preparation time. Blocking: a route plans in one request."""
         raise NotImplementedError
 
 
@@ -89,14 +127,26 @@ class GeodesicProvider(EtaProvider):
     async def estimate(self, leg: Leg) -> int:
         return geodesic_eta_seconds(distance_m=leg.distance_m)
 
+    def table(self, points: Sequence[tuple[float, float]], *, vehicle: str) -> TravelTable:
+        lngs, lats = [lng for lng, _ in points], [lat for _, lat in points]
+        found = fetch_value(GEODESIC_TABLE_SQL, {"lngs": lngs, "lats": lats}) if points else []
+        return geodesic_table(found, size=len(points), vehicle=vehicle)
+
+
+# OSRM's profile for each of our vehicles.
+OSRM_PROFILES = {"bike": "bike", "scooter": "bike", "car": "driving"}
+
 
 class OsrmProvider(EtaProvider):
     """Road travel time from OSRM's route service, plus preparation time."""
 
     name = "osrm"
 
-    def __init__(self, client: httpx.AsyncClient | None = None):
+    def __init__(
+        self, client: httpx.AsyncClient | None = None, table_client: httpx.Client | None = None
+    ):
         self.client = client
+        self.table_client = table_client
 
     def _client(self) -> httpx.AsyncClient:
         if self.client is None:
@@ -105,9 +155,7 @@ class OsrmProvider(EtaProvider):
         return self.client
 
     async def estimate(self, leg: Leg) -> int:
-        profile = {"bike": "bike", "scooter": "bike", "car": "driving"}[
-            settings.ETA_DEFAULT_VEHICLE
-        ]
+        profile = OSRM_PROFILES[settings.ETA_DEFAULT_VEHICLE]
         path = (
             f"/route/v1/{profile}/{leg.origin_lng},{leg.origin_lat};"
             f"{leg.destination_lng},{leg.destination_lat}"
@@ -116,6 +164,27 @@ class OsrmProvider(EtaProvider):
         response.raise_for_status()
         route = response.json()["routes"][0]
         return round(settings.ETA_PREPARATION_SECONDS + float(route["duration"]))
+
+    def table(self, points: Sequence[tuple[float, float]], *, vehicle: str) -> TravelTable:
+        """OSRM's table service: road durations and distances between every two points.
+        A pair it cannot route (null) fails the table, as an error does."""
+        if self.table_client is None:
+            self.table_client = httpx.Client(
+                base_url=settings.ETA_OSRM_URL, timeout=settings.ETA_PROVIDER_TIMEOUT_SECONDS
+            )
+        coordinates = ";".join(f"{lng!r},{lat!r}" for lng, lat in points)
+        response = self.table_client.get(
+            f"/table/v1/{OSRM_PROFILES[vehicle]}/{coordinates}",
+            params={"annotations": "duration,distance"},
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("code") != "Ok":
+            raise ValueError(f"OSRM table: {body.get('code')}")
+        return TravelTable(
+            durations_s=[[round(float(value)) for value in row] for row in body["durations"]],
+            distances_m=[[float(value) for value in row] for row in body["distances"]],
+        )
 
 
 BUILT_IN = {"geodesic": GeodesicProvider, "osrm": OsrmProvider}

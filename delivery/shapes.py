@@ -1,7 +1,22 @@
 """Response shapes of dispatch, declared once (`geomarket.shapes`)."""
 
+from django.db.models import TextChoices
+from rest_framework import serializers
+
 from delivery.models import CourierStatus, Vehicle
-from geomarket.shapes import DATETIME, INTEGER, MEASURE, POINT, TEXT, Field, Shape, choice
+from geomarket.shapes import (
+    BOOLEAN,
+    DATETIME,
+    INTEGER,
+    MEASURE,
+    METRES,
+    POINT,
+    TEXT,
+    Field,
+    Kind,
+    Shape,
+    choice,
+)
 
 # A courier as operators and the courier see it; `active_orders` counts the orders it
 # carries now.
@@ -31,5 +46,89 @@ TRACK_POINT = Shape(
         Field("speed_mps", MEASURE),
         Field("heading", MEASURE),
         Field("accuracy_m", MEASURE),
+    ),
+)
+
+
+class StopKind(TextChoices):
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+
+
+class RouteSolver(TextChoices):
+    """Who ordered a route's stops: VROOM, or the greedy plan it falls back to."""
+
+    VROOM = "vroom"
+    GREEDY = "greedy"
+    NONE = "none"
+
+
+ORDER_IDS = Kind(
+    "ids",
+    lambda **options: serializers.ListField(child=serializers.IntegerField(), **options),
+    list,
+)
+
+# A stop of a courier's planned route (`delivery.routes`).
+ROUTE_STOP = Shape(
+    "RouteStop",
+    (
+        Field("order_id", INTEGER),
+        Field("kind", choice(StopKind)),
+        Field("location", POINT),
+        Field(
+            "arrive_at",
+            DATETIME,
+            help_text="When the stop is made: the arrival, or the opening of the order's slot "
+            "when the courier arrives before it and waits.",
+        ),
+        Field(
+            "distance_m",
+            METRES,
+            help_text="Travel from the previous stop (the courier's location for the first; "
+            "0 when the courier has none). The legs add up to total_distance_m.",
+        ),
+        Field(
+            "late",
+            BOOLEAN,
+            help_text="A drop-off made after the end of the order's slot: no plan keeps every "
+            "slot. Always false for pickups and orders without a slot.",
+        ),
+    ),
+)
+
+ROUTE = Shape(
+    "CourierRoute",
+    (
+        Field("stops", shape=ROUTE_STOP, many=True),
+        Field("total_distance_m", METRES, help_text="The sum of the stops' distance_m."),
+        Field(
+            "total_duration_s",
+            INTEGER,
+            help_text="Seconds from now to the last stop, waits for slots included.",
+        ),
+        Field(
+            "solver",
+            choice(RouteSolver),
+            help_text="vroom: the VROOM solver's plan; greedy: the fallback after a solver "
+            "failure or an exhausted time budget (ROUTE_SOLVE_SECONDS), each next stop the "
+            "nearest one keeping pickup before drop-off and the capacity; none: no stops.",
+        ),
+        Field(
+            "provider",
+            TEXT,
+            help_text="The ETA provider whose travel table the plan used (geodesic, osrm, ...).",
+        ),
+        Field(
+            "degraded",
+            BOOLEAN,
+            help_text="The configured provider failed: the geodesic table was used instead.",
+        ),
+        Field(
+            "unplanned",
+            ORDER_IDS,
+            help_text="Active orders beyond the first ROUTE_MAX_ORDERS (picked-up orders "
+            "first, then oldest first), left out of the plan.",
+        ),
     ),
 )

@@ -1,0 +1,361 @@
+"""Couriers' multi-stop routes: in which order a courier makes the pickups and drop-offs
+of its active orders, from where it is now. A plan, computed per request and stored
+nowhere.
+
+1. Read the courier (point, vehicle, capacity) and its active orders, picked-up ones
+   first, then oldest first; the first `ROUTE_MAX_ORDERS` are planned, the others are
+   answered as `unplanned`. A picked-up order has only its drop-off left; any other has
+   its pickup at the merchant, then its drop-off at the delivery address.
+2. Ask the ETA provider for its travel table between every two points (`EtaProvider.table`:
+   geodesic by default, OSRM's table service when configured); a provider that fails
+   gives the geodesic table, marked `degraded`.
+3. Order the stops with VROOM (pyvroom, in process), within `ROUTE_SOLVE_SECONDS`:
+   - capacity: an order takes a place from its pickup to its drop-off, a picked-up one
+     from the start (a capacity below what is already on board is raised to it);
+   - each pickup before its drop-off;
+   - each slotted drop-off inside its slot. When VROOM cannot keep every slot, it solves
+     again with drop-offs kept only from their slot's start: the stops it then makes
+     after their slot's end are flagged `late`.
+   A solver error, an exhausted budget, or an answer that breaks a rule (checked by
+   `route_valid`) gives the greedy plan instead (`route_greedy`), marked as such.
+4. Time the sequence by one rule, whichever solver ordered it (`route_timing`).
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+
+import numpy as np
+import vroom
+from django.conf import settings
+from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
+
+from delivery.eta import GeodesicProvider, TravelTable, configured_provider
+from delivery.models import Courier
+from delivery.shapes import ROUTE, RouteSolver, StopKind
+from geomarket.shapes import coordinates, point_of
+from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+# VROOM's most thorough search: 30 orders (61 points) take about half a second on one
+# core, inside the budget; a plan uses one thread, as a request uses one core.
+EXPLORATION_LEVEL = 5
+# A window's end when only its start is kept: later than any plan ends.
+_NO_END = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class RouteStop:
+    """A stop to make at the point `point` (an index into the travel table). A drop-off
+    in a slot may not be made before `opens_s` and is late after `closes_s` (seconds from
+    the start of the plan; `closes_s` is negative for a slot already over)."""
+
+    order_id: int
+    kind: str
+    point: int
+    opens_s: int | None = None
+    closes_s: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteProblem:
+    """The stops, the travel table between their points, the courier's point (`start`,
+    an index; None when it has no location: the plan starts at its first stop), and the
+    capacity, already at least the number of orders on board."""
+
+    stops: tuple[RouteStop, ...]
+    table: TravelTable
+    start: int | None
+    capacity: int
+
+    @cached_property
+    def on_board(self) -> frozenset[int]:
+        """Orders picked up before the plan: a drop-off without a pickup."""
+        pickups = {stop.order_id for stop in self.stops if stop.kind == StopKind.PICKUP}
+        return frozenset(stop.order_id for stop in self.stops if stop.order_id not in pickups)
+
+
+@dataclass(frozen=True)
+class TimedStop:
+    stop: RouteStop
+    at_s: int
+    distance_m: float
+    late: bool
+
+
+def route_timing(problem: RouteProblem, sequence: list[int]) -> list[TimedStop]:
+    """The stops of `sequence` (indexes into `problem.stops`) in order, each with when it
+    is made (seconds from the start: the arrival, or the slot's opening when the courier
+    is early and waits), the leg's distance from the previous point, and whether it is
+    after its slot's end."""
+    timed, here, at = [], problem.start, 0
+    for index in sequence:
+        stop = problem.stops[index]
+        if here is not None:
+            at += problem.table.durations_s[here][stop.point]
+        if stop.opens_s is not None:
+            at = max(at, stop.opens_s)
+        distance = 0.0 if here is None else problem.table.distances_m[here][stop.point]
+        late = stop.closes_s is not None and at > stop.closes_s
+        timed.append(TimedStop(stop=stop, at_s=at, distance_m=distance, late=late))
+        here = stop.point
+    return timed
+
+
+def route_valid(problem: RouteProblem, sequence: list[int]) -> bool:
+    """Every stop once, each pickup before its order's drop-off, and never more orders
+    on board than the capacity."""
+    if sorted(sequence) != list(range(len(problem.stops))):
+        return False
+    carried = set(problem.on_board)
+    for index in sequence:
+        stop = problem.stops[index]
+        if stop.kind == StopKind.PICKUP:
+            carried.add(stop.order_id)
+            if len(carried) > problem.capacity:
+                return False
+        elif stop.order_id not in carried:
+            return False
+        else:
+            carried.remove(stop.order_id)
+    return True
+
+
+def route_greedy(problem: RouteProblem) -> list[int]:
+    """Each next stop the one made soonest (travel, then any wait for its slot) among
+    those allowed: a drop-off of an order on board, a pickup while there is room."""
+    carried = set(problem.on_board)
+    left = set(range(len(problem.stops)))
+    sequence, here, at = [], problem.start, 0
+
+    def made_at(index: int) -> int:
+        stop = problem.stops[index]
+        arrival = at if here is None else at + problem.table.durations_s[here][stop.point]
+        return max(arrival, stop.opens_s or 0)
+
+    while left:
+        allowed = [
+            index
+            for index in left
+            if (problem.stops[index].kind == StopKind.PICKUP and len(carried) < problem.capacity)
+            or (
+                problem.stops[index].kind == StopKind.DROPOFF
+                and problem.stops[index].order_id in carried
+            )
+        ]
+        index = min(allowed, key=lambda index: (made_at(index), index))
+        stop = problem.stops[index]
+        at = made_at(index)
+        if stop.kind == StopKind.PICKUP:
+            carried.add(stop.order_id)
+        else:
+            carried.discard(stop.order_id)
+        sequence.append(index)
+        left.remove(index)
+        here = stop.point
+    return sequence
+
+
+def _vroom_sequence(problem: RouteProblem, *, keep_ends: bool, seconds: float) -> list[int] | None:
+    """VROOM's order of the stops, each drop-off in its slot (only from its start unless
+    `keep_ends`); None when it leaves a stop out (no plan keeps every slot)."""
+    durations = np.asarray(problem.table.durations_s, dtype=np.uint32)
+    start = problem.start
+    if start is None:
+        # VROOM's vehicles start somewhere: a point nothing is any time from or to.
+        start = len(durations)
+        durations = np.pad(durations, ((0, 1), (0, 1)))
+    solver = vroom.Input()
+    solver.set_durations_matrix(profile="car", matrix_input=durations)
+    solver.add_vehicle(vroom.Vehicle(id=0, start=start, capacity=vroom.Amount([problem.capacity])))
+
+    def windows(stop: RouteStop) -> list:
+        if stop.opens_s is None:
+            return []
+        return [vroom.TimeWindow(stop.opens_s, stop.closes_s if keep_ends else _NO_END)]
+
+    dropoffs = {
+        stop.order_id: index
+        for index, stop in enumerate(problem.stops)
+        if stop.kind == StopKind.DROPOFF
+    }
+    for index, stop in enumerate(problem.stops):
+        if stop.kind == StopKind.PICKUP:
+            dropoff = dropoffs[stop.order_id]
+            solver.add_shipment(
+                vroom.ShipmentStep(id=index, location=stop.point),
+                vroom.ShipmentStep(
+                    id=dropoff,
+                    location=problem.stops[dropoff].point,
+                    time_windows=windows(problem.stops[dropoff]),
+                ),
+                amount=vroom.Amount([1]),
+            )
+        elif stop.order_id in problem.on_board:
+            solver.add_job(
+                vroom.Job(
+                    id=index,
+                    location=stop.point,
+                    delivery=vroom.Amount([1]),
+                    time_windows=windows(stop),
+                )
+            )
+    solution = solver.solve(
+        exploration_level=EXPLORATION_LEVEL, nb_threads=1, timeout=timedelta(seconds=seconds)
+    ).to_dict()
+    if solution["unassigned"]:
+        return None
+    return [
+        step["id"]
+        for route in solution["routes"]
+        for step in route["steps"]
+        if step["type"] in ("job", "pickup", "delivery")
+    ]
+
+
+def route_sequence(problem: RouteProblem, *, seconds: float) -> tuple[list[int], str]:
+    """The order of the stops and who found it (`RouteSolver`): VROOM within `seconds`,
+    keeping the slots if it can, else their starts only; else the greedy plan."""
+    if not problem.stops:
+        return [], RouteSolver.NONE
+    deadline = time.monotonic() + seconds
+    slotted = [stop for stop in problem.stops if stop.opens_s is not None]
+    # A slot already over, or closing before it opens can be reached, is kept by no plan.
+    keep_ends = [True, False] if all(stop.closes_s >= stop.opens_s for stop in slotted) else [False]
+    try:
+        for keep in keep_ends if slotted else [False]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sequence = _vroom_sequence(problem, keep_ends=keep, seconds=remaining)
+            if sequence is None:
+                continue
+            if route_valid(problem, sequence):
+                return sequence, RouteSolver.VROOM
+            logger.error("VROOM answered a route breaking a rule: %s", sequence)
+            break
+    except Exception:  # the solver's failure of any kind is answered by the greedy plan
+        logger.exception("VROOM failed; the route is the greedy plan")
+    return route_greedy(problem), RouteSolver.GREEDY
+
+
+def travel_table(
+    points: list[tuple[float, float]], *, vehicle: str
+) -> tuple[TravelTable, str, bool]:
+    """The configured provider's table between `points`, its name, and whether it failed
+    (then the table is the geodesic one)."""
+    provider = configured_provider()
+    geodesic = GeodesicProvider()
+    if isinstance(provider, GeodesicProvider) or not points:
+        return geodesic.table(points, vehicle=vehicle), provider.name, False
+    try:
+        table = provider.table(points, vehicle=vehicle)
+        size = len(points)
+        if len(table.durations_s) != size or any(len(row) != size for row in table.durations_s):
+            raise ValueError("a travel table of the wrong size")
+        return table, provider.name, False
+    except Exception:  # a provider's failure of any kind is answered by the geodesic table
+        logger.warning("%s failed to answer a travel table", provider.name, exc_info=True)
+        return geodesic.table(points, vehicle=vehicle), geodesic.name, True
+
+
+def _seconds_from(now: datetime, moment: datetime | None, rounding) -> int | None:
+    return None if moment is None else int(rounding((moment - now).total_seconds()))
+
+
+def courier_route(*, courier_id: int, now: datetime | None = None) -> dict:
+    """The route answer (`ROUTE`) for the courier's active orders, planned from `now`."""
+    now = now or timezone.now()
+    x, y = coordinates("location")
+    start = (
+        Courier.objects.filter(pk=courier_id)
+        .annotate(x=x, y=y)
+        .values_list("x", "y", "vehicle", "capacity")
+        .get()
+    )
+    pickup_x, pickup_y = coordinates("merchant__location")
+    dropoff_x, dropoff_y = coordinates("delivery_address__location")
+    orders = list(
+        Order.objects.filter(courier_id=courier_id, status__in=ACTIVE_DELIVERY_STATUSES)
+        .annotate(
+            on_board=Case(
+                When(status=OrderStatus.PICKED_UP, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            ),
+            pickup_x=pickup_x,
+            pickup_y=pickup_y,
+            dropoff_x=dropoff_x,
+            dropoff_y=dropoff_y,
+        )
+        .order_by("on_board", "created_at", "id")
+        .values_list(
+            "id",
+            "on_board",
+            "pickup_x",
+            "pickup_y",
+            "dropoff_x",
+            "dropoff_y",
+            "slot_starts_at",
+            "slot_ends_at",
+        )
+    )
+    planned, unplanned = orders[: settings.ROUTE_MAX_ORDERS], orders[settings.ROUTE_MAX_ORDERS :]
+    points = [] if start[0] is None else [(start[0], start[1])]
+    stops = []
+    for order_id, waiting, px, py, dx, dy, slot_start, slot_end in planned:
+        if waiting:
+            points.append((px, py))
+            stops.append(RouteStop(order_id=order_id, kind=StopKind.PICKUP, point=len(points) - 1))
+        points.append((dx, dy))
+        stops.append(
+            RouteStop(
+                order_id=order_id,
+                kind=StopKind.DROPOFF,
+                point=len(points) - 1,
+                opens_s=None
+                if slot_start is None
+                else max(0, _seconds_from(now, slot_start, math.ceil)),
+                closes_s=_seconds_from(now, slot_end, math.floor),
+            )
+        )
+    on_board = sum(1 for row in planned if not row[1])
+    table, provider, degraded = (
+        travel_table(points, vehicle=start[2])
+        if stops
+        else (TravelTable([], []), configured_provider().name, False)
+    )
+    problem = RouteProblem(
+        stops=tuple(stops),
+        table=table,
+        start=None if start[0] is None else 0,
+        capacity=max(start[3], on_board),
+    )
+    sequence, solver = route_sequence(problem, seconds=settings.ROUTE_SOLVE_SECONDS)
+    timed = route_timing(problem, sequence)
+    return ROUTE.render(
+        (
+            [
+                (
+                    item.stop.order_id,
+                    item.stop.kind,
+                    point_of(*points[item.stop.point]),
+                    now + timedelta(seconds=item.at_s),
+                    round(item.distance_m, 2),
+                    item.late,
+                )
+                for item in timed
+            ],
+            sum(round(item.distance_m, 2) for item in timed),
+            timed[-1].at_s if timed else 0,
+            solver,
+            provider,
+            degraded,
+            [row[0] for row in unplanned],
+        )
+    )
