@@ -5,7 +5,7 @@
 3. Run each scenario module against it, with raw-SQL baselines in the same run.
 4. Print a table of latencies and ratios; write the same data as JSON to `BENCH_OUT`.
 
-`BENCH_SCENARIOS=orders` (a comma list of search, orders, dispatch, analytics, api) runs
+`BENCH_SCENARIOS=orders` (a comma list of search, orders, dispatch, analytics, api, routes) runs
 only some scenarios. A scenario that reports `failures` (the order scenario's stock check, the
 dispatch answers' checks) fails the run.
 """
@@ -27,10 +27,10 @@ def main() -> int:
 
     url, dsn, rng = prepare()
     # After Django is set up: the dispatch scenario's ETA provider is a project class.
-    from bench.scenarios import analytics, api, dispatch, orders, search
+    from bench.scenarios import analytics, api, dispatch, orders, routes, search
 
     workers = bench_workers()
-    known = ["search", "orders", "dispatch", "analytics", "api"]
+    known = ["search", "orders", "dispatch", "analytics", "api", "routes"]
     scenarios = os.environ.get("BENCH_SCENARIOS", ",".join(known)).replace(" ", "").split(",")
     unknown = set(scenarios) - set(known)
     if unknown:
@@ -86,6 +86,9 @@ def main() -> int:
                 workers=workers,
                 server_env=extra_env,
             )
+        if "routes" in scenarios:
+            log("routes:")
+            report["scenarios"]["routes"] = routes.run(dsn=dsn, rng=rng, log=log)
 
     log("")
     log(f"{'ratio':<34} {'value':>8}  target")

@@ -220,6 +220,28 @@ CASES = [
         },
     ),
     (
+        "courier route",
+        "post",
+        lambda w: f"/api/v1/couriers/{w['courier'].pk}/route/",
+        None,
+        {
+            **{r: 403 for r in ROLES if r not in ("courier", "operator")},
+            "courier": 200,
+            "operator": 200,
+        },
+    ),
+    (
+        "courier own route",
+        "post",
+        lambda w: "/api/v1/couriers/me/route/",
+        None,
+        {
+            **{r: 403 for r in ROLES if "courier" not in r},
+            "courier": 200,
+            "other_courier": 200,
+        },
+    ),
+    (
         "analytics",
         "get",
         lambda w: "/api/v1/orders/analytics/",

@@ -261,7 +261,7 @@ ETA_DEFAULT_VEHICLE = env_str("ETA_DEFAULT_VEHICLE", "bike")
 ETA_SPEEDS_M_PER_S = {"bike": 4.2, "scooter": 6.9, "car": 8.3}
 # Couriers' routes (POST couriers/{id}/route/): the solver's time budget for one plan
 # (exhausted: the greedy plan), and how many of a courier's active orders one plan takes.
-ROUTE_SOLVE_SECONDS = float(env_str("ROUTE_SOLVE_SECONDS", "0.8"))
+ROUTE_SOLVE_SECONDS = float(env_str("ROUTE_SOLVE_SECONDS", "0.7"))
 ROUTE_MAX_ORDERS = env_int("ROUTE_MAX_ORDERS", 30)
 
 HEALTHCHECK_TIMEOUT_SECONDS = env_int("HEALTHCHECK_TIMEOUT_SECONDS", 2)
