@@ -26,4 +26,5 @@ urlpatterns = [
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include(api_v1)),
+    *(path("", include(f"{app}.site_urls")) for app in settings.SITE_URL_APPS),
 ]

@@ -319,9 +319,15 @@ class Case:
     role: str | None
     make: Callable[[City, random.Random], str]
     auto: bool = False
+    # Tells apart cases of one route (the two tile layers).
+    variant: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.route}-{self.variant}" if self.variant else self.route
 
     def label(self, role: str | None = None) -> str:
-        return f"{self.route} ({role or self.role})"
+        return f"{self.name} ({role or self.role})"
 
 
 def path(route: str, query: dict | None = None, **kwargs) -> str:
@@ -342,6 +348,23 @@ def case(route: str, role: str | None, query: Draw | None = None, **kwargs: Draw
         return path(route, query(city, rng) if query else None, **drawn)
 
     return Case(route, role, make)
+
+
+TILE_LAYERS = ("merchants", "zones")
+# Issue 22: a z12-z14 tile of the bench city at p50 <= 20 ms uncached.
+TILE_TARGET_MS = 20.0
+
+
+def tile_case(layer: str) -> Case:
+    """A tile of `layer` at zoom 12 to 14 around one of the city's points."""
+    from merchants.tiles import tile_of
+
+    def make(city: City, rng: random.Random) -> str:
+        point, z = city.point(rng), rng.randint(12, 14)
+        x, y = tile_of(lat=float(point["lat"]), lng=float(point["lng"]), z=z)
+        return path("tile", layer=layer, z=z, x=x, y=y)
+
+    return Case("tile", ANONYMOUS, make, variant=layer)
 
 
 def _merchant(c: City, r: random.Random) -> int:
@@ -375,6 +398,7 @@ CASES: list[Case] = [
     case("merchants-nearby", ANONYMOUS, lambda c, r: {**c.point(r), "radius": RADIUS_M}),
     case("merchants-delivering-to", ANONYMOUS, lambda c, r: c.point(r)),
     case("merchant-detail", ANONYMOUS, merchant_id=_merchant),
+    *(tile_case(layer) for layer in TILE_LAYERS),
     # The demo owner's merchant delivers in slots (seed_demo); tomorrow is within its
     # horizon and past its lead time.
     case(
@@ -762,7 +786,7 @@ def measure_case(
     statements = captured["statements"]
     row = Row(
         city=city.name,
-        route=case.route,
+        route=case.name,
         role=role,
         auto=case.auto,
         samples=api.requests,
@@ -849,6 +873,15 @@ def ratios_of(rows: list[Row]) -> dict:
         "api_bench_rows_missed": {
             "value": sum(row.verdict == "MISS" for row in bench),
             "target": "== 0",
+        },
+        **{
+            f"tile_{layer}_api_p50_ms": {
+                "value": next(
+                    (row.api_p50 for row in bench if row.route == f"tile-{layer}"), float("nan")
+                ),
+                "target": f"<= {TILE_TARGET_MS:g}",
+            }
+            for layer in TILE_LAYERS
         },
     }
 

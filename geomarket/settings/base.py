@@ -38,6 +38,9 @@ DOMAIN_APPS = (
     "tracking",
 )
 
+# Apps with paths outside /api/v1/ (map tiles), in their `site_urls` module.
+SITE_URL_APPS = ("merchants",)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

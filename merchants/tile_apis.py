@@ -1,0 +1,73 @@
+import hashlib
+
+from django.http import HttpResponse
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from geomarket.answer_cache import Namespace, cached_answer
+from geomarket.errors import NotFound
+from merchants.tiles import EXTENT, LAYERS, MAX_ZOOM, tile, tile_in_range
+
+MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+def _etag(body: bytes) -> str:
+    # From the bytes, which the cached copy under the current versions shares: a write or
+    # a shop opening changes the tile, and only then the tag.
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+class TileApi(APIView):
+    # The tiles are the same for everyone: no caller is looked up.
+    authentication_classes = ()
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="tiles_retrieve",
+        summary="A Mapbox Vector Tile of active merchants or their active delivery zones",
+        description=(
+            "Layers: `merchants` (points; id, name, open_now) and `zones` (polygons; id, "
+            f"merchant_id, delivery_fee as a decimal string). Web Mercator tiles, z 0..{MAX_ZOOM}, "
+            f"extent {EXTENT}. An empty tile is a 204. The `ETag` changes when the tile does; "
+            "send it back in `If-None-Match` for a 304."
+        ),
+        responses={
+            (200, MVT_CONTENT_TYPE): OpenApiTypes.BINARY,
+            204: OpenApiResponse(description="No feature in this tile"),
+            304: OpenApiResponse(description="The tile of `If-None-Match`, unchanged"),
+            404: OpenApiResponse(description="Unknown layer, or no such tile"),
+        },
+        parameters=[
+            OpenApiParameter("layer", str, OpenApiParameter.PATH, enum=list(LAYERS)),
+            OpenApiParameter("z", int, OpenApiParameter.PATH, description=f"0..{MAX_ZOOM}"),
+            OpenApiParameter("x", int, OpenApiParameter.PATH, description="0..2^z - 1"),
+            OpenApiParameter("y", int, OpenApiParameter.PATH, description="0..2^z - 1"),
+        ],
+        tags=["maps"],
+    )
+    def get(self, request, layer: str, z: int, x: int, y: int):
+        if layer not in LAYERS:
+            raise NotFound(f"Unknown layer {layer!r}: the layers are {', '.join(LAYERS)}.")
+        if not tile_in_range(z=z, x=x, y=y):
+            raise NotFound(f"No tile {z}/{x}/{y}: z runs 0..{MAX_ZOOM}, x and y 0..2^z - 1.")
+        answer = cached_answer(
+            name=f"tile-{layer}",
+            namespaces=(Namespace.MERCHANTS,),
+            params={"z": z, "x": x, "y": y},
+            compute=lambda: tile(layer=layer, z=z, x=x, y=y),
+        )
+        etag = _etag(answer.body)
+        if etag in parse_etags(request.headers.get("If-None-Match", "")):
+            response = HttpResponse(status=304)
+        elif not answer.body:
+            response = HttpResponse(status=204)
+        else:
+            response = HttpResponse(answer.body, content_type=MVT_CONTENT_TYPE)
+        response["ETag"] = etag
+        # Browsers keep the tile and ask each time whether it changed: a 304 is one read.
+        response["Cache-Control"] = "no-cache"
+        response["X-Cache"] = "HIT" if answer.hit else "MISS"
+        return response

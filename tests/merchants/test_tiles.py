@@ -1,0 +1,250 @@
+"""`GET /tiles/{layer}/{z}/{x}/{y}.mvt`: Mapbox Vector Tiles of active merchants and their
+active zones, read back by a real GIS client (GDAL's MVT driver, through `ogr2ogr`)."""
+
+import json
+import math
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.gis.geos import MultiPolygon, Polygon
+from rest_framework.test import APIClient
+
+from merchants.services import delivery_zone_update
+from merchants.tiles import EXTENT, tile_of
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def tile_west_edge(*, x: int, z: int) -> float:
+    return x / 2**z * 360 - 180
+
+
+def decoded(body: bytes, *, layer: str, z: int, x: int, y: int, tmp_path) -> list[dict]:
+    """The tile's features as GeoJSON in WGS84, as GDAL reads them; GDAL names the
+    feature's own id `mvt_id`, which must be the `id` attribute."""
+    path = tmp_path / f"{layer}-{z}-{x}-{y}.mvt"
+    path.write_bytes(body)
+    # CLIP=NO: GDAL would drop what lies in the tile's buffer, which the tile does carry.
+    command = ["ogr2ogr", "-f", "GeoJSON", "/vsistdout/", str(path), layer, "-t_srs", "EPSG:4326"]
+    command += ["-oo", "CLIP=NO"]
+    for name, value in (("X", x), ("Y", y), ("Z", z)):
+        command += ["-oo", f"{name}={value}"]
+    out = subprocess.run(command, check=True, capture_output=True, timeout=60).stdout
+    features = json.loads(out)["features"]
+    for feature in features:
+        assert feature["properties"].pop("mvt_id") == feature["properties"]["id"]
+    return features
+
+
+def get_tile(client, layer: str, z: int, x: int, y: int, **headers):
+    return client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", headers=headers)
+
+
+@pytest.fixture
+def client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def city():
+    shop = factories.merchant(name="Corner shop", lat=52.52, lng=13.405)
+    closed = factories.merchant(name="Closed for good", lat=52.5201, lng=13.4051, is_active=False)
+    far = factories.merchant(name="Far away", lat=48.137, lng=11.575)
+    return {
+        "shop": shop,
+        "closed": closed,
+        "far": far,
+        "zone": factories.zone(merchant=shop, fee="2.50"),
+        "idle_zone": factories.zone(merchant=shop, fee="9.00", is_active=False),
+        "closed_zone": factories.zone(merchant=closed, fee="1.00"),
+    }
+
+
+def test_the_merchants_layer_has_the_active_merchants_in_the_tile(city, client, tmp_path):
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    answer = get_tile(client, "merchants", z, x, y)
+    assert answer.status_code == 200
+    assert answer["Content-Type"] == MVT
+    features = decoded(answer.content, layer="merchants", z=z, x=x, y=y, tmp_path=tmp_path)
+    assert [feature["properties"] for feature in features] == [
+        {"id": city["shop"].pk, "name": "Corner shop", "open_now": True}
+    ]
+    lng, lat = features[0]["geometry"]["coordinates"]
+    # Within one unit of the tile's grid (about 1 m at this zoom) of the shop.
+    metres_per_unit = 40_075_016.7 * math.cos(math.radians(52.52)) / 2**z / EXTENT
+    assert abs(lng - 13.405) * 111_320 * math.cos(math.radians(52.52)) <= metres_per_unit
+    assert abs(lat - 52.52) * 110_574 <= metres_per_unit
+
+
+def test_the_zones_layer_has_active_zones_of_active_merchants(city, client, tmp_path):
+    z = 12
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    answer = get_tile(client, "zones", z, x, y)
+    features = decoded(answer.content, layer="zones", z=z, x=x, y=y, tmp_path=tmp_path)
+    assert [feature["properties"] for feature in features] == [
+        {"id": city["zone"].pk, "merchant_id": city["shop"].pk, "delivery_fee": "2.50"}
+    ]
+    assert features[0]["geometry"]["type"] in {"Polygon", "MultiPolygon"}
+
+
+def test_open_now_shows_the_merchants_hours(city, client, tmp_path):
+    """Closed now: its only hours are the day after tomorrow."""
+    later = (datetime.now(UTC) + timedelta(days=2)).weekday()
+    factories.hours(city["shop"], (later, "09:00", "10:00"), timezone="UTC")
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    features = decoded(
+        get_tile(client, "merchants", z, x, y).content,
+        layer="merchants",
+        z=z,
+        x=x,
+        y=y,
+        tmp_path=tmp_path,
+    )
+    assert features[0]["properties"]["open_now"] is False
+
+
+def tile_south_edge(*, y: int, z: int) -> float:
+    return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (y + 1) / 2**z))))
+
+
+def test_a_point_within_the_buffer_of_a_tile_is_drawn_in_it(client, tmp_path):
+    """A shop 40 grid units west and south of a tile's corner is in the tile to the
+    south-west and, within the tile's buffer of 64 units, in the tile itself: its symbol
+    crosses the corner."""
+    z = 15
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    unit_lng = 360 / 2**z / EXTENT
+    unit_lat = (tile_south_edge(y=y - 1, z=z) - tile_south_edge(y=y, z=z)) / EXTENT
+    shop = factories.merchant(
+        name="Near the corner",
+        lat=tile_south_edge(y=y, z=z) - 40 * unit_lat,
+        lng=tile_west_edge(x=x, z=z) - 40 * unit_lng,
+    )
+    for column, row in ((x - 1, y + 1), (x, y)):
+        features = decoded(
+            get_tile(client, "merchants", z, column, row).content,
+            layer="merchants",
+            z=z,
+            x=column,
+            y=row,
+            tmp_path=tmp_path,
+        )
+        assert [feature["properties"]["id"] for feature in features] == [shop.pk], (column, row)
+
+
+@pytest.mark.parametrize("z", [0, 3])
+def test_low_zoom_tiles_read_every_merchant(city, client, tmp_path, z):
+    """Below `MIN_FILTERED_ZOOM` rows are not filtered by the tile's envelope."""
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    features = decoded(
+        get_tile(client, "merchants", z, x, y).content,
+        layer="merchants",
+        z=z,
+        x=x,
+        y=y,
+        tmp_path=tmp_path,
+    )
+    assert {feature["properties"]["id"] for feature in features} == {
+        city["shop"].pk,
+        city["far"].pk,
+    }
+
+
+def test_merchants_beyond_web_mercators_latitudes_are_left_out(client):
+    polar = factories.merchant(name="Polar", lat=90, lng=10.0)
+    factories.zone(
+        merchant=polar,
+        area=MultiPolygon(
+            Polygon([(9, 89.5), (11, 89.5), (11, 90), (9, 90), (9, 89.5)]), srid=4326
+        ),
+    )
+    for layer in ("merchants", "zones"):
+        assert get_tile(client, layer, 0, 0, 0).status_code == 204
+        assert get_tile(client, layer, 10, 540, 0).status_code == 204
+
+
+def test_an_empty_tile_is_a_204(city, client):
+    answer = get_tile(client, "zones", 14, 0, 0)
+    assert answer.status_code == 204
+    assert answer.content == b""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tiles/roads/14/0/0.mvt",
+        "/tiles/merchants/21/0/0.mvt",
+        "/tiles/merchants/2/4/0.mvt",
+        "/tiles/merchants/2/0/4.mvt",
+        "/tiles/merchants/-1/0/0.mvt",
+        "/tiles/merchants/2/0/0.png",
+    ],
+)
+def test_unknown_layers_and_tiles_are_404s(client, path):
+    answer = client.get(path)
+    assert answer.status_code == 404
+
+
+def test_an_unchanged_tile_revalidates_with_a_304(city, client):
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    first = get_tile(client, "zones", z, x, y)
+    assert first["X-Cache"] == "MISS"
+    assert first["Cache-Control"] == "no-cache"
+    again = get_tile(client, "zones", z, x, y, if_none_match=first["ETag"])
+    assert (again.status_code, again["X-Cache"], again.content) == (304, "HIT", b"")
+    assert again["ETag"] == first["ETag"]
+
+
+def test_a_zone_write_changes_the_tile_at_once(
+    city, client, tmp_path, django_capture_on_commit_callbacks
+):
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    first = get_tile(client, "zones", z, x, y)
+    assert get_tile(client, "zones", z, x, y)["X-Cache"] == "HIT"
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_zone_update(zone=city["zone"], data={"delivery_fee": Decimal("3.75")})
+    after = get_tile(client, "zones", z, x, y, if_none_match=first["ETag"])
+    assert (after.status_code, after["X-Cache"]) == (200, "MISS")
+    assert after["ETag"] != first["ETag"]
+    features = decoded(after.content, layer="zones", z=z, x=x, y=y, tmp_path=tmp_path)
+    assert [feature["properties"]["delivery_fee"] for feature in features] == ["3.75"]
+
+
+def test_a_cached_tile_is_not_served_past_a_merchant_opening(city, client, tmp_path):
+    shop = city["shop"]
+    factories.hours(shop, *((day, "00:00", "00:00") for day in range(7)), timezone="UTC")
+    now = datetime.now(UTC)
+    reopens = (now + timedelta(seconds=2)).replace(microsecond=0)
+    factories.closure(shop, (now - timedelta(hours=1)).isoformat(), reopens.isoformat())
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+
+    def open_now(answer) -> bool:
+        (feature,) = decoded(answer.content, layer="merchants", z=z, x=x, y=y, tmp_path=tmp_path)
+        return feature["properties"]["open_now"]
+
+    first = get_tile(client, "merchants", z, x, y)
+    assert open_now(first) is False
+    assert get_tile(client, "merchants", z, x, y)["X-Cache"] == "HIT"
+    time.sleep(max(0.0, (reopens - datetime.now(UTC)).total_seconds()) + 0.2)
+    after = get_tile(client, "merchants", z, x, y, if_none_match=first["ETag"])
+    assert (after.status_code, after["X-Cache"]) == (200, "MISS")
+    assert open_now(after) is True
+
+
+def test_tiles_ignore_credentials(city, client):
+    """The same tile for everyone: a bad token is not even looked at."""
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    answer = get_tile(client, "merchants", z, x, y, authorization="Token not-a-key")
+    assert answer.status_code == 200
