@@ -1,6 +1,6 @@
-"""The reports read daily rollups kept by the deliveries themselves; on random histories
-made through the real services they equal, to the cent, the reports computed from the
-raw orders."""
+"""The reports read daily rollups kept by the deliveries and failures themselves; on
+random histories made through the real services they equal, to the cent, the reports
+computed from the raw orders."""
 
 import random
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,7 +13,7 @@ from django.utils import timezone
 from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
 from analytics.selectors import INTERVALS, DateRange, merchants_report, revenue_report, top_products
 from analytics.services import rollups_rebuild
-from orders.models import Order, OrderItem, OrderStatus
+from orders.models import FailureReason, Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services import OrderLine, order_place, order_transition
 from tests import factories
 from tests.analytics.test_reports import expected_merchants, expected_revenue, expected_top
@@ -28,6 +28,9 @@ TO_DELIVERED = (
     OrderStatus.PICKED_UP,
     OrderStatus.DELIVERED,
 )
+TO_FAILED = (*TO_DELIVERED[:-1], OrderStatus.FAILED)
+# The steps dated by the history's clock: a delivery or failure, a return after it.
+OUTCOMES = (OrderStatus.DELIVERED, OrderStatus.FAILED)
 
 
 @pytest.fixture
@@ -49,10 +52,11 @@ def _moment(rng: random.Random) -> datetime:
 
 def _random_history(rng: random.Random, clock: list[datetime]) -> list[tuple[int, date]]:
     """Shops selling a few products each, and orders placed and moved through their
-    states by the services: delivered within minutes, late (days after they were
-    placed, across UTC midnights), cancelled, rejected for want of stock, or left in
-    flight; deliveries come in no particular order of day. Returns the (merchant, UTC
-    day) of each delivery, in the order they were made."""
+    states by the services: delivered or failed within minutes or late (days after they
+    were placed, across UTC midnights), some failed ones returned later, cancelled,
+    rejected for want of stock, or left in flight; deliveries and failures come in no
+    particular order of day. Returns the (merchant, UTC day) of each delivery and
+    failure, in the order they were made."""
     deliveries = []
     operator = factories.user(is_staff=True)
     buyers = [factories.user() for _ in range(3)]
@@ -83,16 +87,23 @@ def _random_history(rng: random.Random, clock: list[datetime]) -> list[tuple[int
         if order.status == OrderStatus.CONFIRMED:
             pending.append((order, clock[0]))
     rng.shuffle(pending)
+    # Every history has an order left failed and one returned: the first two.
+    forced = [[*TO_FAILED], [*TO_FAILED, OrderStatus.RETURNED]]
     for order, created in pending:
         fate = rng.random()
-        if fate < 0.15:
+        if forced:
+            steps = forced.pop()
+        elif fate < 0.15:
             steps = [*rng.choice([[], [OrderStatus.PREPARING]]), OrderStatus.CANCELLED]
         elif fate < 0.25:
             steps = list(TO_DELIVERED[: rng.randint(0, 3)])
+        elif fate < 0.4:
+            steps = [*TO_FAILED, *rng.choice([[], [OrderStatus.RETURNED]])]
         else:
             steps = list(TO_DELIVERED)
         for step in steps:
-            if step == OrderStatus.DELIVERED:
+            reason = ""
+            if step in OUTCOMES:
                 late = rng.random() < 0.3
                 clock[0] = created + timedelta(
                     minutes=rng.randint(0, 4 * 24 * 60) if late else rng.randint(1, 120),
@@ -100,7 +111,12 @@ def _random_history(rng: random.Random, clock: list[datetime]) -> list[tuple[int
                     microseconds=rng.randrange(10**6),
                 )
                 deliveries.append((order.merchant_id, clock[0].astimezone(UTC).date()))
-            order_transition(order_id=order.pk, actor=operator, to_status=step)
+            if step == OrderStatus.FAILED:
+                reason = rng.choice(FailureReason.values)
+            if step == OrderStatus.RETURNED:
+                # Often on a later day than the failure, which it does not move.
+                clock[0] += timedelta(hours=rng.randint(1, 30))
+            order_transition(order_id=order.pk, actor=operator, to_status=step, reason=reason)
     return deliveries
 
 
@@ -110,6 +126,11 @@ def _raw_history() -> dict:
     for item in OrderItem.objects.select_related("product"):
         item.product.price = item.unit_price
         items.setdefault(item.order_id, []).append((item.product, item.quantity))
+    failed_at = dict(
+        OrderStatusChange.objects.filter(to_status=OrderStatus.FAILED).values_list(
+            "order_id", "created_at"
+        )
+    )
     orders = [
         SimpleNamespace(
             status=o.status,
@@ -117,6 +138,7 @@ def _raw_history() -> dict:
             total=o.total,
             created_at=o.created_at,
             delivered_at=o.delivered_at,
+            failed_at=failed_at.get(o.pk),
             chosen=items.get(o.pk, []),
         )
         for o in Order.objects.all()
@@ -170,7 +192,14 @@ def _rollups() -> tuple[list, list, list, list]:
     return (
         sorted(
             MerchantDay.objects.values_list(
-                "merchant_id", "day", "orders", "revenue", "orders_to_date", "revenue_to_date"
+                "merchant_id",
+                "day",
+                "orders",
+                "revenue",
+                "failed",
+                "orders_to_date",
+                "revenue_to_date",
+                "failed_to_date",
             )
         ),
         sorted(PlatformDay.objects.values_list("day", "shard", "orders", "revenue")),
@@ -179,7 +208,12 @@ def _rollups() -> tuple[list, list, list, list]:
         ),
         sorted(
             MerchantTotal.objects.values_list(
-                "merchant_id", "day", "orders_to_date", "revenue_to_date", "delivery_time_to_date"
+                "merchant_id",
+                "day",
+                "orders_to_date",
+                "revenue_to_date",
+                "delivery_time_to_date",
+                "failed_to_date",
             )
         ),
     )
@@ -192,14 +226,16 @@ WRONG_RUNNING_TOTALS_SQL = """
 SELECT merchant_id, day
 FROM (
     SELECT merchant_id, day, orders_to_date, revenue_to_date, delivery_time_to_date,
+           failed_to_date,
            sum(orders) OVER w AS orders_sum, sum(revenue) OVER w AS revenue_sum,
-           sum(delivery_time) OVER w AS delivery_time_sum
+           sum(delivery_time) OVER w AS delivery_time_sum, sum(failed) OVER w AS failed_sum
     FROM analytics_merchantday
     WINDOW w AS (PARTITION BY merchant_id ORDER BY day)
 ) d
 WHERE orders_to_date <> orders_sum
    OR revenue_to_date::text <> revenue_sum::text
    OR delivery_time_to_date::text <> delivery_time_sum::text
+   OR failed_to_date <> failed_sum
 """
 
 
@@ -214,8 +250,10 @@ FULL JOIN (
     ORDER BY merchant_id, day DESC
 ) d ON d.merchant_id = t.merchant_id
 WHERE t.merchant_id IS NULL OR d.merchant_id IS NULL
-   OR (t.day, t.orders_to_date, t.revenue_to_date::text, t.delivery_time_to_date::text)
-      <> (d.day, d.orders_to_date, d.revenue_to_date::text, d.delivery_time_to_date::text)
+   OR (t.day, t.orders_to_date, t.revenue_to_date::text, t.delivery_time_to_date::text,
+       t.failed_to_date)
+      <> (d.day, d.orders_to_date, d.revenue_to_date::text, d.delivery_time_to_date::text,
+          d.failed_to_date)
 """
 
 
@@ -254,6 +292,8 @@ def test_reports_on_random_histories_equal_the_raw_orders_reports(clock, seed):
     assert delivered
     assert any(o.delivered_at.date() != o.created_at.date() for o in delivered)
     assert any(o.status != OrderStatus.DELIVERED for o in history["orders"])
+    statuses = {o.status for o in history["orders"] if o.failed_at}
+    assert statuses == {OrderStatus.FAILED, OrderStatus.RETURNED}
     _assert_reports_match(history, rng)
     # The deliveries kept exactly what a rebuild from the orders makes.
     kept = _rollups()
@@ -299,8 +339,47 @@ def test_only_a_delivery_adds_to_the_rollups(clock):
     order_transition(order_id=kept.pk, actor=operator, to_status=OrderStatus.DELIVERED)
     delivered = Order.objects.get(pk=kept.pk)
     assert _rollups() == (
-        [(shop.pk, date(2026, 6, 3), 1, kept.total, 1, kept.total)],
+        [(shop.pk, date(2026, 6, 3), 1, kept.total, 0, 1, kept.total, 0)],
         [(date(2026, 6, 3), shop.pk % PlatformDay.SHARDS, 1, kept.total)],
         [(shop.pk, product.pk, date(2026, 6, 3), 2, product.price * 2)],
-        [(shop.pk, date(2026, 6, 3), 1, kept.total, delivered.delivered_at - delivered.created_at)],
+        [
+            (
+                shop.pk,
+                date(2026, 6, 3),
+                1,
+                kept.total,
+                delivered.delivered_at - delivered.created_at,
+                0,
+            )
+        ],
     )
+
+
+def test_a_failure_counts_on_its_day_in_the_merchants_days_only_and_its_return_adds_nothing(
+    clock,
+):
+    selling = shop_selling(price="2.75")
+    shop, operator = selling.shop, selling.operator
+    order = order_place(
+        buyer=factories.user(),
+        merchant_id=shop.pk,
+        lines=[OrderLine(selling.product.pk, 1)],
+        delivery_address=selling.address,
+    )
+    for step in TO_FAILED[:-1]:
+        order_transition(order_id=order.pk, actor=operator, to_status=step)
+    assert _rollups() == ([], [], [], [])
+    clock[0] = datetime(2026, 6, 4, 23, 59, 59, 999_999, tzinfo=UTC)
+    order_transition(
+        order_id=order.pk, actor=operator, to_status=OrderStatus.FAILED, reason="refused"
+    )
+    failed = (
+        [(shop.pk, date(2026, 6, 4), 0, 0, 1, 0, 0, 1)],
+        [],
+        [],
+        [(shop.pk, date(2026, 6, 4), 0, 0, timedelta(0), 1)],
+    )
+    assert _rollups() == failed
+    clock[0] += timedelta(microseconds=1)
+    order_transition(order_id=order.pk, actor=operator, to_status=OrderStatus.RETURNED)
+    assert _rollups() == failed
