@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from delivery.eta import order_eta_seconds
 from delivery.models import Courier, CourierStatus
-from delivery.selectors import fresh_since
+from delivery.selectors import fresh_since, geodesic_pairs
 from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from events.models import EventType
 from events.services import EVENT_INSERT_SQL
@@ -20,7 +20,7 @@ from events.streams import StreamEntry, order_streams_publish
 from geomarket.accounts.selectors import token_holder_sql
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
-from geomarket.sql import literal_sql
+from geomarket.sql import fetch_all, literal_sql
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.selectors import (
     COURIER_ACTIVE_ORDERS_SQL,
@@ -303,23 +303,21 @@ class AssignmentResult:
     total_distance_m: float
 
 
-# Candidate pairs: every locked order's merchant against every locked courier within
-# reach, found through the courier location index, with exact spheroid distances.
-PAIRS_SQL = f"""
-SELECT o.id, c.id, ST_Distance(o.location, c.location)
+# The pickup point of each order of `%(orders)s`, as longitude and latitude.
+PICKUP_COORDINATES_SQL = f"""
+SELECT o.id, ST_X(o.location::geometry), ST_Y(o.location::geometry)
 FROM ({ORDER_PICKUPS_SQL}) o
-JOIN delivery_courier c
-  ON c.id = ANY(%(couriers)s) AND ST_DWithin(c.location, o.location, %(reach)s)
 """  # noqa: S608 - only orders' fixed fragment is interpolated
 
 # Available, fresh couriers within reach of a pickup point of `%(orders)s`, locked by id
-# with SKIP LOCKED. The pickup points are few; materialising them first lets each courier
-# be tested against them through ST_DWithin instead of walking orders per courier.
+# with SKIP LOCKED, with their capacity and point. The pickup points are few;
+# materialising them first lets each courier be tested against them through ST_DWithin
+# instead of walking orders per courier.
 COURIERS_LOCK_SQL = f"""
 WITH pickup AS MATERIALIZED (
     SELECT DISTINCT ON (o.merchant_id) o.location FROM ({ORDER_PICKUPS_SQL}) o
 )
-SELECT c.id, c.capacity
+SELECT c.id, c.capacity, ST_X(c.location::geometry), ST_Y(c.location::geometry)
 FROM delivery_courier c
 WHERE c.status = 'available' AND c.location_updated_at >= %(fresh)s
   AND EXISTS (
@@ -344,11 +342,12 @@ def orders_assign_priority(
     1. Lock waiting orders (`confirmed|preparing|ready`, no courier) and then available,
        fresh couriers, each by id and with SKIP LOCKED: a concurrent call works on what
        this one has not taken, so no order is assigned twice and no courier overfilled.
-    2. Find every order-courier pair within `max_distance_m`, with exact distances.
-    3. Give each courier as many slots as it has free capacity. When orders outnumber
-       slots, the oldest orders that have a courier in reach take the slots.
-    4. Solve the min-cost assignment (Hungarian method) over orders by slots.
-    5. Record the couriers on the orders; couriers at capacity become busy.
+    2. Give each courier as many slots as it has free capacity. Oldest order first: the
+       orders assigned are taken oldest first, each when it can have a courier within
+       `max_distance_m` together with those taken before it.
+    3. Solve the min-cost assignment exactly (`delivery.assignment`), with the geodesic
+       distances of the pairs it needs only.
+    4. Record the couriers on the orders; couriers at capacity become busy.
     """
     reach = max_distance_m or settings.DISPATCH_MAX_DISTANCE_M
     orders = sorted(
@@ -358,55 +357,15 @@ def orders_assign_priority(
     if not orders:
         return AssignmentResult([], [], 0.0)
     order_pks = [row[0] for row in orders]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            COURIERS_LOCK_SQL, {"fresh": fresh_since(), "orders": order_pks, "reach": reach}
-        )
-        capacity = dict(cursor.fetchall())
+    locked = fetch_all(
+        COURIERS_LOCK_SQL, {"fresh": fresh_since(), "orders": order_pks, "reach": reach}
+    )
     # Counted in a statement of its own, after the locks: a statement's snapshot is
     # taken when it starts, so counting inside the locking query could miss orders
     # that a concurrent assignment gave these couriers just before releasing them.
-    active = courier_active_order_counts(courier_ids=list(capacity))
-    free = {courier_id: cap - active.get(courier_id, 0) for courier_id, cap in capacity.items()}
-    free_slots = {courier_id: slots for courier_id, slots in free.items() if slots > 0}
-    pairs: dict[int, dict[int, float]] = {}
-    if free_slots:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                PAIRS_SQL, {"couriers": list(free_slots), "reach": reach, "orders": order_pks}
-            )
-            for order_id, courier_id, distance in cursor.fetchall():
-                pairs.setdefault(order_id, {})[courier_id] = distance
-
-    slots = [courier_id for courier_id, free in sorted(free_slots.items()) for _ in range(free)]
-    reachable = [order_id for order_id in order_pks if order_id in pairs]
-    chosen = reachable[: len(slots)]
-    assignments: list[dict] = []
-    if chosen:
-        column_of = {}
-        for column, courier_id in enumerate(slots):
-            column_of.setdefault(courier_id, []).append(column)
-        # Imported here: numpy and scipy take about 0.9 s to import, which every process
-        # that loads the URLs or the tasks (each web worker, Celery worker, manage.py
-        # command) would otherwise pay at start, for the one function that uses them.
-        import numpy as np
-        from scipy.optimize import linear_sum_assignment
-
-        unreachable_cost = 1e12
-        cost = np.full((len(chosen), len(slots)), unreachable_cost)
-        for row, order_id in enumerate(chosen):
-            for courier_id, distance in pairs[order_id].items():
-                cost[row, column_of[courier_id]] = distance
-        rows, columns = linear_sum_assignment(cost)
-        for row, column in zip(rows, columns, strict=True):
-            if cost[row, column] < unreachable_cost:
-                assignments.append(
-                    {
-                        "order_id": chosen[row],
-                        "courier_id": slots[column],
-                        "distance_m": round(float(cost[row, column]), 2),
-                    }
-                )
+    active = courier_active_order_counts(courier_ids=[row[0] for row in locked])
+    couriers = [row for row in locked if row[1] > active.get(row[0], 0)]
+    assignments = _assignments(orders=order_pks, couriers=couriers, active=active, reach=reach)
     if assignments:
         orders_courier_set(assignments=[(a["order_id"], a["courier_id"]) for a in assignments])
         with connection.cursor() as cursor:
@@ -425,3 +384,48 @@ def orders_assign_priority(
         unassigned=[order_id for order_id in order_pks if order_id not in assigned],
         total_distance_m=round(sum(a["distance_m"] for a in assignments), 2),
     )
+
+
+def _assignments(
+    *, orders: list[int], couriers: list[tuple], active: dict[int, int], reach: float
+) -> list[dict]:
+    """The optimal assignment (`delivery.assignment`) of `orders` (ids, oldest first) to
+    `couriers` (`COURIERS_LOCK_SQL` rows with free slots), as the answer's rows."""
+    if not couriers:
+        return []
+    # Imported here: numpy and scipy take about 0.9 s to import, which every process
+    # that loads the URLs or the tasks (each web worker, Celery worker, manage.py
+    # command) would otherwise pay at start, for the one function that uses them.
+    import numpy as np
+
+    from delivery.assignment import assignment_solve, earth_centred
+
+    pickup = {row[0]: row[1:] for row in fetch_all(PICKUP_COORDINATES_SQL, {"orders": orders})}
+    order_points = [pickup[order_id] for order_id in orders]
+    courier_points = [row[2:] for row in couriers]
+
+    def distances(rows: np.ndarray, columns: np.ndarray) -> list[float]:
+        return geodesic_pairs(
+            points_from=order_points,
+            points_to=courier_points,
+            pairs=list(zip(rows.tolist(), columns.tolist(), strict=True)),
+        )
+
+    solved = assignment_solve(
+        pickups=earth_centred(*np.array(order_points).T),
+        couriers=earth_centred(*np.array(courier_points).T),
+        free=[capacity - active.get(courier_id, 0) for courier_id, capacity, *_ in couriers],
+        reach=reach,
+        distances=distances,
+    )
+    return [
+        {
+            "order_id": order_id,
+            "courier_id": couriers[column][0],
+            "distance_m": round(float(distance), 2),
+        }
+        for order_id, column, distance in zip(
+            orders, solved.courier.tolist(), solved.distance_m.tolist(), strict=True
+        )
+        if column >= 0
+    ]
