@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.contrib.gis.admin import GISModelAdmin
 from django.utils import timezone
 
 from geomarket.hooks import hook_call
+from geomarket.maps.admin import MapAdmin
 from geomarket.service_admin import ServiceAdmin
 from merchants.models import (
     Address,
@@ -32,7 +32,7 @@ from merchants.services import (
 
 
 @admin.register(Address)
-class AddressAdmin(ServiceAdmin, GISModelAdmin):
+class AddressAdmin(ServiceAdmin, MapAdmin):
     list_display = ("id", "line1", "postal_code", "city", "country")
     list_filter = ("country", "city")
     search_fields = ("line1", "postal_code", "city")
@@ -59,7 +59,7 @@ class DeliveryZoneInline(admin.TabularInline):
 
 
 @admin.register(Merchant)
-class MerchantAdmin(ServiceAdmin, GISModelAdmin):
+class MerchantAdmin(ServiceAdmin, MapAdmin):
     list_display = ("id", "name", "owner", "is_active", "created_at")
     list_filter = ("is_active", "categories")
     search_fields = ("name", "owner__username", "phone")
@@ -95,7 +95,7 @@ class MerchantAdmin(ServiceAdmin, GISModelAdmin):
 
 
 @admin.register(DeliveryZone)
-class DeliveryZoneAdmin(ServiceAdmin, GISModelAdmin):
+class DeliveryZoneAdmin(ServiceAdmin, MapAdmin):
     list_display = ("id", "name", "merchant", "delivery_fee", "min_order_amount", "is_active")
     list_filter = ("is_active",)
     search_fields = ("name", "merchant__name")

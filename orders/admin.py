@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from geomarket.errors import DomainError
+from geomarket.maps.admin import MapAdmin
 from orders.models import (
     IdempotencyKey,
     Order,
@@ -52,7 +53,7 @@ def _transition_action(to_status: str):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(MapAdmin):
     """Orders are read here; a status changes only through `order_transition`, one action
     per status an operator may set, so the admin keeps the API's rules: the allowed
     transitions, the stock a cancel gives back, the history and the answers it invalidates.

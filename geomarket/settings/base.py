@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "geomarket.cache",
     # The event-loop lane's start-up checks.
     "geomarket.lane",
+    # The vendored map library and the offline admin map widget.
+    "geomarket.maps",
     *DOMAIN_APPS,
     # Seeds the tables of every app above; nothing imports it.
     "demo",
@@ -210,6 +212,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+
+# Maps (geomarket/maps): where a map opens, and a tile server to draw under geometries,
+# `{z}/{x}/{y}` in the URL. Empty: a plain background, which needs no internet access.
+MAP_CENTER = (float(env_str("MAP_CENTER_LAT", "52.52")), float(env_str("MAP_CENTER_LNG", "13.405")))
+MAP_TILE_URL = env_str("MAP_TILE_URL", "")
 STATIC_ROOT = BASE_DIR / ".local" / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
