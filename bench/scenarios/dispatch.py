@@ -8,7 +8,13 @@
    problem (every order against every courier slot, exact spheroid `ST_Distance` from
    PostGIS for all pairs, pairs beyond the reach forbidden) solved with SciPy's
    `linear_sum_assignment`, and with greedy nearest-first (oldest order first takes its
-   nearest free slot in reach) as a reference.
+   nearest free slot in reach) as a reference. Every call must answer the optimum's total
+   (the worst call's ratio is reported) and the same total as the others. Other couriers
+   of the city that are available and fresh in reach take part; on a city seeded minutes
+   before, their locations turn stale during the run (the seed dates them up to 150 s
+   back and `COURIER_LOCATION_TTL` is 300 s), which changed the problem under the calls:
+   each call found fewer couriers than the reference and the one before. They are held
+   fresh for the calls, as the bench couriers are, and get their times back afterwards.
 2. ETA: `POST /api/v1/delivery/eta/` for 20 merchants, with the bench server's ETA
    provider set to `bench.scenarios.fake_providers.Provider100ms` (every estimate takes 100 ms).
    If the server given has another provider, the scenario starts a server of its own
@@ -73,7 +79,7 @@ CAPACITY = 2
 REACH_M = 10_000.0  # DISPATCH_MAX_DISTANCE_M's default, sent explicitly with each call
 COURIER_SPREAD_M = 2_000.0  # couriers wait within this distance of an order's merchant
 ASSIGNMENT_CALLS = 5
-ASSIGNMENT_TARGET = "<= 1.05"
+ASSIGNMENT_TARGET = "<= 1.01"
 ETA_MERCHANTS = 20
 ETA_REQUESTS = 50  # distinct request bodies, cycled
 ETA_TARGET = "<= 1.3"
@@ -160,7 +166,8 @@ RETURNING id
 CANDIDATES_SQL = """
 SELECT c.id, c.capacity - (
     SELECT count(*) FROM orders_order o
-    WHERE o.courier_id = c.id AND o.status = ANY(%(active)s)) AS free, c.status
+    WHERE o.courier_id = c.id AND o.status = ANY(%(active)s)) AS free, c.status,
+    c.location_updated_at
 FROM delivery_courier c
 WHERE c.status = 'available' AND c.location_updated_at >= now() - make_interval(secs => %(ttl)s)
   AND EXISTS (
@@ -222,7 +229,8 @@ def place_couriers(connection, courier_ids: list[int], orders: list[tuple], rng)
 
 def reset_assignment(connection, *, order_ids, courier_ids, foreign: dict[int, str]) -> None:
     """The state before a call: no order has a courier, every bench courier is available
-    with a fresh location and `CAPACITY` slots, other couriers have their status back."""
+    with a fresh location and `CAPACITY` slots, the other couriers of the problem have
+    their status back and a fresh location (`restore_seen` gives them their times back)."""
     with connection.transaction():
         connection.execute(
             "UPDATE orders_order SET courier_id = NULL"
@@ -234,10 +242,20 @@ def reset_assignment(connection, *, order_ids, courier_ids, foreign: dict[int, s
             " capacity = %s WHERE id = ANY(%s)",
             [CAPACITY, courier_ids],
         )
-        for courier_id, status in foreign.items():
-            connection.execute(
-                "UPDATE delivery_courier SET status = %s WHERE id = %s", [status, courier_id]
-            )
+        connection.execute(
+            "UPDATE delivery_courier c SET status = f.status, location_updated_at = now()"
+            " FROM unnest(%s::bigint[], %s::text[]) AS f(id, status) WHERE c.id = f.id",
+            [list(foreign), list(foreign.values())],
+        )
+
+
+def restore_seen(connection, seen: dict) -> None:
+    """The other couriers' location times as they were before the calls."""
+    connection.execute(
+        "UPDATE delivery_courier c SET location_updated_at = f.seen"
+        " FROM unnest(%s::bigint[], %s::timestamptz[]) AS f(id, seen) WHERE c.id = f.id",
+        [list(seen), list(seen.values())],
+    )
 
 
 def dense_problem(connection, *, orders: list[tuple], slots: dict[int, int]):
@@ -302,8 +320,9 @@ def measure_assignment(connection, *, base_url, accounts, rng, log, failures) ->
     params = {"active": ACTIVE, "ttl": COURIER_TTL_S, "orders": order_ids, "reach": REACH_M}
     candidates = connection.execute(CANDIDATES_SQL, params).fetchall()
     bench = set(courier_ids)
-    foreign = {cid: status for cid, _, status in candidates if cid not in bench}
-    slots = {cid: free for cid, free, _ in candidates if free > 0}
+    foreign = {cid: status for cid, _, status, _ in candidates if cid not in bench}
+    seen = {cid: seen_at for cid, _, _, seen_at in candidates if cid not in bench}
+    slots = {cid: free for cid, free, _, _ in candidates if free > 0}
     if foreign:
         log(f"  note: {len(foreign)} other available, fresh couriers in reach take part too")
     order_rows, couriers, distances, dense_s = dense_problem(connection, orders=orders, slots=slots)
@@ -321,26 +340,30 @@ def measure_assignment(connection, *, base_url, accounts, rng, log, failures) ->
     headers = {"Authorization": f"Token {accounts['operator_token']}"}
     latencies, totals, errors, answers = [], [], 0, []
     started_all = time.perf_counter()
-    with httpx.Client(base_url=base_url, timeout=120) as client:
-        for call in range(ASSIGNMENT_CALLS):
-            reset_assignment(
-                connection, order_ids=order_ids, courier_ids=courier_ids, foreign=foreign
-            )
-            started = time.perf_counter()
-            response = client.post(ASSIGN_PATH, json=body, headers=headers)
-            elapsed = time.perf_counter() - started
-            if response.status_code != 200:
-                errors += 1
-                failures.append(
-                    f"priority-assignment call {call}: {response.status_code} {response.text[:300]}"
+    try:
+        with httpx.Client(base_url=base_url, timeout=120) as client:
+            for call in range(ASSIGNMENT_CALLS):
+                reset_assignment(
+                    connection, order_ids=order_ids, courier_ids=courier_ids, foreign=foreign
                 )
-                continue
-            latencies.append(elapsed)
-            answer = response.json()
-            totals.append(answer["total_distance_m"])
-            answers.append(answer)
-    seconds = time.perf_counter() - started_all
-    reset_assignment(connection, order_ids=order_ids, courier_ids=courier_ids, foreign=foreign)
+                started = time.perf_counter()
+                response = client.post(ASSIGN_PATH, json=body, headers=headers)
+                elapsed = time.perf_counter() - started
+                if response.status_code != 200:
+                    errors += 1
+                    failures.append(
+                        f"priority-assignment call {call}: {response.status_code}"
+                        f" {response.text[:300]}"
+                    )
+                    continue
+                latencies.append(elapsed)
+                answer = response.json()
+                totals.append(answer["total_distance_m"])
+                answers.append(answer)
+        seconds = time.perf_counter() - started_all
+        reset_assignment(connection, order_ids=order_ids, courier_ids=courier_ids, foreign=foreign)
+    finally:
+        restore_seen(connection, seen)
     measurement = summarize("orders/priority-assignment", 1, latencies, errors, seconds)
     if not answers:
         return {"measurement": measurement}
@@ -367,8 +390,9 @@ def measure_assignment(connection, *, base_url, accounts, rng, log, failures) ->
     if len({a["order_id"] for a in answer["assignments"]}) != len(answer["assignments"]):
         failures.append("an order was assigned twice")
     if len(set(totals)) > 1:
-        log(f"  note: the calls answered different totals: {totals}")
-    api_total = answer["total_distance_m"]
+        failures.append(f"the calls over the same orders answered different totals: {totals}")
+    # The worst call's total: each must be the optimum's.
+    api_total = max(totals)
     api_assigned = len(answer["assignments"])
     if api_assigned != best["assigned"]:
         failures.append(
