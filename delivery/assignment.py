@@ -34,6 +34,7 @@ geodesics.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -93,6 +94,7 @@ class _Pairs:
         self.reach = reach
         self.distances = distances
         self.computed = 0
+        self.rounds = 0
 
     def add(self, rows: np.ndarray, columns: np.ndarray) -> None:
         if not len(rows):
@@ -173,9 +175,9 @@ def reach_band(reach: float) -> float:
     1 / (a (1 - e²)) (the meridian's at the equator). A curve of length L whose curvature
     is at most k has a chord of at least (2 / k) sin(k L / 2) (Schur's comparison theorem,
     for k L <= pi), so it exceeds its chord by at most k² L³ / 24: about 1 mm for 10 km.
-    Doubled, with the margin added, for the rounding."""
+    Doubled, with twice the margin taken off the chords added, for the rounding."""
     curvature = 1 / (WGS84_A * (1 - WGS84_E2))
-    return 2 * curvature**2 * reach**3 / 24 + CHORD_MARGIN_M
+    return 2 * curvature**2 * reach**3 / 24 + 2 * CHORD_MARGIN_M
 
 
 def _oldest_first(in_reach: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -199,6 +201,34 @@ def _oldest_first(in_reach: np.ndarray, free: np.ndarray) -> np.ndarray:
     return np.sort(rows[matched[cost[matched, slots] < 0]])
 
 
+def _optimum(
+    chosen: np.ndarray, *, in_reach: np.ndarray, bound: np.ndarray, free: np.ndarray, pairs
+) -> np.ndarray:
+    """Per order of `chosen`, its courier column in the least-distance assignment of as
+    many of them as can be assigned (-1 for the others): the rounds of the module
+    docstring, from each order's `NEAREST` couriers by chord."""
+    n, k = in_reach.shape
+    width = min(NEAREST, k)
+    nearest = np.argpartition(np.where(in_reach, bound, np.inf), width - 1, axis=1)[:, :width]
+    first_rows = np.repeat(chosen, width)
+    first_columns = nearest[chosen].ravel()
+    first = in_reach[first_rows, first_columns] & np.isnan(pairs.known[first_rows, first_columns])
+    pairs.add(first_rows[first], first_columns[first])
+    # One more order assigned is worth more than any change of total distance.
+    big = pairs.reach * (n + 1)
+    while True:
+        pairs.rounds += 1
+        known = pairs.known[chosen]
+        given = _matching(known, free, big)
+        order_potential, courier_potential = _potentials(known, given, free, big)
+        reduced = bound[chosen] + order_potential[:, None] - courier_potential[None, :]
+        doubtful = in_reach[chosen] & np.isnan(known) & (reduced < -TOLERANCE_M)
+        if not doubtful.any():
+            return given
+        doubtful_rows, doubtful_columns = np.nonzero(doubtful)
+        pairs.add(chosen[doubtful_rows], doubtful_columns)
+
+
 def assignment_solve(
     *,
     pickups: np.ndarray,
@@ -213,42 +243,24 @@ def assignment_solve(
     n, k = len(pickups), len(couriers)
     free = np.asarray(free, dtype=int)
     pairs = _Pairs((n, k), reach=reach, distances=distances)
-    unassigned = Assignment(np.full(n, -1), np.full(n, np.nan), 0, 0)
+    courier = np.full(n, -1)
+    distance = np.full(n, np.nan)
     if not n or not k:
-        return unassigned
+        return Assignment(courier, distance, 0, 0)
     bound = chords(pickups, couriers)
     # Chords short of the reach by more than the band are of geodesics in reach; those
     # beyond it, of geodesics beyond; the few in the band are decided on their geodesics.
     pairs.add(*np.nonzero((bound <= reach) & (bound >= reach - reach_band(reach))))
     in_reach = (bound < reach - reach_band(reach)) | np.isfinite(pairs.known)
-    chosen = _oldest_first(in_reach, free)
-    if not len(chosen):
-        return unassigned
-    width = min(NEAREST, k)
-    nearest = np.argpartition(np.where(in_reach, bound, np.inf), width - 1, axis=1)[:, :width]
-    first_rows = np.repeat(chosen, width)
-    first_columns = nearest[chosen].ravel()
-    first = in_reach[first_rows, first_columns] & np.isnan(pairs.known[first_rows, first_columns])
-    pairs.add(first_rows[first], first_columns[first])
-
-    # Every chosen order can be assigned; `big` makes the first solves, on fewer pairs,
-    # assign as many as they can, and the potentials find the pairs that assign the rest.
-    big = reach * (n + 1)
-    rounds = 0
-    while True:
-        rounds += 1
-        known = pairs.known[chosen]
-        given = _matching(known, free, big)
-        order_potential, courier_potential = _potentials(known, given, free, big)
-        reduced = bound[chosen] + order_potential[:, None] - courier_potential[None, :]
-        doubtful = in_reach[chosen] & np.isnan(known) & (reduced < -TOLERANCE_M)
-        if not doubtful.any():
-            break
-        doubtful_rows, doubtful_columns = np.nonzero(doubtful)
-        pairs.add(chosen[doubtful_rows], doubtful_columns)
-    courier = np.full(n, -1)
+    chosen = np.flatnonzero(in_reach.any(axis=1))
+    solve = partial(_optimum, in_reach=in_reach, bound=bound, free=free, pairs=pairs)
+    # Most often every order in reach can have a courier: then the oldest-first choice
+    # takes them all, and the optimum on them shows it by assigning them all.
+    given = solve(chosen) if 0 < len(chosen) <= free.sum() else None
+    if given is None or (given < 0).any():
+        chosen = _oldest_first(in_reach, free)
+        given = solve(chosen) if len(chosen) else np.zeros(0, dtype=int)
     courier[chosen] = given
-    distance = np.full(n, np.nan)
     has = courier >= 0
     distance[has] = pairs.known[np.flatnonzero(has), courier[has]]
-    return Assignment(courier, distance, rounds, pairs.computed)
+    return Assignment(courier, distance, pairs.rounds, pairs.computed)
