@@ -1,7 +1,8 @@
 """Delivery time estimates behind a small provider interface.
 
 `geodesic` (the default) is distance on the WGS84 ellipsoid ÷ vehicle speed + the
-merchant's preparation time. `osrm` asks an OSRM routing server. Any other provider plugs
+merchant's preparation time (learned from its orders, else the default:
+`merchants.selectors.prep_time_s`). `osrm` asks an OSRM routing server. Any other provider plugs
 in through a dotted path in `ETA_PROVIDER`. A provider that fails or times out falls
 back to the geodesic estimate, marked `degraded`.
 """
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from geomarket.sql import fetch_value
+from merchants.selectors import prep_time_s
 from orders.models import OrderStatus
 
 
@@ -30,13 +32,21 @@ class Leg:
     destination_lat: float
     destination_lng: float
     distance_m: float
+    # The merchant's `learned_prep_time_s`: None while it has learned none.
+    learned_prep_time_s: int | None = None
 
 
 def geodesic_eta_seconds(
-    *, distance_m: float, vehicle: str | None = None, preparation: bool = True
+    *,
+    distance_m: float,
+    vehicle: str | None = None,
+    preparation: bool = True,
+    learned_prep_time_s: int | None = None,
 ) -> int:
+    """Travel time over `distance_m`, plus the merchant's preparation time when
+    `preparation` (its `learned_prep_time_s`, else the default)."""
     speed = settings.ETA_SPEEDS_M_PER_S[vehicle or settings.ETA_DEFAULT_VEHICLE]
-    prep = settings.ETA_PREPARATION_SECONDS if preparation else 0
+    prep = prep_time_s(learned=learned_prep_time_s) if preparation else 0
     return round(prep + distance_m / speed)
 
 
@@ -61,21 +71,32 @@ def order_eta_seconds(
     vehicle: str | None = None,
     courier_to_merchant_m: float | None = None,
     courier_to_point_m: float | None = None,
+    learned_prep_time_s: int | None = None,
 ) -> int | None:
     """An order's geodesic time to its delivery point: from its courier when it has one
     with a location (through the merchant before pickup), else from the merchant, plus
-    the preparation time while the merchant is preparing; None once the order is over.
+    the merchant's preparation time (`learned_prep_time_s`, else the default) while it is
+    preparing; None once the order is over.
     The tracking answer and the live stream's `eta` both come from here."""
     if status in _OVER:
         return None
-    preparing = status in _IN_PREPARATION
+    preparation = {
+        "preparation": status in _IN_PREPARATION,
+        "learned_prep_time_s": learned_prep_time_s,
+    }
     if courier_to_merchant_m is None or courier_to_point_m is None:
-        return geodesic_eta_seconds(distance_m=merchant_to_point_m, preparation=preparing)
+        return geodesic_eta_seconds(distance_m=merchant_to_point_m, **preparation)
     if status == OrderStatus.PICKED_UP:
         distance = courier_to_point_m
     else:
         distance = courier_to_merchant_m + merchant_to_point_m
-    return geodesic_eta_seconds(distance_m=distance, vehicle=vehicle, preparation=preparing)
+    return geodesic_eta_seconds(distance_m=distance, vehicle=vehicle, **preparation)
+
+
+def leg_geodesic_eta_seconds(leg: Leg) -> int:
+    return geodesic_eta_seconds(
+        distance_m=leg.distance_m, learned_prep_time_s=leg.learned_prep_time_s
+    )
 
 
 @dataclass(frozen=True)
@@ -125,7 +146,7 @@ class GeodesicProvider(EtaProvider):
     name = "geodesic"
 
     async def estimate(self, leg: Leg) -> int:
-        return geodesic_eta_seconds(distance_m=leg.distance_m)
+        return leg_geodesic_eta_seconds(leg)
 
     def table(self, points: Sequence[tuple[float, float]], *, vehicle: str) -> TravelTable:
         lngs, lats = [lng for lng, _ in points], [lat for _, lat in points]
@@ -163,7 +184,7 @@ class OsrmProvider(EtaProvider):
         response = await self._client().get(path, params={"overview": "false"})
         response.raise_for_status()
         route = response.json()["routes"][0]
-        return round(settings.ETA_PREPARATION_SECONDS + float(route["duration"]))
+        return round(prep_time_s(learned=leg.learned_prep_time_s) + float(route["duration"]))
 
     def table(self, points: Sequence[tuple[float, float]], *, vehicle: str) -> TravelTable:
         """OSRM's table service: road durations and distances between every two points.
@@ -208,7 +229,7 @@ async def estimate_all(legs: list[Leg], provider: EtaProvider | None = None) -> 
     deadline = time.monotonic() + settings.ETA_DEADLINE_SECONDS
 
     async def one(leg: Leg) -> dict:
-        fallback = geodesic_eta_seconds(distance_m=leg.distance_m)
+        fallback = leg_geodesic_eta_seconds(leg)
         result = {"merchant_id": leg.merchant_id, "distance_m": round(leg.distance_m, 2)}
         if isinstance(provider, GeodesicProvider):
             return {**result, "eta_s": fallback, "provider": provider.name, "degraded": False}

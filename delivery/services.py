@@ -111,7 +111,7 @@ SELECT courier.id, ping.recorded_at,
        COALESCE((SELECT location_updated_at FROM moved), courier.location_updated_at),
        courier.vehicle, ARRAY(SELECT id FROM active), ARRAY(SELECT status FROM active),
        ARRAY(SELECT to_pickup FROM active), ARRAY(SELECT pickup_to_dropoff FROM active),
-       ARRAY(SELECT to_dropoff FROM active)
+       ARRAY(SELECT to_dropoff FROM active), ARRAY(SELECT learned_prep_time_s FROM active)
 FROM courier CROSS JOIN ping
 """  # noqa: S608 - only fixed fragments are interpolated
 
@@ -180,7 +180,7 @@ def courier_ping_outcome(row: tuple, *, lat: float, lng: float) -> tuple[dict, l
                 "recorded_at": recorded_at,
             }
         ).data
-        for order_id, status, to_pickup, pickup_to_dropoff, to_dropoff in zip(
+        for order_id, status, to_pickup, pickup_to_dropoff, to_dropoff, learned in zip(
             order_ids, *per_order, strict=True
         ):
             eta_s = order_eta_seconds(
@@ -189,6 +189,7 @@ def courier_ping_outcome(row: tuple, *, lat: float, lng: float) -> tuple[dict, l
                 vehicle=vehicle,
                 courier_to_merchant_m=to_pickup,
                 courier_to_point_m=to_dropoff,
+                learned_prep_time_s=learned,
             )
             entries += [
                 StreamEntry(order_id=order_id, event="location", status=status, data=location),

@@ -54,6 +54,7 @@ def _legs_load(request, data: dict) -> list[Leg]:
             destination_lat=destination["lat"],
             destination_lng=destination["lng"],
             distance_m=found[merchant_id][2],
+            learned_prep_time_s=found[merchant_id][3],
         )
         for merchant_id in dict.fromkeys(merchant_ids)
     ]

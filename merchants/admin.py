@@ -60,11 +60,12 @@ class DeliveryZoneInline(admin.TabularInline):
 
 @admin.register(Merchant)
 class MerchantAdmin(ServiceAdmin, MapAdmin):
-    list_display = ("id", "name", "owner", "is_active", "created_at")
-    list_filter = ("is_active", "categories")
+    list_display = ("id", "name", "owner", "is_active", "require_handover_code", "created_at")
+    list_filter = ("is_active", "require_handover_code", "categories")
     search_fields = ("name", "owner__username", "phone")
     raw_id_fields = ("owner", "address")
-    readonly_fields = ("location", "created_at", "updated_at")
+    # Learned from the orders' history by beat (`merchant_prep_times_learn`).
+    readonly_fields = ("location", "learned_prep_time_s", "created_at", "updated_at")
     filter_horizontal = ("categories",)
     inlines = [DeliveryZoneInline]
 

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import DateTimeField, OuterRef, QuerySet, Value
@@ -17,6 +18,18 @@ from geomarket.shapes import DATETIME, INTEGER, Field, Shape, json_array_sql
 from geomarket.sql import CompiledQuery, fetch_all, fetch_dicts, fetch_value, point_ewkt
 from merchants.models import Merchant
 from merchants.shapes import MERCHANT_DELIVERING, location_json_sql
+
+# A merchant's preparation time in seconds, as its answer shows it (`prep_time_s`) and as
+# ETAs count it: the median it learned from its orders (`learned_prep_time_s`, kept by
+# beat: `merchants.services.merchant_prep_times_learn`) while it has one, else the default
+# `ETA_PREPARATION_SECONDS`. In SQL over the merchant `{m}`, the default written in as
+# `{default}` (an integer); tests hold the two renderings equal.
+PREP_TIME_SQL = "COALESCE({m}.learned_prep_time_s, {default:d})"
+
+
+def prep_time_s(*, learned: int | None) -> int:
+    return settings.ETA_PREPARATION_SECONDS if learned is None else learned
+
 
 # Opening hours (migration 0009) in a merchant's answer: the first period the merchant
 # `{m}` is open in from the instant `{now}` to 14 days on, from which `open_state` tells
@@ -278,6 +291,7 @@ _OPEN_PERIOD = _open_period_sql(now="%(now)s::timestamptz")
 # A merchant's answer (`merchant_output`), from the merchant `m` and `_MERCHANT_JOINS`.
 _MERCHANT_SHOWN_COLUMNS = f"""
     m.id, m.owner_id, m.name, m.description, m.phone, m.is_active, m.created_at,
+    m.require_handover_code, m.learned_prep_time_s,
     ST_X(m.location::geometry) AS lng, ST_Y(m.location::geometry) AS lat,
     a.line1, a.line2, a.city, a.postal_code, a.country,
     ARRAY(SELECT mc.productcategory_id FROM merchants_merchant_categories mc
@@ -406,10 +420,11 @@ def _nearest_covering_parts_sql(*, open_at: bool) -> str:
 # The nearest `limit` merchants' covering parts, the cheapest zone of each; the ranking
 # reads no merchant row (the parts carry location and active flag), and only the
 # merchants answered are read, with their addresses.
-def _delivering_to_rows_sql(*, open_at: bool) -> str:
+def _delivering_to_rows_sql(*, open_at: bool, prep_time_default_s: int) -> str:
+    prep_time = PREP_TIME_SQL.format(m="m", default=prep_time_default_s)
     return f"""
 SELECT {_MERCHANT_COLUMNS}, {location_json_sql("m.location")} AS location_json,
-       nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount
+       {prep_time} AS prep_time_s, nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount
 FROM (
     SELECT cheapest.*, cheapest.merchant_location <-> %(point)s::geography AS sphere_m
     FROM (
@@ -440,11 +455,16 @@ FROM ({rows} OFFSET 0) rows OFFSET 0"""
 # Delivering-to's answer, rendered by PostgreSQL (`MERCHANT_DELIVERING`): its JSON text,
 # nearest first by the exact distance (the walk's `<->` is the sphere's), and when the
 # first of its merchants' open states changes (`OpenState.changes_at`).
-@functools.cache
 def merchants_delivering_to_sql(*, open_at: bool) -> str:
+    return _delivering_to_sql(open_at=open_at, prep_time_default_s=settings.ETA_PREPARATION_SECONDS)
+
+
+@functools.cache
+def _delivering_to_sql(*, open_at: bool, prep_time_default_s: int) -> str:
+    rows = _delivering_to_rows_sql(open_at=open_at, prep_time_default_s=prep_time_default_s)
     return json_array_sql(
         MERCHANT_DELIVERING,
-        _OPEN_STATE_SQL.format(rows=_delivering_to_rows_sql(open_at=open_at)),
+        _OPEN_STATE_SQL.format(rows=rows),
         order_by=("distance_m", "id"),
         before='{"results":[',
         after="]}",
@@ -493,7 +513,9 @@ def merchants_delivering_to(
 # Merchants' ids, locations and whether they are active, as a table to join:
 # `JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = ...`. PostgreSQL pulls the subquery up,
 # so the join plans as one on the table itself.
-MERCHANT_LOCATIONS_SQL = "SELECT id, location, is_active FROM merchants_merchant"
+MERCHANT_LOCATIONS_SQL = (
+    "SELECT id, location, is_active, learned_prep_time_s FROM merchants_merchant"
+)
 # Addresses' points, joined the same way: `JOIN ({ADDRESS_LOCATIONS_SQL}) a ON a.id = ...`.
 ADDRESS_LOCATIONS_SQL = "SELECT id, location FROM merchants_address"
 
@@ -517,7 +539,7 @@ WHERE m.id = %(merchant_id)s AND m.is_active
 
 MERCHANTS_DISTANCE_SQL = f"""
 SELECT m.id, ST_Y(m.location::geometry), ST_X(m.location::geometry),
-       ST_Distance(m.location, %(destination)s::geography)
+       ST_Distance(m.location, %(destination)s::geography), m.learned_prep_time_s
 FROM ({MERCHANT_LOCATIONS_SQL}) m
 WHERE m.id = ANY(%(ids)s) AND m.is_active
 """  # noqa: S608 - only a fixed fragment is interpolated
@@ -525,9 +547,9 @@ WHERE m.id = ANY(%(ids)s) AND m.is_active
 
 def merchants_distance_to(
     *, merchant_ids: list[int], lat: float, lng: float
-) -> dict[int, tuple[float, float, float]]:
-    """The active ones of `merchant_ids`: their id to their `(lat, lng)` and their exact
-    spheroid distance in metres to the point."""
+) -> dict[int, tuple[float, float, float, int | None]]:
+    """The active ones of `merchant_ids`: their id to their `(lat, lng)`, their exact
+    spheroid distance in metres to the point and their `learned_prep_time_s`."""
     rows = fetch_all(
         MERCHANTS_DISTANCE_SQL,
         {"destination": point_ewkt(lat=lat, lng=lng), "ids": merchant_ids},

@@ -17,7 +17,8 @@ from geomarket.api.fields import (
 )
 from geomarket.geo import geometry_to_geojson
 from merchants.models import SLOT_PLAN_BOUNDS, Merchant, validate_timezone
-from merchants.selectors import OpenState, open_state, row_open_state
+from merchants.selectors import OpenState, open_state, prep_time_s, row_open_state
+from merchants.services import PREP_TIME_MIN_SAMPLES, PREP_TIME_WINDOW
 
 
 class AddressSerializer(serializers.Serializer):
@@ -44,6 +45,14 @@ class MerchantInputSerializer(serializers.Serializer):
     )
     address = AddressSerializer()
     is_active = JSONBooleanField(required=False, default=True)
+    require_handover_code = JSONBooleanField(required=False, default=False)
+
+
+PREP_TIME_HELP = (
+    "Seconds it takes to prepare an order, as ETAs count it: the median of its orders'"
+    f" time from confirmed to ready over the last {PREP_TIME_WINDOW.days} days when there"
+    f" are at least {PREP_TIME_MIN_SAMPLES}, else the platform's default."
+)
 
 
 class MerchantOutputSerializer(serializers.Serializer):
@@ -62,6 +71,10 @@ class MerchantOutputSerializer(serializers.Serializer):
     next_opening_at = serializers.SerializerMethodField(
         help_text="When it next opens, within 14 days; null while open or if not then."
     )
+    require_handover_code = serializers.BooleanField(
+        help_text="Whether `delivered` needs the code its customer is given at pickup."
+    )
+    prep_time_s = serializers.SerializerMethodField(help_text=PREP_TIME_HELP)
 
     def _open_state(self, merchant) -> OpenState:
         # Read with the merchant by the merchants' selectors (`_as_shown`).
@@ -75,6 +88,9 @@ class MerchantOutputSerializer(serializers.Serializer):
     def get_next_opening_at(self, merchant) -> datetime | None:
         opening = self._open_state(merchant).next_opening_at
         return None if opening is None else format_datetime(opening)
+
+    def get_prep_time_s(self, merchant) -> int:
+        return prep_time_s(learned=merchant.learned_prep_time_s)
 
     def get_category_ids(self, merchant) -> list[int]:
         # Read with the merchant by the merchants' selectors (`_with_category_ids`).
@@ -176,6 +192,8 @@ def merchant_output(row: dict) -> dict:
         "timezone": row["timezone"],
         "open_now": state.open_now,
         "next_opening_at": state.next_opening_at and format_datetime(state.next_opening_at),
+        "require_handover_code": row["require_handover_code"],
+        "prep_time_s": prep_time_s(learned=row["learned_prep_time_s"]),
     }
 
 

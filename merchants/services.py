@@ -72,6 +72,7 @@ def merchant_create(
     phone: str = "",
     categories: Iterable[models.Model] = (),
     is_active: bool = True,
+    require_handover_code: bool = False,
     timezone: str | None = None,
 ) -> Merchant:
     """`address` is an existing address, or the fields of a new one; `categories` are
@@ -90,6 +91,7 @@ def merchant_create(
         address=merchant_address,
         location=merchant_address.location,
         is_active=is_active,
+        require_handover_code=require_handover_code,
         timezone=timezone or default_timezone(),
     )
     merchant.categories.set(categories)
@@ -115,6 +117,59 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
     if categories is not None:
         merchant.categories.set(categories)
     return merchant
+
+
+# A merchant learns its preparation time (`learned_prep_time_s`) from the samples of its
+# last 28 days, once it has 20 of them: fewer leave it to the default.
+PREP_TIME_WINDOW = timedelta(days=28)
+PREP_TIME_MIN_SAMPLES = 20
+
+# Every merchant's median of the samples `{samples}` (rows of `merchant_id, seconds`, those
+# since `%(since)s`), or NULL with too few, written where it differs from the kept one;
+# answers the merchants changed. The rows are locked by id before they are written, the
+# one order of every statement locking several merchants (`_OPEN_PERIODS_LOCK_SQL`).
+_PREP_TIMES_LEARN_SQL = """
+WITH learned AS (
+    SELECT s.merchant_id,
+           round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds))::integer AS seconds
+    FROM ({samples}) s
+    GROUP BY s.merchant_id
+    HAVING count(*) >= %(min_samples)s
+), changed AS (
+    SELECT mm.id, learned.seconds
+    FROM merchants_merchant mm LEFT JOIN learned ON learned.merchant_id = mm.id
+    WHERE mm.learned_prep_time_s IS DISTINCT FROM learned.seconds
+    ORDER BY mm.id
+    FOR NO KEY UPDATE OF mm
+)
+UPDATE merchants_merchant m SET learned_prep_time_s = changed.seconds
+FROM changed WHERE m.id = changed.id
+RETURNING m.id
+"""
+
+
+@transaction.atomic
+def merchant_prep_times_learn(*, samples_sql: str) -> list[int]:
+    """Set every merchant's learned preparation time to the median of its samples over
+    the last `PREP_TIME_WINDOW` when it has `PREP_TIME_MIN_SAMPLES` of them, else to
+    NULL (the default), in one statement; returns the ids of the merchants changed.
+
+    `samples_sql` is the SQL of the samples, from the app that keeps the orders' history:
+    rows of `merchant_id, seconds` (one per order, from confirmed to ready), those of the
+    orders ready since `%(since)s`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PREP_TIMES_LEARN_SQL.format(samples=samples_sql),
+            {
+                "since": django_timezone.now() - PREP_TIME_WINDOW,
+                "min_samples": PREP_TIME_MIN_SAMPLES,
+            },
+        )
+        changed = [row[0] for row in cursor.fetchall()]
+    if changed:
+        # Merchants' answers show it (`prep_time_s`).
+        versions_bump(Namespace.MERCHANTS)
+    return changed
 
 
 @transaction.atomic

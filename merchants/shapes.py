@@ -73,6 +73,8 @@ MERCHANT_DELIVERING = Shape(
         Field("timezone", PLAIN_TEXT),
         Field("open_now", BOOLEAN),
         Field("next_opening_at", INSTANT),
+        Field("require_handover_code", BOOLEAN),
+        Field("prep_time_s", INTEGER),
         Field("distance_m", METRES),
         Field("zone_id", INTEGER),
         Field("delivery_fee", MONEY),

@@ -297,10 +297,12 @@ WHERE o.id = ANY(%(orders)s)
 
 # The active orders (`%(active)s`) of the courier whose id is the SQL expression
 # `{courier}`, with the points a courier's geofences test: `id, merchant_id, status,
-# pickup` (the merchant's point) and `dropoff` (the delivery address's). Format
-# `{courier}` in and join it LATERAL.
+# pickup` (the merchant's point) and `dropoff` (the delivery address's), and the
+# merchant's `learned_prep_time_s` for the orders' estimates. Format `{courier}` in and
+# join it LATERAL.
 COURIER_ORDER_POINTS_SQL = f"""
-SELECT o.id, o.merchant_id, o.status, m.location AS pickup, a.location AS dropoff
+SELECT o.id, o.merchant_id, o.status, m.location AS pickup, a.location AS dropoff,
+       m.learned_prep_time_s
 FROM orders_order o
 JOIN ({MERCHANT_LOCATIONS_SQL}) m ON m.id = o.merchant_id
 JOIN ({ADDRESS_LOCATIONS_SQL}) a ON a.id = o.delivery_address_id
@@ -328,3 +330,17 @@ def courier_active_order_counts(*, courier_ids: list[int]) -> dict[int, int]:
             {"couriers": courier_ids, "active": list(ACTIVE_DELIVERY_STATUSES)},
         )
     )
+
+
+# The samples a merchant learns its preparation time from (`merchant_prep_times_learn`):
+# `merchant_id, seconds` for each order ready since `%(since)s`, the seconds from its
+# confirmation to `ready`, both times from its status history (placement records
+# `confirmed` as the order's first change, at its creation).
+PREP_TIME_SAMPLES_SQL = f"""
+SELECT o.merchant_id, extract(epoch FROM ready.created_at - confirmed.created_at) AS seconds
+FROM orders_orderstatuschange ready
+JOIN orders_orderstatuschange confirmed
+    ON confirmed.order_id = ready.order_id AND confirmed.to_status = '{OrderStatus.CONFIRMED}'
+JOIN orders_order o ON o.id = ready.order_id
+WHERE ready.to_status = '{OrderStatus.READY}' AND ready.created_at >= %(since)s
+"""  # noqa: S608 - only the statuses' names are interpolated

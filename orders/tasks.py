@@ -1,6 +1,8 @@
 from celery import shared_task
 
 from events.services import events_publish, webhook_retries_publish
+from merchants.services import merchant_prep_times_learn
+from orders.selectors import PREP_TIME_SAMPLES_SQL
 from orders.services import (
     CONFIRMATION_TASK,
     idempotency_keys_prune,
@@ -30,3 +32,10 @@ def outbox_relay() -> int:
 @shared_task(name="orders.prune_idempotency_keys", ignore_result=True)
 def prune_idempotency_keys() -> int:
     return idempotency_keys_prune()
+
+
+@shared_task(name="orders.prep_times_learn", ignore_result=True)
+def prep_times_learn() -> int:
+    """Every merchant's preparation time learned again from its orders' history; the
+    number of merchants whose time changed."""
+    return len(merchant_prep_times_learn(samples_sql=PREP_TIME_SAMPLES_SQL))

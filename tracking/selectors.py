@@ -79,6 +79,7 @@ _TRACKING_FIELDS = (
     "updated_at",
     "buyer_id",
     "merchant__owner_id",
+    "merchant__learned_prep_time_s",
     "courier_id",
     "courier__user_id",
     "courier__name",
@@ -140,6 +141,7 @@ def order_tracking(*, user, order_id: int) -> Tracking | None:
         vehicle=row["courier__vehicle"],
         courier_to_merchant_m=row["courier_to_merchant"],
         courier_to_point_m=row["courier_to_point"],
+        learned_prep_time_s=row["merchant__learned_prep_time_s"],
     )
     courier = TrackedCourier(
         id=courier_id,

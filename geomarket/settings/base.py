@@ -344,6 +344,8 @@ CELERY_BEAT_SCHEDULE = {
     # Each merchant's open periods, kept on its row for the hours filters, reach 16 days
     # ahead; those refreshed over a day ago are refreshed again.
     "open-periods": {"task": "merchants.open_periods_refresh", "schedule": 3600.0},
+    # Each merchant's preparation time, learned from its orders of the last 28 days.
+    "learned-prep-times": {"task": "orders.prep_times_learn", "schedule": 3600.0},
     "daily-inventory-summary": {
         "task": "inventory.daily_inventory_summary",
         "schedule": crontab(hour=0, minute=0),

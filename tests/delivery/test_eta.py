@@ -3,6 +3,7 @@ import pytest
 
 from delivery.eta import OsrmProvider, geodesic_eta_seconds
 from geomarket.asgi import application
+from merchants.models import Merchant
 from tests import factories
 from tests.delivery.fake_providers import SlowProvider
 from tests.delivery.placing import in_thread, order_placed
@@ -97,6 +98,23 @@ async def test_osrm_provider_reads_the_route_duration(settings):
 
     leg = Leg(1, 52.52, 13.405, 52.5, 13.4, 2500.0)
     assert await provider.estimate(leg) == round(settings.ETA_PREPARATION_SECONDS + 321.4)
+    learned = Leg(1, 52.52, 13.405, 52.5, 13.4, 2500.0, learned_prep_time_s=90)
+    assert await provider.estimate(learned) == round(90 + 321.4)
+
+
+async def test_each_merchant_counts_its_learned_preparation_time(settings):
+    @in_thread
+    def setup():
+        learning, default = (factories.merchant(lat=52.52, lng=13.405) for _ in range(2))
+        Merchant.objects.filter(pk=learning.pk).update(learned_prep_time_s=90)
+        return learning, default
+
+    learning, default = await setup()
+    response = await post({"destination": DESTINATION, "merchant_ids": [learning.pk, default.pk]})
+    assert response.status_code == 200, response.text
+    first, second = response.json()["results"]
+    assert first["distance_m"] == second["distance_m"]
+    assert second["eta_s"] - first["eta_s"] == settings.ETA_PREPARATION_SECONDS - 90
 
 
 @pytest.mark.parametrize(

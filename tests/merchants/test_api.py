@@ -68,8 +68,11 @@ def test_create_merchant_makes_caller_the_owner(as_user):
         "timezone",
         "open_now",
         "next_opening_at",
+        "require_handover_code",
+        "prep_time_s",
     }
     assert (body["timezone"], body["open_now"], body["next_opening_at"]) == ("UTC", True, None)
+    assert (body["require_handover_code"], body["prep_time_s"]) == (False, 600)
     me = as_user(owner).get("/api/v1/auth/me/").json()
     assert me["merchant_id"] == body["id"]
     assert "merchant_owner" in me["roles"]
@@ -215,6 +218,44 @@ def test_put_replaces_the_merchant(as_user):
     assert response.status_code == 200
     assert response.json()["name"] == "Renamed"
     assert response.json()["address"]["line1"] == "Torstraße 1"
+
+
+def test_the_owner_sets_require_handover_code_by_post_patch_and_put(as_user):
+    owner = factories.user()
+    created = as_user(owner).post(MERCHANTS, merchant_body(require_handover_code=True))
+    assert created.status_code == 201
+    assert created.json()["require_handover_code"] is True
+    url = f"{MERCHANTS}{created.json()['id']}/"
+    patched = as_user(owner).patch(url, {"require_handover_code": False}, format="json")
+    assert patched.json()["require_handover_code"] is False
+    assert (
+        as_user(owner)
+        .patch(url, {"require_handover_code": True}, format="json")
+        .json()["require_handover_code"]
+    )
+    # PUT replaces the merchant: left out, the setting is its default again.
+    assert as_user(owner).put(url, merchant_body()).json()["require_handover_code"] is False
+    assert Merchant.objects.get(pk=created.json()["id"]).require_handover_code is False
+
+
+def test_an_operator_sets_require_handover_code_and_others_may_not(as_user):
+    shop = factories.merchant()
+    url = f"{MERCHANTS}{shop.pk}/"
+    body = {"require_handover_code": True}
+    assert as_user(factories.user()).patch(url, body, format="json").status_code == 403
+    assert not Merchant.objects.get(pk=shop.pk).require_handover_code
+    operator = as_user(factories.user(is_staff=True))
+    assert operator.patch(url, body, format="json").json()["require_handover_code"] is True
+    assert as_user(factories.user()).get(url).json()["require_handover_code"] is True
+
+
+def test_require_handover_code_must_be_a_boolean(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    url = f"{MERCHANTS}{shop.pk}/"
+    response = as_user(owner).patch(url, {"require_handover_code": "maybe"}, format="json")
+    assert response.status_code == 400
+    assert "require_handover_code" in response.json()
 
 
 def test_delete_removes_the_merchant_and_its_zones(as_user):

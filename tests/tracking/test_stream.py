@@ -30,6 +30,7 @@ from delivery.models import Courier
 from delivery.services import courier_create, courier_ping
 from events.services import events_publish
 from events.streams import StreamEntry, order_stream_key, order_streams_publish
+from merchants.models import Merchant
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.services import order_transition
 from tests import factories
@@ -538,6 +539,8 @@ def test_the_estimate_comes_with_each_point_as_tracking_gives_it(
     order = tracked["order"]
     customer = tracked["users"]["customer"]
     Order.objects.filter(pk=order.pk).update(status=status)
+    # While preparing, both count the merchant's learned preparation time.
+    Merchant.objects.filter(pk=order.merchant_id).update(learned_prep_time_s=123)
     stream = streams(base_url, order.pk, headers=token(customer))
     stream.message()
     ping_then_mark(tracked, status)
