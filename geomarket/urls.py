@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 from geomarket.api.schema_view import SchemaView
 from geomarket.health import healthz
 from geomarket.home import home
+from geomarket.maps.views import favicon
 
 handler400 = "geomarket.api.views.bad_request"
 handler403 = "geomarket.api.views.permission_denied"
@@ -22,6 +23,7 @@ api_v1 = [
 urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -3,7 +3,8 @@
 # Otherwise prints the exact install line and fails, so nothing half-works later.
 set -euo pipefail
 
-PACKAGES=(postgresql-15-postgis-3 redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev)
+# chromium: the browser tests (tests/browser) drive it with Playwright.
+PACKAGES=(postgresql-15-postgis-3 redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
