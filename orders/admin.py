@@ -5,6 +5,7 @@ from geomarket.maps.admin import MapAdmin
 from orders.models import (
     IdempotencyKey,
     Order,
+    OrderIncident,
     OrderItem,
     OrderNotification,
     OrderStatus,
@@ -12,6 +13,7 @@ from orders.models import (
     OutboxMessage,
 )
 from orders.services import TRANSITIONS, order_transition
+from orders.services.transitions import NEEDS_REASON
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -33,6 +35,13 @@ class OrderItemInline(_ReadOnlyInline):
 class OrderStatusChangeInline(_ReadOnlyInline):
     model = OrderStatusChange
     raw_id_fields = ("actor",)
+
+
+class OrderIncidentInline(_ReadOnlyInline):
+    model = OrderIncident
+    raw_id_fields = ("author",)
+    fields = ("kind", "note", "author", "author_role", "created_at")
+    readonly_fields = fields
 
 
 def _transition_action(to_status: str):
@@ -60,15 +69,27 @@ class OrderAdmin(MapAdmin):
     An order's lines, totals and address are what the customer was charged for, and no one
     edits them."""
 
-    list_display = ("id", "status", "merchant", "buyer", "total", "created_at", "delivered_at")
-    list_filter = ("status",)
+    list_display = (
+        "id",
+        "status",
+        "merchant",
+        "buyer",
+        "total",
+        "created_at",
+        "delivered_at",
+        "delivered_distance_m",
+    )
+    list_filter = ("status", "failure_reason")
     search_fields = ("id", "merchant__name", "buyer__username")
     list_select_related = ("merchant", "buyer")
-    inlines = [OrderItemInline, OrderStatusChangeInline]
+    # The handover code's hash and salt are the server's alone; nobody reads them here.
+    exclude = ("handover_code_hash",)
+    inlines = [OrderItemInline, OrderStatusChangeInline, OrderIncidentInline]
+    # A failed delivery needs its reason, which an action has no place to ask for.
     actions = [
         _transition_action(status)
         for status in OrderStatus
-        if any(to == status for _, to in TRANSITIONS)
+        if any(to == status for _, to in TRANSITIONS) and status not in NEEDS_REASON
     ]
 
     def has_add_permission(self, request):
@@ -77,6 +98,27 @@ class OrderAdmin(MapAdmin):
     def has_change_permission(self, request, obj=None):
         # The change page opens read-only; the list's actions stay available.
         return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrderIncident)
+class OrderIncidentAdmin(admin.ModelAdmin):
+    """Incidents as their parties reported them: append-only, so read here and never
+    written."""
+
+    list_display = ("id", "order", "kind", "author_role", "author", "created_at")
+    list_filter = ("kind", "author_role")
+    search_fields = ("order__id", "note", "author__username")
+    list_select_related = ("order", "author")
+    raw_id_fields = ("order", "author")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.json_pages import counted_json_page
-from geomarket.api.pagination import page_of
+from geomarket.api.pagination import page_of, paginated_response
 from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
@@ -20,11 +20,12 @@ from orders.selectors import (
     merchant_order_page,
     order_detail,
     order_detail_json,
+    order_incidents,
     order_list_page,
     order_stats,
     orders_visible_to,
 )
-from orders.services import OrderLine, order_place, order_transition
+from orders.services import OrderLine, order_incident_add, order_place, order_transition
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
@@ -110,6 +111,12 @@ class OrderDetailApi(APIView):
         return HttpResponse(body, content_type="application/json")
 
 
+def _visible(request, order_id: int) -> None:
+    """404 unless the caller sees the order (`orders_visible_to`), as its detail answers."""
+    if not orders_visible_to(user=request.user).filter(pk=order_id).exists():
+        raise Order.DoesNotExist
+
+
 class OrderStatusApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -119,8 +126,7 @@ class OrderStatusApi(APIView):
         tags=["orders"],
     )
     def post(self, request, order_id: int):
-        if not orders_visible_to(user=request.user).filter(pk=order_id).exists():
-            raise Order.DoesNotExist
+        _visible(request, order_id)
         payload = serializers.OrderStatusInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         order_transition(
@@ -128,8 +134,46 @@ class OrderStatusApi(APIView):
             actor=request.user,
             to_status=payload.validated_data["status"],
             reason=payload.validated_data["reason"],
+            handover_code=payload.validated_data["handover_code"],
         )
-        return Response(serializers.order_detail_payload(_detail(request, order_id)))
+        order = _detail(request, order_id)
+        return Response(serializers.order_detail_payload(order, viewer_id=request.user.pk))
+
+
+class OrderIncidentsApi(APIView):
+    """An order's incidents: read and added by those who see the order (its customer,
+    its merchant's owner, its courier, operators); append-only, so no other method."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses=page_of(serializers.IncidentSerializer),
+        operation_id="orders_incidents_list",
+        tags=["orders"],
+    )
+    def get(self, request, order_id: int):
+        _visible(request, order_id)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=order_incidents(order_id=order_id),
+            render=serializers.incident_rows_payload,
+        )
+
+    @extend_schema(
+        request=serializers.IncidentInputSerializer,
+        responses={201: serializers.IncidentSerializer},
+        operation_id="orders_incidents_create",
+        tags=["orders"],
+    )
+    def post(self, request, order_id: int):
+        _visible(request, order_id)
+        payload = serializers.IncidentInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        incident = order_incident_add(
+            order_id=order_id, author=request.user, **payload.validated_data
+        )
+        return Response(serializers.incident_payload(incident), status=status.HTTP_201_CREATED)
 
 
 class OrderStatsApi(APIView):

@@ -1,8 +1,9 @@
 import functools
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import CharField, Count, F, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.expressions import RawSQL
 
 from geomarket.accounts.roles import is_operator
@@ -11,17 +12,21 @@ from geomarket.api.pagination import CountedPage
 from geomarket.shapes import Shape, json_array_sql
 from geomarket.sql import CompiledQuery, LiteralStatement, fetch_all
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
+from orders.handover import handover_code_shown
 from orders.models import (
     ACTIVE_DELIVERY_STATUSES,
     REVENUE_STATUSES,
     WAITING_STATUSES,
     Order,
+    OrderIncident,
     OrderItem,
     OrderStatus,
     OrderStatusChange,
 )
 from orders.shapes import (
     ADDRESS_TEXT_FIELDS,
+    HANDOVER_CODE,
+    INCIDENT,
     MERCHANT_ORDER,
     ORDER,
     ORDER_DETAIL,
@@ -68,6 +73,10 @@ def _with_details(orders: QuerySet[Order]) -> QuerySet[Order]:
     return orders.select_related("merchant", "delivery_address").prefetch_related(LINES)
 
 
+# An order delivered farther than this from its address is worth an operator's look.
+DELIVERED_FAR_M = 200
+
+
 def _listed(
     orders: QuerySet[Order],
     *,
@@ -75,9 +84,12 @@ def _listed(
     merchant_id: int | None = None,
     created_after=None,
     created_before=None,
+    delivered_far: bool = False,
 ) -> QuerySet[Order]:
     if status:
         orders = orders.filter(status=status)
+    if delivered_far:
+        orders = orders.filter(delivered_distance_m__gt=DELIVERED_FAR_M)
     if merchant_id is not None:
         orders = orders.filter(merchant_id=merchant_id)
     if created_after is not None:
@@ -89,7 +101,7 @@ def _listed(
 
 def order_list(*, user, **filters) -> QuerySet[Order]:
     """The orders `user` sees (`orders_visible_to`) that pass the list's `filters`
-    (status, merchant_id, created_after, created_before), newest first."""
+    (status, merchant_id, created_after, created_before, delivered_far), newest first."""
     return _listed(orders_visible_to(user=user), **filters)
 
 
@@ -157,17 +169,20 @@ _STAND_INS = {
     "created_after": datetime(1901, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
     "created_before": datetime(1901, 2, 3, 4, 5, 6, 8, tzinfo=UTC),
 }
+# Filters that take no value of the call's: given, they are a fixed condition.
+_FIXED_FILTERS = {"delivered_far": True}
 
 
 @functools.cache
 def _order_list_pages(*, operator: bool, filters: frozenset[str]) -> CompiledJsonPages:
     # One compiled statement per caller kind (operators see every order) and set of
     # filters given.
-    given = {name: _STAND_INS[name] for name in filters}
+    given = {name: _STAND_INS[name] for name in filters if name in _STAND_INS}
+    fixed = {name: value for name, value in _FIXED_FILTERS.items() if name in filters}
     orders = Order.objects.all() if operator else orders_visible_to_id(user_id=_USER)
     return CompiledJsonPages(
         ORDER,
-        _listed(orders, **given),
+        _listed(orders, **given, **fixed),
         rows=order_rows,
         slots={**given, **({} if operator else {"user": _USER})},
         bounded=True,
@@ -178,32 +193,59 @@ def order_list_page(*, user, offset: int, limit: int, **filters) -> CountedPage:
     """Page `offset`, `limit` of `order_list(user=user, **filters)` as its JSON text
     (`ORDER` objects), and the count of all of it, exact up to `ORDER_COUNT_BOUND` and the
     planner's estimate past it (`count_is_estimate`)."""
-    given = {name: value for name, value in filters.items() if value not in (None, "")}
+    given = {
+        name: value
+        for name, value in filters.items()
+        if value is not None and value != "" and _FIXED_FILTERS.get(name, value) == value
+    }
     operator = is_operator(user)
     pages = _order_list_pages(operator=operator, filters=frozenset(given))
+    values = {name: value for name, value in given.items() if name not in _FIXED_FILTERS}
     if not operator:
-        given["user"] = user.pk
-    return pages.read(offset=offset, limit=limit, count_bound=ORDER_COUNT_BOUND, **given)
+        values["user"] = user.pk
+    return pages.read(offset=offset, limit=limit, count_bound=ORDER_COUNT_BOUND, **values)
 
 
 @functools.cache
 def _order_detail_compiled(*, operator: bool) -> tuple[CompiledQuery, LiteralStatement]:
     orders = Order.objects.all() if operator else orders_visible_to_id(user_id=_USER)
-    rows = order_rows(orders.filter(pk=_ORDER)).annotate(history_json=_HISTORY_JSON)
+    rows = order_rows(orders.filter(pk=_ORDER)).annotate(
+        history_json=_HISTORY_JSON,
+        **{HANDOVER_CODE.column: Value(None, output_field=CharField())},
+        code_buyer_id=F("buyer_id"),
+        code_hash=F("handover_code_hash"),
+    )
     compiled = CompiledQuery(rows, slots={"order": _ORDER, **({} if operator else {"user": _USER})})
     # Only a compiled statement and a declared shape go in.
-    sql = f"SELECT {ORDER_DETAIL.json_sql(alias='r')} FROM ({compiled.sql}) r"  # noqa: S608
+    sql = (
+        f"SELECT {ORDER_DETAIL.json_sql(alias='r')}, r.code_buyer_id, r.status, r.code_hash"  # noqa: S608
+        f" FROM ({compiled.sql}) r"
+    )
     return compiled, LiteralStatement(sql)
+
+
+# How the answer PostgreSQL renders ends: with the handover code, null (`HANDOVER_CODE`).
+_NO_HANDOVER_CODE = f'"{HANDOVER_CODE.name}":null}}'
 
 
 def order_detail_json(*, user, order_id: int) -> str | None:
     """The order's answer (`ORDER_DETAIL`) as JSON text, rendered by PostgreSQL; None
-    when `user` may not see it (`orders_visible_to`)."""
+    when `user` may not see it (`orders_visible_to`). The handover code, which only the
+    server's key derives, is put in by Python for the order's customer."""
     operator = is_operator(user)
     compiled, statement = _order_detail_compiled(operator=operator)
     values = {"order": order_id} if operator else {"order": order_id, "user": user.pk}
     rows = statement.fetch_all(compiled.params(**values))
-    return rows[0][0] if rows else None
+    if not rows:
+        return None
+    body, buyer_id, status, code_hash = rows[0]
+    code = handover_code_shown(
+        viewer_id=user.pk, buyer_id=buyer_id, status=status, order_id=order_id, code_hash=code_hash
+    )
+    if code is None:
+        return body
+    assert body.endswith(_NO_HANDOVER_CODE)  # noqa: S101 - the shape's last field
+    return f"{body.removesuffix('null}')}{json.dumps(code)}}}"
 
 
 def order_detail(*, user, order_id: int) -> Order | None:
@@ -213,6 +255,15 @@ def order_detail(*, user, order_id: int) -> Order | None:
         .prefetch_related(history)
         .filter(pk=order_id)
         .first()
+    )
+
+
+def order_incidents(*, order_id: int) -> QuerySet:
+    """The order's incidents, oldest first, as rows of `INCIDENT`'s columns."""
+    return (
+        OrderIncident.objects.filter(order_id=order_id)
+        .order_by("created_at", "id")
+        .values(*INCIDENT.columns)
     )
 
 
@@ -267,11 +318,14 @@ def order_stats(*, merchant_id: int | None) -> dict:
 # so the SQL naming it lives here; delivery runs these functions or composes these
 # fragments into its own statements, in the same round trips as before.
 
+# Oldest first, so that past `cap` waiting orders the oldest are the ones assigned (the
+# waiting orders' index is in this order); SKIP LOCKED never waits, so the order of the
+# locks cannot deadlock.
 WAITING_ORDERS_LOCK_SQL = """
 SELECT id, created_at FROM orders_order
 WHERE courier_id IS NULL AND status = ANY(%(waiting)s)
   AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
-ORDER BY id
+ORDER BY created_at, id
 LIMIT %(cap)s
 FOR UPDATE SKIP LOCKED
 """
@@ -279,7 +333,7 @@ FOR UPDATE SKIP LOCKED
 
 def orders_waiting_lock(*, order_ids: list[int] | None, limit: int) -> list[tuple[int, datetime]]:
     """Lock up to `limit` waiting orders (`WAITING_STATUSES`, no courier), of `order_ids`
-    when given: `(id, created_at)` rows, locked by id with SKIP LOCKED, so concurrent
+    when given, oldest first: `(id, created_at)` rows, locked with SKIP LOCKED, so concurrent
     callers share out the orders and never take one twice. Call it inside a transaction."""
     return fetch_all(
         WAITING_ORDERS_LOCK_SQL,

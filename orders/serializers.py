@@ -3,8 +3,10 @@ from rest_framework import serializers
 from geomarket.api.fields import IdField, MoneyField, StrictIntegerField
 from geomarket.shapes import money
 from merchants.serializers import AddressSerializer
-from orders.models import OrderStatus
-from orders.shapes import ADDRESS_TEXT_FIELDS, MERCHANT_ORDER, ORDER, ORDER_DETAIL
+from orders.handover import MAX_FAILURES, handover_code_shown
+from orders.models import FailureReason, IncidentKind, OrderStatus
+from orders.selectors import DELIVERED_FAR_M
+from orders.shapes import ADDRESS_TEXT_FIELDS, INCIDENT, MERCHANT_ORDER, ORDER, ORDER_DETAIL
 
 
 class OrderLineSerializer(serializers.Serializer):
@@ -41,7 +43,26 @@ class OrderCreateSerializer(serializers.Serializer):
 
 class OrderStatusInputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices)
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why; for `failed` required, one of: "
+        + ", ".join(f"`{value}`" for value in FailureReason.values)
+        + ".",
+    )
+    handover_code = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For `delivered`, when the order was given a handover code at pickup (its"
+        " merchant requires one): the 4 digits the customer tells the courier. Missing or"
+        f" wrong: 409 `handover_code_mismatch` (a wrong one counts a try); after"
+        f" {MAX_FAILURES} wrong codes 409 `handover_locked`, whatever the code, and only an"
+        " operator (who needs no code) may deliver it.",
+    )
 
 
 # The schema's serializers of the order answers, from their shapes (`orders.shapes`).
@@ -96,13 +117,21 @@ def order_payload(order) -> dict:
     return ORDER.render(_order_row(order))
 
 
-def order_detail_payload(order) -> dict:
-    """The order's answer with its history (`ORDER_DETAIL`), built in Python."""
+def order_detail_payload(order, *, viewer_id: int | None = None) -> dict:
+    """The order's answer with its history (`ORDER_DETAIL`), built in Python, as the user
+    `viewer_id` sees it (the handover code is its customer's alone)."""
     history = [
         (change.from_status, change.to_status, change.actor_id, change.reason, change.created_at)
         for change in order.history.all()
     ]
-    return ORDER_DETAIL.render((*_order_row(order), history))
+    code = handover_code_shown(
+        viewer_id=viewer_id,
+        buyer_id=order.buyer_id,
+        status=order.status,
+        order_id=order.pk,
+        code_hash=order.handover_code_hash,
+    )
+    return ORDER_DETAIL.render((*_order_row(order), history, code))
 
 
 class OrderFilterSerializer(serializers.Serializer):
@@ -110,6 +139,14 @@ class OrderFilterSerializer(serializers.Serializer):
     merchant_id = IdField(required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
+    delivered_far = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: only orders delivered more than"
+        f" {DELIVERED_FAR_M} m (geodesic) from their delivery point, by where the courier"
+        " was when it said delivered (`delivered_distance_m`); for operators' review of"
+        " doubtful deliveries, over the orders the caller sees.",
+    )
 
 
 class OrderStatsParamsSerializer(serializers.Serializer):
@@ -127,3 +164,21 @@ def order_stats_payload(stats: dict) -> dict:
     request, cost more CPU than the statement. It remains the schema; a test holds the
     two equal."""
     return {**stats, "revenue": money(stats["revenue"])}
+
+
+class IncidentInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=IncidentKind.choices)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+IncidentSerializer = INCIDENT.serializer()
+
+
+def incident_rows_payload(rows) -> list[dict]:
+    """`INCIDENT` objects from rows of its columns (`orders.selectors.order_incidents`)."""
+    return INCIDENT.render_rows([[row[column] for column in INCIDENT.columns] for row in rows])
+
+
+def incident_payload(incident) -> dict:
+    """The `INCIDENT` object of an incident just recorded."""
+    return INCIDENT.render([getattr(incident, column) for column in INCIDENT.columns])

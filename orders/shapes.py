@@ -18,7 +18,7 @@ from geomarket.shapes import (
     Shape,
     choice,
 )
-from orders.models import OrderStatus
+from orders.models import IncidentKind, OrderStatus
 
 
 def _money(max_digits: int) -> Kind:
@@ -122,9 +122,25 @@ ORDER_HISTORY = Shape(
     ),
 )
 
+# The handover code comes last: PostgreSQL renders it null, and the answer to the
+# order's customer is given the code in its place (`orders.selectors.order_detail_json`).
+HANDOVER_CODE = Field(
+    "handover_code",
+    TEXT,
+    null=True,
+    source="handover_code",
+    help_text="The 4-digit code the customer tells the courier at the door, when the"
+    " merchant requires one: shown to the order's customer alone, while the order is"
+    " picked_up; null otherwise and to everyone else.",
+)
+
 ORDER_DETAIL = Shape(
     "OrderDetail",
-    (*ORDER.fields, Field("history", shape=ORDER_HISTORY, many=True, source="history_json")),
+    (
+        *ORDER.fields,
+        Field("history", shape=ORDER_HISTORY, many=True, source="history_json"),
+        HANDOVER_CODE,
+    ),
 )
 
 # An order in its merchant's list.
@@ -136,5 +152,22 @@ MERCHANT_ORDER = Shape(
         Field("created_at", DATETIME),
         Field("total_items", INTEGER),
         Field("total", _money(12)),
+    ),
+)
+
+# An incident of an order (`orders.services.incidents`).
+INCIDENT = Shape(
+    "OrderIncident",
+    (
+        Field("id", INTEGER),
+        Field("kind", choice(IncidentKind)),
+        Field("note", TEXT),
+        Field(
+            "author_role",
+            TEXT,
+            help_text="The author's role towards the order: customer, owner, courier or"
+            " operator; of several, the first of operator, owner, courier, customer.",
+        ),
+        Field("created_at", DATETIME),
     ),
 )

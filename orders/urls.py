@@ -7,6 +7,7 @@ order_urlpatterns = [
     path("stats/", apis.OrderStatsApi.as_view(), name="order-stats"),
     path("<int:order_id>/", apis.OrderDetailApi.as_view(), name="order-detail"),
     path("<int:order_id>/status/", apis.OrderStatusApi.as_view(), name="order-status"),
+    path("<int:order_id>/incidents/", apis.OrderIncidentsApi.as_view(), name="order-incidents"),
 ]
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from delivery.eta import order_eta_seconds
 from geomarket.accounts.roles import is_operator
 from geomarket.shapes import coordinates
 from geomarket.sql import CompiledQuery, fetch_all
+from orders.handover import handover_code_shown
 from orders.models import Order, OrderStatus
 from orders.selectors import orders_visible_to, orders_visible_to_id
 from orders.services.transitions import order_roles_of
@@ -48,6 +49,8 @@ class Tracking:
     courier: "TrackedCourier | None"
     eta_s: int | None
     updated_at: datetime
+    # The order's handover code, for its customer alone (`handover_code_shown`).
+    handover_code: str | None = None
 
 
 def _tracked_orders(*, user, order_id: int) -> QuerySet[Order]:
@@ -76,6 +79,7 @@ class TrackedCourier:
 # distances its estimate needs (`_TRACKING_DISTANCES`).
 _TRACKING_FIELDS = (
     "status",
+    "handover_code_hash",
     "updated_at",
     "buyer_id",
     "merchant__owner_id",
@@ -155,4 +159,11 @@ def order_tracking(*, user, order_id: int) -> Tracking | None:
         courier=courier if visible else None,
         eta_s=eta_s,
         updated_at=row["updated_at"],
+        handover_code=handover_code_shown(
+            viewer_id=user.pk,
+            buyer_id=row["buyer_id"],
+            status=status,
+            order_id=order_id,
+            code_hash=row["handover_code_hash"],
+        ),
     )

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from delivery.models import Vehicle
 from geomarket.api.fields import GeoJSONPointField, format_datetime
 from orders.models import OrderStatus
+from orders.shapes import HANDOVER_CODE
 
 
 class TrackedCourierSerializer(serializers.Serializer):
@@ -26,6 +27,7 @@ class OrderTrackingSerializer(serializers.Serializer):
         help_text="Seconds until delivery, estimated; null once delivered, cancelled or rejected.",
     )
     updated_at = serializers.DateTimeField()
+    handover_code = serializers.CharField(allow_null=True, help_text=HANDOVER_CODE.help_text)
 
 
 def _maybe_moment(value):
@@ -52,6 +54,7 @@ def tracking_payload(tracking) -> dict:
         },
         "eta_s": tracking.eta_s,
         "updated_at": format_datetime(tracking.updated_at),
+        "handover_code": tracking.handover_code,
     }
 
 

@@ -1,6 +1,8 @@
 """Moving orders through their states."""
 
+from django.contrib.gis.db.models.functions import Distance
 from django.db import connection, transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from events.models import EventType
@@ -10,7 +12,9 @@ from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError, NotFound
 from geomarket.hooks import hook_call
 from inventory.services import stock_return
+from merchants.models import Address
 from merchants.services import slot_release
+from orders.handover import MAX_FAILURES, handover_code_hash_new, handover_code_matches
 from orders.models import FailureReason, Order, OrderItem, OrderStatus, OrderStatusChange
 
 
@@ -36,10 +40,14 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 GIVING_BACK = frozenset({OrderStatus.CANCELLED, OrderStatus.RETURNED})
 
 
+# The statuses an order takes only with a reason, one of `FailureReason`.
+NEEDS_REASON = frozenset({OrderStatus.FAILED})
+
+
 def _reason_checked(*, to_status: str, reason: str) -> None:
     """A failed delivery says why, as one of `FailureReason` (400 otherwise): checked
     before any lock, as the body's other fields are."""
-    if to_status == OrderStatus.FAILED and reason not in FailureReason.values:
+    if to_status in NEEDS_REASON and reason not in FailureReason.values:
         raise DomainError(
             f"A failed delivery needs a reason, one of: {', '.join(FailureReason.values)}.",
             field="reason",
@@ -65,16 +73,87 @@ def order_courier_user_id(order: Order) -> int | None:
     return order.courier.user_id if order.courier_id is not None else None
 
 
-@transaction.atomic
-def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") -> Order:
+class HandoverCodeMismatch(Conflict):
+    code = "handover_code_mismatch"
+    default_message = "The handover code is missing or wrong."
+
+
+class HandoverLocked(Conflict):
+    code = "handover_locked"
+    default_message = (
+        f"{MAX_FAILURES} wrong handover codes were given: only an operator may deliver"
+        " this order now."
+    )
+
+
+def order_transition(
+    *, order_id: int, actor, to_status: str, reason: str = "", handover_code: str = ""
+) -> Order:
     """Move an order to `to_status` if the contract allows it for this actor, else 409.
 
     The order row is locked first, so two concurrent transitions cannot both start from
     the same state; cancelling, and returning a failed delivery, put the stock back and
     free the order's delivery slot in the same transaction (after the stock, as
     placement books it). `failed` takes its `reason` from `FailureReason` (400 else).
+
+    An order given a handover code at pickup is delivered only with that code (operators
+    need none). A wrong code is counted under the same row lock and refused with 409;
+    the count commits with the transaction, and the refusal is raised only after it, so
+    the tries add up although each request fails (a caller's own enclosing transaction
+    keeps or drops the count with the rest of its work).
     """
     _reason_checked(to_status=to_status, reason=reason)
+    with transaction.atomic():
+        order, refusal = _order_transition_locked(
+            order_id=order_id,
+            actor=actor,
+            to_status=to_status,
+            reason=reason,
+            handover_code=handover_code,
+        )
+    if refusal is not None:
+        raise refusal
+    return order
+
+
+def _handover_refusal(*, order: Order, handover_code: str) -> Conflict | None:
+    """None when `handover_code` is the locked order's code; else the refusal, a wrong
+    code counted first. A missing code is refused but not counted: it guesses nothing."""
+    if order.handover_failures >= MAX_FAILURES:
+        return HandoverLocked()
+    if not handover_code:
+        return HandoverCodeMismatch("This order is delivered only with its handover code.")
+    if handover_code_matches(
+        order_id=order.pk, code_hash=order.handover_code_hash, code=handover_code
+    ):
+        return None
+    Order.objects.filter(pk=order.pk).update(handover_failures=F("handover_failures") + 1)
+    return HandoverCodeMismatch()
+
+
+def _delivered_where(*, order_id: int) -> None:
+    """Record where the order's courier is now as where it was delivered, with the
+    geodesic distance (geography, on the spheroid) from the delivery point; both stay
+    NULL when it has no courier or the courier no point.
+
+    The courier's point is read through the order's own relation, in this statement:
+    orders sits below delivery in the import layers and imports none of it, as
+    `order_roles_of` reads the courier's user."""
+    courier = Order._meta.get_field("courier").related_model
+    point = Subquery(courier.objects.filter(pk=OuterRef("courier_id")).values("location")[:1])
+    address = Subquery(
+        Address.objects.filter(pk=OuterRef("delivery_address_id")).values("location")[:1]
+    )
+    Order.objects.filter(pk=order_id).update(
+        delivered_location=point, delivered_distance_m=Distance(point, address)
+    )
+
+
+def _order_transition_locked(
+    *, order_id: int, actor, to_status: str, reason: str, handover_code: str
+) -> tuple[Order, Conflict | None]:
+    """`order_transition`'s work in its transaction: the order, and the refusal to raise
+    once the transaction has committed what it must keep (a wrong handover code)."""
     order = (
         # No join to the courier: when an assignment commits while this waits for the lock,
         # PostgreSQL rechecks the order row but not a joined courier row.
@@ -91,9 +170,18 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
         raise TransitionNotAllowed(f"An order that is {order.status} cannot become {to_status}.")
     if not (roles & allowed_roles or "operator" in roles):
         raise TransitionNotAllowed(f"You may not move this order to {to_status}.")
+    # The code is asked of the orders that were given one at pickup, whatever the
+    # merchant's setting says now.
+    if to_status == OrderStatus.DELIVERED and order.handover_code_hash and "operator" not in roles:
+        refusal = _handover_refusal(order=order, handover_code=handover_code)
+        if refusal is not None:
+            return order, refusal
     from_status = order.status
     order.status = to_status
     update_fields = ["status", "updated_at"]
+    if to_status == OrderStatus.PICKED_UP and order.merchant.require_handover_code:
+        order.handover_code_hash = handover_code_hash_new(order_id=order.pk)
+        update_fields.append("handover_code_hash")
     if to_status == OrderStatus.DELIVERED:
         order.delivered_at = timezone.now()
         update_fields.append("delivered_at")
@@ -101,6 +189,8 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
         order.failure_reason = reason
         update_fields.append("failure_reason")
     order.save(update_fields=update_fields)
+    if to_status == OrderStatus.DELIVERED:
+        _delivered_where(order_id=order.pk)
     if to_status in GIVING_BACK:
         stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
         if order.slot_starts_at is not None:
@@ -117,7 +207,7 @@ def order_transition(*, order_id: int, actor, to_status: str, reason: str = "") 
         order_id=order.pk,
         data={"from_status": from_status, "to_status": to_status, "reason": reason},
     )
-    return order
+    return order, None
 
 
 _COURIER_SET_SQL = """
