@@ -3,10 +3,12 @@ reference (every pair's geodesic, SciPy's assignment), alone and through the ser
 PostGIS, and the same answer for the same state."""
 
 import random
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from scipy.optimize import linear_sum_assignment
 
 from delivery.assignment import NEAREST, assignment_solve, chords, earth_centred, reach_band
@@ -226,3 +228,18 @@ def test_the_same_state_gets_the_same_answer(make_courier):
             transaction.set_rollback(True)
     assert len(answers[0].assignments) == 14
     assert all(answer == answers[0] for answer in answers[1:])
+
+
+@pytest.mark.django_db
+def test_past_the_orders_a_call_takes_the_oldest_are_taken(make_courier, monkeypatch):
+    """More orders wait than one call takes: the oldest are the ones it takes, whatever
+    their ids."""
+    monkeypatch.setattr("delivery.services.MAX_ORDERS_PER_ASSIGNMENT", 2)
+    placed = city_orders(random.Random(2), count=4, radius_m=500)
+    now = timezone.now()
+    for order, age_minutes in zip(placed, [1, 20, 30, 10], strict=True):
+        Order.objects.filter(pk=order.pk).update(created_at=now - timedelta(minutes=age_minutes))
+    lat, lng = random_point(random.Random(3), radius_m=100)
+    make_courier(lat=lat, lng=lng, capacity=4)
+    result = orders_assign_priority()
+    assert [a["order_id"] for a in result.assignments] == [placed[2].pk, placed[1].pk]
