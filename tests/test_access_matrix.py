@@ -9,7 +9,7 @@ import pytest
 from delivery.models import Courier
 from delivery.services import courier_create
 from inventory.models import Inventory
-from orders.models import Order, OrderItem, OrderStatusChange
+from orders.models import Order, OrderIncident, OrderItem, OrderStatusChange
 from tests import factories
 from tests.market import ORDERS, api_client_as, build_market, order_body
 from tests.rows import rows
@@ -17,7 +17,7 @@ from tests.rows import rows
 pytestmark = pytest.mark.django_db
 
 # What the requests of the matrix could write: a refusal must leave all of it as it was.
-STATE = (Order, OrderItem, OrderStatusChange, Courier, Inventory)
+STATE = (Order, OrderItem, OrderStatusChange, OrderIncident, Courier, Inventory)
 
 ROLES = [
     "anonymous",
@@ -100,6 +100,38 @@ CASES = [
             "courier": 200,
             "other_courier": 404,
             "operator": 200,
+        },
+    ),
+    (
+        "order incidents",
+        "get",
+        lambda w: f"{ORDERS}{w['order'].pk}/incidents/",
+        None,
+        {
+            "anonymous": 401,
+            "customer": 200,
+            "other_customer": 404,
+            "owner": 200,
+            "other_owner": 404,
+            "courier": 200,
+            "other_courier": 404,
+            "operator": 200,
+        },
+    ),
+    (
+        "order incident report",
+        "post",
+        lambda w: f"{ORDERS}{w['order'].pk}/incidents/",
+        {"kind": "late"},
+        {
+            "anonymous": 401,
+            "customer": 201,
+            "other_customer": 404,
+            "owner": 201,
+            "other_owner": 404,
+            "courier": 201,
+            "other_courier": 404,
+            "operator": 201,
         },
     ),
     (
