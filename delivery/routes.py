@@ -16,24 +16,31 @@ nowhere.
    - each slotted drop-off inside its slot. When VROOM cannot keep every slot, it solves
      again with drop-offs kept only from their slot's start: the stops it then makes
      after their slot's end are flagged `late`.
-   A solver error, an exhausted budget, or an answer that breaks a rule (checked by
-   `route_valid`) gives the greedy plan instead (`route_greedy`), marked as such.
+   The solve runs in a child process (`delivery.route_solver`: pyvroom holds the GIL).
+   A solver error, an exhausted budget (the child not answering within it and a grace),
+   or an answer that breaks a rule (checked by `route_valid`) gives the greedy plan
+   instead (`route_greedy`), marked as such.
 4. Time the sequence by one rule, whichever solver ordered it (`route_timing`).
 """
 
+import itertools
+import json
 import logging
 import math
+import select
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-import numpy as np
-import vroom
 from django.conf import settings
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
+from delivery import route_solver
 from delivery.eta import GeodesicProvider, TravelTable, configured_provider
 from delivery.models import Courier
 from delivery.shapes import ROUTE, RouteSolver, StopKind
@@ -42,9 +49,6 @@ from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
-# VROOM's most thorough search: 30 orders (61 points) take about half a second on one
-# core, inside the budget; a plan uses one thread, as a request uses one core.
-EXPLORATION_LEVEL = 5
 # A window's end when only its start is kept: later than any plan ends.
 _NO_END = 2**31 - 1
 
@@ -161,61 +165,127 @@ def route_greedy(problem: RouteProblem) -> list[int]:
     return sequence
 
 
+class _Solver:
+    """The child process that solves routes (`delivery.route_solver`), one request at a
+    time: pyvroom holds the GIL while it solves. Each request has a number, which its
+    answer repeats: the late answer of a request given up is read and dropped by the next
+    one, rather than the child stopped and started again (seconds of imports on a busy
+    machine)."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "delivery.route_solver"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=settings.BASE_DIR,
+            text=True,
+        )
+        try:
+            if self._line(SOLVER_START_SECONDS) != route_solver.READY:
+                raise ChildProcessError("the route solver did not start")
+        except Exception:
+            self.stop()
+            raise
+
+    def _line(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.process.stdout], [], [], max(timeout, 0))
+        if not ready:
+            raise TimeoutError("the route solver did not answer in time")
+        line = self.process.stdout.readline()
+        if not line:
+            raise ChildProcessError("the route solver ended")
+        return line.strip()
+
+    def solve(self, request: dict, *, timeout: float) -> list[int] | None:
+        number = next(_request_numbers)
+        deadline = time.monotonic() + timeout
+        self.process.stdin.write(json.dumps({**request, "id": number}) + "\n")
+        self.process.stdin.flush()
+        while True:
+            answer = json.loads(self._line(deadline - time.monotonic()))
+            if answer.get("id") == number:
+                break
+        if "error" in answer:
+            raise RuntimeError(f"the route solver failed: {answer['error']}")
+        return answer["order"]
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+# The server process's solver, started by its first route; started again by the next
+# route when it has ended or broken its protocol.
+_solver: _Solver | None = None
+_request_numbers = itertools.count(1)
+_solver_lock = threading.Lock()
+# How long the child may take to start (it imports numpy and vroom), outside any budget.
+SOLVER_START_SECONDS = 30.0
+# What a solve may take beyond its budget before its plan is given up for the greedy one:
+# VROOM stops its search at the budget, then answers.
+SOLVER_GRACE_SECONDS = 0.25
+
+
+def _solver_started() -> _Solver:
+    global _solver
+    if _solver is None or _solver.process.poll() is not None:
+        _solver = _Solver()
+    return _solver
+
+
+def _solve(request: dict, *, seconds: float) -> list[int] | None:
+    """The child's answer to `request` within `seconds` and the grace, else an error."""
+    global _solver
+    if not _solver_lock.acquire(timeout=seconds):
+        raise TimeoutError("another route is being solved")
+    try:
+        solver = _solver_started()
+        try:
+            return solver.solve(request, timeout=seconds + SOLVER_GRACE_SECONDS)
+        except TimeoutError:
+            raise
+        except (OSError, ValueError):
+            # Ended, or answering what is not its protocol: the next route starts another.
+            solver.stop()
+            _solver = None
+            raise
+    finally:
+        _solver_lock.release()
+
+
 def _vroom_sequence(problem: RouteProblem, *, keep_ends: bool, seconds: float) -> list[int] | None:
     """VROOM's order of the stops, each drop-off in its slot (only from its start unless
-    `keep_ends`); None when it leaves a stop out (no plan keeps every slot)."""
-    durations = np.asarray(problem.table.durations_s, dtype=np.uint32)
-    start = problem.start
-    if start is None:
-        # VROOM's vehicles start somewhere: a point nothing is any time from or to.
-        start = len(durations)
-        durations = np.pad(durations, ((0, 1), (0, 1)))
-    solver = vroom.Input()
-    solver.set_durations_matrix(profile="car", matrix_input=durations)
-    solver.add_vehicle(vroom.Vehicle(id=0, start=start, capacity=vroom.Amount([problem.capacity])))
+    `keep_ends`); None when it leaves a stop out (no plan keeps every slot). Raises
+    `TimeoutError` when the child takes longer than `seconds` and the grace."""
 
-    def windows(stop: RouteStop) -> list:
+    def window(stop: RouteStop) -> tuple[int, int] | None:
         if stop.opens_s is None:
-            return []
-        return [vroom.TimeWindow(stop.opens_s, stop.closes_s if keep_ends else _NO_END)]
+            return None
+        return stop.opens_s, stop.closes_s if keep_ends else _NO_END
 
     dropoffs = {
         stop.order_id: index
         for index, stop in enumerate(problem.stops)
         if stop.kind == StopKind.DROPOFF
     }
+    shipments, jobs = [], []
     for index, stop in enumerate(problem.stops):
         if stop.kind == StopKind.PICKUP:
-            dropoff = dropoffs[stop.order_id]
-            solver.add_shipment(
-                vroom.ShipmentStep(id=index, location=stop.point),
-                vroom.ShipmentStep(
-                    id=dropoff,
-                    location=problem.stops[dropoff].point,
-                    time_windows=windows(problem.stops[dropoff]),
-                ),
-                amount=vroom.Amount([1]),
+            dropoff = problem.stops[dropoffs[stop.order_id]]
+            shipments.append(
+                (index, stop.point, dropoffs[stop.order_id], dropoff.point, window(dropoff))
             )
         elif stop.order_id in problem.on_board:
-            solver.add_job(
-                vroom.Job(
-                    id=index,
-                    location=stop.point,
-                    delivery=vroom.Amount([1]),
-                    time_windows=windows(stop),
-                )
-            )
-    solution = solver.solve(
-        exploration_level=EXPLORATION_LEVEL, nb_threads=1, timeout=timedelta(seconds=seconds)
-    ).to_dict()
-    if solution["unassigned"]:
-        return None
-    return [
-        step["id"]
-        for route in solution["routes"]
-        for step in route["steps"]
-        if step["type"] in ("job", "pickup", "delivery")
-    ]
+            jobs.append((index, stop.point, window(stop)))
+    request = {
+        "durations": problem.table.durations_s,
+        "start": problem.start,
+        "capacity": problem.capacity,
+        "shipments": shipments,
+        "jobs": jobs,
+        "seconds": seconds,
+    }
+    return _solve(request, seconds=seconds)
 
 
 def route_sequence(problem: RouteProblem, *, seconds: float) -> tuple[list[int], str]:
@@ -223,11 +293,15 @@ def route_sequence(problem: RouteProblem, *, seconds: float) -> tuple[list[int],
     keeping the slots if it can, else their starts only; else the greedy plan."""
     if not problem.stops:
         return [], RouteSolver.NONE
-    deadline = time.monotonic() + seconds
     slotted = [stop for stop in problem.stops if stop.opens_s is not None]
-    # A slot already over, or closing before it opens can be reached, is kept by no plan.
+    # A slot already over is kept by no plan.
     keep_ends = [True, False] if all(stop.closes_s >= stop.opens_s for stop in slotted) else [False]
     try:
+        if seconds > 0:
+            with _solver_lock:
+                # The child's start (once per server process) is no part of the budget.
+                _solver_started()
+        deadline = time.monotonic() + seconds
         for keep in keep_ends if slotted else [False]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -1,6 +1,6 @@
 """Couriers' routes (`delivery.routes`, behind POST couriers/{id}/route/): the plans'
-quality and the solver's time, in process (the planner runs in the request's process;
-what HTTP adds is the same as for any POST).
+quality and the solver's time, from this process as a server process plans them (its
+solver child included; what HTTP adds is the same as for any POST).
 
 1. Quality: `QUALITY_INSTANCES` random instances of 1 to 4 orders (up to 8 stops), the
    courier's capacity 1 to 3, some orders already picked up. Points in the bench city:

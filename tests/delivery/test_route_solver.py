@@ -3,12 +3,17 @@ drop-off, never more on board than the capacity, picked-up orders dropped only, 
 when some plan keeps them and flagged late otherwise. Travel tables are made up here (the
 planner takes any table); the API's tests use PostGIS's and OSRM's."""
 
+import io
+import itertools
+import json
 import math
 import random
+import threading
+import time
 
 import pytest
 
-from delivery import routes
+from delivery import route_solver, routes
 from delivery.eta import TravelTable
 from delivery.routes import (
     RouteProblem,
@@ -222,3 +227,79 @@ def test_no_time_budget_gives_the_greedy_plan():
 def test_nothing_to_plan():
     problem = RouteProblem(stops=(), table=TravelTable([], []), start=None, capacity=1)
     assert route_sequence(problem, seconds=1) == ([], RouteSolver.NONE)
+
+
+def test_a_solve_past_its_budget_gives_the_greedy_plan(monkeypatch):
+    monkeypatch.setattr(routes, "SOLVER_GRACE_SECONDS", -60)
+    problem = instance(2)
+    assert route_sequence(problem, seconds=5) == (route_greedy(problem), RouteSolver.GREEDY)
+
+
+def test_a_late_answer_is_dropped_by_the_next_route(monkeypatch):
+    solver = routes._solver_started()
+    late = instance(2)
+    monkeypatch.setattr(routes, "SOLVER_GRACE_SECONDS", -60)
+    assert route_sequence(late, seconds=5)[1] == RouteSolver.GREEDY
+    monkeypatch.undo()
+    problem = instance(5)
+    sequence, solver_name = route_sequence(problem, seconds=5)
+    assert solver_name == RouteSolver.VROOM
+    assert_rules_hold(problem, sequence)
+    assert routes._solver is solver
+
+
+def test_a_solver_process_that_died_is_started_again():
+    problem = instance(3)
+    dead = routes._solver_started()
+    dead.process.kill()
+    dead.process.wait()
+    assert route_sequence(problem, seconds=5)[1] == RouteSolver.VROOM
+    assert routes._solver.process.pid != dead.process.pid
+
+
+def test_a_failing_solver_process_gives_the_greedy_plan_and_is_stopped(monkeypatch):
+    def broken(self, request, *, timeout):
+        raise ChildProcessError("the route solver ended")
+
+    failing = routes._solver_started()
+    monkeypatch.setattr(routes._Solver, "solve", broken)
+    problem = instance(3)
+    assert route_sequence(problem, seconds=5) == (route_greedy(problem), RouteSolver.GREEDY)
+    assert failing.process.poll() is not None
+    monkeypatch.undo()
+    assert route_sequence(problem, seconds=5)[1] == RouteSolver.VROOM
+
+
+def test_the_solver_process_answers_an_error_for_a_request_it_cannot_solve():
+    answers = io.StringIO()
+    route_solver.serve(io.StringIO('{"durations": "not a table"}\n'), answers)
+    ready, answer = answers.getvalue().splitlines()
+    assert ready == route_solver.READY
+    assert "error" in json.loads(answer)
+
+
+def test_the_server_process_runs_on_while_vroom_solves():
+    # pyvroom holds the GIL while it solves: in the server's process it would stop every
+    # other request. A thread of this process must keep running through a long solve.
+    problem = random_problem(random.Random(8), orders=30, capacity=5, on_board=3)
+    routes._solver_started()
+    ticks, solving = [], threading.Event()
+
+    def tick():
+        while not solving.is_set():
+            time.sleep(0.001)
+        while solving.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.005)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    solving.set()
+    started = time.perf_counter()
+    _, solver = route_sequence(problem, seconds=5)
+    took = time.perf_counter() - started
+    solving.clear()
+    ticker.join()
+    assert solver == RouteSolver.VROOM
+    assert took > 0.1
+    assert max(b - a for a, b in itertools.pairwise([started, *ticks])) < took / 3
