@@ -31,6 +31,7 @@ from catalog.services import (
 from catalog.shapes import CATEGORY
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.answer_cache import Namespace, cached_answer, uncached_answer
+from geomarket.api.geojson import Features, GeoJSONAnswers
 from geomarket.api.json_pages import counted_json_page
 from geomarket.api.pagination import (
     CountedPage,
@@ -219,7 +220,10 @@ class ProductDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ProductsNearbyApi(APIView):
+class ProductsNearbyApi(GeoJSONAnswers, APIView):
+    # A product has no place of its own: it is where its merchant is.
+    features = Features(geometry="merchant.location", id="product.id")
+
     permission_classes = [AllowAny]
 
     @extend_schema(

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.answer_cache import Expiring, Namespace, cached_answer, uncached_answer
+from geomarket.api.geojson import Features, GeoJSONAnswers
 from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response
@@ -128,7 +129,9 @@ class MerchantDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DeliveryZoneListApi(APIView):
+class DeliveryZoneListApi(GeoJSONAnswers, APIView):
+    features = Features(geometry="area")
+
     @extend_schema(
         responses=page_of(serializers.DeliveryZoneOutputSerializer),
         operation_id="merchants_delivery_zones_list",
@@ -211,7 +214,9 @@ def _results_schema(item_serializer):
     )
 
 
-class MerchantsNearbyApi(APIView):
+class MerchantsNearbyApi(GeoJSONAnswers, APIView):
+    features = Features(geometry="location")
+
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -238,7 +243,9 @@ class MerchantsNearbyApi(APIView):
 _delivering_to_params = prebuilt(serializers.DeliveringToParamsSerializer)
 
 
-class MerchantsDeliveringToApi(APIView):
+class MerchantsDeliveringToApi(GeoJSONAnswers, APIView):
+    features = Features(geometry="location")
+
     permission_classes = [AllowAny]
 
     @extend_schema(

@@ -305,6 +305,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "geomarket.api.schema.add_plain_views",
         "geomarket.api.schema.partial_nested_patches",
+        "geomarket.api.geojson.feature_collection_schemas",
     ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.OrderStatus",
