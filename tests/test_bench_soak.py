@@ -1,12 +1,17 @@
 """The soak's checks of live delivery, given made-up data: a missing or foreign webhook
-delivery, a bad signature, and a courier's point shown to someone who may not see it."""
+delivery, a bad signature, and a courier's point shown to someone who may not see it;
+and its check of the analytics rollups against the orders."""
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from django.db import connection
 from standardwebhooks import Webhook
 
-from bench.soak.checks import feed_skipped
+from analytics.models import MerchantDay
+from bench.soak.checks import feed_skipped, rollups_check
 from bench.soak.streams import Shown, SseReader, location_leaks, status_at
 from bench.soak.webhooks import (
     Delivery,
@@ -16,6 +21,7 @@ from bench.soak.webhooks import (
     delivery_lags,
     signature_valid,
 )
+from tests.analytics.test_rollups import _random_history, clock  # noqa: F401
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 T0 = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
@@ -214,3 +220,23 @@ def test_a_delivery_lag_counts_the_first_arrival_at_that_endpoint():
     ]
 
     assert delivery_lags(written=written, deliveries=deliveries, path="/all") == [3.0, 30.0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", range(2))
+def test_the_rollups_check_holds_on_random_histories_and_flags_a_day_kept_wrong(clock, seed):  # noqa: F811
+    _random_history(random.Random(seed), clock)
+
+    def rows(sql: str, params=None) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    check = rollups_check(rows)
+    assert check.passed, check.detail
+    assert " 0 failed " not in check.detail
+    day = MerchantDay.objects.filter(failed__gt=0).order_by("merchant_id", "day").first()
+    MerchantDay.objects.filter(pk=day.pk).update(failed=day.failed - 1)
+    check = rollups_check(rows)
+    assert not check.passed
+    assert f"merchant {day.merchant_id} on {day.day}" in check.detail

@@ -133,7 +133,8 @@ def checks_run(
         def rows(sql: str, params=None) -> list[tuple]:
             return connection.execute(sql, params).fetchall()
 
-        # 1. Stock: start + restocks - what non-rejected, non-cancelled soak orders took.
+        # 1. Stock: start + restocks - what the soak's orders hold (not rejected, cancelled
+        # or returned; failed ones hold theirs until they are returned).
         mismatches = rows(
             """
             WITH sold AS (
@@ -164,16 +165,21 @@ def checks_run(
                 "sold": list(SOLD_STATUSES),
             },
         )
-        touched, checked, units, restocked = rows(
+        touched, checked, units, restocked, held_failed, given_back = rows(
             """
+            WITH units AS (
+                SELECT o.status, sum(i.quantity) AS quantity FROM orders_orderitem i
+                JOIN orders_order o ON o.id = i.order_id
+                WHERE o.id > %(order)s GROUP BY 1
+            )
             SELECT (SELECT count(DISTINCT i.product_id) FROM orders_orderitem i
                     WHERE i.order_id > %(order)s),
                    (SELECT count(*) FROM inventory_inventory),
-                   (SELECT coalesce(sum(i.quantity), 0) FROM orders_orderitem i
-                    JOIN orders_order o ON o.id = i.order_id
-                    WHERE o.id > %(order)s AND o.status = ANY(%(sold)s)),
+                   (SELECT coalesce(sum(quantity), 0) FROM units WHERE status = ANY(%(sold)s)),
                    (SELECT coalesce(sum(delta), 0) FROM inventory_inventoryadjustment
-                    WHERE id > %(adjustment)s)
+                    WHERE id > %(adjustment)s),
+                   (SELECT coalesce(sum(quantity), 0) FROM units WHERE status = 'failed'),
+                   (SELECT coalesce(sum(quantity), 0) FROM units WHERE status = 'returned')
             """,
             {
                 "order": marks.order_id,
@@ -183,10 +189,12 @@ def checks_run(
         )[0]
         results.append(
             Check(
-                "stock = start + restocks - sold (non-rejected, non-cancelled soak orders)",
+                "stock = start + restocks - sold (soak orders neither rejected, cancelled nor"
+                " returned: failed ones hold their stock, returned ones gave it back)",
                 not mismatches,
                 f"{checked:,} products, {touched:,} ordered, {units:,} units sold, "
-                f"{restocked:,} restocked; {len(mismatches)} mismatches"
+                f"{restocked:,} restocked, {held_failed:,} held by failed orders, "
+                f"{given_back:,} given back by returned ones; {len(mismatches)} mismatches"
                 + "".join(
                     f"\n      product {p}: start {s}, restocked {r}, sold {d}, now {n}"
                     for p, s, r, d, n in mismatches[:10]
@@ -229,12 +237,12 @@ def checks_run(
         )
         carried_without = rows(
             "SELECT id FROM orders_order WHERE id > %s AND courier_id IS NULL"
-            " AND status IN ('picked_up', 'delivered')",
+            " AND status IN ('picked_up', 'delivered', 'failed', 'returned')",
             [marks.order_id],
         )
         results.append(
             Check(
-                "picked-up and delivered orders have a courier",
+                "picked-up, delivered, failed and returned orders have a courier",
                 not carried_without,
                 f"{len(carried_without)} without one",
             )
@@ -321,6 +329,8 @@ def checks_run(
             )
         )
 
+        results.append(rollups_check(rows))
+
         # 5. Live delivery: webhooks, streams, late pings.
         events = events_read(connection)
         results.append(webhooks_check(events, marks, drained, receivers, rows))
@@ -385,6 +395,58 @@ def checks_run(
         )
     )
     return results
+
+
+# The merchants' days of the analytics rollups against the raw orders, the seed's and the
+# soak's: each day's delivered orders and revenue (by the UTC day of delivery) and failed
+# orders (by the UTC day of their `failed` status change, returned since or not), and the
+# running totals of each day, all as the merchants report reads them.
+ROLLUPS_WRONG_SQL = """
+WITH raw AS (
+    SELECT merchant_id, (delivered_at AT TIME ZONE 'UTC')::date AS day,
+           count(*) AS orders, sum(total) AS revenue, 0 AS failed
+    FROM orders_order WHERE status = 'delivered' GROUP BY 1, 2
+    UNION ALL
+    SELECT o.merchant_id, (c.created_at AT TIME ZONE 'UTC')::date, 0, 0, count(*)
+    FROM orders_orderstatuschange c JOIN orders_order o ON o.id = c.order_id
+    WHERE c.to_status = 'failed' GROUP BY 1, 2
+), expected AS (
+    SELECT merchant_id, day, sum(orders) AS orders, sum(revenue) AS revenue,
+           sum(failed) AS failed,
+           sum(sum(orders)) OVER w AS orders_to_date, sum(sum(failed)) OVER w AS failed_to_date
+    FROM raw GROUP BY 1, 2
+    WINDOW w AS (PARTITION BY merchant_id ORDER BY day)
+)
+SELECT coalesce(e.merchant_id, d.merchant_id), coalesce(e.day, d.day),
+       e.orders, e.failed, d.orders, d.failed
+FROM expected e
+FULL JOIN analytics_merchantday d ON d.merchant_id = e.merchant_id AND d.day = e.day
+WHERE (e.orders, e.revenue, e.failed, e.orders_to_date, e.failed_to_date)
+      IS DISTINCT FROM (d.orders, d.revenue, d.failed, d.orders_to_date, d.failed_to_date)
+ORDER BY 1, 2
+"""
+
+
+def rollups_check(rows) -> Check:
+    """The rollups the reports read, kept by each delivery and failure in its own
+    transaction, hold what the orders say."""
+    wrong = rows(ROLLUPS_WRONG_SQL)
+    delivered, failed, returned = rows(
+        "SELECT count(*) FILTER (WHERE status = 'delivered'),"
+        " count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'returned')"
+        " FROM orders_order"
+    )[0]
+    return Check(
+        "analytics rollups equal the orders (delivered; failed, returned or not)",
+        not wrong,
+        f"{delivered:,} delivered, {failed:,} failed and {returned:,} returned orders; "
+        f"{len(wrong)} merchant days differ"
+        + "".join(
+            f"\n      merchant {m} on {d}: orders {eo} / failed {ef} in the orders,"
+            f" {ro} / {rf} in the rollups"
+            for m, d, eo, ef, ro, rf in wrong[:5]
+        ),
+    )
 
 
 def webhooks_check(

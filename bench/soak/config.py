@@ -25,7 +25,9 @@ HOT_BUYERS = 6
 COLD_BUYERS = 8
 OWNERS = 4
 OPERATORS = 2
-SOLD_STATUSES = ("confirmed", "preparing", "ready", "picked_up", "delivered")
+# The orders holding the stock they took: a failed delivery holds it until it is returned,
+# which gives it back (as cancelling does).
+SOLD_STATUSES = ("confirmed", "preparing", "ready", "picked_up", "delivered", "failed")
 ACTIVE_STATUSES = ("confirmed", "preparing", "ready", "picked_up")
 # The transitions of the contract; the seed's first history row has no from_status.
 ALLOWED_TRANSITIONS = (
@@ -35,7 +37,17 @@ ALLOWED_TRANSITIONS = (
     ("picked_up", "delivered"),
     ("confirmed", "cancelled"),
     ("preparing", "cancelled"),
+    ("picked_up", "failed"),
+    ("failed", "returned"),
 )
+# Of the picked-up orders, the share their couriers fail, with one of the contract's
+# reasons. Only the soak's own failed orders are returned: a seeded order took no stock
+# to give back (as only the soak's own are cancelled).
+FAILED_SHARE = 0.15
+FAILURE_REASONS = ("customer_absent", "address_not_found", "refused", "damaged", "other")
+# Who returns a failed soak order, by its id modulo 4: its owner, the operator, or no one
+# (it ends the soak failed, still holding its stock).
+RETURNED_BY = {1: "owner", 2: "owner", 3: "operator"}
 # Order streams held open at once, by whom: customers, owners, and the operator or the
 # order's courier; each follows an order for a while, and reconnects as a client would.
 CUSTOMER_WATCHERS = 12
@@ -53,7 +65,7 @@ LOCATION_VISIBLE_WHILE: dict[str, frozenset[str] | None] = {
     "courier": None,
     "operator": None,
 }
-FINAL_STATUSES = ("delivered", "cancelled", "rejected")
+FINAL_STATUSES = ("delivered", "cancelled", "rejected", "returned")
 # The servers' cache key prefix: the orders' Redis streams are read under it.
 CACHE_KEY_PREFIX = "soak"
 ADVISORY_LOCK = 0x50A4  # one `make soak` at a time on this PostgreSQL

@@ -24,6 +24,8 @@ from bench.soak.config import (
     COLD_BUYERS,
     COLD_MERCHANTS,
     CUSTOMER_WATCHERS,
+    FAILED_SHARE,
+    FAILURE_REASONS,
     FINAL_STATUSES,
     HOT_BUYERS,
     HOT_PRODUCTS,
@@ -33,6 +35,7 @@ from bench.soak.config import (
     OTHER_WATCHERS,
     OWNER_WATCHERS,
     OWNERS,
+    RETURNED_BY,
     SEARCHERS,
     fault_plan,
 )
@@ -93,6 +96,8 @@ class Load:
         self.order_parties: dict[int, tuple[Account, int]] = {}  # -> its buyer, its merchant
         self.merchants_with_orders: list[int] = []
         self._merchant_seen: set[int] = set()
+        # Merchants whose owner has a failed soak order to take back: visited first.
+        self.returns_due: set[int] = set()
         self.assigned: dict[int, int] = {}  # order id -> courier id, from assignment answers
         self.double_assignments: list[str] = []
         self.idempotency_mismatches: list[str] = []
@@ -326,13 +331,24 @@ class Load:
                 )
             await self.pause(rng, 0.1, 0.5)
 
+    def soak_own(self, order_id: int) -> bool:
+        """Whether the soak placed the order: seeded ones took no stock."""
+        return order_id > self.marks.order_id
+
+    def returned_by(self, order_id: int) -> str | None:
+        """Who returns the order once it failed: its owner, the operator, or no one."""
+        return RETURNED_BY.get(order_id % 4) if self.soak_own(order_id) else None
+
     async def owner(self, rng: random.Random) -> None:
-        steps = (("confirmed", "preparing"), ("preparing", "ready"))
+        steps = (("confirmed", "preparing"), ("preparing", "ready"), ("failed", "returned"))
         while self.running():
             if not self.merchants_with_orders:
                 await asyncio.sleep(0.2)
                 continue
             merchant_id = rng.choice(self.merchants_with_orders)
+            if self.returns_due and rng.random() < 0.5:
+                merchant_id = rng.choice(sorted(self.returns_due))
+                self.returns_due.discard(merchant_id)
             token = self.city.owners[merchant_id].token
             for current, following in steps:
                 params = {"status": current, "merchant_id": merchant_id, "page_size": 50}
@@ -358,8 +374,11 @@ class Load:
                         continue
                 for order in reversed(listing.json()["results"]):
                     target = following
+                    if current == "failed":
+                        if self.returned_by(order["id"]) != "owner":
+                            continue
                     # Only the soak's own orders are cancelled: a seeded order took no stock.
-                    if order["id"] > self.marks.order_id and rng.random() < 0.05:
+                    elif self.soak_own(order["id"]) and rng.random() < 0.05:
                         target = "cancelled"
                     path = f"/api/v1/orders/{order['id']}/status/"
                     body = {"status": target, "reason": "soak"}
@@ -413,6 +432,8 @@ class Load:
                         )
                     else:
                         self.assigned[order_id] = courier_id
+            if rng.random() < 0.3:
+                await self.operator_returns(token)
             if self.orders and rng.random() < 0.3:
                 order_id = rng.choice(list(self.orders)[-200:])
                 path = f"/api/v1/orders/{order_id}/courier-candidates/"
@@ -427,6 +448,20 @@ class Load:
                 params = {"status": "available"}
                 await self.get("operator: couriers", "/api/v1/couriers/", token, params=params)
             await self.pause(rng, 0.5, 1.5)
+
+    async def operator_returns(self, token: str) -> None:
+        """The operator takes back the failed deliveries left to it."""
+        params = {"status": "failed", "page_size": 50}
+        listing = await self.get("operator: failed orders", "/api/v1/orders/", token, params=params)
+        if listing is None or listing.status_code != 200:
+            return
+        for order in listing.json()["results"]:
+            if self.returned_by(order["id"]) == "operator":
+                path = f"/api/v1/orders/{order['id']}/status/"
+                body = {"status": "returned", "reason": "soak"}
+                await self.post(
+                    "operator: failed -> returned", path, body, token, expect=(200, 409)
+                )
 
     async def ping(
         self, rng: random.Random, courier: CourierActor, lat: float, lng: float, points: deque
@@ -475,21 +510,32 @@ class Load:
             await self.ping(rng, courier, lat, lng, points)
             mine = await self.get("courier: my orders", "/api/v1/couriers/me/orders/", token)
             for order in mine.json()["results"] if mine and mine.status_code == 200 else ():
-                target = None
+                target, body = None, {}
                 if order["status"] == "ready":
                     target = "picked_up"
                 elif order["status"] == "picked_up":
                     first_seen = picked_up.setdefault(order["id"], self.elapsed())
                     if self.elapsed() - first_seen > 3:
                         target = "delivered"
+                        if rng.random() < FAILED_SHARE:
+                            target = "failed"
+                            body = {"reason": rng.choice(FAILURE_REASONS)}
                 if target:
                     path = f"/api/v1/orders/{order['id']}/status/"
-                    body = {"status": target}
+                    body = {"status": target, **body}
                     answer = await self.post(
                         f"courier: -> {target}", path, body, token, expect=(200, 409)
                     )
                     if answer is not None and target == "picked_up":
                         picked_up[order["id"]] = self.elapsed()
+                    elif (
+                        target == "failed"
+                        and answer is not None
+                        and answer.status_code == 200
+                        and self.returned_by(order["id"]) == "owner"
+                        and order["id"] in self.order_parties
+                    ):
+                        self.returns_due.add(self.order_parties[order["id"]][1])
             if rng.random() < 0.05:
                 me = await self.get("courier: me", "/api/v1/couriers/me/", token)
                 if me is not None and me.status_code == 200 and me.json()["status"] == "offline":
