@@ -52,7 +52,6 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
-    "rest_framework_gis",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "geomarket.accounts",
