@@ -35,6 +35,7 @@ geodesics.
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
@@ -104,28 +105,60 @@ class _Pairs:
         self.computed += len(rows)
 
 
-def _matching(known: np.ndarray, free: np.ndarray, big: float) -> np.ndarray:
-    """Per row, the column it gets in a min-cost assignment over the finite pairs of
-    `known` (each column `free` times), unassigned rows costing `big`; -1 unassigned."""
-    # Imported here: numpy and scipy take about 0.9 s to import, which every process that
-    # loads the URLs or the tasks would otherwise pay at start, for this one use.
-    from scipy.optimize import linear_sum_assignment
+class _Found(NamedTuple):
+    """The pairs in reach whose geodesics are known, among `shape` orders by couriers."""
 
-    slot_column = np.repeat(np.arange(len(free)), free)
-    cost = known[:, slot_column]
-    cost = np.where(np.isfinite(cost), cost, big)
-    rows, slots = linear_sum_assignment(cost)
-    given = np.full(known.shape[0], -1)
-    taken = cost[rows, slots] < big
-    given[rows[taken]] = slot_column[slots[taken]]
+    rows: np.ndarray
+    columns: np.ndarray
+    distance: np.ndarray
+    shape: tuple[int, int]
+
+
+def _matching(found: _Found, free: np.ndarray, big: float) -> np.ndarray:
+    """Per order, the courier it gets in a min-cost assignment over the `found` pairs
+    (each courier `free` times), unassigned orders costing `big`; -1 unassigned.
+
+    A sparse solve (LAPJVsp) over those pairs' slots and a slot of its own per row for
+    being unassigned: the pairs are few, and a dense orders-by-slots matrix cost more to
+    build than to solve. Every weight is one more than its cost (an absent entry is no
+    edge, and a courier can stand at the shop); each row has exactly one, so the
+    assignment is the same."""
+    # Imported here: scipy takes most of a second to import, which every process that
+    # loads the URLs or the tasks would otherwise pay at start, for this one use.
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+    n, k = found.shape
+    slots = int(free.sum())
+    pair_rows, pair_columns = found.rows, found.columns
+    copies = free[pair_columns]
+    first_slot = np.cumsum(free) - free
+    # each pair once per slot of its courier: that courier's slots in turn
+    nth = np.arange(copies.sum()) - np.repeat(np.cumsum(copies) - copies, copies)
+    graph = csr_array(
+        (
+            np.concatenate([np.repeat(found.distance, copies), np.full(n, big)]) + 1,
+            (
+                np.concatenate([np.repeat(pair_rows, copies), np.arange(n)]),
+                np.concatenate(
+                    [np.repeat(first_slot[pair_columns], copies) + nth, slots + np.arange(n)]
+                ),
+            ),
+        ),
+        shape=(n, slots + n),
+    )
+    rows, columns = min_weight_full_bipartite_matching(graph)
+    given = np.full(n, -1)
+    real = columns < slots
+    given[rows[real]] = np.repeat(np.arange(k), free)[columns[real]]
     return given
 
 
 def _potentials(
-    known: np.ndarray, given: np.ndarray, free: np.ndarray, big: float
+    found: _Found, given: np.ndarray, free: np.ndarray, big: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Potentials of the residual graph of the assignment `given` over the pairs of
-    `known`: shortest distances from a virtual source with a zero edge to every node
+    """Potentials of the residual graph of the assignment `given` over the `found`
+    pairs: shortest distances from a virtual source with a zero edge to every node
     (Bellman-Ford, each round vectorised). Returns the orders' and the couriers'.
 
     Nodes: orders, couriers, the sink (which couriers' slots flow into) and the column of
@@ -135,17 +168,15 @@ def _potentials(
     with an order, at 0; an assigned order to the unassigned column at `big` and that
     column back to each unassigned order at minus `big`; that column to the sink, and the
     sink to it while it holds an order, at 0."""
-    n, k = known.shape
+    n, k = found.shape
     sink, unassigned = n + k, n + k + 1
     orders, couriers = np.arange(n), np.arange(k)
     has = given >= 0
     load = np.bincount(given[has], minlength=k)
-    pair_rows, pair_columns = np.nonzero(np.isfinite(known))
-    open_pair = given[pair_rows] != pair_columns
-    open_rows, open_columns = pair_rows[open_pair], pair_columns[open_pair]
+    held = given[found.rows] == found.columns
     edges = [
-        (open_rows, n + open_columns, known[open_rows, open_columns]),
-        (n + given[has], orders[has], -known[orders[has], given[has]]),
+        (found.rows[~held], n + found.columns[~held], found.distance[~held]),
+        (n + found.columns[held], found.rows[held], -found.distance[held]),
         (n + couriers[load < free], sink, 0.0),
         (sink, n + couriers[load > 0], 0.0),
         (orders[has], unassigned, big),
@@ -219,8 +250,10 @@ def _optimum(
     while True:
         pairs.rounds += 1
         known = pairs.known[chosen]
-        given = _matching(known, free, big)
-        order_potential, courier_potential = _potentials(known, given, free, big)
+        found_rows, found_columns = np.nonzero(np.isfinite(known))
+        found = _Found(found_rows, found_columns, known[found_rows, found_columns], known.shape)
+        given = _matching(found, free, big)
+        order_potential, courier_potential = _potentials(found, given, free, big)
         reduced = bound[chosen] + order_potential[:, None] - courier_potential[None, :]
         doubtful = in_reach[chosen] & np.isnan(known) & (reduced < -TOLERANCE_M)
         if not doubtful.any():
