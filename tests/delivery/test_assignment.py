@@ -129,6 +129,14 @@ def test_the_solver_looks_past_each_orders_nearest_couriers_when_it_must():
     assert np.nansum(solved.distance_m) == pytest.approx(total, abs=1e-6)
 
 
+def test_a_courier_standing_at_the_shop_gets_its_order():
+    shop = (13.405, 52.52)
+    couriers = [GEOD.fwd(*shop, 0, 1_000)[:2], shop]
+    solved = solve(orders=[shop], couriers=couriers, free=[1, 1], reach=5_000.0)
+    assert solved.courier.tolist() == [1]
+    assert solved.distance_m.tolist() == [0.0]
+
+
 def test_the_oldest_orders_in_reach_take_scarce_slots():
     shop = (13.405, 52.52)
     away = GEOD.fwd(*shop, 90, 30_000)[:2]
