@@ -9,7 +9,7 @@ from django.db.models.expressions import RawSQL
 from geomarket.accounts.roles import is_operator
 from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
-from geomarket.shapes import Shape, json_array_sql
+from geomarket.shapes import Shape, coordinates, json_array_sql
 from geomarket.sql import CompiledQuery, LiteralStatement, fetch_all
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.handover import handover_code_shown
@@ -398,3 +398,29 @@ JOIN orders_orderstatuschange confirmed
 JOIN orders_order o ON o.id = ready.order_id
 WHERE ready.to_status = '{OrderStatus.READY}' AND ready.created_at >= %(since)s
 """  # noqa: S608 - only the statuses' names are interpolated
+
+
+# The console's map: orders waiting for a courier or out with one, newest first, at most
+# this many (a map of more is unreadable anyway).
+MAP_ORDERS = 500
+
+
+def orders_on_map(*, merchant_id: int | None = None) -> list[dict]:
+    """Live orders with their delivery point, a merchant's only when `merchant_id`."""
+    orders = Order.objects.filter(status__in=ACTIVE_DELIVERY_STATUSES)
+    if merchant_id is not None:
+        orders = orders.filter(merchant_id=merchant_id)
+    lng, lat = coordinates("delivery_address__location")
+    rows = orders.annotate(lng=lng, lat=lat).order_by("-created_at", "-id")[:MAP_ORDERS]
+    return [
+        {
+            "id": order_id,
+            "status": status,
+            "merchant_id": merchant,
+            "courier_id": courier,
+            "location": {"type": "Point", "coordinates": [x, y]},
+        }
+        for order_id, status, merchant, courier, x, y in rows.values_list(
+            "id", "status", "merchant_id", "courier_id", "lng", "lat"
+        )
+    ]

@@ -39,7 +39,7 @@ DOMAIN_APPS = (
 )
 
 # Apps with paths outside /api/v1/ (map tiles), in their `site_urls` module.
-SITE_URL_APPS = ("merchants",)
+SITE_URL_APPS = ("merchants", "console")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     # The vendored map library and the offline admin map widget.
     "geomarket.maps",
     *DOMAIN_APPS,
+    # The operations console, above every domain app.
+    "console",
     # Seeds the tables of every app above; nothing imports it.
     "demo",
 ]

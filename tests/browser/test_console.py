@@ -1,0 +1,158 @@
+"""The operations console in a real browser with no internet access."""
+
+import json
+
+import pytest
+from django.contrib.gis.geos import Point
+from rest_framework.test import APIClient
+
+from delivery.models import Courier
+from delivery.services import courier_create
+from merchants.models import DeliveryZone
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "pw-Secret-123"
+
+
+def sign_in(browser_page, user) -> None:
+    page = browser_page.page
+    page.goto(f"{browser_page.base_url}/console/")
+    assert "/console/login/" in page.url
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{browser_page.base_url}/console/")
+    page.wait_for_function("() => window.consoleData !== undefined")
+
+
+def pixel_of(page, lng: float, lat: float) -> list[float]:
+    return page.evaluate(
+        "([lng, lat]) => consoleMap.getPixelFromCoordinate(ol.proj.fromLonLat([lng, lat]))",
+        [lng, lat],
+    )
+
+
+def merchants_drawn_at(page, lng: float, lat: float) -> list[int]:
+    """The merchant points the map draws at a place (what hit detection finds there)."""
+    return page.evaluate(
+        """async ([lng, lat]) => {
+            const pixel = consoleMap.getPixelFromCoordinate(ol.proj.fromLonLat([lng, lat]));
+            const layer = consoleMap.getLayers().getArray().find((l) =>
+                l instanceof ol.layer.VectorTile
+                && l.getSource().getUrls()[0].includes('/merchants/'));
+            const found = await layer.getFeatures(pixel);
+            return found.map((f) => f.get('id'));
+        }""",
+        [lng, lat],
+    )
+
+
+def test_the_console_loads_with_no_errors_and_nothing_from_other_hosts(browser_page):
+    operator = factories.user(is_staff=True)
+    shop = factories.merchant(name="Corner shop")
+    factories.zone(merchant=shop)
+    sign_in(browser_page, operator)
+    page = browser_page.page
+    page.wait_for_selector("#map canvas")
+    page.wait_for_function("() => document.querySelectorAll('#revenue-chart rect').length === 30")
+    page.wait_for_function("() => consoleData.operator === true")
+    page.wait_for_timeout(500)
+    assert browser_page.errors == []
+    assert browser_page.foreign_requests() == []
+    assert any("/tiles/zones/" in url for url in browser_page.requests)
+    assert any("/tiles/merchants/" in url for url in browser_page.requests)
+
+
+def test_an_owner_sees_only_its_merchant(browser_page):
+    owner = factories.user()
+    mine = factories.merchant(owner=owner, name="Mine", lat=52.52, lng=13.40)
+    theirs = factories.merchant(name="Theirs", lat=52.52, lng=13.42)
+    own_zone = factories.zone(merchant=mine)
+    factories.zone(merchant=theirs)
+    sign_in(browser_page, owner)
+    page = browser_page.page
+    page.wait_for_function("() => consoleSources.ownZones.getFeatures().length > 0")
+    page.evaluate("() => consoleMap.getView().setZoom(14)")
+    page.wait_for_function(
+        "() => new Promise((done) => consoleMap.once('rendercomplete', () => done(true)))"
+    )
+    assert merchants_drawn_at(page, 13.40, 52.52) == [mine.pk]
+    assert merchants_drawn_at(page, 13.42, 52.52) == []
+    zone_ids = page.evaluate("() => consoleSources.ownZones.getFeatures().map((f) => f.getId())")
+    assert zone_ids == [own_zone.pk]
+    assert page.evaluate("() => consoleData.merchant_id") == mine.pk
+    assert browser_page.errors == []
+
+
+def draw_square(page, *, lng: float, lat: float, half: float) -> None:
+    page.click("#draw-zone")
+    corners = [
+        (lng - half, lat - half),
+        (lng + half, lat - half),
+        (lng + half, lat + half),
+        (lng - half, lat + half),
+    ]
+    box = page.locator("#map").bounding_box()
+    for corner_lng, corner_lat in corners:
+        x, y = pixel_of(page, corner_lng, corner_lat)
+        page.mouse.click(box["x"] + x, box["y"] + y)
+    x, y = pixel_of(page, *corners[0])
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def test_drawing_a_zone_saves_it_and_a_refused_one_shows_why(browser_page):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner, lat=52.52, lng=13.405)
+    sign_in(browser_page, owner)
+    page = browser_page.page
+    page.wait_for_selector("#map canvas")
+    draw_square(page, lng=13.405, lat=52.52, half=0.01)
+    page.wait_for_function("() => window.zoneSaved !== undefined")
+    assert page.evaluate("() => window.zoneSaved") == 201
+    page.wait_for_selector("#zone-message.ok")
+    (zone,) = DeliveryZone.objects.filter(merchant=shop)
+    extent = zone.area.extent
+    assert extent == pytest.approx((13.395, 52.51, 13.415, 52.53), abs=0.001)
+    assert zone.delivery_fee == 2.5
+    page.wait_for_function("() => consoleSources.ownZones.getFeatures().length === 1")
+
+    # Far over the contract's 5,000 km²: the server's 400 is shown as it words it.
+    page.evaluate("() => { window.zoneSaved = undefined; consoleMap.getView().setZoom(6); }")
+    page.wait_for_timeout(300)
+    draw_square(page, lng=13.405, lat=52.52, half=1.5)
+    page.wait_for_function("() => window.zoneSaved !== undefined")
+    assert page.evaluate("() => window.zoneSaved") == 400
+    message = page.text_content("#zone-message.error")
+    assert "km" in message
+    assert DeliveryZone.objects.filter(merchant=shop).count() == 1
+
+
+def test_a_courier_ping_moves_its_marker(browser_page):
+    operator = factories.user(is_staff=True)
+    rider = factories.user()
+    courier = courier_create(user=rider, name="Rider", vehicle="bike", capacity=1)
+    Courier.objects.filter(pk=courier.pk).update(location=Point(13.40, 52.52, srid=4326))
+    sign_in(browser_page, operator)
+    page = browser_page.page
+    marker = f"() => consoleSources.couriers.getFeatureById('courier-{courier.pk}')"
+    page.wait_for_function(f"() => ({marker})() !== null")
+
+    client = APIClient()
+    client.force_authenticate(rider)
+    assert (
+        client.post(
+            "/api/v1/couriers/me/location/", {"lat": 52.53, "lng": 13.41}, format="json"
+        ).status_code
+        == 200
+    )
+    moved = page.wait_for_function(
+        f"""() => {{
+            const at = ol.proj.toLonLat(({marker})().getGeometry().getCoordinates());
+            return Math.abs(at[0] - 13.41) < 1e-6 && Math.abs(at[1] - 52.53) < 1e-6 && at;
+        }}""",
+        timeout=10_000,
+    )
+    assert json.loads(json.dumps(moved.json_value()))[1] == pytest.approx(52.53)
+    assert browser_page.errors == []

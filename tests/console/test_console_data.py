@@ -1,0 +1,83 @@
+"""`/console/` and `/console/data/`: operators see every merchant's, an owner its own,
+anyone else nothing."""
+
+import pytest
+from django.contrib.gis.geos import Point
+
+from delivery.models import Courier
+from delivery.services import courier_create
+from orders.services import OrderLine, order_place
+from tests import factories
+from tests.market import order_body
+
+pytestmark = pytest.mark.django_db
+
+
+def shop_with_order(name: str, lat: float):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner, name=name, lat=lat)
+    factories.zone(merchant=shop, min_order="1.00")
+    bread = factories.product(merchant=shop, title=f"Bread of {name}", price="3.00")
+    factories.stock(product=bread, quantity=5)
+    address = order_body({"shop": shop}, (bread, 1))["delivery_address"]
+    order = order_place(
+        buyer=factories.user(),
+        merchant_id=shop.pk,
+        lines=[OrderLine(product_id=bread.pk, quantity=1)],
+        delivery_address={**address, "location": Point(*address["location"]["coordinates"], srid=4326)},
+    )
+    return owner, shop, order
+
+
+@pytest.fixture
+def two_shops():
+    mine = shop_with_order("Mine", 52.52)
+    theirs = shop_with_order("Theirs", 52.53)
+    courier = courier_create(user=factories.user(), name="Rider", vehicle="bike", capacity=2)
+    Courier.objects.filter(pk=courier.pk).update(location=Point(13.4, 52.5, srid=4326))
+    return {"mine": mine, "theirs": theirs, "courier": courier}
+
+
+def test_an_operator_sees_every_merchants_orders_and_every_courier(client, two_shops):
+    operator = factories.user(is_staff=True)
+    client.force_login(operator)
+    data = client.get("/console/data/").json()
+    assert data["operator"] is True
+    assert {order["id"] for order in data["orders"]} == {
+        two_shops["mine"][2].pk,
+        two_shops["theirs"][2].pk,
+    }
+    assert [courier["id"] for courier in data["couriers"]] == [two_shops["courier"].pk]
+    assert data["couriers"][0]["location"] == {"type": "Point", "coordinates": [13.4, 52.5]}
+    assert len(data["revenue"]) == 30
+
+
+def test_an_owner_sees_only_its_merchant(client, two_shops):
+    owner, shop, order = two_shops["mine"]
+    client.force_login(owner)
+    data = client.get("/console/data/").json()
+    assert (data["operator"], data["merchant_id"]) == (False, shop.pk)
+    assert [row["id"] for row in data["orders"]] == [order.pk]
+    assert data["orders"][0]["merchant_id"] == shop.pk
+    # No courier carries its orders.
+    assert data["couriers"] == []
+    assert all(row["merchant_id"] == shop.pk for row in data["top_merchants"])
+
+
+def test_customers_and_couriers_are_refused_and_strangers_sent_to_sign_in(client, two_shops):
+    for path in ("/console/", "/console/data/"):
+        answer = client.get(path)
+        assert answer.status_code == 302
+        assert answer["Location"].startswith("/console/login/")
+    client.force_login(factories.user())
+    for path in ("/console/", "/console/data/"):
+        assert client.get(path).status_code == 403
+
+
+def test_the_console_page_sets_the_csrf_cookie_and_its_config(client, two_shops):
+    owner, shop, _ = two_shops["mine"]
+    client.force_login(owner)
+    page = client.get("/console/")
+    assert page.status_code == 200
+    assert "csrftoken" in page.cookies
+    assert f'"merchantId": {shop.pk}' in page.content.decode()
