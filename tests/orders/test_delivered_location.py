@@ -105,3 +105,20 @@ def test_delivered_far_must_be_a_boolean(market):
     answer = market["client"].get(ORDERS, {"delivered_far": "far"})
     assert answer.status_code == 400
     assert "delivered_far" in answer.json()
+
+
+def test_the_delivered_answer_and_the_detail_agree(market, as_user):
+    """The answer to `delivered` (rendered in Python) and the detail (by PostgreSQL) carry
+    the same place and distance."""
+    order, courier, courier_user = order_with_courier(market)
+    Order.objects.filter(pk=order.pk).update(status="picked_up")
+    target = Order.objects.select_related("delivery_address").get(pk=order.pk)
+    location = target.delivery_address.location
+    lng, lat, _ = GEOD.fwd(location.x, location.y, 30, 123.456)
+    Courier.objects.filter(pk=courier.pk).update(location=Point(lng, lat, srid=4326))
+    answer = as_user(courier_user).post(
+        f"{ORDERS}{order.pk}/status/", {"status": "delivered"}, format="json"
+    )
+    detail = as_user(courier_user).get(f"{ORDERS}{order.pk}/")
+    assert answer.json() == detail.json()
+    assert detail.json()["delivered_distance_m"] == pytest.approx(123.46, abs=0.005)
