@@ -314,6 +314,7 @@ SPECTACULAR_SETTINGS = {
         "CourierSelfStatusEnum": ["available", "offline"],
         "VehicleEnum": "delivery.models.Vehicle",
         "EventTypeEnum": "events.models.EventType",
+        "IncidentKindEnum": "orders.models.IncidentKind",
     },
 }
 
