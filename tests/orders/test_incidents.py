@@ -166,3 +166,13 @@ def test_operators_read_incidents_in_the_admin(client, party):
     assert 'name="_save"' not in page.content.decode()
     assert client.post(f"/admin/orders/orderincident/{incident.pk}/delete/").status_code == 403
     assert OrderIncident.objects.filter(pk=incident.pk).exists()
+
+
+def test_reading_incidents_runs_a_fixed_number_of_queries(party, django_assert_num_queries):
+    for kind in IncidentKind.values:
+        party["customer"].post(incidents_of(party["order"]), {"kind": kind}, format="json")
+    # The token, whether the caller sees the order, then the page with its count.
+    for size in (2, 5):
+        with django_assert_num_queries(3):
+            page = party["owner"].get(incidents_of(party["order"]), {"page_size": size})
+        assert len(page.json()["results"]) == size
