@@ -42,6 +42,7 @@ from geomarket.api.pagination import (
 from geomarket.api.permissions import IsOperatorOrReadOnly, can_manage_merchant
 from geomarket.api.responses import cached_json_response, json_bytes
 from geomarket.api.validation import prebuilt
+from geomarket.demand import unserved_record
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
 from merchants.models import Merchant
@@ -240,7 +241,9 @@ class ProductsNearbyApi(GeoJSONAnswers, APIView):
         query = params.validated_data
 
         def compute() -> bytes:
-            return products_nearby_answer(**query)
+            body = products_nearby_answer(**query)
+            unserved_record(body=body, lat=query["lat"], lng=query["lng"])
+            return body
 
         if query["open_now"]:
             # Which shops are open now changes with the clock, not with any write.

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from catalog.selectors import products_nearby_statement
 from catalog.serializers import ProductsNearbyParamsSerializer
+from geomarket.demand import unserved_record_async
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.anonymous_routes import learner, respond_anonymous
 from geomarket.lane.learned_headers import LearnedHeaders
@@ -43,7 +44,9 @@ learn_headers = learner(learned)
 
 
 async def _answer(query: dict, headers) -> bytes:
-    return (await async_db.fetch_value(*products_nearby_statement(**query))).encode()
+    body = (await async_db.fetch_value(*products_nearby_statement(**query))).encode()
+    await unserved_record_async(body=body, lat=query["lat"], lng=query["lng"])
+    return body
 
 
 async def respond(route, scope, send, *, front: front_cache.Lookup) -> bool:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from analytics.selectors import DateRange, merchants_report, revenue_report
 from delivery.selectors import couriers_on_map
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.demand import unserved_cells
 from orders.selectors import orders_on_map
 
 REVENUE_DAYS = 30
@@ -47,6 +48,9 @@ def console_data(*, scope: ConsoleScope) -> dict:
             {"period": row["period"], "revenue": row["revenue"]}
             for row in revenue_report(range_=month, merchant_id=scope.merchant_id)
         ],
+        # Where customers found nobody: not tied to any merchant, so shown to owners too,
+        # who may widen their zones towards it.
+        "unserved": unserved_cells(),
         "top_merchants": [
             {"merchant_id": row["merchant_id"], "name": row["name"], "revenue": row["revenue"]}
             for row in merchants[:TOP_MERCHANTS]

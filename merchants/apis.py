@@ -14,6 +14,7 @@ from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response
 from geomarket.api.validation import prebuilt
+from geomarket.demand import unserved_record
 from geomarket.errors import NotFound
 from merchants import serializers
 from merchants.models import Closure, DeliveryZone, Merchant
@@ -258,14 +259,14 @@ class MerchantsDeliveringToApi(GeoJSONAnswers, APIView):
 
         def compute() -> Expiring:
             # Each merchant shows whether it is open: true until the first of them changes.
-            return Expiring(
-                *merchants_delivering_to(
-                    lat=query["lat"],
-                    lng=query["lng"],
-                    limit=query["limit"],
-                    open_at=open_instant(open_now=query["open_now"], open_at=query["open_at"]),
-                )
+            body, changes_at = merchants_delivering_to(
+                lat=query["lat"],
+                lng=query["lng"],
+                limit=query["limit"],
+                open_at=open_instant(open_now=query["open_now"], open_at=query["open_at"]),
             )
+            unserved_record(body=body, lat=query["lat"], lng=query["lng"])
+            return Expiring(body, changes_at)
 
         if query["open_now"]:
             # Which merchants are open now changes with the clock, for merchants the answer

@@ -244,6 +244,11 @@ class _Clients:
 _clients = _Clients()
 
 
+def redis_client():
+    """This event loop's connection to the cache's Redis, for other lane writes."""
+    return _clients.get()
+
+
 @functools.lru_cache(maxsize=16)
 def _version_keys(prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Every namespace, and its version key under this prefix (the same for each request)."""

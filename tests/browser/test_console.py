@@ -50,12 +50,16 @@ def merchants_drawn_at(page, lng: float, lat: float) -> list[int]:
 
 
 def test_the_console_loads_with_no_errors_and_nothing_from_other_hosts(browser_page):
+    """Map, tiles, the revenue chart, the heat map of unserved demand."""
     operator = factories.user(is_staff=True)
     shop = factories.merchant(name="Corner shop")
     factories.zone(merchant=shop)
+    # A search that finds nobody, far from the shop: the heat map's one cell.
+    APIClient().get("/api/v1/merchants/delivering-to/", {"lat": "52.0", "lng": "14.0"})
     sign_in(browser_page, operator)
     page = browser_page.page
     page.wait_for_selector("#map canvas")
+    page.wait_for_function("() => consoleSources.unserved.getFeatures().length === 1")
     page.wait_for_function("() => document.querySelectorAll('#revenue-chart rect').length === 30")
     page.wait_for_function("() => consoleData.operator === true")
     page.wait_for_timeout(500)

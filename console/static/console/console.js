@@ -38,6 +38,7 @@
     });
   }
 
+  const unserved = new ol.source.Vector();
   const couriers = new ol.source.Vector();
   const orders = new ol.source.Vector();
   const ownZones = new ol.source.Vector();
@@ -45,6 +46,7 @@
   if (config.tileUrl) {
     layers.push(new ol.layer.Tile({ source: new ol.source.XYZ({ url: config.tileUrl }) }));
   }
+  layers.push(new ol.layer.Heatmap({ source: unserved, blur: 20, radius: 12, weight: (f) => f.get("weight") }));
   layers.push(config.operator ? tiles("zones", zoneStyle) : new ol.layer.Vector({ source: ownZones, style: zoneStyle }));
   layers.push(tiles("merchants", merchantStyle));
   layers.push(new ol.layer.Vector({ source: orders, style: (f) => orderStyles[f.get("status")] }));
@@ -118,6 +120,14 @@
       place(orders, `order-${order.id}`, order.location, { status: order.status });
     }
     keepOnly(orders, new Set(data.orders.map((o) => `order-${o.id}`)));
+    const most = Math.max(1, ...data.unserved.map((cell) => cell.requests));
+    unserved.clear();
+    unserved.addFeatures(
+      data.unserved.map((cell) => new ol.Feature({
+        geometry: new ol.geom.Point(ol.proj.fromLonLat(cell.location.coordinates)),
+        weight: cell.requests / most,
+      }))
+    );
     drawRevenue(data.revenue);
     listItems("top-merchants", data.top_merchants.map((m) => `${m.name}: ${m.revenue}`));
     listItems("orders", data.orders.map((o) => `#${o.id} ${o.status}${o.courier_id ? ` (courier ${o.courier_id})` : ""}`));
@@ -208,7 +218,7 @@
   }
 
   window.consoleMap = map;
-  window.consoleSources = { couriers, orders, ownZones };
+  window.consoleSources = { couriers, orders, ownZones, unserved };
   refresh();
   setInterval(refresh, REFRESH_MS);
 })();
