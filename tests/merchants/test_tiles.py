@@ -46,6 +46,12 @@ def get_tile(client, layer: str, z: int, x: int, y: int, **headers):
     return client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", headers=headers)
 
 
+def fetched(client, tmp_path, layer: str, z: int, x: int, y: int) -> list[dict]:
+    """The tile's features, fetched and read back by GDAL."""
+    body = get_tile(client, layer, z, x, y).content
+    return decoded(body, layer=layer, z=z, x=x, y=y, tmp_path=tmp_path)
+
+
 @pytest.fixture
 def client() -> APIClient:
     return APIClient()
@@ -100,14 +106,7 @@ def test_open_now_shows_the_merchants_hours(city, client, tmp_path):
     factories.hours(city["shop"], (later, "09:00", "10:00"), timezone="UTC")
     z = 14
     x, y = tile_of(lat=52.52, lng=13.405, z=z)
-    features = decoded(
-        get_tile(client, "merchants", z, x, y).content,
-        layer="merchants",
-        z=z,
-        x=x,
-        y=y,
-        tmp_path=tmp_path,
-    )
+    features = fetched(client, tmp_path, "merchants", z, x, y)
     assert features[0]["properties"]["open_now"] is False
 
 
@@ -129,14 +128,7 @@ def test_a_point_within_the_buffer_of_a_tile_is_drawn_in_it(client, tmp_path):
         lng=tile_west_edge(x=x, z=z) - 40 * unit_lng,
     )
     for column, row in ((x - 1, y + 1), (x, y)):
-        features = decoded(
-            get_tile(client, "merchants", z, column, row).content,
-            layer="merchants",
-            z=z,
-            x=column,
-            y=row,
-            tmp_path=tmp_path,
-        )
+        features = fetched(client, tmp_path, "merchants", z, column, row)
         assert [feature["properties"]["id"] for feature in features] == [shop.pk], (column, row)
 
 
@@ -144,14 +136,7 @@ def test_a_point_within_the_buffer_of_a_tile_is_drawn_in_it(client, tmp_path):
 def test_low_zoom_tiles_read_every_merchant(city, client, tmp_path, z):
     """Below `MIN_FILTERED_ZOOM` rows are not filtered by the tile's envelope."""
     x, y = tile_of(lat=52.52, lng=13.405, z=z)
-    features = decoded(
-        get_tile(client, "merchants", z, x, y).content,
-        layer="merchants",
-        z=z,
-        x=x,
-        y=y,
-        tmp_path=tmp_path,
-    )
+    features = fetched(client, tmp_path, "merchants", z, x, y)
     assert {feature["properties"]["id"] for feature in features} == {
         city["shop"].pk,
         city["far"].pk,
