@@ -20,11 +20,12 @@ def shop_with_order(name: str, lat: float):
     bread = factories.product(merchant=shop, title=f"Bread of {name}", price="3.00")
     factories.stock(product=bread, quantity=5)
     address = order_body({"shop": shop}, (bread, 1))["delivery_address"]
+    point = Point(*address["location"]["coordinates"], srid=4326)
     order = order_place(
         buyer=factories.user(),
         merchant_id=shop.pk,
         lines=[OrderLine(product_id=bread.pk, quantity=1)],
-        delivery_address={**address, "location": Point(*address["location"]["coordinates"], srid=4326)},
+        delivery_address={**address, "location": point},
     )
     return owner, shop, order
 
