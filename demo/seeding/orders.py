@@ -9,7 +9,8 @@ Everything is measured from the anchor: equal seeds and equal anchors give equal
   window. Order ids increase with `created_at`, as they do in production.
 - Orders older than the last `LIVE_SPAN` are settled: most delivered 15 to 90 minutes
   after they were placed, some cancelled (by the customer while confirmed, by the shop
-  while preparing), some rejected for want of stock. The newest orders are in flight,
+  while preparing), some rejected for want of stock, a few failed at the door with a
+  courier's reason (half of those returned to the shop). The newest orders are in flight,
   confirmed, preparing, ready or picked up, each as far along as its own timeline says.
 - Each order is what `orders.services.order_place` would have written: published
   products of one merchant at their current title and price, a delivery address inside
@@ -55,7 +56,7 @@ from geomarket.accounts.models import User
 from geomarket.geo import metres_per_degree
 from merchants.models import Address
 from merchants.selectors import delivery_zones_reach
-from orders.models import Order, OrderItem, OrderStatusChange
+from orders.models import FailureReason, Order, OrderItem, OrderStatusChange
 
 # Orders placed within this many seconds before the anchor are still in flight; older
 # ones are settled. It is also the longest delivery, so no settled order ends after
@@ -69,7 +70,13 @@ MIN_LIVE_ORDERS = 8
 # In-flight orders take these statuses in turn: preparing and picked up last longest.
 LIVE_CYCLE = ("confirmed", "preparing", "ready", "picked_up", "preparing", "picked_up")
 # Settled orders, in percent; every status gets at least one order once there are three.
-SETTLED_MIX = (("delivered", 84), ("cancelled", 9), ("rejected", 7))
+SETTLED_MIX = (
+    ("delivered", 82),
+    ("cancelled", 9),
+    ("rejected", 7),
+    ("failed", 1),
+    ("returned", 1),
+)
 
 CUSTOMERS_PER_ORDER = 0.1
 MAX_CUSTOMERS = 100_000
@@ -340,6 +347,7 @@ ORDER_COLUMNS = (
     "total",
     "rejection_reason",
     "shortages",
+    "failure_reason",
     "created_at",
     "updated_at",
     "delivered_at",
@@ -467,6 +475,7 @@ def _orders_text(
     streets, extras = content.STREETS, content.ADDRESS_EXTRAS
     customer_reasons = content.CUSTOMER_CANCEL_REASONS
     merchant_reasons = content.MERCHANT_CANCEL_REASONS
+    failure_reasons = FailureReason.values
     cos, sin, sqrt, tau = math.cos, math.sin, math.sqrt, math.tau
     bisect_right = bisect.bisect_right
 
@@ -566,6 +575,8 @@ def _orders_text(
 
         status = steps[-1][0]
         reason, shortages = "", "[]"
+        # A failed order keeps its courier's reason, returned or not.
+        failure = next((why for name, _, why in steps if name == "failed"), "")
         if status == "rejected":
             # What `_reserve_stock` reports: each line the stock could not cover.
             lacking = sorted(
@@ -593,7 +604,7 @@ def _orders_text(
         orders_out.append(
             f"{order_id}\t{status}\t{subtotal // 100}.{subtotal % 100:02d}\t"
             f"{fee // 100}.{fee % 100:02d}\t{total_cents // 100}.{total_cents % 100:02d}\t"
-            f"{reason}\t{shortages}\t{timestamp(created)}\t{updated}\t"
+            f"{reason}\t{shortages}\t{failure}\t{timestamp(created)}\t{updated}\t"
             f"{updated if status == 'delivered' else COPY_NULL}\t"
             f"{buyer_id}\t{address_id}\t{shop.id}\n"
         )
@@ -655,8 +666,22 @@ def _orders_text(
                         ("preparing", preparing, ""),
                         ("cancelled", preparing + randint(120, 900), choice(merchant_reasons)),
                     ]
-            else:
+            elif code == 2:
                 steps = [("rejected", 0, "")]
+            else:
+                # Failed at the door: picked up, then failed halfway to when it would have
+                # been delivered; a returned one is back at the shop by then.
+                preparing, ready, picked_up, delivered = delivery()
+                failed = (picked_up + delivered) // 2
+                steps = [
+                    ("confirmed", 0, ""),
+                    ("preparing", preparing, ""),
+                    ("ready", ready, ""),
+                    ("picked_up", picked_up, ""),
+                    ("failed", failed, choice(failure_reasons)),
+                ]
+                if code == 4:
+                    steps.append(("returned", delivered, ""))
             place(created, shop, buyer(), steps)
         ctx.progress.advance(count)
         if len(orders_out) >= 5_000:

@@ -15,7 +15,7 @@ from catalog.models import Product
 from geomarket.accounts.models import User
 from inventory.models import Inventory
 from merchants.models import DeliveryZone, Merchant
-from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.models import FailureReason, Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services import TRANSITIONS
 
 pytestmark = pytest.mark.django_db
@@ -221,10 +221,17 @@ def test_each_orders_history_tells_its_story():
                 "delivered",
             ]
             assert order.delivered_at == steps[-1][3]
+        reasons = {to: reason for _, to, reason, _ in steps if reason}
         if order.status == "cancelled":
-            assert steps[-1][2], f"cancelled order {order.pk} without a reason"
+            assert reasons.keys() == {"cancelled"}, f"cancelled order {order.pk} without a reason"
+        elif order.status in ("failed", "returned"):
+            # The courier's reason, as the contract's transition takes it, kept on the order.
+            assert reasons.keys() == {"failed"}, order.pk
+            assert reasons["failed"] in FailureReason.values
+            assert order.failure_reason == reasons["failed"]
         else:
-            assert all(reason == "" for _, _, reason, _ in steps)
+            assert reasons == {}, order.pk
+            assert order.failure_reason == ""
     assert not OrderStatusChange.objects.filter(actor__isnull=False).exists()
 
 
