@@ -357,9 +357,11 @@ TILE_TARGET_MS = 20.0
 
 def tile_case(layer: str) -> Case:
     """A tile of `layer` at zoom 12 to 14 around one of the city's points."""
-    from merchants.tiles import tile_of
 
     def make(city: City, rng: random.Random) -> str:
+        # Not at import: the capture process imports this module before Django is set up.
+        from merchants.tiles import tile_of
+
         point, z = city.point(rng), rng.randint(12, 14)
         x, y = tile_of(lat=float(point["lat"]), lng=float(point["lng"]), z=z)
         return path("tile", layer=layer, z=z, x=x, y=y)
