@@ -1,9 +1,13 @@
 """The whole-API bench scenario measures every GET route of the URL conf: each has a case,
 written or automatic, and a route neither can measure is named, not skipped in silence."""
 
+import os
 import random
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -170,3 +174,17 @@ def test_statements_are_recorded_as_literal_sql_with_their_settings_and_replayed
         assert 0 < replayer.time(recorded) < 5
     finally:
         replayer.close()
+
+
+def test_the_scenario_imports_before_django_is_set_up():
+    """The capture process imports the scenario before it sets Django up: no case may
+    import an app's module when it is defined."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import bench.scenarios.api"],
+        cwd=settings.BASE_DIR,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr

@@ -463,6 +463,8 @@ def auto_case(route: Route) -> Case | None:
 MEASURED_ELSEWHERE = {
     "order-stream": "Server-Sent Events: the dispatch scenario holds 1,000 open and measures "
     "their memory and the tracking p50 beside them",
+    "console": "a browser page behind a session sign-in, not an API: tests/browser",
+    "console-data": "the console's own data, behind its session sign-in: tests/browser",
 }
 
 
