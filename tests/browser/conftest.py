@@ -63,28 +63,42 @@ class Watched:
         self.page.wait_for_load_state("load")
 
 
-@pytest.fixture
-def browser_page(request, live_server, monkeypatch):
-    """A fresh Chromium for each test: Playwright's synchronous API keeps an event loop in
-    this thread while it runs, which must not outlive the test (the suite's other tests
-    run in this thread too). During the test, Django's check against database calls
-    made beside a running loop is off: they are the test's own, synchronous ones."""
+@pytest.fixture(scope="module")
+def chromium():
+    """One Chromium for a module's tests (each gets a context of its own). Playwright's
+    synchronous API keeps an event loop in this thread while it runs, so it must not
+    outlive the module: pytest tears a module's fixtures down before it runs a test of
+    another module. Meanwhile Django's check against database calls made beside a running
+    loop is off: they are the tests' own, synchronous ones."""
     from playwright.sync_api import sync_playwright
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        watched = Watched(
-            browser.new_page(viewport={"width": 1280, "height": 900}), live_server.url
-        )
-        yield watched
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shot = ARTIFACTS / f"{request.node.name}.png"
-            watched.page.screenshot(path=str(shot), full_page=True)
-            print(f"\nscreenshot of the failure: {shot}")
-        browser.close()
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if before is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+@pytest.fixture
+def browser_page(request, chromium, live_server):
+    """A fresh browser context (no cookies, no cache) and its page."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    watched = Watched(context.new_page(), live_server.url)
+    yield watched
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / f"{request.node.name}.png"
+        watched.page.screenshot(path=str(shot), full_page=True)
+        print(f"\nscreenshot of the failure: {shot}")
+    context.close()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
