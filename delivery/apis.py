@@ -200,7 +200,7 @@ class CourierRouteApi(APIView):
         elif not is_operator(request.user):
             if user_courier_id(request.user) != courier_id:
                 raise Forbidden("Only operators and the courier itself may plan its route.")
-        elif not Courier.objects.filter(pk=courier_id).exists():
+        elif courier_get(courier_id=courier_id) is None:
             raise Courier.DoesNotExist
         return Response(courier_route(courier_id=courier_id))
 

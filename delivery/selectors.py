@@ -286,25 +286,12 @@ def geodesic_pairs(
 
 
 def couriers_on_map(*, merchant_id: int | None = None) -> list[dict]:
-    """Couriers with a known point: every one, or, for `merchant_id`, those carrying or
-    coming for its live orders."""
-    couriers = Courier.objects.filter(location__isnull=False)
+    """The answers of the couriers with a known point: every one, or, for `merchant_id`,
+    those carrying or coming for its live orders."""
+    couriers = courier_list().filter(location__isnull=False)
     if merchant_id is not None:
         carrying = Order.objects.filter(
             merchant_id=merchant_id, status__in=ACTIVE_DELIVERY_STATUSES
         ).values("courier_id")
         couriers = couriers.filter(pk__in=carrying)
-    lng, lat = coordinates("location")
-    rows = couriers.annotate(lng=lng, lat=lat).order_by("id")
-    return [
-        {
-            "id": courier_id,
-            "name": name,
-            "status": status,
-            "location": {"type": "Point", "coordinates": [x, y]},
-            "location_updated_at": updated,
-        }
-        for courier_id, name, status, updated, x, y in rows.values_list(
-            "id", "name", "status", "location_updated_at", "lng", "lat"
-        )
-    ]
+    return courier_answers(_answer_rows(couriers))

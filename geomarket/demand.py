@@ -21,7 +21,12 @@ import logging
 import math
 from datetime import UTC, datetime, timedelta
 
+from django_redis import get_redis_connection
 from redis.exceptions import RedisError
+
+from geomarket.answer_cache import answer_prefix
+from geomarket.lane import front_cache
+from geomarket.shapes import INTEGER, POINT, Coordinates, Field, Shape
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +55,11 @@ def cell_center(row: int, column: int) -> tuple[float, float]:
     return (row + 0.5) * _ROW_DEG, min((column + 0.5) * width, 360.0) - 180
 
 
-def _day_key(day) -> str:
-    from geomarket.answer_cache import answer_prefix
+# A cell of the heat map: its centre, and how many searches there found nothing.
+UNSERVED_CELL = Shape("UnservedCell", (Field("location", POINT), Field("requests", INTEGER)))
 
+
+def _day_key(day) -> str:
     return f"{answer_prefix()}:demand:unserved:{day.isoformat()}"
 
 
@@ -69,8 +76,6 @@ def unserved_record(*, body: bytes, lat: float, lng: float) -> None:
     """Count the search at `lat, lng` if its answer `body` holds no result."""
     if not body.startswith(_EMPTY):
         return
-    from django_redis import get_redis_connection
-
     key, field = _command(lat, lng)
     try:
         pipe = get_redis_connection("default").pipeline(transaction=False)
@@ -85,8 +90,6 @@ async def unserved_record_async(*, body: bytes, lat: float, lng: float) -> None:
     """`unserved_record` on the event loop's own Redis connection."""
     if not body.startswith(_EMPTY):
         return
-    from geomarket.lane import front_cache
-
     key, field = _command(lat, lng)
     try:
         client = front_cache.redis_client()
@@ -98,9 +101,7 @@ async def unserved_record_async(*, body: bytes, lat: float, lng: float) -> None:
 
 def unserved_cells() -> list[dict]:
     """Every cell with unserved searches in the last `RETENTION_DAYS` days: its centre and
-    how many, most first."""
-    from django_redis import get_redis_connection
-
+    how many, most first (`UNSERVED_CELL`)."""
     today = _today()
     days = [today - timedelta(days=back) for back in range(RETENTION_DAYS)]
     try:
@@ -116,10 +117,7 @@ def unserved_cells() -> list[dict]:
         for field, count in counts.items():
             row, column = (int(part) for part in field.decode().split(":"))
             totals[row, column] = totals.get((row, column), 0) + int(count)
-    cells = []
-    for (row, column), requests in sorted(totals.items(), key=lambda item: -item[1]):
-        lat, lng = cell_center(row, column)
-        cells.append(
-            {"location": {"type": "Point", "coordinates": [lng, lat]}, "requests": requests}
-        )
-    return cells
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    return UNSERVED_CELL.render_rows(
+        [(Coordinates(*reversed(cell_center(*cell))), requests) for cell, requests in ranked]
+    )

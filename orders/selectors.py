@@ -9,7 +9,7 @@ from django.db.models.expressions import RawSQL
 from geomarket.accounts.roles import is_operator
 from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
-from geomarket.shapes import Shape, coordinates, json_array_sql
+from geomarket.shapes import Coordinates, Shape, coordinates, json_array_sql
 from geomarket.sql import CompiledQuery, LiteralStatement, fetch_all
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.handover import handover_code_shown
@@ -27,6 +27,7 @@ from orders.shapes import (
     ADDRESS_TEXT_FIELDS,
     HANDOVER_CODE,
     INCIDENT,
+    MAP_ORDER,
     MERCHANT_ORDER,
     ORDER,
     ORDER_DETAIL,
@@ -406,21 +407,15 @@ MAP_ORDERS = 500
 
 
 def orders_on_map(*, merchant_id: int | None = None) -> list[dict]:
-    """Live orders with their delivery point, a merchant's only when `merchant_id`."""
+    """Live orders with their delivery point (`MAP_ORDER`), a merchant's only when
+    `merchant_id`."""
     orders = Order.objects.filter(status__in=ACTIVE_DELIVERY_STATUSES)
     if merchant_id is not None:
         orders = orders.filter(merchant_id=merchant_id)
     lng, lat = coordinates("delivery_address__location")
-    rows = orders.annotate(lng=lng, lat=lat).order_by("-created_at", "-id")[:MAP_ORDERS]
-    return [
-        {
-            "id": order_id,
-            "status": status,
-            "merchant_id": merchant,
-            "courier_id": courier,
-            "location": {"type": "Point", "coordinates": [x, y]},
-        }
-        for order_id, status, merchant, courier, x, y in rows.values_list(
-            "id", "status", "merchant_id", "courier_id", "lng", "lat"
-        )
-    ]
+    rows = (
+        orders.annotate(lng=lng, lat=lat)
+        .order_by("-created_at", "-id")
+        .values_list("id", "status", "merchant_id", "courier_id", "lng", "lat")[:MAP_ORDERS]
+    )
+    return MAP_ORDER.render_rows([(*row[:4], Coordinates(*row[4:])) for row in rows])

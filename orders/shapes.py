@@ -171,3 +171,16 @@ INCIDENT = Shape(
         Field("created_at", DATETIME),
     ),
 )
+
+
+# A live order on the console's map: where it goes.
+MAP_ORDER = Shape(
+    "MapOrder",
+    (
+        Field("id", INTEGER),
+        Field("status", TEXT),
+        Field("merchant_id", INTEGER),
+        Field("courier_id", INTEGER, null=True),
+        Field("location", POINT),
+    ),
+)
