@@ -112,9 +112,8 @@ class GeoJSONAnswers:
             collection = HttpResponse(
                 json_bytes(feature_collection(answer, self.features)), content_type=GEOJSON
             )
-            for header in ("X-Cache",):
-                if header in response:
-                    collection[header] = response[header]
+            if "X-Cache" in response:
+                collection["X-Cache"] = response["X-Cache"]
             response = collection
         return super().finalize_response(request, response, *args, **kwargs)
 
