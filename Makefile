@@ -14,13 +14,14 @@ PORT ?= 8000
 # database, and a third worker on 2 cores took the suite from 6:04 to 5:44.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
-.PHONY: help setup system-packages venv services stop status migrate seed run serve test lint format bench soak fuzz
+.PHONY: help setup system-packages venv services replica stop status migrate seed run serve test lint format bench soak fuzz
 
 help:
 	@echo "make run       set up, start PostGIS + Redis, migrate, then web, worker, outbox relay, beat"
 	@echo "make test      set up, start PostGIS + Redis, run the full test suite (one worker per core)"
 	@echo "make setup     system packages (as root on Debian/Ubuntu) and the virtualenv"
 	@echo "make services  start the project-local PostGIS and Redis (idempotent)"
+	@echo "make replica   start a streaming replica of the local PostGIS too (REPLICA_PORT)"
 	@echo "make stop      stop them"
 	@echo "make migrate   apply database migrations"
 	@echo "make seed      load the demo city once"
@@ -44,6 +45,10 @@ $(VENV)/.synced: pyproject.toml uv.lock
 services:
 	@scripts/services.sh start
 
+# The replica is made once, by a base backup of the primary (tests/replica need it).
+replica:
+	@REPLICA=1 scripts/services.sh start
+
 stop:
 	@scripts/services.sh stop
 
@@ -66,7 +71,7 @@ serve: venv
 # pytest-xdist workers, one test database each; `make test TEST_WORKERS=0` runs serially.
 # Work stealing evens out the few tests that run for tens of seconds; the 20 slowest are
 # listed at the end, to keep the suite within its budget (6 minutes in CI).
-test: setup services
+test: setup services replica
 	@$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 lint: venv

@@ -4,7 +4,7 @@
 # broker, whose append-only file keeps queued messages across a restart. Writing every
 # cached answer to an append-only file cost more CPU and disk than serving it.
 # PostgreSQL's files move out of the checkout when its server cannot reach it (pg_home).
-# Usage: scripts/services.sh start|stop|status|pg-home
+# Usage: scripts/services.sh start|stop|status|pg-home   (REPLICA=1 start: a replica too)
 #   pg-home prints the directory where this checkout's PostgreSQL files live, created and
 #   owned by the user the server runs as; tests that run clusters of their own use it too.
 # When DATABASE_URL or REDIS_URL is set, the matching service is external and left alone
@@ -146,6 +146,80 @@ pg_stop() {
   fi
 }
 
+# A streaming replica of the primary above (REPLICA=1, or `make replica`), for the read
+# routing and its tests: made once with pg_basebackup -R, on REPLICA_PORT, its files beside
+# the primary's (pg_home). A replication slot keeps the WAL it has not received yet, up to
+# max_slot_wal_keep_size, so a stopped replica catches up instead of being rebuilt, and
+# cannot fill the primary's disk. The first base backup copies every database (gigabytes
+# where the bench databases live).
+REPLICA_PORT=${REPLICA_PORT:-$((PG_PORT + 1))}
+REPLICA_HOME=$PG_HOME/replica
+REPLICA_DATA=$REPLICA_HOME/data
+REPLICA_RUN=$REPLICA_HOME/run
+REPLICA_LOG=$REPLICA_HOME/postgres.log
+REPLICA_SLOT=geomarket_replica
+
+replica_running() { [ -f "$REPLICA_DATA/postmaster.pid" ] && as_pg_owner "$PG_BIN/pg_ctl" -D "$REPLICA_DATA" status >/dev/null 2>&1; }
+
+replica_create() {
+  say "Creating the replica in $REPLICA_DATA from the primary (a base backup)"
+  # Peer authentication on the socket, for the cluster's superuser (initdb's default).
+  if ! grep -Eq '^local[[:space:]]+replication[[:space:]]+all[[:space:]]+peer' "$PG_DATA/pg_hba.conf"; then
+    echo "local replication all peer" | as_pg_owner tee -a "$PG_DATA/pg_hba.conf" >/dev/null
+  fi
+  psql_admin -d postgres <<SQL
+ALTER SYSTEM SET max_slot_wal_keep_size = '8GB';
+SELECT pg_reload_conf() \gset
+SELECT pg_drop_replication_slot('$REPLICA_SLOT')
+WHERE EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '$REPLICA_SLOT') \gexec
+SQL
+  as_pg_owner rm -rf "$REPLICA_DATA.partial"
+  as_pg_owner "$PG_BIN/pg_basebackup" -h "$PG_RUN" -p "$PG_PORT" -U "$(pg_owner)" \
+    -D "$REPLICA_DATA.partial" -R -X stream -C -S "$REPLICA_SLOT" --checkpoint=fast
+  # The copy carries the primary's settings; later lines win.
+  as_pg_owner tee -a "$REPLICA_DATA.partial/postgresql.conf" >/dev/null <<CONF
+# GeoMarket replica
+port = $REPLICA_PORT
+unix_socket_directories = '$REPLICA_RUN'
+shared_buffers = 128MB
+hot_standby = on
+# Reads that conflict with replayed cleanup wait this long before being cancelled.
+max_standby_streaming_delay = 5s
+CONF
+  as_pg_owner mv "$REPLICA_DATA.partial" "$REPLICA_DATA"
+}
+
+replica_start() {
+  pg_running || { say "The replica needs the primary running" >&2; exit 1; }
+  as_pg_owner mkdir -p "$REPLICA_HOME" "$REPLICA_RUN"
+  if [ ! -s "$REPLICA_DATA/PG_VERSION" ]; then replica_create; fi
+  if replica_running; then
+    say "PostgreSQL replica already running on 127.0.0.1:$REPLICA_PORT"
+    return
+  fi
+  if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$REPLICA_DATA" -l "$REPLICA_LOG" -w -t 120 start >/dev/null; then
+    say "PostgreSQL replica failed to start (is port $REPLICA_PORT taken? set REPLICA_PORT). Log:" >&2
+    tail -n 5 "$REPLICA_LOG" >&2
+    exit 1
+  fi
+  say "PostgreSQL replica started on 127.0.0.1:$REPLICA_PORT"
+}
+
+replica_stop() {
+  if replica_running; then
+    as_pg_owner "$PG_BIN/pg_ctl" -D "$REPLICA_DATA" -m fast -w stop >/dev/null
+    say "PostgreSQL replica stopped"
+  fi
+}
+
+replica_status() {
+  if replica_running; then
+    say "PostgreSQL replica: running on 127.0.0.1:$REPLICA_PORT"
+  elif [ -s "$REPLICA_DATA/PG_VERSION" ]; then
+    say "PostgreSQL replica: stopped"
+  fi
+}
+
 redis_cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
 redis_running() { redis_cli "$1" ping 2>/dev/null | grep -q PONG; }
@@ -189,6 +263,7 @@ redis_status() {
 case "${1:-}" in
   start)
     if [ -n "${DATABASE_URL:-}" ]; then say "DATABASE_URL is set: using it, no local PostgreSQL"; else pg_start; fi
+    if [ "${REPLICA:-0}" = 1 ] && [ -z "${DATABASE_URL:-}" ]; then replica_start; fi
     if [ -n "${REDIS_URL:-}" ]; then
       say "REDIS_URL is set: using it, no local Redis"
     else
@@ -197,6 +272,7 @@ case "${1:-}" in
     fi
     ;;
   stop)
+    if [ -z "${DATABASE_URL:-}" ]; then replica_stop; fi
     if [ -z "${DATABASE_URL:-}" ]; then pg_stop; fi
     if [ -z "${REDIS_URL:-}" ]; then
       redis_stop cache "$REDIS_PORT"
@@ -209,6 +285,7 @@ case "${1:-}" in
     ;;
   status)
     if pg_running; then say "PostgreSQL: running on 127.0.0.1:$PG_PORT"; else say "PostgreSQL: stopped"; fi
+    replica_status
     redis_status cache "$REDIS_PORT"
     redis_status broker "$REDIS_BROKER_PORT"
     ;;
