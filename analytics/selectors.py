@@ -44,6 +44,7 @@ from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
 from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from catalog.models import Product
 from geomarket.accounts.selectors import KEY_STAND_IN, operator_tokens
+from geomarket.db.replicas import replica_reads
 from geomarket.shapes import json_array_sql
 from geomarket.sql import CompiledQuery, Lateral, fetch_all
 from merchants.models import Merchant
@@ -253,6 +254,7 @@ def top_products_json_statement(
     return Statement(_top_products_json_sql(rows.sql), rows.params)
 
 
+@replica_reads
 def top_products(*, range_: DateRange, merchant_id: int | None = None, top: int = 5) -> list[dict]:
     statement = top_products_statement(range_=range_, merchant_id=merchant_id, top=top)
     return TOP_PRODUCT_ROW.render_rows(fetch_rows(statement))
@@ -368,6 +370,7 @@ def revenue_json_statement(
     return Statement(_revenue_json_sql(rows.sql), rows.params)
 
 
+@replica_reads
 def revenue_report(
     *, range_: DateRange, interval: str = "day", merchant_id: int | None = None
 ) -> list[dict]:
@@ -490,10 +493,12 @@ def merchants_json_statement(*, range_: DateRange) -> Statement:
     return Statement(_merchants_json_sql(rows.sql), rows.params)
 
 
+@replica_reads
 def merchants_report(*, range_: DateRange) -> list[dict]:
     return MERCHANT_ROW.render_rows(fetch_rows(merchants_statement(range_=range_)))
 
 
+@replica_reads
 def json_answer(statement: Statement) -> str:
     """The JSON text a report's `*_json_statement` renders."""
     return fetch_all(statement.sql, statement.params)[0][0]

@@ -16,6 +16,7 @@ from catalog.shapes import (
 )
 from geomarket.accounts.roles import merchant_scope
 from geomarket.api.pagination import CountedPage
+from geomarket.db.replicas import replica_reads
 from geomarket.shapes import json_array_sql
 from geomarket.sql import CompiledPage, CompiledQuery, fetch_all, fetch_value, point_ewkt
 from merchants.selectors import MERCHANT_LOCATIONS_SQL, merchants_walk_sql, open_instant
@@ -41,6 +42,7 @@ def _category_page() -> CompiledPage:
     return CompiledPage(category_list().values_list(*CATEGORY.columns), slots={})
 
 
+@replica_reads
 def category_page(*, offset: int, limit: int) -> CountedPage:
     """A page of `category_list()` as rows of `CATEGORY`'s columns, and the count of all
     categories, by one statement compiled once."""
@@ -54,6 +56,7 @@ def _category_row() -> CompiledQuery:
     return CompiledQuery(queryset, slots={"category_id": category_id})
 
 
+@replica_reads
 def category_row(*, category_id: int) -> tuple | None:
     """The category `category_id` as a row of `CATEGORY`'s columns, if there is one."""
     compiled = _category_row()
@@ -134,6 +137,7 @@ def _listing_page(
     return CompiledPage(_listings(products), slots=slots)
 
 
+@replica_reads
 def product_listing_page(
     *,
     user,
@@ -166,6 +170,7 @@ def _listing(*, operator: bool, owner: bool) -> CompiledQuery:
     return CompiledQuery(_listings(products.filter(pk=slots["product_id"])), slots=slots)
 
 
+@replica_reads
 def product_listing(*, user, product_id: int) -> str | None:
     """The stored JSON text of the product `product_id`, if `user` sees it."""
     operator, own_merchant_id = merchant_scope(user)
@@ -322,6 +327,7 @@ def _products_nearby_sql(
     )
 
 
+@replica_reads
 def products_nearby_answer(**filters) -> bytes:
     """The products/nearby answer's body for `products_nearby_statement(**filters)`."""
     return fetch_value(*products_nearby_statement(**filters)).encode()
@@ -571,6 +577,7 @@ def search_counted_page(rows: Sequence[tuple]) -> CountedPage:
     )
 
 
+@replica_reads
 def products_search_page(*, offset: int, limit: int, **filters) -> CountedPage:
     """Published products of active merchants, full-text matched on title, category name
     and description, rows `offset` to `offset + limit` and the count, in one statement.
@@ -633,6 +640,7 @@ LIMIT %(limit)s
 """  # noqa: S608 - only fixed fragments are interpolated
 
 
+@replica_reads
 def product_title_suggestions(*, q: str) -> list[str]:
     """Up to 10 distinct titles of published products of active merchants: those starting
     with `q`, then those containing it, each in title order; case-insensitive as Django's

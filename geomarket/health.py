@@ -1,4 +1,5 @@
-"""`GET /healthz`: the database, the cache and the broker, each with a short timeout."""
+"""`GET /healthz`: the database, the cache and the broker, each with a short timeout; and
+the read replicas, when there are any, which cannot fail it."""
 
 import functools
 import logging
@@ -13,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_redis import get_redis_connection
 
 from geomarket.celery import app as celery_app
+from geomarket.db import replicas
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ def healthz(request):
         else:
             results[name] = "ok"
     healthy = all(value == "ok" for value in results.values())
+    if replicas.configured():
+        # Reads go to the primary meanwhile: the service still answers.
+        results["replica"] = "ok" if replicas.monitor.healthy() else "degraded"
     return JsonResponse(
         {"status": "ok" if healthy else "error", "checks": results},
         status=200 if healthy else 503,

@@ -5,7 +5,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from django.db import InternalError, connection, connections, transaction
+from django.db import InternalError, connections, transaction
 from django.db.models import BigIntegerField, Field, Subquery
 from django.db.models.expressions import Col, RawSQL
 from django.db.models.sql.constants import INNER
@@ -13,6 +13,7 @@ from django_cte.join import QJoin
 from psycopg.sql import Literal
 
 from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
+from geomarket.db.replicas import read_alias
 
 # PostGIS's GiST distance for a geography entry can come out a rounding error above the
 # distance it rechecks it with, and PostgreSQL then stops a scan walked in `<->` order with
@@ -22,28 +23,33 @@ from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
 KNN_ORDER_ERROR = "index returned tuples in wrong order"
 
 
+def _read_cursor():
+    """A cursor of the primary, or of a replica inside a selector marked `replica_reads`."""
+    return connections[read_alias()].cursor()
+
+
 def _execute(cursor, sql: str, params) -> None:
     try:
         cursor.execute(sql, params)
     except InternalError as exc:
         # Inside a transaction the failed walk has aborted it: nothing can run again there.
-        if KNN_ORDER_ERROR not in str(exc) or connection.in_atomic_block:
+        if KNN_ORDER_ERROR not in str(exc) or cursor.db.in_atomic_block:
             raise
-        with transaction.atomic():
+        with transaction.atomic(using=cursor.db.alias):
             cursor.execute("SET LOCAL enable_indexscan = off")
             cursor.execute(sql, params)
 
 
 def fetch_dicts(sql: str, params: dict) -> list[dict]:
     """Rows of `sql` as dicts keyed by column name."""
-    with connection.cursor() as cursor:
+    with _read_cursor() as cursor:
         _execute(cursor, sql, params)
         columns = [column.name for column in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def fetch_all(sql: str, params: dict | list) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _read_cursor() as cursor:
         _execute(cursor, sql, params)
         return cursor.fetchall()
 
@@ -55,7 +61,7 @@ def point_ewkt(*, lat: float, lng: float) -> str:
 
 def fetch_value(sql: str, params: dict):
     """The first column of the first row of `sql`."""
-    with connection.cursor() as cursor:
+    with _read_cursor() as cursor:
         _execute(cursor, sql, params)
         return cursor.fetchone()[0]
 

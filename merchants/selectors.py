@@ -13,6 +13,7 @@ from django.utils import timezone
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
 from geomarket.api.permissions import can_manage_merchant
+from geomarket.db.replicas import replica_reads
 from geomarket.errors import Forbidden
 from geomarket.shapes import DATETIME, INTEGER, Field, Shape, json_array_sql
 from geomarket.sql import CompiledQuery, fetch_all, fetch_dicts, fetch_value, point_ewkt
@@ -153,6 +154,7 @@ ORDER BY m.name, m.id
     return page_sql, counted
 
 
+@replica_reads
 def merchant_list_page(
     *, offset: int, limit: int, category: int | str | None = None, q: str | None = None
 ) -> CountedPage:
@@ -481,6 +483,7 @@ def _geo_params(*, lat: float, lng: float, open_at: datetime | None, **params) -
     }
 
 
+@replica_reads
 def merchants_nearby(
     *, lat: float, lng: float, radius_m: float, limit: int, open_at: datetime | None = None
 ) -> list[dict]:
@@ -492,6 +495,7 @@ def merchants_nearby(
     )
 
 
+@replica_reads
 def merchants_delivering_to(
     *, lat: float, lng: float, limit: int, open_at: datetime | None = None
 ) -> tuple[bytes, float | None]:

@@ -193,6 +193,9 @@ replica_start() {
   pg_running || { say "The replica needs the primary running" >&2; exit 1; }
   as_pg_owner mkdir -p "$REPLICA_HOME" "$REPLICA_RUN"
   if [ ! -s "$REPLICA_DATA/PG_VERSION" ]; then replica_create; fi
+  # The replica tests hold replay back, as a lagging replica (new test databases are
+  # copies of template1, and reach the replica with the grant).
+  psql_admin -d template1 -c "GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume() TO $PG_USER"
   if replica_running; then
     say "PostgreSQL replica already running on 127.0.0.1:$REPLICA_PORT"
     return

@@ -29,6 +29,11 @@ HONOURED_MIDDLEWARE = {
         "The lane answers GETs without a body and POSTs of a small JSON body, and the "
         "ASGI application's own RequestBodyLimit runs before the lane."
     ),
+    "geomarket.db.replicas.ReplicaReadsMiddleware": (
+        "It reads a client's cookie and sets one on unsafe requests' answers: the lane "
+        "answers no request with a cookie, and learns no answer that sets one. Its "
+        "replica rules hold in the lane's pools too (geomarket/lane/async_db.py)."
+    ),
     "django.middleware.security.SecurityMiddleware": (
         "Its headers depend only on the scheme and host, and its HTTPS redirect on the "
         "scheme, host and forwarded scheme: all part of the key headers are learned "

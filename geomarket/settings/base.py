@@ -1,5 +1,6 @@
 """Settings shared by every environment; development, test and production override a few."""
 
+import copy
 from pathlib import Path
 
 import dj_database_url
@@ -185,6 +186,35 @@ PING_ROUTE = env_bool("PING_ROUTE", True)
 _prepare_threshold = env_str("ASYNC_DB_PREPARE_THRESHOLD", "1")
 ASYNC_DB_PREPARE_THRESHOLD = None if _prepare_threshold == "off" else int(_prepare_threshold)
 DATABASES["default"]["OPTIONS"]["prepare_threshold"] = ASYNC_DB_PREPARE_THRESHOLD
+
+# Read replicas (geomarket/db/replicas.py): each URL of DATABASE_REPLICA_URLS is the
+# database alias replica_0, replica_1... with the primary's options. Only the read-only
+# selectors marked `replica_reads` read from them, from one that is up, lags at most
+# REPLICA_MAX_LAG_SECONDS (read every REPLICA_CHECK_SECONDS per process) and has replayed
+# what the read needs: a client's own writes of the last REPLICA_STICKY_SECONDS, the
+# cache versions its answer is filed under.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
+REPLICA_MAX_LAG_SECONDS = float(env_str("REPLICA_MAX_LAG_SECONDS", "5"))
+REPLICA_CHECK_SECONDS = float(env_str("REPLICA_CHECK_SECONDS", "1"))
+REPLICA_STICKY_SECONDS = env_int("REPLICA_STICKY_SECONDS", 30)
+
+
+def replica_database(url: str) -> dict:
+    """A replica's DATABASES entry: the primary's, at the replica's address."""
+    parsed = dj_database_url.parse(url)
+    return {
+        **copy.deepcopy(DATABASES["default"]),
+        **{key: parsed[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+    }
+
+
+REPLICA_ALIASES = [f"replica_{index}" for index in range(len(DATABASE_REPLICA_URLS))]
+for _alias, _url in zip(REPLICA_ALIASES, DATABASE_REPLICA_URLS, strict=True):
+    DATABASES[_alias] = replica_database(_url)
+if REPLICA_ALIASES:
+    DATABASE_ROUTERS = ["geomarket.db.replicas.ReplicaRouter"]
+    MIDDLEWARE.insert(1, "geomarket.db.replicas.ReplicaReadsMiddleware")
+
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

@@ -1,7 +1,7 @@
-from geomarket.env import env_str
+from geomarket.env import env_int, env_str
 
 from .base import *  # noqa: F403
-from .base import CACHES, DATABASES
+from .base import CACHES, DATABASES, MIDDLEWARE, REPLICA_ALIASES, replica_database
 
 DEBUG = False
 
@@ -28,3 +28,22 @@ if _test_database_name:
 # Django's backend but for emptying the tables after each transactional test, by `DELETE`
 # in milliseconds where `TRUNCATE` takes half a second (tests/db/postgis/base.py).
 DATABASES["default"]["ENGINE"] = "tests.db.postgis"
+
+# The replica of `make replica` (or the DATABASE_REPLICA_URLS given) as replica_0...,
+# under the test database's name (Django's TEST MIRROR: the primary's test database
+# reaches it by replication). No read goes to one unless a test names it in
+# REPLICA_ALIASES (tests/replica): the other tests' rows, in transactions, never reach it.
+TEST_REPLICA_ALIASES = REPLICA_ALIASES or ["replica_0"]
+if not REPLICA_ALIASES:
+    _replica_port = env_int("REPLICA_PORT", env_int("PG_PORT", 55432) + 1)
+    DATABASES["replica_0"] = replica_database(
+        f"postgis://geomarket:geomarket@127.0.0.1:{_replica_port}/geomarket"
+    )
+for _alias in TEST_REPLICA_ALIASES:
+    DATABASES[_alias]["OPTIONS"].pop("pool", None)
+    DATABASES[_alias].update(ENGINE=DATABASES["default"]["ENGINE"], CONN_MAX_AGE=0)
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
+REPLICA_ALIASES = []
+DATABASE_ROUTERS = ["geomarket.db.replicas.ReplicaRouter"]
+if "geomarket.db.replicas.ReplicaReadsMiddleware" not in MIDDLEWARE:
+    MIDDLEWARE.insert(1, "geomarket.db.replicas.ReplicaReadsMiddleware")

@@ -1,0 +1,329 @@
+"""Reads sent to streaming replicas (`DATABASE_REPLICA_URLS`), only where the code says so.
+
+A read goes to a replica only inside a selector marked `@replica_reads`: the read-only
+selectors of search, nearby, delivering-to, tiles, analytics and public lists. Everything
+else (writes, reads in a transaction, every read of an unsafe request, or after a write
+through the ORM in the same request) stays on the primary. Raw SQL reads ask
+`read_alias()` which connection to use; ORM reads ask the router.
+
+A replica serves a read only when the last reading of it (taken at most every
+`REPLICA_CHECK_SECONDS` per process, on a connection of its own, never per read) says it
+is up, lags at most `REPLICA_MAX_LAG_SECONDS`, and has replayed the primary's WAL at
+least as far as the read requires (`reads_at_least`): the client's last write
+(read-your-writes, `ReplicaReadsMiddleware`) and the cache versions an answer will be
+filed under (`geomarket.answer_cache`). Otherwise the primary serves it. A replica that
+fails during a marked selector is marked down and the selector runs again on the primary,
+in the same request.
+
+The event-loop lane's pools follow the same readings (`geomarket.lane.async_db`).
+"""
+
+import contextlib
+import contextvars
+import functools
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+
+logger = logging.getLogger(__name__)
+
+# A replica that could not be read is left alone this long before it is tried again.
+DOWN_SECONDS = 5.0
+
+# Where the replica has replayed to, as a number comparable with `PRIMARY_LSN_SQL`'s, and
+# how many seconds behind it is: none when it has replayed all it received (an idle
+# primary sends nothing, and the last replayed transaction only grows older).
+READING_SQL = """
+SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint,
+       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+       END::float8
+"""
+PRIMARY_LSN_SQL = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint"
+
+
+def configured() -> bool:
+    return bool(settings.REPLICA_ALIASES)
+
+
+def primary_lsn() -> int:
+    """How far the primary has written its WAL: a committed write is at or before it."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(PRIMARY_LSN_SQL)
+        return cursor.fetchone()[0]
+
+
+@dataclass
+class Reading:
+    replay_lsn: int = -1
+    lag: float = float("inf")
+    at: float = float("-inf")  # monotonic
+    down_until: float = 0.0
+
+
+class Monitor:
+    """The process's readings of its replicas, and the choice of one for a read."""
+
+    def __init__(self):
+        self.readings: dict[str, Reading] = {}
+        self._connections: dict[str, psycopg.Connection] = {}
+        self._refreshing = threading.Lock()
+        self._turn = itertools.count()
+
+    def forget(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+        self.readings.clear()
+
+    def _reading(self, alias: str) -> Reading:
+        reading = self.readings.get(alias)
+        if reading is None:
+            reading = self.readings[alias] = Reading()
+        return reading
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        return any(self._due(alias, now) for alias in settings.REPLICA_ALIASES)
+
+    def _due(self, alias: str, now: float) -> bool:
+        reading = self._reading(alias)
+        return now >= reading.down_until and now - reading.at >= settings.REPLICA_CHECK_SECONDS
+
+    def refresh_due(self) -> None:
+        """Read the replicas whose reading is older than `REPLICA_CHECK_SECONDS`; a thread
+        finding another one at it goes on with the readings there are."""
+        if not self._refreshing.acquire(blocking=False):
+            return
+        try:
+            now = time.monotonic()
+            for alias in settings.REPLICA_ALIASES:
+                if self._due(alias, now):
+                    self.refresh(alias)
+        finally:
+            self._refreshing.release()
+
+    def refresh(self, alias: str) -> Reading:
+        reading = self._reading(alias)
+        try:
+            connection = self._connections.get(alias)
+            if connection is None or connection.closed:
+                params = connections[alias].get_connection_params()
+                params.pop("cursor_factory", None)
+                params.pop("prepare_threshold", None)
+                connection = psycopg.connect(**params, autocommit=True)
+                self._connections[alias] = connection
+            replay_lsn, lag = connection.execute(READING_SQL).fetchone()
+        except psycopg.Error as exc:
+            self.down(alias, exc)
+            return reading
+        reading.replay_lsn = -1 if replay_lsn is None else replay_lsn
+        reading.lag = lag
+        reading.at = time.monotonic()
+        reading.down_until = 0.0
+        return reading
+
+    def down(self, alias: str, exc: Exception) -> None:
+        reading = self._reading(alias)
+        if reading.down_until < time.monotonic():
+            logger.warning("replica %s skipped for %.0f s: %r", alias, DOWN_SECONDS, exc)
+        reading.down_until = time.monotonic() + DOWN_SECONDS
+        reading.at = float("-inf")
+        connection = self._connections.pop(alias, None)
+        if connection is not None:
+            connection.close()
+
+    def usable(self, alias: str, *, min_lsn: int) -> bool:
+        reading = self._reading(alias)
+        return (
+            time.monotonic() >= reading.down_until
+            and reading.lag <= settings.REPLICA_MAX_LAG_SECONDS
+            and reading.replay_lsn >= max(min_lsn, 0)
+        )
+
+    def pick(self, *, min_lsn: int) -> str | None:
+        """A replica that may serve a read needing `min_lsn` replayed, in turns; None: the
+        primary must."""
+        aliases = settings.REPLICA_ALIASES
+        start = next(self._turn)
+        for step in range(len(aliases)):
+            alias = aliases[(start + step) % len(aliases)]
+            if self.usable(alias, min_lsn=min_lsn):
+                return alias
+        return None
+
+    def healthy(self) -> bool:
+        """Whether every replica answers and keeps up, read now."""
+        return all(
+            self.refresh(alias).at > float("-inf") and self.usable(alias, min_lsn=0)
+            for alias in settings.REPLICA_ALIASES
+        )
+
+
+monitor = Monitor()
+
+
+class _Reads:
+    """One marked selector's run: the connection it read from, once chosen."""
+
+    __slots__ = ("used",)
+
+    def __init__(self):
+        self.used: str | None = None
+
+
+class _Request:
+    """What the request has done that keeps its reads on the primary."""
+
+    __slots__ = ("primary",)
+
+    def __init__(self, *, primary: bool):
+        self.primary = primary
+
+
+_reads: contextvars.ContextVar[_Reads | None] = contextvars.ContextVar("replica_reads")
+_request: contextvars.ContextVar[_Request | None] = contextvars.ContextVar("replica_request")
+# The WAL position a replica must have replayed to serve the reads here.
+_floor: contextvars.ContextVar[int] = contextvars.ContextVar("replica_floor", default=0)
+
+
+@contextlib.contextmanager
+def reads_at_least(lsn: int | None):
+    """Reads in this block go to a replica only if it has replayed `lsn` (None: no need)."""
+    if lsn is None or lsn <= _floor.get():
+        yield
+        return
+    token = _floor.set(lsn)
+    try:
+        yield
+    finally:
+        _floor.reset(token)
+
+
+def floor() -> int:
+    return _floor.get()
+
+
+def read_alias() -> str:
+    """The connection for a read here: a replica inside a marked selector when one may
+    serve it, else the primary."""
+    reads = _reads.get(None)
+    if reads is None:
+        return DEFAULT_DB_ALIAS
+    if reads.used is None:
+        reads.used = _choose()
+    return reads.used
+
+
+def _choose() -> str:
+    request = _request.get(None)
+    if request is not None and request.primary:
+        return DEFAULT_DB_ALIAS
+    if connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        return DEFAULT_DB_ALIAS
+    if monitor.due():
+        monitor.refresh_due()
+    return monitor.pick(min_lsn=_floor.get()) or DEFAULT_DB_ALIAS
+
+
+def replica_reads(selector):
+    """Mark a read-only selector whose reads a replica may serve; see the module's
+    docstring. A replica failing during it sends it to the primary, once."""
+
+    @functools.wraps(selector)
+    def reading(*args, **kwargs):
+        if _reads.get(None) is not None or not settings.REPLICA_ALIASES:
+            return selector(*args, **kwargs)
+        reads = _Reads()
+        token = _reads.set(reads)
+        try:
+            return selector(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if reads.used in (None, DEFAULT_DB_ALIAS):
+                raise
+            monitor.down(reads.used, exc)
+            connections[reads.used].close()
+            reads.used = DEFAULT_DB_ALIAS
+            return selector(*args, **kwargs)
+        finally:
+            _reads.reset(token)
+
+    return reading
+
+
+class ReplicaRouter:
+    """ORM reads inside a marked selector follow `read_alias`; every write goes to the
+    primary (an object read from a replica included) and keeps the request's later reads
+    there."""
+
+    def db_for_read(self, model, **hints):
+        return read_alias() if _reads.get(None) is not None else None
+
+    def db_for_write(self, model, **hints):
+        request = _request.get(None)
+        if request is not None:
+            request.primary = True
+        return DEFAULT_DB_ALIAS
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return True
+
+    def allow_migrate(self, db, app_label, **hints):
+        # A replica has the primary's schema by replication, and accepts no writes.
+        return db == DEFAULT_DB_ALIAS
+
+
+# Read-your-writes: the cookie a client's write answer sets, `<lsn>.<until>` (Unix time):
+# until then, that client's marked reads need a replica that has replayed the write.
+READ_AFTER_COOKIE = "gm_read_after"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def _client_floor(request) -> int:
+    raw = request.COOKIES.get(READ_AFTER_COOKIE, "")
+    lsn, _, until = raw.partition(".")
+    if not (lsn.isdigit() and until.isdigit()) or int(until) < time.time():
+        return 0
+    return int(lsn)
+
+
+class ReplicaReadsMiddleware:
+    """Keeps every read of an unsafe request on the primary, and after a client's write
+    sends its reads for `REPLICA_STICKY_SECONDS` only where the write has been replayed:
+    the write's answer carries the primary's WAL position in a cookie, which clients keep
+    (browsers do; API clients keep cookies as they keep tokens). A forged cookie can only
+    send its own client's reads to the primary. Synchronous: the served chain is
+    (geomarket.asgi)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not settings.REPLICA_ALIASES:
+            return self.get_response(request)
+        unsafe = request.method not in _SAFE_METHODS
+        request_token = _request.set(_Request(primary=unsafe))
+        floor_token = _floor.set(_client_floor(request))
+        try:
+            response = self.get_response(request)
+        finally:
+            _request.reset(request_token)
+            _floor.reset(floor_token)
+        return self._written(response) if unsafe else response
+
+    def _written(self, response):
+        if response.status_code >= 400:
+            return response
+        sticky = settings.REPLICA_STICKY_SECONDS
+        until = int(time.time()) + sticky
+        response.set_cookie(
+            READ_AFTER_COOKIE, f"{primary_lsn()}.{until}", max_age=sticky, httponly=True,
+            samesite="Lax",
+        )  # fmt: skip
+        return response

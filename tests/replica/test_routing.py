@@ -1,0 +1,99 @@
+"""Reads of the selectors marked `replica_reads` go to a streaming replica, and to the
+primary wherever the replica could answer wrong: in a transaction, after the client's
+own write, while it lags, when it is down."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from catalog.models import Product
+from geomarket.db.replicas import replica_reads
+from geomarket.sql import fetch_value
+from tests import factories
+from tests.market import api_client_as
+from tests.replica.conftest import REPLICA, StoppableProxy, replay_paused, replayed
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", REPLICA])
+
+
+@replica_reads
+def in_recovery() -> bool:
+    return fetch_value("SELECT pg_is_in_recovery()", {})
+
+
+@pytest.fixture
+def product():
+    owner = factories.user()
+    bread = factories.product(merchant=factories.merchant(owner=owner), price="3.00")
+    replayed()
+    return bread
+
+
+def price_seen(client, product) -> Decimal:
+    response = client.get(f"/api/v1/products/{product.pk}/")
+    assert response.status_code == 200, response.content
+    return Decimal(response.json()["price"])
+
+
+def test_a_marked_read_runs_on_the_replica_and_others_on_the_primary(replica):
+    assert in_recovery() is True
+    assert fetch_value("SELECT pg_is_in_recovery()", {}) is False
+
+
+def test_reads_in_a_transaction_stay_on_the_primary(replica):
+    with transaction.atomic():
+        assert in_recovery() is False
+
+
+def test_a_product_read_comes_from_the_replica(replica, product):
+    replay_paused()
+    Product.objects.filter(pk=product.pk).update(price="4.00")
+    assert price_seen(api_client_as(None), product) == Decimal("3.00")
+
+
+def test_a_merchant_sees_the_price_it_just_changed(replica, product):
+    owner_client = api_client_as(product.merchant.owner)
+    replay_paused()
+    response = owner_client.patch(f"/api/v1/products/{product.pk}/", {"price": "5.00"})
+    assert response.status_code == 200, response.content
+    assert price_seen(owner_client, product) == Decimal("5.00")
+    # Everyone else still reads the replica, which has not replayed the change.
+    assert price_seen(api_client_as(None), product) == Decimal("3.00")
+
+
+def test_a_lagging_replica_is_skipped(replica, product, settings):
+    settings.REPLICA_MAX_LAG_SECONDS = 0.2
+    replay_paused()
+    Product.objects.filter(pk=product.pk).update(price="4.00")
+    # The replica has not replayed the update: it lags by the age of its last replay.
+    factories.user()
+    import time
+
+    time.sleep(0.3)
+    assert price_seen(api_client_as(None), product) == Decimal("4.00")
+
+
+def test_a_stopped_replica_is_left_within_the_request(replica, product, settings):
+    from django.db import connections
+
+    replica_settings = connections[REPLICA].settings_dict
+    port = replica_settings["PORT"]
+    proxy = StoppableProxy(int(port))
+    replica_settings["PORT"] = proxy.listener.getsockname()[1]
+    connections[REPLICA].close()
+    # The reading taken through the proxy stands for a minute: the next read trusts it.
+    settings.REPLICA_CHECK_SECONDS = 60
+    try:
+        assert in_recovery() is True
+        proxy.stop()
+        assert price_seen(api_client_as(None), product) == Decimal("3.00")
+        health = api_client_as(None).get("/healthz")
+        assert health.status_code == 200
+        assert health.json() == {
+            "status": "ok",
+            "checks": {"database": "ok", "cache": "ok", "broker": "ok", "replica": "degraded"},
+        }
+    finally:
+        replica_settings["PORT"] = port
+        connections[REPLICA].close()
