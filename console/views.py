@@ -2,13 +2,15 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from console.selectors import console_data, console_scope
+from events.streams import couriers_stream_key, stream_last_id
+from tracking.stream import courier_moves, last_event_id_valid
 
 LOGIN = "console-login"
 
@@ -52,3 +54,26 @@ def console_page(request):
 @never_cache
 def console_data_view(request):
     return JsonResponse(console_data(scope=_scope(request)))
+
+
+@require_GET
+@login_required(login_url=LOGIN)
+@never_cache
+def courier_stream_view(request):
+    """The couriers' moves the caller's console shows, as Server-Sent Events (`courier`
+    events, each a courier's answer at its new point): one stream for the whole map, where
+    a stream per order would soon pass the six connections a browser opens to a host."""
+    scope = _scope(request)
+    last_event_id = request.headers.get("Last-Event-ID")
+    if last_event_id is not None and not last_event_id_valid(last_event_id):
+        # Not one of ours: from now on, as a first opening (the console reads its
+        # snapshot again on every opening).
+        last_event_id = None
+    after = last_event_id or stream_last_id(couriers_stream_key())
+    response = StreamingHttpResponse(
+        courier_moves(merchant_id=scope.merchant_id, after=after),
+        content_type="text/event-stream",
+    )
+    # nginx would otherwise hold events back in its buffer.
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -19,21 +19,23 @@ Django unchanged:
 - from an active user with a courier profile: the statement writes nothing for anyone
   else, and Django then answers the 401 or 403.
 
-The live streams of the orders the courier carries get the new point and estimate once
-the statement has committed, as through Django. When the database fails, Django answers
-instead; a ping whose outcome is unknown (the connection lost after the commit) is sent
-again by Django and kept twice, at the same point.
+A courier that moved is published to the couriers' stream (the console's), and the live
+streams of the orders it carries get the new point and estimate, once the statement has
+committed, as through Django: on the event loop's own Redis connection, behind the shared
+circuit breaker, so that a Redis outage fails no ping and, after the first, delays none.
+When the database fails, Django answers instead; a ping whose outcome is unknown (the
+connection lost after the commit) is sent again by Django and kept twice, at the same
+point.
 """
 
 import psycopg
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.renderers import JSONRenderer
 
 from delivery.serializers import LocationPingSerializer, ping_answer
 from delivery.services import courier_ping_by_token_statement, courier_ping_outcome
-from events.streams import order_streams_publish
+from events.streams import ping_streams_publish_async
 from geomarket.api.parsers import json_text_data
 from geomarket.lane import async_db, token_routes
 from geomarket.lane.learned_headers import send_ok
@@ -73,8 +75,7 @@ async def respond(route, scope, send, *, body_file, **_) -> bool:
     if row is None:
         return False
     answer, entries = courier_ping_outcome(row, lat=ping["lat"], lng=ping["lng"])
-    if entries:
-        await sync_to_async(order_streams_publish, thread_sensitive=False)(entries=entries)
+    await ping_streams_publish_async(entries=entries)
     await send_ok(send, headers, _renderer.render(ping_answer(answer)))
     return True
 

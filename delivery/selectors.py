@@ -1,5 +1,5 @@
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -287,7 +287,7 @@ def geodesic_pairs(
 
 def couriers_on_map(*, merchant_id: int | None = None) -> list[dict]:
     """The answers of the couriers with a known point: every one, or, for `merchant_id`,
-    those carrying or coming for its live orders."""
+    those carrying or coming for its live orders (`courier_on_map_of` for one courier)."""
     couriers = courier_list().filter(location__isnull=False)
     if merchant_id is not None:
         carrying = Order.objects.filter(
@@ -295,3 +295,10 @@ def couriers_on_map(*, merchant_id: int | None = None) -> list[dict]:
         ).values("courier_id")
         couriers = couriers.filter(pk__in=carrying)
     return courier_answers(_answer_rows(couriers))
+
+
+def courier_on_map_of(*, merchant_id: int | None, carrying_for: Iterable[int]) -> bool:
+    """Whether `couriers_on_map(merchant_id=merchant_id)` shows a courier with a point,
+    given the merchants of its active orders (`carrying_for`): for the couriers' stream,
+    which learns them from the ping and reads no table."""
+    return merchant_id is None or merchant_id in carrying_for

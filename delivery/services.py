@@ -14,12 +14,14 @@ from delivery.eta import order_eta_seconds
 from delivery.models import Courier, CourierStatus
 from delivery.selectors import fresh_since, geodesic_pairs
 from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
+from delivery.shapes import COURIER
 from events.models import EventType
 from events.services import EVENT_INSERT_SQL
-from events.streams import StreamEntry, order_streams_publish
+from events.streams import CourierMove, StreamEntry, ping_streams_publish
 from geomarket.accounts.selectors import token_holder_sql
 from geomarket.errors import DomainError, NotFound
 from geomarket.services import model_update
+from geomarket.shapes import Coordinates
 from geomarket.sql import fetch_all, literal_sql
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.selectors import (
@@ -62,10 +64,12 @@ def courier_update(*, courier: Courier, data: dict) -> Courier:
 # event written by the same statement, so it exists if and only if the ping does. The
 # statement also answers the active orders of a courier that moved, with their statuses
 # and the distances of their estimates (on the spheroid): their live streams get the new
-# point and estimate.
+# point and estimate. It answers the courier as its answer shows it, and its active orders'
+# merchants, for the couriers' stream (the console's), which gets every move.
 _PING_SQL = f"""
 WITH courier AS (
-    SELECT id, location_updated_at, vehicle FROM delivery_courier WHERE user_id = (:user)
+    SELECT id, location_updated_at, vehicle, user_id, name, status, capacity
+    FROM delivery_courier WHERE user_id = (:user)
 ), ping AS (
     INSERT INTO delivery_courierping
         (courier_id, recorded_at, location, heading, speed_mps, accuracy_m)
@@ -107,9 +111,10 @@ WITH courier AS (
            jsonb_build_object('courier_id', f.courier_id)
     FROM crossed JOIN fence f USING (order_id, type)
 )
-SELECT courier.id, ping.recorded_at,
-       COALESCE((SELECT location_updated_at FROM moved), courier.location_updated_at),
-       courier.vehicle, ARRAY(SELECT id FROM active), ARRAY(SELECT status FROM active),
+SELECT courier.id, ping.recorded_at, (SELECT location_updated_at FROM moved),
+       courier.location_updated_at, courier.vehicle, courier.user_id, courier.name,
+       courier.status, courier.capacity, ARRAY(SELECT merchant_id FROM active),
+       ARRAY(SELECT id FROM active), ARRAY(SELECT status FROM active),
        ARRAY(SELECT to_pickup FROM active), ARRAY(SELECT pickup_to_dropoff FROM active),
        ARRAY(SELECT to_dropoff FROM active), ARRAY(SELECT learned_prep_time_s FROM active)
 FROM courier CROSS JOIN ping
@@ -167,11 +172,43 @@ def courier_ping_by_token_statement(*, key: str, **ping) -> tuple[str, dict]:
     return sql, {**params, "key": key}
 
 
-def courier_ping_outcome(row: tuple, *, lat: float, lng: float) -> tuple[dict, list[StreamEntry]]:
-    """A ping statement's row read: the answer, and the entries for the live streams of
-    the orders the courier carries (to publish once the ping has committed)."""
-    courier_id, recorded_at, location_updated_at, vehicle, order_ids, *per_order = row
-    entries = []
+def courier_ping_outcome(
+    row: tuple, *, lat: float, lng: float
+) -> tuple[dict, list[StreamEntry | CourierMove]]:
+    """A ping statement's row read: the answer, and the entries for the live streams (to
+    publish once the ping has committed): of a courier that moved, the couriers' stream's
+    and those of the orders it carries."""
+    (
+        courier_id,
+        recorded_at,
+        moved_at,
+        location_updated_at,
+        vehicle,
+        user_id,
+        name,
+        status,
+        capacity,
+        merchant_ids,
+        order_ids,
+        *per_order,
+    ) = row
+    entries: list[StreamEntry | CourierMove] = []
+    if moved_at is not None:
+        location_updated_at = moved_at
+        courier = COURIER.render(
+            (
+                courier_id,
+                user_id,
+                name,
+                vehicle,
+                status,
+                Coordinates(lng, lat),
+                moved_at,
+                capacity,
+                len(order_ids),
+            )
+        )
+        entries.append(CourierMove(courier=courier, merchant_ids=tuple(sorted(set(merchant_ids)))))
     if order_ids:
         location = StreamLocationSerializer(
             {
@@ -238,7 +275,7 @@ def courier_ping(
         raise NotFound("You have no courier profile.")
     answer, entries = courier_ping_outcome(row, lat=lat, lng=lng)
     if entries:
-        transaction.on_commit(partial(order_streams_publish, entries=entries))
+        transaction.on_commit(partial(ping_streams_publish, entries=entries))
     return answer
 
 

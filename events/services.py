@@ -28,7 +28,7 @@ from events.models import (
     WebhookRetry,
     unknown_event_types,
 )
-from events.streams import order_streams_publish, stream_entries_of
+from events.streams import stream_entries_of, streams_publish
 from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
@@ -201,7 +201,7 @@ def events_publish(*, batch: int = 100) -> int:
             # Marked once, so each event reaches the orders' live streams once too.
             done = set(sent)
             entries = stream_entries_of([event for event in pending if event.pk in done])
-            transaction.on_commit(partial(order_streams_publish, entries=entries))
+            transaction.on_commit(partial(streams_publish, entries=entries))
     return len(sent)
 
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from events.serializers import StreamStatusSerializer
-from events.streams import order_stream_last_id
+from events.streams import order_stream_key, stream_last_id
 from geomarket.errors import DomainError, NotFound
 from tracking.authentication import StreamTicketAuthentication
 from tracking.selectors import order_stream_roles, order_tracking
@@ -97,7 +97,7 @@ class OrderStreamApi(APIView):
             raise DomainError("Not an event id of this stream.", field="Last-Event-ID")
         # From where the client left off, or else from now: what is published between
         # this answer and the stream's subscribing is sent too.
-        after = last_event_id or order_stream_last_id(order_id)
+        after = last_event_id or stream_last_id(order_stream_key(order_id))
         response = StreamingHttpResponse(
             order_events(order_id=order_id, roles=roles, after=after),
             content_type="text/event-stream",

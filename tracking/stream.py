@@ -1,26 +1,30 @@
-"""An order's live stream as Server-Sent Events, read from Redis on the event loop.
+"""Live streams as Server-Sent Events, read from Redis on the event loop: an order's, and
+the couriers' (the console's map).
 
-The view (`apis.OrderStreamApi`) authenticates the caller and reads the order once, in
-Django, notes where the order's Redis stream stands (unless the client says where it
-left off), and hands back a response whose content is `order_events`: from then on the
-stream awaits only Redis, and holds no database connection and no thread
-(`geomarket.asgi` releases them before it sends a streaming answer).
+The view (`apis.OrderStreamApi`, the console's courier stream) authenticates the caller
+and reads what it may see once, in Django, notes where the Redis stream stands (unless
+the client says where it left off), and hands back a response whose content is
+`order_events` or `courier_moves`: from then on the stream awaits only Redis, and holds
+no database connection and no thread (`geomarket.asgi` releases them before it sends a
+streaming answer).
 
-Entries come from `events.streams`: each order has a Redis stream (its last hour) and a
-channel of the same name. Each server process keeps one connection subscribed to the
-channels its open streams follow (`_Hub`), and one for reading missed entries.
+Entries come from `events.streams`: each order has a Redis stream (its last hour), the
+couriers one (its last minute), each with a channel of the same name. Each server
+process keeps one connection subscribed to the channels its open streams follow
+(`_Hub`), and one for reading missed entries.
 """
 
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from events.streams import order_stream_key
+from delivery.selectors import courier_on_map_of
+from events.streams import couriers_stream_key, merchants_of_tag, order_stream_key
 from geomarket.lane.redis_async import RedisPipe
 from tracking.selectors import courier_location_visible
 
@@ -56,7 +60,8 @@ class _Hub:
     `Last-Event-ID` and reads what it missed from the order's Redis stream. A connection
     whose peer went silent (a Redis host gone without a word, a NAT that forgot it) is
     lost too: while streams are open, it is asked for a PING every keep-alive interval,
-    and one not answered in the socket timeout closes it.
+    and one not answered in the socket timeout closes it. The couriers' stream is one
+    more channel, which every open console follows.
     """
 
     def __init__(self):
@@ -154,28 +159,48 @@ def _ignore_failure(future: asyncio.Future) -> None:
 hub = _Hub()
 
 
-def _render(entry_id: bytes, event: bytes, status: bytes, data: bytes, roles: set[str]) -> bytes:
-    """The entry as an SSE message, or b"" when the caller may not see it: a courier's
-    point, outside the statuses in which the contract lets their roles see it."""
-    if event == b"location" and not courier_location_visible(roles=roles, status=status.decode()):
+# Whether the caller may see an entry, from its event and tag.
+Visible = Callable[[bytes, bytes], bool]
+
+
+def _render(entry_id: bytes, event: bytes, tag: bytes, data: bytes, visible: Visible) -> bytes:
+    """The entry as an SSE message, or b"" when the caller may not see it."""
+    if not visible(event, tag):
         return b""
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id, event, data)
 
 
-async def order_events(
-    *, order_id: int, roles: set[str], after: str | None
-) -> AsyncIterator[bytes]:
-    """The order's events as the caller (holding `roles` towards it) may see them: those
-    after the entry `after` first (of the last hour), then each as it comes, with a
-    comment line whenever nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`. Subscribed
-    before it reads what came after `after`, so that nothing falls between the two; an
-    entry both give is sent once."""
-    key = order_stream_key(order_id)
+def order_events(*, order_id: int, roles: set[str], after: str | None) -> AsyncIterator[bytes]:
+    """The order's events as the caller (holding `roles` towards it) may see them: a
+    courier's point only in the statuses in which the contract lets their roles see it."""
+
+    def visible(event: bytes, status: bytes) -> bool:
+        return event != b"location" or courier_location_visible(roles=roles, status=status.decode())
+
+    return _events(key=order_stream_key(order_id), after=after, visible=visible)
+
+
+def courier_moves(*, merchant_id: int | None, after: str | None) -> AsyncIterator[bytes]:
+    """The couriers' moves as the console shows them (`couriers_on_map`): every courier's
+    to an operator (`merchant_id` None), to an owner those of the couriers carrying its
+    merchant's live orders when they moved."""
+
+    def visible(event: bytes, merchants: bytes) -> bool:
+        return courier_on_map_of(merchant_id=merchant_id, carrying_for=merchants_of_tag(merchants))
+
+    return _events(key=couriers_stream_key(), after=after, visible=visible)
+
+
+async def _events(*, key: str, after: str | None, visible: Visible) -> AsyncIterator[bytes]:
+    """The entries of the stream `key` the caller may see: those after the entry `after`
+    first (of the stream's history), then each as it comes, with a comment line whenever
+    nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`. Subscribed before it reads what came
+    after `after`, so that nothing falls between the two; an entry both give is sent once."""
     channel = key.encode()
     try:
         queue = await hub.follow(channel)
     except RedisError as exc:
-        logger.warning("order stream not opened, redis unavailable: %r", exc)
+        logger.warning("live stream not opened, redis unavailable: %r", exc)
         return
     try:
         # Something at once: the client and any proxy learn the stream is open.
@@ -185,12 +210,12 @@ async def order_events(
             try:
                 missed = await hub.missed(key, after)
             except RedisError as exc:
-                logger.warning("order stream ended, redis unavailable: %r", exc)
+                logger.warning("live stream ended, redis unavailable: %r", exc)
                 return
             for entry_id, fields in missed:
                 values = dict(zip(fields[::2], fields[1::2], strict=True))
                 last = _id_key(entry_id)
-                message = _render(entry_id, values[b"e"], values[b"s"], values[b"d"], roles)
+                message = _render(entry_id, values[b"e"], values[b"s"], values[b"d"], visible)
                 if message:
                     yield message
         keepalive = settings.ORDER_STREAM_KEEPALIVE_SECONDS
@@ -204,11 +229,11 @@ async def order_events(
             if published is None:
                 # Redis went away: the client reconnects and reads what it missed.
                 return
-            entry_id, event, status, data = published.split(b"\n", 3)
+            entry_id, event, tag, data = published.split(b"\n", 3)
             if last is not None and _id_key(entry_id) <= last:
-                # Already sent from the order's stream.
+                # Already sent from the Redis stream.
                 continue
-            message = _render(entry_id, event, status, data, roles)
+            message = _render(entry_id, event, tag, data, visible)
             if message:
                 yield message
     finally:

@@ -113,7 +113,27 @@ TEMPLATES = [
 # instead of failing a request.
 # Pooling suits the ASGI server: each request borrows a connection and returns it,
 # instead of every request thread opening its own persistent connection.
-DATABASE_URL = env_str("DATABASE_URL", DEFAULT_DATABASE_URL)
+# A transaction pooler: PgBouncer (`PGBOUNCER=1`, started by scripts/services.sh on
+# PGBOUNCER_PORT) is where the app's connections go by default when it is on. What needs a
+# session of its own across transactions, which a transaction pooler gives no client, goes
+# to PostgreSQL itself, DATABASE_DIRECT_URL (by default DATABASE_URL: no pooler): the outbox
+# relay's LISTEN, session-level advisory locks (geomarket/locks.py), and the tests'
+# CREATE and DROP DATABASE, which a pooler's idle server connections would hold up. Its
+# database name is the app's (under tests, the test database).
+PGBOUNCER = env_bool("PGBOUNCER", False)
+DEFAULT_PGBOUNCER_URL = (
+    "postgis://geomarket:geomarket@127.0.0.1:"
+    f"{env_int('PGBOUNCER_PORT', env_int('PG_PORT', 55432) + 2)}/geomarket"
+)
+_local_pgbouncer = PGBOUNCER and not env_str("DATABASE_URL", "")
+DATABASE_URL = (
+    DEFAULT_PGBOUNCER_URL if _local_pgbouncer else env_str("DATABASE_URL", DEFAULT_DATABASE_URL)
+)
+DATABASE_DIRECT_URL = env_str(
+    "DATABASE_DIRECT_URL", DEFAULT_DATABASE_URL if _local_pgbouncer else DATABASE_URL
+)
+DATABASE_DIRECT = dj_database_url.parse(DATABASE_DIRECT_URL)
+DATABASE_POOLED = DATABASE_DIRECT_URL != DATABASE_URL
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
 DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 20)
 DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3)
@@ -130,8 +150,12 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CON
 # The API's statements are short; PostgreSQL compiles JIT code for any whose estimated cost
 # passes its thresholds, and estimates over many rows overshoot: the old reports spent 0.5
 # to 1.5 s compiling. The event-loop pool turns it off the same way (lane/async_db.py).
-_session_options = DATABASES["default"]["OPTIONS"].get("options", "")
-DATABASES["default"]["OPTIONS"]["options"] = f"{_session_options} -c jit=off".strip()
+# A transaction pooler refuses startup options it cannot restore per client, as jit is:
+# there it is off on the pooler's server connections (the local PgBouncer's connect_query;
+# elsewhere `ALTER ROLE ... SET jit = off`).
+if not DATABASE_POOLED:
+    _session_options = DATABASES["default"]["OPTIONS"].get("options", "")
+    DATABASES["default"]["OPTIONS"]["options"] = f"{_session_options} -c jit=off".strip()
 if DATABASE_POOL:
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
@@ -287,6 +311,9 @@ GEOFENCE_ARRIVING_M = env_int("GEOFENCE_ARRIVING_M", 500)
 # proxies from closing an idle stream; a reconnecting client gets the events of this long.
 ORDER_STREAM_KEEPALIVE_SECONDS = float(env_str("ORDER_STREAM_KEEPALIVE_SECONDS", "15"))
 ORDER_STREAM_HISTORY_SECONDS = env_int("ORDER_STREAM_HISTORY_SECONDS", 3600)
+# The console's courier stream (every courier's moves): what a reconnect can resume. Short,
+# as a reconnecting console reads the couriers' snapshot again too.
+COURIER_STREAM_HISTORY_SECONDS = env_int("COURIER_STREAM_HISTORY_SECONDS", 60)
 # How long a stream ticket (POST orders/{id}/stream-ticket/) may wait for its one use.
 STREAM_TICKET_SECONDS = env_int("STREAM_TICKET_SECONDS", 60)
 

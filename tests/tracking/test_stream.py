@@ -6,47 +6,44 @@ real Redis: nothing published while a stream opens is lost to it."""
 
 import asyncio
 import json
-import secrets
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from datetime import timedelta
-from importlib import import_module
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.gis.geos import Point
 from django.db import connection
 from django.utils import timezone
 from django_redis import get_redis_connection
 from rest_framework.test import APIRequestFactory, force_authenticate
 
-from bench.common.processes import production_env, uvicorn_server
 from delivery.models import Courier
 from delivery.services import courier_create, courier_ping
 from events.services import events_publish
-from events.streams import StreamEntry, order_stream_key, order_streams_publish
+from events.streams import StreamEntry, order_stream_key, streams_publish
 from merchants.models import Merchant
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
 from orders.services import order_transition
-from tests import factories
+from tests import factories, uvicorn_served
 from tests.market import api_client_as, build_market, order_body
 from tests.redis_server import RedisServer, SilencingProxy
 from tests.tracking.tracked import order_with_courier
+from tests.uvicorn_served import (
+    KEEPALIVE_SECONDS,
+    EventStream,
+    key_prefix,
+    same_keys,
+    session_cookie,
+)
 from tracking.apis import OrderStreamApi
 from tracking.stream import KEEPALIVE, hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Its own per run and worker: order ids repeat across the workers' databases.
-KEY_PREFIX = f"gm-test-stream-{secrets.token_hex(8)}"
-KEEPALIVE_SECONDS = 0.5
-# Sessions made here must hold up there.
-SERVER_SECRET_KEY = secrets.token_urlsafe(64)
+KEY_PREFIX = key_prefix("stream")
 # Fewer pooled connections than the streams a test opens, and the event loop's pool of
 # threads (cores + 4) is smaller too: a stream holding either would starve the others.
 POOL_MAX = 2
@@ -62,22 +59,14 @@ SEES = {
 
 
 def served(**env: str):
-    """The application under uvicorn, as production serves it, on the test database, with
-    `env` besides."""
-    parts = urlsplit(settings.DATABASE_URL)
-    env = production_env(
-        database_url=urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"])),
-        CACHE_KEY_PREFIX=KEY_PREFIX,
-        ORDER_STREAM_KEEPALIVE_SECONDS=str(KEEPALIVE_SECONDS),
+    """The application under uvicorn (`tests.uvicorn_served`), with `env` besides."""
+    return uvicorn_served.served(
+        prefix=KEY_PREFIX,
         DATABASE_POOL_MAX=str(POOL_MAX),
-        SECRET_KEY=SERVER_SECRET_KEY,
         # Its connections are told apart from those of other servers this test process
         # ran on the same database (the browser tests' live server keeps a pool).
         PGAPPNAME=SERVER_APP_NAME,
         **env,
-    )
-    return uvicorn_server(
-        app="geomarket.asgi:application", workers=1, env=env, ready_path="/healthz"
     )
 
 
@@ -90,47 +79,15 @@ def server(django_db_setup, django_db_blocker):
 @pytest.fixture
 def base_url(server, settings):
     # The tests publish, and issue tickets, under the served process's keys.
-    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": KEY_PREFIX}}
+    same_keys(settings, KEY_PREFIX)
     return server
 
 
-class Stream:
-    """An open stream, read message by message."""
+class Stream(EventStream):
+    """An order's open stream."""
 
-    def __init__(self, base_url, order_id, *, headers=None, params=None):
-        self.client = httpx.Client(timeout=httpx.Timeout(5.0))
-        self.exit = ExitStack()
-        self.response = self.exit.enter_context(
-            self.client.stream(
-                "GET",
-                f"{base_url}/api/v1/orders/{order_id}/stream/",
-                headers=headers or {},
-                params=params or {},
-            )
-        )
-        self.lines = self.response.iter_lines()
-
-    def message(self) -> dict:
-        """The next message: {"comment": ...} or {"id", "event", "data"}."""
-        message: dict = {}
-        for line in self.lines:
-            if line == "":
-                if message:
-                    return message
-                continue
-            field, _, value = line.partition(":")
-            if field == "":
-                message["comment"] = value.strip()
-            else:
-                message[field] = value.strip()
-        raise AssertionError("the stream ended")
-
-    def event(self, *, within: float = 5.0) -> dict:
-        """The next event, skipping comments; it must come `within` seconds."""
-        deadline = time.monotonic() + within
-        while "comment" in (message := self.message()):
-            assert time.monotonic() < deadline, "no event came"
-        return message
+    def __init__(self, base_url, order_id, **kwargs):
+        super().__init__(f"{base_url}/api/v1/orders/{order_id}/stream/", **kwargs)
 
     def events_until_status(self, status: str) -> list[dict]:
         """The events up to the first `status` event giving `status`, that one included."""
@@ -139,10 +96,6 @@ class Stream:
             seen.append(event := self.event())
             if event["event"] == "status" and f'"status":"{status}"' in event["data"]:
                 return seen
-
-    def close(self):
-        self.exit.close()
-        self.client.close()
 
 
 @pytest.fixture
@@ -247,7 +200,7 @@ def test_last_event_id_gives_what_was_missed_then_what_comes(base_url, tracked, 
 
 @pytest.fixture
 def own_keys(settings):
-    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": KEY_PREFIX}}
+    same_keys(settings, KEY_PREFIX)
 
 
 def stream_answer(user, order_id):
@@ -307,7 +260,7 @@ def test_a_second_stream_of_an_order_waits_for_the_channel_to_be_subscribed(
         await asyncio.sleep(0)  # the first stream's SUBSCRIBE is on its way
         second = await hub.follow(channel)
         try:
-            order_streams_publish(entries=[status_entry(tracked["order"].pk, "preparing")])
+            streams_publish(entries=[status_entry(tracked["order"].pk, "preparing")])
             async with asyncio.timeout(3):
                 return await second.get()
         finally:
@@ -410,14 +363,7 @@ def test_strangers_other_couriers_and_anonymous_callers_are_refused(base_url, tr
 
 
 def test_a_session_opens_the_stream(base_url, tracked, settings):
-    settings.SECRET_KEY = SERVER_SECRET_KEY
-    user = tracked["users"]["owner"]
-    session = import_module(settings.SESSION_ENGINE).SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    cookie = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"}
+    cookie, session = session_cookie(settings, tracked["users"]["owner"])
     assert stream_status(base_url, tracked["order"].pk, headers=cookie) == 200
     session.flush()
     assert stream_status(base_url, tracked["order"].pk, headers=cookie) == 401
@@ -442,7 +388,7 @@ def ping_then_mark(tracked, status: str) -> None:
     shop = tracked["market"]["shop"]
     step = next(_pings) * 1e-5
     courier_ping(user=tracked["users"]["courier"], lat=shop.location.y - step, lng=shop.location.x)
-    order_streams_publish(entries=[status_entry(tracked["order"].pk, status)])
+    streams_publish(entries=[status_entry(tracked["order"].pk, status)])
 
 
 def test_each_role_sees_the_courier_only_as_the_rule_says(base_url, tracked, streams):
@@ -489,7 +435,7 @@ def test_a_late_ping_reaches_no_stream(base_url, tracked, streams):
         lng=shop.location.x,
         recorded_at=timezone.now() - timedelta(minutes=5),
     )
-    order_streams_publish(entries=[status_entry(order.pk, "preparing")])
+    streams_publish(entries=[status_entry(order.pk, "preparing")])
     assert [event["event"] for event in stream.events_until_status("preparing")] == ["status"]
 
 
