@@ -16,6 +16,12 @@ answers it made stale. It records the namespaces in the database (`PendingBump`)
 own transaction when the breaker is already open, else right after the failed bump. Those
 records are bumped, then deleted, by `pending_bumps_retry`: from a beat task every second,
 and by each process when its Redis comes back.
+
+With read replicas (geomarket/db/replicas.py), a bump also records how far the primary's
+WAL had gone after the write committed (`lsn_key`, the highest recorded), set before the
+version moves. An answer filed under a version is computed where that position has been
+replayed: on the primary, or on a replica that has replayed it (`replicas.reads_at_least`),
+never on one that has not yet seen the write the version stands for.
 """
 
 import hashlib
@@ -31,6 +37,8 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
+
+from geomarket.db import replicas
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +130,47 @@ def _recover(client) -> None:
 VERSION_TTL_SECONDS = 7 * 24 * 3600
 
 
+def lsn_key(namespace: str, prefix: str | None = None) -> str:
+    """Where the primary's WAL position after the namespace's last bump is kept."""
+    return f"{answer_prefix() if prefix is None else prefix}:lsn:{namespace}"
+
+
+# KEYS: the LSN keys; ARGV: the position, the TTL. Each keeps the highest it was given.
+_LSN_RAISE = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '-1') < tonumber(ARGV[1]) then
+    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+  end
+end
+"""
+# A bump whose position could not be read: no replica serves its version's answers.
+_LSN_UNKNOWN = 2**62
+
+
+def _bump_lsn() -> int:
+    try:
+        return replicas.primary_lsn()
+    except DatabaseError as exc:
+        logger.warning("primary WAL position unread; replicas skipped for the bump: %r", exc)
+        return _LSN_UNKNOWN
+
+
 def _incr_versions(client, namespaces) -> None:
     pipe = client.pipeline(transaction=False)
+    if replicas.configured():
+        # Before the versions move: a reader that sees a new version sees its position.
+        keys = [lsn_key(namespace) for namespace in namespaces]
+        pipe.eval(_LSN_RAISE, len(keys), *keys, _bump_lsn(), VERSION_TTL_SECONDS)
     for namespace in namespaces:
         pipe.incr(version_key(namespace))
         pipe.expire(version_key(namespace), VERSION_TTL_SECONDS)
     pipe.execute()
+
+
+def replayed_needed(raw_lsns) -> int | None:
+    """The WAL position a replica must have replayed to compute an answer filed under the
+    versions read with these `lsn_key` values."""
+    return max((int(raw) for raw in raw_lsns if raw is not None), default=None)
 
 
 def _pending_record(namespaces: tuple[str, ...]) -> None:
@@ -256,11 +299,16 @@ def cached_answer(
     try:
         client = _redis()
         _recover(client)
-        raw_versions = client.mget([version_key(namespace) for namespace in namespaces])
+        keys = [version_key(namespace) for namespace in namespaces]
+        with_lsns = replicas.configured()
+        if with_lsns:
+            keys += [lsn_key(namespace) for namespace in namespaces]
+        raw_versions = client.mget(keys)
         versions = {
             str(namespace): version_value(raw)
-            for namespace, raw in zip(namespaces, raw_versions, strict=True)
+            for namespace, raw in zip(namespaces, raw_versions, strict=False)
         }
+        needed = replayed_needed(raw_versions[len(namespaces) :]) if with_lsns else None
         key = _answer_key(name, versions.values(), params)
         pipe = client.pipeline(transaction=False)
         pipe.get(key)
@@ -272,7 +320,8 @@ def cached_answer(
     if cached is not None:
         # A copy elsewhere lives no longer than this entry, which the answer's expiry bounds.
         return Answer(cached, True, versions, time.time() + max(left_ms, 0) / 1000)
-    body, expires_at = _computed(compute)
+    with replicas.reads_at_least(needed):
+        body, expires_at = _computed(compute)
     keep_ms = (timeout or settings.CACHE_TIMEOUT_SECONDS) * 1000
     if expires_at is not None:
         keep_ms = min(keep_ms, int((expires_at - time.time()) * 1000))
