@@ -86,6 +86,8 @@ class DeliveryZone(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="delivery_zones")
     name = models.CharField(max_length=100)
     area = models.MultiPolygonField(geography=True, srid=4326)
+    # Not a model field: the column area_mercator, the area in Web Mercator generated from
+    # it by PostgreSQL (migration 0017) for the vector tiles; no ORM read needs it.
     delivery_fee = models.DecimalField(max_digits=8, decimal_places=2)
     min_order_amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     is_active = models.BooleanField(default=True)

@@ -11,8 +11,12 @@ from decimal import Decimal
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from rest_framework.test import APIClient
+from shapely.geometry import Point as ShapelyPoint
+from shapely.geometry import shape
 
-from merchants.services import delivery_zone_update
+from geomarket.answer_cache import Namespace, versions_bump
+from merchants.models import DeliveryZone
+from merchants.services import delivery_zone_delete, delivery_zone_update, merchant_update
 from merchants.tiles import EXTENT, tile_of
 from tests import factories
 
@@ -233,3 +237,82 @@ def test_tiles_ignore_credentials(city, client):
     x, y = tile_of(lat=52.52, lng=13.405, z=z)
     answer = get_tile(client, "merchants", z, x, y, authorization="Token not-a-key")
     assert answer.status_code == 200
+
+
+# --- the zones layer reads each zone's area in Web Mercator (area_mercator, migration 0017)
+
+
+def zone_ids(client, tmp_path, z: int, x: int, y: int) -> list[int]:
+    """The ids of the zones the tile draws; none when it is a 204."""
+    answer = get_tile(client, "zones", z, x, y)
+    if answer.status_code == 204:
+        return []
+    features = decoded(answer.content, layer="zones", z=z, x=x, y=y, tmp_path=tmp_path)
+    return [feature["properties"]["id"] for feature in features]
+
+
+MUNICH = (48.137, 11.575)
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda zone, area: delivery_zone_update(zone=zone, data={"area": area}),
+        # A bulk update, as a data fix or a load would write: no model code runs.
+        lambda zone, area: DeliveryZone.objects.filter(pk=zone.pk).update(area=area),
+    ],
+    ids=["service", "queryset-update"],
+)
+def test_a_zone_moved_leaves_its_old_tile_for_its_new_one(
+    city, client, tmp_path, django_capture_on_commit_callbacks, move
+):
+    z = 12
+    here = tile_of(lat=52.52, lng=13.405, z=z)
+    there = tile_of(lat=MUNICH[0], lng=MUNICH[1], z=z)
+    zone = city["zone"]
+    assert zone_ids(client, tmp_path, z, *here) == [zone.pk]
+    assert zone_ids(client, tmp_path, z, *there) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        move(zone, factories.square(lat=MUNICH[0], lng=MUNICH[1]))
+        # A bulk update bumps no version itself: whoever runs one drops the cached answers.
+        versions_bump(Namespace.MERCHANTS)
+    assert zone_ids(client, tmp_path, z, *here) == []
+    assert zone_ids(client, tmp_path, z, *there) == [zone.pk]
+
+
+@pytest.mark.parametrize(
+    "remove",
+    [
+        lambda city: delivery_zone_delete(zone=city["zone"]),
+        lambda city: delivery_zone_update(zone=city["zone"], data={"is_active": False}),
+        lambda city: merchant_update(merchant=city["shop"], data={"is_active": False}),
+    ],
+    ids=["zone-deleted", "zone-deactivated", "merchant-deactivated"],
+)
+def test_a_zone_removed_leaves_the_tile(
+    city, client, tmp_path, django_capture_on_commit_callbacks, remove
+):
+    z = 12
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    assert zone_ids(client, tmp_path, z, x, y) == [city["zone"].pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        remove(city)
+    assert get_tile(client, "zones", z, x, y).status_code == 204
+
+
+def test_a_zone_is_drawn_where_it_is_to_the_tiles_grid(city, client, tmp_path):
+    """Points two grid units (under a metre at z14) inside the zone's west and north edges
+    fall in the decoded feature, and points two units outside them do not: the tile draws
+    the zone's own area, projected to Web Mercator, to the grid's resolution."""
+    z = 14
+    west, north = 13.405 - 0.02, 52.52 + 0.02
+    x, y = tile_of(lat=north, lng=west, z=z)
+    unit_lng = 360 / 2**z / EXTENT
+    unit_lat = (tile_south_edge(y=y - 1, z=z) - tile_south_edge(y=y, z=z)) / EXTENT
+    (feature,) = fetched(client, tmp_path, "zones", z, x, y)
+    assert feature["properties"]["id"] == city["zone"].pk
+    drawn = shape(feature["geometry"])
+    # Just south-east of the zone's north-west corner, and as far beyond each edge.
+    assert drawn.contains(ShapelyPoint(west + 2 * unit_lng, north - 2 * unit_lat))
+    assert not drawn.intersects(ShapelyPoint(west - 2 * unit_lng, north - 2 * unit_lat))
+    assert not drawn.intersects(ShapelyPoint(west + 2 * unit_lng, north + 2 * unit_lat))
