@@ -8,6 +8,7 @@ after the test, and says where in its report."""
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,12 @@ def chromium():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
-@pytest.fixture
-def browser_page(request, chromium, live_server):
-    """A fresh browser context (no cookies, no cache) and its page."""
+@contextmanager
+def watched_page(request, chromium, base_url: str):
+    """A fresh browser context (no cookies, no cache) and its page, on `base_url`; a
+    screenshot if the test fails."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    watched = Watched(context.new_page(), live_server.url)
+    watched = Watched(context.new_page(), base_url)
     yield watched
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
@@ -99,6 +101,14 @@ def browser_page(request, chromium, live_server):
         watched.page.screenshot(path=str(shot), full_page=True)
         print(f"\nscreenshot of the failure: {shot}")
     context.close()
+
+
+@pytest.fixture
+def browser_page(request, chromium, live_server):
+    """A page on pytest-django's live server (a WSGI one, which cannot send a live stream
+    as it comes: pages that open one are tested on `tests.uvicorn_served`)."""
+    with watched_page(request, chromium, live_server.url) as watched:
+        yield watched
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -1,8 +1,12 @@
-"""The operations console in a real browser with no internet access."""
+"""The operations console in a real browser with no internet access, served by uvicorn as
+in production: the console follows the courier stream, which a WSGI server would never
+finish sending."""
 
 import json
 
+import httpx
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from django.contrib.gis.geos import Point
 from rest_framework.test import APIClient
 
@@ -10,13 +14,34 @@ from delivery.models import Courier
 from delivery.services import courier_create
 from merchants.models import DeliveryZone
 from tests import factories
+from tests.browser.conftest import watched_page
+from tests.uvicorn_served import key_prefix, same_keys, served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "pw-Secret-123"
+KEY_PREFIX = key_prefix("console")
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), served(prefix=KEY_PREFIX) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def browser_page(request, chromium, server, settings):
+    """A page on the served console. The tests' writes (the cache versions they bump, the
+    searches they count, the pings they publish) go under the server's keys."""
+    same_keys(settings, KEY_PREFIX)
+    with watched_page(request, chromium, server) as watched:
+        yield watched
 
 
 def sign_in(browser_page, user) -> None:
+    # Hashed as the served production settings check it (the tests' MD5 is not theirs).
+    user.password = make_password(PASSWORD, hasher=PBKDF2PasswordHasher())
+    user.save(update_fields=["password"])
     page = browser_page.page
     page.goto(f"{browser_page.base_url}/console/")
     assert "/console/login/" in page.url
@@ -133,24 +158,26 @@ def test_drawing_a_zone_saves_it_and_a_refused_one_shows_why(browser_page):
     assert DeliveryZone.objects.filter(merchant=shop).count() == 1
 
 
-def test_a_courier_ping_moves_its_marker(browser_page):
+def test_a_courier_ping_moves_its_marker_through_the_stream(browser_page):
     operator = factories.user(is_staff=True)
     rider = factories.user()
     courier = courier_create(user=rider, name="Rider", vehicle="bike", capacity=1)
     Courier.objects.filter(pk=courier.pk).update(location=Point(13.40, 52.52, srid=4326))
-    sign_in(browser_page, operator)
     page = browser_page.page
+    # The console's refresh, far beyond this test's waits, gives the snapshot only: the
+    # move can come from the stream alone.
+    page.add_init_script("window.consoleRefreshMs = 3600 * 1000")
+    sign_in(browser_page, operator)
     marker = f"() => consoleSources.couriers.getFeatureById('courier-{courier.pk}')"
     page.wait_for_function(f"() => ({marker})() !== null")
+    page.wait_for_function("() => courierStream.readyState === EventSource.OPEN")
 
-    client = APIClient()
-    client.force_authenticate(rider)
-    assert (
-        client.post(
-            "/api/v1/couriers/me/location/", {"lat": 52.53, "lng": 13.41}, format="json"
-        ).status_code
-        == 200
+    pinged = httpx.post(
+        f"{browser_page.base_url}/api/v1/couriers/me/location/",
+        json={"lat": 52.53, "lng": 13.41},
+        headers={"Authorization": f"Token {rider.auth_token.key}"},
     )
+    assert pinged.status_code == 200
     moved = page.wait_for_function(
         f"""() => {{
             const at = ol.proj.toLonLat(({marker})().getGeometry().getCoordinates());

@@ -1,11 +1,20 @@
-// The operations console: a map of merchants and zones (our vector tiles), couriers and
-// live orders (console/data/, refreshed every REFRESH_MS), the revenue of the last 30
-// days, the top merchants, and, for an owner, its zones to draw and edit. Every script,
-// style and tile comes from this server; a base map is drawn only when MAP_TILE_URL is set.
+// The operations console: a map of merchants and zones (our vector tiles), couriers as
+// they move (console/couriers/stream/, Server-Sent Events) and live orders (console/data/,
+// refreshed every REFRESH_MS), the revenue of the last 30 days, the top merchants, and, for
+// an owner, its zones to draw and edit. Every script, style and tile comes from this
+// server; a base map is drawn only when MAP_TILE_URL is set.
 (function () {
   "use strict";
 
-  const REFRESH_MS = 2000;
+  // A test may set window.consoleRefreshMs before the page loads, to see what the stream
+  // alone does.
+  const REFRESH_MS = window.consoleRefreshMs || 2000;
+  // Openings of the courier stream that may fail in a row before it is left for
+  // STREAM_PAUSE_MS, the refresh alone moving the couriers meanwhile; an opening that
+  // lasted STREAM_HEALTHY_MS was not a failure.
+  const STREAM_FAILURES_MAX = 5;
+  const STREAM_PAUSE_MS = 60000;
+  const STREAM_HEALTHY_MS = 30000;
   const config = JSON.parse(document.getElementById("console-config").textContent);
   const ownMerchant = config.merchantId;
 
@@ -72,6 +81,16 @@
     feature.setProperties(properties);
   }
 
+  function placeCourier(courier) {
+    // The refresh's snapshot and the stream's moves cross on the way: a point older than
+    // the one drawn is not drawn.
+    const id = `courier-${courier.id}`;
+    const at = Date.parse(courier.location_updated_at);
+    const drawn = couriers.getFeatureById(id);
+    if (drawn !== null && drawn.get("updatedAt") > at) return;
+    place(couriers, id, courier.location, { name: courier.name, status: courier.status, updatedAt: at });
+  }
+
   function keepOnly(source, ids) {
     for (const feature of source.getFeatures()) {
       if (!ids.has(feature.getId())) source.removeFeature(feature);
@@ -112,9 +131,10 @@
     const answer = await fetch("/console/data/", { credentials: "same-origin" });
     if (!answer.ok) return;
     const data = await answer.json();
-    for (const courier of data.couriers) {
-      place(couriers, `courier-${courier.id}`, courier.location, { name: courier.name, status: courier.status });
-    }
+    // The couriers the caller's map shows now: the stream adds those that start to move
+    // for it, the snapshot drops those that left it (an owner's courier done with its
+    // orders).
+    for (const courier of data.couriers) placeCourier(courier);
     keepOnly(couriers, new Set(data.couriers.map((c) => `courier-${c.id}`)));
     for (const order of data.orders) {
       place(orders, `order-${order.id}`, order.location, { status: order.status });
@@ -217,8 +237,36 @@
     map.addInteraction(modify);
   }
 
+  // --- couriers as they move -------------------------------------------------------------
+
+  // One stream for the whole map (a stream per order would soon pass the six connections
+  // a browser opens to a host). Each opening after the first reads the snapshot again:
+  // the stream resumes from the last event seen (Last-Event-ID) only within its last
+  // minute.
+  function follow() {
+    const stream = new EventSource("/console/couriers/stream/");
+    let failures = 0;
+    let openedAt = null;
+    window.courierStream = stream;
+    stream.addEventListener("open", () => {
+      if (openedAt !== null) refresh();
+      openedAt = Date.now();
+    });
+    stream.addEventListener("courier", (event) => placeCourier(JSON.parse(event.data)));
+    stream.addEventListener("error", () => {
+      if (openedAt !== null && Date.now() - openedAt > STREAM_HEALTHY_MS) failures = 0;
+      failures += 1;
+      // CLOSED: refused (a signed-out session); the browser will not try again by itself.
+      if (failures >= STREAM_FAILURES_MAX || stream.readyState === EventSource.CLOSED) {
+        stream.close();
+        setTimeout(follow, STREAM_PAUSE_MS);
+      }
+    });
+  }
+
   window.consoleMap = map;
   window.consoleSources = { couriers, orders, ownZones, unserved };
   refresh();
   setInterval(refresh, REFRESH_MS);
+  follow();
 })();
