@@ -35,6 +35,7 @@ from django.conf import settings
 from analytics.selectors import revenue_json_statement, top_products_json_statement
 from analytics.serializers import RevenueParamsSerializer, TopProductsParamsSerializer
 from geomarket.accounts.selectors import operator_token_statement
+from geomarket.db.replicas import replica_scope
 from geomarket.lane import async_db, token_routes
 from geomarket.lane.learned_headers import send_ok
 from geomarket.lane.params import query_parser
@@ -90,8 +91,10 @@ async def respond(route, scope, send, **_) -> bool:
         return False
     try:
         statement = route.statement(**arguments, operator_key=key)
-        body = (await async_db.fetch_value(statement.sql, statement.params)).encode()
-        if body == b"[]" and await async_db.fetch_one(*operator_token_statement(key=key)) is None:
+        with replica_scope():
+            body = (await async_db.fetch_value(statement.sql, statement.params)).encode()
+            operator = body != b"[]" or await async_db.fetch_one(*operator_token_statement(key=key))
+        if operator is None:
             # Unknown key, inactive user or no operator: Django words the 401 or 403.
             return False
     except psycopg.Error as exc:

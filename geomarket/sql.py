@@ -66,10 +66,10 @@ def fetch_value(sql: str, params: dict):
         return cursor.fetchone()[0]
 
 
-def own_connection_params() -> dict:
+def own_connection_params(alias: str = "default") -> dict:
     """Django's connection parameters, for a psycopg connection opened outside Django
     (the same database, credentials and options; under tests, the test database)."""
-    params = connections["default"].get_connection_params()
+    params = connections[alias].get_connection_params()
     # Django's cursor class suits its own connections only.
     params.pop("cursor_factory", None)
     return params

@@ -18,6 +18,7 @@ in the same request.
 The event-loop lane's pools follow the same readings (`geomarket.lane.async_db`).
 """
 
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -114,10 +115,10 @@ class Monitor:
         try:
             connection = self._connections.get(alias)
             if connection is None or connection.closed:
-                params = connections[alias].get_connection_params()
-                params.pop("cursor_factory", None)
-                params.pop("prepare_threshold", None)
-                connection = psycopg.connect(**params, autocommit=True)
+                # Imported here: geomarket.sql asks this module where its reads go.
+                from geomarket.sql import own_connection_params
+
+                connection = psycopg.connect(**own_connection_params(alias), autocommit=True)
                 self._connections[alias] = connection
             replay_lsn, lag = connection.execute(READING_SQL).fetchone()
         except psycopg.Error as exc:
@@ -232,29 +233,63 @@ def _choose() -> str:
     return monitor.pick(min_lsn=_floor.get()) or DEFAULT_DB_ALIAS
 
 
+@contextlib.contextmanager
+def replica_scope():
+    """The reads of this block are a read-only selector's, which a replica may serve (all
+    from the one chosen for the first); for the event loop's routes, as `replica_reads`."""
+    if _reads.get(None) is not None:
+        yield _reads.get()
+        return
+    reads = _Reads()
+    token = _reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _reads.reset(token)
+
+
 def replica_reads(selector):
     """Mark a read-only selector whose reads a replica may serve; see the module's
     docstring. A replica failing during it sends it to the primary, once."""
 
     @functools.wraps(selector)
     def reading(*args, **kwargs):
-        if _reads.get(None) is not None or not settings.REPLICA_ALIASES:
+        if not settings.REPLICA_ALIASES:
             return selector(*args, **kwargs)
-        reads = _Reads()
-        token = _reads.set(reads)
-        try:
-            return selector(*args, **kwargs)
-        except (OperationalError, InterfaceError) as exc:
-            if reads.used in (None, DEFAULT_DB_ALIAS):
-                raise
-            monitor.down(reads.used, exc)
-            connections[reads.used].close()
-            reads.used = DEFAULT_DB_ALIAS
-            return selector(*args, **kwargs)
-        finally:
-            _reads.reset(token)
+        with replica_scope() as reads:
+            try:
+                return selector(*args, **kwargs)
+            except (OperationalError, InterfaceError) as exc:
+                if reads.used in (None, DEFAULT_DB_ALIAS):
+                    raise
+                connections[reads.used].close()
+                left(reads.used, exc)
+                return selector(*args, **kwargs)
 
     return reading
+
+
+def left(alias: str, exc: Exception) -> None:
+    """The replica `alias` failed a read of this scope: the primary serves the rest."""
+    monitor.down(alias, exc)
+    reads = _reads.get(None)
+    if reads is not None:
+        reads.used = DEFAULT_DB_ALIAS
+
+
+async def read_alias_async() -> str:
+    """`read_alias` for the event loop: a reading that is due is taken in a thread."""
+    reads = _reads.get(None)
+    if reads is None:
+        return DEFAULT_DB_ALIAS
+    if reads.used is None:
+        if not settings.REPLICA_ALIASES:
+            reads.used = DEFAULT_DB_ALIAS
+            return reads.used
+        if monitor.due():
+            await asyncio.to_thread(monitor.refresh_due)
+        reads.used = monitor.pick(min_lsn=_floor.get()) or DEFAULT_DB_ALIAS
+    return reads.used
 
 
 class ReplicaRouter:

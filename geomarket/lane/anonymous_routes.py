@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from geomarket import answer_cache
+from geomarket.db import replicas
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.learned_headers import Learned, LearnedHeaders, send_ok
 
@@ -63,7 +64,10 @@ async def respond_anonymous(
     if query is None:
         return False
     try:
-        body = await answer(query, headers)
+        # A replica may compute it, if it has replayed the bumps of the versions it is
+        # filed under.
+        with replicas.replica_scope(), replicas.reads_at_least(front.min_lsn):
+            body = await answer(query, headers)
     except psycopg.Error as exc:
         async_db.failed(exc, route=label)
         return False

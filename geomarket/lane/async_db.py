@@ -1,6 +1,7 @@
 """A small async connection pool to Django's database, for reads served on the ASGI event
 loop by the fast routes (`geomarket.lane.routes`) without a thread hop or Django's request
-cycle.
+cycle; and one to each read replica, for the reads a route marks as a replica's
+(`geomarket.db.replicas`, under the same readings and rules as Django's).
 
 It connects with the same parameters and type adapters as Django's own connections, so
 rows come back with the same Python types, and with the session time zone Django sets.
@@ -18,9 +19,11 @@ import time
 
 import psycopg
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.pq import TransactionStatus
 
+from geomarket.db import replicas
 from geomarket.sql import own_connection_params
 
 logger = logging.getLogger(__name__)
@@ -33,8 +36,8 @@ logger = logging.getLogger(__name__)
 POOL_MAX_SIZE = 16
 
 
-def _connection_kwargs() -> dict:
-    params = own_connection_params()
+def _connection_kwargs(alias: str = DEFAULT_DB_ALIAS) -> dict:
+    params = own_connection_params(alias)
     # Django turns prepared statements off unless told otherwise, for connection poolers
     # that cannot keep them. The route runs a handful of statements thousands of times,
     # and preparing them halves the database's time on each (no parse, no plan).
@@ -161,30 +164,34 @@ class ConnectionPool:
 
 
 class _Pools:
-    """One pool per event loop: a connection belongs to the loop that opened it."""
+    """One pool per event loop and database (the primary, each replica): a connection
+    belongs to the loop that opened it."""
 
     def __init__(self):
-        self._pool: ConnectionPool | None = None
+        self._pools: dict[str, ConnectionPool] = {}
         self._loop = None
 
-    def get(self) -> ConnectionPool:
+    def get(self, alias: str = DEFAULT_DB_ALIAS) -> ConnectionPool:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._pool is None:
+        if self._loop is not loop:
             self._loop = loop
-            self._pool = ConnectionPool(
-                kwargs=_connection_kwargs(),
+            self._pools = {}
+        pool = self._pools.get(alias)
+        if pool is None:
+            pool = self._pools[alias] = ConnectionPool(
+                kwargs=_connection_kwargs(alias),
                 max_size=POOL_MAX_SIZE,
                 timeout=settings.DATABASE_CONNECT_TIMEOUT,
             )
-        return self._pool
+        return pool
 
-    def discard_idle(self) -> None:
-        if self._pool is not None and self._loop is asyncio.get_running_loop():
-            self._pool.discard_idle()
+    def discard_idle(self, alias: str = DEFAULT_DB_ALIAS) -> None:
+        if alias in self._pools and self._loop is asyncio.get_running_loop():
+            self._pools[alias].discard_idle()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
+        closing, self._pools = self._pools, {}
+        for pool in closing.values():
             await pool.close()
 
 
@@ -207,7 +214,21 @@ async def fetch_all(sql: str, params: dict | list, *, prepare: bool | None = Non
 
 
 async def _fetch(sql: str, params: dict | list, *, prepare: bool | None, many: bool):
-    pool = pools.get()
+    """On a replica inside `replicas.replica_scope` when one may serve the read
+    (`geomarket.db.replicas`); a replica failing here leaves the read to the primary."""
+    alias = await replicas.read_alias_async()
+    if alias == DEFAULT_DB_ALIAS:
+        return await _fetch_on(alias, sql, params, prepare=prepare, many=many)
+    try:
+        return await _fetch_on(alias, sql, params, prepare=prepare, many=many)
+    except psycopg.OperationalError as exc:
+        replicas.left(alias, exc)
+        pools.discard_idle(alias)
+        return await _fetch_on(DEFAULT_DB_ALIAS, sql, params, prepare=prepare, many=many)
+
+
+async def _fetch_on(alias: str, sql: str, params, *, prepare: bool | None, many: bool):
+    pool = pools.get(alias)
     connection = await pool.acquire()
     try:
         cursor = pool.cursor(connection)

@@ -34,6 +34,7 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from geomarket import answer_cache
+from geomarket.db import replicas
 from geomarket.lane import near_cache
 from geomarket.lane.redis_async import RedisPipe
 
@@ -250,10 +251,14 @@ def redis_client():
 
 
 @functools.lru_cache(maxsize=16)
-def _version_keys(prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Every namespace, and its version key under this prefix (the same for each request)."""
+def _version_keys(prefix: str, lsns: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every namespace, and its version key under this prefix (the same for each request),
+    then, with `lsns`, its LSN key."""
     namespaces = tuple(str(namespace) for namespace in answer_cache.Namespace)
-    return namespaces, tuple(answer_cache.version_key(name, prefix) for name in namespaces)
+    keys = tuple(answer_cache.version_key(name, prefix) for name in namespaces)
+    if lsns:
+        keys += tuple(answer_cache.lsn_key(name, prefix) for name in namespaces)
+    return namespaces, keys
 
 
 class Lookup(NamedTuple):
@@ -264,6 +269,9 @@ class Lookup(NamedTuple):
     # The namespace versions read, which an answer computed now may be filed under; None
     # when Redis was not asked or did not answer.
     versions: dict[str, str] | None
+    # With read replicas: the WAL position a replica must have replayed to compute an
+    # answer filed under `versions` (answer_cache.lsn_key), or None.
+    min_lsn: int | None = None
 
 
 _NOT_ASKED = Lookup(None, None, None)
@@ -281,7 +289,8 @@ async def lookup(scope) -> Lookup:
         if (answer := await near.answer(key)) is not None:
             return Lookup(key, answer, near.versions)
         generation = near.generation
-    namespaces, version_keys = _version_keys(answer_cache.answer_prefix())
+    lsns = replicas.configured()
+    namespaces, version_keys = _version_keys(answer_cache.answer_prefix(), lsns)
     try:
         *raw_versions, entry = await _clients.get().execute("MGET", *version_keys, key)
     except (RedisError, OSError, TimeoutError) as exc:
@@ -289,16 +298,17 @@ async def lookup(scope) -> Lookup:
         return Lookup(key, None, None)
     current = {
         namespace: answer_cache.version_value(raw)
-        for namespace, raw in zip(namespaces, raw_versions, strict=True)
+        for namespace, raw in zip(namespaces, raw_versions, strict=False)
     }
+    min_lsn = answer_cache.replayed_needed(raw_versions[len(namespaces) :]) if lsns else None
     if near is not None:
         near.keep_versions(current, generation=generation)
     if entry is None:
-        return Lookup(key, None, current)
+        return Lookup(key, None, current, min_lsn)
     meta_line, _, body = entry.partition(b"\n")
     meta = json.loads(meta_line)
     if any(current[namespace] != version for namespace, version in meta["versions"].items()):
-        return Lookup(key, None, current)
+        return Lookup(key, None, current, min_lsn)
     answer = (meta["status"], _hit_headers(encode_headers(meta["headers"]), body), body)
     if near is not None and "expires" in meta:
         near.keep(key, versions=meta["versions"], expires_at=meta["expires"], answer=answer)

@@ -211,7 +211,7 @@ async def test_when_the_database_fails_django_answers(courier, monkeypatch, djan
     async with served() as client:
         await client.post(PING, json=BODY, headers=headers)
         unreachable = {**async_db._connection_kwargs(), "port": closed_port(), "connect_timeout": 1}
-        monkeypatch.setattr(async_db, "_connection_kwargs", lambda: unreachable)
+        monkeypatch.setattr(async_db, "_connection_kwargs", lambda alias="default": unreachable)
         monkeypatch.setattr(async_db, "_retry_at", 0.0)
         await async_db.pools.close()
         failed_over = await client.post(PING, json=BODY, headers=headers)

@@ -307,7 +307,7 @@ async def test_when_the_database_fails_django_answers(city, settings, monkeypatc
         "port": closed_port(),
         "connect_timeout": 1,
     }
-    monkeypatch.setattr(async_db, "_connection_kwargs", lambda: unreachable)
+    monkeypatch.setattr(async_db, "_connection_kwargs", lambda alias="default": unreachable)
     monkeypatch.setattr(async_db, "_retry_at", 0.0)
     settings.DATABASE_CONNECT_TIMEOUT = 1
     queried = []

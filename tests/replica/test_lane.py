@@ -1,0 +1,77 @@
+"""The event-loop lane's routes read from the replica under the same rules as Django:
+never an answer filed under versions the replica has not replayed, and the primary when
+the replica fails."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+
+from catalog.models import Product
+from catalog.services import product_update
+from tests import factories
+from tests.replica.conftest import REPLICA, StoppableProxy, replay_paused, replayed
+from tests.search.served import in_thread, served
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases=["default", REPLICA]),
+    pytest.mark.usefixtures("async_pool_closed"),
+]
+
+NEARBY = "/api/v1/products/nearby/"
+
+
+@pytest.fixture
+def bread(replica):
+    bread = factories.product(merchant=factories.merchant(), title="Bread", price="3.00")
+    factories.stock(product=bread, quantity=5)
+    replayed()
+    return bread
+
+
+def near(bread, radius: int) -> dict:
+    location = bread.merchant.location
+    return {"lat": location.y, "lng": location.x, "radius": radius}
+
+
+def price(answer) -> Decimal:
+    assert answer.status_code == 200, answer.content
+    return Decimal(answer.json()["results"][0]["product"]["price"])
+
+
+async def test_the_nearby_route_reads_the_replica_but_files_nothing_it_has_not_replayed(
+    bread, django_entries
+):
+    async with served() as client:
+        await client.get(NEARBY, params=near(bread, 1000))
+        await in_thread(replay_paused)
+        # Not through the service: no version moves, so the replica may answer.
+        await in_thread(Product.objects.filter(pk=bread.pk).update, price="4.00")
+        unbumped = await client.get(NEARBY, params=near(bread, 2000))
+        await in_thread(product_update, product=bread, data={"price": Decimal("5.00")})
+        bumped = await client.get(NEARBY, params=near(bread, 3000))
+        again = await client.get(NEARBY, params=near(bread, 3000))
+    assert len(django_entries) == 1
+    assert price(unbumped) == Decimal("3.00")
+    assert [price(bumped), price(again)] == [Decimal("5.00"), Decimal("5.00")]
+    assert again.headers["x-cache"] == "HIT"
+
+
+async def test_a_stopped_replica_leaves_the_routes_reads_to_the_primary(
+    bread, settings, django_entries
+):
+    replica_settings = connections[REPLICA].settings_dict
+    port = replica_settings["PORT"]
+    proxy = StoppableProxy(int(port))
+    replica_settings["PORT"] = proxy.listener.getsockname()[1]
+    # The reading taken before stands: the route tries the replica.
+    settings.REPLICA_CHECK_SECONDS = 60
+    try:
+        async with served() as client:
+            await client.get(NEARBY, params=near(bread, 1000))
+            proxy.stop()
+            answer = await client.get(NEARBY, params=near(bread, 2000))
+    finally:
+        replica_settings["PORT"] = port
+    assert len(django_entries) == 1
+    assert price(answer) == Decimal("3.00")
