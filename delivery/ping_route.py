@@ -21,8 +21,9 @@ Django unchanged:
 
 A courier that moved is published to the couriers' stream (the console's), and the live
 streams of the orders it carries get the new point and estimate, once the statement has
-committed, as through Django: on the event loop's own Redis connection, behind the shared
-circuit breaker, so that a Redis outage fails no ping and, after the first, delays none.
+committed, as through Django: once the answer is sent, on the event loop's own Redis
+connection, behind the shared circuit breaker, so that Redis delays no ping and its outage
+fails none.
 When the database fails, Django answers instead; a ping whose outcome is unknown (the
 connection lost after the commit) is sent again by Django and kept twice, at the same
 point.
@@ -75,8 +76,9 @@ async def respond(route, scope, send, *, body_file, **_) -> bool:
     if row is None:
         return False
     answer, entries = courier_ping_outcome(row, lat=ping["lat"], lng=ping["lng"])
-    await ping_streams_publish_async(entries=entries)
     await send_ok(send, headers, _renderer.render(ping_answer(answer)))
+    # After the answer: the courier waits for no Redis round trip.
+    await ping_streams_publish_async(entries=entries)
     return True
 
 
