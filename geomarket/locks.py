@@ -3,7 +3,9 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection
+import psycopg
+
+from geomarket.db.direct import direct_connection_params
 
 
 @contextmanager
@@ -12,14 +14,13 @@ def session_lock(key: str) -> Iterator[None]:
     connection holds it.
 
     For work that must not run twice at once and must not keep a transaction open while
-    it runs, such as talking to a mail server, which may take seconds. PostgreSQL releases
-    the lock when the holder's connection ends, so a process that dies holding it keeps
-    nobody waiting.
+    it runs, such as talking to a mail server, which may take seconds. The lock is held
+    by a connection of its own to PostgreSQL itself (`geomarket.db.direct`): a session
+    lock taken through a transaction pooler would stay on whichever server session ran
+    that statement, lent to other clients next, and its unlock could run on another.
+    PostgreSQL releases the lock when its connection ends, so a process that dies holding
+    it keeps nobody waiting.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
-    try:
+    with psycopg.connect(**direct_connection_params(), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])

@@ -20,7 +20,7 @@ import psycopg
 from django.db import DatabaseError, close_old_connections, connections
 
 from events.services import EVENTS_CHANNEL, events_publish, webhook_retries_publish
-from geomarket.sql import own_connection_params
+from geomarket.db.direct import direct_connection_params
 from orders.services import outbox_publish
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,9 @@ def _publish_pending() -> int:
 
 
 def _listener() -> psycopg.Connection:
-    listener = psycopg.connect(**own_connection_params(), autocommit=True)
+    # A LISTEN belongs to one server session: through a transaction pooler it would be
+    # left on a session lent to others, and the notifications with it.
+    listener = psycopg.connect(**direct_connection_params(), autocommit=True)
     for channel in (CHANNEL, EVENTS_CHANNEL):
         listener.execute(f"LISTEN {channel}")
     return listener

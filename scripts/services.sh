@@ -4,7 +4,8 @@
 # broker, whose append-only file keeps queued messages across a restart. Writing every
 # cached answer to an append-only file cost more CPU and disk than serving it.
 # PostgreSQL's files move out of the checkout when its server cannot reach it (pg_home).
-# Usage: scripts/services.sh start|stop|status|pg-home   (REPLICA=1 start: a replica too)
+# Usage: scripts/services.sh start|stop|status|pg-home   (REPLICA=1 start: a replica too;
+#   PGBOUNCER=1 start: PgBouncer too)
 #   pg-home prints the directory where this checkout's PostgreSQL files live, created and
 #   owned by the user the server runs as; tests that run clusters of their own use it too.
 # When DATABASE_URL or REDIS_URL is set, the matching service is external and left alone
@@ -223,6 +224,93 @@ replica_status() {
   fi
 }
 
+# PgBouncer in transaction mode in front of the primary (PGBOUNCER=1, or `make pgbouncer`),
+# on PGBOUNCER_PORT, its files beside the primary's (pg_home). Every database name is
+# forwarded to the primary, so test databases go through it too. Clients log in as the app
+# role with its password: the userlist holds the role's SCRAM secret, read from the
+# cluster at each start, which PgBouncer also logs in to the primary with. It keeps
+# server-side prepared statements across transactions (max_prepared_statements, 1.21 and
+# later: scripts/system-packages.sh builds it where Debian's is older). Startup options
+# cannot pass it, so its server connections get jit=off as they open (connect_query).
+PGBOUNCER_PORT=${PGBOUNCER_PORT:-$((PG_PORT + 2))}
+PGBOUNCER_HOME=$PG_HOME/pgbouncer
+PGBOUNCER_PID=$PGBOUNCER_HOME/pgbouncer.pid
+PGBOUNCER_MIN_VERSION=1.21
+
+pgbouncer_bin() { PATH=/usr/local/bin:$PATH:/usr/sbin command -v pgbouncer || true; }
+
+pgbouncer_running() { [ -f "$PGBOUNCER_PID" ] && as_pg_owner kill -0 "$(cat "$PGBOUNCER_PID")" 2>/dev/null; }
+
+pgbouncer_configure() {
+  local secret
+  secret=$(psql_admin -d postgres -At -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$PG_USER'")
+  as_pg_owner mkdir -p "$PGBOUNCER_HOME"
+  printf '"%s" "%s"\n' "$PG_USER" "$secret" | as_pg_owner tee "$PGBOUNCER_HOME/userlist.txt" >/dev/null
+  as_pg_owner chmod 0600 "$PGBOUNCER_HOME/userlist.txt"
+  as_pg_owner tee "$PGBOUNCER_HOME/pgbouncer.ini" >/dev/null <<CONF
+[databases]
+* = host=127.0.0.1 port=$PG_PORT connect_query='SET jit = off'
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $PGBOUNCER_HOME/userlist.txt
+pool_mode = transaction
+max_prepared_statements = 200
+; Per database: each test worker's database has a pool of its own.
+default_pool_size = 40
+max_client_conn = 2000
+; Idle server connections go back to PostgreSQL soon: test databases come and go.
+server_idle_timeout = 30
+stats_users = $PG_USER
+admin_users = $PG_USER
+logfile = $PGBOUNCER_HOME/pgbouncer.log
+pidfile = $PGBOUNCER_PID
+CONF
+}
+
+pgbouncer_start() {
+  local bin version
+  bin=$(pgbouncer_bin)
+  version=$([ -n "$bin" ] && "$bin" --version | awk 'NR == 1 {print $2}')
+  if [ -z "$version" ] || [ "$(printf '%s\n%s\n' "$PGBOUNCER_MIN_VERSION" "$version" | sort -V | head -n 1)" != "$PGBOUNCER_MIN_VERSION" ]; then
+    say "PgBouncer $PGBOUNCER_MIN_VERSION or newer not found${version:+ (found $version)}; run 'make setup' first." >&2
+    exit 1
+  fi
+  pg_running || { say "PgBouncer needs the primary running" >&2; exit 1; }
+  pgbouncer_configure
+  if pgbouncer_running; then
+    # The role's password may have changed.
+    as_pg_owner kill -HUP "$(cat "$PGBOUNCER_PID")"
+    say "PgBouncer already running on 127.0.0.1:$PGBOUNCER_PORT"
+    return
+  fi
+  if ! as_pg_owner "$bin" -q -d "$PGBOUNCER_HOME/pgbouncer.ini"; then
+    say "PgBouncer failed to start (is port $PGBOUNCER_PORT taken? set PGBOUNCER_PORT). Log:" >&2
+    tail -n 5 "$PGBOUNCER_HOME/pgbouncer.log" >&2
+    exit 1
+  fi
+  say "PgBouncer $version started on 127.0.0.1:$PGBOUNCER_PORT (transaction pooling)"
+}
+
+pgbouncer_stop() {
+  if pgbouncer_running; then
+    as_pg_owner kill -TERM "$(cat "$PGBOUNCER_PID")"
+    for _ in $(seq 1 50); do pgbouncer_running || break; sleep 0.1; done
+    say "PgBouncer stopped"
+  fi
+}
+
+pgbouncer_status() {
+  if pgbouncer_running; then
+    say "PgBouncer: running on 127.0.0.1:$PGBOUNCER_PORT"
+  elif [ -f "$PGBOUNCER_HOME/pgbouncer.ini" ]; then
+    say "PgBouncer: stopped"
+  fi
+}
+
 redis_cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
 redis_running() { redis_cli "$1" ping 2>/dev/null | grep -q PONG; }
@@ -267,6 +355,7 @@ case "${1:-}" in
   start)
     if [ -n "${DATABASE_URL:-}" ]; then say "DATABASE_URL is set: using it, no local PostgreSQL"; else pg_start; fi
     if [ "${REPLICA:-0}" = 1 ] && [ -z "${DATABASE_URL:-}" ]; then replica_start; fi
+    if [ "${PGBOUNCER:-0}" = 1 ] && [ -z "${DATABASE_URL:-}" ]; then pgbouncer_start; fi
     if [ -n "${REDIS_URL:-}" ]; then
       say "REDIS_URL is set: using it, no local Redis"
     else
@@ -275,6 +364,7 @@ case "${1:-}" in
     fi
     ;;
   stop)
+    if [ -z "${DATABASE_URL:-}" ]; then pgbouncer_stop; fi
     if [ -z "${DATABASE_URL:-}" ]; then replica_stop; fi
     if [ -z "${DATABASE_URL:-}" ]; then pg_stop; fi
     if [ -z "${REDIS_URL:-}" ]; then
@@ -289,6 +379,7 @@ case "${1:-}" in
   status)
     if pg_running; then say "PostgreSQL: running on 127.0.0.1:$PG_PORT"; else say "PostgreSQL: stopped"; fi
     replica_status
+    pgbouncer_status
     redis_status cache "$REDIS_PORT"
     redis_status broker "$REDIS_BROKER_PORT"
     ;;

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # chromium: the browser tests (tests/browser) drive it with Playwright.
-PACKAGES=(postgresql-15-postgis-3 redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev chromium)
+# pgbouncer: the transaction pooler in front of the local PostGIS (PGBOUNCER=1).
+PACKAGES=(postgresql-15-postgis-3 redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev chromium pgbouncer)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -17,21 +18,63 @@ if [ -n "${DATABASE_URL:-}" ]; then missing=("${missing[@]/postgresql-15-postgis
 if [ -n "${REDIS_URL:-}" ]; then missing=("${missing[@]/redis-server/}"); fi
 read -r -a missing <<<"${missing[*]:-}"
 
+# PgBouncer keeps server-side prepared statements across transactions from 1.21 on
+# (max_prepared_statements); Debian 12 ships 1.18. Where Debian's is older, the next
+# Debian release's source package (verified by apt like any package) is built once into
+# /usr/local, which comes first in PATH: about 30 s. PGBOUNCER_SOURCE_SUITE names that release.
+PGBOUNCER_MIN_VERSION=1.21
+PGBOUNCER_SOURCE_SUITE=${PGBOUNCER_SOURCE_SUITE:-trixie}
+PGBOUNCER_BUILD_PACKAGES=(gcc make pkg-config dpkg-dev libevent-dev libc-ares-dev libssl-dev)
+
+pgbouncer_recent() {
+  local version
+  version=$(PATH=/usr/local/bin:$PATH:/usr/sbin pgbouncer --version 2>/dev/null | awk 'NR == 1 {print $2}')
+  [ -n "$version" ] && [ "$(printf '%s\n%s\n' "$PGBOUNCER_MIN_VERSION" "$version" | sort -V | head -n 1)" = "$PGBOUNCER_MIN_VERSION" ]
+}
+
+pgbouncer_build() {
+  echo "Debian's PgBouncer is older than $PGBOUNCER_MIN_VERSION: building $PGBOUNCER_SOURCE_SUITE's into /usr/local"
+  apt-get install -y -qq --no-install-recommends "${PGBOUNCER_BUILD_PACKAGES[@]}" >/dev/null
+  local work mirror
+  work=$(mktemp -d)
+  # The mirror this machine already installs Debian's packages from.
+  mirror=$(apt-cache policy pgbouncer | awk '$2 ~ /^https?:/ && / Packages$/ {print $2; exit}')
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+  echo "deb-src $mirror $PGBOUNCER_SOURCE_SUITE main" >"$work/sources.list"
+  local apt_options=(-o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=/dev/null
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt_options[@]}" update -qq
+  (cd "$work" && apt-get "${apt_options[@]}" source -qq --download-only pgbouncer >/dev/null)
+  (cd "$work" && dpkg-source -x ./pgbouncer_*.dsc src >/dev/null)
+  (cd "$work/src" && ./configure --prefix=/usr/local --without-pam --without-systemd >/dev/null &&
+    make -s -j "$(nproc)" >/dev/null && make -s install >/dev/null)
+  rm -rf "$work"
+  pgbouncer_recent
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
-  exit 0
+  if pgbouncer_recent; then exit 0; fi
+  missing=()
 fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "Installing system packages: ${missing[*]}"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
   # Debian starts a default cluster on 5432 after installing PostgreSQL; GeoMarket
   # runs its own on a separate port, so that one is left as the system has it.
+  pgbouncer_recent || pgbouncer_build
   exit 0
 fi
 
-echo "Missing system packages: ${missing[*]}" >&2
-echo "Install them with:" >&2
-echo "  sudo apt-get install -y ${missing[*]}" >&2
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "Missing system packages: ${missing[*]}" >&2
+  echo "Install them with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+else
+  echo "PgBouncer $PGBOUNCER_MIN_VERSION or newer is missing (Debian 12's is older): run this as root to build it" >&2
+fi
 exit 1

@@ -108,32 +108,30 @@ TEMPLATES = [
     },
 ]
 
-# CONN_HEALTH_CHECKS makes the pool check each connection it lends (a poll of its socket,
-# geomarket/db/pool.py), so connections broken by a database restart are replaced
-# instead of failing a request.
-# Pooling suits the ASGI server: each request borrows a connection and returns it,
-# instead of every request thread opening its own persistent connection.
-# A transaction pooler: PgBouncer (`PGBOUNCER=1`, started by scripts/services.sh on
-# PGBOUNCER_PORT) is where the app's connections go by default when it is on. What needs a
-# session of its own across transactions, which a transaction pooler gives no client, goes
-# to PostgreSQL itself, DATABASE_DIRECT_URL (by default DATABASE_URL: no pooler): the outbox
-# relay's LISTEN, session-level advisory locks (geomarket/locks.py), and the tests'
-# CREATE and DROP DATABASE, which a pooler's idle server connections would hold up. Its
-# database name is the app's (under tests, the test database).
+# A transaction pooler. What needs a session of its own across transactions, which a
+# transaction pooler gives no client, goes to PostgreSQL itself, DATABASE_DIRECT_URL: the
+# outbox relay's LISTEN, session-level advisory locks (geomarket/locks.py), and the tests'
+# CREATE and DROP DATABASE, which a pooler's idle server connections would hold up. Only
+# its address and credentials are used: the database is the app's (under tests, the test
+# database). With PGBOUNCER on, DATABASE_URL defaults to the project-local PgBouncer
+# (scripts/services.sh, PGBOUNCER_PORT) and DATABASE_DIRECT_URL to the local PostgreSQL;
+# otherwise DATABASE_DIRECT_URL defaults to DATABASE_URL: no pooler.
 PGBOUNCER = env_bool("PGBOUNCER", False)
 DEFAULT_PGBOUNCER_URL = (
     "postgis://geomarket:geomarket@127.0.0.1:"
     f"{env_int('PGBOUNCER_PORT', env_int('PG_PORT', 55432) + 2)}/geomarket"
 )
-_local_pgbouncer = PGBOUNCER and not env_str("DATABASE_URL", "")
-DATABASE_URL = (
-    DEFAULT_PGBOUNCER_URL if _local_pgbouncer else env_str("DATABASE_URL", DEFAULT_DATABASE_URL)
-)
+DATABASE_URL = env_str("DATABASE_URL", DEFAULT_PGBOUNCER_URL if PGBOUNCER else DEFAULT_DATABASE_URL)
 DATABASE_DIRECT_URL = env_str(
-    "DATABASE_DIRECT_URL", DEFAULT_DATABASE_URL if _local_pgbouncer else DATABASE_URL
+    "DATABASE_DIRECT_URL", DEFAULT_DATABASE_URL if PGBOUNCER else DATABASE_URL
 )
 DATABASE_DIRECT = dj_database_url.parse(DATABASE_DIRECT_URL)
 DATABASE_POOLED = DATABASE_DIRECT_URL != DATABASE_URL
+# CONN_HEALTH_CHECKS makes the pool check each connection it lends (a poll of its socket,
+# geomarket/db/pool.py), so connections broken by a database restart are replaced
+# instead of failing a request.
+# Pooling suits the ASGI server: each request borrows a connection and returns it,
+# instead of every request thread opening its own persistent connection.
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
 DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 20)
 DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3)

@@ -84,7 +84,9 @@ def rows_held_while_waiting_for_the_first(path, product_ids: list[int]):
         blocker.execute(
             "SELECT 1 FROM inventory_inventory WHERE id = %s FOR UPDATE", [stock_ids[0]]
         )
-        blocker_pid = blocker.info.backend_pid
+        # Asked of the server: through a pooler, the connection's own backend pid is the
+        # pooler's stand-in, not the server session holding the row.
+        blocker_pid = blocker.execute("SELECT pg_backend_pid()").fetchone()[0]
         worker = Worker(path)
         worker.start()
         try:

@@ -9,9 +9,18 @@ order adds its change to the status tally), so a second pass empties what the fi
 filed. Content types and permissions are kept (see `KEPT`). Sequences keep counting, as
 they do after Django's own `TRUNCATE`; a test that asks for them to restart gets Django's
 statement.
+
+Test databases are created and dropped on PostgreSQL itself (DATABASE_DIRECT_URL), past a
+transaction pooler, and dropped WITH (FORCE): a pooler keeps idle server sessions on a
+database it has served, which a plain DROP DATABASE waits for and then refuses.
 """
 
+from contextlib import contextmanager
+
+from django.conf import settings
 from django.contrib.gis.db.backends.postgis.operations import PostGISOperations
+from django.db.backends.base.base import NO_DB_ALIAS
+from django.db.backends.postgresql.creation import DatabaseCreation as PostgreSQLCreation
 
 from geomarket.db.postgis.base import DatabaseWrapper as ProjectWrapper
 
@@ -34,5 +43,27 @@ class DatabaseOperations(PostGISOperations):
         return deletes + deletes
 
 
+class DatabaseCreation(PostgreSQLCreation):
+    def _destroy_test_db(self, test_database_name, verbosity):
+        self.connection.close_pool()
+        with self._nodb_cursor() as cursor:
+            name = self.connection.ops.quote_name(test_database_name)
+            cursor.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 class DatabaseWrapper(ProjectWrapper):
     ops_class = DatabaseOperations
+    creation_class = DatabaseCreation
+
+    @contextmanager
+    def _nodb_cursor(self):
+        direct = settings.DATABASE_DIRECT
+        address = {key: direct[key] for key in ("HOST", "PORT", "USER", "PASSWORD")}
+        nodb = self.__class__(
+            {**self.settings_dict, **address, "NAME": "postgres"}, alias=NO_DB_ALIAS
+        )
+        try:
+            with nodb.cursor() as cursor:
+                yield cursor
+        finally:
+            nodb.close()
