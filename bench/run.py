@@ -5,9 +5,9 @@
 3. Run each scenario module against it, with raw-SQL baselines in the same run.
 4. Print a table of latencies and ratios; write the same data as JSON to `BENCH_OUT`.
 
-`BENCH_SCENARIOS=orders` (a comma list of search, orders, dispatch, analytics, api, routes) runs
-only some scenarios. A scenario that reports `failures` (the order scenario's stock check, the
-dispatch answers' checks) fails the run.
+`BENCH_SCENARIOS=orders` (a comma list of search, orders, dispatch, analytics, api, routes,
+replica) runs only some scenarios. A scenario that reports `failures` (the order scenario's
+stock check, the dispatch answers' checks) fails the run.
 """
 
 import json
@@ -27,10 +27,10 @@ def main() -> int:
 
     url, dsn, rng = prepare()
     # After Django is set up: the dispatch scenario's ETA provider is a project class.
-    from bench.scenarios import analytics, api, dispatch, orders, routes, search
+    from bench.scenarios import analytics, api, dispatch, orders, replica, routes, search
 
     workers = bench_workers()
-    known = ["search", "orders", "dispatch", "analytics", "api", "routes"]
+    known = ["search", "orders", "dispatch", "analytics", "api", "routes", "replica"]
     scenarios = os.environ.get("BENCH_SCENARIOS", ",".join(known)).replace(" ", "").split(",")
     unknown = set(scenarios) - set(known)
     if unknown:
@@ -85,6 +85,11 @@ def main() -> int:
                 log=log,
                 workers=workers,
                 server_env=extra_env,
+            )
+        if "replica" in scenarios:
+            log("replica:")
+            report["scenarios"]["replica"] = replica.run(
+                base_url=base, dsn=dsn, rng=rng, log=log, workers=workers, server_env=extra_env
             )
         if "routes" in scenarios:
             log("routes:")
