@@ -2,15 +2,17 @@
 database and the real Redis: a ping's move, through Django's view or the event loop's
 route, reaches an operator's stream as the courier's answer; an owner's gets the moves of
 the couriers carrying its orders and no other; who may not see the console may not open
-it; keep-alive comments; resuming with Last-Event-ID; a Redis that does not answer fails
-no ping."""
+it; a late ping moves nobody; keep-alive comments; resuming with Last-Event-ID; a Redis
+that does not answer fails no ping."""
 
 import json
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.utils import timezone
 
 from delivery.models import Courier
 from delivery.selectors import courier_answer
@@ -162,6 +164,19 @@ def test_an_owner_sees_only_the_couriers_carrying_its_orders(base_url, settings,
     # have come first.
     assert [moved(owners)["id"] for _ in range(2)] == [fleet["mine"].pk] * 2
     assert owners.message() == {"comment": "keep-alive"}
+
+
+def test_a_late_ping_moves_nobody_on_the_stream(base_url, settings, fleet, streams):
+    streams.append(stream := open_stream(base_url, settings, fleet["operator"]))
+    ping(fleet["mine"])
+    moved(stream)
+    late = (timezone.now() - timedelta(minutes=5)).isoformat()
+    answer = api_client_as(fleet["mine"].user).post(
+        PING, {"lat": 52.4, "lng": 13.3, "recorded_at": late}, format="json"
+    )
+    assert answer.status_code == 200
+    point = ping(fleet["mine"])
+    assert moved(stream)["location"]["coordinates"] == list(point)
 
 
 def test_those_who_may_not_see_the_console_may_not_open_the_stream(client, fleet):
