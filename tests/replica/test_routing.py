@@ -2,13 +2,16 @@
 primary wherever the replica could answer wrong: in a transaction, after the client's
 own write, while it lags, when it is down."""
 
+import json
 from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.http import HttpResponse
+from django.test import RequestFactory
 
 from catalog.models import Product
-from geomarket.db.replicas import replica_reads
+from geomarket.db.replicas import ReplicaReadsMiddleware, replica_reads
 from geomarket.sql import fetch_value
 from tests import factories
 from tests.market import api_client_as
@@ -44,6 +47,28 @@ def test_a_marked_read_runs_on_the_replica_and_others_on_the_primary(replica):
 def test_reads_in_a_transaction_stay_on_the_primary(replica):
     with transaction.atomic():
         assert in_recovery() is False
+
+
+@pytest.mark.parametrize(
+    ("method", "write_first", "on_replica"),
+    [("get", False, True), ("post", False, False), ("get", True, False)],
+)
+def test_reads_of_an_unsafe_request_or_after_a_write_stay_on_the_primary(
+    replica, method, write_first, on_replica
+):
+    def view(request):
+        if write_first:
+            factories.category()
+        return HttpResponse(json.dumps(in_recovery()))
+
+    response = ReplicaReadsMiddleware(view)(getattr(RequestFactory(), method)("/"))
+    assert json.loads(response.content) is on_replica
+
+
+def test_healthz_says_a_healthy_replica_is_ok(replica):
+    health = api_client_as(None).get("/healthz")
+    assert health.status_code == 200
+    assert health.json()["checks"]["replica"] == "ok"
 
 
 def test_a_product_read_comes_from_the_replica(replica, product):
