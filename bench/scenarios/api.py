@@ -465,6 +465,8 @@ MEASURED_ELSEWHERE = {
     "their memory and the tracking p50 beside them",
     "console": "a browser page behind a session sign-in, not an API: tests/browser",
     "console-data": "the console's own data, behind its session sign-in: tests/browser",
+    "console-courier-stream": "Server-Sent Events behind the console's session sign-in: "
+    "tests/console/test_courier_stream.py and tests/browser",
 }
 
 
