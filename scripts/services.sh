@@ -77,7 +77,34 @@ PG_DATA=$PG_HOME/data
 PG_RUN=$PG_HOME/run
 PG_LOG=$PG_HOME/postgres.log
 
-pg_running() { [ -f "$PG_DATA/postmaster.pid" ] && as_pg_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+# A cluster (the primary or the replica) by its data directory.
+cluster_running() { [ -f "$1/postmaster.pid" ] && as_pg_owner "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
+
+# cluster_start NAME DATA LOG PORT PORT-VARIABLE TIMEOUT
+cluster_start() {
+  local name=$1 data=$2 log=$3 port=$4 variable=$5 timeout=$6
+  if cluster_running "$data"; then
+    say "$name already running on 127.0.0.1:$port"
+    return
+  fi
+  if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t "$timeout" start >/dev/null; then
+    say "$name failed to start (is port $port taken? set $variable). Log:" >&2
+    tail -n 5 "$log" >&2
+    exit 1
+  fi
+  say "$name started on 127.0.0.1:$port"
+}
+
+cluster_stop() {
+  if cluster_running "$2"; then
+    as_pg_owner "$PG_BIN/pg_ctl" -D "$2" -m fast -w stop >/dev/null
+    say "$1 stopped"
+  else
+    say "$1 is not running"
+  fi
+}
+
+pg_running() { cluster_running "$PG_DATA"; }
 
 psql_admin() {
   as_pg_owner "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$PG_PORT" -U "$(pg_owner)" "$@"
@@ -111,16 +138,7 @@ max_wal_size = 4GB
 log_min_duration_statement = -1
 CONF
   fi
-  if pg_running; then
-    say "PostgreSQL already running on 127.0.0.1:$PG_PORT"
-  else
-    if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null; then
-      say "PostgreSQL failed to start (is port $PG_PORT taken? set PG_PORT). Log:" >&2
-      tail -n 5 "$PG_LOG" >&2
-      exit 1
-    fi
-    say "PostgreSQL started on 127.0.0.1:$PG_PORT"
-  fi
+  cluster_start PostgreSQL "$PG_DATA" "$PG_LOG" "$PG_PORT" PG_PORT 60
   pg_bootstrap
 }
 
@@ -138,14 +156,7 @@ SQL
   done
 }
 
-pg_stop() {
-  if pg_running; then
-    as_pg_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
-    say "PostgreSQL stopped"
-  else
-    say "PostgreSQL is not running"
-  fi
-}
+pg_stop() { cluster_stop PostgreSQL "$PG_DATA"; }
 
 # A streaming replica of the primary above (REPLICA=1, or `make replica`), for the read
 # routing and its tests: made once with pg_basebackup -R, on REPLICA_PORT, its files beside
@@ -160,7 +171,7 @@ REPLICA_RUN=$REPLICA_HOME/run
 REPLICA_LOG=$REPLICA_HOME/postgres.log
 REPLICA_SLOT=geomarket_replica
 
-replica_running() { [ -f "$REPLICA_DATA/postmaster.pid" ] && as_pg_owner "$PG_BIN/pg_ctl" -D "$REPLICA_DATA" status >/dev/null 2>&1; }
+replica_running() { cluster_running "$REPLICA_DATA"; }
 
 replica_create() {
   say "Creating the replica in $REPLICA_DATA from the primary (a base backup)"
@@ -197,23 +208,11 @@ replica_start() {
   # The replica tests hold replay back, as a lagging replica (new test databases are
   # copies of template1, and reach the replica with the grant).
   psql_admin -d template1 -c "GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume() TO $PG_USER"
-  if replica_running; then
-    say "PostgreSQL replica already running on 127.0.0.1:$REPLICA_PORT"
-    return
-  fi
-  if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$REPLICA_DATA" -l "$REPLICA_LOG" -w -t 120 start >/dev/null; then
-    say "PostgreSQL replica failed to start (is port $REPLICA_PORT taken? set REPLICA_PORT). Log:" >&2
-    tail -n 5 "$REPLICA_LOG" >&2
-    exit 1
-  fi
-  say "PostgreSQL replica started on 127.0.0.1:$REPLICA_PORT"
+  cluster_start "PostgreSQL replica" "$REPLICA_DATA" "$REPLICA_LOG" "$REPLICA_PORT" REPLICA_PORT 120
 }
 
 replica_stop() {
-  if replica_running; then
-    as_pg_owner "$PG_BIN/pg_ctl" -D "$REPLICA_DATA" -m fast -w stop >/dev/null
-    say "PostgreSQL replica stopped"
-  fi
+  if [ -s "$REPLICA_DATA/PG_VERSION" ]; then cluster_stop "PostgreSQL replica" "$REPLICA_DATA"; fi
 }
 
 replica_status() {
