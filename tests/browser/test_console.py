@@ -158,27 +158,28 @@ def test_drawing_a_zone_saves_it_and_a_refused_one_shows_why(browser_page):
     assert DeliveryZone.objects.filter(merchant=shop).count() == 1
 
 
-def test_a_courier_ping_moves_its_marker_through_the_stream(browser_page):
+def courier_on_the_map(browser_page):
+    """An operator's console showing a courier's marker: the courier's user, and a script
+    giving the marker."""
     operator = factories.user(is_staff=True)
     rider = factories.user()
     courier = courier_create(user=rider, name="Rider", vehicle="bike", capacity=1)
     Courier.objects.filter(pk=courier.pk).update(location=Point(13.40, 52.52, srid=4326))
-    page = browser_page.page
-    # The console's refresh, far beyond this test's waits, gives the snapshot only: the
-    # move can come from the stream alone.
-    page.add_init_script("window.consoleRefreshMs = 3600 * 1000")
     sign_in(browser_page, operator)
     marker = f"() => consoleSources.couriers.getFeatureById('courier-{courier.pk}')"
-    page.wait_for_function(f"() => ({marker})() !== null")
-    page.wait_for_function("() => courierStream.readyState === EventSource.OPEN")
+    browser_page.page.wait_for_function(f"() => ({marker})() !== null")
+    return rider, marker
 
+
+def ping_moves(browser_page, rider, marker) -> None:
+    """A ping of `rider`, sent to the server, moves its marker within 10 s."""
     pinged = httpx.post(
         f"{browser_page.base_url}/api/v1/couriers/me/location/",
         json={"lat": 52.53, "lng": 13.41},
         headers={"Authorization": f"Token {rider.auth_token.key}"},
     )
     assert pinged.status_code == 200
-    moved = page.wait_for_function(
+    moved = browser_page.page.wait_for_function(
         f"""() => {{
             const at = ol.proj.toLonLat(({marker})().getGeometry().getCoordinates());
             return Math.abs(at[0] - 13.41) < 1e-6 && Math.abs(at[1] - 52.53) < 1e-6 && at;
@@ -186,4 +187,22 @@ def test_a_courier_ping_moves_its_marker_through_the_stream(browser_page):
         timeout=10_000,
     )
     assert json.loads(json.dumps(moved.json_value()))[1] == pytest.approx(52.53)
+
+
+def test_a_courier_ping_moves_its_marker_through_the_stream(browser_page):
+    # The console's refresh, far beyond this test's waits, gives the snapshot only: the
+    # move can come from the stream alone.
+    browser_page.page.add_init_script("window.consoleRefreshMs = 3600 * 1000")
+    rider, marker = courier_on_the_map(browser_page)
+    browser_page.page.wait_for_function("() => courierStream.readyState === EventSource.OPEN")
+    ping_moves(browser_page, rider, marker)
     assert browser_page.errors == []
+
+
+def test_while_the_stream_is_refused_the_refresh_moves_the_marker(browser_page):
+    page = browser_page.page
+    page.route("**/console/couriers/stream/", lambda route: route.fulfill(status=503, body=""))
+    rider, marker = courier_on_the_map(browser_page)
+    # Refused: the browser does not try again, and the console leaves it for a while.
+    page.wait_for_function("() => courierStream.readyState === EventSource.CLOSED")
+    ping_moves(browser_page, rider, marker)
