@@ -207,10 +207,6 @@ def reads_at_least(lsn: int | None):
         _floor.reset(token)
 
 
-def floor() -> int:
-    return _floor.get()
-
-
 def read_alias() -> str:
     """The connection for a read here: a replica inside a marked selector when one may
     serve it, else the primary."""
