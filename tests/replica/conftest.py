@@ -34,6 +34,15 @@ def replayed(timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def lagging_by(seconds: float, timeout: float = 10.0) -> None:
+    """Wait until the replica's reading says it lags more than `seconds`."""
+    deadline = time.monotonic() + timeout
+    while replicas.monitor.refresh(REPLICA).lag <= seconds:
+        if time.monotonic() > deadline:
+            raise AssertionError("the replica did not fall behind")
+        time.sleep(0.02)
+
+
 def replay_paused() -> None:
     """Hold replay back: the writes committed from now on stay off the replica until
     `replay_resumed`."""
