@@ -236,6 +236,8 @@ def versions_bump(*namespaces: Namespace) -> None:
     With the breaker open, the bump is recorded in the write's own transaction, so it is
     committed exactly when the write is; it is still tried after commit."""
     names = tuple(sorted({str(namespace) for namespace in namespaces}))
+    # The client's next reads must see this write, on a replica too.
+    replicas.wrote_shown()
     recorded = not _breaker.allows()
     if recorded:
         _pending_record(names)

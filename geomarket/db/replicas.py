@@ -180,12 +180,22 @@ class _Reads:
 
 
 class _Request:
-    """What the request has done that keeps its reads on the primary."""
+    """What the request has done that keeps its reads on the primary, and whether it
+    changed what replicas serve (`wrote_shown`)."""
 
-    __slots__ = ("primary",)
+    __slots__ = ("primary", "wrote")
 
     def __init__(self, *, primary: bool):
         self.primary = primary
+        self.wrote = False
+
+
+def wrote_shown() -> None:
+    """The request writes what marked selectors show: its later reads, and its client's
+    next ones, must see the write."""
+    request = _request.get(None)
+    if request is not None:
+        request.wrote = request.primary = True
 
 
 _reads: contextvars.ContextVar[_Reads | None] = contextvars.ContextVar("replica_reads")
@@ -326,10 +336,13 @@ def _client_floor(request) -> int:
 
 class ReplicaReadsMiddleware:
     """Keeps every read of an unsafe request on the primary, and after a client's write
-    sends its reads for `REPLICA_STICKY_SECONDS` only where the write has been replayed:
-    the write's answer carries the primary's WAL position in a cookie, which clients keep
-    (browsers do; API clients keep cookies as they keep tokens). A forged cookie can only
-    send its own client's reads to the primary. Synchronous: the served chain is
+    of what replicas serve (a write that bumps answer-cache namespaces: catalog, merchants,
+    stock) sends its reads for `REPLICA_STICKY_SECONDS` only where the write has been
+    replayed: the write's answer carries the primary's WAL position in a cookie, which
+    clients keep (browsers do; API clients keep cookies as they keep tokens). Other writes
+    (a courier's ping) set none, so the event loop's routes, which answer no request with a
+    cookie and learn no answer setting one, keep serving their callers. A forged cookie can
+    only send its own client's reads to the primary. Synchronous: the served chain is
     (geomarket.asgi)."""
 
     def __init__(self, get_response):
@@ -338,15 +351,15 @@ class ReplicaReadsMiddleware:
     def __call__(self, request):
         if not settings.REPLICA_ALIASES:
             return self.get_response(request)
-        unsafe = request.method not in _SAFE_METHODS
-        request_token = _request.set(_Request(primary=unsafe))
+        state = _Request(primary=request.method not in _SAFE_METHODS)
+        request_token = _request.set(state)
         floor_token = _floor.set(_client_floor(request))
         try:
             response = self.get_response(request)
         finally:
             _request.reset(request_token)
             _floor.reset(floor_token)
-        return self._written(response) if unsafe else response
+        return self._written(response) if state.wrote else response
 
     def _written(self, response):
         if response.status_code >= 400:

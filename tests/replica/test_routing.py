@@ -11,7 +11,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from catalog.models import Product
-from geomarket.db.replicas import ReplicaReadsMiddleware, replica_reads
+from geomarket.answer_cache import Namespace, versions_bump
+from geomarket.db.replicas import READ_AFTER_COOKIE, ReplicaReadsMiddleware, replica_reads
 from geomarket.sql import fetch_value
 from tests import factories
 from tests.market import api_client_as
@@ -69,6 +70,20 @@ def test_reads_of_an_unsafe_request_or_after_a_write_stay_on_the_primary(
 
     response = ReplicaReadsMiddleware(view)(getattr(RequestFactory(), method)("/"))
     assert json.loads(response.content) is on_replica
+
+
+@pytest.mark.parametrize("bumps", [False, True])
+def test_only_a_write_of_what_replicas_serve_makes_its_client_read_after_it(replica, bumps):
+    def view(request):
+        if bumps:
+            with transaction.atomic():
+                versions_bump(Namespace.CATALOG)
+        return HttpResponse(json.dumps(in_recovery()))
+
+    response = ReplicaReadsMiddleware(view)(RequestFactory().get("/"))
+    assert (READ_AFTER_COOKIE in response.cookies) is bumps
+    # A read after the write in the same request stays on the primary.
+    assert json.loads(response.content) is not bumps
 
 
 def test_healthz_says_a_healthy_replica_is_ok(replica):
