@@ -9,6 +9,7 @@ from django.db import connections
 
 from catalog.models import Product
 from catalog.services import product_update
+from delivery.services import courier_create
 from tests import factories
 from tests.replica.conftest import REPLICA, StoppableProxy, replay_paused, replayed
 from tests.search.served import in_thread, served
@@ -19,6 +20,7 @@ pytestmark = [
 ]
 
 NEARBY = "/api/v1/products/nearby/"
+PING = "/api/v1/couriers/me/location/"
 
 
 @pytest.fixture
@@ -75,3 +77,22 @@ async def test_a_stopped_replica_leaves_the_routes_reads_to_the_primary(
         replica_settings["PORT"] = port
     assert len(django_entries) == 1
     assert price(answer) == Decimal("3.00")
+
+
+async def test_a_couriers_pings_stay_on_the_event_loop(replica, django_entries):
+    """A ping writes nothing replicas serve: Django's answer sets no read-after cookie,
+    which would keep the route from learning it (and the courier's next pings from it)."""
+
+    def courier_token() -> str:
+        user = factories.user()
+        courier_create(user=user, name="Courier", vehicle="bike", capacity=1)
+        return user.auth_token.key
+
+    headers = {"Authorization": f"Token {await in_thread(courier_token)}"}
+    ping = {"lat": 52.5301, "lng": 13.4102}
+    async with served() as client:
+        first = await client.post(PING, json=ping, headers=headers)
+        routed = await client.post(PING, json=ping, headers=headers)
+    assert first.status_code == routed.status_code == 200
+    assert "set-cookie" not in first.headers
+    assert len(django_entries) == 1
