@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 logger = logging.getLogger(__name__)
@@ -180,14 +181,53 @@ class _Reads:
 
 
 class _Request:
-    """What the request has done that keeps its reads on the primary, and whether it
-    changed what replicas serve (`wrote_shown`)."""
+    """What the request has done that keeps its reads on the primary, whether it changed
+    what replicas serve (`wrote_shown`), and its user's last such write (`user_floor`)."""
 
-    __slots__ = ("primary", "wrote")
+    __slots__ = ("http", "primary", "user_lsn", "wrote")
 
-    def __init__(self, *, primary: bool):
+    def __init__(self, http, *, primary: bool):
+        self.http = http
         self.primary = primary
         self.wrote = False
+        self.user_lsn: int | None = None
+
+    def user_floor(self) -> int | None:
+        """The WAL position of the signed-in user's last write of what replicas serve,
+        within `REPLICA_STICKY_SECONDS` (0: none), looked up once, when the request first
+        reads from a marked selector: DRF has authenticated a token by then. None when it
+        cannot be known (the cache is down): the primary serves."""
+        if self.user_lsn is None:
+            user = getattr(self.http, "user", None)
+            if user is None or not user.is_authenticated:
+                self.user_lsn = 0
+            else:
+                self.user_lsn = _user_position(user.pk)
+        return self.user_lsn
+
+
+def _user_key(user_id: int) -> str:
+    return f"replica-read-after:{user_id}"
+
+
+def _user_position(user_id: int, *, written: int | None = None) -> int | None:
+    """Read (or with `written`, keep) a user's last write position in the cache, behind the
+    answer cache's breaker, so that a Redis outage costs no timeout per read: None when
+    the cache cannot answer."""
+    # answer_cache imports this module for the versions' positions.
+    from geomarket import answer_cache
+
+    if not answer_cache.breaker_closed():
+        return None
+    key = _user_key(user_id)
+    try:
+        if written is not None:
+            cache.set(key, written, timeout=settings.REPLICA_STICKY_SECONDS)
+            return written
+        return int(cache.get(key) or 0)
+    except Exception as exc:  # the cache's error, whichever client raised it
+        answer_cache.breaker_trip(exc, "read-your-writes positions")
+        return None
 
 
 def wrote_shown() -> None:
@@ -234,9 +274,15 @@ def _choose() -> str:
         return DEFAULT_DB_ALIAS
     if connections[DEFAULT_DB_ALIAS].in_atomic_block:
         return DEFAULT_DB_ALIAS
+    floor = _floor.get()
+    if request is not None:
+        user_floor = request.user_floor()
+        if user_floor is None:
+            return DEFAULT_DB_ALIAS
+        floor = max(floor, user_floor)
     if monitor.due():
         monitor.refresh_due()
-    return monitor.pick(min_lsn=_floor.get()) or DEFAULT_DB_ALIAS
+    return monitor.pick(min_lsn=floor) or DEFAULT_DB_ALIAS
 
 
 @contextlib.contextmanager
@@ -339,7 +385,8 @@ class ReplicaReadsMiddleware:
     of what replicas serve (a write that bumps answer-cache namespaces: catalog, merchants,
     stock) sends its reads for `REPLICA_STICKY_SECONDS` only where the write has been
     replayed: the write's answer carries the primary's WAL position in a cookie, which
-    clients keep (browsers do; API clients keep cookies as they keep tokens). Other writes
+    browsers keep, and a signed-in user's position is also kept in the cache for as long,
+    for token clients that keep no cookies (`_Request.user_floor`). Other writes
     (a courier's ping) set none, so the event loop's routes, which answer no request with a
     cookie and learn no answer setting one, keep serving their callers. A forged cookie can
     only send its own client's reads to the primary. Synchronous: the served chain is
@@ -351,7 +398,7 @@ class ReplicaReadsMiddleware:
     def __call__(self, request):
         if not settings.REPLICA_ALIASES:
             return self.get_response(request)
-        state = _Request(primary=request.method not in _SAFE_METHODS)
+        state = _Request(request, primary=request.method not in _SAFE_METHODS)
         request_token = _request.set(state)
         floor_token = _floor.set(_client_floor(request))
         try:
@@ -359,15 +406,20 @@ class ReplicaReadsMiddleware:
         finally:
             _request.reset(request_token)
             _floor.reset(floor_token)
-        return self._written(response) if state.wrote else response
+        return self._written(request, response) if state.wrote else response
 
-    def _written(self, response):
+    def _written(self, request, response):
         if response.status_code >= 400:
             return response
         sticky = settings.REPLICA_STICKY_SECONDS
+        lsn = primary_lsn()
         until = int(time.time()) + sticky
         response.set_cookie(
-            READ_AFTER_COOKIE, f"{primary_lsn()}.{until}", max_age=sticky, httponly=True,
+            READ_AFTER_COOKIE, f"{lsn}.{until}", max_age=sticky, httponly=True,
             samesite="Lax",
         )  # fmt: skip
+        # A token client need not keep cookies: its user's reads follow the write too.
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            _user_position(user.pk, written=lsn)
         return response

@@ -141,3 +141,13 @@ def test_a_stopped_replica_is_left_within_the_request(replica, product, settings
     finally:
         replica_settings["PORT"] = port
         connections[REPLICA].close()
+
+
+def test_a_token_client_without_cookies_sees_the_price_it_just_changed(replica, product):
+    owner_client = api_client_as(product.merchant.owner)
+    replay_paused()
+    response = owner_client.patch(f"/api/v1/products/{product.pk}/", {"price": "6.00"})
+    assert response.status_code == 200, response.content
+    owner_client.cookies.clear()
+    assert price_seen(owner_client, product) == Decimal("6.00")
+    assert price_seen(api_client_as(factories.user()), product) == Decimal("3.00")
