@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from django.db import connection
 
+from geomarket.db.direct import direct_connection_params
 from geomarket.lane import async_db
 
 pytestmark = [
@@ -14,10 +15,10 @@ pytestmark = [
 ]
 
 
-def pool(*, max_size: int, timeout: float = 3.0) -> async_db.ConnectionPool:
-    return async_db.ConnectionPool(
-        kwargs=async_db._connection_kwargs(), max_size=max_size, timeout=timeout
-    )
+def pool(*, max_size: int, timeout: float = 3.0, direct: bool = False) -> async_db.ConnectionPool:
+    """The lane's pool; `direct`: to PostgreSQL itself, past a transaction pooler."""
+    kwargs = async_db._connection_kwargs() | (direct_connection_params() if direct else {})
+    return async_db.ConnectionPool(kwargs=kwargs, max_size=max_size, timeout=timeout)
 
 
 async def backend_of(connections_pool: async_db.ConnectionPool, seconds: float) -> int:
@@ -30,7 +31,8 @@ async def backend_of(connections_pool: async_db.ConnectionPool, seconds: float) 
 
 
 async def test_many_callers_share_at_most_max_size_connections():
-    shared = pool(max_size=2)
+    # Counted by their server sessions, which a pooler would deal out as it likes.
+    shared = pool(max_size=2, direct=True)
     backends = await asyncio.gather(*(backend_of(shared, 0.05) for _ in range(12)))
     assert len(set(backends)) == 2
     assert shared.size == 2
@@ -63,7 +65,8 @@ async def test_a_cancelled_waiter_takes_no_connection_with_it():
 
 
 async def test_a_broken_connection_is_replaced():
-    shared = pool(max_size=1)
+    # Ended by PostgreSQL itself: a pooler would hide the end of its server session.
+    shared = pool(max_size=1, direct=True)
     first = await backend_of(shared, 0)
     await asyncio.to_thread(terminate, first)
     with pytest.raises(psycopg.OperationalError):

@@ -64,12 +64,13 @@ def test_the_test_flush_empties_every_table_but_the_kept_ones(db, market):
 def test_a_pooled_connection_is_checked_by_a_poll_and_replaced_once_terminated(db, monkeypatch):
     """The pool lends a sound idle connection without a round trip, and one the server
     has ended is refused, so that the pool opens another."""
-    from django.db import connection as django_connection
     from psycopg_pool import ConnectionPool
 
+    from geomarket.db.direct import direct_connection_params
     from geomarket.db.pool import check_idle_connection
 
-    params = django_connection.get_connection_params()
+    # Ended by PostgreSQL itself: a pooler would hide the end of its server session.
+    params = direct_connection_params()
     round_trips = []
     check_connection = ConnectionPool.check_connection
     monkeypatch.setattr(

@@ -114,19 +114,21 @@ TEMPLATES = [
 # CREATE and DROP DATABASE, which a pooler's idle server connections would hold up. Only
 # its address and credentials are used: the database is the app's (under tests, the test
 # database). With PGBOUNCER on, DATABASE_URL defaults to the project-local PgBouncer
-# (scripts/services.sh, PGBOUNCER_PORT) and DATABASE_DIRECT_URL to the local PostgreSQL;
-# otherwise DATABASE_DIRECT_URL defaults to DATABASE_URL: no pooler.
+# (scripts/services.sh, on PGBOUNCER_PORT), which forwards every database to the local
+# PostgreSQL; so a DATABASE_URL at that PgBouncer (a test's child process, say) has the
+# local PostgreSQL as its direct address. Any other defaults to DATABASE_URL: no pooler.
 PGBOUNCER = env_bool("PGBOUNCER", False)
-DEFAULT_PGBOUNCER_URL = (
-    "postgis://geomarket:geomarket@127.0.0.1:"
-    f"{env_int('PGBOUNCER_PORT', env_int('PG_PORT', 55432) + 2)}/geomarket"
-)
+PGBOUNCER_PORT = env_int("PGBOUNCER_PORT", env_int("PG_PORT", 55432) + 2)
+DEFAULT_PGBOUNCER_URL = f"postgis://geomarket:geomarket@127.0.0.1:{PGBOUNCER_PORT}/geomarket"
 DATABASE_URL = env_str("DATABASE_URL", DEFAULT_PGBOUNCER_URL if PGBOUNCER else DEFAULT_DATABASE_URL)
-DATABASE_DIRECT_URL = env_str(
-    "DATABASE_DIRECT_URL", DEFAULT_DATABASE_URL if PGBOUNCER else DATABASE_URL
-)
-DATABASE_DIRECT = dj_database_url.parse(DATABASE_DIRECT_URL)
-DATABASE_POOLED = DATABASE_DIRECT_URL != DATABASE_URL
+_app_database = dj_database_url.parse(DATABASE_URL)
+if env_str("DATABASE_DIRECT_URL", ""):
+    DATABASE_DIRECT = dj_database_url.parse(env_str("DATABASE_DIRECT_URL", ""))
+elif (_app_database["HOST"], _app_database["PORT"]) == ("127.0.0.1", PGBOUNCER_PORT):
+    DATABASE_DIRECT = {**_app_database, "PORT": env_int("PG_PORT", 55432)}
+else:
+    DATABASE_DIRECT = _app_database
+DATABASE_POOLED = any(DATABASE_DIRECT[key] != _app_database[key] for key in ("HOST", "PORT"))
 # CONN_HEALTH_CHECKS makes the pool check each connection it lends (a poll of its socket,
 # geomarket/db/pool.py), so connections broken by a database restart are replaced
 # instead of failing a request.

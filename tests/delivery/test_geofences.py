@@ -9,7 +9,7 @@ import pytest
 
 from events.models import Event
 from events.services import EVENTS_CHANNEL
-from geomarket.sql import own_connection_params
+from geomarket.db.direct import direct_connection_params
 from orders.models import Order
 from tests.delivery.placing import order_placed
 from tests.geo_fixtures import GEOD
@@ -97,7 +97,7 @@ def test_only_a_ping_that_records_an_event_wakes_the_relay(assigned):
     """Notifying transactions commit one at a time (a database-wide lock): pings, which
     run an empty geofence INSERT nearly always, must not notify for nothing."""
     order, _courier, client = assigned
-    with psycopg.connect(**own_connection_params(), autocommit=True) as listener:
+    with psycopg.connect(**direct_connection_params(), autocommit=True) as listener:
         listener.execute(f"LISTEN {EVENTS_CHANNEL}")
 
         def notified() -> int:

@@ -115,13 +115,16 @@ class Call(Worker):
         self.started = threading.Event()
 
     def _call(self):
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                self.pid = cursor.fetchone()[0]
-        finally:
-            self.started.set()
-        return self.call()
+        # In one transaction with the call, so that the pid is the server session the
+        # call runs on, through a transaction pooler too.
+        with transaction.atomic():
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    self.pid = cursor.fetchone()[0]
+            finally:
+                self.started.set()
+            return self.call()
 
     def outcome(self, timeout: float = 30):
         return super().outcome(timeout)
