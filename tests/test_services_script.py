@@ -29,6 +29,9 @@ def closed_checkout(tmp_path):
         **os.environ,
         "GEOMARKET_LOCAL_DIR": str(home / "geomarket" / ".local"),
         "PG_PORT": str(free_port()),
+        # PgBouncer in front of it, from the same closed home.
+        "PGBOUNCER": "1",
+        "PGBOUNCER_PORT": str(free_port()),
         # Set, so that the script leaves Redis alone; it never connects to it.
         "REDIS_URL": "redis://127.0.0.1:1/0",
     }
@@ -61,3 +64,24 @@ def test_postgres_comes_up_from_a_checkout_in_a_closed_home(closed_checkout):
     assert "running" in run(env, "status").stdout.splitlines()[0]
     # Started again, the script finds the same cluster where it left it.
     assert "PostgreSQL already running" in run(env, "start").stdout
+
+
+def test_pgbouncer_comes_up_beside_the_cluster(closed_checkout):
+    """PgBouncer, in transaction mode with prepared statements, its files beside the
+    cluster's, lets the app role in with its password to any database."""
+    env, _home, pg_home = closed_checkout
+    assert f"on 127.0.0.1:{env['PGBOUNCER_PORT']} (transaction pooling)" in run(env, "start").stdout
+    assert (pg_home / "pgbouncer" / "pgbouncer.ini").is_file()
+    pooled = f"postgresql://geomarket:geomarket@127.0.0.1:{env['PGBOUNCER_PORT']}"
+    with psycopg.connect(f"{pooled}/geomarket", connect_timeout=10, prepare_threshold=0) as app:
+        for _ in range(2):
+            assert app.execute("SELECT current_setting('jit')").fetchone() == ("off",)
+    with psycopg.connect(f"{pooled}/pgbouncer", autocommit=True) as console:
+        config = {row[0]: row[1] for row in console.execute("SHOW CONFIG")}
+    assert config["pool_mode"] == "transaction"
+    assert int(config["max_prepared_statements"]) > 0
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(f"{pooled.replace(':geomarket@', ':wrong@')}/geomarket", connect_timeout=10)
+    assert "PgBouncer: running" in run(env, "status").stdout
+    run(env, "stop")
+    assert "PgBouncer: stopped" in run(env, "status").stdout
