@@ -15,6 +15,8 @@ for pkg in "${PACKAGES[@]}"; do
 done
 # An external DATABASE_URL / REDIS_URL still needs the client libraries, not the servers.
 if [ -n "${DATABASE_URL:-}" ]; then missing=("${missing[@]/postgresql-15-postgis-3/}"); fi
+# The local PgBouncer fronts the local PostgreSQL only.
+if [ -n "${DATABASE_URL:-}" ]; then missing=("${missing[@]/pgbouncer/}"); fi
 if [ -n "${REDIS_URL:-}" ]; then missing=("${missing[@]/redis-server/}"); fi
 read -r -a missing <<<"${missing[*]:-}"
 
@@ -27,6 +29,7 @@ PGBOUNCER_SOURCE_SUITE=${PGBOUNCER_SOURCE_SUITE:-trixie}
 PGBOUNCER_BUILD_PACKAGES=(gcc make pkg-config dpkg-dev libevent-dev libc-ares-dev libssl-dev)
 
 pgbouncer_recent() {
+  if [ -n "${DATABASE_URL:-}" ]; then return 0; fi
   local version
   version=$(PATH=/usr/local/bin:$PATH:/usr/sbin pgbouncer --version 2>/dev/null | awk 'NR == 1 {print $2}')
   [ -n "$version" ] && [ "$(printf '%s\n%s\n' "$PGBOUNCER_MIN_VERSION" "$version" | sort -V | head -n 1)" = "$PGBOUNCER_MIN_VERSION" ]
