@@ -10,7 +10,7 @@ import secrets
 import time
 from contextlib import ExitStack, contextmanager
 from importlib import import_module
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -27,6 +27,15 @@ SERVER_SECRET_KEY = secrets.token_urlsafe(64)
 def key_prefix(name: str) -> str:
     """A prefix of its own per run and worker: ids repeat across the workers' databases."""
     return f"gm-test-{name}-{secrets.token_hex(8)}"
+
+
+def direct_database_url() -> str:
+    """The test database at PostgreSQL itself, past any transaction pooler: for a server
+    whose own sessions a test counts (a pooler's server sessions serve every client)."""
+    direct = settings.DATABASE_DIRECT
+    credentials = f"{quote(direct['USER'])}:{quote(direct['PASSWORD'])}"
+    address = f"{direct['HOST']}:{direct['PORT']}"
+    return f"postgresql://{credentials}@{address}/{connection.settings_dict['NAME']}"
 
 
 @contextmanager

@@ -64,8 +64,10 @@ def served(**env: str):
         prefix=KEY_PREFIX,
         DATABASE_POOL_MAX=str(POOL_MAX),
         # Its connections are told apart from those of other servers this test process
-        # ran on the same database (the browser tests' live server keeps a pool).
+        # ran on the same database (the browser tests' live server keeps a pool), and
+        # are its own, not a pooler's sessions that any client may have named last.
         PGAPPNAME=SERVER_APP_NAME,
+        DATABASE_URL=uvicorn_served.direct_database_url(),
         **env,
     )
 
