@@ -207,7 +207,9 @@ replica_start() {
   if [ ! -s "$REPLICA_DATA/PG_VERSION" ]; then replica_create; fi
   # The replica tests hold replay back, as a lagging replica (new test databases are
   # copies of template1, and reach the replica with the grant).
-  psql_admin -d template1 -c "GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume() TO $PG_USER"
+  psql_admin -d template1 -c "GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume(), pg_reload_conf() TO $PG_USER"
+  # And delay it, as an operator delays a replica (recovery_min_apply_delay).
+  psql_admin -d postgres -c "GRANT ALTER SYSTEM ON PARAMETER recovery_min_apply_delay TO $PG_USER"
   cluster_start "PostgreSQL replica" "$REPLICA_DATA" "$REPLICA_LOG" "$REPLICA_PORT" REPLICA_PORT 120
 }
 

@@ -53,6 +53,17 @@ def replay_resumed() -> None:
     replica_sql("SELECT pg_wal_replay_resume()")
 
 
+def apply_delayed(seconds: int) -> None:
+    """Delay the replica as an operator would (`recovery_min_apply_delay`): each commit
+    replayed only `seconds` after it was made on the primary; 0 lifts it."""
+    with connections[REPLICA].cursor() as cursor:
+        if seconds:
+            cursor.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{int(seconds)}s'")
+        else:
+            cursor.execute("ALTER SYSTEM RESET recovery_min_apply_delay")
+    replica_sql("SELECT pg_reload_conf()")
+
+
 @pytest.fixture
 def replica(settings):
     """Marked reads go to replica_0, read afresh on each read; the test runs alone on the
@@ -67,6 +78,7 @@ def replica(settings):
         try:
             yield REPLICA
         finally:
+            apply_delayed(0)
             replay_resumed()
             replicas.monitor.forget()
 
