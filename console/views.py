@@ -16,8 +16,12 @@ LOGIN = "console-login"
 
 
 class ConsoleLoginView(LoginView):
+    """Signs in to the console: to the page asked for (`next`), else the console itself,
+    not Django's default profile address, which this server does not serve."""
+
     template_name = "console/login.html"
     redirect_authenticated_user = True
+    next_page = "console"
 
 
 def _scope(request):

@@ -64,3 +64,21 @@ def test_the_console_page_sets_the_csrf_cookie_and_its_config(client, two_shops)
     assert page.status_code == 200
     assert "csrftoken" in page.cookies
     assert f'"merchantId": {shop.pk}' in page.content.decode()
+
+
+def test_signing_in_on_the_login_page_itself_leads_to_the_console(client, make_user):
+    owner = make_user(password="pw-Secret-123")
+    factories.merchant(owner=owner)
+    answer = client.post(
+        "/console/login/", {"username": owner.username, "password": "pw-Secret-123"}
+    )
+    assert answer.status_code == 302
+    assert answer["Location"] == "/console/"
+    assert client.get(answer["Location"]).status_code == 200
+    # Where a `next` is given, it still wins.
+    client.logout()
+    answer = client.post(
+        "/console/login/?next=/console/data/",
+        {"username": owner.username, "password": "pw-Secret-123"},
+    )
+    assert answer["Location"] == "/console/data/"
