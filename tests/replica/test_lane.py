@@ -11,6 +11,7 @@ from catalog.models import Product
 from catalog.services import product_update
 from delivery.services import courier_create
 from tests import factories
+from tests.analytics.history import build_history
 from tests.replica.conftest import REPLICA, StoppableProxy, replay_paused, replayed
 from tests.search.served import in_thread, served
 
@@ -21,6 +22,7 @@ pytestmark = [
 
 NEARBY = "/api/v1/products/nearby/"
 PING = "/api/v1/couriers/me/location/"
+REVENUE = "/api/v1/analytics/revenue/"
 
 
 @pytest.fixture
@@ -96,3 +98,22 @@ async def test_a_couriers_pings_stay_on_the_event_loop(replica, django_entries):
     assert first.status_code == routed.status_code == 200
     assert "set-cookie" not in first.headers
     assert len(django_entries) == 1
+
+
+async def test_a_revoked_operator_key_is_refused_while_the_replica_has_not_seen_it(
+    replica, django_entries
+):
+    await in_thread(build_history)
+    operator = await in_thread(factories.user, is_staff=True)
+    headers = {"Authorization": f"Token {operator.auth_token.key}"}
+    march = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    await in_thread(replayed)
+    async with served() as client:
+        await client.get(REVENUE, params=march, headers=headers)
+        routed = await client.get(REVENUE, params=march, headers=headers)
+        await in_thread(replay_paused)
+        await in_thread(operator.auth_token.delete)
+        revoked = await client.get(REVENUE, params=march, headers=headers)
+    assert routed.status_code == 200
+    assert routed.json() != []
+    assert revoked.status_code == 401
