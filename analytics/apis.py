@@ -146,8 +146,8 @@ class CombinedReportApi(ReportApi):
         if request.accepted_renderer.format == "csv":
             return Response({name: rows(range_=range_) for name, (rows, _) in self.parts.items()})
         # The parts' JSON texts, joined as the JSON renderer would join them.
-        body = ",".join(
-            f'"{name}":{json_answer(statement(range_=range_))}'
+        body = b",".join(
+            b'"%s":%s' % (name.encode(), json_answer(statement(range_=range_)))
             for name, (_, statement) in self.parts.items()
         )
-        return HttpResponse(f"{{{body}}}", content_type="application/json")
+        return HttpResponse(b"{%s}" % body, content_type="application/json")

@@ -46,7 +46,7 @@ from catalog.models import Product
 from geomarket.accounts.selectors import KEY_STAND_IN, operator_tokens
 from geomarket.db.replicas import replica_reads
 from geomarket.shapes import json_array_sql
-from geomarket.sql import CompiledQuery, Lateral, fetch_all
+from geomarket.sql import CompiledQuery, Lateral, fetch_all, fetch_utf8
 from merchants.models import Merchant
 
 INTERVALS = ("day", "week", "month")
@@ -499,6 +499,6 @@ def merchants_report(*, range_: DateRange) -> list[dict]:
 
 
 @replica_reads
-def json_answer(statement: Statement) -> str:
-    """The JSON text a report's `*_json_statement` renders."""
-    return fetch_all(statement.sql, statement.params)[0][0]
+def json_answer(statement: Statement) -> bytes:
+    """The JSON text a report's `*_json_statement` renders, as UTF-8 bytes (`fetch_utf8`)."""
+    return fetch_utf8(statement.sql, statement.params)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -165,11 +166,16 @@ class CourierTrackApi(APIView):
         tags=["couriers"],
     )
     def get(self, request, courier_id: int):
-        if courier_get(courier_id=courier_id) is None:
-            raise Courier.DoesNotExist
         params = serializers.TrackParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        if not params.is_valid():
+            # An unknown courier is a 404 before its parameters are a 400.
+            if courier_get(courier_id=courier_id) is None:
+                raise Courier.DoesNotExist
+            raise ValidationError(params.errors)
+        # The courier is looked up by the track's own statement.
         body = courier_track_json(courier_id=courier_id, **params.validated_data)
+        if body is None:
+            raise Courier.DoesNotExist
         return HttpResponse(body, content_type="application/json")
 
 

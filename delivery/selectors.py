@@ -18,7 +18,7 @@ from geomarket.sql import (
     CompiledQuery,
     fetch_all,
     fetch_dicts,
-    fetch_value,
+    fetch_utf8,
     point_ewkt,
 )
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order
@@ -206,7 +206,8 @@ TRACK_DEFAULT_WINDOW = timedelta(hours=24)
 
 # A courier's points in a window, in time order (ties in a fixed order, the same for the
 # points and the line), with the length of the whole window's path (PostGIS on geography,
-# so on the WGS84 spheroid, to the millimetre), rendered as the answer's JSON text.
+# so on the WGS84 spheroid, to the millimetre), rendered as the answer's JSON text; no
+# row when there is no such courier (looked up in the same round trip).
 COURIER_TRACK_JSON_SQL = f"""
 WITH w AS MATERIALIZED (
     SELECT recorded_at, location, heading, speed_mps, accuracy_m,
@@ -225,13 +226,15 @@ SELECT '{{"points":['
     || ',"truncated":'
     || CASE WHEN EXISTS (SELECT FROM w WHERE n > %(limit)s) THEN 'true' ELSE 'false' END
     || '}}'
+WHERE EXISTS (SELECT FROM delivery_courier WHERE id = %(courier)s)
 """  # noqa: S608 - only a declared shape is interpolated
 
 
-def courier_track_json(*, courier_id: int, since, until) -> str:
-    """The track's answer as JSON text: the first `TRACK_POINTS_MAX` points of the window,
-    the window's path length, and whether it held more."""
-    return fetch_value(
+def courier_track_json(*, courier_id: int, since, until) -> bytes | None:
+    """The track's answer as JSON text (UTF-8): the first `TRACK_POINTS_MAX` points of the
+    window, the window's path length, and whether it held more; None when there is no
+    courier `courier_id`."""
+    return fetch_utf8(
         COURIER_TRACK_JSON_SQL,
         {"courier": courier_id, "since": since, "until": until, "limit": TRACK_POINTS_MAX},
     )

@@ -10,6 +10,7 @@ from django.db.models import BigIntegerField, Field, Subquery
 from django.db.models.expressions import Col, RawSQL
 from django.db.models.sql.constants import INNER
 from django_cte.join import QJoin
+from psycopg.adapt import Loader
 from psycopg.sql import Literal
 
 from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
@@ -64,6 +65,25 @@ def fetch_value(sql: str, params: dict):
     with _read_cursor() as cursor:
         _execute(cursor, sql, params)
         return cursor.fetchone()[0]
+
+
+class _Utf8Loader(Loader):
+    """A text value as the bytes PostgreSQL sent, UTF-8 (Django's connections ask for it)."""
+
+    def load(self, data) -> bytes:
+        return bytes(data)
+
+
+def fetch_utf8(sql: str, params: dict | list) -> bytes | None:
+    """The first column of the first row of `sql`, a text, as its UTF-8 bytes (None when
+    there is no row). For JSON answers PostgreSQL renders, sent as they come: decoding
+    megabytes into a str and encoding them back for the response cost tens of
+    milliseconds (the merchants report)."""
+    with _read_cursor() as cursor:
+        cursor.cursor.adapters.register_loader("text", _Utf8Loader)
+        _execute(cursor, sql, params)
+        row = cursor.fetchone()
+        return None if row is None else row[0]
 
 
 def own_connection_params(alias: str = "default") -> dict:

@@ -283,11 +283,20 @@ def test_only_operators_read_tracks(as_user, make_courier, role):
     assert "points" not in response.json()
 
 
-def test_an_unknown_courier_has_no_track(as_user, make_courier):
+def test_an_unknown_courier_has_no_track(as_user, make_courier, django_assert_num_queries):
     courier = make_courier()
     operator = as_user(factories.user(is_staff=True))
-    assert operator.get(track_url(courier.pk + 1000)).status_code == 404
-    assert operator.get(track_url(courier.pk)).status_code == 200
+    operator.get(track_url(courier.pk))
+    # The courier is looked up by the track's own statement, after the caller's token.
+    with django_assert_num_queries(2):
+        assert operator.get(track_url(courier.pk + 1000)).status_code == 404
+    with django_assert_num_queries(2):
+        assert operator.get(track_url(courier.pk)).status_code == 200
+    # An unknown courier is a 404 before its window is a 400.
+    now = timezone.now()
+    backwards = {"since": now.isoformat(), "until": (now - timedelta(seconds=1)).isoformat()}
+    assert operator.get(track_url(courier.pk + 1000), backwards).status_code == 404
+    assert operator.get(track_url(courier.pk), backwards).status_code == 400
 
 
 # --- partitions and retention -------------------------------------------------------------
