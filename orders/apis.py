@@ -3,13 +3,14 @@ from functools import partial
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.json_pages import counted_json_page
-from geomarket.api.pagination import page_of, paginated_response
+from geomarket.api.pagination import page_of
 from geomarket.api.validation import prebuilt
 from geomarket.errors import DomainError, Forbidden
 from geomarket.ratelimit import RateLimitedMixin
@@ -20,7 +21,7 @@ from orders.selectors import (
     merchant_order_page,
     order_detail,
     order_detail_json,
-    order_incidents,
+    order_incident_page,
     order_list_page,
     order_stats,
     orders_visible_to,
@@ -152,13 +153,18 @@ class OrderIncidentsApi(APIView):
         tags=["orders"],
     )
     def get(self, request, order_id: int):
-        _visible(request, order_id)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=order_incidents(order_id=order_id),
-            render=serializers.incident_rows_payload,
-        )
+        def page(**window):
+            found = order_incident_page(user=request.user, order_id=order_id, **window)
+            if found is None:
+                raise Order.DoesNotExist
+            return found
+
+        try:
+            return counted_json_page(request=request, view=self, fetch=page)
+        except ValidationError:
+            # A malformed page is a 400 only to those who see the order.
+            _visible(request, order_id)
+            raise
 
     @extend_schema(
         request=serializers.IncidentInputSerializer,

@@ -207,16 +207,24 @@ def order_list_page(*, user, offset: int, limit: int, **filters) -> CountedPage:
     return pages.read(offset=offset, limit=limit, count_bound=ORDER_COUNT_BOUND, **values)
 
 
+def _visible_stand_in(*, operator: bool) -> tuple[QuerySet[Order], dict]:
+    """The order `_ORDER` where an operator, or the user `_USER` who is none, sees it
+    (`orders_visible_to`), and the slots of a compiled read of it."""
+    if operator:
+        return Order.objects.filter(pk=_ORDER), {"order": _ORDER}
+    return orders_visible_to_id(user_id=_USER).filter(pk=_ORDER), {"order": _ORDER, "user": _USER}
+
+
 @functools.cache
 def _order_detail_compiled(*, operator: bool) -> tuple[CompiledQuery, LiteralStatement]:
-    orders = Order.objects.all() if operator else orders_visible_to_id(user_id=_USER)
-    rows = order_rows(orders.filter(pk=_ORDER)).annotate(
+    order, slots = _visible_stand_in(operator=operator)
+    rows = order_rows(order).annotate(
         history_json=_HISTORY_JSON,
         **{HANDOVER_CODE.column: Value(None, output_field=CharField())},
         code_buyer_id=F("buyer_id"),
         code_hash=F("handover_code_hash"),
     )
-    compiled = CompiledQuery(rows, slots={"order": _ORDER, **({} if operator else {"user": _USER})})
+    compiled = CompiledQuery(rows, slots=slots)
     # Only a compiled statement and a declared shape go in.
     sql = (
         f"SELECT {ORDER_DETAIL.json_sql(alias='r')}, r.code_buyer_id, r.status, r.code_hash"  # noqa: S608
@@ -259,13 +267,25 @@ def order_detail(*, user, order_id: int) -> Order | None:
     )
 
 
-def order_incidents(*, order_id: int) -> QuerySet:
-    """The order's incidents, oldest first, as rows of `INCIDENT`'s columns."""
-    return (
-        OrderIncident.objects.filter(order_id=order_id)
-        .order_by("created_at", "id")
-        .values(*INCIDENT.columns)
+@functools.cache
+def _incident_pages(*, operator: bool) -> CompiledJsonPages:
+    order, slots = _visible_stand_in(operator=operator)
+    incidents = OrderIncident.objects.filter(order_id=_ORDER).order_by("created_at", "id")
+    return CompiledJsonPages(
+        INCIDENT,
+        incidents,
+        rows=lambda rows: rows.values(*INCIDENT.columns),
+        slots={"order": _ORDER},
+        guard=CompiledQuery(order.values("pk"), slots=slots),
     )
+
+
+def order_incident_page(*, user, order_id: int, offset: int, limit: int) -> CountedPage | None:
+    """Page `offset`, `limit` of the order's incidents, oldest first, as its JSON text
+    (`INCIDENT` objects), and the count of all of them; None when `user` may not see the
+    order (`orders_visible_to`). One statement."""
+    pages = _incident_pages(operator=is_operator(user))
+    return pages.read(offset=offset, limit=limit, order=order_id, user=user.pk)
 
 
 def _merchant_order_rows(orders: QuerySet[Order]) -> QuerySet:

@@ -174,11 +174,6 @@ class IncidentInputSerializer(serializers.Serializer):
 IncidentSerializer = INCIDENT.serializer()
 
 
-def incident_rows_payload(rows) -> list[dict]:
-    """`INCIDENT` objects from rows of its columns (`orders.selectors.order_incidents`)."""
-    return INCIDENT.render_rows([[row[column] for column in INCIDENT.columns] for row in rows])
-
-
 def incident_payload(incident) -> dict:
     """The `INCIDENT` object of an incident just recorded."""
     return INCIDENT.render([getattr(incident, column) for column in INCIDENT.columns])

@@ -35,7 +35,9 @@ class CompiledJsonPages:
     by one statement. Both are compiled once with the stand-ins `slots`
     (`CompiledQuery`), and each read fills in its own values. Pages `bounded` are read
     with a `count_bound`: the count is exact up to it and the planner's estimate past it
-    (`count_is_estimate`)."""
+    (`count_is_estimate`). A `guard` (compiled with the same values' stand-ins) is read
+    by the same statement: where it has no row, `read` answers None (a caller who may
+    not see what the list belongs to), at no round trip of its own."""
 
     def __init__(
         self,
@@ -45,31 +47,41 @@ class CompiledJsonPages:
         rows: Callable[[QuerySet], QuerySet],
         slots: dict[str, object],
         bounded: bool = False,
+        guard: CompiledQuery | None = None,
     ):
         self._count = CompiledCount(queryset, slots=slots, bounded=bounded)
         self._rows = CompiledQuery(rows(queryset), slots=slots)
         self._bounded = bounded
+        self._guard = guard
         page = json_array_sql(
             shape, f"{self._rows.sql} LIMIT %s OFFSET %s", order_by=_ordering(queryset)
         )
+        guarded = "" if guard is None else f"EXISTS ({guard.sql}), "
         # Only compiled statements and a declared shape go in.
-        self.statement = LiteralStatement(f"SELECT ({self._count.sql}), ({page})")
+        self.statement = LiteralStatement(f"SELECT {guarded}({self._count.sql}), ({page})")
 
     def read(
         self, *, offset: int, limit: int, count_bound: int | None = None, **values
-    ) -> CountedPage:
-        """The page's JSON text as its one row, and the count, for the slots' `values`."""
+    ) -> CountedPage | None:
+        """The page's JSON text as its one row, and the count, for the slots' `values`;
+        None where the `guard` has no row."""
         if (count_bound is not None) != self._bounded:
             raise ValueError("a count_bound is given exactly to bounded pages")
         bound = [count_bound + 1] if self._bounded else []
         params = [
+            *(self._guard.params(**values) if self._guard else []),
             *self._count.params(**values),
             *bound,
             *self._rows.params(**values),
             limit,
             offset,
         ]
-        ((found, page),) = self.statement.fetch_all(params)
+        (row,) = self.statement.fetch_all(params)
+        if self._guard is not None:
+            passed, *row = row
+            if not passed:
+                return None
+        found, page = row
         estimated = self._bounded and found > count_bound
         if estimated:
             matches = self._count.matches

@@ -1,10 +1,15 @@
 """An order's incidents: an append-only log its customer, its merchant's owner, its
 courier and operators read and add to; anyone else finds no such order."""
 
-import pytest
+from datetime import UTC, datetime
 
+import pytest
+from rest_framework.renderers import JSONRenderer
+
+from geomarket.api.pagination import page_body
 from orders.models import IncidentKind, OrderIncident
 from orders.services import AUTHOR_ROLE_PRECEDENCE
+from orders.shapes import INCIDENT
 from tests import factories
 from tests.market import ORDERS, api_client_as, order_body
 from tests.rows import rows
@@ -171,8 +176,45 @@ def test_operators_read_incidents_in_the_admin(client, party):
 def test_reading_incidents_runs_a_fixed_number_of_queries(party, django_assert_num_queries):
     for kind in IncidentKind.values:
         party["customer"].post(incidents_of(party["order"]), {"kind": kind}, format="json")
-    # The token, whether the caller sees the order, then the page with its count.
+    # The token, then the page with its count and whether the caller sees the order.
     for size in (2, 5):
-        with django_assert_num_queries(3):
-            page = party["owner"].get(incidents_of(party["order"]), {"page_size": size})
-        assert len(page.json()["results"]) == size
+        for role in ("owner", "operator"):
+            with django_assert_num_queries(2):
+                page = party[role].get(incidents_of(party["order"]), {"page_size": size})
+            assert len(page.json()["results"]) == size
+    with django_assert_num_queries(2):
+        assert party["other owner"].get(incidents_of(party["order"])).status_code == 404
+
+
+def test_a_page_of_incidents_is_the_bytes_drf_renders(party):
+    """Rendered by PostgreSQL from `INCIDENT`, as DRF renders the same rows."""
+    notes = ['Caf\u00e9 "Q" \\ \u2028\u2029 \x01\t </script> \U0001f600', "", "plain"]
+    for note in notes:
+        party["customer"].post(incidents_of(party["order"]), {"kind": "damaged", "note": note})
+    # One on a whole second: its time has no fraction.
+    OrderIncident.objects.filter(note="plain").update(
+        created_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    )
+    for query in ({}, {"page_size": 2}, {"page_size": 2, "page": 2}):
+        answer = party["courier"].get(incidents_of(party["order"]), query)
+        assert answer.status_code == 200
+        incidents = OrderIncident.objects.filter(order=party["order"]).order_by("created_at", "id")
+        size = query.get("page_size", 20)
+        number = query.get("page", 1)
+        window = incidents[(number - 1) * size : number * size]
+        expected = page_body(
+            count=incidents.count(),
+            number=number,
+            page_size=size,
+            link_base=answer.wsgi_request.build_absolute_uri(),
+            results=INCIDENT.render_rows(
+                [[getattr(i, c) for c in INCIDENT.columns] for i in window]
+            ),
+        )
+        assert answer.content == JSONRenderer().render(expected)
+
+
+@pytest.mark.parametrize("query", [{"page": "x"}, {"page_size": "x"}, {"page_size": "0"}])
+def test_a_malformed_page_is_a_400_only_to_those_who_see_the_order(party, query):
+    assert party["customer"].get(incidents_of(party["order"]), query).status_code == 400
+    assert party["other owner"].get(incidents_of(party["order"]), query).status_code == 404
