@@ -9,14 +9,18 @@ When Redis is unavailable the limiter fails open and logs it: limiting is protec
 not a reason to refuse a customer's search.
 """
 
+import contextlib
+import functools
+import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from rest_framework.exceptions import Throttled
 
 logger = logging.getLogger(__name__)
@@ -86,17 +90,70 @@ class RateLimiter:
 
 def hit_all(checks: list[tuple[RateLimiter, str]]) -> list[RateLimitResult]:
     """Take a slot of every (limiter, identity) bucket at once, in one round trip."""
-    now_ms = int(time.time() * 1000)
-    args: list[float] = [now_ms]
-    for limiter, _ in checks:
-        args += [limiter.period_ms / limiter.limit, limiter.period_ms]
+    keys, args = _script_call(checks)
     try:
         script = get_redis_connection("default").register_script(GCRA_SCRIPT)
-        raw = script(keys=[limiter.key(identity) for limiter, identity in checks], args=args)
+        raw = script(keys=keys, args=args)
     except RedisError as exc:
-        scopes = ", ".join(limiter.scope for limiter, _ in checks)
-        logger.warning("rate limiter %s failing open, redis unavailable: %r", scopes, exc)
-        return [RateLimitResult(True, limiter.limit, limiter.limit, 0, 0) for limiter, _ in checks]
+        return _failing_open(checks, exc)
+    return _results(checks, raw)
+
+
+def hit_all_sent(checks: list[tuple[RateLimiter, str]]) -> Callable[[], list[RateLimitResult]]:
+    """`hit_all`, its command sent now and its reply read by the function returned, so
+    that the caller works while Redis answers (the slots are taken when Redis runs it,
+    as with `hit_all`). The function must be called once, to give the connection back.
+
+    A command that cannot be sent is left to `hit_all` (with the client's retries); a
+    reply that cannot be read fails open, as `hit_all` does.
+    """
+    keys, args = _script_call(checks)
+    pool = get_redis_connection("default").connection_pool
+    try:
+        connection = pool.get_connection()
+    except RedisError:
+        return functools.partial(hit_all, checks)
+    try:
+        connection.send_command("EVALSHA", _GCRA_SHA, len(keys), *keys, *args)
+    except RedisError:
+        connection.disconnect()
+        pool.release(connection)
+        return functools.partial(hit_all, checks)
+
+    def reply() -> list[RateLimitResult]:
+        try:
+            raw = connection.read_response()
+        except NoScriptError:
+            # The server lost its scripts (a restart): nothing ran; `hit_all` loads it.
+            return hit_all(checks)
+        except RedisError as exc:
+            connection.disconnect()
+            return _failing_open(checks, exc)
+        finally:
+            pool.release(connection)
+        return _results(checks, raw)
+
+    return reply
+
+
+_GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+
+
+def _script_call(checks: list[tuple[RateLimiter, str]]) -> tuple[list[str], list[float]]:
+    """The script's keys and arguments for `checks`, at the time now."""
+    args: list[float] = [int(time.time() * 1000)]
+    for limiter, _ in checks:
+        args += [limiter.period_ms / limiter.limit, limiter.period_ms]
+    return [limiter.key(identity) for limiter, identity in checks], args
+
+
+def _failing_open(checks, exc: Exception) -> list[RateLimitResult]:
+    scopes = ", ".join(limiter.scope for limiter, _ in checks)
+    logger.warning("rate limiter %s failing open, redis unavailable: %r", scopes, exc)
+    return [RateLimitResult(True, limiter.limit, limiter.limit, 0, 0) for limiter, _ in checks]
+
+
+def _results(checks, raw) -> list[RateLimitResult]:
     return [
         RateLimitResult(
             allowed=bool(allowed),
@@ -149,14 +206,20 @@ class RateLimitedMixin:
     for anonymous callers) or "ip". Every response carries the headers of the tightest
     limit; the first exhausted limit answers 429 with `retry_after`. All of a view's
     limits are checked in one Redis round trip.
+
+    A view with `rate_limit_deferred` has the check sent before its handler runs and must
+    call `rate_limit_admit()` (which raises the 429) before it writes or answers: the
+    handler reads and checks its body meanwhile, while Redis answers.
     """
 
     rate_limits: tuple[tuple[str, str, str], ...] = ()
     rate_limited_methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    rate_limit_deferred = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.rate_limit = None
+        self._rate_limit_reply = None
         if request.method not in self.rate_limited_methods:
             return
         checks = []
@@ -173,7 +236,18 @@ class RateLimitedMixin:
             checks.append((limiter, identity))
         if not checks:
             return
-        results = hit_all(checks)
+        if self.rate_limit_deferred:
+            self._rate_limit_reply = hit_all_sent(checks)
+        else:
+            self._rate_limited(hit_all(checks))
+
+    def rate_limit_admit(self) -> None:
+        """The deferred check's verdict: a 429 when over a limit."""
+        reply, self._rate_limit_reply = getattr(self, "_rate_limit_reply", None), None
+        if reply is not None:
+            self._rate_limited(reply())
+
+    def _rate_limited(self, results: list[RateLimitResult]) -> None:
         refused = [result for result in results if not result.allowed]
         if refused:
             self.rate_limit = refused[0]
@@ -182,6 +256,10 @@ class RateLimitedMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(self, "_rate_limit_reply", None) is not None:
+            # A handler that never admitted (a bug): its connection goes back to the pool.
+            with contextlib.suppress(Throttled):
+                self.rate_limit_admit()
         if getattr(self, "rate_limit", None) is not None:
             for header, value in self.rate_limit.headers().items():
                 response[header] = value

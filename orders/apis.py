@@ -56,6 +56,7 @@ class OrderListApi(RateLimitedMixin, APIView):
         ("orders", "ORDER_RATE_LIMIT_PER_MINUTE", "user"),
         ("orders", "ORDER_IP_RATE_LIMIT_PER_MINUTE", "ip"),
     )
+    rate_limit_deferred = True
 
     @extend_schema(
         parameters=[serializers.OrderFilterSerializer],
@@ -81,13 +82,18 @@ class OrderListApi(RateLimitedMixin, APIView):
         tags=["orders"],
     )
     def post(self, request):
-        key = request.headers.get("Idempotency-Key", "").strip() or None
-        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise DomainError(
-                f"Idempotency-Key may be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
-                field="Idempotency-Key",
-            )
-        data = _order_create_validated(request.data)
+        # Redis answers the rate limit while the body is read and checked; whatever is
+        # wrong with the body, a request over its limit is told so first.
+        try:
+            key = request.headers.get("Idempotency-Key", "").strip() or None
+            if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+                raise DomainError(
+                    f"Idempotency-Key may be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+                    field="Idempotency-Key",
+                )
+            data = _order_create_validated(request.data)
+        finally:
+            self.rate_limit_admit()
         order = order_place(
             buyer=request.user,
             merchant_id=data["merchant_id"],

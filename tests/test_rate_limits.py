@@ -90,3 +90,64 @@ def test_a_request_refused_by_one_limit_takes_nothing_from_the_other(market, set
     # ...and those refusals took nothing from the customer's own budget of three.
     elsewhere = [place(customer, REMOTE_ADDR=f"198.51.100.{n}") for n in range(1, 5)]
     assert [answer.status_code for answer in elsewhere] == [201, 201, 201, 429]
+
+
+def test_an_order_over_its_limit_is_429_whatever_is_wrong_with_its_body(market, settings):
+    """The order view reads its body while Redis answers the limit (`rate_limit_deferred`):
+    the limit is still told first."""
+    settings.ORDER_RATE_LIMIT_PER_MINUTE = 1
+    client = market["client"]
+    assert client.post(ORDERS, order_body(market, (market["bread"], 2))).status_code == 201
+    before = rows(*ORDER_STATE)
+    far = {"type": "Point", "coordinates": [0.0, 0.0]}
+    refusals = [
+        client.post(ORDERS, "{not json", content_type="application/json"),
+        client.post(ORDERS, {"merchant_id": market["shop"].pk}),
+        client.post(ORDERS, order_body(market, (market["bread"], 2), location=far)),
+        client.post(
+            ORDERS, order_body(market, (market["bread"], 2)), HTTP_IDEMPOTENCY_KEY="k" * 300
+        ),
+    ]
+    assert [answer.status_code for answer in refusals] == [429] * 4
+    assert rows(*ORDER_STATE) == before
+
+
+def test_an_order_refused_under_its_limit_carries_the_limits_headers(market, settings):
+    settings.ORDER_RATE_LIMIT_PER_MINUTE = 5
+    far = {"type": "Point", "coordinates": [0.0, 0.0]}
+    client = market["client"]
+    answers = [
+        client.post(ORDERS, order_body(market, (market["bread"], 2), location=far))
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert answers[0].json() == {
+        "delivery_address": ["The merchant does not deliver to this location."]
+    }
+    assert [answer["X-RateLimit-Remaining"] for answer in answers] == ["4", "3"]
+
+
+def test_an_order_is_limited_when_redis_has_lost_the_script(market, settings, monkeypatch):
+    """A Redis restarted since the script was loaded answers NOSCRIPT; the limit still holds."""
+    from geomarket import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_GCRA_SHA", "0" * 40)
+    settings.ORDER_RATE_LIMIT_PER_MINUTE = 1
+    statuses = [
+        market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).status_code
+        for _ in range(2)
+    ]
+    assert statuses == [201, 429]
+
+
+def test_order_limits_fail_open_when_redis_is_down(market, settings, caplog):
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    settings.ORDER_RATE_LIMIT_PER_MINUTE = 1
+    statuses = [
+        market["client"].post(ORDERS, order_body(market, (market["bread"], 2))).status_code
+        for _ in range(2)
+    ]
+    assert statuses == [201, 201]
+    assert "failing open" in caplog.text
