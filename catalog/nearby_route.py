@@ -22,13 +22,11 @@ other request to Django unchanged:
 When the database fails, Django answers instead, in its own way (503 when down).
 """
 
-from django.conf import settings
-
 from catalog.selectors import products_nearby_statement
 from catalog.serializers import ProductsNearbyParamsSerializer
 from geomarket.demand import unserved_record_async
 from geomarket.lane import async_db, front_cache
-from geomarket.lane.anonymous_routes import learner, respond_anonymous
+from geomarket.lane.anonymous_routes import learner, responder
 from geomarket.lane.learned_headers import LearnedHeaders
 from geomarket.lane.params import query_parser
 from geomarket.lane.routes import FastRoute
@@ -49,21 +47,14 @@ async def _answer(query: dict, headers) -> bytes:
     return body
 
 
-async def respond(route, scope, send, *, front: front_cache.Lookup) -> bool:
-    """Answer the request here and return True, or return False for Django to answer it."""
-    if not settings.NEARBY_ROUTE:
-        return False
-    return await respond_anonymous(
-        route,
-        scope,
-        send,
-        front=front,
-        learned=learned,
-        answer=_answer,
-        label="products/nearby",
-        # An answer of shops open now is true only now (as `ProductsNearbyApi` keeps none).
-        keep=lambda query: not query["open_now"],
-    )
+respond = responder(
+    enabled="NEARBY_ROUTE",
+    learned=learned,
+    answer=_answer,
+    label="products/nearby",
+    # An answer of shops open now is true only now (as `ProductsNearbyApi` keeps none).
+    keep=lambda query: not query["open_now"],
+)
 
 
 FAST_ROUTES = (

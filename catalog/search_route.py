@@ -16,8 +16,6 @@ answers only anonymous `GET`s whose parameters `parse_query` accepts (derived fr
 alone words the 404 or 400.
 """
 
-from django.conf import settings
-
 from catalog.selectors import products_search_statement, search_counted_page
 from catalog.serializers import (
     SEARCH_PARAM_NAMES,
@@ -33,7 +31,7 @@ from geomarket.api.pagination import (
 )
 from geomarket.api.responses import json_bytes
 from geomarket.lane import async_db, front_cache
-from geomarket.lane.anonymous_routes import learner, respond_anonymous
+from geomarket.lane.anonymous_routes import learner, responder
 from geomarket.lane.learned_headers import Learned, LearnedHeaders
 from geomarket.lane.params import MAX_FIELDS, query_parser
 from geomarket.lane.routes import FastRoute
@@ -85,13 +83,9 @@ async def _answer(query: dict, headers: Learned) -> bytes | None:
     return json_bytes(with_estimate_flag(body, page.count_is_estimate))
 
 
-async def respond(route, scope, send, *, front: front_cache.Lookup) -> bool:
-    """Answer the request here and return True, or return False for Django to answer it."""
-    if not settings.SEARCH_ROUTE:
-        return False
-    return await respond_anonymous(
-        route, scope, send, front=front, learned=learned, answer=_answer, label="search/products"
-    )
+respond = responder(
+    enabled="SEARCH_ROUTE", learned=learned, answer=_answer, label="search/products"
+)
 
 
 FAST_ROUTES = (

@@ -490,8 +490,7 @@ def merchants_nearby(
     """Active merchants within `radius_m` metres, nearest first; only those open at
     `open_at` when given."""
     return fetch_dicts(
-        merchants_nearby_sql(open_at=open_at is not None),
-        _geo_params(lat=lat, lng=lng, open_at=open_at, radius=radius_m, limit=limit),
+        *merchants_nearby_statement(lat=lat, lng=lng, radius=radius_m, limit=limit, open_at=open_at)
     )
 
 
@@ -731,3 +730,28 @@ SELECT NULL::boolean AS open_now, NULL::timestamptz AS next_opening_at,
        (SELECT slot.ends_at FROM ({SLOT_AT_SQL}) slot) AS slot_ends_at
 """,  # noqa: S608 - a fixed fragment only
 }
+
+
+# The statements of merchants/nearby and delivering-to and their parameters, from the
+# views' validated parameters (`radius` in metres), for the event loop's routes
+# (`merchants.lane_routes`) as for Django's connection.
+def merchants_nearby_statement(
+    *,
+    lat: float,
+    lng: float,
+    radius: float,
+    limit: int,
+    open_now: bool = False,
+    open_at: datetime | None = None,
+) -> tuple[str, dict]:
+    at = open_instant(open_now=open_now, open_at=open_at)
+    params = _geo_params(lat=lat, lng=lng, open_at=at, radius=radius, limit=limit)
+    return merchants_nearby_sql(open_at=at is not None), params
+
+
+def merchants_delivering_to_statement(
+    *, lat: float, lng: float, limit: int, open_now: bool = False, open_at: datetime | None = None
+) -> tuple[str, dict]:
+    at = open_instant(open_now=open_now, open_at=open_at)
+    params = _geo_params(lat=lat, lng=lng, open_at=at, limit=limit)
+    return merchants_delivering_to_sql(open_at=at is not None), params

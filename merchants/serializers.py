@@ -15,6 +15,7 @@ from geomarket.api.fields import (
     format_datetime,
     format_money,
 )
+from geomarket.api.responses import json_bytes
 from geomarket.geo import geometry_to_geojson
 from merchants.models import SLOT_PLAN_BOUNDS, Merchant, validate_timezone
 from merchants.selectors import OpenState, open_state, prep_time_s, row_open_state
@@ -204,6 +205,12 @@ def merchant_output_rows(rows) -> list[dict]:
 def merchant_row(row: dict) -> dict:
     """A merchant of the geo answers: `merchant_output` and its distance."""
     return {**merchant_output(row), "distance_m": round(row["distance_m"], 2)}
+
+
+def merchants_nearby_body(rows: list[dict]) -> bytes:
+    """The merchants/nearby answer of its rows (`merchants_nearby_statement`), as the view
+    and the event loop's route (`merchants.lane_routes`) both send it."""
+    return json_bytes({"results": [merchant_row(row) for row in rows]})
 
 
 # --- opening hours, closures, slot plans ----------------------------------------------

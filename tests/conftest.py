@@ -66,11 +66,12 @@ def routes_unlearned():
     from django.conf import settings
 
     from geomarket.lane import token_routes
+    from geomarket.lane.learned_headers import LearnedHeaders
 
     for module in settings.FAST_ROUTES:
-        learned = getattr(importlib.import_module(module), "learned", None)
-        if learned is not None:
-            learned.clear()
+        for learned in vars(importlib.import_module(module)).values():
+            if isinstance(learned, LearnedHeaders):
+                learned.clear()
     token_routes.learned.clear()
 
 

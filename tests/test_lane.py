@@ -29,6 +29,8 @@ def test_routes_are_found_by_the_path_of_their_url_name():
     assert {path: route.url_name for path, route in routes.items()} == {
         "/api/v1/products/nearby/": "products-nearby",
         "/api/v1/search/products/": "search-products",
+        "/api/v1/merchants/nearby/": "merchants-nearby",
+        "/api/v1/merchants/delivering-to/": "merchants-delivering-to",
         "/api/v1/analytics/revenue/": "analytics-revenue",
         "/api/v1/analytics/top-products/": "analytics-top-products",
         "/api/v1/couriers/me/location/": "courier-location",

@@ -1,15 +1,18 @@
 """What every anonymous `GET` route does around its own answer (catalog's nearby and
-search routes): it answers only for a scheme, host and `Accept` Django has already
-answered with a 200 in this process, copying that answer's headers; it leaves the request
-to Django while Redis recovers from an outage or the database rests after a failure; and
-it files its answer in the front cache under the versions read before it was computed.
+search routes, merchants' nearby and delivering-to routes): it answers only for a scheme,
+host and `Accept` Django has already answered with a 200 in this process, copying that
+answer's headers; it leaves the request to Django while Redis recovers from an outage or
+the database rests after a failure; and it files its answer in the front cache under the
+versions read before it was computed, no longer than the answer says it is true.
 """
 
 from collections.abc import Awaitable, Callable
 
 import psycopg
+from django.conf import settings
 
 from geomarket import answer_cache
+from geomarket.answer_cache import Expiring
 from geomarket.db import replicas
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.learned_headers import Learned, LearnedHeaders, send_ok
@@ -31,9 +34,10 @@ def learner(learned: LearnedHeaders) -> Callable[..., None]:
     return learn_headers
 
 
-# The answer's bytes for the parsed query and the learned answer, or None for a request
-# only Django should answer (a page past the end).
-Answer = Callable[[dict, Learned], Awaitable[bytes | None]]
+# The answer's bytes for the parsed query and the learned answer (with the instant it
+# stops being true, as `Expiring`, for one that shows what the clock decides), or None
+# for a request only Django should answer (a page past the end).
+Answer = Callable[[dict, Learned], Awaitable[bytes | Expiring | None]]
 
 
 async def respond_anonymous(
@@ -73,10 +77,44 @@ async def respond_anonymous(
         return False
     if body is None:
         return False
+    body, expires_at = body if isinstance(body, Expiring) else (body, None)
     await send_ok(send, headers, body, (b"x-cache", b"MISS"))
     kept = keep(query) if callable(keep) else keep
     if versions is not None and front.key is not None and kept:
         await front_cache.store_answer(
-            front.key, versions=versions, headers=headers.text, wire_headers=headers.wire, body=body
+            front.key,
+            versions=versions,
+            headers=headers.text,
+            wire_headers=headers.wire,
+            body=body,
+            answer_expires_at=expires_at,
         )
     return True
+
+
+def responder(
+    *,
+    enabled: str,
+    learned: LearnedHeaders,
+    answer: Answer,
+    label: str,
+    keep: bool | Callable[[dict], bool] = True,
+) -> Callable[..., Awaitable[bool]]:
+    """A route's `respond`: `respond_anonymous` with these, while the setting named
+    `enabled` is true (read on each request, so a test or a deployment can turn it off)."""
+
+    async def respond(route, scope, send, *, front: front_cache.Lookup) -> bool:
+        if not getattr(settings, enabled):
+            return False
+        return await respond_anonymous(
+            route,
+            scope,
+            send,
+            front=front,
+            learned=learned,
+            answer=answer,
+            label=label,
+            keep=keep,
+        )
+
+    return respond

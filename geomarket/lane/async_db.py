@@ -213,7 +213,16 @@ async def fetch_all(sql: str, params: dict | list, *, prepare: bool | None = Non
     return await _fetch(sql, params, prepare=prepare, many=True)
 
 
-async def _fetch(sql: str, params: dict | list, *, prepare: bool | None, many: bool):
+async def fetch_dicts(sql: str, params: dict | list) -> list[dict]:
+    """Every row of `sql` as a dict by column name, as `geomarket.sql.fetch_dicts`."""
+    return await _fetch(sql, params, prepare=None, many=_DICTS)
+
+
+# `many`'s value for rows as dicts.
+_DICTS = "dicts"
+
+
+async def _fetch(sql: str, params: dict | list, *, prepare: bool | None, many: bool | str):
     """On a replica inside `replicas.replica_scope` when one may serve the read
     (`geomarket.db.replicas`); a replica failing here leaves the read to the primary."""
     alias = await replicas.read_alias_async()
@@ -227,12 +236,15 @@ async def _fetch(sql: str, params: dict | list, *, prepare: bool | None, many: b
         return await _fetch_on(DEFAULT_DB_ALIAS, sql, params, prepare=prepare, many=many)
 
 
-async def _fetch_on(alias: str, sql: str, params, *, prepare: bool | None, many: bool):
+async def _fetch_on(alias: str, sql: str, params, *, prepare: bool | None, many: bool | str):
     pool = pools.get(alias)
     connection = await pool.acquire()
     try:
         cursor = pool.cursor(connection)
         await cursor.execute(sql, params, prepare=prepare)
+        if many == _DICTS:
+            columns = [column.name for column in cursor.description]
+            return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
         return await (cursor.fetchall() if many else cursor.fetchone())
     finally:
         pool.release(connection)

@@ -188,17 +188,25 @@ async def store_answer(
     headers: list[tuple[str, str]],
     wire_headers: list[tuple[bytes, bytes]],
     body: bytes,
+    answer_expires_at: float | None = None,
 ) -> None:
     """File a 200 answer computed on the event loop under the key its lookup used, as
-    `store` files Django's. `wire_headers` are `headers` encoded for ASGI."""
+    `store` files Django's, kept no longer than `answer_expires_at` (Unix time) when
+    given. `wire_headers` are `headers` encoded for ASGI."""
     if not answer_cache.breaker_allows():
         return
-    # Whole seconds, so the entry's metadata is encoded once a second, not per answer: a
-    # near-cache copy then expires up to a second before the Redis entry does.
-    expires_at = float(int(time.time()) + settings.CACHE_TIMEOUT_SECONDS)
+    # Whole seconds, so the entry's metadata is encoded once a second, not per answer; the
+    # entry is kept up to that second, a little less than the cache's timeout.
+    now = time.time()
+    expires_at = float(int(now) + settings.CACHE_TIMEOUT_SECONDS)
+    if answer_expires_at is not None and answer_expires_at < expires_at:
+        expires_at = float(int(answer_expires_at))
+    keep_ms = int((expires_at - now) * 1000)
+    if keep_ms <= 0:
+        return
     entry = _packed_meta(versions, headers, expires_at) + body
     try:
-        await _clients.get().execute("SET", key, entry, "EX", settings.CACHE_TIMEOUT_SECONDS)
+        await _clients.get().execute("SET", key, entry, "PX", keep_ms)
     except (RedisError, OSError, TimeoutError) as exc:
         answer_cache.breaker_trip(exc, "front cache write")
         return

@@ -190,6 +190,7 @@ NEAR_CACHE_HEARTBEAT_SECONDS = float(env_str("NEAR_CACHE_HEARTBEAT_SECONDS", "0.
 FAST_ROUTES = [
     "catalog.nearby_route",
     "catalog.search_route",
+    "merchants.lane_routes",
     "analytics.route",
     "delivery.ping_route",
 ]
@@ -202,6 +203,9 @@ FAST_ROUTES = [
 NEARBY_ROUTE = env_bool("NEARBY_ROUTE", True)
 # Anonymous, valid search/products requests (catalog/search_route.py), the same way.
 SEARCH_ROUTE = env_bool("SEARCH_ROUTE", True)
+# Anonymous, valid merchants/nearby and delivering-to requests (merchants/lane_routes.py),
+# the same way.
+MERCHANT_ROUTES = env_bool("MERCHANT_ROUTES", True)
 # Operators' revenue and one-merchant top-products reports, answered the same way
 # (analytics/route.py).
 ANALYTICS_ROUTE = env_bool("ANALYTICS_ROUTE", True)
