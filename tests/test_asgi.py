@@ -1,6 +1,7 @@
 """The served ASGI application: one thread hop per request, async views still async,
 request bodies capped as they arrive."""
 
+import contextvars
 import json
 import select
 import socket
@@ -311,3 +312,48 @@ def test_a_served_16_mib_body_is_413_and_the_server_stays_healthy(
         assert json.loads(body) == {"detail": f"Request body exceeds the limit of {limit} bytes."}
     assert httpx.get(f"{base_url}/healthz").status_code == 200
     assert httpx.get(f"{base_url}/api/v1/categories/").status_code == 200
+
+
+def test_building_the_application_leaves_no_local_in_the_callers_context():
+    """The server builds the application in the context every request inherits; each
+    asgiref `Local` left there is copied to the request's thread and back per request."""
+    from asgiref.local import _Storage
+    from django.urls import clear_url_caches
+
+    from geomarket.asgi import get_asgi_application
+
+    # Resolvers not yet populated, as in a server process starting.
+    clear_url_caches()
+    context = contextvars.Context()
+    context.run(get_asgi_application)
+    left = [value.data for value in context.values() if isinstance(value, _Storage)]
+    assert not [data for data in left if "populating" in data]
+
+
+async def test_a_paths_match_is_resolved_once_for_its_urlconf(monkeypatch, settings):
+    from django.urls.resolvers import URLResolver
+
+    resolved = []
+    resolve = URLResolver.resolve
+
+    def counted(self, path):
+        if self.pattern.regex.pattern == "^/":
+            resolved.append((self.urlconf_name, path))
+        return resolve(self, path)
+
+    monkeypatch.setattr(URLResolver, "resolve", counted)
+    handler = SingleHopASGIHandler()
+    transport = httpx.ASGITransport(app=handler)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        for _ in range(3):
+            assert (await client.get("/api/v1/categories/")).status_code == 200
+        assert (await client.get("/api/v1/nope/")).status_code == 404
+        assert (await client.get("/api/v1/nope/")).status_code == 404
+        settings.ROOT_URLCONF = "rest_framework.urls"
+        assert (await client.get("/api/v1/categories/")).status_code == 404
+    assert resolved == [
+        ("geomarket.urls", "/api/v1/categories/"),
+        ("geomarket.urls", "/api/v1/nope/"),
+        ("geomarket.urls", "/api/v1/nope/"),
+        ("rest_framework.urls", "/api/v1/categories/"),
+    ]
