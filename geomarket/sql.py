@@ -219,36 +219,20 @@ def literal_sql(sql: str, params, *, keep=lambda param: False) -> str:
     return _PLACEHOLDER.sub(substitute, sql)
 
 
-class LiteralStatement:
-    """A statement in psycopg's `%s` style, split at its placeholders once: each run
-    writes its values in as literals, as psycopg's client-side binding would, and sends
-    text without parameters. psycopg scans a statement for its placeholders on every run
-    unless it is under 4 KB (that scan it caches); a statement rendering a page of orders
-    is longer, and the scan cost about 0.4 ms of CPU a request."""
+class PreparedStatement:
+    """A statement in psycopg's `%s` style whose values are bound on the server, so that
+    the connection prepares it (`prepared_cursor`): PostgreSQL plans it once per
+    connection instead of on every run. A compiled read of an order with its lines and
+    history took 6.7 ms with its values written into its text, 1.2 ms prepared (p50 on
+    the bench city, on a loaded machine): planning was most of it."""
 
     def __init__(self, sql: str):
-        self._parts = [""]
-        position = 0
-        for match in _PLACEHOLDER.finditer(sql):
-            self._parts[-1] += sql[position : match.start()]
-            if match.group() == "%%":
-                self._parts[-1] += "%"
-            else:
-                self._parts.append("")
-            position = match.end()
-        self._parts[-1] += sql[position:]
-
-    def text(self, params: Sequence) -> str:
-        """The statement with `params` written in, one for each placeholder."""
-        if len(params) != len(self._parts) - 1:
-            raise ValueError(f"{len(self._parts) - 1} values expected, {len(params)} given")
-        pieces = [self._parts[0]]
-        for param, part in zip(params, self._parts[1:], strict=True):
-            pieces += (Literal(param).as_string(None), part)
-        return "".join(pieces)
+        self.sql = sql
 
     def fetch_all(self, params: Sequence) -> list[tuple]:
-        return fetch_all(self.text(params), None)
+        with connections[read_alias()].prepared_cursor() as cursor:
+            cursor.execute(self.sql, params)
+            return cursor.fetchall()
 
 
 class Lateral:

@@ -10,7 +10,7 @@ from geomarket.accounts.roles import is_operator
 from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
 from geomarket.shapes import Coordinates, Shape, coordinates, json_array_sql
-from geomarket.sql import CompiledQuery, LiteralStatement, fetch_all
+from geomarket.sql import CompiledQuery, PreparedStatement, fetch_all
 from merchants.selectors import ADDRESS_LOCATIONS_SQL, MERCHANT_LOCATIONS_SQL
 from orders.handover import handover_code_shown
 from orders.models import (
@@ -216,7 +216,7 @@ def _visible_stand_in(*, operator: bool) -> tuple[QuerySet[Order], dict]:
 
 
 @functools.cache
-def _order_detail_compiled(*, operator: bool) -> tuple[CompiledQuery, LiteralStatement]:
+def _order_detail_compiled(*, operator: bool) -> tuple[CompiledQuery, PreparedStatement]:
     order, slots = _visible_stand_in(operator=operator)
     rows = order_rows(order).annotate(
         history_json=_HISTORY_JSON,
@@ -230,7 +230,7 @@ def _order_detail_compiled(*, operator: bool) -> tuple[CompiledQuery, LiteralSta
         f"SELECT {ORDER_DETAIL.json_sql(alias='r')}, r.code_buyer_id, r.status, r.code_hash"  # noqa: S608
         f" FROM ({compiled.sql}) r"
     )
-    return compiled, LiteralStatement(sql)
+    return compiled, PreparedStatement(sql)
 
 
 # How the answer PostgreSQL renders ends: with the handover code, null (`HANDOVER_CODE`).

@@ -177,3 +177,19 @@ def test_placing_an_order_runs_prepared_statements(db, market):
         "INSERT INTO orders_order",
     ):
         assert [text for text in prepared if part in text], part
+
+
+def test_reading_orders_runs_prepared_statements(db, market):
+    """An order's detail, a page of orders and a page of its incidents: PostgreSQL plans
+    each compiled read once per connection."""
+    placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+    assert placed.status_code == 201, placed.content
+    order = f"{ORDERS}{placed.json()['id']}/"
+    for _ in range(2):
+        for path in (order, ORDERS, f"{order}incidents/"):
+            assert market["client"].get(path).status_code == 200, path
+    prepared = _prepared_statements()
+    detail = [text for text in prepared if "orders_orderstatuschange" in text]
+    incidents = [text for text in prepared if "orders_orderincident" in text]
+    pages = [text for text in prepared if "orders_orderitem" in text and text not in detail]
+    assert (len(detail), len(incidents), len(pages)) == (1, 1, 1), prepared

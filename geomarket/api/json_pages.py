@@ -4,9 +4,10 @@ page shape.
 
 A page of twenty orders built as ORM rows and rendered by Python cost several times its
 SQL: building and compiling the queryset, converting each row's values, and rendering
-each field. Here the queryset is compiled once per variant (`CompiledQuery`), and each
-request sends its values, reads one row (the count and the page's JSON text) and writes
-it out around the page's links.
+each field. Here the queryset is compiled once per variant (`CompiledQuery`) into a
+statement the connection prepares (`PreparedStatement`), and each request sends its
+values, reads one row (the count and the page's JSON text) and writes it out around the
+page's links.
 """
 
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from rest_framework.renderers import JSONRenderer
 
 from geomarket.api.pagination import CountedPage, counted_page_body, planner_estimate
 from geomarket.shapes import Shape, json_array_sql
-from geomarket.sql import CompiledCount, CompiledQuery, LiteralStatement
+from geomarket.sql import CompiledCount, CompiledQuery, PreparedStatement
 
 
 def _ordering(queryset: QuerySet) -> tuple[str, ...]:
@@ -58,7 +59,7 @@ class CompiledJsonPages:
         )
         guarded = "" if guard is None else f"EXISTS ({guard.sql}), "
         # Only compiled statements and a declared shape go in.
-        self.statement = LiteralStatement(f"SELECT {guarded}({self._count.sql}), ({page})")
+        self.statement = PreparedStatement(f"SELECT {guarded}({self._count.sql}), ({page})")
 
     def read(
         self, *, offset: int, limit: int, count_bound: int | None = None, **values
