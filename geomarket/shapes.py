@@ -236,14 +236,16 @@ class Shape:
     def render_rows(self, rows: Sequence[Sequence]) -> list[dict]:
         return [self.render(row) for row in rows]
 
-    def json_sql(self, *, alias: str, placeholder: str = "%%s") -> str:
+    def json_sql(self, *, alias: str, placeholder: str = "%%s", opening: str = "{") -> str:
         """SQL rendering one object of this shape as JSON text from the columns of the row
         `alias`: one format() call, which PostgreSQL runs faster than a chain of `||`.
 
         `placeholder` is format()'s slot as the statement is sent: doubled for psycopg
-        when the statement carries parameters, single when it does not."""
+        when the statement carries parameters, single when it does not. `opening` comes
+        before the first field: "," renders the fields to go on with an object already
+        opened (by stored JSON text)."""
         template, values = self._template(alias=alias, placeholder=placeholder)
-        return f"format('{template}', {', '.join(values)})"
+        return f"format('{opening}{template[1:]}', {', '.join(values)})"
 
     def _template(self, *, alias: str, placeholder: str) -> tuple[str, list[str]]:
         pieces: list[str] = []

@@ -1,5 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MerchantsConfig(AppConfig):
     name = "merchants"
+
+    def ready(self) -> None:
+        from merchants import delivering_sql
+
+        post_migrate.connect(delivering_sql.sync_after_migrate, sender=self)

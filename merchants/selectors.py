@@ -18,14 +18,14 @@ from geomarket.errors import Forbidden
 from geomarket.shapes import DATETIME, INTEGER, Field, Shape, json_array_sql
 from geomarket.sql import CompiledQuery, fetch_all, fetch_dicts, fetch_value, point_ewkt
 from merchants.models import Merchant
-from merchants.shapes import MERCHANT_DELIVERING, location_json_sql
+from merchants.shapes import DELIVERING_EXTRA
 
 # A merchant's preparation time in seconds, as its answer shows it (`prep_time_s`) and as
 # ETAs count it: the median it learned from its orders (`learned_prep_time_s`, kept by
 # beat: `merchants.services.merchant_prep_times_learn`) while it has one, else the default
 # `ETA_PREPARATION_SECONDS`. In SQL over the merchant `{m}`, the default written in as
-# `{default}` (an integer); tests hold the two renderings equal.
-PREP_TIME_SQL = "COALESCE({m}.learned_prep_time_s, {default:d})"
+# `{default}` (SQL giving an integer); tests hold the two renderings equal.
+PREP_TIME_SQL = "COALESCE({m}.learned_prep_time_s, {default})"
 
 
 def prep_time_s(*, learned: int | None) -> int:
@@ -398,52 +398,54 @@ ORDER BY distance_m, m.id
 # reads a zone's area only for a point within centimetres of its boundary. The outer
 # `nth <= limit` stops the walk after `limit` merchants (a run condition).
 _PART_ZONE_AREA = "(SELECT z.area FROM merchants_deliveryzone z WHERE z.id = p.zone_id)"
-# The hours filter on a part `p`, through its merchant's row: the parts do not carry hours.
-_PART_MERCHANT_OPEN = f"""AND EXISTS (
+# The hours filter on a part `p` when `%(open_at)s` is given, through its merchant's row:
+# the parts do not carry hours.
+_PART_MERCHANT_OPEN = f"""AND (%(open_at)s IS NULL OR EXISTS (
                 SELECT 1 FROM merchants_merchant mo
                 WHERE mo.id = p.merchant_id AND {OPEN_AT_SQL.format(m="mo", at="%(open_at)s")}
-            )"""  # noqa: S608 - a fixed fragment only
+            ))"""  # noqa: S608 - a fixed fragment only
 
-
-def _nearest_covering_parts_sql(*, open_at: bool) -> str:
-    opened = _PART_MERCHANT_OPEN if open_at else ""
-    return f"""
+_NEAREST_COVERING_PARTS_SQL = f"""
         SELECT walk.*, dense_rank() OVER (ORDER BY walk.chord) AS nth
         FROM (
             SELECT p.merchant_id, p.zone_id, p.delivery_fee, p.min_order_amount,
                    p.merchant_location,
                    p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography) AS chord
             FROM merchants_deliveryzonepart p
-            WHERE p.merchant_is_active AND {_part_covers(_PART_ZONE_AREA)} {opened}
+            WHERE p.merchant_is_active AND {_part_covers(_PART_ZONE_AREA)} {_PART_MERCHANT_OPEN}
             ORDER BY p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography)
         ) walk"""  # noqa: S608 - a fixed fragment only
 
-
 # The nearest `limit` merchants' covering parts, the cheapest zone of each; the ranking
-# reads no merchant row (the parts carry location and active flag), and only the
-# merchants answered are read, with their addresses.
-def _delivering_to_rows_sql(*, open_at: bool, prep_time_default_s: int) -> str:
-    prep_time = PREP_TIME_SQL.format(m="m", default=prep_time_default_s)
-    return f"""
-SELECT {_MERCHANT_COLUMNS}, {location_json_sql("m.location")} AS location_json,
-       {prep_time} AS prep_time_s, nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount
+# reads no merchant row (the parts carry location and active flag). Only the merchants
+# answered are read, each a row lookup: what the answer shows of it alone is rendered in
+# its row (`shown_json`, `merchants.delivering_sql`), with the open period's bounds.
+_DELIVERING_TO_ROWS_SQL = f"""
+SELECT m.id, m.shown_json, m.require_handover_code,
+       {PREP_TIME_SQL.format(m="m", default="%(prep_time_default_s)s")} AS prep_time_s,
+       ST_Distance(m.location, %(point)s::geography) AS distance_m,
+       nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount,
+       {_OPEN_PERIOD["open_from"]} AS open_from, {_OPEN_PERIOD["open_until"]} AS open_until,
+       %(now)s::timestamptz AS shown_at
 FROM (
     SELECT cheapest.*, cheapest.merchant_location <-> %(point)s::geography AS sphere_m
     FROM (
         SELECT DISTINCT ON (p.merchant_id) p.*
-        FROM ({_nearest_covering_parts_sql(open_at=open_at)}) p
+        FROM ({_NEAREST_COVERING_PARTS_SQL}) p
         WHERE p.nth <= %(limit)s
         ORDER BY p.merchant_id, p.delivery_fee, p.zone_id
     ) cheapest
     ORDER BY sphere_m, cheapest.merchant_id
     LIMIT %(limit)s
 ) nearest
-JOIN merchants_merchant m ON m.id = nearest.merchant_id {_MERCHANT_JOINS}
-"""  # noqa: S608 - only fixed column lists and fragments are interpolated
+JOIN merchants_merchant m ON m.id = nearest.merchant_id
+CROSS JOIN LATERAL ({_OPEN_BOUNDS_SQL.format(m="m", now="%(now)s::timestamptz")}) kept
+"""  # noqa: S608 - only fixed fragments are interpolated
 
 
-# `open_state` in SQL, beside the rows `{rows}` read with `_MERCHANT_COLUMNS`: its
-# `open_now`, `next_opening_at` and `changes_at`. `OFFSET 0` keeps each subquery's
+# `open_state` in SQL, beside the rows `{rows}` read with their open period's bounds
+# (`open_from`, `open_until`, at `shown_at`): its `open_now`, `next_opening_at` and
+# `changes_at`. `OFFSET 0` keeps each subquery's
 # columns computed once: pulled up, the open period's expressions are copied into every
 # use, the rendering's too (a third of the statement's time).
 _OPEN_STATE_SQL = """
@@ -453,24 +455,39 @@ SELECT rows.*, COALESCE(rows.open_from <= rows.shown_at, false) AS open_now,
             ELSE rows.open_from END AS changes_at
 FROM ({rows} OFFSET 0) rows OFFSET 0"""
 
+# One result (`MERCHANT_DELIVERING`) of a row `r`: its stored opening, then the fields
+# rendered for this answer, which close it.
+_DELIVERING_RESULT_SQL = (
+    f"r.shown_json || {DELIVERING_EXTRA.json_sql(alias='r', placeholder='%s', opening=',')}"
+)
 
 # Delivering-to's answer, rendered by PostgreSQL (`MERCHANT_DELIVERING`): its JSON text,
 # nearest first by the exact distance (the walk's `<->` is the sphere's), and when the
-# first of its merchants' open states changes (`OpenState.changes_at`).
+# first of its merchants' open states changes (`OpenState.changes_at`). The body of the
+# function `merchants_delivering_to` (`merchants.delivering_sql`), which puts its own
+# parameters in the places of `point` (EWKT), `limit`, `now`, `open_at` (NULL: no
+# filter) and `prep_time_default_s`, spelled as psycopg's here, as the fragments shared
+# with other statements spell them; never sent as it is.
+DELIVERING_TO_ANSWER_SQL = f"""
+SELECT '{{"results":[' || COALESCE(string_agg({_DELIVERING_RESULT_SQL}, ','
+                                              ORDER BY r.distance_m, r.id), '') || ']}}',
+       extract(epoch FROM min(r.changes_at))::float8
+FROM ({_OPEN_STATE_SQL.format(rows=_DELIVERING_TO_ROWS_SQL)}) r"""  # noqa: S608
+
+
+# The call of `merchants_delivering_to` with the parameters of `_geo_params` (`open_at`
+# only when `open_at`): a statement of its own would cost its planning on every call
+# unless prepared (a third of its time), the function's plan is kept by each session.
 def merchants_delivering_to_sql(*, open_at: bool) -> str:
     return _delivering_to_sql(open_at=open_at, prep_time_default_s=settings.ETA_PREPARATION_SECONDS)
 
 
 @functools.cache
 def _delivering_to_sql(*, open_at: bool, prep_time_default_s: int) -> str:
-    rows = _delivering_to_rows_sql(open_at=open_at, prep_time_default_s=prep_time_default_s)
-    return json_array_sql(
-        MERCHANT_DELIVERING,
-        _OPEN_STATE_SQL.format(rows=rows),
-        order_by=("distance_m", "id"),
-        before='{"results":[',
-        after="]}",
-        also=("extract(epoch FROM min(r.changes_at))::float8",),
+    at = "%(open_at)s::timestamptz" if open_at else "NULL"
+    return (
+        "SELECT body, changes_at FROM merchants_delivering_to(%(point)s::geography,"  # noqa: S608
+        f" %(limit)s::integer, %(now)s::timestamptz, {at}, {prep_time_default_s:d})"
     )
 
 

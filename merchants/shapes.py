@@ -54,11 +54,12 @@ MERCHANT_ADDRESS = Shape(
     ),
 )
 
-# One result of delivering-to (`merchants.serializers.merchant_row`'s fields and order,
-# which `MerchantDeliveringOutputSerializer` declares for the schema), rendered from a
-# row of `merchants.selectors`' delivering-to rows.
-MERCHANT_DELIVERING = Shape(
-    "MerchantDelivering",
+# A merchant as delivering-to shows it, the fields that depend on the merchant's rows alone
+# (its own, its address's, its categories'): kept rendered in its row
+# (`merchants.delivering_sql`), so that an answer of a hundred merchants joins and renders
+# none of them.
+MERCHANT_SHOWN = Shape(
+    "MerchantShown",
     (
         Field("id", INTEGER),
         Field("owner_id", INTEGER),
@@ -71,6 +72,14 @@ MERCHANT_DELIVERING = Shape(
         Field("is_active", BOOLEAN),
         Field("created_at", INSTANT),
         Field("timezone", PLAIN_TEXT),
+    ),
+)
+
+# The rest of a result, rendered for each answer: the open state at its instant, the
+# distance and the covering zone.
+DELIVERING_EXTRA = Shape(
+    "DeliveringExtra",
+    (
         Field("open_now", BOOLEAN),
         Field("next_opening_at", INSTANT),
         Field("require_handover_code", BOOLEAN),
@@ -80,4 +89,10 @@ MERCHANT_DELIVERING = Shape(
         Field("delivery_fee", MONEY),
         Field("min_order_amount", MONEY),
     ),
+)
+
+# One result of delivering-to (`merchants.serializers.merchant_row`'s fields and order,
+# which `MerchantDeliveringOutputSerializer` declares for the schema).
+MERCHANT_DELIVERING = Shape(
+    "MerchantDelivering", (*MERCHANT_SHOWN.fields, *DELIVERING_EXTRA.fields)
 )

@@ -7,7 +7,8 @@ import pytest
 from django.db import connection
 
 from catalog.selectors import products_nearby_statement
-from merchants.selectors import merchants_delivering_to_sql, merchants_nearby_sql
+from merchants.delivering_sql import PARAMETERS, answer_statement
+from merchants.selectors import merchants_nearby_sql
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +90,26 @@ def plan(sql: str, params: dict) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+def answer_plan(params: dict, options: str = "") -> list:
+    """The plan of delivering-to's statement as its function runs it: a generic plan,
+    its parameters given as the function computes them from `point`, `now`, `limit` and
+    `open_at` (`merchants.delivering_sql.PARAMETERS`)."""
+    names = {name: f"${number}" for number, (_, name, _) in enumerate(PARAMETERS, 1)}
+    types = ", ".join(sql_type for *_, sql_type in PARAMETERS)
+    values = ", ".join(spelling for spelling, *_ in PARAMETERS)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE answer ({types}) AS {answer_statement(names)}")
+        try:
+            cursor.execute(
+                f"EXPLAIN {options} EXECUTE answer ({values})",
+                {"open_at": None, "prep_time_default_s": 600, **params},
+            )
+            return [row[0] for row in cursor.fetchall()]
+        finally:
+            cursor.execute("DEALLOCATE answer")
+
+
 # The index gives the merchants nearest first (`Order By` on the index scan): an index
 # scan for the radius alone, with the distances sorted after, is no walk.
 LOCATION_WALK = (
@@ -112,18 +133,14 @@ def test_merchants_nearby_walks_the_location_index(big_city):
 
 
 def test_delivering_to_uses_the_zone_area_index(big_city):
-    text = plan(
-        merchants_delivering_to_sql(open_at=False), {"point": POINT, "limit": 100, "now": NOW}
-    )
+    text = "\n".join(answer_plan({"point": POINT, "limit": 100, "now": NOW}))
     assert re.search(r"Index Scan using merchants_deliveryzone_area_\w+", text), text
 
 
 def test_delivering_to_walks_nearest_first_and_stops(big_city):
     """The covering parts come nearest merchant first from one index walk, which the
     `limit` stops, instead of every covering zone of the city being ranked."""
-    text = plan(
-        merchants_delivering_to_sql(open_at=False), {"point": POINT, "limit": 100, "now": NOW}
-    )
+    text = "\n".join(answer_plan({"point": POINT, "limit": 100, "now": NOW}))
     assert re.search(
         r"Index Scan using merchants_deliveryzone_area_nearest on merchants_deliveryzonepart"
         r"[^\n]*\n(?:[^\n]*\n)*?\s+Order By: \(merchant_unit <<->>",
@@ -144,12 +161,10 @@ def test_delivering_to_computes_open_state_for_answered_merchants_only(big_city)
     passes. The node computing it outputs `merchants_open_bounds` inlined, whose fallback
     for periods not kept names `merchants_period_bounds`."""
     limit = 5
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) " + merchants_delivering_to_sql(open_at=False),
-            {"point": POINT, "limit": limit, "now": NOW},
-        )
-        top = cursor.fetchone()[0][0]["Plan"]
+    (answer,) = answer_plan(
+        {"point": POINT, "limit": limit, "now": NOW}, "(ANALYZE, VERBOSE, FORMAT JSON)"
+    )
+    top = answer[0]["Plan"]
     nodes = list(plan_nodes(top))
     walked = [
         node for node in nodes if node.get("Index Name") == "merchants_deliveryzone_area_nearest"
