@@ -3,6 +3,7 @@ fill the stand-ins' places, and every page and count is that of the queryset bui
 that call."""
 
 import pytest
+from django.db import connection
 
 from catalog.models import Product
 from geomarket.sql import CompiledPage
@@ -46,3 +47,14 @@ def test_past_the_end_the_count_is_read_alone(shops, django_assert_num_queries):
     with django_assert_num_queries(1):
         empty = pages.read(offset=0, limit=2, merchant_id=0)
     assert (list(empty.rows), empty.count) == ([], 0)
+
+
+def test_a_page_is_a_prepared_statement(shops):
+    """Planned once per connection: PostgreSQL took several times a page's run to plan it."""
+    pages = CompiledPage(_of(_STAND_IN), slots={"merchant_id": _STAND_IN})
+    for shop in shops:
+        pages.read(offset=0, limit=2, merchant_id=shop.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [text for (text,) in cursor.fetchall() if "catalog_product" in text]
+    assert len(prepared) == 1, prepared
