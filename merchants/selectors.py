@@ -520,8 +520,7 @@ def merchants_delivering_to(
     counts a point on a zone's boundary as covered. With it, the first instant (Unix time)
     a merchant's open state in it changes, None when none does within 14 days."""
     ((body, changes_at),) = fetch_all(
-        merchants_delivering_to_sql(open_at=open_at is not None),
-        _geo_params(lat=lat, lng=lng, open_at=open_at, limit=limit),
+        *merchants_delivering_to_statement(lat=lat, lng=lng, limit=limit, open_at=open_at)
     )
     return body.encode(), changes_at
 
