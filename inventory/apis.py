@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from geomarket.api.json_pages import counted_json_page
 from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import IsOwnerOrOperator, can_manage_merchant
 from geomarket.api.validation import prebuilt
@@ -24,7 +25,7 @@ from inventory.services import (
     inventory_delete,
     inventory_update,
 )
-from inventory.shapes import INVENTORY, MERCHANT_STOCK
+from inventory.shapes import INVENTORY
 from merchants.selectors import merchant_managed_id
 
 
@@ -138,10 +139,6 @@ class MerchantStockApi(APIView):
     )
     def get(self, request, merchant_id: int):
         merchant_managed_id(user=request.user, merchant_id=merchant_id)
-        body = counted_page_body(
-            request=request,
-            view=self,
-            fetch=partial(merchant_stock_page, merchant_id=merchant_id),
-            render=MERCHANT_STOCK.render_rows,
+        return counted_json_page(
+            request=request, view=self, fetch=partial(merchant_stock_page, merchant_id=merchant_id)
         )
-        return Response(body)

@@ -3,6 +3,7 @@ import functools
 from django.db.models import F, QuerySet
 
 from geomarket.accounts.roles import merchant_scope
+from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
 from geomarket.sql import CompiledPage, CompiledQuery, fetch_all
 from inventory.models import Inventory
@@ -118,9 +119,8 @@ def inventory_row(*, user, inventory_id: int) -> tuple | None:
     return rows[0] if rows else None
 
 
-def merchant_stock_list(*, merchant_id: int) -> QuerySet:
-    """A merchant's stock with product details, by product title, as rows of
-    `MERCHANT_STOCK`'s columns."""
+def _merchant_stock(*, merchant_id: int) -> QuerySet[Inventory]:
+    """A merchant's stock with product details, by product title."""
     return (
         Inventory.objects.filter(merchant_id=merchant_id)
         .annotate(
@@ -128,20 +128,23 @@ def merchant_stock_list(*, merchant_id: int) -> QuerySet:
             price=F("product__price"),
             category_name=F("product__category__name"),
         )
-        .order_by("product__title", "id")
-        .values_list(*MERCHANT_STOCK.columns)
+        .order_by("product_title", "id")
     )
 
 
 @functools.cache
-def _merchant_stock_page() -> CompiledPage:
+def _merchant_stock_page() -> CompiledJsonPages:
     merchant_id = _STAND_INS["merchant_id"]
-    return CompiledPage(
-        merchant_stock_list(merchant_id=merchant_id), slots={"merchant_id": merchant_id}
+    return CompiledJsonPages(
+        MERCHANT_STOCK,
+        _merchant_stock(merchant_id=merchant_id),
+        rows=lambda stock: stock.values(*MERCHANT_STOCK.columns),
+        slots={"merchant_id": merchant_id},
     )
 
 
 def merchant_stock_page(*, merchant_id: int, offset: int, limit: int) -> CountedPage:
-    """A page of `merchant_stock_list(merchant_id=merchant_id)` and the count of all of
-    its rows, by one statement compiled once."""
+    """A page of the merchant's stock, by product title, as its JSON text
+    (`MERCHANT_STOCK` objects) rendered by PostgreSQL, and the count of all of it, by one
+    statement compiled once."""
     return _merchant_stock_page().read(offset=offset, limit=limit, merchant_id=merchant_id)
