@@ -300,6 +300,22 @@ def test_a_zone_removed_leaves_the_tile(
     assert get_tile(client, "zones", z, x, y).status_code == 204
 
 
+def test_a_reactivated_merchants_zones_come_back(
+    city, client, tmp_path, django_capture_on_commit_callbacks
+):
+    """The layer leaves out the zones of inactive merchants as they are at each request:
+    a merchant active again has its zones drawn again at once."""
+    z = 13
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    shop = city["shop"]
+    with django_capture_on_commit_callbacks(execute=True):
+        merchant_update(merchant=shop, data={"is_active": False})
+    assert get_tile(client, "zones", z, x, y).status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        merchant_update(merchant=shop, data={"is_active": True})
+    assert zone_ids(client, tmp_path, z, x, y) == [city["zone"].pk]
+
+
 def test_a_zone_is_drawn_where_it_is_to_the_tiles_grid(city, client, tmp_path):
     """Points two grid units (under a metre at z14) inside the zone's west and north edges
     fall in the decoded feature, and points two units outside them do not: the tile draws
