@@ -40,8 +40,8 @@ PARAMETERS = (
     ("merchants_unit_vector(%(point)s::geography)", "q_unit", "geometry"),
     ("%(point)s::geography", "q_point", "geography"),
     ("%(point)s::geometry", "q_geometry", "geometry"),
-    # Computed once: in a generic plan, for each merchant instead (days in the session's
-    # time zone, a tenth of the statement).
+    # Computed once: in a generic plan the sum would be computed again for each merchant,
+    # several times (adding days reads the session's time zone).
     ("%(now)s::timestamptz + interval '14 days'", "q_horizon", "timestamptz"),
     ("%(now)s::timestamptz", "q_now", "timestamptz"),
     ("%(open_at)s", "q_open_at", "timestamptz"),
