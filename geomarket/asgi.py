@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core import checks, signals
+from django.core.cache import caches
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.management.base import SystemCheckError
@@ -244,6 +245,11 @@ def get_asgi_application():
     import django
 
     django.setup(set_prefix=False)
+    # The cache handles, made here, in the context every request inherits, are the ones
+    # every request uses (`sync_to_async` takes them to the request's thread); a request
+    # making its own built a Redis client anew, about 0.45 ms of CPU.
+    for alias in settings.CACHES:
+        caches[alias]
     # Built in a context of its own: the server calls this on its event loop, in the
     # context every request then inherits, and building leaves an asgiref `Local` there
     # for each URL resolver it walks (their `populating` flags, some 45), which

@@ -1,6 +1,7 @@
 """The served ASGI application: one thread hop per request, async views still async,
 request bodies capped as they arrive."""
 
+import asyncio
 import contextvars
 import json
 import select
@@ -357,3 +358,35 @@ async def test_a_paths_match_is_resolved_once_for_its_urlconf(monkeypatch, setti
         ("geomarket.urls", "/api/v1/nope/"),
         ("rest_framework.urls", "/api/v1/categories/"),
     ]
+
+
+def test_requests_use_the_cache_handles_made_with_the_application():
+    """A cache handle made per request builds its Redis client anew each time."""
+    from django.core.cache import caches
+
+    from geomarket.asgi import get_asgi_application
+
+    handles = []
+
+    def record(**kwargs):
+        handles.append(caches["default"])
+
+    async def three_requests(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            for _ in range(3):
+                # A task per request, as the server runs each.
+                answer = await asyncio.create_task(client.get("/api/v1/categories/"))
+                assert answer.status_code == 200
+
+    def serve():
+        # As the server does: the application built in the context its requests inherit.
+        asyncio.run(three_requests(get_asgi_application()))
+
+    signals.request_started.connect(record)
+    try:
+        contextvars.Context().run(serve)
+    finally:
+        signals.request_started.disconnect(record)
+    assert len(handles) == 3
+    assert len({id(handle) for handle in handles}) == 1
