@@ -1,6 +1,5 @@
 """Reports compiled once per shape send exactly what the ORM compiles for each call."""
 
-import json
 import random
 from datetime import date, timedelta
 from typing import NamedTuple
@@ -205,33 +204,6 @@ def test_top_products_rendered_by_postgresql_is_what_drf_renders(history):
             assert rendered == renderer.render(selectors.top_products(**arguments))
     assert b"\\u2028" in rendered
     assert b"\\u001f" in rendered
-
-
-def test_the_reports_answers_are_postgresqls_text_as_sent(history, as_user, operator_user):
-    # Sent as PostgreSQL's UTF-8 bytes, never decoded: a name beyond ASCII stays the same.
-    Merchant.objects.filter(pk=history["shops"][1].pk).update(name="Caf\u00e9 \u2028 \U0001f600")
-    operator = as_user(operator_user)
-    dates = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
-    march = DateRange(date(2026, 3, 1), date(2026, 3, 31))
-    texts = {
-        name: fetch_value(statement.sql, statement.params)
-        for name, statement in (
-            ("top_products", selectors.top_products_json_statement(range_=march)),
-            ("revenue", selectors.revenue_json_statement(range_=march)),
-            ("merchants", selectors.merchants_json_statement(range_=march)),
-        )
-    }
-    assert "Caf\u00e9 \\u2028 \U0001f600" in texts["merchants"]
-    answer = operator.get("/api/v1/analytics/merchants/", dates)
-    assert answer["Content-Type"] == "application/json"
-    assert answer.content == texts["merchants"].encode()
-    # The same numbers as the rows DRF renders (a ratio's text keeps its trailing zeros).
-    assert json.loads(answer.content) == json.loads(
-        JSONRenderer().render(selectors.merchants_report(range_=march))
-    )
-    combined = operator.get("/api/v1/orders/analytics/", dates).content
-    parts = ",".join(f'"{name}":{text}' for name, text in texts.items())
-    assert combined == f"{{{parts}}}".encode()
 
 
 def test_a_json_answer_sorts_its_rows_once_as_it_aggregates_them(history):

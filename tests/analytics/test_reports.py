@@ -2,15 +2,25 @@
 
 import csv
 import io
+import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.contrib.gis.geos import Point
+from rest_framework.renderers import JSONRenderer
 
+from analytics.selectors import (
+    DateRange,
+    merchants_json_statement,
+    merchants_report,
+    revenue_json_statement,
+    top_products_json_statement,
+)
 from analytics.services import rollups_rebuild
-from merchants.models import Address
+from geomarket.sql import fetch_value
+from merchants.models import Address, Merchant
 from orders.models import Order, OrderItem
 from tests import factories
 from tests.analytics.history import build_history
@@ -392,3 +402,29 @@ def test_csv_request_with_bad_parameters_gets_json_errors(operator):
     )
     assert response.status_code == 400
     assert response.json() == {"date_to": [response.json()["date_to"][0]]}
+
+
+def test_the_reports_answers_are_postgresqls_text_as_sent(history, operator):
+    # Sent as PostgreSQL's UTF-8 bytes, never decoded: a name beyond ASCII stays the same.
+    Merchant.objects.filter(pk=history["shops"][1].pk).update(name="Caf\u00e9 \u2028 \U0001f600")
+    dates = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    march = DateRange(date(2026, 3, 1), date(2026, 3, 31))
+    texts = {
+        name: fetch_value(statement.sql, statement.params)
+        for name, statement in (
+            ("top_products", top_products_json_statement(range_=march)),
+            ("revenue", revenue_json_statement(range_=march)),
+            ("merchants", merchants_json_statement(range_=march)),
+        )
+    }
+    assert "Caf\u00e9 \\u2028 \U0001f600" in texts["merchants"]
+    answer = operator.get("/api/v1/analytics/merchants/", dates)
+    assert answer["Content-Type"] == "application/json"
+    assert answer.content == texts["merchants"].encode()
+    # The same numbers as the rows DRF renders (a ratio's text keeps its trailing zeros).
+    assert json.loads(answer.content) == json.loads(
+        JSONRenderer().render(merchants_report(range_=march))
+    )
+    combined = operator.get("/api/v1/orders/analytics/", dates).content
+    parts = ",".join(f'"{name}":{text}' for name, text in texts.items())
+    assert combined == f"{{{parts}}}".encode()
