@@ -25,20 +25,13 @@ When the database fails, Django answers instead, in its own way (503 when down).
 from catalog.selectors import products_nearby_statement
 from catalog.serializers import ProductsNearbyParamsSerializer
 from geomarket.demand import unserved_record_async
-from geomarket.lane import async_db, front_cache
-from geomarket.lane.anonymous_routes import learner, responder
-from geomarket.lane.learned_headers import LearnedHeaders
+from geomarket.lane import async_db
+from geomarket.lane.anonymous_routes import anonymous_route
 from geomarket.lane.params import query_parser
-from geomarket.lane.routes import FastRoute
 
 # The validated parameters, as `ProductsNearbyParamsSerializer.validated_data` holds
 # them, or None for a query only Django should answer.
 parse_query = query_parser(ProductsNearbyParamsSerializer)
-
-
-# The headers of Django's 200 answers to anonymous nearby requests, by `request_identity`.
-learned = LearnedHeaders()
-learn_headers = learner(learned)
 
 
 async def _answer(query: dict, headers) -> bytes:
@@ -47,23 +40,15 @@ async def _answer(query: dict, headers) -> bytes:
     return body
 
 
-respond = responder(
-    enabled="NEARBY_ROUTE",
-    learned=learned,
-    answer=_answer,
-    label="products/nearby",
-    # An answer of shops open now is true only now (as `ProductsNearbyApi` keeps none).
-    keep=lambda query: not query["open_now"],
-)
-
-
 FAST_ROUTES = (
-    FastRoute(
+    anonymous_route(
         url_name="products-nearby",
         parse=parse_query,
         statement=products_nearby_statement,
-        auth=front_cache.anonymous_identity,
-        respond=respond,
-        learn_headers=learn_headers,
+        answer=_answer,
+        enabled="NEARBY_ROUTE",
+        label="products/nearby",
+        # An answer of shops open now is true only now (as `ProductsNearbyApi` keeps none).
+        keep=lambda query: not query["open_now"],
     ),
 )

@@ -31,10 +31,9 @@ from geomarket.api.pagination import (
 )
 from geomarket.api.responses import json_bytes
 from geomarket.lane import async_db, front_cache
-from geomarket.lane.anonymous_routes import learner, responder
-from geomarket.lane.learned_headers import Learned, LearnedHeaders
+from geomarket.lane.anonymous_routes import anonymous_route
+from geomarket.lane.learned_headers import Learned
 from geomarket.lane.params import MAX_FIELDS, query_parser
-from geomarket.lane.routes import FastRoute
 
 _filters = query_parser(ProductSearchParamsSerializer)
 
@@ -58,11 +57,6 @@ def statement(*, filters: dict, number: int, size: int, given: dict) -> tuple[st
     return products_search_statement(offset=(number - 1) * size, limit=size, **filters)
 
 
-# The headers of Django's 200 answers to anonymous searches, by `request_identity`.
-learned = LearnedHeaders()
-learn_headers = learner(learned)
-
-
 async def _answer(query: dict, headers: Learned) -> bytes | None:
     if headers.base_url is None:
         return None
@@ -83,18 +77,13 @@ async def _answer(query: dict, headers: Learned) -> bytes | None:
     return json_bytes(with_estimate_flag(body, page.count_is_estimate))
 
 
-respond = responder(
-    enabled="SEARCH_ROUTE", learned=learned, answer=_answer, label="search/products"
-)
-
-
 FAST_ROUTES = (
-    FastRoute(
+    anonymous_route(
         url_name="search-products",
         parse=parse_query,
         statement=statement,
-        auth=front_cache.anonymous_identity,
-        respond=respond,
-        learn_headers=learn_headers,
+        answer=_answer,
+        enabled="SEARCH_ROUTE",
+        label="search/products",
     ),
 )

@@ -19,11 +19,9 @@ longer than the first change of a shown merchant's open state, as the view keeps
 
 from geomarket.answer_cache import Expiring
 from geomarket.demand import unserved_record_async
-from geomarket.lane import async_db, front_cache
-from geomarket.lane.anonymous_routes import learner, responder
-from geomarket.lane.learned_headers import LearnedHeaders
+from geomarket.lane import async_db
+from geomarket.lane.anonymous_routes import anonymous_route
 from geomarket.lane.params import query_parser
-from geomarket.lane.routes import FastRoute
 from merchants.selectors import merchants_delivering_to_statement, merchants_nearby_statement
 from merchants.serializers import (
     DeliveringToParamsSerializer,
@@ -35,13 +33,6 @@ from merchants.serializers import (
 # None for a query only Django should answer.
 parse_nearby = query_parser(MerchantsNearbyParamsSerializer)
 parse_delivering_to = query_parser(DeliveringToParamsSerializer)
-
-# The headers of Django's 200 answers to each view's anonymous requests, by
-# `request_identity`.
-learned = LearnedHeaders()
-learn_headers = learner(learned)
-learned_delivering_to = LearnedHeaders()
-learn_delivering_to_headers = learner(learned_delivering_to)
 
 
 async def _nearby_answer(query: dict, headers) -> bytes:
@@ -55,40 +46,26 @@ async def _delivering_to_answer(query: dict, headers) -> Expiring:
     return Expiring(body, changes_at)
 
 
-respond_nearby = responder(
-    enabled="MERCHANT_ROUTES",
-    learned=learned,
-    answer=_nearby_answer,
-    label="merchants/nearby",
-    # The view keeps no answer.
-    keep=False,
-)
-respond_delivering_to = responder(
-    enabled="MERCHANT_ROUTES",
-    learned=learned_delivering_to,
-    answer=_delivering_to_answer,
-    label="merchants/delivering-to",
-    # Which merchants are open now changes with the clock, for merchants the answer does
-    # not show too: the view keeps no such answer.
-    keep=lambda query: not query["open_now"],
-)
-
-
 FAST_ROUTES = (
-    FastRoute(
+    anonymous_route(
         url_name="merchants-nearby",
         parse=parse_nearby,
         statement=merchants_nearby_statement,
-        auth=front_cache.anonymous_identity,
-        respond=respond_nearby,
-        learn_headers=learn_headers,
+        answer=_nearby_answer,
+        enabled="MERCHANT_ROUTES",
+        label="merchants/nearby",
+        # The view keeps no answer.
+        keep=False,
     ),
-    FastRoute(
+    anonymous_route(
         url_name="merchants-delivering-to",
         parse=parse_delivering_to,
         statement=merchants_delivering_to_statement,
-        auth=front_cache.anonymous_identity,
-        respond=respond_delivering_to,
-        learn_headers=learn_delivering_to_headers,
+        answer=_delivering_to_answer,
+        enabled="MERCHANT_ROUTES",
+        label="merchants/delivering-to",
+        # Which merchants are open now changes with the clock, for merchants the answer
+        # does not show too: the view keeps no such answer.
+        keep=lambda query: not query["open_now"],
     ),
 )

@@ -61,17 +61,12 @@ def isolated_redis_keys(settings, monkeypatch):
 def routes_unlearned():
     """The event-loop routes serve a host only after Django has: each test starts
     unlearned."""
-    import importlib
-
-    from django.conf import settings
-
     from geomarket.lane import token_routes
-    from geomarket.lane.learned_headers import LearnedHeaders
+    from geomarket.lane.routes import declared_routes
 
-    for module in settings.FAST_ROUTES:
-        for learned in vars(importlib.import_module(module)).values():
-            if isinstance(learned, LearnedHeaders):
-                learned.clear()
+    for route in declared_routes():
+        if route.learned is not None:
+            route.learned.clear()
     token_routes.learned.clear()
 
 

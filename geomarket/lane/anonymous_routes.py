@@ -16,6 +16,7 @@ from geomarket.answer_cache import Expiring
 from geomarket.db import replicas
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.learned_headers import Learned, LearnedHeaders, send_ok
+from geomarket.lane.routes import FastRoute
 
 
 def learner(learned: LearnedHeaders) -> Callable[..., None]:
@@ -118,3 +119,27 @@ def responder(
         )
 
     return respond
+
+
+def anonymous_route(
+    *,
+    url_name: str,
+    parse: Callable[[bytes], dict | None],
+    statement: Callable,
+    answer: Answer,
+    enabled: str,
+    label: str,
+    keep: bool | Callable[[dict], bool] = True,
+) -> FastRoute:
+    """An anonymous `GET` route of the view named `url_name`, with headers learned from
+    that view's answers alone, answered by `answer` while the setting `enabled` is true."""
+    learned = LearnedHeaders()
+    return FastRoute(
+        url_name=url_name,
+        parse=parse,
+        statement=statement,
+        auth=front_cache.anonymous_identity,
+        respond=responder(enabled=enabled, learned=learned, answer=answer, label=label, keep=keep),
+        learn_headers=learner(learned),
+        learned=learned,
+    )

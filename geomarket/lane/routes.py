@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
+from geomarket.lane.learned_headers import LearnedHeaders
+
 
 @dataclass(frozen=True, slots=True)
 class FastRoute:
@@ -44,6 +46,9 @@ class FastRoute:
     # called only for `POST`s, once the body is read, with `body_file=` the file Django
     # reads it from (left where it was found, for Django to read it again).
     method: str = "GET"
+    # The headers learned from Django's answers, for a route that keeps its own
+    # (`anonymous_routes.anonymous_route`): tests forget them between tests.
+    learned: LearnedHeaders | None = None
 
 
 def declared_routes(modules: list[str] | None = None) -> list[FastRoute]:

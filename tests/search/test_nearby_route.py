@@ -384,13 +384,13 @@ def test_every_write_path_keeps_the_stored_product_json(city, api_client):
 
 
 async def test_made_up_accept_headers_cannot_grow_the_process(city, monkeypatch, django_entries):
-    monkeypatch.setattr(nearby_route.learned, "max_keys", 3)
+    monkeypatch.setattr(nearby_route.FAST_ROUTES[0].learned, "max_keys", 3)
     point = {"lat": city["lat"], "lng": city["lng"]}
     async with served() as client:
         for weight in range(1, 6):
             accept = {"Accept": f"application/json; q=0.{weight}"}
             await client.get(NEARBY, params=point, headers=accept)
             await client.get(NEARBY, params={**point, "radius": 999}, headers=accept)
-    assert len(nearby_route.learned) == 3
+    assert len(nearby_route.FAST_ROUTES[0].learned) == 3
     # Three identities learned (their second request routed), two left to Django.
     assert len(django_entries) == 3 + 2 * 2
