@@ -13,6 +13,7 @@ from catalog.shapes import (
     PRODUCT,
     PRODUCT_JSON_COLUMN,
     PRODUCT_NEARBY,
+    PRODUCT_SEARCH_RESULT,
 )
 from geomarket.accounts.roles import merchant_scope
 from geomarket.api.pagination import CountedPage
@@ -350,14 +351,15 @@ SEARCH_COUNT_BOUND = 1000
 
 _QUERY = "websearch_to_tsquery('english', %(q)s)"
 
-# The columns of a search result, in `ProductSearchResultSerializer`'s order
-# (`catalog.serializers.product_search_result`), read from `p` (catalog_product), `c`
-# (its category) and `i` (its stock).
+# The columns of a search result (`PRODUCT_SEARCH_RESULT`), read from `p`
+# (catalog_product), `c` (its category) and `i` (its stock).
 _RESULT_COLUMNS = """
     p.id, p.title, p.description, p.price, c.id AS category_id, c.name AS category_name,
     p.merchant_id, p.created_at, COALESCE(i.quantity, 0) AS quantity"""
 
-_RESULT_WIDTH = 9
+# The page's row `r` (`_RESULT_COLUMNS`) as its result's JSON text; braces doubled for
+# the `format()` that builds each statement.
+_RESULT_JSON = PRODUCT_SEARCH_RESULT.json_sql(alias="r").replace("{", "{{").replace("}", "}}")
 
 _RESULT_JOINS = """
     JOIN catalog_productcategory c ON c.id = p.category_id
@@ -418,7 +420,7 @@ ranked AS (
     FROM found
 ),
 {_SUMMARY_SQL.format(counted=_RANKED_COUNTED_SQL, category_id="{category_id}")}
-SELECT s.found, s.estimate, r.*
+SELECT s.found, s.estimate, r.id, {_RESULT_JSON}
 FROM summary s
 LEFT JOIN LATERAL (
     SELECT {_RESULT_COLUMNS}, ranked.ord
@@ -437,7 +439,7 @@ _SORTED_COUNTED_SQL = """
 # count of the first `bound` + 1, in one statement.
 _SEARCH_SORTED_SQL = f"""
 WITH {_SUMMARY_SQL.format(counted=_SORTED_COUNTED_SQL, category_id="{category_id}")}
-SELECT s.found, s.estimate, r.*
+SELECT s.found, s.estimate, r.id, {_RESULT_JSON}
 FROM summary s
 LEFT JOIN LATERAL (
     SELECT {_RESULT_COLUMNS}
@@ -568,10 +570,11 @@ def products_search_statement(
 
 
 def search_counted_page(rows: Sequence[tuple]) -> CountedPage:
-    """The page and count that `products_search_statement`'s rows hold."""
+    """The page and count that `products_search_statement`'s rows hold: the page's rows
+    are its results' JSON texts."""
     found, estimate = rows[0][0], rows[0][1]
     return CountedPage(
-        rows=[row[2 : 2 + _RESULT_WIDTH] for row in rows if row[2] is not None],
+        rows=[row[3] for row in rows if row[2] is not None],
         count=found if estimate is None else estimate,
         count_is_estimate=estimate is not None,
     )

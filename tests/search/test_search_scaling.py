@@ -3,6 +3,7 @@ pages that stay consistent with the count given, one statement per page, rows re
 as the schema's serializer renders them, and the rank-ordered term index kept equal to
 the products by its triggers."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -12,8 +13,9 @@ from django.db.models.functions import Coalesce
 
 from catalog import selectors
 from catalog.models import Product
-from catalog.serializers import ProductSearchResultSerializer, product_search_result
+from catalog.serializers import ProductSearchResultSerializer
 from catalog.services import category_update, product_delete, product_update
+from geomarket.api.responses import json_bytes
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -113,22 +115,29 @@ def test_the_last_page_is_found_through_the_count(api_client, teas):
 
 
 def test_a_row_renders_as_the_serializer_renders_it(teas):
+    """PostgreSQL renders each result as the text `json_bytes` writes of the serializer's
+    data: escapes, raw U+2028 and accents, money's two places, microseconds, no stock."""
     item = teas[0]
     Product.objects.filter(pk=item.pk).update(
-        price=Decimal("2.5"), created_at="2026-01-02T03:04:05.000007Z"
+        price=Decimal("2.5"),
+        created_at="2026-01-02T03:04:05.000007Z",
+        title='Tea "green" \\ caf\u00e9 \u2028 \u2029 \U0001f375',
+        description="Line\none\ttab\x01\x1f\x7f </script>",
     )
+    category_update(category=item.category, data={"name": 'Drinks \u2028 & "more"'})
     factories.stock(product=teas[1], quantity=0)
     factories.stock(product=teas[2], quantity=12)
-    page = selectors.products_search_page(q="tea", sort="price", offset=0, limit=10)
-    annotated = (
-        Product.objects.select_related("category")
-        .annotate(stock=Coalesce(F("inventory__quantity"), 0))
-        .in_bulk([row[0] for row in page.rows])
-    )
-    for row in page.rows:
-        assert product_search_result(row) == dict(
-            ProductSearchResultSerializer(annotated[row[0]]).data
+    for sort in ("price", "relevance"):
+        page = selectors.products_search_page(q="tea", sort=sort, offset=0, limit=10)
+        annotated = (
+            Product.objects.select_related("category")
+            .annotate(stock=Coalesce(F("inventory__quantity"), 0))
+            .in_bulk()
         )
+        assert len(page.rows) == len(teas)
+        for row in page.rows:
+            data = ProductSearchResultSerializer(annotated[json.loads(row)["id"]]).data
+            assert row.encode() == json_bytes(dict(data))
 
 
 def test_the_schema_declares_the_estimate_flag(client):
