@@ -5,8 +5,8 @@ Django around it (a thread hop, the middleware chain, DRF's dispatch, the answer
 round trips), and search is the busiest read customer apps make that the front cache
 cannot answer: every new word or price limit is a new request. This route runs the
 view's own statement (`products_search_statement`) through the lane's pool and builds the
-view's own page (`page_body`, `json_bytes`) around the results' JSON texts the statement
-renders (`search_answer`), so its bytes are the view's.
+view's own page (`page_body`, `product_search_results`, `json_bytes`), so its bytes are
+the view's.
 
 As the nearby route (catalog/nearby_route.py, geomarket/lane/anonymous_routes.py), it
 answers only anonymous `GET`s whose parameters `parse_query` accepts (derived from
@@ -20,7 +20,7 @@ from catalog.selectors import products_search_statement, search_counted_page
 from catalog.serializers import (
     SEARCH_PARAM_NAMES,
     ProductSearchParamsSerializer,
-    search_answer,
+    product_search_results,
 )
 from geomarket.api.pagination import (
     page_body,
@@ -29,6 +29,7 @@ from geomarket.api.pagination import (
     total_pages,
     with_estimate_flag,
 )
+from geomarket.api.responses import json_bytes
 from geomarket.lane import async_db, front_cache
 from geomarket.lane.anonymous_routes import anonymous_route
 from geomarket.lane.learned_headers import Learned
@@ -71,9 +72,9 @@ async def _answer(query: dict, headers: Learned) -> bytes | None:
         number=number,
         page_size=size,
         link_base=page_link_base(headers.base_url, query["given"], SEARCH_PARAM_NAMES),
-        results=[],
+        results=product_search_results(page.rows),
     )
-    return search_answer(with_estimate_flag(body, page.count_is_estimate), page.rows)
+    return json_bytes(with_estimate_flag(body, page.count_is_estimate))
 
 
 FAST_ROUTES = (

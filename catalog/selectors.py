@@ -13,7 +13,6 @@ from catalog.shapes import (
     PRODUCT,
     PRODUCT_JSON_COLUMN,
     PRODUCT_NEARBY,
-    PRODUCT_SEARCH_RESULT,
 )
 from geomarket.accounts.roles import merchant_scope
 from geomarket.api.pagination import CountedPage
@@ -351,19 +350,20 @@ SEARCH_COUNT_BOUND = 1000
 
 _QUERY = "websearch_to_tsquery('english', %(q)s)"
 
-# The columns of a search result (`PRODUCT_SEARCH_RESULT`), read from `p`
-# (catalog_product), `c` (its category) and `i` (its stock).
-_RESULT_COLUMNS = """
-    p.id, p.title, p.description, p.price, c.id AS category_id, c.name AS category_name,
-    p.merchant_id, p.created_at, COALESCE(i.quantity, 0) AS quantity"""
-
-# The page's row `r` (`_RESULT_COLUMNS`) as its result's JSON text; braces doubled for
-# the `format()` that builds each statement.
-_RESULT_JSON = PRODUCT_SEARCH_RESULT.json_sql(alias="r").replace("{", "{{").replace("}", "}}")
-
-_RESULT_JOINS = """
-    JOIN catalog_productcategory c ON c.id = p.category_id
-    LEFT JOIN inventory_inventory i ON i.product_id = p.id"""
+# The columns of a search result's row `r`, read from `p` (catalog_product), and those
+# of them its answer is rendered from (`catalog.serializers.product_search_result`): the
+# product's stored JSON, its category's name and its stock. Rendering the product from
+# its stored JSON spares reading and formatting its time and price in Python. The name
+# and the stock are subqueries, not joins: a product has one of each (a foreign key, a
+# unique key), and PostgreSQL plans two small subqueries faster than a join of four
+# tables, which it plans afresh for every search (0.5 to 0.9 ms less of 2.3 to 2.6 ms of
+# planning on the demo city).
+_RESULT_COLUMNS = f"""
+    p.id, p.price, p.created_at, p.{PRODUCT_JSON_COLUMN} AS product,
+    (SELECT c.name FROM catalog_productcategory c WHERE c.id = p.category_id) AS category_name,
+    COALESCE((SELECT i.quantity FROM inventory_inventory i WHERE i.product_id = p.id), 0)
+        AS quantity"""  # noqa: S608 - only a column name is interpolated
+_RESULT_READ = "r.id, r.product, r.category_name, r.quantity"
 
 # The count: exact up to the bound, else the planner's estimate of the rows matching the
 # query and the filters it can estimate (`catalog_product_search_estimate`, migration
@@ -420,12 +420,12 @@ ranked AS (
     FROM found
 ),
 {_SUMMARY_SQL.format(counted=_RANKED_COUNTED_SQL, category_id="{category_id}")}
-SELECT s.found, s.estimate, r.id, {_RESULT_JSON}
+SELECT s.found, s.estimate, {_RESULT_READ}
 FROM summary s
 LEFT JOIN LATERAL (
     SELECT {_RESULT_COLUMNS}, ranked.ord
     FROM ranked
-    JOIN catalog_product p ON p.id = ranked.id {_RESULT_JOINS}
+    JOIN catalog_product p ON p.id = ranked.id
     WHERE ranked.ord > %(offset)s AND ranked.ord <= %(offset)s + %(limit)s
 ) r ON true
 ORDER BY r.ord
@@ -439,11 +439,11 @@ _SORTED_COUNTED_SQL = """
 # count of the first `bound` + 1, in one statement.
 _SEARCH_SORTED_SQL = f"""
 WITH {_SUMMARY_SQL.format(counted=_SORTED_COUNTED_SQL, category_id="{category_id}")}
-SELECT s.found, s.estimate, r.id, {_RESULT_JSON}
+SELECT s.found, s.estimate, {_RESULT_READ}
 FROM summary s
 LEFT JOIN LATERAL (
     SELECT {_RESULT_COLUMNS}
-    FROM catalog_product p {_RESULT_JOINS}
+    FROM catalog_product p
     WHERE p.is_published {{match}} {{product_filters}}
     ORDER BY {{order}}
     OFFSET %(offset)s LIMIT %(limit)s
@@ -570,11 +570,10 @@ def products_search_statement(
 
 
 def search_counted_page(rows: Sequence[tuple]) -> CountedPage:
-    """The page and count that `products_search_statement`'s rows hold: the page's rows
-    are its results' JSON texts."""
+    """The page and count that `products_search_statement`'s rows hold."""
     found, estimate = rows[0][0], rows[0][1]
     return CountedPage(
-        rows=[row[3] for row in rows if row[2] is not None],
+        rows=[row[3:] for row in rows if row[2] is not None],
         count=found if estimate is None else estimate,
         count_is_estimate=estimate is not None,
     )

@@ -5,8 +5,6 @@ from these (`geomarket.shapes`); the README's "Adding a field to the nearby answ
 through a change.
 """
 
-from dataclasses import replace
-
 from geomarket.shapes import BOOLEAN, DATETIME, INTEGER, METRES, MONEY, POINT, TEXT, Field, Shape
 
 # A category as the API answers it. The schema's serializer is `CategorySerializer`, which
@@ -59,38 +57,6 @@ PRODUCT_NEARBY = Shape(
         Field("product", shape=PRODUCT, source=PRODUCT_JSON_COLUMN, stored=True),
         Field("merchant", shape=NEARBY_MERCHANT),
         Field("distance_m", METRES),
-        Field("quantity", INTEGER),
-    ),
-)
-
-# Text as `geomarket.api.responses.json_bytes` writes it: Python's encoder leaves U+2028
-# and U+2029 raw, where DRF's renderer (and `TEXT`) escapes them.
-ENCODED_TEXT = replace(TEXT, sql="COALESCE(to_json({value})::text, 'null')")
-
-# One result of search/products, rendered by PostgreSQL (`catalog.selectors`) and spliced
-# into the page `json_bytes` writes (`catalog.serializers.search_answer`): reading twenty
-# rows' values into Python and rendering them there took about 0.6 ms of the server's
-# 2.4 ms of CPU per uncached search of the demo city. `ProductSearchResultSerializer`
-# remains the schema; a test holds the two renderings equal byte for byte.
-PRODUCT_SEARCH_RESULT = Shape(
-    "ProductSearchResult",
-    (
-        Field("id", INTEGER),
-        Field("title", ENCODED_TEXT),
-        Field("description", ENCODED_TEXT),
-        Field("price", MONEY),
-        Field(
-            "category",
-            shape=Shape(
-                "CategoryRef",
-                (
-                    Field("id", INTEGER, source="category_id"),
-                    Field("name", ENCODED_TEXT, source="category_name"),
-                ),
-            ),
-        ),
-        Field("merchant_id", INTEGER),
-        Field("created_at", DATETIME),
         Field("quantity", INTEGER),
     ),
 )
