@@ -45,8 +45,12 @@ def fetch_dicts(sql: str, params: dict) -> list[dict]:
     """Rows of `sql` as dicts keyed by column name."""
     with _read_cursor() as cursor:
         _execute(cursor, sql, params)
-        columns = [column.name for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return _dict_rows(cursor)
+
+
+def _dict_rows(cursor) -> list[dict]:
+    columns = [column.name for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def fetch_all(sql: str, params: dict | list) -> list[tuple]:
@@ -231,10 +235,16 @@ class PreparedStatement:
     def __init__(self, sql: str):
         self.sql = sql
 
-    def fetch_all(self, params: Sequence) -> list[tuple]:
+    def fetch_all(self, params: Sequence | dict) -> list[tuple]:
         with connections[read_alias()].prepared_cursor() as cursor:
             cursor.execute(self.sql, params)
             return cursor.fetchall()
+
+    def fetch_dicts(self, params: Sequence | dict) -> list[dict]:
+        """Rows as dicts keyed by column name, as `fetch_dicts` reads them."""
+        with connections[read_alias()].prepared_cursor() as cursor:
+            cursor.execute(self.sql, params)
+            return _dict_rows(cursor)
 
 
 class Lateral:

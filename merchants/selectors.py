@@ -16,7 +16,14 @@ from geomarket.api.permissions import can_manage_merchant
 from geomarket.db.replicas import replica_reads
 from geomarket.errors import Forbidden
 from geomarket.shapes import DATETIME, INTEGER, Field, Shape, json_array_sql
-from geomarket.sql import CompiledQuery, fetch_all, fetch_dicts, fetch_value, point_ewkt
+from geomarket.sql import (
+    CompiledQuery,
+    PreparedStatement,
+    fetch_all,
+    fetch_dicts,
+    fetch_value,
+    point_ewkt,
+)
 from merchants.models import Merchant
 from merchants.shapes import DELIVERING_EXTRA
 
@@ -314,16 +321,20 @@ JOIN merchants_address a ON a.id = m.address_id
 CROSS JOIN LATERAL ({_OPEN_BOUNDS_SQL.format(m="m", now="%(now)s::timestamptz")}) kept
 """
 
-_MERCHANT_SHOWN_SQL = f"""
+# Prepared: PostgreSQL took longer to plan it (0.9 ms) than to run it (0.3 ms) on the
+# bench city.
+_MERCHANT_SHOWN = PreparedStatement(
+    f"""
 SELECT {_MERCHANT_SHOWN_COLUMNS} FROM merchants_merchant m {_MERCHANT_JOINS}
 WHERE m.id = %(merchant_id)s
 """  # noqa: S608 - fixed fragments only
+)
 
 
 def merchant_shown(*, user, merchant_id: int) -> dict | None:
     """The merchant as its answer shows it (`_MERCHANT_SHOWN_COLUMNS`), if `user` may see
     it (`merchant_visible`)."""
-    found = fetch_dicts(_MERCHANT_SHOWN_SQL, {"merchant_id": merchant_id, "now": timezone.now()})
+    found = _MERCHANT_SHOWN.fetch_dicts({"merchant_id": merchant_id, "now": timezone.now()})
     if not found or not _seen_by(user, merchant_id=merchant_id, active=found[0]["is_active"]):
         return None
     return found[0]

@@ -5,6 +5,7 @@ must answer what `MerchantOutputSerializer` renders of the same merchant."""
 import json
 
 import pytest
+from django.db import connection
 
 from merchants import serializers
 from merchants.selectors import merchant_visible
@@ -70,3 +71,18 @@ def test_the_compiled_list_takes_each_calls_filters():
     assert names(q="a_b") == ["a_b"]
     assert names(q="X") == ["axb"]
     assert names(category=bread.pk, q="zzz") == []
+
+
+def test_a_merchants_detail_is_a_prepared_statement_answering_the_same():
+    """Planned once per connection: PostgreSQL planned it in three times its run (bench
+    city). The prepared runs answer what the serializer renders, as the first did."""
+    shops = [factories.merchant(name=name) for name in ("Prepared", "Twice")]
+    factories.hours(shops[1], (2, "09:30", "10:00"), timezone="America/New_York")
+    client = api_client_as(None)
+    for _ in range(3):
+        for shop in shops:
+            same_json(client.get(f"{MERCHANTS}{shop.pk}/").json(), serialized(shop.pk))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [text for (text,) in cursor.fetchall() if "merchants_open_bounds" in text]
+    assert len(prepared) == 1, prepared
