@@ -82,7 +82,32 @@ def test_a_merchants_detail_is_a_prepared_statement_answering_the_same():
     for _ in range(3):
         for shop in shops:
             same_json(client.get(f"{MERCHANTS}{shop.pk}/").json(), serialized(shop.pk))
+    prepared = [text for text in _prepared() if "merchants_open_bounds" in text]
+    assert len(prepared) == 1, prepared
+
+
+def _prepared() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
-        prepared = [text for (text,) in cursor.fetchall() if "merchants_open_bounds" in text]
-    assert len(prepared) == 1, prepared
+        return [text for (text,) in cursor.fetchall()]
+
+
+def test_the_list_a_merchants_zones_and_its_days_slots_are_prepared_statements():
+    """Each planned once per connection: a page of a few rows took PostgreSQL longer to
+    plan than to run. The prepared runs answer as the first did."""
+    shop = factories.merchant(name="Zoned")
+    factories.zone(merchant=shop)
+    client = api_client_as(None)
+    paths = (
+        MERCHANTS,
+        f"{MERCHANTS}{shop.pk}/delivery-zones/",
+        f"{MERCHANTS}{shop.pk}/slots/?date=2030-01-02",
+    )
+    first = [client.get(path).content for path in paths]
+    for _ in range(2):
+        assert [client.get(path).content for path in paths] == first
+    prepared = _prepared()
+    for part in ("ORDER BY m.name, m.id", "FROM merchants_deliveryzone", "merchants_slots("):
+        assert len([text for text in prepared if part in text]) >= 1, (part, prepared)
+    # The merchant read that the zones and the slots both check the caller against.
+    assert [text for text in prepared if text.startswith("SELECT is_active, timezone")]
