@@ -103,3 +103,19 @@ def test_limiter_fails_open_when_redis_is_down(api_client, settings, caplog):
     for _ in range(25):
         assert api_client.get(SUGGEST, {"q": "tea"}).status_code == 200
     assert "failing open" in caplog.text
+
+
+def test_over_the_limit_the_429_comes_first_and_nothing_is_read(
+    api_client, django_assert_num_queries
+):
+    """The check is sent before the handler runs and read after the cache lookup: a
+    malformed query still gets the 429, not a 400, and a query whose answer is not cached
+    reads nothing from the database."""
+    with override_settings(SUGGEST_RATE_LIMIT_PER_MINUTE=1):
+        assert api_client.get(SUGGEST, {"q": "tea"}).status_code == 200
+        assert api_client.get(SUGGEST, {"q": "ab"}).status_code == 429
+        assert api_client.get(SUGGEST, {"q": "tea"}).status_code == 429
+        with django_assert_num_queries(0):
+            refused = api_client.get(SUGGEST, {"q": "coffee"})
+    assert refused.status_code == 429
+    assert refused["X-RateLimit-Remaining"] == "0"
