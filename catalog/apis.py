@@ -1,6 +1,6 @@
-import json
 from functools import partial
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
@@ -191,7 +191,9 @@ class ProductDetailApi(APIView):
         listing = product_listing(user=request.user, product_id=product_id)
         if listing is None:
             raise Product.DoesNotExist
-        return Response(json.loads(listing))
+        # The stored JSON is the bytes its serializer renders (`catalog.stored_json`), as
+        # the product list writes it.
+        return HttpResponse(listing.encode(), content_type="application/json")
 
     def _update(self, request, product_id: int, *, partial: bool):
         product = _managed_product(request, product_id)

@@ -2,6 +2,8 @@
 it, for every caller and filter."""
 
 import pytest
+from django.db import connection
+from rest_framework.renderers import JSONRenderer
 
 from catalog.models import Product
 from catalog.serializers import ProductOutputSerializer
@@ -76,3 +78,21 @@ def test_each_owner_sees_own_unpublished_products_and_no_one_elses():
         assert client.get(f"/api/v1/products/{own.pk}/").status_code == 200
         assert client.get(f"/api/v1/products/{other.pk}/").status_code == 404
     assert api_client_as(None).get("/api/v1/products/").json()["count"] == 0
+
+
+def test_a_product_is_the_bytes_drf_renders_by_a_prepared_statement():
+    """The detail sends the stored JSON as it is, and reads it by a statement planned once
+    per connection (PostgreSQL took several times its run to plan it)."""
+    product = factories.product(
+        merchant=factories.merchant(), title='Rye \u2028 "dark" \\ <b>', price="2.05"
+    )
+    expected = JSONRenderer().render(ProductOutputSerializer(product).data)
+    client = api_client_as(None)
+    for _ in range(3):
+        answer = client.get(f"/api/v1/products/{product.pk}/")
+        assert answer.content == expected
+        assert answer["Content-Type"] == "application/json"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [text for (text,) in cursor.fetchall() if "catalog_product" in text]
+    assert len(prepared) == 1, prepared
