@@ -1,9 +1,11 @@
 """Versioned caching of whole API answers in Redis.
 
-Every cached answer is filed under the current version of each namespace it depends on.
-A write bumps the versions of the namespaces it changes once its transaction commits,
-so from then on every reader builds keys that no stale answer is filed under. Old
-entries are never deleted; they expire with their TTL.
+Every cached answer records the version of each namespace it depends on, read before it
+was computed, and is served only while those are still the current versions. A write
+bumps the versions of the namespaces it changes once its transaction commits, so from
+then on no stale answer is served. An entry is kept under its request alone, so a lookup
+reads the versions and the entry in one round trip; a newer answer replaces it, and
+entries expire with their TTL.
 
 Redis is an accelerator, never a dependency: when it fails, answers come from the
 database, the fault is logged, and a short circuit breaker stops each request from
@@ -249,10 +251,15 @@ def version_value(raw) -> str:
     return str(int(raw or 0))
 
 
-def _answer_key(name: str, versions: Iterable[str], params: dict) -> str:
+def _answer_key(name: str, params: dict) -> str:
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-    return f"{answer_prefix()}:{name}:{'.'.join(versions)}:{digest}"
+    return f"{answer_prefix()}:{name}:{digest}"
+
+
+def _versions_line(versions: Iterable[str]) -> bytes:
+    """What an entry starts with: the versions its answer was computed under."""
+    return ".".join(versions).encode() + b"\n"
 
 
 class Answer(NamedTuple):
@@ -305,23 +312,24 @@ def cached_answer(
         with_lsns = replicas.configured()
         if with_lsns:
             keys += [lsn_key(namespace) for namespace in namespaces]
-        raw_versions = client.mget(keys)
-        versions = {
-            str(namespace): version_value(raw)
-            for namespace, raw in zip(namespaces, raw_versions, strict=False)
-        }
-        needed = replayed_needed(raw_versions[len(namespaces) :]) if with_lsns else None
-        key = _answer_key(name, versions.values(), params)
+        key = _answer_key(name, params)
         pipe = client.pipeline(transaction=False)
-        pipe.get(key)
+        pipe.mget([*keys, key])
         pipe.pttl(key)
-        cached, left_ms = pipe.execute()
+        (*raw_versions, entry), left_ms = pipe.execute()
     except RedisError as exc:
         _breaker.trip(exc, "cache read")
         return Answer(_computed(compute).body, False, None)
-    if cached is not None:
+    versions = {
+        str(namespace): version_value(raw)
+        for namespace, raw in zip(namespaces, raw_versions, strict=False)
+    }
+    needed = replayed_needed(raw_versions[len(namespaces) :]) if with_lsns else None
+    line = _versions_line(versions.values())
+    if entry is not None and entry.startswith(line):
         # A copy elsewhere lives no longer than this entry, which the answer's expiry bounds.
-        return Answer(cached, True, versions, time.time() + max(left_ms, 0) / 1000)
+        body = entry[len(line) :]
+        return Answer(body, True, versions, time.time() + max(left_ms, 0) / 1000)
     with replicas.reads_at_least(needed):
         body, expires_at = _computed(compute)
     keep_ms = (timeout or settings.CACHE_TIMEOUT_SECONDS) * 1000
@@ -329,7 +337,7 @@ def cached_answer(
         keep_ms = min(keep_ms, int((expires_at - time.time()) * 1000))
     if keep_ms > 0:
         try:
-            client.set(key, body, px=keep_ms)
+            client.set(key, line + body, px=keep_ms)
         except RedisError as exc:
             _breaker.trip(exc, "cache write")
     return Answer(body, False, versions if keep_ms > 0 else None, expires_at)
