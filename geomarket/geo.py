@@ -11,6 +11,7 @@ of longitude is 68 km in Berlin, 111 km at the equator.
 """
 
 import math
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,6 +123,60 @@ def geometry_to_geojson(geometry: GEOSGeometry | None) -> dict | None:
 
 def _lists(coords: Sequence) -> list:
     return [_lists(item) if isinstance(item, (list, tuple)) else item for item in coords]
+
+
+# EWKB type flags: a Z or M coordinate, an SRID after the type.
+_WKB_Z, _WKB_M, _WKB_SRID = 0x80000000, 0x40000000, 0x20000000
+_WKB_POLYGON, _WKB_MULTIPOLYGON = 3, 6
+
+
+def area_ewkb_to_geojson(hex_ewkb: str) -> dict:
+    """`geometry_to_geojson` of a 2D polygon or multipolygon read as hex EWKB (as
+    PostgreSQL sends a geometry), the same coordinates read straight from its bytes: GEOS
+    hands out a zone's few hundred coordinates one C call each, about 0.1 ms a zone."""
+    data = bytes.fromhex(hex_ewkb)
+    kind, order, offset = _wkb_header(data, 0)
+    if kind == _WKB_POLYGON:
+        return {"type": "Polygon", "coordinates": _wkb_rings(data, order, offset)[0]}
+    if kind != _WKB_MULTIPOLYGON:
+        return geometry_to_geojson(GEOSGeometry(hex_ewkb))
+    (count,) = struct.unpack_from(order + "I", data, offset)
+    offset += 4
+    polygons = []
+    for _ in range(count):
+        kind, order, offset = _wkb_header(data, offset)
+        if kind != _WKB_POLYGON:
+            return geometry_to_geojson(GEOSGeometry(hex_ewkb))
+        rings, offset = _wkb_rings(data, order, offset)
+        polygons.append(rings)
+    return {"type": "MultiPolygon", "coordinates": polygons}
+
+
+def _wkb_header(data: bytes, offset: int) -> tuple[int | None, str, int]:
+    """The type of the geometry at `offset` (None for one with Z or M), its byte order
+    for `struct`, and where its body starts."""
+    order = "<" if data[offset] == 1 else ">"
+    (kind,) = struct.unpack_from(order + "I", data, offset + 1)
+    offset += 5
+    if kind & _WKB_SRID:
+        offset += 4
+    if kind & (_WKB_Z | _WKB_M):
+        return None, order, offset
+    return kind & 0x0FFFFFFF, order, offset
+
+
+def _wkb_rings(data: bytes, order: str, offset: int) -> tuple[list, int]:
+    """A polygon's rings as lists of `[x, y]`, from its body at `offset`, and where it ends."""
+    (ring_count,) = struct.unpack_from(order + "I", data, offset)
+    offset += 4
+    rings = []
+    for _ in range(ring_count):
+        (points,) = struct.unpack_from(order + "I", data, offset)
+        offset += 4
+        values = struct.unpack_from(f"{order}{2 * points}d", data, offset)
+        offset += 16 * points
+        rings.append([[values[i], values[i + 1]] for i in range(0, 2 * points, 2)])
+    return rings, offset
 
 
 # The WGS84 ellipsoid: semi-major axis and flattening.

@@ -1,6 +1,5 @@
 from datetime import datetime
 
-from django.contrib.gis.geos import GEOSGeometry
 from rest_framework import serializers
 
 from geomarket.api.fields import (
@@ -16,7 +15,7 @@ from geomarket.api.fields import (
     format_money,
 )
 from geomarket.api.responses import json_bytes
-from geomarket.geo import geometry_to_geojson
+from geomarket.geo import area_ewkb_to_geojson
 from merchants.models import SLOT_PLAN_BOUNDS, Merchant, validate_timezone
 from merchants.selectors import OpenState, open_state, prep_time_s, row_open_state
 from merchants.services import PREP_TIME_MIN_SAMPLES, PREP_TIME_WINDOW
@@ -131,7 +130,7 @@ def zone_row(row: dict) -> dict:
         "id": row["id"],
         "merchant_id": row["merchant_id"],
         "name": row["name"],
-        "area": geometry_to_geojson(GEOSGeometry(row["area"])),
+        "area": area_ewkb_to_geojson(row["area"]),
         "delivery_fee": format_money(row["delivery_fee"]),
         "min_order_amount": format_money(row["min_order_amount"]),
         "is_active": row["is_active"],
