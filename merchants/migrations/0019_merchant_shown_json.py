@@ -85,7 +85,7 @@ def install_functions(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("merchants", "0018_tiles_step")]
+    dependencies = [("merchants", "0018_merchant_inactive_idx")]
 
     operations = [
         migrations.RunSQL(COLUMN, "ALTER TABLE merchants_merchant DROP COLUMN shown_json;"),
