@@ -293,6 +293,17 @@ pgbouncer_start() {
     tail -n 5 "$PGBOUNCER_HOME/pgbouncer.log" >&2
     exit 1
   fi
+  # With -d the command returns once it has forked, which may be before the daemon
+  # listens: a client right after it was refused.
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PGBOUNCER_PORT") 2>/dev/null && break
+    sleep 0.05
+  done
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$PGBOUNCER_PORT") 2>/dev/null; then
+    say "PgBouncer did not listen on 127.0.0.1:$PGBOUNCER_PORT within 5 s. Log:" >&2
+    tail -n 5 "$PGBOUNCER_HOME/pgbouncer.log" >&2
+    exit 1
+  fi
   say "PgBouncer $version started on 127.0.0.1:$PGBOUNCER_PORT (transaction pooling)"
 }
 
