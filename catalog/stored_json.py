@@ -12,7 +12,7 @@ column and the trigger.
 from django.db import connections
 
 from catalog.shapes import PRODUCT, PRODUCT_JSON_COLUMN
-from geomarket.shapes import stored_json_trigger_sql
+from geomarket.shapes import installed_function_body, stored_json_trigger_sql
 
 TABLE = "catalog_product"
 
@@ -21,12 +21,6 @@ def trigger_function() -> tuple[str, str, str]:
     """The trigger function's name, its body as PRODUCT gives it, and the statement that
     installs it."""
     return stored_json_trigger_sql(PRODUCT, table=TABLE, column=PRODUCT_JSON_COLUMN)
-
-
-def installed_body(cursor, function: str) -> str | None:
-    cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = %s", [function])
-    row = cursor.fetchone()
-    return None if row is None else row[0]
 
 
 def sync(*, using: str = "default") -> bool:
@@ -46,7 +40,7 @@ def sync(*, using: str = "default") -> bool:
         present = {row[0] for row in cursor.fetchall()}
         if not {PRODUCT_JSON_COLUMN, *PRODUCT.columns} <= present:
             return False
-        if installed_body(cursor, function) == body:
+        if installed_function_body(cursor, function) == body:
             return False
         cursor.execute(create)
         # The BEFORE UPDATE trigger renders each row from its own columns.

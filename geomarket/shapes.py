@@ -292,14 +292,30 @@ def json_array_sql(
     )
 
 
-def stored_json_trigger_sql(shape: Shape, *, table: str, column: str) -> tuple[str, str, str]:
+def stored_json_trigger_sql(
+    shape: Shape, *, table: str, column: str, row_sql: str | None = None, unclosed: bool = False
+) -> tuple[str, str, str]:
     """A trigger function keeping `column` of `table` equal to `shape` rendered from the
-    row's own columns: its name, its body (as pg_proc.prosrc holds it) and the
-    `CREATE OR REPLACE` statement installing it."""
+    row: its name, its body (as pg_proc.prosrc holds it) and the `CREATE OR REPLACE`
+    statement installing it. `row_sql` selects the shape's columns for the row `NEW` when
+    they are not all its own (a joined address, say); `unclosed` leaves the object open,
+    for answers that go on with fields of their own."""
     function = f"{table}_{column}_update"
-    rendered = shape.json_sql(alias="NEW", placeholder="%s")
+    rendered = shape.json_sql(alias="NEW" if row_sql is None else "r", placeholder="%s")
+    if unclosed:
+        rendered = f"left({rendered}, -1)"
+    if row_sql is not None:
+        rendered = f"(SELECT {rendered} FROM (\n        {row_sql}) r)"  # noqa: S608
     body = f"\nBEGIN\n    NEW.{column} := {rendered};\n    RETURN NEW;\nEND;\n"
     create = (
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $${body}$$ LANGUAGE plpgsql"
     )
     return function, body, create
+
+
+def installed_function_body(cursor, function: str) -> str | None:
+    """The body of the database's function named `function` (None when it has none), to
+    compare with the one the code gives."""
+    cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = %s", [function])
+    row = cursor.fetchone()
+    return None if row is None else row[0]

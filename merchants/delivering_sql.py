@@ -18,11 +18,11 @@ trigger's was, every merchant is rendered again (as catalog's stored JSON is kep
 
 from django.db import connections
 
+from geomarket.shapes import installed_function_body, stored_json_trigger_sql
 from merchants.selectors import DELIVERING_TO_ANSWER_SQL
 from merchants.shapes import MERCHANT_SHOWN, location_json_sql
 
 SHOWN_COLUMN = "shown_json"
-TRIGGER_FUNCTION = "merchants_merchant_shown_json_update"
 ANSWER_FUNCTION = "merchants_delivering_to"
 
 # The row `MERCHANT_SHOWN` is rendered from, for the merchant `NEW`.
@@ -61,15 +61,15 @@ def answer_statement(names: dict[str, str]) -> str:
     return statement
 
 
-def trigger_function() -> tuple[str, str]:
-    """The trigger function's body (as pg_proc.prosrc holds it) and the statement that
-    installs it."""
-    rendered = MERCHANT_SHOWN.json_sql(alias="r", placeholder="%s")
-    selected = f"SELECT left({rendered}, -1) FROM (\n        {_SHOWN_ROW_SQL}) r"  # noqa: S608
-    body = f"\nBEGIN\n    NEW.{SHOWN_COLUMN} := ({selected});\n    RETURN NEW;\nEND;\n"
-    return body, (
-        f"CREATE OR REPLACE FUNCTION {TRIGGER_FUNCTION}() RETURNS trigger"
-        f" LANGUAGE plpgsql AS $${body}$$"
+def trigger_function() -> tuple[str, str, str]:
+    """The trigger function's name, its body (as pg_proc.prosrc holds it) and the
+    statement that installs it."""
+    return stored_json_trigger_sql(
+        MERCHANT_SHOWN,
+        table="merchants_merchant",
+        column=SHOWN_COLUMN,
+        row_sql=_SHOWN_ROW_SQL,
+        unclosed=True,
     )
 
 
@@ -96,12 +96,6 @@ END;
     )
 
 
-def installed_body(cursor, function: str) -> str | None:
-    cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = %s", [function])
-    row = cursor.fetchone()
-    return None if row is None else row[0]
-
-
 def sync(*, using: str = "default") -> bool:
     """Install the functions the code gives where the database holds others, rendering
     every merchant again when the trigger's changed; True when it did anything. Nothing
@@ -115,16 +109,17 @@ def sync(*, using: str = "default") -> bool:
         if cursor.fetchone() is None:
             return False
         changed = False
+        trigger, *trigger_sql = trigger_function()
         for function, (body, create) in (
-            (TRIGGER_FUNCTION, trigger_function()),
+            (trigger, trigger_sql),
             (ANSWER_FUNCTION, answer_function()),
         ):
-            installed = installed_body(cursor, function)
+            installed = installed_function_body(cursor, function)
             if installed != body:
                 cursor.execute(create)
                 changed = True
                 # A new trigger renders the rows once its migration has made it.
-                if function == TRIGGER_FUNCTION and installed is not None:
+                if function == trigger and installed is not None:
                     cursor.execute(f"UPDATE merchants_merchant SET {SHOWN_COLUMN} = ''")  # noqa: S608
     return changed
 

@@ -96,7 +96,7 @@ def _stored(product_id: int) -> str:
 def test_the_installed_trigger_is_the_one_the_product_shape_gives():
     function, body, _ = stored_json.trigger_function()
     with connection.cursor() as cursor:
-        assert stored_json.installed_body(cursor, function) == body
+        assert shapes.installed_function_body(cursor, function) == body
     assert stored_json.sync() is False
 
 

@@ -10,7 +10,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 
 from geomarket.api.responses import json_bytes
-from geomarket.shapes import Shape
+from geomarket.shapes import Shape, installed_function_body
 from merchants import delivering_sql, shapes
 from merchants.models import Merchant
 from merchants.selectors import (
@@ -134,11 +134,10 @@ def test_a_new_merchant_is_shown_as_merchants_nearby_shows_it(shop):
 
 def test_the_installed_functions_are_the_ones_the_code_gives():
     with connection.cursor() as cursor:
-        for function, (body, _) in (
-            (delivering_sql.TRIGGER_FUNCTION, delivering_sql.trigger_function()),
-            (delivering_sql.ANSWER_FUNCTION, delivering_sql.answer_function()),
-        ):
-            assert delivering_sql.installed_body(cursor, function) == body
+        trigger, trigger_body, _ = delivering_sql.trigger_function()
+        answer_body, _ = delivering_sql.answer_function()
+        assert installed_function_body(cursor, trigger) == trigger_body
+        assert installed_function_body(cursor, delivering_sql.ANSWER_FUNCTION) == answer_body
     assert delivering_sql.sync() is False
 
 
