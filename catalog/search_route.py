@@ -16,7 +16,11 @@ answers only anonymous `GET`s whose parameters `parse_query` accepts (derived fr
 alone words the 404 or 400.
 """
 
-from catalog.selectors import products_search_statement, search_counted_page
+from catalog.selectors import (
+    products_search_statement,
+    search_counted_page,
+    search_plan_kept,
+)
 from catalog.serializers import (
     SEARCH_PARAM_NAMES,
     ProductSearchParamsSerializer,
@@ -60,9 +64,11 @@ def statement(*, filters: dict, number: int, size: int, given: dict) -> tuple[st
 async def _answer(query: dict, headers: Learned) -> bytes | None:
     if headers.base_url is None:
         return None
-    # Planned with each search's own words and limits, as Django's statement is: a
-    # generic plan cannot tell a rare word from a common one.
-    rows = await async_db.fetch_all(*statement(**query), prepare=False)
+    sql, params = statement(**query)
+    # A relevance search calls its kept plan, a call the connection may prepare. A sort
+    # is planned with each search's own words and limits, as Django's statement is: a
+    # generic plan cannot tell a rare word from a common one there.
+    rows = await async_db.fetch_all(sql, params, prepare=None if search_plan_kept(sql) else False)
     page = search_counted_page(rows)
     number, size = query["number"], query["size"]
     if number > total_pages(page.count, size):
