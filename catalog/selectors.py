@@ -2,6 +2,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -505,17 +506,22 @@ def _order(columns: tuple[str, ...], alias: str) -> str:
     )
 
 
-def _search_variant_sql(
-    *,
-    sort: str,
-    has_q: bool,
-    by_category: str | None,
-    min_price: bool,
-    max_price: bool,
-    merchant_id: bool,
-    in_stock: bool,
-) -> str:
+class SearchVariant(NamedTuple):
+    """What a search's statement is built for: its sort, how its category is named
+    (None, "id" or "slug"), which filters it has, and whether it has a query."""
+
+    sort: str
+    by_category: str | None
+    min_price: bool
+    max_price: bool
+    merchant_id: bool
+    in_stock: bool
+    has_q: bool = True
+
+
+def _search_variant_sql(variant: SearchVariant) -> str:
     """The statement for one combination of search parameters."""
+    sort, by_category, min_price, max_price, merchant_id, in_stock, has_q = variant
     given = {
         "min_price": min_price,
         "max_price": max_price,
@@ -575,20 +581,18 @@ _FILTER_LETTERS = {"min_price": "l", "max_price": "h", "merchant_id": "m", "in_s
 _CATEGORY_LETTERS = {None: "", "id": "c", "slug": "s"}
 
 
-def _ranked_search_plan(*, by_category: str | None, **given: bool) -> KeptPlan:
+def _ranked_search_plan(variant: SearchVariant) -> KeptPlan:
     """The relevance statement for one combination of filters as a function whose plan
     each session keeps (`geomarket.kept_plans`): it took longer to plan than to run (0.9
     of 1.9 ms on the demo city). Its generic plan is the one a search's own values would
     get: it walks a word's products from catalog_productterm's key and the matches of the
     GIN index, each walk stopping at its limit, whatever the word."""
-    letters = _CATEGORY_LETTERS[by_category] + "".join(
-        letter for name, letter in _FILTER_LETTERS.items() if given[name]
+    letters = _CATEGORY_LETTERS[variant.by_category] + "".join(
+        letter for name, letter in _FILTER_LETTERS.items() if getattr(variant, name)
     )
     return KeptPlan(
         name=f"catalog_search_ranked_{letters}".rstrip("_"),
-        statement=_search_variant_sql(
-            sort="relevance", has_q=True, by_category=by_category, **given
-        ),
+        statement=_search_variant_sql(variant),
         types=_SEARCH_TYPES,
         returns=_SEARCH_ROW,
         computed=_SEARCH_COMPUTED,
@@ -599,41 +603,24 @@ def _ranked_search_plan(*, by_category: str | None, **given: bool) -> KeptPlan:
 
 # Every relevance search's function, by its combination of filters.
 SEARCH_PLANS = {
-    (by_category, *flags): _ranked_search_plan(
-        by_category=by_category, **dict(zip(_FILTER_LETTERS, flags, strict=True))
+    variant: _ranked_search_plan(variant)
+    for variant in (
+        SearchVariant("relevance", by_category, *flags)
+        for by_category in _CATEGORY_LETTERS
+        for flags in itertools.product((False, True), repeat=len(_FILTER_LETTERS))
     )
-    for by_category in _CATEGORY_LETTERS
-    for flags in itertools.product((False, True), repeat=len(_FILTER_LETTERS))
 }
 
 
 @functools.cache
-def _search_sql(
-    *,
-    sort: str,
-    has_q: bool,
-    by_category: str | None,
-    min_price: bool,
-    max_price: bool,
-    merchant_id: bool,
-    in_stock: bool,
-) -> str:
+def _search_sql(variant: SearchVariant) -> str:
     """The statement for one combination of search parameters, built once: a call of its
     kept plan for relevance; an explicit sort is planned with each search's values, as
     its best plan depends on them (a rare word's few matches sorted, or a walk of the
     sort's index for a common one)."""
-    if sort == "relevance":
-        flags = (min_price, max_price, merchant_id, in_stock)
-        return SEARCH_PLANS[(by_category, *flags)].call()
-    return _search_variant_sql(
-        sort=sort,
-        has_q=has_q,
-        by_category=by_category,
-        min_price=min_price,
-        max_price=max_price,
-        merchant_id=merchant_id,
-        in_stock=in_stock,
-    )
+    if variant.sort == "relevance":
+        return SEARCH_PLANS[variant].call()
+    return _search_variant_sql(variant)
 
 
 def search_plan_kept(sql: str) -> bool:
@@ -665,15 +652,16 @@ def products_search_statement(
     if sort == "relevance" and not q:
         sort = "newest"
     by_category = None if category is None else ("id" if isinstance(category, int) else "slug")
-    sql = _search_sql(
+    variant = SearchVariant(
         sort=sort,
-        has_q=bool(q),
         by_category=by_category,
         min_price=min_price is not None,
         max_price=max_price is not None,
         merchant_id=merchant_id is not None,
         in_stock=bool(in_stock),
+        has_q=bool(q),
     )
+    sql = _search_sql(variant)
     params = {
         "q": q or None,
         "min_price": min_price,

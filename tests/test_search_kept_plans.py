@@ -15,6 +15,7 @@ from catalog.selectors import (
     SEARCH_SORTS,
     SUGGEST_LIMIT,
     SUGGEST_PLAN,
+    SearchVariant,
     products_search_statement,
     search_plan_kept,
 )
@@ -216,13 +217,14 @@ def test_a_kept_search_answers_the_rows_of_its_statement(shelves, search, offset
     if "category" in filters:
         by_category = "id" if isinstance(filters["category"], int) else "slug"
     statement = selectors._search_variant_sql(
-        sort="relevance",
-        has_q=True,
-        by_category=by_category,
-        min_price="min_price" in filters,
-        max_price="max_price" in filters,
-        merchant_id="merchant_id" in filters,
-        in_stock=bool(filters.get("in_stock")),
+        SearchVariant(
+            sort="relevance",
+            by_category=by_category,
+            min_price="min_price" in filters,
+            max_price="max_price" in filters,
+            merchant_id="merchant_id" in filters,
+            in_stock=bool(filters.get("in_stock")),
+        )
     )
     kept = _rows(sql, params)
     assert kept == _rows(statement, params)
@@ -232,7 +234,7 @@ def test_a_kept_search_answers_the_rows_of_its_statement(shelves, search, offset
 def _term_walk_plan(cursor) -> str:
     """The plan a session keeps for the one-filter search's function, as EXPLAIN shows
     its statement prepared generically with the function's computed values."""
-    plan = SEARCH_PLANS[(None, False, True, False, False)]
+    plan = SEARCH_PLANS[SearchVariant("relevance", None, False, True, False, False)]
     body = plan.body.split("RETURN QUERY", 1)[1].rsplit(";", 2)[0]
     names = [*(f"arg_{name}" for name in plan.arguments), "q_query", "q_one_word", "q_word"]
     types = [*(plan.types[name] for name in plan.arguments), "tsquery", "boolean", "text"]
