@@ -3,12 +3,14 @@ from functools import partial
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.api.authentication import read_with_token, token_key
 from geomarket.api.json_pages import counted_json_page
 from geomarket.api.pagination import page_of
 from geomarket.api.validation import prebuilt
@@ -26,7 +28,14 @@ from orders.selectors import (
     order_stats,
     orders_visible_to,
 )
-from orders.services import OrderLine, order_incident_add, order_place, order_transition
+from orders.services import (
+    OrderLine,
+    ReadContext,
+    order_context_statement,
+    order_incident_add,
+    order_place,
+    order_transition,
+)
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
@@ -40,6 +49,49 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _order_create_validated = prebuilt(serializers.OrderCreateSerializer)
 _order_filters = prebuilt(serializers.OrderFilterSerializer)
 _stats_params = prebuilt(serializers.OrderStatsParamsSerializer)
+
+
+class _OrderBody:
+    """An order's body, checked, and the statement that reads the order's context.
+
+    For a request DRF authenticates by its token, the body is checked before DRF
+    authenticates it (`early`), so that the context is read by the token's own statement
+    (`read_with_token`): an order refused in validation then costs one round trip, not
+    two. Whatever the check raises is raised where the handler asks for the body
+    (`validated`), so a 401, a 429 and the Idempotency-Key's 400 still come first."""
+
+    def __init__(self, request, *, early: bool):
+        self._error: Exception | None = None
+        self._context = None
+        try:
+            self.data = _order_create_validated(request.data)
+        except Exception as exc:  # raised in its turn, by `validated`
+            self._error = exc
+            return
+        self.lines = [
+            OrderLine(item["product_id"], item["quantity"]) for item in self.data["items"]
+        ]
+        if early:
+            self._statement = order_context_statement(
+                merchant_id=self.data["merchant_id"],
+                lines=self.lines,
+                delivery_address=self.data["delivery_address"],
+                slot_starts_at=self.data["slot_starts_at"],
+            )
+            self._context = read_with_token(
+                request, sql=self._statement.sql, params=self._statement.params
+            )
+
+    def validated(self) -> dict:
+        if self._error is not None:
+            raise self._error
+        return self.data
+
+    def read_context(self) -> ReadContext | None:
+        """The context's row, when the token's statement read it."""
+        if self._context is None or not self._context.read:
+            return None
+        return ReadContext(self._statement, self._context.row)
 
 
 def _detail(request, order_id: int) -> Order:
@@ -57,6 +109,12 @@ class OrderListApi(RateLimitedMixin, APIView):
         ("orders", "ORDER_IP_RATE_LIMIT_PER_MINUTE", "ip"),
     )
     rate_limit_deferred = True
+
+    def initial(self, request, *args, **kwargs):
+        self._order_body = None
+        if request.method == "POST" and token_key(get_authorization_header(request)):
+            self._order_body = _OrderBody(request, early=True)
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         parameters=[serializers.OrderFilterSerializer],
@@ -91,16 +149,18 @@ class OrderListApi(RateLimitedMixin, APIView):
                     f"Idempotency-Key may be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
                     field="Idempotency-Key",
                 )
-            data = _order_create_validated(request.data)
+            body = self._order_body or _OrderBody(request, early=False)
+            data = body.validated()
         finally:
             self.rate_limit_admit()
         order = order_place(
             buyer=request.user,
             merchant_id=data["merchant_id"],
-            lines=[OrderLine(item["product_id"], item["quantity"]) for item in data["items"]],
+            lines=body.lines,
             delivery_address=data["delivery_address"],
             idempotency_key=key,
             slot_starts_at=data["slot_starts_at"],
+            read_context=body.read_context(),
         )
         if not hasattr(order, "_prefetched_objects_cache"):  # an idempotent replay
             order = _detail(request, order.pk)

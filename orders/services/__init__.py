@@ -17,7 +17,9 @@ from orders.services.outbox import outbox_publish
 from orders.services.placement import (
     IdempotencyKeyReused,
     OrderLine,
+    ReadContext,
     idempotency_keys_prune,
+    order_context_statement,
     order_place,
 )
 from orders.services.transitions import (
@@ -39,10 +41,12 @@ __all__ = [
     "HandoverLocked",
     "IdempotencyKeyReused",
     "OrderLine",
+    "ReadContext",
     "TransitionNotAllowed",
     "idempotency_keys_prune",
     "incident_author_role",
     "order_confirmation_send",
+    "order_context_statement",
     "order_courier_user_id",
     "order_incident_add",
     "order_place",

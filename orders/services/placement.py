@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -166,24 +166,55 @@ def _refuse_untimely(
         raise DomainError(f"closed: the merchant is closed now; {opening}.", field="merchant_id")
 
 
-def _order_context(
-    *, merchant_id: int, lines: list[OrderLine], point: str, slot_starts_at: datetime | None
-) -> _OrderContext:
-    """The merchant, zone and products of an order, or the 400 that says which is wrong.
+class OrderContextStatement(NamedTuple):
+    """The read of an order's context (`ORDER_CONTEXT_SQL`) with its parameters."""
 
-    `point` is the delivery point as EWKT."""
+    sql: str
+    params: dict[str, Any]
+
+
+def order_context_statement(
+    *,
+    merchant_id: int,
+    lines: list[OrderLine],
+    delivery_address: dict[str, Any],
+    slot_starts_at: datetime | None,
+) -> OrderContextStatement:
+    """The statement `order_place` reads the order's context with, for the same
+    arguments: for a caller that has it read by a round trip it makes anyway and hands
+    `order_place` the row (`ReadContext`)."""
+    location = delivery_address["location"]
+    return OrderContextStatement(
+        ORDER_CONTEXT_SQL[slot_starts_at is not None],
+        {
+            "merchant_id": merchant_id,
+            "product_ids": [line.product_id for line in lines],
+            "point": point_ewkt(lat=location.y, lng=location.x),
+            "slot_starts_at": slot_starts_at,
+        },
+    )
+
+
+class ReadContext(NamedTuple):
+    """The row (None: none) its caller read of `statement`, an `order_context_statement`:
+    `order_place` takes it for the row of its own read when the statement is its own."""
+
+    statement: OrderContextStatement
+    row: tuple | None
+
+
+def _order_context(
+    *, lines: list[OrderLine], statement: OrderContextStatement, read: ReadContext | None
+) -> _OrderContext:
+    """The merchant, zone and products of an order, or the 400 that says which is wrong;
+    from the row already `read` when it was read by this `statement`."""
     _validated_lines(lines)
-    with connection.prepared_cursor() as cursor:
-        cursor.execute(
-            ORDER_CONTEXT_SQL[slot_starts_at is not None],
-            {
-                "merchant_id": merchant_id,
-                "product_ids": [line.product_id for line in lines],
-                "point": point,
-                "slot_starts_at": slot_starts_at,
-            },
-        )
-        row = cursor.fetchone()
+    if read is not None and read.statement == statement:
+        row = read.row
+    else:
+        with connection.prepared_cursor() as cursor:
+            cursor.execute(*statement)
+            row = cursor.fetchone()
     if row is None:
         raise DomainError("Unknown or inactive merchant.", field="merchant_id")
     merchant_pk, name, owner_id, zone_id, fee, min_order, ids, titles, prices = row[:9]
@@ -208,13 +239,11 @@ def _order_context(
 
 
 def _priced(
-    *, merchant_id: int, lines: list[OrderLine], point: str, slot_starts_at: datetime | None
+    *, lines: list[OrderLine], statement: OrderContextStatement, read: ReadContext | None
 ) -> tuple[_OrderContext, list[tuple[OrderLine, str, Decimal]], Decimal]:
     """The order's context, its lines with their titles and prices, and its subtotal;
     or the 400 that says what is wrong, the zone's minimum order included."""
-    context = _order_context(
-        merchant_id=merchant_id, lines=lines, point=point, slot_starts_at=slot_starts_at
-    )
+    context = _order_context(lines=lines, statement=statement, read=read)
     zone = context.zone
     priced = [(line, *context.products[line.product_id]) for line in lines]
     subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
@@ -293,6 +322,7 @@ def order_place(
     delivery_address: dict[str, Any],
     idempotency_key: str | None = None,
     slot_starts_at: datetime | None = None,
+    read_context: ReadContext | None = None,
 ) -> Order:
     """Validate, then take the stock and record the order in one transaction.
 
@@ -300,7 +330,8 @@ def order_place(
        open now or, for an order placed for a slot (`slot_starts_at`), offers that slot
        (400 on failure). It is one read, made before the transaction: a refused order
        then costs that read alone, and under READ COMMITTED it sees what it would see
-       inside.
+       inside. A caller that made that read already (`order_context_statement`) hands
+       its row in `read_context`.
     2. With an `Idempotency-Key`, claim it or return the order it already produced.
     3. Take the stock; any shortage records a rejected order instead. Else book the
        slot, after the stock as every placement does, so two never wait on each other
@@ -325,12 +356,14 @@ def order_place(
         if idempotency_key
         else None
     )
-    location = delivery_address["location"]
-    point = point_ewkt(lat=location.y, lng=location.x)
+    statement = order_context_statement(
+        merchant_id=merchant_id,
+        lines=lines,
+        delivery_address=delivery_address,
+        slot_starts_at=slot_starts_at,
+    )
     try:
-        context, priced, subtotal = _priced(
-            merchant_id=merchant_id, lines=lines, point=point, slot_starts_at=slot_starts_at
-        )
+        context, priced, subtotal = _priced(lines=lines, statement=statement, read=read_context)
     except DomainError:
         if idempotency_key:
             replayed = _replayed_order(user=buyer, key=idempotency_key, request_hash=request_hash)
@@ -340,7 +373,7 @@ def order_place(
     zone = context.zone
     record = {
         **{name: delivery_address.get(name, "") for name in ADDRESS_FIELDS},
-        "point": point,
+        "point": statement.params["point"],
         "buyer_id": buyer.pk,
         "merchant_id": context.merchant.pk,
         "subtotal": subtotal,
