@@ -74,17 +74,18 @@ WHERE m.is_active AND {{covers}}"""  # noqa: S608 - fixed fragments only
 
 ZONES = TileLayer(
     name="zones",
-    # Active merchants' zones as the zones not of an inactive merchant: the few inactive
-    # ids are hashed once a tile (from their own index, migration 0018), where a join
-    # would read each zone's merchant or every active merchant.
+    # Each active zone's outline in Web Mercator with what the tile shows of it, kept by
+    # triggers in a table of their own in spatial order (migration 0021). The zones of
+    # inactive merchants are left out as the zones not of an inactive merchant: the few
+    # inactive ids are hashed once a tile (from their own index, migration 0018), where a
+    # join would read each zone's merchant or every active merchant.
     rows_sql="""
-SELECT z.id, z.merchant_id, z.delivery_fee::text AS delivery_fee,
-       NULL::timestamptz AS changes_at, z.area_mercator AS g
-FROM merchants_deliveryzone z
-WHERE z.is_active AND {covers}
-  AND z.merchant_id NOT IN (SELECT m.id FROM merchants_merchant m WHERE NOT m.is_active)""",
-    # area_mercator: the area already in Web Mercator, with its own index (migration 0017).
-    covers=f"z.area_mercator && {_TILE_WITH_MARGIN}",
+SELECT o.zone_id AS id, o.merchant_id, o.delivery_fee, NULL::timestamptz AS changes_at,
+       o.outline AS g
+FROM merchants_zone_tile_outline o
+WHERE {covers}
+  AND o.merchant_id NOT IN (SELECT m.id FROM merchants_merchant m WHERE NOT m.is_active)""",
+    covers=f"o.outline && {_TILE_WITH_MARGIN}",
     attributes=("id", "merchant_id", "delivery_fee"),
 )
 
