@@ -261,6 +261,17 @@ def rollups_rebuild(*, since: date | None = None) -> None:
         )
         cursor.execute(_DELETE_SQL, {"since": since or date.min})
         cursor.execute(_TOTALS_KEPT_SQL, {"since": since or date.min})
+        # The orders were written in bulk, often in this very transaction, so the planner
+        # has no statistics of them; and the rollups the statement adds to were just
+        # emptied, so it takes them for a few rows. It then planned the merchants' days
+        # as nested loops that scan those tables again for each day added, through every
+        # row the statement itself had inserted (invisible to its own scans): a bench
+        # city's rebuild ran for over half an hour and did not end. Counted from their
+        # statistics and joined by hashing, it takes seconds.
+        cursor.execute(
+            f"ANALYZE {Order._meta.db_table}, {OrderItem._meta.db_table},"
+            f" {OrderStatusChange._meta.db_table}"
+        )
     orders, failures = Order.objects.all(), OrderStatusChange.objects.all()
     if since is not None:
         start = datetime.combine(since, time.min, tzinfo=UTC)
@@ -270,4 +281,9 @@ def rollups_rebuild(*, since: date | None = None) -> None:
         )
     # The table lock keeps every delivery out; a lock per merchant would fill PostgreSQL's
     # lock table.
-    _rollups_add(orders=orders, failures=failures, lock_merchants=False)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        _rollups_add(orders=orders, failures=failures, lock_merchants=False)
+        # The caller's transaction goes on with the planner as it was (after an error it
+        # is rolled back, the setting with it).
+        cursor.execute("RESET enable_nestloop")
