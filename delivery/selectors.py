@@ -208,25 +208,29 @@ TRACK_DEFAULT_WINDOW = timedelta(hours=24)
 # points and the line), with the length of the whole window's path (PostGIS on geography,
 # so on the WGS84 spheroid, to the millimetre), rendered as the answer's JSON text; no
 # row when there is no such courier (looked up in the same round trip).
+#
+# One pass over the window: the aggregates read the rows as the window function numbers
+# them, already in its order (an Agg over a WindowAgg), so none sorts them again. Reading
+# a materialized window three times, each aggregate sorting its input by `n` (the points'
+# JSON text among them), cost a third of the statement on a day's track of 17,000 points.
 COURIER_TRACK_JSON_SQL = f"""
-WITH w AS MATERIALIZED (
+SELECT '{{"points":['
+    || COALESCE(string_agg({TRACK_POINT.json_sql(alias="w")}, ',')
+                FILTER (WHERE w.n <= %(limit)s), '')
+    || '],"distance_m":'
+    || round(COALESCE(ST_Length(ST_MakeLine(w.location::geometry)::geography), 0)::numeric,
+             3)::text
+    || ',"truncated":'
+    || CASE WHEN count(*) > %(limit)s THEN 'true' ELSE 'false' END
+    || '}}'
+FROM (
     SELECT recorded_at, location, heading, speed_mps, accuracy_m,
            row_number() OVER (ORDER BY recorded_at, ST_X(location::geometry),
                               ST_Y(location::geometry)) AS n
     FROM delivery_courierping
     WHERE courier_id = %(courier)s AND recorded_at >= %(since)s AND recorded_at <= %(until)s
-)
-SELECT '{{"points":['
-    || COALESCE((SELECT string_agg({TRACK_POINT.json_sql(alias="w")}, ',' ORDER BY n)
-                 FROM w WHERE n <= %(limit)s), '')
-    || '],"distance_m":'
-    || (SELECT round(COALESCE(ST_Length(ST_MakeLine(location::geometry ORDER BY n)::geography),
-                              0)::numeric, 3)::text
-        FROM w)
-    || ',"truncated":'
-    || CASE WHEN EXISTS (SELECT FROM w WHERE n > %(limit)s) THEN 'true' ELSE 'false' END
-    || '}}'
-WHERE EXISTS (SELECT FROM delivery_courier WHERE id = %(courier)s)
+) w
+HAVING EXISTS (SELECT FROM delivery_courier WHERE id = %(courier)s)
 """  # noqa: S608 - only a declared shape is interpolated
 
 
