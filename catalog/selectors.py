@@ -411,6 +411,17 @@ _RANKED_COUNTED_SQL = "SELECT 1 FROM found WHERE pos <= %(bound)s + 1"
 #    their order), ties by id; candidates past the bound (deep pages only) follow in
 #    candidate order.
 # 3. The page's rows are read by id, with their category and stock.
+# The matches of the GIN index (`found`'s second branch): each with its rank, in the
+# index's own order, as many as `scan`; for a one-word query, only those matching it
+# elsewhere than in the title and category name (the walk has those).
+_SEARCH_MATCHES_SQL = f"""
+SELECT p.id, ts_rank_cd(p.search_vector, {_QUERY}) AS rank
+FROM catalog_product p
+WHERE p.search_vector @@ {_QUERY} AND p.is_published {{product_filters}}
+  AND NOT ({_ONE_WORD} AND ts_filter(p.search_vector, '{{{{a,b}}}}') @@ {_QUERY})
+LIMIT %(scan)s
+"""  # noqa: S608 - only fixed fragments are interpolated
+
 _SEARCH_RANKED_SQL = f"""
 WITH found AS (
     SELECT s.*, row_number() OVER () AS pos
@@ -421,11 +432,7 @@ WITH found AS (
          ORDER BY t.rank_key, t.product_id
          LIMIT %(scan)s)
         UNION ALL
-        (SELECT p.id, 2, ts_rank_cd(p.search_vector, {_QUERY})
-         FROM catalog_product p
-         WHERE p.search_vector @@ {_QUERY} AND p.is_published {{product_filters}}
-           AND NOT ({_ONE_WORD} AND ts_filter(p.search_vector, '{{{{a,b}}}}') @@ {_QUERY})
-         LIMIT %(scan)s)
+        (SELECT m.id, 2, m.rank FROM {{matches}} m)
     ) s
     LIMIT %(scan)s
 ),
@@ -521,13 +528,8 @@ class SearchVariant(NamedTuple):
 
 def _search_variant_sql(variant: SearchVariant) -> str:
     """The statement for one combination of search parameters."""
-    sort, by_category, min_price, max_price, merchant_id, in_stock, has_q = variant
-    given = {
-        "min_price": min_price,
-        "max_price": max_price,
-        "merchant_id": merchant_id,
-        "in_stock": in_stock,
-    }
+    sort, by_category, *_, has_q = variant
+    given = _given_filters(variant)
     product_filters = _search_filters("p", product_id="p.id", by_category=by_category, **given)
     category_id = _CATEGORY_ID[by_category] if by_category else "NULL::bigint"
     if sort == "relevance":
@@ -535,7 +537,9 @@ def _search_variant_sql(variant: SearchVariant) -> str:
             "t", product_id="t.product_id", by_category=by_category, **given
         )
         return _SEARCH_RANKED_SQL.format(
-            category_id=category_id, term_filters=term_filters, product_filters=product_filters
+            category_id=category_id,
+            term_filters=term_filters,
+            matches=_search_matches_plan(variant).expression(),
         )
     columns = SEARCH_SORTS[sort]
     return _SEARCH_SORTED_SQL.format(
@@ -581,23 +585,50 @@ _FILTER_LETTERS = {"min_price": "l", "max_price": "h", "merchant_id": "m", "in_s
 _CATEGORY_LETTERS = {None: "", "id": "c", "slug": "s"}
 
 
+def _variant_letters(variant: SearchVariant) -> str:
+    return _CATEGORY_LETTERS[variant.by_category] + "".join(
+        letter for name, letter in _FILTER_LETTERS.items() if getattr(variant, name)
+    )
+
+
+def _given_filters(variant: SearchVariant) -> dict[str, bool]:
+    return {name: getattr(variant, name) for name in _FILTER_LETTERS}
+
+
 def _ranked_search_plan(variant: SearchVariant) -> KeptPlan:
     """The relevance statement for one combination of filters as a function whose plan
     each session keeps (`geomarket.kept_plans`): it took longer to plan than to run (0.9
     of 1.9 ms on the demo city). Its generic plan is the one a search's own values would
-    get: it walks a word's products from catalog_productterm's key and the matches of the
-    GIN index, each walk stopping at its limit, whatever the word."""
-    letters = _CATEGORY_LETTERS[variant.by_category] + "".join(
-        letter for name, letter in _FILTER_LETTERS.items() if getattr(variant, name)
-    )
+    get: it walks a word's products from catalog_productterm's key, stopping at its limit,
+    whatever the word; the GIN index's matches come from `_search_matches_plan`."""
     return KeptPlan(
-        name=f"catalog_search_ranked_{letters}".rstrip("_"),
+        name=f"catalog_search_ranked_{_variant_letters(variant)}".rstrip("_"),
         statement=_search_variant_sql(variant),
         types=_SEARCH_TYPES,
         returns=_SEARCH_ROW,
         computed=_SEARCH_COMPUTED,
         # The count's estimate past the bound runs EXPLAIN (a volatile function).
         volatility="VOLATILE",
+    )
+
+
+@functools.cache
+def _search_matches_plan(variant: SearchVariant) -> KeptPlan:
+    """The GIN index's matches for one combination of filters, as a function planned
+    with each search's values: a plan made without the query cannot tell a rare word's
+    few matches (read from the index) from a common word's many (where a walk of the
+    table that stops at the limit looks cheaper), and one of a few thousand products
+    walked the whole table for them. The rest of the search keeps its plan."""
+    product_filters = _search_filters(
+        "p", product_id="p.id", by_category=variant.by_category, **_given_filters(variant)
+    )
+    return KeptPlan(
+        name=f"catalog_search_matches_{_variant_letters(variant)}".rstrip("_"),
+        statement=_SEARCH_MATCHES_SQL.format(product_filters=product_filters),
+        types=_SEARCH_TYPES,
+        returns=(("id", "bigint"), ("rank", "real")),
+        computed=_SEARCH_COMPUTED[:2],
+        replanned=True,
     )
 
 
@@ -712,8 +743,44 @@ _SUGGEST_TITLE_SHOWN = f"""(
       AND p.is_published AND m.is_active
     LIMIT 1)"""  # noqa: S608 - a fixed fragment only
 
+# The titles starting with `%(start)s` (the query as given, upper-cased as the index
+# holds titles) lie from it to the least text past them all, in the byte order of the
+# prefix index (`text_pattern_ops`): its last character's successor, past the
+# surrogates, or a bound past every title after the last code point. Spelled out, the
+# range is an index condition even in a plan made without the query (PostgreSQL derives
+# one from a LIKE pattern only when it knows the pattern); `starts_with` decides, as
+# `LIKE` with the query's `%`, `_` and `\` escaped would (the trigram index, which
+# serves `LIKE`, would only add a bitmap of every title holding the letters).
+_SUGGEST_START = "UPPER(%(start)s)"
+_SUGGEST_LAST = f"ascii(right({_SUGGEST_START}, 1))"
+_SUGGEST_END = (
+    f"CASE WHEN {_SUGGEST_LAST} = 1114111 THEN repeat(chr(1114111), 1000)"
+    f" ELSE left({_SUGGEST_START}, -1)"
+    f" || chr(CASE WHEN {_SUGGEST_LAST} = 55295 THEN 57344 ELSE {_SUGGEST_LAST} + 1 END) END"
+)
+
+# The titles containing `%(contains)s` but not starting with `%(start)s`, in title order:
+# planned with each query's values, as the trigram index reads few titles for most
+# letters and many for common ones, which a plan made without them cannot tell apart
+# (over a few thousand titles it read them all).
+SUGGEST_CONTAINING = KeptPlan(
+    name="catalog_suggest_containing",
+    statement=f"""
+SELECT t.title, t.title_upper FROM catalog_producttitle t
+WHERE t.title_upper LIKE UPPER(%(contains)s) AND NOT starts_with(t.title_upper, {_SUGGEST_START})
+ORDER BY t.title
+""",  # noqa: S608 - a fixed fragment only
+    types={"start": "text", "contains": "text"},
+    returns=(("title", "varchar"), ("title_upper", "text")),
+    computed=(
+        Computed(_SUGGEST_START, "q_start", "text"),
+        Computed("UPPER(%(contains)s)", "q_contains", "text"),
+    ),
+    replanned=True,
+)
+
 # Suggest over catalog_producttitle, the distinct published titles (migration
-# 0006_suggest_titles), in one statement: those starting with `%(prefix)s`, then, when
+# 0006_suggest_titles), in one statement: those starting with `%(start)s`, then, when
 # fewer than the limit, those containing `%(contains)s` but not starting with it.
 # Each branch sorts its matching titles first (`OFFSET 0` keeps the sort below the
 # check), then checks them in that order and stops at the limit: walking the primary key
@@ -724,7 +791,8 @@ _SUGGEST_SQL = f"""
 WITH prefix AS MATERIALIZED (
     SELECT c.title FROM (
         SELECT t.title, t.title_upper FROM catalog_producttitle t
-        WHERE t.title_upper LIKE UPPER(%(prefix)s)
+        WHERE t.title_upper ~>=~ {_SUGGEST_START} AND t.title_upper ~<~ {_SUGGEST_END}
+          AND starts_with(t.title_upper, {_SUGGEST_START})
         ORDER BY t.title OFFSET 0
     ) c
     WHERE {_SUGGEST_TITLE_SHOWN}
@@ -735,11 +803,9 @@ SELECT title FROM (
     SELECT title, 1 AS tier FROM prefix
     UNION ALL
     (SELECT c.title, 2 FROM (
-        SELECT t.title, t.title_upper FROM catalog_producttitle t
+        SELECT s.title, s.title_upper FROM {SUGGEST_CONTAINING.expression()} s
         WHERE (SELECT count(*) FROM prefix) < %(limit)s
-          AND t.title_upper LIKE UPPER(%(contains)s)
-          AND t.title_upper NOT LIKE UPPER(%(prefix)s)
-        ORDER BY t.title OFFSET 0
+        ORDER BY s.title OFFSET 0
      ) c
      WHERE {_SUGGEST_TITLE_SHOWN}
      ORDER BY c.title
@@ -755,11 +821,11 @@ LIMIT %(limit)s
 SUGGEST_PLAN = KeptPlan(
     name="catalog_suggest_titles",
     statement=_SUGGEST_SQL,
-    types={"prefix": "text", "contains": "text", "limit": "integer"},
+    types={"start": "text", "contains": "text", "limit": "integer"},
     returns=(("title", "varchar"),),
     computed=(
-        Computed("UPPER(%(prefix)s)", "q_prefix", "text"),
-        Computed("UPPER(%(contains)s)", "q_contains", "text"),
+        Computed(_SUGGEST_START, "q_start", "text"),
+        Computed(_SUGGEST_END, "q_end", "text"),
     ),
 )
 
@@ -769,12 +835,14 @@ def product_title_suggestions(*, q: str) -> list[str]:
     """Up to 10 distinct titles of published products of active merchants: those starting
     with `q`, then those containing it, each in title order; case-insensitive as Django's
     istartswith/icontains (UPPER on both sides), `%`, `_` and `\\` in `q` taken literally."""
-    escaped = connection.ops.prep_for_like_query(q)
-    rows = fetch_all(
-        SUGGEST_PLAN.call(),
-        {"prefix": f"{escaped}%", "contains": f"%{escaped}%", "limit": SUGGEST_LIMIT},
-    )
+    rows = fetch_all(SUGGEST_PLAN.call(), suggest_params(q))
     return [row[0] for row in rows]
+
+
+def suggest_params(q: str) -> dict:
+    """The parameters of suggest's statement for the query `q`."""
+    escaped = connection.ops.prep_for_like_query(q)
+    return {"start": q, "contains": f"%{escaped}%", "limit": SUGGEST_LIMIT}
 
 
 # For another app's statement (orders checks an order's products in the same round trip
@@ -790,4 +858,9 @@ WHERE p.id = ANY(%(product_ids)s::bigint[]) AND p.merchant_id = {merchant} AND p
 
 
 # The statements whose plans each session keeps, installed after each `migrate`.
-KEPT_PLANS = (*SEARCH_PLANS.values(), SUGGEST_PLAN)
+KEPT_PLANS = (
+    *SEARCH_PLANS.values(),
+    *(_search_matches_plan(variant) for variant in SEARCH_PLANS),
+    SUGGEST_PLAN,
+    SUGGEST_CONTAINING,
+)

@@ -62,6 +62,12 @@ class KeptPlan:
     returns: Sequence[tuple[str, str]]
     computed: Sequence[Computed] = ()
     volatility: str = "STABLE"
+    # Planner settings the function runs with (`SET` on it).
+    settings: dict[str, str] = field(default_factory=dict)
+    # Planned afresh on each call with its values (`EXECUTE ... USING`), for a part of a
+    # kept statement whose best plan depends on them: the function still parses its
+    # values once, and stands in the statement as one call (`expression`).
+    replanned: bool = False
     _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
@@ -100,15 +106,31 @@ class KeptPlan:
                 f"{self._read(value.spelling, self.computed[:index])};"
                 for index, value in enumerate(self.computed)
             )
+            if self.replanned:
+                numbered, variables = self._numbered()
+                using = ", ".join(name for name, _ in variables)
+                run = f"EXECUTE $run${numbered.strip()}$run$ USING {using}"
+            else:
+                run = statement.strip()
             self._cache["body"] = (
-                f"\n-- ({self._signature()}) RETURNS TABLE ({self._returns()})\n"
+                f"\n-- ({self._signature()}) RETURNS TABLE ({self._returns()})"
+                f"{self._settings()}\n"
                 "#variable_conflict use_column\n"
-                f"DECLARE{declared}\nBEGIN\n    RETURN QUERY {statement.strip()};\nEND;\n"
+                f"DECLARE{declared}\nBEGIN\n    RETURN QUERY {run};\nEND;\n"
             )
         return self._cache["body"]
 
     def _signature(self) -> str:
         return ", ".join(f"{ARGUMENT_PREFIX}{name} {self.types[name]}" for name in self.arguments)
+
+    def _all_settings(self) -> dict[str, str]:
+        if self.replanned:
+            return dict(self.settings)
+        return {"plan_cache_mode": "force_generic_plan", **self.settings}
+
+    def _settings(self) -> str:
+        """The function's `SET` clauses."""
+        return "".join(f" SET {name} = {value}" for name, value in self._all_settings().items())
 
     def _returns(self) -> str:
         return ", ".join(f"{name} {sql_type}" for name, sql_type in self.returns)
@@ -119,17 +141,61 @@ class KeptPlan:
         return (
             f"CREATE FUNCTION {self.name}({self._signature()})"
             f" RETURNS TABLE ({self._returns()}) LANGUAGE plpgsql {self.volatility}"
-            " SET plan_cache_mode = force_generic_plan"
-            f" AS $kept${self.body}$kept$"
+            f"{self._settings()} AS $kept${self.body}$kept$"
         )
 
+    def expression(self) -> str:
+        """The function applied to the statement's own parameters (`%(name)s`), each
+        cast to its argument's type (a NULL has no type of its own): a set of rows, for
+        a FROM clause."""
+        values = ", ".join(f"%({name})s::{self.types[name]}" for name in self.arguments)
+        return f"{self.name}({values})"
+
     def call(self) -> str:
-        """The statement running the function, taking the statement's own parameters
-        (`%(name)s`), each cast to its argument's type (a NULL has no type of its own)."""
+        """The statement running the function, taking the statement's own parameters."""
         if "call" not in self._cache:
-            values = ", ".join(f"%({name})s::{self.types[name]}" for name in self.arguments)
-            self._cache["call"] = f"SELECT * FROM {self.name}({values})"  # noqa: S608
+            self._cache["call"] = f"SELECT * FROM {self.expression()}"  # noqa: S608
         return self._cache["call"]
+
+    def _numbered(self) -> tuple[str, list[tuple[str, str]]]:
+        """The statement with its arguments and computed values as `$1`, `$2`... in that
+        order, and those variables (name, type)."""
+        variables = [
+            *((ARGUMENT_PREFIX + name, self.types[name]) for name in self.arguments),
+            *((value.name, value.type) for value in self.computed),
+        ]
+        statement = self._read(self.statement, self.computed)
+        # The longest names first: one may begin another.
+        for number, (name, _) in sorted(enumerate(variables, 1), key=lambda v: -len(v[1][0])):
+            statement = re.sub(rf"\b{name}\b", f"${number}", statement)
+        return statement, variables
+
+    def explain(self, cursor, params: dict, *, options: str = "") -> str:
+        """EXPLAIN (with `options`) of the statement as the function runs it, for
+        `params` (the statement's own): its generic plan, the arguments and the computed
+        values each a parameter; a replanned one's plan for these values. Inside the
+        caller's transaction."""
+        statement, variables = self._numbered()
+        values = [
+            *(f"%({name})s::{self.types[name]}" for name in self.arguments),
+            *(f"({value.spelling})::{value.type}" for value in self.computed),
+        ]
+        mode = {"plan_cache_mode": "force_custom_plan"} if self.replanned else {}
+        for name, value in {**self._all_settings(), **mode}.items():
+            cursor.execute(f"SET LOCAL {name} = {value}")
+        # A statement left prepared by a call that failed (the session keeps it).
+        cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = 'kept_plan_explained'")
+        if cursor.fetchone():
+            cursor.execute("DEALLOCATE kept_plan_explained")
+        types = ", ".join(sql_type for _, sql_type in variables)
+        cursor.execute(f"PREPARE kept_plan_explained ({types}) AS {statement}")
+        try:
+            cursor.execute(
+                f"EXPLAIN {options} EXECUTE kept_plan_explained ({', '.join(values)})", params
+            )
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE kept_plan_explained")
 
     def sync(self, cursor) -> bool:
         """Install the function where the database holds another (or none); True when it

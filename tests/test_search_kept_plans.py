@@ -6,18 +6,19 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from catalog import selectors
 from catalog.selectors import (
     KEPT_PLANS,
     SEARCH_PLANS,
     SEARCH_SORTS,
-    SUGGEST_LIMIT,
+    SUGGEST_CONTAINING,
     SUGGEST_PLAN,
     SearchVariant,
     products_search_statement,
     search_plan_kept,
+    suggest_params,
 )
 from geomarket import kept_plans
 from geomarket.kept_plans import Computed, KeptPlan
@@ -151,9 +152,12 @@ def test_every_kept_plan_is_installed_as_the_code_gives_it_after_migrate(plan):
     assert len(_functions_named(plan.name)) == 1
 
 
-def test_every_combination_of_search_filters_has_its_function():
+def test_every_combination_of_search_filters_has_its_functions():
     names = {plan.name for plan in SEARCH_PLANS.values()}
     assert len(names) == len(SEARCH_PLANS) == 48
+    matches = {selectors._search_matches_plan(variant).name for variant in SEARCH_PLANS}
+    assert len(matches) == 48
+    assert {plan.name for plan in KEPT_PLANS} >= names | matches
 
 
 def test_relevance_calls_its_kept_plan_and_sorts_do_not():
@@ -231,32 +235,64 @@ def test_a_kept_search_answers_the_rows_of_its_statement(shelves, search, offset
     assert search_plan_kept(sql)
 
 
-def _term_walk_plan(cursor) -> str:
-    """The plan a session keeps for the one-filter search's function, as EXPLAIN shows
-    its statement prepared generically with the function's computed values."""
-    plan = SEARCH_PLANS[SearchVariant("relevance", None, False, True, False, False)]
-    body = plan.body.split("RETURN QUERY", 1)[1].rsplit(";", 2)[0]
-    names = [*(f"arg_{name}" for name in plan.arguments), "q_query", "q_one_word", "q_word"]
-    types = [*(plan.types[name] for name in plan.arguments), "tsquery", "boolean", "text"]
-    for number, name in sorted(enumerate(names, 1), key=lambda item: -len(item[1])):
-        body = re.sub(rf"\b{name}\b", f"${number}", body)
-    cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-    cursor.execute(f"PREPARE kept_search ({', '.join(types)}) AS {body}")
-    try:
-        cursor.execute(
-            "EXPLAIN EXECUTE kept_search ('milk', 5, 1001, 1000, NULL, NULL, 0, 20,"
-            " 'milk'::tsquery, true, 'milk')"
-        )
-        return "\n".join(row[0] for row in cursor.fetchall())
-    finally:
-        cursor.execute("DEALLOCATE kept_search")
-
-
-def test_the_kept_search_plan_walks_the_word_index_and_the_gin_index(shelves):
+@pytest.fixture
+def big_shelves(shelves):
+    """Thousands of products and titles, so that the planner weighs the indexes as it
+    does in a city: over a few rows it reads whole tables."""
     with connection.cursor() as cursor:
-        text = _term_walk_plan(cursor)
-    assert "catalog_productterm_pkey" in text, text
-    assert "Seq Scan on catalog_productterm" not in text, text
+        cursor.execute(
+            "INSERT INTO catalog_product (merchant_id, category_id, title, description, price,"
+            " is_published, created_at, updated_at)"
+            " SELECT %s, %s, 'Item ' || n || ' ' || (ARRAY['Milk', 'Tea', 'Rye'])[n %% 3 + 1],"
+            " 'Plain', 1 + n %% 40, true, now(), now() FROM generate_series(1, 4000) n",
+            [shelves["shop"].pk, shelves["dairy"].pk],
+        )
+        cursor.execute("ANALYZE catalog_product, catalog_productterm, catalog_producttitle")
+    return shelves
+
+
+ONE_FILTER = SearchVariant("relevance", None, False, True, False, False)
+
+
+def test_the_kept_search_plan_walks_the_word_index(big_shelves):
+    _, params = products_search_statement(offset=0, limit=20, q="milk", max_price=Decimal(5))
+    with transaction.atomic(), connection.cursor() as cursor:
+        text = SEARCH_PLANS[ONE_FILTER].explain(cursor, params)
+    assert "Index Only Scan using catalog_productterm_pkey" in text, text
+    # The GIN index's matches are planned with each search's query.
+    assert "Function Scan on catalog_search_matches_h" in text, text
+
+
+@pytest.mark.parametrize("q", ["croissant", "sourdough bread", "croissant OR sourdough"])
+def test_the_gin_matches_are_planned_with_the_query(big_shelves, q):
+    matches = selectors._search_matches_plan(ONE_FILTER)
+    _, params = products_search_statement(offset=0, limit=20, q=q, max_price=Decimal(5))
+    with transaction.atomic(), connection.cursor() as cursor:
+        text = matches.explain(cursor, params)
+    assert "Bitmap Index Scan on product_search_gin" in text, text
+    assert _rows(matches.call(), params) == _rows(matches.statement, params)
+
+
+def test_gin_matches_are_replanned_and_the_rest_kept():
+    matches = selectors._search_matches_plan(ONE_FILTER)
+    assert "RETURN QUERY EXECUTE" in matches.body
+    assert "force_generic_plan" not in matches.create
+    assert "RETURN QUERY EXECUTE" not in SEARCH_PLANS[ONE_FILTER].body
+
+
+def test_the_kept_suggest_plan_reads_a_range_of_the_prefix_index(big_shelves):
+    with transaction.atomic(), connection.cursor() as cursor:
+        text = SUGGEST_PLAN.explain(cursor, suggest_params("mil"))
+    assert re.search(
+        r"Index Scan (?:on|using) product_title_name_prefix[^\n]*\n"
+        r"\s+Index Cond: \(\(title_upper ~>=~ \$\d+\) AND \(title_upper ~<~ \$\d+\)\)",
+        text,
+    ), text
+    # The titles containing the query are planned with it.
+    assert "Function Scan on catalog_suggest_containing" in text, text
+    with transaction.atomic(), connection.cursor() as cursor:
+        text = SUGGEST_CONTAINING.explain(cursor, suggest_params("roissan"))
+    assert "title_upper ~~ '%ROISSAN%'::text" in text, text
 
 
 SUGGESTED = ["Mil", "milk", "MILK", "oat", "ilk", "10%", "a_b", "x\\y", "zzz"]
@@ -264,8 +300,7 @@ SUGGESTED = ["Mil", "milk", "MILK", "oat", "ilk", "10%", "a_b", "x\\y", "zzz"]
 
 @pytest.mark.parametrize("q", SUGGESTED)
 def test_kept_suggestions_are_those_of_the_statement(shelves, q):
-    escaped = connection.ops.prep_for_like_query(q)
-    params = {"prefix": f"{escaped}%", "contains": f"%{escaped}%", "limit": SUGGEST_LIMIT}
+    params = suggest_params(q)
     assert _rows(SUGGEST_PLAN.call(), params) == _rows(SUGGEST_PLAN.statement, params)
 
 
@@ -275,3 +310,26 @@ def test_suggestions_leave_out_closed_shops_titles(shelves):
         "Oat Milk",
         "Whole Milk 1L",
     ]
+
+
+EDGE_TITLES = ["Zed", "Zed\ud7ff x", "Zed\ue000 y", "Zed\U0010ffff tail", "Zee"]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("zed", {"Zed", "Zed\ud7ff x", "Zed\ue000 y", "Zed\U0010ffff tail"}),
+        # The successor of U+D7FF is past the surrogates; U+10FFFF has none.
+        ("zed\ud7ff", {"Zed\ud7ff x"}),
+        ("ZED\ue000", {"Zed\ue000 y"}),
+        ("zed\U0010ffff", {"Zed\U0010ffff tail"}),
+        ("ze", {"Zed", "Zed\ud7ff x", "Zed\ue000 y", "Zed\U0010ffff tail", "Zee"}),
+    ],
+)
+def test_the_prefix_range_holds_every_title_starting_with_the_query(q, expected):
+    shop = factories.merchant()
+    for title in EDGE_TITLES:
+        factories.product(merchant=shop, title=title)
+    assert set(selectors.product_title_suggestions(q=q)) == expected
+    params = suggest_params(q)
+    assert _rows(SUGGEST_PLAN.call(), params) == _rows(SUGGEST_PLAN.statement, params)
