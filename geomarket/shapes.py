@@ -129,6 +129,24 @@ POINT = Kind(
 )
 
 
+# A coordinate's text as Python's float repr gives it: float8's text is the same shortest
+# digits, exponents included, for every value below 1e15 in size (all coordinates), but
+# drops an integral value's ".0" (13 for 13.0, -0 for -0.0).
+_COORDINATE_SQL = "CASE WHEN {c} = trunc({c}) THEN {c}::text || '.0' ELSE {c}::text END"
+# A geography point as DRF renders it (`GeoJSONPointField`), byte for byte: for the answers
+# DRF rendered, where `POINT`'s text of an integral coordinate would lose its ".0".
+GEOJSON_POINT = Kind(
+    "point",
+    GeoJSONPointField,
+    POINT.python,
+    '(\'{{"type":"Point","coordinates":[\' || '
+    + _COORDINATE_SQL.format(c="ST_X({value}::geometry)")
+    + " || ',' || "
+    + _COORDINATE_SQL.format(c="ST_Y({value}::geometry)")
+    + " || ']}}')",
+)
+
+
 class Coordinates(NamedTuple):
     """A point read as its two coordinates (`coordinates`), which `POINT` renders as it
     renders a parsed geometry: a page of points parsed into GEOS objects costs more CPU

@@ -4,12 +4,14 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geomarket.answer_cache import Expiring, Namespace, cached_answer, uncached_answer
 from geomarket.api.geojson import Features, GeoJSONAnswers
+from geomarket.api.json_pages import counted_json_page
 from geomarket.api.pagination import counted_page_body, page_of
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response
@@ -24,12 +26,13 @@ from merchants.selectors import (
     delivery_zone_page,
     delivery_zone_row,
     merchant_day_slots_json,
+    merchant_detail_json,
     merchant_hours,
+    merchant_hours_json,
     merchant_list_page,
     merchant_managed,
     merchant_managed_id,
     merchant_ref,
-    merchant_shown,
     merchant_visible,
     merchants_delivering_to,
     merchants_nearby,
@@ -55,6 +58,13 @@ def _managed_merchant(request, merchant_id: int) -> Merchant:
     return merchant_managed(user=request.user, merchant_id=merchant_id)
 
 
+def _seen_json(body: str | None) -> HttpResponse:
+    """A merchant's answer as PostgreSQL rendered it; None: one the caller may not see."""
+    if body is None:
+        raise Merchant.DoesNotExist
+    return HttpResponse(body, content_type="application/json")
+
+
 # The public list's filters: their fields are built once, not per request.
 _merchant_filters = prebuilt(serializers.MerchantFilterSerializer)
 
@@ -68,14 +78,7 @@ class MerchantListApi(APIView):
     )
     def get(self, request):
         page = partial(merchant_list_page, **_merchant_filters(request.query_params))
-        return Response(
-            counted_page_body(
-                request=request,
-                view=self,
-                fetch=page,
-                render=serializers.merchant_output_rows,
-            )
-        )
+        return counted_json_page(request=request, view=self, fetch=page)
 
     @extend_schema(
         request=serializers.MerchantInputSerializer,
@@ -95,10 +98,7 @@ class MerchantListApi(APIView):
 class MerchantDetailApi(APIView):
     @extend_schema(responses=serializers.MerchantOutputSerializer, tags=["merchants"])
     def get(self, request, merchant_id: int):
-        merchant = merchant_shown(user=request.user, merchant_id=merchant_id)
-        if merchant is None:
-            raise Merchant.DoesNotExist
-        return Response(serializers.merchant_output(merchant))
+        return _seen_json(merchant_detail_json(user=request.user, merchant_id=merchant_id))
 
     def _update(self, request, merchant_id: int, *, partial: bool):
         merchant = _managed_merchant(request, merchant_id)
@@ -295,8 +295,7 @@ def _seen_merchant(request, merchant_id: int) -> MerchantRef:
 class MerchantHoursApi(APIView):
     @extend_schema(responses=serializers.MerchantHoursSerializer, tags=["hours"])
     def get(self, request, merchant_id: int):
-        merchant = _seen_merchant(request, merchant_id)
-        return Response(serializers.hours_output(merchant_hours(merchant=merchant)))
+        return _seen_json(merchant_hours_json(user=request.user, merchant_id=merchant_id))
 
     @extend_schema(
         request=serializers.MerchantHoursSerializer,
@@ -392,7 +391,12 @@ class SlotListApi(APIView):
         tags=["slots"],
     )
     def get(self, request, merchant_id: int):
-        merchant = _seen_merchant(request, merchant_id)
-        day = _slot_day_params(request.query_params)["date"]
-        body = merchant_day_slots_json(merchant=merchant, day=day)
-        return HttpResponse(body, content_type="application/json")
+        try:
+            day = _slot_day_params(request.query_params)["date"]
+        except ValidationError:
+            # An unseen merchant is a 404 whatever the date.
+            _seen_merchant(request, merchant_id)
+            raise
+        return _seen_json(
+            merchant_day_slots_json(user=request.user, merchant_id=merchant_id, day=day)
+        )

@@ -9,3 +9,12 @@ class MerchantsConfig(AppConfig):
         from merchants import delivering_sql
 
         post_migrate.connect(delivering_sql.sync_after_migrate, sender=self)
+        post_migrate.connect(_kept_plans_after_migrate, sender=self)
+
+
+def _kept_plans_after_migrate(sender, *, using: str, **kwargs) -> None:
+    """Merchants' kept plans (`geomarket.kept_plans`) as the code gives them."""
+    from geomarket import kept_plans
+    from merchants.selectors import kept_plans as merchants_kept_plans
+
+    kept_plans.sync(merchants_kept_plans(), using=using)

@@ -15,7 +15,8 @@ from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.db.replicas import replica_reads
 from geomarket.errors import Forbidden
-from geomarket.shapes import DATETIME, INTEGER, Field, Shape, json_array_sql
+from geomarket.kept_plans import KeptPlan
+from geomarket.shapes import GEOJSON_POINT, json_array_sql
 from geomarket.sql import (
     CompiledQuery,
     PreparedStatement,
@@ -25,7 +26,14 @@ from geomarket.sql import (
     point_ewkt,
 )
 from merchants.models import Merchant
-from merchants.shapes import DELIVERING_EXTRA
+from merchants.shapes import (
+    DELIVERING_EXTRA,
+    MERCHANT_HOURS,
+    MERCHANT_OUTPUT,
+    OPENING_INTERVAL,
+    SLOT,
+    location_json_sql,
+)
 
 # A merchant's preparation time in seconds, as its answer shows it (`prep_time_s`) and as
 # ETAs count it: the median it learned from its orders (`learned_prep_time_s`, kept by
@@ -139,13 +147,12 @@ _NAME_STAND_IN = "merchant-list-name-stand-in"
 
 
 @functools.cache
-def _merchant_list_sql(
-    *, category_type: type | None, by_name: bool
-) -> tuple[PreparedStatement, str]:
-    """The list's page statement and its count statement, for the filters given. The
-    filters are the ORM's (`_listed`), compiled once (`CompiledQuery`): building and
-    compiling the list's queryset cost more than running it. The page is prepared:
-    PostgreSQL planned it in 1.3 ms (bench city)."""
+def _merchant_list_plan(*, category_type: type | None, by_name: bool) -> KeptPlan:
+    """The list's statement for the filters given, a kept plan: one row of the count of
+    the merchants matching and the page's JSON text (`MERCHANT_OUTPUT`s,
+    `_merchant_answers_sql`). The filters are the ORM's (`_listed`), compiled once
+    (`CompiledQuery`): building and compiling the list's queryset cost more than running
+    it, and PostgreSQL took 1.3 ms to plan it (bench city)."""
     slots = {}
     if category_type is not None:
         slots["category"] = _CATEGORY_STAND_IN[category_type]
@@ -154,35 +161,48 @@ def _merchant_list_sql(
     matching = _listed(category=slots.get("category"), q=_NAME_STAND_IN if by_name else None)
     matched = CompiledQuery(matching.values("pk"), slots=slots).named_sql()
     ordered = CompiledQuery(matching.order_by("name", "id").values("pk"), slots=slots).named_sql()
-    counted = count_sql(matched)
-    page_sql = f"""
-SELECT {_MERCHANT_SHOWN_COLUMNS}, ({counted}) AS matched_count
-FROM ({ordered} LIMIT %(limit)s OFFSET %(offset)s) page
-JOIN merchants_merchant m ON m.id = page.pk {_MERCHANT_JOINS}
-ORDER BY m.name, m.id
-"""  # noqa: S608 - fixed fragments and compiled SQL only
-    return PreparedStatement(page_sql), counted
+    page = json_array_sql(
+        MERCHANT_OUTPUT,
+        _merchant_answers_sql(
+            f"""({ordered} LIMIT %(limit)s OFFSET %(offset)s) page
+            JOIN merchants_merchant m ON m.id = page.pk"""
+        ),
+        order_by=("name", "id"),
+    )
+    filters = {int: "_category_id", str: "_category_slug", None: ""}[category_type]
+    return KeptPlan(
+        name=f"merchants_list{filters}{'_named' if by_name else ''}",
+        statement=f"SELECT ({count_sql(matched)}), ({page})",
+        types={
+            "category": "integer" if category_type is int else "text",
+            "name": "text",
+            **_PAGE_TYPES,
+            **_ANSWER_TYPES,
+        },
+        returns=(("count", "bigint"), ("body", "text")),
+    )
 
 
 @replica_reads
 def merchant_list_page(
     *, offset: int, limit: int, category: int | str | None = None, q: str | None = None
 ) -> CountedPage:
-    """Rows `offset` to `offset + limit` of the active merchants by name (read as
-    `_MERCHANT_SHOWN_COLUMNS`), only those of the `category` (an id or a slug) and with
-    `q` in their name when given, and their count."""
-    page, count_sql = _merchant_list_sql(
+    """The JSON text of rows `offset` to `offset + limit` of the active merchants by name
+    (`MERCHANT_OUTPUT`s), only those of the `category` (an id or a slug) and with `q` in
+    their name when given, as the page's one row, and their count."""
+    plan = _merchant_list_plan(
         category_type=None if category is None else type(category), by_name=bool(q)
     )
     params = {
         "category": category,
         # As `icontains` matches: `q` anywhere, its own % and _ taken as they are.
         "name": f"%{connection.ops.prep_for_like_query(q)}%" if q else None,
-        "now": timezone.now(),
+        **_answer_params(),
         "offset": offset,
         "limit": limit,
     }
-    return _counted_page(page, count_sql=count_sql, params=params)
+    ((count, results),) = _prepared_call(plan).fetch_all(params)
+    return CountedPage(rows=[results], count=count)
 
 
 # What a merchant's public sub-resources (hours, closures, slots, zones) need of it:
@@ -304,6 +324,7 @@ def delivery_zone_row(*, merchant_id: int, zone_id: int) -> dict | None:
 
 _OPEN_PERIOD = _open_period_sql(now="%(now)s::timestamptz")
 # A merchant's answer (`merchant_output`), from the merchant `m` and `_MERCHANT_JOINS`.
+# PostgreSQL renders it (`MERCHANT_OUTPUT`) from these and `_MERCHANT_OUTPUT_COLUMNS`.
 _MERCHANT_SHOWN_COLUMNS = f"""
     m.id, m.owner_id, m.name, m.description, m.phone, m.is_active, m.created_at,
     m.require_handover_code, m.learned_prep_time_s,
@@ -314,6 +335,10 @@ _MERCHANT_SHOWN_COLUMNS = f"""
     m.timezone, {_OPEN_PERIOD["open_from"]} AS open_from,
     {_OPEN_PERIOD["open_until"]} AS open_until, %(now)s::timestamptz AS shown_at
 """  # noqa: S608 - fixed fragments only
+# The rest of what `MERCHANT_OUTPUT` reads of the merchant `m`.
+_MERCHANT_OUTPUT_COLUMNS = f"""
+    {location_json_sql("m.location", GEOJSON_POINT)} AS location_json,
+    {PREP_TIME_SQL.format(m="m", default="%(prep_time_default_s)s")} AS prep_time_s"""
 # The same and its distance to `%(point)s`, for the geo reads (`merchant_row`).
 _MERCHANT_COLUMNS = f"""{_MERCHANT_SHOWN_COLUMNS},
     ST_Distance(m.location, %(point)s::geography) AS distance_m
@@ -326,25 +351,6 @@ _MERCHANT_JOINS = f"""
 JOIN merchants_address a ON a.id = m.address_id
 CROSS JOIN LATERAL ({_OPEN_BOUNDS_SQL.format(m="m", now="%(now)s::timestamptz")}) kept
 """
-
-# Prepared: PostgreSQL took longer to plan it (0.9 ms) than to run it (0.3 ms) on the
-# bench city.
-_MERCHANT_SHOWN = PreparedStatement(
-    f"""
-SELECT {_MERCHANT_SHOWN_COLUMNS} FROM merchants_merchant m {_MERCHANT_JOINS}
-WHERE m.id = %(merchant_id)s
-"""  # noqa: S608 - fixed fragments only
-)
-
-
-def merchant_shown(*, user, merchant_id: int) -> dict | None:
-    """The merchant as its answer shows it (`_MERCHANT_SHOWN_COLUMNS`), if `user` may see
-    it (`merchant_visible`)."""
-    found = _MERCHANT_SHOWN.fetch_dicts({"merchant_id": merchant_id, "now": timezone.now()})
-    if not found or not _seen_by(user, merchant_id=merchant_id, active=found[0]["is_active"]):
-        return None
-    return found[0]
-
 
 # Whether the merchant `{m}` (a merchants_merchant row) is open at `{at}`:
 # `merchants_open_at`, from the periods kept on the row while they span the instant.
@@ -618,10 +624,10 @@ def delivery_zones_reach(
     )
 
 
-_WEEKLY_SQL = """
-SELECT weekday, opens, closes FROM merchants_openinginterval
-WHERE merchant_id = %s ORDER BY weekday, opens
-"""
+# The weekly intervals of the merchant whose id is the SQL `{merchant}`.
+_WEEKLY_ROWS = """
+SELECT weekday, opens, closes FROM merchants_openinginterval WHERE merchant_id = {merchant}"""
+_WEEKLY_SQL = _WEEKLY_ROWS.format(merchant="%s") + " ORDER BY weekday, opens"
 
 
 def merchant_hours(*, merchant: Merchant | MerchantRef) -> dict:
@@ -676,6 +682,90 @@ def merchant_next_opening(*, merchant_id: int, at: datetime) -> datetime | None:
     )
 
 
+# --- a merchant's answers, rendered by PostgreSQL -----------------------------------------
+# Each public read of a merchant is one statement answering whether the merchant is active
+# and the answer's JSON text, which the view sends as it is: the caller is judged
+# (`_seen_by`) on that row, and rendering the answer in Python cost more than reading it.
+# Those reading one merchant are kept plans (`geomarket.kept_plans`): prepared, PostgreSQL
+# still planned a merchant's detail on every call (0.9 ms, to run in 0.3), a custom plan
+# looking cheaper than its generic one; a probe by key plans alike for every merchant.
+
+
+def _merchant_answers_sql(merchants: str, where: str = "") -> str:
+    """The rows `MERCHANT_OUTPUT` renders, of the merchants `m` that the FROM items
+    `merchants` and `where` give, read at `%(now)s`."""
+    rows = f"""SELECT {_MERCHANT_SHOWN_COLUMNS}, {_MERCHANT_OUTPUT_COLUMNS}
+        FROM {merchants} {_MERCHANT_JOINS} {where}"""  # noqa: S608 - fixed fragments only
+    return _OPEN_STATE_SQL.format(rows=rows)
+
+
+# The parameters of `_merchant_answers_sql` and their values for an answer now.
+_ANSWER_TYPES = {"now": "timestamptz", "prep_time_default_s": "integer"}
+
+
+def _answer_params() -> dict:
+    return {"now": timezone.now(), "prep_time_default_s": settings.ETA_PREPARATION_SECONDS}
+
+
+_PAGE_TYPES = {"limit": "integer", "offset": "integer"}
+_MERCHANT_ID = {"merchant_id": "integer"}
+_SEEN_ANSWER = (("is_active", "boolean"), ("body", "text"))
+
+
+_CALLS: dict[str, PreparedStatement] = {}
+
+
+def _prepared_call(plan: KeptPlan) -> PreparedStatement:
+    """The call of a kept plan, prepared: the call costs no planning either, and its short
+    text is one psycopg converts once (it parses a statement over 4 kB on every run)."""
+    if plan.name not in _CALLS:
+        _CALLS[plan.name] = PreparedStatement(plan.call())
+    return _CALLS[plan.name]
+
+
+MERCHANT_DETAIL_PLAN = KeptPlan(
+    name="merchants_detail",
+    statement=f"""SELECT r.is_active, {MERCHANT_OUTPUT.json_sql(alias="r")}
+FROM ({_merchant_answers_sql("merchants_merchant m", "WHERE m.id = %(merchant_id)s")}) r""",  # noqa: S608
+    types={**_MERCHANT_ID, **_ANSWER_TYPES},
+    returns=_SEEN_ANSWER,
+)
+
+_WEEKLY_JSON = json_array_sql(
+    OPENING_INTERVAL, _WEEKLY_ROWS.format(merchant="m.id"), order_by=("weekday", "opens")
+)
+MERCHANT_HOURS_PLAN = KeptPlan(
+    name="merchants_hours",
+    statement=f"""SELECT r.is_active, {MERCHANT_HOURS.json_sql(alias="r")} FROM (
+    SELECT m.is_active, m.timezone, ({_WEEKLY_JSON}) AS weekly
+    FROM merchants_merchant m WHERE m.id = %(merchant_id)s
+) r""",  # noqa: S608 - fixed fragments only
+    types=_MERCHANT_ID,
+    returns=_SEEN_ANSWER,
+)
+
+
+def _seen_answer(plan: KeptPlan, *, user, merchant_id: int, **params) -> str | None:
+    """The JSON text of the plan's answer (`_SEEN_ANSWER`) of one merchant, None when the
+    merchant is unknown or `user` may not see it (`merchant_visible`)."""
+    found = _prepared_call(plan).fetch_all({"merchant_id": merchant_id, **params})
+    if not found or not _seen_by(user, merchant_id=merchant_id, active=found[0][0]):
+        return None
+    return found[0][1]
+
+
+def merchant_detail_json(*, user, merchant_id: int) -> str | None:
+    """The merchant's answer (`MERCHANT_OUTPUT`), if `user` may see it."""
+    return _seen_answer(
+        MERCHANT_DETAIL_PLAN, user=user, merchant_id=merchant_id, **_answer_params()
+    )
+
+
+def merchant_hours_json(*, user, merchant_id: int) -> str | None:
+    """The merchant's hours (`MERCHANT_HOURS`), if `user` may see it."""
+    return _seen_answer(MERCHANT_HOURS_PLAN, user=user, merchant_id=merchant_id)
+
+
 # --- delivery slots ---------------------------------------------------------------------
 
 # The local day `%(date)s` of merchant `%(merchant_id)s`: its slots current at `%(at)s`
@@ -705,27 +795,36 @@ def merchant_day_slots(
     return fetch_dicts(_DAY_SLOTS_SQL, {"merchant_id": merchant.pk, "date": day, "at": at})
 
 
-# A slot of the day's answer (`SlotSerializer`'s fields): PostgreSQL renders the day's
-# slots as JSON text, as reading their times into Python and rendering them cost more
-# than finding them.
-SLOT = Shape(
-    "Slot",
-    (
-        Field("starts_at", DATETIME),
-        Field("ends_at", DATETIME),
-        Field("capacity", INTEGER),
-        Field("booked", INTEGER),
-        Field("available", INTEGER),
-    ),
+# The day's slots as the answer's JSON text (`SLOT`s), beside whether the merchant is
+# active. Kept: prepared, PostgreSQL planned it on every call (2.3 ms, to run in 1 ms on the
+# bench city).
+MERCHANT_DAY_SLOTS_PLAN = KeptPlan(
+    name="merchants_day_slots",
+    statement=f"""SELECT seen.is_active,
+    ({json_array_sql(SLOT, _DAY_SLOTS_SQL, order_by=("starts_at",))})
+FROM merchants_merchant seen WHERE seen.id = %(merchant_id)s""",  # noqa: S608
+    types={**_MERCHANT_ID, "date": "date", "at": "timestamptz"},
+    returns=_SEEN_ANSWER,
 )
-# Prepared: PostgreSQL planned it in 2.3 ms and ran it in 1 ms (bench city).
-_DAY_SLOTS_JSON = PreparedStatement(json_array_sql(SLOT, _DAY_SLOTS_SQL, order_by=("starts_at",)))
 
 
-def merchant_day_slots_json(*, merchant: MerchantRef, day: date) -> str:
-    """`merchant_day_slots` now, as the answer's JSON text: an array of `SLOT`s."""
-    params = {"merchant_id": merchant.pk, "date": day, "at": None}
-    return _DAY_SLOTS_JSON.fetch_all(params)[0][0]
+def merchant_day_slots_json(*, user, merchant_id: int, day: date) -> str | None:
+    """`merchant_day_slots` now, as the answer's JSON text (an array of `SLOT`s), if `user`
+    may see the merchant."""
+    return _seen_answer(
+        MERCHANT_DAY_SLOTS_PLAN, user=user, merchant_id=merchant_id, date=day, at=None
+    )
+
+
+def kept_plans() -> tuple[KeptPlan, ...]:
+    """The merchants' kept plans (`geomarket.kept_plans`), installed after `migrate`: the
+    list's are compiled from the ORM, which needs the apps loaded."""
+    lists = (
+        _merchant_list_plan(category_type=category_type, by_name=by_name)
+        for category_type in (None, int, str)
+        for by_name in (False, True)
+    )
+    return (*lists, MERCHANT_DETAIL_PLAN, MERCHANT_HOURS_PLAN, MERCHANT_DAY_SLOTS_PLAN)
 
 
 # Merchant `%(merchant_id)s`'s current slot starting at `%(slot_starts_at)s`: one row of

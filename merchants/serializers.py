@@ -19,6 +19,7 @@ from geomarket.geo import area_ewkb_to_geojson
 from merchants.models import SLOT_PLAN_BOUNDS, Merchant, validate_timezone
 from merchants.selectors import OpenState, open_state, prep_time_s, row_open_state
 from merchants.services import PREP_TIME_MIN_SAMPLES, PREP_TIME_WINDOW
+from merchants.shapes import CLOCK, MERCHANT_HOURS
 
 
 class AddressSerializer(serializers.Serializer):
@@ -197,10 +198,6 @@ def merchant_output(row: dict) -> dict:
     }
 
 
-def merchant_output_rows(rows) -> list[dict]:
-    return [merchant_output(row) for row in rows]
-
-
 def merchant_row(row: dict) -> dict:
     """A merchant of the geo answers: `merchant_output` and its distance."""
     return {**merchant_output(row), "distance_m": round(row["distance_m"], 2)}
@@ -224,19 +221,12 @@ class TimezoneField(serializers.CharField):
         self.validators.append(validate_timezone)
 
 
-# Minutes of the day, local wall-clock time; "24:00" is no time: "00:00" closes at
-# midnight (after `opens`, so on the next day).
-_CLOCK = "%H:%M"
-
-
-def _clock_field() -> serializers.TimeField:
-    return serializers.TimeField(format=_CLOCK, input_formats=[_CLOCK])
-
-
+# Minutes of the day, local wall-clock time (`CLOCK`); "24:00" is no time: "00:00" closes
+# at midnight (after `opens`, so on the next day).
 class OpeningIntervalSerializer(serializers.Serializer):
     weekday = StrictIntegerField(min_value=0, max_value=6, help_text="0 = Monday")
-    opens = _clock_field()
-    closes = _clock_field()
+    opens = CLOCK.field()
+    closes = CLOCK.field()
 
 
 class MerchantHoursSerializer(serializers.Serializer):
@@ -249,14 +239,8 @@ class MerchantHoursSerializer(serializers.Serializer):
 
 
 def hours_output(hours: dict) -> dict:
-    """`MerchantHoursSerializer`'s rendering of `merchant_hours`."""
-    return {
-        "timezone": hours["timezone"],
-        "weekly": [
-            {"weekday": weekday, "opens": opens.strftime(_CLOCK), "closes": closes.strftime(_CLOCK)}
-            for weekday, opens, closes in hours["weekly"]
-        ],
-    }
+    """`MerchantHoursSerializer`'s rendering of `merchant_hours` (`MERCHANT_HOURS`)."""
+    return MERCHANT_HOURS.render((hours["timezone"], hours["weekly"]))
 
 
 class ClosureSerializer(serializers.Serializer):

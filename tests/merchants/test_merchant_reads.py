@@ -1,6 +1,7 @@
 """The public merchant list and a merchant's detail are read by fixed statements (the
-list's filters compiled once, `CompiledQuery`) and rendered by `merchant_output`: each
-must answer what `MerchantOutputSerializer` renders of the same merchant."""
+list's filters compiled once, `CompiledQuery`) and rendered by PostgreSQL
+(`MERCHANT_OUTPUT`): each must answer what `MerchantOutputSerializer` renders of the same
+merchant."""
 
 import json
 
@@ -73,8 +74,8 @@ def test_the_compiled_list_takes_each_calls_filters():
     assert names(category=bread.pk, q="zzz") == []
 
 
-def test_a_merchants_detail_is_a_prepared_statement_answering_the_same():
-    """Planned once per connection: PostgreSQL planned it in three times its run (bench
+def test_a_merchants_detail_is_a_prepared_call_of_a_kept_plan_answering_the_same():
+    """Planned once per session: PostgreSQL planned it in three times its run (bench
     city). The prepared runs answer what the serializer renders, as the first did."""
     shops = [factories.merchant(name=name) for name in ("Prepared", "Twice")]
     factories.hours(shops[1], (2, "09:30", "10:00"), timezone="America/New_York")
@@ -82,7 +83,7 @@ def test_a_merchants_detail_is_a_prepared_statement_answering_the_same():
     for _ in range(3):
         for shop in shops:
             same_json(client.get(f"{MERCHANTS}{shop.pk}/").json(), serialized(shop.pk))
-    prepared = [text for text in _prepared() if "merchants_open_bounds" in text]
+    prepared = [text for text in _prepared() if "FROM merchants_detail(" in text]
     assert len(prepared) == 1, prepared
 
 
@@ -107,7 +108,7 @@ def test_the_list_a_merchants_zones_and_its_days_slots_are_prepared_statements()
     for _ in range(2):
         assert [client.get(path).content for path in paths] == first
     prepared = _prepared()
-    for part in ("ORDER BY m.name, m.id", "FROM merchants_deliveryzone", "merchants_slots("):
+    for part in ("FROM merchants_list(", "FROM merchants_deliveryzone", "merchants_day_slots("):
         assert len([text for text in prepared if part in text]) >= 1, (part, prepared)
-    # The merchant read that the zones and the slots both check the caller against.
+    # The merchant read that the zones check the caller against.
     assert [text for text in prepared if text.startswith("SELECT is_active, timezone")]

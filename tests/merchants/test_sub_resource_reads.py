@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from merchants import serializers
 from merchants.models import Closure, DeliveryZone, OpeningInterval, SlotPlan
-from merchants.selectors import merchant_day_slots
+from merchants.selectors import MERCHANT_DAY_SLOTS_PLAN, MERCHANT_HOURS_PLAN, merchant_day_slots
 from merchants.services import slot_plan_set
 from tests import factories
 from tests.market import api_client_as
@@ -101,10 +101,8 @@ def test_each_answer_is_what_its_serializer_renders(shop):
 @pytest.mark.parametrize(
     ("tail", "query"),
     [
-        ("hours/", {}),
         ("closures/", {}),
         ("slot-plan/", {}),
-        ("slots/", {"date": "2030-01-01"}),
         ("delivery-zones/", {}),
     ],
 )
@@ -113,7 +111,27 @@ def test_the_merchant_is_read_without_its_address_categories_or_open_period(
 ):
     with django_assert_num_queries(2) as captured:
         assert api_client_as(None).get(url(shop, tail), query).status_code == 200
-    merchant_read = captured.captured_queries[0]["sql"]
+    _reads_the_merchant_alone(captured.captured_queries[0]["sql"])
+
+
+@pytest.mark.parametrize(
+    ("tail", "query", "plan"),
+    [
+        ("hours/", {}, MERCHANT_HOURS_PLAN),
+        ("slots/", {"date": "2030-01-01"}, MERCHANT_DAY_SLOTS_PLAN),
+    ],
+)
+def test_hours_and_slots_are_read_with_the_merchant_by_one_statement(
+    shop, tail, query, plan, django_assert_num_queries
+):
+    """The merchant's row is read beside the answer, which its kept plan renders."""
+    with django_assert_num_queries(1) as captured:
+        assert api_client_as(None).get(url(shop, tail), query).status_code == 200
+    assert f"FROM {plan.name}(" in captured.captured_queries[0]["sql"]
+    _reads_the_merchant_alone(plan.statement)
+
+
+def _reads_the_merchant_alone(merchant_read: str) -> None:
     assert "merchants_merchant" in merchant_read
     for unneeded in ("merchants_address", "merchants_merchant_categories", "open_bounds"):
         assert unneeded not in merchant_read
