@@ -15,6 +15,6 @@ class MerchantsConfig(AppConfig):
 def _kept_plans_after_migrate(sender, *, using: str, **kwargs) -> None:
     """Merchants' kept plans (`geomarket.kept_plans`) as the code gives them."""
     from geomarket import kept_plans
-    from merchants.selectors import kept_plans as merchants_kept_plans
+    from merchants.selectors import KEPT_PLANS
 
-    kept_plans.sync(merchants_kept_plans(), using=using)
+    kept_plans.sync(KEPT_PLANS, using=using)

@@ -147,12 +147,14 @@ _NAME_STAND_IN = "merchant-list-name-stand-in"
 
 
 @functools.cache
-def _merchant_list_plan(*, category_type: type | None, by_name: bool) -> KeptPlan:
-    """The list's statement for the filters given, a kept plan: one row of the count of
-    the merchants matching and the page's JSON text (`MERCHANT_OUTPUT`s,
-    `_merchant_answers_sql`). The filters are the ORM's (`_listed`), compiled once
-    (`CompiledQuery`): building and compiling the list's queryset cost more than running
-    it, and PostgreSQL took 1.3 ms to plan it (bench city)."""
+def _merchant_list_sql(*, category_type: type | None, by_name: bool) -> PreparedStatement:
+    """The list's statement for the filters given: one row of the count of the merchants
+    matching and the page's JSON text (`MERCHANT_OUTPUT`s, `_merchant_answers_sql`). The
+    filters are the ORM's (`_listed`), compiled once (`CompiledQuery`): building and
+    compiling the list's queryset cost more than running it. It is prepared (PostgreSQL
+    took 1.3 ms to plan it on the bench city), not kept: a plan made without the page's
+    LIMIT reckons on a tenth of the merchants, for which sorting them all may look
+    cheaper than walking the name index."""
     slots = {}
     if category_type is not None:
         slots["category"] = _CATEGORY_STAND_IN[category_type]
@@ -169,18 +171,7 @@ def _merchant_list_plan(*, category_type: type | None, by_name: bool) -> KeptPla
         ),
         order_by=("name", "id"),
     )
-    filters = {int: "_category_id", str: "_category_slug", None: ""}[category_type]
-    return KeptPlan(
-        name=f"merchants_list{filters}{'_named' if by_name else ''}",
-        statement=f"SELECT ({count_sql(matched)}), ({page})",
-        types={
-            "category": "integer" if category_type is int else "text",
-            "name": "text",
-            **_PAGE_TYPES,
-            **_ANSWER_TYPES,
-        },
-        returns=(("count", "bigint"), ("body", "text")),
-    )
+    return PreparedStatement(f"SELECT ({count_sql(matched)}), ({page})")
 
 
 @replica_reads
@@ -190,7 +181,7 @@ def merchant_list_page(
     """The JSON text of rows `offset` to `offset + limit` of the active merchants by name
     (`MERCHANT_OUTPUT`s), only those of the `category` (an id or a slug) and with `q` in
     their name when given, as the page's one row, and their count."""
-    plan = _merchant_list_plan(
+    page = _merchant_list_sql(
         category_type=None if category is None else type(category), by_name=bool(q)
     )
     params = {
@@ -201,7 +192,7 @@ def merchant_list_page(
         "offset": offset,
         "limit": limit,
     }
-    ((count, results),) = _prepared_call(plan).fetch_all(params)
+    ((count, results),) = page.fetch_all(params)
     return CountedPage(rows=[results], count=count)
 
 
@@ -707,7 +698,6 @@ def _answer_params() -> dict:
     return {"now": timezone.now(), "prep_time_default_s": settings.ETA_PREPARATION_SECONDS}
 
 
-_PAGE_TYPES = {"limit": "integer", "offset": "integer"}
 _MERCHANT_ID = {"merchant_id": "integer"}
 _SEEN_ANSWER = (("is_active", "boolean"), ("body", "text"))
 
@@ -816,15 +806,8 @@ def merchant_day_slots_json(*, user, merchant_id: int, day: date) -> str | None:
     )
 
 
-def kept_plans() -> tuple[KeptPlan, ...]:
-    """The merchants' kept plans (`geomarket.kept_plans`), installed after `migrate`: the
-    list's are compiled from the ORM, which needs the apps loaded."""
-    lists = (
-        _merchant_list_plan(category_type=category_type, by_name=by_name)
-        for category_type in (None, int, str)
-        for by_name in (False, True)
-    )
-    return (*lists, MERCHANT_DETAIL_PLAN, MERCHANT_HOURS_PLAN, MERCHANT_DAY_SLOTS_PLAN)
+# The merchants' kept plans (`geomarket.kept_plans`), installed after `migrate`.
+KEPT_PLANS = (MERCHANT_DETAIL_PLAN, MERCHANT_HOURS_PLAN, MERCHANT_DAY_SLOTS_PLAN)
 
 
 # Merchant `%(merchant_id)s`'s current slot starting at `%(slot_starts_at)s`: one row of
