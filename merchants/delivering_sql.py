@@ -19,7 +19,7 @@ trigger's was, every merchant is rendered again (as catalog's stored JSON is kep
 from django.db import connections
 
 from geomarket.shapes import installed_function_body, stored_json_trigger_sql
-from merchants.selectors import DELIVERING_TO_ANSWER_SQL
+from merchants.selectors import DELIVERING_TO_ANSWER_SQL, POINT_CELL_SQL
 from merchants.shapes import MERCHANT_SHOWN, location_json_sql
 
 SHOWN_COLUMN = "shown_json"
@@ -38,6 +38,7 @@ _SHOWN_ROW_SQL = f"""SELECT NEW.id, NEW.owner_id, NEW.name, NEW.description, NEW
 # first), its name in the function and its type.
 PARAMETERS = (
     ("merchants_unit_vector(%(point)s::geography)", "q_unit", "geometry"),
+    (POINT_CELL_SQL, "q_cell", "integer"),
     ("%(point)s::geography", "q_point", "geography"),
     ("%(point)s::geometry", "q_geometry", "geometry"),
     # Computed once: in a generic plan the sum would be computed again for each merchant,
@@ -80,6 +81,7 @@ def answer_function() -> tuple[str, str]:
 DECLARE
     q_geometry geometry := q_point::geometry;
     q_unit geometry := merchants_unit_vector(q_point);
+    q_cell integer := merchants_zone_cell(q_geometry);
     q_horizon timestamptz := q_now + interval '14 days';
 BEGIN
     RETURN QUERY {statement};
@@ -92,6 +94,9 @@ END;
         # The statement's cost hardly depends on the point: a custom plan would cost its
         # planning on every call for the same plan.
         " SET plan_cache_mode = force_generic_plan"
+        # The planner counts every row of the point's cell, where the walk stops after a
+        # few hundred: above jit_above_cost, compiling would cost a hundred times the run.
+        " SET jit = off"
         f" AS $${body}$$"
     )
 

@@ -4,7 +4,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.contrib.postgres.fields import DateTimeRangeField, IntegerRangeField, RangeOperators
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
@@ -113,43 +113,69 @@ class DeliveryZone(models.Model):
         return f"{self.merchant_id}: {self.name}"
 
 
-class DeliveryZonePart(models.Model):
-    """A piece of an active zone's area for the coverage test, kept equal to the zones by
-    database triggers (migration 0004) on every write path: services, admin, bulk
-    loads and raw SQL alike.
+class DeliveryZoneCell(models.Model):
+    """What an active zone covers within one cell of a grid, for the coverage test, kept
+    equal to the zones by database triggers (migration 0020) on every write path:
+    services, admin, bulk loads, raw SQL and TRUNCATE alike.
 
-    Testing `ST_Covers` on a zone's geography costs tens of microseconds; a point in a
-    small planar piece costs about one. A zone becomes:
-    - inner pieces (`on_edge` false): its planar area shrunk by `margin` degrees, cut into
-      pieces of at most 16 vertices. `margin` exceeds the widest gap between an edge
-      as a great-circle arc (what geography means) and as a straight line in degrees
-      (what geometry means), so a point in an inner piece is covered in both senses.
-    - edge pieces (`on_edge` true): each edge widened by `margin` on every side. A
-      point in one may lie on either side of the true boundary, so the zone's own
-      `ST_Covers` decides, exactly as before.
-    A point in no piece is farther than `margin` outside the planar area, so outside the
-    geodesic one. A zone the planar view cannot represent (across the antimeridian, or
-    with arcs far from their chords) has one edge piece covering the globe.
+    Testing `ST_Covers` on a zone's geography costs tens of microseconds. The grid's cells
+    are 1/64 of a degree square (`CELLS_PER_DEGREE`, about 1.7 by 1.1 km in Berlin): a
+    point's cell is `floor(64 * longitude), floor(64 * latitude)`, exact in binary
+    floating point, so the grid is a partition key and no distance is ever taken in
+    degrees. A zone has a row for each cell its `hull` meets, with:
+    - `core`: the zone's planar area (SRID 4326 degrees) shrunk by `margin`, and `hull`:
+      the same widened by `margin`, `margin` exceeding twice the widest gap between an
+      edge as a great-circle arc (what geography means) and as a straight line in degrees
+      (what geometry means). Every point of the core is covered, planar and geodesic; no
+      point outside the hull is.
+    - `covered`: the cell lies in the core entirely (an exact predicate of the cell's
+      corners): every point of it is covered, and the walk tests nothing.
+    - otherwise, `core` and `hull` clipped to the cell widened by a sixteenth of a cell
+      (NULL: no core there; the widened cell within the hull). A point in the clipped core
+      is covered: clipping rounds only near the core's boundary, `margin` inside the area.
+      A point outside the clipped hull is not: a point of the cell is a sixteenth of a cell
+      from where the clipping cut, and near the hull's own boundary, `margin` outside the
+      area, none is covered. Between the two, the zone's own `ST_Covers` decides, exactly
+      as before.
+    A cell without a row does not meet the hull: none of its points is covered. A zone the
+    planar view cannot stand for (across the antimeridian, arcs far from their chords, or
+    more than `MAX_CELLS` cells) has one row whose `cell` is every cell, and `ST_Covers`
+    decides every point.
     """
 
     zone = models.ForeignKey(
-        DeliveryZone, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        DeliveryZone,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
-    # Copies of the zone's, so that the coverage scan reads no zone row.
+    # Copies of the zone's, so that the coverage walk reads no zone row.
     merchant_id = models.BigIntegerField()
     delivery_fee = models.DecimalField(max_digits=8, decimal_places=2)
     min_order_amount = models.DecimalField(max_digits=10, decimal_places=2)
-    # Copies of the merchant's, kept by triggers on both tables (migration 0005), so that
-    # delivering-to reads no merchant row for the ~1,500 zones covering a central point.
+    # Copies of the merchant's, kept by triggers on both tables, so that delivering-to
+    # reads no merchant row for the ~1,500 zones covering a central point.
     merchant_location = models.PointField(geography=True, srid=4326, spatial_index=False)
     merchant_is_active = models.BooleanField()
     # Not a model field: the column merchant_unit, the location as a point on the unit
-    # sphere in 3D, generated from merchant_location (migration 0006) for the
-    # nearest-first walk of delivering-to.
-    on_edge = models.BooleanField()
-    # Planar (SRID 4326 geometry, not geography): pieces are tested as flat shapes.
-    # Its GiST index, with merchant_unit, is made by migration 0006.
-    shape = models.GeometryField(srid=4326, spatial_index=False)
+    # sphere in 3D (`merchants_unit_vector`, migration 0006), generated from
+    # merchant_location for the nearest-first walk of delivering-to; its GiST index, with
+    # `cell`, is made by migration 0020.
+    # The cell's key, `merchants_zone_cell` of its points, as a range of one key, or of
+    # all of them for a zone tested everywhere.
+    cell = IntegerRangeField()
+    covered = models.BooleanField()
+    # Planar (SRID 4326 geometry, not geography): tested as flat shapes.
+    core = models.GeometryField(srid=4326, null=True, spatial_index=False)
+    hull = models.GeometryField(srid=4326, null=True, spatial_index=False)
+
+    class Meta:
+        constraints = [
+            # A zone's coverage of a point, for one zone (placing an order), is one row
+            # lookup: its cell's or its everywhere row.
+            models.UniqueConstraint(fields=["zone", "cell"], name="zone_cell_unique"),
+        ]
 
 
 class OpeningInterval(models.Model):

@@ -350,22 +350,30 @@ OPEN_AT_SQL = (
 )
 
 
-# Whether a zone covers `%(point)s` (EWKT), as `ST_Covers` on the zone's geography says
-# (a point on the boundary counts), answered from its parts (`DeliveryZonePart`): a
-# point in an inner part is covered; in an edge part, the zone's own `ST_Covers`
-# decides; in none, it is not covered. `area` is the SQL of the zone's area, and
-# `intersects` the planar test: `ST_Intersects` lets the planner walk the parts' GiST
-# index, `_ST_Intersects` (the same test without that) keeps it to one zone's parts.
-def _part_covers(area: str, intersects: str = "ST_Intersects") -> str:
-    return f"""{intersects}(p.shape, %(point)s::geometry)
-              AND (NOT p.on_edge OR ST_Covers({area}, %(point)s::geography))"""
+# The key of the grid cell holding `%(point)s` (EWKT), as `DeliveryZoneCell.cell` keys
+# cells (migration 0020).
+POINT_CELL_SQL = "merchants_zone_cell(%(point)s::geometry)"
 
 
-# True when the zone `z` (of merchants_deliveryzone) covers `%(point)s`, read from its
-# own few dozen parts: for one merchant's zones, not a scan of the whole city's.
+# Whether the zone of a row `c` of `DeliveryZoneCell` holding `%(point)s` covers it, as
+# `ST_Covers` on the zone's geography says (a point on the boundary counts): every point
+# of a covered cell is; a point in the cell's core is; one outside its hull is not; the
+# zone's own `ST_Covers` decides the rest, a point within centimetres of its boundary.
+# `area` is the SQL of the zone's area, read only then.
+def _cell_covers(area: str) -> str:
+    return f"""(c.covered OR _ST_Intersects(c.core, %(point)s::geometry)
+              OR ((c.hull IS NULL OR _ST_Intersects(c.hull, %(point)s::geometry))
+                  AND ST_Covers({area}, %(point)s::geography)))"""
+
+
+# True when the zone `z` (of merchants_deliveryzone) covers `%(point)s`: one row lookup
+# in its own rows, its cell's or, for a zone tested everywhere, the one covering all.
 _ZONE_COVERS = f"""EXISTS (
-                SELECT 1 FROM merchants_deliveryzonepart p
-                WHERE p.zone_id = z.id AND {_part_covers("z.area", "_ST_Intersects")}
+                SELECT 1 FROM merchants_deliveryzonecell c
+                WHERE c.zone_id = z.id
+                  AND c.cell IN (int4range({POINT_CELL_SQL}, {POINT_CELL_SQL}, '[]'),
+                                 int4range(NULL, NULL))
+                  AND {_cell_covers("z.area")}
               )"""  # noqa: S608 - a fixed fragment only
 
 # For another app's walk of merchants near a point (catalog's products/nearby): active
@@ -403,37 +411,39 @@ ORDER BY distance_m, m.id
 """  # noqa: S608 - only fixed column lists are interpolated
 
 
-# Active merchants' parts covering `%(point)s`, nearest merchant first, each with `nth`,
-# its merchant's rank in that order (merchants as far as each other share one). The walk
-# is one GiST index (migration 0006): ordered by the merchants' points on the unit
-# sphere in 3D, whose chord distance orders them as the sphere distance `<->` does, and
-# kept by the part's shape to subtrees that may contain the point. Inner pieces are
-# covered by the planar test alone; edge strips by the zone's own `ST_Covers` too, which
-# reads a zone's area only for a point within centimetres of its boundary. The outer
-# `nth <= limit` stops the walk after `limit` merchants (a run condition).
-_PART_ZONE_AREA = "(SELECT z.area FROM merchants_deliveryzone z WHERE z.id = p.zone_id)"
-# The hours filter on a part `p` when `%(open_at)s` is given, through its merchant's row:
-# the parts do not carry hours.
-_PART_MERCHANT_OPEN = f"""AND (%(open_at)s IS NULL OR EXISTS (
-                SELECT 1 FROM merchants_merchant mo
-                WHERE mo.id = p.merchant_id AND {OPEN_AT_SQL.format(m="mo", at="%(open_at)s")}
+# Active merchants' zone cells covering `%(point)s`, nearest merchant first, each with
+# `nth`, its merchant's rank in that order (merchants as far as each other share one).
+# The walk is one GiST index (migration 0020): kept to the rows of the point's cell and
+# ordered by the merchants' points on the unit sphere in 3D, whose chord distance orders
+# them as the sphere distance `<->` does (migration 0006). Most rows cover their whole
+# cell; the others are tested as `_cell_covers` says. The outer `nth <= limit` stops the
+# walk after `limit` merchants (a run condition).
+_CELL_ZONE_AREA = "(SELECT z.area FROM merchants_deliveryzone z WHERE z.id = c.zone_id)"
+# The hours filter on a row `c` when `%(open_at)s` is given, through its merchant's row:
+# the cells do not carry hours. A scalar subquery, not EXISTS: the planner, counting
+# every row of the point's cell where the walk stops after a few hundred, would test an
+# EXISTS against every merchant's hours at once (a hashed subplan), tens of milliseconds.
+_CELL_MERCHANT_OPEN = f"""AND (%(open_at)s IS NULL OR (
+                SELECT {OPEN_AT_SQL.format(m="mo", at="%(open_at)s")}
+                FROM merchants_merchant mo WHERE mo.id = c.merchant_id
             ))"""  # noqa: S608 - a fixed fragment only
 
-_NEAREST_COVERING_PARTS_SQL = f"""
+_NEAREST_COVERING_CELLS_SQL = f"""
         SELECT walk.*, dense_rank() OVER (ORDER BY walk.chord) AS nth
         FROM (
-            SELECT p.merchant_id, p.zone_id, p.delivery_fee, p.min_order_amount,
-                   p.merchant_location,
-                   p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography) AS chord
-            FROM merchants_deliveryzonepart p
-            WHERE p.merchant_is_active AND {_part_covers(_PART_ZONE_AREA)} {_PART_MERCHANT_OPEN}
-            ORDER BY p.merchant_unit <<->> merchants_unit_vector(%(point)s::geography)
+            SELECT c.merchant_id, c.zone_id, c.delivery_fee, c.min_order_amount,
+                   c.merchant_location,
+                   c.merchant_unit <<->> merchants_unit_vector(%(point)s::geography) AS chord
+            FROM merchants_deliveryzonecell c
+            WHERE c.merchant_is_active AND c.cell @> {POINT_CELL_SQL}
+              AND {_cell_covers(_CELL_ZONE_AREA)} {_CELL_MERCHANT_OPEN}
+            ORDER BY c.merchant_unit <<->> merchants_unit_vector(%(point)s::geography)
         ) walk"""  # noqa: S608 - a fixed fragment only
 
-# The nearest `limit` merchants' covering parts, the cheapest zone of each; the ranking
-# reads no merchant row (the parts carry location and active flag). Only the merchants
-# answered are read, each a row lookup: what the answer shows of it alone is rendered in
-# its row (`shown_json`, `merchants.delivering_sql`), with the open period's bounds.
+# The nearest `limit` merchants' covering zone cells, the cheapest zone of each; the
+# ranking reads no merchant row (the cells carry location and active flag). Only the
+# merchants answered are read, each a row lookup: what the answer shows of it alone is
+# rendered in its row (`shown_json`, `merchants.delivering_sql`), with the open period's bounds.
 _DELIVERING_TO_ROWS_SQL = f"""
 SELECT m.id, m.shown_json, m.require_handover_code,
        {PREP_TIME_SQL.format(m="m", default="%(prep_time_default_s)s")} AS prep_time_s,
@@ -445,7 +455,7 @@ FROM (
     SELECT cheapest.*, cheapest.merchant_location <-> %(point)s::geography AS sphere_m
     FROM (
         SELECT DISTINCT ON (p.merchant_id) p.*
-        FROM ({_NEAREST_COVERING_PARTS_SQL}) p
+        FROM ({_NEAREST_COVERING_CELLS_SQL}) p
         WHERE p.nth <= %(limit)s
         ORDER BY p.merchant_id, p.delivery_fee, p.zone_id
     ) cheapest

@@ -1,5 +1,5 @@
-"""Zone coverage from the zones' parts (`DeliveryZonePart`) answers exactly what
-`ST_Covers` on the zone's geography answers, boundaries included, and the parts follow
+"""Zone coverage from the zones' grid cells (`DeliveryZoneCell`) answers exactly what
+`ST_Covers` on the zone's geography answers, boundaries included, and the cells follow
 every write of a zone."""
 
 import importlib
@@ -12,7 +12,7 @@ from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.db import connection
 from rest_framework.test import APIClient
 
-from merchants.models import DeliveryZone, DeliveryZonePart
+from merchants.models import DeliveryZone, DeliveryZoneCell
 from merchants.selectors import merchants_delivering_to
 from merchants.services import delivery_zone_delete, delivery_zone_update, merchant_update
 from tests import factories
@@ -115,8 +115,8 @@ def assert_same_as_st_covers(points, zones):
         assert answer == expected, (lat, lng)
 
 
-def test_parts_answer_equals_st_covers_around_random_zones():
-    """Property: for random zones of every kind the code accepts, the parts' answer is
+def test_cells_answer_equals_st_covers_around_random_zones():
+    """Property: for random zones of every kind the code accepts, the cells' answer is
     the plain `ST_Covers` answer at random points, near-boundary points, vertices, and
     points between an edge's straight line and its arc."""
     rng = random.Random(20261202)
@@ -153,7 +153,8 @@ def test_parts_answer_equals_st_covers_around_random_zones():
         )
     )
     zone_ids = [zone.pk for zone in zones]
-    assert DeliveryZonePart.objects.filter(zone_id__in=zone_ids, on_edge=False).exists()
+    assert DeliveryZoneCell.objects.filter(zone_id__in=zone_ids, covered=True).exists()
+    assert DeliveryZoneCell.objects.filter(zone_id__in=zone_ids, core__isnull=False).exists()
 
     points = arc_points(zone_ids)
     for zone in zones:
@@ -181,29 +182,29 @@ def test_boundary_points_count_as_covered():
     assert_same_as_st_covers([vertex, on_meridian_edge, just_outside, just_inside], [zone])
 
 
-def parts_of(zone_id: int) -> list[tuple]:
+def cells_of(zone_id: int) -> list[tuple]:
     return list(
-        DeliveryZonePart.objects.filter(zone_id=zone_id)
+        DeliveryZoneCell.objects.filter(zone_id=zone_id)
         .order_by("id")
         .values_list("id", "merchant_id", "delivery_fee", "min_order_amount")
     )
 
 
-def test_zone_writes_keep_the_parts_in_step():
+def test_zone_writes_keep_the_cells_in_step():
     shop = factories.merchant(lat=52.52, lng=13.405)
     zone = factories.zone(merchant=shop, fee="2.50")
     zone_id = zone.pk
     here, there = (52.52, 13.405), (52.62, 13.405)
-    first = parts_of(zone_id)
+    first = cells_of(zone_id)
     assert first
     assert {row[1:] for row in first} == {(shop.pk, Decimal("2.50"), Decimal("10.00"))}
     assert delivering(*here) == {shop.pk: zone.pk}
 
     delivery_zone_update(zone=zone, data={"name": "Renamed"})
-    assert parts_of(zone_id) == first  # a rename cuts nothing again
+    assert cells_of(zone_id) == first  # a rename cuts nothing again
 
     delivery_zone_update(zone=zone, data={"delivery_fee": Decimal("3.00")})
-    assert {row[2] for row in parts_of(zone_id)} == {Decimal("3.00")}
+    assert {row[2] for row in cells_of(zone_id)} == {Decimal("3.00")}
     assert answered(*here, limit=5)[0]["delivery_fee"] == "3.00"
 
     delivery_zone_update(zone=zone, data={"area": factories.square(lat=there[0], lng=there[1])})
@@ -211,17 +212,17 @@ def test_zone_writes_keep_the_parts_in_step():
     assert delivering(*there) == {shop.pk: zone.pk}
 
     delivery_zone_update(zone=zone, data={"is_active": False})
-    assert parts_of(zone_id) == []
+    assert cells_of(zone_id) == []
     assert delivering(*there) == {}
     delivery_zone_update(zone=zone, data={"is_active": True})
     assert delivering(*there) == {shop.pk: zone.pk}
 
     delivery_zone_delete(zone=zone)
-    assert parts_of(zone_id) == []
+    assert cells_of(zone_id) == []
     assert delivering(*there) == {}
 
 
-def test_zones_written_without_the_services_get_parts():
+def test_zones_written_without_the_services_get_cells():
     """Bulk loads (the demo seed's COPY, `bulk_create`) and raw SQL go through the same
     triggers."""
     shop = factories.merchant(lat=52.52, lng=13.405)
@@ -236,11 +237,11 @@ def test_zones_written_without_the_services_get_parts():
             for k, fee in enumerate(["4.00", "1.00"])
         ]
     )
-    assert all(parts_of(zone.pk) for zone in zones)
+    assert all(cells_of(zone.pk) for zone in zones)
     assert delivering(52.52, 13.405) == {shop.pk: zones[1].pk}  # the cheaper one
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM merchants_deliveryzone WHERE id = %s", [zones[1].pk])
-    assert parts_of(zones[1].pk) == []
+    assert cells_of(zones[1].pk) == []
     assert delivering(52.52, 13.405) == {shop.pk: zones[0].pk}
 
 
@@ -249,8 +250,8 @@ def nearest_first(lat: float, lng: float) -> list[tuple[int, int]]:
     return [(row["id"], round(row["distance_m"])) for row in answered(lat, lng)]
 
 
-def test_merchant_writes_keep_the_parts_in_step():
-    """The parts carry their merchant's location and active flag: deactivating or moving
+def test_merchant_writes_keep_the_cells_in_step():
+    """The cells carry their merchant's location and active flag: deactivating or moving
     a merchant, by the services or raw SQL, changes what delivering-to answers."""
     here = (52.52, 13.405)
     near = factories.merchant(lat=52.52, lng=13.405)
@@ -279,11 +280,11 @@ def test_merchant_writes_keep_the_parts_in_step():
         )
     assert nearest_first(*here) == [(far.pk, 111), (near.pk, 3338)]
     assert sorted(
-        DeliveryZonePart.objects.values_list("merchant_id", "merchant_is_active").distinct()
+        DeliveryZoneCell.objects.values_list("merchant_id", "merchant_is_active").distinct()
     ) == sorted([(near.pk, True), (far.pk, True)])
 
 
-def test_parts_of_a_new_zone_take_the_merchant_as_it_is():
+def test_cells_of_a_new_zone_take_the_merchant_as_it_is():
     shop = factories.merchant(lat=52.52, lng=13.405, is_active=False)
     factories.zone(merchant=shop, area=factories.square(lat=52.52, lng=13.405))
     assert delivering(52.52, 13.405) == {}
@@ -357,9 +358,9 @@ def test_the_unit_vector_is_inlined_by_the_planner():
     assert "merchants_unit_vector" not in text, text
 
 
-def test_the_unit_vector_is_the_one_stored_parts_were_given():
+def test_the_unit_vector_is_the_one_stored_cells_were_given():
     """The inlinable function (0015) gives what 0008's gave, bit for bit, so the stored
-    `merchant_unit` of every part stays valid: random points, the poles, the antimeridian
+    `merchant_unit` of every cell stays valid: random points, the poles, the antimeridian
     and the tiniest coordinates."""
     migration = importlib.import_module("merchants.migrations.0015_unit_vector_inlined")
     earlier = migration.BACKWARD.replace(

@@ -134,15 +134,19 @@ def test_merchants_nearby_walks_the_location_index(big_city):
 
 def test_delivering_to_uses_the_zone_area_index(big_city):
     text = "\n".join(answer_plan({"point": POINT, "limit": 100, "now": NOW}))
-    assert re.search(r"Index Scan using merchants_deliveryzone_area_\w+", text), text
+    assert re.search(
+        r"Index Scan using merchants_deliveryzonecell_nearest on merchants_deliveryzonecell"
+        r"[^\n]*\n\s+Index Cond: \(cell @> \$\d+\)",
+        text,
+    ), text
 
 
 def test_delivering_to_walks_nearest_first_and_stops(big_city):
-    """The covering parts come nearest merchant first from one index walk, which the
+    """The covering zone cells come nearest merchant first from one index walk, which the
     `limit` stops, instead of every covering zone of the city being ranked."""
     text = "\n".join(answer_plan({"point": POINT, "limit": 100, "now": NOW}))
     assert re.search(
-        r"Index Scan using merchants_deliveryzone_area_nearest on merchants_deliveryzonepart"
+        r"Index Scan using merchants_deliveryzonecell_nearest on merchants_deliveryzonecell"
         r"[^\n]*\n(?:[^\n]*\n)*?\s+Order By: \(merchant_unit <<->>",
         text,
     ), text
@@ -156,9 +160,9 @@ def plan_nodes(node: dict):
 
 
 def test_delivering_to_computes_open_state_for_answered_merchants_only(big_city):
-    """The walk reads more parts than it answers merchants; each merchant's open period
-    is computed once for each merchant answered, after the walk, never for the parts it
-    passes. The node computing it outputs `merchants_open_bounds` inlined, whose fallback
+    """The walk reads more zone cells than it answers merchants; each merchant's open
+    period is computed once for each merchant answered, after the walk, never for the
+    cells it passes. The node computing it outputs `merchants_open_bounds` inlined, whose fallback
     for periods not kept names `merchants_period_bounds`."""
     limit = 5
     (answer,) = answer_plan(
@@ -167,7 +171,7 @@ def test_delivering_to_computes_open_state_for_answered_merchants_only(big_city)
     top = answer[0]["Plan"]
     nodes = list(plan_nodes(top))
     walked = [
-        node for node in nodes if node.get("Index Name") == "merchants_deliveryzone_area_nearest"
+        node for node in nodes if node.get("Index Name") == "merchants_deliveryzonecell_nearest"
     ]
     opened = [
         node
