@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from geomarket.answer_cache import Expiring, Namespace, cached_answer, uncached_answer
 from geomarket.api.geojson import Features, GeoJSONAnswers
 from geomarket.api.json_pages import counted_json_page
-from geomarket.api.pagination import counted_page_body, page_of
+from geomarket.api.pagination import CountedPage, counted_page_body, page_of
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.api.responses import cached_json_response
 from geomarket.api.validation import prebuilt
@@ -139,15 +139,26 @@ class DeliveryZoneListApi(GeoJSONAnswers, APIView):
         tags=["zones"],
     )
     def get(self, request, merchant_id: int):
-        merchant = _seen_merchant(request, merchant_id)
-        zones = partial(
-            delivery_zone_page,
-            merchant=merchant,
-            include_inactive=can_manage_merchant(request.user, merchant.pk),
-        )
-        return Response(
-            counted_page_body(request=request, view=self, fetch=zones, render=serializers.zone_rows)
-        )
+        def zones(**page) -> CountedPage:
+            found = delivery_zone_page(
+                user=request.user,
+                merchant_id=merchant_id,
+                include_inactive=can_manage_merchant(request.user, merchant_id),
+                **page,
+            )
+            if found is None:
+                raise Merchant.DoesNotExist
+            return found
+
+        try:
+            body = counted_page_body(
+                request=request, view=self, fetch=zones, render=serializers.zone_rows
+            )
+        except ValidationError:
+            # An unseen merchant is a 404 whatever the page asked for.
+            _seen_merchant(request, merchant_id)
+            raise
+        return Response(body)
 
     @extend_schema(
         request=serializers.DeliveryZoneInputSerializer,

@@ -275,24 +275,36 @@ _ZONES_WHERE = """FROM merchants_deliveryzone
     WHERE merchant_id = %(merchant_id)s AND (is_active OR %(include_inactive)s)"""
 _ZONES_COUNT_SQL = f"SELECT count(*) {_ZONES_WHERE}"
 _ZONE_COLUMNS = "id, merchant_id, name, area, delivery_fee, min_order_amount, is_active"
+# The page beside the merchant's row, which the caller is judged on (`merchant_active`),
+# and the count: one row with NULL zone columns when the page holds none.
 _ZONES_PAGE = PreparedStatement(f"""
-SELECT {_ZONE_COLUMNS}, ({_ZONES_COUNT_SQL}) AS matched_count {_ZONES_WHERE}
-ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
-""")
+SELECT m.is_active AS merchant_active, ({_ZONES_COUNT_SQL}) AS matched_count, page.*
+FROM merchants_merchant m
+LEFT JOIN LATERAL (
+    SELECT {_ZONE_COLUMNS} {_ZONES_WHERE} ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
+) page ON true
+WHERE m.id = %(merchant_id)s
+ORDER BY page.id
+""")  # noqa: S608 - fixed fragments only
 
 
 def delivery_zone_page(
-    *, merchant: MerchantRef, include_inactive: bool, offset: int, limit: int
-) -> CountedPage:
+    *, user, merchant_id: int, include_inactive: bool, offset: int, limit: int
+) -> CountedPage | None:
     """Rows `offset` to `offset + limit` of the merchant's zones (`_ZONE_COLUMNS`) by id,
-    and their count."""
+    and their count; None when the merchant is unknown or `user` may not see it
+    (`merchant_visible`)."""
     params = {
-        "merchant_id": merchant.pk,
+        "merchant_id": merchant_id,
         "include_inactive": include_inactive,
         "offset": offset,
         "limit": limit,
     }
-    return _counted_page(_ZONES_PAGE, count_sql=_ZONES_COUNT_SQL, params=params)
+    rows = _ZONES_PAGE.fetch_dicts(params)
+    if not rows or not _seen_by(user, merchant_id=merchant_id, active=rows[0]["merchant_active"]):
+        return None
+    zones = [row for row in rows if row["id"] is not None]
+    return CountedPage(rows=zones, count=rows[0]["matched_count"])
 
 
 _ZONE_SQL = f"""

@@ -103,7 +103,6 @@ def test_each_answer_is_what_its_serializer_renders(shop):
     [
         ("closures/", {}),
         ("slot-plan/", {}),
-        ("delivery-zones/", {}),
     ],
 )
 def test_the_merchant_is_read_without_its_address_categories_or_open_period(
@@ -129,6 +128,29 @@ def test_hours_and_slots_are_read_with_the_merchant_by_one_statement(
         assert api_client_as(None).get(url(shop, tail), query).status_code == 200
     assert f"FROM {plan.name}(" in captured.captured_queries[0]["sql"]
     _reads_the_merchant_alone(plan.statement)
+
+
+def test_zones_are_read_with_the_merchant_by_one_statement(shop, django_assert_num_queries):
+    with django_assert_num_queries(1) as captured:
+        assert api_client_as(None).get(url(shop, "delivery-zones/")).status_code == 200
+    read = captured.captured_queries[0]["sql"]
+    assert "merchants_merchant" in read
+    assert "merchants_deliveryzone" in read
+    _reads_the_merchant_alone(read)
+
+
+def test_zones_answer_the_merchant_before_the_page(shop):
+    hidden = factories.merchant(is_active=False)
+    factories.zone(merchant=hidden)
+    anonymous = api_client_as(None)
+    for merchant, status in ((hidden, 404), (shop, 400)):
+        answer = anonymous.get(url(merchant, "delivery-zones/"), {"page_size": "x"})
+        assert answer.status_code == status
+    assert anonymous.get(url(hidden, "delivery-zones/")).status_code == 404
+    owner = api_client_as(hidden.owner)
+    assert len(results(owner, url(hidden, "delivery-zones/"))) == 1
+    # The count of an empty page, past the end: its 404.
+    assert anonymous.get(url(shop, "delivery-zones/"), {"page": 2}).status_code == 404
 
 
 def _reads_the_merchant_alone(merchant_read: str) -> None:
