@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from merchants.zone_triggers import zone_copy_triggers, zone_copy_triggers_drop
+
 # The zones layer of the vector tiles (merchants/tiles.py) reads, for every zone meeting a
 # tile, its outline in Web Mercator, id, merchant and fee: a z12 tile of the bench city
 # thousands of zones. Read from the zones' own table, whose rows are wide (two copies of
@@ -8,10 +10,9 @@ from django.db import migrations
 # the tile draws, for the active zones, written in spatial order: a tile's zones share
 # pages, a third of the scan's time. It is no model: nothing else reads it.
 #
-# Statement triggers with transition tables keep it equal to the zones on every write
-# path (services, admin, queryset updates, COPY, raw SQL), a bulk write in one statement;
-# TRUNCATE of the zones (a test's flush) empties it. The zones of inactive merchants stay
-# here and are left out by the tile itself, so a merchant's writes never touch this table.
+# Statement triggers keep it equal to the zones on every write path
+# (merchants/zone_triggers.py). The zones of inactive merchants stay here and are left out
+# by the tile itself, so a merchant's writes never touch this table.
 TABLE = "merchants_zone_tile_outline"
 
 # Rows written in bulk (the first fill, a COPY of many zones) go in the order of their
@@ -32,6 +33,16 @@ REDRAWN = """
               IS DISTINCT FROM
               (o.is_active, o.merchant_id, o.delivery_fee, ST_AsBinary(o.area_mercator))"""
 
+TRIGGERS = zone_copy_triggers(
+    name="outlines",
+    table=TABLE,
+    add=OUTLINES_OF.format(zones="added_zones", only=""),
+    change=f"""DELETE FROM {TABLE}
+    WHERE zone_id IN ({REDRAWN})
+       OR zone_id IN (SELECT id FROM old_zones EXCEPT SELECT id FROM new_zones);
+    {OUTLINES_OF.format(zones="new_zones", only=f" AND z.id IN ({REDRAWN})")}""",  # noqa: S608
+)
+
 FORWARD = f"""
 CREATE TABLE {TABLE} (
     zone_id bigint PRIMARY KEY,
@@ -44,57 +55,7 @@ CREATE TABLE {TABLE} (
 
 CREATE INDEX {TABLE}_outline ON {TABLE} USING gist (outline);
 
-CREATE FUNCTION merchants_deliveryzone_outlines_add() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    {OUTLINES_OF.format(zones="added_zones", only="")};
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION merchants_deliveryzone_outlines_change() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM {TABLE}
-    WHERE zone_id IN ({REDRAWN})
-       OR zone_id IN (SELECT id FROM old_zones EXCEPT SELECT id FROM new_zones);
-    {OUTLINES_OF.format(zones="new_zones", only=f" AND z.id IN ({REDRAWN})")};
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION merchants_deliveryzone_outlines_remove() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM {TABLE} WHERE zone_id IN (SELECT id FROM removed_zones);
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION merchants_deliveryzone_outlines_truncate() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    TRUNCATE {TABLE};
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER merchants_deliveryzone_outlines_add
-AFTER INSERT ON merchants_deliveryzone REFERENCING NEW TABLE AS added_zones
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_outlines_add();
-
-CREATE TRIGGER merchants_deliveryzone_outlines_change
-AFTER UPDATE ON merchants_deliveryzone REFERENCING OLD TABLE AS old_zones NEW TABLE AS new_zones
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_outlines_change();
-
-CREATE TRIGGER merchants_deliveryzone_outlines_remove
-AFTER DELETE ON merchants_deliveryzone REFERENCING OLD TABLE AS removed_zones
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_outlines_remove();
-
-CREATE TRIGGER merchants_deliveryzone_outlines_truncate
-AFTER TRUNCATE ON merchants_deliveryzone
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_outlines_truncate();
-
+{TRIGGERS}
 -- The tiles read the outlines now; the zones' own Web Mercator index (migration 0017)
 -- has no reader left.
 DROP INDEX merchants_deliveryzone_area_mercator;
@@ -105,14 +66,7 @@ ANALYZE {TABLE};
 BACKWARD = f"""
 CREATE INDEX merchants_deliveryzone_area_mercator
 ON merchants_deliveryzone USING gist (area_mercator) WHERE is_active;
-DROP TRIGGER merchants_deliveryzone_outlines_add ON merchants_deliveryzone;
-DROP TRIGGER merchants_deliveryzone_outlines_change ON merchants_deliveryzone;
-DROP TRIGGER merchants_deliveryzone_outlines_remove ON merchants_deliveryzone;
-DROP TRIGGER merchants_deliveryzone_outlines_truncate ON merchants_deliveryzone;
-DROP FUNCTION merchants_deliveryzone_outlines_add();
-DROP FUNCTION merchants_deliveryzone_outlines_change();
-DROP FUNCTION merchants_deliveryzone_outlines_remove();
-DROP FUNCTION merchants_deliveryzone_outlines_truncate();
+{zone_copy_triggers_drop(name="outlines")}
 DROP TABLE {TABLE};
 """
 
