@@ -119,10 +119,10 @@ class DeliveryZoneCell(models.Model):
     services, admin, bulk loads, raw SQL and TRUNCATE alike.
 
     Testing `ST_Covers` on a zone's geography costs tens of microseconds. The grid's cells
-    are 1/64 of a degree square (`CELLS_PER_DEGREE`, about 1.7 by 1.1 km in Berlin): a
-    point's cell is `floor(64 * longitude), floor(64 * latitude)`, exact in binary
-    floating point, so the grid is a partition key and no distance is ever taken in
-    degrees. A zone has a row for each cell its `hull` meets, with:
+    are 1/64 of a degree square (`CELLS_PER_DEGREE`, about 1.1 km wide and 1.7 km high in
+    Berlin): a point's cell is `floor(64 * longitude), floor(64 * latitude)`, exact in
+    binary floating point, so the grid is a partition key and no distance is ever taken
+    in degrees. A zone has a row for each cell its `hull` meets, with:
     - `core`: the zone's planar area (SRID 4326 degrees) shrunk by `margin`, and `hull`:
       the same widened by `margin`, `margin` exceeding twice the widest gap between an
       edge as a great-circle arc (what geography means) and as a straight line in degrees
@@ -137,8 +137,10 @@ class DeliveryZoneCell(models.Model):
       from where the clipping cut, and near the hull's own boundary, `margin` outside the
       area, none is covered. Between the two, the zone's own `ST_Covers` decides, exactly
       as before.
-    A cell without a row does not meet the hull: none of its points is covered. A zone the
-    planar view cannot stand for (across the antimeridian, arcs far from their chords, or
+    A point on a cell's west or south side is in that cell; rows are made for the closed
+    cell, so whichever cell a point falls in, its row answers for it. A cell without a row
+    does not meet the hull: none of its points is covered. A zone the planar view cannot
+    stand for (across the antimeridian, arcs far from their chords, or
     more than `MAX_CELLS` cells) has one row whose `cell` is every cell, and `ST_Covers`
     decides every point.
     """

@@ -25,6 +25,7 @@ from merchants.services import (
 from tests import factories
 from tests.admin_forms import submit
 from tests.geo_fixtures import star
+from tests.search import test_admin_writes
 
 pytestmark = pytest.mark.django_db
 
@@ -204,13 +205,8 @@ def test_a_rename_cuts_nothing_again(shops):
     assert _sql("SELECT id FROM merchants_deliveryzonecell ORDER BY id") == before
 
 
-@pytest.fixture
-def operator(client):
-    account = factories.user(is_staff=True)
-    account.is_superuser = True
-    account.save()
-    client.force_login(account)
-    return client
+# A signed-in superuser's client, as the admin's other tests have it.
+operator = test_admin_writes.operator
 
 
 def test_admin_writes_keep_the_cells_equal_to_the_zones(operator, shops):
@@ -401,3 +397,14 @@ def test_a_zone_the_grid_cannot_hold_is_tested_everywhere(area):
     assert cells_pairs(points) == reference
     for n, point in enumerate(points):
         assert delivering(*point) == ({shop.pk: zone.pk} if (n, zone.pk) in reference else {})
+
+
+def test_the_migrations_fill_gives_what_the_triggers_wrote(shops):
+    written = sorted(_sql(_STORED), key=repr)
+    _sql("DELETE FROM merchants_deliveryzonecell")
+    merchants, cells = (
+        fragment.format(zones="merchants_deliveryzone")
+        for fragment in (MIGRATION.MERCHANTS_OF, MIGRATION.CELLS_OF)
+    )
+    _sql(f"WITH {merchants} {cells}")
+    assert sorted(_sql(_STORED), key=repr) == written

@@ -101,12 +101,19 @@ CELLS_OF = """
     CROSS JOIN LATERAL merchants_zone_cells(z.area) AS c
     WHERE z.is_active"""
 
+# A merchant's location and active flag written to its zones' rows, as to the parts
+# (migration 0005).
+_PARTS_PUSH = _0005.FORWARD.split("{copy_merchant}")[1].split("DROP INDEX")[0]
+_CELLS_PUSH = (
+    _PARTS_PUSH.replace("merchants_deliveryzonepart", "merchants_deliveryzonecell")
+    .replace("push_to_parts", "push_to_cells")
+    .replace("-- Parts exist", "-- Rows exist")
+)
+
 # Statement triggers with transition tables: a COPY or a bulk insert of zones cuts them
 # all in one statement. A changed zone's rows are deleted, then written again, in two
 # statements: in one, the insert would meet the rows the delete has not yet removed.
-# A merchant whose location or active flag changes writes them to its zones' rows (no
-# column list: a new address_id moves the location through a BEFORE trigger without
-# naming it). TRUNCATE of the zones (or of the merchants, cascading) empties the rows.
+# TRUNCATE of the zones (or of the merchants, cascading) empties the rows.
 TRIGGERS = f"""
 CREATE FUNCTION merchants_deliveryzone_cells_add() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -154,18 +161,6 @@ BEGIN
 END
 $$;
 
--- Rows exist for active zones only, so the zones' partial merchant index finds them.
-CREATE FUNCTION merchants_merchant_push_to_cells() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE merchants_deliveryzonecell
-    SET merchant_location = NEW.location, merchant_is_active = NEW.is_active
-    WHERE zone_id IN (SELECT z.id FROM merchants_deliveryzone AS z
-                      WHERE z.merchant_id = NEW.id AND z.is_active);
-    RETURN NULL;
-END
-$$;
-
 CREATE TRIGGER merchants_deliveryzone_cells_add
 AFTER INSERT ON merchants_deliveryzone REFERENCING NEW TABLE AS added_zones
 FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_cells_add();
@@ -182,13 +177,7 @@ CREATE TRIGGER merchants_deliveryzone_cells_truncate
 AFTER TRUNCATE ON merchants_deliveryzone
 FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_cells_truncate();
 
-CREATE TRIGGER merchants_merchant_push_to_cells
-AFTER UPDATE ON merchants_merchant
-FOR EACH ROW
-WHEN (OLD.is_active IS DISTINCT FROM NEW.is_active
-      OR ST_AsBinary(OLD.location) IS DISTINCT FROM ST_AsBinary(NEW.location))
-EXECUTE FUNCTION merchants_merchant_push_to_cells();
-"""  # noqa: S608 - fixed fragments only
+{_CELLS_PUSH}"""  # noqa: S608 - fixed fragments only
 
 # The walk of delivering-to: the cells holding the point, nearest merchant first (as
 # migration 0006 explains), of active merchants only.
@@ -223,7 +212,6 @@ FORWARD = CELL_FUNCTION + CELLS_FUNCTION + TRIGGERS + FILL + DROP_PARTS
 
 # Backwards, after the parts' table is made again by its model: the parts as migrations
 # 0004 to 0007 left them, each step's own SQL, cut again from the zones.
-_PARTS_PUSH = _0005.FORWARD.split("{copy_merchant}")[1].split("DROP INDEX")[0]
 _PARTS_NEAREST = "-- Stored:" + _0006.FORWARD.split("-- Stored:")[1]
 BACKWARD = (
     """
