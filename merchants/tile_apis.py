@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from geomarket.answer_cache import Namespace, cached_answer
+from geomarket.api.renderers import ErrorsInJson
 from geomarket.errors import NotFound
 from merchants.tiles import EXTENT, LAYERS, MAX_ZOOM, tile, tile_in_range
 
@@ -24,6 +25,7 @@ class TileApi(APIView):
     # The tiles are the same for everyone: no caller is looked up.
     authentication_classes = ()
     permission_classes = [AllowAny]
+    content_negotiation_class = ErrorsInJson
 
     @extend_schema(
         operation_id="tiles_retrieve",

@@ -1,7 +1,6 @@
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -10,6 +9,7 @@ from rest_framework.views import APIView
 from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from events.serializers import StreamStatusSerializer
 from events.streams import order_stream_key, stream_last_id
+from geomarket.api.renderers import ErrorsInJson
 from geomarket.errors import DomainError, NotFound
 from tracking.authentication import StreamTicketAuthentication
 from tracking.selectors import order_stream_roles, order_tracking
@@ -46,13 +46,6 @@ def _fields(serializer) -> str:
     return ", ".join(f"`{name}`" for name in serializer().fields)
 
 
-class _ErrorsInJson(DefaultContentNegotiation):
-    """A client of the stream accepts `text/event-stream`; its refusals are JSON still."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 STREAM_DESCRIPTION = f"""Server-Sent Events of the order, for its customer, owner, courier
 and operators (as its tracking), authenticated by token, session or `?ticket=`.
 
@@ -72,7 +65,7 @@ class OrderStreamApi(APIView):
         StreamTicketAuthentication,
     ]
     permission_classes = [IsAuthenticated]
-    content_negotiation_class = _ErrorsInJson
+    content_negotiation_class = ErrorsInJson
 
     @extend_schema(
         description=STREAM_DESCRIPTION,

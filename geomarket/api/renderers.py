@@ -1,7 +1,18 @@
 import csv
 import io
 
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
+
+
+class ErrorsInJson(DefaultContentNegotiation):
+    """For a view that answers its own media type itself (a vector tile, an event
+    stream) and renders only its errors: those are JSON whatever the client accepts.
+    DRF's negotiation answered 406 to a client accepting only the view's own type
+    (a map library asks for `application/x-protobuf` or the tile's type)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class CSVRenderer(BaseRenderer):

@@ -332,3 +332,19 @@ def test_a_zone_is_drawn_where_it_is_to_the_tiles_grid(city, client, tmp_path):
     assert drawn.contains(ShapelyPoint(west + 2 * unit_lng, north - 2 * unit_lat))
     assert not drawn.intersects(ShapelyPoint(west - 2 * unit_lng, north - 2 * unit_lat))
     assert not drawn.intersects(ShapelyPoint(west + 2 * unit_lng, north + 2 * unit_lat))
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/vnd.mapbox-vector-tile", "application/x-protobuf", "image/*"]
+)
+def test_a_tile_is_sent_whatever_the_client_accepts_and_its_errors_in_json(city, client, accept):
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    answer = client.get(f"/tiles/zones/{z}/{x}/{y}.mvt", HTTP_ACCEPT=accept)
+    assert answer.status_code == 200
+    assert answer["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    assert answer.content == get_tile(client, "zones", z, x, y).content
+    missing = client.get("/tiles/roads/14/0/0.mvt", HTTP_ACCEPT=accept)
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/json"
+    assert "roads" in missing.json()["detail"]
