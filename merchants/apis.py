@@ -139,26 +139,11 @@ class DeliveryZoneListApi(GeoJSONAnswers, APIView):
         tags=["zones"],
     )
     def get(self, request, merchant_id: int):
-        def zones(**page) -> CountedPage:
-            found = delivery_zone_page(
-                user=request.user,
-                merchant_id=merchant_id,
-                include_inactive=can_manage_merchant(request.user, merchant_id),
-                **page,
-            )
-            if found is None:
-                raise Merchant.DoesNotExist
-            return found
-
-        try:
-            body = counted_page_body(
-                request=request, view=self, fetch=zones, render=serializers.zone_rows
-            )
-        except ValidationError:
-            # An unseen merchant is a 404 whatever the page asked for.
-            _seen_merchant(request, merchant_id)
-            raise
-        return Response(body)
+        zones = partial(
+            delivery_zone_page,
+            include_inactive=can_manage_merchant(request.user, merchant_id),
+        )
+        return Response(_seen_page_body(request, self, merchant_id, zones, serializers.zone_rows))
 
     @extend_schema(
         request=serializers.DeliveryZoneInputSerializer,
@@ -303,6 +288,24 @@ def _seen_merchant(request, merchant_id: int) -> MerchantRef:
     return merchant
 
 
+def _seen_page_body(request, view, merchant_id: int, fetch, render) -> dict:
+    """`counted_page_body` of a merchant's rows, which `fetch` reads beside the merchant
+    (None: one the caller may not see, a 404)."""
+
+    def page(**window) -> CountedPage:
+        found = fetch(user=request.user, merchant_id=merchant_id, **window)
+        if found is None:
+            raise Merchant.DoesNotExist
+        return found
+
+    try:
+        return counted_page_body(request=request, view=view, fetch=page, render=render)
+    except ValidationError:
+        # An unseen merchant is a 404 whatever the page asked for.
+        _seen_merchant(request, merchant_id)
+        raise
+
+
 class MerchantHoursApi(APIView):
     @extend_schema(responses=serializers.MerchantHoursSerializer, tags=["hours"])
     def get(self, request, merchant_id: int):
@@ -328,11 +331,8 @@ class ClosureListApi(APIView):
         tags=["hours"],
     )
     def get(self, request, merchant_id: int):
-        closures = partial(closure_page, merchant=_seen_merchant(request, merchant_id))
         return Response(
-            counted_page_body(
-                request=request, view=self, fetch=closures, render=serializers.closure_rows
-            )
+            _seen_page_body(request, self, merchant_id, closure_page, serializers.closure_rows)
         )
 
     @extend_schema(
@@ -361,8 +361,10 @@ class ClosureDetailApi(APIView):
 class SlotPlanApi(APIView):
     @extend_schema(responses=serializers.SlotPlanSerializer, tags=["slots"])
     def get(self, request, merchant_id: int):
-        plan = slot_plan(merchant=_seen_merchant(request, merchant_id))
+        plan = slot_plan(user=request.user, merchant_id=merchant_id)
         if plan is None:
+            raise Merchant.DoesNotExist
+        if plan[0] is None:
             raise NotFound("This merchant has no slot plan.")
         return Response(serializers.slot_plan_output(plan))
 

@@ -11,7 +11,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.api.pagination import CountedPage, count_sql, rows_with_count
+from geomarket.api.pagination import CountedPage, count_sql
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.db.replicas import replica_reads
 from geomarket.errors import Forbidden
@@ -256,17 +256,31 @@ def merchant_managed_id(*, user, merchant_id: int) -> int:
     return merchant_id
 
 
-def _counted_page(page: PreparedStatement, *, count_sql: str, params: dict) -> CountedPage:
-    """The page `page` reads, as dicts, with the count of all its rows (`count_sql` as a
-    subquery in each row, `matched_count`, run once as an InitPlan), as `queryset_page`
-    reads a queryset's: a page past the end asks `count_sql` alone, for its 404. The page
-    is prepared: a small page took PostgreSQL longer to plan than to run."""
-    return rows_with_count(
-        page.fetch_dicts(params),
-        offset=params["offset"],
-        split=lambda row: (row, row["matched_count"]),
-        count_alone=lambda: fetch_value(count_sql, params),
-    )
+def _seen_page_statement(*, count_sql: str, page_sql: str, order: str) -> PreparedStatement:
+    """A page of a merchant's rows (`page_sql`, in the order of its columns `order`, over
+    `%(merchant_id)s`), read with their count (`count_sql`) beside the merchant's row,
+    which the caller is judged on (`merchant_active`): one round trip where reading the
+    merchant first took two. A page holding no row is one row of NULL columns, with the
+    count: a page past the end needs no statement of its own either."""
+    return PreparedStatement(f"""
+SELECT m.is_active AS merchant_active, ({count_sql}) AS matched_count, page.*
+FROM merchants_merchant m
+LEFT JOIN LATERAL ({page_sql} LIMIT %(limit)s OFFSET %(offset)s) page ON true
+WHERE m.id = %(merchant_id)s
+ORDER BY {", ".join(f"page.{column}" for column in order.split(", "))}
+""")  # noqa: S608 - fixed fragments only
+
+
+def _seen_page(
+    statement: PreparedStatement, *, user, merchant_id: int, **params
+) -> CountedPage | None:
+    """The page `statement` (`_seen_page_statement`) reads, as dicts, and the count; None
+    when the merchant is unknown or `user` may not see it (`merchant_visible`)."""
+    rows = statement.fetch_dicts({"merchant_id": merchant_id, **params})
+    if not rows or not _seen_by(user, merchant_id=merchant_id, active=rows[0]["merchant_active"]):
+        return None
+    page = [row for row in rows if row["id"] is not None]
+    return CountedPage(rows=page, count=rows[0]["matched_count"])
 
 
 # A merchant's zones by id, only its active ones unless `%(include_inactive)s`; the area
@@ -275,17 +289,11 @@ _ZONES_WHERE = """FROM merchants_deliveryzone
     WHERE merchant_id = %(merchant_id)s AND (is_active OR %(include_inactive)s)"""
 _ZONES_COUNT_SQL = f"SELECT count(*) {_ZONES_WHERE}"
 _ZONE_COLUMNS = "id, merchant_id, name, area, delivery_fee, min_order_amount, is_active"
-# The page beside the merchant's row, which the caller is judged on (`merchant_active`),
-# and the count: one row with NULL zone columns when the page holds none.
-_ZONES_PAGE = PreparedStatement(f"""
-SELECT m.is_active AS merchant_active, ({_ZONES_COUNT_SQL}) AS matched_count, page.*
-FROM merchants_merchant m
-LEFT JOIN LATERAL (
-    SELECT {_ZONE_COLUMNS} {_ZONES_WHERE} ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
-) page ON true
-WHERE m.id = %(merchant_id)s
-ORDER BY page.id
-""")  # noqa: S608 - fixed fragments only
+_ZONES_PAGE = _seen_page_statement(
+    count_sql=_ZONES_COUNT_SQL,
+    page_sql=f"SELECT {_ZONE_COLUMNS} {_ZONES_WHERE} ORDER BY id",
+    order="id",
+)
 
 
 def delivery_zone_page(
@@ -294,17 +302,14 @@ def delivery_zone_page(
     """Rows `offset` to `offset + limit` of the merchant's zones (`_ZONE_COLUMNS`) by id,
     and their count; None when the merchant is unknown or `user` may not see it
     (`merchant_visible`)."""
-    params = {
-        "merchant_id": merchant_id,
-        "include_inactive": include_inactive,
-        "offset": offset,
-        "limit": limit,
-    }
-    rows = _ZONES_PAGE.fetch_dicts(params)
-    if not rows or not _seen_by(user, merchant_id=merchant_id, active=rows[0]["merchant_active"]):
-        return None
-    zones = [row for row in rows if row["id"] is not None]
-    return CountedPage(rows=zones, count=rows[0]["matched_count"])
+    return _seen_page(
+        _ZONES_PAGE,
+        user=user,
+        merchant_id=merchant_id,
+        include_inactive=include_inactive,
+        offset=offset,
+        limit=limit,
+    )
 
 
 _ZONE_SQL = f"""
@@ -649,33 +654,41 @@ def merchant_hours(*, merchant: Merchant | MerchantRef) -> dict:
 
 
 _CLOSURES_COUNT_SQL = "SELECT count(*) FROM merchants_closure WHERE merchant_id = %(merchant_id)s"
-_CLOSURES_PAGE = PreparedStatement(
-    f"""
-SELECT id, lower(period) AS starts_at, upper(period) AS ends_at, reason,
-       ({_CLOSURES_COUNT_SQL}) AS matched_count
-FROM merchants_closure WHERE merchant_id = %(merchant_id)s
-ORDER BY period, id LIMIT %(limit)s OFFSET %(offset)s
-"""  # noqa: S608 - a fixed fragment only
+# `nth` orders the page's rows as their closures' periods, which are not read into Python
+# (psycopg parses a range in Python).
+_CLOSURES_PAGE = _seen_page_statement(
+    count_sql=_CLOSURES_COUNT_SQL,
+    page_sql="""SELECT id, lower(period) AS starts_at, upper(period) AS ends_at, reason,
+        row_number() OVER (ORDER BY period, id) AS nth
+    FROM merchants_closure WHERE merchant_id = %(merchant_id)s ORDER BY period, id""",
+    order="nth",
 )
 
 
-def closure_page(*, merchant: MerchantRef, offset: int, limit: int) -> CountedPage:
+def closure_page(*, user, merchant_id: int, offset: int, limit: int) -> CountedPage | None:
     """Rows `offset` to `offset + limit` of the merchant's closures in time order (`id,
-    starts_at, ends_at, reason`), and their count."""
-    params = {"merchant_id": merchant.pk, "offset": offset, "limit": limit}
-    return _counted_page(_CLOSURES_PAGE, count_sql=_CLOSURES_COUNT_SQL, params=params)
+    starts_at, ends_at, reason`), and their count; None when the merchant is unknown or
+    `user` may not see it."""
+    return _seen_page(
+        _CLOSURES_PAGE, user=user, merchant_id=merchant_id, offset=offset, limit=limit
+    )
 
 
-_SLOT_PLAN_SQL = """
-SELECT slot_minutes, capacity, lead_minutes, horizon_days FROM merchants_slotplan
-WHERE merchant_id = %s
-"""
+# The merchant's plan beside its row, which the caller is judged on.
+_SLOT_PLAN = PreparedStatement("""
+SELECT m.is_active, p.slot_minutes, p.capacity, p.lead_minutes, p.horizon_days
+FROM merchants_merchant m LEFT JOIN merchants_slotplan p ON p.merchant_id = m.id
+WHERE m.id = %s
+""")
 
 
-def slot_plan(*, merchant: MerchantRef) -> tuple | None:
-    """The merchant's plan as `slot_minutes, capacity, lead_minutes, horizon_days`."""
-    found = fetch_all(_SLOT_PLAN_SQL, [merchant.pk])
-    return found[0] if found else None
+def slot_plan(*, user, merchant_id: int) -> tuple | None:
+    """The merchant's plan as `slot_minutes, capacity, lead_minutes, horizon_days`, all
+    None when it has none; None when the merchant is unknown or `user` may not see it."""
+    found = _SLOT_PLAN.fetch_all([merchant_id])
+    if not found or not _seen_by(user, merchant_id=merchant_id, active=found[0][0]):
+        return None
+    return found[0][1:]
 
 
 def merchant_open_at(*, merchant_id: int, at: datetime) -> bool:

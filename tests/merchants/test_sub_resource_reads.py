@@ -98,19 +98,16 @@ def test_each_answer_is_what_its_serializer_renders(shop):
         )
 
 
-@pytest.mark.parametrize(
-    ("tail", "query"),
-    [
-        ("closures/", {}),
-        ("slot-plan/", {}),
-    ],
-)
-def test_the_merchant_is_read_without_its_address_categories_or_open_period(
-    shop, tail, query, django_assert_num_queries
+@pytest.mark.parametrize("tail", ["closures/", "slot-plan/", "delivery-zones/"])
+def test_the_merchant_is_read_beside_the_answer_without_its_address_categories_or_open_period(
+    shop, tail, django_assert_num_queries
 ):
-    with django_assert_num_queries(2) as captured:
-        assert api_client_as(None).get(url(shop, tail), query).status_code == 200
-    _reads_the_merchant_alone(captured.captured_queries[0]["sql"])
+    """One statement: the caller is judged on the merchant's row, read with the answer."""
+    with django_assert_num_queries(1) as captured:
+        assert api_client_as(None).get(url(shop, tail)).status_code == 200
+    read = captured.captured_queries[0]["sql"]
+    assert "merchants_merchant" in read
+    _reads_the_merchant_alone(read)
 
 
 @pytest.mark.parametrize(
@@ -130,27 +127,39 @@ def test_hours_and_slots_are_read_with_the_merchant_by_one_statement(
     _reads_the_merchant_alone(plan.statement)
 
 
-def test_zones_are_read_with_the_merchant_by_one_statement(shop, django_assert_num_queries):
-    with django_assert_num_queries(1) as captured:
-        assert api_client_as(None).get(url(shop, "delivery-zones/")).status_code == 200
-    read = captured.captured_queries[0]["sql"]
-    assert "merchants_merchant" in read
-    assert "merchants_deliveryzone" in read
-    _reads_the_merchant_alone(read)
-
-
-def test_zones_answer_the_merchant_before_the_page(shop):
+@pytest.mark.parametrize("tail", ["closures/", "delivery-zones/"])
+def test_pages_answer_the_merchant_before_the_page(shop, tail):
     hidden = factories.merchant(is_active=False)
     factories.zone(merchant=hidden)
+    factories.closure(hidden, "2031-01-02T10:00:00+00:00", "2031-01-03T00:00:00+00:00")
     anonymous = api_client_as(None)
     for merchant, status in ((hidden, 404), (shop, 400)):
-        answer = anonymous.get(url(merchant, "delivery-zones/"), {"page_size": "x"})
+        answer = anonymous.get(url(merchant, tail), {"page_size": "x"})
         assert answer.status_code == status
-    assert anonymous.get(url(hidden, "delivery-zones/")).status_code == 404
+    assert anonymous.get(url(hidden, tail)).status_code == 404
     owner = api_client_as(hidden.owner)
-    assert len(results(owner, url(hidden, "delivery-zones/"))) == 1
+    assert len(results(owner, url(hidden, tail))) == 1
     # The count of an empty page, past the end: its 404.
-    assert anonymous.get(url(shop, "delivery-zones/"), {"page": 2}).status_code == 404
+    assert anonymous.get(url(shop, tail), {"page": 9}).status_code == 404
+
+
+def test_a_slot_plan_is_the_merchants_before_it_is_missing(shop):
+    hidden = factories.merchant(is_active=False)
+    anonymous = api_client_as(None)
+    assert anonymous.get(url(hidden, "slot-plan/")).json() == {"detail": "Not found."}
+    missing = api_client_as(hidden.owner).get(url(hidden, "slot-plan/"))
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "This merchant has no slot plan.", "code": "not_found"},
+    )
+    slot_plan_set(merchant=hidden, slot_minutes=30, capacity=2, lead_minutes=5, horizon_days=4)
+    assert api_client_as(hidden.owner).get(url(hidden, "slot-plan/")).json() == {
+        "slot_minutes": 30,
+        "capacity": 2,
+        "lead_minutes": 5,
+        "horizon_days": 4,
+    }
+    assert anonymous.get(url(hidden, "slot-plan/")).status_code == 404
 
 
 def _reads_the_merchant_alone(merchant_read: str) -> None:
