@@ -225,10 +225,13 @@ SELECT '{{"points":['
     || '}}'
 FROM (
     SELECT recorded_at, location, heading, speed_mps, accuracy_m,
-           row_number() OVER (ORDER BY recorded_at, ST_X(location::geometry),
-                              ST_Y(location::geometry)) AS n
+           row_number() OVER ordered AS n
     FROM delivery_courierping
     WHERE courier_id = %(courier)s AND recorded_at >= %(since)s AND recorded_at <= %(until)s
+    WINDOW ordered AS (ORDER BY recorded_at, ST_X(location::geometry), ST_Y(location::geometry))
+    -- The order the aggregates take their input in, written out as PostgreSQL documents
+    -- it (a sorted subquery); the window's own sort already gives it, so no sort is added.
+    ORDER BY recorded_at, ST_X(location::geometry), ST_Y(location::geometry)
 ) w
 HAVING EXISTS (SELECT FROM delivery_courier WHERE id = %(courier)s)
 """  # noqa: S608 - only a declared shape is interpolated
