@@ -402,9 +402,7 @@ def test_a_zone_the_grid_cannot_hold_is_tested_everywhere(area):
 def test_the_migrations_fill_gives_what_the_triggers_wrote(shops):
     written = sorted(_sql(_STORED), key=repr)
     _sql("DELETE FROM merchants_deliveryzonecell")
-    merchants, cells = (
-        fragment.format(zones="merchants_deliveryzone")
-        for fragment in (MIGRATION.MERCHANTS_OF, MIGRATION.CELLS_OF)
-    )
+    merchants = MIGRATION.MERCHANTS_OF.format(zones="merchants_deliveryzone")
+    cells = MIGRATION.CELLS_OF.format(zones="merchants_deliveryzone", only="")
     _sql(f"WITH {merchants} {cells}")
     assert sorted(_sql(_STORED), key=repr) == written
