@@ -175,6 +175,10 @@ class KeptPlan:
         `params` (the statement's own): its generic plan, the arguments and the computed
         values each a parameter; a replanned one's plan for these values. Inside the
         caller's transaction."""
+        return "\n".join(row[0] for row in self.explain_rows(cursor, params, options=options))
+
+    def explain_rows(self, cursor, params: dict, *, options: str = "") -> list[tuple]:
+        """`explain`'s rows as EXPLAIN returns them (one JSON document for FORMAT JSON)."""
         statement, variables = self._numbered()
         values = [
             *(f"%({name})s::{self.types[name]}" for name in self.arguments),
@@ -193,7 +197,7 @@ class KeptPlan:
             cursor.execute(
                 f"EXPLAIN {options} EXECUTE kept_plan_explained ({', '.join(values)})", params
             )
-            return "\n".join(row[0] for row in cursor.fetchall())
+            return cursor.fetchall()
         finally:
             cursor.execute("DEALLOCATE kept_plan_explained")
 

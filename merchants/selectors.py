@@ -15,7 +15,7 @@ from geomarket.api.pagination import CountedPage, count_sql
 from geomarket.api.permissions import can_manage_merchant
 from geomarket.db.replicas import replica_reads
 from geomarket.errors import Forbidden
-from geomarket.kept_plans import KeptPlan
+from geomarket.kept_plans import Computed, KeptPlan
 from geomarket.shapes import GEOJSON_POINT, json_array_sql
 from geomarket.sql import (
     CompiledQuery,
@@ -516,20 +516,33 @@ SELECT '{{"results":[' || COALESCE(string_agg({_DELIVERING_RESULT_SQL}, ','
 FROM ({_OPEN_STATE_SQL.format(rows=_DELIVERING_TO_ROWS_SQL)}) r"""  # noqa: S608
 
 
-# The call of `merchants_delivering_to` with the parameters of `_geo_params` (`open_at`
-# only when `open_at`): a statement of its own would cost its planning on every call
-# unless prepared (a third of its time), the function's plan is kept by each session.
-def merchants_delivering_to_sql(*, open_at: bool) -> str:
-    return _delivering_to_sql(open_at=open_at, prep_time_default_s=settings.ETA_PREPARATION_SECONDS)
-
-
-@functools.cache
-def _delivering_to_sql(*, open_at: bool, prep_time_default_s: int) -> str:
-    at = "%(open_at)s::timestamptz" if open_at else "NULL"
-    return (
-        "SELECT body, changes_at FROM merchants_delivering_to(%(point)s::geography,"  # noqa: S608
-        f" %(limit)s::integer, %(now)s::timestamptz, {at}, {prep_time_default_s:d})"
-    )
+# Delivering-to's statement as a function whose plan each session keeps: a generic one,
+# the point being one typed parameter whose geometry, unit vector and cell are computed
+# once; a statement of its own would cost its planning on every call unless prepared (a
+# third of its time).
+DELIVERING_TO_PLAN = KeptPlan(
+    name="merchants_delivering_to",
+    statement=DELIVERING_TO_ANSWER_SQL,
+    types={
+        "point": "geography",
+        "limit": "integer",
+        "now": "timestamptz",
+        "open_at": "timestamptz",
+        "prep_time_default_s": "integer",
+    },
+    returns=(("body", "text"), ("changes_at", "float8")),
+    computed=(
+        Computed("%(point)s::geometry", "q_geometry", "geometry"),
+        Computed("merchants_unit_vector(%(point)s::geography)", "q_unit", "geometry"),
+        Computed(POINT_CELL_SQL, "q_cell", "integer"),
+        # In a generic plan the sum would be computed again for each merchant, several
+        # times (adding days reads the session's time zone).
+        Computed("%(now)s::timestamptz + interval '14 days'", "q_horizon", "timestamptz"),
+    ),
+    # The planner counts every row of the point's cell, where the walk stops after a few
+    # hundred: above jit_above_cost, compiling would cost a hundred times the run.
+    settings={"jit": "off"},
+)
 
 
 def _geo_params(*, lat: float, lng: float, open_at: datetime | None, **params) -> dict:
@@ -842,7 +855,12 @@ def merchant_day_slots_json(*, user, merchant_id: int, day: date) -> str | None:
 
 
 # The merchants' kept plans (`geomarket.kept_plans`), installed after `migrate`.
-KEPT_PLANS = (MERCHANT_DETAIL_PLAN, MERCHANT_HOURS_PLAN, MERCHANT_DAY_SLOTS_PLAN)
+KEPT_PLANS = (
+    MERCHANT_DETAIL_PLAN,
+    MERCHANT_HOURS_PLAN,
+    MERCHANT_DAY_SLOTS_PLAN,
+    DELIVERING_TO_PLAN,
+)
 
 
 # Merchant `%(merchant_id)s`'s current slot starting at `%(slot_starts_at)s`: one row of
@@ -907,5 +925,11 @@ def merchants_delivering_to_statement(
     *, lat: float, lng: float, limit: int, open_now: bool = False, open_at: datetime | None = None
 ) -> tuple[str, dict]:
     at = open_instant(open_now=open_now, open_at=open_at)
-    params = _geo_params(lat=lat, lng=lng, open_at=at, limit=limit)
-    return merchants_delivering_to_sql(open_at=at is not None), params
+    params = _geo_params(
+        lat=lat,
+        lng=lng,
+        open_at=at,
+        limit=limit,
+        prep_time_default_s=settings.ETA_PREPARATION_SECONDS,
+    )
+    return DELIVERING_TO_PLAN.call(), params

@@ -2,7 +2,6 @@
 with the same nearby and delivering-to queries sent as raw SQL through psycopg."""
 
 import random
-from datetime import UTC, datetime
 from itertools import cycle
 from urllib.parse import urlencode
 
@@ -94,7 +93,7 @@ def _fresh_points(points, rng: random.Random):
 
 def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> dict:
     from catalog.selectors import PRODUCT_FIELDS, products_nearby_rows_sql
-    from merchants.selectors import merchants_delivering_to_sql
+    from merchants.selectors import merchants_delivering_to_statement
 
     points = city_points(dsn, rng=rng, count=20_000)
     hot_points = points[:50]
@@ -129,11 +128,7 @@ def run(*, base_url: str, dsn: str, workers: int, rng: random.Random, log) -> di
 
     def delivering_call():
         lat, lng = fresh_point()
-        return merchants_delivering_to_sql(open_at=False), {
-            "point": f"SRID=4326;POINT({lng!r} {lat!r})",
-            "limit": 100,
-            "now": datetime.now(UTC),
-        }
+        return merchants_delivering_to_statement(lat=lat, lng=lng, limit=100)
 
     # Warm-up: connections, pools and the buffer cache.
     http_scenario(

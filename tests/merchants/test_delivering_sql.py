@@ -13,11 +13,7 @@ from geomarket.api.responses import json_bytes
 from geomarket.shapes import Shape, installed_function_body
 from merchants import delivering_sql, shapes
 from merchants.models import Merchant
-from merchants.selectors import (
-    merchants_delivering_to,
-    merchants_delivering_to_sql,
-    merchants_nearby,
-)
+from merchants.selectors import DELIVERING_TO_PLAN, merchants_delivering_to, merchants_nearby
 from merchants.serializers import merchant_row
 from merchants.services import address_update, merchant_hours_replace, merchant_update
 from tests import factories
@@ -135,9 +131,8 @@ def test_a_new_merchant_is_shown_as_merchants_nearby_shows_it(shop):
 def test_the_installed_functions_are_the_ones_the_code_gives():
     with connection.cursor() as cursor:
         trigger, trigger_body, _ = delivering_sql.trigger_function()
-        answer_body, _ = delivering_sql.answer_function()
         assert installed_function_body(cursor, trigger) == trigger_body
-        assert installed_function_body(cursor, delivering_sql.ANSWER_FUNCTION) == answer_body
+        assert installed_function_body(cursor, DELIVERING_TO_PLAN.name) == DELIVERING_TO_PLAN.body
     assert delivering_sql.sync() is False
 
 
@@ -159,8 +154,14 @@ def test_the_answer_is_the_same_sent_with_its_values_written_in_or_prepared(shop
     prepared statement, run again and again (the function's plan kept after its first
     run)."""
     now = datetime.now(UTC)
-    params = {"point": "SRID=4326;POINT(13.405 52.52)", "limit": 5, "now": now, "open_at": now}
-    sql = merchants_delivering_to_sql(open_at=True)
+    params = {
+        "point": "SRID=4326;POINT(13.405 52.52)",
+        "limit": 5,
+        "now": now,
+        "open_at": now,
+        "prep_time_default_s": 600,
+    }
+    sql = DELIVERING_TO_PLAN.call()
     answers = set()
     for cursor in (connection.cursor(), connection.prepared_cursor()):
         with cursor:

@@ -7,8 +7,7 @@ import pytest
 from django.db import connection
 
 from catalog.selectors import products_nearby_statement
-from merchants.delivering_sql import PARAMETERS, answer_statement
-from merchants.selectors import merchants_nearby_sql
+from merchants.selectors import DELIVERING_TO_PLAN, merchants_nearby_sql
 
 pytestmark = pytest.mark.django_db
 
@@ -91,23 +90,13 @@ def plan(sql: str, params: dict) -> str:
 
 
 def answer_plan(params: dict, options: str = "") -> list:
-    """The plan of delivering-to's statement as its function runs it: a generic plan,
-    its parameters given as the function computes them from `point`, `now`, `limit` and
-    `open_at` (`merchants.delivering_sql.PARAMETERS`)."""
-    names = {name: f"${number}" for number, (_, name, _) in enumerate(PARAMETERS, 1)}
-    types = ", ".join(sql_type for *_, sql_type in PARAMETERS)
-    values = ", ".join(spelling for spelling, *_ in PARAMETERS)
+    """The plan of delivering-to's statement as its function runs it (a generic plan,
+    `DELIVERING_TO_PLAN.explain_rows`)."""
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute(f"PREPARE answer ({types}) AS {answer_statement(names)}")
-        try:
-            cursor.execute(
-                f"EXPLAIN {options} EXECUTE answer ({values})",
-                {"open_at": None, "prep_time_default_s": 600, **params},
-            )
-            return [row[0] for row in cursor.fetchall()]
-        finally:
-            cursor.execute("DEALLOCATE answer")
+        rows = DELIVERING_TO_PLAN.explain_rows(
+            cursor, {"open_at": None, "prep_time_default_s": 600, **params}, options=options
+        )
+    return [row[0] for row in rows]
 
 
 # The index gives the merchants nearest first (`Order By` on the index scan): an index
