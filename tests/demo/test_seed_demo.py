@@ -382,7 +382,8 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
     large = queries(merchants=15, products_per_merchant=30)
 
     assert len(small) == len(large)
-    assert len(large) < 54
+    # Among them the rollups' rebuild: its statistics and planner settings are three.
+    assert len(large) < 57
     assert sum(sql.startswith("COPY ") for sql in large) >= 8
 
 
