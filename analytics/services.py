@@ -262,12 +262,7 @@ def rollups_rebuild(*, since: date | None = None) -> None:
         cursor.execute(_DELETE_SQL, {"since": since or date.min})
         cursor.execute(_TOTALS_KEPT_SQL, {"since": since or date.min})
         # The orders were written in bulk, often in this very transaction, so the planner
-        # has no statistics of them; and the rollups the statement adds to were just
-        # emptied, so it takes them for a few rows. It then planned the merchants' days
-        # as nested loops that scan those tables again for each day added, through every
-        # row the statement itself had inserted (invisible to its own scans): a bench
-        # city's rebuild ran for over half an hour and did not end. Counted from their
-        # statistics and joined by hashing, it takes seconds.
+        # has no statistics of them: gather them.
         cursor.execute(
             f"ANALYZE {Order._meta.db_table}, {OrderItem._meta.db_table},"
             f" {OrderStatusChange._meta.db_table}"
@@ -281,9 +276,15 @@ def rollups_rebuild(*, since: date | None = None) -> None:
         )
     # The table lock keeps every delivery out; a lock per merchant would fill PostgreSQL's
     # lock table.
+    #
+    # The rollups the statement reads were just emptied, so the planner takes them for
+    # a few rows, and scanned them whole for each merchant's day added: through every row
+    # the statement itself had inserted (invisible to its own scans), hours for a bench
+    # city's seed (a backtrace showed the sequential scan under ExecutorFinish). Read by
+    # their keys instead, and joined by hashing, each of those rows costs one probe.
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute("SET LOCAL enable_nestloop = off; SET LOCAL enable_seqscan = off")
         _rollups_add(orders=orders, failures=failures, lock_merchants=False)
         # The caller's transaction goes on with the planner as it was (after an error it
-        # is rolled back, the setting with it).
-        cursor.execute("RESET enable_nestloop")
+        # is rolled back, the settings with it).
+        cursor.execute("RESET enable_nestloop; RESET enable_seqscan")
