@@ -5,6 +5,8 @@ import django.contrib.postgres.fields.ranges
 import django.db.models.deletion
 from django.db import migrations, models
 
+from merchants.zone_triggers import zone_copy_triggers, zone_copy_triggers_drop
+
 _0004 = import_module("merchants.migrations.0004_zone_parts")
 _0005 = import_module("merchants.migrations.0005_zone_parts_merchant")
 _0006 = import_module("merchants.migrations.0006_zone_parts_nearest")
@@ -113,74 +115,33 @@ _CELLS_PUSH = (
     .replace("-- Parts exist", "-- Rows exist")
 )
 
-# Statement triggers with transition tables: a COPY or a bulk insert of zones cuts them
-# all in one statement. A changed zone's rows are deleted, then written again, in two
+# The zones of an update whose rows' columns changed (a renamed zone is not cut again),
+# or whose id did (a zone removed and one added).
+_RECUT = """
+        SELECT n.id FROM new_zones AS n LEFT JOIN old_zones AS o ON o.id = n.id
+        WHERE o.id IS NULL
+           OR (n.is_active, n.merchant_id, n.delivery_fee, n.min_order_amount, ST_AsBinary(n.area))
+              IS DISTINCT FROM
+              (o.is_active, o.merchant_id, o.delivery_fee, o.min_order_amount, ST_AsBinary(o.area))"""
+
+# Statement triggers with transition tables (merchants/zone_triggers.py): a COPY or a
+# bulk insert of zones cuts them all in one statement. A changed zone's rows are deleted, then written again, in two
 # statements: in one, the insert would meet the rows the delete has not yet removed.
 # TRUNCATE of the zones (or of the merchants, cascading) empties the rows.
-TRIGGERS = f"""
-CREATE FUNCTION merchants_deliveryzone_cells_add() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    WITH {MERCHANTS_OF.format(zones="added_zones")}
-    {CELLS_OF.format(zones="added_zones", only="")};
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION merchants_deliveryzone_cells_change() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    recut bigint[];
-BEGIN
-    -- Only zones whose rows' columns (or id) changed are cut again: a renamed zone is not.
-    SELECT array_agg(n.id) INTO recut
-    FROM new_zones AS n LEFT JOIN old_zones AS o ON o.id = n.id
-    WHERE o.id IS NULL
-       OR (n.is_active, n.merchant_id, n.delivery_fee, n.min_order_amount, ST_AsBinary(n.area))
-          IS DISTINCT FROM
-          (o.is_active, o.merchant_id, o.delivery_fee, o.min_order_amount, ST_AsBinary(o.area));
-    DELETE FROM merchants_deliveryzonecell
-    WHERE zone_id = ANY (recut)
+TRIGGERS = (
+    zone_copy_triggers(
+        name="cells",
+        table="merchants_deliveryzonecell",
+        add=f"""WITH {MERCHANTS_OF.format(zones="added_zones")}
+    {CELLS_OF.format(zones="added_zones", only="")}""",
+        change=f"""DELETE FROM merchants_deliveryzonecell
+    WHERE zone_id IN ({_RECUT})
        OR zone_id IN (SELECT id FROM old_zones EXCEPT SELECT id FROM new_zones);
-    WITH {MERCHANTS_OF.format(zones="new_zones WHERE id = ANY (recut)")}
-    {CELLS_OF.format(zones="new_zones", only=" AND z.id = ANY (recut)")};
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION merchants_deliveryzone_cells_remove() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM merchants_deliveryzonecell WHERE zone_id IN (SELECT id FROM removed_zones);
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION merchants_deliveryzone_cells_truncate() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    TRUNCATE merchants_deliveryzonecell;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER merchants_deliveryzone_cells_add
-AFTER INSERT ON merchants_deliveryzone REFERENCING NEW TABLE AS added_zones
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_cells_add();
-
-CREATE TRIGGER merchants_deliveryzone_cells_change
-AFTER UPDATE ON merchants_deliveryzone REFERENCING OLD TABLE AS old_zones NEW TABLE AS new_zones
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_cells_change();
-
-CREATE TRIGGER merchants_deliveryzone_cells_remove
-AFTER DELETE ON merchants_deliveryzone REFERENCING OLD TABLE AS removed_zones
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_cells_remove();
-
-CREATE TRIGGER merchants_deliveryzone_cells_truncate
-AFTER TRUNCATE ON merchants_deliveryzone
-FOR EACH STATEMENT EXECUTE FUNCTION merchants_deliveryzone_cells_truncate();
-
-{_CELLS_PUSH}"""  # noqa: S608 - fixed fragments only
+    WITH {MERCHANTS_OF.format(zones=f"new_zones WHERE id IN ({_RECUT})")}
+    {CELLS_OF.format(zones="new_zones", only=f" AND z.id IN ({_RECUT})")}""",  # noqa: S608
+    )
+    + _CELLS_PUSH
+)
 
 # The walk of delivering-to: the cells holding the point, nearest merchant first (as
 # migration 0006 explains), of active merchants only.
@@ -217,16 +178,9 @@ FORWARD = CELL_FUNCTION + CELLS_FUNCTION + TRIGGERS + FILL + DROP_PARTS
 # 0004 to 0007 left them, each step's own SQL, cut again from the zones.
 _PARTS_NEAREST = "-- Stored:" + _0006.FORWARD.split("-- Stored:")[1]
 BACKWARD = (
-    """
-DROP TRIGGER merchants_deliveryzone_cells_add ON merchants_deliveryzone;
-DROP TRIGGER merchants_deliveryzone_cells_change ON merchants_deliveryzone;
-DROP TRIGGER merchants_deliveryzone_cells_remove ON merchants_deliveryzone;
-DROP TRIGGER merchants_deliveryzone_cells_truncate ON merchants_deliveryzone;
+    zone_copy_triggers_drop(name="cells")
+    + """
 DROP TRIGGER merchants_merchant_push_to_cells ON merchants_merchant;
-DROP FUNCTION merchants_deliveryzone_cells_add();
-DROP FUNCTION merchants_deliveryzone_cells_change();
-DROP FUNCTION merchants_deliveryzone_cells_remove();
-DROP FUNCTION merchants_deliveryzone_cells_truncate();
 DROP FUNCTION merchants_merchant_push_to_cells();
 DROP FUNCTION merchants_zone_cells(geography);
 DROP FUNCTION merchants_zone_cell(geometry);
