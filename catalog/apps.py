@@ -7,14 +7,9 @@ class CatalogConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog import stored_json
+        from geomarket import kept_plans
 
         post_migrate.connect(stored_json.sync_after_migrate, sender=self)
-        post_migrate.connect(_kept_plans_after_migrate, sender=self)
-
-
-def _kept_plans_after_migrate(sender, *, using: str, **kwargs) -> None:
-    """Catalog's kept plans (`geomarket.kept_plans`) as the code gives them."""
-    from catalog.selectors import KEPT_PLANS
-    from geomarket import kept_plans
-
-    kept_plans.sync(KEPT_PLANS, using=using)
+        post_migrate.connect(
+            kept_plans.sync_after_migrate("catalog.selectors"), sender=self, weak=False
+        )

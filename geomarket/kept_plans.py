@@ -29,6 +29,7 @@ another body, or another signature), as the stored JSON triggers are kept
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib import import_module
 
 from django.db import connections
 
@@ -222,3 +223,14 @@ def sync(plans: Iterable[KeptPlan], *, using: str = "default") -> list[str]:
     """Install each of `plans` the database holds otherwise; the names installed."""
     with connections[using].cursor() as cursor:
         return [plan.name for plan in plans if plan.sync(cursor)]
+
+
+def sync_after_migrate(module: str):
+    """A `post_migrate` receiver installing the kept plans `module` lists (`KEPT_PLANS`),
+    imported when it runs: an app's selectors import its models. Connect it with
+    `weak=False`."""
+
+    def receiver(sender, *, using: str, **kwargs) -> None:
+        sync(import_module(module).KEPT_PLANS, using=using)
+
+    return receiver

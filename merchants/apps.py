@@ -6,15 +6,10 @@ class MerchantsConfig(AppConfig):
     name = "merchants"
 
     def ready(self) -> None:
+        from geomarket import kept_plans
         from merchants import delivering_sql
 
         post_migrate.connect(delivering_sql.sync_after_migrate, sender=self)
-        post_migrate.connect(_kept_plans_after_migrate, sender=self)
-
-
-def _kept_plans_after_migrate(sender, *, using: str, **kwargs) -> None:
-    """Merchants' kept plans (`geomarket.kept_plans`) as the code gives them."""
-    from geomarket import kept_plans
-    from merchants.selectors import KEPT_PLANS
-
-    kept_plans.sync(KEPT_PLANS, using=using)
+        post_migrate.connect(
+            kept_plans.sync_after_migrate("merchants.selectors"), sender=self, weak=False
+        )
