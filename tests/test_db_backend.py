@@ -107,6 +107,39 @@ def test_the_backend_gives_its_pools_the_polling_check():
         wrapper.close_pool()
 
 
+def test_the_backend_pool_lends_the_most_recently_returned_connection(db):
+    """After a burst has opened several connections, one client's requests keep to the
+    warmest one instead of going round them all (psycopg_pool's own order)."""
+    settings_dict = {
+        **connections["default"].settings_dict,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {
+            **connections["default"].settings_dict["OPTIONS"],
+            "pool": {"min_size": 3, "max_size": 3},
+        },
+    }
+    wrapper = DatabaseWrapper(settings_dict, alias="pool_order")
+    try:
+        pool = wrapper.pool
+        pool.open(wait=True)
+        burst = [pool.getconn() for _ in range(3)]
+        for lent in burst:
+            pool.putconn(lent)
+        last_returned = burst[-1]
+        for _ in range(3):
+            lent = pool.getconn()
+            assert lent is last_returned
+            pool.putconn(lent)
+        # The others are still there, lent when the warm one is busy.
+        held = pool.getconn()
+        others = {id(pool.getconn()), id(pool.getconn())}
+        assert others == {id(conn) for conn in burst[:-1]}
+        assert held is last_returned
+    finally:
+        wrapper.close_pool()
+
+
 def _prepared_statements() -> list[str]:
     """The statements psycopg prepared on Django's connection (not SQL `PREPARE`s)."""
     with connection.cursor() as cursor:

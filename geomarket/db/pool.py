@@ -1,6 +1,8 @@
-"""The connection pool's check of a connection it is about to lend."""
+"""How Django's connection pool lends connections: the most recently returned first, and
+checked without a round trip."""
 
 import select
+from collections import deque
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -22,3 +24,28 @@ def check_idle_connection(connection: psycopg.Connection) -> None:
     readable, _, _ = select.select([connection.fileno()], [], [], 0)
     if readable:
         ConnectionPool.check_connection(connection)
+
+
+class _MostRecentFirst(deque):
+    """psycopg_pool's idle connections. It lends from the left end of this deque and
+    returns connections to the right end, so it lends the one idle the longest, and a
+    single client's requests go round every connection the pool ever opened (up to
+    `DATABASE_POOL_MAX` per process, after a burst of traffic). Each of those backends
+    then warms its own catalog caches and plans its own prepared statements: with the
+    pool grown by 16 clients, one client's reads took 0.6 to 1.4 ms longer each than
+    with the most recent connection lent (bench city, a loaded machine). Lending the
+    most recently returned one, as PgBouncer does with its server connections by
+    default, keeps the fewest connections busy and warm.
+
+    The pool also takes from the left end the connection it closes when it shrinks
+    after `max_idle`; that is then the most recent one, which costs the next request a
+    colder connection once per shrink."""
+
+    def popleft(self):
+        return self.pop()
+
+
+def lend_most_recent(pool: ConnectionPool) -> None:
+    """Make `pool` lend its most recently returned idle connection first."""
+    if not isinstance(pool._pool, _MostRecentFirst):
+        pool._pool = _MostRecentFirst(pool._pool)

@@ -4,8 +4,9 @@ Django's backend registers them in `get_new_connection`, which under connection 
 runs on every checkout of a pooled connection: a few type lookups and a dozen adapter
 registrations per request, about 6 % of a simple request's CPU. A pooled connection keeps
 its adapters between checkouts, so registering them once is enough. It checks a
-connection it lends without a round trip (`geomarket.db.pool`). And it gives the
-hottest writes cursors whose statements are prepared (`prepared_cursor`).
+connection it lends without a round trip, and lends the most recently returned one
+(`geomarket.db.pool`). And it gives the hottest writes cursors whose statements are
+prepared (`prepared_cursor`).
 """
 
 import weakref
@@ -22,7 +23,7 @@ from psycopg.errors import DataError
 from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
-from geomarket.db.pool import check_idle_connection
+from geomarket.db.pool import check_idle_connection, lend_most_recent
 
 
 class DatabaseWrapper(PostGISWrapper):
@@ -41,8 +42,10 @@ class DatabaseWrapper(PostGISWrapper):
         pool = super().pool
         # Django gives the pool psycopg_pool's check, a round trip on every checkout; the
         # pool takes its check only when built, so it is swapped for the socket poll here.
-        if pool is not None and pool._check is ConnectionPool.check_connection:
-            pool._check = check_idle_connection
+        if pool is not None:
+            if pool._check is ConnectionPool.check_connection:
+                pool._check = check_idle_connection
+            lend_most_recent(pool)
         return pool
 
     @async_unsafe
