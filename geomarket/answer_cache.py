@@ -5,7 +5,8 @@ was computed, and is served only while those are still the current versions. A w
 bumps the versions of the namespaces it changes once its transaction commits, so from
 then on no stale answer is served. An entry is kept under its request alone, so a lookup
 reads the versions and the entry in one round trip; a newer answer replaces it, and
-entries expire with their TTL.
+entries expire with their TTL. The ASGI server writes a miss's entries once its answer
+has been sent (`writes_held`), in one round trip.
 
 Redis is an accelerator, never a dependency: when it fails, answers come from the
 database, the fault is logged, and a short circuit breaker stops each request from
@@ -31,7 +32,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -336,8 +339,63 @@ def cached_answer(
     if expires_at is not None:
         keep_ms = min(keep_ms, int((expires_at - time.time()) * 1000))
     if keep_ms > 0:
-        try:
-            client.set(key, line + body, px=keep_ms)
-        except RedisError as exc:
-            _breaker.trip(exc, "cache write")
+        cache_write(key, line + body, until=time.time() + keep_ms / 1000, action="cache write")
     return Answer(body, False, versions if keep_ms > 0 else None, expires_at)
+
+
+class _HeldWrite(NamedTuple):
+    key: str
+    entry: bytes
+    # Unix time: the entry is not kept past it, however late it is written.
+    until: float
+    action: str
+
+
+# The writes of the request being answered, held until its answer has been sent
+# (`writes_held`), or None: each written at once.
+_held_writes: ContextVar[list[_HeldWrite] | None] = ContextVar("held_writes", default=None)
+
+
+def cache_write(key: str, entry: bytes, *, until: float, action: str) -> None:
+    """File `entry` under `key` until `until` (Unix time): once the answer is sent when
+    the server holds the request's writes, else now. `action` names the write in the
+    breaker's log."""
+    write = _HeldWrite(key, entry, until, action)
+    held = _held_writes.get()
+    if held is not None:
+        held.append(write)
+    else:
+        write_held([write])
+
+
+@contextmanager
+def writes_held() -> Iterator[list[_HeldWrite]]:
+    """Hold the cache writes made within (in this context, and in the threads it hands
+    work to) in the list given, for `write_held` to make after the answer is sent.
+
+    A miss otherwise writes its answer to Redis before the answer goes out: a round trip
+    for the answer cache and another for the front cache's copy, each as long as the
+    answer is large (3 ms for a 400 kB tile), which the client waited for. A later
+    write only lets a request that arrives meanwhile compute the answer again."""
+    held: list[_HeldWrite] = []
+    token = _held_writes.set(held)
+    try:
+        yield held
+    finally:
+        _held_writes.reset(token)
+
+
+def write_held(writes: list[_HeldWrite]) -> None:
+    """Make `writes` in one round trip, each kept for what is left of its time."""
+    now = time.time()
+    live = [(write, int((write.until - now) * 1000)) for write in writes]
+    live = [(write, keep_ms) for write, keep_ms in live if keep_ms > 0]
+    if not live or not _breaker.allows():
+        return
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for write, keep_ms in live:
+            pipe.set(write.key, write.entry, px=keep_ms)
+        pipe.execute()
+    except RedisError as exc:
+        _breaker.trip(exc, live[0][0].action)

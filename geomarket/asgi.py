@@ -15,6 +15,7 @@ from django.core.management.base import SystemCheckError
 from django.http import FileResponse
 from django.urls import get_resolver, set_script_prefix
 
+from geomarket import answer_cache
 from geomarket.api.middleware import body_too_large, declared_length_refusal
 from geomarket.lane import front_cache
 from geomarket.lane.checks import TAG as LANE_CHECKS
@@ -135,15 +136,24 @@ class SingleHopASGIHandler(ASGIHandler):
             ):
                 return
             set_script_prefix(get_script_prefix(scope))
-            response = await sync_to_async(self._respond, thread_sensitive=False)(scope, body_file)
-            if response.streaming and response.is_async:
-                await self._send_until_disconnect(response, receive, send)
-                return
-            # A client that hung up during sending has nothing left to be told.
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.send_response(response, send)
-            if response.streaming:
-                await sync_to_async(response.close, thread_sensitive=False)()
+            with answer_cache.writes_held() as held:
+                response = await sync_to_async(self._respond, thread_sensitive=False)(
+                    scope, body_file
+                )
+            try:
+                if response.streaming and response.is_async:
+                    await self._send_until_disconnect(response, receive, send)
+                    return
+                # A client that hung up during sending has nothing left to be told.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.send_response(response, send)
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=False)()
+            finally:
+                # Once the answer is out: the server reads the connection's next request
+                # meanwhile.
+                if held:
+                    await sync_to_async(answer_cache.write_held, thread_sensitive=False)(held)
         finally:
             body_file.close()
 

@@ -30,7 +30,6 @@ from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from geomarket import answer_cache
@@ -175,10 +174,7 @@ def store(scope, response) -> None:
         response.content,
         expires_at=expires_at,
     )
-    try:
-        get_redis_connection("default").set(key, entry, px=keep_ms)
-    except RedisError as exc:
-        answer_cache.breaker_trip(exc, "front cache write")
+    answer_cache.cache_write(key, entry, until=expires_at, action="front cache write")
 
 
 async def store_answer(
