@@ -730,9 +730,11 @@ def products_search_page(*, offset: int, limit: int, **filters) -> CountedPage:
     Relevance (the default with `q`) ranks candidates by ts_rank_cd (title above category
     name above description) without reading every match: see `_SEARCH_RANKED_SQL`.
     """
-    return search_counted_page(
-        fetch_all(*products_search_statement(offset=offset, limit=limit, **filters))
-    )
+    sql, params = products_search_statement(offset=offset, limit=limit, **filters)
+    # A kept plan's call is prepared, as the event loop's route prepares it.
+    kept = search_plan_kept(sql)
+    rows = PreparedStatement(sql).fetch_all(params) if kept else fetch_all(sql, params)
+    return search_counted_page(rows)
 
 
 SUGGEST_LIMIT = 10
@@ -832,13 +834,18 @@ SUGGEST_PLAN = KeptPlan(
     ),
 )
 
+# Its call, prepared on the connection: the function keeps the statement's plan, and the
+# connection then keeps the call's own parsing and planning, a tenth of a suggestion's
+# time in PostgreSQL on the bench city.
+_SUGGEST_CALL = PreparedStatement(SUGGEST_PLAN.call())
+
 
 @replica_reads
 def product_title_suggestions(*, q: str) -> list[str]:
     """Up to 10 distinct titles of published products of active merchants: those starting
     with `q`, then those containing it, each in title order; case-insensitive as Django's
     istartswith/icontains (UPPER on both sides), `%`, `_` and `\\` in `q` taken literally."""
-    rows = fetch_all(SUGGEST_PLAN.call(), suggest_params(q))
+    rows = _SUGGEST_CALL.fetch_all(suggest_params(q))
     return [row[0] for row in rows]
 
 
