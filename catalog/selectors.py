@@ -368,7 +368,7 @@ _ONE_WORD = f"numnode({_QUERY}) = 1"
 _WORD = f"(tsvector_to_array({_QUERY}::text::tsvector))[1]"
 
 # The columns of a search result's row `r`, read from `p` (catalog_product), and those
-# of them its answer is rendered from (`catalog.serializers.product_search_result`): the
+# of them its answer is rendered from (`catalog.serializers.product_search_results`): the
 # product's stored JSON, its category's name and its stock. Rendering the product from
 # its stored JSON spares reading and formatting its time and price in Python. The name
 # and the stock are subqueries, not joins: a product has one of each (a foreign key, a

@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 
 from catalog import selectors
 from catalog.models import Product
-from catalog.serializers import ProductSearchResultSerializer, product_search_result
+from catalog.serializers import ProductSearchResultSerializer, product_search_results
 from catalog.services import category_update, product_delete, product_update
 from geomarket.api.responses import json_bytes
 from tests import factories
@@ -134,8 +134,7 @@ def test_a_row_renders_as_the_serializer_renders_it(teas):
             .in_bulk()
         )
         assert len(page.rows) == len(teas)
-        for row in page.rows:
-            ours = product_search_result(row)
+        for ours in product_search_results(page.rows):
             data = ProductSearchResultSerializer(annotated[ours["id"]]).data
             assert json_bytes(ours) == json_bytes(dict(data))
 
