@@ -10,11 +10,13 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.db import OperationalError
 from rest_framework.test import APIClient
 from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import shape
 
 from geomarket.answer_cache import Namespace, versions_bump
+from merchants import tile_apis
 from merchants.models import DeliveryZone
 from merchants.services import delivery_zone_delete, delivery_zone_update, merchant_update
 from merchants.tiles import EXTENT, tile_of
@@ -348,3 +350,30 @@ def test_a_tile_is_sent_whatever_the_client_accepts_and_its_errors_in_json(city,
     assert missing.status_code == 404
     assert missing["Content-Type"] == "application/json"
     assert "roads" in missing.json()["detail"]
+
+
+def test_a_tile_answered_outside_drf_has_drfs_headers(city, client):
+    """A GET is answered without DRF's request; its headers are still the ones DRF's
+    view adds to every answer."""
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    for answer in (get_tile(client, "zones", z, x, y), get_tile(client, "zones", 14, 0, 0)):
+        assert answer["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_a_failing_database_is_a_503_in_json_as_for_every_view(city, client, monkeypatch):
+    """An error while a tile is made goes through the project's exception handler."""
+
+    def unavailable(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(tile_apis, "tile", unavailable)
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    answer = client.get(f"/tiles/zones/{z}/{x}/{y}.mvt", HTTP_ACCEPT=MVT)
+    assert (answer.status_code, answer["Content-Type"], answer["Retry-After"]) == (
+        503,
+        "application/json",
+        "5",
+    )
+    assert answer.json() == {"detail": "The database is unavailable; try again shortly."}
