@@ -406,3 +406,28 @@ def test_the_migrations_fill_gives_what_the_triggers_wrote(shops):
     cells = MIGRATION.CELLS_OF.format(zones="merchants_deliveryzone", only="")
     _sql(f"WITH {merchants} {cells}")
     assert sorted(_sql(_STORED), key=repr) == written
+
+
+def test_a_bulk_write_lays_each_cells_rows_side_by_side_nearest_merchants_together():
+    """Rows written in one statement (a city's zones in one COPY) go in the order of their
+    cell, then of their merchant's geohash: delivering-to's walk reads a cell's nearest
+    rows from a few heap pages. Written zone by zone, each row of a cell lay on a page of
+    its own, and the walk read a page per row."""
+    # Merchants from east to west (geohashes descending), zones overlapping in many cells.
+    shops = [factories.merchant(lat=HERE[0], lng=HERE[1] + 0.05 - 0.01 * k) for k in range(4)]
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(
+            "COPY merchants_deliveryzone (merchant_id, name, area, delivery_fee, min_order_amount,"
+            " is_active) FROM STDIN"
+        ) as copy,
+    ):
+        for shop in shops:
+            area = factories.square(lat=HERE[0], lng=HERE[1], half_side_deg=0.04)
+            copy.write_row([shop.pk, "Copied", area.ewkt, "1.50", "0", True])
+    key = "lower(cell), ST_GeoHash(merchant_location::geometry)"
+    # Ids are given in the order rows are written (pages are filled in that order but
+    # for a short row that fits in an earlier page's gap).
+    written = _sql(f"SELECT {key} FROM merchants_deliveryzonecell ORDER BY id")  # noqa: S608
+    assert len({cell for cell, _ in written}) > 1 < len({hash_ for _, hash_ in written})
+    assert written == sorted(written)
