@@ -104,7 +104,9 @@ def _bulk_create(shops):
     )
 
 
-def _copy(shops):
+def _copy_zones(rows) -> None:
+    """Zones written in one COPY, each row `merchant_id, name, area (EWKT), delivery_fee,
+    min_order_amount, is_active`."""
     with (
         connection.cursor() as cursor,
         cursor.copy(
@@ -112,9 +114,22 @@ def _copy(shops):
             " is_active) FROM STDIN"
         ) as copy,
     ):
-        for k in range(3):
-            area = factories.square(lat=HERE[0] + 0.005 * k, lng=HERE[1], half_side_deg=0.03)
-            copy.write_row([shops[1].pk, f"Copied {k}", area.ewkt, "1.50", "0", k != 1])
+        for row in rows:
+            copy.write_row(row)
+
+
+def _copy(shops):
+    _copy_zones(
+        [
+            shops[1].pk,
+            f"Copied {k}",
+            factories.square(lat=HERE[0] + 0.005 * k, lng=HERE[1], half_side_deg=0.03).ewkt,
+            "1.50",
+            "0",
+            k != 1,
+        ]
+        for k in range(3)
+    )
 
 
 def _truncate(table: str):
@@ -415,16 +430,8 @@ def test_a_bulk_write_lays_each_cells_rows_side_by_side_nearest_merchants_togeth
     its own, and the walk read a page per row."""
     # Merchants from east to west (geohashes descending), zones overlapping in many cells.
     shops = [factories.merchant(lat=HERE[0], lng=HERE[1] + 0.05 - 0.01 * k) for k in range(4)]
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(
-            "COPY merchants_deliveryzone (merchant_id, name, area, delivery_fee, min_order_amount,"
-            " is_active) FROM STDIN"
-        ) as copy,
-    ):
-        for shop in shops:
-            area = factories.square(lat=HERE[0], lng=HERE[1], half_side_deg=0.04)
-            copy.write_row([shop.pk, "Copied", area.ewkt, "1.50", "0", True])
+    area = factories.square(lat=HERE[0], lng=HERE[1], half_side_deg=0.04).ewkt
+    _copy_zones([shop.pk, "Copied", area, "1.50", "0", True] for shop in shops)
     key = "lower(cell), ST_GeoHash(merchant_location::geometry)"
     # Ids are given in the order rows are written (pages are filled in that order but
     # for a short row that fits in an earlier page's gap).
