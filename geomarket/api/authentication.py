@@ -95,6 +95,8 @@ class _TokenLookup:
         (user_info,) = token_info["related_klass_infos"]
         self.db = queryset.db
         self.compiled = CompiledQuery(queryset, slots={"key": _KEY_STAND_IN})
+        # Its text with the key named, for statements that read a companion beside it.
+        self.named_sql = self.compiled.named_sql()
         self.width = len(compiler.select)
         self.token = self._part(compiler, token_info)
         self.user = self._part(compiler, user_info)
@@ -113,7 +115,7 @@ class _TokenLookup:
         columns: NULLs and a false flag where it has no row)."""
         if "key" in companion.params:
             raise ValueError("a companion read names no parameter `key`: the token's")
-        sql = _with_companion(self.compiled.named_sql(), companion.sql)
+        sql = _with_companion(self.named_sql, companion.sql)
         connection = connections[self.db]
         try:
             row = self._fetch(sql, {**companion.params, "key": key})
