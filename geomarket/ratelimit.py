@@ -246,17 +246,17 @@ class _ForeseenUser:
         self.pk = pk
 
 
+def _buckets(checks: list[tuple[RateLimiter, str]]) -> list[tuple[str, int]]:
+    return [(limiter.key(identity), limiter.limit) for limiter, identity in checks]
+
+
 class _Foreseen(NamedTuple):
     """A deferred check sent before DRF authenticated the request, for the user its token
     authenticated as before (`authentication.token_user_id`): its buckets and reply."""
 
-    user_id: int
+    buckets: list[tuple[str, int]]
     checks: list[tuple["RateLimiter", str]]
     reply: Callable[[], list[RateLimitResult]]
-
-    def foresaw(self, user) -> bool:
-        # The buckets are the request's and its user's: the same user, the same buckets.
-        return user.is_authenticated and user.pk == self.user_id
 
     def withdraw(self) -> None:
         """The reply read (its connection back to the pool) and its slots given back: the
@@ -298,12 +298,12 @@ class RateLimitedMixin:
             raise
         if request.method not in self.rate_limited_methods:
             return
+        checks = self._rate_limit_checks(request, request.user)
         if foreseen is not None:
-            if foreseen.foresaw(request.user):
+            if foreseen.buckets == _buckets(checks):
                 self._rate_limit_reply = foreseen.reply
                 return
             foreseen.withdraw()
-        checks = self._rate_limit_checks(request, request.user)
         if not checks:
             return
         if self.rate_limit_deferred:
@@ -320,7 +320,7 @@ class RateLimitedMixin:
         checks = self._rate_limit_checks(request, _ForeseenUser(user_id))
         if not checks:
             return None
-        return _Foreseen(user_id, checks, hit_all_sent(checks))
+        return _Foreseen(_buckets(checks), checks, hit_all_sent(checks))
 
     def _rate_limit_checks(self, request, user) -> list[tuple[RateLimiter, str]]:
         """The (limiter, identity) buckets of a request made by `user`."""
