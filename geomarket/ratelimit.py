@@ -17,15 +17,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
-from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import Throttled
-
-from geomarket.api.authentication import token_user_id
 
 logger = logging.getLogger(__name__)
 
@@ -59,26 +55,6 @@ if not refused then
   end
 end
 return results
-"""
-
-
-# Undoes a GCRA hit that was let through (same KEYS and ARGV): each bucket's arrival time
-# goes back by its interval, as if the request had not come; a bucket back at or before
-# now is as good as new, so it is dropped.
-GIVE_BACK_SCRIPT = """
-local now = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  local tat = tonumber(redis.call('GET', key))
-  if tat then
-    local back = tat - tonumber(ARGV[2 * i])
-    if back > now then
-      redis.call('SET', key, back, 'PX', math.ceil(back - now))
-    else
-      redis.call('DEL', key)
-    end
-  end
-end
-return 0
 """
 
 
@@ -163,19 +139,6 @@ def hit_all_sent(checks: list[tuple[RateLimiter, str]]) -> Callable[[], list[Rat
 _GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
 
-def give_back(checks: list[tuple[RateLimiter, str]], results: list[RateLimitResult]) -> None:
-    """Undo the hit of `checks` that answered `results`, when it took their slots (every
-    bucket let it through: a refused hit takes nothing). A Redis that cannot be reached
-    keeps the slots, as a limiter failing open would have let the request through."""
-    if not all(result.allowed for result in results):
-        return
-    keys, args = _script_call(checks)
-    try:
-        get_redis_connection("default").register_script(GIVE_BACK_SCRIPT)(keys=keys, args=args)
-    except RedisError as exc:
-        logger.warning("rate limiter could not give slots back, redis unavailable: %r", exc)
-
-
 def _script_call(checks: list[tuple[RateLimiter, str]]) -> tuple[list[str], list[float]]:
     """The script's keys and arguments for `checks`, at the time now."""
     args: list[float] = [int(time.time() * 1000)]
@@ -224,44 +187,16 @@ def client_identity(request) -> str:
 
 
 def client_ip(request) -> str:
-    # Without its user, the request's identity is the client's address alone.
-    identity = client_identity(_Caller(request, None))
+    identity = client_identity(_Anonymous(request))
     return identity.removeprefix("ip:")
 
 
-class _Caller:
-    """A view of the request as made by `user`, for the identities a limit is keyed by."""
+class _Anonymous:
+    """A view of the request without its user, to get the client's address alone."""
 
-    def __init__(self, request, user):
+    def __init__(self, request):
         self.META = request.META
-        self.user = user
-
-
-class _ForeseenUser:
-    """The user a request's token is foreseen to authenticate, as far as limits read it."""
-
-    is_authenticated = True
-
-    def __init__(self, pk: int):
-        self.pk = pk
-
-
-def _buckets(checks: list[tuple[RateLimiter, str]]) -> list[tuple[str, int]]:
-    return [(limiter.key(identity), limiter.limit) for limiter, identity in checks]
-
-
-class _Foreseen(NamedTuple):
-    """A deferred check sent before DRF authenticated the request, for the user its token
-    authenticated as before (`authentication.token_user_id`): its buckets and reply."""
-
-    buckets: list[tuple[str, int]]
-    checks: list[tuple["RateLimiter", str]]
-    reply: Callable[[], list[RateLimitResult]]
-
-    def withdraw(self) -> None:
-        """The reply read (its connection back to the pool) and its slots given back: the
-        request was not the foreseen user's, or was refused before any limit applied."""
-        give_back(self.checks, self.reply())
+        self.user = None
 
 
 class RateLimitedMixin:
@@ -274,12 +209,7 @@ class RateLimitedMixin:
 
     A view with `rate_limit_deferred` has the check sent before its handler runs and must
     call `rate_limit_admit()` (which raises the 429) before it writes or answers: the
-    handler reads and checks its body meanwhile, while Redis answers. When the request's
-    token authenticated a user in this process before, the check is sent before DRF
-    authenticates it, keyed by that user, so that Redis answers while the token is looked
-    up; if DRF then finds another caller (the token deleted, its user made inactive) or
-    refuses the request (401, 403), the slots that check took are given back and the
-    request is checked, or not, as it would have been.
+    handler reads and checks its body meanwhile, while Redis answers.
     """
 
     rate_limits: tuple[tuple[str, str, str], ...] = ()
@@ -287,56 +217,29 @@ class RateLimitedMixin:
     rate_limit_deferred = False
 
     def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
         self.rate_limit = None
         self._rate_limit_reply = None
-        foreseen = self._rate_limit_foreseen(request)
-        try:
-            super().initial(request, *args, **kwargs)
-        except BaseException:
-            if foreseen is not None:
-                foreseen.withdraw()
-            raise
         if request.method not in self.rate_limited_methods:
             return
-        checks = self._rate_limit_checks(request, request.user)
-        if foreseen is not None:
-            if foreseen.buckets == _buckets(checks):
-                self._rate_limit_reply = foreseen.reply
-                return
-            foreseen.withdraw()
+        checks = []
+        for scope, setting, keyed_by in self.rate_limits:
+            if keyed_by == "user":
+                if not request.user.is_authenticated:
+                    continue
+                identity = f"user:{request.user.pk}"
+            elif keyed_by == "ip":
+                identity = f"ip:{client_ip(request)}"
+            else:
+                identity = client_identity(request)
+            limiter = RateLimiter(scope=f"{scope}:{keyed_by}", limit=getattr(settings, setting))
+            checks.append((limiter, identity))
         if not checks:
             return
         if self.rate_limit_deferred:
             self._rate_limit_reply = hit_all_sent(checks)
         else:
             self._rate_limited(hit_all(checks))
-
-    def _rate_limit_foreseen(self, request) -> _Foreseen | None:
-        if not self.rate_limit_deferred or request.method not in self.rate_limited_methods:
-            return None
-        user_id = token_user_id(get_authorization_header(request))
-        if user_id is None:
-            return None
-        checks = self._rate_limit_checks(request, _ForeseenUser(user_id))
-        if not checks:
-            return None
-        return _Foreseen(_buckets(checks), checks, hit_all_sent(checks))
-
-    def _rate_limit_checks(self, request, user) -> list[tuple[RateLimiter, str]]:
-        """The (limiter, identity) buckets of a request made by `user`."""
-        checks = []
-        for scope, setting, keyed_by in self.rate_limits:
-            if keyed_by == "user":
-                if not user.is_authenticated:
-                    continue
-                identity = f"user:{user.pk}"
-            elif keyed_by == "ip":
-                identity = f"ip:{client_ip(request)}"
-            else:
-                identity = client_identity(_Caller(request, user))
-            limiter = RateLimiter(scope=f"{scope}:{keyed_by}", limit=getattr(settings, setting))
-            checks.append((limiter, identity))
-        return checks
 
     def rate_limit_admit(self) -> None:
         """The deferred check's verdict: a 429 when over a limit."""

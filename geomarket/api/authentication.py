@@ -48,30 +48,6 @@ def token_key(authorization: bytes) -> str | None:
         return None
 
 
-# The user each token key authenticated as in this process, most recently: a key is a
-# token's primary key, never given to another user, so a key found here either still
-# names that user or no longer authenticates anyone. Kept for `KEYS_KEPT` keys at most;
-# then the kept ones are dropped and kept anew.
-_users_by_key: dict[str, int] = {}
-KEYS_KEPT = 4096
-
-
-def token_user_id(authorization: bytes) -> int | None:
-    """The id of the user the token of this `Authorization` header authenticated as,
-    when it did in this process; None otherwise. A foresight, not a verdict: only DRF's
-    authentication of the request tells who the caller is (a rate limit's check sent
-    before it, keyed by this user, is withdrawn when it finds another)."""
-    key = token_key(authorization)
-    return None if key is None else _users_by_key.get(key)
-
-
-def _remember_user(key: str, user_id: int) -> None:
-    if _users_by_key.get(key) != user_id:
-        if len(_users_by_key) >= KEYS_KEPT:
-            _users_by_key.clear()
-        _users_by_key[key] = user_id
-
-
 # Stands in for the key in the compiled lookup: never a real key (keys are hex digits).
 _KEY_STAND_IN = "\x00key"
 
@@ -215,11 +191,9 @@ class TokenAuthentication(authentication.TokenAuthentication):
         companion, self.companion = self.companion, None
         token = _lookup(self.get_model())(key, companion)
         if token is None or not token.user.is_active:
-            _users_by_key.pop(key, None)
             if companion is not None:
                 # A refused request's read is no one's.
                 companion.read, companion.row = False, None
             # DRF's own lookup refuses it, in its own words.
             return super().authenticate_credentials(key)
-        _remember_user(key, token.user.pk)
         return (token.user, token)
