@@ -5,7 +5,9 @@ Mercator, the test that a row meets the tile (through a GiST index) and the attr
 feature carries. `tile_statement` wraps any layer in the same statement: the rows meeting
 the tile, clipped and encoded by `ST_AsMVTGeom` and `ST_AsMVT`, and the first instant at
 which a feature's attributes change with no write (a shop opening), which bounds how long
-the tile may be cached.
+the tile may be cached. A layer may also have its shapes drawn ahead, already clipped to
+each tile by the same `ST_AsMVTGeom` call, up to a zoom (`drawn_rows_sql`): the tile
+then only reads and encodes them.
 """
 
 import functools
@@ -24,6 +26,10 @@ from merchants.selectors import _OPEN_BOUNDS_SQL, _OPEN_STATE_SQL, _open_period_
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 20
+# The zones' outlines are drawn ahead for every tile up to this zoom (migration 0022).
+# It, EXTENT and BUFFER are the pieces' grid: changing one needs a migration that draws
+# them again.
+ZONES_DRAWN_MAX_ZOOM = 14
 # Below this zoom a tile spans so much of the globe that its envelope, as a geography,
 # has edges too long to stand for parallels: every row of a layer tested on a geography is
 # read and clipped instead. The whole marketplace is a handful of cities, so such tiles
@@ -50,6 +56,10 @@ class TileLayer:
     attributes: tuple[str, ...]
     # Below this zoom `covers` is left out and every row is read.
     min_filtered_zoom: int = 0
+    # Up to `drawn_max_zoom`, the rows of tile `%(z)s/%(x)s/%(y)s`, with the same columns
+    # but `geom` for `g`: each shape as ST_AsMVTGeom draws it in that tile, never NULL.
+    drawn_rows_sql: str | None = None
+    drawn_max_zoom: int = -1
 
 
 _OPEN = _open_period_sql(now="%(now)s::timestamptz")
@@ -72,44 +82,58 @@ WHERE m.is_active AND {{covers}}"""  # noqa: S608 - fixed fragments only
     min_filtered_zoom=MIN_FILTERED_ZOOM,
 )
 
+# The zones of inactive merchants are left out as the zones not of an inactive merchant:
+# the few inactive ids are hashed once a tile (from their own index, migration 0018), where
+# a join would read each zone's merchant or every active merchant.
+_OF_ACTIVE_MERCHANTS = "NOT IN (SELECT m.id FROM merchants_merchant m WHERE NOT m.is_active)"
+
 ZONES = TileLayer(
     name="zones",
     # Each active zone's outline in Web Mercator with what the tile shows of it, kept by
-    # triggers in a table of their own in spatial order (migration 0021). The zones of
-    # inactive merchants are left out as the zones not of an inactive merchant: the few
-    # inactive ids are hashed once a tile (from their own index, migration 0018), where a
-    # join would read each zone's merchant or every active merchant.
-    rows_sql="""
+    # triggers in a table of their own in spatial order (migration 0021).
+    rows_sql=f"""
 SELECT o.zone_id AS id, o.merchant_id, o.delivery_fee, NULL::timestamptz AS changes_at,
        o.outline AS g
 FROM merchants_zone_tile_outline o
-WHERE {covers}
-  AND o.merchant_id NOT IN (SELECT m.id FROM merchants_merchant m WHERE NOT m.is_active)""",
+WHERE {{covers}} AND o.merchant_id {_OF_ACTIVE_MERCHANTS}""",  # noqa: S608
     covers=f"o.outline && {_TILE_WITH_MARGIN}",
     attributes=("id", "merchant_id", "delivery_fee"),
+    # The same outlines clipped to each tile ahead, kept by triggers on the outlines
+    # (migration 0022), read by the tile's key.
+    drawn_rows_sql=f"""
+SELECT p.zone_id AS id, p.merchant_id, p.delivery_fee, NULL::timestamptz AS changes_at,
+       p.geom
+FROM merchants_zone_tile_piece p
+WHERE p.z = %(z)s AND p.x = %(x)s AND p.y = %(y)s AND p.merchant_id {_OF_ACTIVE_MERCHANTS}""",  # noqa: S608
+    drawn_max_zoom=ZONES_DRAWN_MAX_ZOOM,
 )
 
 LAYERS = {layer.name: layer for layer in (MERCHANTS, ZONES)}
 
 
 @functools.cache
-def tile_statement(layer_name: str, *, filtered: bool) -> str:
+def tile_statement(layer_name: str, *, filtered: bool, drawn: bool = False) -> str:
     """The tile of `layer_name` at `%(z)s/%(x)s/%(y)s` as of `%(now)s`: one row, the
     encoded tile (empty when no feature meets it) and the epoch of its first `changes_at`.
     Each feature's id is the row's, and `id` is among its attributes too: map libraries
-    read one or the other."""
+    read one or the other. `drawn`: from the shapes drawn ahead (`drawn_rows_sql`)."""
     layer = LAYERS[layer_name]
-    rows = layer.rows_sql.format(covers=layer.covers if filtered else "true")
+    if drawn:
+        drawn_rows = layer.drawn_rows_sql
+    else:
+        rows = layer.rows_sql.format(covers=layer.covers if filtered else "true")
+        # `OFFSET 0` keeps `geom` computed once a row: flattened, ST_AsMVTGeom would run
+        # again for the filter and for `f`.
+        drawn_rows = f"""
+    SELECT r.*, ST_AsMVTGeom(r.g, {_TILE}, {EXTENT}, {BUFFER}, true) AS geom
+    FROM ({rows}) r
+    OFFSET 0"""  # noqa: S608 - fixed fragments only
     attributes = ", ".join(f"t.{name}" for name in layer.attributes)
-    # One pass over the clipped rows for both aggregates. `OFFSET 0` keeps `geom` computed
-    # once a row: flattened, ST_AsMVTGeom would run again for the filter and for `f`.
+    # One pass over the drawn rows for both aggregates.
     return f"""
 SELECT ST_AsMVT(f, '{layer.name}', {EXTENT}, 'geom', 'feature_id'),
        extract(epoch FROM min(t.changes_at))::float8
-FROM (
-    SELECT r.*, ST_AsMVTGeom(r.g, {_TILE}, {EXTENT}, {BUFFER}, true) AS geom
-    FROM ({rows}) r
-    OFFSET 0
+FROM ({drawn_rows}
 ) t
 CROSS JOIN LATERAL (SELECT t.id AS feature_id, {attributes}, t.geom) f
 WHERE t.geom IS NOT NULL
@@ -133,6 +157,10 @@ def tile_of(*, lat: float, lng: float, z: int) -> tuple[int, int]:
 def tile(*, layer: str, z: int, x: int, y: int) -> Expiring:
     """The encoded tile (empty bytes when no feature meets it) and when it stops being
     true with no write (Unix time), None when nothing in it changes with the clock."""
-    statement = tile_statement(layer, filtered=z >= LAYERS[layer].min_filtered_zoom)
+    statement = tile_statement(
+        layer,
+        filtered=z >= LAYERS[layer].min_filtered_zoom,
+        drawn=z <= LAYERS[layer].drawn_max_zoom,
+    )
     ((body, changes_at),) = fetch_all(statement, {"z": z, "x": x, "y": y, "now": timezone.now()})
     return Expiring(bytes(body or b""), changes_at)

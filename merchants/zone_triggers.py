@@ -1,16 +1,23 @@
 """Tables derived from the delivery zones (rows keyed by `zone_id`), kept equal to them on
 every write path (services, admin, queryset updates, COPY, raw SQL) by statement triggers
 with transition tables: a bulk write is one statement of the trigger, not one per row.
-Used by migrations: what it writes must stay as the migrations that ran it wrote it."""
+A table may be derived from another derived table the same way (its triggers fire on
+that table's writes). Used by migrations: what it writes must stay as the migrations that
+ran it wrote it."""
+
+ZONES = "merchants_deliveryzone"
 
 
-def zone_copy_triggers(*, name: str, table: str, add: str, change: str) -> str:
-    """The functions and triggers, named `merchants_deliveryzone_{name}_...`, that keep
-    `table` equal to the zones: `add` (PL/pgSQL statements) writes the rows of the zones
-    in `added_zones`; `change` rewrites those of updated zones, from `old_zones` and
-    `new_zones`; the rows of deleted zones are deleted, and a TRUNCATE of the zones (a
+def zone_copy_triggers(
+    *, name: str, table: str, add: str, change: str, source: str = ZONES, source_key: str = "id"
+) -> str:
+    """The functions and triggers, named `{source}_{name}_...`, that keep `table` equal
+    to the zones (`source`, the zones' table or one derived from it, whose rows name
+    their zone by `source_key`): `add` (PL/pgSQL statements) writes the rows of the
+    zones in `added_zones`; `change` rewrites those of updated zones, from `old_zones`
+    and `new_zones`; the rows of deleted zones are deleted, and a TRUNCATE of `source` (a
     test database's flush) empties `table`."""
-    prefix = f"merchants_deliveryzone_{name}"
+    prefix = f"{source}_{name}"
     return f"""
 CREATE FUNCTION {prefix}_add() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -31,7 +38,7 @@ $$;
 CREATE FUNCTION {prefix}_remove() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM {table} WHERE zone_id IN (SELECT id FROM removed_zones);
+    DELETE FROM {table} WHERE zone_id IN (SELECT {source_key} FROM removed_zones);
     RETURN NULL;
 END
 $$;
@@ -45,29 +52,28 @@ END
 $$;
 
 CREATE TRIGGER {prefix}_add
-AFTER INSERT ON merchants_deliveryzone REFERENCING NEW TABLE AS added_zones
+AFTER INSERT ON {source} REFERENCING NEW TABLE AS added_zones
 FOR EACH STATEMENT EXECUTE FUNCTION {prefix}_add();
 
 CREATE TRIGGER {prefix}_change
-AFTER UPDATE ON merchants_deliveryzone REFERENCING OLD TABLE AS old_zones NEW TABLE AS new_zones
+AFTER UPDATE ON {source} REFERENCING OLD TABLE AS old_zones NEW TABLE AS new_zones
 FOR EACH STATEMENT EXECUTE FUNCTION {prefix}_change();
 
 CREATE TRIGGER {prefix}_remove
-AFTER DELETE ON merchants_deliveryzone REFERENCING OLD TABLE AS removed_zones
+AFTER DELETE ON {source} REFERENCING OLD TABLE AS removed_zones
 FOR EACH STATEMENT EXECUTE FUNCTION {prefix}_remove();
 
 CREATE TRIGGER {prefix}_truncate
-AFTER TRUNCATE ON merchants_deliveryzone
+AFTER TRUNCATE ON {source}
 FOR EACH STATEMENT EXECUTE FUNCTION {prefix}_truncate();
 """  # noqa: S608 - fixed fragments only
 
 
-def zone_copy_triggers_drop(*, name: str) -> str:
+def zone_copy_triggers_drop(*, name: str, source: str = ZONES) -> str:
     """What undoes `zone_copy_triggers`."""
-    prefix = f"merchants_deliveryzone_{name}"
+    prefix = f"{source}_{name}"
     events = ("add", "change", "remove", "truncate")
     return "".join(
-        f"DROP TRIGGER {prefix}_{event} ON merchants_deliveryzone;\n"
-        f"DROP FUNCTION {prefix}_{event}();\n"
+        f"DROP TRIGGER {prefix}_{event} ON {source};\nDROP FUNCTION {prefix}_{event}();\n"
         for event in events
     )

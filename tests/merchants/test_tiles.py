@@ -16,10 +16,11 @@ from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import shape
 
 from geomarket.answer_cache import Namespace, versions_bump
+from geomarket.sql import fetch_all
 from merchants import tile_apis
 from merchants.models import DeliveryZone
 from merchants.services import delivery_zone_delete, delivery_zone_update, merchant_update
-from merchants.tiles import EXTENT, tile_of
+from merchants.tiles import EXTENT, ZONES_DRAWN_MAX_ZOOM, tile, tile_of, tile_statement
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -377,3 +378,65 @@ def test_a_failing_database_is_a_503_in_json_as_for_every_view(city, client, mon
         "5",
     )
     assert answer.json() == {"detail": "The database is unavailable; try again shortly."}
+
+
+def test_zones_drawn_ahead_make_the_tile_drawn_at_once(city, tmp_path):
+    """Up to `ZONES_DRAWN_MAX_ZOOM` the zones come clipped to the tile ahead (migration
+    0022): the tile has the features, attributes and shapes it has when every outline is
+    clipped as it is read."""
+    shop = city["shop"]
+    big = factories.zone(
+        merchant=shop, fee="1.10", area=factories.square(lat=52.5, lng=13.4, half_side_deg=0.1)
+    )
+    factories.zone(
+        merchant=shop,
+        fee="0.40",
+        # Concave: an L across tile edges.
+        area=MultiPolygon(
+            Polygon(
+                [
+                    (13.38, 52.50),
+                    (13.45, 52.50),
+                    (13.45, 52.51),
+                    (13.39, 52.51),
+                    (13.39, 52.54),
+                    (13.38, 52.54),
+                    (13.38, 52.50),
+                ]
+            ),
+            srid=4326,
+        ),
+    )
+    compared = 0
+    for z in range(12, ZONES_DRAWN_MAX_ZOOM + 1):
+        x0, y0 = tile_of(lat=52.52, lng=13.405, z=z)
+        for x, y in ((x0, y0), (x0 - 1, y0), (x0, y0 + 1), (x0 + 1, y0 - 1)):
+            params = {"z": z, "x": x, "y": y, "now": datetime.now(UTC)}
+            tiles = [
+                bytes(
+                    fetch_all(tile_statement("zones", filtered=True, drawn=drawn), params)[0][0]
+                    or b""
+                )
+                for drawn in (True, False)
+            ]
+            assert tiles[0], (z, x, y)
+            ahead, at_once = (
+                sorted(
+                    decoded(body, layer="zones", z=z, x=x, y=y, tmp_path=tmp_path),
+                    key=lambda feature: feature["properties"]["id"],
+                )
+                for body in tiles
+            )
+            assert ahead == at_once
+            compared += 1
+    assert compared == 12
+    # Beyond, outlines are clipped as they are read.
+    z = ZONES_DRAWN_MAX_ZOOM + 1
+    assert tile_statement("zones", filtered=True, drawn=False) != tile_statement(
+        "zones", filtered=True, drawn=True
+    )
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    features = decoded(
+        tile(layer="zones", z=z, x=x, y=y).body, layer="zones", z=z, x=x, y=y, tmp_path=tmp_path
+    )
+    assert {feature["properties"]["id"] for feature in features} == {city["zone"].pk, big.pk}

@@ -1,5 +1,6 @@
 """The zones tile layer reads each active zone's outline from a table of its own, kept by
-triggers (migration 0021): on every write path it must equal the active zones."""
+triggers (migration 0021), and up to `ZONES_DRAWN_MAX_ZOOM` those outlines clipped to
+each tile ahead (migration 0022): on every write path they must equal the active zones."""
 
 from decimal import Decimal
 from importlib import import_module
@@ -14,11 +15,13 @@ from merchants.services import (
     delivery_zone_update,
     merchant_delete,
 )
+from merchants.tiles import BUFFER, EXTENT, ZONES_DRAWN_MAX_ZOOM
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 _0021 = import_module("merchants.migrations.0021_zone_tile_outlines")
+_0022 = import_module("merchants.migrations.0022_zone_tile_pieces")
 
 MUNICH = (48.137, 11.575)
 STORED_SQL = f"SELECT zone_id, merchant_id, delivery_fee, ST_AsEWKB(outline) FROM {_0021.TABLE}"  # noqa: S608
@@ -42,8 +45,48 @@ def expected() -> set[tuple]:
         return {(row[0], row[1], row[2], bytes(row[3])) for row in cursor.fetchall()}
 
 
+PIECES_SQL = f"""
+    SELECT z, x, y, zone_id, merchant_id, delivery_fee, ST_AsEWKB(geom) FROM {_0022.TABLE}"""  # noqa: S608
+
+# Every tile up to the drawn zoom that the tile's own test (`outline && envelope with its
+# margin`) finds an outline in, and what ST_AsMVTGeom draws of it there. The tiles are
+# looked for two beyond the outline's box on each side.
+DRAWN_SQL = f"""
+    SELECT z, x, y, zone_id, merchant_id, delivery_fee, ST_AsEWKB(geom) FROM (
+        SELECT z, x, y, o.zone_id, o.merchant_id, o.delivery_fee,
+               ST_AsMVTGeom(o.outline, ST_TileEnvelope(z, x, y), {EXTENT}, {BUFFER}, true) AS geom
+        FROM {_0021.TABLE} o
+        CROSS JOIN generate_series(0, {ZONES_DRAWN_MAX_ZOOM}) AS z
+        CROSS JOIN LATERAL (SELECT 40075016.685578488 / 2 ^ z AS side, 2 ^ z - 1 AS last) g
+        CROSS JOIN LATERAL generate_series(
+            greatest(0, floor((ST_XMin(o.outline) + 20037508.342789244) / g.side) - 2)::int,
+            least(g.last, floor((ST_XMax(o.outline) + 20037508.342789244) / g.side) + 2)::int
+        ) AS x
+        CROSS JOIN LATERAL generate_series(
+            greatest(0, floor((20037508.342789244 - ST_YMax(o.outline)) / g.side) - 2)::int,
+            least(g.last, floor((20037508.342789244 - ST_YMin(o.outline)) / g.side) + 2)::int
+        ) AS y
+        WHERE o.outline && ST_TileEnvelope(z, x, y, margin => {BUFFER / EXTENT})
+    ) drawn
+    WHERE geom IS NOT NULL"""  # noqa: S608
+
+
+def rows_of(sql: str) -> set[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return {(*row[:-1], bytes(row[-1])) for row in cursor.fetchall()}
+
+
 def assert_outlines_are_the_active_zones() -> None:
+    """And the pieces are the outlines as each tile draws them."""
     assert stored() == expected()
+    pieces = rows_of(PIECES_SQL)
+    assert pieces == rows_of(DRAWN_SQL)
+    # Each zone (a few km wide) drawn at every zoom from 10 (at lower ones ST_AsMVTGeom
+    # may find it smaller than the grid).
+    assert {(row[3], row[0]) for row in pieces if row[0] >= 10} == {
+        (zone_id, z) for zone_id, *_ in stored() for z in range(10, ZONES_DRAWN_MAX_ZOOM + 1)
+    }
 
 
 @pytest.fixture
@@ -191,6 +234,7 @@ def test_truncating_the_zones_empties_the_outlines(zones):
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE merchants_deliveryzone CASCADE")
     assert stored() == set()
+    assert rows_of(PIECES_SQL) == set()
 
 
 def test_the_migration_fills_the_outlines_of_existing_zones(zones):
@@ -198,3 +242,21 @@ def test_the_migration_fills_the_outlines_of_existing_zones(zones):
         cursor.execute(f"TRUNCATE {_0021.TABLE}")
         cursor.execute(_0021.OUTLINES_OF.format(zones="merchants_deliveryzone", only=""))
     assert_outlines_are_the_active_zones()
+
+
+def test_the_migration_draws_the_pieces_of_existing_outlines(zones):
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {_0022.TABLE}")
+        cursor.execute(_0022.PIECES_OF.format(outlines=_0021.TABLE))
+    assert_outlines_are_the_active_zones()
+
+
+def test_a_zone_across_many_tiles_has_a_piece_in_each(shop):
+    """A zone some 14 by 22 km, about 10 by 15 tiles at z14: the pieces of a zone are
+    found by arithmetic on its box, checked here against the tiles' own test."""
+    zone = factories.zone(
+        merchant=shop, area=factories.square(lat=52.52, lng=13.405, half_side_deg=0.1)
+    )
+    assert_outlines_are_the_active_zones()
+    pieces = [row for row in rows_of(PIECES_SQL) if row[3] == zone.pk and row[0] == 14]
+    assert len(pieces) >= 100
