@@ -14,10 +14,12 @@ import functools
 import math
 from dataclasses import dataclass
 
+from django.db import connections
 from django.utils import timezone
+from psycopg.pq import Format
 
 from geomarket.answer_cache import Expiring
-from geomarket.db.replicas import replica_reads
+from geomarket.db.replicas import read_alias, replica_reads
 from geomarket.sql import fetch_all
 from merchants.selectors import _OPEN_BOUNDS_SQL, _OPEN_STATE_SQL, _open_period_sql
 
@@ -157,10 +159,26 @@ def tile_of(*, lat: float, lng: float, z: int) -> tuple[int, int]:
 def tile(*, layer: str, z: int, x: int, y: int) -> Expiring:
     """The encoded tile (empty bytes when no feature meets it) and when it stops being
     true with no write (Unix time), None when nothing in it changes with the clock."""
-    statement = tile_statement(
-        layer,
-        filtered=z >= LAYERS[layer].min_filtered_zoom,
-        drawn=z <= LAYERS[layer].drawn_max_zoom,
-    )
-    ((body, changes_at),) = fetch_all(statement, {"z": z, "x": x, "y": y, "now": timezone.now()})
+    params = {"z": z, "x": x, "y": y, "now": timezone.now()}
+    if z <= LAYERS[layer].drawn_max_zoom:
+        ((body, changes_at),) = _fetch_binary(
+            tile_statement(layer, filtered=True, drawn=True), params
+        )
+    else:
+        statement = tile_statement(layer, filtered=z >= LAYERS[layer].min_filtered_zoom)
+        ((body, changes_at),) = fetch_all(statement, params)
     return Expiring(bytes(body or b""), changes_at)
+
+
+def _fetch_binary(statement: str, params: dict) -> list[tuple]:
+    """The rows of a statement whose values are bound on the server, so that the
+    connection prepares it, and whose results come in binary. A tile drawn ahead is read
+    by its key, which one generic plan serves, and then only encoded: planning it each
+    time, and the tile sent as hex (twice its size, encoded there, decoded here), cost
+    about as much as running it (on the bench city, 1.1 ms of 5). The tiles clipped as
+    they are read keep their values in their text: their plan depends on the tile (a
+    bitmap scan of a dense one)."""
+    with connections[read_alias()].prepared_cursor() as cursor:
+        cursor.cursor.format = Format.BINARY
+        cursor.execute(statement, params)
+        return cursor.fetchall()
