@@ -4,6 +4,7 @@ import random
 from decimal import Decimal
 
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
+from django.db import connection
 from pyproj import Geod
 
 from catalog.models import Product, ProductCategory
@@ -120,3 +121,20 @@ def add_zones(rng: random.Random, shops) -> list[DeliveryZone]:
             )
         )
     return DeliveryZone.objects.bulk_create(zones)
+
+
+def st_covers(points, zone_ids) -> set[tuple[int, int]]:
+    """(point index, zone id) for every point each active zone covers, by plain
+    `ST_Covers` on the zone's geography: the reference."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.n - 1, z.id
+            FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS p(lng, lat, n)
+            JOIN merchants_deliveryzone z
+              ON z.id = ANY(%s) AND z.is_active
+             AND ST_Covers(z.area, ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326)::geography)
+            """,
+            [[lng for _, lng in points], [lat for lat, _ in points], zone_ids],
+        )
+        return set(cursor.fetchall())

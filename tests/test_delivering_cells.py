@@ -24,7 +24,7 @@ from merchants.services import (
 )
 from tests import factories
 from tests.admin_forms import submit
-from tests.geo_fixtures import star
+from tests.geo_fixtures import st_covers, star
 from tests.search import test_admin_writes
 
 pytestmark = pytest.mark.django_db
@@ -244,23 +244,6 @@ def test_admin_writes_keep_the_cells_equal_to_the_zones(operator, shops):
     assert not DeliveryZone.objects.filter(pk=zone.pk).exists()
 
 
-def st_covers_pairs(points, zone_ids) -> set[tuple[int, int]]:
-    """(point index, zone id) for every point each active zone covers, by plain
-    `ST_Covers` on the zone's geography: the reference."""
-    return set(
-        _sql(
-            """
-            SELECT p.n - 1, z.id
-            FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS p(lng, lat, n)
-            JOIN merchants_deliveryzone z
-              ON z.id = ANY(%s) AND z.is_active
-             AND ST_Covers(z.area, ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326)::geography)
-            """,
-            [[lng for _, lng in points], [lat for lat, _ in points], zone_ids],
-        )
-    )
-
-
 def cells_pairs(points) -> set[tuple[int, int]]:
     """The same pairs as the cells answer them, through the one-zone test the orders and
     the deliverable filter use (`_ZONE_COVERS`), for every point."""
@@ -323,7 +306,7 @@ def test_coverage_on_the_grid_lines_is_st_covers():
     for zone in zones:
         points += grid_points(rng, zone, 40)
     zone_ids = [zone.pk for zone in zones]
-    reference = st_covers_pairs(points, zone_ids)
+    reference = st_covers(points, zone_ids)
     assert 0 < len(reference) < len(points)
     assert cells_pairs(points) == reference
     by_merchant = {zone.merchant_id: zone.pk for zone in zones}
@@ -353,7 +336,7 @@ def test_a_covered_cell_is_covered_everywhere():
     for x, y in corners:
         points += [(y, x), (y + SIDE, x + SIDE), (y, x + SIDE), (y + SIDE, x)]
         points += [(y + rng.random() * SIDE, x + rng.random() * SIDE) for _ in range(5)]
-    assert st_covers_pairs(points, [zone.pk]) == {(n, zone.pk) for n in range(len(points))}
+    assert st_covers(points, [zone.pk]) == {(n, zone.pk) for n in range(len(points))}
 
 
 def test_a_cell_without_a_row_is_not_covered():
@@ -375,7 +358,7 @@ def test_a_cell_without_a_row_is_not_covered():
     ]
     outside = [n for n, key in enumerate(keys) if key not in cells]
     assert len(outside) > 100
-    covered = st_covers_pairs(points, [zone.pk])
+    covered = st_covers(points, [zone.pk])
     assert not {n for n, _ in covered} & set(outside)
 
 
@@ -407,7 +390,7 @@ def test_a_zone_the_grid_cannot_hold_is_tested_everywhere(area):
     (x0, y0), (x1, _), (_, y1) = area[0], area[1], area[2]
     points = [(y0, x0), (y1, x1), (y0 - 0.01, x0), (rng.uniform(-20, 40), 179.95)]
     points += [(rng.uniform(y0 - 1, y1 + 1), rng.uniform(-180, 180)) for _ in range(20)]
-    reference = st_covers_pairs(points, [zone.pk])
+    reference = st_covers(points, [zone.pk])
     assert reference
     assert cells_pairs(points) == reference
     for n, point in enumerate(points):

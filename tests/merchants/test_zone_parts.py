@@ -16,7 +16,7 @@ from merchants.models import DeliveryZone, DeliveryZoneCell
 from merchants.selectors import merchants_delivering_to
 from merchants.services import delivery_zone_delete, delivery_zone_update, merchant_update
 from tests import factories
-from tests.geo_fixtures import star
+from tests.geo_fixtures import st_covers, star
 
 pytestmark = pytest.mark.django_db
 
@@ -34,23 +34,6 @@ def answered(lat: float, lng: float, limit: int = 500) -> list[dict]:
 def delivering(lat: float, lng: float) -> dict[int, int]:
     """Merchant id to the zone id delivering-to answers with, for every covering merchant."""
     return {row["id"]: row["zone_id"] for row in answered(lat, lng)}
-
-
-def st_covers(points, zone_ids) -> set[tuple[int, int]]:
-    """(point index, zone id) for every point each active zone covers, by plain
-    `ST_Covers` on the zone's geography: the reference."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT p.n - 1, z.id
-            FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS p(lng, lat, n)
-            JOIN merchants_deliveryzone z
-              ON z.id = ANY(%s) AND z.is_active
-             AND ST_Covers(z.area, ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326)::geography)
-            """,
-            [[lng for _, lng in points], [lat for lat, _ in points], zone_ids],
-        )
-        return set(cursor.fetchall())
 
 
 def arc_points(zone_ids) -> list[tuple[float, float]]:
