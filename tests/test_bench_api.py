@@ -172,6 +172,8 @@ def test_statements_are_recorded_as_literal_sql_with_their_settings_and_replayed
     replayer = api.Replayer()
     try:
         assert 0 < replayer.time(recorded) < 5
+        # Its read-only session is its own, never a pooler's connection lent on.
+        assert replayer.connection.info.port == int(settings.DATABASE_DIRECT["PORT"])
     finally:
         replayer.close()
 

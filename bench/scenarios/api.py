@@ -580,12 +580,14 @@ def _install_recorder() -> Callable[[], None]:
 
 class Replayer:
     """A plain psycopg connection, read-only, never preparing a statement; before each
-    statement (untimed) the session settings it ran with."""
+    statement (untimed) the session settings it ran with. It goes to PostgreSQL itself,
+    past a transaction pooler: its session settings would stay on the pooler's server
+    connection and reach the next client lent it (a test's writes, refused as read-only)."""
 
     def __init__(self):
-        from geomarket.sql import own_connection_params
+        from geomarket.db.direct import direct_connection_params
 
-        params = {**own_connection_params(), "autocommit": True, "prepare_threshold": None}
+        params = {**direct_connection_params(), "autocommit": True, "prepare_threshold": None}
         self.connection = psycopg.connect(**params)
         self.connection.execute("SET default_transaction_read_only = on")
 
