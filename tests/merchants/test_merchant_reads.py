@@ -101,6 +101,7 @@ def test_the_list_a_merchants_zones_and_its_days_slots_are_prepared_statements()
     client = api_client_as(None)
     paths = (
         MERCHANTS,
+        f"{MERCHANTS}?q=zon",
         f"{MERCHANTS}{shop.pk}/delivery-zones/",
         f"{MERCHANTS}{shop.pk}/slots/?date=2030-01-02",
     )
@@ -108,7 +109,9 @@ def test_the_list_a_merchants_zones_and_its_days_slots_are_prepared_statements()
     for _ in range(2):
         assert [client.get(path).content for path in paths] == first
     prepared = _prepared()
-    for part in ("ORDER BY r.name, r.id", "FROM merchants_deliveryzone", "merchants_day_slots("):
+    # Unfiltered, the list is its kept plan's call; filtered, its own statement.
+    parts = ("merchants_list(", "ORDER BY r.name, r.id", "FROM merchants_deliveryzone")
+    for part in (*parts, "merchants_day_slots("):
         assert len([text for text in prepared if part in text]) >= 1, (part, prepared)
     # The zones' page is read beside the merchant the caller is judged on.
     assert [text for text in prepared if "AS merchant_active" in text]
