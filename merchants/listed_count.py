@@ -16,6 +16,7 @@ queue there only then, and the count is never lost by two of them at once.
 
 from django.db import connections, transaction
 
+from geomarket.api.pagination import count_sql
 from geomarket.shapes import installed_function_body
 from merchants.selectors import LISTED_COUNT_TABLE, listed_ids_sql
 
@@ -25,7 +26,7 @@ FUNCTION = "merchants_listed_count_keep"
 
 def _counted(rows: str) -> str:
     """The listed merchants among the transition rows `rows`, counted by the list's rule."""
-    return f"(WITH {MERCHANTS} AS (SELECT * FROM {rows}) SELECT count(*) FROM ({listed_ids_sql()}) listed)"  # noqa: S608, E501
+    return f"(WITH {MERCHANTS} AS (SELECT * FROM {rows}) {count_sql(listed_ids_sql())})"  # noqa: S608
 
 
 def _body() -> str:
@@ -54,7 +55,7 @@ END;
 
 def recount_sql() -> str:
     """The statement counting the listed merchants again, from the table."""
-    return f"UPDATE {LISTED_COUNT_TABLE} SET merchants = (SELECT count(*) FROM ({listed_ids_sql()}) listed)"  # noqa: S608, E501
+    return f"UPDATE {LISTED_COUNT_TABLE} SET merchants = ({count_sql(listed_ids_sql())})"  # noqa: S608
 
 
 def install(*, using: str = "default") -> bool:
