@@ -638,34 +638,6 @@ def run(
     try:
         # Warm-up: connections, pools, the buffer cache; checked and cleaned like the rest.
         measured_run("warm-up", "spread", 4, api=True, duration=2)
-        # An order refused in validation: the merchant does not deliver there (a 400,
-        # after the one statement that reads the merchant, its zone and the products).
-        # Measured before the bursts: after them, autovacuum works through the orders,
-        # events and outbox rows they wrote and deleted, on the same two cores, and the
-        # relay drains their messages.
-        refused = http_scenario(
-            name="order refused in validation",
-            base_url=base_url,
-            paths=(
-                replace(
-                    plan,
-                    key=None,
-                    spot=replace(plan.spot, lat=plan.spot.lat + REFUSED_NORTH_DEG),
-                ).request(expect=400)
-                for plan in spread_orders(spots, buyers, rng)
-            ),
-            concurrency=1,
-            duration=DURATION / 2,
-            on_error=on_error,
-        )
-        results[("refused", 1)] = refused
-        measurements.append(refused)
-        log(
-            f"  {refused.name:<34} c=1  p50 {refused.p50_ms:7.2f} ms  p95 {refused.p95_ms:7.2f}"
-            f"  errors {refused.errors}"
-        )
-        if refused.errors:
-            failures.append(f"order refused in validation: {refused.errors} unexpected answers")
         # The API and its baseline take turns, in slices checked and cleaned one by one, so
         # a drift in the machine's load falls on both alike. The hot product gets its
         # stock back before each slice.
@@ -692,6 +664,31 @@ def run(
                         measurement=measurement,
                         slices=[check for _, check in slices[api]],
                     )
+        # An order refused in validation: the merchant does not deliver there (a 400,
+        # after the one statement that reads the merchant, its zone and the products).
+        refused = http_scenario(
+            name="order refused in validation",
+            base_url=base_url,
+            paths=(
+                replace(
+                    plan,
+                    key=None,
+                    spot=replace(plan.spot, lat=plan.spot.lat + REFUSED_NORTH_DEG),
+                ).request(expect=400)
+                for plan in spread_orders(spots, buyers, rng)
+            ),
+            concurrency=1,
+            duration=DURATION / 2,
+            on_error=on_error,
+        )
+        results[("refused", 1)] = refused
+        measurements.append(refused)
+        log(
+            f"  {refused.name:<34} c=1  p50 {refused.p50_ms:7.2f} ms  p95 {refused.p95_ms:7.2f}"
+            f"  errors {refused.errors}"
+        )
+        if refused.errors:
+            failures.append(f"order refused in validation: {refused.errors} unexpected answers")
         queries = count_queries(
             database_url=database_url,
             server_env=server_env,
