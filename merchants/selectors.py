@@ -170,9 +170,10 @@ def _merchant_list_text(*, category_type: type | None, by_name: bool) -> str:
     if by_name:
         slots["name"] = f"%{_NAME_STAND_IN}%"
     matching = _listed(category=slots.get("category"), q=_NAME_STAND_IN if by_name else None)
-    matched = CompiledQuery(matching.values("pk"), slots=slots).named_sql()
-    kept = f"SELECT merchants FROM {LISTED_COUNT_TABLE}"  # noqa: S608 - a fixed name
-    counted = count_sql(matched) if slots else kept
+    if slots:
+        counted = count_sql(CompiledQuery(matching.values("pk"), slots=slots).named_sql())
+    else:
+        counted = f"SELECT merchants FROM {LISTED_COUNT_TABLE}"  # noqa: S608 - a fixed name
     ordered = CompiledQuery(matching.order_by("name", "id").values("pk"), slots=slots).named_sql()
     page = json_array_sql(
         MERCHANT_OUTPUT,
