@@ -125,14 +125,19 @@ def test_slots_overlapping_a_closure_are_not_offered(shop):
 
 
 def test_slots_start_at_least_the_lead_time_from_now(shop):
-    plan(shop, slot_minutes=30, lead_minutes=1440)
+    # A lead of a day or more that ends near noon of the shop's day: a lead of exactly
+    # a day, asked of tomorrow's date, ended after the shop's day when run late at night.
     before = timezone.now()
-    offered = starts(slots(shop, utc_day(1)))
+    local = before.astimezone(ZoneInfo(shop.timezone))
+    noon = (local + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    lead = (noon - before) // timedelta(minutes=1)
+    plan(shop, slot_minutes=30, lead_minutes=lead)
+    offered = starts(slots(shop, noon.date()))
     after = timezone.now()
     assert offered
-    assert min(offered) >= before + timedelta(minutes=1440)
+    assert min(offered) >= before + timedelta(minutes=lead)
     # and none is missing: the first comes within one slot of the lead's end.
-    assert min(offered) < after + timedelta(minutes=1440 + 30)
+    assert min(offered) < after + timedelta(minutes=lead + 30)
 
 
 def test_slots_start_within_the_horizon(shop):
