@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import DateTimeField, OuterRef, QuerySet, Value
 from django.db.models.expressions import RawSQL
@@ -155,7 +156,16 @@ LISTED_COUNT_TABLE = "merchants_listed_count"
 def listed_ids_sql() -> str:
     """The statement of the ids of the merchants the list shows unfiltered (`_listed`):
     what the kept count counts."""
-    return CompiledQuery(_listed().values("pk"), slots={}).named_sql()
+    listed = _listed().values("pk")
+    sql = CompiledQuery(listed, slots={}).named_sql()
+    # The count's trigger runs this over a statement's merchant rows alone: a rule that
+    # also read another table would miss that table's writes and the count would drift.
+    read = {join.table_name for join in listed.query.alias_map.values()}
+    if read != {Merchant._meta.db_table}:
+        raise ImproperlyConfigured(
+            f"the kept merchant count needs a list rule over merchants alone, not {sorted(read)}"
+        )
+    return sql
 
 
 def _merchant_list_text(*, category_type: type | None, by_name: bool) -> str:

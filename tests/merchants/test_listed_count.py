@@ -6,10 +6,11 @@ the list must answer it."""
 import time
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from geomarket.shapes import installed_function_body
-from merchants import listed_count
+from merchants import listed_count, selectors
 from merchants.models import Merchant
 from merchants.selectors import LISTED_COUNT_TABLE, _listed, merchant_list_page
 from tests import factories
@@ -136,3 +137,16 @@ def test_concurrent_writers_lose_no_change():
 
 
 HOLD_SECONDS = 0.2
+
+
+def test_a_list_rule_reading_another_table_is_refused(monkeypatch):
+    # The trigger sees only the merchants a statement wrote: a rule joining their
+    # categories would miss every category write, so it must not be generated at all.
+    def by_category(**filters):
+        return Merchant.objects.filter(is_active=True, categories__slug="bakery")
+
+    monkeypatch.setattr(selectors, "_listed", by_category)
+    with pytest.raises(ImproperlyConfigured, match="merchant_categories"):
+        selectors.listed_ids_sql()
+    monkeypatch.undo()
+    assert "merchants_merchant" in selectors.listed_ids_sql()
