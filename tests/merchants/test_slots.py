@@ -125,14 +125,16 @@ def test_slots_overlapping_a_closure_are_not_offered(shop):
 
 
 def test_slots_start_at_least_the_lead_time_from_now(shop):
-    # A lead of a day or more that ends near noon of the shop's day: a lead of exactly
-    # a day, asked of tomorrow's date, ended after the shop's day when run late at night.
+    # The longest lead a plan takes (a day), unless it would end late in the shop's day,
+    # leaving few slots or none: then a lead ending at that day's noon. A lead of a day
+    # asked of tomorrow's UTC date ended after the shop's day when run late at night.
     before = timezone.now()
-    local = before.astimezone(ZoneInfo(shop.timezone))
-    noon = (local + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
-    lead = (noon - before) // timedelta(minutes=1)
+    end = (before + timedelta(minutes=1440)).astimezone(ZoneInfo(shop.timezone))
+    if end.hour >= 20:
+        end = end.replace(hour=12, minute=0, second=0, microsecond=0)
+    lead = (end - before) // timedelta(minutes=1)
     plan(shop, slot_minutes=30, lead_minutes=lead)
-    offered = starts(slots(shop, noon.date()))
+    offered = starts(slots(shop, end.date()))
     after = timezone.now()
     assert offered
     assert min(offered) >= before + timedelta(minutes=lead)
