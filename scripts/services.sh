@@ -27,6 +27,20 @@ REDIS_BROKER_DIR=$LOCAL_DIR/redis-broker
 
 say() { printf '%s\n' "$*"; }
 
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A service is this checkout's only by its pid file. Something else answering on the port
+# (left by a checkout deleted while its services ran, or another project's) would
+# otherwise be taken for it: a PgBouncer with another checkout's credentials, a Redis
+# with another checkout's data.
+port_free_or_fail() {
+  local name=$1 port=$2 variable=$3
+  if listening "$port"; then
+    say "$name: 127.0.0.1:$port is taken by a process this checkout did not start; stop it, or set $variable." >&2
+    exit 1
+  fi
+}
+
 # PostgreSQL refuses to run as root, so a root caller runs it as the postgres OS user,
 # from / since that user may not be allowed into the checkout.
 as_pg_owner() {
@@ -288,6 +302,7 @@ pgbouncer_start() {
     say "PgBouncer already running on 127.0.0.1:$PGBOUNCER_PORT"
     return
   fi
+  port_free_or_fail PgBouncer "$PGBOUNCER_PORT" PGBOUNCER_PORT
   if ! as_pg_owner "$bin" -q -d "$PGBOUNCER_HOME/pgbouncer.ini"; then
     say "PgBouncer failed to start (is port $PGBOUNCER_PORT taken? set PGBOUNCER_PORT). Log:" >&2
     tail -n 5 "$PGBOUNCER_HOME/pgbouncer.log" >&2
@@ -296,10 +311,10 @@ pgbouncer_start() {
   # With -d the command returns once it has forked, which may be before the daemon
   # listens: a client right after it was refused.
   for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PGBOUNCER_PORT") 2>/dev/null && break
+    listening "$PGBOUNCER_PORT" && break
     sleep 0.05
   done
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$PGBOUNCER_PORT") 2>/dev/null; then
+  if ! listening "$PGBOUNCER_PORT"; then
     say "PgBouncer did not listen on 127.0.0.1:$PGBOUNCER_PORT within 5 s. Log:" >&2
     tail -n 5 "$PGBOUNCER_HOME/pgbouncer.log" >&2
     exit 1
@@ -327,18 +342,22 @@ redis_cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
 redis_running() { redis_cli "$1" ping 2>/dev/null | grep -q PONG; }
 
-# redis_start NAME PORT DIR PERSISTENCE-OPTIONS...
+# This checkout's Redis in DIR: its pid file names a live process.
+redis_ours() { [ -f "$1/redis.pid" ] && kill -0 "$(cat "$1/redis.pid")" 2>/dev/null; }
+
+# redis_start NAME PORT PORT-VARIABLE DIR PERSISTENCE-OPTIONS...
 redis_start() {
-  local name=$1 port=$2 dir=$3
-  shift 3
+  local name=$1 port=$2 variable=$3 dir=$4
+  shift 4
   if ! command -v redis-server >/dev/null; then
     say "redis-server not found; run 'make setup' first." >&2
     exit 1
   fi
-  if redis_running "$port"; then
+  if redis_ours "$dir" && redis_running "$port"; then
     say "Redis ($name) already running on 127.0.0.1:$port"
     return
   fi
+  port_free_or_fail "Redis ($name)" "$port" "$variable"
   mkdir -p "$dir"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
@@ -349,8 +368,8 @@ redis_start() {
 }
 
 redis_stop() {
-  local name=$1 port=$2
-  if redis_running "$port"; then
+  local name=$1 port=$2 dir=$3
+  if redis_ours "$dir" && redis_running "$port"; then
     redis_cli "$port" shutdown nosave >/dev/null 2>&1 || true
     say "Redis ($name) stopped"
   else
@@ -359,8 +378,14 @@ redis_stop() {
 }
 
 redis_status() {
-  local name=$1 port=$2
-  if redis_running "$port"; then say "Redis ($name): running on 127.0.0.1:$port"; else say "Redis ($name): stopped"; fi
+  local name=$1 port=$2 dir=$3
+  if redis_ours "$dir" && redis_running "$port"; then
+    say "Redis ($name): running on 127.0.0.1:$port"
+  elif listening "$port"; then
+    say "Redis ($name): stopped; 127.0.0.1:$port is taken by a process this checkout did not start"
+  else
+    say "Redis ($name): stopped"
+  fi
 }
 
 case "${1:-}" in
@@ -371,8 +396,8 @@ case "${1:-}" in
     if [ -n "${REDIS_URL:-}" ]; then
       say "REDIS_URL is set: using it, no local Redis"
     else
-      redis_start cache "$REDIS_PORT" "$REDIS_DIR" --save "" --appendonly no
-      redis_start broker "$REDIS_BROKER_PORT" "$REDIS_BROKER_DIR" --save "" --appendonly yes
+      redis_start cache "$REDIS_PORT" REDIS_PORT "$REDIS_DIR" --save "" --appendonly no
+      redis_start broker "$REDIS_BROKER_PORT" REDIS_BROKER_PORT "$REDIS_BROKER_DIR" --save "" --appendonly yes
     fi
     ;;
   stop)
@@ -380,8 +405,8 @@ case "${1:-}" in
     if [ -z "${DATABASE_URL:-}" ]; then replica_stop; fi
     if [ -z "${DATABASE_URL:-}" ]; then pg_stop; fi
     if [ -z "${REDIS_URL:-}" ]; then
-      redis_stop cache "$REDIS_PORT"
-      redis_stop broker "$REDIS_BROKER_PORT"
+      redis_stop cache "$REDIS_PORT" "$REDIS_DIR"
+      redis_stop broker "$REDIS_BROKER_PORT" "$REDIS_BROKER_DIR"
     fi
     ;;
   pg-home)
@@ -392,8 +417,8 @@ case "${1:-}" in
     if pg_running; then say "PostgreSQL: running on 127.0.0.1:$PG_PORT"; else say "PostgreSQL: stopped"; fi
     replica_status
     pgbouncer_status
-    redis_status cache "$REDIS_PORT"
-    redis_status broker "$REDIS_BROKER_PORT"
+    redis_status cache "$REDIS_PORT" "$REDIS_DIR"
+    redis_status broker "$REDIS_BROKER_PORT" "$REDIS_BROKER_DIR"
     ;;
   *)
     say "usage: $0 start|stop|status|pg-home" >&2

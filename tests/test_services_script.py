@@ -8,13 +8,16 @@ starts no Redis), and stops what it started.
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 from bench.common.processes import free_port
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "services.sh"
@@ -85,3 +88,48 @@ def test_pgbouncer_comes_up_beside_the_cluster(closed_checkout):
     assert "PgBouncer: running" in run(env, "status").stdout
     run(env, "stop")
     assert "PgBouncer: stopped" in run(env, "status").stdout
+
+
+def test_pgbouncer_refuses_a_port_another_process_holds(closed_checkout):
+    """A listener this checkout did not start (a PgBouncer left by a deleted checkout) is
+    not taken for its PgBouncer: the start fails, naming the port, instead of handing the
+    app a pooler with another checkout's credentials."""
+    env, _home, _pg_home = closed_checkout
+    with socket.create_server(("127.0.0.1", int(env["PGBOUNCER_PORT"]))):
+        result = subprocess.run(
+            [SCRIPT, "start"], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode != 0
+    assert f"127.0.0.1:{env['PGBOUNCER_PORT']} is taken" in result.stderr
+    assert f"started on 127.0.0.1:{env['PGBOUNCER_PORT']}" not in result.stdout
+
+
+def test_a_redis_this_checkout_did_not_start_is_neither_used_nor_stopped(tmp_path):
+    foreign = RedisServer(tmp_path)
+    foreign.start()
+    env = {
+        **os.environ,
+        "GEOMARKET_LOCAL_DIR": str(tmp_path / "checkout" / ".local"),
+        "REDIS_PORT": str(foreign.port),
+        "REDIS_BROKER_PORT": str(free_port()),
+        # Set, so that the script leaves PostgreSQL alone.
+        "DATABASE_URL": "postgis://geomarket:geomarket@127.0.0.1:1/geomarket",
+    }
+    env.pop("REDIS_URL", None)
+    try:
+        started = subprocess.run(
+            [SCRIPT, "start"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert started.returncode != 0
+        assert f"Redis (cache): 127.0.0.1:{foreign.port} is taken" in started.stderr
+        assert "taken by a process" in run(env, "status").stdout
+        run(env, "stop")
+        # Still answering: the stop left what it had not started alone.
+        client = redis.Redis(port=foreign.port)
+        assert client.ping()
+        client.close()
+    finally:
+        # Whatever the script did start (its broker, when it took the foreign cache for
+        # its own) goes too.
+        subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, timeout=60)
+        foreign.stop()
