@@ -9,7 +9,7 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections
+from django.db import OperationalError, connections
 
 from geomarket.db import replicas
 from tests.redis_server import SilencingProxy
@@ -74,7 +74,15 @@ def replica(settings):
         settings.REPLICA_ALIASES = [REPLICA]
         settings.REPLICA_CHECK_SECONDS = 0
         replicas.monitor.forget()
-        replay_resumed()
+        try:
+            replay_resumed()
+        except OperationalError as error:
+            pytest.fail(
+                f"No replica answers as {REPLICA}: {error}. `make test` starts one beside"
+                " the local PostgreSQL; with DATABASE_URL set it starts none, and"
+                " DATABASE_REPLICA_URLS must name a streaming replica of that server.",
+                pytrace=False,
+            )
         try:
             yield REPLICA
         finally:
