@@ -60,6 +60,13 @@ def _locked_rows_compiled() -> CompiledQuery:
     return CompiledQuery(queryset, slots={"product_ids": _PRODUCT_IDS_STAND_IN})
 
 
+def inventory_rows_lock_sql() -> str:
+    """The statement of `inventory_rows_lock` for a list of ids, its one parameter named
+    `%(product_ids)s` (an array), to sit inside a statement that acts on the rows it locks:
+    it returns them as (pk, product_id, quantity), locked in id order."""
+    return _locked_rows_compiled().named_sql()
+
+
 def inventory_rows_lock(*, product_ids: Sequence[int] | QuerySet) -> list[tuple[int, int, int]]:
     """Lock the inventory rows of `product_ids` now, as `inventory_lock_for_update` does,
     and return them as (id, product_id, quantity).

@@ -69,6 +69,18 @@ def place(shop, product_ids: list[int]):
     )
 
 
+def waiting_behind(worker: Worker, blocker_pid: int, observer) -> None:
+    """Return once `worker` waits for a lock the session `blocker_pid` holds."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while not observer.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+        [blocker_pid],
+    ).fetchone():
+        assert worker.is_alive(), worker.outcome()
+        assert time.monotonic() < deadline, "the path never waited for the first row"
+        time.sleep(0.01)
+
+
 def rows_held_while_waiting_for_the_first(path, product_ids: list[int]):
     """The stock rows of `product_ids` other than the lowest-id one that `path` holds
     while it waits for that one; then let it finish and return what it returned."""
@@ -90,14 +102,7 @@ def rows_held_while_waiting_for_the_first(path, product_ids: list[int]):
         worker = Worker(path)
         worker.start()
         try:
-            deadline = time.monotonic() + TIMEOUT_SECONDS
-            while not observer.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
-                [blocker_pid],
-            ).fetchone():
-                assert worker.is_alive(), worker.outcome()
-                assert time.monotonic() < deadline, "the path never waited for the first row"
-                time.sleep(0.01)
+            waiting_behind(worker, blocker_pid, observer)
             with observer.transaction():
                 free = {
                     row_id
@@ -135,6 +140,50 @@ def test_an_order_takes_its_stock_rows_in_id_order(shop, products):
     assert set(
         Inventory.objects.filter(product_id__in=products).values_list("quantity", flat=True)
     ) == {99}
+
+
+def placed_behind_a_committed_write(shop, product_ids: list[int], *, quantity: int):
+    """An order for one of each product, placed while another transaction sets the stock
+    of the lowest-id row to `quantity`, and committed once the order waits for that row.
+    Returns the order and that row's product."""
+    first = Inventory.objects.filter(product_id__in=product_ids).order_by("pk").first()
+    params = own_connection_params()
+    with (
+        psycopg.connect(**params) as writer,
+        psycopg.connect(**params, autocommit=True) as observer,
+    ):
+        writer.execute(
+            "UPDATE inventory_inventory SET quantity = %s WHERE id = %s", [quantity, first.pk]
+        )
+        writer_pid = writer.execute("SELECT pg_backend_pid()").fetchone()[0]
+        worker = Worker(lambda: place(shop, product_ids))
+        worker.start()
+        try:
+            waiting_behind(worker, writer_pid, observer)
+        finally:
+            writer.commit()
+        return worker.outcome(), first.product_id
+
+
+def stock(product_ids: list[int]) -> dict[int, int]:
+    return dict(
+        Inventory.objects.filter(product_id__in=product_ids).values_list("product_id", "quantity")
+    )
+
+
+def test_an_order_waiting_for_a_row_sold_out_meanwhile_is_short_and_takes_nothing(shop, products):
+    """The stock an order checks is what the write it waited for committed, not what the
+    order's statement saw when it began."""
+    placed, sold_out = placed_behind_a_committed_write(shop, products, quantity=0)
+    assert placed.status == OrderStatus.REJECTED
+    assert placed.shortages == [{"product_id": sold_out, "requested": 1, "available": 0}]
+    assert stock(products) == {p: 0 if p == sold_out else 100 for p in products}
+
+
+def test_an_order_waiting_for_a_row_takes_from_the_stock_committed_meanwhile(shop, products):
+    placed, changed = placed_behind_a_committed_write(shop, products, quantity=50)
+    assert placed.status == OrderStatus.CONFIRMED
+    assert stock(products) == {p: 49 if p == changed else 99 for p in products}
 
 
 def test_deleting_a_merchant_takes_its_stock_rows_in_id_order(shop):

@@ -62,14 +62,14 @@ def test_the_answer_built_in_memory_is_what_was_stored(market):
 def test_placing_an_order_takes_a_fixed_number_of_queries(market, django_assert_num_queries):
     body = order_body(market, (market["bread"], 1), (market["milk"], 4))
     # The token with the order's merchant, zone and products, then one statement each:
-    # stock lock; stock update; the order's rows. The savepoint pair is the test's
-    # enclosing transaction.
-    with django_assert_num_queries(6):
+    # the stock (its rows locked, checked and taken); the order's rows. The savepoint
+    # pair is the test's enclosing transaction.
+    with django_assert_num_queries(5):
         response = market["client"].post(ORDERS, body)
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == "confirmed"
     # An Idempotency-Key adds its claim; the key is linked to the order with its rows.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         keyed = market["client"].post(ORDERS, body, headers={"Idempotency-Key": "k-1"})
     assert keyed.status_code == 201
     replay = market["client"].post(ORDERS, body, headers={"Idempotency-Key": "k-1"})
