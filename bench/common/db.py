@@ -98,6 +98,20 @@ def _migrated_merchant_count(url: str, *, log) -> int:
     return count
 
 
+def settle(dsn: str) -> None:
+    """VACUUM (FREEZE, ANALYZE) the whole database, as autovacuum would in the next minutes.
+
+    Just after the bench city's seed, autovacuum takes its millions of inserted rows for
+    work to do, and vacuumed them through the first `make bench` run: orders at 1 client
+    took 21.6 ms at p50 against 12.5 in the next run, delivering-to's SQL 3.7 against
+    2.0 ms. Done here, once, before the server starts, the first run measures what later
+    ones do; the visibility map it fills lets index-only scans skip the heap from the
+    start.
+    """
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("VACUUM (FREEZE, ANALYZE)")
+
+
 def bench_database_ready(url: str, *, log) -> str:
     """Reuse the bench database when it holds the bench city; create and seed it otherwise."""
     dsn = psycopg_dsn(url)
@@ -112,6 +126,9 @@ def bench_database_ready(url: str, *, log) -> str:
         started = time.monotonic()
         manage("seed_demo", "--preset", "bench", database_url=url)
         log(f"seeded in {time.monotonic() - started:.0f} s")
+        started = time.monotonic()
+        settle(dsn)
+        log(f"vacuumed in {time.monotonic() - started:.0f} s")
     else:
         log(f"reusing the bench database ({count} merchants)")
         # A bench city seeded before merchants had hours gets them added (seconds).
