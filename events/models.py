@@ -109,12 +109,17 @@ class WebhookDelivery(models.Model):
         return f"{self.endpoint_id} {self.event_id} #{self.attempt}"
 
 
-class WebhookRetry(models.Model):
-    """A delivery to try again once `due_at` has come.
+class WebhookPending(models.Model):
+    """A delivery owed to an endpoint: an event's first attempt, or a retry.
 
-    Written in the transaction that records the failed attempt, and handed to the broker
-    by the outbox relay once due (`webhook_retries_publish`), then deleted: a broker outage
-    when a retry falls due delays it, and loses none.
+    Written with what makes it owed: the first attempts when the relay publishes the event
+    (`events_publish`), a retry in the transaction that records the failed attempt. It is
+    deleted only in the transaction that records the attempt it stands for, so no broker
+    fault loses it. Redis's transport can: a worker's `BRPOP` takes a task off the queue
+    before it files the task as unacknowledged, and a broker stopped between the two drops
+    it for good. So each hand-over (`webhook_deliveries_publish`) counts a send and sets
+    the row due again `WEBHOOK_RESEND_SECONDS` later: a task that never ran is sent again
+    then, and a task carrying an older send finds itself superseded and does nothing.
     """
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
@@ -124,9 +129,11 @@ class WebhookRetry(models.Model):
     # Retries stop 24 h after it.
     first_attempt_at = models.DateTimeField()
     due_at = models.DateTimeField()
+    # How many times it was handed to the broker; a task runs only for the latest.
+    sends = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["due_at"], name="webhook_retry_due_idx")]
+        indexes = [models.Index(fields=["due_at"], name="webhook_pending_due_idx")]
 
     def __str__(self) -> str:
         return f"{self.endpoint_id} {self.event_id} #{self.attempt} at {self.due_at}"

@@ -25,7 +25,7 @@ from events.models import (
     EventType,
     WebhookDelivery,
     WebhookEndpoint,
-    WebhookRetry,
+    WebhookPending,
     unknown_event_types,
 )
 from events.streams import stream_entries_of, streams_publish
@@ -72,44 +72,59 @@ def endpoint_wants(*, event_types: list[str], event_type: str) -> bool:
     return not event_types or event_type in event_types
 
 
-def _deliver_later(*, endpoint_id: int, event_id: int, producer, **retry) -> None:
-    """Queue a delivery: a first one, or with `attempt` and `first_attempt_at` (ISO), a
-    retry."""
+def _deliver_later(*, endpoint_id: int, event_id: int, producer, **delivery) -> None:
+    """Queue a delivery: a replayed one, or with `attempt`, `first_attempt_at` (ISO),
+    `pending_id` and `send`, one owed (`WebhookPending`)."""
     celery_app.tasks[WEBHOOK_DELIVER_TASK].apply_async(
-        kwargs={"endpoint_id": endpoint_id, "event_id": event_id, **retry},
+        kwargs={"endpoint_id": endpoint_id, "event_id": event_id, **delivery},
         retry=False,
         producer=producer,
     )
 
 
-def webhook_retries_publish(*, batch: int = 100) -> int:
-    """Hand the retries that are due to the broker, oldest first, and return how many went
-    out. As `events_publish`: rows taken with SKIP LOCKED, and deleted only once the broker
-    has them; a broker error leaves that retry and those after it for the next round."""
+def _resend_at() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.WEBHOOK_RESEND_SECONDS)
+
+
+def webhook_deliveries_publish(*, batch: int = 100) -> int:
+    """Hand the owed deliveries that are due to the broker, oldest first, and return how
+    many went out. Rows are taken with SKIP LOCKED; each is counted as sent and set due
+    again after the resend delay in the transaction that sends it, so a task that starts
+    before that commits waits for it on the row (`_claim`). A broker error leaves that
+    delivery and those after it due at once, for the next round."""
+    now = timezone.now()
     with transaction.atomic():
         due = list(
-            WebhookRetry.objects.select_for_update(skip_locked=True)
-            .filter(due_at__lte=timezone.now())
+            WebhookPending.objects.select_for_update(skip_locked=True)
+            .filter(due_at__lte=now)
             .order_by("due_at", "id")[:batch]
         )
         if not due:
             return 0
-        sent: list[int] = []
+        # Counted before the tasks go out: a task run at once (eagerly) finds its send.
+        WebhookPending.objects.filter(pk__in=[pending.pk for pending in due]).update(
+            sends=F("sends") + 1, due_at=_resend_at()
+        )
+        sent = 0
         try:
             with celery_app.producer_or_acquire() as producer:
-                for retry in due:
+                for pending in due:
                     _deliver_later(
-                        endpoint_id=retry.endpoint_id,
-                        event_id=retry.event_id,
+                        endpoint_id=pending.endpoint_id,
+                        event_id=pending.event_id,
                         producer=producer,
-                        attempt=retry.attempt,
-                        first_attempt_at=retry.first_attempt_at.isoformat(),
+                        attempt=pending.attempt,
+                        first_attempt_at=pending.first_attempt_at.isoformat(),
+                        pending_id=pending.pk,
+                        send=pending.sends + 1,
                     )
-                    sent.append(retry.pk)
+                    sent += 1
         except Exception as exc:  # whatever failed, the relay sends the rest later
-            logger.warning("webhook retries not published, broker unavailable: %r", exc)
-        WebhookRetry.objects.filter(pk__in=sent).delete()
-    return len(sent)
+            logger.warning("webhook deliveries not published, broker unavailable: %r", exc)
+            WebhookPending.objects.filter(pk__in=[pending.pk for pending in due[sent:]]).update(
+                due_at=now
+            )
+    return sent
 
 
 # One at a time, held until the positions commit: positions then become visible in the
@@ -156,13 +171,14 @@ def events_feed_positions_assign(*, batch: int = 1000) -> int:
 
 
 def events_publish(*, batch: int = 100) -> int:
-    """Hand the webhook deliveries of pending events to the broker, one task per event and
-    matching active endpoint; return how many events went out.
+    """Record the webhook deliveries pending events owe, one per event and matching active
+    endpoint, due at once, and mark the events published; return how many events.
 
-    As the order outbox: rows taken with SKIP LOCKED, marked in one UPDATE; a broker error
-    leaves that event and those after it pending (a delivery already sent for it goes again,
-    with the same `webhook-id`: at least once). Once they are marked and committed, the
-    status changes among them go to their orders' live streams (`events.streams`).
+    As the order outbox: rows taken with SKIP LOCKED, marked in one UPDATE. Nothing goes
+    to the broker here: the relay hands the deliveries over next
+    (`webhook_deliveries_publish`), and each stays owed until its attempt is recorded.
+    Once the events are marked and committed, the status changes among them go to their
+    orders' live streams (`events.streams`), once each.
     """
     # In a transaction of its own, before the rows are locked below.
     events_feed_positions_assign()
@@ -182,27 +198,24 @@ def events_publish(*, batch: int = 100) -> int:
             )
             .values_list("pk", "merchant_id", "event_types")
         )
-        sent: list[int] = []
-        try:
-            with celery_app.producer_or_acquire() as producer:
-                for event in pending:
-                    for endpoint_id, merchant_id, event_types in endpoints:
-                        if merchant_id in (None, event.merchant_id) and endpoint_wants(
-                            event_types=event_types, event_type=event.type
-                        ):
-                            _deliver_later(
-                                endpoint_id=endpoint_id, event_id=event.pk, producer=producer
-                            )
-                    sent.append(event.pk)
-        except Exception as exc:  # whatever failed, the relay sends the rest later
-            logger.warning("events not published, broker unavailable: %r", exc)
-        if sent:
-            Event.objects.filter(pk__in=sent).update(published_at=timezone.now())
-            # Marked once, so each event reaches the orders' live streams once too.
-            done = set(sent)
-            entries = stream_entries_of([event for event in pending if event.pk in done])
-            transaction.on_commit(partial(streams_publish, entries=entries))
-    return len(sent)
+        now = timezone.now()
+        WebhookPending.objects.bulk_create(
+            WebhookPending(
+                endpoint_id=endpoint_id,
+                event_id=event.pk,
+                attempt=1,
+                first_attempt_at=now,
+                due_at=now,
+            )
+            for event in pending
+            for endpoint_id, merchant_id, event_types in endpoints
+            if merchant_id in (None, event.merchant_id)
+            and endpoint_wants(event_types=event_types, event_type=event.type)
+        )
+        Event.objects.filter(pk__in=[event.pk for event in pending]).update(published_at=now)
+        entries = stream_entries_of(pending)
+        transaction.on_commit(partial(streams_publish, entries=entries))
+    return len(pending)
 
 
 def _secret() -> str:
@@ -350,22 +363,50 @@ def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
     return response.status_code, ""
 
 
+def _claim(*, pending_id: int, send: int) -> bool:
+    """Whether this task carries the latest send of its owed delivery, which is then held
+    for the resend delay while the task runs. A task superseded by a later send, or whose
+    delivery was recorded already, is told no. The row is locked until the transaction
+    that counted the send commits: the claim waits for it."""
+    return WebhookPending.objects.filter(pk=pending_id, sends=send).update(due_at=_resend_at()) == 1
+
+
 def webhook_deliver_attempt(
-    *, endpoint_id: int, event_id: int, attempt: int, first_attempt_at: datetime
+    *,
+    endpoint_id: int,
+    event_id: int,
+    attempt: int,
+    first_attempt_at: datetime,
+    pending_id: int | None = None,
+    send: int | None = None,
 ) -> DeliveryOutcome:
     """POST the event to the endpoint, signed, with no transaction open; record the
     attempt and the endpoint's run of failures (the 20th in a row disables it); when it is
     to be tried again (backoff doubling, for 24 h after the first attempt), record the
-    retry (`WebhookRetry`) with it, and say when."""
+    retry (`WebhookPending`) with it, and say when.
+
+    An owed delivery (`pending_id`, `send`) runs only for its latest send and is no longer
+    owed once its attempt is recorded: an older copy of the task, arriving late, sends
+    nothing. A copy that ran past the resend delay, while a later send ran too, records
+    its attempt but leaves the retry to that later one."""
+    owed = pending_id is not None
+    if owed and not _claim(pending_id=pending_id, send=send):
+        return DeliveryOutcome(delivered=False, retry_in=None)
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).first()
     event = Event.objects.filter(pk=event_id).first()
     if endpoint is None or event is None:
+        # An endpoint turned off is owed nothing; turned on again, it starts afresh.
+        if owed:
+            WebhookPending.objects.filter(pk=pending_id).delete()
         return DeliveryOutcome(delivered=False, retry_in=None)
     started = time.monotonic()
     status_code, error = _post(endpoint, event)
     duration_ms = round((time.monotonic() - started) * 1000)
     delivered = status_code is not None and 200 <= status_code < 300
     with transaction.atomic():
+        retries_here = (
+            not owed or WebhookPending.objects.filter(pk=pending_id, sends=send).delete()[0] == 1
+        )
         WebhookDelivery.objects.create(
             endpoint_id=endpoint_id,
             event_id=event_id,
@@ -377,6 +418,9 @@ def webhook_deliver_attempt(
         endpoints = WebhookEndpoint.objects.filter(pk=endpoint_id)
         if delivered:
             endpoints.update(failure_count=0)
+            if owed and not retries_here:
+                # A later send may still be owed: delivered now, it is not.
+                WebhookPending.objects.filter(pk=pending_id).delete()
             return DeliveryOutcome(delivered=True, retry_in=None)
         endpoints.update(failure_count=F("failure_count") + 1)
         disabled = endpoints.filter(
@@ -384,10 +428,15 @@ def webhook_deliver_attempt(
         ).update(is_active=False, disabled_at=timezone.now())
         delay = retry_delay(attempt)
         due_at = timezone.now() + timedelta(seconds=delay)
-        if not _retryable(status_code) or disabled or due_at > first_attempt_at + RETRY_WINDOW:
+        if (
+            not retries_here
+            or not _retryable(status_code)
+            or disabled
+            or due_at > first_attempt_at + RETRY_WINDOW
+        ):
             return DeliveryOutcome(delivered=False, retry_in=None)
         # In the attempt's own transaction: the retry is as durable as its record.
-        WebhookRetry.objects.create(
+        WebhookPending.objects.create(
             endpoint_id=endpoint_id,
             event_id=event_id,
             attempt=attempt + 1,

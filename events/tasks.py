@@ -7,14 +7,25 @@ from events.services import WEBHOOK_DELIVER_TASK, webhook_deliver_attempt
 
 
 # Routed to its own queue (CELERY_TASK_ROUTES). Late acknowledgement (the Celery app's
-# default) sends a delivery whose worker died again, with the same webhook-id. A retry is
-# recorded by the attempt and queued by the outbox relay when due (`WebhookRetry`).
+# default) sends a delivery whose worker died again, with the same webhook-id. An owed
+# delivery (`pending_id`, `send`: events.models.WebhookPending) is sent again by the outbox
+# relay until its attempt is recorded, retries included; a replay carries neither.
 @shared_task(name=WEBHOOK_DELIVER_TASK, ignore_result=True)
 def webhook_deliver(
-    endpoint_id: int, event_id: int, attempt: int = 1, first_attempt_at: str | None = None
+    endpoint_id: int,
+    event_id: int,
+    attempt: int = 1,
+    first_attempt_at: str | None = None,
+    pending_id: int | None = None,
+    send: int | None = None,
 ) -> bool:
     first = datetime.fromisoformat(first_attempt_at) if first_attempt_at else timezone.now()
     outcome = webhook_deliver_attempt(
-        endpoint_id=endpoint_id, event_id=event_id, attempt=attempt, first_attempt_at=first
+        endpoint_id=endpoint_id,
+        event_id=event_id,
+        attempt=attempt,
+        first_attempt_at=first,
+        pending_id=pending_id,
+        send=send,
     )
     return outcome.delivered

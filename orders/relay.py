@@ -5,8 +5,9 @@ a trigger on the outbox NOTIFYs the `orders_outbox` channel, which PostgreSQL de
 when that transaction commits. The relay LISTENs on that channel and publishes whatever
 is pending at once, in batches, so the web process does no broker work per order.
 Events (the `events` app) are their own outbox, with a channel of their own: the relay
-publishes their webhook deliveries the same way, and the webhook retries that have
-fallen due (found by the sweep: nothing notifies when a retry's time comes).
+records the webhook deliveries they owe, then hands over every owed delivery that is due:
+new ones, retries whose time has come and those sent once but never recorded as
+attempted (found by the sweep: nothing notifies when a delivery falls due).
 
 Nothing depends on the notification arriving: the relay also sweeps every
 `sweep_seconds`, Celery beat runs the same publishing every few seconds, and every
@@ -19,7 +20,7 @@ import threading
 import psycopg
 from django.db import DatabaseError, close_old_connections, connections
 
-from events.services import EVENTS_CHANNEL, events_publish, webhook_retries_publish
+from events.services import EVENTS_CHANNEL, events_publish, webhook_deliveries_publish
 from geomarket.db.direct import direct_connection_params
 from orders.services import outbox_publish
 
@@ -32,7 +33,7 @@ RECONNECT_SECONDS = 1.0
 
 def _publish_pending() -> int:
     total = 0
-    for publish in (outbox_publish, events_publish, webhook_retries_publish):
+    for publish in (outbox_publish, events_publish, webhook_deliveries_publish):
         while (sent := publish(batch=BATCH)) == BATCH:
             total += sent
         total += sent

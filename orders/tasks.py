@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from events.services import events_publish, webhook_retries_publish
+from events.services import events_publish, webhook_deliveries_publish
 from merchants.services import merchant_prep_times_learn
 from orders.selectors import PREP_TIME_SAMPLES_SQL
 from orders.services import (
@@ -26,7 +26,7 @@ def send_order_confirmation(order_id: int) -> bool:
 
 @shared_task(name="orders.outbox_relay", ignore_result=True)
 def outbox_relay() -> int:
-    return outbox_publish() + events_publish() + webhook_retries_publish()
+    return outbox_publish() + events_publish() + webhook_deliveries_publish()
 
 
 @shared_task(name="orders.prune_idempotency_keys", ignore_result=True)

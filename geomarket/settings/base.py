@@ -420,6 +420,10 @@ CELERY_BEAT_SCHEDULE = {
 # tests deliver to a receiver on loopback, over plain http too.
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+# A delivery handed to the broker whose attempt is not recorded this long after is handed
+# over again (events.models.WebhookPending): far above a task's run (the POST's timeout)
+# and a normal queue's wait, far below Redis's visibility timeout.
+WEBHOOK_RESEND_SECONDS = env_int("WEBHOOK_RESEND_SECONDS", 300)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".local" / "mail"))

@@ -15,11 +15,12 @@ from datetime import timedelta
 import httpx
 import pytest
 import redis
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from events import urlcheck
-from events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookRetry
+from events import services, urlcheck
+from events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookPending
 from events.selectors import cursor_encode
 from events.serializers import WebhookDeliverySerializer, WebhookSerializer
 from events.services import (
@@ -31,7 +32,7 @@ from events.services import (
     retry_delay,
     webhook_create,
     webhook_deliver_attempt,
-    webhook_retries_publish,
+    webhook_deliveries_publish,
 )
 from events.tasks import webhook_deliver
 from geomarket.celery import app as celery_app
@@ -464,8 +465,13 @@ def test_twenty_failures_in_a_row_disable_the_endpoint_and_a_success_resets(mark
     assert (endpoint.failure_count, endpoint.disabled_at, endpoint.is_active) == (0, None, True)
 
 
+def _due_in(pending: WebhookPending) -> float:
+    pending.refresh_from_db()
+    return (pending.due_at - timezone.now()).total_seconds()
+
+
 def _retries_fall_due() -> None:
-    WebhookRetry.objects.update(due_at=timezone.now() - timedelta(seconds=1))
+    WebhookPending.objects.update(due_at=timezone.now() - timedelta(seconds=1))
 
 
 @pytest.mark.django_db
@@ -475,9 +481,9 @@ def test_the_task_retries_until_the_endpoint_is_disabled(market, receiver):
     endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
     event = _event(market["shop"].pk)
     webhook_deliver.delay(endpoint_id=endpoint.pk, event_id=event.pk)
-    while WebhookRetry.objects.exists():
+    while WebhookPending.objects.exists():
         _retries_fall_due()
-        assert webhook_retries_publish() == 1
+        assert webhook_deliveries_publish() == 1
     attempts = list(WebhookDelivery.objects.order_by("id").values_list("attempt", flat=True))
     assert attempts == list(range(1, DISABLE_AFTER_FAILURES + 1))
     assert {r.headers["webhook-id"] for r in receiver.received} == {str(event.pk)}
@@ -496,22 +502,27 @@ def test_a_retry_is_recorded_with_the_attempt_and_queued_when_due(market, receiv
     )
     # Nothing goes to the broker from the worker: the retry waits in the database.
     assert queued == []
-    (retry,) = WebhookRetry.objects.all()
+    (retry,) = WebhookPending.objects.all()
     assert (retry.endpoint_id, retry.event_id, retry.attempt) == (endpoint.pk, event.pk, 3)
     assert retry.first_attempt_at == first
     wait = (retry.due_at - timezone.now()).total_seconds()
     assert retry_delay(2) - 5 < wait <= retry_delay(2)
-    assert webhook_retries_publish() == 0
+    assert webhook_deliveries_publish() == 0
     _retries_fall_due()
-    assert webhook_retries_publish() == 1
+    assert webhook_deliveries_publish() == 1
     ((sent,),) = [[q] for q in queued]
     assert sent["kwargs"] == {
         "endpoint_id": endpoint.pk,
         "event_id": event.pk,
         "attempt": 3,
         "first_attempt_at": first.isoformat(),
+        "pending_id": retry.pk,
+        "send": 1,
     }
-    assert not WebhookRetry.objects.exists()
+    # Still owed until the attempt is recorded: due again once the resend delay is over.
+    (still,) = WebhookPending.objects.all()
+    assert still.sends == 1
+    assert _due_in(still) > settings.WEBHOOK_RESEND_SECONDS - 5
 
 
 # Publishing through the outbox
@@ -531,6 +542,11 @@ def test_publishing_fans_out_to_matching_active_endpoints(market, receiver):
     theirs = _event(other)
     assert events_publish() == 3
     assert events_publish() == 0
+    # Recorded as owed, not yet sent.
+    assert WebhookPending.objects.count() == 7
+    assert not WebhookDelivery.objects.exists()
+    assert webhook_deliveries_publish() == 7
+    assert webhook_deliveries_publish() == 0
     delivered = set(WebhookDelivery.objects.values_list("endpoint_id", "event_id"))
     assert delivered == {
         (everything.pk, placed.pk),
@@ -542,6 +558,8 @@ def test_publishing_fans_out_to_matching_active_endpoints(market, receiver):
         (others.pk, theirs.pk),
     }
     assert not Event.objects.filter(published_at__isnull=True).exists()
+    # Each recorded attempt settled what was owed.
+    assert not WebhookPending.objects.exists()
 
 
 @pytest.mark.django_db
@@ -562,28 +580,119 @@ def real_broker(settings):
     celery_app.conf.task_always_eager = saved[1]
 
 
+def _queued(broker) -> dict:
+    """The kwargs of the newest task on the webhooks queue, taken off it."""
+    message = json.loads(broker.lpop("webhooks"))
+    assert message["headers"]["task"] == WEBHOOK_DELIVER_TASK
+    _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    return kwargs
+
+
 @pytest.mark.django_db
-def test_a_broker_outage_leaves_events_pending(market, real_broker):
+def test_a_broker_outage_leaves_the_deliveries_owed(market, real_broker):
     from bench.common.processes import free_port
 
-    webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
     event = _event(market["shop"].pk)
     use_broker(f"redis://127.0.0.1:{free_port()}/0")
-    assert events_publish() == 0
+    # Publishing the event needs no broker: its delivery is owed in the database.
+    assert events_publish() == 1
     event.refresh_from_db()
-    assert event.published_at is None
+    assert event.published_at is not None
+    assert webhook_deliveries_publish() == 0
+    (pending,) = WebhookPending.objects.all()
+    assert (pending.endpoint_id, pending.event_id, pending.attempt) == (endpoint.pk, event.pk, 1)
+    # Not handed over: due at once, not after the resend delay.
+    assert _due_in(pending) <= 0
     use_broker(real_broker)
     broker = redis.Redis.from_url(real_broker)
     before = broker.llen("webhooks")
-    try:
-        assert events_publish() == 1
-        assert broker.llen("webhooks") == before + 1
-        message = json.loads(broker.lindex("webhooks", 0))
-        assert message["headers"]["task"] == WEBHOOK_DELIVER_TASK
-    finally:
-        broker.lrem("webhooks", 1, broker.lindex("webhooks", 0))
-    event.refresh_from_db()
-    assert event.published_at is not None
+    assert webhook_deliveries_publish() == 1
+    assert broker.llen("webhooks") == before + 1
+    kwargs = _queued(broker)
+    assert (kwargs["pending_id"], kwargs["event_id"]) == (pending.pk, event.pk)
+    pending.refresh_from_db()
+    assert kwargs["send"] == pending.sends
+
+
+@pytest.mark.django_db
+def test_a_delivery_the_broker_loses_goes_out_again_once(market, receiver, real_broker):
+    """Redis's transport drops a task taken off the queue by a worker whose broker stops
+    before it files the task as unacknowledged: the delivery stays owed, goes out again
+    after the resend delay, and the lost copy, should it turn up, sends nothing."""
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    broker = redis.Redis.from_url(real_broker)
+    assert events_publish() == 1
+    assert webhook_deliveries_publish() == 1
+    lost = _queued(broker)
+    # Nothing recorded it: it is due again only once the resend delay is over.
+    assert webhook_deliveries_publish() == 0
+    (pending,) = WebhookPending.objects.all()
+    assert _due_in(pending) > settings.WEBHOOK_RESEND_SECONDS - 5
+    _retries_fall_due()
+    assert webhook_deliveries_publish() == 1
+    again = _queued(broker)
+    assert again == {**lost, "send": lost["send"] + 1}
+    assert webhook_deliver(**lost) is False
+    assert receiver.received == []
+    assert webhook_deliver(**again) is True
+    # A copy the broker hands out twice (late acknowledgement) finds nothing owed.
+    assert webhook_deliver(**again) is False
+    assert [r.headers["webhook-id"] for r in receiver.received] == [str(event.pk)]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.endpoint_id, delivery.attempt, delivery.status_code) == (endpoint.pk, 1, 200)
+    assert not WebhookPending.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_copy_overtaken_by_a_later_send_leaves_the_retry_to_it(market, receiver, monkeypatch):
+    receiver.answers = [500]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    pending = WebhookPending.objects.create(
+        endpoint=endpoint,
+        event=event,
+        attempt=1,
+        first_attempt_at=timezone.now(),
+        due_at=timezone.now(),
+        sends=1,
+    )
+    post = services._post
+
+    def slow_post(endpoint, event):
+        # The relay sends it again while this copy waits on the receiver.
+        WebhookPending.objects.filter(pk=pending.pk).update(sends=2)
+        return post(endpoint, event)
+
+    monkeypatch.setattr(services, "_post", slow_post)
+    outcome = webhook_deliver_attempt(
+        endpoint_id=endpoint.pk,
+        event_id=event.pk,
+        attempt=1,
+        first_attempt_at=pending.first_attempt_at,
+        pending_id=pending.pk,
+        send=1,
+    )
+    assert (outcome.delivered, outcome.retry_in) == (False, None)
+    # The attempt is recorded; the later send still owns the delivery, and no second
+    # retry is started beside it.
+    assert WebhookDelivery.objects.get().status_code == 500
+    (still,) = WebhookPending.objects.all()
+    assert (still.pk, still.sends, still.attempt) == (pending.pk, 2, 1)
+
+
+@pytest.mark.django_db
+def test_an_endpoint_turned_off_is_owed_nothing(market, receiver):
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    # Turned off after its delivery was recorded as owed, before the relay hands it over.
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+    assert webhook_deliveries_publish() == 1
+    assert receiver.received == []
+    # Not sent again and again: the task found the endpoint off and settled it.
+    assert not WebhookPending.objects.exists()
 
 
 @pytest.mark.django_db
@@ -598,19 +707,20 @@ def test_a_broker_outage_when_a_retry_falls_due_loses_none(market, receiver, rea
     from bench.common.processes import free_port
 
     use_broker(f"redis://127.0.0.1:{free_port()}/0")
-    assert webhook_retries_publish() == 0
-    assert WebhookRetry.objects.count() == 1
+    assert webhook_deliveries_publish() == 0
+    assert WebhookPending.objects.count() == 1
     use_broker(real_broker)
     broker = redis.Redis.from_url(real_broker)
     before = broker.llen("webhooks")
     try:
-        assert webhook_retries_publish() == 1
+        assert webhook_deliveries_publish() == 1
         assert broker.llen("webhooks") == before + 1
-        message = json.loads(broker.lindex("webhooks", 0))
-        assert message["headers"]["task"] == WEBHOOK_DELIVER_TASK
     finally:
-        broker.lrem("webhooks", 1, broker.lindex("webhooks", 0))
-    assert not WebhookRetry.objects.exists()
+        kwargs = _queued(broker)
+    (pending,) = WebhookPending.objects.all()
+    assert (kwargs["pending_id"], kwargs["attempt"], kwargs["send"]) == (pending.pk, 2, 2)
+    # Owed until the attempt is recorded.
+    assert _due_in(pending) > settings.WEBHOOK_RESEND_SECONDS - 5
 
 
 # Replay and the attempts

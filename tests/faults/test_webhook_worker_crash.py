@@ -1,12 +1,18 @@
 """A worker killed in the middle of a webhook delivery: the delivery goes out again, with
-the same webhook-id, from the event the relay published once."""
+the same webhook-id, from the event the relay published once, and the broker's second copy
+of the task is the send its delivery waits for."""
 
 import signal
 
 import pytest
 
 from events.models import WebhookDelivery
-from events.services import event_record, events_publish, webhook_create
+from events.services import (
+    event_record,
+    events_publish,
+    webhook_create,
+    webhook_deliveries_publish,
+)
 from geomarket.celery import app as celery_app
 from tests.events.receiver import receiver_start
 from tests.faults.test_worker_crash import own_broker, start_worker, undelivered, wait_for
@@ -32,6 +38,7 @@ def test_killed_worker_delivery_goes_out_again(market, own_broker, tmp_path, set
         # The broker is the test's own: its webhooks queue holds this delivery alone.
         assert events_publish() == 1
         assert events_publish() == 0
+        assert webhook_deliveries_publish() == 1
         first = start_worker(QUEUE, tmp_path, **worker_settings)
         workers.append(first)
         assert wait_for(lambda: len(receiver.received) == 1, 60), "the delivery never started"
