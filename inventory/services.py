@@ -162,8 +162,12 @@ def _stock_take_sql() -> str:
     taken, in one statement: one round trip on the order's path, not two.
 
     Under READ COMMITTED the lock returns each row as its last committed writer left it,
-    and the UPDATE, meeting a row changed since the statement began, takes from that
-    version too (PostgreSQL rechecks it): the check and the take read the same stock."""
+    and holds it there until the order commits, so the new quantity is computed from the
+    locked one, which the check read: not from the UPDATE's own row. That row is the
+    version the statement began with, and PostgreSQL checks the new row's constraints on
+    it before it rechecks the row a writer committed since: for a product restocked
+    while the order waited for it (from 0), `quantity - 1` from the older version broke
+    the non-negative check, and a good order got a 409."""
     return f"""
 WITH locked AS ({inventory_rows_lock_sql()}),
 wanted AS (
@@ -177,7 +181,7 @@ short AS (
 ),
 taken AS (
     UPDATE inventory_inventory AS i
-    SET quantity = i.quantity - wanted.quantity, updated_at = now()
+    SET quantity = locked.quantity - wanted.quantity, updated_at = now()
     FROM locked JOIN wanted ON wanted.product_id = locked.product_id
     WHERE i.id = locked.pk AND NOT EXISTS (SELECT FROM short)
     RETURNING i.merchant_id, i.product_id, i.quantity, i.low_stock_threshold,

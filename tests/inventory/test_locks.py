@@ -142,11 +142,15 @@ def test_an_order_takes_its_stock_rows_in_id_order(shop, products):
     ) == {99}
 
 
-def placed_behind_a_committed_write(shop, product_ids: list[int], *, quantity: int):
+def placed_behind_a_committed_write(
+    shop, product_ids: list[int], *, quantity: int, before: int | None = None
+):
     """An order for one of each product, placed while another transaction sets the stock
-    of the lowest-id row to `quantity`, and committed once the order waits for that row.
-    Returns the order and that row's product."""
+    of the lowest-id row to `quantity` (from `before`, when given), and committed once the
+    order waits for that row. Returns the order and that row's product."""
     first = Inventory.objects.filter(product_id__in=product_ids).order_by("pk").first()
+    if before is not None:
+        Inventory.objects.filter(pk=first.pk).update(quantity=before)
     params = own_connection_params()
     with (
         psycopg.connect(**params) as writer,
@@ -184,6 +188,16 @@ def test_an_order_waiting_for_a_row_takes_from_the_stock_committed_meanwhile(sho
     placed, changed = placed_behind_a_committed_write(shop, products, quantity=50)
     assert placed.status == OrderStatus.CONFIRMED
     assert stock(products) == {p: 49 if p == changed else 99 for p in products}
+
+
+def test_an_order_waiting_for_a_row_restocked_meanwhile_takes_from_the_restock(shop, products):
+    """Sold out when the order's statement began, restocked by the write it waited for: the
+    order is confirmed. PostgreSQL checks a row's constraints on the version the statement
+    began with before it rechecks the row the write committed, so a new quantity computed
+    from that version (0 - 1) broke the non-negative check: a 409 for a good order."""
+    placed, restocked = placed_behind_a_committed_write(shop, products, quantity=50, before=0)
+    assert placed.status == OrderStatus.CONFIRMED
+    assert stock(products) == {p: 49 if p == restocked else 99 for p in products}
 
 
 def test_deleting_a_merchant_takes_its_stock_rows_in_id_order(shop):
