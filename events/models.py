@@ -117,9 +117,10 @@ class WebhookPending(models.Model):
     deleted only in the transaction that records the attempt it stands for, so no broker
     fault loses it. Redis's transport can: a worker's `BRPOP` takes a task off the queue
     before it files the task as unacknowledged, and a broker stopped between the two drops
-    it for good. So each hand-over (`webhook_deliveries_publish`) counts a send and sets
-    the row due again `WEBHOOK_RESEND_SECONDS` later: a task that never ran is sent again
-    then, and a task carrying an older send finds itself superseded and does nothing.
+    it for good. So each hand-over (`webhook_deliveries_publish`) sets the row due again
+    `WEBHOOK_RESEND_SECONDS` later, and a task that never ran is sent again then. Of the
+    copies that reach workers, the first claims the row and the others, finding it
+    claimed or gone, send nothing.
     """
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
@@ -129,8 +130,11 @@ class WebhookPending(models.Model):
     # Retries stop 24 h after it.
     first_attempt_at = models.DateTimeField()
     due_at = models.DateTimeField()
-    # How many times it was handed to the broker; a task runs only for the latest.
-    sends = models.PositiveIntegerField(default=0)
+    # Until then the task `claimed_by` (a Celery task id) is delivering it, and no other
+    # copy may: a worker that died holds it no longer than that, but the broker's second
+    # delivery of the same task, after such a death, takes it at once.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["due_at"], name="webhook_pending_due_idx")]

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -73,8 +74,8 @@ def endpoint_wants(*, event_types: list[str], event_type: str) -> bool:
 
 
 def _deliver_later(*, endpoint_id: int, event_id: int, producer, **delivery) -> None:
-    """Queue a delivery: a replayed one, or with `attempt`, `first_attempt_at` (ISO),
-    `pending_id` and `send`, one owed (`WebhookPending`)."""
+    """Queue a delivery: a replayed one, or with `attempt`, `first_attempt_at` (ISO) and
+    `pending_id`, one owed (`WebhookPending`)."""
     celery_app.tasks[WEBHOOK_DELIVER_TASK].apply_async(
         kwargs={"endpoint_id": endpoint_id, "event_id": event_id, **delivery},
         retry=False,
@@ -88,10 +89,10 @@ def _resend_at() -> datetime:
 
 def webhook_deliveries_publish(*, batch: int = 100) -> int:
     """Hand the owed deliveries that are due to the broker, oldest first, and return how
-    many went out. Rows are taken with SKIP LOCKED; each is counted as sent and set due
-    again after the resend delay in the transaction that sends it, so a task that starts
-    before that commits waits for it on the row (`_claim`). A broker error leaves that
-    delivery and those after it due at once, for the next round."""
+    many went out. Rows are taken with SKIP LOCKED and set due again after the resend
+    delay, in case the broker loses the task: a delivery is owed until its attempt is
+    recorded. A broker error leaves that delivery and those after it due at once, for
+    the next round."""
     now = timezone.now()
     with transaction.atomic():
         due = list(
@@ -101,10 +102,6 @@ def webhook_deliveries_publish(*, batch: int = 100) -> int:
         )
         if not due:
             return 0
-        # Counted before the tasks go out: a task run at once (eagerly) finds its send.
-        WebhookPending.objects.filter(pk__in=[pending.pk for pending in due]).update(
-            sends=F("sends") + 1, due_at=_resend_at()
-        )
         sent = 0
         try:
             with celery_app.producer_or_acquire() as producer:
@@ -116,14 +113,15 @@ def webhook_deliveries_publish(*, batch: int = 100) -> int:
                         attempt=pending.attempt,
                         first_attempt_at=pending.first_attempt_at.isoformat(),
                         pending_id=pending.pk,
-                        send=pending.sends + 1,
                     )
                     sent += 1
         except Exception as exc:  # whatever failed, the relay sends the rest later
             logger.warning("webhook deliveries not published, broker unavailable: %r", exc)
-            WebhookPending.objects.filter(pk__in=[pending.pk for pending in due[sent:]]).update(
-                due_at=now
-            )
+        # A task that starts before this commits waits for it on the row (`_claim`); one
+        # run at once (eagerly) has settled its row already, and is not set due again.
+        WebhookPending.objects.filter(
+            pk__in=[pending.pk for pending in due[:sent]], due_at__lte=now
+        ).update(due_at=_resend_at())
     return sent
 
 
@@ -363,12 +361,24 @@ def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
     return response.status_code, ""
 
 
-def _claim(*, pending_id: int, send: int) -> bool:
-    """Whether this task carries the latest send of its owed delivery, which is then held
-    for the resend delay while the task runs. A task superseded by a later send, or whose
-    delivery was recorded already, is told no. The row is locked until the transaction
-    that counted the send commits: the claim waits for it."""
-    return WebhookPending.objects.filter(pk=pending_id, sends=send).update(due_at=_resend_at()) == 1
+def _claim(*, pending_id: int, claimant: str) -> bool:
+    """Whether the task `claimant` may deliver its owed delivery: it is still owed, and no
+    other task holds it. Held until the resend delay is over, and not sent again before
+    that; the broker's second delivery of the same task (its worker died) takes it back at
+    once. The row is locked until the transaction that handed the task over commits: the
+    claim waits for it."""
+    until = _resend_at()
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+    if claimant:
+        free |= Q(claimed_by=claimant)
+    return (
+        WebhookPending.objects.filter(free, pk=pending_id).update(
+            claimed_until=until,
+            claimed_by=claimant,
+            due_at=Greatest(F("due_at"), Value(until)),
+        )
+        == 1
+    )
 
 
 def webhook_deliver_attempt(
@@ -378,19 +388,20 @@ def webhook_deliver_attempt(
     attempt: int,
     first_attempt_at: datetime,
     pending_id: int | None = None,
-    send: int | None = None,
+    claimant: str = "",
 ) -> DeliveryOutcome:
     """POST the event to the endpoint, signed, with no transaction open; record the
     attempt and the endpoint's run of failures (the 20th in a row disables it); when it is
     to be tried again (backoff doubling, for 24 h after the first attempt), record the
     retry (`WebhookPending`) with it, and say when.
 
-    An owed delivery (`pending_id`, `send`) runs only for its latest send and is no longer
-    owed once its attempt is recorded: an older copy of the task, arriving late, sends
-    nothing. A copy that ran past the resend delay, while a later send ran too, records
-    its attempt but leaves the retry to that later one."""
+    An owed delivery (`pending_id`) is delivered by the first copy of the task that claims
+    it (`claimant`, its task id), and is no longer owed once its attempt is recorded:
+    another copy, arriving while it is claimed or after, sends nothing. A copy that ran
+    past its claim, while another recorded the delivery first, records its attempt but
+    leaves any retry to that one."""
     owed = pending_id is not None
-    if owed and not _claim(pending_id=pending_id, send=send):
+    if owed and not _claim(pending_id=pending_id, claimant=claimant):
         return DeliveryOutcome(delivered=False, retry_in=None)
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).first()
     event = Event.objects.filter(pk=event_id).first()
@@ -404,9 +415,7 @@ def webhook_deliver_attempt(
     duration_ms = round((time.monotonic() - started) * 1000)
     delivered = status_code is not None and 200 <= status_code < 300
     with transaction.atomic():
-        retries_here = (
-            not owed or WebhookPending.objects.filter(pk=pending_id, sends=send).delete()[0] == 1
-        )
+        retries_here = not owed or WebhookPending.objects.filter(pk=pending_id).delete()[0] == 1
         WebhookDelivery.objects.create(
             endpoint_id=endpoint_id,
             event_id=event_id,
@@ -418,9 +427,6 @@ def webhook_deliver_attempt(
         endpoints = WebhookEndpoint.objects.filter(pk=endpoint_id)
         if delivered:
             endpoints.update(failure_count=0)
-            if owed and not retries_here:
-                # A later send may still be owed: delivered now, it is not.
-                WebhookPending.objects.filter(pk=pending_id).delete()
             return DeliveryOutcome(delivered=True, retry_in=None)
         endpoints.update(failure_count=F("failure_count") + 1)
         disabled = endpoints.filter(

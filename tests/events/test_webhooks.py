@@ -517,11 +517,9 @@ def test_a_retry_is_recorded_with_the_attempt_and_queued_when_due(market, receiv
         "attempt": 3,
         "first_attempt_at": first.isoformat(),
         "pending_id": retry.pk,
-        "send": 1,
     }
     # Still owed until the attempt is recorded: due again once the resend delay is over.
     (still,) = WebhookPending.objects.all()
-    assert still.sends == 1
     assert _due_in(still) > settings.WEBHOOK_RESEND_SECONDS - 5
 
 
@@ -611,8 +609,6 @@ def test_a_broker_outage_leaves_the_deliveries_owed(market, real_broker):
     assert broker.llen("webhooks") == before + 1
     kwargs = _queued(broker)
     assert (kwargs["pending_id"], kwargs["event_id"]) == (pending.pk, event.pk)
-    pending.refresh_from_db()
-    assert kwargs["send"] == pending.sends
 
 
 @pytest.mark.django_db
@@ -633,12 +629,11 @@ def test_a_delivery_the_broker_loses_goes_out_again_once(market, receiver, real_
     _retries_fall_due()
     assert webhook_deliveries_publish() == 1
     again = _queued(broker)
-    assert again == {**lost, "send": lost["send"] + 1}
-    assert webhook_deliver(**lost) is False
-    assert receiver.received == []
+    assert again == lost
     assert webhook_deliver(**again) is True
-    # A copy the broker hands out twice (late acknowledgement) finds nothing owed.
-    assert webhook_deliver(**again) is False
+    # The lost copy turning up late, or the broker handing one out twice (late
+    # acknowledgement), finds nothing owed.
+    assert webhook_deliver(**lost) is False
     assert [r.headers["webhook-id"] for r in receiver.received] == [str(event.pk)]
     delivery = WebhookDelivery.objects.get()
     assert (delivery.endpoint_id, delivery.attempt, delivery.status_code) == (endpoint.pk, 1, 200)
@@ -646,23 +641,49 @@ def test_a_delivery_the_broker_loses_goes_out_again_once(market, receiver, real_
 
 
 @pytest.mark.django_db
-def test_a_copy_overtaken_by_a_later_send_leaves_the_retry_to_it(market, receiver, monkeypatch):
-    receiver.answers = [500]
+def test_copies_queued_behind_a_backlog_deliver_once_the_first_arrives(
+    market, receiver, real_broker
+):
+    """A queue that waits longer than the resend delay holds several copies of a delivery:
+    the first to reach a worker delivers it, the rest send nothing. Had each new copy
+    superseded the older ones, a backlog outlasting the delay would never deliver."""
+    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    broker = redis.Redis.from_url(real_broker)
+    assert events_publish() == 1
+    copies = []
+    for _ in range(3):
+        assert webhook_deliveries_publish() == 1
+        copies.append(_queued(broker))
+        _retries_fall_due()
+    oldest, *later = copies
+    assert webhook_deliver(**oldest) is True
+    assert [webhook_deliver(**copy) for copy in later] == [False, False]
+    assert [r.headers["webhook-id"] for r in receiver.received] == [str(event.pk)]
+    assert not WebhookPending.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_claimed_delivery_is_neither_sent_again_nor_run_twice(market, receiver, monkeypatch):
     endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
     event = _event(market["shop"].pk)
-    pending = WebhookPending.objects.create(
-        endpoint=endpoint,
-        event=event,
-        attempt=1,
-        first_attempt_at=timezone.now(),
-        due_at=timezone.now(),
-        sends=1,
-    )
+    assert events_publish() == 1
+    (pending,) = WebhookPending.objects.all()
     post = services._post
+    meanwhile = []
 
     def slow_post(endpoint, event):
-        # The relay sends it again while this copy waits on the receiver.
-        WebhookPending.objects.filter(pk=pending.pk).update(sends=2)
+        # While this copy waits on the receiver: the relay's round, and another copy.
+        meanwhile.append(webhook_deliveries_publish())
+        meanwhile.append(
+            webhook_deliver_attempt(
+                endpoint_id=endpoint.pk,
+                event_id=event.pk,
+                attempt=1,
+                first_attempt_at=pending.first_attempt_at,
+                pending_id=pending.pk,
+            ).delivered
+        )
         return post(endpoint, event)
 
     monkeypatch.setattr(services, "_post", slow_post)
@@ -672,14 +693,47 @@ def test_a_copy_overtaken_by_a_later_send_leaves_the_retry_to_it(market, receive
         attempt=1,
         first_attempt_at=pending.first_attempt_at,
         pending_id=pending.pk,
-        send=1,
+    )
+    assert outcome.delivered
+    assert meanwhile == [0, False]
+    assert len(receiver.received) == 1
+    assert not WebhookPending.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_copy_overtaken_by_another_leaves_the_retry_to_it(market, receiver, monkeypatch):
+    receiver.answers = [500]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    event = _event(market["shop"].pk)
+    assert events_publish() == 1
+    (pending,) = WebhookPending.objects.all()
+    post = services._post
+
+    def slow_post(endpoint, event):
+        # Past this copy's claim, another copy recorded the attempt and its retry first.
+        WebhookPending.objects.filter(pk=pending.pk).delete()
+        WebhookPending.objects.create(
+            endpoint=endpoint,
+            event=event,
+            attempt=2,
+            first_attempt_at=pending.first_attempt_at,
+            due_at=timezone.now() + timedelta(seconds=retry_delay(1)),
+        )
+        return post(endpoint, event)
+
+    monkeypatch.setattr(services, "_post", slow_post)
+    outcome = webhook_deliver_attempt(
+        endpoint_id=endpoint.pk,
+        event_id=event.pk,
+        attempt=1,
+        first_attempt_at=pending.first_attempt_at,
+        pending_id=pending.pk,
     )
     assert (outcome.delivered, outcome.retry_in) == (False, None)
-    # The attempt is recorded; the later send still owns the delivery, and no second
-    # retry is started beside it.
+    # Its attempt is recorded; the retry is the other copy's alone.
     assert WebhookDelivery.objects.get().status_code == 500
-    (still,) = WebhookPending.objects.all()
-    assert (still.pk, still.sends, still.attempt) == (pending.pk, 2, 1)
+    (retry,) = WebhookPending.objects.all()
+    assert retry.attempt == 2
 
 
 @pytest.mark.django_db
@@ -718,7 +772,7 @@ def test_a_broker_outage_when_a_retry_falls_due_loses_none(market, receiver, rea
     finally:
         kwargs = _queued(broker)
     (pending,) = WebhookPending.objects.all()
-    assert (kwargs["pending_id"], kwargs["attempt"], kwargs["send"]) == (pending.pk, 2, 2)
+    assert (kwargs["pending_id"], kwargs["attempt"]) == (pending.pk, 2)
     # Owed until the attempt is recorded.
     assert _due_in(pending) > settings.WEBHOOK_RESEND_SECONDS - 5
 
