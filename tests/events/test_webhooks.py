@@ -663,10 +663,21 @@ def test_copies_queued_behind_a_backlog_deliver_once_the_first_arrives(
     assert not WebhookPending.objects.exists()
 
 
+def _attempt_owed(pending: WebhookPending):
+    """The attempt of an owed delivery, as a task with no id (a direct call) makes it."""
+    return webhook_deliver_attempt(
+        endpoint_id=pending.endpoint_id,
+        event_id=pending.event_id,
+        attempt=pending.attempt,
+        first_attempt_at=pending.first_attempt_at,
+        pending_id=pending.pk,
+    )
+
+
 @pytest.mark.django_db
 def test_a_claimed_delivery_is_neither_sent_again_nor_run_twice(market, receiver, monkeypatch):
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
-    event = _event(market["shop"].pk)
+    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _event(market["shop"].pk)
     assert events_publish() == 1
     (pending,) = WebhookPending.objects.all()
     post = services._post
@@ -675,25 +686,11 @@ def test_a_claimed_delivery_is_neither_sent_again_nor_run_twice(market, receiver
     def slow_post(endpoint, event):
         # While this copy waits on the receiver: the relay's round, and another copy.
         meanwhile.append(webhook_deliveries_publish())
-        meanwhile.append(
-            webhook_deliver_attempt(
-                endpoint_id=endpoint.pk,
-                event_id=event.pk,
-                attempt=1,
-                first_attempt_at=pending.first_attempt_at,
-                pending_id=pending.pk,
-            ).delivered
-        )
+        meanwhile.append(_attempt_owed(pending).delivered)
         return post(endpoint, event)
 
     monkeypatch.setattr(services, "_post", slow_post)
-    outcome = webhook_deliver_attempt(
-        endpoint_id=endpoint.pk,
-        event_id=event.pk,
-        attempt=1,
-        first_attempt_at=pending.first_attempt_at,
-        pending_id=pending.pk,
-    )
+    outcome = _attempt_owed(pending)
     assert outcome.delivered
     assert meanwhile == [0, False]
     assert len(receiver.received) == 1
@@ -703,8 +700,8 @@ def test_a_claimed_delivery_is_neither_sent_again_nor_run_twice(market, receiver
 @pytest.mark.django_db
 def test_a_copy_overtaken_by_another_leaves_the_retry_to_it(market, receiver, monkeypatch):
     receiver.answers = [500]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
-    event = _event(market["shop"].pk)
+    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _event(market["shop"].pk)
     assert events_publish() == 1
     (pending,) = WebhookPending.objects.all()
     post = services._post
@@ -722,13 +719,7 @@ def test_a_copy_overtaken_by_another_leaves_the_retry_to_it(market, receiver, mo
         return post(endpoint, event)
 
     monkeypatch.setattr(services, "_post", slow_post)
-    outcome = webhook_deliver_attempt(
-        endpoint_id=endpoint.pk,
-        event_id=event.pk,
-        attempt=1,
-        first_attempt_at=pending.first_attempt_at,
-        pending_id=pending.pk,
-    )
+    outcome = _attempt_owed(pending)
     assert (outcome.delivered, outcome.retry_in) == (False, None)
     # Its attempt is recorded; the retry is the other copy's alone.
     assert WebhookDelivery.objects.get().status_code == 500
