@@ -234,6 +234,12 @@ class OutboxMessage(models.Model):
     """A Celery task to send, written in the transaction of the change that causes it.
 
     The relay publishes pending messages to the broker; a broker outage only delays them.
+    A published message is settled when its task has run (`settled_at`, by the task's
+    own signal, `orders.outbox_settle`). Until then it is sent again every
+    `OUTBOX_RESEND_SECONDS` (`outbox_resend`): Redis's transport drops a task a worker
+    took off the queue (`BRPOP`) if the broker stops before the worker files it as
+    unacknowledged. The tasks are idempotent, so a copy that was only slow runs for
+    nothing.
     """
 
     task_name = models.CharField(max_length=200)
@@ -242,12 +248,20 @@ class OutboxMessage(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")
+    # Published and not settled: sent again once this time has come.
+    resend_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(
                 fields=["id"], name="outbox_pending_idx", condition=Q(published_at__isnull=True)
-            )
+            ),
+            models.Index(
+                fields=["resend_at"],
+                name="outbox_unsettled_idx",
+                condition=Q(settled_at__isnull=True, resend_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

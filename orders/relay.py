@@ -11,7 +11,8 @@ attempted (found by the sweep: nothing notifies when a delivery falls due).
 
 Nothing depends on the notification arriving: the relay also sweeps every
 `sweep_seconds`, Celery beat runs the same publishing every few seconds, and every
-message stays pending in the database until the broker has taken it.
+message stays pending in the database until the broker has taken it, then unsettled,
+and sent again now and then, until its task has run (`outbox_resend`).
 """
 
 import logging
@@ -22,7 +23,7 @@ from django.db import DatabaseError, close_old_connections, connections
 
 from events.services import EVENTS_CHANNEL, events_publish, webhook_deliveries_publish
 from geomarket.db.direct import direct_connection_params
-from orders.services import outbox_publish
+from orders.services import outbox_publish, outbox_resend
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ RECONNECT_SECONDS = 1.0
 
 def _publish_pending() -> int:
     total = 0
-    for publish in (outbox_publish, events_publish, webhook_deliveries_publish):
+    for publish in (outbox_publish, outbox_resend, events_publish, webhook_deliveries_publish):
         while (sent := publish(batch=BATCH)) == BATCH:
             total += sent
         total += sent

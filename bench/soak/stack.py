@@ -230,8 +230,10 @@ def server_env(*, database_url: str, cache: RedisServer, broker: RedisServer) ->
         CACHE_KEY_PREFIX=CACHE_KEY_PREFIX,
         # The soak's webhook receivers listen on loopback, over plain http.
         WEBHOOK_ALLOW_PRIVATE_URLS="true",
-        # A delivery the broker lost in a fault goes out again within the drain.
+        # A delivery or confirmation the broker lost in a fault goes out again within the
+        # drain.
         WEBHOOK_RESEND_SECONDS="20",
+        OUTBOX_RESEND_SECONDS="20",
         SUGGEST_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
         TOKEN_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
         REGISTER_RATE_LIMIT_PER_MINUTE=NO_LIMIT,

@@ -424,6 +424,9 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 # over again (events.models.WebhookPending): far above a task's run (the POST's timeout)
 # and a normal queue's wait, far below Redis's visibility timeout.
 WEBHOOK_RESEND_SECONDS = env_int("WEBHOOK_RESEND_SECONDS", 300)
+# The same for the order outbox's tasks (orders.models.OutboxMessage): a published message
+# whose task has not run this long after is sent again.
+OUTBOX_RESEND_SECONDS = env_int("OUTBOX_RESEND_SECONDS", 300)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".local" / "mail"))

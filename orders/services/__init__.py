@@ -13,7 +13,12 @@ from orders.services.incidents import (
     order_incident_add,
 )
 from orders.services.notifications import CONFIRMATION_TASK, order_confirmation_send
-from orders.services.outbox import outbox_publish
+from orders.services.outbox import (
+    outbox_publish,
+    outbox_resend,
+    outbox_retry_later,
+    outbox_settle,
+)
 from orders.services.placement import (
     IdempotencyKeyReused,
     OrderLine,
@@ -54,4 +59,7 @@ __all__ = [
     "order_transition",
     "orders_courier_set",
     "outbox_publish",
+    "outbox_resend",
+    "outbox_retry_later",
+    "outbox_settle",
 ]

@@ -1,8 +1,11 @@
-"""The outbox: messages written with the order, published to the broker by the relay."""
+"""The outbox: messages written with the order, published to the broker by the relay,
+and sent again until their task has run."""
 
 import logging
 import time
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,7 +20,10 @@ def _send(message: OutboxMessage, *, producer) -> bool:
     """Hand the message to the broker; on failure record why and leave it pending."""
     try:
         celery_app.tasks[message.task_name].apply_async(
-            kwargs=message.payload, retry=False, producer=producer
+            kwargs=message.payload,
+            retry=False,
+            producer=producer,
+            headers={OUTBOX_HEADER: message.pk},
         )
     except Exception as exc:  # whatever failed, the relay sends the message later
         OutboxMessage.objects.filter(pk=message.pk).update(
@@ -40,6 +46,12 @@ def _send(message: OutboxMessage, *, producer) -> bool:
 
 SEND_FAILURE_LOG_SECONDS = 1.0
 _send_failure_logged_at = float("-inf")
+# The header that names a task's outbox message, for `outbox_settle`.
+OUTBOX_HEADER = "outbox_id"
+
+
+def _resend_at() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_SECONDS)
 
 
 def outbox_publish(*, batch: int = 100) -> int:
@@ -66,6 +78,66 @@ def outbox_publish(*, batch: int = 100) -> int:
                 sent.append(message.pk)
         if sent:
             OutboxMessage.objects.filter(pk__in=sent).update(
-                published_at=timezone.now(), attempts=F("attempts") + 1
+                published_at=timezone.now(), attempts=F("attempts") + 1, resend_at=_resend_at()
             )
     return len(sent)
+
+
+def outbox_resend(*, batch: int = 100) -> int:
+    """Send again the published messages whose task has not run by their `resend_at`;
+    return how many went out. As `outbox_publish`: SKIP LOCKED, one producer, one UPDATE;
+    a broker error leaves the message, and those after it, due for the next round."""
+    with transaction.atomic():
+        due = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(settled_at__isnull=True, resend_at__lte=timezone.now())
+            .order_by("resend_at", "id")[:batch]
+        )
+        if not due:
+            return 0
+        sent: list[int] = []
+        with celery_app.producer_or_acquire() as producer:
+            for message in due:
+                if not _send(message, producer=producer):
+                    break
+                sent.append(message.pk)
+        if sent:
+            OutboxMessage.objects.filter(pk__in=sent).update(
+                attempts=F("attempts") + 1, resend_at=_resend_at()
+            )
+    return len(sent)
+
+
+def _message_id(request) -> int | None:
+    """The outbox message a task's request names (`OUTBOX_HEADER`), or None. A worker
+    reads the header as an attribute of the request; an eager run keeps it among
+    `headers`."""
+    message_id = getattr(request, OUTBOX_HEADER, None)
+    if message_id is None:
+        message_id = (getattr(request, "headers", None) or {}).get(OUTBOX_HEADER)
+    return message_id
+
+
+def outbox_retry_later(*, request, seconds: float) -> int:
+    """A task the outbox sent will run again in `seconds` (its own retry, with backoff):
+    its message is not sent again before that run has had its resend delay; return how
+    many rows that changed."""
+    message_id = _message_id(request)
+    if message_id is None:
+        return 0
+    later = _resend_at() + timedelta(seconds=max(seconds, 0))
+    return OutboxMessage.objects.filter(
+        pk=message_id, settled_at__isnull=True, resend_at__lt=later
+    ).update(resend_at=later)
+
+
+def outbox_settle(*, request) -> int:
+    """Mark settled the outbox message a task's request names, once the task has run to
+    its end, succeeded or given up; return how many rows that changed (0 for a task no
+    message sent)."""
+    message_id = _message_id(request)
+    if message_id is None:
+        return 0
+    return OutboxMessage.objects.filter(pk=message_id, settled_at__isnull=True).update(
+        settled_at=timezone.now()
+    )

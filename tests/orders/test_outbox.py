@@ -1,18 +1,25 @@
 """Confirmations go through an outbox: a broker outage delays them, never loses them."""
 
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 import pytest
 import redis
+from celery.app.task import Context
+from celery.exceptions import Retry
+from celery.signals import task_retry
+from django.conf import settings
 from django.core import mail
 from django.db import connection
+from django.utils import timezone
 
 from bench.common.processes import free_port as closed_port
 from events.services import EVENTS_CHANNEL
@@ -20,7 +27,12 @@ from geomarket.celery import app as celery_app
 from orders.models import Order, OrderNotification, OutboxMessage
 from orders.relay import CHANNEL as relay_channel
 from orders.relay import relay_outbox
-from orders.services import order_confirmation_send, outbox_publish
+from orders.services import (
+    CONFIRMATION_TASK,
+    order_confirmation_send,
+    outbox_publish,
+    outbox_resend,
+)
 from tests.broker import use_broker
 from tests.market import ORDERS, order_body
 from tests.threads import Worker
@@ -56,7 +68,12 @@ def test_confirmed_order_emails_the_customer_once(market, django_capture_on_comm
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["customer@example.org"]
     assert str(order_id) in mail.outbox[0].subject
-    assert OutboxMessage.objects.get().published_at is not None
+    message = OutboxMessage.objects.get()
+    assert message.published_at is not None
+    # Its task has run: settled, never sent again.
+    assert message.settled_at is not None
+    OutboxMessage.objects.update(resend_at=timezone.now() - timedelta(seconds=1))
+    assert outbox_resend() == 0
     # the task delivered again (a redelivery after a worker died) sends nothing new
     assert order_confirmation_send(order_id=order_id) is False
     assert len(mail.outbox) == 1
@@ -125,11 +142,95 @@ def test_broker_outage_delays_the_confirmation_and_loses_nothing(market, real_br
         ):
             time.sleep(0.2)
         assert OrderNotification.objects.filter(order=order, kind="confirmation").count() == 1
+        # The worker settles the message once the task has run: it is not sent again.
+        while time.monotonic() < deadline and not _settled(message):
+            time.sleep(0.2)
+        assert _settled(message)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
     message.refresh_from_db()
     assert message.published_at is not None
+
+
+def _settled(message: OutboxMessage) -> bool:
+    message.refresh_from_db()
+    return message.settled_at is not None
+
+
+@pytest.mark.django_db
+def test_a_confirmation_the_broker_loses_is_sent_again_until_it_has_run(market, real_broker):
+    """Redis's transport drops a task taken off the queue by a worker whose broker stops
+    before the worker files it as unacknowledged: the message stays unsettled and is sent
+    again once `OUTBOX_RESEND_SECONDS` have passed; once its task has run, never again."""
+    response = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+    order_id = response.json()["id"]
+    broker = redis.Redis.from_url(celery_app.conf.broker_url)
+    assert outbox_publish() == 1
+    lost = json.loads(broker.lpop(real_broker))
+    message = OutboxMessage.objects.get()
+    assert lost["headers"]["outbox_id"] == message.pk
+    wait = (message.resend_at - timezone.now()).total_seconds()
+    assert settings.OUTBOX_RESEND_SECONDS - 5 < wait <= settings.OUTBOX_RESEND_SECONDS
+    # Not yet due.
+    assert outbox_resend() == 0
+    OutboxMessage.objects.update(resend_at=timezone.now() - timedelta(seconds=1))
+    assert outbox_resend() == 1
+    again = json.loads(broker.lpop(real_broker))
+    assert again["headers"]["outbox_id"] == message.pk
+    assert again["headers"]["task"] == lost["headers"]["task"] == CONFIRMATION_TASK
+    message.refresh_from_db()
+    assert message.attempts == 2
+    assert not _settled(message)
+    # Run in-process (the real worker of the outage test above reads the header too).
+    celery_app.tasks[CONFIRMATION_TASK].apply(
+        kwargs={"order_id": order_id}, headers={"outbox_id": message.pk}
+    )
+    assert OrderNotification.objects.filter(order_id=order_id).count() == 1
+    assert _settled(message)
+    OutboxMessage.objects.update(resend_at=timezone.now() - timedelta(seconds=1))
+    assert outbox_resend() == 0
+
+
+@celery_app.task(name="tests.outbox.gives_up")
+def _gives_up() -> None:
+    raise ValueError("a task past its retries")
+
+
+@pytest.mark.django_db
+def test_a_task_that_gives_up_is_settled_too(market):
+    """Its failure is recorded where the task records it; sending it again every few
+    minutes, forever, would only fail again."""
+    message = OutboxMessage.objects.create(
+        task_name="tests.outbox.gives_up", published_at=timezone.now(), resend_at=timezone.now()
+    )
+    # As a worker runs it: the error is recorded, not raised to the caller.
+    result = _gives_up.apply(headers={"outbox_id": message.pk}, throw=False)
+    assert result.failed()
+    assert _settled(message)
+    assert outbox_resend() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("when", [600, "eta"])
+def test_a_task_retrying_itself_is_not_sent_again_before_its_retry(market, when):
+    """As a worker's retry signals it (an eager retry runs again at once, so the signal is
+    sent here as the worker sends it): with a countdown, or an `eta`."""
+    message = OutboxMessage.objects.create(
+        task_name=CONFIRMATION_TASK, published_at=timezone.now(), resend_at=timezone.now()
+    )
+    if when == "eta":
+        when = timezone.now() + timedelta(seconds=600)
+    task_retry.send(
+        sender=celery_app.tasks[CONFIRMATION_TASK],
+        request=Context(headers={"outbox_id": message.pk}),
+        reason=Retry(when=when),
+    )
+    message.refresh_from_db()
+    assert message.settled_at is None
+    wait = (message.resend_at - timezone.now()).total_seconds()
+    assert 600 + settings.OUTBOX_RESEND_SECONDS - 5 < wait <= 600 + settings.OUTBOX_RESEND_SECONDS
+    assert outbox_resend() == 0
 
 
 @pytest.mark.django_db
