@@ -54,45 +54,16 @@ def _resend_at() -> datetime:
     return timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_SECONDS)
 
 
-def outbox_publish(*, batch: int = 100) -> int:
-    """Send pending outbox messages to the broker; return how many went out.
+def _send_due(rows, *, batch: int, **marked) -> int:
+    """Send up to `batch` of `rows` (ordered) to the broker and return how many went out.
 
-    Rows are taken with SKIP LOCKED, so concurrent relays never send one message twice
-    at the same time. They go out through one producer and are marked sent in one
-    UPDATE. A broker error leaves the message, and those after it, pending for the next
-    relay run.
+    Rows are taken with SKIP LOCKED, so concurrent relays never send one message twice at
+    the same time. They go out through one producer and are marked in one UPDATE
+    (`marked`, the attempt counted, due again after the resend delay). A broker error
+    leaves the message, and those after it, for the next relay run.
     """
     with transaction.atomic():
-        pending = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True)
-            .order_by("id")[:batch]
-        )
-        if not pending:
-            return 0
-        sent: list[int] = []
-        with celery_app.producer_or_acquire() as producer:
-            for message in pending:
-                if not _send(message, producer=producer):
-                    break
-                sent.append(message.pk)
-        if sent:
-            OutboxMessage.objects.filter(pk__in=sent).update(
-                published_at=timezone.now(), attempts=F("attempts") + 1, resend_at=_resend_at()
-            )
-    return len(sent)
-
-
-def outbox_resend(*, batch: int = 100) -> int:
-    """Send again the published messages whose task has not run by their `resend_at`;
-    return how many went out. As `outbox_publish`: SKIP LOCKED, one producer, one UPDATE;
-    a broker error leaves the message, and those after it, due for the next round."""
-    with transaction.atomic():
-        due = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(settled_at__isnull=True, resend_at__lte=timezone.now())
-            .order_by("resend_at", "id")[:batch]
-        )
+        due = list(rows.select_for_update(skip_locked=True)[:batch])
         if not due:
             return 0
         sent: list[int] = []
@@ -103,9 +74,25 @@ def outbox_resend(*, batch: int = 100) -> int:
                 sent.append(message.pk)
         if sent:
             OutboxMessage.objects.filter(pk__in=sent).update(
-                attempts=F("attempts") + 1, resend_at=_resend_at()
+                attempts=F("attempts") + 1, resend_at=_resend_at(), **marked
             )
     return len(sent)
+
+
+def outbox_publish(*, batch: int = 100) -> int:
+    """Send pending outbox messages to the broker, oldest first, marked published; return
+    how many went out."""
+    pending = OutboxMessage.objects.filter(published_at__isnull=True).order_by("id")
+    return _send_due(pending, batch=batch, published_at=timezone.now())
+
+
+def outbox_resend(*, batch: int = 100) -> int:
+    """Send again the published messages whose task has not run by their `resend_at`;
+    return how many went out."""
+    due = OutboxMessage.objects.filter(
+        settled_at__isnull=True, resend_at__lte=timezone.now()
+    ).order_by("resend_at", "id")
+    return _send_due(due, batch=batch)
 
 
 def _message_id(request) -> int | None:
