@@ -130,6 +130,9 @@ class WebhookPending(models.Model):
     # Retries stop 24 h after it.
     first_attempt_at = models.DateTimeField()
     due_at = models.DateTimeField()
+    # When it was first handed to the broker: each hand-over waits twice as long as the
+    # last before the next (geomarket.resend).
+    handed_at = models.DateTimeField(null=True, blank=True)
     # Until then the task `claimed_by` (a Celery task id) is delivering it, and no other
     # copy may: a worker that died holds it no longer than that, but the broker's second
     # delivery of the same task, after such a death, takes it at once.

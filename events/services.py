@@ -17,7 +17,7 @@ import httpx
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce, Greatest, Now
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -34,6 +34,7 @@ from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
 from geomarket.errors import DomainError, ServiceUnavailable
+from geomarket.resend import resend_at
 from geomarket.sql import CompiledQuery, fetch_all
 
 logger = logging.getLogger(__name__)
@@ -90,9 +91,9 @@ def _resend_at() -> datetime:
 def webhook_deliveries_publish(*, batch: int = 100) -> int:
     """Hand the owed deliveries that are due to the broker, oldest first, and return how
     many went out. Rows are taken with SKIP LOCKED and set due again after the resend
-    delay, in case the broker loses the task: a delivery is owed until its attempt is
-    recorded. A broker error leaves that delivery and those after it due at once, for
-    the next round."""
+    delay, doubled at each hand-over (`geomarket.resend`), in case the broker loses the
+    task: a delivery is owed until its attempt is recorded. A broker error leaves that
+    delivery and those after it due at once, for the next round."""
     now = timezone.now()
     with transaction.atomic():
         due = list(
@@ -121,7 +122,10 @@ def webhook_deliveries_publish(*, batch: int = 100) -> int:
         # run at once (eagerly) has settled its row already, and is not set due again.
         WebhookPending.objects.filter(
             pk__in=[pending.pk for pending in due[:sent]], due_at__lte=now
-        ).update(due_at=_resend_at())
+        ).update(
+            due_at=resend_at(first_sent="handed_at", seconds=settings.WEBHOOK_RESEND_SECONDS),
+            handed_at=Coalesce(F("handed_at"), Now()),
+        )
     return sent
 
 

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from geomarket.celery import app as celery_app
+from geomarket.resend import resend_at
 from orders.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def _send_due(rows, *, batch: int, **marked) -> int:
 
     Rows are taken with SKIP LOCKED, so concurrent relays never send one message twice at
     the same time. They go out through one producer and are marked in one UPDATE
-    (`marked`, the attempt counted, due again after the resend delay). A broker error
+    (`marked`, the attempt counted, due again after the resend delay, doubled at each
+    hand-over: `geomarket.resend`). A broker error
     leaves the message, and those after it, for the next relay run.
     """
     with transaction.atomic():
@@ -74,7 +76,11 @@ def _send_due(rows, *, batch: int, **marked) -> int:
                 sent.append(message.pk)
         if sent:
             OutboxMessage.objects.filter(pk__in=sent).update(
-                attempts=F("attempts") + 1, resend_at=_resend_at(), **marked
+                attempts=F("attempts") + 1,
+                resend_at=resend_at(
+                    first_sent="published_at", seconds=settings.OUTBOX_RESEND_SECONDS
+                ),
+                **marked,
             )
     return len(sent)
 

@@ -675,6 +675,27 @@ def _attempt_owed(pending: WebhookPending):
 
 
 @pytest.mark.django_db
+def test_each_hand_over_waits_as_long_as_the_delivery_has_been_out(market, receiver, real_broker):
+    """The resend delay doubles: first handed over 1,000 s ago, the next is 1,000 s off;
+    a first hand-over waits the resend delay and records when it was."""
+    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _event(market["shop"].pk)
+    broker = redis.Redis.from_url(real_broker)
+    assert events_publish() == 1
+    assert webhook_deliveries_publish() == 1
+    _queued(broker)
+    (pending,) = WebhookPending.objects.all()
+    assert abs((pending.handed_at - timezone.now()).total_seconds()) < 5
+    assert _due_in(pending) > settings.WEBHOOK_RESEND_SECONDS - 5
+    long_ago = timezone.now() - timedelta(seconds=1000)
+    WebhookPending.objects.update(handed_at=long_ago, due_at=timezone.now())
+    assert webhook_deliveries_publish() == 1
+    _queued(broker)
+    assert 1000 - 5 < _due_in(pending) <= 1000 + 5
+    assert pending.handed_at == long_ago
+
+
+@pytest.mark.django_db
 def test_a_claimed_delivery_is_neither_sent_again_nor_run_twice(market, receiver, monkeypatch):
     webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
     _event(market["shop"].pk)

@@ -153,6 +153,24 @@ def test_broker_outage_delays_the_confirmation_and_loses_nothing(market, real_br
     assert message.published_at is not None
 
 
+@pytest.mark.django_db
+def test_each_hand_over_waits_as_long_as_the_message_has_been_out(market, real_broker):
+    """A queue that waits longer than the resend delay would get a copy per delay and
+    message: the delay doubles instead (published 1,000 s ago, the next is 1,000 s off)."""
+    message = OutboxMessage.objects.create(
+        task_name=CONFIRMATION_TASK,
+        payload={"order_id": 0},
+        published_at=timezone.now() - timedelta(seconds=1000),
+        resend_at=timezone.now() - timedelta(seconds=1),
+    )
+    assert outbox_resend() == 1
+    redis.Redis.from_url(celery_app.conf.broker_url).delete(real_broker)
+    message.refresh_from_db()
+    wait = (message.resend_at - timezone.now()).total_seconds()
+    assert 1000 - 5 < wait <= 1000 + 5
+    assert outbox_resend() == 0
+
+
 def _settled(message: OutboxMessage) -> bool:
     message.refresh_from_db()
     return message.settled_at is not None
