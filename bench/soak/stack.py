@@ -231,9 +231,10 @@ def server_env(*, database_url: str, cache: RedisServer, broker: RedisServer) ->
         # The soak's webhook receivers listen on loopback, over plain http.
         WEBHOOK_ALLOW_PRIVATE_URLS="true",
         # A delivery or confirmation the broker lost in a fault goes out again within the
-        # drain.
-        WEBHOOK_RESEND_SECONDS="20",
-        OUTBOX_RESEND_SECONDS="20",
+        # drain. Not sooner: the queues wait up to a minute after an outage here, and each
+        # hand-over before a task's turn is a copy the workers run for nothing.
+        WEBHOOK_RESEND_SECONDS="60",
+        OUTBOX_RESEND_SECONDS="60",
         SUGGEST_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
         TOKEN_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
         REGISTER_RATE_LIMIT_PER_MINUTE=NO_LIMIT,
