@@ -34,7 +34,7 @@ from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
 from geomarket.errors import DomainError, ServiceUnavailable
-from geomarket.resend import resend_at
+from geomarket.resend import resend_after, resend_at
 from geomarket.sql import CompiledQuery, fetch_all
 
 logger = logging.getLogger(__name__)
@@ -82,10 +82,6 @@ def _deliver_later(*, endpoint_id: int, event_id: int, producer, **delivery) -> 
         retry=False,
         producer=producer,
     )
-
-
-def _resend_at() -> datetime:
-    return timezone.now() + timedelta(seconds=settings.WEBHOOK_RESEND_SECONDS)
 
 
 def webhook_deliveries_publish(*, batch: int = 100) -> int:
@@ -371,7 +367,7 @@ def _claim(*, pending_id: int, claimant: str) -> bool:
     that; the broker's second delivery of the same task (its worker died) takes it back at
     once. The row is locked until the transaction that handed the task over commits: the
     claim waits for it."""
-    until = _resend_at()
+    until = resend_after(settings.WEBHOOK_RESEND_SECONDS)
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
     if claimant:
         free |= Q(claimed_by=claimant)

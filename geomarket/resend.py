@@ -8,10 +8,17 @@ lengthens the queue: a fixed delay would multiply the copies for as long as the 
 waits longer than the delay. So the delay doubles from one hand-over to the next.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.db.models.functions import Greatest, Now
+from django.utils import timezone
+
+
+def resend_after(seconds: float) -> datetime:
+    """`seconds` from now: how long a task taken by a worker, or putting itself off,
+    holds its message before it may be handed over again."""
+    return timezone.now() + timedelta(seconds=seconds)
 
 
 def resend_at(*, first_sent: str, seconds: int) -> ExpressionWrapper:

@@ -234,9 +234,10 @@ class OutboxMessage(models.Model):
     """A Celery task to send, written in the transaction of the change that causes it.
 
     The relay publishes pending messages to the broker; a broker outage only delays them.
-    A published message is settled when its task has run (`settled_at`, by the task's
-    own signal, `orders.outbox_settle`). Until then it is sent again every
-    `OUTBOX_RESEND_SECONDS` (`outbox_resend`): Redis's transport drops a task a worker
+    A published message is settled when its task has run (`settled_at`: `outbox_settle`,
+    from Celery's signals in `orders.tasks`). Until then it is sent again after
+    `OUTBOX_RESEND_SECONDS`, then after as long as it has been out (`outbox_resend`,
+    `geomarket.resend`): Redis's transport drops a task a worker
     took off the queue (`BRPOP`) if the broker stops before the worker files it as
     unacknowledged. The tasks are idempotent, so a copy that was only slow runs for
     nothing.

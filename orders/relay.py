@@ -32,9 +32,14 @@ BATCH = 500
 RECONNECT_SECONDS = 1.0
 
 
+# What a relay round publishes, in this order (the `outbox-relay` beat task too): events
+# record their deliveries before the deliveries due are handed over.
+PUBLISHERS = (outbox_publish, outbox_resend, events_publish, webhook_deliveries_publish)
+
+
 def _publish_pending() -> int:
     total = 0
-    for publish in (outbox_publish, outbox_resend, events_publish, webhook_deliveries_publish):
+    for publish in PUBLISHERS:
         while (sent := publish(batch=BATCH)) == BATCH:
             total += sent
         total += sent

@@ -6,15 +6,13 @@ from celery.signals import task_failure, task_retry, task_success
 from django.db import DatabaseError
 from django.utils import timezone
 
-from events.services import events_publish, webhook_deliveries_publish
 from merchants.services import merchant_prep_times_learn
+from orders.relay import PUBLISHERS
 from orders.selectors import PREP_TIME_SAMPLES_SQL
 from orders.services import (
     CONFIRMATION_TASK,
     idempotency_keys_prune,
     order_confirmation_send,
-    outbox_publish,
-    outbox_resend,
     outbox_retry_later,
     outbox_settle,
 )
@@ -37,7 +35,7 @@ def send_order_confirmation(order_id: int) -> bool:
 
 @shared_task(name="orders.outbox_relay", ignore_result=True)
 def outbox_relay() -> int:
-    return outbox_publish() + outbox_resend() + events_publish() + webhook_deliveries_publish()
+    return sum(publish() for publish in PUBLISHERS)
 
 
 @shared_task(name="orders.prune_idempotency_keys", ignore_result=True)

@@ -3,7 +3,6 @@ and sent again until their task has run."""
 
 import logging
 import time
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -11,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from geomarket.celery import app as celery_app
-from geomarket.resend import resend_at
+from geomarket.resend import resend_after, resend_at
 from orders.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -49,10 +48,6 @@ SEND_FAILURE_LOG_SECONDS = 1.0
 _send_failure_logged_at = float("-inf")
 # The header that names a task's outbox message, for `outbox_settle`.
 OUTBOX_HEADER = "outbox_id"
-
-
-def _resend_at() -> datetime:
-    return timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_SECONDS)
 
 
 def _send_due(rows, *, batch: int, **marked) -> int:
@@ -118,7 +113,7 @@ def outbox_retry_later(*, request, seconds: float) -> int:
     message_id = _message_id(request)
     if message_id is None:
         return 0
-    later = _resend_at() + timedelta(seconds=max(seconds, 0))
+    later = resend_after(settings.OUTBOX_RESEND_SECONDS + max(seconds, 0))
     return OutboxMessage.objects.filter(
         pk=message_id, settled_at__isnull=True, resend_at__lt=later
     ).update(resend_at=later)
