@@ -6,9 +6,9 @@ UV := scripts/uv
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
-export PG_PORT ?= 55432
-export REDIS_PORT ?= 56379
-export REDIS_BROKER_PORT ?= $(shell echo $$(( $(REDIS_PORT) + 1 )))
+# Ports given on make's command line reach the scripts and the settings; their defaults
+# are in scripts/ports.env.
+export PG_PORT REDIS_PORT REDIS_BROKER_PORT
 PORT ?= 8000
 # One test worker more than there are cores: many tests wait on servers, browsers and the
 # database, and a third worker on 2 cores took the suite from 6:04 to 5:44.

@@ -5,6 +5,7 @@ so a typo in a deployment never turns into a surprising default.
 """
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -49,3 +50,32 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_PORTS_FILE = Path(__file__).resolve().parent.parent / "scripts" / "ports.env"
+
+
+def _default_ports() -> dict[str, int]:
+    ports = {}
+    for line in _PORTS_FILE.read_text().splitlines():
+        name, equals, value = line.partition("=")
+        if equals and not name.startswith("#"):
+            ports[name.strip()] = int(value)
+    return ports
+
+
+# Each derived port: the base it is derived from, and the offset.
+_DERIVED_PORTS = {
+    "REPLICA_PORT": ("PG_PORT", 1),
+    "PGBOUNCER_PORT": ("PG_PORT", 2),
+    "REDIS_BROKER_PORT": ("REDIS_PORT", 1),
+}
+
+
+def local_port(name: str) -> int:
+    """The port of a project-local service (`scripts/ports.env`, as `scripts/services.sh`
+    reads it): the environment's, else its default, a derived port following its base."""
+    if name in _DERIVED_PORTS:
+        base, offset = _DERIVED_PORTS[name]
+        return env_int(name, local_port(base) + offset)
+    return env_int(name, _default_ports()[name])

@@ -4,8 +4,8 @@
 # broker, whose append-only file keeps queued messages across a restart. Writing every
 # cached answer to an append-only file cost more CPU and disk than serving it.
 # PostgreSQL's files move out of the checkout when its server cannot reach it (pg_home).
-# Usage: scripts/services.sh start|stop|status|pg-home   (REPLICA=1 start: a replica too;
-#   PGBOUNCER=1 start: PgBouncer too)
+# Usage: scripts/services.sh start|stop|status|ports|pg-home   (REPLICA=1 start: a replica
+#   too; PGBOUNCER=1 start: PgBouncer too; ports: the ports it uses, NAME=PORT lines)
 #   pg-home prints the directory where this checkout's PostgreSQL files live, created and
 #   owned by the user the server runs as; tests that run clusters of their own use it too.
 # When DATABASE_URL or REDIS_URL is set, the matching service is external and left alone
@@ -15,8 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 LOCAL_DIR=$(realpath -m "${GEOMARKET_LOCAL_DIR:-$ROOT/.local}")
-PG_PORT=${PG_PORT:-55432}
-REDIS_PORT=${REDIS_PORT:-56379}
+# The default ports (scripts/ports.env), for those not set in the environment.
+while IFS='=' read -r name value; do
+  if [[ $name =~ ^[A-Z_]+$ && -z ${!name:-} ]]; then declare "$name=$value"; fi
+done <scripts/ports.env
 REDIS_BROKER_PORT=${REDIS_BROKER_PORT:-$((REDIS_PORT + 1))}
 PG_DB=${PG_DB:-geomarket}
 PG_USER=${PG_USER:-geomarket}
@@ -98,10 +100,19 @@ cluster_running() { [ -f "$1/postmaster.pid" ] && as_pg_owner "$PG_BIN/pg_ctl" -
 cluster_start() {
   local name=$1 data=$2 log=$3 port=$4 variable=$5 timeout=$6
   if cluster_running "$data"; then
-    say "$name already running on 127.0.0.1:$port"
-    return
+    # The fourth line of the pid file is the port it listens on.
+    local running_port
+    running_port=$(as_pg_owner sed -n 4p "$data/postmaster.pid")
+    if [ "$running_port" = "$port" ]; then
+      say "$name already running on 127.0.0.1:$port"
+      return
+    fi
+    # Started before its port moved (scripts/ports.env), or with another PG_PORT.
+    say "$name runs on port $running_port; restarting it on $port"
+    cluster_stop "$name" "$data"
   fi
-  if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t "$timeout" start >/dev/null; then
+  # The port given here wins over the one initdb's configuration was written with.
+  if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$data" -l "$log" -o "-p $port" -w -t "$timeout" start >/dev/null; then
     say "$name failed to start (is port $port taken? set $variable). Log:" >&2
     tail -n 5 "$log" >&2
     exit 1
@@ -219,6 +230,9 @@ replica_start() {
   pg_running || { say "The replica needs the primary running" >&2; exit 1; }
   as_pg_owner mkdir -p "$REPLICA_HOME" "$REPLICA_RUN"
   if [ ! -s "$REPLICA_DATA/PG_VERSION" ]; then replica_create; fi
+  # It streams from the primary's port of today, whatever it was made with.
+  as_pg_owner sed -i -E "/^primary_conninfo/ s/ port=[0-9]+/ port=$PG_PORT/" \
+    "$REPLICA_DATA/postgresql.auto.conf"
   # The replica tests hold replay back, as a lagging replica (new test databases are
   # copies of template1, and reach the replica with the grant).
   psql_admin -d template1 -c "GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume(), pg_reload_conf() TO $PG_USER"
@@ -296,6 +310,11 @@ pgbouncer_start() {
   fi
   pg_running || { say "PgBouncer needs the primary running" >&2; exit 1; }
   pgbouncer_configure
+  if pgbouncer_running && ! listening "$PGBOUNCER_PORT"; then
+    # Started before its port moved (scripts/ports.env): a reload keeps the old port.
+    say "PgBouncer runs on another port; restarting it on $PGBOUNCER_PORT"
+    pgbouncer_stop
+  fi
   if pgbouncer_running; then
     # The role's password may have changed.
     as_pg_owner kill -HUP "$(cat "$PGBOUNCER_PID")"
@@ -353,9 +372,15 @@ redis_start() {
     say "redis-server not found; run 'make setup' first." >&2
     exit 1
   fi
-  if redis_ours "$dir" && redis_running "$port"; then
-    say "Redis ($name) already running on 127.0.0.1:$port"
-    return
+  if redis_ours "$dir"; then
+    if redis_running "$port"; then
+      say "Redis ($name) already running on 127.0.0.1:$port"
+      return
+    fi
+    # Started before its port moved (scripts/ports.env), or with another REDIS_PORT: two
+    # servers must not share its files.
+    say "Redis ($name) runs on another port; restarting it on $port"
+    redis_kill "$dir"
   fi
   port_free_or_fail "Redis ($name)" "$port" "$variable"
   mkdir -p "$dir"
@@ -367,11 +392,24 @@ redis_start() {
   say "Redis ($name) started on 127.0.0.1:$port"
 }
 
+# Stops this checkout's Redis in DIR by its pid, on whatever port it listens.
+redis_kill() {
+  local pid
+  pid=$(cat "$1/redis.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  say "Redis in $1 (pid $pid) did not stop" >&2
+  exit 1
+}
+
 redis_stop() {
   local name=$1 port=$2 dir=$3
   if redis_ours "$dir" && redis_running "$port"; then
     redis_cli "$port" shutdown nosave >/dev/null 2>&1 || true
     say "Redis ($name) stopped"
+  elif redis_ours "$dir"; then
+    redis_kill "$dir"
+    say "Redis ($name) stopped (it ran on another port)"
   else
     say "Redis ($name) is not running"
   fi
@@ -409,6 +447,11 @@ case "${1:-}" in
       redis_stop broker "$REDIS_BROKER_PORT" "$REDIS_BROKER_DIR"
     fi
     ;;
+  ports)
+    for name in PG_PORT REPLICA_PORT PGBOUNCER_PORT REDIS_PORT REDIS_BROKER_PORT; do
+      echo "$name=${!name}"
+    done
+    ;;
   pg-home)
     pg_home_prepare
     echo "$PG_HOME"
@@ -421,7 +464,7 @@ case "${1:-}" in
     redis_status broker "$REDIS_BROKER_PORT" "$REDIS_BROKER_DIR"
     ;;
   *)
-    say "usage: $0 start|stop|status|pg-home" >&2
+    say "usage: $0 start|stop|status|ports|pg-home" >&2
     exit 2
     ;;
 esac

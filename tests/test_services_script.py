@@ -133,3 +133,54 @@ def test_a_redis_this_checkout_did_not_start_is_neither_used_nor_stopped(tmp_pat
         # its own) goes too.
         subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, timeout=60)
         foreign.stop()
+
+
+def test_a_cluster_and_its_pgbouncer_move_to_the_ports_given_now(closed_checkout):
+    """Services started before their ports moved (scripts/ports.env) are restarted on the
+    new ones by the next start, and PgBouncer forwards to the primary's new port."""
+    env, _home, _pg_home = closed_checkout
+    run(env, "start")
+    moved = {**env, "PG_PORT": str(free_port()), "PGBOUNCER_PORT": str(free_port())}
+    started = run(moved, "start").stdout
+    assert f"PostgreSQL runs on port {env['PG_PORT']}; restarting it on {moved['PG_PORT']}" in (
+        started
+    )
+    assert "PgBouncer runs on another port" in started
+    pooled = f"postgresql://geomarket:geomarket@127.0.0.1:{moved['PGBOUNCER_PORT']}/geomarket"
+    with psycopg.connect(pooled, connect_timeout=10, prepare_threshold=0) as app:
+        assert app.execute("SELECT current_setting('port')").fetchone() == (moved["PG_PORT"],)
+    for port in (env["PG_PORT"], env["PGBOUNCER_PORT"]):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
+    assert "PostgreSQL already running" in run(moved, "start").stdout
+    run(moved, "stop")
+
+
+def test_a_redis_moves_to_the_port_given_now_keeping_its_files(tmp_path):
+    env = {
+        **os.environ,
+        "GEOMARKET_LOCAL_DIR": str(tmp_path / "checkout" / ".local"),
+        "REDIS_PORT": str(free_port()),
+        "REDIS_BROKER_PORT": str(free_port()),
+        "DATABASE_URL": "postgis://geomarket:geomarket@127.0.0.1:1/geomarket",
+    }
+    env.pop("REDIS_URL", None)
+    moved = {**env, "REDIS_PORT": str(free_port()), "REDIS_BROKER_PORT": str(free_port())}
+    try:
+        run(env, "start")
+        client = redis.Redis(port=int(env["REDIS_BROKER_PORT"]))
+        client.rpush("celery", "queued")
+        client.close()
+        started = run(moved, "start").stdout
+        assert "Redis (broker) runs on another port" in started
+        for port in (env["REDIS_PORT"], env["REDIS_BROKER_PORT"]):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
+        client = redis.Redis(port=int(moved["REDIS_BROKER_PORT"]))
+        # The broker's append-only file came along: what was queued still is.
+        assert client.lrange("celery", 0, -1) == [b"queued"]
+        client.close()
+        assert redis.Redis(port=int(moved["REDIS_PORT"])).ping()
+    finally:
+        subprocess.run([SCRIPT, "stop"], env=moved, capture_output=True, timeout=60)
+        subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, timeout=60)

@@ -32,6 +32,7 @@ from bench.common import ROOT, processes
 from bench.common.load import http_scenario, interleaved
 from bench.common.report import percentile, ratio
 from bench.scenarios.search import city_points, common_title_words, uncached_search_paths
+from geomarket.env import local_port
 
 CLIENTS = 8
 ROUNDS = 4
@@ -56,8 +57,7 @@ def replica_url(dsn: str, log) -> str | None:
     if started.returncode != 0:
         log("  the local replica did not start (scripts/services.sh)")
         return None
-    pg_port = int(os.environ.get("PG_PORT", "55432"))
-    port = int(os.environ.get("REPLICA_PORT", pg_port + 1))
+    port = local_port("REPLICA_PORT")
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{port}"))
 

@@ -6,19 +6,15 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from geomarket.env import env_bool, env_int, env_list, env_str
+from geomarket.env import env_bool, env_int, env_list, env_str, local_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-# The project-local services of `make services`, on ports that stay clear of the defaults.
-DEFAULT_DATABASE_URL = (
-    f"postgis://geomarket:geomarket@127.0.0.1:{env_int('PG_PORT', 55432)}/geomarket"
-)
-DEFAULT_REDIS_URL = f"redis://127.0.0.1:{env_int('REDIS_PORT', 56379)}/0"
+# The project-local services of `make services` (their ports: scripts/ports.env).
+DEFAULT_DATABASE_URL = f"postgis://geomarket:geomarket@127.0.0.1:{local_port('PG_PORT')}/geomarket"
+DEFAULT_REDIS_URL = f"redis://127.0.0.1:{local_port('REDIS_PORT')}/0"
 # The broker has a Redis server of its own (append-only, unlike the cache's).
-DEFAULT_BROKER_URL = (
-    f"redis://127.0.0.1:{env_int('REDIS_BROKER_PORT', env_int('REDIS_PORT', 56379) + 1)}/0"
-)
+DEFAULT_BROKER_URL = f"redis://127.0.0.1:{local_port('REDIS_BROKER_PORT')}/0"
 
 SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-not-for-production")
 DEBUG = env_bool("DEBUG", False)
@@ -118,14 +114,14 @@ TEMPLATES = [
 # PostgreSQL; so a DATABASE_URL at that PgBouncer (a test's child process, say) has the
 # local PostgreSQL as its direct address. Any other defaults to DATABASE_URL: no pooler.
 PGBOUNCER = env_bool("PGBOUNCER", False)
-PGBOUNCER_PORT = env_int("PGBOUNCER_PORT", env_int("PG_PORT", 55432) + 2)
+PGBOUNCER_PORT = local_port("PGBOUNCER_PORT")
 DEFAULT_PGBOUNCER_URL = f"postgis://geomarket:geomarket@127.0.0.1:{PGBOUNCER_PORT}/geomarket"
 DATABASE_URL = env_str("DATABASE_URL", DEFAULT_PGBOUNCER_URL if PGBOUNCER else DEFAULT_DATABASE_URL)
 _app_database = dj_database_url.parse(DATABASE_URL)
 if env_str("DATABASE_DIRECT_URL", ""):
     DATABASE_DIRECT = dj_database_url.parse(env_str("DATABASE_DIRECT_URL", ""))
 elif (_app_database["HOST"], _app_database["PORT"]) == ("127.0.0.1", PGBOUNCER_PORT):
-    DATABASE_DIRECT = {**_app_database, "PORT": env_int("PG_PORT", 55432)}
+    DATABASE_DIRECT = {**_app_database, "PORT": local_port("PG_PORT")}
 else:
     DATABASE_DIRECT = _app_database
 DATABASE_POOLED = any(DATABASE_DIRECT[key] != _app_database[key] for key in ("HOST", "PORT"))

@@ -1,4 +1,4 @@
-from geomarket.env import env_int, env_str
+from geomarket.env import env_str, local_port
 
 from .base import *  # noqa: F403
 from .base import CACHES, DATABASES, MIDDLEWARE, REPLICA_ALIASES, replica_database
@@ -35,7 +35,7 @@ DATABASES["default"]["ENGINE"] = "tests.db.postgis"
 # REPLICA_ALIASES (tests/replica): the other tests' rows, in transactions, never reach it.
 TEST_REPLICA_ALIASES = REPLICA_ALIASES or ["replica_0"]
 if not REPLICA_ALIASES:
-    _replica_port = env_int("REPLICA_PORT", env_int("PG_PORT", 55432) + 1)
+    _replica_port = local_port("REPLICA_PORT")
     DATABASES["replica_0"] = replica_database(
         f"postgis://geomarket:geomarket@127.0.0.1:{_replica_port}/geomarket"
     )

@@ -1,0 +1,75 @@
+"""The project-local services' ports: one list of defaults (`scripts/ports.env`), read
+alike by `scripts/services.sh` and the settings, and clear of the ports outgoing
+connections are given, where a server could fail to bind on a restart."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from geomarket.env import local_port
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ("PG_PORT", "REPLICA_PORT", "PGBOUNCER_PORT", "REDIS_PORT", "REDIS_BROKER_PORT")
+# The dynamic range of IANA (RFC 6335), which BSDs and Windows take outgoing ports from.
+IANA_DYNAMIC_FIRST = 49152
+
+
+def _script_ports(env: dict) -> dict[str, int]:
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "services.sh"), "ports"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {name: int(port) for name, port in (line.split("=") for line in out.split())}
+
+
+def _clean_env() -> dict:
+    return {key: value for key, value in os.environ.items() if key not in NAMES}
+
+
+@pytest.fixture
+def no_port_variables(monkeypatch):
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_below_the_ranges_outgoing_connections_take(no_port_variables):
+    first, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    defaults = {name: local_port(name) for name in NAMES}
+    assert len(set(defaults.values())) == len(NAMES), defaults
+    for name, port in defaults.items():
+        assert 1024 <= port < min(first, IANA_DYNAMIC_FIRST), (name, port)
+
+
+def test_the_script_and_the_settings_read_the_same_defaults(no_port_variables):
+    assert _script_ports(_clean_env()) == {name: local_port(name) for name in NAMES}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"PG_PORT": "24001"},
+        {"PG_PORT": "24001", "PGBOUNCER_PORT": "24500"},
+        {"REDIS_PORT": "24101"},
+        {"REDIS_PORT": "24101", "REDIS_BROKER_PORT": "24200"},
+        # make exports a variable it was not given as empty: the default stands.
+        {"PG_PORT": "", "REDIS_BROKER_PORT": ""},
+    ],
+)
+def test_a_port_given_moves_the_ports_derived_from_it_alike(monkeypatch, given):
+    env = {**_clean_env(), **given}
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    ports = {name: local_port(name) for name in NAMES}
+    assert _script_ports(env) == ports
+    for name, value in given.items():
+        if value:
+            assert ports[name] == int(value)
+    if given.get("PG_PORT") and "PGBOUNCER_PORT" not in given:
+        assert ports["PGBOUNCER_PORT"] == int(given["PG_PORT"]) + 2
