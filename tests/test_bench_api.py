@@ -190,3 +190,47 @@ def test_the_scenario_imports_before_django_is_set_up():
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_case_with_few_samples_is_measured_in_pairs_served_then_replayed(live_server):
+    """Each served request is followed by the replay of its captured SQL, in the capture
+    process, so that the load's drift reaches both figures alike."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.core.signals import request_started
+    from django.db import connection
+
+    parts = urlsplit(settings.DATABASE_URL)
+    database_url = urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+    paths = [reverse("category-list"), reverse("merchant-list")]
+    capturer = api.Capturer(dsn=database_url, server_env={})
+    events = []
+
+    class Logged:
+        def replay(self, index):
+            events.append(("replayed", index))
+            return capturer.replay(index)
+
+    def served(sender, environ, **kwargs):
+        events.append(("served", environ["PATH_INFO"]))
+
+    request_started.connect(served)
+    try:
+        captured = capturer.run(
+            warm={"path": paths[0], "headers": {}},
+            requests=[{"path": path, "headers": {}} for path in paths],
+        )
+        assert captured["errors"] == []
+        assert captured["statements"][:2] != [0, 0]
+        latencies, sql_s = api._paired(live_server.url, {}, paths, Logged())
+    finally:
+        request_started.disconnect(served)
+        capturer.close()
+
+    expected = []
+    for round_ in range(api.PAIRED_ROUNDS):
+        expected += [("served", paths[round_ % 2]), ("replayed", round_ % 2)]
+    assert events == expected
+    assert len(latencies) == len(sql_s) == api.PAIRED_ROUNDS
+    assert all(seconds > 0 for seconds in sql_s)
