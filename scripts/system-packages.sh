@@ -3,9 +3,12 @@
 # Otherwise prints the exact install line and fails, so nothing half-works later.
 set -euo pipefail
 
+# postgresql-postgis: PostGIS for the PostgreSQL the distribution ships (and that
+# PostgreSQL): 15 on Debian 12, 17 on Debian 13, 16 on Ubuntu 24.04. Naming one major
+# (postgresql-15-postgis-3) left any other release without a package to install.
 # chromium: the browser tests (tests/browser) drive it with Playwright.
 # pgbouncer: the transaction pooler in front of the local PostGIS (PGBOUNCER=1).
-PACKAGES=(postgresql-15-postgis-3 redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev chromium pgbouncer)
+PACKAGES=(postgresql-postgis redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev chromium pgbouncer)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -14,18 +17,28 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 # An external DATABASE_URL / REDIS_URL still needs the client libraries, not the servers.
-if [ -n "${DATABASE_URL:-}" ]; then missing=("${missing[@]/postgresql-15-postgis-3/}"); fi
+if [ -n "${DATABASE_URL:-}" ]; then missing=("${missing[@]/postgresql-postgis/}"); fi
 # The local PgBouncer fronts the local PostgreSQL only.
 if [ -n "${DATABASE_URL:-}" ]; then missing=("${missing[@]/pgbouncer/}"); fi
 if [ -n "${REDIS_URL:-}" ]; then missing=("${missing[@]/redis-server/}"); fi
 read -r -a missing <<<"${missing[*]:-}"
 
 # PgBouncer keeps server-side prepared statements across transactions from 1.21 on
-# (max_prepared_statements); Debian 12 ships 1.18. Where Debian's is older, the next
-# Debian release's source package (verified by apt like any package) is built once into
-# /usr/local, which comes first in PATH: about 30 s. PGBOUNCER_SOURCE_SUITE names that release.
+# (max_prepared_statements); Debian 12 ships 1.18, Ubuntu 22.04 1.16 (Debian 13 and
+# Ubuntu 24.04 ship newer ones). Where the distribution's is older, the source package
+# of its next release (verified by apt like any package, from the mirror the machine
+# already uses) is built once into /usr/local, which comes first in PATH: about 30 s.
+# PGBOUNCER_SOURCE_SUITE names that release.
 PGBOUNCER_MIN_VERSION=1.21
-PGBOUNCER_SOURCE_SUITE=${PGBOUNCER_SOURCE_SUITE:-trixie}
+# shellcheck disable=SC1091
+distribution=$(. /etc/os-release && echo "${ID:-debian}")
+# Ubuntu keeps PgBouncer in universe, Debian in main.
+if [ "$distribution" = ubuntu ]; then
+  default_suite=noble source_component=universe
+else
+  default_suite=trixie source_component=main
+fi
+PGBOUNCER_SOURCE_SUITE=${PGBOUNCER_SOURCE_SUITE:-$default_suite}
 PGBOUNCER_BUILD_PACKAGES=(gcc make pkg-config dpkg-dev libevent-dev libc-ares-dev libssl-dev)
 
 pgbouncer_recent() {
@@ -43,7 +56,7 @@ pgbouncer_build() {
   # The mirror this machine already installs Debian's packages from.
   mirror=$(apt-cache policy pgbouncer | awk '$2 ~ /^https?:/ && / Packages$/ {print $2; exit}')
   mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-  echo "deb-src $mirror $PGBOUNCER_SOURCE_SUITE main" >"$work/sources.list"
+  echo "deb-src $mirror $PGBOUNCER_SOURCE_SUITE $source_component" >"$work/sources.list"
   local apt_options=(-o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=/dev/null
     -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Sandbox::User=root)
   apt-get "${apt_options[@]}" update -qq
