@@ -191,14 +191,18 @@ SELECT product_id, available FROM short
 """  # noqa: S608 - only fixed fragments are interpolated
 
 
-# The UPDATE locks the row only when it takes from it.
+# The UPDATE locks the row only when it takes from it. The stock a refusal reports is
+# read by the same statement, from the snapshot its UPDATE began with (a data-modifying
+# CTE's changes are not visible to the rest of its statement): one round trip, where a
+# second statement took another.
 _STOCK_TAKE_ONE_SQL = f"""
 WITH taken AS (
     UPDATE inventory_inventory SET quantity = quantity - %(quantity)s, updated_at = now()
     WHERE product_id = %(product_id)s AND quantity >= %(quantity)s
     RETURNING merchant_id, product_id, quantity, low_stock_threshold, %(quantity)s::integer AS taken
 ), {_LOW_STOCK_EVENTS_SQL}
-SELECT count(*) FROM taken
+SELECT (SELECT count(*) FROM taken),
+       (SELECT quantity FROM inventory_inventory WHERE product_id = %(product_id)s)
 """  # noqa: S608 - only fixed fragments are interpolated
 
 
@@ -207,15 +211,12 @@ def _stock_take_one(line: StockLine) -> list[dict]:
         cursor.execute(
             _STOCK_TAKE_ONE_SQL, {"product_id": line.product_id, "quantity": line.quantity}
         )
-        if cursor.fetchone()[0] == 1:
-            return []
-        cursor.execute(
-            "SELECT quantity FROM inventory_inventory WHERE product_id = %s", [line.product_id]
-        )
-        row = cursor.fetchone()
-    # Read after the refusal, so it is at most what the UPDATE found; never more than
-    # requested, however the stock moved since.
-    available = min(row[0] if row else 0, line.quantity - 1)
+        taken, quantity = cursor.fetchone()
+    if taken == 1:
+        return []
+    # The snapshot's stock, unless the UPDATE waited for a concurrent order and refused
+    # on the stock that order left, which is lower: never more than requested.
+    available = min(quantity or 0, line.quantity - 1)
     return [_shortage(line.product_id, line.quantity, available)]
 
 

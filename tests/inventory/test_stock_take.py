@@ -21,3 +21,28 @@ def test_a_product_in_two_lines_is_refused_and_nothing_is_taken():
             lines=[OrderLine(product.pk, 1), OrderLine(other.pk, 1), OrderLine(product.pk, 2)]
         )
     assert set(Inventory.objects.values_list("quantity", flat=True)) == {10}
+
+
+@pytest.mark.parametrize(("quantity", "available"), [(2, 2), (0, 0), (None, 0)])
+def test_one_line_short_is_refused_in_one_statement_with_the_stock_it_saw(
+    django_assert_num_queries, quantity, available
+):
+    """A single line short of stock is turned down by the statement that tried to take
+    it, which also reads the stock it found (none for a product with no stock row)."""
+    product = factories.product(merchant=factories.merchant(), price="1.00")
+    if quantity is not None:
+        factories.stock(product=product, quantity=quantity)
+    with transaction.atomic(), django_assert_num_queries(1):
+        shortages = stock_take(lines=[OrderLine(product.pk, 3)])
+    assert shortages == [{"product_id": product.pk, "requested": 3, "available": available}]
+    assert list(Inventory.objects.values_list("quantity", flat=True)) == (
+        [] if quantity is None else [quantity]
+    )
+
+
+def test_one_line_in_stock_is_taken_in_one_statement(django_assert_num_queries):
+    product = factories.product(merchant=factories.merchant(), price="1.00")
+    factories.stock(product=product, quantity=3)
+    with transaction.atomic(), django_assert_num_queries(1):
+        assert stock_take(lines=[OrderLine(product.pk, 3)]) == []
+    assert Inventory.objects.get().quantity == 0
