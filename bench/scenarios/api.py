@@ -9,16 +9,20 @@ operator that gets a 2xx), and reported as not covered otherwise. GETs of the co
 
 For each case:
 
-1. The SQL: a separate process serves the requests in-process, through the same ASGI
-   application as the server (production settings, the city's database, so the
+1. The capture: a separate process serves the requests in-process, through the same
+   ASGI application as the server (production settings, the city's database, so the
    event-loop lane's statements are captured as well as Django's), and records every
    statement psycopg sends for each request (`Cursor.execute` and `AsyncCursor.execute`,
-   bound into literal SQL by psycopg's own client-side binding). It then replays each
-   request's statements, in order, on a plain psycopg connection with the same session
-   settings (time zone, JIT), read-only, never prepared (`prepare_threshold=None`),
-   fetching every row: SQL time of a request = the sum of its statements' times.
-2. API p50/p95 at 1 client: the same requests, each once, sent to the production server
-   by a blocking keep-alive client (each is new to the server, so none is a cache hit).
+   bound into literal SQL by psycopg's own client-side binding).
+2. API and SQL p50/p95 at 1 client, in pairs (`_paired`): each captured request is sent
+   once to the production server by a blocking keep-alive client (each is new to the
+   server, so none is a cache hit), and right after its answer the capture process
+   replays that request's statements, in order, on a plain psycopg connection with the
+   same session settings (time zone, JIT), read-only, never prepared
+   (`prepare_threshold=None`), fetching every row: SQL time of a request = the sum of its
+   statements' times. Taken in turn, both figures meet the same load: served all at once
+   and replayed all at once, a drift of the machine's load between the two passes moved
+   the difference by as much as the 2 ms of the target.
 3. API throughput at 8 clients for `BENCH_API_THROUGHPUT_SECONDS` (0.8), on fresh requests
    from the same generator (random points and prices: cached answers are mostly
    misses; the hit ratio is printed when there were hits). Skipped when the 1-client p50
@@ -30,12 +34,12 @@ once they have taken `HARD_SECONDS`. A case whose first request takes over
 `BENCH_API_MAX_REQUEST_SECONDS` (5) is that one request, timed in-process (`n` shows
 `1*`), and is not sent to the server.
 
-A case with fewer than `PAIRED_BELOW` samples so far (a report of hundreds of ms) is
-then measured again in `PAIRED_ROUNDS` pairs: a served request, then the replay of its
-SQL, in turn, within `PAIRED_SECONDS`; the row's figures are those pairs'. Two or three
-samples taken seconds apart were the row's whole difference: the machine's load
-drifted between them by more than the 2 or 4 ms of the target (the merchants report:
-48 ms between 3 served and 3 replayed, none at all over 12 pairs).
+A case with fewer than `PAIRED_BELOW` captured requests (a report of hundreds of ms)
+takes its pairs in turn over them again, up to `PAIRED_ROUNDS` pairs within
+`PAIRED_SECONDS` (an answer from the server's cache counts for neither): two or three
+samples taken seconds apart were the row's whole difference, the load drifting between
+them by more than the target (the merchants report: 48 ms between 3 served and 3
+replayed, none at all over 12 pairs).
 
 The bench city is the server `make bench` started; the demo city is
 `geomarket_bench_demo` (or `BENCH_DEMO_DATABASE_URL`, seeded with `seed_demo --preset
@@ -534,14 +538,15 @@ class Capturer:
             raise SystemExit("the SQL capture process ended")
         return json.loads(line)
 
-    def replay(self, index: int) -> float:
-        """Seconds the SQL of the last case's request `index` (as captured) takes now."""
+    def replay(self, index: int) -> dict:
+        """`{"seconds": ...}` the SQL of the last case's request `index` (as captured)
+        takes now, or `{"error": ...}` when it fails."""
         self.process.stdin.write(json.dumps({"replay": index}) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
             raise SystemExit("the SQL capture process ended")
-        return json.loads(line)["seconds"]
+        return json.loads(line)
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -665,8 +670,11 @@ def _capture_main() -> None:
     for line in sys.stdin:
         spec = json.loads(line)
         if "replay" in spec:
-            seconds = replayer.time(captured[spec["replay"]]["statements"])
-            protocol.write(json.dumps({"seconds": seconds}) + "\n")
+            try:
+                answer = {"seconds": replayer.time(captured[spec["replay"]]["statements"])}
+            except psycopg.Error as exc:
+                answer = {"error": f"replay: {exc!r}"[:300]}
+            protocol.write(json.dumps(answer) + "\n")
             protocol.flush()
             continue
         warm = recorded(spec["warm"])
@@ -691,8 +699,10 @@ def _capture_main() -> None:
             "sql_s": [],
             "errors": [s["error"] for e in captured for s in e["statements"] if "error" in s][:3],
         }
-        if not result["errors"]:
-            # Every request once, then more rounds while they are cheap.
+        if in_process and not result["errors"]:
+            # Not served: its replays are timed here (the others', in turn with their
+            # served requests: `_paired`). Every request once, then more rounds while
+            # they are cheap.
             started = time.perf_counter()
             for round_ in count():
                 for entry in captured:
@@ -795,26 +805,15 @@ def measure_case(
     failures += [f"{city.name}: {case.label(role)}: {error}" for error in captured["errors"]]
     in_process = captured["in_process"]
     measured = [] if in_process else paths[1 : 1 + captured["count"]]
-    latencies, errors = (captured["seconds"] if in_process else []), 0
-    with BlockingClient(base_url, headers=headers) as client:
-        if measured:
-            client.get(paths[0])
-        for target in measured:
-            started = time.perf_counter()
-            response = client.get(target)
-            elapsed = time.perf_counter() - started
-            if 200 <= response.status_code < 300:
-                latencies.append(elapsed)
-            else:
-                errors += 1
-                if len(failures) < 3:
-                    failures.append(
-                        f"{city.name}: {case.label(role)}: {response.status_code}"
-                        f" {response.text[:200]}"
-                    )
-    sql_s = captured["sql_s"]
-    if measured and not errors and not captured["errors"] and len(latencies) < PAIRED_BELOW:
-        latencies, sql_s = _paired(base_url, headers, measured, capturer)
+    latencies, sql_s = (captured["seconds"], captured["sql_s"]) if in_process else ([], [])
+    errors = 0
+    if measured:
+        paired = _paired(base_url, headers, measured, capturer, replay=not captured["errors"])
+        latencies, sql_s, errors = paired.served, paired.replayed, len(paired.refused)
+        failures += [f"{city.name}: {case.label(role)}: {line}" for line in paired.refused[:2]]
+        if paired.replay_error is not None:
+            failures.append(f"{city.name}: {case.label(role)}: {paired.replay_error}")
+            sql_s = []
     api = summarize(case.label(role), 1, latencies, errors, sum(latencies))
     sql = summarize(f"SQL {case.label(role)}", 1, sql_s, 0, sum(sql_s))
     rps8 = hit_ratio8 = None
@@ -853,23 +852,49 @@ def measure_case(
     return row, failures
 
 
+@dataclass
+class Paired:
+    served: list[float]
+    replayed: list[float]
+    # The status and start of each answer that was not a 2xx.
+    refused: list[str]
+    # Why the SQL could not be replayed, which stops the replays.
+    replay_error: str | None = None
+
+
 def _paired(
-    base_url: str, headers: dict, paths: list[str], capturer: Capturer
-) -> tuple[list[float], list[float]]:
+    base_url: str, headers: dict, paths: list[str], capturer: Capturer, *, replay: bool = True
+) -> Paired:
     """Seconds of served requests and of their SQL's replays, taken in turn (see the
-    module's docstring), cycling through the captured `paths`."""
-    served, replayed = [], []
+    module's docstring): each of the captured `paths` once, and for fewer than
+    `PAIRED_BELOW` of them, again in turn up to `PAIRED_ROUNDS` pairs. A repeated
+    request that the server answered from its cache counts for neither."""
+    rounds = len(paths) if len(paths) >= PAIRED_BELOW else max(len(paths), PAIRED_ROUNDS)
+    paired = Paired([], [], [])
     started = time.perf_counter()
     with BlockingClient(base_url, headers=headers) as client:
-        for round_ in range(PAIRED_ROUNDS):
-            if round_ and time.perf_counter() - started >= PAIRED_SECONDS:
+        # The connection is opened, and the server's first answer given, untimed.
+        client.get(paths[0])
+        for round_ in range(rounds):
+            if round_ >= len(paths) and time.perf_counter() - started >= PAIRED_SECONDS:
                 break
             index = round_ % len(paths)
             began = time.perf_counter()
-            client.get(paths[index])
-            served.append(time.perf_counter() - began)
-            replayed.append(capturer.replay(index))
-    return served, replayed
+            response = client.get(paths[index])
+            elapsed = time.perf_counter() - began
+            if not 200 <= response.status_code < 300:
+                paired.refused.append(f"{response.status_code} {response.text[:200]}")
+                continue
+            if round_ >= len(paths) and response.headers.get("x-cache") == "HIT":
+                continue
+            paired.served.append(elapsed)
+            if replay and paired.replay_error is None:
+                replayed = capturer.replay(index)
+                if "error" in replayed:
+                    paired.replay_error = replayed["error"]
+                else:
+                    paired.replayed.append(replayed["seconds"])
+    return paired
 
 
 def format_row(row: Row) -> str:
