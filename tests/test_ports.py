@@ -3,11 +3,13 @@ alike by `scripts/services.sh` and the settings, and clear of the ports outgoing
 connections are given, where a server could fail to bind on a restart."""
 
 import os
+import random
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from bench.common.processes import SERVER_PORTS, free_port
 from geomarket.env import local_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +75,23 @@ def test_a_port_given_moves_the_ports_derived_from_it_alike(monkeypatch, given):
             assert ports[name] == int(value)
     if given.get("PG_PORT") and "PGBOUNCER_PORT" not in given:
         assert ports["PGBOUNCER_PORT"] == int(given["PG_PORT"]) + 2
+
+
+def test_servers_started_by_the_bench_and_tests_get_ports_below_outgoing_ones(
+    no_port_variables, monkeypatch
+):
+    """A port drawn for a server of a test's own is clear of the range outgoing
+    connections take theirs from, and of the services' ports; a test that seeds `random`
+    does not make every test worker draw the same ones."""
+    first, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    services = {local_port(name) for name in NAMES}
+    assert SERVER_PORTS.stop <= min(first, IANA_DYNAMIC_FIRST)
+    assert not services & set(SERVER_PORTS)
+
+    def seeded(*args):
+        raise AssertionError("free_port drew from the shared generator")
+
+    monkeypatch.setattr(random, "randrange", seeded)
+    drawn = {free_port() for _ in range(20)}
+    assert drawn <= set(SERVER_PORTS)
+    assert len(drawn) > 1

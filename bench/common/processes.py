@@ -2,6 +2,7 @@
 outbox relay), the HTTP floor, and what they share: a free port, waiting for an answer."""
 
 import os
+import random
 import secrets
 import signal
 import socket
@@ -15,12 +16,29 @@ import httpx
 
 from bench.common import ROOT
 
+# The ports of the servers the bench, the soak and the tests start: below the range
+# Linux takes outgoing connections' ports from (32768 and up; scripts/ports.env), above
+# the project-local services' defaults.
+SERVER_PORTS = range(28000, 32768)
+# Its own generator: a test seeding `random` must not make every test worker draw alike.
+_draw = random.Random(secrets.randbits(64))
+
 
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick, so it may be taken again later)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing is bound to now, drawn from `SERVER_PORTS`. A port the kernel picks
+    (bind to port 0) lies in the range outgoing connections take theirs from: a server
+    stopped and started again on it (a fault test's Redis, the restart test's PostgreSQL)
+    could find it held by one of the thousands of connections the suite opens, and fail
+    to bind. Drawn at random, so that test workers seldom draw the same one."""
+    for _ in range(1000):
+        port = _draw.randrange(SERVER_PORTS.start, SERVER_PORTS.stop)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {SERVER_PORTS}")
 
 
 def port_is_open(port: int) -> bool:
