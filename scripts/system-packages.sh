@@ -9,6 +9,11 @@ set -euo pipefail
 # chromium: the browser tests (tests/browser) drive it with Playwright.
 # pgbouncer: the transaction pooler in front of the local PostGIS (PGBOUNCER=1).
 PACKAGES=(postgresql-postgis redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev chromium pgbouncer)
+# python3-pip: scripts/uv installs uv with pip where uv is missing, and Debian's python3
+# comes without pip (Debian 13 has no uv package either).
+if ! command -v uv >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+  PACKAGES+=(python3-pip)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
