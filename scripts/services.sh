@@ -88,17 +88,30 @@ pg_home_prepare() {
   if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PG_HOME"; fi
 }
 
+# Where a cluster's Unix socket goes: RUN, unless the socket's path there would pass the
+# 107 bytes Linux allows one (a checkout under a long path, run as its owner): then a
+# short directory of this checkout's own under /tmp, NAME telling the clusters apart.
+socket_dir() {
+  local run=$1 name=$2 LC_ALL=C
+  if [ $((${#run} + ${#PG_SOCKET_FILE})) -le 107 ]; then
+    echo "$run"
+  else
+    echo "/tmp/geomarket-$(printf '%s' "$LOCAL_DIR" | sha256sum | cut -c1-12)-$name"
+  fi
+}
+PG_SOCKET_FILE=/.s.PGSQL.65535
+
 PG_HOME=$(pg_home)
 PG_DATA=$PG_HOME/data
-PG_RUN=$PG_HOME/run
+PG_RUN=$(socket_dir "$PG_HOME/run" primary)
 PG_LOG=$PG_HOME/postgres.log
 
 # A cluster (the primary or the replica) by its data directory.
 cluster_running() { [ -f "$1/postmaster.pid" ] && as_pg_owner "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
 
-# cluster_start NAME DATA LOG PORT PORT-VARIABLE TIMEOUT
+# cluster_start NAME DATA LOG PORT PORT-VARIABLE TIMEOUT RUN
 cluster_start() {
-  local name=$1 data=$2 log=$3 port=$4 variable=$5 timeout=$6
+  local name=$1 data=$2 log=$3 port=$4 variable=$5 timeout=$6 run=$7
   if cluster_running "$data"; then
     # The fourth line of the pid file is the port it listens on.
     local running_port
@@ -111,8 +124,10 @@ cluster_start() {
     say "$name runs on port $running_port; restarting it on $port"
     cluster_stop "$name" "$data"
   fi
-  # The port given here wins over the one initdb's configuration was written with.
-  if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$data" -l "$log" -o "-p $port" -w -t "$timeout" start >/dev/null; then
+  # The port and socket directory given here win over those the cluster's configuration
+  # was written with.
+  as_pg_owner mkdir -p "$run"
+  if ! as_pg_owner "$PG_BIN/pg_ctl" -D "$data" -l "$log" -o "-p $port -k $run" -w -t "$timeout" start >/dev/null; then
     say "$name failed to start (is port $port taken? set $variable). Log:" >&2
     tail -n 5 "$log" >&2
     exit 1
@@ -163,7 +178,7 @@ max_wal_size = 4GB
 log_min_duration_statement = -1
 CONF
   fi
-  cluster_start PostgreSQL "$PG_DATA" "$PG_LOG" "$PG_PORT" PG_PORT 60
+  cluster_start PostgreSQL "$PG_DATA" "$PG_LOG" "$PG_PORT" PG_PORT 60 "$PG_RUN"
   pg_bootstrap
 }
 
@@ -192,7 +207,7 @@ pg_stop() { cluster_stop PostgreSQL "$PG_DATA"; }
 REPLICA_PORT=${REPLICA_PORT:-$((PG_PORT + 1))}
 REPLICA_HOME=$PG_HOME/replica
 REPLICA_DATA=$REPLICA_HOME/data
-REPLICA_RUN=$REPLICA_HOME/run
+REPLICA_RUN=$(socket_dir "$REPLICA_HOME/run" replica)
 REPLICA_LOG=$REPLICA_HOME/postgres.log
 REPLICA_SLOT=geomarket_replica
 
@@ -230,15 +245,15 @@ replica_start() {
   pg_running || { say "The replica needs the primary running" >&2; exit 1; }
   as_pg_owner mkdir -p "$REPLICA_HOME" "$REPLICA_RUN"
   if [ ! -s "$REPLICA_DATA/PG_VERSION" ]; then replica_create; fi
-  # It streams from the primary's port of today, whatever it was made with.
-  as_pg_owner sed -i -E "/^primary_conninfo/ s/ port=[0-9]+/ port=$PG_PORT/" \
+  # It streams from the primary's socket and port of today, whatever it was made with.
+  as_pg_owner sed -i -E "/^primary_conninfo/ { s/ port=[0-9]+/ port=$PG_PORT/; s| host=''[^']*''| host=''$PG_RUN''| }" \
     "$REPLICA_DATA/postgresql.auto.conf"
   # The replica tests hold replay back, as a lagging replica (new test databases are
   # copies of template1, and reach the replica with the grant).
   psql_admin -d template1 -c "GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume(), pg_reload_conf() TO $PG_USER"
   # And delay it, as an operator delays a replica (recovery_min_apply_delay).
   psql_admin -d postgres -c "GRANT ALTER SYSTEM ON PARAMETER recovery_min_apply_delay TO $PG_USER"
-  cluster_start "PostgreSQL replica" "$REPLICA_DATA" "$REPLICA_LOG" "$REPLICA_PORT" REPLICA_PORT 120
+  cluster_start "PostgreSQL replica" "$REPLICA_DATA" "$REPLICA_LOG" "$REPLICA_PORT" REPLICA_PORT 120 "$REPLICA_RUN"
 }
 
 replica_stop() {

@@ -10,6 +10,8 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -24,10 +26,12 @@ SCRIPT = ROOT / "scripts" / "services.sh"
 
 
 @pytest.fixture
-def closed_checkout(tmp_path):
+def closed_checkout():
     """The script's environment, with its `.local` inside a directory of mode 0700."""
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
+    # Not under tmp_path: run as another user than root, the cluster lives in that `.local`,
+    # and a socket's path there (pytest's tmp_path, then .local/postgres/run/.s.PGSQL.PORT)
+    # passes the 107 bytes a Unix-domain socket's path may have.
+    home = Path(tempfile.mkdtemp(prefix="geomarket-home-"))
     env = {
         **os.environ,
         "GEOMARKET_LOCAL_DIR": str(home / "geomarket" / ".local"),
@@ -44,6 +48,7 @@ def closed_checkout(tmp_path):
     run(env, "stop")
     # A directory of its own under /var/lib/geomarket, or the test's own .local.
     shutil.rmtree(pg_home.parent if home not in pg_home.parents else pg_home)
+    shutil.rmtree(home)
 
 
 def run(env, command: str) -> subprocess.CompletedProcess:
@@ -184,3 +189,41 @@ def test_a_redis_moves_to_the_port_given_now_keeping_its_files(tmp_path):
     finally:
         subprocess.run([SCRIPT, "stop"], env=moved, capture_output=True, timeout=60)
         subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, timeout=60)
+
+
+def test_a_checkout_under_a_long_path_gets_its_sockets_in_a_short_directory():
+    """A Unix socket's path may have 107 bytes: a cluster whose files lie under a long
+    checkout path (reachable by the server's user, so they stay there) gets its socket,
+    and its replica's, in a short directory of the checkout's own, and the replica
+    streams from the primary through it."""
+    base = Path(tempfile.mkdtemp(prefix="geomarket-long-"))
+    base.chmod(0o755)
+    local = base / ("a-checkout-path-long-enough-to-pass-the-limit-" * 2) / ".local"
+    env = {
+        **os.environ,
+        "GEOMARKET_LOCAL_DIR": str(local),
+        "PG_PORT": str(free_port()),
+        "REPLICA_PORT": str(free_port()),
+        "REPLICA": "1",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    env.pop("DATABASE_URL", None)
+    try:
+        assert Path(run(env, "pg-home").stdout.strip()) == local / "postgres"
+        started = run(env, "start").stdout
+        assert f"PostgreSQL replica started on 127.0.0.1:{env['REPLICA_PORT']}" in started
+        # The directory scripts/services.sh names, under /tmp whatever TMPDIR says.
+        sockets = list(Path("/tmp").glob("geomarket-*-primary/.s.PGSQL.*"))  # noqa: S108
+        assert any(socket.name.endswith(env["PG_PORT"]) for socket in sockets)
+        dsn = f"postgresql://geomarket:geomarket@127.0.0.1:{env['PG_PORT']}/geomarket"
+        with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as primary:
+            primary.execute("CREATE TABLE streamed (id int)")
+        replica = dsn.replace(env["PG_PORT"], env["REPLICA_PORT"])
+        deadline = time.monotonic() + 30
+        with psycopg.connect(replica, connect_timeout=10, autocommit=True) as standby:
+            while standby.execute("SELECT to_regclass('streamed')").fetchone() == (None,):
+                assert time.monotonic() < deadline, "the replica never streamed the table"
+                time.sleep(0.1)
+    finally:
+        subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(base)

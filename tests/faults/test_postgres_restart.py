@@ -60,7 +60,9 @@ class PostgresCluster:
         )
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        # TCP only (`-k ''`): a socket under a long checkout path would pass the 107 bytes
+        # a Unix socket's path may have.
+        options = f"-p {self.port} -k '' -c listen_addresses=127.0.0.1"
         self._run(
             str(PG_BIN / "pg_ctl"),
             "-D",
