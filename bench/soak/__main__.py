@@ -31,7 +31,6 @@ from bench.soak.stack import (
     RedisServer,
     Stack,
     Supervisor,
-    quiet_port,
     server_env,
     wait_healthy,
 )
@@ -63,10 +62,10 @@ def main() -> int:
     log(f"soak: {duration:.0f} s of load, logs in {RUN_DIR.relative_to(ROOT)}/")
     try:
         with soak_lock(dsn):
-            cache = RedisServer("cache", RUN_DIR / "redis-cache", quiet_port(rng))
+            cache = RedisServer("cache", RUN_DIR / "redis-cache", free_port())
             stack.add(cache.child)
             cache.start()
-            broker = RedisServer("broker", RUN_DIR / "redis-broker", quiet_port(rng))
+            broker = RedisServer("broker", RUN_DIR / "redis-broker", free_port())
             stack.add(broker.child)
             broker.start()
             log(f"redis-server: cache on {cache.port}, broker on {broker.port}")

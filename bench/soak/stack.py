@@ -5,11 +5,9 @@ import asyncio
 import contextlib
 import ctypes
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -90,24 +88,6 @@ class Child:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-def quiet_port(rng: random.Random) -> int:
-    """A free port below the ephemeral range, so that no outgoing connection takes it
-    while its redis-server is stopped for a fault."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    for _ in range(200):
-        port = rng.randint(20000, max(20001, low - 1))
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no free port for redis-server")
 
 
 class RedisServer:
