@@ -55,6 +55,10 @@ as_pg_owner() {
 
 pg_owner() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
 
+# Tells this checkout's directories outside it apart from other checkouts': a hash of
+# its .local path.
+local_dir_key() { printf '%s' "$LOCAL_DIR" | sha256sum | cut -c1-12; }
+
 # The one rule for where this checkout's PostgreSQL files may live. Under .local/, unless
 # the server runs as the postgres OS user (a root caller) and that user cannot enter
 # $LOCAL_DIR: a checkout in a home directory of mode 0700, such as /root. Then under
@@ -67,7 +71,7 @@ pg_home() {
     return
   fi
   local key outside
-  key=$(basename "$ROOT")-$(printf '%s' "$LOCAL_DIR" | sha256sum | cut -c1-12)
+  key=$(basename "$ROOT")-$(local_dir_key)
   outside=/var/lib/geomarket/$key/postgres
   mkdir -p "$LOCAL_DIR"
   if [ ! -s "$outside/data/PG_VERSION" ] && runuser -u postgres -- test -x "$LOCAL_DIR" 2>/dev/null; then
@@ -96,7 +100,7 @@ socket_dir() {
   if [ $((${#run} + ${#PG_SOCKET_FILE})) -le 107 ]; then
     echo "$run"
   else
-    echo "/tmp/geomarket-$(printf '%s' "$LOCAL_DIR" | sha256sum | cut -c1-12)-$name"
+    echo "/tmp/geomarket-$(local_dir_key)-$name"
   fi
 }
 PG_SOCKET_FILE=/.s.PGSQL.65535
