@@ -4,13 +4,13 @@ from catalog import apis
 
 category_urlpatterns = [
     path("", apis.CategoryListApi.as_view(), name="category-list"),
-    path("<int:category_id>/", apis.CategoryDetailApi.as_view(), name="category-detail"),
+    path("<id:category_id>/", apis.CategoryDetailApi.as_view(), name="category-detail"),
 ]
 
 product_urlpatterns = [
     path("", apis.ProductListApi.as_view(), name="product-list"),
     path("nearby/", apis.ProductsNearbyApi.as_view(), name="products-nearby"),
-    path("<int:product_id>/", apis.ProductDetailApi.as_view(), name="product-detail"),
+    path("<id:product_id>/", apis.ProductDetailApi.as_view(), name="product-detail"),
 ]
 
 search_urlpatterns = [

@@ -8,14 +8,14 @@ courier_urlpatterns = [
     path("me/location/", apis.CourierLocationApi.as_view(), name="courier-location"),
     path("me/orders/", apis.CourierMyOrdersApi.as_view(), name="courier-orders"),
     path("me/route/", apis.CourierRouteApi.as_view(), name="courier-me-route"),
-    path("<int:courier_id>/", apis.CourierDetailApi.as_view(), name="courier-detail"),
-    path("<int:courier_id>/track/", apis.CourierTrackApi.as_view(), name="courier-track"),
-    path("<int:courier_id>/route/", apis.CourierRouteApi.as_view(), name="courier-route"),
+    path("<id:courier_id>/", apis.CourierDetailApi.as_view(), name="courier-detail"),
+    path("<id:courier_id>/track/", apis.CourierTrackApi.as_view(), name="courier-track"),
+    path("<id:courier_id>/route/", apis.CourierRouteApi.as_view(), name="courier-route"),
 ]
 
 dispatch_urlpatterns = [
     path(
-        "<int:order_id>/courier-candidates/",
+        "<id:order_id>/courier-candidates/",
         apis.CourierCandidatesApi.as_view(),
         name="courier-candidates",
     ),

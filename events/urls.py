@@ -5,14 +5,14 @@ from events import apis
 urlpatterns = [
     path("events/", apis.EventFeedApi.as_view(), name="event-feed"),
     path("webhooks/", apis.WebhookListApi.as_view(), name="webhook-list"),
-    path("webhooks/<int:webhook_id>/", apis.WebhookDetailApi.as_view(), name="webhook-detail"),
+    path("webhooks/<id:webhook_id>/", apis.WebhookDetailApi.as_view(), name="webhook-detail"),
     path(
-        "webhooks/<int:webhook_id>/replay/",
+        "webhooks/<id:webhook_id>/replay/",
         apis.WebhookReplayApi.as_view(),
         name="webhook-replay",
     ),
     path(
-        "webhooks/<int:webhook_id>/deliveries/",
+        "webhooks/<id:webhook_id>/deliveries/",
         apis.WebhookDeliveriesApi.as_view(),
         name="webhook-deliveries",
     ),

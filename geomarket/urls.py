@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 
+from geomarket.api import paths
 from geomarket.api.schema_view import SchemaView
 from geomarket.health import healthz
 from geomarket.home import home
@@ -12,6 +13,9 @@ handler400 = "geomarket.api.views.bad_request"
 handler403 = "geomarket.api.views.permission_denied"
 handler404 = "geomarket.api.views.not_found"
 handler500 = "geomarket.api.views.server_error"
+
+# Before the apps' paths, which take their ids with it.
+paths.register()
 
 # Each domain app declares its own paths under /api/v1/; named by module, from the
 # settings' list, so that geomarket imports no app (README, "Layers").

@@ -4,13 +4,13 @@ from inventory import apis
 
 inventory_urlpatterns = [
     path("", apis.InventoryListApi.as_view(), name="inventory-list"),
-    path("<int:inventory_id>/", apis.InventoryDetailApi.as_view(), name="inventory-detail"),
-    path("<int:inventory_id>/adjust/", apis.InventoryAdjustApi.as_view(), name="inventory-adjust"),
+    path("<id:inventory_id>/", apis.InventoryDetailApi.as_view(), name="inventory-detail"),
+    path("<id:inventory_id>/adjust/", apis.InventoryAdjustApi.as_view(), name="inventory-adjust"),
 ]
 
 urlpatterns = [
     path(
-        "merchants/<int:merchant_id>/inventory/",
+        "merchants/<id:merchant_id>/inventory/",
         apis.MerchantStockApi.as_view(),
         name="merchant-inventory",
     ),

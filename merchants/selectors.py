@@ -780,7 +780,7 @@ def _answer_params() -> dict:
     return {"now": timezone.now(), "prep_time_default_s": settings.ETA_PREPARATION_SECONDS}
 
 
-_MERCHANT_ID = {"merchant_id": "integer"}
+_MERCHANT_ID = {"merchant_id": "bigint"}
 _SEEN_ANSWER = (("is_active", "boolean"), ("body", "text"))
 
 

@@ -5,14 +5,14 @@ from orders import apis
 order_urlpatterns = [
     path("", apis.OrderListApi.as_view(), name="order-list"),
     path("stats/", apis.OrderStatsApi.as_view(), name="order-stats"),
-    path("<int:order_id>/", apis.OrderDetailApi.as_view(), name="order-detail"),
-    path("<int:order_id>/status/", apis.OrderStatusApi.as_view(), name="order-status"),
-    path("<int:order_id>/incidents/", apis.OrderIncidentsApi.as_view(), name="order-incidents"),
+    path("<id:order_id>/", apis.OrderDetailApi.as_view(), name="order-detail"),
+    path("<id:order_id>/status/", apis.OrderStatusApi.as_view(), name="order-status"),
+    path("<id:order_id>/incidents/", apis.OrderIncidentsApi.as_view(), name="order-incidents"),
 ]
 
 urlpatterns = [
     path(
-        "merchants/<int:merchant_id>/orders/",
+        "merchants/<id:merchant_id>/orders/",
         apis.MerchantOrdersApi.as_view(),
         name="merchant-orders",
     ),

@@ -5,6 +5,8 @@ Every check of the fuzz run (`tests/test_fuzz.py`) holds the API to this documen
 statuses an operation may answer, which requests it must refuse, who may call it.
 """
 
+import re
+
 from django.contrib.auth.models import AnonymousUser
 from django.core.validators import EmailValidator, RegexValidator
 from drf_spectacular import openapi
@@ -17,6 +19,7 @@ from rest_framework.test import APIRequestFactory
 
 from geomarket.api.fields import BIGINT_MAX, FiniteFloatField, MoneyField
 from geomarket.api.pagination import PAGE_PARAMETER_MAX, PageNumberPagination
+from geomarket.api.paths import ID
 
 _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 # Field errors are lists of messages, nested objects for nested fields, or a `detail`.
@@ -24,6 +27,8 @@ _FIELD_ERRORS = {"type": "object", "additionalProperties": {}}
 _LAT = {"type": "number", "minimum": -90, "maximum": 90}
 _LNG = {"type": "number", "minimum": -180, "maximum": 180}
 _ID = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
+# `<converter:name>` in a route.
+_PATH_PARAMETER = re.compile(r"<(\w+):(\w+)>")
 
 _ERROR_STATUSES = {
     "400": ("Invalid input: field errors, or a detail for malformed bodies.", _FIELD_ERRORS),
@@ -268,6 +273,17 @@ class AutoSchema(openapi.AutoSchema):
             operation["responses"], self._error_statuses(operation)
         )
         return operation
+
+    def _resolve_path_parameters(self, variables):
+        # drf-spectacular reads a converter of ours as a string of its pattern.
+        parameters = super()._resolve_path_parameters(variables)
+        ids = {
+            name for converter, name in _PATH_PARAMETER.findall(self.path_regex) if converter == ID
+        }
+        for parameter in parameters:
+            if parameter["name"] in ids:
+                parameter["schema"] = dict(_ID)
+        return parameters
 
     def _answers_pages(self) -> bool:
         """Whether the operation answers in the contract's page shape (`page_of`)."""
