@@ -809,7 +809,7 @@ FROM ({_merchant_answers_sql("merchants_merchant m", "WHERE m.id = %(merchant_id
 MERCHANT_LIST_PLAN = KeptPlan(
     name="merchants_list",
     statement=_merchant_list_text(category_type=None, by_name=False),
-    types={**_ANSWER_TYPES, "offset": "integer", "limit": "integer"},
+    types={**_ANSWER_TYPES, "offset": "bigint", "limit": "integer"},
     returns=(("count", "bigint"), ("body", "text")),
     settings={"enable_hashjoin": "off", "enable_mergejoin": "off"},
 )

@@ -3,8 +3,11 @@ for every kind of queryset the lists page."""
 
 import pytest
 from django.db.models import Count, Sum
+from drf_spectacular.generators import SchemaGenerator
 
-from geomarket.api.pagination import queryset_page
+from delivery.services import courier_create
+from events.services import webhook_create
+from geomarket.api.pagination import PAGE_PARAMETER_MAX, PageNumberPagination, queryset_page
 from merchants.models import Merchant
 from orders.models import Order
 from tests import factories
@@ -77,3 +80,35 @@ def test_single_values_keep_their_shape_and_carry_the_count(merchants):
     page = queryset_page(names, offset=3, limit=5)
     assert list(page.rows) == [m.name for m in merchants[3:]]
     assert page.count == 5
+
+
+def test_the_last_page_a_client_may_ask_for_is_past_the_end_of_every_list(market, as_user):
+    # Its offset passes int4: a statement that took the offset as one refused it (400).
+    operator = as_user(factories.user(is_staff=True))
+    courier_user = factories.user()
+    courier_create(user=courier_user, name="Rider", vehicle="bike")
+    response = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+    assert response.status_code == 201, response.json()
+    ids = {
+        "merchant_id": market["shop"].pk,
+        "order_id": response.json()["id"],
+        "webhook_id": webhook_create(
+            merchant_id=None, url="https://93.184.215.14/hook", event_types=[]
+        ).pk,
+    }
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    paged = [
+        path
+        for path, operations in schema["paths"].items()
+        if any(p["name"] == "page" for p in operations.get("get", {}).get("parameters", ()))
+    ]
+    assert "/api/v1/merchants/" in paged
+    answers = {}
+    for path in paged:
+        client = as_user(courier_user) if path.startswith("/api/v1/couriers/me/") else operator
+        response = client.get(
+            path.format(**ids),
+            {"page": PAGE_PARAMETER_MAX, "page_size": PageNumberPagination.max_page_size},
+        )
+        answers[path] = response.status_code
+    assert set(answers.values()) == {404}, answers
