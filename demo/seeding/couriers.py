@@ -46,6 +46,7 @@ from demo.seeding.context import (
     ids_reserve,
 )
 from demo.seeding.shapes import point_ewkt, scattered_point
+from demo.seeding.users import user_row, users_copy
 from geomarket.accounts.models import User
 from geomarket.geo import geodesic_destination, local_distance_m
 from orders.services import orders_courier_set
@@ -71,19 +72,6 @@ DEMO_DISTANCE_M = (150.0, 800.0)
 NEAR_SHOP_M = {"ready": (200.0, 2500.0), "picked_up": (100.0, 1500.0)}
 READY_WITH_COURIER = 0.5
 
-USER_COLUMNS = (
-    "id",
-    "password",
-    "last_login",
-    "is_superuser",
-    "username",
-    "first_name",
-    "last_name",
-    "email",
-    "is_staff",
-    "is_active",
-    "date_joined",
-)
 COURIER_COLUMNS = (
     "id",
     "name",
@@ -278,20 +266,15 @@ def couriers_seed(ctx: SeedContext) -> None:
     assignments = _orders_hand_out(ctx=ctx, rng=rng, couriers=couriers, first_id=courier_first)
     anchor = _anchor(ctx)
 
-    def users() -> Iterator[Sequence[Any]]:
+    def users() -> Iterator[tuple]:
         for index, (username, courier) in enumerate(zip(usernames, couriers, strict=True)):
-            yield (
-                user_first + index,
-                make_password(DEMO_PASSWORD) if index == 0 else "!",
-                None,
-                False,
-                username,
-                courier.first_name,
-                courier.last_name,
-                f"{username}@example.com",
-                False,
-                True,
-                courier.joined_at,
+            yield user_row(
+                user_id=user_first + index,
+                username=username,
+                first_name=courier.first_name,
+                last_name=courier.last_name,
+                joined_at=courier.joined_at,
+                password=make_password(DEMO_PASSWORD) if index == 0 else None,
             )
 
     def rows() -> Iterator[Sequence[Any]]:
@@ -310,7 +293,7 @@ def couriers_seed(ctx: SeedContext) -> None:
                 user_first + index,
             )
 
-    copy_rows(ctx=ctx, model=User, count_as="users", columns=USER_COLUMNS, rows=users())
+    users_copy(ctx=ctx, count_as="users", rows=users())
     copy_rows(ctx=ctx, model=Courier, count_as="couriers", columns=COURIER_COLUMNS, rows=rows())
     # Seeded orders keep their times: taking a courier on changes no status.
     orders_courier_set(assignments=assignments, touch_updated_at=False)

@@ -48,10 +48,10 @@ from demo.seeding.context import (
     SeedContext,
     SeedRefused,
     copy_logged,
-    copy_rows,
     copy_text,
     ids_reserve,
 )
+from demo.seeding.users import user_row, users_copy
 from geomarket.accounts.models import User
 from geomarket.geo import metres_per_degree
 from merchants.models import Address
@@ -387,41 +387,17 @@ def _customers_seed(
     first_id = ids_reserve(ctx=ctx, model=User, count=count)
     joined_at = datetime.fromtimestamp(joined_before, tz=UTC)
 
-    def rows() -> Iterator[Sequence[Any]]:
+    def rows() -> Iterator[tuple]:
         for index, username in enumerate(usernames):
-            yield (
-                first_id + index,
-                "!",
-                None,
-                False,
-                username,
-                rng.choice(content.FIRST_NAMES),
-                rng.choice(content.LAST_NAMES),
-                f"{username}@example.com",
-                False,
-                True,
-                joined_at - timedelta(seconds=rng.randint(0, 400 * 86_400)),
+            yield user_row(
+                user_id=first_id + index,
+                username=username,
+                first_name=rng.choice(content.FIRST_NAMES),
+                last_name=rng.choice(content.LAST_NAMES),
+                joined_at=joined_at - timedelta(seconds=rng.randint(0, 400 * 86_400)),
             )
 
-    copy_rows(
-        ctx=ctx,
-        model=User,
-        count_as="customers",
-        columns=(
-            "id",
-            "password",
-            "last_login",
-            "is_superuser",
-            "username",
-            "first_name",
-            "last_name",
-            "email",
-            "is_staff",
-            "is_active",
-            "date_joined",
-        ),
-        rows=rows(),
-    )
+    users_copy(ctx=ctx, count_as="customers", rows=rows())
     return first_id, list(_cumulative(rng.lognormvariate(0, 0.8) for _ in range(count)))
 
 

@@ -44,6 +44,7 @@ from demo.seeding.shapes import (
     round_ring,
     scattered_point,
 )
+from demo.seeding.users import user_row, users_copy
 from geomarket.accounts.models import User
 from inventory.models import Inventory
 from merchants.models import Address, Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
@@ -116,59 +117,31 @@ def users_seed(ctx: SeedContext) -> None:
     bulk_first_id = first_id + len(demo_roles)
     ctx.owner_ids = [demo_owner_id] + [bulk_first_id + i for i in range(len(bulk_usernames))]
 
-    def rows() -> Iterator[Sequence[Any]]:
+    def rows() -> Iterator[tuple]:
         for account in ctx.demo_accounts:
-            is_operator = account.role == "operator"
-            yield (
-                account.user_id,
-                make_password(account.password),
-                None,
-                is_operator,
-                account.username,
-                "Demo",
-                account.role.capitalize(),
-                f"{account.username}@example.com",
-                is_operator,
-                True,
-                ctx.base_time - timedelta(days=1000),
+            yield user_row(
+                user_id=account.user_id,
+                username=account.username,
+                first_name="Demo",
+                last_name=account.role.capitalize(),
+                joined_at=ctx.base_time - timedelta(days=1000),
+                password=make_password(account.password),
+                operator=account.role == "operator",
             )
         for i, username in enumerate(bulk_usernames):
             if i % _TICK == 0:
                 ctx.progress.advance(min(_TICK, len(bulk_usernames) - i))
-            yield (
-                bulk_first_id + i,
-                "!",
-                None,
-                False,
-                username,
-                rng.choice(content.FIRST_NAMES),
-                rng.choice(content.LAST_NAMES),
-                f"{username}@example.com",
-                False,
-                True,
+            yield user_row(
+                user_id=bulk_first_id + i,
+                username=username,
+                first_name=rng.choice(content.FIRST_NAMES),
+                last_name=rng.choice(content.LAST_NAMES),
                 # Before any merchant was opened (30-900 days back).
-                ctx.base_time - timedelta(seconds=rng.randint(900 * 86_400, 1000 * 86_400)),
+                joined_at=ctx.base_time
+                - timedelta(seconds=rng.randint(900 * 86_400, 1000 * 86_400)),
             )
 
-    copy_rows(
-        ctx=ctx,
-        model=User,
-        count_as="users",
-        columns=(
-            "id",
-            "password",
-            "last_login",
-            "is_superuser",
-            "username",
-            "first_name",
-            "last_name",
-            "email",
-            "is_staff",
-            "is_active",
-            "date_joined",
-        ),
-        rows=rows(),
-    )
+    users_copy(ctx=ctx, count_as="users", rows=rows())
     tokens = Token.objects.bulk_create(
         [Token(key=Token.generate_key(), user_id=a.user_id) for a in ctx.demo_accounts]
     )
