@@ -1,6 +1,7 @@
 """Couriers: profiles, live locations, and assigning waiting orders to them."""
 
 import functools
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -155,11 +156,22 @@ def _ping_params(
     return {
         "lat": lat,
         "lng": lng,
-        "heading": heading,
-        "speed_mps": speed_mps,
-        "accuracy_m": accuracy_m,
+        "heading": _as_real(heading),
+        "speed_mps": _as_real(speed_mps),
+        "accuracy_m": _as_real(accuracy_m),
         "recorded_at": recorded_at,
     }
+
+
+# A `real` (float4), as PostgreSQL stores it.
+_REAL = struct.Struct("f")
+
+
+def _as_real(value: float | None) -> float | None:
+    """The value a `real` column keeps (the track's heading, speed and accuracy). A value
+    the serializer's bounds allow but too small for 4 bytes, such as 1e-50, is 0 there:
+    PostgreSQL refuses it instead of rounding it, and the ping would fail with a 400."""
+    return None if value is None else _REAL.unpack(_REAL.pack(value))[0]
 
 
 def courier_ping_by_token_statement(*, key: str, **ping) -> tuple[str, dict]:

@@ -92,6 +92,22 @@ async def test_a_late_ping_is_kept_without_moving_the_courier(courier, django_en
     ]
 
 
+async def test_a_routed_ping_keeps_values_too_small_for_its_columns_as_zero(
+    courier, django_entries
+):
+    headers = courier.headers
+    tiny = {"heading": 4.4e-212, "speed_mps": 1e-50, "accuracy_m": 5e-324}
+    async with served() as client:
+        await client.post(PING, json=BODY, headers=headers)
+        answer = await client.post(PING, json={**BODY, **tiny}, headers=headers)
+    assert len(django_entries) == 1
+    assert answer.status_code == 200, answer.content
+    assert [row[3:] for row in await in_thread(kept, courier.pk)] == [
+        (BODY["heading"], BODY["speed_mps"], BODY["accuracy_m"]),
+        (0.0, 0.0, 0.0),
+    ]
+
+
 async def test_only_couriers_plain_pings_are_routed(courier, django_entries):
     customer = await in_thread(lambda: token_headers(factories.user()))
     retired = courier.user

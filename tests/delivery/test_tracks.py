@@ -91,6 +91,21 @@ def test_every_ping_is_kept_with_its_fields(as_user, make_courier):
     assert courier.location_updated_at == kept[3][0]
 
 
+def test_values_too_small_for_the_tracks_columns_are_kept_as_zero(as_user, make_courier):
+    # Within the serializer's bounds, but below what 4 bytes hold: PostgreSQL refused
+    # them, and the ping failed with a 400.
+    courier = make_courier(age_s=1000)
+    client = as_user(courier.user)
+    tiny = {"heading": 4.4e-212, "speed_mps": 1e-50, "accuracy_m": 5e-324}
+    response = client.post(PING, {"lat": 52.5, "lng": 13.3, **tiny})
+    assert response.status_code == 200, response.json()
+    # One a real holds, if barely, is kept as it is.
+    response = client.post(PING, {"lat": 52.501, "lng": 13.301, "heading": 1e-40})
+    assert response.status_code == 200, response.json()
+    kept = track_rows(courier.pk)
+    assert [row[3:] for row in kept] == [(0.0, 0.0, 0.0), (pytest.approx(1e-40), None, None)]
+
+
 @pytest.mark.parametrize(
     "extra",
     [
