@@ -1,6 +1,7 @@
 """The processes the bench and the soak start: the production server (uvicorn and the
 outbox relay), the HTTP floor, and what they share: a free port, waiting for an answer."""
 
+import itertools
 import os
 import random
 import secrets
@@ -22,16 +23,21 @@ from bench.common import ROOT
 SERVER_PORTS = range(28000, 32768)
 # Its own generator: a test seeding `random` must not make every test worker draw alike.
 _draw = random.Random(secrets.randbits(64))
+# The ports in an order of this process's own, taken in turn: two ports drawn before
+# either server binds its own (a test's cache and broker) are never the same one.
+_ORDER = _draw.sample(SERVER_PORTS, len(SERVER_PORTS))
+_turn = itertools.count()
 
 
 def free_port() -> int:
-    """A port nothing is bound to now, drawn from `SERVER_PORTS`. A port the kernel picks
+    """A port nothing is bound to now, from `SERVER_PORTS`. A port the kernel picks
     (bind to port 0) lies in the range outgoing connections take theirs from: a server
     stopped and started again on it (a fault test's Redis, the restart test's PostgreSQL)
     could find it held by one of the thousands of connections the suite opens, and fail
-    to bind. Drawn at random, so that test workers seldom draw the same one."""
-    for _ in range(1000):
-        port = _draw.randrange(SERVER_PORTS.start, SERVER_PORTS.stop)
+    to bind. Each process walks the range in an order drawn at random, so that test
+    workers seldom meet, and gives no port again before it has given every other."""
+    for _ in range(len(_ORDER)):
+        port = _ORDER[next(_turn) % len(_ORDER)]
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
