@@ -25,7 +25,7 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -185,7 +185,37 @@ by_wsgi.config.phases.update(phases=os.environ.get("FUZZ_PHASES", "examples,cove
 @fuzz_settings
 def test_every_check_passes_through_wsgi(case, callers, wsgi_in_transaction):
     role = (case.headers or {}).pop(ROLE_HEADER, None) or next(_turns)
-    case.call_and_validate(headers=callers["headers"][role], **CHECKS)
+    # Each request runs in a savepoint of the test's transaction. A statement that fails
+    # outside the view's own atomic blocks (one the database refused, of what validation
+    # let through) leaves the transaction aborted: every later request would then fail,
+    # and the shrinker would pin the failure on an innocent one. Rolled back to the
+    # savepoint, the transaction goes on, and the request that did it is the one named.
+    savepoint = transaction.savepoint()
+    response = None
+    try:
+        response = case.call_and_validate(headers=callers["headers"][role], **CHECKS)
+    finally:
+        refused = _refused_statement()
+        if refused is None:
+            transaction.savepoint_commit(savepoint)
+        else:
+            transaction.savepoint_rollback(savepoint)
+    if refused is not None:
+        pytest.fail(
+            f"{case.method} {case.formatted_path} ({case.query=}, {case.body=}) left the"
+            " transaction aborted: the database refused a statement outside an atomic block;"
+            f" answered {response.status_code} {response.text[:300]}"
+        )
+
+
+def _refused_statement() -> DatabaseError | None:
+    """The error the transaction answers with, when the last request left it aborted."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return exc
+    return None
 
 
 OPERATIONS = [
