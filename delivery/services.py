@@ -163,15 +163,19 @@ def _ping_params(
     }
 
 
-# A `real` (float4), as PostgreSQL stores it.
+# A `real` (float4), as PostgreSQL stores it, and its smallest normal value.
 _REAL = struct.Struct("f")
+_REAL_MIN_NORMAL = 2.0**-126
 
 
 def _as_real(value: float | None) -> float | None:
-    """The value a `real` column keeps (the track's heading, speed and accuracy). A value
-    the serializer's bounds allow but too small for 4 bytes, such as 1e-50, is 0 there:
-    PostgreSQL refuses it instead of rounding it, and the ping would fail with a 400."""
-    return None if value is None else _REAL.unpack(_REAL.pack(value))[0]
+    """`value` as a `real` column (the track's heading, speed and accuracy) can take it.
+    Below the smallest normal real it is rounded here: 1e-50, which the serializer's
+    bounds allow but 4 bytes cannot hold, goes as 0, where PostgreSQL would refuse it and
+    the ping fail with a 400. Larger values go as they are, for PostgreSQL to round."""
+    if value is None or abs(value) >= _REAL_MIN_NORMAL:
+        return value
+    return _REAL.unpack(_REAL.pack(value))[0]
 
 
 def courier_ping_by_token_statement(*, key: str, **ping) -> tuple[str, dict]:
