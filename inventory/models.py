@@ -1,6 +1,10 @@
 from django.db import models
 from django.db.models import F, Q
 
+# The most stock a product may have: what a client may set, and what an adjustment may
+# take it to (the column, an integer, would hold no more than about twice this).
+MAX_QUANTITY = 1_000_000_000
+
 
 class Inventory(models.Model):
     """The stock of one product. `merchant` repeats the product's merchant so per-merchant

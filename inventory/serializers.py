@@ -2,9 +2,8 @@ from rest_framework import serializers
 
 from catalog.models import Product
 from geomarket.api.fields import IdField, MoneyField, StrictIntegerField
+from inventory.models import MAX_QUANTITY
 from inventory.shapes import INVENTORY
-
-MAX_QUANTITY = 1_000_000_000
 
 
 class InventoryCreateSerializer(serializers.Serializer):

@@ -16,12 +16,19 @@ from geomarket.errors import Conflict, DomainError
 from geomarket.locks import session_lock
 from geomarket.services import model_update
 from inventory.locks import inventory_lock_for_update, inventory_rows_lock_sql
-from inventory.models import Inventory, InventoryAdjustment, LowStockReport
+from inventory.models import MAX_QUANTITY, Inventory, InventoryAdjustment, LowStockReport
 
 
 class StockUnderflow(Conflict):
     code = "stock_underflow"
     default_message = "The adjustment would take the stock below zero; nothing was changed."
+
+
+class StockOverflow(Conflict):
+    code = "stock_overflow"
+    default_message = (
+        f"The adjustment would take the stock above {MAX_QUANTITY:,}; nothing was changed."
+    )
 
 
 @transaction.atomic
@@ -92,17 +99,19 @@ def inventory_delete(*, inventory: Inventory) -> None:
 def inventory_adjust(*, inventory_id: int, delta: int, reason: str = "", actor=None) -> Inventory:
     """Change the stock by `delta` in one conditional UPDATE.
 
-    The `quantity >= -delta` condition and the row lock the UPDATE takes make concurrent
-    adjustments serialise; a result below zero updates no row and raises 409.
+    The condition on the result (no less than zero when taking, no more than
+    `MAX_QUANTITY` when adding) and the row lock the UPDATE takes make concurrent
+    adjustments serialise; a result past it updates no row and raises 409.
     """
     versions_bump(Namespace.CATALOG)
-    updated = Inventory.objects.filter(pk=inventory_id, quantity__gte=-delta).update(
+    within = {"quantity__gte": -delta} if delta < 0 else {"quantity__lte": MAX_QUANTITY - delta}
+    updated = Inventory.objects.filter(pk=inventory_id, **within).update(
         quantity=F("quantity") + delta, updated_at=Now()
     )
     if not updated:
         if not Inventory.objects.filter(pk=inventory_id).exists():
             raise Inventory.DoesNotExist
-        raise StockUnderflow()
+        raise StockUnderflow() if delta < 0 else StockOverflow()
     inventory = Inventory.objects.get(pk=inventory_id)
     _low_stock_check(inventory=inventory, before=inventory.quantity - delta)
     InventoryAdjustment.objects.create(

@@ -5,7 +5,7 @@ from django.db import IntegrityError, connection, transaction
 from rest_framework.renderers import JSONRenderer
 
 from geomarket.api.pagination import page_body
-from inventory.models import Inventory, InventoryAdjustment
+from inventory.models import MAX_QUANTITY, Inventory, InventoryAdjustment
 from inventory.serializers import InventoryOutputSerializer, MerchantStockSerializer
 from tests import factories
 from tests.rows import rows
@@ -102,6 +102,27 @@ def test_adjust_below_zero_is_409_and_changes_nothing(as_user):
     row.refresh_from_db()
     assert row.quantity == 3
     assert not InventoryAdjustment.objects.exists()
+
+
+def test_adjust_above_the_most_stock_is_409_and_changes_nothing(as_user):
+    # Each delta is within bounds; two of them took the stock past what a client may set,
+    # and a third past the column's integer: the database refused it, with a 400.
+    owner = factories.user()
+    row = factories.stock(
+        product=factories.product(merchant=factories.merchant(owner=owner)), quantity=3
+    )
+    client = as_user(owner)
+    url = f"{INVENTORY}{row.pk}/adjust/"
+    assert client.post(url, {"delta": MAX_QUANTITY - 3}).status_code == 200
+    before = rows(Inventory, InventoryAdjustment)
+    for delta in (1, MAX_QUANTITY):
+        response = client.post(url, {"delta": delta})
+        assert response.status_code == 409, response.json()
+        assert f"{MAX_QUANTITY:,}" in response.json()["detail"]
+    assert rows(Inventory, InventoryAdjustment) == before
+    # Taking from the most stock still works.
+    response = client.post(url, {"delta": -1})
+    assert (response.status_code, response.json()["quantity"]) == (200, MAX_QUANTITY - 1)
 
 
 @pytest.mark.parametrize("body", [{"delta": 0}, {"delta": "x"}, {}, {"delta": 10**12}])
