@@ -145,9 +145,9 @@ def answers_get(callback, name: str | None) -> bool:
     return name not in NO_GET_FUNCTION_VIEWS
 
 
-def get_routes() -> list[Route]:
-    """Every GET route of the URL conf, in its order, but the Django admin's (HTML pages
-    for operators, no part of the API)."""
+def get_routes(*, answering_get: bool = True) -> list[Route]:
+    """Every GET route of the URL conf (every route, with `answering_get=False`), in its
+    order, but the Django admin's (HTML pages for operators, no part of the API)."""
     from django.urls import URLResolver, get_resolver
 
     routes: list[Route] = []
@@ -157,7 +157,7 @@ def get_routes() -> list[Route]:
             if isinstance(entry, URLResolver):
                 if entry.app_name != "admin":
                     walk(entry.url_patterns, prefix + str(entry.pattern))
-            elif answers_get(entry.callback, entry.name):
+            elif not answering_get or answers_get(entry.callback, entry.name):
                 pattern = "/" + prefix + str(entry.pattern)
                 routes.append(Route(entry.name or pattern, pattern))
 
