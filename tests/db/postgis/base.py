@@ -18,6 +18,7 @@ transaction pooler, and dropped WITH (FORCE): a pooler keeps idle server session
 database it has served, which a plain DROP DATABASE waits for and then refuses.
 """
 
+import functools
 from contextlib import contextmanager
 
 from django.apps import apps
@@ -47,9 +48,9 @@ class DatabaseOperations(PostGISOperations):
         return deletes + deletes
 
 
-def _referring_first(tables: list[str]) -> list[str]:
-    """`tables`, each before every table its foreign keys refer to (by the models), the
-    rest in name order: one order in every process."""
+@functools.cache
+def _refers_to() -> dict[str, set[str]]:
+    """Each model's table, with the tables its foreign keys refer to."""
     refers_to: dict[str, set[str]] = {}
     for model in apps.get_models(include_auto_created=True):
         refers_to.setdefault(model._meta.db_table, set()).update(
@@ -57,6 +58,13 @@ def _referring_first(tables: list[str]) -> list[str]:
             for field in model._meta.concrete_fields
             if field.is_relation and field.related_model is not None
         )
+    return refers_to
+
+
+def _referring_first(tables: list[str]) -> list[str]:
+    """`tables`, each before every table its foreign keys refer to (by the models), the
+    rest in name order: one order in every process."""
+    refers_to = _refers_to()
     referred_first: list[str] = []
     seen: set[str] = set()
 
