@@ -27,7 +27,6 @@ from delivery.selectors import (
 from delivery.services import (
     courier_create,
     courier_ping,
-    courier_status_refresh,
     courier_update,
     orders_assign_priority,
 )
@@ -135,9 +134,6 @@ class CourierMeApi(APIView):
         payload = serializers.CourierSelfUpdateSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         courier_update(courier=courier, data=payload.validated_data)
-        if payload.validated_data.get("status") == "available":
-            # Available with a full load is busy.
-            courier_status_refresh(courier_id=courier.pk)
         return Response(serializers.CourierOutputSerializer(_own_courier(request)).data)
 
 

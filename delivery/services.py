@@ -51,7 +51,13 @@ def courier_create(
 
 @transaction.atomic
 def courier_update(*, courier: Courier, data: dict) -> Courier:
-    return model_update(instance=courier, data=data)
+    courier = model_update(instance=courier, data=data)
+    if "capacity" in data or data.get("status") == CourierStatus.AVAILABLE:
+        # Busy is at capacity: a new capacity, or a courier made available with a full
+        # load, is squared with the orders it carries.
+        courier_status_refresh(courier_id=courier.pk)
+        courier.refresh_from_db(fields=["status"])
+    return courier
 
 
 # One statement, one round trip: pings are the busiest write. The point goes into the

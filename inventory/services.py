@@ -83,6 +83,9 @@ low_stock AS (
 @transaction.atomic
 def inventory_update(*, inventory: Inventory, data: dict) -> Inventory:
     versions_bump(Namespace.CATALOG)
+    # The row as it is now, locked: the low-stock check and the answer start from the
+    # stock an order or a cancellation may have changed since the caller read it.
+    inventory.refresh_from_db(from_queryset=Inventory.objects.select_for_update())
     before = inventory.quantity
     inventory = model_update(instance=inventory, data=data)
     _low_stock_check(inventory=inventory, before=before)

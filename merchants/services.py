@@ -107,9 +107,8 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
     categories = fields.pop("categories", None)
     address = fields.pop("address", None)
     if isinstance(address, Address):
-        merchant.address = address
-        merchant.location = address.location
-        fields["location"] = merchant.location
+        fields["address"] = address
+        fields["location"] = address.location
     elif address:
         model_update(instance=merchant.address, data=address)
         fields["location"] = merchant.address.location

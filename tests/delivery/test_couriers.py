@@ -7,10 +7,13 @@ from delivery.selectors import courier_get
 from delivery.serializers import CourierOutputSerializer
 from delivery.services import courier_create
 from delivery.tasks import mark_stale_couriers_offline
+from orders.models import Order
 from orders.services import orders_courier_set
 from tests import factories
 from tests.market import ORDERS, order_body
 from tests.rows import rows
+from tests.threads import Worker
+from tests.tracking.tracked import order_with_courier
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +167,76 @@ def test_couriers_are_answered_as_their_serializer_renders_them(
     assert own.content == JSONRenderer().render(expected[0])
     assert as_user(factories.user()).get(f"{COURIERS}me/").status_code == 403
     assert operator.get(f"{COURIERS}{unlocated.pk + 1000}/").status_code == 404
+
+
+def _patched_while(monkeypatch, meanwhile):
+    """`courier_update` as the views call it, with `meanwhile` run and committed on another
+    connection first: between the view's read of the courier and its write."""
+    from delivery import apis
+
+    real = apis.courier_update
+
+    def update(*, courier, data):
+        other = Worker(meanwhile)
+        other.start()
+        assert other.outcome().status_code == 200
+        return real(courier=courier, data=data)
+
+    monkeypatch.setattr(apis, "courier_update", update)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["{id}/", "me/"])
+def test_a_patch_keeps_a_ping_committed_since_the_courier_was_read(
+    as_user, make_courier, monkeypatch, path
+):
+    courier = make_courier(status="offline", age_s=60)
+    by_operator = path != "me/"
+    client = as_user(factories.user(is_staff=True) if by_operator else courier.user)
+    _patched_while(
+        monkeypatch,
+        lambda: as_user(courier.user).post(f"{COURIERS}me/location/", {"lat": 52.6, "lng": 13.5}),
+    )
+    body = {"name": "Ana B."} if by_operator else {"status": "offline"}
+    answer = client.patch(f"{COURIERS}{path.format(id=courier.pk)}", body)
+    assert answer.status_code == 200, answer.content
+    courier.refresh_from_db()
+    assert (courier.location.x, courier.location.y) == (13.5, 52.6)
+    assert answer.json()["location"]["coordinates"] == [13.5, 52.6]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_patch_keeps_the_status_a_delivery_gave_since_the_courier_was_read(
+    market, as_user, monkeypatch
+):
+    order, courier, courier_user = order_with_courier(market)
+    Courier.objects.filter(pk=courier.pk).update(capacity=1, status="busy")
+    Order.objects.filter(pk=order.pk).update(status="picked_up")
+    _patched_while(
+        monkeypatch,
+        lambda: as_user(courier_user).post(f"{ORDERS}{order.pk}/status/", {"status": "delivered"}),
+    )
+    answer = as_user(factories.user(is_staff=True)).patch(
+        f"{COURIERS}{courier.pk}/", {"name": "Kim B."}
+    )
+    assert answer.status_code == 200, answer.content
+    assert Order.objects.get(pk=order.pk).status == "delivered"
+    assert (answer.json()["status"], answer.json()["active_orders"]) == ("available", 0)
+    assert Courier.objects.get(pk=courier.pk).status == "available"
+
+
+@pytest.mark.parametrize(
+    ("capacity", "status", "new_capacity", "expected"),
+    [(1, "busy", 3, "available"), (2, "available", 1, "busy"), (2, "offline", 1, "offline")],
+)
+def test_a_new_capacity_squares_the_status_with_the_load(
+    market, as_user, capacity, status, new_capacity, expected
+):
+    _, courier, _ = order_with_courier(market)
+    Courier.objects.filter(pk=courier.pk).update(capacity=capacity, status=status)
+    answer = as_user(factories.user(is_staff=True)).patch(
+        f"{COURIERS}{courier.pk}/", {"capacity": new_capacity}
+    )
+    assert answer.status_code == 200, answer.content
+    assert (answer.json()["status"], answer.json()["active_orders"]) == (expected, 1)
+    assert Courier.objects.get(pk=courier.pk).status == expected

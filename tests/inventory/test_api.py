@@ -7,9 +7,11 @@ from rest_framework.renderers import JSONRenderer
 from geomarket.api.pagination import page_body
 from inventory.models import MAX_QUANTITY, Inventory, InventoryAdjustment
 from inventory.serializers import InventoryOutputSerializer, MerchantStockSerializer
+from orders.models import Order
 from tests import factories
+from tests.market import ORDERS, order_body
 from tests.rows import rows
-from tests.threads import run_in_threads
+from tests.threads import Worker, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -278,3 +280,44 @@ def test_an_owner_sees_no_other_merchants_stock(as_user):
         assert [row["id"] for row in client.get(INVENTORY).json()["results"]] == [own.pk]
         assert client.get(f"{INVENTORY}{own.pk}/").status_code == 200
         assert client.get(f"{INVENTORY}{other.pk}/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("meanwhile", ["cancelled", "returned", "placed"])
+@pytest.mark.parametrize("body", [{"low_stock_threshold": 2}, {}])
+def test_a_patch_keeps_the_stock_orders_changed_since_the_row_was_read(
+    market, monkeypatch, meanwhile, body
+):
+    from inventory import apis
+
+    order = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
+    assert order.status_code == 201, order.content
+    if meanwhile == "returned":
+        Order.objects.filter(pk=order.json()["id"]).update(status="failed")
+    stock = Inventory.objects.get(product=market["bread"])
+    assert stock.quantity == 18
+    change = {
+        "cancelled": lambda: market["owner_client"].post(
+            f"{ORDERS}{order.json()['id']}/status/", {"status": "cancelled"}
+        ),
+        "returned": lambda: market["owner_client"].post(
+            f"{ORDERS}{order.json()['id']}/status/", {"status": "returned"}
+        ),
+        "placed": lambda: market["client"].post(ORDERS, order_body(market, (market["bread"], 3))),
+    }[meanwhile]
+    expected = 15 if meanwhile == "placed" else 20
+    real = apis.inventory_update
+
+    def update(*, inventory, data):
+        # Between the view's read of the row and the update: another request commits.
+        other = Worker(change)
+        other.start()
+        assert other.outcome().status_code in (200, 201)
+        assert Inventory.objects.get(pk=stock.pk).quantity == expected
+        return real(inventory=inventory, data=data)
+
+    monkeypatch.setattr(apis, "inventory_update", update)
+    answer = market["owner_client"].patch(f"{INVENTORY}{stock.pk}/", body)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["quantity"] == expected
+    assert Inventory.objects.get(pk=stock.pk).quantity == expected
