@@ -26,6 +26,10 @@ class Courier(models.Model):
     )
     location = models.PointField(geography=True, srid=4326, null=True, blank=True)
     location_updated_at = models.DateTimeField(null=True, blank=True)
+    # When the device took the current point, by its own clock: what a later ping is
+    # compared with. location_updated_at is that time but never past the server's, so a
+    # ping taken a few seconds later by a clock running ahead can still be the older one.
+    location_recorded_at = models.DateTimeField(null=True, blank=True, editable=False)
     capacity = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -104,13 +104,24 @@ def ping_answer(ping: dict) -> dict:
     return LOCATION_PING.render([ping[name] for name in LOCATION_PING.names])
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _window_start(until: datetime) -> datetime:
+    """The default `since`: a window before `until`, from the first moment Python can
+    hold when `until` is closer to it than that (`until=0001-01-01T00:00:00Z`)."""
+    if until - _EARLIEST < TRACK_DEFAULT_WINDOW:
+        return _EARLIEST
+    return until - TRACK_DEFAULT_WINDOW
+
+
 class TrackParamsSerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="By default 24 h before until.")
     until = serializers.DateTimeField(required=False, help_text="By default now.")
 
     def validate(self, attrs):
         until = attrs.get("until") or timezone.now()
-        since = attrs.get("since") or until - TRACK_DEFAULT_WINDOW
+        since = attrs.get("since") or _window_start(until)
         if since > until:
             raise serializers.ValidationError({"since": ["since must not be after until."]})
         return {"since": since, "until": until}

@@ -64,7 +64,9 @@ def courier_update(*, courier: Courier, data: dict) -> Courier:
 # track whatever its time; the courier moves only when the point is not older than the
 # one it has, so a late ping (sent again after a network gap) never takes it back.
 # `recorded_at` defaults to the statement's time; a device clock a little ahead (the
-# serializer allows some skew) never dates the courier's location in the future.
+# serializer allows some skew) never dates the courier's location in the future, but the
+# device's own time is kept to order the next ping by (a point set without one, by a seed
+# or a fixture, is compared by location_updated_at).
 # A courier that moved is tested against its active orders' geofences: within
 # `GEOFENCE_MERCHANT_M` of the merchant before pickup, `GEOFENCE_ARRIVING_M` of the
 # delivery point after it. Each fires once per order (the crossing's unique key), its
@@ -88,10 +90,12 @@ WITH courier AS (
 ), moved AS (
     UPDATE delivery_courier c
     SET location = ping.location,
-        location_updated_at = LEAST(ping.recorded_at, statement_timestamp())
+        location_updated_at = LEAST(ping.recorded_at, statement_timestamp()),
+        location_recorded_at = ping.recorded_at
     FROM ping
     WHERE c.id = ping.courier_id
-      AND (c.location_updated_at IS NULL OR c.location_updated_at <= ping.recorded_at)
+      AND (c.location_updated_at IS NULL
+           OR GREATEST(c.location_recorded_at, c.location_updated_at) <= ping.recorded_at)
     RETURNING c.id, c.location, c.location_updated_at
 ), active AS (
     SELECT o.*, moved.id AS courier_id, moved.location,

@@ -172,6 +172,37 @@ def test_a_late_ping_is_kept_without_moving_the_courier(as_user, make_courier):
     assert (courier.location.y, courier.location.x) == (52.3, 13.1)
 
 
+def test_a_ping_taken_before_the_current_point_by_a_clock_ahead_does_not_move_the_courier(
+    as_user, make_courier
+):
+    courier = make_courier(lat=52.52, lng=13.405, age_s=60)
+    client = as_user(courier.user)
+    now = timezone.now()
+    first, second = now + timedelta(seconds=25), now + timedelta(seconds=10)
+    client.post(PING, {"lat": 52.6, "lng": 13.6, "recorded_at": first.isoformat()})
+    courier.refresh_from_db()
+    current = courier.location_updated_at
+    # Taken 15 s before the current point by the same clock: late, though it is not
+    # older than the current point's time as the server dates it (its own clock's now).
+    late = client.post(PING, {"lat": 52.7, "lng": 13.7, "recorded_at": second.isoformat()})
+    assert late.status_code == 200, late.content
+    assert datetime.fromisoformat(late.json()["location_updated_at"]) == current
+    assert [row[:3] for row in track_rows(courier.pk)] == [
+        (second, 52.7, 13.7),
+        (first, 52.6, 13.6),
+    ]
+    courier.refresh_from_db()
+    assert (courier.location.y, courier.location.x, courier.location_updated_at) == (
+        52.6,
+        13.6,
+        current,
+    )
+    # A ping taken after the current point, by that clock, moves the courier.
+    client.post(PING, {"lat": 52.8, "lng": 13.8, "recorded_at": first.isoformat()})
+    courier.refresh_from_db()
+    assert (courier.location.y, courier.location.x) == (52.8, 13.8)
+
+
 # --- the operator's read ----------------------------------------------------------------
 
 
@@ -253,6 +284,15 @@ def test_the_default_window_is_the_last_day(as_user, make_courier):
         .json()
     )
     assert [p["location"]["coordinates"] for p in only_until["points"]] == [[13.0, 52.0]]
+
+
+@pytest.mark.parametrize("until", ["0001-01-01T00:00:00Z", "0001-01-01T23:59:59.999999Z"])
+def test_a_window_ending_at_the_first_day_python_holds_starts_there(as_user, make_courier, until):
+    courier = make_courier()
+    courier_ping(user=courier.user, lat=52.0, lng=13.0)
+    response = as_user(factories.user(is_staff=True)).get(track_url(courier.pk), {"until": until})
+    assert response.status_code == 200, response.content
+    assert (response.json()["points"], response.json()["distance_m"]) == ([], 0)
 
 
 def test_a_window_ending_before_it_starts_is_400(as_user, make_courier):
