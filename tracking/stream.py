@@ -30,8 +30,9 @@ from tracking.selectors import courier_location_visible
 
 logger = logging.getLogger(__name__)
 
-# A Redis stream id: milliseconds and a sequence number.
+# A Redis stream id: milliseconds and a sequence number, each at most 2^64 - 1.
 STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+STREAM_ID_PART_MAX = 2**64 - 1
 KEEPALIVE = b": keep-alive\n\n"
 
 
@@ -146,6 +147,9 @@ class _Hub:
                 unsubscribed.add_done_callback(_ignore_failure)
 
     async def missed(self, key: str, after: str) -> list:
+        if _id_key(after) == (STREAM_ID_PART_MAX, STREAM_ID_PART_MAX):
+            # No id comes after the last one, and Redis refuses a range past it.
+            return []
         _, reader = self._pipes()
         return await reader.execute("XRANGE", key, f"({after}", "+")
 
@@ -241,4 +245,8 @@ async def _events(*, key: str, after: str | None, visible: Visible) -> AsyncIter
 
 
 def last_event_id_valid(value: str) -> bool:
-    return STREAM_ID.fullmatch(value) is not None
+    """Whether `value` is an id Redis may give a stream's entry: Redis refuses a larger
+    one, which would end the stream at once, for a client to reconnect with it forever."""
+    if STREAM_ID.fullmatch(value) is None:
+        return False
+    return max(_id_key(value)) <= STREAM_ID_PART_MAX

@@ -273,13 +273,30 @@ def test_a_second_stream_of_an_order_waits_for_the_channel_to_be_subscribed(
     assert b'"status":"preparing"' in asyncio.run(second_stream_hears())
 
 
-def test_a_malformed_last_event_id_is_a_400(base_url, tracked):
+@pytest.mark.parametrize(
+    "last_event_id", ["yesterday", f"{2**64}-0", f"0-{2**64}", "99999999999999999999-0"]
+)
+def test_a_malformed_last_event_id_is_a_400(base_url, tracked, last_event_id):
     answer = httpx.get(
         f"{base_url}/api/v1/orders/{tracked['order'].pk}/stream/",
-        headers={**token(tracked["users"]["owner"]), "Last-Event-ID": "yesterday"},
+        headers={**token(tracked["users"]["owner"]), "Last-Event-ID": last_event_id},
     )
     assert answer.status_code == 400
     assert "Last-Event-ID" in answer.json()
+
+
+def test_the_last_id_redis_can_give_misses_nothing_and_the_stream_stays_open(
+    base_url, tracked, streams
+):
+    last = f"{2**64 - 1}-{2**64 - 1}"
+    stream = streams(
+        base_url,
+        tracked["order"].pk,
+        headers={**token(tracked["users"]["owner"]), "Last-Event-ID": last},
+    )
+    assert stream.message() == {"comment": "keep-alive"}
+    # Open past its first line: the keep-alive that follows it comes.
+    assert stream.message() == {"comment": "keep-alive"}
 
 
 def test_a_quiet_stream_gets_a_comment_every_interval(base_url, tracked, streams):
