@@ -255,13 +255,16 @@ def _solve(request: dict, *, seconds: float) -> list[int] | None:
 
 def _vroom_sequence(problem: RouteProblem, *, keep_ends: bool, seconds: float) -> list[int] | None:
     """VROOM's order of the stops, each drop-off in its slot (only from its start unless
-    `keep_ends`); None when it leaves a stop out (no plan keeps every slot). Raises
-    `TimeoutError` when the child takes longer than `seconds` and the grace."""
+    `keep_ends`; a slot already over only from its start, as no plan keeps it); None when
+    it leaves a stop out (no plan keeps every slot). Raises `TimeoutError` when the child
+    takes longer than `seconds` and the grace."""
 
     def window(stop: RouteStop) -> tuple[int, int] | None:
         if stop.opens_s is None:
             return None
-        return stop.opens_s, stop.closes_s if keep_ends else _NO_END
+        if keep_ends and stop.closes_s >= stop.opens_s:
+            return stop.opens_s, stop.closes_s
+        return stop.opens_s, _NO_END
 
     dropoffs = {
         stop.order_id: index
@@ -293,16 +296,14 @@ def route_sequence(problem: RouteProblem, *, seconds: float) -> tuple[list[int],
     keeping the slots if it can, else their starts only; else the greedy plan."""
     if not problem.stops:
         return [], RouteSolver.NONE
-    slotted = [stop for stop in problem.stops if stop.opens_s is not None]
-    # A slot already over is kept by no plan.
-    keep_ends = [True, False] if all(stop.closes_s >= stop.opens_s for stop in slotted) else [False]
+    slotted = any(stop.opens_s is not None for stop in problem.stops)
     try:
         if seconds > 0:
             with _solver_lock:
                 # The child's start (once per server process) is no part of the budget.
                 _solver_started()
         deadline = time.monotonic() + seconds
-        for keep in keep_ends if slotted else [False]:
+        for keep in [True, False] if slotted else [False]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

@@ -192,6 +192,29 @@ def test_slots_reorder_the_stops_when_that_keeps_them(as_user, make_courier, giv
     assert body["solver"] == "vroom"
 
 
+def test_a_slot_already_over_leaves_the_others_kept(as_user, make_courier, give):
+    # As in the test above, with a third order whose slot ended a minute ago: it is late
+    # whatever the plan, and the far one's slot can still be kept.
+    courier = make_courier(capacity=3)
+    now = timezone.now()
+    near = give(courier, status="picked_up", east_deg=0.002)
+    far = give(courier, status="picked_up", east_deg=-0.015)
+    to_far = geodesic_m([courier.location.x, courier.location.y], points(far)["dropoff"]) / 4.2
+    far_slot = (now - timedelta(minutes=5), now + timedelta(seconds=to_far + 20))
+    Order.objects.filter(pk=far.pk).update(slot_starts_at=far_slot[0], slot_ends_at=far_slot[1])
+    over = give(
+        courier,
+        status="picked_up",
+        east_deg=0.003,
+        slot=(now - timedelta(hours=1), now - timedelta(minutes=1)),
+    )
+    body = plan(as_user(courier.user))
+    assert body["solver"] == "vroom"
+    late = {stop["order_id"]: stop["late"] for stop in body["stops"]}
+    assert late == {far.pk: False, near.pk: False, over.pk: True}
+    assert body["stops"][0]["order_id"] == far.pk
+
+
 def test_a_slot_no_plan_keeps_is_late(as_user, make_courier, give):
     courier = make_courier(capacity=2)
     now = timezone.now()
