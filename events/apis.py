@@ -11,9 +11,9 @@ from events.models import WebhookEndpoint
 from events.selectors import (
     cursor_encode,
     events_feed,
-    events_scope,
     webhook_answer,
     webhook_delivery_page,
+    webhook_merchant,
     webhook_page,
     webhooks_visible_to,
 )
@@ -82,10 +82,8 @@ class WebhookListApi(APIView):
         payload = serializers.WebhookInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        # An owner's endpoint takes its own merchant's events, whatever the body says.
-        scope = events_scope(request.user)
         endpoint = webhook_create(
-            merchant_id=data["merchant_id"] if scope is None else scope,
+            merchant_id=webhook_merchant(user=request.user, merchant_id=data["merchant_id"]),
             url=data["url"],
             event_types=data["event_types"],
             is_active=data["is_active"],

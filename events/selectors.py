@@ -13,6 +13,7 @@ from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.pagination import CountedPage
 from geomarket.errors import DomainError, Forbidden
 from geomarket.sql import CompiledPage, CompiledQuery, fetch_all
+from merchants.selectors import merchant_ref
 
 # A cursor is the last event's feed position as 8 bytes, URL-safe base64 without padding: always 11
 # characters, the last of them one of 16 (its two low bits are padding), so the schema can
@@ -41,6 +42,19 @@ def events_scope(user) -> int | None:
     merchant_id = user_merchant_id(user)
     if merchant_id is None:
         raise Forbidden("Only merchant owners and operators may read events.")
+    return merchant_id
+
+
+def webhook_merchant(*, user, merchant_id: int | None) -> int | None:
+    """The merchant whose events an endpoint `user` creates takes: an owner's own,
+    whatever `merchant_id` says; an operator's `merchant_id` (None: every merchant's),
+    which must be a merchant (400), as the endpoint's foreign key would otherwise refuse
+    only at commit."""
+    scope = events_scope(user)
+    if scope is not None:
+        return scope
+    if merchant_id is not None and merchant_ref(user=user, merchant_id=merchant_id) is None:
+        raise DomainError("Unknown merchant.", field="merchant_id")
     return merchant_id
 
 

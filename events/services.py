@@ -352,7 +352,9 @@ def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
             headers=headers,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
         )
-    except UrlRefused as exc:
+    except (UrlRefused, httpx.InvalidURL) as exc:
+        # InvalidURL is no HTTPError. Unrecorded, the delivery would stay owed and be sent
+        # again forever, never counted toward disabling.
         return None, f"refused: {exc}"[:500]
     except httpx.TimeoutException:
         return None, "timeout"

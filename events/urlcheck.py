@@ -8,7 +8,6 @@ import ipaddress
 import os
 import socket
 import ssl
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -26,28 +25,70 @@ def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# Prefixes whose addresses carry an IPv4 address in their last 32 bits, reached through a
+# translator: IPv4-compatible (deprecated), IPv4-translated (SIIT) and well-known NAT64
+# (RFC 6052). `ipaddress` calls most of them global.
+_IPV4_IN_LAST_32_BITS = tuple(
+    map(ipaddress.IPv6Network, ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96"))
+)
+# Local-use NAT64 (RFC 8215) translates as each network chooses, into addresses of that
+# network's own; Teredo tunnels through relays. Neither reaches a receiver's server.
+_NEVER = tuple(map(ipaddress.IPv6Network, ("64:ff9b:1::/48", "2001::/32")))
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses a connection to `address` ends up at, if it embeds any."""
+    if address.ipv4_mapped is not None:
+        return (address.ipv4_mapped,)
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if any(address in prefix for prefix in _IPV4_IN_LAST_32_BITS):
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    return ()
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    # is_global is false for loopback, private, link-local, shared and reserved ranges.
-    return address.is_global and not address.is_multicast
+    """Whether a webhook may connect to `address`: the one rule for every check, when an
+    endpoint is written and before each delivery. An IPv6 address that embeds IPv4
+    addresses is judged by those, since they are what it reaches (its own prefix is
+    reserved or non-global even when they are public). Any other must be global, and
+    neither reserved, site-local, multicast nor unspecified: `is_global` alone lets some
+    of each through."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in prefix for prefix in _NEVER):
+            return False
+        if embedded := _embedded_ipv4(address):
+            return all(map(_public, embedded))
+        if address.is_site_local:
+            return False
+    return address.is_global and not (
+        address.is_reserved or address.is_multicast or address.is_unspecified
+    )
 
 
-def webhook_url_check(url: str) -> list[str]:
-    """The addresses `url`'s host resolves to, in the resolver's order of preference;
-    raise UrlRefused unless `url` is https and every one is public.
-    `WEBHOOK_ALLOW_PRIVATE_URLS` lets http and private addresses through."""
+def _vetted(url: str) -> tuple[httpx.URL, list[str]]:
+    """`url` as httpx parses it, the one a delivery sends, and the addresses of its host
+    (`webhook_url_check`)."""
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
-        raise UrlRefused("The URL must be https.")
-    if not parts.hostname:
-        raise UrlRefused("The URL has no host.")
-    if parts.username or parts.password:
-        raise UrlRefused("The URL must not carry credentials.")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        # Vetting what httpx cannot send would pass a URL every delivery then fails on.
+        raise UrlRefused(f"The URL is not valid: {exc}") from exc
+    if target.scheme != "https" and not (allow_private and target.scheme == "http"):
+        raise UrlRefused("The URL must be https.")
+    if not target.raw_host:
+        raise UrlRefused("The URL has no host.")
+    if target.userinfo:
+        raise UrlRefused("The URL must not carry credentials.")
+    if target.port is not None and not 0 < target.port < 65536:
+        raise UrlRefused("The URL's port is out of range.")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        # The name httpx asks for in the Host header and TLS (IDNA 2008), which the
+        # resolver's own encoding of a non-ASCII name (IDNA 2003) can differ from.
+        host = target.raw_host.decode("ascii")
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, ValueError) as exc:
         raise UrlRefused(f"The host does not resolve: {exc}") from exc
     addresses = list(dict.fromkeys(sockaddr[0].split("%", 1)[0] for *_, sockaddr in infos))
@@ -55,7 +96,15 @@ def webhook_url_check(url: str) -> list[str]:
         for address in map(ipaddress.ip_address, addresses):
             if not _public(address):
                 raise UrlRefused(f"The host resolves to a non-public address ({address}).")
-    return addresses
+    return target, addresses
+
+
+def webhook_url_check(url: str) -> list[str]:
+    """The addresses `url`'s host resolves to, in the resolver's order of preference;
+    raise UrlRefused unless httpx can send to `url`, it is https and every address is
+    public (`_public`). `WEBHOOK_ALLOW_PRIVATE_URLS` lets http and private
+    addresses through."""
+    return _vetted(url)[1]
 
 
 def webhook_post(
@@ -66,8 +115,7 @@ def webhook_post(
     address itself, and the URL's host goes in the Host header and in TLS, as the name
     the server is asked for (SNI) and the name its certificate must prove. A redirect is
     not followed: it could lead anywhere."""
-    addresses = webhook_url_check(url)
-    target = httpx.URL(url)
+    target, addresses = _vetted(url)
     host = target.raw_host.decode("ascii")
     headers = {**headers, "Host": target.netloc.decode("ascii")}
     # A transport of its own, so no proxy from the environment: a proxy's tunnel would

@@ -4,6 +4,7 @@ deliveries to a real receiver on loopback, retried as the contract says."""
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import socket
@@ -132,6 +133,14 @@ def test_owners_see_and_change_only_their_merchants_endpoints(market, as_user):
         "https://localhost/hook",
         "https://user:pw@93.184.215.14/hook",
         "ftp://93.184.215.14/hook",
+        # IPv6 addresses that lead to private IPv4 ones, and site-local
+        "https://[64:ff9b::a00:1]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[64:ff9b:1::a00:1]/hook",
+        "https://[2002:7f00:1::]/hook",
+        "https://[::7f00:1]/hook",
+        "https://[::ffff:0:7f00:1]/hook",
+        "https://[fec0::1]/hook",
     ],
 )
 def test_urls_off_the_public_internet_are_refused(market, url):
@@ -139,9 +148,76 @@ def test_urls_off_the_public_internet_are_refused(market, url):
     created = client.post(WEBHOOKS, {"url": url}, "json")
     assert created.status_code == 400, url
     assert "url" in created.json()
+    assert not WebhookEndpoint.objects.exists()
     endpoint = client.post(WEBHOOKS, {"url": PUBLIC_URL}, "json").json()
     assert client.patch(f"{WEBHOOKS}{endpoint['id']}/", {"url": url}, "json").status_code == 400
     assert WebhookEndpoint.objects.get(pk=endpoint["id"]).url == PUBLIC_URL
+
+
+def _literal_url(address: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}/hook"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.0.0.1",
+        "100.64.0.1",
+        "169.254.169.254",
+        "224.0.0.1",
+        "240.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "fec0::1",
+        "ff02::1",
+        "2001:db8::1",
+        # IPv4-mapped, IPv4-translated and IPv4-compatible
+        "::ffff:127.0.0.1",
+        "::ffff:0:7f00:1",
+        "::7f00:1",
+        "::a00:1",
+        # NAT64, well-known prefix; the local-use prefix, whatever it embeds
+        "64:ff9b::a00:1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::a00:1",
+        "64:ff9b:1::5db8:d70e",
+        # 6to4
+        "2002:7f00:1::",
+        "2002:a00:1::1",
+        # Teredo, whatever its server and client: a public server with a client at
+        # 10.0.0.1 (stored inverted), a server at 10.0.0.1, and both public
+        "2001:0:5db8:d70e::f5ff:fffe",
+        "2001:0:a00:1::a247:28f1",
+        "2001:0:5db8:d70e::a247:28f1",
+    ],
+)
+def test_the_url_check_refuses_every_address_off_the_public_internet(settings, address):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    with pytest.raises(urlcheck.UrlRefused, match="non-public"):
+        urlcheck.webhook_url_check(_literal_url(address))
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "8.8.8.8",
+        "2606:2800:220:1::1",
+        # the same public IPv4 address, embedded in each way
+        "::ffff:93.184.215.14",
+        "64:ff9b::5db8:d70e",
+        "2002:5db8:d70e::1",
+    ],
+)
+def test_the_url_check_lets_public_addresses_through(settings, address):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    (checked,) = urlcheck.webhook_url_check(_literal_url(address))
+    assert ipaddress.ip_address(checked) == ipaddress.ip_address(address)
 
 
 @pytest.mark.django_db
@@ -151,6 +227,109 @@ def test_unknown_event_types_are_refused(market):
     )
     assert answer.status_code == 400
     assert "event_types" in answer.json()
+
+
+# A URL the check passed must be one httpx can send to
+
+# httpx refuses this name (IDNA 2008); the resolver's IDNA 2003 encodes it.
+UNSENDABLE_URL = "https://\N{SNOWMAN}.net/hook"
+
+
+@pytest.fixture
+def unsendable_resolves(monkeypatch):
+    """UNSENDABLE_URL's host resolves to a public address, as it may in real DNS."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in ("\N{SNOWMAN}.net", "xn--n3h.net"):
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (PUBLIC_ADDRESS, port))
+            ]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.django_db
+def test_a_url_httpx_cannot_send_to_is_refused(market, unsendable_resolves):
+    client = market["owner_client"]
+    created = client.post(WEBHOOKS, {"url": UNSENDABLE_URL}, "json")
+    assert created.status_code == 400
+    assert "url" in created.json()
+    assert not WebhookEndpoint.objects.exists()
+    endpoint = client.post(WEBHOOKS, {"url": PUBLIC_URL}, "json").json()
+    patched = client.patch(f"{WEBHOOKS}{endpoint['id']}/", {"url": UNSENDABLE_URL}, "json")
+    assert patched.status_code == 400
+    assert "url" in patched.json()
+    assert WebhookEndpoint.objects.get(pk=endpoint["id"]).url == PUBLIC_URL
+
+
+@pytest.mark.django_db
+def test_deliveries_to_a_url_httpx_cannot_send_to_fail_and_count_toward_disabling(
+    market, unsendable_resolves
+):
+    """An endpoint written before its URL was checked as httpx parses it: each attempt is
+    recorded as a failure, so the endpoint is disabled, not sent to forever."""
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=UNSENDABLE_URL)
+    event = _event(market["shop"].pk)
+    outcome = _deliver(endpoint, event)
+    assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(1))
+    attempt = WebhookDelivery.objects.get()
+    assert (attempt.status_code, attempt.error[:8]) == (None, "refused:")
+    assert WebhookPending.objects.get().attempt == 2
+    for number in range(2, DISABLE_AFTER_FAILURES + 1):
+        _deliver(endpoint, event, attempt=number)
+    endpoint.refresh_from_db()
+    assert (endpoint.failure_count, endpoint.is_active) == (DISABLE_AFTER_FAILURES, False)
+
+
+@pytest.mark.django_db
+def test_a_url_httpx_refuses_at_delivery_is_a_failed_attempt(market, monkeypatch):
+    """InvalidURL is no HTTPError: whatever raises it past the check fails the attempt."""
+
+    def post(url, **kwargs):
+        raise httpx.InvalidURL("Invalid IDNA hostname")
+
+    monkeypatch.setattr(services, "webhook_post", post)
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    outcome = _deliver(endpoint, _event(market["shop"].pk))
+    assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(1))
+    assert WebhookDelivery.objects.get().error == "refused: Invalid IDNA hostname"
+    endpoint.refresh_from_db()
+    assert endpoint.failure_count == 1
+
+
+# The merchant an operator's endpoint names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_naming_an_unknown_merchant_gets_a_400_and_nothing_is_created(as_user):
+    """Committed, as the API commits: inside a test's transaction the foreign key, checked
+    at commit, would never refuse the row."""
+    operator = as_user(factories.user(is_staff=True))
+    answer = operator.post(WEBHOOKS, {"url": PUBLIC_URL, "merchant_id": 999_999_999}, "json")
+    assert answer.status_code == 400
+    assert "merchant_id" in answer.json()
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_operator_may_name_an_inactive_merchant(as_user):
+    shop = factories.merchant(owner=factories.user(), is_active=False)
+    operator = as_user(factories.user(is_staff=True))
+    answer = operator.post(WEBHOOKS, {"url": PUBLIC_URL, "merchant_id": shop.pk}, "json")
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["merchant_id"] == shop.pk
+
+
+@pytest.mark.django_db
+def test_an_owner_naming_an_unknown_merchant_still_gets_its_own(market):
+    answer = market["owner_client"].post(
+        WEBHOOKS, {"url": PUBLIC_URL, "merchant_id": 999_999_999}, "json"
+    )
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["merchant_id"] == market["shop"].pk
 
 
 # Deliveries to a real receiver
@@ -366,6 +545,23 @@ def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(
     assert connections == [(PUBLIC_ADDRESS, tls_receiver.port)]
     assert not outcome.delivered
     assert "ConnectError" in WebhookDelivery.objects.get().error
+
+
+@pytest.mark.django_db
+def test_a_name_that_comes_to_lead_to_a_private_address_through_nat64_is_refused_at_delivery(
+    market, resolve, settings
+):
+    """Delivery checks by the same rule as the endpoint's writing."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    connections = resolve([PUBLIC_ADDRESS], ["64:ff9b::7f00:1"])
+    endpoint = webhook_create(
+        merchant_id=market["shop"].pk, url=f"https://{HOOK_NAME}/hook", event_types=[]
+    )
+    outcome = _deliver(endpoint, _event(market["shop"].pk))
+    assert not outcome.delivered
+    assert connections == []
+    assert WebhookDelivery.objects.get().error.startswith("refused")
 
 
 @pytest.mark.django_db
