@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from geomarket.api.fields import IdField, MoneyField, StrictIntegerField
+from geomarket.api.fields import IdField, MoneyField, OffsetDateTimeField, StrictIntegerField
 from geomarket.shapes import money
 from merchants.serializers import AddressSerializer
 from orders.handover import MAX_FAILURES, handover_code_shown
@@ -22,7 +22,7 @@ class OrderCreateSerializer(serializers.Serializer):
     merchant_id = IdField()
     items = OrderLineSerializer(many=True, allow_empty=False, max_length=100)
     delivery_address = DeliveryAddressSerializer()
-    slot_starts_at = serializers.DateTimeField(
+    slot_starts_at = OffsetDateTimeField(
         required=False,
         allow_null=True,
         default=None,

@@ -1,10 +1,12 @@
-"""Serializer fields shared across apps: integers and ids, GeoJSON geometries and money."""
+"""Serializer fields shared across apps: integers and ids, GeoJSON geometries, money and
+timestamps."""
 
 import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -218,6 +220,24 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
+class OffsetDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 timestamp with its offset (`Z`, `+02:00`), as the contract's hours,
+    closures and slots take every timestamp. Without one DRF would read it as UTC, which
+    a client in another zone did not mean: a closure or a slot an hour or more off."""
+
+    default_error_messages = {"naive": "Give the time with its offset (Z or +hh:mm)."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                moment = parse_datetime(value)
+            except ValueError:
+                moment = None  # out of range: DRF words it
+            if moment is not None and moment.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
 class NearPointSerializer(serializers.Serializer):
     """`lat`, `lng` (WGS84 degrees) and `radius` in metres, as every geo query takes them,
     and which merchants to keep by their hours: open now, open at an instant, or all."""
@@ -229,7 +249,7 @@ class NearPointSerializer(serializers.Serializer):
     open_now = serializers.BooleanField(
         required=False, default=False, help_text="Keep only merchants open now."
     )
-    open_at = serializers.DateTimeField(
+    open_at = OffsetDateTimeField(
         required=False,
         default=None,
         allow_null=True,

@@ -71,6 +71,8 @@ def test_open_now_keeps_the_merchants_open_now(city, path):
     [
         {"open_now": "true", "open_at": "2026-12-07T12:00:00Z"},
         {"open_at": "monday"},
+        # without an offset: not read as UTC
+        {"open_at": "2026-12-07T12:00:00"},
         {"open_now": "perhaps"},
     ],
 )

@@ -124,6 +124,20 @@ def test_an_order_for_anything_but_a_current_slot_is_refused(market, starts_at, 
 
 
 @pytest.mark.django_db
+def test_a_slot_start_without_an_offset_is_refused(market):
+    plan(market["shop"])
+    body = for_slot(market, None)
+    # Tomorrow's 12:00 UTC slot, spelled without its offset: a client in Berlin means 11:00.
+    body["slot_starts_at"] = tomorrow_at(12).replace(tzinfo=None).isoformat()
+    answer = market["client"].post(ORDERS, body, format="json")
+    assert answer.status_code == 400
+    assert list(answer.json()) == ["slot_starts_at"]
+    assert "offset" in answer.json()["slot_starts_at"][0]
+    assert not SlotBooking.objects.exists()
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_slot_just_past_the_lead_time_is_taken(market):
     # The refusal above is the lead time's, not the slot's.
     plan(market["shop"], lead_minutes=0)
