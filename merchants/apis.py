@@ -27,7 +27,6 @@ from merchants.selectors import (
     delivery_zone_row,
     merchant_day_slots_json,
     merchant_detail_json,
-    merchant_hours,
     merchant_hours_json,
     merchant_list_page,
     merchant_managed,
@@ -320,8 +319,8 @@ class MerchantHoursApi(APIView):
         merchant = _managed_merchant(request, merchant_id)
         payload = serializers.MerchantHoursSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant_hours_replace(merchant=merchant, **payload.validated_data)
-        return Response(serializers.hours_output(merchant_hours(merchant=merchant)))
+        hours = merchant_hours_replace(merchant=merchant, **payload.validated_data)
+        return Response(serializers.hours_output(hours))
 
 
 class ClosureListApi(APIView):

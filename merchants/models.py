@@ -15,14 +15,32 @@ def default_timezone() -> str:
 
 @functools.cache
 def _known_timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The IANA zone names `zoneinfo` knows. It lists every TZif file on its search path,
+    and a system's tz directory holds some that IANA does not name, all in lower case:
+    Debian's `localtime`, a link to the host's own zone (which PostgreSQL's host may not
+    share), and `posixrules`. Every IANA name's parts begin with a capital letter
+    (`Etc/GMT+5`, `UTC`, `America/Argentina/Buenos_Aires`)."""
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if all(part[:1].isascii() and part[:1].isupper() for part in name.split("/"))
+        and name not in _READ_AS_FIXED_OFFSETS
+    )
+
+
+# IANA zones whose names PostgreSQL reads first as its abbreviations of fixed offsets
+# (`pg_timezone_abbrevs`), though their clocks move in summer: every hour of a merchant in
+# `CET` would be an hour off from April to October. A city's zone says the same.
+_READ_AS_FIXED_OFFSETS = frozenset({"CET", "EET", "MET", "WET"})
 
 
 def validate_timezone(value: str) -> None:
     """An IANA zone name that `zoneinfo` knows; PostgreSQL reads the same tz database, and
     would fail every statement on the merchant's hours for a name it does not know."""
     if value not in _known_timezones():
-        raise ValidationError(f"Unknown time zone: {value}.", code="unknown")
+        # Not echoing the value: it may hold what no response can encode (a lone
+        # surrogate, which DRF's own validator refuses beside this one).
+        raise ValidationError("Unknown time zone.", code="unknown")
 
 
 class Address(models.Model):

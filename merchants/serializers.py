@@ -10,6 +10,7 @@ from geomarket.api.fields import (
     JSONBooleanField,
     MoneyField,
     NearPointSerializer,
+    OffsetDateTimeField,
     StrictIntegerField,
     format_datetime,
     format_money,
@@ -248,8 +249,8 @@ class ClosureSerializer(serializers.Serializer):
     `ends_at` must be after `starts_at` (`closure_create`)."""
 
     id = serializers.IntegerField(read_only=True)
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
+    starts_at = OffsetDateTimeField()
+    ends_at = OffsetDateTimeField()
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     def to_representation(self, closure):

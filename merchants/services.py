@@ -22,7 +22,7 @@ from merchants.models import (
     SlotPlan,
     default_timezone,
 )
-from merchants.selectors import SLOT_AT_SQL
+from merchants.selectors import SLOT_AT_SQL, merchant_hours
 
 MAX_ZONE_AREA_KM2 = 5_000
 
@@ -335,9 +335,12 @@ def merchant_open_periods_refresh(*, merchant_ids: Iterable[int] | None = None) 
 
 
 @transaction.atomic
-def merchant_hours_replace(*, merchant: Merchant, timezone: str, weekly: list[dict]) -> None:
+def merchant_hours_replace(*, merchant: Merchant, timezone: str, weekly: list[dict]) -> dict:
     """The merchant's zone and whole week, in place of what it had. Each interval of
-    `weekly` is `{"weekday": 0..6, "opens": time, "closes": time}`."""
+    `weekly` is `{"weekday": 0..6, "opens": time, "closes": time}`. Returns the hours as
+    written (`merchant_hours`), read before the commit while the update's lock on the
+    merchant's row holds other writers of its week back: read after, the answer could
+    be another writer's week."""
     _refuse_overlaps(weekly)
     versions_bump(Namespace.MERCHANTS)
     Merchant.objects.filter(pk=merchant.pk).update(timezone=timezone)
@@ -348,6 +351,7 @@ def merchant_hours_replace(*, merchant: Merchant, timezone: str, weekly: list[di
         for interval in sorted(weekly, key=lambda i: (i["weekday"], i["opens"]))
     )
     merchant_open_periods_refresh(merchant_ids=[merchant.pk])
+    return merchant_hours(merchant=merchant)
 
 
 class ClosureOverlaps(DomainError):

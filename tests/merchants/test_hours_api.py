@@ -1,11 +1,17 @@
 """`merchants/{id}/hours/`, `closures/` and `slot-plan/`: who may read and write them, and
 what they refuse."""
 
-import pytest
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from merchants.models import Closure, OpeningInterval, SlotPlan
+import pytest
+from django.db import connection
+
+from merchants import apis
+from merchants.models import Closure, OpeningInterval, SlotPlan, _known_timezones
 from tests import factories
 from tests.market import api_client_as
+from tests.threads import Worker
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +94,90 @@ def test_an_unknown_timezone_is_refused(shop):
     assert "timezone" in answer.json()
 
 
+def test_a_timezone_no_response_can_encode_is_refused_not_echoed(shop):
+    owner = api_client_as(shop.owner)
+    owner.raise_request_exception = False
+    # A lone surrogate, as a JSON escape: valid JSON, no valid text.
+    body = '{"timezone": "\\ud800", "weekly": []}'
+    answer = owner.generic("PUT", url(shop, "hours/"), body, content_type="application/json")
+    assert answer.status_code == 400
+    assert "timezone" in answer.json()
+
+
+# Files on the tz search path that IANA does not name: Debian's link to the host's own
+# zone, zic's default rules, and the trees Python leaves out.
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "posix/Europe/Berlin", "right/UTC"])
+def test_a_file_of_the_tz_directory_that_is_no_iana_zone_is_refused(shop, name):
+    owner = api_client_as(shop.owner)
+    owner.put(url(shop, "hours/"), WEEK, format="json")
+    answer = owner.put(url(shop, "hours/"), {"timezone": name, "weekly": []}, format="json")
+    assert answer.status_code == 400
+    assert "timezone" in answer.json()
+    shop.refresh_from_db()
+    assert shop.timezone == WEEK["timezone"]
+
+
+@pytest.mark.parametrize("name", ["CET", "EET", "MET", "WET"])
+def test_a_zone_postgresql_reads_as_a_fixed_offset_is_refused(shop, name):
+    answer = api_client_as(shop.owner).put(
+        url(shop, "hours/"), {"timezone": name, "weekly": []}, format="json"
+    )
+    assert answer.status_code == 400
+    assert "timezone" in answer.json()
+
+
+def test_postgresql_reads_every_accepted_zone_as_python_does():
+    """A noon in winter and in summer, as an instant, by PostgreSQL and by zoneinfo, for
+    every name a merchant may take: the hours and slots SQL reads the zone by its name."""
+    # Wall-clock times, read in each zone: no offset of their own.
+    noons = [datetime(2027, 1, 15, 12), datetime(2027, 7, 15, 12)]  # noqa: DTZ001
+    names = sorted(_known_timezones())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT z.name, n.at, n.at AT TIME ZONE z.name"
+            " FROM unnest(%s::text[]) z(name) CROSS JOIN unnest(%s::timestamp[]) n(at)",
+            [names, noons],
+        )
+        read = cursor.fetchall()
+    assert len(read) == 2 * len(names)
+    disagree = [
+        name for name, noon, instant in read if instant != noon.replace(tzinfo=ZoneInfo(name))
+    ]
+    assert disagree == []
+
+
+@pytest.mark.parametrize(
+    "name", ["Europe/Berlin", "UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires", "EST5EDT"]
+)
+def test_iana_zone_names_are_taken(shop, name):
+    week = {"timezone": name, "weekly": []}
+    answer = api_client_as(shop.owner).put(url(shop, "hours/"), week, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == week
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_put_answers_its_own_week_when_another_commits_before_it_answers(shop, monkeypatch):
+    real = apis.merchant_hours_replace
+
+    def then_another_writer(**kwargs):
+        written = real(**kwargs)
+        other = Worker(lambda: factories.hours(shop, (3, "09:00", "17:00"), timezone="UTC"))
+        other.start()
+        other.outcome()
+        return written
+
+    monkeypatch.setattr(apis, "merchant_hours_replace", then_another_writer)
+    answer = api_client_as(shop.owner).put(url(shop, "hours/"), WEEK, format="json")
+    assert answer.status_code == 200
+    assert answer.json() == WEEK
+    # The other week did commit in between: it is the one kept.
+    assert api_client_as(None).get(url(shop, "hours/")).json() == {
+        "timezone": "UTC",
+        "weekly": [{"weekday": 3, "opens": "09:00", "closes": "17:00"}],
+    }
+
+
 def test_only_the_owner_or_an_operator_writes_hours(shop):
     stranger = api_client_as(factories.user())
     assert stranger.put(url(shop, "hours/"), WEEK, format="json").status_code == 403
@@ -142,6 +232,9 @@ def test_overlapping_closures_are_refused_by_the_database_rule(shop):
         {"starts_at": "2026-12-24T00:00:00Z", "ends_at": "2026-12-23T00:00:00Z"},
         {"starts_at": "soon", "ends_at": "2026-12-23T00:00:00Z"},
         {"ends_at": "2026-12-23T00:00:00Z"},
+        # without an offset: not read as UTC
+        {"starts_at": "2026-12-24T00:00:00", "ends_at": "2026-12-25T00:00:00Z"},
+        {"starts_at": "2026-12-24T00:00:00Z", "ends_at": "2026-12-25T00:00:00"},
     ],
 )
 def test_bad_closures_are_refused(shop, body):
