@@ -851,22 +851,42 @@ def merchant_hours_json(*, user, merchant_id: int) -> str | None:
 
 # --- delivery slots ---------------------------------------------------------------------
 
+
+def _local_day_start_sql(*, day: str, tz: str) -> str:
+    """The first instant of the local date `day` (an SQL date) in the zone `tz`, where a
+    local day's slots begin and the previous day's end.
+
+    `timestamp AT TIME ZONE` reads a midnight that the clocks repeat (Atlantic/Azores going
+    back from 01:00 to 00:00) as the later of the two, leaving the date's first hour to
+    the day before; a midnight they skip (America/Havana going on to 01:00) it reads as
+    the instant they move, the first of the date. So midnight is read a second time, as
+    three real hours after the evening before's 21:00: the earlier of a repeated midnight.
+    That reading stands only where it falls on `day`: clocks going back at the midnight
+    itself (America/Santiago, 24:00 to 23:00) put it in the previous day's second 23:00."""
+    plain = f"{day}::timestamp AT TIME ZONE {tz}"
+    early = f"((({day}::timestamp - interval '3 hours') AT TIME ZONE {tz}) + interval '3 hours')"
+    return (
+        f"CASE WHEN ({early} AT TIME ZONE {tz})::date = {day}"
+        f" THEN least({plain}, {early}) ELSE {plain} END"
+    )
+
+
 # The local day `%(date)s` of merchant `%(merchant_id)s`: its slots current at `%(at)s`
 # (`merchants_slots`, migration 0010), with what is booked of each.
-_DAY_SLOTS_SQL = """
+_DAY_SLOTS_SQL = f"""
 SELECT s.starts_at, s.ends_at, s.capacity, coalesce(b.booked, 0) AS booked,
        greatest(s.capacity - coalesce(b.booked, 0), 0) AS available
 FROM merchants_merchant m
 CROSS JOIN LATERAL merchants_slots(
     m.id, m.timezone,
-    %(date)s::date::timestamp AT TIME ZONE m.timezone,
-    (%(date)s::date + 1)::timestamp AT TIME ZONE m.timezone,
+    {_local_day_start_sql(day="%(date)s::date", tz="m.timezone")},
+    {_local_day_start_sql(day="(%(date)s::date + 1)", tz="m.timezone")},
     coalesce(%(at)s::timestamptz, now())
 ) s
 LEFT JOIN merchants_slotbooking b ON b.merchant_id = m.id AND b.starts_at = s.starts_at
 WHERE m.id = %(merchant_id)s
 ORDER BY s.starts_at
-"""
+"""  # noqa: S608 - fixed fragments only
 
 
 def merchant_day_slots(

@@ -2,14 +2,16 @@
 merchants/0010) cut from the openings in real time, outside closures, within the lead
 time and the horizon, with what is booked of each."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from merchants.models import SlotBooking
-from merchants.selectors import merchant_day_slots
+from merchants.selectors import MERCHANT_DAY_SLOTS_PLAN, merchant_day_slots
 from merchants.services import slot_plan_set
 from tests import factories
 from tests.market import api_client_as
@@ -83,6 +85,53 @@ def test_daylight_saving_days_are_cut_in_real_time(day, slot_minutes, expected):
         datetime.fromisoformat(start).replace(tzinfo=UTC) for start in expected
     ]
     assert all(row["ends_at"] - row["starts_at"] == timedelta(minutes=slot_minutes) for row in rows)
+
+
+def half_hours_of(day: date, tz: str) -> list[datetime]:
+    """The half hours whose local date in `tz` is `day`, as zoneinfo reads it: those of
+    the UTC half-hour grid, which is the local one in the zones asked."""
+    first = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=1)
+    grid = (first + timedelta(minutes=30 * k) for k in range(3 * 48))
+    return [start for start in grid if start.astimezone(ZoneInfo(tz)).date() == day]
+
+
+def kept_plan_starts(shop, day: date, at: datetime) -> list[datetime]:
+    """The slots' starts as the slots answer's kept plan renders them, seen at `at`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            MERCHANT_DAY_SLOTS_PLAN.call(), {"merchant_id": shop.pk, "date": day, "at": at}
+        )
+        [(_, body)] = cursor.fetchall()
+    return starts(json.loads(body))
+
+
+@pytest.mark.parametrize(
+    ("tz", "day"),
+    [
+        # Clocks go back from 01:00 to 00:00 on the 31st (the 7th): its midnight comes
+        # twice, and the hour from the first is the 31st's, not the 30th's.
+        ("Atlantic/Azores", "2027-10-30"),
+        ("Atlantic/Azores", "2027-10-31"),
+        ("America/Havana", "2027-11-06"),
+        ("America/Havana", "2027-11-07"),
+        # Clocks go on from 00:00 to 01:00: the day starts at 01:00.
+        ("America/Havana", "2027-03-14"),
+        ("America/Santiago", "2027-09-05"),
+        # Clocks go back from 24:00 on the 3rd to 23:00: the repeated hour is the 3rd's.
+        ("America/Santiago", "2027-04-03"),
+        ("America/Santiago", "2027-04-04"),
+    ],
+)
+def test_a_day_whose_midnight_the_clocks_move_holds_the_slots_of_its_local_date(tz, day):
+    shop = factories.merchant()
+    factories.hours(shop, timezone=tz)
+    plan(shop, slot_minutes=30, horizon_days=14)
+    day = date.fromisoformat(day)
+    seen_at = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=7)
+    expected = half_hours_of(day, tz)
+    rows = merchant_day_slots(merchant=shop, day=day, at=seen_at)
+    assert [row["starts_at"] for row in rows] == expected
+    assert kept_plan_starts(shop, day, seen_at) == expected
 
 
 def test_a_day_of_a_merchant_without_hours_is_cut_from_local_midnight(shop):
