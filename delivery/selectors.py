@@ -21,7 +21,7 @@ from geomarket.sql import (
     fetch_utf8,
     point_ewkt,
 )
-from orders.models import ACTIVE_DELIVERY_STATUSES, Order
+from orders.models import ACTIVE_DELIVERY_STATUSES, COURIER_VISIBLE_WHILE, Order
 from orders.selectors import COURIER_ACTIVE_ORDERS_SQL, order_rows, orders_visible_to
 from orders.shapes import ORDER
 
@@ -297,18 +297,29 @@ def geodesic_pairs(
 
 def couriers_on_map(*, merchant_id: int | None = None) -> list[dict]:
     """The answers of the couriers with a known point: every one, or, for `merchant_id`,
-    those carrying or coming for its live orders (`courier_on_map_of` for one courier)."""
+    those of its orders whose owner may see where their courier is (ready or on its way:
+    `COURIER_VISIBLE_WHILE`); `courier_on_map_of` for one courier."""
     couriers = courier_list().filter(location__isnull=False)
     if merchant_id is not None:
         carrying = Order.objects.filter(
-            merchant_id=merchant_id, status__in=ACTIVE_DELIVERY_STATUSES
+            merchant_id=merchant_id, status__in=COURIER_VISIBLE_WHILE["owner"]
         ).values("courier_id")
         couriers = couriers.filter(pk__in=carrying)
     return courier_answers(_answer_rows(couriers))
 
 
+def owners_seeing(*, merchant_ids: Iterable[int], statuses: Iterable[str]) -> tuple[int, ...]:
+    """The merchants, of a courier's active orders (`merchant_ids`, in `statuses`), whose
+    owners may see where it is."""
+    shown = COURIER_VISIBLE_WHILE["owner"]
+    return tuple(
+        sorted({m for m, status in zip(merchant_ids, statuses, strict=True) if status in shown})
+    )
+
+
 def courier_on_map_of(*, merchant_id: int | None, carrying_for: Iterable[int]) -> bool:
     """Whether `couriers_on_map(merchant_id=merchant_id)` shows a courier with a point,
-    given the merchants of its active orders (`carrying_for`): for the couriers' stream,
-    which learns them from the ping and reads no table."""
+    given the merchants of its orders whose owners may see it (`carrying_for`,
+    `owners_seeing`): for the couriers' stream, which learns them from the ping and reads
+    no table."""
     return merchant_id is None or merchant_id in carrying_for

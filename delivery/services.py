@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from delivery.eta import order_eta_seconds
 from delivery.models import Courier, CourierStatus
-from delivery.selectors import fresh_since, geodesic_pairs
+from delivery.selectors import fresh_since, geodesic_pairs, owners_seeing
 from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from delivery.shapes import COURIER
 from events.models import EventType
@@ -234,7 +234,12 @@ def courier_ping_outcome(
                 len(order_ids),
             )
         )
-        entries.append(CourierMove(courier=courier, merchant_ids=tuple(sorted(set(merchant_ids)))))
+        entries.append(
+            CourierMove(
+                courier=courier,
+                merchant_ids=owners_seeing(merchant_ids=merchant_ids, statuses=per_order[0]),
+            )
+        )
     if order_ids:
         location = StreamLocationSerializer(
             {

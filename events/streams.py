@@ -74,7 +74,7 @@ class CourierMove:
 
     # Its answer (`delivery.shapes.COURIER`), at its new point.
     courier: dict
-    # The merchants whose active orders it carries: the owners who see it move.
+    # The merchants of the orders it carries whose owners may see where it is.
     merchant_ids: tuple[int, ...]
 
     def fields(self) -> tuple[str, int, str, str, dict]:

@@ -35,6 +35,18 @@ class IncidentKind(models.TextChoices):
 ACTIVE_DELIVERY_STATUSES = ("confirmed", "preparing", "ready", "picked_up")
 WAITING_STATUSES = ("confirmed", "preparing", "ready")
 
+# Who may see where an order's courier is, by the roles the caller holds towards the
+# order: the statuses in which each role sees it, None for always. The one statement of
+# the rule (API.md, "Live delivery"): tracking's answers and streams read it, and so does
+# the console's map of a merchant's couriers; its test walks every role and status.
+COURIER_VISIBLE_WHILE: dict[str, frozenset[str] | None] = {
+    "customer": frozenset({OrderStatus.PICKED_UP}),
+    "owner": frozenset({OrderStatus.READY, OrderStatus.PICKED_UP}),
+    # The order's own courier.
+    "courier": None,
+    "operator": None,
+}
+
 # Orders whose money is real: revenue counts these, not rejected or cancelled ones.
 REVENUE_STATUSES = (
     OrderStatus.CONFIRMED,

@@ -13,30 +13,18 @@ from geomarket.accounts.roles import is_operator
 from geomarket.shapes import coordinates
 from geomarket.sql import CompiledQuery, fetch_all
 from orders.handover import handover_code_shown
-from orders.models import Order, OrderStatus
+from orders.models import COURIER_VISIBLE_WHILE, Order
 from orders.selectors import orders_visible_to, orders_visible_to_id
 from orders.services.transitions import order_roles_of
-
-# Who may see where an order's courier is, by the roles the caller holds towards the
-# order (`order_roles_of`): the statuses in which each role sees it, None for always.
-# The one statement of the rule (API.md, "Live delivery"): the tracking answer and the
-# stream ask `courier_location_visible`, and its test walks every role and status.
-_COURIER_VISIBLE_WHILE: dict[str, frozenset[str] | None] = {
-    "customer": frozenset({OrderStatus.PICKED_UP}),
-    "owner": frozenset({OrderStatus.READY, OrderStatus.PICKED_UP}),
-    # The order's own courier.
-    "courier": None,
-    "operator": None,
-}
 
 
 def courier_location_visible(*, roles: set[str], status: str) -> bool:
     """Whether a caller holding `roles` towards an order in `status` may see where its
-    courier is. Nobody else ever does."""
+    courier is (`COURIER_VISIBLE_WHILE`). Nobody else ever does."""
     for role in roles:
-        if role not in _COURIER_VISIBLE_WHILE:
+        if role not in COURIER_VISIBLE_WHILE:
             continue
-        statuses = _COURIER_VISIBLE_WHILE[role]
+        statuses = COURIER_VISIBLE_WHILE[role]
         if statuses is None or status in statuses:
             return True
     return False

@@ -6,8 +6,10 @@ from django.contrib.gis.geos import Point
 
 from delivery.models import Courier
 from delivery.services import courier_create
+from orders.models import Order
 from tests import factories
 from tests.console.shops import shop_with_order
+from tests.market import api_client_as
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +47,24 @@ def test_an_owner_sees_only_its_merchant(client, two_shops):
     # No courier carries its orders.
     assert data["couriers"] == []
     assert all(row["merchant_id"] == shop.pk for row in data["top_merchants"])
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [("confirmed", False), ("preparing", False), ("ready", True), ("picked_up", True)],
+)
+def test_an_owner_sees_its_orders_courier_only_once_the_order_is_ready(
+    client, two_shops, status, shown
+):
+    owner, _, order = two_shops["mine"]
+    courier = two_shops["courier"]
+    Order.objects.filter(pk=order.pk).update(courier=courier, status=status)
+    client.force_login(owner)
+    couriers = client.get("/console/data/").json()["couriers"]
+    assert [row["id"] for row in couriers] == ([courier.pk] if shown else [])
+    # As the order's tracking shows it to the owner.
+    tracked = api_client_as(owner).get(f"/api/v1/orders/{order.pk}/tracking/").json()
+    assert (tracked["courier"] is not None) is shown
 
 
 def test_customers_and_couriers_are_refused_and_strangers_sent_to_sign_in(client, two_shops):

@@ -53,13 +53,15 @@ def base_url(server, settings):
     return server
 
 
-def rider(name: str, *, carrying: Order | None = None) -> Courier:
+def rider(name: str, *, carrying: Order | None = None, status: str = "ready") -> Courier:
+    """A courier at 13.4, 52.5, given the order `carrying`, put in `status` (ready: its
+    owner sees where the courier is)."""
     courier = courier_create(
         user=factories.user(), name=name, vehicle="bike", capacity=2, status="available"
     )
     Courier.objects.filter(pk=courier.pk).update(location=Point(13.4, 52.5, srid=4326))
     if carrying is not None:
-        Order.objects.filter(pk=carrying.pk).update(courier=courier)
+        Order.objects.filter(pk=carrying.pk).update(courier=courier, status=status)
     return courier
 
 
@@ -163,6 +165,27 @@ def test_an_owner_sees_only_the_couriers_carrying_its_orders(base_url, settings,
     # Published in that order on one channel: the others' moves, had they come, would
     # have come first.
     assert [moved(owners)["id"] for _ in range(2)] == [fleet["mine"].pk] * 2
+    assert owners.message() == {"comment": "keep-alive"}
+
+
+def test_an_owner_sees_a_courier_move_only_once_its_order_is_ready(
+    base_url, settings, fleet, streams
+):
+    # Its merchant's order confirmed, then preparing: not yet the owner's to see.
+    order = Order.objects.get(courier=fleet["mine"])
+    streams.append(owners := open_stream(base_url, settings, fleet["owner"]))
+    streams.append(operators := open_stream(base_url, settings, fleet["operator"]))
+    points = {}
+    for status in ("confirmed", "preparing", "ready", "picked_up"):
+        Order.objects.filter(pk=order.pk).update(status=status)
+        points[status] = ping(fleet["mine"])
+        assert moved(operators)["id"] == fleet["mine"].pk
+    # Published in that order: the moves while confirmed or preparing, had they come,
+    # would have come first.
+    assert [moved(owners)["location"]["coordinates"] for _ in range(2)] == [
+        list(points["ready"]),
+        list(points["picked_up"]),
+    ]
     assert owners.message() == {"comment": "keep-alive"}
 
 
