@@ -32,6 +32,7 @@ import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django_redis import get_redis_connection
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,18 @@ def _user_key(user_id: int) -> str:
     return f"replica-read-after:{user_id}"
 
 
+# Keep the later of the kept position and ARGV[1], both decimal digits (compared as text
+# of equal length: positions pass what a Lua number holds exactly), for ARGV[2] seconds.
+# Two requests of one user finishing out of order must not leave the earlier write's.
+_KEEP_LATER_SCRIPT = """
+local kept = redis.call('GET', KEYS[1])
+if kept and (#kept > #ARGV[1] or (#kept == #ARGV[1] and kept >= ARGV[1])) then
+    return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+"""
+
+
 def _user_position(user_id: int, *, written: int | None = None) -> int | None:
     """Read (or with `written`, keep) a user's last write position in the cache, behind the
     answer cache's breaker, so that a Redis outage costs no timeout per read: None when
@@ -222,7 +235,10 @@ def _user_position(user_id: int, *, written: int | None = None) -> int | None:
     key = _user_key(user_id)
     try:
         if written is not None:
-            cache.set(key, written, timeout=settings.REPLICA_STICKY_SECONDS)
+            if settings.REPLICA_STICKY_SECONDS > 0:
+                script = get_redis_connection("default").register_script(_KEEP_LATER_SCRIPT)
+                sticky = settings.REPLICA_STICKY_SECONDS
+                script(keys=[cache.make_key(key)], args=[written, sticky])
             return written
         return int(cache.get(key) or 0)
     except Exception as exc:  # the cache's error, whichever client raised it
