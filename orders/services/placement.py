@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -238,15 +238,43 @@ def _order_context(
     )
 
 
+def _column_max(model: type[models.Model], name: str) -> Decimal:
+    """The largest amount the numeric column behind `model.name` holds."""
+    field = model._meta.get_field(name)
+    return Decimal(10) ** (field.max_digits - field.decimal_places) - Decimal(1).scaleb(
+        -field.decimal_places
+    )
+
+
+# The largest amounts an order's columns hold. An order past one is refused with a 400
+# naming its items before the transaction: the database would refuse only its record,
+# after its stock was taken and locked, with an error that names no field.
+_LINE_TOTAL_MAX = _column_max(OrderItem, "line_total")
+_SUBTOTAL_MAX = _column_max(Order, "subtotal")
+_TOTAL_MAX = _column_max(Order, "total")
+
+
 def _priced(
     *, lines: list[OrderLine], statement: OrderContextStatement, read: ReadContext | None
 ) -> tuple[_OrderContext, list[tuple[OrderLine, str, Decimal]], Decimal]:
     """The order's context, its lines with their titles and prices, and its subtotal;
-    or the 400 that says what is wrong, the zone's minimum order included."""
+    or the 400 that says what is wrong: the zone's minimum order, or an amount (a line's
+    total, the subtotal, the total with the delivery fee) past what its column holds."""
     context = _order_context(lines=lines, statement=statement, read=read)
     zone = context.zone
     priced = [(line, *context.products[line.product_id]) for line in lines]
+    for line, _, price in priced:
+        if price * line.quantity > _LINE_TOTAL_MAX:
+            raise DomainError(
+                f"The total of the line of product {line.product_id} would pass "
+                f"{_LINE_TOTAL_MAX:,.2f}.",
+                field="items",
+            )
     subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
+    if subtotal > _SUBTOTAL_MAX:
+        raise DomainError(f"The order's subtotal would pass {_SUBTOTAL_MAX:,.2f}.", field="items")
+    if subtotal + zone.delivery_fee > _TOTAL_MAX:
+        raise DomainError(f"The order's total would pass {_TOTAL_MAX:,.2f}.", field="items")
     if subtotal < zone.min_order_amount:
         raise DomainError(
             f"The subtotal {subtotal:.2f} is below this zone's minimum of "
