@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -31,17 +31,35 @@ class StockOverflow(Conflict):
     )
 
 
+class InventoryExists(DomainError):
+    code = "inventory_exists"
+    default_message = "This product already has an inventory row."
+
+
 @transaction.atomic
 def inventory_create(*, product: Product, quantity: int, low_stock_threshold: int = 5) -> Inventory:
+    """Create the product's stock row; a product that has one already is a 400.
+
+    The check before the INSERT answers the usual case. Of two concurrent creates for one
+    product both pass it, and the unique index makes the second INSERT wait for the first
+    to commit and fail: in a savepoint, so that the row the first committed can then be
+    read (a new snapshot) and the loser answered as the check would have answered it."""
     versions_bump(Namespace.CATALOG)
-    if Inventory.objects.filter(product=product).exists():
-        raise DomainError("This product already has an inventory row.", field="product_id")
-    return Inventory.objects.create(
-        merchant_id=product.merchant_id,
-        product=product,
-        quantity=quantity,
-        low_stock_threshold=low_stock_threshold,
-    )
+    taken = Inventory.objects.filter(product=product)
+    if taken.exists():
+        raise InventoryExists(field="product_id")
+    try:
+        with transaction.atomic():
+            return Inventory.objects.create(
+                merchant_id=product.merchant_id,
+                product=product,
+                quantity=quantity,
+                low_stock_threshold=low_stock_threshold,
+            )
+    except IntegrityError as exc:
+        if taken.exists():
+            raise InventoryExists(field="product_id") from exc
+        raise
 
 
 def _low_stock_data(*, product_id: int, quantity: int, low_stock_threshold: int) -> dict:

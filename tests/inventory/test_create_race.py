@@ -1,0 +1,71 @@
+"""Of concurrent creates of one product's stock row, every loser gets the 400 a create
+after the winner gets, naming `product_id`, not the unique index's 409."""
+
+import time
+
+import psycopg
+import pytest
+
+from geomarket.sql import own_connection_params
+from inventory.models import Inventory
+from tests import factories
+from tests.market import api_client_as
+from tests.threads import TIMEOUT_SECONDS, Worker, run_in_threads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INVENTORY = "/api/v1/inventory/"
+TAKEN = {"product_id": ["This product already has an inventory row."]}
+
+
+@pytest.fixture
+def owned_product():
+    owner = factories.user()
+    return owner, factories.product(merchant=factories.merchant(owner=owner), price="1.00")
+
+
+def test_every_loser_of_concurrent_creates_is_told_the_product_has_a_row(owned_product):
+    owner, product = owned_product
+
+    def create():
+        return api_client_as(owner).post(INVENTORY, {"product_id": product.pk, "quantity": 5})
+
+    responses = run_in_threads(create, create, create)
+    assert sorted(r.status_code for r in responses) == [201, 400, 400]
+    assert [r.json() for r in responses if r.status_code == 400] == [TAKEN, TAKEN]
+    assert Inventory.objects.filter(product=product).count() == 1
+
+
+def test_a_create_that_waited_for_a_concurrent_one_on_the_unique_index_is_a_400(owned_product):
+    """The race made certain: the winner's row is inserted and not yet committed, so the
+    loser's check does not see it and its INSERT waits on the index until the commit."""
+    owner, product = owned_product
+    params = own_connection_params()
+    with (
+        psycopg.connect(**params) as winner,
+        psycopg.connect(**params, autocommit=True) as observer,
+    ):
+        winner.execute(
+            "INSERT INTO inventory_inventory"
+            " (merchant_id, product_id, quantity, low_stock_threshold, updated_at)"
+            " VALUES (%s, %s, 7, 5, now())",
+            [product.merchant_id, product.pk],
+        )
+        # Asked of the server: through a pooler, the client's pid is not the session's.
+        winner_pid = winner.execute("SELECT pg_backend_pid()").fetchone()[0]
+        loser = Worker(
+            lambda: api_client_as(owner).post(INVENTORY, {"product_id": product.pk, "quantity": 5})
+        )
+        loser.start()
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while not observer.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [winner_pid]
+        ).fetchone():
+            assert loser.is_alive(), loser.outcome()
+            assert time.monotonic() < deadline, "the create never waited on the index"
+            time.sleep(0.01)
+        winner.commit()
+    response = loser.outcome()
+    assert response.status_code == 400
+    assert response.json() == TAKEN
+    assert list(Inventory.objects.filter(product=product).values_list("quantity", flat=True)) == [7]
