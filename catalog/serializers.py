@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from catalog.models import ProductCategory
 from catalog.selectors import SEARCH_SORTS
+from catalog.services import CategorySlugTaken
 from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_NEARBY
 from geomarket.api.fields import (
     CategoryRefField,
@@ -24,7 +25,7 @@ class CategorySerializer(serializers.Serializer):
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
-            raise serializers.ValidationError("A category with this slug already exists.")
+            raise serializers.ValidationError(CategorySlugTaken.default_message)
         return value
 
 

@@ -1,0 +1,87 @@
+"""Of concurrent writes of one category slug, every loser gets the 400 a write after the
+winner gets, naming `slug`, not the unique index's 409."""
+
+import time
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from catalog.models import ProductCategory
+from geomarket.sql import own_connection_params
+from tests import factories
+from tests.market import api_client_as
+from tests.threads import TIMEOUT_SECONDS, Worker, run_in_threads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CATEGORIES = "/api/v1/categories/"
+TAKEN = {"slug": ["A category with this slug already exists."]}
+
+
+@pytest.fixture
+def operator():
+    return factories.user(is_staff=True)
+
+
+def test_every_loser_of_concurrent_creates_of_one_slug_is_told_it_is_taken(operator):
+    def create():
+        return api_client_as(operator).post(CATEGORIES, {"name": "Eggs", "slug": "eggs"})
+
+    responses = run_in_threads(create, create, create)
+    assert sorted(r.status_code for r in responses) == [201, 400, 400]
+    assert [r.json() for r in responses if r.status_code == 400] == [TAKEN, TAKEN]
+    assert ProductCategory.objects.filter(slug="eggs").count() == 1
+
+
+def after_a_concurrent_insert_of(slug: str, request: Callable):
+    """What `request` answers when another session inserted a category with `slug` and
+    had not committed it yet: the request's check does not see it, its write waits on the
+    unique index, and the insert is committed only then. The race made certain."""
+    params = own_connection_params()
+    with (
+        psycopg.connect(**params) as winner,
+        psycopg.connect(**params, autocommit=True) as observer,
+    ):
+        winner.execute(
+            "INSERT INTO catalog_productcategory (name, slug) VALUES ('Winner', %s)", [slug]
+        )
+        # Asked of the server: through a pooler, the client's pid is not the session's.
+        winner_pid = winner.execute("SELECT pg_backend_pid()").fetchone()[0]
+        loser = Worker(request)
+        loser.start()
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while not observer.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [winner_pid]
+        ).fetchone():
+            assert loser.is_alive(), loser.outcome()
+            assert time.monotonic() < deadline, "the write never waited on the index"
+            time.sleep(0.01)
+        winner.commit()
+    return loser.outcome()
+
+
+def test_a_create_that_waited_for_a_concurrent_one_on_the_unique_index_is_a_400(operator):
+    response = after_a_concurrent_insert_of(
+        "eggs",
+        lambda: api_client_as(operator).post(CATEGORIES, {"name": "Eggs", "slug": "eggs"}),
+    )
+    assert response.status_code == 400
+    assert response.json() == TAKEN
+    assert list(ProductCategory.objects.filter(slug="eggs").values_list("name", flat=True)) == [
+        "Winner"
+    ]
+
+
+def test_an_update_that_waited_for_a_concurrent_create_on_the_unique_index_is_a_400(operator):
+    dairy = factories.category(name="Dairy")
+    response = after_a_concurrent_insert_of(
+        "eggs",
+        lambda: api_client_as(operator).patch(
+            f"{CATEGORIES}{dairy.pk}/", {"slug": "eggs"}, format="json"
+        ),
+    )
+    assert response.status_code == 400
+    assert response.json() == TAKEN
+    dairy.refresh_from_db()
+    assert dairy.slug != "eggs"
