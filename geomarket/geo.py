@@ -2,7 +2,9 @@
 
 Client geometries never pass through GDAL's parsers (see `SILENCED_SYSTEM_CHECKS`):
 each position is checked to be a finite [lng, lat] pair in range, then GEOS builds the
-geometry. Errors are `GeoJSONError` with a message a client can act on.
+geometry. Errors are `GeoJSONError` with a message a client can act on. Whether an area
+can be a delivery zone's, however it was given (GeoJSON, the admin's map or WKT), is
+`area_check`'s to say, which the zone services run.
 
 Points placed by an offset in metres are measured on the WGS84 ellipsoid, like the
 geography columns and the API's distances, so "4 km around the shop" is 4 km by
@@ -13,6 +15,7 @@ of longitude is 68 km in Berlin, 111 km at the equator.
 import math
 import struct
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from django.contrib.gis.geos import GEOSGeometry, LinearRing, MultiPolygon, Point, Polygon
@@ -26,14 +29,34 @@ class GeoJSONError(ValueError):
     pass
 
 
+class AreaError(ValueError):
+    """An area no delivery zone may have; the message says what to change."""
+
+
+def _position_fault(lng: float, lat: float) -> str | None:
+    if not (math.isfinite(lng) and math.isfinite(lat)):
+        return "Coordinates must be finite numbers."
+    if not -180 <= lng <= 180:
+        return "Longitude must be between -180 and 180."
+    if not -90 <= lat <= 90:
+        return "Latitude must be between -90 and 90."
+    return None
+
+
+def _ring_fault(positions: Sequence[Sequence[float]]) -> str | None:
+    if len(positions) < 4:
+        return "A polygon ring needs at least 4 positions."
+    if tuple(positions[0][:2]) != tuple(positions[-1][:2]):
+        return "A polygon ring must be closed: its first and last positions equal."
+    return None
+
+
 def _position(value: Any) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) not in (2, 3):
         raise GeoJSONError("Each position must be [longitude, latitude].")
     lng, lat = _coordinate(value[0]), _coordinate(value[1])
-    if not -180 <= lng <= 180:
-        raise GeoJSONError("Longitude must be between -180 and 180.")
-    if not -90 <= lat <= 90:
-        raise GeoJSONError("Latitude must be between -90 and 90.")
+    if fault := _position_fault(lng, lat):
+        raise GeoJSONError(fault)
     return lng, lat
 
 
@@ -41,13 +64,10 @@ def _coordinate(number: Any) -> float:
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         raise GeoJSONError("Coordinates must be numbers.")
     try:
-        number = float(number)
+        return float(number)
     except OverflowError:
         # JSON integers have no size limit; beyond about 1e308 no float holds them.
         raise GeoJSONError("Coordinates must be finite numbers.") from None
-    if not math.isfinite(number):
-        raise GeoJSONError("Coordinates must be finite numbers.")
-    return number
 
 
 def lat_lng_point(*, lat: float, lng: float) -> Point:
@@ -66,11 +86,13 @@ def point_from_geojson(value: Any) -> Point:
 def _ring(value: Any) -> LinearRing:
     if not isinstance(value, (list, tuple)):
         raise GeoJSONError("A polygon ring must be a list of positions.")
+    # GEOS builds no ring from too few positions or an open ring: said here in the
+    # words `area_check` uses.
     if len(value) < 4:
-        raise GeoJSONError("A polygon ring needs at least 4 positions.")
+        raise GeoJSONError(_ring_fault(value))
     positions = [_position(item) for item in value]
-    if positions[0] != positions[-1]:
-        raise GeoJSONError("A polygon ring must be closed: its first and last positions equal.")
+    if fault := _ring_fault(positions):
+        raise GeoJSONError(fault)
     return LinearRing(positions, srid=WGS84)
 
 
@@ -90,7 +112,9 @@ def _count_positions(coordinates: Any, depth: int) -> int:
 
 
 def area_from_geojson(value: Any) -> MultiPolygon:
-    """A Polygon or MultiPolygon as a valid MultiPolygon; a Polygon is wrapped."""
+    """A Polygon or MultiPolygon as a MultiPolygon; a Polygon is wrapped. Read, not
+    judged: whether it can be a zone's area (`area_check`: validity, edges across ±180°)
+    is for the zone services to say, which every way of writing a zone goes through."""
     if not isinstance(value, dict):
         raise GeoJSONError("Expected a GeoJSON Polygon or MultiPolygon object.")
     kind = value.get("type")
@@ -107,12 +131,83 @@ def area_from_geojson(value: Any) -> MultiPolygon:
             if not isinstance(coordinates, (list, tuple)) or not coordinates:
                 raise GeoJSONError("A MultiPolygon needs at least one polygon.")
             polygons = [_polygon(item) for item in coordinates]
-        area = MultiPolygon(*polygons, srid=WGS84)
+        return MultiPolygon(*polygons, srid=WGS84)
     except GEOSException as exc:
         raise GeoJSONError(f"Invalid geometry: {exc}") from exc
+
+
+def _polygons(area: GEOSGeometry) -> list[Polygon]:
+    if isinstance(area, Polygon):
+        return [area]
+    if isinstance(area, MultiPolygon):
+        return list(area)
+    raise AreaError(f"Expected a Polygon or MultiPolygon, got {area.geom_type}.")
+
+
+def area_check(area: GEOSGeometry) -> None:
+    """Refuse with `AreaError` an area no delivery zone may have, whichever way it was
+    given: the one statement of these rules, run by the zone services.
+
+    1. At least one polygon; each ring has at least 4 positions and is closed.
+    2. Each position is finite, its longitude within ±180 and its latitude within ±90:
+       PostGIS would fold 181 to -179 and 91 to 89 and store another area.
+    3. No edge spans 180° of longitude or more. Geography, which decides coverage, takes
+       an edge the short way round: one from 179.8 to -179.8 crosses the antimeridian,
+       0.4° wide; the planar copies of the area (Web Mercator for the tiles, the coverage
+       cells: migrations 0017, 0020 to 0022) read it as 359.6° wide, draw the zone round
+       the world and cut it into hundreds of thousands of tile pieces. An edge of exactly
+       180° runs over a pole as geography reads it.
+    4. No ring reaches both -180 and 180. Its edges being short, it then goes all the way
+       round the world, a band or a cap round a pole, which the planar copies cannot draw
+       either. With 3., each edge's change of longitude the short way round is its plain
+       difference, so these sum to 0 round any ring: no other ring winds round a pole.
+    5. It is valid (OGC): no self-intersection, holes inside their shell.
+    """
+    polygons = _polygons(area)
+    if not polygons:
+        raise AreaError("An area needs at least one polygon.")
+    for polygon in polygons:
+        if polygon.empty:
+            raise AreaError("A polygon needs at least one ring.")
+        for ring in polygon:
+            coords = ring.coords
+            if fault := _ring_fault(coords):
+                raise AreaError(fault)
+            for position in coords:
+                if fault := _position_fault(position[0], position[1]):
+                    raise AreaError(fault)
+            longitudes = [position[0] for position in coords]
+            if any(abs(b - a) >= 180 for a, b in pairwise(longitudes)):
+                raise AreaError(
+                    "An edge of a ring may not span 180° of longitude or more: an area "
+                    "across the antimeridian must be given as two zones, one each side of "
+                    "±180°."
+                )
+            if min(longitudes) == -180 and max(longitudes) == 180:
+                raise AreaError(
+                    "An area may not go all the way round the world or round a pole: give it "
+                    "as two zones, one each side of ±180°."
+                )
     if not area.valid:
-        raise GeoJSONError(f"Invalid geometry: {area.valid_reason}.")
-    return area
+        raise AreaError(f"Invalid geometry: {area.valid_reason}.")
+
+
+def area_right_handed(area: MultiPolygon) -> MultiPolygon:
+    """`area` with each exterior ring counterclockwise and each hole clockwise, as RFC
+    7946 §3.1.6 requires of GeoJSON: written so once, every answer that shows it (JSON,
+    GeoJSON, tiles) is. The same area to PostGIS, which reads no meaning in a ring's
+    direction; `area` itself when it already is."""
+    turned = False
+    polygons = []
+    for polygon in area:
+        rings = []
+        for index, ring in enumerate(polygon):
+            if ring.is_counterclockwise != (index == 0):
+                ring = LinearRing(ring.coords[::-1])
+                turned = True
+            rings.append(ring)
+        polygons.append(Polygon(*rings))
+    return MultiPolygon(*polygons, srid=area.srid) if turned else area
 
 
 def geometry_to_geojson(geometry: GEOSGeometry | None) -> dict | None:
@@ -307,7 +402,9 @@ POINT_SCHEMA = {
 
 AREA_SCHEMA = {
     "type": "object",
-    "description": "GeoJSON Polygon or MultiPolygon in WGS84; stored as a MultiPolygon.",
+    "description": "GeoJSON Polygon or MultiPolygon in WGS84; stored as a MultiPolygon, "
+    "exterior rings counterclockwise and holes clockwise (RFC 7946). No edge may span 180° "
+    "of longitude or more: an area across the antimeridian is two zones, one each side.",
     "required": ["type", "coordinates"],
     "properties": {
         "type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},

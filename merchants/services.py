@@ -10,6 +10,7 @@ from psycopg.types.range import Range
 
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError, Forbidden
+from geomarket.geo import AreaError, area_check, area_right_handed
 from geomarket.hooks import hook_call
 from geomarket.services import model_update
 from merchants.models import (
@@ -56,6 +57,12 @@ def _area_km2(area: MultiPolygon) -> float:
 
 
 def _validate_zone_area(area: MultiPolygon) -> None:
+    """Every way of writing a zone (API, admin, console) comes through here, so an area is
+    held to the same rules whichever way it was given."""
+    try:
+        area_check(area)
+    except AreaError as exc:
+        raise DomainError(str(exc), field="area") from exc
     if _area_km2(area) > MAX_ZONE_AREA_KM2:
         raise DomainError(
             f"A delivery zone may cover at most {MAX_ZONE_AREA_KM2} km².", field="area"
@@ -83,17 +90,26 @@ def merchant_create(
     merchant_address = (
         address if isinstance(address, Address) else Address.objects.create(**address)
     )
-    merchant = Merchant.objects.create(
-        owner=owner,
-        name=name,
-        description=description,
-        phone=phone,
-        address=merchant_address,
-        location=merchant_address.location,
-        is_active=is_active,
-        require_handover_code=require_handover_code,
-        timezone=timezone or default_timezone(),
-    )
+    try:
+        # A concurrent create for the same owner passes the test above too; the owner's
+        # unique index then makes this insert wait for it and fail once it commits, after
+        # which the test asked again sees its merchant.
+        with transaction.atomic():
+            merchant = Merchant.objects.create(
+                owner=owner,
+                name=name,
+                description=description,
+                phone=phone,
+                address=merchant_address,
+                location=merchant_address.location,
+                is_active=is_active,
+                require_handover_code=require_handover_code,
+                timezone=timezone or default_timezone(),
+            )
+    except IntegrityError as exc:
+        if Merchant.objects.filter(owner=owner).exists():
+            raise MerchantAlreadyOwned() from exc
+        raise
     merchant.categories.set(categories)
     return merchant
 
@@ -230,7 +246,7 @@ def delivery_zone_create(
     return DeliveryZone.objects.create(
         merchant=merchant,
         name=name,
-        area=area,
+        area=area_right_handed(area),
         delivery_fee=delivery_fee,
         min_order_amount=min_order_amount,
         is_active=is_active,
@@ -242,6 +258,7 @@ def delivery_zone_update(*, zone: DeliveryZone, data: dict[str, Any]) -> Deliver
     versions_bump(Namespace.MERCHANTS)
     if "area" in data:
         _validate_zone_area(data["area"])
+        data = {**data, "area": area_right_handed(data["area"])}
     return model_update(instance=zone, data=data)
 
 

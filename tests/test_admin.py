@@ -132,3 +132,43 @@ def test_a_slot_plans_page_shows_its_upcoming_bookings(client):
     page = client.get(f"/admin/merchants/slotplan/{shop.pk}/change/")
     assert page.status_code == 200
     assert "2099-01-05 10:00 UTC: 3" in page.content.decode()
+
+
+# What the API refuses, the admin's zone form refuses too: the zone services hold every
+# area to the same rules, whichever way it came. Each case: the area, and words of the
+# reason shown.
+REFUSED_AREAS = {
+    "self-intersecting": (
+        "SRID=4326;MULTIPOLYGON(((13.40 52.50,13.41 52.51,13.41 52.50,13.40 52.51,13.40 52.50)))",
+        "Invalid geometry: Self-intersection",
+    ),
+    "longitude 181": (
+        "SRID=4326;MULTIPOLYGON(((179.9 10,181 10,181 10.2,179.9 10.2,179.9 10)))",
+        "Longitude must be between -180 and 180.",
+    ),
+    "latitude 91": (
+        "SRID=4326;MULTIPOLYGON(((10 89.9,10.1 89.9,10.1 91,10 91,10 89.9)))",
+        "Latitude must be between -90 and 90.",
+    ),
+    "across the antimeridian": (
+        "SRID=4326;MULTIPOLYGON(((179.8 0,-179.8 0,-179.8 0.4,179.8 0.4,179.8 0)))",
+        "two zones, one each side of ±180°",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_AREAS))
+def test_the_admin_refuses_a_zone_area_the_api_refuses_and_saves_nothing(client, case):
+    from merchants.models import DeliveryZone
+    from tests.admin_forms import submit
+
+    _operator_client(client)
+    shop = factories.merchant()
+    area, reason = REFUSED_AREAS[case]
+    url = "/admin/merchants/deliveryzone/add/"
+    fields = {"merchant": str(shop.pk), "name": "Bad", "delivery_fee": "1.00", "area": area}
+    response = submit(client, url, "deliveryzone_form", fields)
+    assert response.status_code == 302
+    assert response["Location"] == url
+    assert reason in client.get(url).content.decode()
+    assert not DeliveryZone.objects.exists()
