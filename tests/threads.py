@@ -8,10 +8,13 @@ can never pass as a race in which nothing went wrong.
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 from django.db import connections
+
+from geomarket.sql import own_connection_params
 
 TIMEOUT_SECONDS = 120.0
 
@@ -68,3 +71,29 @@ def run_in_threads(*calls: Callable[[], Any], timeout: float = TIMEOUT_SECONDS) 
     if errors:
         raise BaseExceptionGroup(f"{len(errors)} of {len(workers)} threads failed", errors)
     return [worker.result for worker in workers]
+
+
+def behind_an_uncommitted_write(sql: str, params: Sequence[Any], request: Callable[[], Any]) -> Any:
+    """What `request` returns when another session has run `sql` (a row `request` will
+    collide with on a unique index) and not committed it yet: `request` runs in a thread,
+    its check does not see the row, its write waits on the index, and the session commits
+    once PostgreSQL shows it blocking the write. A race of two writes made certain."""
+    connection_params = own_connection_params()
+    with (
+        psycopg.connect(**connection_params) as winner,
+        psycopg.connect(**connection_params, autocommit=True) as observer,
+    ):
+        winner.execute(sql, params)
+        # Asked of the server: through a pooler, the client's pid is not the session's.
+        winner_pid = winner.execute("SELECT pg_backend_pid()").fetchone()[0]
+        loser = Worker(request)
+        loser.start()
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while not observer.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [winner_pid]
+        ).fetchone():
+            assert loser.is_alive(), loser.outcome()
+            assert time.monotonic() < deadline, "the write never waited on the index"
+            time.sleep(0.01)
+        winner.commit()
+    return loser.outcome()

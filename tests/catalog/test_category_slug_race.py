@@ -1,17 +1,14 @@
 """Of concurrent writes of one category slug, every loser gets the 400 a write after the
 winner gets, naming `slug`, not the unique index's 409."""
 
-import time
 from collections.abc import Callable
 
-import psycopg
 import pytest
 
 from catalog.models import ProductCategory
-from geomarket.sql import own_connection_params
 from tests import factories
 from tests.market import api_client_as
-from tests.threads import TIMEOUT_SECONDS, Worker, run_in_threads
+from tests.threads import behind_an_uncommitted_write, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,30 +32,11 @@ def test_every_loser_of_concurrent_creates_of_one_slug_is_told_it_is_taken(opera
 
 
 def after_a_concurrent_insert_of(slug: str, request: Callable):
-    """What `request` answers when another session inserted a category with `slug` and
-    had not committed it yet: the request's check does not see it, its write waits on the
-    unique index, and the insert is committed only then. The race made certain."""
-    params = own_connection_params()
-    with (
-        psycopg.connect(**params) as winner,
-        psycopg.connect(**params, autocommit=True) as observer,
-    ):
-        winner.execute(
-            "INSERT INTO catalog_productcategory (name, slug) VALUES ('Winner', %s)", [slug]
-        )
-        # Asked of the server: through a pooler, the client's pid is not the session's.
-        winner_pid = winner.execute("SELECT pg_backend_pid()").fetchone()[0]
-        loser = Worker(request)
-        loser.start()
-        deadline = time.monotonic() + TIMEOUT_SECONDS
-        while not observer.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [winner_pid]
-        ).fetchone():
-            assert loser.is_alive(), loser.outcome()
-            assert time.monotonic() < deadline, "the write never waited on the index"
-            time.sleep(0.01)
-        winner.commit()
-    return loser.outcome()
+    """What `request` answers when another session has inserted a category with `slug`
+    and commits it only once `request` waits on the unique index."""
+    return behind_an_uncommitted_write(
+        "INSERT INTO catalog_productcategory (name, slug) VALUES ('Winner', %s)", [slug], request
+    )
 
 
 def test_a_create_that_waited_for_a_concurrent_one_on_the_unique_index_is_a_400(operator):

@@ -1,16 +1,12 @@
 """Of concurrent creates of one product's stock row, every loser gets the 400 a create
 after the winner gets, naming `product_id`, not the unique index's 409."""
 
-import time
-
-import psycopg
 import pytest
 
-from geomarket.sql import own_connection_params
 from inventory.models import Inventory
 from tests import factories
 from tests.market import api_client_as
-from tests.threads import TIMEOUT_SECONDS, Worker, run_in_threads
+from tests.threads import behind_an_uncommitted_write, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,32 +36,13 @@ def test_a_create_that_waited_for_a_concurrent_one_on_the_unique_index_is_a_400(
     """The race made certain: the winner's row is inserted and not yet committed, so the
     loser's check does not see it and its INSERT waits on the index until the commit."""
     owner, product = owned_product
-    params = own_connection_params()
-    with (
-        psycopg.connect(**params) as winner,
-        psycopg.connect(**params, autocommit=True) as observer,
-    ):
-        winner.execute(
-            "INSERT INTO inventory_inventory"
-            " (merchant_id, product_id, quantity, low_stock_threshold, updated_at)"
-            " VALUES (%s, %s, 7, 5, now())",
-            [product.merchant_id, product.pk],
-        )
-        # Asked of the server: through a pooler, the client's pid is not the session's.
-        winner_pid = winner.execute("SELECT pg_backend_pid()").fetchone()[0]
-        loser = Worker(
-            lambda: api_client_as(owner).post(INVENTORY, {"product_id": product.pk, "quantity": 5})
-        )
-        loser.start()
-        deadline = time.monotonic() + TIMEOUT_SECONDS
-        while not observer.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [winner_pid]
-        ).fetchone():
-            assert loser.is_alive(), loser.outcome()
-            assert time.monotonic() < deadline, "the create never waited on the index"
-            time.sleep(0.01)
-        winner.commit()
-    response = loser.outcome()
+    response = behind_an_uncommitted_write(
+        "INSERT INTO inventory_inventory"
+        " (merchant_id, product_id, quantity, low_stock_threshold, updated_at)"
+        " VALUES (%s, %s, 7, 5, now())",
+        [product.merchant_id, product.pk],
+        lambda: api_client_as(owner).post(INVENTORY, {"product_id": product.pk, "quantity": 5}),
+    )
     assert response.status_code == 400
     assert response.json() == TAKEN
     assert list(Inventory.objects.filter(product=product).values_list("quantity", flat=True)) == [7]

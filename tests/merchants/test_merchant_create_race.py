@@ -1,16 +1,12 @@
 """Of concurrent creates of a merchant by one user, every loser gets the 403
 `merchant_already_owned` a create after the winner gets, not the owner index's 409."""
 
-import time
-
-import psycopg
 import pytest
 
-from geomarket.sql import own_connection_params
 from merchants.models import Merchant
 from tests import factories
 from tests.market import api_client_as
-from tests.threads import TIMEOUT_SECONDS, Worker, run_in_threads
+from tests.threads import behind_an_uncommitted_write, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,34 +42,17 @@ def test_a_create_that_waited_for_a_concurrent_one_on_the_owner_index_is_a_403()
     """The race made certain: the winner's merchant is inserted and not yet committed, so
     the loser's check does not see it and its INSERT waits on the index until the commit."""
     owner = factories.user()
-    params = own_connection_params()
-    with (
-        psycopg.connect(**params) as winner,
-        psycopg.connect(**params, autocommit=True) as observer,
-    ):
-        winner.execute(
-            "WITH address AS ("
-            " INSERT INTO merchants_address (line1, line2, city, postal_code, country, location)"
-            " VALUES ('Torstraße 1', '', 'Berlin', '10119', '',"
-            " 'SRID=4326;POINT(13.401 52.529)'::geography) RETURNING id, location)"
-            " INSERT INTO merchants_merchant"
-            " (name, description, phone, location, is_active, created_at, updated_at,"
-            " address_id, owner_id)"
-            " SELECT 'First', '', '', location, true, now(), now(), id, %s FROM address",
-            [owner.pk],
-        )
-        # Asked of the server: through a pooler, the client's pid is not the session's.
-        winner_pid = winner.execute("SELECT pg_backend_pid()").fetchone()[0]
-        loser = Worker(lambda: api_client_as(owner).post(MERCHANTS, BODY, format="json"))
-        loser.start()
-        deadline = time.monotonic() + TIMEOUT_SECONDS
-        while not observer.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [winner_pid]
-        ).fetchone():
-            assert loser.is_alive(), loser.outcome()
-            assert time.monotonic() < deadline, "the create never waited on the index"
-            time.sleep(0.01)
-        winner.commit()
-    response = loser.outcome()
+    response = behind_an_uncommitted_write(
+        "WITH address AS ("
+        " INSERT INTO merchants_address (line1, line2, city, postal_code, country, location)"
+        " VALUES ('Torstraße 1', '', 'Berlin', '10119', '',"
+        " 'SRID=4326;POINT(13.401 52.529)'::geography) RETURNING id, location)"
+        " INSERT INTO merchants_merchant"
+        " (name, description, phone, location, is_active, created_at, updated_at,"
+        " address_id, owner_id)"
+        " SELECT 'First', '', '', location, true, now(), now(), id, %s FROM address",
+        [owner.pk],
+        lambda: api_client_as(owner).post(MERCHANTS, BODY, format="json"),
+    )
     assert _already_owned(response), response.content
     assert list(Merchant.objects.filter(owner=owner).values_list("name", flat=True)) == ["First"]
