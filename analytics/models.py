@@ -1,5 +1,10 @@
 from django.db import models
 
+# The rollups' sums of money are wider than an order's total (numeric(12,2), up to
+# 9,999,999,999.99): a day's revenue (20 digits) holds a hundred million of the largest
+# orders, the totals to date (22 digits) a hundred times that. At 14 digits a merchant's
+# hundred-and-first largest order of a day failed its delivery on the rollup.
+
 
 class ReportPeriod(models.Model):
     """One period of a revenue report.
@@ -37,7 +42,7 @@ class MerchantDay(models.Model):
     merchant_id = models.BigIntegerField()
     day = models.DateField()
     orders = models.IntegerField()
-    revenue = models.DecimalField(max_digits=14, decimal_places=2)
+    revenue = models.DecimalField(max_digits=20, decimal_places=2)
     delivery_time = models.DurationField()
     # A day may hold failures and no delivery: `orders` 0.
     failed = models.IntegerField(db_default=0)
@@ -49,7 +54,7 @@ class MerchantDay(models.Model):
     # intervals, which PostgreSQL adds and subtracts in days and microseconds apart, so
     # the difference holds the same days and microseconds as the range's sum.
     orders_to_date = models.BigIntegerField()
-    revenue_to_date = models.DecimalField(max_digits=16, decimal_places=2)
+    revenue_to_date = models.DecimalField(max_digits=22, decimal_places=2)
     delivery_time_to_date = models.DurationField()
     failed_to_date = models.BigIntegerField(db_default=0)
 
@@ -84,7 +89,7 @@ class MerchantTotal(models.Model):
     merchant_id = models.BigIntegerField(primary_key=True)
     day = models.DateField()
     orders_to_date = models.BigIntegerField()
-    revenue_to_date = models.DecimalField(max_digits=16, decimal_places=2)
+    revenue_to_date = models.DecimalField(max_digits=22, decimal_places=2)
     delivery_time_to_date = models.DurationField()
     failed_to_date = models.BigIntegerField(db_default=0)
 
@@ -100,7 +105,7 @@ class ProductDay(models.Model):
     product_id = models.BigIntegerField()
     day = models.DateField()
     units = models.IntegerField()
-    revenue = models.DecimalField(max_digits=14, decimal_places=2)
+    revenue = models.DecimalField(max_digits=20, decimal_places=2)
 
     class Meta:
         indexes = [models.Index(fields=["day"], name="analytics_productday_day_idx")]
@@ -120,7 +125,7 @@ class PlatformDay(models.Model):
     day = models.DateField()
     shard = models.SmallIntegerField()
     orders = models.IntegerField()
-    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    revenue = models.DecimalField(max_digits=22, decimal_places=2)
 
     def __str__(self) -> str:
         return f"{self.day}/{self.shard}: {self.orders}"

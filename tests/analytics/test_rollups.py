@@ -4,6 +4,7 @@ computed from the raw orders."""
 
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
 from analytics.selectors import INTERVALS, DateRange, merchants_report, revenue_report, top_products
 from analytics.services import rollups_rebuild
+from inventory.models import Inventory
 from orders.models import FailureReason, Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services import OrderLine, order_place, order_transition
 from tests import factories
@@ -408,3 +410,35 @@ def test_a_rebuild_reads_the_orders_statistics_and_leaves_the_planner_as_it_was(
         OrderItem._meta.db_table,
         OrderStatusChange._meta.db_table,
     } <= analyzed
+
+
+def test_a_day_of_the_largest_orders_is_summed_to_the_cent(clock):
+    # 102 orders of 99 units at the largest price: each fits its own columns, and their
+    # day passes 10^12, what a day's sum held before.
+    selling = shop_selling(price="99999999.99")
+    Inventory.objects.filter(product=selling.product).update(quantity=102 * 99)
+    clock[0] = datetime(2026, 6, 3, 12, tzinfo=UTC)
+    orders = []
+    for _ in range(102):
+        order = order_place(
+            buyer=factories.user(),
+            merchant_id=selling.shop.pk,
+            lines=[OrderLine(selling.product.pk, 99)],
+            delivery_address=selling.address,
+        )
+        for step in TO_DELIVERED:
+            order_transition(order_id=order.pk, actor=selling.operator, to_status=step)
+        orders.append(Order.objects.get(pk=order.pk))
+    revenue = sum(order.total for order in orders)
+    assert revenue > Decimal("999999999999.99")
+    day = MerchantDay.objects.get(merchant_id=selling.shop.pk)
+    assert (day.orders, day.revenue, day.revenue_to_date) == (102, revenue, revenue)
+    assert ProductDay.objects.get(product_id=selling.product.pk).revenue == sum(
+        order.subtotal for order in orders
+    )
+    (row,) = merchants_report(range_=DateRange(date(2026, 6, 3), date(2026, 6, 3)))
+    assert (row["merchant_id"], row["orders"], row["revenue"]) == (
+        selling.shop.pk,
+        102,
+        f"{revenue}",
+    )
