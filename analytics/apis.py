@@ -26,7 +26,9 @@ FORMAT = OpenApiParameter(
     type=OpenApiTypes.STR,
     enum=["json", "csv"],
     required=False,
-    description="`csv` answers the same rows as CSV.",
+    description="`csv` answers the same rows as CSV. A text that begins with `=`, `+`, `-`, "
+    "`@`, a tab or a carriage return (a merchant's name, a product's title), which a "
+    "spreadsheet would run as a formula, is written behind a `'`.",
 )
 
 

@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
@@ -15,8 +16,24 @@ class ErrorsInJson(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+# What a spreadsheet opening the file would run as a formula (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The numbers the reports render as text (money, shares): a leading minus is a number.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def csv_cell(value):
+    """`value` as a cell: a text a spreadsheet would run as a formula (a merchant named
+    `=HYPERLINK(...)`) behind a `'`, which spreadsheets show as text; anything else as
+    in JSON."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 class CSVRenderer(BaseRenderer):
-    """Rows of a report as CSV: a header line, then the values exactly as in JSON.
+    """Rows of a report as CSV: a header line, then the values as in JSON (but a text
+    a spreadsheet would run as a formula, `csv_cell`).
 
     A list renders as one table. An object of lists (a combined report) renders each
     list as a section, its name on a line of its own, sections separated by a blank line.
@@ -48,4 +65,4 @@ class CSVRenderer(BaseRenderer):
         fieldnames = columns or (list(rows[0]) if rows else [])
         writer = csv.DictWriter(out, fieldnames=fieldnames)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({name: csv_cell(value) for name, value in row.items()} for row in rows)

@@ -21,6 +21,7 @@ from analytics.selectors import (
 from analytics.services import rollups_rebuild
 from geomarket.sql import fetch_value
 from merchants.models import Address, Merchant
+from merchants.services import merchant_update
 from orders.models import Order, OrderItem
 from tests import factories
 from tests.analytics.history import build_history
@@ -328,6 +329,28 @@ def test_csv_has_the_same_rows(history, operator, path):
     parsed = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
     assert response.content.decode().splitlines()[0] == ",".join(rows[0])
+
+
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("http://x","y")', "+cmd", "-1+2", "@SUM(A1)", "\tx", "\rx"]
+)
+def test_csv_writes_a_text_a_spreadsheet_would_run_as_a_formula_behind_a_quote(
+    history, operator, name
+):
+    params = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    first = operator.get("/api/v1/analytics/merchants/", params).json()[0]
+    merchant_update(merchant=Merchant.objects.get(pk=first["merchant_id"]), data={"name": name})
+    rows = operator.get("/api/v1/analytics/merchants/", params).json()
+    response = operator.get("/api/v1/analytics/merchants/", {**params, "format": "csv"})
+    parsed = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
+    # JSON carries the name as it is.
+    assert [r["name"] for r in rows if r["merchant_id"] == first["merchant_id"]] == [name]
+    for row, cells in zip(rows, parsed, strict=True):
+        # Only that name moves: money, shares and ids stay numbers, as in JSON.
+        expected = {key: str(value) for key, value in row.items()}
+        if row["merchant_id"] == first["merchant_id"]:
+            expected["name"] = "'" + name
+        assert cells == expected
 
 
 REPORT_URLS = [
