@@ -31,9 +31,10 @@ class ReportDateField(serializers.DateField):
 
 def default_dates(date_from: date | None, date_to: date | None) -> tuple[date, date]:
     """The dates a report covers when `date_from` or `date_to` is not given: the last
-    `DEFAULT_DAYS` days up to today (UTC), or up to `date_to`."""
+    `DEFAULT_DAYS` days up to today (UTC), or up to `date_to`, from `EARLIEST_DATE` at the
+    earliest, as a `date_from` given must be."""
     date_to = date_to or timezone.now().date()
-    return date_from or date_to - timedelta(days=DEFAULT_DAYS - 1), date_to
+    return date_from or max(date_to - timedelta(days=DEFAULT_DAYS - 1), EARLIEST_DATE), date_to
 
 
 class ReportParamsSerializer(serializers.Serializer):

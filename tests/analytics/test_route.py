@@ -2,7 +2,7 @@
 requests Django would answer with a 200, and Django whenever anything is off."""
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -130,6 +130,16 @@ def test_default_dates_are_the_last_thirty_days():
         today - timedelta(days=29),
         today,
     )
+
+
+def test_a_default_start_is_no_earlier_than_a_given_one_may_be():
+    # 30 days up to 1970-01-05 would start in 1969, which date_from may not name.
+    parsed = route.parse_revenue(b"date_to=1970-01-05")
+    assert (parsed["range_"].date_from, parsed["range_"].date_to) == (
+        date(1970, 1, 1),
+        date(1970, 1, 5),
+    )
+    assert route.parse_revenue(b"date_from=1969-12-31&date_to=1970-01-05") is None
 
 
 def token_headers(user) -> dict:
