@@ -7,17 +7,20 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from console.selectors import console_data, console_scope
 from events.streams import couriers_stream_key, stream_last_id
+from geomarket.ratelimit import login_rate_limited
 from tracking.stream import courier_moves, last_event_id_valid
 
 LOGIN = "console-login"
 
 
+@method_decorator(login_rate_limited, name="dispatch")
 class ConsoleLoginView(LoginView):
     """Signs in to the console: to the page asked for (`next`), else the console itself,
     not Django's default profile address, which this server does not serve."""

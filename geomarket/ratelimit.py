@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import JsonResponse
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework.exceptions import Throttled
@@ -199,6 +200,56 @@ class _Anonymous:
         self.user = None
 
 
+# Every door that checks a password (the API's token, the console's and the admin's
+# sign-in) spends from this one budget per client IP: separate budgets would multiply an
+# attacker's guesses by the number of doors.
+PASSWORD_GUESSES = ("token", "TOKEN_RATE_LIMIT_PER_MINUTE", "ip")
+
+
+def limit_checks(request, rate_limits) -> list[tuple["RateLimiter", str]]:
+    """The (limiter, identity) of each of `rate_limits` ((scope, setting, keyed_by), as
+    `RateLimitedMixin.rate_limits`) for `request`; "user" limits skip anonymous callers."""
+    checks = []
+    for scope, setting, keyed_by in rate_limits:
+        if keyed_by == "user":
+            if not request.user.is_authenticated:
+                continue
+            identity = f"user:{request.user.pk}"
+        elif keyed_by == "ip":
+            identity = f"ip:{client_ip(request)}"
+        else:
+            identity = client_identity(request)
+        limiter = RateLimiter(scope=f"{scope}:{keyed_by}", limit=getattr(settings, setting))
+        checks.append((limiter, identity))
+    return checks
+
+
+def login_rate_limited(view):
+    """A session sign-in view whose POSTs spend from `PASSWORD_GUESSES`; over the limit
+    it answers 429 as the API does, before any password is checked. Showing the form is
+    not limited."""
+
+    @functools.wraps(view)
+    def limited(request, *args, **kwargs):
+        if request.method == "POST":
+            (result,) = hit_all(limit_checks(request, (PASSWORD_GUESSES,)))
+            if not result.allowed:
+                return _throttled_response(result)
+        return view(request, *args, **kwargs)
+
+    return limited
+
+
+def _throttled_response(result: RateLimitResult) -> JsonResponse:
+    """The API's 429 (`geomarket.api.exceptions`), for a view outside DRF."""
+    retry_after = result.retry_after_seconds
+    return JsonResponse(
+        {"detail": "Request was throttled.", "retry_after": retry_after},
+        status=429,
+        headers={"Retry-After": str(retry_after), **result.headers()},
+    )
+
+
 class RateLimitedMixin:
     """Per-view limits for DRF views: `rate_limits` lists (scope, setting, keyed_by).
 
@@ -222,18 +273,7 @@ class RateLimitedMixin:
         self._rate_limit_reply = None
         if request.method not in self.rate_limited_methods:
             return
-        checks = []
-        for scope, setting, keyed_by in self.rate_limits:
-            if keyed_by == "user":
-                if not request.user.is_authenticated:
-                    continue
-                identity = f"user:{request.user.pk}"
-            elif keyed_by == "ip":
-                identity = f"ip:{client_ip(request)}"
-            else:
-                identity = client_identity(request)
-            limiter = RateLimiter(scope=f"{scope}:{keyed_by}", limit=getattr(settings, setting))
-            checks.append((limiter, identity))
+        checks = limit_checks(request, self.rate_limits)
         if not checks:
             return
         if self.rate_limit_deferred:

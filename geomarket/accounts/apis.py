@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from geomarket.accounts import serializers
 from geomarket.accounts.selectors import user_profile
 from geomarket.accounts.services import token_obtain, user_register
-from geomarket.ratelimit import RateLimitedMixin
+from geomarket.ratelimit import PASSWORD_GUESSES, RateLimitedMixin
 
 
 class RegisterApi(RateLimitedMixin, APIView):
@@ -32,7 +32,7 @@ class RegisterApi(RateLimitedMixin, APIView):
 
 class TokenApi(RateLimitedMixin, APIView):
     permission_classes = [AllowAny]
-    rate_limits = (("token", "TOKEN_RATE_LIMIT_PER_MINUTE", "ip"),)
+    rate_limits = (PASSWORD_GUESSES,)
     authentication_classes: list = []
 
     @extend_schema(
