@@ -1,13 +1,31 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from geomarket.accounts.models import USERNAME_TAKEN
 from geomarket.accounts.roles import Role
 
 User = get_user_model()
 
 
+class NormalizedUsernameMixin:
+    """NFKC-normalizes the username before the field's validators run, as Django's login
+    forms do: a fullwidth `bob` is `bob` here too, and the length and character rules apply to the
+    name as it is stored."""
+
+    def to_internal_value(self, data):
+        return User.normalize_username(super().to_internal_value(data))
+
+
+class UsernameField(NormalizedUsernameMixin, serializers.RegexField):
+    pass
+
+
+class LoginUsernameField(NormalizedUsernameMixin, serializers.CharField):
+    pass
+
+
 class RegisterInputSerializer(serializers.Serializer):
-    username = serializers.RegexField(
+    username = UsernameField(
         r"^[\w.@+-]+\Z",
         max_length=150,
         error_messages={"invalid": "Use letters, digits and @/./+/-/_ only."},
@@ -17,7 +35,7 @@ class RegisterInputSerializer(serializers.Serializer):
 
     def validate_username(self, value: str) -> str:
         if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("A user with that username already exists.")
+            raise serializers.ValidationError(USERNAME_TAKEN)
         return value
 
 
@@ -28,7 +46,7 @@ class RegisterOutputSerializer(serializers.Serializer):
 
 
 class TokenInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = LoginUsernameField(max_length=150)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 

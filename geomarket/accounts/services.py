@@ -1,9 +1,9 @@
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
-from geomarket.accounts.models import User
+from geomarket.accounts.models import USERNAME_TAKEN, User
 from geomarket.errors import DomainError
 
 
@@ -13,12 +13,20 @@ class InvalidCredentials(DomainError):
     default_message = "Unable to log in with the provided credentials."
 
 
+class UsernameTaken(DomainError):
+    code = "username_taken"
+    default_message = USERNAME_TAKEN
+
+
 @transaction.atomic
 def user_register(*, username: str, password: str, email: str = "") -> tuple[User, Token]:
     """Create a customer account and its API token in one transaction.
 
-    The caller validates username uniqueness and password strength first
-    (`RegisterInputSerializer`); the unique index is the last word on races.
+    The caller normalizes the username and checks it is free first
+    (`RegisterInputSerializer`). Of two concurrent registrations of one name (in any case)
+    both pass that check, and the unique indexes make the second to commit fail: in a
+    savepoint, so that the user the first committed can then be read (a new snapshot) and
+    the loser answered as the check would have answered it.
     """
     user = User(username=username, email=email)
     try:
@@ -26,7 +34,13 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Use
     except ValidationError as exc:
         raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        if User.objects.filter(username__iexact=username).exists():
+            raise UsernameTaken(field="username") from exc
+        raise
     token = Token.objects.create(user=user)
     return user, token
 

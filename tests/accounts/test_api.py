@@ -8,6 +8,8 @@ pytestmark = pytest.mark.django_db
 REGISTER = "/api/v1/auth/register/"
 TOKEN = "/api/v1/auth/token/"
 ME = "/api/v1/auth/me/"
+FULLWIDTH_BOB = "\uff42\uff4f\uff42"
+FULLWIDTH_FULL = "\uff46\uff55\uff4c\uff4c"
 
 
 def test_register_then_token_then_me(api_client):
@@ -88,3 +90,51 @@ def test_operator_has_operator_role(make_user, client_for):
     operator = make_user(is_staff=True)
     roles = client_for(operator).get(ME).json()["roles"]
     assert roles == ["customer", "operator"]
+
+
+def test_register_a_fullwidth_look_alike_of_a_taken_username_is_field_error(
+    api_client, make_user, django_user_model
+):
+    make_user(username="bob")
+    before = rows(django_user_model, Token)
+    response = api_client.post(
+        REGISTER, {"username": FULLWIDTH_BOB, "password": "Str0ng-pass-phrase"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"username": ["A user with that username already exists."]}
+    assert rows(django_user_model, Token) == before
+
+
+def test_register_stores_the_username_nfkc_normalized(api_client, django_user_model):
+    response = api_client.post(
+        REGISTER, {"username": FULLWIDTH_FULL, "password": "Str0ng-pass-phrase"}
+    )
+    assert response.status_code == 201
+    assert response.json()["username"] == "full"
+    assert list(django_user_model.objects.values_list("username", flat=True)) == ["full"]
+
+
+def test_register_refuses_a_username_over_150_characters_once_normalized(api_client):
+    # U+FDFA is one character that NFKC spells out in eighteen.
+    response = api_client.post(
+        REGISTER, {"username": "\ufdfa" * 10, "password": "Str0ng-pass-phrase"}
+    )
+    assert response.status_code == 400
+    assert "username" in response.json()
+
+
+@pytest.mark.parametrize("typed", ["full", FULLWIDTH_FULL])
+def test_a_user_registered_in_fullwidth_signs_in_with_either_form(api_client, client, typed):
+    registered = api_client.post(
+        REGISTER, {"username": FULLWIDTH_FULL, "password": "Str0ng-pass-phrase"}
+    )
+    token = registered.json()["token"]
+
+    obtained = api_client.post(TOKEN, {"username": typed, "password": "Str0ng-pass-phrase"})
+    assert obtained.status_code == 200
+    assert obtained.json() == {"token": token}
+
+    signed_in = client.post(
+        "/console/login/", {"username": typed, "password": "Str0ng-pass-phrase"}
+    )
+    assert signed_in.status_code == 302
