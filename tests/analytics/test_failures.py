@@ -9,31 +9,20 @@ from datetime import UTC, datetime
 import pytest
 
 from orders.models import OrderStatus
-from orders.services import OrderLine, order_place, order_transition
+from orders.services import order_transition
 from tests import factories
-from tests.analytics.test_rollups import TO_DELIVERED, TO_FAILED, clock, shop_selling  # noqa: F401
+from tests.analytics.test_rollups import (  # noqa: F401
+    TO_DELIVERED,
+    TO_FAILED,
+    clock,
+    ordered,
+    shop_selling,
+)
 
 pytestmark = pytest.mark.django_db
 
 MERCHANTS = "/api/v1/analytics/merchants/"
 DAY = {"date_from": "2026-06-02", "date_to": "2026-06-02"}
-
-
-def _order(selling, *steps: str):
-    order = order_place(
-        buyer=factories.user(),
-        merchant_id=selling.shop.pk,
-        lines=[OrderLine(selling.product.pk, 1)],
-        delivery_address=selling.address,
-    )
-    for step in steps:
-        order_transition(
-            order_id=order.pk,
-            actor=selling.operator,
-            to_status=step,
-            reason="customer_absent" if step == OrderStatus.FAILED else "",
-        )
-    return order
 
 
 @pytest.fixture
@@ -42,11 +31,11 @@ def outcomes(clock):  # noqa: F811
     (the next day), and a shop failing its only order."""
     clock[0] = datetime(2026, 6, 2, 10, tzinfo=UTC)
     mixed, failing = shop_selling(price="8.00"), shop_selling(price="3.00")
-    _order(mixed, *TO_DELIVERED)
-    _order(mixed, *TO_FAILED)
-    _order(failing, *TO_FAILED)
+    ordered(mixed, *TO_DELIVERED)
+    ordered(mixed, *TO_FAILED)
+    ordered(failing, *TO_FAILED)
     clock[0] = datetime(2026, 6, 2, 23, 59, 59, tzinfo=UTC)
-    returned = _order(mixed, *TO_FAILED)
+    returned = ordered(mixed, *TO_FAILED)
     clock[0] = datetime(2026, 6, 3, 0, 30, tzinfo=UTC)
     # Returned the next day: still a failure of the day it failed.
     order_transition(order_id=returned.pk, actor=mixed.operator, to_status=OrderStatus.RETURNED)

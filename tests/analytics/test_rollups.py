@@ -320,6 +320,25 @@ def shop_selling(*, price: str) -> SimpleNamespace:
     )
 
 
+def ordered(selling, *steps: str, quantity: int = 1) -> Order:
+    """An order of `quantity` of `selling`'s product, taken through `steps` by its
+    operator (a failure for a customer not there)."""
+    order = order_place(
+        buyer=factories.user(),
+        merchant_id=selling.shop.pk,
+        lines=[OrderLine(selling.product.pk, quantity)],
+        delivery_address=selling.address,
+    )
+    for step in steps:
+        order_transition(
+            order_id=order.pk,
+            actor=selling.operator,
+            to_status=step,
+            reason="customer_absent" if step == OrderStatus.FAILED else "",
+        )
+    return Order.objects.get(pk=order.pk)
+
+
 def test_only_a_delivery_adds_to_the_rollups(clock):
     selling = shop_selling(price="4.10")
     shop, product, operator = selling.shop, selling.product, selling.operator
@@ -418,17 +437,7 @@ def test_a_day_of_the_largest_orders_is_summed_to_the_cent(clock):
     selling = shop_selling(price="99999999.99")
     Inventory.objects.filter(product=selling.product).update(quantity=102 * 99)
     clock[0] = datetime(2026, 6, 3, 12, tzinfo=UTC)
-    orders = []
-    for _ in range(102):
-        order = order_place(
-            buyer=factories.user(),
-            merchant_id=selling.shop.pk,
-            lines=[OrderLine(selling.product.pk, 99)],
-            delivery_address=selling.address,
-        )
-        for step in TO_DELIVERED:
-            order_transition(order_id=order.pk, actor=selling.operator, to_status=step)
-        orders.append(Order.objects.get(pk=order.pk))
+    orders = [ordered(selling, *TO_DELIVERED, quantity=99) for _ in range(102)]
     revenue = sum(order.total for order in orders)
     assert revenue > Decimal("999999999999.99")
     day = MerchantDay.objects.get(merchant_id=selling.shop.pk)
