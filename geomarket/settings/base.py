@@ -39,7 +39,7 @@ DOMAIN_APPS = (
 SITE_URL_APPS = ("merchants", "console")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "geomarket.admin_site.GeoMarketAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
