@@ -1,14 +1,12 @@
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from catalog.models import Product, ProductCategory
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import DomainError
-from geomarket.services import model_update
+from geomarket.services import model_update, unique_claim
 from merchants.models import Merchant
 
 
@@ -17,21 +15,13 @@ class CategorySlugTaken(DomainError):
     default_message = "A category with this slug already exists."
 
 
-@contextmanager
-def _slug_claimed(*, slug: str, category_id: int | None = None) -> Iterator[None]:
-    """Write a category with `slug`; another category holding it is a 400 naming `slug`.
-
-    The serializer's check answers the usual case. Of two concurrent writes of one slug
-    both pass it, and the unique index makes the second wait for the first to commit and
-    fail: in a savepoint, so that the category the first committed can then be read (a
-    new snapshot) and the loser answered as the check would have answered it."""
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as exc:
-        if ProductCategory.objects.filter(slug=slug).exclude(pk=category_id).exists():
-            raise CategorySlugTaken(field="slug") from exc
-        raise
+def _slug_claimed(*, slug: str, category_id: int | None = None):
+    """The write of a category with `slug`: another category holding it is a 400 naming
+    `slug`, as the serializer's check answers it (`unique_claim`)."""
+    return unique_claim(
+        taken=ProductCategory.objects.filter(slug=slug).exclude(pk=category_id).exists,
+        refusal=CategorySlugTaken(field="slug"),
+    )
 
 
 @transaction.atomic

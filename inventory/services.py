@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -14,7 +14,7 @@ from events.services import EVENT_INSERT_SQL, event_record
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError
 from geomarket.locks import session_lock
-from geomarket.services import model_update
+from geomarket.services import model_update, unique_claim
 from inventory.locks import inventory_lock_for_update, inventory_rows_lock_sql
 from inventory.models import MAX_QUANTITY, Inventory, InventoryAdjustment, LowStockReport
 
@@ -38,28 +38,19 @@ class InventoryExists(DomainError):
 
 @transaction.atomic
 def inventory_create(*, product: Product, quantity: int, low_stock_threshold: int = 5) -> Inventory:
-    """Create the product's stock row; a product that has one already is a 400.
-
-    The check before the INSERT answers the usual case. Of two concurrent creates for one
-    product both pass it, and the unique index makes the second INSERT wait for the first
-    to commit and fail: in a savepoint, so that the row the first committed can then be
-    read (a new snapshot) and the loser answered as the check would have answered it."""
+    """Create the product's stock row; a product that has one already is a 400, whether it
+    was there before or a concurrent create committed it first (`unique_claim`)."""
     versions_bump(Namespace.CATALOG)
-    taken = Inventory.objects.filter(product=product)
-    if taken.exists():
+    taken = Inventory.objects.filter(product=product).exists
+    if taken():
         raise InventoryExists(field="product_id")
-    try:
-        with transaction.atomic():
-            return Inventory.objects.create(
-                merchant_id=product.merchant_id,
-                product=product,
-                quantity=quantity,
-                low_stock_threshold=low_stock_threshold,
-            )
-    except IntegrityError as exc:
-        if taken.exists():
-            raise InventoryExists(field="product_id") from exc
-        raise
+    with unique_claim(taken=taken, refusal=InventoryExists(field="product_id")):
+        return Inventory.objects.create(
+            merchant_id=product.merchant_id,
+            product=product,
+            quantity=quantity,
+            low_stock_threshold=low_stock_threshold,
+        )
 
 
 def _low_stock_data(*, product_id: int, quantity: int, low_stock_threshold: int) -> dict:

@@ -12,7 +12,7 @@ from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError, Forbidden
 from geomarket.geo import AreaError, area_check, area_right_handed
 from geomarket.hooks import hook_call
-from geomarket.services import model_update
+from geomarket.services import model_update, unique_claim
 from merchants.models import (
     Address,
     Closure,
@@ -85,31 +85,24 @@ def merchant_create(
     """`address` is an existing address, or the fields of a new one; `categories` are
     catalog's product categories."""
     versions_bump(Namespace.MERCHANTS)
-    if Merchant.objects.filter(owner=owner).exists():
+    owned = Merchant.objects.filter(owner=owner).exists
+    if owned():
         raise MerchantAlreadyOwned()
     merchant_address = (
         address if isinstance(address, Address) else Address.objects.create(**address)
     )
-    try:
-        # A concurrent create for the same owner passes the test above too; the owner's
-        # unique index then makes this insert wait for it and fail once it commits, after
-        # which the test asked again sees its merchant.
-        with transaction.atomic():
-            merchant = Merchant.objects.create(
-                owner=owner,
-                name=name,
-                description=description,
-                phone=phone,
-                address=merchant_address,
-                location=merchant_address.location,
-                is_active=is_active,
-                require_handover_code=require_handover_code,
-                timezone=timezone or default_timezone(),
-            )
-    except IntegrityError as exc:
-        if Merchant.objects.filter(owner=owner).exists():
-            raise MerchantAlreadyOwned() from exc
-        raise
+    with unique_claim(taken=owned, refusal=MerchantAlreadyOwned()):
+        merchant = Merchant.objects.create(
+            owner=owner,
+            name=name,
+            description=description,
+            phone=phone,
+            address=merchant_address,
+            location=merchant_address.location,
+            is_active=is_active,
+            require_handover_code=require_handover_code,
+            timezone=timezone or default_timezone(),
+        )
     merchant.categories.set(categories)
     return merchant
 

@@ -4,7 +4,7 @@ from geomarket.api.fields import IdField, MoneyField, OffsetDateTimeField, Stric
 from geomarket.shapes import money
 from merchants.serializers import AddressSerializer
 from orders.handover import MAX_FAILURES, handover_code_shown
-from orders.models import FailureReason, IncidentKind, OrderStatus
+from orders.models import FailureReason, IncidentKind, OrderStatus, OrderStatusTally
 from orders.selectors import DELIVERED_FAR_M
 from orders.shapes import ADDRESS_TEXT_FIELDS, INCIDENT, MERCHANT_ORDER, ORDER, ORDER_DETAIL
 
@@ -156,7 +156,8 @@ class OrderStatsParamsSerializer(serializers.Serializer):
 class OrderStatsSerializer(serializers.Serializer):
     by_status = serializers.DictField(child=serializers.IntegerField())
     orders = serializers.IntegerField()
-    revenue = MoneyField(max_digits=14)
+    # As wide as the tally it sums (an order alone may reach 9,999,999,999.99).
+    revenue = MoneyField(max_digits=OrderStatusTally._meta.get_field("total").max_digits)
 
 
 def order_stats_payload(stats: dict) -> dict:

@@ -1,10 +1,11 @@
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from geomarket.accounts.models import USERNAME_TAKEN, User
 from geomarket.errors import DomainError
+from geomarket.services import unique_claim
 
 
 class InvalidCredentials(DomainError):
@@ -23,10 +24,8 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Use
     """Create a customer account and its API token in one transaction.
 
     The caller normalizes the username and checks it is free first
-    (`RegisterInputSerializer`). Of two concurrent registrations of one name (in any case)
-    both pass that check, and the unique indexes make the second to commit fail: in a
-    savepoint, so that the user the first committed can then be read (a new snapshot) and
-    the loser answered as the check would have answered it.
+    (`RegisterInputSerializer`); the loser of two concurrent registrations of one name, in
+    any case, gets the check's answer too (`unique_claim`).
     """
     user = User(username=username, email=email)
     try:
@@ -34,13 +33,11 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Use
     except ValidationError as exc:
         raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
-    try:
-        with transaction.atomic():
-            user.save()
-    except IntegrityError as exc:
-        if User.objects.filter(username__iexact=username).exists():
-            raise UsernameTaken(field="username") from exc
-        raise
+    with unique_claim(
+        taken=User.objects.filter(username__iexact=username).exists,
+        refusal=UsernameTaken(field="username"),
+    ):
+        user.save()
     token = Token.objects.create(user=user)
     return user, token
 

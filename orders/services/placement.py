@@ -263,14 +263,15 @@ def _priced(
     context = _order_context(lines=lines, statement=statement, read=read)
     zone = context.zone
     priced = [(line, *context.products[line.product_id]) for line in lines]
-    for line, _, price in priced:
-        if price * line.quantity > _LINE_TOTAL_MAX:
+    line_totals = [price * line.quantity for line, _, price in priced]
+    for line, line_total in zip(lines, line_totals, strict=True):
+        if line_total > _LINE_TOTAL_MAX:
             raise DomainError(
                 f"The total of the line of product {line.product_id} would pass "
                 f"{_LINE_TOTAL_MAX:,.2f}.",
                 field="items",
             )
-    subtotal = sum((price * line.quantity for line, _, price in priced), Decimal("0.00"))
+    subtotal = sum(line_totals, Decimal("0.00"))
     if subtotal > _SUBTOTAL_MAX:
         raise DomainError(f"The order's subtotal would pass {_SUBTOTAL_MAX:,.2f}.", field="items")
     if subtotal + zone.delivery_fee > _TOTAL_MAX:
