@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=geomarket.settings.production \
-    PORT=8000
+    PORT=8000 \
+    WEB_CONCURRENCY=2
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gdal-bin libgdal-dev libgeos-dev libproj-dev curl \
@@ -29,4 +30,4 @@ USER geomarket
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD curl -fsS "http://127.0.0.1:${PORT}/healthz" || exit 1
-CMD ["sh", "-c", "uvicorn geomarket.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-2} --proxy-headers --no-access-log --timeout-graceful-shutdown 5"]
+CMD ["scripts/serve", "--host", "0.0.0.0"]

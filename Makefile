@@ -69,8 +69,7 @@ run: setup services migrate seed
 	@PORT=$(PORT) scripts/run.sh
 
 serve: venv
-	@$(VENV)/bin/uvicorn geomarket.asgi:application --host $${HOST:-127.0.0.1} --port $(PORT) \
-		--workers $${WEB_CONCURRENCY:-$$(nproc)} --no-access-log --timeout-graceful-shutdown 5
+	@PORT=$(PORT) scripts/serve
 
 # pytest-xdist workers, one test database each; `make test TEST_WORKERS=0` runs serially.
 # Work stealing evens out the few tests that run for tens of seconds; the 20 slowest are

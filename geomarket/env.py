@@ -4,6 +4,7 @@ Every reader fails loudly on a malformed value instead of silently falling back,
 so a typo in a deployment never turns into a surprising default.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -50,6 +51,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An address or a network in CIDR notation, as a network (an address is one of one)."""
+    return ipaddress.ip_network(entry, strict=False)
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of addresses and CIDR networks, each checked by `network`."""
+    entries = env_list(name, default)
+    for entry in entries:
+        try:
+            network(entry)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name} takes addresses and CIDR networks, got {entry!r}."
+            ) from exc
+    return entries
 
 
 _PORTS_FILE = Path(__file__).resolve().parent.parent / "scripts" / "ports.env"

@@ -12,6 +12,7 @@ not a reason to refuse a customer's search.
 import contextlib
 import functools
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -23,6 +24,8 @@ from django.http import JsonResponse
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework.exceptions import Throttled
+
+from geomarket.env import network
 
 logger = logging.getLogger(__name__)
 
@@ -177,14 +180,27 @@ def client_identity(request) -> str:
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
     remote = request.META.get("REMOTE_ADDR", "")
-    trusted = settings.TRUSTED_PROXIES
-    if remote in trusted:
+    trusted = _proxies(tuple(settings.TRUSTED_PROXIES))
+    if _is_proxy(remote, trusted):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         for hop in reversed(hops):
-            if hop not in trusted:
+            if not _is_proxy(hop, trusted):
                 return f"ip:{hop}"
     return f"ip:{remote}"
+
+
+@functools.lru_cache(maxsize=4)
+def _proxies(entries: tuple[str, ...]) -> tuple:
+    return tuple(network(entry) for entry in entries)
+
+
+def _is_proxy(address: str, proxies: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in proxy for proxy in proxies)
 
 
 def client_ip(request) -> str:

@@ -19,9 +19,7 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
-# Order streams never end by themselves: a stopping server gives them 5 s, then ends them.
-.venv/bin/uvicorn geomarket.asgi:application --host "$HOST" --port "$PORT" \
-  --workers "${WEB_CONCURRENCY:-$(nproc)}" --no-access-log --timeout-graceful-shutdown 5 &
+HOST="$HOST" PORT="$PORT" scripts/serve &
 pids+=($!)
 .venv/bin/celery -A geomarket worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" &
 pids+=($!)

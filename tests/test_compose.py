@@ -81,3 +81,13 @@ def test_nginx_balances_both_web_processes_and_does_not_buffer_streams(scaled):
     stream_block = conf[conf.index("stream/") :]
     assert "proxy_buffering off" in stream_block
     assert set(scaled["nginx"]["depends_on"]) == {"web-1", "web-2"}
+
+
+def test_the_web_processes_believe_the_address_nginx_forwards_and_only_nginx(scaled):
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    # No other member of the network is reached from outside it.
+    assert [name for name, spec in scaled.items() if "ports" in spec] == ["nginx"]
+    for name in ("web-1", "web-2"):
+        assert scaled[name]["environment"]["TRUSTED_PROXIES"] == subnet
+    conf = (ROOT / "deploy/compose/nginx.conf").read_text()
+    assert conf.count("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;") == 2

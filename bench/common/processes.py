@@ -77,23 +77,21 @@ def wait_ready(
 
 
 def uvicorn_argv(app: str, *, port: int, workers: int, log_level: str = "warning") -> list[str]:
+    """The command line serving `app` as a deployment serves GeoMarket (`scripts/serve`,
+    which holds the server's options), with this Python, on 127.0.0.1:`port`."""
     return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
+        "env",
+        f"PYTHON={sys.executable}",
+        f"ASGI_APP={app}",
+        str(ROOT / "scripts" / "serve"),
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--workers",
         str(workers),
-        "--no-access-log",
         "--log-level",
         log_level,
-        # Open order streams would otherwise hold a stopping server until their clients go.
-        "--timeout-graceful-shutdown",
-        "5",
     ]
 
 

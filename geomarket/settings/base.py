@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from geomarket.env import env_bool, env_int, env_list, env_str, local_port
+from geomarket.env import env_bool, env_int, env_list, env_networks, env_str, local_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -288,8 +288,9 @@ DEFAULT_MERCHANT_TIMEZONE = env_str("DEFAULT_MERCHANT_TIMEZONE", "UTC")
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
-# Addresses of reverse proxies whose X-Forwarded-For is believed; nobody else's is.
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed; nobody
+# else's is, whatever the web server in front of Django would believe (scripts/serve).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 SUGGEST_RATE_LIMIT_PER_MINUTE = env_int("SUGGEST_RATE_LIMIT_PER_MINUTE", 20)
 # Credential guessing and account farming: per client IP.
 TOKEN_RATE_LIMIT_PER_MINUTE = env_int("TOKEN_RATE_LIMIT_PER_MINUTE", 10)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.common.processes import free_port, production_env
+from bench.common.processes import free_port, production_env, uvicorn_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
@@ -127,18 +127,7 @@ def server(cluster):
     )
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "geomarket.asgi:application",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--log-level",
-            "error",
-        ],
+        uvicorn_argv("geomarket.asgi:application", port=port, workers=1, log_level="error"),
         cwd=ROOT,
         env=env,
     )
