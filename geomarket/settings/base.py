@@ -259,6 +259,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "geomarket.accounts.validators.NotOnlyWhitespaceValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"

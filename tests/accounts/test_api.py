@@ -75,6 +75,23 @@ def test_register_weak_password_is_field_error_and_creates_nothing(api_client, d
     assert not django_user_model.objects.filter(username="dave").exists()
 
 
+@pytest.mark.parametrize("password", [" " * 12, "\t\n" * 6, "\u3000" * 10])
+def test_register_a_password_of_whitespace_alone_is_field_error(
+    api_client, django_user_model, password
+):
+    response = api_client.post(REGISTER, {"username": "erin", "password": password}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"password": ["This password is whitespace alone."]}
+    assert not django_user_model.objects.filter(username="erin").exists()
+
+
+def test_register_a_passphrase_with_spaces_around_and_inside_is_kept_whole(api_client):
+    password = "  correct horse battery staple  "
+    response = api_client.post(REGISTER, {"username": "erin", "password": password}, format="json")
+    assert response.status_code == 201
+    assert api_client.post(TOKEN, {"username": "erin", "password": password}).status_code == 200
+
+
 def test_me_requires_authentication(api_client):
     response = api_client.get(ME)
     assert response.status_code == 401
