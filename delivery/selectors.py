@@ -1,4 +1,5 @@
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from types import SimpleNamespace
@@ -8,7 +9,7 @@ from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from delivery.models import Courier
-from delivery.shapes import COURIER, TRACK_POINT
+from delivery.shapes import COURIER, TRACK_POINT, TRACKED_COURIER
 from geomarket.accounts.roles import is_operator
 from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
@@ -298,14 +299,16 @@ def geodesic_pairs(
 def couriers_on_map(*, merchant_id: int | None = None) -> list[dict]:
     """The answers of the couriers with a known point: every one, or, for `merchant_id`,
     those of its orders whose owner may see where their courier is (ready or on its way:
-    `COURIER_VISIBLE_WHILE`); `courier_on_map_of` for one courier."""
+    `COURIER_VISIBLE_WHILE`), as its owner sees a courier (`TRACKED_COURIER`);
+    `courier_move_shown` for one courier."""
     couriers = courier_list().filter(location__isnull=False)
-    if merchant_id is not None:
-        carrying = Order.objects.filter(
-            merchant_id=merchant_id, status__in=COURIER_VISIBLE_WHILE["owner"]
-        ).values("courier_id")
-        couriers = couriers.filter(pk__in=carrying)
-    return courier_answers(_answer_rows(couriers))
+    if merchant_id is None:
+        return courier_answers(_answer_rows(couriers))
+    carrying = Order.objects.filter(
+        merchant_id=merchant_id, status__in=COURIER_VISIBLE_WHILE["owner"]
+    ).values("courier_id")
+    answers = courier_answers(_answer_rows(couriers.filter(pk__in=carrying)))
+    return [TRACKED_COURIER.pick(answer) for answer in answers]
 
 
 def owners_seeing(*, merchant_ids: Iterable[int], statuses: Iterable[str]) -> tuple[int, ...]:
@@ -317,9 +320,15 @@ def owners_seeing(*, merchant_ids: Iterable[int], statuses: Iterable[str]) -> tu
     )
 
 
-def courier_on_map_of(*, merchant_id: int | None, carrying_for: Iterable[int]) -> bool:
-    """Whether `couriers_on_map(merchant_id=merchant_id)` shows a courier with a point,
-    given the merchants of its orders whose owners may see it (`carrying_for`,
-    `owners_seeing`): for the couriers' stream, which learns them from the ping and reads
-    no table."""
-    return merchant_id is None or merchant_id in carrying_for
+def courier_move_shown(
+    *, merchant_id: int | None, carrying_for: Iterable[int], courier: bytes
+) -> bytes | None:
+    """A courier's answer (JSON text, as operators see it) as `couriers_on_map(merchant_id=
+    merchant_id)` shows it, given the merchants of its orders whose owners may see it
+    (`carrying_for`, `owners_seeing`); None where it shows no such courier. For the
+    couriers' stream, which learns them from the ping and reads no table."""
+    if merchant_id is None:
+        return courier
+    if merchant_id not in carrying_for:
+        return None
+    return json.dumps(TRACKED_COURIER.pick(json.loads(courier)), separators=(",", ":")).encode()

@@ -35,6 +35,13 @@ COURIER = Shape(
     ),
 )
 
+# A courier as the others who may see where it is see it: an order's customer and its
+# merchant's owner, on the order's tracking and the owner's console. How many orders it
+# carries, for whom, and whether it has room for more are none of theirs.
+TRACKED_COURIER = COURIER.only(
+    "TrackedCourier", "id", "name", "vehicle", "location", "location_updated_at"
+)
+
 # A point of a courier's track, rendered by PostgreSQL (`courier_track_json`): a day of
 # pings every few seconds is thousands of points, which cost a few hundred milliseconds
 # to render in Python.

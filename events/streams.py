@@ -72,7 +72,7 @@ class StreamEntry:
 class CourierMove:
     """An entry of the couriers' stream: a courier moved."""
 
-    # Its answer (`delivery.shapes.COURIER`), at its new point.
+    # Its answer (`delivery.shapes.COURIER`), at its new point, as operators see it.
     courier: dict
     # The merchants of the orders it carries whose owners may see where it is.
     merchant_ids: tuple[int, ...]

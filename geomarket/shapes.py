@@ -254,6 +254,18 @@ class Shape:
     def render_rows(self, rows: Sequence[Sequence]) -> list[dict]:
         return [self.render(row) for row in rows]
 
+    def only(self, name: str, *names: str) -> "Shape":
+        """The shape `name` of these of this shape's fields, in this shape's order."""
+        unknown = set(names) - set(self.names)
+        if unknown:
+            raise ValueError(f"{self.name} has no field {sorted(unknown)}")
+        return Shape(name, tuple(item for item in self.fields if item.name in names))
+
+    def pick(self, answer: dict) -> dict:
+        """This shape's part of `answer`, an answer of a shape that has every one of its
+        fields (the one `only` was called on)."""
+        return {name: answer[name] for name in self.names}
+
     def json_sql(self, *, alias: str, placeholder: str = "%%s", opening: str = "{") -> str:
         """SQL rendering one object of this shape as JSON text from the columns of the row
         `alias`: one format() call, which PostgreSQL runs faster than a chain of `||`.

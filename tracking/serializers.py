@@ -1,17 +1,11 @@
 from rest_framework import serializers
 
-from delivery.models import Vehicle
-from geomarket.api.fields import GeoJSONPointField, format_datetime
+from delivery.shapes import TRACKED_COURIER
+from geomarket.api.fields import format_datetime
 from orders.models import OrderStatus
 from orders.shapes import HANDOVER_CODE
 
-
-class TrackedCourierSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    vehicle = serializers.ChoiceField(choices=Vehicle.choices)
-    location = GeoJSONPointField(allow_null=True)
-    location_updated_at = serializers.DateTimeField(allow_null=True)
+TrackedCourierSerializer = TRACKED_COURIER.serializer()
 
 
 class OrderTrackingSerializer(serializers.Serializer):

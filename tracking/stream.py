@@ -23,7 +23,7 @@ from functools import partial
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from delivery.selectors import courier_on_map_of
+from delivery.selectors import courier_move_shown
 from events.streams import couriers_stream_key, merchants_of_tag, order_stream_key
 from geomarket.lane.redis_async import RedisPipe
 from tracking.selectors import courier_location_visible
@@ -163,39 +163,45 @@ def _ignore_failure(future: asyncio.Future) -> None:
 hub = _Hub()
 
 
-# Whether the caller may see an entry, from its event and tag.
-Visible = Callable[[bytes, bytes], bool]
+# An entry's data as the caller may see it, from its event, tag and data; None when the
+# caller may not see the entry.
+Shown = Callable[[bytes, bytes, bytes], bytes | None]
 
 
-def _render(entry_id: bytes, event: bytes, tag: bytes, data: bytes, visible: Visible) -> bytes:
+def _render(entry_id: bytes, event: bytes, tag: bytes, data: bytes, shown: Shown) -> bytes:
     """The entry as an SSE message, or b"" when the caller may not see it."""
-    if not visible(event, tag):
+    seen = shown(event, tag, data)
+    if seen is None:
         return b""
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id, event, data)
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id, event, seen)
 
 
 def order_events(*, order_id: int, roles: set[str], after: str | None) -> AsyncIterator[bytes]:
     """The order's events as the caller (holding `roles` towards it) may see them: a
     courier's point only in the statuses in which the contract lets their roles see it."""
 
-    def visible(event: bytes, status: bytes) -> bool:
-        return event != b"location" or courier_location_visible(roles=roles, status=status.decode())
+    def shown(event: bytes, status: bytes, data: bytes) -> bytes | None:
+        if event != b"location" or courier_location_visible(roles=roles, status=status.decode()):
+            return data
+        return None
 
-    return _events(key=order_stream_key(order_id), after=after, visible=visible)
+    return _events(key=order_stream_key(order_id), after=after, shown=shown)
 
 
 def courier_moves(*, merchant_id: int | None, after: str | None) -> AsyncIterator[bytes]:
     """The couriers' moves as the console shows them (`couriers_on_map`): every courier's
     to an operator (`merchant_id` None), to an owner those of the couriers carrying its
-    merchant's live orders when they moved."""
+    merchant's live orders when they moved, as owners see couriers."""
 
-    def visible(event: bytes, merchants: bytes) -> bool:
-        return courier_on_map_of(merchant_id=merchant_id, carrying_for=merchants_of_tag(merchants))
+    def shown(event: bytes, merchants: bytes, data: bytes) -> bytes | None:
+        return courier_move_shown(
+            merchant_id=merchant_id, carrying_for=merchants_of_tag(merchants), courier=data
+        )
 
-    return _events(key=couriers_stream_key(), after=after, visible=visible)
+    return _events(key=couriers_stream_key(), after=after, shown=shown)
 
 
-async def _events(*, key: str, after: str | None, visible: Visible) -> AsyncIterator[bytes]:
+async def _events(*, key: str, after: str | None, shown: Shown) -> AsyncIterator[bytes]:
     """The entries of the stream `key` the caller may see: those after the entry `after`
     first (of the stream's history), then each as it comes, with a comment line whenever
     nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`. Subscribed before it reads what came
@@ -219,7 +225,7 @@ async def _events(*, key: str, after: str | None, visible: Visible) -> AsyncIter
             for entry_id, fields in missed:
                 values = dict(zip(fields[::2], fields[1::2], strict=True))
                 last = _id_key(entry_id)
-                message = _render(entry_id, values[b"e"], values[b"s"], values[b"d"], visible)
+                message = _render(entry_id, values[b"e"], values[b"s"], values[b"d"], shown)
                 if message:
                     yield message
         keepalive = settings.ORDER_STREAM_KEEPALIVE_SECONDS
@@ -237,7 +243,7 @@ async def _events(*, key: str, after: str | None, visible: Visible) -> AsyncIter
             if last is not None and _id_key(entry_id) <= last:
                 # Already sent from the Redis stream.
                 continue
-            message = _render(entry_id, event, tag, data, visible)
+            message = _render(entry_id, event, tag, data, shown)
             if message:
                 yield message
     finally:

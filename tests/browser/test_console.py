@@ -158,6 +158,41 @@ def test_drawing_a_zone_saves_it_and_a_refused_one_shows_why(browser_page):
     assert DeliveryZone.objects.filter(merchant=shop).count() == 1
 
 
+def test_a_zone_drawn_one_world_east_is_saved_within_180_degrees(browser_page):
+    """The map pans round the world without end: a zone drawn on a copy of the world
+    east of the first one is sent as the same place on the first, within ±180°."""
+    owner = factories.user()
+    shop = factories.merchant(owner=owner, lat=52.52, lng=13.405)
+    sign_in(browser_page, owner)
+    page = browser_page.page
+    page.wait_for_selector("#map canvas")
+    page.evaluate("() => consoleMap.getView().setCenter(ol.proj.fromLonLat([373.405, 52.52]))")
+    page.wait_for_timeout(300)
+    draw_square(page, lng=373.405, lat=52.52, half=0.01)
+    page.wait_for_function("() => window.zoneSaved !== undefined")
+    assert page.evaluate("() => window.zoneSaved") == 201
+    (zone,) = DeliveryZone.objects.filter(merchant=shop)
+    assert zone.area.extent == pytest.approx((13.395, 52.51, 13.415, 52.53), abs=0.001)
+
+
+def test_an_owner_sees_every_one_of_its_zones_past_a_page(browser_page):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner, lat=52.52, lng=13.405)
+    # One more than a page of the zones' list holds.
+    zones = [
+        factories.zone(
+            merchant=shop, area=factories.square(lat=52.52, lng=13.405, half_side_deg=0.0001 * n)
+        )
+        for n in range(1, 102)
+    ]
+    sign_in(browser_page, owner)
+    page = browser_page.page
+    page.wait_for_function("() => consoleSources.ownZones.getFeatures().length >= 100")
+    page.wait_for_timeout(300)
+    shown = page.evaluate("() => consoleSources.ownZones.getFeatures().map((f) => f.getId())")
+    assert sorted(shown) == [zone.pk for zone in zones]
+
+
 def courier_on_the_map(browser_page):
     """An operator's console showing a courier's marker: the courier's user, and a script
     giving the marker."""

@@ -67,6 +67,29 @@ def test_an_owner_sees_its_orders_courier_only_once_the_order_is_ready(
     assert (tracked["courier"] is not None) is shown
 
 
+def test_an_owner_sees_a_courier_as_its_orders_tracking_shows_it(client, two_shops):
+    """Not how many orders it carries, nor whether it is busy or has room: with another
+    merchant's order aboard, those would tell the owner of that merchant's business."""
+    courier = two_shops["courier"]
+    (owner, _, mine), (_, _, theirs) = two_shops["mine"], two_shops["theirs"]
+    Order.objects.filter(pk=mine.pk).update(courier=courier, status="ready")
+    Order.objects.filter(pk=theirs.pk).update(courier=courier, status="picked_up")
+    Courier.objects.filter(pk=courier.pk).update(status="busy")
+    client.force_login(owner)
+    (seen,) = client.get("/console/data/").json()["couriers"]
+    tracked = api_client_as(owner).get(f"/api/v1/orders/{mine.pk}/tracking/").json()
+    assert seen == tracked["courier"]
+    assert set(seen) == {"id", "name", "vehicle", "location", "location_updated_at"}
+    # The operator's console has it all.
+    client.force_login(factories.user(is_staff=True))
+    (operators,) = client.get("/console/data/").json()["couriers"]
+    assert (operators["active_orders"], operators["status"], operators["capacity"]) == (
+        2,
+        "busy",
+        2,
+    )
+
+
 def test_customers_and_couriers_are_refused_and_strangers_sent_to_sign_in(client, two_shops):
     for path in ("/console/", "/console/data/"):
         answer = client.get(path)

@@ -15,7 +15,7 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from delivery.models import Courier
-from delivery.selectors import courier_answer
+from delivery.selectors import courier_answer, couriers_on_map
 from delivery.services import courier_create
 from orders.models import Order
 from tests import factories
@@ -166,6 +166,22 @@ def test_an_owner_sees_only_the_couriers_carrying_its_orders(base_url, settings,
     # have come first.
     assert [moved(owners)["id"] for _ in range(2)] == [fleet["mine"].pk] * 2
     assert owners.message() == {"comment": "keep-alive"}
+
+
+def test_an_owner_sees_a_move_as_its_snapshot_shows_the_courier(base_url, settings, fleet, streams):
+    """A courier carrying an order of each merchant: each owner's stream shows it as the
+    owner's snapshot does (no count of its orders, no status, no room left), the
+    operator's as operators see it."""
+    Order.objects.filter(courier=fleet["theirs"]).update(courier=fleet["mine"])
+    streams.append(owners := open_stream(base_url, settings, fleet["owner"]))
+    streams.append(others := open_stream(base_url, settings, fleet["other_owner"]))
+    streams.append(operators := open_stream(base_url, settings, fleet["operator"]))
+    ping(fleet["mine"])
+    assert moved(operators) == courier_answer(courier_id=fleet["mine"].pk)
+    for stream, owner in ((owners, fleet["owner"]), (others, fleet["other_owner"])):
+        courier = moved(stream)
+        assert set(courier) == {"id", "name", "vehicle", "location", "location_updated_at"}
+        assert [courier] == couriers_on_map(merchant_id=owner.merchant.pk)
 
 
 def test_an_owner_sees_a_courier_move_only_once_its_order_is_ready(

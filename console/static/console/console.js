@@ -178,10 +178,17 @@
   const zonesPath = `/api/v1/merchants/${ownMerchant}/delivery-zones/`;
 
   async function loadOwnZones() {
-    const answer = await fetch(`${zonesPath}?format=geojson&page_size=100`, { credentials: "same-origin" });
-    if (!answer.ok) return;
+    // Every page of them: a merchant may have more zones than a page holds.
+    const features = [];
+    for (let page = 1, pages = 1; page <= pages; page += 1) {
+      const answer = await fetch(`${zonesPath}?format=geojson&page_size=100&page=${page}`, { credentials: "same-origin" });
+      if (!answer.ok) return;
+      const collection = await answer.json();
+      features.push(...geojson.readFeatures(collection));
+      pages = collection.total_pages;
+    }
     ownZones.clear();
-    ownZones.addFeatures(geojson.readFeatures(await answer.json()));
+    ownZones.addFeatures(features);
   }
 
   async function send(method, path, body) {
@@ -203,7 +210,15 @@
   }
 
   function area(feature) {
-    return geojson.writeGeometryObject(feature.getGeometry(), { decimals: 7 });
+    // The map pans round the world without end: a zone drawn on a copy of it east or
+    // west of the first has longitudes past ±180°, which the server refuses. It is sent
+    // as the same place on the first copy, moved by whole worlds until its middle is
+    // within ±180°; one still across ±180° then is the server's to refuse, saying why.
+    const geometry = feature.getGeometry().clone();
+    const world = ol.extent.getWidth(map.getView().getProjection().getExtent());
+    const middle = ol.extent.getCenter(geometry.getExtent())[0];
+    geometry.translate(-Math.round(middle / world) * world, 0);
+    return geojson.writeGeometryObject(geometry, { decimals: 7 });
   }
 
   if (!config.operator) {
