@@ -131,17 +131,29 @@ def draw_square(page, *, lng: float, lat: float, half: float) -> None:
     page.mouse.click(box["x"] + x, box["y"] + y)
 
 
-def test_drawing_a_zone_saves_it_and_a_refused_one_shows_why(browser_page):
+def zone_drawn(browser_page, *, at_lng: float) -> DeliveryZone:
+    """A zone an owner of a merchant at 13.405, 52.52 draws on its console around the
+    point at `at_lng`, 52.52 (the map centred there), saved: 201."""
     owner = factories.user()
     shop = factories.merchant(owner=owner, lat=52.52, lng=13.405)
     sign_in(browser_page, owner)
     page = browser_page.page
     page.wait_for_selector("#map canvas")
-    draw_square(page, lng=13.405, lat=52.52, half=0.01)
+    if at_lng != 13.405:
+        centre = f"ol.proj.fromLonLat([{at_lng}, 52.52])"
+        page.evaluate(f"() => consoleMap.getView().setCenter({centre})")
+        page.wait_for_timeout(300)
+    draw_square(page, lng=at_lng, lat=52.52, half=0.01)
     page.wait_for_function("() => window.zoneSaved !== undefined")
     assert page.evaluate("() => window.zoneSaved") == 201
-    page.wait_for_selector("#zone-message.ok")
     (zone,) = DeliveryZone.objects.filter(merchant=shop)
+    return zone
+
+
+def test_drawing_a_zone_saves_it_and_a_refused_one_shows_why(browser_page):
+    zone = zone_drawn(browser_page, at_lng=13.405)
+    shop, page = zone.merchant, browser_page.page
+    page.wait_for_selector("#zone-message.ok")
     extent = zone.area.extent
     assert extent == pytest.approx((13.395, 52.51, 13.415, 52.53), abs=0.001)
     assert zone.delivery_fee == 2.5
@@ -161,17 +173,7 @@ def test_drawing_a_zone_saves_it_and_a_refused_one_shows_why(browser_page):
 def test_a_zone_drawn_one_world_east_is_saved_within_180_degrees(browser_page):
     """The map pans round the world without end: a zone drawn on a copy of the world
     east of the first one is sent as the same place on the first, within ±180°."""
-    owner = factories.user()
-    shop = factories.merchant(owner=owner, lat=52.52, lng=13.405)
-    sign_in(browser_page, owner)
-    page = browser_page.page
-    page.wait_for_selector("#map canvas")
-    page.evaluate("() => consoleMap.getView().setCenter(ol.proj.fromLonLat([373.405, 52.52]))")
-    page.wait_for_timeout(300)
-    draw_square(page, lng=373.405, lat=52.52, half=0.01)
-    page.wait_for_function("() => window.zoneSaved !== undefined")
-    assert page.evaluate("() => window.zoneSaved") == 201
-    (zone,) = DeliveryZone.objects.filter(merchant=shop)
+    zone = zone_drawn(browser_page, at_lng=373.405)
     assert zone.area.extent == pytest.approx((13.395, 52.51, 13.415, 52.53), abs=0.001)
 
 
@@ -187,8 +189,8 @@ def test_an_owner_sees_every_one_of_its_zones_past_a_page(browser_page):
     ]
     sign_in(browser_page, owner)
     page = browser_page.page
+    # The layer takes the zones all at once, after their last page.
     page.wait_for_function("() => consoleSources.ownZones.getFeatures().length >= 100")
-    page.wait_for_timeout(300)
     shown = page.evaluate("() => consoleSources.ownZones.getFeatures().map((f) => f.getId())")
     assert sorted(shown) == [zone.pk for zone in zones]
 
