@@ -33,7 +33,8 @@ from events.streams import stream_entries_of, streams_publish
 from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
-from geomarket.errors import DomainError, ServiceUnavailable
+from geomarket.errors import DomainError, NotFound, ServiceUnavailable
+from geomarket.locks import session_lock
 from geomarket.resend import resend_after, resend_at
 from geomarket.sql import CompiledQuery, fetch_all
 
@@ -168,24 +169,31 @@ def events_feed_positions_assign(*, batch: int = 1000) -> int:
     return assigned
 
 
+_PUBLISH_LOCK = "events.publish"
+
+
 def events_publish(*, batch: int = 100) -> int:
     """Record the webhook deliveries pending events owe, one per event and matching active
     endpoint, due at once, and mark the events published; return how many events.
 
-    As the order outbox: rows taken with SKIP LOCKED, marked in one UPDATE. Nothing goes
-    to the broker here: the relay hands the deliveries over next
+    Marked in one UPDATE, by one publisher at a time (below). Nothing goes to the broker
+    here: the relay hands the deliveries over next
     (`webhook_deliveries_publish`), and each stays owed until its attempt is recorded.
     Once the events are marked and committed, the status changes among them go to their
     orders' live streams (`events.streams`), once each.
     """
-    # In a transaction of its own, before the rows are locked below.
+    # In a transaction of its own, before the lock below.
     events_feed_positions_assign()
-    with transaction.atomic():
-        pending = list(
-            Event.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True)
-            .order_by("id")[:batch]
-        )
+    if not Event.objects.filter(published_at__isnull=True).exists():
+        return 0
+    # One publisher at a time (the relay, the beat task, a second relay), from taking its
+    # events until their entries are on the streams. Redis gives an entry its id as it
+    # arrives: two publishers at once, each taking the events the other had not, would
+    # put an order's later status ahead of an earlier one whose publisher finished last,
+    # for good. For the same reason no event is skipped because something (a feed read
+    # placing it) holds its row: its later ones would go out first.
+    with session_lock(_PUBLISH_LOCK), transaction.atomic():
+        pending = list(Event.objects.filter(published_at__isnull=True).order_by("id")[:batch])
         if not pending:
             return 0
         endpoints = list(
@@ -212,6 +220,8 @@ def events_publish(*, batch: int = 100) -> int:
         )
         Event.objects.filter(pk__in=[event.pk for event in pending]).update(published_at=now)
         entries = stream_entries_of(pending)
+        # The relay and the beat task call this outside any transaction: this runs on the
+        # commit, before the lock is released.
         transaction.on_commit(partial(streams_publish, entries=entries))
     return len(pending)
 
@@ -252,23 +262,28 @@ def webhook_create(
 
 @transaction.atomic
 def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> WebhookEndpoint:
-    """Change what `data` names; turning an endpoint on again starts its failures afresh."""
-    fields = []
+    """Change what `data` names; turning an endpoint on again starts its failures afresh.
+
+    The endpoint is read again under its row lock, once the input is checked (the URL's
+    check resolves its name): a failing delivery may have disabled it since the caller
+    read it, and one read while still on would be turned on with its `disabled_at` and
+    its failures past the limit kept, so that its next failure disables it again."""
+    changes: dict[str, Any] = {}
     if "url" in data:
-        endpoint.url = _checked_url(data["url"])
-        fields.append("url")
+        changes["url"] = _checked_url(data["url"])
     if "event_types" in data:
-        endpoint.event_types = _checked_types(data["event_types"])
-        fields.append("event_types")
+        changes["event_types"] = _checked_types(data["event_types"])
+    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+    if endpoint is None:
+        raise NotFound()
     if "is_active" in data:
         if data["is_active"] and not endpoint.is_active:
-            endpoint.failure_count = 0
-            endpoint.disabled_at = None
-            fields += ["failure_count", "disabled_at"]
-        endpoint.is_active = data["is_active"]
-        fields.append("is_active")
-    if fields:
-        endpoint.save(update_fields=fields)
+            changes |= {"failure_count": 0, "disabled_at": None}
+        changes["is_active"] = data["is_active"]
+    for field, value in changes.items():
+        setattr(endpoint, field, value)
+    if changes:
+        endpoint.save(update_fields=list(changes))
     return endpoint
 
 
@@ -407,8 +422,14 @@ def webhook_deliver_attempt(
         return DeliveryOutcome(delivered=False, retry_in=None)
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).first()
     event = Event.objects.filter(pk=event_id).first()
-    if endpoint is None or event is None:
-        # An endpoint turned off is owed nothing; turned on again, it starts afresh.
+    if (
+        endpoint is None
+        or event is None
+        or not endpoint_wants(event_types=endpoint.event_types, event_type=event.type)
+    ):
+        # An endpoint turned off is owed nothing (turned on again, it starts afresh), nor
+        # one changed to take no more events of this type: their retries would otherwise
+        # reach it for 24 h.
         if owed:
             WebhookPending.objects.filter(pk=pending_id).delete()
         return DeliveryOutcome(delivered=False, retry_in=None)

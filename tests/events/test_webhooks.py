@@ -958,6 +958,41 @@ def test_an_endpoint_turned_off_is_owed_nothing(market, receiver):
 
 
 @pytest.mark.django_db
+def test_an_endpoint_that_no_longer_takes_a_type_is_owed_none_of_it(market, receiver):
+    receiver.answers = [500, 500, 200]
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    low = _event(market["shop"].pk, type="inventory.low_stock")
+    placed = _event(market["shop"].pk)
+    assert events_publish() == 2
+    assert webhook_deliveries_publish() == 2
+    assert WebhookPending.objects.count() == 2  # both retries owed
+    patched = market["owner_client"].patch(
+        f"{WEBHOOKS}{endpoint.pk}/", {"event_types": ["order.placed"]}, "json"
+    )
+    assert patched.status_code == 200
+    _retries_fall_due()
+    assert webhook_deliveries_publish() == 2
+    # The retry of the type it dropped settled without a request; the other went out.
+    sent = [int(r.headers["webhook-id"]) for r in receiver.received]
+    assert sorted(sent[:2]) == [low.pk, placed.pk]
+    assert sent[2:] == [placed.pk]
+    assert not WebhookPending.objects.exists()
+
+
+@pytest.mark.django_db
+def test_turning_on_an_endpoint_disabled_since_it_was_read_starts_it_afresh(market):
+    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    read = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    # The 20th failure in a row commits between the PATCH's read and its write.
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        is_active=False, failure_count=DISABLE_AFTER_FAILURES, disabled_at=timezone.now()
+    )
+    services.webhook_update(endpoint=read, data={"is_active": True})
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.failure_count, endpoint.disabled_at) == (True, 0, None)
+
+
+@pytest.mark.django_db
 def test_a_broker_outage_when_a_retry_falls_due_loses_none(market, receiver, real_broker):
     receiver.answers = [500]
     endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
