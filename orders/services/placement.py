@@ -2,12 +2,14 @@
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -238,6 +240,23 @@ def _order_context(
     )
 
 
+@contextmanager
+def _deleted_meanwhile_refused(
+    *, lines: list[OrderLine], statement: OrderContextStatement
+) -> Iterator[None]:
+    """An order whose merchant or product was deleted after its context was read is
+    refused as one placed after the delete would be (400 naming it), not as a conflict.
+
+    The order's foreign keys are checked when it commits, and refuse its rows then:
+    nothing is written. The context read again tells what is gone; an integrity error
+    that it does not explain is raised as it is."""
+    try:
+        yield
+    except IntegrityError:
+        _order_context(lines=lines, statement=statement, read=None)
+        raise
+
+
 def _column_max(model: type[models.Model], name: str) -> Decimal:
     """The largest amount the numeric column behind `model.name` holds."""
     field = model._meta.get_field(name)
@@ -366,7 +385,9 @@ def order_place(
        slot, after the stock as every placement does, so two never wait on each other
        in opposite orders; a full slot refuses the order (409) and undoes the rest.
     4. Record the order, its lines and history; a confirmed order queues its
-       confirmation in the outbox and makes cached stock answers unreachable.
+       confirmation in the outbox and makes cached stock answers unreachable. A
+       merchant or product deleted since step 1 fails the commit, and the order is
+       refused as step 1 would refuse it now (`_deleted_meanwhile_refused`).
 
     Placing orders is the marketplace's hottest write, so each step is one statement,
     prepared on the connection (`prepared_cursor`: PostgreSQL planned the context read
@@ -418,7 +439,7 @@ def order_place(
         "slot_starts_at": slot_starts_at,
         "slot_ends_at": context.slot_ends_at,
     }
-    with transaction.atomic():
+    with _deleted_meanwhile_refused(lines=lines, statement=statement), transaction.atomic():
         if idempotency_key:
             claim = _claim_idempotency_key(
                 user=buyer, key=idempotency_key, request_hash=request_hash
