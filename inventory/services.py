@@ -235,9 +235,19 @@ def _stock_take_one(line: StockLine) -> list[dict]:
         taken, quantity = cursor.fetchone()
     if taken == 1:
         return []
-    # The snapshot's stock, unless the UPDATE waited for a concurrent order and refused
-    # on the stock that order left, which is lower: never more than requested.
-    available = min(quantity or 0, line.quantity - 1)
+    if quantity is None or quantity < line.quantity:
+        # Refused on the stock the snapshot holds: what the statement read is the stock.
+        return [_shortage(line.product_id, line.quantity, quantity or 0)]
+    # The snapshot had enough, so the UPDATE waited for a concurrent writer and refused on
+    # what it left (less stock, or no row): read that, now committed. Rare, so the common
+    # refusal keeps its single round trip. Never more than requested: a restock since
+    # then came after the refusal.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT quantity FROM inventory_inventory WHERE product_id = %s", [line.product_id]
+        )
+        row = cursor.fetchone()
+    available = min(row[0] if row else 0, line.quantity - 1)
     return [_shortage(line.product_id, line.quantity, available)]
 
 
