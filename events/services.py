@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 import httpx
@@ -34,7 +33,6 @@ from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
 from geomarket.errors import DomainError, NotFound, ServiceUnavailable
-from geomarket.locks import session_lock
 from geomarket.resend import resend_after, resend_at
 from geomarket.sql import CompiledQuery, fetch_all
 
@@ -179,20 +177,24 @@ def events_publish(*, batch: int = 100) -> int:
     Marked in one UPDATE, by one publisher at a time (below). Nothing goes to the broker
     here: the relay hands the deliveries over next
     (`webhook_deliveries_publish`), and each stays owed until its attempt is recorded.
-    Once the events are marked and committed, the status changes among them go to their
-    orders' live streams (`events.streams`), once each.
+    The status changes among the events go to their orders' live streams
+    (`events.streams`) as they are marked.
     """
     # In a transaction of its own, before the lock below.
     events_feed_positions_assign()
     if not Event.objects.filter(published_at__isnull=True).exists():
         return 0
-    # One publisher at a time (the relay, the beat task, a second relay), from taking its
-    # events until their entries are on the streams. Redis gives an entry its id as it
-    # arrives: two publishers at once, each taking the events the other had not, would
-    # put an order's later status ahead of an earlier one whose publisher finished last,
-    # for good. For the same reason no event is skipped because something (a feed read
-    # placing it) holds its row: its later ones would go out first.
-    with session_lock(_PUBLISH_LOCK), transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One publisher at a time (the relay, the beat task, a second relay), from taking
+        # its events until their entries are on the streams, which is before the commit
+        # that releases the lock. Redis gives an entry its id as it arrives: two
+        # publishers at once, each taking the events the other had not, would put an
+        # order's later status ahead of an earlier one whose publisher finished last, for
+        # good. For the same reason no event is skipped because something (a feed read
+        # placing it) holds its row. The events are committed already, so an entry is
+        # never about a change that rolls back; a publisher whose own commit fails leaves
+        # its events to be published again, in order, an entry twice at worst.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_PUBLISH_LOCK])
         pending = list(Event.objects.filter(published_at__isnull=True).order_by("id")[:batch])
         if not pending:
             return 0
@@ -219,10 +221,7 @@ def events_publish(*, batch: int = 100) -> int:
             and endpoint_wants(event_types=event_types, event_type=event.type)
         )
         Event.objects.filter(pk__in=[event.pk for event in pending]).update(published_at=now)
-        entries = stream_entries_of(pending)
-        # The relay and the beat task call this outside any transaction: this runs on the
-        # commit, before the lock is released.
-        transaction.on_commit(partial(streams_publish, entries=entries))
+        streams_publish(entries=stream_entries_of(pending))
     return len(pending)
 
 

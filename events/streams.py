@@ -116,7 +116,8 @@ def _publish(entries: list[StreamEntry | CourierMove]) -> int:
 
 def streams_publish(*, entries: list[StreamEntry | CourierMove]) -> int:
     """Append the entries to their streams and publish them; return how many went.
-    Called after the change commits: an entry is never about a change that rolls back."""
+    Called once the change is committed (`events_publish`: its events are), so that an
+    entry is never about a change that rolls back."""
     if not entries:
         return 0
     try:
