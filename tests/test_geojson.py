@@ -14,6 +14,8 @@ from tests.search.served import served
 
 POINT = {"lat": "52.52", "lng": "13.405"}
 GEOJSON = "application/geo+json"
+# JSON is acceptable, GeoJSON preferred (RFC 9110, 12.4.2).
+PREFERS_GEOJSON = "application/json;q=0.5, application/geo+json"
 
 
 def city():
@@ -90,6 +92,78 @@ def test_each_answer_is_the_plain_one_as_a_feature_collection(ask, name):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("accept", "answered"),
+    [
+        (PREFERS_GEOJSON, GEOJSON),
+        ("application/geo+json;q=0.5, application/json", "application/json"),
+        ("application/json;q=0, */*", GEOJSON),
+        ("application/geo+json, */*;q=0.1", GEOJSON),
+        ("application/geo+json;q=0.9, */*", "application/json"),
+        ("*/*", "application/json"),
+        ("application/json, application/geo+json", "application/json"),
+    ],
+)
+def test_accept_is_read_with_its_quality_values(accept, answered):
+    """The type the client prefers by `q` (RFC 9110, 12.5.1) wins; equal ones go to JSON."""
+    answer = APIClient().get("/api/v1/merchants/nearby/", POINT, headers={"accept": accept})
+    assert (answer.status_code, answer["Content-Type"]) == (200, answered)
+    assert ("features" in answer.json()) is (answered == GEOJSON)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", ["application/geo+json;q=0", "application/json;q=0", "text/csv"])
+def test_a_type_refused_by_q_zero_is_not_sent(accept):
+    answer = APIClient().get("/api/v1/merchants/nearby/", POINT, headers={"accept": accept})
+    assert (answer.status_code, answer["Content-Type"]) == (406, "application/json")
+    assert "detail" in answer.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ask", ["accept", "format"])
+def test_head_has_the_headers_of_get(ask):
+    made = city()
+    path = f"/api/v1/merchants/{made['shops'][0].pk}/delivery-zones/"
+    query, headers = ({}, {"accept": GEOJSON}) if ask == "accept" else ({"format": "geojson"}, {})
+    client = APIClient()
+    got = client.get(path, query, headers=headers)
+    head = client.head(path, query, headers=headers)
+    assert (head.status_code, head["Content-Type"]) == (200, GEOJSON)
+    assert head["Content-Length"] == got["Content-Length"] == str(len(got.content))
+
+
+SCHEMA_PATHS = {
+    "merchants-nearby": "/api/v1/merchants/nearby/",
+    "delivering-to": "/api/v1/merchants/delivering-to/",
+    "products-nearby": "/api/v1/products/nearby/",
+    "zones": "/api/v1/merchants/{merchant_id}/delivery-zones/",
+}
+
+
+@pytest.mark.django_db
+def test_the_schema_gives_each_collection_the_shape_it_is_answered_in():
+    """Each geo+json answer's schema is derived from its plain one: the members beside
+    the features (a page's `count`, `next`, ...), the Feature's `id` and geometry, and its
+    `properties` as the plain result's other fields. A zone written answers JSON only."""
+    made = city()
+    client = APIClient()
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    for name, (path, query, geometry, id_path) in endpoints(made["shops"][0]).items():
+        operation = schema["paths"][SCHEMA_PATHS[name]]["get"]
+        documented = operation["responses"]["200"]["content"][GEOJSON]["schema"]
+        collection = client.get(path, {**query, "format": "geojson"}).json()
+        assert set(documented["properties"]) == set(collection), name
+        feature = documented["properties"]["features"]["items"]["properties"]
+        assert feature["id"]["type"] == "integer"
+        assert id_path in feature["id"]["description"]
+        assert geometry in feature["geometry"]["description"]
+        for answered in collection["features"]:
+            assert set(feature["properties"]["properties"]) == set(answered["properties"]), name
+    written = schema["paths"][SCHEMA_PATHS["zones"]]["post"]["responses"]["201"]["content"]
+    assert list(written) == ["application/json"]
+
+
+@pytest.mark.django_db
 def test_bad_parameters_keep_the_contracts_json_errors():
     for query in ({"lat": "100", "lng": "13", "format": "geojson"}, {"lat": "x", "lng": "13"}):
         answer = APIClient().get("/api/v1/merchants/nearby/", query, headers={"accept": GEOJSON})
@@ -128,7 +202,7 @@ def test_writes_to_zones_answer_json_whatever_is_accepted():
 @pytest.mark.usefixtures("async_pool_closed")
 async def test_the_event_loops_routes_leave_geojson_to_django(settings, django_entries):
     """Once Django has answered plain nearby requests, the lane answers the next plain ones
-    itself; GeoJSON requests, by either way of asking, still reach Django every time."""
+    itself; GeoJSON requests, by any way of asking, still reach Django every time."""
     from tests.search.served import in_thread
 
     await in_thread(city)
@@ -141,11 +215,12 @@ async def test_the_event_loops_routes_leave_geojson_to_django(settings, django_e
         for _ in range(2):
             by_accept = await client.get(path, params=POINT, headers={"accept": GEOJSON})
             by_format = await client.get(path, params={**POINT, "format": "geojson"})
-            for answer in (by_accept, by_format):
+            by_quality = await client.get(path, params=POINT, headers={"accept": PREFERS_GEOJSON})
+            for answer in (by_accept, by_format, by_quality):
                 assert answer.headers["content-type"] == GEOJSON
                 assert answer.json()["type"] == "FeatureCollection"
         after = await client.get(path, params={**POINT, "radius": "3000"})
-    assert len(django_entries) == 5
+    assert len(django_entries) == 7
     assert after.headers["content-type"] == "application/json"
     assert after.json()["results"] == plain.json()["results"]
 

@@ -10,13 +10,16 @@ result, its geometry and `id` taken from the result, the result's other fields a
 stay members of the collection. There is no second rendering of any field to keep equal.
 """
 
+import copy
 import json
 from dataclasses import dataclass
 
 from django.http import HttpResponse
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.mediatypes import _MediaType
 
 from geomarket.api.responses import json_bytes
 
@@ -82,17 +85,47 @@ def wants_geojson(request) -> bool:
     return renderer is not None and renderer.format == GeoJSONRenderer.format
 
 
+def _quality(media_range: _MediaType) -> float:
+    """The `q` of an `Accept` range (RFC 9110, 12.4.2): 1 when absent, or malformed or out
+    of range, as Django's `MediaType.quality` reads it."""
+    try:
+        quality = float(media_range.params.get("q", 1))
+    except ValueError:
+        return 1.0
+    return quality if 0 <= quality <= 1 else 1.0
+
+
 class FormatFirst(DefaultContentNegotiation):
     """`?format=` names the answer's format whatever `Accept` says: GIS clients send their
     own `Accept` (GDAL's lists neither JSON nor GeoJSON first), and a URL must be enough
-    to give them a collection. An unknown format is still a 404."""
+    to give them a collection. An unknown format is still a 404.
+
+    Otherwise `Accept` decides with its quality values, which DRF's negotiation ignores:
+    `application/json;q=0.5, application/geo+json` asks for GeoJSON and gets it, and a
+    type given `q=0` is refused. Each renderer's type takes the `q` of the most specific
+    range that matches it (RFC 9110, 12.5.1); the highest wins, then the more specific
+    range, then the view's order of renderers (JSON first), as DRF orders them."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         chosen = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
         if chosen:
             renderer = self.filter_renderers(renderers, chosen)[0]
             return renderer, renderer.media_type
-        return super().select_renderer(request, renderers, format_suffix)
+        # DRF's reading of the header: bounded in length and in tokens.
+        ranges = self._get_parsed_accept_list(request)
+        best, best_rank = None, None
+        for order, renderer in enumerate(renderers):
+            offered = _MediaType(renderer.media_type)
+            matching = [media_range for media_range in ranges if offered.match(media_range)]
+            if not matching:
+                continue
+            closest = max(matching, key=lambda media_range: media_range.precedence)
+            rank = (_quality(closest), closest.precedence, -order)
+            if rank[0] > 0 and (best_rank is None or rank > best_rank):
+                best, best_rank = renderer, rank
+        if best is None:
+            raise NotAcceptable(available_renderers=renderers)
+        return best, best.media_type
 
 
 class GeoJSONAnswers:
@@ -105,7 +138,9 @@ class GeoJSONAnswers:
     features: Features
 
     def finalize_response(self, request, response, *args, **kwargs):
-        if request.method == "GET" and wants_geojson(request) and 200 <= response.status_code < 300:
+        # HEAD too: its headers are GET's (RFC 9110, 9.3.2), a collection's type and length.
+        answered = request.method in ("GET", "HEAD") and 200 <= response.status_code < 300
+        if answered and wants_geojson(request):
             answer = (
                 response.data if isinstance(response, Response) else json.loads(response.content)
             )
@@ -147,15 +182,66 @@ FEATURE_COLLECTION_SCHEMA = {
 }
 
 
+def _resolved(schema: dict, schemas: dict) -> dict:
+    while "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _schema_at(item: dict, path: str, schemas: dict) -> dict:
+    for key in path.split("."):
+        item = _resolved(item, schemas)["properties"][key]
+    return item
+
+
+def _collection_schema(plain: dict, features: Features, schemas: dict) -> dict:
+    """The collection made of the plain answer of schema `plain`, as `feature_collection`
+    makes it: its members beside `results`, and each Feature's `id`, geometry and
+    `properties` taken from the result's schema."""
+    answer = _resolved(plain, schemas)
+    result = _resolved(answer["properties"]["results"]["items"], schemas)
+    moved = {features.geometry, features.id}
+    collection = copy.deepcopy(FEATURE_COLLECTION_SCHEMA)
+    members = {key: value for key, value in answer["properties"].items() if key != "results"}
+    kept = collection["properties"]
+    collection["properties"] = {"type": kept["type"], **members, "features": kept["features"]}
+    collection["required"] += [key for key in answer.get("required", ()) if key in members]
+    feature = collection["properties"]["features"]["items"]["properties"]
+    feature["id"] = {**_schema_at(result, features.id, schemas)}
+    feature["id"]["description"] = f"The result's `{features.id}`."
+    feature["geometry"] = {**_schema_at(result, features.geometry, schemas)}
+    feature["geometry"]["description"] = f"The result's `{features.geometry}`."
+    feature["properties"] = {
+        "type": "object",
+        "properties": {k: v for k, v in result["properties"].items() if k not in moved},
+        "required": [key for key in result.get("required", ()) if key not in moved],
+    }
+    return collection
+
+
 def feature_collection_schemas(result, generator, request, public):
-    """drf-spectacular post-processing: a geo+json answer is a FeatureCollection, not the
-    plain answer's shape that every renderer of a view is given at first."""
+    """drf-spectacular post-processing: a `GET`'s geo+json answer is a FeatureCollection
+    derived from its plain answer's schema and the view's `Features`, not the plain shape
+    that every renderer of a view is given at first. Other methods answer JSON only."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    for path in result.get("paths", {}).values():
-        for operation in path.values():
+    views = {
+        (path, method.lower()): getattr(callback, "cls", None)
+        for path, _, method, callback in generator.endpoints or ()
+    }
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            features = getattr(views.get((path, method)), "features", None)
             for code, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
-                if GEOJSON in content and code.startswith("2"):
+                if GEOJSON not in content or not code.startswith("2"):
+                    continue
+                if method != "get":
+                    del content[GEOJSON]
+                    continue
+                plain = content.get("application/json", {}).get("schema")
+                if isinstance(features, Features) and plain is not None:
+                    content[GEOJSON] = {"schema": _collection_schema(plain, features, schemas)}
+                else:
                     schemas["FeatureCollection"] = FEATURE_COLLECTION_SCHEMA
                     content[GEOJSON] = {
                         "schema": {"$ref": "#/components/schemas/FeatureCollection"}

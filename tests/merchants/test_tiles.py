@@ -196,6 +196,30 @@ def test_an_unchanged_tile_revalidates_with_a_304(city, client):
     assert again["ETag"] == first["ETag"]
 
 
+@pytest.mark.parametrize("sent", ["W/{etag}", "*", '"other", W/{etag}'])
+def test_a_weakened_or_wildcard_tag_revalidates_too(city, client, sent):
+    """`If-None-Match` compares weakly (RFC 9110, 13.1.2): a proxy that compresses the tile
+    turns its tag weak, and the browser sends it back so."""
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    etag = get_tile(client, "zones", z, x, y)["ETag"]
+    again = get_tile(client, "zones", z, x, y, if_none_match=sent.format(etag=etag))
+    assert (again.status_code, again["ETag"]) == (304, etag)
+
+
+def test_answers_without_a_tile_carry_no_content_type(city, client):
+    """A 304 refreshes the headers of a cached tile (RFC 9111, 4.3.4) and a 204 has no
+    content: neither says `text/html`."""
+    z = 14
+    x, y = tile_of(lat=52.52, lng=13.405, z=z)
+    etag = get_tile(client, "zones", z, x, y)["ETag"]
+    not_modified = get_tile(client, "zones", z, x, y, if_none_match=etag)
+    empty = get_tile(client, "zones", 14, 0, 0)
+    assert (not_modified.status_code, empty.status_code) == (304, 204)
+    assert "Content-Type" not in not_modified
+    assert "Content-Type" not in empty
+
+
 def test_a_zone_write_changes_the_tile_at_once(
     city, client, tmp_path, django_capture_on_commit_callbacks
 ):
