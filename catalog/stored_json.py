@@ -12,6 +12,7 @@ column and the trigger.
 from django.db import connections
 
 from catalog.shapes import PRODUCT, PRODUCT_JSON_COLUMN
+from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.shapes import installed_function_body, stored_json_trigger_sql
 
 TABLE = "catalog_product"
@@ -45,6 +46,8 @@ def sync(*, using: str = "default") -> bool:
         cursor.execute(create)
         # The BEFORE UPDATE trigger renders each row from its own columns.
         cursor.execute(f"UPDATE {TABLE} SET {PRODUCT_JSON_COLUMN} = ''")  # noqa: S608
+    # Cached answers hold the products as the old function rendered them.
+    versions_bump(Namespace.CATALOG)
     return True
 
 

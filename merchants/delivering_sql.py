@@ -16,6 +16,7 @@ stored JSON is kept).
 
 from django.db import connections
 
+from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.shapes import installed_function_body, stored_json_trigger_sql
 from merchants.shapes import MERCHANT_SHOWN, location_json_sql
 
@@ -61,8 +62,11 @@ def sync(*, using: str = "default") -> bool:
             return False
         cursor.execute(create)
         # A new trigger renders the rows once its migration has made it.
-        if installed is not None:
-            cursor.execute(f"UPDATE merchants_merchant SET {SHOWN_COLUMN} = ''")  # noqa: S608
+        if installed is None:
+            return True
+        cursor.execute(f"UPDATE merchants_merchant SET {SHOWN_COLUMN} = ''")  # noqa: S608
+    # Cached answers hold the merchants as the old function rendered them.
+    versions_bump(Namespace.MERCHANTS)
     return True
 
 

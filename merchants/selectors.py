@@ -50,20 +50,29 @@ def prep_time_s(*, learned: int | None) -> int:
 
 # Opening hours (migration 0009) in a merchant's answer: the first period the merchant
 # `{m}` is open in from the instant `{now}` to 14 days on, from which `open_state` tells
-# whether it is open then and when it next opens. A row `kept` of one column, `b`: the
-# bounds of its periods within those days, `[start, end, start, end, ...]` (migration 0014),
-# computed once for the merchant (`OFFSET 0` keeps the planner from copying the call into
-# each use of `b`).
+# whether it is open then and when it next opens. A row `kept`: `b`, the bounds of its
+# periods within those days, `[start, end, start, end, ...]` (migration 0014), computed
+# once for the merchant (`OFFSET 0` keeps the planner from copying the call into each use
+# of `b`); and `known_until`, how far on `b` holds every bound: the kept span's end when
+# `merchants_open_bounds` answers from the kept bounds (which reach past the 14 days), else
+# the 14 days' end.
 _OPEN_BOUNDS_SQL = """SELECT merchants_open_bounds(
         {m}.open_bounds, {m}.open_periods_span, {m}.id, {m}.timezone,
-        {now}, {now} + interval '14 days') AS b OFFSET 0"""
+        {now}, {now} + interval '14 days') AS b,
+    CASE WHEN {m}.open_periods_span @> tstzrange({now}, {now} + interval '14 days')
+         THEN upper({m}.open_periods_span) ELSE {now} + interval '14 days' END AS known_until
+    OFFSET 0"""
 
 
 def _open_period_sql(*, now: str) -> dict[str, str]:
     """The SQL of the first period's bounds, `open_from` and `open_until` (both NULL when
     there is none), read from `kept.b` (`_OPEN_BOUNDS_SQL`) at `now`. The number of bounds
     up to `now` (`width_bucket`, a binary search) is odd while the merchant is open; the
-    period is clipped to the 14 days, as a multirange intersection would clip it."""
+    period is clipped to the 14 days, as a multirange intersection would clip it.
+
+    With them `opening_seen_at`, for a merchant closed through the 14 days (no period):
+    when its next opening comes within the 14 days, which then shows it as its
+    `next_opening_at`. That opening is the next bound, or lies past `kept.known_until`."""
     until = f"({now} + interval '14 days')"
     k = f"width_bucket({now}, kept.b)"
     opening = f"kept.b[{k} + 1]"
@@ -72,6 +81,9 @@ def _open_period_sql(*, now: str) -> dict[str, str]:
             WHEN {opening} < {until} THEN {opening} END""",
         "open_until": f"""CASE WHEN mod({k}, 2) = 1 THEN least({opening}, {until})
             WHEN {opening} < {until} THEN least(kept.b[{k} + 2], {until}) END""",
+        "opening_seen_at": f"""CASE
+            WHEN mod({k}, 2) = 0 AND NOT COALESCE({opening} < {until}, false)
+            THEN COALESCE({opening}, kept.known_until) - interval '14 days' END""",
     }
 
 
@@ -80,26 +92,22 @@ class OpenState:
     open_now: bool
     # None while open, or when it does not open within 14 days.
     next_opening_at: datetime | None
-    # When `open_now` or `next_opening_at` next changes without any write: an answer
-    # showing them is true until then. None: not within 14 days.
-    changes_at: datetime | None
 
 
-def open_state(
-    *, open_from: datetime | None, open_until: datetime | None, now: datetime
-) -> OpenState:
+def open_state(*, open_from: datetime | None, now: datetime) -> OpenState:
     """What the first open period (`_open_period_sql`), read at `now`, says of the
-    merchant: its bounds, None when there is no period."""
+    merchant: its start, None when there is no period. (When it next changes, for the
+    answers kept until then, is `_OPEN_STATE_SQL`'s `changes_at`.)"""
     if open_from is None:
-        return OpenState(False, None, None)
+        return OpenState(False, None)
     if open_from <= now:
-        return OpenState(True, None, open_until)
-    return OpenState(False, open_from, open_from)
+        return OpenState(True, None)
+    return OpenState(False, open_from)
 
 
 def row_open_state(row: dict) -> OpenState:
     """`open_state` of a merchant row read with `_MERCHANT_COLUMNS`."""
-    return open_state(open_from=row["open_from"], open_until=row["open_until"], now=row["shown_at"])
+    return open_state(open_from=row["open_from"], now=row["shown_at"])
 
 
 def open_instant(*, open_now: bool = False, open_at: datetime | None = None) -> datetime | None:
@@ -113,20 +121,20 @@ def _as_shown(merchants: QuerySet[Merchant]) -> QuerySet[Merchant]:
     - their sorted category ids (`category_id_list`) from an array subquery: prefetched
       as categories, Django builds a queryset and a model per merchant and per category,
       most of a page's CPU, to answer with the ids alone;
-    - their first open period from now (`open_from`, `open_until`, read at `shown_at`)."""
+    - the start of their first open period from now (`open_from`, read at `shown_at`),
+      all `open_state` needs."""
     links = Merchant.categories.through.objects.filter(merchant_id=OuterRef("pk"))
     ids = ArraySubquery(links.order_by("productcategory_id").values("productcategory_id"))
     now = timezone.now()
     kept = _OPEN_BOUNDS_SQL.format(m=Merchant._meta.db_table, now="%s::timestamptz")
-    period = {
-        name: RawSQL(  # noqa: S611 - fixed fragments and the table name only
-            sql := f"(SELECT {bound} FROM ({kept}) kept)",  # noqa: S608
-            [now] * sql.count("%s"),
-            output_field=DateTimeField(),
-        )
-        for name, bound in _open_period_sql(now="%s::timestamptz").items()
-    }
-    return merchants.annotate(category_id_list=ids, **period, shown_at=Value(now, DateTimeField()))
+    bound = _open_period_sql(now="%s::timestamptz")["open_from"]
+    sql = f"(SELECT {bound} FROM ({kept}) kept)"  # noqa: S608
+    open_from = RawSQL(  # noqa: S611 - fixed fragments and the table name only
+        sql, [now] * sql.count("%s"), output_field=DateTimeField()
+    )
+    return merchants.annotate(
+        category_id_list=ids, open_from=open_from, shown_at=Value(now, DateTimeField())
+    )
 
 
 def _listed(*, category: int | str | None = None, q: str | None = None) -> QuerySet[Merchant]:
@@ -375,7 +383,8 @@ _MERCHANT_SHOWN_COLUMNS = f"""
     ARRAY(SELECT mc.productcategory_id FROM merchants_merchant_categories mc
           WHERE mc.merchant_id = m.id ORDER BY 1) AS category_ids,
     m.timezone, {_OPEN_PERIOD["open_from"]} AS open_from,
-    {_OPEN_PERIOD["open_until"]} AS open_until, %(now)s::timestamptz AS shown_at
+    {_OPEN_PERIOD["open_until"]} AS open_until,
+    {_OPEN_PERIOD["opening_seen_at"]} AS opening_seen_at, %(now)s::timestamptz AS shown_at
 """  # noqa: S608 - fixed fragments only
 # The rest of what `MERCHANT_OUTPUT` reads of the merchant `m`.
 _MERCHANT_OUTPUT_COLUMNS = f"""
@@ -501,7 +510,7 @@ SELECT m.id, m.shown_json, m.require_handover_code,
        ST_Distance(m.location, %(point)s::geography) AS distance_m,
        nearest.zone_id, nearest.delivery_fee, nearest.min_order_amount,
        {_OPEN_PERIOD["open_from"]} AS open_from, {_OPEN_PERIOD["open_until"]} AS open_until,
-       %(now)s::timestamptz AS shown_at
+       {_OPEN_PERIOD["opening_seen_at"]} AS opening_seen_at, %(now)s::timestamptz AS shown_at
 FROM (
     SELECT cheapest.*, cheapest.merchant_location <-> %(point)s::geography AS sphere_m
     FROM (
@@ -519,15 +528,17 @@ CROSS JOIN LATERAL ({_OPEN_BOUNDS_SQL.format(m="m", now="%(now)s::timestamptz")}
 
 
 # `open_state` in SQL, beside the rows `{rows}` read with their open period's bounds
-# (`open_from`, `open_until`, at `shown_at`): its `open_now`, `next_opening_at` and
-# `changes_at`. `OFFSET 0` keeps each subquery's
+# (`open_from`, `open_until`, `opening_seen_at`, at `shown_at`): its `open_now`,
+# `next_opening_at` and `changes_at`, the first instant either of those changes with no
+# write: a merchant closed through the 14 days changes when its next opening comes within
+# them. `OFFSET 0` keeps each subquery's
 # columns computed once: pulled up, the open period's expressions are copied into every
 # use, the rendering's too (a third of the statement's time).
 _OPEN_STATE_SQL = """
 SELECT rows.*, COALESCE(rows.open_from <= rows.shown_at, false) AS open_now,
        CASE WHEN rows.open_from > rows.shown_at THEN rows.open_from END AS next_opening_at,
        CASE WHEN rows.open_from <= rows.shown_at THEN rows.open_until
-            ELSE rows.open_from END AS changes_at
+            ELSE COALESCE(rows.open_from, rows.opening_seen_at) END AS changes_at
 FROM ({rows} OFFSET 0) rows OFFSET 0"""
 
 # One result (`MERCHANT_DELIVERING`) of a row `r`: its stored opening, then the fields

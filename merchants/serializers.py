@@ -80,9 +80,7 @@ class MerchantOutputSerializer(serializers.Serializer):
 
     def _open_state(self, merchant) -> OpenState:
         # Read with the merchant by the merchants' selectors (`_as_shown`).
-        return open_state(
-            open_from=merchant.open_from, open_until=merchant.open_until, now=merchant.shown_at
-        )
+        return open_state(open_from=merchant.open_from, now=merchant.shown_at)
 
     def get_open_now(self, merchant) -> bool:
         return self._open_state(merchant).open_now

@@ -124,6 +124,10 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
     model_update(instance=merchant, data=fields)
     if categories is not None:
         merchant.categories.set(categories)
+    if "timezone" in fields:
+        # The kept periods are instants read from the hours in the merchant's zone (the
+        # admin writes the zone here, apart from the hours).
+        merchant_open_periods_refresh(merchant_ids=[merchant.pk])
     return merchant
 
 

@@ -73,9 +73,11 @@ _OPEN = _open_period_sql(now="%(now)s::timestamptz")
 
 MERCHANTS = TileLayer(
     name="merchants",
+    # A tile shows whether a shop is open, not when it next opens: no `opening_seen_at`.
     rows_sql=_OPEN_STATE_SQL.format(
         rows=f"""
 SELECT m.id, m.name, {_OPEN["open_from"]} AS open_from, {_OPEN["open_until"]} AS open_until,
+       NULL::timestamptz AS opening_seen_at,
        %(now)s::timestamptz AS shown_at, ST_Transform(m.location::geometry, 3857) AS g
 FROM merchants_merchant m
 CROSS JOIN LATERAL ({_OPEN_BOUNDS_SQL.format(m="m", now="%(now)s::timestamptz")}) kept

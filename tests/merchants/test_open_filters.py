@@ -138,6 +138,31 @@ def test_a_cached_answer_is_not_served_past_a_merchant_opening(city):
     assert (row["open_now"], row["next_opening_at"]) == (True, None)
 
 
+def test_a_cached_answer_is_not_served_past_a_next_opening_coming_within_14_days(city):
+    """A shop closed for over 14 days shows no next opening; once its reopening is 14 days
+    away it shows it, though delivering-to answers are cached for a minute."""
+    always = city["always"]
+    now = datetime.now(UTC)
+    reopens = (now + timedelta(days=14, seconds=2)).replace(microsecond=0)
+    factories.closure(always, (now - timedelta(hours=1)).isoformat(), reopens.isoformat())
+    client = api_client_as(None)
+    point = {"lat": 52.52, "lng": 13.405}
+
+    def always_row():
+        answer = client.get(DELIVERING, point)
+        return answer, next(row for row in answer.json()["results"] if row["id"] == always.pk)
+
+    _, row = always_row()
+    assert (row["open_now"], row["next_opening_at"]) == (False, None)
+    time.sleep(max(0.0, (reopens - timedelta(days=14) - datetime.now(UTC)).total_seconds()) + 0.2)
+    after, row = always_row()
+    # As the merchant's own answer, never cached, says now.
+    detail = client.get(f"/api/v1/merchants/{always.pk}/").json()
+    assert detail["next_opening_at"] == reopens.isoformat().replace("+00:00", "Z")
+    assert after["X-Cache"] == "MISS"
+    assert (row["open_now"], row["next_opening_at"]) == (False, detail["next_opening_at"])
+
+
 def test_open_now_answers_are_never_cached(city):
     client = api_client_as(None)
     for path in (DELIVERING, PRODUCTS):

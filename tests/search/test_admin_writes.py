@@ -1,6 +1,8 @@
 """Writes made in `/admin/`, through its own forms, reach every cached answer at once,
 as writes through the API do."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -9,6 +11,7 @@ from merchants.models import Address, DeliveryZone, Merchant, OpeningInterval
 from merchants.services import merchant_update
 from tests import factories
 from tests.admin_forms import submit
+from tests.market import api_client_as
 
 pytestmark = pytest.mark.django_db
 
@@ -318,3 +321,21 @@ def test_opening_interval_added(operator, shop, cached, django_capture_on_commit
     overlapping = {**data, "opens": "10:30", "closes": "12:00"}
     submit(operator, "/admin/merchants/openinginterval/add/", "openinginterval_form", overlapping)
     assert OpeningInterval.objects.filter(merchant=merchant).count() == 1
+
+
+def test_timezone_changed(operator, shop, cached, django_capture_on_commit_callbacks):
+    """The merchant's zone written on its page moves its hours to the new zone's clock."""
+    merchant = shop["merchant"]
+    now = timezone.now()
+    # Every day, from an hour ago to two hours on, in UTC: open now, and closed now in
+    # Tokyo's zone, nine hours ahead.
+    opens, closes = (f"{(now + timedelta(hours=h)).hour:02}:00" for h in (-1, 2))
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.hours(merchant, *((day, opens, closes) for day in range(7)), timezone="UTC")
+    assert cached()["delivering"]["results"][0]["open_now"] is True
+    url = f"/admin/merchants/merchant/{merchant.pk}/change/"
+    with django_capture_on_commit_callbacks(execute=True):
+        saved(submit(operator, url, "merchant_form", {"timezone": "Asia/Tokyo"}))
+    detail = api_client_as(None).get(f"/api/v1/merchants/{merchant.pk}/").json()
+    assert (detail["timezone"], detail["open_now"]) == ("Asia/Tokyo", False)
+    assert cached()["delivering"]["results"][0]["open_now"] is False

@@ -8,6 +8,11 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from bench.common.processes import free_port as closed_port
+from catalog import stored_json
+from catalog.shapes import PRODUCT
+from geomarket.shapes import Shape
+from merchants import delivering_sql
+from merchants.shapes import MERCHANT_SHOWN
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +164,41 @@ def test_a_seeded_city_is_visible_at_once(api_client, django_capture_on_commit_c
             stdout=StringIO(),
         )
     assert api_client.get(search).json()["count"] > 0
+
+
+def test_products_rendered_again_by_migrate_are_not_served_as_before(
+    api_client, shop, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A release whose product shape differs: `migrate` installs its trigger and renders
+    every product again (`stored_json.sync_after_migrate`), and answers show them so."""
+    assert "description" in api_client.get(NEARBY, near(shop)).json()["results"][0]["product"]
+    assert api_client.get(NEARBY, near(shop))["X-Cache"] == "HIT"
+    monkeypatch.setattr(stored_json, "PRODUCT", Shape("ProductOutput", PRODUCT.fields[:4]))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert stored_json.sync() is True
+    after = api_client.get(NEARBY, near(shop))
+    assert after["X-Cache"] == "MISS"
+    item = shop["item"]
+    assert after.json()["results"][0]["product"] == {
+        "id": item.pk,
+        "merchant_id": item.merchant_id,
+        "category_id": item.category_id,
+        "title": "Oat Milk",
+    }
+
+
+def test_merchants_rendered_again_by_migrate_are_not_served_as_before(
+    api_client, shop, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The same for the merchants delivering-to shows (`delivering_sql.sync_after_migrate`)."""
+    url = "/api/v1/merchants/delivering-to/"
+    assert "phone" in api_client.get(url, near(shop)).json()["results"][0]
+    assert api_client.get(url, near(shop))["X-Cache"] == "HIT"
+    narrower = Shape("MerchantShown", MERCHANT_SHOWN.fields[:3])
+    monkeypatch.setattr(delivering_sql, "MERCHANT_SHOWN", narrower)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivering_sql.sync() is True
+    after = api_client.get(url, near(shop))
+    assert after["X-Cache"] == "MISS"
+    assert "phone" not in after.json()["results"][0]
+    assert after.json()["results"][0]["name"] == shop["merchant"].name
