@@ -1,12 +1,13 @@
 import functools
 import zoneinfo
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, IntegerRangeField, RangeOperators
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 def default_timezone() -> str:
@@ -260,6 +261,7 @@ SLOT_PLAN_BOUNDS = {
     "lead_minutes": (0, 1440),
     "horizon_days": (1, 14),
 }
+LONGEST_SLOT = timedelta(minutes=SLOT_PLAN_BOUNDS["slot_minutes"][1])
 
 
 class SlotPlan(models.Model):
@@ -287,17 +289,30 @@ class SlotPlan(models.Model):
 
 
 class SlotBooking(models.Model):
-    """The orders booked into one slot of a merchant, counted. Booking is a conditional
-    `UPDATE ... WHERE booked < capacity`, as stock is taken."""
+    """The orders booked into one slot of a merchant, counted by the slot's window
+    `[starts_at, ends_at)` as it was when they booked it: a plan or hours changed since
+    cut other slots, and these bookings count against every one their window overlaps
+    (`merchants.selectors.slot_bookings_overlapping_sql`). Booking is a conditional
+    upsert, as stock is taken."""
 
-    pk = models.CompositePrimaryKey("merchant_id", "starts_at")
+    pk = models.CompositePrimaryKey("merchant_id", "starts_at", "ends_at")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
     starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
     booked = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(booked__gte=0), name="slot_booked_non_negative"),
+            # No longer than the longest slot: the rows that can overlap a slot start
+            # less than that before it, which bounds the index range read.
+            models.CheckConstraint(
+                condition=Q(
+                    ends_at__gt=F("starts_at"),
+                    ends_at__lte=F("starts_at") + LONGEST_SLOT,
+                ),
+                name="slot_booking_window",
+            ),
         ]
 
     def __str__(self) -> str:

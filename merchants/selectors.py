@@ -26,7 +26,7 @@ from geomarket.sql import (
     fetch_value,
     point_ewkt,
 )
-from merchants.models import Merchant
+from merchants.models import LONGEST_SLOT, Merchant
 from merchants.shapes import (
     DELIVERING_EXTRA,
     MERCHANT_HOURS,
@@ -882,11 +882,28 @@ def _local_day_start_sql(*, day: str, tz: str) -> str:
     )
 
 
+def slot_bookings_overlapping_sql(*, m: str, starts_at: str, ends_at: str) -> str:
+    """The condition on `merchants_slotbooking b` that its bookings count against merchant
+    `m`'s slot `[starts_at, ends_at)`: its own window overlaps the slot's. A booking keeps
+    the window it was booked for, so one booked under another plan or other hours (30
+    minutes since made 60, an opening moved by 15 minutes) still takes room in every slot
+    it overlaps. Neither a window nor the slot is longer than the longest slot
+    (`slot_booking_window`), so an overlapping window starts less than that before or
+    after the slot's start: bounds on the primary key's (merchant_id, starts_at) that keep
+    the read to a short range of it, known before the slot's end is."""
+    longest = f"interval '{int(LONGEST_SLOT.total_seconds()) // 60} minutes'"
+    return (
+        f"b.merchant_id = {m}"
+        f" AND b.starts_at > {starts_at} - {longest} AND b.starts_at < {starts_at} + {longest}"
+        f" AND b.starts_at < {ends_at} AND b.ends_at > {starts_at}"
+    )
+
+
 # The local day `%(date)s` of merchant `%(merchant_id)s`: its slots current at `%(at)s`
 # (`merchants_slots`, migration 0010), with what is booked of each.
 _DAY_SLOTS_SQL = f"""
-SELECT s.starts_at, s.ends_at, s.capacity, coalesce(b.booked, 0) AS booked,
-       greatest(s.capacity - coalesce(b.booked, 0), 0) AS available
+SELECT s.starts_at, s.ends_at, s.capacity, taken.booked,
+       greatest(s.capacity - taken.booked, 0) AS available
 FROM merchants_merchant m
 CROSS JOIN LATERAL merchants_slots(
     m.id, m.timezone,
@@ -894,7 +911,11 @@ CROSS JOIN LATERAL merchants_slots(
     {_local_day_start_sql(day="(%(date)s::date + 1)", tz="m.timezone")},
     coalesce(%(at)s::timestamptz, now())
 ) s
-LEFT JOIN merchants_slotbooking b ON b.merchant_id = m.id AND b.starts_at = s.starts_at
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(b.booked), 0)::integer AS booked
+    FROM merchants_slotbooking b
+    WHERE {slot_bookings_overlapping_sql(m="m.id", starts_at="s.starts_at", ends_at="s.ends_at")}
+) taken
 WHERE m.id = %(merchant_id)s
 ORDER BY s.starts_at
 """  # noqa: S608 - fixed fragments only

@@ -23,7 +23,7 @@ from merchants.models import (
     SlotPlan,
     default_timezone,
 )
-from merchants.selectors import SLOT_AT_SQL, merchant_hours
+from merchants.selectors import SLOT_AT_SQL, merchant_hours, slot_bookings_overlapping_sql
 
 MAX_ZONE_AREA_KM2 = 5_000
 
@@ -441,19 +441,34 @@ class SlotFull(Conflict):
 # Books one order into merchant `%(merchant_id)s`'s slot starting at `%(slot_starts_at)s`
 # if it is one of its current slots (`SLOT_AT_SQL`, the question the order's context
 # read asked) and has room: one row of the slot's end and, NULL when it is full, the
-# count booked. Inserting with ON CONFLICT waits for a concurrent booking of the same
-# slot and then tests `booked < capacity` on the row as that booking left it.
+# count booked in its window's row. Room is the capacity less every booking whose window
+# overlaps the slot's (`slot_bookings_overlapping_sql`), its own row's and those of
+# windows cut by an earlier plan or earlier hours (`other`). The slot's own row is the
+# one concurrent bookings of it write: inserting with ON CONFLICT waits for a concurrent
+# booking of the same slot and then tests the row as that booking left it, with the
+# others. Those are read as the statement found them: the current slots do not overlap
+# one another, so no concurrent booking adds to them (but one of an old slot still
+# uncommitted as the plan or hours change), and a concurrent cancel only frees room.
+_SLOT_OVERLAPPING = slot_bookings_overlapping_sql(
+    m="%(merchant_id)s", starts_at="%(slot_starts_at)s::timestamptz", ends_at="slot.ends_at"
+)
 _SLOT_BOOK_SQL = f"""
-WITH slot AS ({SLOT_AT_SQL}), booking AS (
-    INSERT INTO merchants_slotbooking (merchant_id, starts_at, booked)
-    SELECT %(merchant_id)s, %(slot_starts_at)s, 1 FROM slot
-    ON CONFLICT (merchant_id, starts_at) DO UPDATE
+WITH slot AS ({SLOT_AT_SQL}), other AS (
+    SELECT coalesce(sum(b.booked), 0) AS booked
+    FROM slot JOIN merchants_slotbooking b ON {_SLOT_OVERLAPPING}
+     AND (b.starts_at, b.ends_at) <> (%(slot_starts_at)s::timestamptz, slot.ends_at)
+), booking AS (
+    INSERT INTO merchants_slotbooking (merchant_id, starts_at, ends_at, booked)
+    SELECT %(merchant_id)s, %(slot_starts_at)s, slot.ends_at, 1 FROM slot, other
+    WHERE other.booked < slot.capacity
+    ON CONFLICT (merchant_id, starts_at, ends_at) DO UPDATE
         SET booked = merchants_slotbooking.booked + 1
-        WHERE merchants_slotbooking.booked < (SELECT capacity FROM slot)
+        WHERE merchants_slotbooking.booked + (SELECT booked FROM other)
+            < (SELECT capacity FROM slot)
     RETURNING booked
 )
 SELECT slot.ends_at, (SELECT booked FROM booking) FROM slot
-"""  # noqa: S608 - a fixed fragment only
+"""  # noqa: S608 - fixed fragments only
 
 
 @transaction.atomic(savepoint=False)
@@ -473,9 +488,10 @@ def slot_book(*, merchant_id: int, starts_at: datetime) -> datetime:
 
 
 @transaction.atomic(savepoint=False)
-def slot_release(*, merchant_id: int, starts_at: datetime) -> None:
-    """Give back one booking of the merchant's slot starting at `starts_at` (an order
-    that booked it was cancelled), in the caller's transaction."""
-    SlotBooking.objects.filter(merchant_id=merchant_id, starts_at=starts_at, booked__gt=0).update(
-        booked=models.F("booked") - 1
-    )
+def slot_release(*, merchant_id: int, starts_at: datetime, ends_at: datetime) -> None:
+    """Give back one booking of the merchant's slot `[starts_at, ends_at)` (an order that
+    booked it was cancelled), in the caller's transaction: its own window's row, even
+    when the merchant's slots are cut otherwise since."""
+    SlotBooking.objects.filter(
+        merchant_id=merchant_id, starts_at=starts_at, ends_at=ends_at, booked__gt=0
+    ).update(booked=models.F("booked") - 1)

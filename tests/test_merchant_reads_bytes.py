@@ -250,7 +250,12 @@ def test_slots_bytes_are_the_serializers(slotted):
     day = _tomorrow()
     starts = [slot["starts_at"] for slot in merchant_day_slots(merchant=slotted, day=day)]
     for starts_at, booked in zip(starts[:3], (3, 5, 2), strict=True):
-        SlotBooking.objects.create(merchant=slotted, starts_at=starts_at, booked=booked)
+        SlotBooking.objects.create(
+            merchant=slotted,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=45),
+            booked=booked,
+        )
     evening = starts[-4]
     Closure.objects.create(
         merchant=slotted, period=DateTimeTZRange(evening, evening + timedelta(hours=3)), reason=""

@@ -194,7 +194,11 @@ def _order_transition_locked(
     if to_status in GIVING_BACK:
         stock_return(lines=OrderItem.objects.filter(order_id=order.pk))
         if order.slot_starts_at is not None:
-            slot_release(merchant_id=order.merchant_id, starts_at=order.slot_starts_at)
+            slot_release(
+                merchant_id=order.merchant_id,
+                starts_at=order.slot_starts_at,
+                ends_at=order.slot_ends_at,
+            )
         versions_bump(Namespace.CATALOG)
     OrderStatusChange.objects.create(
         order=order, from_status=from_status, to_status=to_status, actor=actor, reason=reason

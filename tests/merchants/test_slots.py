@@ -206,8 +206,13 @@ def test_slots_start_within_the_horizon(shop):
 def test_booked_and_available_are_live(shop):
     plan(shop, slot_minutes=60, capacity=5)
     tomorrow = utc_day(1)
-    SlotBooking.objects.create(merchant=shop, starts_at=utc(tomorrow, 12), booked=3)
-    SlotBooking.objects.create(merchant=shop, starts_at=utc(tomorrow, 13), booked=5)
+    for hour, booked in ((12, 3), (13, 5)):
+        SlotBooking.objects.create(
+            merchant=shop,
+            starts_at=utc(tomorrow, hour),
+            ends_at=utc(tomorrow, hour + 1),
+            booked=booked,
+        )
     by_start = {slot["starts_at"]: slot for slot in slots(shop, tomorrow)}
     assert by_start[f"{tomorrow}T12:00:00Z"]["booked"] == 3
     assert by_start[f"{tomorrow}T12:00:00Z"]["available"] == 2
@@ -218,6 +223,35 @@ def test_booked_and_available_are_live(shop):
     by_start = {slot["starts_at"]: slot for slot in slots(shop, tomorrow)}
     assert by_start[f"{tomorrow}T12:00:00Z"]["available"] == 0
     assert by_start[f"{tomorrow}T12:00:00Z"]["booked"] == 3
+
+
+def test_booked_counts_every_booking_whose_window_overlaps_the_slot(shop):
+    # Windows booked under other plans: of 30 minutes, and of the longest slot, 4 hours.
+    tomorrow = utc_day(1)
+    for (hour, minute), minutes, booked in [
+        ((8, 0), 240, 1),
+        ((8, 30), 240, 2),
+        ((11, 30), 30, 4),
+        ((12, 0), 30, 8),
+        ((12, 30), 30, 16),
+        ((13, 0), 30, 32),
+    ]:
+        starts_at = utc(tomorrow, hour, minute)
+        SlotBooking.objects.create(
+            merchant=shop,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=minutes),
+            booked=booked,
+        )
+    plan(shop, slot_minutes=60, capacity=100)
+    by_start = {slot["starts_at"]: slot for slot in slots(shop, tomorrow)}
+    booked = {hour: by_start[f"{tomorrow}T{hour:02}:00:00Z"]["booked"] for hour in range(7, 15)}
+    # A window ending at the slot's start, or starting at its end, only touches it.
+    assert booked == {7: 0, 8: 3, 9: 3, 10: 3, 11: 7, 12: 26, 13: 32, 14: 0}
+    assert by_start[f"{tomorrow}T12:00:00Z"]["available"] == 74
+    assert [row["booked"] for row in merchant_day_slots(merchant=shop, day=tomorrow)][7:15] == [
+        booked[hour] for hour in range(7, 15)
+    ]
 
 
 def test_without_a_plan_there_are_no_slots(shop):

@@ -7,23 +7,24 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db.models import Sum
 from django.utils import timezone
 
 from inventory.models import Inventory
 from merchants.models import SlotBooking
-from merchants.services import slot_plan_set
+from merchants.services import _SLOT_BOOK_SQL, slot_plan_set
 from orders.models import Order
 from tests import factories
 from tests.market import ORDERS, api_client_as, build_market, order_body
-from tests.threads import run_in_threads
+from tests.threads import behind_an_uncommitted_write, run_in_threads
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
 
 
-def plan(shop, *, capacity=10, lead_minutes=0, horizon_days=3):
+def plan(shop, *, slot_minutes=30, capacity=10, lead_minutes=0, horizon_days=3):
     slot_plan_set(
         merchant=shop,
-        slot_minutes=30,
+        slot_minutes=slot_minutes,
         capacity=capacity,
         lead_minutes=lead_minutes,
         horizon_days=horizon_days,
@@ -44,8 +45,39 @@ def for_slot(market, starts_at, *, quantity=2) -> dict:
 
 
 def booked(shop, starts_at) -> int:
-    row = SlotBooking.objects.filter(merchant=shop, starts_at=starts_at).first()
-    return 0 if row is None else row.booked
+    """What is booked in the rows of the windows starting at `starts_at`."""
+    rows = SlotBooking.objects.filter(merchant=shop, starts_at=starts_at)
+    return rows.aggregate(booked=Sum("booked"))["booked"] or 0
+
+
+def windows(shop) -> dict[tuple[datetime, datetime], int]:
+    """The merchant's booking rows: what is booked of each window."""
+    rows = SlotBooking.objects.filter(merchant=shop)
+    return {(row.starts_at, row.ends_at): row.booked for row in rows}
+
+
+def place(market, starts_at):
+    return market["client"].post(ORDERS, for_slot(market, starts_at), format="json")
+
+
+def cancel(market, placed):
+    answer = market["client"].post(
+        f"{ORDERS}{placed.json()['id']}/status/", {"status": "cancelled"}, format="json"
+    )
+    assert answer.status_code == 200, answer.json()
+
+
+def listed(market, starts_at) -> tuple[int, int]:
+    """`booked, available` of the slot starting at `starts_at` in its day's slot list."""
+    day = market["client"].get(
+        f"/api/v1/merchants/{market['shop'].pk}/slots/", {"date": str(starts_at.date())}
+    )
+    [slot] = [slot for slot in day.json() if datetime.fromisoformat(slot["starts_at"]) == starts_at]
+    return slot["booked"], slot["available"]
+
+
+def refused_as_full(answer) -> bool:
+    return answer.status_code == 409 and answer.json()["code"] == "slot_full"
 
 
 @pytest.mark.django_db
@@ -257,3 +289,103 @@ def test_fifty_concurrent_orders_for_a_slot_of_ten_book_exactly_ten():
     assert booked(shop, starts_at) == 10
     assert Order.objects.filter(slot_starts_at=starts_at, status="confirmed").count() == 10
     assert Inventory.objects.get(product=market["bread"]).quantity == 180
+
+
+# A merchant may cut its hours otherwise while orders hold its slots: a booking keeps the
+# window it was booked for and takes room in every slot that window overlaps.
+
+
+def test_a_longer_plan_counts_the_bookings_of_the_shorter_slots_it_covers(market):
+    shop = market["shop"]
+    plan(shop, capacity=3)
+    noon, half_past, one = tomorrow_at(12), tomorrow_at(12, 30), tomorrow_at(13)
+    for starts_at in (noon, half_past, one):
+        assert place(market, starts_at).status_code == 201
+    plan(shop, slot_minutes=60, capacity=3)
+    # 12:00-12:30 and 12:30-13:00 lie in 12:00-13:00; 13:00-13:30 only touches it.
+    assert listed(market, noon) == (2, 1)
+    assert listed(market, one) == (1, 2)
+    assert place(market, noon).status_code == 201
+    assert refused_as_full(place(market, noon))
+    assert listed(market, noon) == (3, 0)
+    hour, half_hour = timedelta(hours=1), timedelta(minutes=30)
+    assert windows(shop) == {
+        (noon, noon + half_hour): 1,
+        (half_past, half_past + half_hour): 1,
+        (one, one + half_hour): 1,
+        (noon, noon + hour): 1,
+    }
+
+
+def test_hours_moved_by_a_quarter_count_the_bookings_of_the_old_slots(market):
+    shop = market["shop"]
+    berlin = ZoneInfo("Europe/Berlin")
+    day = (timezone.now().astimezone(berlin) + timedelta(days=1)).date()
+    factories.hours(shop, *((weekday, "08:00", "20:00") for weekday in range(7)))
+    plan(shop, slot_minutes=60, capacity=2)
+    nine = datetime(day.year, day.month, day.day, 9, tzinfo=berlin)
+    for _ in range(2):
+        assert place(market, nine).status_code == 201
+    # The openings now start at 08:15: slots 08:15-09:15, 09:15-10:15, 10:15-11:15, ...
+    factories.hours(shop, *((weekday, "08:15", "20:00") for weekday in range(7)))
+    quarter = timedelta(minutes=15)
+    assert listed(market, nine - 3 * quarter) == (2, 0)
+    assert listed(market, nine + quarter) == (2, 0)
+    assert listed(market, nine + 5 * quarter) == (0, 2)
+    assert refused_as_full(place(market, nine - 3 * quarter))
+    assert refused_as_full(place(market, nine + quarter))
+    assert place(market, nine + 5 * quarter).status_code == 201
+
+
+def test_cancelling_a_booking_of_an_old_slot_frees_the_new_one_by_its_own_row(market):
+    shop = market["shop"]
+    plan(shop, capacity=3)
+    noon, half_past = tomorrow_at(12), tomorrow_at(12, 30)
+    early = place(market, noon)
+    assert early.status_code == 201
+    assert place(market, half_past).status_code == 201
+    plan(shop, slot_minutes=60, capacity=3)
+    late = place(market, noon)
+    assert late.status_code == 201
+    assert refused_as_full(place(market, noon))
+    # Two windows start at noon, 12:00-12:30 and 12:00-13:00: each order gives back its own.
+    cancel(market, early)
+    hour, half_hour = timedelta(hours=1), timedelta(minutes=30)
+    assert windows(shop) == {
+        (noon, noon + half_hour): 0,
+        (half_past, half_past + half_hour): 1,
+        (noon, noon + hour): 1,
+    }
+    assert listed(market, noon) == (2, 1)
+    assert place(market, noon).status_code == 201
+    cancel(market, late)
+    assert windows(shop) == {
+        (noon, noon + half_hour): 0,
+        (half_past, half_past + half_hour): 1,
+        (noon, noon + hour): 1,
+    }
+    assert listed(market, noon) == (2, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_orders_for_the_last_place_of_a_slot_over_old_bookings_book_one():
+    market = build_market(api_client_as)
+    shop = market["shop"]
+    plan(shop, capacity=2)
+    half_past = tomorrow_at(12, 30)
+    assert place(market, half_past).status_code == 201
+    plan(shop, slot_minutes=60, capacity=2)
+    noon = tomorrow_at(12)
+    # Another order has booked the slot's last place and not committed: this order's
+    # statement does not see that booking, waits on its row, and must then find it full.
+    loser = behind_an_uncommitted_write(
+        _SLOT_BOOK_SQL,
+        {"merchant_id": shop.pk, "slot_starts_at": noon},
+        partial(place, market, noon),
+    )
+    assert refused_as_full(loser), loser.json()
+    assert windows(shop) == {
+        (half_past, half_past + timedelta(minutes=30)): 1,
+        (noon, noon + timedelta(hours=1)): 1,
+    }
+    assert Order.objects.count() == 1
