@@ -130,9 +130,26 @@ def _recover(client) -> None:
             logger.warning("pending version bumps left to the retry task: %r", exc)
 
 
-# Versions outlive every cached answer by far; expiring them only keeps Redis tidy, and
-# a version that restarts from zero can never meet an answer filed under it before.
+# Versions outlive every cached answer by far; expiring them only keeps Redis tidy.
 VERSION_TTL_SECONDS = 7 * 24 * 3600
+
+# KEYS: the version keys; ARGV: their TTL. Each moves on by one, or, missing, starts from
+# Redis's clock in microseconds. A version lost while answers filed under it live (Redis
+# restarted while a request that read the old versions was still filing its answer, a
+# key deleted by hand) would otherwise restart from 0 and, a few writes later, reach the
+# number such an answer was filed under, which would be served again; from the clock it
+# starts past every number the lost one could have reached.
+_VERSIONS_BUMP = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('INCR', key)
+  else
+    local now = redis.call('TIME')
+    redis.call('SET', key, now[1] .. string.rep('0', 6 - #now[2]) .. now[2])
+  end
+  redis.call('EXPIRE', key, ARGV[1])
+end
+"""
 
 
 def lsn_key(namespace: str, prefix: str | None = None) -> str:
@@ -166,9 +183,8 @@ def _incr_versions(client, namespaces) -> None:
         # Before the versions move: a reader that sees a new version sees its position.
         keys = [lsn_key(namespace) for namespace in namespaces]
         pipe.eval(_LSN_RAISE, len(keys), *keys, _bump_lsn(), VERSION_TTL_SECONDS)
-    for namespace in namespaces:
-        pipe.incr(version_key(namespace))
-        pipe.expire(version_key(namespace), VERSION_TTL_SECONDS)
+    keys = [version_key(namespace) for namespace in namespaces]
+    pipe.eval(_VERSIONS_BUMP, len(keys), *keys, VERSION_TTL_SECONDS)
     pipe.execute()
 
 

@@ -6,10 +6,12 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from django_redis import get_redis_connection
 
 from bench.common.processes import free_port as closed_port
 from catalog import stored_json
 from catalog.shapes import PRODUCT
+from geomarket.answer_cache import Namespace, version_key, versions_bump
 from geomarket.shapes import Shape
 from merchants import delivering_sql
 from merchants.shapes import MERCHANT_SHOWN
@@ -97,6 +99,36 @@ def test_merchant_deactivation_hides_its_products(
     with django_capture_on_commit_callbacks(execute=True):
         shop["owner"].patch(f"/api/v1/merchants/{shop['merchant'].pk}/", {"is_active": False})
     assert api_client.get(NEARBY, near(shop)).json()["results"] == []
+
+
+def test_versions_lost_under_live_answers_never_come_back_to_their_numbers(
+    api_client, shop, django_capture_on_commit_callbacks
+):
+    """Answers filed under versions 1 and 1, then the version keys lost (a cache Redis
+    restarted while a request was filing its answer, keys deleted by hand): one stock
+    change and one merchant change later, counting from 0 again would reach 1 and 1, and
+    the old answer would be served."""
+    redis = get_redis_connection("default")
+    keys = [version_key(str(namespace)) for namespace in (Namespace.CATALOG, Namespace.MERCHANTS)]
+    for key in keys:
+        redis.set(key, 1)
+    assert api_client.get(NEARBY, near(shop)).json()["results"][0]["quantity"] == 4
+    redis.delete(*keys)
+    with django_capture_on_commit_callbacks(execute=True):
+        adjusted = shop["owner"].post(
+            f"/api/v1/inventory/{shop['stock'].pk}/adjust/", {"delta": -3, "reason": "sold"}
+        )
+        versions_bump(Namespace.MERCHANTS)
+    assert adjusted.status_code == 200
+    after = api_client.get(NEARBY, near(shop))
+    assert after["X-Cache"] == "MISS"
+    assert after.json()["results"][0]["quantity"] == 1
+    # Moved on from the clock, not from 0, and by one from there on.
+    restarted = int(redis.get(keys[0]))
+    assert restarted > 10**15
+    with django_capture_on_commit_callbacks(execute=True):
+        versions_bump(Namespace.CATALOG)
+    assert int(redis.get(keys[0])) == restarted + 1
 
 
 def test_rolled_back_write_bumps_nothing(api_client, shop, django_capture_on_commit_callbacks):
