@@ -178,11 +178,16 @@ class SlotPlanAdmin(ServiceAdmin, admin.ModelAdmin):
         # composite primary key. Orders book and release them.
         bookings = (
             SlotBooking.objects.filter(merchant_id=plan.merchant_id, starts_at__gte=timezone.now())
-            .order_by("starts_at")
-            .values_list("starts_at", "booked")[:50]
+            .order_by("starts_at", "ends_at")
+            .values_list("starts_at", "ends_at", "booked")[:50]
         )
+        # Each booked window, as a plan or hours changed since may have cut two that
+        # start together.
         return (
-            ", ".join(f"{starts_at:%Y-%m-%d %H:%M} UTC: {booked}" for starts_at, booked in bookings)
+            ", ".join(
+                f"{starts_at:%Y-%m-%d %H:%M} to {ends_at:%H:%M} UTC: {booked}"
+                for starts_at, ends_at, booked in bookings
+            )
             or "none"
         )
 

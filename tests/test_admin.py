@@ -128,12 +128,15 @@ def test_a_slot_plans_page_shows_its_upcoming_bookings(client):
     _operator_client(client)
     shop = factories.merchant()
     slot_plan_set(merchant=shop, slot_minutes=30, capacity=10, lead_minutes=0, horizon_days=3)
-    SlotBooking.objects.create(
-        merchant=shop, starts_at="2099-01-05T10:00:00Z", ends_at="2099-01-05T10:30:00Z", booked=3
-    )
+    # Two windows that start together: booked under a plan of 30 minutes, then of 60.
+    for ends_at, booked in (("2099-01-05T10:30:00Z", 3), ("2099-01-05T11:00:00Z", 1)):
+        SlotBooking.objects.create(
+            merchant=shop, starts_at="2099-01-05T10:00:00Z", ends_at=ends_at, booked=booked
+        )
     page = client.get(f"/admin/merchants/slotplan/{shop.pk}/change/")
     assert page.status_code == 200
-    assert "2099-01-05 10:00 UTC: 3" in page.content.decode()
+    shown = "2099-01-05 10:00 to 10:30 UTC: 3, 2099-01-05 10:00 to 11:00 UTC: 1"
+    assert shown in page.content.decode()
 
 
 # What the API refuses, the admin's zone form refuses too: the zone services hold every
