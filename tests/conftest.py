@@ -6,7 +6,7 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from geomarket.accounts.services import user_register
-from tests import watching_email
+from tests import factories, watching_email
 from tests.market import api_client_as, build_market
 
 
@@ -17,13 +17,13 @@ def api_client() -> APIClient:
 
 @pytest.fixture
 def make_user(db):
-    counter = iter(range(1, 10_000))
-
     def make(
         *, username: str | None = None, is_staff: bool = False, password: str = "pw-Secret-123"
     ):
+        # Named as the factories name users: a counter of its own here gave a name a
+        # fixture's factory-made user already had.
         user, _token = user_register(
-            username=username or f"user{next(counter)}", password=password, email=""
+            username=username or factories.new_username(), password=password, email=""
         )
         if is_staff:
             user.is_staff = True

@@ -24,9 +24,14 @@ _sequence = itertools.count(1)
 BERLIN = (52.52, 13.405)
 
 
+def new_username() -> str:
+    """A username no other made in this process has: every test's users draw from here."""
+    return f"user{next(_sequence)}"
+
+
 def user(*, username: str | None = None, is_staff: bool = False):
     account, _token = user_register(
-        username=username or f"user{next(_sequence)}", password="pw-Secret-123", email=""
+        username=username or new_username(), password="pw-Secret-123", email=""
     )
     if is_staff:
         account.is_staff = True
