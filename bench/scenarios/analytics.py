@@ -6,8 +6,8 @@ an operator (`bench-operator`, created once with an API token). In the same run 
 report is computed by a hand-written SQL window query sent through psycopg. Requests and
 queries alternate one by one at one client, so both sides see the same background load;
 each case takes `MIN_SAMPLES` pairs or about `BENCH_ANALYTICS_SECONDS` (8), whichever is
-more. Before timing, the API's rows are compared with the SQL's (ids, names, counts, ranks
-and money, in order); a difference is a failure.
+more. Before timing, the API's rows are compared with the SQL's (ids, names, counts, ranks,
+failed orders and money, in order); a difference is a failure.
 
 The queries the report selectors send, and the guarded statements the event-loop route
 sends (`route:...`), are EXPLAINed on the bench database (in a separate process with the
@@ -90,6 +90,9 @@ ORDER BY p.period
 """
 
 # Aggregate per merchant first, then join the names and take the window over 20,000 rows.
+# A merchant's failed orders are those (failed, or returned since) whose `failed` status
+# change falls in the range; a merchant that only failed orders there is a row too, with no
+# orders or revenue.
 MERCHANTS_SQL = """
 WITH per AS (
     SELECT merchant_id, count(*) AS orders, sum(total) AS revenue,
@@ -97,14 +100,25 @@ WITH per AS (
     FROM orders_order
     WHERE status = 'delivered' AND delivered_at >= %(start)s AND delivered_at < %(end)s
     GROUP BY merchant_id
+), failed AS (
+    SELECT o.merchant_id, count(*) AS failed
+    FROM orders_order o JOIN orders_orderstatuschange c ON c.order_id = o.id
+    WHERE o.status IN ('failed', 'returned') AND c.to_status = 'failed'
+      AND c.created_at >= %(start)s AND c.created_at < %(end)s
+    GROUP BY o.merchant_id
+), merchant_rows AS (
+    SELECT merchant_id, coalesce(p.orders, 0) AS orders, coalesce(p.revenue, 0) AS revenue,
+           p.avg_delivery, coalesce(f.failed, 0) AS failed
+    FROM per p FULL JOIN failed f USING (merchant_id)
 )
-SELECT p.merchant_id, m.name, p.orders, p.revenue,
-       p.revenue / sum(p.revenue) OVER () AS revenue_share,
-       dense_rank() OVER (ORDER BY p.revenue DESC) AS rank,
-       extract(epoch FROM p.avg_delivery) / 60 AS avg_delivery_minutes
-FROM per p
-JOIN merchants_merchant m ON m.id = p.merchant_id
-ORDER BY rank, p.merchant_id
+SELECT r.merchant_id, m.name, r.orders, r.revenue,
+       r.revenue / nullif(sum(r.revenue) OVER (), 0) AS revenue_share,
+       dense_rank() OVER (ORDER BY r.revenue DESC) AS rank,
+       extract(epoch FROM r.avg_delivery) / 60 AS avg_delivery_minutes,
+       r.failed
+FROM merchant_rows r
+JOIN merchants_merchant m ON m.id = r.merchant_id
+ORDER BY rank, r.merchant_id
 """
 
 BUSIEST_MERCHANT_SQL = """
@@ -146,7 +160,10 @@ class Case:
                 (r["period"], r["orders"], r["revenue"], r["running_revenue"], r["moving_avg_7"])
                 for r in rows
             ]
-        return [(r["merchant_id"], r["name"], r["orders"], r["revenue"], r["rank"]) for r in rows]
+        return [
+            (r["merchant_id"], r["name"], r["orders"], r["revenue"], r["rank"], r["failed"])
+            for r in rows
+        ]
 
     def sql_keys(self, rows: list[tuple]) -> list[tuple]:
         report = self.key.split(":")[0]
@@ -154,7 +171,7 @@ class Case:
             return [(r[0], r[1], r[2], r[3], r[4], money(r[5]), r[6]) for r in rows]
         if report == "revenue":
             return [(r[0].isoformat(), r[1], money(r[2]), money(r[3]), money(r[4])) for r in rows]
-        return [(r[0], r[1], r[2], money(r[3]), r[5]) for r in rows]
+        return [(r[0], r[1], r[2], money(r[3]), r[5], r[7]) for r in rows]
 
 
 def report_range(today: date | None = None) -> tuple[date, date]:
