@@ -8,13 +8,16 @@ from django.utils import timezone
 from delivery.models import Courier
 from delivery.selectors import courier_open_orders
 from events.models import Event
+from geomarket.errors import Conflict
 from inventory.models import Inventory
 from merchants.models import SlotBooking
 from orders.models import FailureReason, Order, OrderStatusChange
+from orders.services import order_transition
 from tests import factories
-from tests.market import ORDERS
+from tests.market import ORDERS, api_client_as, build_market
 from tests.orders.test_slots import booked, for_slot, plan, tomorrow_at
 from tests.rows import rows
+from tests.threads import run_in_threads
 from tests.tracking.tracked import order_with_courier
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +170,27 @@ def test_tracking_a_failed_order_has_no_eta(market, picked_up):
     status(courier_client, order.pk, status="failed", reason="refused")
     tracking = market["client"].get(f"{ORDERS}{order.pk}/tracking/").json()
     assert (tracking["status"], tracking["eta_s"]) == ("failed", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_returns_give_back_the_stock_once():
+    market = build_market(api_client_as)
+    order, _, _ = order_with_courier(market)
+    Order.objects.filter(pk=order.pk).update(status="failed", failure_reason="refused")
+    operator = factories.user(is_staff=True)
+
+    def give_back(actor):
+        def run():
+            try:
+                order_transition(order_id=order.pk, actor=actor, to_status="returned")
+            except Conflict as exc:  # the loser's refusal is its result
+                return exc.code
+            return "returned"
+
+        return run
+
+    results = run_in_threads(give_back(market["shop"].owner), give_back(operator))
+    assert sorted(results) == ["invalid_transition", "returned"]
+    assert Inventory.objects.get(product=market["bread"]).quantity == 20
+    changes = OrderStatusChange.objects.filter(order=order, to_status="returned")
+    assert changes.count() == 1

@@ -3,11 +3,15 @@ stored only as a keyed hash, shown to the order's customer alone, and asked of t
 courier at `delivered`; wrong codes are counted under the order's lock, and after 5 only
 an operator may deliver the order."""
 
+import json
 import re
 
 import pytest
 from rest_framework.renderers import JSONRenderer
 
+from events.models import Event
+from events.services import webhook_body
+from events.streams import stream_entries_of
 from merchants.models import Merchant
 from orders.handover import MAX_FAILURES
 from orders.models import Order, OrderStatusChange
@@ -241,3 +245,46 @@ def test_concurrent_wrong_codes_are_each_counted():
     results = run_in_threads(*[try_wrong] * 3)
     assert sorted(results) == ["handover_code_mismatch"] + ["handover_locked"] * 2
     assert failures(handover["order"]) == MAX_FAILURES
+
+
+def strings_in(value) -> set[str]:
+    """Every string in a JSON value, keys and values alike."""
+    if isinstance(value, dict):
+        return set(value).union(*(strings_in(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(strings_in(item) for item in value))
+    return {value} if isinstance(value, str) else set()
+
+
+def test_no_other_answer_carries_the_code(market, as_user):
+    """Every answer a party other than the customer gets about the order, and every
+    event, stream entry and webhook body of it, from pickup to failure: the code is
+    nowhere, not even as a `handover_code` of their own."""
+    Merchant.objects.filter(pk=market["shop"].pk).update(require_handover_code=True)
+    order, _, courier_user = order_with_courier(market)
+    Order.objects.filter(pk=order.pk).update(status="ready")
+    courier, operator = as_user(courier_user), as_user(factories.user(is_staff=True))
+    owner = market["owner_client"]
+    answers = [status(courier, order.pk, status="picked_up")]
+    code = market["client"].get(f"{ORDERS}{order.pk}/").json()["handover_code"]
+    assert re.fullmatch(r"[0-9]{4}", code)
+    for client in (courier, owner, operator):
+        answers += [client.get(ORDERS), client.get(f"{ORDERS}{order.pk}/incidents/")]
+    answers += [
+        owner.get(f"/api/v1/merchants/{market['shop'].pk}/orders/"),
+        operator.get(f"/api/v1/merchants/{market['shop'].pk}/orders/"),
+        courier.get("/api/v1/couriers/me/orders/"),
+        owner.get("/api/v1/events/"),
+        operator.get("/api/v1/events/"),
+        status(courier, order.pk, status="delivered", handover_code=wrong(code)),
+        status(courier, order.pk, status="failed", reason="customer_absent"),
+    ]
+    assert [answer.status_code for answer in answers][:-2] == [200] * (len(answers) - 2)
+    assert [answer.status_code for answer in answers][-2:] == [409, 200]
+    events = list(Event.objects.filter(order_id=order.pk))
+    assert {event.data.get("to_status") for event in events} >= {"picked_up", "failed"}
+    shown = [answer.json() for answer in answers]
+    shown += [json.loads(webhook_body(event)) for event in events]
+    shown += [entry.data for entry in stream_entries_of(events)]
+    assert not any(code in strings_in(body) for body in shown)
+    assert not any(body.get("handover_code") for body in shown if isinstance(body, dict))
