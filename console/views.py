@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from console.selectors import console_data, console_scope
+from console.selectors import console_data, console_scope, console_scope_now
 from events.streams import couriers_stream_key, stream_last_id
 from geomarket.ratelimit import login_rate_limited
 from tracking.stream import courier_moves, last_event_id_valid
@@ -101,7 +101,11 @@ def courier_stream_view(request):
         last_event_id = None
     after = last_event_id or stream_last_id(couriers_stream_key())
     response = StreamingHttpResponse(
-        courier_moves(merchant_id=scope.merchant_id, after=after),
+        courier_moves(
+            merchant_id=scope.merchant_id,
+            after=after,
+            scope_now=functools.partial(console_scope_now, user_id=request.user.pk),
+        ),
         content_type="text/event-stream",
     )
     # nginx would otherwise hold events back in its buffer.

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,7 +14,7 @@ from events.streams import order_stream_key, stream_last_id
 from geomarket.api.renderers import ErrorsInJson
 from geomarket.errors import DomainError, NotFound
 from tracking.authentication import StreamTicketAuthentication
-from tracking.selectors import order_stream_roles, order_tracking
+from tracking.selectors import order_stream_roles, order_stream_roles_now, order_tracking
 from tracking.serializers import (
     OrderTrackingSerializer,
     StreamTicketSerializer,
@@ -92,7 +94,14 @@ class OrderStreamApi(APIView):
         # this answer and the stream's subscribing is sent too.
         after = last_event_id or stream_last_id(order_stream_key(order_id))
         response = StreamingHttpResponse(
-            order_events(order_id=order_id, roles=roles, after=after),
+            order_events(
+                order_id=order_id,
+                roles=roles,
+                after=after,
+                roles_now=partial(
+                    order_stream_roles_now, user_id=request.user.pk, order_id=order_id
+                ),
+            ),
             content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-cache"

@@ -1,8 +1,8 @@
-from django.contrib.auth import get_user_model
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from geomarket.accounts.selectors import user_active
 from tracking.services import stream_ticket_redeem
 
 # token_urlsafe(32) gives 43 characters; a longer string is no ticket of ours.
@@ -23,7 +23,7 @@ class StreamTicketAuthentication(authentication.BaseAuthentication):
             raise AuthenticationFailed("Invalid, expired or used stream ticket.")
         if holder.order_id != request.parser_context["kwargs"].get("order_id"):
             raise AuthenticationFailed("This stream ticket is for another order.")
-        user = get_user_model().objects.filter(pk=holder.user_id, is_active=True).first()
+        user = user_active(user_id=holder.user_id)
         if user is None:
             raise AuthenticationFailed("User inactive or deleted.")
         return user, holder

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from delivery.eta import order_eta_seconds
 from geomarket.accounts.roles import is_operator
+from geomarket.accounts.selectors import user_active
 from geomarket.shapes import coordinates
 from geomarket.sql import CompiledQuery, fetch_all
 from orders.handover import handover_code_shown
@@ -51,6 +52,14 @@ def order_stream_roles(*, user, order_id: int) -> set[str] | None:
     follow it); None when the order is not theirs to see."""
     order = _tracked_orders(user=user, order_id=order_id).first()
     return None if order is None else order_roles_of(order=order, user=user)
+
+
+def order_stream_roles_now(*, user_id: int, order_id: int) -> set[str] | None:
+    """`order_stream_roles` of the user `user_id` as it stands now, for a stream opened
+    earlier: None once it may not authenticate (deactivated, deleted) or no longer sees the
+    order (a courier reassigned, an operator no longer staff)."""
+    user = user_active(user_id=user_id)
+    return None if user is None else order_stream_roles(user=user, order_id=order_id)
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,26 @@ Entries come from `events.streams`: each order has a Redis stream (its last hour
 couriers one (its last minute), each with a channel of the same name. Each server
 process keeps one connection subscribed to the channels its open streams follow
 (`_Hub`), and one for reading missed entries.
+
+Who the caller is and what it may see were decided when the stream opened, and a stream
+may stay open for hours: every `STREAM_RECHECK_SECONDS` the view's `standing` is read
+again (the caller's user as it is now, in a thread, the connection given back after), and
+the stream ends once the caller may no longer follow it (deactivated, a courier
+reassigned, an operator no longer staff, an owner no longer owning), or goes on showing
+what its new standing lets it see. Unless the database is away (the stream then goes
+on as it was), no entry is shown on a standing older than that.
 """
 
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 
 from delivery.selectors import courier_move_shown
@@ -176,36 +187,104 @@ def _render(entry_id: bytes, event: bytes, tag: bytes, data: bytes, shown: Shown
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id, event, seen)
 
 
-def order_events(*, order_id: int, roles: set[str], after: str | None) -> AsyncIterator[bytes]:
+def order_events(
+    *,
+    order_id: int,
+    roles: set[str],
+    after: str | None,
+    roles_now: Callable[[], set[str] | None],
+) -> AsyncIterator[bytes]:
     """The order's events as the caller (holding `roles` towards it) may see them: a
-    courier's point only in the statuses in which the contract lets their roles see it."""
+    courier's point only in the statuses in which the contract lets their roles see it.
+    `roles_now` reads the caller's roles again (None: it may no longer follow the order)."""
 
-    def shown(event: bytes, status: bytes, data: bytes) -> bytes | None:
-        if event != b"location" or courier_location_visible(roles=roles, status=status.decode()):
-            return data
-        return None
+    def shown_to(held: set[str]) -> Shown:
+        def shown(event: bytes, status: bytes, data: bytes) -> bytes | None:
+            if event != b"location" or courier_location_visible(roles=held, status=status.decode()):
+                return data
+            return None
 
-    return _events(key=order_stream_key(order_id), after=after, shown=shown)
+        return shown
+
+    def standing() -> Shown | None:
+        held = roles_now()
+        return None if held is None else shown_to(held)
+
+    return _events(
+        key=order_stream_key(order_id), after=after, shown=shown_to(roles), standing=standing
+    )
 
 
-def courier_moves(*, merchant_id: int | None, after: str | None) -> AsyncIterator[bytes]:
+def courier_moves(
+    *, merchant_id: int | None, after: str | None, scope_now: Callable[[], object | None]
+) -> AsyncIterator[bytes]:
     """The couriers' moves as the console shows them (`couriers_on_map`): every courier's
     to an operator (`merchant_id` None), to an owner those of the couriers carrying its
-    merchant's live orders when they moved, as owners see couriers."""
+    merchant's live orders when they moved, as owners see couriers. `scope_now` reads the
+    caller's console scope again: its `merchant_id`, or None once it may not follow it."""
 
-    def shown(event: bytes, merchants: bytes, data: bytes) -> bytes | None:
-        return courier_move_shown(
-            merchant_id=merchant_id, carrying_for=merchants_of_tag(merchants), courier=data
-        )
+    def shown_to(scoped_to: int | None) -> Shown:
+        def shown(event: bytes, merchants: bytes, data: bytes) -> bytes | None:
+            return courier_move_shown(
+                merchant_id=scoped_to, carrying_for=merchants_of_tag(merchants), courier=data
+            )
 
-    return _events(key=couriers_stream_key(), after=after, shown=shown)
+        return shown
+
+    def standing() -> Shown | None:
+        scope = scope_now()
+        return None if scope is None else shown_to(scope.merchant_id)
+
+    return _events(
+        key=couriers_stream_key(), after=after, shown=shown_to(merchant_id), standing=standing
+    )
 
 
-async def _events(*, key: str, after: str | None, shown: Shown) -> AsyncIterator[bytes]:
+# The stream is left open as it was when its caller's standing cannot be read (the
+# database away): ending it would only send every client back to a 503.
+_UNREAD = object()
+# Nothing came for a keep-alive interval.
+_QUIET = object()
+
+
+def _standing_read(standing: Callable[[], Shown | None]):
+    """`standing()`, run in a thread of the loop's pool; `_UNREAD` when the database failed.
+    The thread's connection goes back to the pool after, as at the end of a request."""
+    try:
+        return standing()
+    except DatabaseError as exc:
+        logger.warning("live stream's caller not rechecked, database unavailable: %r", exc)
+        return _UNREAD
+    finally:
+        close_old_connections()
+
+
+async def _events(
+    *, key: str, after: str | None, shown: Shown, standing: Callable[[], Shown | None]
+) -> AsyncIterator[bytes]:
     """The entries of the stream `key` the caller may see: those after the entry `after`
     first (of the stream's history), then each as it comes, with a comment line whenever
     nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`. Subscribed before it reads what came
-    after `after`, so that nothing falls between the two; an entry both give is sent once."""
+    after `after`, so that nothing falls between the two; an entry both give is sent once.
+    What the caller may see is read again (`standing`, a `Shown` or None to end the stream)
+    before anything is sent once `STREAM_RECHECK_SECONDS` have passed since it was read."""
+    recheck_every = settings.STREAM_RECHECK_SECONDS
+    recheck_at = time.monotonic() + recheck_every
+
+    async def still_standing() -> bool:
+        """Whether the caller may still follow the stream, its standing read again once
+        due (`shown` then is what it may see now)."""
+        nonlocal shown, recheck_at
+        if time.monotonic() < recheck_at:
+            return True
+        read = await sync_to_async(_standing_read, thread_sensitive=False)(standing)
+        if read is None:
+            return False
+        if read is not _UNREAD:
+            shown = read
+        recheck_at = time.monotonic() + recheck_every
+        return True
+
     channel = key.encode()
     try:
         queue = await hub.follow(channel)
@@ -223,6 +302,8 @@ async def _events(*, key: str, after: str | None, shown: Shown) -> AsyncIterator
                 logger.warning("live stream ended, redis unavailable: %r", exc)
                 return
             for entry_id, fields in missed:
+                if not await still_standing():
+                    return
                 values = dict(zip(fields[::2], fields[1::2], strict=True))
                 last = _id_key(entry_id)
                 message = _render(entry_id, values[b"e"], values[b"s"], values[b"d"], shown)
@@ -234,6 +315,10 @@ async def _events(*, key: str, after: str | None, shown: Shown) -> AsyncIterator
                 async with asyncio.timeout(keepalive):
                     published = await queue.get()
             except TimeoutError:
+                published = _QUIET
+            if published is not None and not await still_standing():
+                return
+            if published is _QUIET:
                 yield KEEPALIVE
                 continue
             if published is None:

@@ -1,5 +1,6 @@
 import functools
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from rest_framework.authtoken.models import Token
 
@@ -22,6 +23,13 @@ def user_profile(*, user) -> dict:
         "merchant_id": user_merchant_id(user),
         "courier_id": user_courier_id(user),
     }
+
+
+def user_active(*, user_id: int):
+    """The user `user_id` as it stands now, if it may still authenticate (`ACTIVE`); None
+    for one deactivated or deleted since. For what outlives the request that authenticated
+    its caller: a stream ticket redeemed later, a live stream rechecking its caller."""
+    return get_user_model()._default_manager.filter(ACTIVE.q(), pk=user_id).first()
 
 
 def operator_tokens(*, key: str):

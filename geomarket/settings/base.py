@@ -316,6 +316,10 @@ ORDER_STREAM_HISTORY_SECONDS = env_int("ORDER_STREAM_HISTORY_SECONDS", 3600)
 # The console's courier stream (every courier's moves): what a reconnect can resume. Short,
 # as a reconnecting console reads the couriers' snapshot again too.
 COURIER_STREAM_HISTORY_SECONDS = env_int("COURIER_STREAM_HISTORY_SECONDS", 60)
+# An open live stream (an order's, the console's couriers') reads its caller's standing
+# again this often, and ends once the caller may no longer follow it (deactivated, no
+# longer the order's party, no longer staff or owner).
+STREAM_RECHECK_SECONDS = float(env_str("STREAM_RECHECK_SECONDS", "30"))
 # How long a stream ticket (POST orders/{id}/stream-ticket/) may wait for its one use.
 STREAM_TICKET_SECONDS = env_int("STREAM_TICKET_SECONDS", 60)
 
