@@ -28,7 +28,9 @@ FORMAT = OpenApiParameter(
     required=False,
     description="`csv` answers the same rows as CSV. A text that begins with `=`, `+`, `-`, "
     "`@`, a tab or a carriage return (a merchant's name, a product's title), which a "
-    "spreadsheet would run as a formula, is written behind a `'`.",
+    "spreadsheet would run as a formula, is written behind a `'`. The file comes as an "
+    "attachment named `<report>_<date_from>_<date_to>.csv`; a report with no rows is its "
+    "header line alone.",
 )
 
 
@@ -40,6 +42,9 @@ class ReportApi(APIView):
     permission_classes = [IsAuthenticated, IsOperator]
     renderer_classes = [JSONRenderer, CSVRenderer]
     params_class = serializers.ReportParamsSerializer
+    # The CSV answer's file name: `<csv_name>_<date_from>_<date_to>.csv`.
+    csv_name = "report"
+    range_ = None
 
     def finalize_response(self, request, response, *args, **kwargs):
         # Only report rows come as CSV; errors (and OPTIONS metadata) stay JSON, in the
@@ -47,6 +52,12 @@ class ReportApi(APIView):
         if response.status_code >= 400 or request.method != "GET":
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
+        elif request.accepted_renderer.format == "csv" and self.range_ is not None:
+            # Saved by a browser or `curl -OJ` under a name that says what it holds.
+            response["Content-Disposition"] = (
+                f'attachment; filename="{self.csv_name}_{self.range_.date_from.isoformat()}'
+                f'_{self.range_.date_to.isoformat()}.csv"'
+            )
         return super().finalize_response(request, response, *args, **kwargs)
 
     def answer(self, request, *, rows, json_statement):
@@ -63,10 +74,12 @@ class ReportApi(APIView):
         query.pop("format", None)
         params = self.params_class(data=query)
         params.is_valid(raise_exception=True)
+        self.range_ = params.validated_data["range_"]
         return params.validated_data
 
 
 class TopProductsApi(ReportApi):
+    csv_name = "top-products"
     params_class = serializers.TopProductsParamsSerializer
     csv_columns = list(serializers.TopProductRowSerializer().fields)
 
@@ -86,6 +99,7 @@ class TopProductsApi(ReportApi):
 
 
 class RevenueApi(ReportApi):
+    csv_name = "revenue"
     params_class = serializers.RevenueParamsSerializer
     csv_columns = list(serializers.RevenueRowSerializer().fields)
 
@@ -109,6 +123,7 @@ class RevenueApi(ReportApi):
 
 
 class MerchantsReportApi(ReportApi):
+    csv_name = "merchants"
     csv_columns = list(serializers.MerchantRowSerializer().fields)
 
     @extend_schema(
@@ -126,6 +141,7 @@ class MerchantsReportApi(ReportApi):
 
 
 class CombinedReportApi(ReportApi):
+    csv_name = "analytics"
     # Each part's rows (for CSV) and JSON statement, in the answer's order.
     parts = {
         "top_products": (top_products, top_products_json_statement),

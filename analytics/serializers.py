@@ -1,3 +1,4 @@
+import re
 from datetime import date, timedelta
 
 from django.utils import timezone
@@ -6,7 +7,7 @@ from rest_framework import serializers
 
 from analytics.selectors import INTERVALS, DateRange
 from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
-from geomarket.api.fields import IdField, StrictIntegerField
+from geomarket.api.fields import IdField, StrictIntegerField, range_in_order
 
 MAX_RANGE_DAYS = 3660
 DEFAULT_DAYS = 30
@@ -24,9 +25,19 @@ def within_report_dates(value: date) -> bool:
     return EARLIEST_DATE <= value <= LATEST_DATE
 
 
+# The schema's `format: date` (RFC 3339's full-date): Django's date parsing also takes
+# "2026-3-1", "20260301" and "2026-W10-3", which the schema's pattern refuses.
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 @extend_schema_field({"type": "string", "format": "date", "pattern": REPORT_DATE_PATTERN})
 class ReportDateField(serializers.DateField):
-    pass
+    """A date spelled `YYYY-MM-DD` only; its bounds are the serializer's (`_dated`)."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and not _FULL_DATE.fullmatch(value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
 
 
 def default_dates(date_from: date | None, date_to: date | None) -> tuple[date, date]:
@@ -58,8 +69,7 @@ class ReportParamsSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         date_from, date_to = default_dates(attrs.get("date_from"), attrs.get("date_to"))
-        if date_from > date_to:
-            raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
+        range_in_order(start_name="date_from", end_name="date_to", start=date_from, end=date_to)
         if (date_to - date_from).days > MAX_RANGE_DAYS:
             raise serializers.ValidationError(
                 {"date_from": [f"A report covers at most {MAX_RANGE_DAYS} days."]}
@@ -68,13 +78,24 @@ class ReportParamsSerializer(serializers.Serializer):
         return attrs
 
 
+# A filter, as the order list's `merchant_id` is: an unknown merchant's report is empty,
+# not a 404.
+_MERCHANT_HELP = "Only this merchant's orders; a merchant without any in the range gives "
+
+
 class TopProductsParamsSerializer(ReportParamsSerializer):
-    merchant_id = IdField(required=False)
-    top = StrictIntegerField(required=False, min_value=1, max_value=100, default=5)
+    merchant_id = IdField(required=False, help_text=_MERCHANT_HELP + "no rows.")
+    top = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=100,
+        default=5,
+        help_text="The ranks kept per merchant: its rows of rank 1 to `top`.",
+    )
 
 
 class RevenueParamsSerializer(ReportParamsSerializer):
-    merchant_id = IdField(required=False)
+    merchant_id = IdField(required=False, help_text=_MERCHANT_HELP + "periods of zeros.")
     interval = serializers.ChoiceField(choices=INTERVALS, required=False, default="day")
 
 

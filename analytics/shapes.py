@@ -53,23 +53,54 @@ TOP_PRODUCT_ROW = Shape(
     "TopProductRow",
     (
         Field("merchant_id", INTEGER),
-        Field("merchant_name", TEXT),
+        Field("merchant_name", TEXT, help_text="The merchant's name now."),
         Field("product_id", INTEGER),
-        Field("title", TEXT),
+        Field(
+            "title",
+            TEXT,
+            help_text="The product's title now (its order lines keep the title it sold under).",
+        ),
         Field("units_sold", INTEGER),
-        Field("revenue", MONEY),
-        Field("rank", INTEGER),
+        Field("revenue", MONEY, help_text="The sum of its line totals."),
+        Field(
+            "rank",
+            INTEGER,
+            help_text=(
+                "Dense rank by units sold within the merchant, 1 = best: products selling"
+                " as many units share a rank, and the next rank follows without a gap."
+                " Rows of a rank come by product id."
+            ),
+        ),
     ),
 )
 
 REVENUE_ROW = Shape(
     "RevenueRow",
     (
-        Field("period", DATE),
+        Field(
+            "period",
+            DATE,
+            help_text=(
+                "The period's first day: the day, the Monday of its ISO week, or the first"
+                " of its month. A range starting or ending inside a week or month still"
+                " labels it so, and counts only the range's days of it."
+            ),
+        ),
         Field("orders", INTEGER),
-        Field("revenue", MONEY),
-        Field("running_revenue", MONEY),
-        Field("moving_avg_7", MONEY),
+        Field("revenue", MONEY, help_text="The orders' totals (lines plus delivery fee)."),
+        Field(
+            "running_revenue",
+            MONEY,
+            help_text="The revenue from the range's first period through this one.",
+        ),
+        Field(
+            "moving_avg_7",
+            MONEY,
+            help_text=(
+                "The mean revenue of this period and the six before it; in the range's"
+                " first six periods, of this one and those before it in the range."
+            ),
+        ),
     ),
 )
 
@@ -77,17 +108,35 @@ MERCHANT_ROW = Shape(
     "MerchantRow",
     (
         Field("merchant_id", INTEGER),
-        Field("name", TEXT),
+        Field("name", TEXT, help_text="The merchant's name now."),
         # The merchants' `orders` are their orders' relation.
         Field("orders", INTEGER, source="delivered_orders"),
-        Field("revenue", MONEY),
-        Field("revenue_share", SHARE),
-        Field("rank", INTEGER),
+        Field("revenue", MONEY, help_text="The orders' totals (lines plus delivery fee)."),
+        Field(
+            "revenue_share",
+            SHARE,
+            help_text=(
+                "Its revenue over every merchant's in the range, rounded half up to 6"
+                " places (so the shares' sum may miss 1 by the rounding)."
+            ),
+        ),
+        Field(
+            "rank",
+            INTEGER,
+            help_text=(
+                "Dense rank by revenue, 1 = highest: merchants with equal revenue share a"
+                " rank, and the next rank follows without a gap."
+            ),
+        ),
         Field(
             "avg_delivery_minutes",
             MINUTES,
             source="avg_delivery",
-            help_text="Null when the merchant only failed orders in the range.",
+            help_text=(
+                "The mean time from placing (`created_at`) to delivery (`delivered_at`) of"
+                " its delivered orders, in minutes to 2 places. Null when the merchant only"
+                " failed orders in the range."
+            ),
             null=True,
         ),
         Field(

@@ -7,7 +7,13 @@ from delivery.models import CourierStatus, Vehicle
 from delivery.selectors import TRACK_DEFAULT_WINDOW, TRACK_POINTS_MAX
 from delivery.shapes import COURIER, TRACK_POINT
 from geomarket.accounts.models import User
-from geomarket.api.fields import FiniteFloatField, GeoJSONPointField, IdField, StrictIntegerField
+from geomarket.api.fields import (
+    FiniteFloatField,
+    GeoJSONPointField,
+    IdField,
+    StrictIntegerField,
+    range_in_order,
+)
 from geomarket.api.validation import prebuilt
 from geomarket.shapes import DATETIME, FLOAT, INTEGER, Field, Shape
 
@@ -122,8 +128,7 @@ class TrackParamsSerializer(serializers.Serializer):
     def validate(self, attrs):
         until = attrs.get("until") or timezone.now()
         since = attrs.get("since") or _window_start(until)
-        if since > until:
-            raise serializers.ValidationError({"since": ["since must not be after until."]})
+        range_in_order(start_name="since", end_name="until", start=since, end=until)
         return {"since": since, "until": until}
 
 

@@ -65,7 +65,9 @@ BOOLEAN = Kind(
 # may run past a price's digits, so the answer's schema bounds none.
 MONEY = Kind(
     "money",
-    lambda: serializers.DecimalField(max_digits=None, decimal_places=2, coerce_to_string=True),
+    lambda **options: serializers.DecimalField(
+        max_digits=None, decimal_places=2, coerce_to_string=True, **options
+    ),
     money,
     "('\"' || COALESCE(round({value}, 2)::text, '0.00') || '\"')",
 )

@@ -1,10 +1,22 @@
 from rest_framework import serializers
 
-from geomarket.api.fields import IdField, MoneyField, OffsetDateTimeField, StrictIntegerField
+from geomarket.api.fields import (
+    IdField,
+    MoneyField,
+    OffsetDateTimeField,
+    StrictIntegerField,
+    range_in_order,
+)
 from geomarket.shapes import money
 from merchants.serializers import AddressSerializer
 from orders.handover import MAX_FAILURES, handover_code_shown
-from orders.models import FailureReason, IncidentKind, OrderStatus, OrderStatusTally
+from orders.models import (
+    REVENUE_STATUSES,
+    FailureReason,
+    IncidentKind,
+    OrderStatus,
+    OrderStatusTally,
+)
 from orders.selectors import DELIVERED_FAR_M
 from orders.shapes import ADDRESS_TEXT_FIELDS, INCIDENT, MERCHANT_ORDER, ORDER, ORDER_DETAIL
 
@@ -137,8 +149,15 @@ def order_detail_payload(order, *, viewer_id: int | None = None) -> dict:
 class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     merchant_id = IdField(required=False)
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+    created_after = serializers.DateTimeField(
+        required=False,
+        help_text="Orders created at or after this instant (ISO 8601; without an offset, UTC).",
+    )
+    created_before = serializers.DateTimeField(
+        required=False,
+        help_text="Orders created at or before this instant (ISO 8601; without an offset,"
+        " UTC). One earlier than `created_after` is a 400.",
+    )
     delivered_far = serializers.BooleanField(
         required=False,
         default=False,
@@ -147,6 +166,15 @@ class OrderFilterSerializer(serializers.Serializer):
         " was when it said delivered (`delivered_distance_m`); for operators' review of"
         " doubtful deliveries, over the orders the caller sees.",
     )
+
+    def validate(self, attrs):
+        range_in_order(
+            start_name="created_after",
+            end_name="created_before",
+            start=attrs.get("created_after"),
+            end=attrs.get("created_before"),
+        )
+        return attrs
 
 
 class OrderStatsParamsSerializer(serializers.Serializer):
@@ -157,7 +185,14 @@ class OrderStatsSerializer(serializers.Serializer):
     by_status = serializers.DictField(child=serializers.IntegerField())
     orders = serializers.IntegerField()
     # As wide as the tally it sums (an order alone may reach 9,999,999,999.99).
-    revenue = MoneyField(max_digits=OrderStatusTally._meta.get_field("total").max_digits)
+    revenue = MoneyField(
+        max_digits=OrderStatusTally._meta.get_field("total").max_digits,
+        help_text="The totals of the orders "
+        + ", ".join(f"`{status}`" for status in REVENUE_STATUSES)
+        + "; not of the others ("
+        + ", ".join(f"`{status}`" for status in OrderStatus if status not in REVENUE_STATUSES)
+        + ").",
+    )
 
 
 def order_stats_payload(stats: dict) -> dict:

@@ -67,10 +67,10 @@ fuzz_settings = settings(
 
 
 # Rules between query parameters, which JSON Schema cannot state (`date_from` after
-# `date_to`, `min_price` above `max_price`, `open_at` beside `open_now=true`, a track's
-# `since` after its `until`, which is now when not given); the serializers file their
-# errors here.
-CROSS_PARAMETER_ERRORS = {"date_from", "min_price", "open_at", "since"}
+# `date_to`, `created_after` after `created_before`, `min_price` above `max_price`,
+# `open_at` beside `open_now=true`, a track's `since` after its `until`, which is now
+# when not given); the serializers file their errors here.
+CROSS_PARAMETER_ERRORS = {"date_from", "created_after", "min_price", "open_at", "since"}
 
 
 def positive_data_accepted_where_the_schema_can_say(ctx, response, case):

@@ -1,5 +1,5 @@
 """Serializer fields shared across apps: integers and ids, GeoJSON geometries, money and
-timestamps."""
+timestamps, and the rule between the two ends of a range."""
 
 import math
 import re
@@ -236,6 +236,14 @@ class OffsetDateTimeField(serializers.DateTimeField):
             if moment is not None and moment.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)
+
+
+def range_in_order(*, start_name: str, end_name: str, start, end) -> None:
+    """Refuse a range whose start (`start_name`, a date or a time) comes after its end
+    (`end_name`): a 400 filed under the start, rather than an answer that is always
+    empty. Ends not given leave the range open."""
+    if start is not None and end is not None and start > end:
+        raise serializers.ValidationError({start_name: [f"Must not be after {end_name}."]})
 
 
 class NearPointSerializer(serializers.Serializer):

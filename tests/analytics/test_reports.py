@@ -332,6 +332,90 @@ def test_csv_has_the_same_rows(history, operator, path):
 
 
 @pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/api/v1/analytics/top-products/", "top-products"),
+        ("/api/v1/analytics/revenue/", "revenue"),
+        ("/api/v1/analytics/merchants/", "merchants"),
+        ("/api/v1/orders/analytics/", "analytics"),
+    ],
+)
+def test_csv_is_an_attachment_named_for_the_report_and_its_dates(operator, url, name):
+    params = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    response = operator.get(url, {**params, "format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="{name}_2026-03-01_2026-03-31.csv"'
+    )
+    assert "Content-Disposition" not in operator.get(url, params)
+
+
+def test_an_empty_reports_csv_is_its_header_line_alone(operator):
+    response = operator.get(
+        "/api/v1/analytics/merchants/",
+        {"date_from": "2020-01-01", "date_to": "2020-01-31", "format": "csv"},
+    )
+    assert response.content.decode() == (
+        "merchant_id,name,orders,revenue,revenue_share,rank,avg_delivery_minutes,failed,"
+        "failure_rate\r\n"
+    )
+
+
+def test_revenue_periods_from_mid_week_and_mid_month_by_hand(operator):
+    """Worked out by hand: 2037-03-04 is a Wednesday, 2037-03-30 a Monday (a year the
+    module's history of March 2026 is not in)."""
+    shop = factories.merchant()
+    address = Address.objects.create(
+        line1="x", city="B", postal_code="1", location=Point(13.4, 52.5, srid=4326)
+    )
+    for moment, total in [
+        (datetime(2037, 3, 3, 23, 59, tzinfo=UTC), "99.00"),  # the day before the range
+        (datetime(2037, 3, 4, 10, tzinfo=UTC), "10.00"),
+        (datetime(2037, 3, 9, tzinfo=UTC), "20.00"),
+        (datetime(2037, 3, 31, 23, 59, 59, 999999, tzinfo=UTC), "5.00"),
+        (datetime(2037, 4, 1, tzinfo=UTC), "30.00"),
+        (datetime(2037, 4, 2, tzinfo=UTC), "1.00"),  # the day after
+    ]:
+        Order.objects.create(
+            buyer=factories.user(),
+            merchant=shop,
+            delivery_address=address,
+            status="delivered",
+            subtotal=Decimal(total),
+            delivery_fee=0,
+            total=Decimal(total),
+            delivered_at=moment,
+        )
+    rollups_rebuild()
+
+    def report(interval):
+        rows = operator.get(
+            "/api/v1/analytics/revenue/",
+            {"date_from": "2037-03-04", "date_to": "2037-04-01", "interval": interval},
+        ).json()
+        return [tuple(row.values()) for row in rows]
+
+    assert report("week") == [
+        ("2037-03-02", 1, "10.00", "10.00", "10.00"),
+        ("2037-03-09", 1, "20.00", "30.00", "15.00"),
+        ("2037-03-16", 0, "0.00", "30.00", "10.00"),
+        ("2037-03-23", 0, "0.00", "30.00", "7.50"),
+        ("2037-03-30", 2, "35.00", "65.00", "13.00"),
+    ]
+    assert report("month") == [
+        ("2037-03-01", 3, "35.00", "35.00", "35.00"),
+        ("2037-04-01", 1, "30.00", "65.00", "32.50"),
+    ]
+    days = report("day")
+    assert len(days) == 29
+    assert days[0] == ("2037-03-04", 1, "10.00", "10.00", "10.00")
+    # Six days of the range so far: 30.00 / 6.
+    assert days[5] == ("2037-03-09", 1, "20.00", "30.00", "5.00")
+    # 03-26 to 04-01: 35.00 / 7.
+    assert days[-1] == ("2037-04-01", 1, "30.00", "65.00", "5.00")
+
+
+@pytest.mark.parametrize(
     "name", ['=HYPERLINK("http://x","y")', "+cmd", "-1+2", "@SUM(A1)", "\tx", "\rx"]
 )
 def test_csv_writes_a_text_a_spreadsheet_would_run_as_a_formula_behind_a_quote(
@@ -397,6 +481,10 @@ def test_only_operators_see_reports(as_user, url):
     [
         {"date_from": "2026-13-01"},
         {"date_to": "yesterday"},
+        {"date_from": "2026-3-1", "date_to": "2026-03-05"},
+        {"date_from": "20260301", "date_to": "2026-03-05"},
+        {"date_from": "2026-W10-3", "date_to": "2026-03-05"},
+        {"date_to": "2026-03-05T00:00:00Z"},
         {"date_from": "2026-03-10", "date_to": "2026-03-01"},
         {"interval": "hour"},
         {"date_from": "1900-01-01", "date_to": "2026-01-01"},

@@ -61,6 +61,19 @@ def test_filters(market):
     assert client.get(ORDERS, {"created_after": "yesterday"}).status_code == 400
 
 
+def test_created_after_past_created_before_is_400(market):
+    place(market)
+    response = market["client"].get(
+        ORDERS,
+        {"created_after": "2026-03-02T00:00:00Z", "created_before": "2026-03-01T23:59:59+00:00"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {"created_after": ["Must not be after created_before."]}
+    # The same instant at both ends is a range: its orders, none here.
+    same = {"created_after": "2026-03-02T00:00:00Z", "created_before": "2026-03-02T01:00:00+01:00"}
+    assert market["client"].get(ORDERS, same).json()["count"] == 0
+
+
 def test_order_list_runs_a_fixed_number_of_queries(market, django_assert_num_queries):
     for _ in range(6):
         place(market)
