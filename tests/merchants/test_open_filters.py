@@ -112,6 +112,12 @@ def test_merchants_show_their_zone_and_whether_they_are_open(city):
     assert (listed[always.pk]["open_now"], listed[always.pk]["next_opening_at"]) == (True, None)
 
 
+def delivering_row(client, merchant):
+    """delivering-to's answer at the city's point, and its row of `merchant`."""
+    answer = client.get(DELIVERING, {"lat": 52.52, "lng": 13.405})
+    return answer, next(row for row in answer.json()["results"] if row["id"] == merchant.pk)
+
+
 def test_a_cached_answer_is_not_served_past_a_merchant_opening(city):
     """A shop whose closure ends in two seconds appears open as soon as it is, though
     delivering-to answers are cached for a minute."""
@@ -121,11 +127,9 @@ def test_a_cached_answer_is_not_served_past_a_merchant_opening(city):
     reopens = (now + timedelta(seconds=2)).replace(microsecond=0)
     factories.closure(weekly, (now - timedelta(hours=1)).isoformat(), reopens.isoformat())
     client = api_client_as(None)
-    point = {"lat": 52.52, "lng": 13.405}
 
     def weekly_row():
-        answer = client.get(DELIVERING, point)
-        return answer, next(row for row in answer.json()["results"] if row["id"] == weekly.pk)
+        return delivering_row(client, weekly)
 
     _, row = weekly_row()
     assert row["open_now"] is False
@@ -146,11 +150,9 @@ def test_a_cached_answer_is_not_served_past_a_next_opening_coming_within_14_days
     reopens = (now + timedelta(days=14, seconds=2)).replace(microsecond=0)
     factories.closure(always, (now - timedelta(hours=1)).isoformat(), reopens.isoformat())
     client = api_client_as(None)
-    point = {"lat": 52.52, "lng": 13.405}
 
     def always_row():
-        answer = client.get(DELIVERING, point)
-        return answer, next(row for row in answer.json()["results"] if row["id"] == always.pk)
+        return delivering_row(client, always)
 
     _, row = always_row()
     assert (row["open_now"], row["next_opening_at"]) == (False, None)
