@@ -166,28 +166,48 @@ def fresh_since():
     return timezone.now() - timedelta(seconds=settings.COURIER_LOCATION_TTL)
 
 
-# Candidates for one pickup point: available couriers with a fresh location and a free
-# slot. The GiST index walk in `<->` order inside the exact ST_DWithin radius keeps the
-# scan to the nearest couriers; only the returned rows get the exact spheroid distance.
+# Available couriers with a fresh location within `%(radius)s` of `%(point)s`, with their
+# count of active orders: those with a free slot are candidates.
+_CANDIDATES_SQL = f"""
+SELECT cc.id, cc.name, cc.vehicle, cc.capacity, cc.location,
+       ({COURIER_ACTIVE_ORDERS_SQL.format(courier="cc.id")}) AS active_orders
+FROM delivery_courier cc
+WHERE cc.status = 'available'
+  AND cc.location_updated_at >= %(fresh_since)s
+  AND ST_DWithin(cc.location, %(point)s::geography, %(radius)s)
+"""  # noqa: S608 - only orders' fixed fragment is interpolated
+
+# The `%(limit)s` candidates nearest to one pickup point on the spheroid, nearest first,
+# ties by id. The GiST index walks in `<->` order, which is distance on a sphere: a
+# courier in one direction can come before one in another that is nearer on the spheroid
+# (at 52°N, 5,000 m east before 4,990 m north), so the walk's first `limit` are not the
+# answer. Their farthest spheroid distance bounds it, though (as that of any `limit`
+# candidates would; theirs is nearly the least): `limit` candidates lie within it, so the
+# answer's do too. Those within it (an exact ST_DWithin, on the index again, with a
+# millimetre more for rounding) are ranked by their exact distance.
 COURIER_CANDIDATES_SQL = f"""
+WITH walked AS MATERIALIZED (
+    SELECT c.location FROM (
+        {_CANDIDATES_SQL}
+        ORDER BY cc.location <-> %(point)s::geography
+    ) c
+    WHERE c.active_orders < c.capacity
+    LIMIT %(limit)s
+), bound AS (
+    SELECT max(ST_Distance(location, %(point)s::geography)) + 0.001 AS metres FROM walked
+)
 SELECT c.id, c.name, c.vehicle, c.capacity, c.active_orders,
        ST_Distance(c.location, %(point)s::geography) AS distance_m
-FROM (
-    SELECT cc.id, cc.name, cc.vehicle, cc.capacity, cc.location,
-           ({COURIER_ACTIVE_ORDERS_SQL.format(courier="cc.id")}) AS active_orders
-    FROM delivery_courier cc
-    WHERE cc.status = 'available'
-      AND cc.location_updated_at >= %(fresh_since)s
-      AND ST_DWithin(cc.location, %(point)s::geography, %(radius)s)
-    ORDER BY cc.location <-> %(point)s::geography
-) c
+FROM ({_CANDIDATES_SQL} AND ST_DWithin(cc.location, %(point)s::geography,
+                                        (SELECT metres FROM bound))) c
 WHERE c.active_orders < c.capacity
+ORDER BY distance_m, c.id
 LIMIT %(limit)s
-"""  # noqa: S608 - only orders' fixed fragment is interpolated
+"""  # noqa: S608 - only fixed fragments are interpolated
 
 
 def courier_candidates(*, lat: float, lng: float, limit: int, radius_m: float) -> list[dict]:
-    rows = fetch_dicts(
+    return fetch_dicts(
         COURIER_CANDIDATES_SQL,
         {
             "point": point_ewkt(lat=lat, lng=lng),
@@ -197,18 +217,22 @@ def courier_candidates(*, lat: float, lng: float, limit: int, radius_m: float) -
             "limit": limit,
         },
     )
-    # The walk is by sphere distance; the answer is ordered by the exact one.
-    rows.sort(key=lambda row: (row["distance_m"], row["id"]))
-    return rows
 
 
 TRACK_POINTS_MAX = 10_000
 TRACK_DEFAULT_WINDOW = timedelta(hours=24)
 
+# The geodesic length on the WGS84 spheroid (GeographicLib's geodesics, leg by leg) of the
+# line that is the SQL expression `{line}` (a geometry of degrees). Measured as a geometry:
+# made a geography first, a line with two consecutive points at antipodes (pole to pole,
+# (0, 0) to (0, 180)), a path like any other, made PostGIS raise "Antipodal edge detected"
+# once it had three points or more.
+PATH_LENGTH_SQL = "ST_LengthSpheroid({line}, 'SPHEROID[\"WGS 84\",6378137,298.257223563]')"
+
 # A courier's points in a window, in time order (ties in a fixed order, the same for the
-# points and the line), with the length of the whole window's path (PostGIS on geography,
-# so on the WGS84 spheroid, to the millimetre), rendered as the answer's JSON text; no
-# row when there is no such courier (looked up in the same round trip).
+# points and the line), with the length of the whole window's path (`PATH_LENGTH_SQL`, to
+# the millimetre), rendered as the answer's JSON text; no row when there is no such
+# courier (looked up in the same round trip).
 #
 # One pass over the window: the aggregates read the rows as the window function numbers
 # them, already in its order (an Agg over a WindowAgg), so none sorts them again. Reading
@@ -219,8 +243,8 @@ SELECT '{{"points":['
     || COALESCE(string_agg({TRACK_POINT.json_sql(alias="w")}, ',')
                 FILTER (WHERE w.n <= %(limit)s), '')
     || '],"distance_m":'
-    || round(COALESCE(ST_Length(ST_MakeLine(w.location::geometry)::geography), 0)::numeric,
-             3)::text
+    || round(COALESCE({PATH_LENGTH_SQL.format(line="ST_MakeLine(w.location::geometry)")}, 0)
+             ::numeric, 3)::text
     || ',"truncated":'
     || CASE WHEN count(*) > %(limit)s THEN 'true' ELSE 'false' END
     || '}}'
@@ -235,7 +259,7 @@ FROM (
     ORDER BY recorded_at, ST_X(location::geometry), ST_Y(location::geometry)
 ) w
 HAVING EXISTS (SELECT FROM delivery_courier WHERE id = %(courier)s)
-"""  # noqa: S608 - only a declared shape is interpolated
+"""  # noqa: S608 - only a declared shape and a fixed fragment are interpolated
 
 
 def courier_track_json(*, courier_id: int, since, until) -> bytes | None:

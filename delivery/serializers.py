@@ -164,7 +164,12 @@ class CandidateSerializer(serializers.Serializer):
 
 
 class PriorityAssignmentInputSerializer(serializers.Serializer):
-    order_ids = serializers.ListField(child=IdField(), required=False, max_length=1000)
+    order_ids = serializers.ListField(
+        child=IdField(),
+        required=False,
+        max_length=1000,
+        help_text="Only these orders (by default every waiting one); an unknown id is a 400.",
+    )
     max_distance_m = FiniteFloatField(min_value=1, max_value=100_000, required=False)
 
 
@@ -176,7 +181,11 @@ class AssignmentSerializer(serializers.Serializer):
 
 class PriorityAssignmentOutputSerializer(serializers.Serializer):
     assignments = AssignmentSerializer(many=True)
-    unassigned = serializers.ListField(child=serializers.IntegerField())
+    unassigned = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="The waiting orders this call found no free courier in reach for, oldest "
+        "first; orders of `order_ids` that were not waiting are in neither list.",
+    )
     total_distance_m = serializers.FloatField()
 
 

@@ -21,7 +21,7 @@ from events.services import EVENT_INSERT_SQL
 from events.streams import CourierMove, StreamEntry, ping_streams_publish
 from geomarket.accounts.selectors import token_holder_sql
 from geomarket.errors import DomainError, NotFound
-from geomarket.services import model_update
+from geomarket.services import model_update, unique_claim
 from geomarket.shapes import Coordinates
 from geomarket.sql import fetch_all, literal_sql
 from orders.models import ACTIVE_DELIVERY_STATUSES, Order, OrderStatus
@@ -42,11 +42,16 @@ TRACK_PARTITIONS_AHEAD_DAYS = 7
 def courier_create(
     *, user, name: str, vehicle: str, capacity: int = 1, status: str = CourierStatus.OFFLINE
 ) -> Courier:
-    if Courier.objects.filter(user=user).exists():
-        raise DomainError("This user already has a courier profile.", field="user_id")
-    return Courier.objects.create(
-        user=user, name=name, vehicle=vehicle, capacity=capacity, status=status
-    )
+    """A user's courier profile; a user that has one is a 400, whether it was there before
+    or a concurrent create committed it first (`unique_claim`)."""
+    taken = Courier.objects.filter(user=user).exists
+    refusal = DomainError("This user already has a courier profile.", field="user_id")
+    if taken():
+        raise refusal
+    with unique_claim(taken=taken, refusal=refusal):
+        return Courier.objects.create(
+            user=user, name=name, vehicle=vehicle, capacity=capacity, status=status
+        )
 
 
 @transaction.atomic
@@ -417,10 +422,19 @@ def orders_assign_priority(
     3. Solve the min-cost assignment exactly (`delivery.assignment`), with the geodesic
        distances of the pairs it needs only.
     4. Record the couriers on the orders; couriers at capacity become busy.
+
+    Unknown `order_ids` are refused before anything is locked. Those that are not waiting
+    (given a courier, over, or held by a concurrent call, which may assign them) are not
+    this call's to answer: `unassigned` lists the waiting orders it found no courier for.
     """
     reach = max_distance_m or settings.DISPATCH_MAX_DISTANCE_M
+    asked = None if order_ids is None else list(dict.fromkeys(order_ids))
+    if asked:
+        known = set(Order.objects.filter(pk__in=asked).values_list("pk", flat=True))
+        if unknown := [order_id for order_id in asked if order_id not in known]:
+            raise DomainError(f"Unknown orders: {unknown}.", field="order_ids")
     orders = sorted(
-        orders_waiting_lock(order_ids=order_ids, limit=MAX_ORDERS_PER_ASSIGNMENT),
+        orders_waiting_lock(order_ids=asked, limit=MAX_ORDERS_PER_ASSIGNMENT),
         key=lambda row: (row[1], row[0]),
     )
     if not orders:

@@ -38,8 +38,13 @@ def _legs_load(request, data: dict) -> list[Leg]:
     else:
         destination = data["destination"]
         merchant_ids = data["merchant_ids"]
+    # An order's merchant is estimated even when it has been deactivated since: the
+    # orders it has are still delivered.
     found = merchants_distance_to(
-        merchant_ids=merchant_ids, lat=destination["lat"], lng=destination["lng"]
+        merchant_ids=merchant_ids,
+        lat=destination["lat"],
+        lng=destination["lng"],
+        active_only="order_id" not in data,
     )
     missing = [merchant_id for merchant_id in merchant_ids if merchant_id not in found]
     if missing:

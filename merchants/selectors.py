@@ -659,18 +659,23 @@ MERCHANTS_DISTANCE_SQL = f"""
 SELECT m.id, ST_Y(m.location::geometry), ST_X(m.location::geometry),
        ST_Distance(m.location, %(destination)s::geography), m.learned_prep_time_s
 FROM ({MERCHANT_LOCATIONS_SQL}) m
-WHERE m.id = ANY(%(ids)s) AND m.is_active
+WHERE m.id = ANY(%(ids)s) AND (m.is_active OR NOT %(active_only)s)
 """  # noqa: S608 - only a fixed fragment is interpolated
 
 
 def merchants_distance_to(
-    *, merchant_ids: list[int], lat: float, lng: float
+    *, merchant_ids: list[int], lat: float, lng: float, active_only: bool = True
 ) -> dict[int, tuple[float, float, float, int | None]]:
-    """The active ones of `merchant_ids`: their id to their `(lat, lng)`, their exact
-    spheroid distance in metres to the point and their `learned_prep_time_s`."""
+    """The active ones of `merchant_ids` (all of them unless `active_only`): their id to
+    their `(lat, lng)`, their exact spheroid distance in metres to the point and their
+    `learned_prep_time_s`."""
     rows = fetch_all(
         MERCHANTS_DISTANCE_SQL,
-        {"destination": point_ewkt(lat=lat, lng=lng), "ids": merchant_ids},
+        {
+            "destination": point_ewkt(lat=lat, lng=lng),
+            "ids": merchant_ids,
+            "active_only": active_only,
+        },
     )
     return {row[0]: row[1:] for row in rows}
 

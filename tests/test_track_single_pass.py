@@ -33,9 +33,10 @@ def expected(courier_id: int, since, until, limit: int) -> bytes:
             window,
         )
         points = [row[0] for row in cursor.fetchall()]
+        line = f"ST_MakeLine(array_agg(location::geometry {ORDERED}))"
         cursor.execute(
-            "SELECT round(COALESCE(ST_Length(ST_MakeLine(array_agg(location::geometry"  # noqa: S608
-            f" {ORDERED}))::geography), 0)::numeric, 3)::text FROM delivery_courierping {where}",
+            f"SELECT round(COALESCE({selectors.PATH_LENGTH_SQL.format(line=line)}, 0)"  # noqa: S608
+            f"::numeric, 3)::text FROM delivery_courierping {where}",
             window,
         )
         (distance,) = cursor.fetchone()

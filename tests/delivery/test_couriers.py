@@ -10,9 +10,9 @@ from delivery.tasks import mark_stale_couriers_offline
 from orders.models import Order
 from orders.services import orders_courier_set
 from tests import factories
-from tests.market import ORDERS, order_body
+from tests.market import ORDERS, api_client_as, order_body
 from tests.rows import rows
-from tests.threads import Worker
+from tests.threads import Worker, behind_an_uncommitted_write
 from tests.tracking.tracked import order_with_courier
 
 pytestmark = pytest.mark.django_db
@@ -240,3 +240,22 @@ def test_a_new_capacity_squares_the_status_with_the_load(
     assert answer.status_code == 200, answer.content
     assert (answer.json()["status"], answer.json()["active_orders"]) == (expected, 1)
     assert Courier.objects.get(pk=courier.pk).status == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_that_waited_for_a_concurrent_one_for_the_same_user_is_the_checks_400():
+    """The race made certain: the winner's profile is inserted and not yet committed, so
+    the loser's check does not see it and its INSERT waits on the unique user until the
+    commit. The loser was answered the unique index's 409 instead of the check's 400."""
+    operator, rider = factories.user(is_staff=True), factories.user()
+    response = behind_an_uncommitted_write(
+        "INSERT INTO delivery_courier (user_id, name, vehicle, status, capacity, created_at)"
+        " VALUES (%s, 'First', 'bike', 'offline', 1, now())",
+        [rider.pk],
+        lambda: api_client_as(operator).post(
+            COURIERS, {"user_id": rider.pk, "name": "Second", "vehicle": "car"}
+        ),
+    )
+    assert response.status_code == 400, response.content
+    assert response.json() == {"user_id": ["This user already has a courier profile."]}
+    assert list(Courier.objects.filter(user=rider).values_list("name", flat=True)) == ["First"]

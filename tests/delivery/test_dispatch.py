@@ -213,3 +213,62 @@ def test_a_courier_patch_changes_what_it_names(make_courier, as_user):
     assert offline.json()["status"] == "offline"
     refused = client.patch("/api/v1/couriers/me/", {"status": "busy"}, format="json")
     assert refused.status_code == 400
+
+
+def test_the_nearest_candidates_are_the_geodesically_nearest_not_the_spheres(
+    market, make_courier, as_user
+):
+    """Index order is distance on a sphere, which at Berlin's latitude stretches east-west
+    distances about 0.3% less than north-south ones: a courier 5,000 m east comes before
+    one 4,990 m north on the sphere, but not on the ellipsoid. A `limit` cut in the
+    sphere's order answered the farther one."""
+    order = place(market)
+    shop = market["shop"].location
+    east_lng, east_lat, _ = GEOD.fwd(shop.x, shop.y, 90, 5_000)
+    north_lng, north_lat, _ = GEOD.fwd(shop.x, shop.y, 0, 4_990)
+    east = make_courier(lat=east_lat, lng=east_lng)
+    north = make_courier(lat=north_lat, lng=north_lng)
+    operator = as_user(factories.user(is_staff=True))
+    url = f"{ORDERS}{order.pk}/courier-candidates/"
+    nearest = operator.get(url, {"limit": 1}).json()
+    assert [row["courier_id"] for row in nearest] == [north.pk]
+    assert nearest[0]["distance_m"] == pytest.approx(4_990, abs=0.01)
+    both = operator.get(url, {"limit": 2}).json()
+    assert [row["courier_id"] for row in both] == [north.pk, east.pk]
+
+
+def test_given_orders_that_are_not_waiting_are_in_neither_list(market, make_courier, as_user):
+    """Of the `order_ids` asked for, only waiting ones are assigned or answered unassigned:
+    one already carried or over is not this call's (a concurrent call may hold one it is
+    assigning). Duplicates count once."""
+    shop = market["shop"].location
+    waiting, no_slot_left, carried, cancelled = (place(market) for _ in range(4))
+    make_courier(lat=shop.y, lng=shop.x, capacity=1)
+    carrier = make_courier(lat=shop.y + 0.5, lng=shop.x, capacity=5)  # out of reach
+    Order.objects.filter(pk=carried.pk).update(courier=carrier)
+    Order.objects.filter(pk=cancelled.pk).update(status="cancelled")
+    asked = [cancelled.pk, waiting.pk, carried.pk, no_slot_left.pk, waiting.pk]
+    body = (
+        as_user(factories.user(is_staff=True))
+        .post(f"{ORDERS}priority-assignment/", {"order_ids": asked}, format="json")
+        .json()
+    )
+    assert [a["order_id"] for a in body["assignments"]] == [waiting.pk]
+    assert body["unassigned"] == [no_slot_left.pk]
+    assert Order.objects.get(pk=carried.pk).courier_id == carrier.pk
+    assert Order.objects.get(pk=cancelled.pk).courier_id is None
+
+
+def test_unknown_order_ids_are_400_and_assign_nothing(market, make_courier, as_user):
+    order = place(market)
+    make_courier(lat=market["shop"].location.y, lng=market["shop"].location.x)
+    response = as_user(factories.user(is_staff=True)).post(
+        f"{ORDERS}priority-assignment/",
+        {"order_ids": [order.pk, order.pk + 1000, order.pk + 1001]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "order_ids": [f"Unknown orders: {[order.pk + 1000, order.pk + 1001]}."]
+    }
+    assert Order.objects.get(pk=order.pk).courier_id is None

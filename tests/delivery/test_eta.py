@@ -161,3 +161,24 @@ async def test_order_eta_needs_someone_who_sees_the_order():
         await post({"order_id": order.pk}, {"Authorization": f"Token {stranger}"})
     ).status_code == 404
     assert (await post({"order_id": order.pk})).status_code == 401
+
+
+async def test_an_order_of_a_merchant_deactivated_since_is_still_estimated():
+    """Merchants by id must be active; an order's merchant is the order's, active or not
+    (its orders in flight are still delivered). It was refused as if the caller had sent
+    an inactive merchant, naming `merchant_ids`, which it had not sent."""
+
+    @in_thread
+    def setup():
+        order = order_placed()
+        Merchant.objects.filter(pk=order.merchant_id).update(is_active=False)
+        return order, order.buyer.auth_token.key
+
+    order, token = await setup()
+    response = await post({"order_id": order.pk}, {"Authorization": f"Token {token}"})
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["merchant_id"] == order.merchant_id
+    assert result["distance_m"] > 0
+    by_id = await post({"destination": DESTINATION, "merchant_ids": [order.merchant_id]})
+    assert by_id.status_code == 400

@@ -306,6 +306,42 @@ def test_a_window_ending_before_it_starts_is_400(as_user, make_courier):
     assert list(response.json()) == ["since"]
 
 
+@pytest.mark.parametrize(
+    "points",
+    [
+        # antipodes on the equator, then a point off the line through them
+        [(0.0, 0.0), (0.0, 180.0), (10.0, 0.0)],
+        # pole to pole, then to the equator; then across the antimeridian
+        [(90.0, 0.0), (-90.0, 0.0), (0.0, -180.0), (0.0, 179.9999), (0.0001, -179.9999)],
+        # round the north pole
+        [(89.9999, 0.0), (89.9999, 180.0), (89.9999, 90.0), (90.0, 45.0)],
+    ],
+)
+def test_the_length_is_geodesic_over_antipodes_poles_and_the_antimeridian(
+    as_user, make_courier, points
+):
+    """Two consecutive points at antipodes are a valid path (each leg a geodesic): PostGIS
+    refused to make a line of three or more such points a geography ("Antipodal edge"),
+    and the track answered 503 for the day these pings were in."""
+    courier = make_courier()
+    now = timezone.now()
+    for seconds, (lat, lng) in enumerate(points):
+        courier_ping(
+            user=courier.user,
+            lat=lat,
+            lng=lng,
+            recorded_at=now - timedelta(seconds=len(points) - seconds),
+        )
+    response = as_user(factories.user(is_staff=True)).get(track_url(courier.pk))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert [p["location"]["coordinates"] for p in body["points"]] == [
+        [lng, lat] for lat, lng in points
+    ]
+    ordered = [(0, lat, lng) for lat, lng in points]
+    assert body["distance_m"] == pytest.approx(path_length(ordered), abs=1e-3)
+
+
 def test_the_track_stops_at_its_cap_and_says_so(as_user, make_courier, monkeypatch):
     from delivery import selectors
 
