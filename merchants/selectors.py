@@ -868,25 +868,6 @@ def merchant_hours_json(*, user, merchant_id: int) -> str | None:
 # --- delivery slots ---------------------------------------------------------------------
 
 
-def _local_day_start_sql(*, day: str, tz: str) -> str:
-    """The first instant of the local date `day` (an SQL date) in the zone `tz`, where a
-    local day's slots begin and the previous day's end.
-
-    `timestamp AT TIME ZONE` reads a midnight that the clocks repeat (Atlantic/Azores going
-    back from 01:00 to 00:00) as the later of the two, leaving the date's first hour to
-    the day before; a midnight they skip (America/Havana going on to 01:00) it reads as
-    the instant they move, the first of the date. So midnight is read a second time, as
-    three real hours after the evening before's 21:00: the earlier of a repeated midnight.
-    That reading stands only where it falls on `day`: clocks going back at the midnight
-    itself (America/Santiago, 24:00 to 23:00) put it in the previous day's second 23:00."""
-    plain = f"{day}::timestamp AT TIME ZONE {tz}"
-    early = f"((({day}::timestamp - interval '3 hours') AT TIME ZONE {tz}) + interval '3 hours')"
-    return (
-        f"CASE WHEN ({early} AT TIME ZONE {tz})::date = {day}"
-        f" THEN least({plain}, {early}) ELSE {plain} END"
-    )
-
-
 def slot_bookings_overlapping_sql(*, m: str, starts_at: str, ends_at: str) -> str:
     """The condition on `merchants_slotbooking b` that its bookings count against merchant
     `m`'s slot `[starts_at, ends_at)`: its own window overlaps the slot's. A booking keeps
@@ -905,15 +886,19 @@ def slot_bookings_overlapping_sql(*, m: str, starts_at: str, ends_at: str) -> st
 
 
 # The local day `%(date)s` of merchant `%(merchant_id)s`: its slots current at `%(at)s`
-# (`merchants_slots`, migration 0010), with what is booked of each.
+# (`merchants_slots`, migration 0010), with what is booked of each. The day runs from the
+# first instant its clock shows the date to the first it shows the next
+# (`merchants_local_instant`, migration 0026): a midnight the clocks repeat (Atlantic/Azores
+# going back from 01:00 to 00:00) starts the date at its first showing, one they skip
+# (America/Havana going on to 01:00) as they move.
 _DAY_SLOTS_SQL = f"""
 SELECT s.starts_at, s.ends_at, s.capacity, taken.booked,
        greatest(s.capacity - taken.booked, 0) AS available
 FROM merchants_merchant m
 CROSS JOIN LATERAL merchants_slots(
     m.id, m.timezone,
-    {_local_day_start_sql(day="%(date)s::date", tz="m.timezone")},
-    {_local_day_start_sql(day="(%(date)s::date + 1)", tz="m.timezone")},
+    merchants_local_instant(%(date)s::date::timestamp, m.timezone),
+    merchants_local_instant((%(date)s::date + 1)::timestamp, m.timezone),
     coalesce(%(at)s::timestamptz, now())
 ) s
 CROSS JOIN LATERAL (

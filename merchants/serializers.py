@@ -32,6 +32,15 @@ class AddressSerializer(serializers.Serializer):
     location = GeoJSONPointField()
 
 
+class TimezoneField(serializers.CharField):
+    """An IANA zone name (`validate_timezone`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+        self.validators.append(validate_timezone)
+
+
 class MerchantInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -48,6 +57,13 @@ class MerchantInputSerializer(serializers.Serializer):
     address = AddressSerializer()
     is_active = JSONBooleanField(required=False, default=True)
     require_handover_code = JSONBooleanField(required=False, default=False)
+    # No default: its hours are read in it (`hours/` writes it too), so a PUT that leaves
+    # it out keeps it rather than moving the hours to another zone.
+    timezone = TimezoneField(
+        required=False,
+        help_text="The IANA zone its hours are read in: when left out, the platform's"
+        " default (UTC) on creation, unchanged on a PUT or PATCH.",
+    )
 
 
 PREP_TIME_HELP = (
@@ -209,15 +225,6 @@ def merchants_nearby_body(rows: list[dict]) -> bytes:
 
 
 # --- opening hours, closures, slot plans ----------------------------------------------
-
-
-class TimezoneField(serializers.CharField):
-    """An IANA zone name (`validate_timezone`)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 64)
-        super().__init__(**kwargs)
-        self.validators.append(validate_timezone)
 
 
 # Minutes of the day, local wall-clock time (`CLOCK`); "24:00" is no time: "00:00" closes

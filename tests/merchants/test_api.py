@@ -1,8 +1,11 @@
 import pytest
 from django.db import connection
 
-from merchants.models import DeliveryZone, Merchant
+from catalog.models import Product
+from inventory.models import Inventory
+from merchants.models import Address, DeliveryZone, Merchant
 from tests import factories
+from tests.market import ORDERS, build_market, order_body
 from tests.rows import rows
 
 pytestmark = pytest.mark.django_db
@@ -258,6 +261,49 @@ def test_require_handover_code_must_be_a_boolean(as_user):
     assert "require_handover_code" in response.json()
 
 
+def test_the_owner_sets_the_timezone_by_post_and_patch_and_a_put_without_it_keeps_it(as_user):
+    owner = factories.user()
+    created = as_user(owner).post(MERCHANTS, merchant_body(timezone="Europe/Berlin"), format="json")
+    assert created.status_code == 201
+    assert created.json()["timezone"] == "Europe/Berlin"
+    url = f"{MERCHANTS}{created.json()['id']}/"
+    assert as_user(None).get(f"{url}hours/").json() == {"timezone": "Europe/Berlin", "weekly": []}
+    patched = as_user(owner).patch(url, {"timezone": "Asia/Tokyo"}, format="json")
+    assert patched.status_code == 200
+    assert patched.json()["timezone"] == "Asia/Tokyo"
+    # Its hours are read in it: a PUT of the merchant that leaves it out does not move them.
+    assert as_user(owner).put(url, merchant_body(), format="json").json()["timezone"] == (
+        "Asia/Tokyo"
+    )
+    assert Merchant.objects.get(pk=created.json()["id"]).timezone == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "CET", "", None, 5])
+def test_a_merchant_with_an_unknown_timezone_is_refused(as_user, zone):
+    owner = factories.user()
+    response = as_user(owner).post(MERCHANTS, merchant_body(timezone=zone), format="json")
+    assert response.status_code == 400
+    assert "timezone" in response.json()
+    assert not Merchant.objects.exists()
+    shop = factories.merchant(owner=owner)
+    response = as_user(owner).patch(f"{MERCHANTS}{shop.pk}/", {"timezone": zone}, format="json")
+    assert response.status_code == 400
+    assert Merchant.objects.get(pk=shop.pk).timezone == "UTC"
+
+
+def test_a_timezone_written_with_the_merchant_moves_its_open_state(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    # Open every day from 06:00 to 18:00: read in UTC+12 rather than UTC, it is open at
+    # each instant it was closed at, and closed at each it was open at.
+    factories.hours(shop, *((day, "06:00", "18:00") for day in range(7)), timezone="UTC")
+    url = f"{MERCHANTS}{shop.pk}/"
+    before = as_user(None).get(url).json()["open_now"]
+    response = as_user(owner).patch(url, {"timezone": "Etc/GMT-12"}, format="json")
+    assert response.json()["open_now"] is not before
+    assert as_user(None).get(url).json()["open_now"] is not before
+
+
 def test_delete_removes_the_merchant_and_its_zones(as_user):
     owner = factories.user()
     shop = factories.merchant(owner=owner)
@@ -265,6 +311,19 @@ def test_delete_removes_the_merchant_and_its_zones(as_user):
     assert as_user(owner).delete(f"{MERCHANTS}{shop.pk}/").status_code == 204
     assert not Merchant.objects.filter(pk=shop.pk).exists()
     assert not DeliveryZone.objects.filter(merchant_id=shop.pk).exists()
+
+
+def test_a_merchant_with_orders_is_not_deleted(as_user):
+    market = build_market(as_user)
+    shop = market["shop"]
+    placed = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)), format="json")
+    assert placed.status_code == 201, placed.content
+    before = rows(Merchant, Address, Product, DeliveryZone, Inventory)
+    response = as_user(shop.owner).delete(f"{MERCHANTS}{shop.pk}/")
+    # Its orders are records: deactivating it (is_active=false) is how it leaves.
+    assert response.status_code == 409
+    assert "detail" in response.json()
+    assert rows(Merchant, Address, Product, DeliveryZone, Inventory) == before
 
 
 # Delivery zones

@@ -206,6 +206,14 @@ def test_closures_are_listed_created_and_deleted(shop):
     assert owner.delete(closure_url).status_code == 404
 
 
+def test_another_merchants_closure_is_not_reachable_through_mine(shop):
+    other = factories.merchant()
+    theirs = factories.closure(other, "2026-12-24T00:00:00+00:00", "2026-12-27T00:00:00+00:00")
+    answer = api_client_as(shop.owner).delete(url(shop, f"closures/{theirs.pk}/"))
+    assert answer.status_code == 404
+    assert Closure.objects.filter(pk=theirs.pk).exists()
+
+
 def test_overlapping_closures_are_refused_by_the_database_rule(shop):
     owner = api_client_as(shop.owner)
     first = {"starts_at": "2026-12-24T00:00:00Z", "ends_at": "2026-12-27T00:00:00Z"}

@@ -1,8 +1,10 @@
 """Open or closed at an instant: `merchants_open_at` and `merchants_next_opening`
-(migration merchants/0009), across daylight-saving changes and far from UTC."""
+(migration merchants/0009, local times read by `merchants_local_instant`, 0026), across
+daylight-saving changes and far from UTC."""
 
 import random
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import IntegrityError, connection
@@ -97,6 +99,110 @@ def test_an_interval_across_the_spring_gap_lasts_its_real_time():
     assert not is_open(shop, "2026-03-29T02:00:00+00:00")
 
 
+def open_periods(merchant, t0: str, t1: str) -> list[tuple[datetime, datetime]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT merchants_open_periods(id, timezone, %s, %s) FROM merchants_merchant"
+            " WHERE id = %s",
+            [at(t0), at(t1), merchant.pk],
+        )
+        return [(period.lower, period.upper) for period in cursor.fetchone()[0]]
+
+
+# Each interval opens and closes the first time its zone's clock shows its time: where
+# the clocks skip the time, as they move past it; where they show it twice, at the first.
+@pytest.mark.parametrize(
+    ("tz", "interval", "day", "opens", "closes"),
+    [
+        # Berlin, 2026-03-29: 02:00 CET becomes 03:00 CEST (01:00Z). Open as the clock
+        # reads 03:00, past 02:30: two real hours to 05:00 CEST, not one and a half.
+        ("Europe/Berlin", (SUN, "02:30", "05:00"), "2026-03-29", "01:00", "03:00"),
+        # Closing at 02:30, it closes as the clocks move.
+        ("Europe/Berlin", (SUN, "00:00", "02:30"), "2026-03-29", "-1 23:00", "01:00"),
+        # Wholly skipped: not open at all that day.
+        ("Europe/Berlin", (SUN, "02:15", "02:45"), "2026-03-29", None, None),
+        # Berlin, 2026-10-25: 03:00 CEST becomes 02:00 CET (01:00Z). Open from the first
+        # 02:30 (CEST) to 04:00 CET: two and a half real hours.
+        ("Europe/Berlin", (SUN, "02:30", "04:00"), "2026-10-25", "00:30", "03:00"),
+        # Across the repeated hour: from 01:00 CEST to 03:00 CET, three real hours.
+        ("Europe/Berlin", (SUN, "01:00", "03:00"), "2026-10-25", "-1 23:00", "02:00"),
+        # Azores, 2027-10-31: 01:00 (UTC+0) becomes 00:00 (UTC-1) at 01:00Z. Sunday opens
+        # at its first midnight, 00:00Z.
+        ("Atlantic/Azores", (SUN, "00:00", "06:00"), "2027-10-31", "00:00", "07:00"),
+    ],
+)
+def test_an_interval_opens_and_closes_the_first_time_the_clock_shows_its_times(
+    tz, interval, day, opens, closes
+):
+    shop = factories.merchant()
+    factories.hours(shop, interval, timezone=tz)
+    midnight = at(f"{day}T00:00:00+00:00")
+
+    def instant(text: str) -> datetime:
+        days, _, clock = text.rpartition(" ")
+        hours, minutes = map(int, clock.split(":"))
+        return midnight + timedelta(days=int(days or 0), hours=hours, minutes=minutes)
+
+    expected = [] if opens is None else [(instant(opens), instant(closes))]
+    day_before, day_after = midnight - timedelta(days=1), midnight + timedelta(days=1)
+    assert open_periods(shop, day_before.isoformat(), day_after.isoformat()) == expected
+
+
+def first_shown(local: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant the clock of `zone` shows `local` (naive) or a later time."""
+    readings = [local.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)]
+    shown = [r for r in readings if r.astimezone(zone).replace(tzinfo=None) == local]
+    if shown:
+        return min(shown)
+    # Skipped: the clocks move past it between its readings at the offsets after and
+    # before the move.
+    instant = min(readings)
+    while instant.astimezone(zone).replace(tzinfo=None) < local:
+        instant += timedelta(minutes=1)
+    return instant
+
+
+def test_local_times_are_read_as_the_first_instant_the_clock_shows_them():
+    """`merchants_local_instant` (migration 0026) against zoneinfo, every quarter hour
+    of the days around each change of 2027 in zones whose clocks move by an hour, half an
+    hour or two, at midnight or at night, and of Samoa's skipped day in 2011."""
+    zones = [
+        "Europe/Berlin",
+        "Australia/Lord_Howe",
+        "Antarctica/Troll",
+        "Atlantic/Azores",
+        "America/Havana",
+        "America/Santiago",
+        "America/St_Johns",
+        "Pacific/Apia",
+    ]
+    cases = []
+    for name in zones:
+        zone = ZoneInfo(name)
+        days = [date(2011, 12, 30)] if name == "Pacific/Apia" else []
+        days += [
+            day
+            for day in (date(2027, 1, 1) + timedelta(days=k) for k in range(365))
+            if datetime.combine(day, time(0), zone).utcoffset()
+            != datetime.combine(day + timedelta(days=1), time(0), zone).utcoffset()
+        ]
+        for day in days:
+            first = datetime.combine(day - timedelta(days=1), time(12))
+            cases += [(name, first + timedelta(minutes=15 * k)) for k in range(4 * 48)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT merchants_local_instant(c.local, c.tz)"
+            " FROM unnest(%s::text[], %s::timestamp[]) WITH ORDINALITY c(tz, local, n)"
+            " ORDER BY c.n",
+            [[name for name, _ in cases], [local for _, local in cases]],
+        )
+        read = [row[0] for row in cursor.fetchall()]
+    assert len(cases) > 8 * 192
+    expected = [first_shown(local, ZoneInfo(name)) for name, local in cases]
+    compared = zip(cases, read, expected, strict=True)
+    assert [case for case, got, want in compared if got != want] == []
+
+
 def test_hours_far_ahead_of_utc_are_read_on_the_local_date():
     shop = factories.merchant()
     # Monday 09:00-17:00 in Auckland, summer time (UTC+13): Monday 2026-12-07 09:00
@@ -147,6 +253,16 @@ def test_the_next_opening_is_the_next_interval_or_a_closure_end():
     assert next_opening("2026-12-07T20:00:00+00:00") == at("2026-12-09T09:00:00+00:00")
     # Wednesday evening: next Monday 08:00 CET.
     assert next_opening("2026-12-09T19:30:00+00:00") == at("2026-12-14T07:00:00+00:00")
+
+
+def test_a_closure_ending_as_an_interval_closes_leaves_the_next_interval_as_next_opening():
+    shop = factories.merchant()
+    factories.hours(shop, (MON, "08:00", "20:00"), (TUE, "08:00", "20:00"), timezone="UTC")
+    factories.closure(shop, "2026-12-07T06:00:00+00:00", "2026-12-07T20:00:00+00:00")
+    # Sunday: Monday's opening lies wholly in the closure, which ends as it closes.
+    assert merchant_next_opening(merchant_id=shop.pk, at=at("2026-12-06T12:00:00+00:00")) == at(
+        "2026-12-08T08:00:00+00:00"
+    )
 
 
 def test_no_next_opening_within_fourteen_days():

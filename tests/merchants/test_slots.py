@@ -2,6 +2,7 @@
 merchants/0010) cut from the openings in real time, outside closures, within the lead
 time and the horizon, with what is booked of each."""
 
+import itertools
 import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -85,6 +86,31 @@ def test_daylight_saving_days_are_cut_in_real_time(day, slot_minutes, expected):
         datetime.fromisoformat(start).replace(tzinfo=UTC) for start in expected
     ]
     assert all(row["ends_at"] - row["starts_at"] == timedelta(minutes=slot_minutes) for row in rows)
+
+
+def test_intervals_apart_on_the_clock_give_no_overlapping_slots_across_the_spring_skip():
+    # Berlin, 2027-03-28: Saturday's night ends at 02:30, which the clocks skip (02:00 CET
+    # becomes 03:00 CEST at 01:00Z); Sunday opens at 03:00, where they land. Both meet at
+    # 01:00Z: Saturday's last slot ends there, Sunday's first starts there. (Read as if
+    # the clocks had not moved, 02:30 was 01:30Z, and Saturday's slot from 00:45Z
+    # overlapped Sunday's from 01:00Z: two bookings could hold the same time.)
+    shop = factories.merchant()
+    factories.hours(shop, (SUN - 1, "22:00", "02:30"), (SUN, "03:00", "06:00"))
+    plan(shop, slot_minutes=45, horizon_days=14)
+    seen_at = datetime(2027, 3, 20, tzinfo=UTC)
+    rows = [
+        row
+        for day in (date(2027, 3, 27), date(2027, 3, 28))
+        for row in merchant_day_slots(merchant=shop, day=day, at=seen_at)
+    ]
+    windows = [(row["starts_at"], row["ends_at"]) for row in rows]
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(windows))
+    assert windows[0] == (utc(date(2027, 3, 27), 21), utc(date(2027, 3, 27), 21, 45))
+    # Saturday: 21:00Z to 01:00Z holds five slots of 45 minutes (the sixth would end at
+    # 01:30Z); Sunday: 01:00Z to 04:00Z holds four.
+    assert windows[4] == (utc(date(2027, 3, 28), 0), utc(date(2027, 3, 28), 0, 45))
+    assert windows[5] == (utc(date(2027, 3, 28), 1), utc(date(2027, 3, 28), 1, 45))
+    assert len(windows) == 9
 
 
 def half_hours_of(day: date, tz: str) -> list[datetime]:
@@ -264,6 +290,12 @@ def test_a_missing_or_bad_date_is_refused(shop, query):
     answer = api_client_as(None).get(f"/api/v1/merchants/{shop.pk}/slots/", query)
     assert answer.status_code == 400
     assert "date" in answer.json()
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1970-01-01", "9999-12-31"])
+def test_a_day_past_or_beyond_the_horizon_has_no_slots(shop, day):
+    plan(shop, horizon_days=14)
+    assert slots(shop, day) == []
 
 
 def test_an_unseen_merchant_has_no_slots():
