@@ -12,6 +12,8 @@ from rest_framework.views import APIView
 from catalog import serializers
 from catalog.models import Product, ProductCategory
 from catalog.selectors import (
+    SEARCH_COUNT_BOUND,
+    SUGGEST_LIMIT,
     category_page,
     category_row,
     product_listing,
@@ -231,6 +233,12 @@ class ProductsNearbyApi(GeoJSONAnswers, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        description=(
+            "Published products of active merchants within `radius` metres of the point, "
+            "nearest merchant first by the `distance_m` shown (geodesic, to the "
+            "centimetre), ties by product id; at most `limit`. `quantity` is the product's "
+            "stock."
+        ),
         parameters=[serializers.ProductsNearbyParamsSerializer],
         responses=inline_serializer(
             name="ProductsNearbyResults",
@@ -272,6 +280,12 @@ class ProductSearchApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        description=(
+            "Full-text search over the title, category name and description of published "
+            "products of active merchants, in pages. `count` is exact up to "
+            f"{SEARCH_COUNT_BOUND:,} matches; past that it is an estimate, and "
+            "`count_is_estimate` says so."
+        ),
         parameters=[serializers.ProductSearchParamsSerializer],
         responses=page_of(serializers.ProductSearchResultSerializer, estimated_count=True),
         operation_id="search_products_list",
@@ -319,6 +333,15 @@ class SuggestApi(RateLimitedMixin, APIView):
     rate_limit_deferred = True
 
     @extend_schema(
+        description=(
+            f"At most {SUGGEST_LIMIT} distinct titles of published products of active "
+            "merchants that contain `q`, case-insensitively (`%`, `_` and `\\` are plain "
+            "characters): those starting with it first, then the others, each group in "
+            "code point order of the titles. `q` is 3 to 100 characters (code points) "
+            "once trimmed. Each client (the user, else the IP address) may make "
+            "`SUGGEST_RATE_LIMIT_PER_MINUTE` (20 by default) requests a minute; every answer "
+            "carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`."
+        ),
         parameters=[serializers.SuggestParamsSerializer],
         responses=serializers.SuggestOutputSerializer,
         tags=["search"],

@@ -201,15 +201,23 @@ def product_visible(*, user, product_id: int) -> Product | None:
 
 # products/nearby walks merchants in `<->` order through their GiST index, inside the exact
 # spheroid ST_DWithin radius, and for each one takes its matching products by id through a
-# LATERAL join, so the scan stops as soon as `limit` rows are found. Only those rows get the
-# exact spheroid ST_Distance, which then orders them (nearest merchant first, ties by id).
+# LATERAL join, so the scan stops as soon as `limit` rows are found (`walked`). Only those
+# rows get the exact spheroid ST_Distance, in centimetres as the answer shows it, which
+# orders the answer: nearest merchant first, ties by product id.
+# The walk's order is the sphere's (`<->`), not the spheroid's, and merchants as far as
+# each other come in no particular order. So once the walk has found `limit` rows, a
+# merchant it did not reach may be as near as its farthest row (by up to half a percent,
+# or exactly, with lower product ids): the merchants within that distance (`reach`, a
+# range of the same index: those walked and any such) are read too, all but those whose
+# rows were all walked, and the answer is the nearest `limit` rows of them all. The last
+# merchant walked had its products cut by the limit; the rest of them can only displace a
+# walked row of another merchant as far or farther (`cut`), and they are read again then.
+# Fewer than `limit` rows mean the walk read the whole radius.
 # `{product_columns}` is what each product row brings: its fields, or (for the answer) its
 # stored JSON. Each row carries the merchant columns NEARBY_MERCHANT reads, as
 # `merchant_<column>`.
-PRODUCTS_NEARBY_SQL = """
-SELECT found.*, ST_Distance(found.merchant_location, %(point)s::geography) AS distance_m
-FROM (
-    SELECT {merchant_columns}, p.*
+_NEARBY_ROWS_SQL = """
+    SELECT m.id AS walked_merchant, {merchant_columns}, p.*
     FROM ({merchants}
     ) m
     CROSS JOIN LATERAL (
@@ -219,11 +227,41 @@ FROM (
         WHERE p.merchant_id = m.id AND p.is_published {product_filters}
         ORDER BY p.id
         LIMIT %(limit)s
-    ) p
-    LIMIT %(limit)s
+    ) p"""
+_NEARBY_DISTANCE = "round(ST_Distance(found.merchant_location, %(point)s::geography)::numeric, 2)"
+PRODUCTS_NEARBY_SQL = f"""
+WITH walked AS MATERIALIZED (
+    SELECT found.*, {_NEARBY_DISTANCE} AS distance_m, row_number() OVER () AS walk_order
+    FROM ({{rows}}
+        LIMIT %(limit)s
+    ) found
+),
+reach AS (
+    SELECT count(*) >= %(limit)s AS filled, max(distance_m) + 0.01 AS metres FROM walked
+),
+cut AS (
+    SELECT last.walked_merchant
+    FROM (SELECT walked_merchant, distance_m FROM walked ORDER BY walk_order DESC LIMIT 1) last
+    WHERE (SELECT filled FROM reach) AND EXISTS (
+        SELECT 1 FROM walked w
+        WHERE w.walked_merchant <> last.walked_merchant AND w.distance_m >= last.distance_m)
+),
+kept AS (
+    SELECT * FROM walked WHERE walked_merchant NOT IN (SELECT walked_merchant FROM cut)
+)
+SELECT * FROM (
+    SELECT * FROM kept
+    UNION ALL
+    SELECT found.*, {_NEARBY_DISTANCE} AS distance_m, 0 AS walk_order
+    FROM ({{rows}}
+        WHERE (SELECT filled FROM reach)
+          AND ST_DWithin(m.location, %(point)s::geography, (SELECT metres FROM reach))
+          AND m.id <> ALL (ARRAY(SELECT walked_merchant FROM kept))
+    ) found
 ) found
 ORDER BY distance_m, found.id
-"""
+LIMIT %(limit)s
+"""  # noqa: S608 - only a fixed fragment is interpolated
 
 
 def _merchant_columns() -> list[str]:
@@ -237,12 +275,13 @@ def products_nearby_rows_sql(
     *, product_columns: str, deliverable: bool, product_filters: str, open_at: bool = False
 ) -> str:
     columns = _merchant_columns()
-    return PRODUCTS_NEARBY_SQL.format(
+    rows = _NEARBY_ROWS_SQL.format(
         merchants=merchants_walk_sql(columns=columns, delivering=deliverable, open_at=open_at),
         merchant_columns=", ".join(f"m.{column} AS merchant_{column}" for column in columns),
         product_columns=product_columns,
         product_filters=product_filters,
     )
+    return PRODUCTS_NEARBY_SQL.format(rows=rows)
 
 
 # Every field of a product row, for reading the nearby rows themselves (the bench's raw SQL

@@ -72,18 +72,44 @@ class PriceRangeMixin(serializers.Serializer):
 
 
 class ProductsNearbyParamsSerializer(NearPointSerializer, PriceRangeMixin):
-    q = serializers.CharField(required=False, max_length=200)
-    category = CategoryRefField(required=False)
-    in_stock = serializers.BooleanField(required=False, default=True)
-    deliverable = serializers.BooleanField(required=False, default=False)
+    q = serializers.CharField(
+        required=False, max_length=200, help_text="Full-text query, as search's `q`."
+    )
+    category = CategoryRefField(required=False, help_text="A category's id or slug.")
+    in_stock = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="true: only products with stock (quantity > 0); false: all.",
+    )
+    deliverable = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: only merchants with an active delivery zone covering the point "
+        "(its boundary included).",
+    )
 
 
 class ProductSearchParamsSerializer(PriceRangeMixin):
-    q = serializers.CharField(required=False, max_length=200)
-    category = CategoryRefField(required=False)
+    q = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text='Web-search syntax: words, "quoted phrases", `or`, `-word`. A query of '
+        "only stop words or punctuation matches nothing.",
+    )
+    category = CategoryRefField(required=False, help_text="A category's id or slug.")
     merchant_id = IdField(required=False)
-    in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
-    sort = serializers.ChoiceField(choices=list(SEARCH_SORTS), required=False)
+    in_stock = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: only products with stock (quantity > 0); false or absent: all.",
+    )
+    sort = serializers.ChoiceField(
+        choices=list(SEARCH_SORTS),
+        required=False,
+        help_text="Default: `relevance` with `q`, `newest` without (as is `relevance` "
+        "without `q`). Ties go by product id (`newest`: the newer id first).",
+    )
 
 
 # The parameters a search's answer depends on, besides the page's.

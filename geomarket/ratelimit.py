@@ -23,7 +23,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import APIException, Throttled
 
 from geomarket.env import network
 
@@ -270,29 +270,54 @@ class RateLimitedMixin:
     """Per-view limits for DRF views: `rate_limits` lists (scope, setting, keyed_by).
 
     `keyed_by` is "client" (the user when authenticated, else the IP), "user" (skipped
-    for anonymous callers) or "ip". Every response carries the headers of the tightest
-    limit; the first exhausted limit answers 429 with `retry_after`. All of a view's
-    limits are checked in one Redis round trip.
+    for anonymous callers) or "ip". Every response to a limited method carries the headers
+    of the tightest limit; the first exhausted limit answers 429 with `retry_after`. All of
+    a view's limits are checked in one Redis round trip. A `HEAD` or `OPTIONS` is a request
+    like any other: it counts, and carries the headers. So does a request refused before
+    its handler runs (a token that is not valid, an `Accept` nothing renders), whose
+    refusal stands even over the limit: who is asking is settled first.
 
     A view with `rate_limit_deferred` has the check sent before its handler runs and must
     call `rate_limit_admit()` (which raises the 429) before it writes or answers: the
-    handler reads and checks its body meanwhile, while Redis answers.
+    handler reads and checks its body meanwhile, while Redis answers. Over the limit, a
+    handler that never admits (DRF's own: `OPTIONS`, a method not allowed) has its answer
+    replaced by the 429.
     """
 
     rate_limits: tuple[tuple[str, str, str], ...] = ()
-    rate_limited_methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    rate_limited_methods: tuple[str, ...] = (
+        "GET",
+        "HEAD",
+        "OPTIONS",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+    )
     rate_limit_deferred = False
 
     def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
         self.rate_limit = None
         self._rate_limit_reply = None
+        try:
+            super().initial(request, *args, **kwargs)
+        except Exception:
+            # A refusal from content negotiation comes before authentication: the caller
+            # is then read here, and one whose token fails is anonymous.
+            with contextlib.suppress(APIException):
+                request.user  # noqa: B018 - read for its side effect
+            with contextlib.suppress(Throttled):
+                self._rate_limit_check(request, deferred=False)
+            raise
+        self._rate_limit_check(request, deferred=self.rate_limit_deferred)
+
+    def _rate_limit_check(self, request, *, deferred: bool) -> None:
         if request.method not in self.rate_limited_methods:
             return
         checks = limit_checks(request, self.rate_limits)
         if not checks:
             return
-        if self.rate_limit_deferred:
+        if deferred:
             self._rate_limit_reply = hit_all_sent(checks)
         else:
             self._rate_limited(hit_all(checks))
@@ -311,11 +336,13 @@ class RateLimitedMixin:
         self.rate_limit = min(results, key=lambda result: result.remaining)
 
     def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
         if getattr(self, "_rate_limit_reply", None) is not None:
-            # A handler that never admitted (a bug): its connection goes back to the pool.
-            with contextlib.suppress(Throttled):
+            # A handler that did not admit did not write either.
+            try:
                 self.rate_limit_admit()
+            except Throttled as exc:
+                response = self.handle_exception(exc)
+        response = super().finalize_response(request, response, *args, **kwargs)
         if getattr(self, "rate_limit", None) is not None:
             for header, value in self.rate_limit.headers().items():
                 response[header] = value

@@ -59,6 +59,26 @@ def _with_errors(responses: dict, statuses) -> dict:
     return dict(sorted(merged.items()))
 
 
+def _integer_header(description: str) -> dict:
+    return {
+        "description": description,
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+
+
+# What every answer of a rate-limited operation carries (`RateLimitedMixin`), and a 429
+# besides.
+_RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": _integer_header("Requests the client may make a minute."),
+    "X-RateLimit-Remaining": _integer_header("Requests the client may make now."),
+    "X-RateLimit-Reset": _integer_header("Seconds until the client's whole budget is back."),
+}
+_RETRY_AFTER = {"Retry-After": _integer_header("Seconds until the next request may be made.")}
+# Given by the server before any view reads the request (`RequestBodyLimit`).
+_BEFORE_THE_VIEW = {"413"}
+
+
 ETA_PATH = {
     "post": {
         "operationId": "delivery_eta_create",
@@ -272,7 +292,18 @@ class AutoSchema(openapi.AutoSchema):
         operation["responses"] = _with_errors(
             operation["responses"], self._error_statuses(operation)
         )
+        if self._rate_limited():
+            for status, response in operation["responses"].items():
+                if status not in _BEFORE_THE_VIEW:
+                    headers = {**_RATE_LIMIT_HEADERS, **(_RETRY_AFTER if status == "429" else {})}
+                    response["headers"] = {**response.get("headers", {}), **headers}
         return operation
+
+    def _rate_limited(self) -> bool:
+        """Whether the view limits this operation's method (`RateLimitedMixin`)."""
+        return bool(getattr(self.view, "rate_limits", ())) and self.method in getattr(
+            self.view, "rate_limited_methods", ()
+        )
 
     def _resolve_path_parameters(self, variables):
         # drf-spectacular reads a converter of ours as a string of its pattern.
@@ -318,9 +349,7 @@ class AutoSchema(openapi.AutoSchema):
         if self.method not in SAFE_METHODS:
             # Writes meet the state they change: transitions, stock, rows still in use.
             statuses.add("409")
-        if getattr(self.view, "rate_limits", ()) and self.method in getattr(
-            self.view, "rate_limited_methods", ()
-        ):
+        if self._rate_limited():
             statuses.add("429")
         return statuses
 

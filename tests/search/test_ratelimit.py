@@ -119,3 +119,58 @@ def test_over_the_limit_the_429_comes_first_and_nothing_is_read(
             refused = api_client.get(SUGGEST, {"q": "coffee"})
     assert refused.status_code == 429
     assert refused["X-RateLimit-Remaining"] == "0"
+
+
+def test_head_and_options_requests_count_and_carry_the_headers(api_client):
+    with override_settings(SUGGEST_RATE_LIMIT_PER_MINUTE=3):
+        answers = [
+            api_client.head(SUGGEST, {"q": "tea"}),
+            api_client.options(SUGGEST),
+            api_client.get(SUGGEST, {"q": "tea"}),
+            api_client.head(SUGGEST, {"q": "tea"}),
+            api_client.options(SUGGEST),
+        ]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429]
+    assert [answer["X-RateLimit-Remaining"] for answer in answers] == ["2", "1", "0", "0", "0"]
+    for answer in answers:
+        assert answer["X-RateLimit-Limit"] == "3"
+        assert int(answer["X-RateLimit-Reset"]) >= 1
+    assert answers[3]["Retry-After"] == answers[4]["Retry-After"]
+    assert answers[4].json()["retry_after"] == int(answers[4]["Retry-After"])
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"HTTP_AUTHORIZATION": "Token not-a-token"},
+        {"HTTP_ACCEPT": "text/csv"},
+        {"format": "xml"},
+    ],
+    ids=["token not valid", "Accept nothing renders", "unknown format"],
+)
+def test_a_request_refused_before_the_view_counts_and_carries_the_headers(api_client, refusal):
+    params = {"q": "tea", **{k: v for k, v in refusal.items() if not k.startswith("HTTP_")}}
+    meta = {k: v for k, v in refusal.items() if k.startswith("HTTP_")}
+    with override_settings(SUGGEST_RATE_LIMIT_PER_MINUTE=2):
+        first = api_client.get(SUGGEST, params, **meta)
+        assert api_client.get(SUGGEST, {"q": "tea"}).status_code == 200
+        # Over the limit, who is asking is still settled first: the refusal stands.
+        again = api_client.get(SUGGEST, params, **meta)
+        assert api_client.get(SUGGEST, {"q": "tea"}).status_code == 429
+    assert first.status_code == again.status_code
+    assert first.status_code in (401, 404, 406)
+    assert [first["X-RateLimit-Remaining"], again["X-RateLimit-Remaining"]] == ["1", "0"]
+    assert first["X-RateLimit-Limit"] == "2"
+
+
+def test_the_schema_says_every_answer_carries_the_headers(client):
+    schema = client.get("/api/schema/?format=json").json()
+    responses = schema["paths"][SUGGEST]["get"]["responses"]
+    limit_headers = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+    assert {"200", "400", "429"} <= set(responses)
+    for status, response in responses.items():
+        expected = limit_headers | ({"Retry-After"} if status == "429" else set())
+        assert set(response.get("headers", {})) == expected, status
+        assert all(header["required"] for header in response["headers"].values())
+    search = schema["paths"]["/api/v1/search/products/"]["get"]["responses"]
+    assert not any("headers" in response for response in search.values())

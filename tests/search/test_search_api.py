@@ -261,3 +261,13 @@ def test_bad_geo_parameters_are_field_errors(api_client, path, params):
     body = response.json()
     assert body
     assert set(body) <= {"lat", "lng", "radius", "limit", "min_price", "in_stock"}
+
+
+def test_without_q_the_default_sort_is_newest_as_the_schema_says(api_client, client, shop_items):
+    newest = ids(api_client.get(SEARCH, {"sort": "newest"}))
+    assert ids(api_client.get(SEARCH)) == newest
+    assert ids(api_client.get(SEARCH, {"sort": "relevance"})) == newest
+    schema = client.get("/api/schema/?format=json").json()
+    parameters = {p["name"]: p for p in schema["paths"][SEARCH]["get"]["parameters"]}
+    assert "`newest` without" in parameters["sort"]["description"]
+    assert "false or absent: all" in parameters["in_stock"]["description"]
