@@ -459,15 +459,35 @@ def merchants_walk_sql(*, columns: list[str], delivering: bool, open_at: bool = 
         ORDER BY mm.location <-> %(point)s::geography"""  # noqa: S608 - column names only
 
 
+# merchants/nearby: the nearest `%(limit)s` merchants on the spheroid, ordered by the
+# distance as the answer shows it (to the centimetre), ties by id. The index walks in
+# `<->` order, the sphere's: a merchant it did not reach may be nearer on the spheroid than
+# the farthest of its first `limit` (at 52.52 N, 1,000.77 m north after 1,002.71 m east),
+# or as near with a lower id. So that farthest distance bounds the answer, and the
+# merchants within it (the same walk, a range of the same index) are all ranked.
 @functools.cache
 def merchants_nearby_sql(*, open_at: bool) -> str:
+    walk = merchants_walk_sql(columns=["id", "location"], delivering=False, open_at=open_at)
     return f"""
+WITH walked AS MATERIALIZED (
+    SELECT w.id, ST_Distance(w.location, %(point)s::geography) AS metres
+    FROM ({walk}
+        LIMIT %(limit)s
+    ) w
+), reach AS (
+    SELECT count(*) >= %(limit)s AS filled, max(metres) + 0.01 AS metres FROM walked
+)
 SELECT {_MERCHANT_COLUMNS}
-FROM ({merchants_walk_sql(columns=["id"], delivering=False, open_at=open_at)}
-    LIMIT %(limit)s
+FROM (
+    SELECT id FROM walked
+    UNION
+    SELECT w.id FROM ({walk}) w
+    WHERE (SELECT filled FROM reach)
+      AND ST_DWithin(w.location, %(point)s::geography, (SELECT metres FROM reach))
 ) nearest
 JOIN merchants_merchant m ON m.id = nearest.id {_MERCHANT_JOINS}
-ORDER BY distance_m, m.id
+ORDER BY round(ST_Distance(m.location, %(point)s::geography)::numeric, 2), m.id
+LIMIT %(limit)s
 """  # noqa: S608 - only fixed column lists are interpolated
 
 

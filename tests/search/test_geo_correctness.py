@@ -7,6 +7,7 @@ from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import shape
 
 from merchants.models import DeliveryZone, Merchant
+from tests import factories
 from tests.geo_fixtures import add_zones, build_city, geodesic_m, random_point
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +81,39 @@ def test_nearby_limit_keeps_the_nearest(city, api_client):
     )
     merchant_ids = [r["merchant"]["id"] for r in response.json()["results"]]
     assert merchant_ids == [m for _, m in expected[:5]]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 12])
+def test_merchants_nearby_under_a_limit_keeps_the_nearest_on_the_spheroid(city, api_client, limit):
+    """The index walks in sphere order: under a limit, the answer must still be the
+    nearest merchants on the spheroid, ordered by the distance shown, ties by id."""
+    shops, _ = city
+    rng = random.Random(limit)
+    for _ in range(8):
+        lat, lng = random_point(rng, radius_m=6_000)
+        expected, edge = reference_ranking(shops, lat, lng, 10_000)
+        response = api_client.get(
+            "/api/v1/merchants/nearby/", {"lat": lat, "lng": lng, "radius": 10_000, "limit": limit}
+        )
+        ids = [r["id"] for r in response.json()["results"]]
+        if edge & set(ids):
+            continue
+        assert ids == [m for _, m in expected[:limit]]
+
+
+def test_merchants_nearby_limit_one_is_the_nearest_on_the_spheroid(api_client):
+    """At 52.52 N a shop 1,000.77 m north is nearer than one 1,002.71 m east, though the
+    sphere says otherwise; the farther one was made first."""
+    east = factories.merchant(lat=52.52, lng=13.419772)
+    north = factories.merchant(lat=52.5289935, lng=13.405)
+    answer = api_client.get(
+        "/api/v1/merchants/nearby/", {"lat": 52.52, "lng": 13.405, "limit": 1}
+    ).json()["results"]
+    assert [row["id"] for row in answer] == [north.pk]
+    both = api_client.get(
+        "/api/v1/merchants/nearby/", {"lat": 52.52, "lng": 13.405, "limit": 2}
+    ).json()["results"]
+    assert [row["id"] for row in both] == [north.pk, east.pk]
 
 
 def shapely_covering(zones, lng, lat):
