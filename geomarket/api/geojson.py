@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 
 from django.http import HttpResponse
+from django.http.request import MediaType
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -85,16 +86,6 @@ def wants_geojson(request) -> bool:
     return renderer is not None and renderer.format == GeoJSONRenderer.format
 
 
-def _quality(media_range: _MediaType) -> float:
-    """The `q` of an `Accept` range (RFC 9110, 12.4.2): 1 when absent, or malformed or out
-    of range, as Django's `MediaType.quality` reads it."""
-    try:
-        quality = float(media_range.params.get("q", 1))
-    except ValueError:
-        return 1.0
-    return quality if 0 <= quality <= 1 else 1.0
-
-
 class FormatFirst(DefaultContentNegotiation):
     """`?format=` names the answer's format whatever `Accept` says: GIS clients send their
     own `Accept` (GDAL's lists neither JSON nor GeoJSON first), and a URL must be enough
@@ -120,7 +111,8 @@ class FormatFirst(DefaultContentNegotiation):
             if not matching:
                 continue
             closest = max(matching, key=lambda media_range: media_range.precedence)
-            rank = (_quality(closest), closest.precedence, -order)
+            # Its `q` as Django reads one (absent, malformed or out of range: 1).
+            rank = (MediaType(str(closest)).quality, closest.precedence, -order)
             if rank[0] > 0 and (best_rank is None or rank > best_rank):
                 best, best_rank = renderer, rank
         if best is None:
