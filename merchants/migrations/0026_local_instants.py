@@ -11,6 +11,39 @@ from django.db import migrations
 # a later local time is never an earlier instant: intervals apart on the clock stay
 # apart, and each is open for the real time the clock takes from its opening to its
 # closing.
+
+
+def _openings(read) -> str:
+    """Migration 0009's `merchants_openings`, each local time (`local`) read by
+    `read(local)`: forward by `merchants_local_instant`, back by `AT TIME ZONE` alone."""
+    closes = read(
+        "d.day + i.closes"
+        " + CASE WHEN i.closes <= i.opens THEN interval '1 day' ELSE interval '0' END"
+    )
+    return f"""
+CREATE OR REPLACE FUNCTION merchants_openings(m bigint, tz text, t0 timestamptz, t1 timestamptz)
+RETURNS SETOF tstzrange LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    WITH days AS (
+        SELECT (t0 AT TIME ZONE tz)::date + k AS day
+        FROM generate_series(-2, (t1 AT TIME ZONE tz)::date - (t0 AT TIME ZONE tz)::date) k
+    ),
+    bounds AS (
+        SELECT {read("d.day + i.opens")} AS opens_at, {closes} AS closes_at
+        FROM days d
+        JOIN merchants_openinginterval i
+          ON i.merchant_id = m AND i.weekday = extract(isodow FROM d.day)::int - 1
+        UNION ALL
+        SELECT {read("d.day::timestamp")}, {read("(d.day + 1)::timestamp")}
+        FROM days d
+        WHERE NOT EXISTS (SELECT 1 FROM merchants_openinginterval i WHERE i.merchant_id = m)
+    )
+    SELECT tstzrange(opens_at, greatest(opens_at, closes_at))
+    FROM bounds
+    WHERE opens_at < t1 AND closes_at > t0
+$$;
+"""  # noqa: S608 - fixed fragments only
+
+
 FORWARD = """
 -- The instant the clocks of `tz` move past a local time `local` they skip (spring):
 -- the first instant its clock shows `local` or later. `local AT TIME ZONE tz` reads
@@ -51,32 +84,7 @@ $$;
 -- As migration 0009's, each end read by `merchants_local_instant`: an opening lasts the
 -- real time the clock takes from its opening to its closing, none for an interval the
 -- spring's move skips whole.
-CREATE OR REPLACE FUNCTION merchants_openings(m bigint, tz text, t0 timestamptz, t1 timestamptz)
-RETURNS SETOF tstzrange LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH days AS (
-        SELECT (t0 AT TIME ZONE tz)::date + k AS day
-        FROM generate_series(-2, (t1 AT TIME ZONE tz)::date - (t0 AT TIME ZONE tz)::date) k
-    ),
-    bounds AS (
-        SELECT merchants_local_instant(d.day + i.opens, tz) AS opens_at,
-               merchants_local_instant(
-                   d.day + i.closes
-                   + CASE WHEN i.closes <= i.opens THEN interval '1 day' ELSE interval '0' END,
-                   tz) AS closes_at
-        FROM days d
-        JOIN merchants_openinginterval i
-          ON i.merchant_id = m AND i.weekday = extract(isodow FROM d.day)::int - 1
-        UNION ALL
-        SELECT merchants_local_instant(d.day::timestamp, tz),
-               merchants_local_instant((d.day + 1)::timestamp, tz)
-        FROM days d
-        WHERE NOT EXISTS (SELECT 1 FROM merchants_openinginterval i WHERE i.merchant_id = m)
-    )
-    SELECT tstzrange(opens_at, greatest(opens_at, closes_at))
-    FROM bounds
-    WHERE opens_at < t1 AND closes_at > t0
-$$;
-"""
+""" + _openings(lambda local: f"merchants_local_instant({local}, tz)")  # noqa: S608
 
 # The kept periods (migration 0011) were read from the openings as they were.
 REFRESH = """
@@ -86,33 +94,13 @@ SET open_periods = merchants_open_periods(
 WHERE open_periods_span IS NOT NULL
 """
 
-BACKWARD = """
-CREATE OR REPLACE FUNCTION merchants_openings(m bigint, tz text, t0 timestamptz, t1 timestamptz)
-RETURNS SETOF tstzrange LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH days AS (
-        SELECT (t0 AT TIME ZONE tz)::date + k AS day
-        FROM generate_series(-2, (t1 AT TIME ZONE tz)::date - (t0 AT TIME ZONE tz)::date) k
-    ),
-    bounds AS (
-        SELECT (d.day + i.opens) AT TIME ZONE tz AS opens_at,
-               (d.day + i.closes
-                + CASE WHEN i.closes <= i.opens THEN interval '1 day' ELSE interval '0' END)
-               AT TIME ZONE tz AS closes_at
-        FROM days d
-        JOIN merchants_openinginterval i
-          ON i.merchant_id = m AND i.weekday = extract(isodow FROM d.day)::int - 1
-        UNION ALL
-        SELECT d.day::timestamp AT TIME ZONE tz, (d.day + 1)::timestamp AT TIME ZONE tz
-        FROM days d
-        WHERE NOT EXISTS (SELECT 1 FROM merchants_openinginterval i WHERE i.merchant_id = m)
-    )
-    SELECT tstzrange(opens_at, greatest(opens_at, closes_at))
-    FROM bounds
-    WHERE opens_at < t1 AND closes_at > t0
-$$;
+BACKWARD = (
+    _openings(lambda local: f"({local}) AT TIME ZONE tz")
+    + """
 DROP FUNCTION merchants_local_instant(timestamp, text);
 DROP FUNCTION merchants_skipped_local_instant(timestamp, text);
 """
+)
 
 
 class Migration(migrations.Migration):
