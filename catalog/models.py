@@ -4,6 +4,13 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 
+# The longest description a product may have, in characters. A product's search vector
+# (its title, category name and description: `search_vector`) must stay within
+# PostgreSQL's 1 MB for a tsvector, or the trigger that writes it refuses the row. The
+# worst texts tried, distinct words of 4-byte letters, make 5 bytes of vector a
+# character: this keeps every description's far below the limit.
+PRODUCT_DESCRIPTION_MAX_LENGTH = 20_000
+
 
 class ProductCategory(models.Model):
     name = models.CharField(max_length=100)
@@ -23,7 +30,9 @@ class Product(models.Model):
     )
     category = models.ForeignKey(ProductCategory, on_delete=models.PROTECT, related_name="products")
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True, default="")
+    description = models.TextField(
+        blank=True, default="", max_length=PRODUCT_DESCRIPTION_MAX_LENGTH
+    )
     price = models.DecimalField(max_digits=10, decimal_places=2)
     is_published = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

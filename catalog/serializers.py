@@ -2,7 +2,7 @@ import json
 
 from rest_framework import serializers
 
-from catalog.models import ProductCategory
+from catalog.models import PRODUCT_DESCRIPTION_MAX_LENGTH, ProductCategory
 from catalog.selectors import SEARCH_SORTS
 from catalog.services import CategorySlugTaken
 from catalog.shapes import NEARBY_MERCHANT, PRODUCT, PRODUCT_NEARBY
@@ -18,7 +18,10 @@ from geomarket.api.fields import (
 class CategorySerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(max_length=100)
-    slug = serializers.SlugField(max_length=100)
+    slug = serializers.SlugField(
+        max_length=100,
+        help_text="Unique; not digits alone, which the `category` filters read as an id.",
+    )
 
     def validate_slug(self, value: str) -> str:
         taken = ProductCategory.objects.filter(slug=value)
@@ -35,7 +38,9 @@ class ProductCreateSerializer(serializers.Serializer):
         source="category", queryset=ProductCategory.objects.all(), pk_field=IdField()
     )
     title = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=PRODUCT_DESCRIPTION_MAX_LENGTH
+    )
     price = MoneyField()
     is_published = JSONBooleanField(required=False, default=True)
 
@@ -45,7 +50,9 @@ class ProductUpdateSerializer(serializers.Serializer):
         source="category", queryset=ProductCategory.objects.all(), pk_field=IdField()
     )
     title = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=PRODUCT_DESCRIPTION_MAX_LENGTH
+    )
     price = MoneyField()
     is_published = JSONBooleanField(required=False, default=True)
 

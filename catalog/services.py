@@ -15,6 +15,19 @@ class CategorySlugTaken(DomainError):
     default_message = "A category with this slug already exists."
 
 
+class CategorySlugDigits(DomainError):
+    code = "category_slug_digits"
+    default_message = "A slug needs a character other than a digit: digits name a category's id."
+
+
+def _slug_usable(slug: str) -> None:
+    """Wherever a category is named by its id or its slug (`CategoryRefField`: the
+    `category` filters), digits are read as an id: no filter could name a category by a
+    slug of digits alone."""
+    if slug.isdigit():
+        raise CategorySlugDigits(field="slug")
+
+
 def _slug_claimed(*, slug: str, category_id: int | None = None):
     """The write of a category with `slug`: another category holding it is a 400 naming
     `slug`, as the serializer's check answers it (`unique_claim`)."""
@@ -27,6 +40,7 @@ def _slug_claimed(*, slug: str, category_id: int | None = None):
 @transaction.atomic
 def category_create(*, name: str, slug: str) -> ProductCategory:
     versions_bump(Namespace.CATALOG)
+    _slug_usable(slug)
     with _slug_claimed(slug=slug):
         return ProductCategory.objects.create(name=name, slug=slug)
 
@@ -34,6 +48,8 @@ def category_create(*, name: str, slug: str) -> ProductCategory:
 @transaction.atomic
 def category_update(*, category: ProductCategory, data: dict[str, Any]) -> ProductCategory:
     versions_bump(Namespace.CATALOG)
+    if data.get("slug", category.slug) != category.slug:
+        _slug_usable(data["slug"])
     with _slug_claimed(slug=data.get("slug", category.slug), category_id=category.pk):
         return model_update(instance=category, data=data)
 

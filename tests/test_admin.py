@@ -186,3 +186,19 @@ def test_the_admin_refuses_a_zone_area_the_api_refuses_and_saves_nothing(client,
     assert response["Location"] == url
     assert reason in client.get(url).content.decode()
     assert not DeliveryZone.objects.exists()
+
+
+def test_the_admin_refuses_a_description_the_api_refuses_and_saves_nothing(client):
+    from catalog.models import PRODUCT_DESCRIPTION_MAX_LENGTH, Product
+    from tests.admin_forms import submit
+
+    _operator_client(client)
+    item = factories.product(merchant=factories.merchant())
+    url = f"/admin/catalog/product/{item.pk}/change/"
+    longest = "a" * PRODUCT_DESCRIPTION_MAX_LENGTH
+    response = submit(client, url, "product_form", {"description": longest + "a"})
+    assert response.status_code == 200
+    assert "description" in response.context["adminform"].form.errors
+    assert Product.objects.get(pk=item.pk).description == ""
+    assert submit(client, url, "product_form", {"description": longest}).status_code == 302
+    assert Product.objects.get(pk=item.pk).description == longest

@@ -1,7 +1,10 @@
+import itertools
+import string
+
 import pytest
 from rest_framework.renderers import JSONRenderer
 
-from catalog.models import Product, ProductCategory
+from catalog.models import PRODUCT_DESCRIPTION_MAX_LENGTH, Product, ProductCategory
 from catalog.serializers import CategorySerializer
 from tests import factories
 
@@ -150,6 +153,37 @@ def test_product_update_cannot_move_it_to_another_merchant(as_user):
     assert item.merchant_id == shop.pk
 
 
+def distinct_words(letters: str, *, length: int) -> str:
+    """`length` characters of distinct words of `letters`: a text whose search vector is
+    as large as a text of its length can make one."""
+    words = itertools.product(letters, repeat=3)
+    text = " ".join("".join(word) for word in words)[:length]
+    # Not a space last, which a text field trims.
+    return text[:-1] + letters[0] if text.endswith(" ") else text
+
+
+def test_a_description_past_the_longest_is_a_field_error_not_a_database_outage(as_user):
+    owner = factories.user()
+    shop = factories.merchant(owner=owner)
+    item = factories.product(merchant=shop)
+    client = as_user(owner)
+    body = {"category_id": item.category_id, "title": "Atlas", "price": "1.00"}
+    # Words enough to pass PostgreSQL's 1 MB for the search vector the trigger writes.
+    words = " ".join("".join(word) for word in itertools.product(string.ascii_lowercase, repeat=4))
+    for description in (words[:1_200_000], "a" * (PRODUCT_DESCRIPTION_MAX_LENGTH + 1)):
+        created = client.post(PRODUCTS, {**body, "description": description}, format="json")
+        assert (created.status_code, list(created.json())) == (400, ["description"])
+        changed = client.patch(f"{PRODUCTS}{item.pk}/", {"description": description}, format="json")
+        assert (changed.status_code, list(changed.json())) == (400, ["description"])
+    assert list(Product.objects.values_list("pk", "description")) == [(item.pk, "")]
+    # The longest, of the words that make the largest vectors, is stored.
+    bold_letters = "".join(chr(0x1D400 + n) for n in range(52))  # 4 bytes each in UTF-8
+    longest = distinct_words(bold_letters, length=PRODUCT_DESCRIPTION_MAX_LENGTH)
+    created = client.post(PRODUCTS, {**body, "description": longest}, format="json")
+    assert created.status_code == 201
+    assert Product.objects.get(pk=created.json()["id"]).description == longest
+
+
 def test_database_refuses_a_negative_price():
     from django.db import IntegrityError, transaction
 
@@ -171,6 +205,21 @@ def test_categories_are_public_and_slugs_unique(as_user):
     assert list(ProductCategory.objects.filter(slug="eggs").values_list("name", flat=True)) == [
         "Eggs"
     ]
+
+
+def test_a_slug_of_digits_alone_is_refused_as_the_category_filter_reads_digits_as_an_id(as_user):
+    operator = as_user(factories.user(is_staff=True))
+    tag = factories.category(name="Bakery")
+    refused = operator.post(CATEGORIES, {"name": "Year", "slug": "2024"})
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["slug"]
+    assert operator.patch(f"{CATEGORIES}{tag.pk}/", {"slug": "7"}).status_code == 400
+    assert list(ProductCategory.objects.values_list("name", "slug")) == [("Bakery", tag.slug)]
+    # Digits among other characters name it, by the filter too.
+    assert operator.patch(f"{CATEGORIES}{tag.pk}/", {"slug": "2024-bakery"}).status_code == 200
+    item = factories.product(merchant=factories.merchant(), category=tag)
+    listed = as_user(None).get(PRODUCTS, {"category": "2024-bakery"}).json()["results"]
+    assert [product["id"] for product in listed] == [item.pk]
 
 
 def test_category_in_use_cannot_be_deleted(as_user):
