@@ -319,6 +319,23 @@ def route_sequence(problem: RouteProblem, *, seconds: float) -> tuple[list[int],
     return route_greedy(problem), RouteSolver.GREEDY
 
 
+def _table_check(table: TravelTable, *, size: int) -> None:
+    """Refuse (ValueError) a provider's table that no plan can be timed on, which then
+    counts as the provider's failure: one not `size` by `size`, a value that is not a
+    finite number of zero or more (a negative leg would arrive before it left, a NaN
+    distance is no JSON), or a leg so long that a plan through every point could end
+    past `_NO_END` (the end of every open window; far enough, and an arrival is past
+    the last date a timestamp can show)."""
+    longest = _NO_END // size
+    for rows, most in ((table.durations_s, longest), (table.distances_m, math.inf)):
+        if len(rows) != size or any(len(row) != size for row in rows):
+            raise ValueError("a travel table of the wrong size")
+        for value in itertools.chain.from_iterable(rows):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and 0 <= value <= most):
+                raise ValueError(f"a travel table holding {value!r}")
+
+
 def travel_table(
     points: list[tuple[float, float]], *, vehicle: str
 ) -> tuple[TravelTable, str, bool]:
@@ -330,9 +347,7 @@ def travel_table(
         return geodesic.table(points, vehicle=vehicle), provider.name, False
     try:
         table = provider.table(points, vehicle=vehicle)
-        size = len(points)
-        if len(table.durations_s) != size or any(len(row) != size for row in table.durations_s):
-            raise ValueError("a travel table of the wrong size")
+        _table_check(table, size=len(points))
         return table, provider.name, False
     except Exception:  # a provider's failure of any kind is answered by the geodesic table
         logger.warning("%s failed to answer a travel table", provider.name, exc_info=True)

@@ -355,3 +355,46 @@ def test_a_failing_osrm_gives_the_geodesic_table(as_user, make_courier, give, os
     assert stop["distance_m"] == pytest.approx(
         geodesic_m(here, stop["location"]["coordinates"]), abs=0.5
     )
+
+
+@pytest.mark.parametrize(
+    ("durations", "distances"),
+    [
+        pytest.param(-60, 100.0, id="a negative duration"),
+        pytest.param(10**15, 100.0, id="a duration past any date"),
+        pytest.param(60, float("nan"), id="a NaN distance"),
+        pytest.param(60, None, id="distances a point short"),
+    ],
+)
+def test_a_table_no_plan_can_be_timed_on_gives_the_geodesic_table(
+    as_user, make_courier, give, osrm, durations, distances
+):
+    osrm()
+    provider = configured_provider()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        size = len(request.url.path.rsplit("/", 1)[1].split(";"))
+        return httpx.Response(
+            200,
+            json={
+                "code": "Ok",
+                "durations": [[durations] * size for _ in range(size)],
+                "distances": [
+                    [100.0] * (size - 1) if distances is None else [distances] * size
+                    for _ in range(size)
+                ],
+            },
+        )
+
+    provider.table_client = httpx.Client(
+        transport=httpx.MockTransport(answer), base_url="http://osrm.test"
+    )
+    courier = make_courier(capacity=2)
+    give(courier)
+    give(courier, north_deg=0.004)
+    before = timezone.now()
+    body = plan(as_user(courier.user))
+    assert (body["provider"], body["degraded"]) == ("geodesic", True)
+    arrivals = [instant(stop["arrive_at"]) for stop in body["stops"]]
+    assert arrivals == sorted(arrivals)
+    assert before <= arrivals[0] <= arrivals[-1] < before + timedelta(hours=1)
