@@ -12,6 +12,7 @@ from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError, Forbidden
 from geomarket.geo import AreaError, area_check, area_right_handed
 from geomarket.hooks import hook_call
+from geomarket.locks import transaction_lock, transaction_lock_sql
 from geomarket.services import model_update, unique_claim
 from merchants.models import (
     Address,
@@ -111,6 +112,9 @@ def merchant_create(
 def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
     """Apply a full or partial update; `address` is another address to move to, or fields
     of the current one to change (maybe only some)."""
+    if "timezone" in data:
+        # Its slots are cut in its zone.
+        _slots_change_lock(merchant_id=merchant.pk)
     versions_bump(Namespace.MERCHANTS)
     fields = dict(data)
     categories = fields.pop("categories", None)
@@ -271,6 +275,26 @@ MINUTES_A_DAY = 24 * 60
 MINUTES_A_WEEK = 7 * MINUTES_A_DAY
 
 
+# How a merchant's slots are cut (its plan, hours and time zone) is guarded by a lock of
+# its own (`_slots_lock_name`): each order takes it shared to book a slot, and holds it
+# until it commits; a change of the cut takes it exclusive before anything else, so it
+# waits for the orders booking, and orders after it wait for it, then read the new cut.
+# A booking counts the others overlapping its slot as its statement finds them, and the
+# slots of one cut do not overlap: without the lock, an order of the old cut still
+# uncommitted as the cut changed was missed by one of the new cut. Closures take no
+# lock: they remove slots, never cut them otherwise.
+#
+# No wait goes round a cycle: an order takes the lock after everything else it waits
+# for (its stock), then waits only for orders booking the same slot, which hold the lock
+# too; a change holds nothing before it.
+def _slots_lock_name(merchant_id: int) -> str:
+    return f"merchants.slots:{merchant_id}"
+
+
+def _slots_change_lock(*, merchant_id: int) -> None:
+    transaction_lock(_slots_lock_name(merchant_id))
+
+
 def _week_spans(weekly: Iterable[dict]) -> list[tuple[int, int]]:
     """Each interval as minutes of the local week `[start, end)`, `end` past the week's
     end for Sunday's intervals that run into Monday."""
@@ -356,6 +380,7 @@ def merchant_hours_replace(*, merchant: Merchant, timezone: str, weekly: list[di
     merchant's row holds other writers of its week back: read after, the answer could
     be another writer's week."""
     _refuse_overlaps(weekly)
+    _slots_change_lock(merchant_id=merchant.pk)
     versions_bump(Namespace.MERCHANTS)
     Merchant.objects.filter(pk=merchant.pk).update(timezone=timezone)
     merchant.timezone = timezone
@@ -406,6 +431,7 @@ def closure_delete(*, closure: Closure) -> None:
 def slot_plan_set(
     *, merchant: Merchant, slot_minutes: int, capacity: int, lead_minutes: int, horizon_days: int
 ) -> SlotPlan:
+    _slots_change_lock(merchant_id=merchant.pk)
     versions_bump(Namespace.MERCHANTS)
     plan, _ = SlotPlan.objects.update_or_create(
         merchant=merchant,
@@ -421,6 +447,7 @@ def slot_plan_set(
 
 @transaction.atomic
 def slot_plan_delete(*, merchant: Merchant) -> None:
+    _slots_change_lock(merchant_id=merchant.pk)
     versions_bump(Namespace.MERCHANTS)
     SlotPlan.objects.filter(merchant=merchant).delete()
 
@@ -447,8 +474,8 @@ class SlotFull(Conflict):
 # one concurrent bookings of it write: inserting with ON CONFLICT waits for a concurrent
 # booking of the same slot and then tests the row as that booking left it, with the
 # others. Those are read as the statement found them: the current slots do not overlap
-# one another, so no concurrent booking adds to them (but one of an old slot still
-# uncommitted as the plan or hours change), and a concurrent cancel only frees room.
+# one another, so no concurrent booking adds to them, nor one of an old cut, committed
+# before the cut changed (`_slots_lock_name`); a concurrent cancel only frees room.
 _SLOT_OVERLAPPING = slot_bookings_overlapping_sql(
     m="%(merchant_id)s", starts_at="%(slot_starts_at)s::timestamptz", ends_at="slot.ends_at"
 )
@@ -469,6 +496,11 @@ WITH slot AS ({SLOT_AT_SQL}), other AS (
 )
 SELECT slot.ends_at, (SELECT booked FROM booking) FROM slot
 """  # noqa: S608 - fixed fragments only
+# The booking after the slots' lock, taken shared by a statement of its own in the same
+# round trip (`transaction_lock_sql`): the booking's statement starts after a change it
+# waited for committed, and reads the slots as cut by it. Django's cursors bind their
+# parameters on the client, and send the two as one query.
+_SLOT_BOOK_LOCKED_SQL = f"{transaction_lock_sql(name='slots_lock', shared=True)};{_SLOT_BOOK_SQL}"
 
 
 @transaction.atomic(savepoint=False)
@@ -477,7 +509,15 @@ def slot_book(*, merchant_id: int, starts_at: datetime) -> datetime:
     transaction; returns the slot's end. 400 when it is not one of the merchant's
     current slots, 409 when it is full."""
     with connection.cursor() as cursor:
-        cursor.execute(_SLOT_BOOK_SQL, {"merchant_id": merchant_id, "slot_starts_at": starts_at})
+        cursor.execute(
+            _SLOT_BOOK_LOCKED_SQL,
+            {
+                "merchant_id": merchant_id,
+                "slot_starts_at": starts_at,
+                "slots_lock": _slots_lock_name(merchant_id),
+            },
+        )
+        cursor.nextset()
         row = cursor.fetchone()
     if row is None:
         raise SlotNotOffered(field="slot_starts_at")

@@ -112,6 +112,19 @@ def test_an_order_for_a_slot_books_it_and_shows_it(market):
 
 
 @pytest.mark.django_db
+def test_an_order_for_a_slot_takes_one_statement_more(market, django_assert_num_queries):
+    plan(market["shop"])
+    # Those of an order to deliver now (test_place.py), and the booking: the slots' lock
+    # and the booking's statement are sent as one query.
+    with django_assert_num_queries(6):
+        answer = place(market, tomorrow_at(12))
+    assert answer.status_code == 201, answer.json()
+    with django_assert_num_queries(5):
+        answer = place(market, None)
+    assert answer.status_code == 201, answer.json()
+
+
+@pytest.mark.django_db
 def test_an_order_without_a_slot_shows_none(market):
     answer = market["client"].post(ORDERS, for_slot(market, None), format="json")
     assert answer.status_code == 201, answer.json()
