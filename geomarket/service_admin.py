@@ -4,7 +4,8 @@ Django's admin saves and deletes rows itself. A write made that way would skip w
 services do around it: the domain's rules, and the invalidation, once the write commits,
 of every cached answer built from the rows it changes (`answer_cache.versions_bump`). With
 `ServiceAdmin`, the admin's forms still validate the fields; the write itself (create,
-update, delete, and the bulk delete action) is the app's service's.
+update, delete, and the bulk delete action) is the app's service's, told who writes
+where its rules ask (`create_as`, `update_as`).
 """
 
 from django.contrib import messages
@@ -28,6 +29,14 @@ class ServiceAdmin:
     def delete(self, obj) -> None:
         raise NotImplementedError
 
+    def create_as(self, actor, data: dict):
+        """`create`, for a service whose rules ask who writes: `actor`, the signed-in user."""
+        return self.create(data)
+
+    def update_as(self, actor, obj, data: dict) -> None:
+        """`update`, for a service whose rules ask who writes: `actor`, the signed-in user."""
+        self.update(obj, data)
+
     def lock_for_delete(self, queryset) -> None:
         """Lock ahead, in the one order their app takes them in, the rows of other tables
         of which deleting `queryset` locks several (stock rows): the deletes run one by one
@@ -35,9 +44,10 @@ class ServiceAdmin:
 
     def save_model(self, request, obj, form, change):
         if change:
-            self.update(obj, {name: form.cleaned_data[name] for name in form.changed_data})
+            changed = {name: form.cleaned_data[name] for name in form.changed_data}
+            self.update_as(request.user, obj, changed)
             return
-        created = self.create(dict(form.cleaned_data))
+        created = self.create_as(request.user, dict(form.cleaned_data))
         # The admin goes on with its own instance (its log entry, redirect and inlines):
         # it becomes the row the service created.
         vars(obj).update(vars(created))

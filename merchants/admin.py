@@ -64,16 +64,23 @@ class MerchantAdmin(ServiceAdmin, MapAdmin):
     list_filter = ("is_active", "require_handover_code", "categories")
     search_fields = ("name", "owner__username", "phone")
     raw_id_fields = ("owner", "address")
-    # Learned from the orders' history by beat (`merchant_prep_times_learn`).
-    readonly_fields = ("location", "learned_prep_time_s", "created_at", "updated_at")
+    # Learned from the orders' history by beat (`merchant_prep_times_learn`); set by
+    # `merchant_update` from who turns the merchant off.
+    readonly_fields = (
+        "location",
+        "learned_prep_time_s",
+        "deactivated_by_operator",
+        "created_at",
+        "updated_at",
+    )
     filter_horizontal = ("categories",)
     inlines = [DeliveryZoneInline]
 
-    def create(self, data):
-        return merchant_create(**data)
+    def create_as(self, actor, data):
+        return merchant_create(**data, actor=actor)
 
-    def update(self, obj, data):
-        merchant_update(merchant=obj, data=data)
+    def update_as(self, actor, obj, data):
+        merchant_update(merchant=obj, data=data, actor=actor)
 
     def delete(self, obj):
         merchant_delete(merchant=obj)

@@ -87,7 +87,7 @@ class MerchantListApi(APIView):
     def post(self, request):
         payload = serializers.MerchantInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_create(owner=request.user, **payload.validated_data)
+        merchant = merchant_create(owner=request.user, actor=request.user, **payload.validated_data)
         merchant = merchant_visible(user=request.user, merchant_id=merchant.pk)
         return Response(
             serializers.MerchantOutputSerializer(merchant).data, status=status.HTTP_201_CREATED
@@ -103,7 +103,7 @@ class MerchantDetailApi(APIView):
         merchant = _managed_merchant(request, merchant_id)
         payload = serializers.MerchantInputSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
-        merchant_update(merchant=merchant, data=payload.validated_data)
+        merchant_update(merchant=merchant, data=payload.validated_data, actor=request.user)
         merchant = merchant_visible(user=request.user, merchant_id=merchant.pk)
         return Response(serializers.MerchantOutputSerializer(merchant).data)
 

@@ -74,6 +74,9 @@ class Merchant(models.Model):
     # ranking by distance reads one table and one GiST index.
     location = models.PointField(geography=True, srid=4326)
     is_active = models.BooleanField(default=True)
+    # Whether an operator turned it off: then only an operator turns it on again, its owner
+    # may not undo the moderation (`merchants.services`). False while active.
+    deactivated_by_operator = models.BooleanField(default=False, db_default=False)
     # When true, `delivered` needs the 4-digit code the customer was given at pickup.
     require_handover_code = models.BooleanField(default=False, db_default=False)
     # The learned median of `ready - confirmed` over the last 28 days, refreshed by beat;

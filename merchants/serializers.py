@@ -55,7 +55,13 @@ class MerchantInputSerializer(serializers.Serializer):
         default=list,
     )
     address = AddressSerializer()
-    is_active = JSONBooleanField(required=False, default=True)
+    is_active = JSONBooleanField(
+        required=False,
+        default=True,
+        help_text="Turned off by an operator, only an operator turns it on again: the"
+        " owner's try (a PUT leaving it out, which means true, too) answers 403 with"
+        " `code` `merchant_deactivated_by_operator` and changes nothing.",
+    )
     require_handover_code = JSONBooleanField(required=False, default=False)
     # No default: its hours are read in it (`hours/` writes it too), so a PUT that leaves
     # it out keeps it rather than moving the hours to another zone.

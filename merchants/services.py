@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone as django_timezone
 from psycopg.types.range import Range
 
+from geomarket.accounts.roles import is_operator
 from geomarket.answer_cache import Namespace, versions_bump
 from geomarket.errors import Conflict, DomainError, Forbidden
 from geomarket.geo import AreaError, area_check, area_right_handed
@@ -49,6 +50,24 @@ class MerchantAlreadyOwned(Forbidden):
     default_message = "This user already owns a merchant."
 
 
+class MerchantDeactivatedByOperator(Forbidden):
+    code = "merchant_deactivated_by_operator"
+    default_message = "An operator deactivated this merchant; only an operator can reactivate it."
+
+
+def _deactivated_by_operator(*, is_active: bool, held: bool, actor) -> bool:
+    """Whether a merchant that `actor` sets to `is_active` is then held inactive by an
+    operator, `held` telling whether it was. An operator's deactivation holds against the
+    owner: only an operator reactivates it, and the owner setting it inactive again keeps
+    it held. A deactivation by anyone else (the owner) the owner may undo."""
+    operator = is_operator(actor)
+    if is_active:
+        if held and not operator:
+            raise MerchantDeactivatedByOperator()
+        return False
+    return held or operator
+
+
 def _area_km2(area: MultiPolygon) -> float:
     """Geodesic area on the WGS84 spheroid, computed by PostGIS."""
     with connection.cursor() as cursor:
@@ -82,9 +101,11 @@ def merchant_create(
     is_active: bool = True,
     require_handover_code: bool = False,
     timezone: str | None = None,
+    actor=None,
 ) -> Merchant:
     """`address` is an existing address, or the fields of a new one; `categories` are
-    catalog's product categories."""
+    catalog's product categories. `actor` is who creates it (None: no operator); an
+    operator creating it inactive holds it so (`_deactivated_by_operator`)."""
     versions_bump(Namespace.MERCHANTS)
     owned = Merchant.objects.filter(owner=owner).exists
     if owned():
@@ -101,6 +122,9 @@ def merchant_create(
             address=merchant_address,
             location=merchant_address.location,
             is_active=is_active,
+            deactivated_by_operator=_deactivated_by_operator(
+                is_active=is_active, held=False, actor=actor
+            ),
             require_handover_code=require_handover_code,
             timezone=timezone or default_timezone(),
         )
@@ -109,9 +133,10 @@ def merchant_create(
 
 
 @transaction.atomic
-def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
+def merchant_update(*, merchant: Merchant, data: dict[str, Any], actor=None) -> Merchant:
     """Apply a full or partial update; `address` is another address to move to, or fields
-    of the current one to change (maybe only some)."""
+    of the current one to change (maybe only some). `actor` is who writes (None: no
+    operator): only an operator reactivates a merchant an operator deactivated (403)."""
     if "timezone" in data:
         # Its slots are cut in its zone.
         _slots_change_lock(merchant_id=merchant.pk)
@@ -125,6 +150,18 @@ def merchant_update(*, merchant: Merchant, data: dict[str, Any]) -> Merchant:
     elif address:
         model_update(instance=merchant.address, data=address)
         fields["location"] = merchant.address.location
+    if "is_active" in fields:
+        # Read from the row locked, as the update would lock it: a deactivation an
+        # operator committed since the merchant was read is then seen, not undone.
+        active, held = (
+            Merchant.objects.select_for_update(no_key=True)
+            .filter(pk=merchant.pk)
+            .values_list("is_active", "deactivated_by_operator")
+            .get()
+        )
+        fields["deactivated_by_operator"] = _deactivated_by_operator(
+            is_active=fields["is_active"], held=held and not active, actor=actor
+        )
     model_update(instance=merchant, data=fields)
     if categories is not None:
         merchant.categories.set(categories)

@@ -120,6 +120,12 @@ def is_operator(user) -> bool:
     return bool(getattr(user, "is_authenticated", False) and OPERATOR.holds(user))
 
 
+def is_active_operator(user) -> bool:
+    """An operator who may act at all: what Django's backends ask of a user, a superuser
+    too, before any permission (an inactive user has none), with the operator's rule."""
+    return ACTIVE.holds(user) and is_operator(user)
+
+
 def merchant_scope(user) -> tuple[bool, int | None]:
     """What of merchants' own rows (drafts, stock) `user` sees: every merchant's (True,
     an operator), else only those of the merchant they own (its id; None: none)."""
