@@ -62,6 +62,11 @@ return results
 """
 
 
+# The headers that tell a client its budget: the limit, the requests left now, the seconds until
+# the whole budget is back.
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
 @dataclass(frozen=True)
 class RateLimitResult:
     allowed: bool
@@ -71,11 +76,8 @@ class RateLimitResult:
     retry_after_seconds: int
 
     def headers(self) -> dict[str, str]:
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset_seconds),
-        }
+        values = (self.limit, self.remaining, self.reset_seconds)
+        return {name: str(value) for name, value in zip(RATE_LIMIT_HEADERS, values, strict=True)}
 
 
 class RateLimiter:

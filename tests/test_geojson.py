@@ -173,9 +173,40 @@ def test_bad_parameters_keep_the_contracts_json_errors():
 
 
 @pytest.mark.django_db
-def test_an_unknown_format_is_refused():
-    answer = APIClient().get("/api/v1/merchants/nearby/", {**POINT, "format": "kml"})
-    assert answer.status_code == 404
+@pytest.mark.parametrize("path", ["/api/v1/merchants/nearby/", "/api/v1/merchants/"])
+def test_an_unknown_format_is_not_acceptable(path):
+    """A format the endpoint does not answer in is a 406 that says `format` was wrong, not
+    a 404 that says there is no such URL."""
+    answer = APIClient().get(path, {**POINT, "format": "kml"})
+    assert (answer.status_code, answer["Content-Type"]) == (406, "application/json")
+    assert "`format`" in answer.json()["detail"]
+    assert "json" in answer.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("async_pool_closed")
+async def test_the_event_loop_refuses_an_unknown_format_as_django_does(settings, django_entries):
+    from tests.search.served import in_thread
+
+    await in_thread(city)
+    paths = [
+        "/api/v1/merchants/nearby/",
+        "/api/v1/merchants/delivering-to/",
+        "/api/v1/products/nearby/",
+        "/api/v1/search/products/",
+    ]
+    async with served() as client:
+        for path in paths:
+            query = {**POINT, "q": "bread"}
+            assert (await client.get(path, params=query)).status_code == 200
+            routed = await client.get(path, params={**query, "radius": "4000"})
+            assert routed.status_code == 200
+            learned = len(django_entries)
+            for _ in range(2):
+                refused = await client.get(path, params={**query, "format": "xml"})
+                assert refused.status_code == 406, path
+                assert "`format`" in refused.json()["detail"]
+        assert len(django_entries) == learned + 2
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from geomarket.api.cors import EXPOSED
 from geomarket.api.pagination import page_body
 from geomarket.shapes import GEOJSON_POINT, Field, Shape, installed_function_body
 from merchants import serializers
@@ -48,8 +49,14 @@ COMMON_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-# A caller without a token is looked up in the session.
-ANONYMOUS_HEADERS = {"Vary": "Cookie"}
+# Public reads vary with the credentials, and are open to pages of other origins when
+# asked for without any (geomarket/api/cors.py).
+CALLER_HEADERS = {"Vary": "Cookie, Authorization"}
+ANONYMOUS_HEADERS = {
+    **CALLER_HEADERS,
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": EXPOSED,
+}
 
 
 def drf(data) -> bytes:
@@ -64,7 +71,7 @@ def answered(user, path: str, resource: str, query=None) -> tuple[int, bytes]:
     expected = {
         **COMMON_HEADERS,
         **HEADERS[resource],
-        **(ANONYMOUS_HEADERS if user is None else {}),
+        **(ANONYMOUS_HEADERS if user is None else CALLER_HEADERS),
     }
     assert headers == expected, path
     return response.status_code, response.content

@@ -104,11 +104,12 @@ def test_public_reads_are_public_in_the_schema_and_writes_are_not(client, schema
 
 def test_declared_statuses_follow_the_view(schema):
     # An id in the path can name nothing; a write can meet a conflict; a public read
-    # without parameters can only fail on its token or a dependency.
+    # without parameters can only fail on its token, its `Accept` or a dependency.
     assert set(_operation(schema, "get", "/api/v1/products/{product_id}/")["responses"]) == {
         "200",
         "401",
         "404",
+        "406",
         "503",
     }
     assert {"400", "403", "409", "413", "415"} <= set(
@@ -116,6 +117,37 @@ def test_declared_statuses_follow_the_view(schema):
     )
     assert "429" in _operation(schema, "get", "/api/v1/search/suggest/")["responses"]
     assert "429" not in _operation(schema, "get", "/api/v1/search/products/")["responses"]
+
+
+def test_406_is_declared_where_the_negotiation_can_refuse(client, schema):
+    """Every GET without path parameters, asked for a type nothing renders: a 406 exactly
+    where the schema declares one, in the contract's error shape."""
+    asked = 0
+    for path, operations in schema["paths"].items():
+        if "get" not in operations or "{" in path:
+            continue
+        answer = client.get(path, headers={"accept": "application/x-unrenderable"})
+        declared = "406" in operations["get"]["responses"]
+        assert (answer.status_code == 406) is declared, path
+        if declared:
+            assert "detail" in answer.json()
+            assert operations["get"]["responses"]["406"]["content"]["application/json"]
+        asked += 1
+    assert asked > 20
+    # The GeoJSON answers, a map's tiles and an order's stream, whose views render their
+    # own type: the tiles and the stream refuse no `Accept`.
+    for path in (
+        "/api/v1/merchants/nearby/",
+        "/api/v1/products/nearby/",
+        "/api/v1/merchants/{merchant_id}/delivery-zones/",
+    ):
+        assert "406" in _operation(schema, "get", path)["responses"]
+    for path in ("/tiles/{layer}/{z}/{x}/{y}.mvt", "/api/v1/orders/{order_id}/stream/"):
+        assert "406" not in _operation(schema, "get", path)["responses"]
+    tile = client.get("/tiles/merchants/0/0/0.mvt", headers={"accept": "application/x-protobuf"})
+    assert tile.status_code == 204
+    # Writes negotiate their answer too, before anything is read or written.
+    assert "406" in _operation(schema, "post", "/api/v1/merchants/")["responses"]
 
 
 @pytest.mark.parametrize(

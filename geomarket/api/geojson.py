@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from django.http import HttpResponse
 from django.http.request import MediaType
 from rest_framework.exceptions import NotAcceptable
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import _MediaType
 
+from geomarket.api.renderers import ContentNegotiation
 from geomarket.api.responses import json_bytes
 
 GEOJSON = "application/geo+json"
@@ -86,10 +86,10 @@ def wants_geojson(request) -> bool:
     return renderer is not None and renderer.format == GeoJSONRenderer.format
 
 
-class FormatFirst(DefaultContentNegotiation):
+class FormatFirst(ContentNegotiation):
     """`?format=` names the answer's format whatever `Accept` says: GIS clients send their
     own `Accept` (GDAL's lists neither JSON nor GeoJSON first), and a URL must be enough
-    to give them a collection. An unknown format is still a 404.
+    to give them a collection. An unknown format is a 406, as everywhere.
 
     Otherwise `Accept` decides with its quality values, which DRF's negotiation ignores:
     `application/json;q=0.5, application/geo+json` asks for GeoJSON and gets it, and a

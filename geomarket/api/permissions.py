@@ -1,8 +1,24 @@
 """Who may do what, expressed once and shared by every app."""
 
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
 
 from geomarket.accounts.roles import is_operator, user_merchant_id
+
+
+def anonymous_may_call(view, method: str) -> bool:
+    """Whether the view's permissions let an anonymous caller through for `method`:
+    asked of the permissions themselves, so that what is public is declared once, by
+    whatever permission class says so. The schema marks such operations callable without
+    credentials, and their reads are open to web pages of other origins
+    (`geomarket.api.cors`)."""
+    asked = HttpRequest()
+    asked.method = method
+    request = Request(asked)
+    request.user = AnonymousUser()
+    return all(permission.has_permission(request, view) for permission in view.get_permissions())
 
 
 def can_manage_merchant(user, merchant_id: int | None) -> bool:

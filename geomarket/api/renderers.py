@@ -2,8 +2,27 @@ import csv
 import io
 import re
 
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, but a `format` that no renderer of the view has is a 406 naming
+    `format`, not DRF's 404: a 404 suits a format suffix in the path (a URL that does not
+    exist), while the query parameter asks for a representation the view cannot give, as
+    an `Accept` nothing renders does."""
+
+    def filter_renderers(self, renderers, format):
+        named = [renderer for renderer in renderers if renderer.format == format]
+        if not named:
+            formats = ", ".join(dict.fromkeys(renderer.format for renderer in renderers))
+            raise NotAcceptable(
+                f"`{self.settings.URL_FORMAT_OVERRIDE}` names no format this endpoint "
+                f"answers: {formats}.",
+                available_renderers=renderers,
+            )
+        return named
 
 
 class ErrorsInJson(DefaultContentNegotiation):

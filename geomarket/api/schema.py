@@ -7,19 +7,22 @@ statuses an operation may answer, which requests it must refuse, who may call it
 
 import re
 
-from django.contrib.auth.models import AnonymousUser
 from django.core.validators import EmailValidator, RegexValidator
+from django.http import HttpRequest
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import force_instance
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
-from rest_framework.test import APIRequestFactory
+from rest_framework.settings import api_settings
 
 from geomarket.api.fields import BIGINT_MAX, FiniteFloatField, MoneyField
 from geomarket.api.pagination import PAGE_PARAMETER_MAX, PageNumberPagination
 from geomarket.api.paths import ID
+from geomarket.api.permissions import anonymous_may_call
+from geomarket.ratelimit import RATE_LIMIT_HEADERS
 
 _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 # Field errors are lists of messages, nested objects for nested fields, or a `detail`.
@@ -35,6 +38,11 @@ _ERROR_STATUSES = {
     "401": ("Authentication is required or failed.", _ERROR),
     "403": ("The caller may not do this.", _ERROR),
     "404": ("No such object, or not one the caller may see.", _ERROR),
+    "406": (
+        "No type the request's `Accept` allows, or no format its `format` names, is one "
+        "this operation answers in.",
+        _ERROR,
+    ),
     "409": ("Conflict: state, stock or idempotency key.", _ERROR),
     "413": ("The request body is too large.", _ERROR),
     "415": ("Unsupported media type.", _ERROR),
@@ -70,9 +78,16 @@ def _integer_header(description: str) -> dict:
 # What every answer of a rate-limited operation carries (`RateLimitedMixin`), and a 429
 # besides.
 _RATE_LIMIT_HEADERS = {
-    "X-RateLimit-Limit": _integer_header("Requests the client may make a minute."),
-    "X-RateLimit-Remaining": _integer_header("Requests the client may make now."),
-    "X-RateLimit-Reset": _integer_header("Seconds until the client's whole budget is back."),
+    name: _integer_header(description)
+    for name, description in zip(
+        RATE_LIMIT_HEADERS,
+        (
+            "Requests the client may make a minute.",
+            "Requests the client may make now.",
+            "Seconds until the client's whole budget is back.",
+        ),
+        strict=True,
+    )
 }
 _RETRY_AFTER = {"Retry-After": _integer_header("Seconds until the next request may be made.")}
 # Given by the server before any view reads the request (`RequestBodyLimit`).
@@ -238,15 +253,6 @@ def partial_nested_patches(result, generator, request, public):
     return result
 
 
-def _anonymous_may_call(view, method: str) -> bool:
-    """Whether the view's permissions let an anonymous caller through for `method`:
-    asked of the permissions themselves, so a public read is declared public whatever
-    permission class says so."""
-    request = Request(APIRequestFactory().generic(method, "/"))
-    request.user = AnonymousUser()
-    return all(permission.has_permission(request, view) for permission in view.get_permissions())
-
-
 # DRF refuses NUL characters in every text field, and trims a text before it refuses a
 # blank one: text that may not be blank holds more than whitespace.
 _TEXT = "^[^\\u0000]*$"
@@ -275,7 +281,7 @@ class AutoSchema(openapi.AutoSchema):
 
     def get_auth(self):
         auths = super().get_auth()
-        if {} not in auths and _anonymous_may_call(self.view, self.method):
+        if {} not in auths and anonymous_may_call(self.view, self.method):
             auths.append({})
         return auths
 
@@ -304,6 +310,22 @@ class AutoSchema(openapi.AutoSchema):
         return bool(getattr(self.view, "rate_limits", ())) and self.method in getattr(
             self.view, "rate_limited_methods", ()
         )
+
+    def _negotiation_refuses(self) -> bool:
+        """Whether the view's content negotiation can refuse a request (a 406): asked of
+        its negotiator itself, with an `Accept` and a `format` that none of the view's
+        renderers serves. A view that answers its own type and renders only its errors
+        (`ErrorsInJson`) never refuses."""
+        asked = HttpRequest()
+        asked.method = self.method
+        asked.META["HTTP_ACCEPT"] = "application/x-unrenderable"
+        asked.GET[api_settings.URL_FORMAT_OVERRIDE] = "unrenderable"
+        negotiator = self.view.get_content_negotiator()
+        try:
+            negotiator.select_renderer(Request(asked), self.view.get_renderers())
+        except NotAcceptable:
+            return True
+        return False
 
     def _resolve_path_parameters(self, variables):
         # drf-spectacular reads a converter of ours as a string of its pattern.
@@ -343,9 +365,11 @@ class AutoSchema(openapi.AutoSchema):
         csrf = any(isinstance(a, SessionAuthentication) for a in authenticators)
         if not public or (csrf and self.method not in SAFE_METHODS):
             statuses.add("403")
-        # A page past the end; a `format` DRF has no renderer for.
-        if any(p["in"] == "path" for p in parameters) or query & {"page", "format"}:
+        # A page past the end.
+        if any(p["in"] == "path" for p in parameters) or "page" in query:
             statuses.add("404")
+        if self._negotiation_refuses():
+            statuses.add("406")
         if self.method not in SAFE_METHODS:
             # Writes meet the state they change: transitions, stock, rows still in use.
             statuses.add("409")

@@ -5,7 +5,7 @@ The lane answers with what Django's middleware did to an earlier answer: the fro
 replays that whole answer, a fast route its headers, for a request like it (same view,
 scheme, host, forwarded scheme and `Accept`, no cookie); neither runs the middleware
 chain. That stands in for a middleware only when the middleware does the
-same thing to every such request. One that answers per request (CORS, which reads
+same thing to every such request. One that answers per request (a CORS one reading
 `Origin`; GZip, which reads `Accept-Encoding`; request ids; tracing) would be silently
 skipped by the lane, so it must be reviewed and added to `HONOURED_MIDDLEWARE` (with the
 lane taught what it needs), or the server does not start.
@@ -28,6 +28,12 @@ HONOURED_MIDDLEWARE = {
     "geomarket.api.middleware.RequestBodyLimitMiddleware": (
         "The lane answers GETs without a body and POSTs of a small JSON body, and the "
         "ASGI application's own RequestBodyLimit runs before the lane."
+    ),
+    "geomarket.api.cors.PublicReadsCorsMiddleware": (
+        "Its headers depend only on the view, the method and whether the request carries "
+        "credentials, never on `Origin`: the lane answers only anonymous GETs, each with "
+        "the headers of Django's answer to an anonymous GET of the same view. Preflights "
+        "are OPTIONS, which the lane leaves to Django."
     ),
     "geomarket.db.replicas.ReplicaReadsMiddleware": (
         "It reads a client's cookie and sets one on unsafe requests' answers: the lane "

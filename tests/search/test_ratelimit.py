@@ -167,7 +167,7 @@ def test_the_schema_says_every_answer_carries_the_headers(client):
     schema = client.get("/api/schema/?format=json").json()
     responses = schema["paths"][SUGGEST]["get"]["responses"]
     limit_headers = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
-    assert {"200", "400", "429"} <= set(responses)
+    assert {"200", "400", "406", "429"} <= set(responses)
     for status, response in responses.items():
         expected = limit_headers | ({"Retry-After"} if status == "429" else set())
         assert set(response.get("headers", {})) == expected, status
