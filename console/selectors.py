@@ -9,7 +9,7 @@ from django.utils import timezone
 from analytics.selectors import DateRange, merchants_report, revenue_report
 from delivery.selectors import couriers_on_map
 from geomarket.accounts.roles import is_operator, user_merchant_id
-from geomarket.accounts.selectors import user_active
+from geomarket.accounts.selectors import Credential, user_active
 from geomarket.demand import unserved_cells
 from orders.selectors import orders_on_map
 
@@ -34,10 +34,11 @@ def console_scope(user) -> ConsoleScope | None:
     return ConsoleScope(operator=False, merchant_id=merchant_id)
 
 
-def console_scope_now(*, user_id: int) -> ConsoleScope | None:
+def console_scope_now(*, user_id: int, credential: Credential) -> ConsoleScope | None:
     """`console_scope` of the user `user_id` as it stands now, for a console stream opened
-    earlier: None once it may not authenticate or is neither operator nor owner."""
-    user = user_active(user_id=user_id)
+    earlier on `credential`: None once it may not authenticate (its session signed out
+    included) or is neither operator nor owner."""
+    user = user_active(user_id=user_id, credential=credential)
     return None if user is None else console_scope(user)
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from console.selectors import console_data, console_scope, console_scope_now
 from events.streams import couriers_stream_key, stream_last_id
+from geomarket.accounts.selectors import request_credential
 from geomarket.ratelimit import login_rate_limited
 from tracking.stream import courier_moves, last_event_id_valid
 
@@ -94,6 +95,10 @@ def courier_stream_view(request):
     events, each a courier's answer at its new point): one stream for the whole map, where
     a stream per order would soon pass the six connections a browser opens to a host."""
     scope = _scope(request)
+    # Followed as long as the session it is opened by signs the caller in.
+    credential = request_credential(request)
+    if credential is None:
+        raise PermissionDenied("The console's stream is followed by a session.")
     last_event_id = request.headers.get("Last-Event-ID")
     if last_event_id is not None and not last_event_id_valid(last_event_id):
         # Not one of ours: from now on, as a first opening (the console reads its
@@ -104,7 +109,9 @@ def courier_stream_view(request):
         courier_moves(
             merchant_id=scope.merchant_id,
             after=after,
-            scope_now=functools.partial(console_scope_now, user_id=request.user.pk),
+            scope_now=functools.partial(
+                console_scope_now, user_id=request.user.pk, credential=credential
+            ),
         ),
         content_type="text/event-stream",
     )

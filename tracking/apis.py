@@ -3,6 +3,7 @@ from functools import partial
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 from delivery.serializers import StreamEtaSerializer, StreamLocationSerializer
 from events.serializers import StreamStatusSerializer
 from events.streams import order_stream_key, stream_last_id
+from geomarket.accounts.selectors import Credential, request_credential
 from geomarket.api.renderers import ErrorsInJson
 from geomarket.errors import DomainError, NotFound
 from tracking.authentication import StreamTicketAuthentication
@@ -20,7 +22,7 @@ from tracking.serializers import (
     StreamTicketSerializer,
     tracking_payload,
 )
-from tracking.services import stream_ticket_issue
+from tracking.services import TicketHolder, stream_ticket_issue
 from tracking.stream import last_event_id_valid, order_events
 
 
@@ -35,12 +37,26 @@ class OrderTrackingApi(APIView):
         return Response(tracking_payload(tracking))
 
 
+def _credential(request) -> Credential:
+    """What the caller of a stream, or of a ticket to one, is signed in by: the stream is
+    followed as long as it authenticates them (a ticket's is the request's that asked
+    for it)."""
+    if isinstance(request.auth, TicketHolder):
+        return request.auth.credential
+    credential = request_credential(request)
+    if credential is None:
+        raise NotAuthenticated("Streams are followed by token, session or ticket.")
+    return credential
+
+
 class OrderStreamTicketApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={201: StreamTicketSerializer}, tags=["tracking"])
     def post(self, request, order_id: int):
-        ticket = stream_ticket_issue(user=request.user, order_id=order_id)
+        ticket = stream_ticket_issue(
+            user=request.user, order_id=order_id, credential=_credential(request)
+        )
         return Response(StreamTicketSerializer(ticket).data, status=201)
 
 
@@ -58,7 +74,9 @@ and operators (as its tracking), authenticated by token, session or `?ticket=`.
 - a comment line (`: keep-alive`) at least every 15 s.
 
 Each event has an `id:`; a reconnect with `Last-Event-ID` first gets the events after it,
-of the last hour."""
+of the last hour. The stream ends once its caller may no longer follow it, read again
+every 30 s: deactivated, no longer seeing the order, or signed out of what opened it (its
+token deleted, its session ended; for a ticket, those of the request that asked for it)."""
 
 
 class OrderStreamApi(APIView):
@@ -84,6 +102,7 @@ class OrderStreamApi(APIView):
         tags=["tracking"],
     )
     def get(self, request, order_id: int):
+        credential = _credential(request)
         roles = order_stream_roles(user=request.user, order_id=order_id)
         if roles is None:
             raise NotFound("No such order.")
@@ -99,7 +118,10 @@ class OrderStreamApi(APIView):
                 roles=roles,
                 after=after,
                 roles_now=partial(
-                    order_stream_roles_now, user_id=request.user.pk, order_id=order_id
+                    order_stream_roles_now,
+                    user_id=request.user.pk,
+                    order_id=order_id,
+                    credential=credential,
                 ),
             ),
             content_type="text/event-stream",

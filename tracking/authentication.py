@@ -23,9 +23,9 @@ class StreamTicketAuthentication(authentication.BaseAuthentication):
             raise AuthenticationFailed("Invalid, expired or used stream ticket.")
         if holder.order_id != request.parser_context["kwargs"].get("order_id"):
             raise AuthenticationFailed("This stream ticket is for another order.")
-        user = user_active(user_id=holder.user_id)
+        user = user_active(user_id=holder.user_id, credential=holder.credential)
         if user is None:
-            raise AuthenticationFailed("User inactive or deleted.")
+            raise AuthenticationFailed("User inactive or deleted, or signed out.")
         return user, holder
 
 

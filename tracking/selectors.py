@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from delivery.eta import order_eta_seconds
 from geomarket.accounts.roles import is_operator
-from geomarket.accounts.selectors import user_active
+from geomarket.accounts.selectors import Credential, user_active
 from geomarket.shapes import coordinates
 from geomarket.sql import CompiledQuery, fetch_all
 from orders.handover import handover_code_shown
@@ -54,11 +54,14 @@ def order_stream_roles(*, user, order_id: int) -> set[str] | None:
     return None if order is None else order_roles_of(order=order, user=user)
 
 
-def order_stream_roles_now(*, user_id: int, order_id: int) -> set[str] | None:
+def order_stream_roles_now(
+    *, user_id: int, order_id: int, credential: Credential
+) -> set[str] | None:
     """`order_stream_roles` of the user `user_id` as it stands now, for a stream opened
-    earlier: None once it may not authenticate (deactivated, deleted) or no longer sees the
-    order (a courier reassigned, an operator no longer staff)."""
-    user = user_active(user_id=user_id)
+    earlier on `credential`: None once it may not authenticate (deactivated, deleted, its
+    token deleted, its session signed out) or no longer sees the order (a courier
+    reassigned, an operator no longer staff)."""
+    user = user_active(user_id=user_id, credential=credential)
     return None if user is None else order_stream_roles(user=user, order_id=order_id)
 
 

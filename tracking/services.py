@@ -1,6 +1,7 @@
 """Stream tickets: for clients that cannot set headers (a browser's `EventSource`), a
 single-use key, valid `STREAM_TICKET_SECONDS` (60 s), that opens one order's stream as one
-user."""
+user, on the credential (token or session) that asked for it: the stream lasts as long as
+that credential does."""
 
 import secrets
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
+from geomarket.accounts.selectors import Credential, CredentialKind
 from geomarket.errors import NotFound, ServiceUnavailable
 from tracking.selectors import order_stream_roles
 
@@ -27,21 +29,26 @@ class StreamTicket:
 class TicketHolder:
     user_id: int
     order_id: int
+    # What authenticated the ticket's request, rechecked as the stream's own would be.
+    credential: Credential
 
 
 def _ticket_key(ticket: str) -> str:
     return f"{settings.CACHES['default']['KEY_PREFIX']}:stream-ticket:{ticket}"
 
 
-def stream_ticket_issue(*, user, order_id: int) -> StreamTicket:
-    """A ticket to the order's stream for `user`, who must be one who may follow it."""
+def stream_ticket_issue(*, user, order_id: int, credential: Credential) -> StreamTicket:
+    """A ticket to the order's stream for `user`, who must be one who may follow it, signed
+    in by `credential`."""
     if order_stream_roles(user=user, order_id=order_id) is None:
         raise NotFound("No such order.")
     ticket = secrets.token_urlsafe(TICKET_BYTES)
     seconds = settings.STREAM_TICKET_SECONDS
     try:
         get_redis_connection("default").set(
-            _ticket_key(ticket), f"{user.pk}:{order_id}", ex=seconds
+            _ticket_key(ticket),
+            f"{user.pk}:{order_id}:{credential.kind}:{credential.key}",
+            ex=seconds,
         )
     except RedisError as exc:
         raise ServiceUnavailable("Stream tickets are unavailable; try again shortly.") from exc
@@ -57,5 +64,13 @@ def stream_ticket_redeem(*, ticket: str) -> TicketHolder | None:
         raise ServiceUnavailable("Stream tickets are unavailable; try again shortly.") from exc
     if value is None:
         return None
-    user_id, order_id = value.decode().split(":")
-    return TicketHolder(user_id=int(user_id), order_id=int(order_id))
+    parts = value.decode().split(":", 3)
+    if len(parts) != 4:
+        # Issued before tickets named their credential: nothing to recheck the stream by.
+        return None
+    user_id, order_id, kind, key = parts
+    return TicketHolder(
+        user_id=int(user_id),
+        order_id=int(order_id),
+        credential=Credential(kind=CredentialKind(kind), key=key),
+    )

@@ -15,8 +15,9 @@ process keeps one connection subscribed to the channels its open streams follow
 
 Who the caller is and what it may see were decided when the stream opened, and a stream
 may stay open for hours: every `STREAM_RECHECK_SECONDS` the view's `standing` is read
-again (the caller's user as it is now, in a thread, the connection given back after), and
-the stream ends once the caller may no longer follow it (deactivated, a courier
+again (the caller's user as it is now, with the credential the stream was opened by, in a
+thread, the connection given back after), and the stream ends once the caller may no
+longer follow it (deactivated, its token deleted or its session signed out, a courier
 reassigned, an operator no longer staff, an owner no longer owning), or goes on showing
 what its new standing lets it see. Unless the database is away (the stream then goes
 on as it was), no entry is shown on a standing older than that.

@@ -5,8 +5,9 @@ import asyncio
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
-from django.test import RequestFactory
+from django.contrib.sessions.models import Session
+from django.test import Client, RequestFactory
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIRequestFactory, force_authenticate
 
 from console.views import courier_stream_view
@@ -17,7 +18,7 @@ from orders.models import Order
 from tests import factories
 from tests.market import build_market
 from tests.tracking.tracked import order_with_courier
-from tracking.apis import OrderStreamApi
+from tracking.apis import OrderStreamApi, OrderStreamTicketApi
 from tracking.stream import KEEPALIVE, hub
 
 # The stream's thread reads the caller in a connection of its own: the rows must be
@@ -40,18 +41,50 @@ def tracked(as_user):
     return {"order": order, "courier": courier, "courier_user": courier_user, "market": market}
 
 
-def order_stream(user, order_id):
-    request = APIRequestFactory().get(f"/api/v1/orders/{order_id}/stream/")
-    force_authenticate(request, user=user, token=user.auth_token)
+def signed_in(user):
+    """A session signed in as `user`, as a sign-in makes one (`flush()` signs it out)."""
+    client = Client()
+    client.force_login(user)
+    return client.session
+
+
+def by_session(request, user, session):
+    """`request` as the session middleware and Django's authentication leave it."""
+    request.session, request.user = session, user
+    return request
+
+
+def order_stream(user, order_id, *, session=None, ticket=None):
+    """The order's stream opened by `user`'s token, or by `session`, or by `ticket`."""
+    path = f"/api/v1/orders/{order_id}/stream/"
+    if ticket is not None:
+        request = APIRequestFactory().get(path, {"ticket": ticket})
+    elif session is not None:
+        request = by_session(APIRequestFactory().get(path), user, session)
+    else:
+        request = APIRequestFactory().get(path)
+        force_authenticate(request, user=user, token=Token.objects.get(user=user))
     response = OrderStreamApi.as_view()(request, order_id=order_id)
     assert response.status_code == 200
     return response
 
 
-def console_stream(user):
+def stream_ticket(user, order_id, *, session=None) -> str:
+    """A ticket to the order's stream, asked for by `user`'s token or by `session`."""
+    path = f"/api/v1/orders/{order_id}/stream-ticket/"
+    if session is not None:
+        request = by_session(APIRequestFactory().post(path), user, session)
+    else:
+        request = APIRequestFactory().post(path)
+        force_authenticate(request, user=user, token=Token.objects.get(user=user))
+    response = OrderStreamTicketApi.as_view()(request, order_id=order_id)
+    assert response.status_code == 201
+    return response.data["ticket"]
+
+
+def console_stream(user, session=None):
     request = RequestFactory().get("/console/couriers/stream/")
-    request.user = user or AnonymousUser()
-    response = courier_stream_view(request)
+    response = courier_stream_view(by_session(request, user, session or signed_in(user)))
     assert response.status_code == 200
     return response
 
@@ -176,3 +209,75 @@ def test_a_stream_whose_caller_stands_as_before_goes_on(tracked):
     )
     assert len(seen) == 1
     assert b'"status":"preparing"' in seen[0]
+
+
+def test_a_stream_ends_once_its_token_is_deleted(tracked):
+    customer, order = tracked["market"]["customer"], tracked["order"]
+    response = order_stream(customer, order.pk)
+
+    def revoke():
+        Token.objects.filter(user=customer).delete()
+
+    assert ends_after(response, revoke, status(order.pk, "preparing"))
+
+
+def test_a_stream_ends_once_its_token_is_made_anew(tracked):
+    customer, order = tracked["market"]["customer"], tracked["order"]
+    response = order_stream(customer, order.pk)
+
+    def renew():
+        Token.objects.filter(user=customer).delete()
+        Token.objects.create(user=customer)
+
+    assert ends_after(response, renew, status(order.pk, "preparing"))
+
+
+def test_a_stream_ends_once_its_session_signs_out(tracked):
+    customer, order = tracked["market"]["customer"], tracked["order"]
+    session = signed_in(customer)
+    response = order_stream(customer, order.pk, session=session)
+    assert ends_after(response, session.flush, status(order.pk, "preparing"))
+
+
+def test_a_stream_opened_by_a_session_goes_on_while_it_is_signed_in(tracked):
+    customer, order = tracked["market"]["customer"], tracked["order"]
+    response = order_stream(customer, order.pk, session=signed_in(customer))
+    seen = messages_until(
+        response, lambda: None, status(order.pk, "preparing"), until=b"event: status"
+    )
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("by_token", [False, True])
+def test_a_ticket_stream_ends_once_the_credential_that_asked_for_it_is_gone(tracked, by_token):
+    customer, order = tracked["market"]["customer"], tracked["order"]
+    session = None if by_token else signed_in(customer)
+    ticket = stream_ticket(customer, order.pk, session=session)
+    response = order_stream(customer, order.pk, ticket=ticket)
+
+    def sign_out():
+        if by_token:
+            Token.objects.filter(user=customer).delete()
+        else:
+            session.flush()
+
+    assert ends_after(response, sign_out, status(order.pk, "preparing"))
+
+
+def test_a_ticket_whose_token_is_gone_opens_nothing(tracked):
+    customer, order = tracked["market"]["customer"], tracked["order"]
+    ticket = stream_ticket(customer, order.pk)
+    Token.objects.filter(user=customer).delete()
+    request = APIRequestFactory().get(f"/api/v1/orders/{order.pk}/stream/", {"ticket": ticket})
+    assert OrderStreamApi.as_view()(request, order_id=order.pk).status_code == 401
+
+
+def test_a_console_stream_ends_once_its_session_signs_out(tracked):
+    operator = factories.user(is_staff=True)
+    session = signed_in(operator)
+    response = console_stream(operator, session)
+
+    def sign_out():
+        Session.objects.filter(pk=session.session_key).delete()
+
+    assert ends_after(response, sign_out, move(tracked["market"]["shop"].pk))
