@@ -37,6 +37,10 @@ class ServiceAdmin:
         """`update`, for a service whose rules ask who writes: `actor`, the signed-in user."""
         self.update(obj, data)
 
+    def delete_as(self, actor, obj) -> None:
+        """`delete`, for a service whose rules ask who deletes: `actor`, the signed-in user."""
+        self.delete(obj)
+
     def lock_for_delete(self, queryset) -> None:
         """Lock ahead, in the one order their app takes them in, the rows of other tables
         of which deleting `queryset` locks several (stock rows): the deletes run one by one
@@ -53,13 +57,13 @@ class ServiceAdmin:
         vars(obj).update(vars(created))
 
     def delete_model(self, request, obj):
-        self.delete(obj)
+        self.delete_as(request.user, obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             self.lock_for_delete(queryset)
             for obj in queryset:
-                self.delete(obj)
+                self.delete_as(request.user, obj)
 
     def changeform_view(self, request, *args, **kwargs):
         # A rule the form does not know (a zone's largest area, say) is the service's to

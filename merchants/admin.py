@@ -82,8 +82,8 @@ class MerchantAdmin(ServiceAdmin, MapAdmin):
     def update_as(self, actor, obj, data):
         merchant_update(merchant=obj, data=data, actor=actor)
 
-    def delete(self, obj):
-        merchant_delete(merchant=obj)
+    def delete_as(self, actor, obj):
+        merchant_delete(merchant=obj, actor=actor)
 
     def lock_for_delete(self, queryset):
         # Catalog's Product, named by the relation: merchants import no higher app.

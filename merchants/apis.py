@@ -125,7 +125,7 @@ class MerchantDetailApi(APIView):
 
     @extend_schema(responses={204: None}, tags=["merchants"])
     def delete(self, request, merchant_id: int):
-        merchant_delete(merchant=_managed_merchant(request, merchant_id))
+        merchant_delete(merchant=_managed_merchant(request, merchant_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

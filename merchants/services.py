@@ -52,7 +52,16 @@ class MerchantAlreadyOwned(Forbidden):
 
 class MerchantDeactivatedByOperator(Forbidden):
     code = "merchant_deactivated_by_operator"
-    default_message = "An operator deactivated this merchant; only an operator can reactivate it."
+    default_message = (
+        "An operator deactivated this merchant; only an operator can reactivate or delete it."
+    )
+
+
+def _hold_kept(*, held: bool, actor) -> None:
+    """403 when `actor` would undo an operator's hold on a merchant (`held`): reactivate
+    it, or delete it, which would let its owner start afresh with a new one."""
+    if held and not is_operator(actor):
+        raise MerchantDeactivatedByOperator()
 
 
 def _deactivated_by_operator(*, is_active: bool, held: bool, actor) -> bool:
@@ -60,12 +69,10 @@ def _deactivated_by_operator(*, is_active: bool, held: bool, actor) -> bool:
     operator, `held` telling whether it was. An operator's deactivation holds against the
     owner: only an operator reactivates it, and the owner setting it inactive again keeps
     it held. A deactivation by anyone else (the owner) the owner may undo."""
-    operator = is_operator(actor)
     if is_active:
-        if held and not operator:
-            raise MerchantDeactivatedByOperator()
+        _hold_kept(held=held, actor=actor)
         return False
-    return held or operator
+    return held or is_operator(actor)
 
 
 def _area_km2(area: MultiPolygon) -> float:
@@ -226,7 +233,18 @@ def merchant_prep_times_learn(*, samples_sql: str) -> list[int]:
 
 
 @transaction.atomic
-def merchant_delete(*, merchant: Merchant) -> None:
+def merchant_delete(*, merchant: Merchant, actor=None) -> None:
+    """`actor` is who deletes (None: no operator): a merchant an operator holds inactive
+    only an operator deletes (403). Its row is read locked against a deactivation being
+    made, but not against orders' key-share locks: the delete's own lock on it comes
+    after the stock rows', as orders take them."""
+    held = (
+        Merchant.objects.select_for_update(no_key=True)
+        .filter(pk=merchant.pk)
+        .values_list("deactivated_by_operator", flat=True)
+        .first()
+    )
+    _hold_kept(held=bool(held), actor=actor)
     # Its products and their stock go with it. The cascade deletes the stock rows in
     # batches in an order of its own: lock them first in the one order of stock locks.
     versions_bump(Namespace.MERCHANTS, Namespace.CATALOG)

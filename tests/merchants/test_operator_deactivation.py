@@ -142,3 +142,31 @@ def test_the_service_lifts_an_operators_deactivation_only_for_an_operator():
             merchant_update(merchant=merchant, data={"is_active": True}, actor=someone)
     merchant_update(merchant=merchant, data={"is_active": True}, actor=operator)
     assert Merchant.objects.get(pk=merchant.pk).is_active
+
+
+def test_an_owner_deletes_no_merchant_an_operator_holds(shop):
+    """Deleting would let the owner start afresh with a new merchant, undoing the hold."""
+    assert (
+        shop["operator"].patch(shop["url"], {"is_active": False}, format="json").status_code == 200
+    )
+    refused = shop["owner"].delete(shop["url"])
+    assert (refused.status_code, refused.json()["code"]) == (403, REFUSED)
+    assert Merchant.objects.filter(pk=shop["merchant"].pk).exists()
+    assert shop["operator"].delete(shop["url"]).status_code == 204
+    assert not Merchant.objects.filter(pk=shop["merchant"].pk).exists()
+
+
+def test_an_owner_deletes_its_merchant_it_turned_off_itself(shop):
+    assert shop["owner"].patch(shop["url"], {"is_active": False}, format="json").status_code == 200
+    assert shop["owner"].delete(shop["url"]).status_code == 204
+    assert not Merchant.objects.filter(pk=shop["merchant"].pk).exists()
+
+
+def test_the_admin_deletes_a_merchant_an_operator_holds(client):
+    operator = factories.user(is_staff=True)
+    client.force_login(operator)
+    merchant = factories.merchant()
+    Merchant.objects.filter(pk=merchant.pk).update(is_active=False, deactivated_by_operator=True)
+    url = f"/admin/merchants/merchant/{merchant.pk}/delete/"
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not Merchant.objects.filter(pk=merchant.pk).exists()
