@@ -2,7 +2,7 @@ from functools import partial
 
 from django.conf import settings
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -25,6 +25,7 @@ from delivery.selectors import (
     order_pickup,
 )
 from delivery.services import (
+    OrderNotWaiting,
     courier_create,
     courier_ping,
     courier_update,
@@ -231,17 +232,26 @@ class CourierCandidatesApi(APIView):
 
     @extend_schema(
         parameters=[serializers.CandidatesParamsSerializer],
-        responses=serializers.CandidateSerializer(many=True),
+        responses={
+            200: serializers.CandidateSerializer(many=True),
+            409: OpenApiResponse(
+                serializers.RefusalSerializer,
+                description="`order_not_waiting`: the order is not waiting for a courier "
+                "(confirmed, preparing or ready, with none assigned), so none is a candidate.",
+            ),
+        },
         tags=["dispatch"],
     )
     def get(self, request, order_id: int):
         found = order_pickup(user=request.user, order_id=order_id)
         if found is None:
             raise Order.DoesNotExist
-        merchant_id, lng, lat = found
+        merchant_id, lng, lat, waiting = found
         if not can_manage_merchant(request.user, merchant_id):
             raise Forbidden("Only operators and the merchant's owner may see candidates.")
         params = serializers.candidates_params(request.query_params)
+        if not waiting:
+            raise OrderNotWaiting()
         rows = courier_candidates(
             lat=lat, lng=lng, limit=params["limit"], radius_m=settings.DISPATCH_MAX_DISTANCE_M
         )

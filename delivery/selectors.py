@@ -5,7 +5,16 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 from django.utils import timezone
 
 from delivery.models import Courier
@@ -22,7 +31,12 @@ from geomarket.sql import (
     fetch_utf8,
     point_ewkt,
 )
-from orders.models import ACTIVE_DELIVERY_STATUSES, COURIER_VISIBLE_WHILE, Order
+from orders.models import (
+    ACTIVE_DELIVERY_STATUSES,
+    COURIER_VISIBLE_WHILE,
+    WAITING_FOR_COURIER,
+    Order,
+)
 from orders.selectors import COURIER_ACTIVE_ORDERS_SQL, order_rows, orders_visible_to
 from orders.shapes import ORDER
 
@@ -149,14 +163,17 @@ def _pickup_compiled(*, operator: bool) -> CompiledQuery:
     caller = SimpleNamespace(is_authenticated=True, is_staff=operator, pk=_CALLER_STAND_IN)
     orders = orders_visible_to(user=caller).filter(pk=_ORDER_STAND_IN)
     slots = {"order": _ORDER_STAND_IN, **({} if operator else {"user": _CALLER_STAND_IN})}
+    waiting = ExpressionWrapper(WAITING_FOR_COURIER, output_field=BooleanField())
     return CompiledQuery(
-        orders.values_list("merchant_id", *coordinates("merchant__location")), slots=slots
+        orders.values_list("merchant_id", *coordinates("merchant__location"), waiting),
+        slots=slots,
     )
 
 
-def order_pickup(*, user, order_id: int) -> tuple[int, float, float] | None:
-    """The merchant of the order `order_id` and its point (longitude, latitude), if `user`
-    sees the order (`orders_visible_to`)."""
+def order_pickup(*, user, order_id: int) -> tuple[int, float, float, bool] | None:
+    """The merchant of the order `order_id`, its point (longitude, latitude) and whether
+    the order waits for a courier (`WAITING_FOR_COURIER`), if `user` sees the order
+    (`orders_visible_to`)."""
     compiled = _pickup_compiled(operator=is_operator(user))
     found = fetch_all(compiled.sql, compiled.params(order=order_id, user=user.pk))
     return found[0] if found else None

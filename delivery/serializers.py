@@ -163,6 +163,14 @@ class CandidateSerializer(serializers.Serializer):
     eta_s = serializers.IntegerField()
 
 
+class RefusalSerializer(serializers.Serializer):
+    """A domain error's answer (`geomarket.api.exceptions`), for a status the schema does
+    not give the operation by itself."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
 class PriorityAssignmentInputSerializer(serializers.Serializer):
     order_ids = serializers.ListField(
         child=IdField(),

@@ -20,7 +20,7 @@ from events.models import EventType
 from events.services import EVENT_INSERT_SQL
 from events.streams import CourierMove, StreamEntry, ping_streams_publish
 from geomarket.accounts.selectors import token_holder_sql
-from geomarket.errors import DomainError, NotFound
+from geomarket.errors import Conflict, DomainError, NotFound
 from geomarket.services import model_update, unique_claim
 from geomarket.shapes import Coordinates
 from geomarket.sql import fetch_all, literal_sql
@@ -36,6 +36,14 @@ from orders.services import orders_courier_set
 
 MAX_ORDERS_PER_ASSIGNMENT = 1000
 TRACK_PARTITIONS_AHEAD_DAYS = 7
+
+
+class OrderNotWaiting(Conflict):
+    code = "order_not_waiting"
+    default_message = (
+        "The order is not waiting for a courier (confirmed, preparing or ready, with none"
+        " assigned), so it has no courier candidates."
+    )
 
 
 @transaction.atomic

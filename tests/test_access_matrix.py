@@ -135,6 +135,8 @@ CASES = [
         },
     ),
     (
+        # The world's order has its courier, so those who may ask are told it waits for
+        # none (`order_not_waiting`).
         "courier candidates",
         "get",
         lambda w: f"{ORDERS}{w['order'].pk}/courier-candidates/",
@@ -143,11 +145,11 @@ CASES = [
             "anonymous": 401,
             "customer": 403,
             "other_customer": 404,
-            "owner": 200,
+            "owner": 409,
             "other_owner": 404,
             "courier": 403,
             "other_courier": 404,
-            "operator": 200,
+            "operator": 409,
         },
     ),
     (

@@ -438,7 +438,11 @@ class Load:
                 order_id = rng.choice(list(self.orders)[-200:])
                 path = f"/api/v1/orders/{order_id}/courier-candidates/"
                 params = {"limit": 5}
-                await self.get("operator: courier-candidates", path, token, params=params)
+                # An order no longer waiting for a courier (rejected, assigned, over) has
+                # no candidates: a 409.
+                await self.get(
+                    "operator: courier-candidates", path, token, params=params, expect=(200, 409)
+                )
             if rng.random() < 0.3:
                 path, params = rng.choice(reports)
                 if rng.random() < 0.3:

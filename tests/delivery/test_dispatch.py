@@ -272,3 +272,40 @@ def test_unknown_order_ids_are_400_and_assign_nothing(market, make_courier, as_u
         "order_ids": [f"Unknown orders: {[order.pk + 1000, order.pk + 1001]}."]
     }
     assert Order.objects.get(pk=order.pk).courier_id is None
+
+
+@pytest.mark.parametrize(
+    ("status", "carried"),
+    [
+        ("rejected", False),
+        ("delivered", False),
+        ("cancelled", False),
+        ("failed", False),
+        ("picked_up", True),
+        ("ready", True),
+        ("confirmed", True),
+    ],
+)
+def test_candidates_of_an_order_not_waiting_are_409(market, make_courier, as_user, status, carried):
+    """Candidates are for assigning a waiting order (`confirmed|preparing|ready`, no
+    courier), the orders `priority-assignment` assigns: for any other the ranked list is
+    an answer to a question nobody can act on."""
+    order = place(market)
+    shop = market["shop"].location
+    courier = make_courier(lat=shop.y, lng=shop.x, capacity=5)
+    Order.objects.filter(pk=order.pk).update(status=status, courier=courier if carried else None)
+    response = market["owner_client"].get(f"{ORDERS}{order.pk}/courier-candidates/")
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "order_not_waiting"
+
+
+def test_candidates_of_a_waiting_order_in_every_waiting_status(market, make_courier, as_user):
+    order = place(market)
+    shop = market["shop"].location
+    courier = make_courier(lat=shop.y, lng=shop.x)
+    url = f"{ORDERS}{order.pk}/courier-candidates/"
+    for status in ("confirmed", "preparing", "ready"):
+        Order.objects.filter(pk=order.pk).update(status=status)
+        response = market["owner_client"].get(url)
+        assert response.status_code == 200, (status, response.json())
+        assert [row["courier_id"] for row in response.json()] == [courier.pk]
