@@ -1,8 +1,10 @@
 from django.db import models
 from django.db.models import F, Q
 
-# The most stock a product may have: what a client may set, and what an adjustment may
-# take it to (the column, an integer, would hold no more than about twice this).
+# The most stock a client may set, and what an adjustment may take a product to (the
+# column, an integer, would hold no more than about twice this). Units an order gives back
+# (cancelled, returned) are real stock and are all kept, even past this: refusing them
+# would refuse the cancellation, and dropping them would lose goods on the shelf.
 MAX_QUANTITY = 1_000_000_000
 
 

@@ -127,6 +127,27 @@ def test_adjust_above_the_most_stock_is_409_and_changes_nothing(as_user):
     assert (response.status_code, response.json()["quantity"]) == (200, MAX_QUANTITY - 1)
 
 
+def test_units_a_cancelled_order_gives_back_are_kept_past_the_most_stock(market):
+    """The cap bounds what a client sets; units given back are real stock. A stock past
+    it is read, changed by hand (PATCH) and taken from as any other; it is not added to."""
+    bread = market["bread"]
+    row = Inventory.objects.get(product=bread)
+    Inventory.objects.filter(pk=row.pk).update(quantity=MAX_QUANTITY)
+    placed = market["client"].post(ORDERS, order_body(market, (bread, 999)), format="json")
+    assert placed.json()["status"] == "confirmed"
+    owner = market["owner_client"]
+    url = f"{INVENTORY}{row.pk}/"
+    assert owner.patch(url, {"quantity": MAX_QUANTITY}, format="json").status_code == 200
+    cancel = {"status": "cancelled"}
+    response = market["client"].post(f"{ORDERS}{placed.json()['id']}/status/", cancel)
+    assert response.status_code == 200
+    assert owner.get(url).json()["quantity"] == MAX_QUANTITY + 999
+    assert owner.patch(url, {"low_stock_threshold": 7}, format="json").status_code == 200
+    assert owner.post(f"{url}adjust/", {"delta": 1}).json()["code"] == "stock_overflow"
+    response = owner.post(f"{url}adjust/", {"delta": -1})
+    assert (response.status_code, response.json()["quantity"]) == (200, MAX_QUANTITY + 998)
+
+
 @pytest.mark.parametrize("body", [{"delta": 0}, {"delta": "x"}, {}, {"delta": 10**12}])
 def test_bad_adjustments_are_field_errors(as_user, body):
     owner = factories.user()
