@@ -12,7 +12,7 @@ from events.shapes import EVENT, WEBHOOK, WEBHOOK_DELIVERY
 from geomarket.accounts.roles import is_operator, user_merchant_id
 from geomarket.api.pagination import CountedPage
 from geomarket.errors import DomainError, Forbidden
-from geomarket.sql import CompiledPage, CompiledQuery, fetch_all
+from geomarket.sql import CompiledPage, CompiledQuery, fetch_all, fetch_value
 from merchants.selectors import merchant_ref
 
 # A cursor is the last event's feed position as 8 bytes, URL-safe base64 without padding: always 11
@@ -28,7 +28,8 @@ def cursor_encode(position: int) -> str:
 
 def cursor_decode(cursor: str, *, field: str = "after") -> int:
     """The feed position a cursor stands for; 400 for a string that is not a cursor. One
-    beyond every position (past bigint) is after every event."""
+    beyond every position (past bigint) is read as the last bigint, which the feed never
+    reaches (`events_feed` refuses it)."""
     if not re.fullmatch(CURSOR_PATTERN, cursor):
         raise DomainError("Not a cursor of this feed.", field=field)
     return min(int.from_bytes(base64.urlsafe_b64decode(cursor + "="), "big"), _MAX_ID)
@@ -90,6 +91,18 @@ def _feed_compiled(*, scoped: bool, typed: bool) -> CompiledQuery:
     return CompiledQuery(events.values_list(*EVENT.columns, "feed_position"), slots=slots)
 
 
+# The last position the feed has given. Positions only grow, and a cursor is a position a
+# read found committed, so every cursor the feed gave is at or before it. One past it is
+# another deployment's, or from before the database was reset or restored: read after it,
+# it would answer nothing until the feed got there, then pass every event before it. Asked
+# only of a read that found nothing: one that found events has reached its cursor.
+_FEED_END_SQL = "SELECT COALESCE(max(feed_position), 0) FROM events_event"
+CURSOR_UNREACHED = (
+    "Not a cursor of this feed: it is past the feed's last event (from another deployment,"
+    " or from before the database was reset). Read the feed again without `after`."
+)
+
+
 def events_feed(
     *, user, after_position: int = 0, types: list[str] | None = None, limit: int = 100
 ) -> tuple[list[dict], int | None]:
@@ -97,12 +110,16 @@ def events_feed(
     they committed (`events_feed_positions_assign` gives the positions), as answered, and
     the last one's position (None when there is none).
 
+    A position the feed has not reached is no cursor it gave (`_FEED_END_SQL`): 400.
+
     The statement is compiled once for each kind of read: building the queryset costs
     more CPU than running it."""
     merchant_id = events_scope(user)
     compiled = _feed_compiled(scoped=merchant_id is not None, typed=bool(types))
     values = {"after": after_position, "merchant": merchant_id, "types": types}
     rows = fetch_all(f"{compiled.sql} LIMIT %s", [*compiled.params(**values), limit])
+    if not rows and after_position and after_position > fetch_value(_FEED_END_SQL, {}):
+        raise DomainError(CURSOR_UNREACHED, field="after")
     return EVENT.render_rows([row[:-1] for row in rows]), (rows[-1][-1] if rows else None)
 
 

@@ -31,7 +31,11 @@ class CursorField(serializers.RegexField):
 
 
 class EventFeedParamsSerializer(serializers.Serializer):
-    after = CursorField(required=False)
+    after = CursorField(
+        required=False,
+        help_text=f"{CURSOR_HELP} One past the feed's last event (another deployment's, or"
+        " from before the database was reset) is a 400.",
+    )
     types = serializers.RegexField(
         TYPES_PATTERN,
         required=False,

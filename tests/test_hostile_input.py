@@ -13,6 +13,7 @@ from delivery.services import courier_create
 from events.models import WebhookEndpoint
 from events.services import webhook_create
 from geomarket.accounts.models import User
+from geomarket.api.fields import GIVEN_MORE_THAN_ONCE
 from geomarket.api.parsers import MAX_JSON_DEPTH, JSONParser
 from inventory.models import Inventory
 from merchants.models import Closure, DeliveryZone, Merchant, OpeningInterval, SlotPlan
@@ -307,6 +308,15 @@ def test_integer_parameters_other_than_plain_ascii_digits_are_400(
     else:
         assert response.status_code == 400
         assert list(response.json()) == [name]
+
+
+@pytest.mark.parametrize(("caller", "path", "params", "name"), ID_PARAMETERS)
+def test_a_parameter_given_twice_is_400_naming_it(world, as_user, caller, path, params, name):
+    # Read as its last copy, `?limit=1&limit=2` would be answered as if the first were
+    # not there.
+    response = _call(world, as_user, caller, "get", path, data={**params, name: ["1", "2"]})
+    assert response.status_code == 400
+    assert response.json() == {name: [GIVEN_MORE_THAN_ONCE]}
 
 
 # (caller, method, path) of every request that takes a JSON body.

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from geomarket.geo import (
     AREA_SCHEMA,
@@ -133,6 +134,37 @@ def _list_only(to_internal_value):
 serializers.ManyRelatedField.to_internal_value = _list_only(
     serializers.ManyRelatedField.to_internal_value
 )
+
+
+GIVEN_MORE_THAN_ONCE = "Given more than once; give it once."
+
+
+def _repeated_refuse(data, name: str) -> None:
+    """A 400 naming `name` when a query string (a `QueryDict`) gives it more than once."""
+    if html.is_html_input(data) and len(data.getlist(name)) > 1:
+        raise serializers.ValidationError({name: [GIVEN_MORE_THAN_ONCE]})
+
+
+def single_value(data: Mapping, name: str):
+    """The value of `name` in `data`, None when it is absent; a 400 naming it when a query
+    string gives it more than once."""
+    _repeated_refuse(data, name)
+    return data.get(name)
+
+
+def _given_once(get_value):
+    def read(self, dictionary):
+        _repeated_refuse(dictionary, self.field_name)
+        return get_value(self, dictionary)
+
+    return read
+
+
+# A query string may give a parameter more than once, and DRF's field reads its last copy:
+# `?after=5&after=9` would be read as 9 with nothing said. A field that takes one value
+# refuses that instead. Fields that take several (lists, multiple choices, nested
+# serializers) read every copy with a `get_value` of their own, which this leaves alone.
+serializers.Field.get_value = _given_once(serializers.Field.get_value)
 
 
 @extend_schema_field(POINT_SCHEMA)

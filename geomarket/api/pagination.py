@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from geomarket.api.fields import parse_integer
+from geomarket.api.fields import parse_integer, single_value
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -29,10 +29,10 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 100
 
     def get_page_size(self, request):
-        return _page_size(request.query_params.get(self.page_size_query_param))
+        return _page_size(single_value(request.query_params, self.page_size_query_param))
 
     def paginate_queryset(self, queryset, request, view=None):
-        raw_page = request.query_params.get(self.page_query_param)
+        raw_page = single_value(request.query_params, self.page_query_param)
         if raw_page not in (None, "", "last"):
             _positive_int(raw_page, self.page_query_param)
         return super().paginate_queryset(queryset, request, view)

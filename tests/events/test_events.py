@@ -8,9 +8,10 @@ from rest_framework.renderers import JSONRenderer
 
 from delivery.services import courier_create
 from events.models import Event
-from events.selectors import cursor_decode, cursor_encode
+from events.selectors import CURSOR_UNREACHED, cursor_decode, cursor_encode
 from events.serializers import EventSerializer
 from events.services import EVENT_INSERT_SQL, event_record
+from geomarket.api.fields import GIVEN_MORE_THAN_ONCE
 from geomarket.sql import own_connection_params
 from inventory.services import inventory_adjust
 from orders.services import order_transition, orders_courier_set
@@ -157,8 +158,27 @@ def test_the_cursor_walks_the_feed_oldest_first(market):
     empty = _feed(client, after=last["next_cursor"]).json()
     assert empty == {"events": [], "next_cursor": last["next_cursor"]}
     assert cursor_decode(last["next_cursor"]) == Event.objects.get(pk=ids[4]).feed_position
-    # a cursor past every id that can be is after every event
-    assert _feed(client, after="__________8").json()["events"] == []
+
+
+@pytest.mark.django_db
+def test_a_cursor_past_the_feeds_last_event_is_400(market):
+    """A cursor the feed has not reached is not one it gave: another deployment's, or
+    one from before the database was reset. Read after it, the feed would answer nothing
+    until it got there, and then pass every event before it."""
+    _record(market["shop"].pk, 2)
+    client = market["owner_client"]
+    kept = _feed(client).json()["next_cursor"]
+    Event.objects.all().delete()
+    _record(market["shop"].pk, 1)
+    refused = _feed(client, after=kept)
+    assert refused.status_code == 400
+    assert refused.json() == {"after": [CURSOR_UNREACHED]}
+    end = _feed(client).json()["next_cursor"]
+    beyond = cursor_encode(cursor_decode(end) + 1)
+    # one past every position there can be, too
+    for cursor in (beyond, "__________8"):
+        assert _feed(client, after=cursor).json() == {"after": [CURSOR_UNREACHED]}
+    assert _feed(client, after=end).json() == {"events": [], "next_cursor": end}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -199,6 +219,22 @@ def test_the_feed_filters_by_type_and_refuses_what_it_does_not_know(market):
         {"limit": 0},
     ):
         assert _feed(client, **params).status_code == 400, params
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["after", "types", "limit"])
+def test_a_feed_parameter_given_twice_is_400_naming_it(market, name):
+    """Read as its last copy, `?after=a&after=b` would answer from `b` as if `a` were not
+    there."""
+    _record(market["shop"].pk, 3)
+    twice = {
+        "after": [cursor_encode(1), cursor_encode(2)],
+        "types": ["order.placed", "inventory.low_stock"],
+        "limit": ["1", "2"],
+    }
+    response = _feed(market["owner_client"], **{name: twice[name]})
+    assert response.status_code == 400
+    assert response.json() == {name: [GIVEN_MORE_THAN_ONCE]}
 
 
 @pytest.mark.django_db
