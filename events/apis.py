@@ -83,6 +83,7 @@ class WebhookListApi(APIView):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         endpoint = webhook_create(
+            created_by=request.user,
             merchant_id=webhook_merchant(user=request.user, merchant_id=data["merchant_id"]),
             url=data["url"],
             event_types=data["event_types"],
@@ -119,8 +120,12 @@ class WebhookDetailApi(APIView):
         endpoint = _endpoint(request, webhook_id)
         payload = serializers.WebhookUpdateSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        endpoint = webhook_update(endpoint=endpoint, data=payload.validated_data)
-        return Response(serializers.WebhookSerializer(endpoint).data)
+        webhook_update(endpoint=endpoint, data=payload.validated_data, actor=request.user)
+        # As GET answers it: `is_active` is whether it takes events now.
+        answer = webhook_answer(user=request.user, webhook_id=webhook_id)
+        if answer is None:
+            raise NotFound()
+        return Response(answer)
 
     @extend_schema(responses={204: None}, tags=TAGS)
     def delete(self, request, webhook_id: int):

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
@@ -60,7 +61,8 @@ class Event(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """Where a merchant's (or, with no merchant, every merchant's) events are sent."""
+    """Where a merchant's (or, with no merchant, every merchant's) events are sent, for as
+    long as the user who created it may read them (`events.selectors.ENDPOINT_RECEIVES`)."""
 
     merchant = models.ForeignKey(
         "merchants.Merchant",
@@ -68,6 +70,16 @@ class WebhookEndpoint(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="webhook_endpoints",
+    )
+    # Whose right to the events the endpoint takes them by. Null only for endpoints of
+    # every merchant created before it was recorded (migration 0010 gave each merchant's
+    # its owner); they take them as before.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
     url = models.URLField(max_length=2000)
     # Empty: every type.

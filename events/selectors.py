@@ -4,12 +4,12 @@ import base64
 import functools
 import re
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
 from events.models import Event, WebhookDelivery, WebhookEndpoint
 from events.shapes import EVENT, WEBHOOK, WEBHOOK_DELIVERY
-from geomarket.accounts.roles import is_operator, user_merchant_id
+from geomarket.accounts.roles import ACTIVE, OPERATOR, is_operator, user_merchant_id
 from geomarket.api.pagination import CountedPage
 from geomarket.errors import DomainError, Forbidden
 from geomarket.sql import CompiledPage, CompiledQuery, fetch_all, fetch_value
@@ -123,6 +123,23 @@ def events_feed(
     return EVENT.render_rows([row[:-1] for row in rows]), (rows[-1][-1] if rows else None)
 
 
+# Whether an endpoint takes its events now: on, and its creator still someone who may read
+# them (`events_scope`, in SQL): an active operator, or the active owner of the endpoint's
+# merchant. An endpoint of every merchant created before creators were recorded (none)
+# takes them as before. Fan-out, delivery and the endpoints' answers (`is_active`) all
+# read this one rule.
+_CREATOR = "created_by"
+ENDPOINT_RECEIVES = Q(is_active=True) & (
+    Q(created_by__isnull=True)
+    | (ACTIVE.q(_CREATOR) & (OPERATOR.q(_CREATOR) | Q(merchant__owner_id=F("created_by_id"))))
+)
+
+
+def webhooks_receiving() -> QuerySet[WebhookEndpoint]:
+    """The endpoints events are delivered to (`ENDPOINT_RECEIVES`)."""
+    return WebhookEndpoint.objects.filter(ENDPOINT_RECEIVES)
+
+
 def webhooks_visible_to(user) -> QuerySet[WebhookEndpoint]:
     return _endpoints_of(events_scope(user))
 
@@ -130,6 +147,13 @@ def webhooks_visible_to(user) -> QuerySet[WebhookEndpoint]:
 def _endpoints_of(merchant_id: int | None) -> QuerySet[WebhookEndpoint]:
     endpoints = WebhookEndpoint.objects.order_by("id")
     return endpoints if merchant_id is None else endpoints.filter(merchant_id=merchant_id)
+
+
+def _answered(endpoints: QuerySet[WebhookEndpoint]) -> QuerySet:
+    """The endpoints' rows for `WEBHOOK`: `is_active` says whether they take events now,
+    so an endpoint whose creator may no longer read them is answered off."""
+    receives = Case(When(ENDPOINT_RECEIVES, then=Value(True)), default=Value(False))
+    return endpoints.annotate(receives=receives).values_list(*WEBHOOK.columns)
 
 
 def webhook_deliveries_recent(*, endpoint_id: int) -> QuerySet[WebhookDelivery]:
@@ -141,7 +165,7 @@ def webhook_deliveries_recent(*, endpoint_id: int) -> QuerySet[WebhookDelivery]:
 def _webhook_pages(*, scoped: bool) -> CompiledPage:
     endpoints = _endpoints_of(_MERCHANT_STAND_IN if scoped else None)
     slots = {"merchant": _MERCHANT_STAND_IN} if scoped else {}
-    return CompiledPage(endpoints.values_list(*WEBHOOK.columns), slots=slots)
+    return CompiledPage(_answered(endpoints), slots=slots)
 
 
 def webhook_page(*, user, offset: int, limit: int) -> CountedPage:
@@ -156,7 +180,7 @@ def webhook_page(*, user, offset: int, limit: int) -> CountedPage:
 def _webhook_compiled(*, scoped: bool) -> CompiledQuery:
     endpoints = _endpoints_of(_MERCHANT_STAND_IN if scoped else None).filter(pk=_ID_STAND_IN)
     slots = {"id": _ID_STAND_IN, **({"merchant": _MERCHANT_STAND_IN} if scoped else {})}
-    return CompiledQuery(endpoints.values_list(*WEBHOOK.columns), slots=slots)
+    return CompiledQuery(_answered(endpoints), slots=slots)
 
 
 def webhook_answer(*, user, webhook_id: int) -> dict | None:

@@ -28,8 +28,10 @@ from events.models import (
     WebhookPending,
     unknown_event_types,
 )
+from events.selectors import webhooks_receiving
 from events.streams import stream_entries_of, streams_publish
 from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
+from geomarket.accounts.models import User
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
 from geomarket.errors import DomainError, NotFound, ServiceUnavailable
@@ -171,8 +173,9 @@ _PUBLISH_LOCK = "events.publish"
 
 
 def events_publish(*, batch: int = 100) -> int:
-    """Record the webhook deliveries pending events owe, one per event and matching active
-    endpoint, due at once, and mark the events published; return how many events.
+    """Record the webhook deliveries pending events owe, one per event and matching endpoint
+    that takes events (`webhooks_receiving`), due at once, and mark the events published;
+    return how many events.
 
     Marked in one UPDATE, by one publisher at a time (below). Nothing goes to the broker
     here: the relay hands the deliveries over next
@@ -199,7 +202,7 @@ def events_publish(*, batch: int = 100) -> int:
         if not pending:
             return 0
         endpoints = list(
-            WebhookEndpoint.objects.filter(is_active=True)
+            webhooks_receiving()
             .filter(
                 Q(merchant_id__isnull=True)
                 | Q(merchant_id__in={event.merchant_id for event in pending})
@@ -246,11 +249,18 @@ def _checked_types(event_types: Iterable[str]) -> list[str]:
 
 @transaction.atomic
 def webhook_create(
-    *, merchant_id: int | None, url: str, event_types: list[str], is_active: bool = True
+    *,
+    created_by: User,
+    merchant_id: int | None,
+    url: str,
+    event_types: list[str],
+    is_active: bool = True,
 ) -> WebhookEndpoint:
     """A new endpoint for a merchant's events (every merchant's with none), with a new
-    secret, which only this answer shows."""
+    secret, which only this answer shows. It takes them as long as `created_by`, who may
+    read them now (`webhook_merchant`), still may."""
     return WebhookEndpoint.objects.create(
+        created_by=created_by,
         merchant_id=merchant_id,
         url=_checked_url(url),
         event_types=_checked_types(event_types),
@@ -260,8 +270,13 @@ def webhook_create(
 
 
 @transaction.atomic
-def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> WebhookEndpoint:
-    """Change what `data` names; turning an endpoint on again starts its failures afresh.
+def webhook_update(
+    *, endpoint: WebhookEndpoint, data: dict[str, Any], actor: User
+) -> WebhookEndpoint:
+    """Change what `data` names; turning an endpoint on again starts its failures afresh,
+    and makes `actor`, who may manage it, the one whose right it takes events by: an
+    endpoint whose creator lost the right (an operator gone, an owner who sold the shop)
+    is taken over by turning it on, not deleted and made anew with a new secret.
 
     The endpoint is read again under its row lock, once the input is checked (the URL's
     check resolves its name): a failing delivery may have disabled it since the caller
@@ -278,6 +293,8 @@ def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> Webhoo
     if "is_active" in data:
         if data["is_active"] and not endpoint.is_active:
             changes |= {"failure_count": 0, "disabled_at": None}
+        if data["is_active"]:
+            changes["created_by"] = actor
         changes["is_active"] = data["is_active"]
     for field, value in changes.items():
         setattr(endpoint, field, value)
@@ -419,7 +436,7 @@ def webhook_deliver_attempt(
     owed = pending_id is not None
     if owed and not _claim(pending_id=pending_id, claimant=claimant):
         return DeliveryOutcome(delivered=False, retry_in=None)
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).first()
+    endpoint = webhooks_receiving().filter(pk=endpoint_id).first()
     event = Event.objects.filter(pk=event_id).first()
     if (
         endpoint is None
@@ -427,8 +444,9 @@ def webhook_deliver_attempt(
         or not endpoint_wants(event_types=endpoint.event_types, event_type=event.type)
     ):
         # An endpoint turned off is owed nothing (turned on again, it starts afresh), nor
-        # one changed to take no more events of this type: their retries would otherwise
-        # reach it for 24 h.
+        # one changed to take no more events of this type, nor one whose creator may no
+        # longer read its events (an operator no longer staff, an owner deactivated or no
+        # longer owning its merchant): their retries would otherwise reach it for 24 h.
         if owed:
             WebhookPending.objects.filter(pk=pending_id).delete()
         return DeliveryOutcome(delivered=False, retry_in=None)

@@ -38,7 +38,17 @@ WEBHOOK = Shape(
         Field("merchant_id", INTEGER, null=True),
         Field("url", TEXT),
         Field("event_types", EVENT_TYPES),
-        Field("is_active", BOOLEAN),
+        Field(
+            "is_active",
+            BOOLEAN,
+            source="receives",
+            help_text=(
+                "Whether it takes events now: false once turned off or disabled, or once the"
+                " user who created it may no longer read its events (an operator no longer"
+                " staff, an owner deactivated or no longer owning its merchant). Turning it on"
+                " (`PATCH` `is_active: true`) makes the caller the one it takes them for."
+            ),
+        ),
         Field("failure_count", INTEGER),
         Field("disabled_at", DATETIME, null=True),
         Field("created_at", DATETIME),

@@ -165,7 +165,10 @@ def world(module_db):
             "order_id": placed.json()["id"],
             "courier_id": courier.pk,
             "webhook_id": webhook_create(
-                merchant_id=market["shop"].pk, url=WEBHOOK_URL, event_types=[]
+                created_by=market["owner"],
+                merchant_id=market["shop"].pk,
+                url=WEBHOOK_URL,
+                event_types=[],
             ).pk,
         },
     }

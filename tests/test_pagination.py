@@ -84,7 +84,8 @@ def test_single_values_keep_their_shape_and_carry_the_count(merchants):
 
 def test_the_last_page_a_client_may_ask_for_is_past_the_end_of_every_list(market, as_user):
     # Its offset passes int4: a statement that took the offset as one refused it (400).
-    operator = as_user(factories.user(is_staff=True))
+    operator_user = factories.user(is_staff=True)
+    operator = as_user(operator_user)
     courier_user = factories.user()
     courier_create(user=courier_user, name="Rider", vehicle="bike")
     response = market["client"].post(ORDERS, order_body(market, (market["bread"], 2)))
@@ -93,7 +94,10 @@ def test_the_last_page_a_client_may_ask_for_is_past_the_end_of_every_list(market
         "merchant_id": market["shop"].pk,
         "order_id": response.json()["id"],
         "webhook_id": webhook_create(
-            merchant_id=None, url="https://93.184.215.14/hook", event_types=[]
+            created_by=operator_user,
+            merchant_id=None,
+            url="https://93.184.215.14/hook",
+            event_types=[],
         ).pk,
     }
     schema = SchemaGenerator().get_schema(request=None, public=True)

@@ -4,6 +4,7 @@ deliveries to a real receiver on loopback, retried as the contract says."""
 import base64
 import hashlib
 import hmac
+import importlib
 import ipaddress
 import json
 import re
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
@@ -36,7 +38,9 @@ from events.services import (
     webhook_deliveries_publish,
 )
 from events.tasks import webhook_deliver
+from geomarket.accounts.models import User
 from geomarket.celery import app as celery_app
+from merchants.models import Merchant
 from tests import factories
 from tests.broker import use_broker
 from tests.events.receiver import receiver_start
@@ -53,6 +57,13 @@ def receiver(settings):
     yield receiver
     server.shutdown()
     server.server_close()
+
+
+def _shop_endpoint(market, url: str) -> WebhookEndpoint:
+    """An endpoint of every type of the market's shop, created by its owner."""
+    return webhook_create(
+        created_by=market["owner"], merchant_id=market["shop"].pk, url=url, event_types=[]
+    )
 
 
 def _event(merchant_id: int, type: str = "order.placed") -> Event:
@@ -91,8 +102,12 @@ def test_the_secret_is_shown_once(market):
 def test_owners_see_and_change_only_their_merchants_endpoints(market, as_user):
     other_owner = factories.user()
     other = factories.merchant(owner=other_owner)
-    theirs = webhook_create(merchant_id=other.pk, url=PUBLIC_URL, event_types=[])
-    everyone = webhook_create(merchant_id=None, url=PUBLIC_URL, event_types=[])
+    theirs = webhook_create(
+        created_by=other_owner, merchant_id=other.pk, url=PUBLIC_URL, event_types=[]
+    )
+    everyone = webhook_create(
+        created_by=factories.user(is_staff=True), merchant_id=None, url=PUBLIC_URL, event_types=[]
+    )
     client = market["owner_client"]
     # an owner's endpoint is its own merchant's, whatever the body says
     mine = client.post(WEBHOOKS, {"url": PUBLIC_URL, "merchant_id": other.pk}, "json").json()
@@ -270,7 +285,7 @@ def test_deliveries_to_a_url_httpx_cannot_send_to_fail_and_count_toward_disablin
 ):
     """An endpoint written before its URL was checked as httpx parses it: each attempt is
     recorded as a failure, so the endpoint is disabled, not sent to forever."""
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    endpoint = _shop_endpoint(market, PUBLIC_URL)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=UNSENDABLE_URL)
     event = _event(market["shop"].pk)
     outcome = _deliver(endpoint, event)
@@ -292,7 +307,7 @@ def test_a_url_httpx_refuses_at_delivery_is_a_failed_attempt(market, monkeypatch
         raise httpx.InvalidURL("Invalid IDNA hostname")
 
     monkeypatch.setattr(services, "webhook_post", post)
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    endpoint = _shop_endpoint(market, PUBLIC_URL)
     outcome = _deliver(endpoint, _event(market["shop"].pk))
     assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(1))
     assert WebhookDelivery.objects.get().error == "refused: Invalid IDNA hostname"
@@ -346,7 +361,7 @@ def _deliver(endpoint, event, *, attempt=1, first_attempt_at=None):
 
 @pytest.mark.django_db
 def test_a_delivery_is_signed_as_standard_webhooks_say(market, receiver):
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     before = int(time.time())
     outcome = _deliver(endpoint, event)
@@ -378,7 +393,7 @@ def test_a_delivery_is_signed_as_standard_webhooks_say(market, receiver):
 @pytest.mark.parametrize("status", [500, 503, 408, 429])
 def test_server_errors_are_retried_with_backoff(market, receiver, status):
     receiver.answers = [status]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     outcome = _deliver(endpoint, event, attempt=3)
     assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(3))
@@ -398,7 +413,7 @@ def test_server_errors_are_retried_with_backoff(market, receiver, status):
 @pytest.mark.parametrize("status", [410, 400, 404, 301])
 def test_other_answers_are_not_retried(market, receiver, status):
     receiver.answers = [status]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     outcome = _deliver(endpoint, _event(market["shop"].pk))
     assert (outcome.delivered, outcome.retry_in) == (False, None)
     assert WebhookDelivery.objects.get().status_code == status
@@ -409,7 +424,7 @@ def test_other_answers_are_not_retried(market, receiver, status):
 @pytest.mark.django_db
 def test_a_receiver_that_stalls_times_out_and_is_retried(market, receiver):
     receiver.answers = [("sleep", 3)]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     started = time.monotonic()
     outcome = _deliver(endpoint, _event(market["shop"].pk))
     assert time.monotonic() - started < 2.5
@@ -422,7 +437,7 @@ def test_a_receiver_that_stalls_times_out_and_is_retried(market, receiver):
 @pytest.mark.django_db
 def test_an_unreachable_receiver_is_retried(market, receiver):
     receiver.url = receiver.url.rsplit(":", 1)[0] + ":1/hook"
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     outcome = _deliver(endpoint, _event(market["shop"].pk))
     assert (outcome.delivered, outcome.retry_in) == (False, retry_delay(1))
     assert "ConnectError" in WebhookDelivery.objects.get().error
@@ -430,7 +445,7 @@ def test_an_unreachable_receiver_is_retried(market, receiver):
 
 @pytest.mark.django_db
 def test_the_address_is_checked_again_at_delivery(market, receiver, settings):
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     outcome = _deliver(endpoint, _event(market["shop"].pk))
     assert not outcome.delivered
@@ -528,7 +543,7 @@ def resolve(monkeypatch):
 def _named_endpoint(market, receiver) -> WebhookEndpoint:
     """An endpoint for the receiver by the name HOOK_NAME."""
     url = f"https://{HOOK_NAME}:{receiver.port}/hook"
-    return webhook_create(merchant_id=market["shop"].pk, url=url, event_types=[])
+    return _shop_endpoint(market, url)
 
 
 @pytest.mark.django_db
@@ -556,7 +571,10 @@ def test_a_name_that_comes_to_lead_to_a_private_address_through_nat64_is_refused
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
     connections = resolve([PUBLIC_ADDRESS], ["64:ff9b::7f00:1"])
     endpoint = webhook_create(
-        merchant_id=market["shop"].pk, url=f"https://{HOOK_NAME}/hook", event_types=[]
+        created_by=market["owner"],
+        merchant_id=market["shop"].pk,
+        url=f"https://{HOOK_NAME}/hook",
+        event_types=[],
     )
     outcome = _deliver(endpoint, _event(market["shop"].pk))
     assert not outcome.delivered
@@ -635,7 +653,7 @@ def test_an_address_that_refuses_gives_way_to_the_next_one_checked(
 @pytest.mark.django_db
 def test_twenty_failures_in_a_row_disable_the_endpoint_and_a_success_resets(market, receiver):
     receiver.answers = [500] * (DISABLE_AFTER_FAILURES - 1) + [200, 500]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     for attempt in range(1, DISABLE_AFTER_FAILURES):
         _deliver(endpoint, event, attempt=attempt)
@@ -674,7 +692,7 @@ def _retries_fall_due() -> None:
 def test_the_task_retries_until_the_endpoint_is_disabled(market, receiver):
     # Eager in tests: each retry the relay publishes runs at once.
     receiver.answers = [500]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     webhook_deliver.delay(endpoint_id=endpoint.pk, event_id=event.pk)
     while WebhookPending.objects.exists():
@@ -688,7 +706,7 @@ def test_the_task_retries_until_the_endpoint_is_disabled(market, receiver):
 @pytest.mark.django_db
 def test_a_retry_is_recorded_with_the_attempt_and_queued_when_due(market, receiver, monkeypatch):
     receiver.answers = [503]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     queued = []
     monkeypatch.setattr(webhook_deliver, "apply_async", lambda **kwargs: queued.append(kwargs))
@@ -724,13 +742,25 @@ def test_a_retry_is_recorded_with_the_attempt_and_queued_when_due(market, receiv
 
 @pytest.mark.django_db
 def test_publishing_fans_out_to_matching_active_endpoints(market, receiver):
-    shop = market["shop"].pk
-    other = factories.merchant(owner=factories.user()).pk
-    everything = webhook_create(merchant_id=shop, url=receiver.url, event_types=[])
-    placed_only = webhook_create(merchant_id=shop, url=receiver.url, event_types=["order.placed"])
-    operator_wide = webhook_create(merchant_id=None, url=receiver.url, event_types=[])
-    others = webhook_create(merchant_id=other, url=receiver.url, event_types=[])
-    webhook_create(merchant_id=shop, url=receiver.url, event_types=[], is_active=False)
+    shop, owner = market["shop"].pk, market["owner"]
+    other_owner = factories.user()
+    other = factories.merchant(owner=other_owner).pk
+    operator = factories.user(is_staff=True)
+    everything = webhook_create(
+        created_by=owner, merchant_id=shop, url=receiver.url, event_types=[]
+    )
+    placed_only = webhook_create(
+        created_by=owner, merchant_id=shop, url=receiver.url, event_types=["order.placed"]
+    )
+    operator_wide = webhook_create(
+        created_by=operator, merchant_id=None, url=receiver.url, event_types=[]
+    )
+    others = webhook_create(
+        created_by=other_owner, merchant_id=other, url=receiver.url, event_types=[]
+    )
+    webhook_create(
+        created_by=owner, merchant_id=shop, url=receiver.url, event_types=[], is_active=False
+    )
     placed = _event(shop)
     low = _event(shop, type="inventory.low_stock")
     theirs = _event(other)
@@ -786,7 +816,7 @@ def _queued(broker) -> dict:
 def test_a_broker_outage_leaves_the_deliveries_owed(market, real_broker):
     from bench.common.processes import free_port
 
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    endpoint = _shop_endpoint(market, PUBLIC_URL)
     event = _event(market["shop"].pk)
     use_broker(f"redis://127.0.0.1:{free_port()}/0")
     # Publishing the event needs no broker: its delivery is owed in the database.
@@ -812,7 +842,7 @@ def test_a_delivery_the_broker_loses_goes_out_again_once(market, receiver, real_
     """Redis's transport drops a task taken off the queue by a worker whose broker stops
     before it files the task as unacknowledged: the delivery stays owed, goes out again
     after the resend delay, and the lost copy, should it turn up, sends nothing."""
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     broker = redis.Redis.from_url(real_broker)
     assert events_publish() == 1
@@ -843,7 +873,7 @@ def test_copies_queued_behind_a_backlog_deliver_once_the_first_arrives(
     """A queue that waits longer than the resend delay holds several copies of a delivery:
     the first to reach a worker delivers it, the rest send nothing. Had each new copy
     superseded the older ones, a backlog outlasting the delay would never deliver."""
-    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     broker = redis.Redis.from_url(real_broker)
     assert events_publish() == 1
@@ -874,7 +904,7 @@ def _attempt_owed(pending: WebhookPending):
 def test_each_hand_over_waits_as_long_as_the_delivery_has_been_out(market, receiver, real_broker):
     """The resend delay doubles: first handed over 1,000 s ago, the next is 1,000 s off;
     a first hand-over waits the resend delay and records when it was."""
-    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _shop_endpoint(market, receiver.url)
     _event(market["shop"].pk)
     broker = redis.Redis.from_url(real_broker)
     assert events_publish() == 1
@@ -893,7 +923,7 @@ def test_each_hand_over_waits_as_long_as_the_delivery_has_been_out(market, recei
 
 @pytest.mark.django_db
 def test_a_claimed_delivery_is_neither_sent_again_nor_run_twice(market, receiver, monkeypatch):
-    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _shop_endpoint(market, receiver.url)
     _event(market["shop"].pk)
     assert events_publish() == 1
     (pending,) = WebhookPending.objects.all()
@@ -917,7 +947,7 @@ def test_a_claimed_delivery_is_neither_sent_again_nor_run_twice(market, receiver
 @pytest.mark.django_db
 def test_a_copy_overtaken_by_another_leaves_the_retry_to_it(market, receiver, monkeypatch):
     receiver.answers = [500]
-    webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    _shop_endpoint(market, receiver.url)
     _event(market["shop"].pk)
     assert events_publish() == 1
     (pending,) = WebhookPending.objects.all()
@@ -946,7 +976,7 @@ def test_a_copy_overtaken_by_another_leaves_the_retry_to_it(market, receiver, mo
 
 @pytest.mark.django_db
 def test_an_endpoint_turned_off_is_owed_nothing(market, receiver):
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     _event(market["shop"].pk)
     assert events_publish() == 1
     # Turned off after its delivery was recorded as owed, before the relay hands it over.
@@ -960,7 +990,7 @@ def test_an_endpoint_turned_off_is_owed_nothing(market, receiver):
 @pytest.mark.django_db
 def test_an_endpoint_that_no_longer_takes_a_type_is_owed_none_of_it(market, receiver):
     receiver.answers = [500, 500, 200]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     low = _event(market["shop"].pk, type="inventory.low_stock")
     placed = _event(market["shop"].pk)
     assert events_publish() == 2
@@ -979,15 +1009,147 @@ def test_an_endpoint_that_no_longer_takes_a_type_is_owed_none_of_it(market, rece
     assert not WebhookPending.objects.exists()
 
 
+def _demote(user) -> None:
+    User.objects.filter(pk=user.pk).update(is_staff=False)
+
+
+def _deactivate(user) -> None:
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+
+def _owner_deactivated(market) -> None:
+    _deactivate(market["owner"])
+
+
+def _merchant_given_away(market) -> None:
+    Merchant.objects.filter(pk=market["shop"].pk).update(owner=factories.user())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("merchant_of_endpoint", [False, True])
+@pytest.mark.parametrize("lose_right", [_demote, _deactivate])
+def test_an_operators_endpoint_takes_nothing_once_it_is_no_longer_an_operator(
+    market, receiver, as_user, lose_right, merchant_of_endpoint
+):
+    operator = factories.user(is_staff=True)
+    body = {"url": receiver.url, "merchant_id": market["shop"].pk if merchant_of_endpoint else None}
+    created = as_user(operator).post(WEBHOOKS, body, "json")
+    assert created.status_code == 201
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    lose_right(operator)
+    # Owed before it lost the right: settled unsent when it falls due.
+    assert webhook_deliveries_publish() == 1
+    assert receiver.received == []
+    assert not WebhookPending.objects.exists()
+    assert not WebhookDelivery.objects.exists()
+    # Nothing owed for what comes after.
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    assert not WebhookPending.objects.exists()
+    # Answered as it is: off.
+    other_operator = as_user(factories.user(is_staff=True))
+    path = f"{WEBHOOKS}{created.json()['id']}/"
+    assert other_operator.get(path).json()["is_active"] is False
+    assert [e["is_active"] for e in other_operator.get(WEBHOOKS).json()["results"]] == [False]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lose_right", [_owner_deactivated, _merchant_given_away])
+def test_an_owners_endpoint_takes_nothing_once_it_no_longer_owns_its_merchant(
+    market, receiver, as_user, lose_right
+):
+    created = market["owner_client"].post(WEBHOOKS, {"url": receiver.url}, "json")
+    assert created.status_code == 201
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    lose_right(market)
+    assert webhook_deliveries_publish() == 1
+    assert receiver.received == []
+    assert not WebhookPending.objects.exists()
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    assert not WebhookPending.objects.exists()
+    operator = as_user(factories.user(is_staff=True))
+    path = f"{WEBHOOKS}{created.json()['id']}/"
+    assert operator.get(path).json()["is_active"] is False
+    # Turned on by someone who may manage it, it takes events by their right.
+    patched = operator.patch(path, {"is_active": True}, "json")
+    assert patched.status_code == 200
+    assert patched.json()["is_active"] is True
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    assert WebhookPending.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_new_owner_of_a_merchant_takes_over_its_endpoint_by_turning_it_on(
+    market, receiver, as_user
+):
+    created = market["owner_client"].post(WEBHOOKS, {"url": receiver.url}, "json").json()
+    buyer = factories.user()
+    Merchant.objects.filter(pk=market["shop"].pk).update(owner=buyer)
+    path = f"{WEBHOOKS}{created['id']}/"
+    buyer_client = as_user(buyer)
+    assert buyer_client.get(path).json()["is_active"] is False
+    # Changing it otherwise does not take it over.
+    renamed = buyer_client.patch(path, {"event_types": ["order.placed"]}, "json")
+    assert renamed.json()["is_active"] is False
+    assert buyer_client.patch(path, {"is_active": True}, "json").json()["is_active"] is True
+    assert WebhookEndpoint.objects.get(pk=created["id"]).created_by_id == buyer.pk
+
+
+@pytest.mark.django_db
+def test_endpoints_whose_creators_keep_the_right_are_answered_on(market, as_user):
+    operator = as_user(factories.user(is_staff=True))
+    mine = market["owner_client"].post(WEBHOOKS, {"url": PUBLIC_URL}, "json").json()
+    everyone = operator.post(WEBHOOKS, {"url": PUBLIC_URL}, "json").json()
+    assert mine["is_active"] is True
+    assert everyone["is_active"] is True
+    listed = operator.get(WEBHOOKS).json()["results"]
+    assert [(e["id"], e["is_active"]) for e in listed] == [
+        (mine["id"], True),
+        (everyone["id"], True),
+    ]
+    assert market["owner_client"].get(f"{WEBHOOKS}{mine['id']}/").json()["is_active"] is True
+
+
+@pytest.mark.django_db
+def test_an_endpoint_of_every_merchant_with_no_creator_recorded_takes_events_as_before(
+    market, receiver
+):
+    """Created before creators were recorded (migration 0010 leaves them none)."""
+    endpoint = _shop_endpoint(market, receiver.url)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(merchant=None, created_by=None)
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    assert webhook_deliveries_publish() == 1
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_a_merchants_endpoints_its_owner_and_no_other_a_creator(market):
+    mine = _shop_endpoint(market, PUBLIC_URL)
+    everyone = webhook_create(
+        created_by=factories.user(is_staff=True), merchant_id=None, url=PUBLIC_URL, event_types=[]
+    )
+    WebhookEndpoint.objects.update(created_by=None)
+    migration = importlib.import_module("events.migrations.0010_webhook_endpoint_created_by")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.BACKFILL)
+    creators = dict(WebhookEndpoint.objects.values_list("pk", "created_by"))
+    assert creators == {mine.pk: market["owner"].pk, everyone.pk: None}
+
+
 @pytest.mark.django_db
 def test_turning_on_an_endpoint_disabled_since_it_was_read_starts_it_afresh(market):
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=[])
+    endpoint = _shop_endpoint(market, PUBLIC_URL)
     read = WebhookEndpoint.objects.get(pk=endpoint.pk)
     # The 20th failure in a row commits between the PATCH's read and its write.
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         is_active=False, failure_count=DISABLE_AFTER_FAILURES, disabled_at=timezone.now()
     )
-    services.webhook_update(endpoint=read, data={"is_active": True})
+    services.webhook_update(endpoint=read, data={"is_active": True}, actor=market["owner"])
     endpoint.refresh_from_db()
     assert (endpoint.is_active, endpoint.failure_count, endpoint.disabled_at) == (True, 0, None)
 
@@ -995,7 +1157,7 @@ def test_turning_on_an_endpoint_disabled_since_it_was_read_starts_it_afresh(mark
 @pytest.mark.django_db
 def test_a_broker_outage_when_a_retry_falls_due_loses_none(market, receiver, real_broker):
     receiver.answers = [500]
-    endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+    endpoint = _shop_endpoint(market, receiver.url)
     event = _event(market["shop"].pk)
     assert webhook_deliver_attempt(
         endpoint_id=endpoint.pk, event_id=event.pk, attempt=1, first_attempt_at=timezone.now()
@@ -1070,7 +1232,10 @@ def test_endpoints_and_deliveries_are_answered_as_their_serializers_render_them(
     """The reads render rows of compiled statements (`WEBHOOK`, `WEBHOOK_DELIVERY`); the
     serializers render the objects that writes answer with. The same bytes."""
     endpoint = webhook_create(
-        merchant_id=market["shop"].pk, url=PUBLIC_URL, event_types=["order.placed"]
+        created_by=market["owner"],
+        merchant_id=market["shop"].pk,
+        url=PUBLIC_URL,
+        event_types=["order.placed"],
     )
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         is_active=False, failure_count=20, disabled_at=timezone.now()

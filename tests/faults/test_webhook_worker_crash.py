@@ -33,7 +33,12 @@ def test_killed_worker_delivery_goes_out_again(market, own_broker, tmp_path, set
     workers = []
     worker_settings = {"WEBHOOK_ALLOW_PRIVATE_URLS": "true", "WEBHOOK_TIMEOUT_SECONDS": "30"}
     try:
-        endpoint = webhook_create(merchant_id=market["shop"].pk, url=receiver.url, event_types=[])
+        endpoint = webhook_create(
+            created_by=market["owner"],
+            merchant_id=market["shop"].pk,
+            url=receiver.url,
+            event_types=[],
+        )
         event = event_record(type="order.placed", merchant_id=market["shop"].pk, data={})
         # The broker is the test's own: its webhooks queue holds this delivery alone.
         assert events_publish() == 1
