@@ -34,9 +34,9 @@ class IncidentKind(models.TextChoices):
 # Orders a courier is (or will be) carrying: they count against the courier's capacity.
 ACTIVE_DELIVERY_STATUSES = ("confirmed", "preparing", "ready", "picked_up")
 WAITING_STATUSES = ("confirmed", "preparing", "ready")
-# Orders waiting for a courier: dispatch assigns these and no others (its locking read,
-# `WAITING_ORDERS_LOCK_SQL`, is this condition in SQL), and only these have courier
-# candidates. The statuses as a list: the index below was migrated with one.
+# Orders waiting for a courier: dispatch assigns these and no others
+# (`orders_waiting_lock`), and only these have courier candidates. The statuses as a list:
+# the index below was migrated with one.
 WAITING_FOR_COURIER = Q(courier__isnull=True, status__in=list(WAITING_STATUSES))
 
 # Who may see where an order's courier is, by the roles the caller holds towards the

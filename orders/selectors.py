@@ -16,7 +16,7 @@ from orders.handover import handover_code_shown
 from orders.models import (
     ACTIVE_DELIVERY_STATUSES,
     REVENUE_STATUSES,
-    WAITING_STATUSES,
+    WAITING_FOR_COURIER,
     Order,
     OrderIncident,
     OrderItem,
@@ -339,26 +339,22 @@ def order_stats(*, merchant_id: int | None) -> dict:
 # so the SQL naming it lives here; delivery runs these functions or composes these
 # fragments into its own statements, in the same round trips as before.
 
+
 # Oldest first, so that past `cap` waiting orders the oldest are the ones assigned (the
 # waiting orders' index is in this order); SKIP LOCKED never waits, so the order of the
 # locks cannot deadlock.
-WAITING_ORDERS_LOCK_SQL = """
-SELECT id, created_at FROM orders_order
-WHERE courier_id IS NULL AND status = ANY(%(waiting)s)
-  AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
-ORDER BY created_at, id
-LIMIT %(cap)s
-FOR UPDATE SKIP LOCKED
-"""
-
-
 def orders_waiting_lock(*, order_ids: list[int] | None, limit: int) -> list[tuple[int, datetime]]:
-    """Lock up to `limit` waiting orders (`WAITING_STATUSES`, no courier), of `order_ids`
-    when given, oldest first: `(id, created_at)` rows, locked with SKIP LOCKED, so concurrent
-    callers share out the orders and never take one twice. Call it inside a transaction."""
-    return fetch_all(
-        WAITING_ORDERS_LOCK_SQL,
-        {"waiting": list(WAITING_STATUSES), "ids": order_ids, "cap": limit},
+    """Lock up to `limit` orders waiting for a courier (`WAITING_FOR_COURIER`, the
+    condition of the index it reads, `order_waiting_idx`), of `order_ids` when given,
+    oldest first: `(id, created_at)` rows, locked with SKIP LOCKED, so concurrent callers
+    share out the orders and never take one twice. Call it inside a transaction."""
+    waiting = Order.objects.filter(WAITING_FOR_COURIER)
+    if order_ids is not None:
+        waiting = waiting.filter(pk__in=order_ids)
+    return list(
+        waiting.order_by("created_at", "id")
+        .select_for_update(skip_locked=True)
+        .values_list("id", "created_at")[:limit]
     )
 
 
