@@ -322,6 +322,42 @@ def test_a_parameter_given_twice_is_400_naming_it(world, as_user, caller, path, 
     assert response.json() == {name: [GIVEN_MORE_THAN_ONCE]}
 
 
+# (caller, path, other parameters) of every read that answers in the format `format` names.
+FORMAT_READS = [
+    ("operator", "/api/v1/analytics/merchants/", {}),
+    ("operator", "/api/v1/analytics/revenue/", {}),
+    ("operator", "/api/v1/analytics/top-products/", {}),
+    ("operator", "/api/v1/orders/analytics/", {}),
+    (None, "/api/v1/merchants/{merchant_id}/delivery-zones/", {}),
+    (None, "/api/v1/merchants/delivering-to/", NEAR),
+    (None, "/api/v1/merchants/nearby/", NEAR),
+    (None, "/api/v1/products/nearby/", NEAR),
+]
+
+
+def test_every_read_with_a_format_is_here():
+    in_schema = {
+        path
+        for path, operations in _schema()["paths"].items()
+        for method, operation in operations.items()
+        if method == "get"
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and parameter["name"] == "format"
+    }
+    assert in_schema == {path for _, path, _ in FORMAT_READS}
+
+
+@pytest.mark.parametrize(("caller", "path", "params"), FORMAT_READS)
+def test_a_format_given_twice_is_400_naming_it(world, as_user, caller, path, params):
+    # Read as its last copy, `?format=csv&format=json` would be answered in JSON.
+    formats = ["csv" if "analytics" in path else "geojson", "json"]
+    response = _call(world, as_user, caller, "get", path, data={**params, "format": formats})
+    assert response.status_code == 400
+    assert response.json() == {"format": [GIVEN_MORE_THAN_ONCE]}
+    once = _call(world, as_user, caller, "get", path, data={**params, "format": formats[0]})
+    assert once.status_code == 200
+
+
 # (caller, method, path) of every request that takes a JSON body.
 JSON_ENDPOINTS = [
     (None, "post", "/api/v1/auth/register/"),

@@ -98,7 +98,7 @@ class FormatFirst(ContentNegotiation):
     range, then the view's order of renderers (JSON first), as DRF orders them."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
-        chosen = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        chosen = self.named_format(request, format_suffix)
         if chosen:
             renderer = self.filter_renderers(renderers, chosen)[0]
             return renderer, renderer.media_type

@@ -122,10 +122,14 @@ def page_url(request, params: Iterable[str]) -> str:
 
 
 def page_link_base(url: str, given: Mapping[str, str], params: Iterable[str]) -> str:
-    """`page_url` of the absolute `url` of a path and the query parameters `given`."""
+    """`page_url` of the absolute `url` of a path and the query parameters `given`; a 400
+    naming one that a query string gives more than once."""
     paging = PageNumberPagination
     names = (*params, paging.page_query_param, paging.page_size_query_param)
-    query = sorted((name, given[name]) for name in names if name in given)
+    # Read once each, as the paginator reads them: an answer kept under this URL is
+    # looked up before the paginator runs, and `?page=1&page=2` must not be answered with
+    # the page kept for `?page=2`.
+    query = sorted((name, single_value(given, name)) for name in names if name in given)
     return f"{url}?{urlencode(query)}" if query else url
 
 

@@ -6,12 +6,26 @@ from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 
+from geomarket.api.fields import single_value
+
 
 class ContentNegotiation(DefaultContentNegotiation):
     """DRF's negotiation, but a `format` that no renderer of the view has is a 406 naming
     `format`, not DRF's 404: a 404 suits a format suffix in the path (a URL that does not
     exist), while the query parameter asks for a representation the view cannot give, as
-    an `Accept` nothing renders does."""
+    an `Accept` nothing renders does. A `format` given twice is a 400 naming it, as any
+    parameter that takes one value: DRF reads its last copy, and `?format=csv&format=json`
+    would be answered in JSON with nothing said."""
+
+    def named_format(self, request, format_suffix=None) -> str | None:
+        """The format the path's suffix or the query's `format` names, if any."""
+        return format_suffix or single_value(
+            request.query_params, self.settings.URL_FORMAT_OVERRIDE
+        )
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        self.named_format(request, format_suffix)
+        return super().select_renderer(request, renderers, format_suffix)
 
     def filter_renderers(self, renderers, format):
         named = [renderer for renderer in renderers if renderer.format == format]

@@ -3,6 +3,7 @@ answer alike: a key normalises a request exactly as the query and the body do.""
 
 import pytest
 
+from geomarket.api.fields import GIVEN_MORE_THAN_ONCE
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +55,19 @@ def test_search_links_name_each_request_s_own_host(api_client, three_teas):
     assert loopback.status_code == 200
     assert loopback.json()["next"].startswith("http://127.0.0.1/")
     assert loopback.json()["results"] == local.json()["results"]
+
+
+@pytest.mark.parametrize("name", ["page", "page_size"])
+def test_a_repeated_page_parameter_is_refused_whether_or_not_an_answer_is_kept(
+    api_client, three_teas, name
+):
+    # The answer is filed under the page's link base, which reads each parameter's last
+    # copy: a repeated one must be refused before the kept answer is looked up, as the
+    # paginator refuses it when the answer is computed.
+    query = {"q": "tea", "page_size": "1", "page": "2"}
+    kept = api_client.get(SEARCH, query)
+    assert kept.status_code == 200
+    # Its last copy is the kept answer's.
+    repeated = api_client.get(SEARCH, {**query, name: ["3", query[name]]})
+    assert repeated.status_code == 400
+    assert repeated.json() == {name: [GIVEN_MORE_THAN_ONCE]}
