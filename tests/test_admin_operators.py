@@ -157,3 +157,36 @@ def test_a_superuser_sees_the_token_keys(client):
     customer = factories.user()
     listed = client.get("/admin/authtoken/tokenproxy/")
     assert customer.auth_token.key in listed.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("changelist", "lookup"),
+    [
+        ("authtoken/tokenproxy", "pk__startswith"),
+        ("authtoken/tokenproxy", "pk__gt"),
+        ("accounts/user", "auth_token__key__startswith"),
+        ("accounts/user", "auth_token__pk__startswith"),
+        ("accounts/user", "auth_token__gt"),
+    ],
+)
+def test_no_filter_reads_a_token_key_out(client, changelist, lookup):
+    """A key is the token's primary key: a filter on it by any name, or on a relation to
+    a token compared itself, would tell a prefix or a range of it by the rows it keeps,
+    key by key (a superuser's, to act as them through the API)."""
+    _signed_in(client, factories.user(is_staff=True))
+    boss = factories.user(is_staff=True)
+    boss.is_superuser = True
+    boss.save()
+    key = boss.auth_token.key
+    probe = key[:3] if lookup.endswith("startswith") else "0"
+    answer = client.get(f"/admin/{changelist}/", {lookup: probe})
+    assert answer.status_code == 400
+    assert boss.username not in answer.content.decode()
+    # The filters that read no key still work.
+    for page, harmless in [
+        ("authtoken/tokenproxy", {"user__id__exact": boss.pk}),
+        ("accounts/user", {"is_superuser__exact": "1"}),
+    ]:
+        answer = client.get(f"/admin/{page}/", harmless)
+        assert answer.status_code == 200
+        assert boss.username in answer.content.decode()

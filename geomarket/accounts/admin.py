@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
 from rest_framework.authtoken.admin import TokenAdmin
-from rest_framework.authtoken.models import TokenProxy
+from rest_framework.authtoken.models import Token, TokenProxy
 
 from geomarket.accounts.models import User
 from geomarket.accounts.roles import is_operator
@@ -16,6 +17,37 @@ def _has_standing(user) -> bool:
     return user.is_superuser or is_operator(user)
 
 
+def _compares_token_key(model, lookup: str) -> bool:
+    """Whether the admin filter `lookup` on `model` compares an API token's key: a prefix
+    or a range on it reads the key out by the count of rows it keeps. The key is the
+    token's primary key, so besides `key` there are `pk` and a relation to a token
+    compared itself (`auth_token__gt=`), which Django lets through as it would any id."""
+    parts = lookup.split(LOOKUP_SEP)
+    for index, part in enumerate(parts):
+        opts = model._meta
+        if opts.concrete_model is Token and part in ("pk", opts.pk.name):
+            return True
+        try:
+            field = opts.get_field(part)
+        except FieldDoesNotExist:
+            return False
+        model = field.related_model
+        if model is None:
+            return False
+        if model._meta.concrete_model is Token and not _names_field(model, parts[index + 1 :]):
+            # `auth_token`, `auth_token__startswith`: the relation compares the key.
+            return True
+    return False
+
+
+def _names_field(model, parts: list[str]) -> bool:
+    try:
+        model._meta.get_field(parts[0])
+    except (IndexError, FieldDoesNotExist):
+        return False
+    return True
+
+
 @admin.register(User)
 class GeoMarketUserAdmin(UserAdmin):
     """Every operator runs the whole admin (`accounts.backends`), but giving standing, and
@@ -23,6 +55,12 @@ class GeoMarketUserAdmin(UserAdmin):
     itself or anyone a superuser or an operator, or take over a superuser's or another
     operator's account by its password. An operator manages customers', owners' and
     couriers' accounts; the others it sees read-only."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # As Django's refuses lookups on passwords.
+        if _compares_token_key(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -62,7 +100,7 @@ class GeoMarketTokenAdmin(TokenAdmin):
 
     def lookup_allowed(self, lookup, value, request=None):
         # A prefix filter (`?key__startswith=`) reads a key out as surely as its column.
-        if lookup.split(LOOKUP_SEP, 1)[0] == "key":
+        if _compares_token_key(self.model, lookup):
             return False
         return super().lookup_allowed(lookup, value, request)
 
