@@ -139,6 +139,9 @@ class WebhookReplayApi(APIView):
     @extend_schema(
         request=serializers.WebhookReplaySerializer,
         responses={202: serializers.WebhookReplayedSerializer},
+        description="Delivers again every event after `after` that the endpoint takes. An"
+        " endpoint that takes no events now (`is_active` false) answers 409 with `code`"
+        " `webhook_not_receiving` and sends nothing: turn it on first.",
         tags=TAGS,
     )
     def post(self, request, webhook_id: int):

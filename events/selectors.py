@@ -135,6 +135,10 @@ ENDPOINT_RECEIVES = Q(is_active=True) & (
 )
 
 
+# `ENDPOINT_RECEIVES` as a value of each endpoint's row.
+RECEIVES = Case(When(ENDPOINT_RECEIVES, then=Value(True)), default=Value(False))
+
+
 def webhooks_receiving() -> QuerySet[WebhookEndpoint]:
     """The endpoints events are delivered to (`ENDPOINT_RECEIVES`)."""
     return WebhookEndpoint.objects.filter(ENDPOINT_RECEIVES)
@@ -152,8 +156,7 @@ def _endpoints_of(merchant_id: int | None) -> QuerySet[WebhookEndpoint]:
 def _answered(endpoints: QuerySet[WebhookEndpoint]) -> QuerySet:
     """The endpoints' rows for `WEBHOOK`: `is_active` says whether they take events now,
     so an endpoint whose creator may no longer read them is answered off."""
-    receives = Case(When(ENDPOINT_RECEIVES, then=Value(True)), default=Value(False))
-    return endpoints.annotate(receives=receives).values_list(*WEBHOOK.columns)
+    return endpoints.annotate(receives=RECEIVES).values_list(*WEBHOOK.columns)
 
 
 def webhook_deliveries_recent(*, endpoint_id: int) -> QuerySet[WebhookDelivery]:

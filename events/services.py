@@ -28,13 +28,13 @@ from events.models import (
     WebhookPending,
     unknown_event_types,
 )
-from events.selectors import webhooks_receiving
+from events.selectors import RECEIVES, webhooks_receiving
 from events.streams import stream_entries_of, streams_publish
 from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.accounts.models import User
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
-from geomarket.errors import DomainError, NotFound, ServiceUnavailable
+from geomarket.errors import Conflict, DomainError, NotFound, ServiceUnavailable
 from geomarket.resend import resend_after, resend_at
 from geomarket.sql import CompiledQuery, fetch_all
 
@@ -276,7 +276,10 @@ def webhook_update(
     """Change what `data` names; turning an endpoint on again starts its failures afresh,
     and makes `actor`, who may manage it, the one whose right it takes events by: an
     endpoint whose creator lost the right (an operator gone, an owner who sold the shop)
-    is taken over by turning it on, not deleted and made anew with a new secret.
+    is taken over by turning it on, not deleted and made anew with a new secret. One that
+    takes events now is not turned on by `is_active: true` (a client sending back the
+    whole endpoint, say), and stays its creator's: an operator's edit of an owner's
+    endpoint would otherwise make it stop once that operator leaves.
 
     The endpoint is read again under its row lock, once the input is checked (the URL's
     check resolves its name): a failing delivery may have disabled it since the caller
@@ -287,13 +290,18 @@ def webhook_update(
         changes["url"] = _checked_url(data["url"])
     if "event_types" in data:
         changes["event_types"] = _checked_types(data["event_types"])
-    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+    endpoint = (
+        WebhookEndpoint.objects.select_for_update(of=("self",))
+        .annotate(receives=RECEIVES)
+        .filter(pk=endpoint.pk)
+        .first()
+    )
     if endpoint is None:
         raise NotFound()
     if "is_active" in data:
         if data["is_active"] and not endpoint.is_active:
             changes |= {"failure_count": 0, "disabled_at": None}
-        if data["is_active"]:
+        if data["is_active"] and not endpoint.receives:
             changes["created_by"] = actor
         changes["is_active"] = data["is_active"]
     for field, value in changes.items():
@@ -308,10 +316,21 @@ def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
+class WebhookNotReceiving(Conflict):
+    code = "webhook_not_receiving"
+    default_message = (
+        "This endpoint takes no events now (turned off, disabled, or its creator may no"
+        " longer read them): turn it on (PATCH is_active true) before replaying."
+    )
+
+
 def webhook_replay(*, endpoint: WebhookEndpoint, after_position: int) -> int:
     """Deliver again every event after the feed position `after_position` that the endpoint
-    takes; return how many. A broker outage answers 503: nothing here is kept to send
-    later."""
+    takes; return how many. An endpoint that takes no events now (`webhooks_receiving`)
+    is a 409: its deliveries would each be dropped, and the count a promise none keeps. A
+    broker outage answers 503: nothing here is kept to send later."""
+    if not webhooks_receiving().filter(pk=endpoint.pk).exists():
+        raise WebhookNotReceiving()
     events_feed_positions_assign()
     events = Event.objects.filter(feed_position__gt=after_position)
     if endpoint.merchant_id is not None:

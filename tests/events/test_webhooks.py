@@ -1260,3 +1260,78 @@ def test_endpoints_and_deliveries_are_answered_as_their_serializers_render_them(
     expected = WebhookDeliverySerializer(deliveries[::-1][:2], many=True).data
     assert page.json()["count"] == 3
     assert render(page.json()["results"]) == render(expected)
+
+
+def _turned_off(client, endpoint_id: int) -> None:
+    turned = client.patch(f"{WEBHOOKS}{endpoint_id}/", {"is_active": False}, "json")
+    assert turned.status_code == 200
+
+
+def _creator_no_longer_staff(client, endpoint_id: int) -> None:
+    User.objects.filter(pk=WebhookEndpoint.objects.get(pk=endpoint_id).created_by_id).update(
+        is_staff=False
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stopped", [_turned_off, _creator_no_longer_staff])
+def test_replay_to_an_endpoint_that_takes_no_events_is_refused(market, receiver, as_user, stopped):
+    """Its deliveries would each be dropped (`webhook_deliver_attempt`): a 202 counting
+    them would promise what none keeps. A 409 says so, and sends nothing."""
+    creator = as_user(factories.user(is_staff=True))
+    endpoint_id = creator.post(
+        WEBHOOKS, {"url": receiver.url, "merchant_id": market["shop"].pk}, "json"
+    ).json()["id"]
+    _event(market["shop"].pk)
+    events_feed_positions_assign()
+    client = as_user(factories.user(is_staff=True))
+    stopped(client, endpoint_id)
+    assert client.get(f"{WEBHOOKS}{endpoint_id}/").json()["is_active"] is False
+    answer = client.post(f"{WEBHOOKS}{endpoint_id}/replay/", {"after": cursor_encode(0)}, "json")
+    assert answer.status_code == 409, answer.content
+    assert answer.json()["code"] == "webhook_not_receiving"
+    assert receiver.received == []
+    assert not WebhookDelivery.objects.filter(endpoint_id=endpoint_id).exists()
+    # Turned on (taken over), it replays.
+    assert client.patch(f"{WEBHOOKS}{endpoint_id}/", {"is_active": True}, "json").status_code == 200
+    answer = client.post(f"{WEBHOOKS}{endpoint_id}/replay/", {"after": cursor_encode(0)}, "json")
+    assert (answer.status_code, answer.json()) == (202, {"replayed": 1})
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.django_db
+def test_an_endpoint_taking_events_stays_its_creators_when_sent_back_on(market, as_user):
+    """`is_active: true` on an endpoint that takes events now (a client sending back the
+    whole endpoint it read) turns nothing on, so takes nothing over: the owner's endpoint
+    an operator edited goes on taking events once that operator is no longer staff."""
+    created = market["owner_client"].post(WEBHOOKS, {"url": PUBLIC_URL}, "json").json()
+    path = f"{WEBHOOKS}{created['id']}/"
+    staff = factories.user(is_staff=True)
+    operator = as_user(staff)
+    edited = {"url": "https://93.184.215.15/hook", "event_types": [], "is_active": True}
+    patched = operator.patch(path, edited, "json")
+    assert (patched.status_code, patched.json()["is_active"]) == (200, True)
+    assert operator.patch(path, {"url": PUBLIC_URL}, "json").status_code == 200
+    assert WebhookEndpoint.objects.get(pk=created["id"]).created_by_id == market["owner"].pk
+    User.objects.filter(pk=staff.pk).update(is_staff=False)
+    assert market["owner_client"].get(path).json()["is_active"] is True
+
+
+@pytest.mark.django_db
+def test_the_list_reads_whether_each_endpoint_takes_events_in_its_one_statement(
+    market, as_user, django_assert_num_queries
+):
+    """`is_active` reads each endpoint's creator and merchant: joined in the page's
+    statement, not one read per endpoint, whatever the number of endpoints and creators."""
+    staff = factories.user(is_staff=True)
+    operator = as_user(staff)
+    shop = market["shop"].pk
+    for listed in (3, 6):
+        webhook_create(created_by=market["owner"], merchant_id=shop, url=PUBLIC_URL, event_types=[])
+        webhook_create(created_by=staff, merchant_id=None, url=PUBLIC_URL, event_types=[])
+        gone = factories.user(is_staff=True)
+        webhook_create(created_by=gone, merchant_id=shop, url=PUBLIC_URL, event_types=[])
+        User.objects.filter(pk=gone.pk).update(is_staff=False)
+        with django_assert_num_queries(2):  # the token, the page
+            results = operator.get(WEBHOOKS).json()["results"]
+        assert [e["is_active"] for e in results] == [True, True, False] * (listed // 3)
