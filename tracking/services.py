@@ -3,6 +3,7 @@ single-use key, valid `STREAM_TICKET_SECONDS` (60 s), that opens one order's str
 user, on the credential (token or session) that asked for it: the stream lasts as long as
 that credential does."""
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,8 +34,23 @@ class TicketHolder:
     credential: Credential
 
 
+# A ticket's entry names the credential that asked for it, which outlives the ticket by far
+# (a token for good, a session for weeks): Redis (its memory, its snapshots on disk) holds
+# neither the ticket nor the credential. The entry is keyed by the ticket's digest and its
+# value sealed by the ticket itself, which only its holder knows.
+
+
 def _ticket_key(ticket: str) -> str:
-    return f"{settings.CACHES['default']['KEY_PREFIX']}:stream-ticket:{ticket}"
+    digest = hashlib.sha256(ticket.encode()).hexdigest()
+    return f"{settings.CACHES['default']['KEY_PREFIX']}:stream-ticket:{digest}"
+
+
+def _sealed(ticket: str, value: bytes) -> bytes:
+    """`value` XORed with a pad drawn from the ticket by SHAKE-256 (of its own name, apart
+    from the key's digest): each ticket is a fresh 256-bit secret sealing one value, so the
+    pad is a one-time pad. Sealing the sealed value opens it."""
+    pad = hashlib.shake_256(b"stream-ticket-pad:" + ticket.encode()).digest(len(value))
+    return bytes(a ^ b for a, b in zip(value, pad, strict=True))
 
 
 def stream_ticket_issue(*, user, order_id: int, credential: Credential) -> StreamTicket:
@@ -47,7 +63,7 @@ def stream_ticket_issue(*, user, order_id: int, credential: Credential) -> Strea
     try:
         get_redis_connection("default").set(
             _ticket_key(ticket),
-            f"{user.pk}:{order_id}:{credential.kind}:{credential.key}",
+            _sealed(ticket, f"{user.pk}:{order_id}:{credential.kind}:{credential.key}".encode()),
             ex=seconds,
         )
     except RedisError as exc:
@@ -64,11 +80,8 @@ def stream_ticket_redeem(*, ticket: str) -> TicketHolder | None:
         raise ServiceUnavailable("Stream tickets are unavailable; try again shortly.") from exc
     if value is None:
         return None
-    parts = value.decode().split(":", 3)
-    if len(parts) != 4:
-        # Issued before tickets named their credential: nothing to recheck the stream by.
-        return None
-    user_id, order_id, kind, key = parts
+    # One issued before tickets were sealed is under the ticket itself: not found here.
+    user_id, order_id, kind, key = _sealed(ticket, value).decode().split(":", 3)
     return TicketHolder(
         user_id=int(user_id),
         order_id=int(order_id),
