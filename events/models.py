@@ -73,12 +73,14 @@ class WebhookEndpoint(models.Model):
     )
     # Whose right to the events the endpoint takes them by. Null only for endpoints of
     # every merchant created before it was recorded (migration 0010 gave each merchant's
-    # its owner); they take them as before.
+    # its owner); they take them as before. Protected: deleting the user would delete a
+    # merchant's endpoints, their secrets and their history with it, unasked; deactivating
+    # it stops them, and they are taken over by turning them on.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     url = models.URLField(max_length=2000)

@@ -19,12 +19,13 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.db.models import ProtectedError
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from events import services, urlcheck
 from events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookPending
-from events.selectors import cursor_encode
+from events.selectors import ENDPOINT_RECEIVES, cursor_encode
 from events.serializers import WebhookDeliverySerializer, WebhookSerializer
 from events.services import (
     DISABLE_AFTER_FAILURES,
@@ -1125,6 +1126,32 @@ def test_an_endpoint_of_every_merchant_with_no_creator_recorded_takes_events_as_
     assert events_publish() == 1
     assert webhook_deliveries_publish() == 1
     assert len(receiver.received) == 1
+
+
+@pytest.mark.django_db
+def test_a_merchants_endpoint_with_no_creator_takes_nothing(market, receiver, as_user):
+    """Made by a process older than migration 0010 while it ran: nobody's right covers it."""
+    endpoint = _shop_endpoint(market, receiver.url)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(created_by=None)
+    _event(market["shop"].pk)
+    assert events_publish() == 1
+    assert not WebhookPending.objects.exists()
+    answer = market["owner_client"].get(f"{WEBHOOKS}{endpoint.pk}/").json()
+    assert answer["is_active"] is False
+
+
+@pytest.mark.django_db
+def test_a_user_who_created_an_endpoint_is_not_deleted_with_it():
+    operator = factories.user(is_staff=True)
+    endpoint = services.webhook_create(
+        created_by=operator, merchant_id=None, url=PUBLIC_URL, event_types=[]
+    )
+    with pytest.raises(ProtectedError):
+        User.objects.filter(pk=operator.pk).delete()
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    # Deactivated, it keeps its endpoint, which then takes nothing.
+    User.objects.filter(pk=operator.pk).update(is_active=False)
+    assert not WebhookEndpoint.objects.filter(ENDPOINT_RECEIVES, pk=endpoint.pk).exists()
 
 
 @pytest.mark.django_db
