@@ -88,22 +88,22 @@ def _unchanged(user, credential) -> None:
     pass
 
 
-@pytest.mark.parametrize(
-    "change", [_unchanged, _deactivated, _password_changed, _signed_out, _expired]
-)
-def test_a_session_is_rechecked_as_django_signs_a_request_in(change, django_assert_num_queries):
-    user = factories.user()
-    credential = session_of(user)
-    change(user, credential)
-    holds = rechecked(user, credential, django_assert_num_queries)
-    assert holds == (request_signs_in(credential) == user.pk)
-    assert holds == (change is _unchanged)
+# Each kind of credential, with what may befall it: a session as Django signs a request in
+# by it, a token as DRF authenticates one.
+CHANGES = [
+    *((session_of, change) for change in (_deactivated, _password_changed, _signed_out, _expired)),
+    *((token_of, change) for change in (_deactivated, _token_deleted, _token_made_anew)),
+    (session_of, _unchanged),
+    (token_of, _unchanged),
+]
 
 
-@pytest.mark.parametrize("change", [_unchanged, _deactivated, _token_deleted, _token_made_anew])
-def test_a_token_is_rechecked_as_drf_authenticates_a_request(change, django_assert_num_queries):
+@pytest.mark.parametrize(("kind", "change"), CHANGES)
+def test_a_credential_is_rechecked_as_a_request_is_signed_in_by_it(
+    kind, change, django_assert_num_queries
+):
     user = factories.user()
-    credential = token_of(user)
+    credential = kind(user)
     change(user, credential)
     holds = rechecked(user, credential, django_assert_num_queries)
     assert holds == (request_signs_in(credential) == user.pk)

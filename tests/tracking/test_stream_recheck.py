@@ -54,16 +54,21 @@ def by_session(request, user, session):
     return request
 
 
+def as_caller(request, user, session):
+    """`request` signed in by `session`, else by `user`'s token."""
+    if session is not None:
+        return by_session(request, user, session)
+    force_authenticate(request, user=user, token=Token.objects.get(user=user))
+    return request
+
+
 def order_stream(user, order_id, *, session=None, ticket=None):
     """The order's stream opened by `user`'s token, or by `session`, or by `ticket`."""
     path = f"/api/v1/orders/{order_id}/stream/"
     if ticket is not None:
         request = APIRequestFactory().get(path, {"ticket": ticket})
-    elif session is not None:
-        request = by_session(APIRequestFactory().get(path), user, session)
     else:
-        request = APIRequestFactory().get(path)
-        force_authenticate(request, user=user, token=Token.objects.get(user=user))
+        request = as_caller(APIRequestFactory().get(path), user, session)
     response = OrderStreamApi.as_view()(request, order_id=order_id)
     assert response.status_code == 200
     return response
@@ -72,11 +77,7 @@ def order_stream(user, order_id, *, session=None, ticket=None):
 def stream_ticket(user, order_id, *, session=None) -> str:
     """A ticket to the order's stream, asked for by `user`'s token or by `session`."""
     path = f"/api/v1/orders/{order_id}/stream-ticket/"
-    if session is not None:
-        request = by_session(APIRequestFactory().post(path), user, session)
-    else:
-        request = APIRequestFactory().post(path)
-        force_authenticate(request, user=user, token=Token.objects.get(user=user))
+    request = as_caller(APIRequestFactory().post(path), user, session)
     response = OrderStreamTicketApi.as_view()(request, order_id=order_id)
     assert response.status_code == 201
     return response.data["ticket"]
