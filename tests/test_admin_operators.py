@@ -119,11 +119,15 @@ def test_an_operator_who_is_not_a_superuser_changes_no_account_with_standing(cli
     )
 
 
-def test_a_superuser_gives_operator_standing(client):
+def _superuser():
     boss = factories.user(is_staff=True)
     boss.is_superuser = True
     boss.save()
-    _signed_in(client, boss)
+    return boss
+
+
+def test_a_superuser_gives_operator_standing(client):
+    _signed_in(client, _superuser())
     customer = factories.user()
     url = f"/admin/accounts/user/{customer.pk}/change/"
     assert submit(client, url, "user_form", {"is_staff": "on"}).status_code == 302
@@ -150,10 +154,7 @@ def test_an_operator_who_is_not_a_superuser_lists_tokens_without_their_keys(clie
 
 
 def test_a_superuser_sees_the_token_keys(client):
-    boss = factories.user(is_staff=True)
-    boss.is_superuser = True
-    boss.save()
-    _signed_in(client, boss)
+    _signed_in(client, _superuser())
     customer = factories.user()
     listed = client.get("/admin/authtoken/tokenproxy/")
     assert customer.auth_token.key in listed.content.decode()
@@ -174,9 +175,7 @@ def test_no_filter_reads_a_token_key_out(client, changelist, lookup):
     a token compared itself, would tell a prefix or a range of it by the rows it keeps,
     key by key (a superuser's, to act as them through the API)."""
     _signed_in(client, factories.user(is_staff=True))
-    boss = factories.user(is_staff=True)
-    boss.is_superuser = True
-    boss.save()
+    boss = _superuser()
     key = boss.auth_token.key
     probe = key[:3] if lookup.endswith("startswith") else "0"
     answer = client.get(f"/admin/{changelist}/", {lookup: probe})
