@@ -33,6 +33,13 @@ def _validation_payload(error: DjangoValidationError) -> dict:
     return {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
 
 
+def _over_a_limit(exc: OperationalError) -> bool:
+    """Whether PostgreSQL refused the statement for its size (SQLSTATE class 54, "program
+    limit exceeded": a text past a search vector's 1 MB, an index row past its page): the
+    request's doing, which a retry meets again, not an outage to wait out (a 503)."""
+    return (getattr(exc.__cause__, "sqlstate", None) or "").startswith("54")
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         if exc.status_code == status.HTTP_400_BAD_REQUEST:
@@ -42,6 +49,12 @@ def exception_handler(exc, context):
         return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         return Response(_validation_payload(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, OperationalError) and _over_a_limit(exc):
+        logger.warning("a statement refused for its size: %s", exc)
+        return Response(
+            {api_settings.NON_FIELD_ERRORS_KEY: ["A value is too large to be stored."]},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.error("database unavailable: %s: %s", exc.__class__.__name__, exc)
         return Response(
