@@ -62,7 +62,9 @@ class InventoryListApi(APIView):
         tags=["inventory"],
     )
     def post(self, request):
-        payload = serializers.InventoryCreateSerializer(data=request.data)
+        payload = serializers.InventoryCreateSerializer(
+            data=request.data, context={"user": request.user}
+        )
         payload.is_valid(raise_exception=True)
         if not can_manage_merchant(request.user, payload.validated_data["product"].merchant_id):
             raise Forbidden("You may only stock your own merchant's products.")

@@ -1,12 +1,17 @@
 from rest_framework import serializers
 
 from catalog.models import Product
+from catalog.selectors import products_visible_to
 from geomarket.api.fields import IdField, MoneyField, StrictIntegerField
 from inventory.models import MAX_QUANTITY
 from inventory.shapes import INVENTORY
 
 
 class InventoryCreateSerializer(serializers.Serializer):
+    """`context["user"]`, the caller, names by `product_id` only a product it may see
+    (`products_visible_to`): another merchant's draft is as unknown as a missing one,
+    rather than a 403 telling that it exists."""
+
     product_id = serializers.PrimaryKeyRelatedField(
         source="product", queryset=Product.objects.select_related("merchant"), pk_field=IdField()
     )
@@ -14,6 +19,14 @@ class InventoryCreateSerializer(serializers.Serializer):
     low_stock_threshold = StrictIntegerField(
         min_value=0, max_value=MAX_QUANTITY, required=False, default=5
     )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        user = self.context.get("user")
+        if user is not None:
+            visible = products_visible_to(user=user)
+            fields["product_id"].queryset = visible.select_related("merchant")
+        return fields
 
 
 class InventoryUpdateSerializer(serializers.Serializer):

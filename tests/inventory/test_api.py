@@ -303,6 +303,25 @@ def test_an_owner_sees_no_other_merchants_stock(as_user):
         assert client.get(f"{INVENTORY}{other.pk}/").status_code == 404
 
 
+def test_stocking_another_merchants_draft_tells_no_more_than_an_unknown_product(as_user):
+    owner = factories.user()
+    factories.merchant(owner=owner)
+    other_shop = factories.merchant()
+    draft = factories.product(merchant=other_shop, is_published=False)
+    published = factories.product(merchant=other_shop)
+    missing = published.pk + draft.pk + 1
+    client = as_user(owner)
+
+    def stocked(product_id: int):
+        answer = client.post(INVENTORY, {"product_id": product_id, "quantity": 1}, format="json")
+        return answer.status_code, list(answer.json())
+
+    assert stocked(draft.pk) == stocked(missing) == (400, ["product_id"])
+    # One anybody may see is another merchant's to stock.
+    assert stocked(published.pk)[0] == 403
+    assert not Inventory.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("meanwhile", ["cancelled", "returned", "placed"])
 @pytest.mark.parametrize("body", [{"low_stock_threshold": 2}, {}])
