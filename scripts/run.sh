@@ -19,18 +19,22 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
+# Beat runs a task every second or so: at INFO its worker's lines would scroll the URL
+# printed below out of sight within seconds. CELERY_LOG_LEVEL=INFO shows them.
+CELERY_LOG_LEVEL=${CELERY_LOG_LEVEL:-WARNING}
+
 HOST="$HOST" PORT="$PORT" scripts/serve &
 pids+=($!)
-.venv/bin/celery -A geomarket worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" &
+.venv/bin/celery -A geomarket worker --loglevel "$CELERY_LOG_LEVEL" --concurrency "${CELERY_CONCURRENCY:-2}" &
 pids+=($!)
 # Webhook deliveries wait on receivers: threads, on their own queue, so that a slow
 # receiver holds up no other task.
-.venv/bin/celery -A geomarket worker --loglevel INFO --queues webhooks --hostname webhooks@%h \
+.venv/bin/celery -A geomarket worker --loglevel "$CELERY_LOG_LEVEL" --queues webhooks --hostname webhooks@%h \
   --pool threads --concurrency "${WEBHOOK_CONCURRENCY:-8}" &
 pids+=($!)
 .venv/bin/python manage.py relay_outbox &
 pids+=($!)
-.venv/bin/celery -A geomarket beat --loglevel INFO --schedule .local/celerybeat-schedule &
+.venv/bin/celery -A geomarket beat --loglevel "$CELERY_LOG_LEVEL" --schedule .local/celerybeat-schedule &
 pids+=($!)
 
 for _ in $(seq 1 100); do
