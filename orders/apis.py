@@ -164,7 +164,10 @@ class OrderListApi(RateLimitedMixin, APIView):
         )
         if not hasattr(order, "_prefetched_objects_cache"):  # an idempotent replay
             order = _detail(request, order.pk)
-        return Response(serializers.order_detail_payload(order), status=status.HTTP_201_CREATED)
+        # As its detail answers it: a replay of an order since picked up shows its customer
+        # (the caller) the handover code.
+        payload = serializers.order_detail_payload(order, viewer_id=request.user.pk)
+        return Response(payload, status=status.HTTP_201_CREATED)
 
 
 class OrderDetailApi(APIView):

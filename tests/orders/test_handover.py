@@ -9,6 +9,7 @@ import re
 import pytest
 from rest_framework.renderers import JSONRenderer
 
+from delivery.services import courier_create
 from events.models import Event
 from events.services import webhook_body
 from events.streams import stream_entries_of
@@ -19,7 +20,7 @@ from orders.selectors import order_detail
 from orders.serializers import order_detail_payload
 from orders.services import order_transition
 from tests import factories
-from tests.market import ORDERS, api_client_as, build_market
+from tests.market import ORDERS, api_client_as, build_market, order_body
 from tests.threads import run_in_threads
 from tests.tracking.tracked import order_with_courier
 
@@ -288,3 +289,23 @@ def test_no_other_answer_carries_the_code(market, as_user):
     shown += [entry.data for entry in stream_entries_of(events)]
     assert not any(code in strings_in(body) for body in shown)
     assert not any(body.get("handover_code") for body in shown if isinstance(body, dict))
+
+
+def test_a_replayed_order_is_answered_as_its_detail_code_included(market, as_user):
+    """An `Idempotency-Key` replay answers the order as it stands now, and shows its
+    customer what the detail shows: the code, once the order is picked up."""
+    Merchant.objects.filter(pk=market["shop"].pk).update(require_handover_code=True)
+    body = order_body(market, (market["bread"], 2))
+    key = {"Idempotency-Key": "replayed-after-pickup"}
+    placed = market["client"].post(ORDERS, body, format="json", headers=key)
+    assert placed.status_code == 201
+    order_id = placed.json()["id"]
+    courier_user = factories.user()
+    courier = courier_create(user=courier_user, name="Kim", vehicle="bike", status="available")
+    Order.objects.filter(pk=order_id).update(courier=courier, status="ready")
+    assert status(as_user(courier_user), order_id, status="picked_up").status_code == 200
+    replayed = market["client"].post(ORDERS, body, format="json", headers=key)
+    assert replayed.status_code == 201
+    detail = market["client"].get(f"{ORDERS}{order_id}/").json()
+    assert detail["handover_code"] is not None
+    assert replayed.json() == detail
