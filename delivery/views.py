@@ -8,13 +8,14 @@ all its database work in one `sync_to_async` call, through DRF's own machinery
 import time
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponseBase, JsonResponse
+from django.http import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
 from delivery import serializers
 from delivery.eta import Leg, estimate_all
 from geomarket.api.plain_views import api_call
+from geomarket.api.responses import json_response
 from merchants.selectors import merchants_distance_to
 from orders.selectors import orders_visible_to
 
@@ -91,4 +92,4 @@ async def eta_view(request):
         return legs
     results = await estimate_all(legs)
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-    return JsonResponse({"results": results, "elapsed_ms": elapsed_ms})
+    return json_response({"results": results, "elapsed_ms": elapsed_ms})

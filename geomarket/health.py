@@ -8,11 +8,11 @@ from collections.abc import Callable
 import redis
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django_redis import get_redis_connection
 
+from geomarket.api.responses import json_response
 from geomarket.celery import app as celery_app
 from geomarket.db import replicas
 
@@ -59,7 +59,7 @@ CHECKS: dict[str, Callable[[], None]] = {
 @never_cache
 def healthz(request):
     if request.method != "GET":
-        return JsonResponse(
+        return json_response(
             {"detail": f'Method "{request.method}" not allowed.'},
             status=405,
             headers={"Allow": "GET"},
@@ -77,7 +77,7 @@ def healthz(request):
     if replicas.configured():
         # Reads go to the primary meanwhile: the service still answers.
         results["replica"] = "ok" if replicas.monitor.healthy() else "degraded"
-    return JsonResponse(
+    return json_response(
         {"status": "ok" if healthy else "error", "checks": results},
         status=200 if healthy else 503,
     )

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework.exceptions import APIException, Throttled
 
+from geomarket.api.responses import json_response
 from geomarket.env import network
 
 logger = logging.getLogger(__name__)
@@ -258,10 +259,10 @@ def login_rate_limited(view):
     return limited
 
 
-def _throttled_response(result: RateLimitResult) -> JsonResponse:
+def _throttled_response(result: RateLimitResult) -> HttpResponse:
     """The API's 429 (`geomarket.api.exceptions`), for a view outside DRF."""
     retry_after = result.retry_after_seconds
-    return JsonResponse(
+    return json_response(
         {"detail": "Request was throttled.", "retry_after": retry_after},
         status=429,
         headers={"Retry-After": str(retry_after), **result.headers()},

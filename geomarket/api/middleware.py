@@ -1,22 +1,25 @@
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse
+
+from geomarket.api.responses import json_response
 
 
-def body_too_large() -> JsonResponse:
+def body_too_large() -> HttpResponse:
     """The answer to a request body over `REQUEST_BODY_MAX_BYTES`, declared or received."""
     limit = settings.REQUEST_BODY_MAX_BYTES
-    return JsonResponse({"detail": f"Request body exceeds the limit of {limit} bytes."}, status=413)
+    detail = f"Request body exceeds the limit of {limit} bytes."
+    return json_response({"detail": detail}, status=413)
 
 
-def declared_length_refusal(raw: str | bytes | None) -> JsonResponse | None:
+def declared_length_refusal(raw: str | bytes | None) -> HttpResponse | None:
     """The answer to a request whose `Content-Length` is malformed or over the limit, or
     None when the declared length (if any) is acceptable."""
     if not raw:
         return None
     # HTTP allows ASCII digits only; int() would also take "١٢", " 12" or "1_2".
     if not (raw.isascii() and raw.isdigit()):
-        return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
+        return json_response({"detail": "Malformed Content-Length header."}, status=400)
     if int(raw) > settings.REQUEST_BODY_MAX_BYTES:
         return body_too_large()
     return None

@@ -6,7 +6,16 @@ from geomarket.answer_cache import Answer
 
 
 def json_bytes(data) -> bytes:
+    """`data` as DRF's `JSONRenderer` renders it (compact, UTF-8)."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_response(data, *, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    """A JSON answer from outside DRF (a plain view, a middleware), rendered as DRF's are,
+    not as Django's `JsonResponse` (spaces after separators, non-ASCII escaped)."""
+    return HttpResponse(
+        json_bytes(data), status=status, content_type="application/json", headers=headers
+    )
 
 
 def cached_json_response(answer: Answer) -> HttpResponse:

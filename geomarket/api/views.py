@@ -1,30 +1,32 @@
 """JSON answers for errors raised outside DRF views, so no path ever returns an HTML page."""
 
-from django.http import JsonResponse
+from django.http import HttpResponse
 from rest_framework.exceptions import MethodNotAllowed
+
+from geomarket.api.responses import json_response
 
 
 def not_found(request, exception=None):
-    return JsonResponse({"detail": "Not found."}, status=404)
+    return json_response({"detail": "Not found."}, status=404)
 
 
 def bad_request(request, exception=None):
-    return JsonResponse({"detail": "Bad request."}, status=400)
+    return json_response({"detail": "Bad request."}, status=400)
 
 
 def permission_denied(request, exception=None):
-    return JsonResponse(
+    return json_response(
         {"detail": "You do not have permission to perform this action."}, status=403
     )
 
 
 def server_error(request):
-    return JsonResponse({"detail": "Internal server error."}, status=500)
+    return json_response({"detail": "Internal server error."}, status=500)
 
 
-def method_not_allowed(request, allowed: list[str]) -> JsonResponse:
+def method_not_allowed(request, allowed: list[str]) -> HttpResponse:
     """A view outside DRF refusing `request.method`, in DRF's shape and words."""
-    return JsonResponse(
+    return json_response(
         {"detail": MethodNotAllowed(request.method).detail},
         status=405,
         headers={"Allow": ", ".join(allowed)},

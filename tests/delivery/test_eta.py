@@ -2,6 +2,7 @@ import httpx
 import pytest
 
 from delivery.eta import OsrmProvider, geodesic_eta_seconds
+from geomarket.api.responses import json_bytes
 from geomarket.asgi import application
 from merchants.models import Merchant
 from tests import factories
@@ -39,6 +40,8 @@ async def test_geodesic_estimates_by_default(settings):
         assert result["provider"] == "geodesic"
         assert result["degraded"] is False
     assert body["elapsed_ms"] >= 0
+    # Rendered as DRF renders the API's other answers: compact.
+    assert response.content == json_bytes(body)
 
 
 async def test_twenty_slow_estimates_run_concurrently(settings):
