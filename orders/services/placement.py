@@ -54,7 +54,8 @@ def _request_hash(
     canonical = {
         "merchant_id": merchant_id,
         "items": sorted([line.product_id, line.quantity] for line in lines),
-        "delivery_address": {**address, "location": [location.x, location.y]},
+        # `+ 0.0` makes -0.0 (on the prime meridian or the equator) 0.0: the same point.
+        "delivery_address": {**address, "location": [location.x + 0.0, location.y + 0.0]},
         # The instant, whatever offset it was written with.
         "slot_starts_at": slot_starts_at and slot_starts_at.timestamp(),
     }

@@ -250,3 +250,31 @@ def test_prune_removes_only_expired_keys(market):
     IdempotencyKey.objects.filter(key="a").update(created_at=timezone.now() - timedelta(days=2))
     assert prune_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["b"]
+
+
+def test_a_point_written_with_a_negative_zero_is_the_same_request_again(as_user):
+    """On the prime meridian a client may write its longitude as -0.0: the same point, so
+    an `Idempotency-Key` retry of it is the same order, not a key reused (409)."""
+    shop = factories.merchant(lat=51.4769, lng=0.0)
+    factories.zone(merchant=shop, min_order="1.00")
+    tea = factories.product(merchant=shop, price="3.00")
+    factories.stock(product=tea, quantity=5)
+    client = as_user(factories.user())
+
+    def place(lng: float):
+        address = {
+            "line1": "Blackheath Avenue",
+            "city": "London",
+            "postal_code": "SE10 8XJ",
+            "location": {"type": "Point", "coordinates": [lng, 51.4769]},
+        }
+        body = {
+            "merchant_id": shop.pk,
+            "items": [{"product_id": tea.pk, "quantity": 1}],
+            "delivery_address": address,
+        }
+        return client.post(ORDERS, body, format="json", headers={"Idempotency-Key": "meridian"})
+
+    first, again = place(0.0), place(-0.0)
+    assert (first.status_code, again.status_code) == (201, 201), again.content
+    assert again.json()["id"] == first.json()["id"]
