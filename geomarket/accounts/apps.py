@@ -10,3 +10,4 @@ class AccountsConfig(AppConfig):
         # The start-up check of `settings.HOOKS` (`geomarket.hooks`), registered once the
         # apps it names are loaded.
         from geomarket import hooks  # noqa: F401
+        from geomarket.accounts import checks  # noqa: F401
