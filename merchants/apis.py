@@ -133,6 +133,10 @@ class DeliveryZoneListApi(GeoJSONAnswers, APIView):
     features = Features(geometry="area")
 
     @extend_schema(
+        description=(
+            "The merchant's delivery zones: its active ones, and for its owner and "
+            "operators its inactive ones too."
+        ),
         responses=page_of(serializers.DeliveryZoneOutputSerializer),
         operation_id="merchants_delivery_zones_list",
         tags=["zones"],
@@ -145,6 +149,7 @@ class DeliveryZoneListApi(GeoJSONAnswers, APIView):
         return Response(_seen_page_body(request, self, merchant_id, zones, serializers.zone_rows))
 
     @extend_schema(
+        description="Adds a delivery zone to the merchant.",
         request=serializers.DeliveryZoneInputSerializer,
         responses={201: serializers.DeliveryZoneOutputSerializer},
         tags=["zones"],
@@ -216,6 +221,10 @@ class MerchantsNearbyApi(GeoJSONAnswers, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        description=(
+            "Active merchants within `radius` metres of the point, nearest first by the "
+            "`distance_m` shown (geodesic, on the WGS84 spheroid); at most `limit`."
+        ),
         parameters=[serializers.MerchantsNearbyParamsSerializer],
         responses=_results_schema(serializers.MerchantNearbyOutputSerializer),
         tags=["search"],
@@ -249,6 +258,12 @@ class MerchantsDeliveringToApi(GeoJSONAnswers, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        description=(
+            "Active merchants with an active delivery zone covering the point (a point on "
+            "a zone's edge is covered), each with the cheapest covering zone's `zone_id`, "
+            "`delivery_fee` and `min_order_amount`, and its geodesic `distance_m`; nearest "
+            "first."
+        ),
         parameters=[serializers.DeliveringToParamsSerializer],
         responses=_results_schema(serializers.MerchantDeliveringOutputSerializer),
         tags=["search"],

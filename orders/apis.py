@@ -117,6 +117,10 @@ class OrderListApi(RateLimitedMixin, APIView):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
+        description=(
+            "The orders the caller may see, newest first: a customer's own, an owner's "
+            "merchant's, those assigned to a courier, every order for an operator."
+        ),
         parameters=[serializers.OrderFilterSerializer],
         responses=page_of(
             serializers.OrderOutputSerializer, estimated_count=True, name="OrderList"
@@ -134,6 +138,12 @@ class OrderListApi(RateLimitedMixin, APIView):
         )
 
     @extend_schema(
+        description=(
+            "Places an order: 201 with it, `confirmed` with all its stock taken, or "
+            "`rejected` with its `shortages` and no stock touched. The same "
+            "`Idempotency-Key` from the same user within 24 h answers the first order; "
+            "with another body, 409."
+        ),
         request=serializers.OrderCreateSerializer,
         parameters=[IDEMPOTENCY_HEADER],
         responses={201: serializers.OrderDetailSerializer},

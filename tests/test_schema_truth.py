@@ -159,3 +159,42 @@ def test_plain_views_answer_other_methods_405_with_allow(client, path, allowed, 
     assert response.status_code == 405
     assert response["Allow"] == allowed
     assert "detail" in response.json()
+
+
+def test_no_operation_is_described_by_a_docstring_it_inherits(schema):
+    """A mixin's docstring is about the mixin (how GeoJSON answers are made, how limits
+    are counted), not about the operations of the views that use it."""
+    from geomarket.api.geojson import GeoJSONAnswers
+    from geomarket.ratelimit import RateLimitedMixin
+
+    mixin_docs = {" ".join(cls.__doc__.split())[:60] for cls in (GeoJSONAnswers, RateLimitedMixin)}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            description = " ".join(operation.get("description", "").split())
+            assert description[:60] not in mixin_docs, (method, path)
+    # Those that took a mixin's say what they answer.
+    for method, path in [
+        ("get", "/api/v1/merchants/nearby/"),
+        ("get", "/api/v1/merchants/delivering-to/"),
+        ("get", "/api/v1/orders/"),
+        ("post", "/api/v1/auth/token/"),
+    ]:
+        assert _operation(schema, method, path)["description"], (method, path)
+
+
+def test_a_view_with_no_description_of_its_own_takes_none_from_its_mixins():
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    from geomarket.api.geojson import Features, GeoJSONAnswers
+    from geomarket.api.schema import AutoSchema
+
+    class Undescribed(GeoJSONAnswers, APIView):
+        features = Features(geometry="location")
+
+        def get(self, request):
+            return Response({})
+
+    schema = AutoSchema()
+    schema.view, schema.method = Undescribed(), "GET"
+    assert schema.get_description() == ""

@@ -16,6 +16,11 @@ class RegisterApi(RateLimitedMixin, APIView):
     authentication_classes: list = []
 
     @extend_schema(
+        description=(
+            "Creates a customer account and answers its `id`, `username` and API `token`. "
+            "Each client address may register `REGISTER_RATE_LIMIT_PER_MINUTE` accounts "
+            "a minute."
+        ),
         request=serializers.RegisterInputSerializer,
         responses={201: serializers.RegisterOutputSerializer},
         tags=["auth"],
@@ -36,6 +41,12 @@ class TokenApi(RateLimitedMixin, APIView):
     authentication_classes: list = []
 
     @extend_schema(
+        description=(
+            "Answers the API token of the account `username` and `password` name. A wrong "
+            "password, an unknown and an inactive account are answered alike (400). Each "
+            "guess spends from its client address's budget of password guesses, which the "
+            "admin's sign-in spends from too."
+        ),
         request=serializers.TokenInputSerializer,
         responses={200: serializers.TokenOutputSerializer},
         tags=["auth"],

@@ -10,7 +10,7 @@ import re
 from django.core.validators import EmailValidator, RegexValidator
 from django.http import HttpRequest
 from drf_spectacular import openapi
-from drf_spectacular.plumbing import force_instance
+from drf_spectacular.plumbing import force_instance, get_doc
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotAcceptable
@@ -278,6 +278,14 @@ class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, with what it cannot infer derived from the same views:
     who may call an operation, which error statuses it can answer, how query parameters
     and money are read."""
+
+    def get_description(self) -> str:
+        # drf-spectacular falls back on a docstring the view inherits: a mixin's, about
+        # the mixin (how GeoJSON answers are made), not about the operation. A view's
+        # description is its handler's docstring or its own, or what `extend_schema` says.
+        handler = getattr(self.view, self.method.lower(), None)
+        own = type(self.view).__dict__.get("__doc__")
+        return get_doc(handler) or (get_doc(type(self.view)) if own else "")
 
     def get_auth(self):
         auths = super().get_auth()
