@@ -35,6 +35,7 @@ from geomarket.accounts.models import User
 from geomarket.api.fields import format_datetime
 from geomarket.celery import app as celery_app
 from geomarket.errors import Conflict, DomainError, NotFound, ServiceUnavailable
+from geomarket.locks import transaction_lock
 from geomarket.resend import resend_after, resend_at
 from geomarket.sql import CompiledQuery, fetch_all
 
@@ -159,9 +160,7 @@ def events_feed_positions_assign(*, batch: int = 1000) -> int:
     # look at the partial index, no lock, nothing written.
     while fetch_all(_unplaced_sql(), []):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_FEED_POSITIONS_LOCK]
-            )
+            transaction_lock(_FEED_POSITIONS_LOCK)
             cursor.execute(_FEED_POSITIONS_SQL, {"batch": batch})
             assigned += cursor.rowcount
         if cursor.rowcount < batch:
@@ -187,7 +186,7 @@ def events_publish(*, batch: int = 100) -> int:
     events_feed_positions_assign()
     if not Event.objects.filter(published_at__isnull=True).exists():
         return 0
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         # One publisher at a time (the relay, the beat task, a second relay), from taking
         # its events until their entries are on the streams, which is before the commit
         # that releases the lock. Redis gives an entry its id as it arrives: two
@@ -197,7 +196,7 @@ def events_publish(*, batch: int = 100) -> int:
         # placing it) holds its row. The events are committed already, so an entry is
         # never about a change that rolls back; a publisher whose own commit fails leaves
         # its events to be published again, in order, an entry twice at worst.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_PUBLISH_LOCK])
+        transaction_lock(_PUBLISH_LOCK)
         pending = list(Event.objects.filter(published_at__isnull=True).order_by("id")[:batch])
         if not pending:
             return 0

@@ -48,19 +48,23 @@ def _names_field(model, parts: list[str]) -> bool:
     return True
 
 
+class TokenKeysUnread:
+    """A model admin whose filters read no API token's key out (`_compares_token_key`),
+    as Django's refuses filters on passwords."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if _compares_token_key(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
 @admin.register(User)
-class GeoMarketUserAdmin(UserAdmin):
+class GeoMarketUserAdmin(TokenKeysUnread, UserAdmin):
     """Every operator runs the whole admin (`accounts.backends`), but giving standing, and
     changing the accounts that hold it, stays a superuser's: else any operator could make
     itself or anyone a superuser or an operator, or take over a superuser's or another
     operator's account by its password. An operator manages customers', owners' and
     couriers' accounts; the others it sees read-only."""
-
-    def lookup_allowed(self, lookup, value, request=None):
-        # As Django's refuses lookups on passwords.
-        if _compares_token_key(self.model, lookup):
-            return False
-        return super().lookup_allowed(lookup, value, request)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -83,7 +87,7 @@ admin.site.unregister(TokenProxy)
 
 
 @admin.register(TokenProxy)
-class GeoMarketTokenAdmin(TokenAdmin):
+class GeoMarketTokenAdmin(TokenKeysUnread, TokenAdmin):
     """API tokens are credentials: whoever reads one acts as its user through the API (and
     sees, say, a customer's handover codes). An operator sees who has a token and since
     when; the keys, a token's own pages (titled by its key, as is the message on adding
@@ -97,12 +101,6 @@ class GeoMarketTokenAdmin(TokenAdmin):
         if not request.user.is_superuser:
             return None
         return super().get_list_display_links(request, list_display)
-
-    def lookup_allowed(self, lookup, value, request=None):
-        # A prefix filter (`?key__startswith=`) reads a key out as surely as its column.
-        if _compares_token_key(self.model, lookup):
-            return False
-        return super().lookup_allowed(lookup, value, request)
 
     def has_view_permission(self, request, obj=None):
         listed = obj is None or request.user.is_superuser
