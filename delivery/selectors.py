@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from delivery.models import Courier
 from delivery.shapes import COURIER, TRACK_POINT, TRACKED_COURIER
-from geomarket.accounts.roles import is_operator
+from geomarket.accounts.roles import OPERATOR, is_operator
 from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
 from geomarket.shapes import coordinates, point_of
@@ -160,7 +160,8 @@ _ORDER_STAND_IN = -7_000_007
 def _pickup_compiled(*, operator: bool) -> CompiledQuery:
     # Compiled once for operators and once for everyone else, from the orders' own
     # visibility rule, asked for a caller standing in for either.
-    caller = SimpleNamespace(is_authenticated=True, is_staff=operator, pk=_CALLER_STAND_IN)
+    held = dict(OPERATOR.fields) if operator else {}
+    caller = SimpleNamespace(is_authenticated=True, pk=_CALLER_STAND_IN, **held)
     orders = orders_visible_to(user=caller).filter(pk=_ORDER_STAND_IN)
     slots = {"order": _ORDER_STAND_IN, **({} if operator else {"user": _CALLER_STAND_IN})}
     waiting = ExpressionWrapper(WAITING_FOR_COURIER, output_field=BooleanField())
