@@ -47,9 +47,9 @@ class ReportApi(APIView):
     range_ = None
 
     def finalize_response(self, request, response, *args, **kwargs):
-        # Only report rows come as CSV; errors (and OPTIONS metadata) stay JSON, in the
-        # contract's shape, whatever format was asked for.
-        if response.status_code >= 400 or request.method != "GET":
+        # Only report rows come as CSV: OPTIONS metadata stays JSON whatever format was
+        # asked for, as errors do (`geomarket.api.exceptions`).
+        if request.method != "GET":
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         elif request.accepted_renderer.format == "csv" and self.range_ is not None:

@@ -65,3 +65,22 @@ def test_requests_arriving_together_build_it_once(built):
     assert {status for status, _ in answers} == {200}
     assert len({content for _, content in answers}) == 1
     assert len(built) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "code", "field"),
+    [
+        ("?format=bogus", {}, 406, "detail"),
+        ("?format=json&format=yaml", {}, 400, "format"),
+        ("", {"HTTP_ACCEPT": "application/xml"}, 406, "detail"),
+    ],
+)
+def test_its_errors_are_json_in_the_contracts_shape(client, query, headers, code, field):
+    # The document's first renderer is YAML: its errors came out as YAML mappings of
+    # DRF's ErrorDetail ("detail: {string: ..., code: not_acceptable}").
+    response = client.get(f"/api/schema/{query}", **headers)
+    assert response.status_code == code
+    assert response["Content-Type"] == "application/json"
+    body = json.loads(response.content)
+    assert list(body) == [field]
+    assert isinstance(body[field], str if field == "detail" else list)

@@ -4,6 +4,7 @@
 - everything else: `{"detail": "..."}` with the status, plus `code` for domain errors
 - throttling adds `retry_after` and a `Retry-After` header
 - database and cache outages become 503, never a 500 with a traceback
+- always JSON, whatever format the request asked for
 """
 
 import logging
@@ -15,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -41,6 +43,18 @@ def _over_a_limit(exc: OperationalError) -> bool:
 
 
 def exception_handler(exc, context):
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # An error keeps the contract's JSON shape whatever representation was asked
+        # for or negotiated: as CSV, YAML (the OpenAPI document's first renderer) or
+        # GeoJSON, `{"detail": ...}` came out as a table or as ErrorDetail mappings.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc, context):
     if isinstance(exc, DomainError):
         if exc.status_code == status.HTTP_400_BAD_REQUEST:
             field = exc.field or api_settings.NON_FIELD_ERRORS_KEY

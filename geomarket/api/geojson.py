@@ -36,8 +36,9 @@ class GeoJSONRenderer(BaseRenderer):
     charset = None
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        # Only errors reach here (`GeoJSONAnswers` turns every 2xx into a collection):
-        # they keep the contract's JSON shape.
+        # `GeoJSONAnswers` turns every 2xx of a GET into a collection and errors are
+        # rendered as JSON (`geomarket.api.exceptions`): what reaches here (OPTIONS
+        # metadata) keeps its plain JSON shape.
         response = (renderer_context or {}).get("response")
         if response is not None:
             response["Content-Type"] = "application/json"
