@@ -48,8 +48,9 @@ class ReportApi(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         # Only report rows come as CSV: OPTIONS metadata stays JSON whatever format was
-        # asked for, as errors do (`geomarket.api.exceptions`).
-        if request.method != "GET":
+        # asked for, as errors do (`geomarket.api.exceptions`). A HEAD runs `get` and
+        # answers the headers its GET would.
+        if request.method not in ("GET", "HEAD"):
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         elif request.accepted_renderer.format == "csv" and self.range_ is not None:

@@ -51,8 +51,17 @@ def default_dates(date_from: date | None, date_to: date | None) -> tuple[date, d
 class ReportParamsSerializer(serializers.Serializer):
     """`date_from`/`date_to`: inclusive UTC dates; by default the last 30 days."""
 
-    date_from = ReportDateField(required=False)
-    date_to = ReportDateField(required=False)
+    date_from = ReportDateField(
+        required=False,
+        help_text=(
+            f"The range's first day (UTC), inclusive; by default the {DEFAULT_DAYS} days up to"
+            f" `date_to`, from {EARLIEST_DATE.isoformat()} at the earliest. At most"
+            f" {MAX_RANGE_DAYS} days before `date_to`."
+        ),
+    )
+    date_to = ReportDateField(
+        required=False, help_text="The range's last day (UTC), inclusive; by default today (UTC)."
+    )
 
     def _dated(self, value: date) -> date:
         if not within_report_dates(value):

@@ -476,6 +476,30 @@ def test_only_operators_see_reports(as_user, url):
     assert as_user(factories.merchant().owner).get(url).status_code == 403
 
 
+@pytest.mark.parametrize("url", REPORT_URLS)
+def test_a_head_answers_the_headers_of_its_get(operator, url):
+    params = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    for asked in (params, {**params, "format": "csv"}):
+        get, head = operator.get(url, asked), operator.head(url, asked)
+        assert head.status_code == get.status_code == 200
+        assert head["Content-Type"] == get["Content-Type"]
+        assert head.get("Content-Disposition") == get.get("Content-Disposition")
+    # Its errors stay JSON, as a GET's do.
+    refused = operator.head(url, {"format": "csv", "date_to": "never"})
+    assert refused.status_code == 400
+    assert refused["Content-Type"] == "application/json"
+
+
+def test_the_schema_says_what_range_a_report_covers_by_default(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    for url in REPORT_URLS:
+        described = {
+            p["name"]: p.get("description", "") for p in schema["paths"][url]["get"]["parameters"]
+        }
+        assert "by default the 30 days up to `date_to`" in described["date_from"]
+        assert "by default today (UTC)" in described["date_to"]
+
+
 @pytest.mark.parametrize(
     "params",
     [
