@@ -189,7 +189,7 @@ class CourierRouteApi(APIView):
         "picked_up) from its current location: each order's pickup at the merchant before "
         "its drop-off at the delivery address (a picked-up order has only its drop-off), "
         "never more orders on board than the courier's capacity, each slotted drop-off "
-        "inside its slot where some plan keeps them all, else flagged `late`. Travel "
+        "inside its slot where the plan can keep it with the others, else flagged `late`. Travel "
         "times come from the ETA provider's table (geodesic by default, OSRM's table "
         "service when configured). Solved by VROOM within ROUTE_SOLVE_SECONDS, else the "
         "greedy plan (`solver`). At most ROUTE_MAX_ORDERS orders are planned "

@@ -7,7 +7,7 @@ one per server process, started by its first route), which imports neither Djang
 the rest of the project. A plain subprocess, not multiprocessing's spawn, which imports
 the parent's main module again in the child. The child answers `READY` once it has
 imported vroom, then one JSON line for each JSON line of `vroom_order`'s keyword
-arguments and the request's number `id`: `{"id": ..., "order": [...] or null}`, or
+arguments and the request's number `id`: `vroom_order`'s answer with the `id`, or
 `{"id": ..., "error": "..."}`; it ends when its input does.
 """
 
@@ -34,10 +34,11 @@ def vroom_order(
     shipments: list[tuple[int, int, int, int, Window]],
     jobs: list[tuple[int, int, Window]],
     seconds: float,
-) -> list[int] | None:
-    """The ids of the steps in VROOM's order, for one vehicle of `capacity` leaving
-    `start` (an index into `durations`; None: from its first stop), or None when VROOM
-    leaves a step out (no plan keeps every window).
+) -> dict:
+    """`{"order": ids}`, the ids of the steps in VROOM's order, for one vehicle of
+    `capacity` leaving `start` (an index into `durations`; None: from its first stop); or
+    `{"order": None, "left_out": ids}` when VROOM leaves steps out (it finds no plan that
+    keeps their windows with the others').
 
     `shipments`: (pickup id, pickup point, drop-off id, drop-off point, drop-off window),
     each one place from its pickup to its drop-off. `jobs`: (id, point, window) of orders
@@ -70,13 +71,15 @@ def vroom_order(
         exploration_level=EXPLORATION_LEVEL, nb_threads=1, timeout=timedelta(seconds=seconds)
     ).to_dict()
     if solution["unassigned"]:
-        return None
-    return [
-        step["id"]
-        for route in solution["routes"]
-        for step in route["steps"]
-        if step["type"] in ("job", "pickup", "delivery")
-    ]
+        return {"order": None, "left_out": [step["id"] for step in solution["unassigned"]]}
+    return {
+        "order": [
+            step["id"]
+            for route in solution["routes"]
+            for step in route["steps"]
+            if step["type"] in ("job", "pickup", "delivery")
+        ]
+    }
 
 
 READY = "READY"
@@ -90,7 +93,7 @@ def serve(requests, answers) -> None:
         try:
             request = json.loads(line)
             number = request.pop("id")
-            answer = {"order": vroom_order(**request)}
+            answer = vroom_order(**request)
         except Exception as exc:  # told to the parent, which plans greedily
             answer = {"error": repr(exc)}
         answers.write(json.dumps({**answer, "id": number}) + "\n")

@@ -14,8 +14,8 @@ nowhere.
      from the start (a capacity below what is already on board is raised to it);
    - each pickup before its drop-off;
    - each slotted drop-off inside its slot. When VROOM cannot keep every slot, it solves
-     again with drop-offs kept only from their slot's start: the stops it then makes
-     after their slot's end are flagged `late`.
+     again with the slots of the orders it left out kept only from their start, until it
+     keeps the others: the stops it then makes after their slot's end are flagged `late`.
    The solve runs in a child process (`delivery.route_solver`: pyvroom holds the GIL).
    A solver error, an exhausted budget (the child not answering within it and a grace),
    or an answer that breaks a rule (checked by `route_valid`) gives the greedy plan
@@ -196,7 +196,7 @@ class _Solver:
             raise ChildProcessError("the route solver ended")
         return line.strip()
 
-    def solve(self, request: dict, *, timeout: float) -> list[int] | None:
+    def solve(self, request: dict, *, timeout: float) -> dict:
         number = next(_request_numbers)
         deadline = time.monotonic() + timeout
         self.process.stdin.write(json.dumps({**request, "id": number}) + "\n")
@@ -207,7 +207,7 @@ class _Solver:
                 break
         if "error" in answer:
             raise RuntimeError(f"the route solver failed: {answer['error']}")
-        return answer["order"]
+        return answer
 
     def stop(self) -> None:
         self.process.kill()
@@ -233,7 +233,7 @@ def _solver_started() -> _Solver:
     return _solver
 
 
-def _solve(request: dict, *, seconds: float) -> list[int] | None:
+def _solve(request: dict, *, seconds: float) -> dict:
     """The child's answer to `request` within `seconds` and the grace, else an error."""
     global _solver
     if not _solver_lock.acquire(timeout=seconds):
@@ -253,16 +253,18 @@ def _solve(request: dict, *, seconds: float) -> list[int] | None:
         _solver_lock.release()
 
 
-def _vroom_sequence(problem: RouteProblem, *, keep_ends: bool, seconds: float) -> list[int] | None:
-    """VROOM's order of the stops, each drop-off in its slot (only from its start unless
-    `keep_ends`; a slot already over only from its start, as no plan keeps it); None when
-    it leaves a stop out (no plan keeps every slot). Raises `TimeoutError` when the child
+def _vroom_sequence(
+    problem: RouteProblem, *, relaxed: frozenset[int], seconds: float
+) -> tuple[list[int] | None, frozenset[int]]:
+    """VROOM's order of the stops, each drop-off in its slot (only from its start for the
+    orders of `relaxed`, and for a slot already over, as no plan keeps it), and no order
+    left out; else None and the orders it left out. Raises `TimeoutError` when the child
     takes longer than `seconds` and the grace."""
 
     def window(stop: RouteStop) -> tuple[int, int] | None:
         if stop.opens_s is None:
             return None
-        if keep_ends and stop.closes_s >= stop.opens_s:
+        if stop.order_id not in relaxed and stop.closes_s >= stop.opens_s:
             return stop.opens_s, stop.closes_s
         return stop.opens_s, _NO_END
 
@@ -288,27 +290,33 @@ def _vroom_sequence(problem: RouteProblem, *, keep_ends: bool, seconds: float) -
         "jobs": jobs,
         "seconds": seconds,
     }
-    return _solve(request, seconds=seconds)
+    answer = _solve(request, seconds=seconds)
+    if answer["order"] is not None:
+        return answer["order"], frozenset()
+    return None, frozenset(problem.stops[index].order_id for index in answer["left_out"])
 
 
 def route_sequence(problem: RouteProblem, *, seconds: float) -> tuple[list[int], str]:
     """The order of the stops and who found it (`RouteSolver`): VROOM within `seconds`,
-    keeping the slots if it can, else their starts only; else the greedy plan."""
+    keeping every slot it can (a slot it cannot keep with the others kept from its start
+    only, so that one stop's lateness costs no other its slot); else the greedy plan."""
     if not problem.stops:
         return [], RouteSolver.NONE
-    slotted = any(stop.opens_s is not None for stop in problem.stops)
+    slotted = {stop.order_id for stop in problem.stops if stop.opens_s is not None}
     try:
         if seconds > 0:
             with _solver_lock:
                 # The child's start (once per server process) is no part of the budget.
                 _solver_started()
         deadline = time.monotonic() + seconds
-        for keep in [True, False] if slotted else [False]:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            sequence = _vroom_sequence(problem, keep_ends=keep, seconds=remaining)
+        relaxed: frozenset[int] = frozenset()
+        while (remaining := deadline - time.monotonic()) > 0:
+            sequence, left_out = _vroom_sequence(problem, relaxed=relaxed, seconds=remaining)
             if sequence is None:
+                # Each round keeps fewer slots' ends, so the rounds end.
+                if not (left_out & slotted) - relaxed:
+                    break
+                relaxed |= left_out & slotted
                 continue
             if route_valid(problem, sequence):
                 return sequence, RouteSolver.VROOM

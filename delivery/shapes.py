@@ -98,8 +98,9 @@ ROUTE_STOP = Shape(
         Field(
             "late",
             BOOLEAN,
-            help_text="A drop-off made after the end of the order's slot: no plan keeps every "
-            "slot. Always false for pickups and orders without a slot.",
+            help_text="A drop-off made after the end of the order's slot: the planner found "
+            "no plan keeping it with the slots it keeps. Always false for pickups and orders "
+            "without a slot.",
         ),
     ),
 )

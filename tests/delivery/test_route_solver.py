@@ -213,7 +213,9 @@ def test_a_solver_error_gives_the_greedy_plan(monkeypatch):
 
 def test_an_answer_breaking_a_rule_gives_the_greedy_plan(monkeypatch):
     monkeypatch.setattr(
-        routes, "_vroom_sequence", lambda problem, **_: list(range(len(problem.stops)))[::-1]
+        routes,
+        "_vroom_sequence",
+        lambda problem, **_: (list(range(len(problem.stops)))[::-1], frozenset()),
     )
     problem = instance(2)
     assert route_sequence(problem, seconds=5) == (route_greedy(problem), RouteSolver.GREEDY)

@@ -176,11 +176,16 @@ def test_a_slot_is_kept_waiting_for_it_to_open(as_user, make_courier, give):
     assert slot[0] <= instant(stop["arrive_at"]) <= slot[1]
 
 
-@pytest.mark.parametrize("one_over", [False, True], ids=["alone", "beside-a-slot-over"])
-def test_slots_reorder_the_stops_when_that_keeps_them(as_user, make_courier, give, one_over):
+@pytest.mark.parametrize(
+    "third_ends_in",
+    [None, timedelta(minutes=-1), timedelta(seconds=5)],
+    ids=["alone", "beside-a-slot-over", "beside-a-slot-no-plan-keeps"],
+)
+def test_slots_reorder_the_stops_when_that_keeps_them(as_user, make_courier, give, third_ends_in):
     # The near drop-off first is the shorter plan, but the far one's slot ends before the
     # courier could get there through the near one. A third order whose slot ended a
-    # minute ago is late whatever the plan: it must not cost the far one its slot.
+    # minute ago, or ends before the courier could get there (200 m in 5 s), is late
+    # whatever the plan: it must not cost the far one its slot.
     courier = make_courier(capacity=3)
     now = timezone.now()
     near = give(courier, status="picked_up", east_deg=0.002)
@@ -188,11 +193,11 @@ def test_slots_reorder_the_stops_when_that_keeps_them(as_user, make_courier, giv
     to_far = geodesic_m([courier.location.x, courier.location.y], points(far)["dropoff"]) / 4.2
     far_slot = (now - timedelta(minutes=5), now + timedelta(seconds=to_far + 20))
     Order.objects.filter(pk=far.pk).update(slot_starts_at=far_slot[0], slot_ends_at=far_slot[1])
-    over = one_over and give(
+    over = third_ends_in is not None and give(
         courier,
         status="picked_up",
         east_deg=0.003,
-        slot=(now - timedelta(hours=1), now - timedelta(minutes=1)),
+        slot=(now - timedelta(hours=1), now + third_ends_in),
     )
     body = plan(as_user(courier.user))
     assert body["solver"] == "vroom"
