@@ -9,6 +9,7 @@
 
 import logging
 import math
+import re
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -24,6 +25,22 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from geomarket.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+# A lone surrogate is valid JSON (`"\ud800"`) but no text UTF-8 can carry: an error that
+# echoes its input (a choice's `"..." is not a valid choice.`) could not be rendered.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(data):
+    """`data` with each surrogate in its texts (keys too) replaced by U+FFFD; a text
+    without one is kept as it is (an `ErrorDetail` keeps its code)."""
+    if isinstance(data, str):
+        return _SURROGATE.sub("\ufffd", data) if _SURROGATE.search(data) else data
+    if isinstance(data, dict):
+        return {_encodable(key): _encodable(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_encodable(item) for item in data]
+    return data
 
 
 def _validation_payload(error: DjangoValidationError) -> dict:
@@ -51,6 +68,8 @@ def exception_handler(exc, context):
         # GeoJSON, `{"detail": ...}` came out as a table or as ErrorDetail mappings.
         request.accepted_renderer = JSONRenderer()
         request.accepted_media_type = JSONRenderer.media_type
+    if response is not None:
+        response.data = _encodable(response.data)
     return response
 
 

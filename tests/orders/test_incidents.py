@@ -110,6 +110,16 @@ def test_an_invalid_incident_is_400_and_recorded_nowhere(party, body, field):
     assert not OrderIncident.objects.exists()
 
 
+def test_a_kind_no_answer_can_encode_is_400_not_500(party):
+    # A lone surrogate, as a JSON escape: valid JSON, and echoed by the choice's error.
+    answer = party["customer"].post(
+        incidents_of(party["order"]), '{"kind": "\\ud800"}', content_type="application/json"
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {"kind": ['"\ufffd" is not a valid choice.']}
+    assert not OrderIncident.objects.exists()
+
+
 @pytest.mark.parametrize("kind", IncidentKind.values)
 def test_every_kind_is_taken(party, kind):
     answer = party["courier"].post(incidents_of(party["order"]), {"kind": kind}, format="json")

@@ -81,6 +81,17 @@ def test_unknown_status_is_400(market, placed):
     assert rows(Order, OrderStatusChange) == before
 
 
+def test_a_status_no_answer_can_encode_is_400_not_500(market, placed):
+    # A lone surrogate, as a JSON escape: valid JSON, and echoed by the choice's error.
+    before = rows(Order, OrderStatusChange)
+    response = market["owner_client"].post(
+        f"{ORDERS}{placed.pk}/status/", '{"status": "\\ud800"}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"status": ['"\ufffd" is not a valid choice.']}
+    assert rows(Order, OrderStatusChange) == before
+
+
 def test_cancel_returns_the_stock(market, placed):
     assert Inventory.objects.get(product=market["bread"]).quantity == 18
     response = market["client"].post(
