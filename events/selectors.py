@@ -103,6 +103,12 @@ CURSOR_UNREACHED = (
 )
 
 
+def cursor_reached(*, position: int) -> bool:
+    """Whether the feed has reached the position `position`, as every cursor it gave has
+    (`_FEED_END_SQL`)."""
+    return position <= fetch_value(_FEED_END_SQL, {})
+
+
 def events_feed(
     *, user, after_position: int = 0, types: list[str] | None = None, limit: int = 100
 ) -> tuple[list[dict], int | None]:
@@ -118,7 +124,7 @@ def events_feed(
     compiled = _feed_compiled(scoped=merchant_id is not None, typed=bool(types))
     values = {"after": after_position, "merchant": merchant_id, "types": types}
     rows = fetch_all(f"{compiled.sql} LIMIT %s", [*compiled.params(**values), limit])
-    if not rows and after_position and after_position > fetch_value(_FEED_END_SQL, {}):
+    if not rows and after_position and not cursor_reached(position=after_position):
         raise DomainError(CURSOR_UNREACHED, field="after")
     return EVENT.render_rows([row[:-1] for row in rows]), (rows[-1][-1] if rows else None)
 

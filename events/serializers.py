@@ -13,6 +13,11 @@ MAX_LIMIT = 500
 _TYPE = "|".join(re.escape(name) for name in EventType.values)
 TYPES_PATTERN = rf"^({_TYPE})(,({_TYPE}))*$"
 CURSOR_HELP = "An opaque cursor: the `next_cursor` of an earlier answer."
+# Where a cursor is taken: the feed and replays alike.
+AFTER_HELP = (
+    f"{CURSOR_HELP} One past the feed's last event (another deployment's, or from before"
+    " the database was reset) is a 400."
+)
 
 
 class CursorField(serializers.RegexField):
@@ -31,11 +36,7 @@ class CursorField(serializers.RegexField):
 
 
 class EventFeedParamsSerializer(serializers.Serializer):
-    after = CursorField(
-        required=False,
-        help_text=f"{CURSOR_HELP} One past the feed's last event (another deployment's, or"
-        " from before the database was reset) is a 400.",
-    )
+    after = CursorField(required=False, help_text=AFTER_HELP)
     types = serializers.RegexField(
         TYPES_PATTERN,
         required=False,
@@ -110,7 +111,7 @@ class WebhookCreatedSerializer(WebhookSerializer):
 
 
 class WebhookReplaySerializer(serializers.Serializer):
-    after = CursorField()
+    after = CursorField(help_text=AFTER_HELP)
 
 
 class WebhookReplayedSerializer(serializers.Serializer):

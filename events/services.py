@@ -28,7 +28,7 @@ from events.models import (
     WebhookPending,
     unknown_event_types,
 )
-from events.selectors import RECEIVES, webhooks_receiving
+from events.selectors import CURSOR_UNREACHED, RECEIVES, cursor_reached, webhooks_receiving
 from events.streams import stream_entries_of, streams_publish
 from events.urlcheck import UrlRefused, webhook_post, webhook_url_check
 from geomarket.accounts.models import User
@@ -327,10 +327,13 @@ def webhook_replay(*, endpoint: WebhookEndpoint, after_position: int) -> int:
     """Deliver again every event after the feed position `after_position` that the endpoint
     takes; return how many. An endpoint that takes no events now (`webhooks_receiving`)
     is a 409: its deliveries would each be dropped, and the count a promise none keeps. A
+    cursor the feed has not reached is a 400, as the feed's own: no cursor it gave. A
     broker outage answers 503: nothing here is kept to send later."""
     if not webhooks_receiving().filter(pk=endpoint.pk).exists():
         raise WebhookNotReceiving()
     events_feed_positions_assign()
+    if not cursor_reached(position=after_position):
+        raise DomainError(CURSOR_UNREACHED, field="after")
     events = Event.objects.filter(feed_position__gt=after_position)
     if endpoint.merchant_id is not None:
         events = events.filter(merchant_id=endpoint.merchant_id)

@@ -1250,6 +1250,26 @@ def test_replay_delivers_again_every_matching_event_after_the_cursor(market, rec
 
 
 @pytest.mark.django_db
+def test_replay_after_a_cursor_past_the_feeds_last_event_is_400(market, monkeypatch):
+    """As the feed's: no cursor it gave (another deployment's, or from before a restore),
+    which would answer `replayed: 0` until the feed got there, then pass what came before."""
+    endpoint = _shop_endpoint(market, PUBLIC_URL)
+    _event(market["shop"].pk)
+    queued = []
+    monkeypatch.setattr(services, "_deliver_later", lambda **kwargs: queued.append(kwargs))
+    answer = market["owner_client"].post(
+        f"{WEBHOOKS}{endpoint.pk}/replay/", {"after": cursor_encode(2)}, "json"
+    )
+    assert answer.status_code == 400, answer.content
+    assert "after" in answer.json()
+    assert queued == []
+    answer = market["owner_client"].post(
+        f"{WEBHOOKS}{endpoint.pk}/replay/", {"after": cursor_encode(1)}, "json"
+    )
+    assert (answer.status_code, answer.json()) == (202, {"replayed": 0})
+
+
+@pytest.mark.django_db
 def test_endpoints_and_deliveries_are_answered_as_their_serializers_render_them(
     market, django_assert_num_queries
 ):
