@@ -264,8 +264,8 @@ async def _events(
     *, key: str, after: str | None, shown: Shown, standing: Callable[[], Shown | None]
 ) -> AsyncIterator[bytes]:
     """The entries of the stream `key` the caller may see: those after the entry `after`
-    first (of the stream's history), then each as it comes, with a comment line whenever
-    nothing came for `ORDER_STREAM_KEEPALIVE_SECONDS`. Subscribed before it reads what came
+    first (of the stream's history), then each as it comes, with a comment line every
+    `ORDER_STREAM_KEEPALIVE_SECONDS`, whatever else comes. Subscribed before it reads what came
     after `after`, so that nothing falls between the two; an entry both give is sent once.
     What the caller may see is read again (`standing`, a `Shown` or None to end the stream)
     before anything is sent once `STREAM_RECHECK_SECONDS` have passed since it was read."""
@@ -311,16 +311,24 @@ async def _events(
                 if message:
                     yield message
         keepalive = settings.ORDER_STREAM_KEEPALIVE_SECONDS
+        # Due an interval after the last comment, not after the last entry: entries that
+        # keep coming (a courier's points), or that the caller may not see, would
+        # otherwise put the comment off for good.
+        loop = asyncio.get_running_loop()
+        comment_at = loop.time() + keepalive
         while True:
-            try:
-                async with asyncio.timeout(keepalive):
-                    published = await queue.get()
-            except TimeoutError:
-                published = _QUIET
+            published = _QUIET
+            if loop.time() < comment_at:
+                try:
+                    async with asyncio.timeout_at(comment_at):
+                        published = await queue.get()
+                except TimeoutError:
+                    pass
             if published is not None and not await still_standing():
                 return
             if published is _QUIET:
                 yield KEEPALIVE
+                comment_at = loop.time() + keepalive
                 continue
             if published is None:
                 # Redis went away: the client reconnects and reads what it missed.

@@ -243,6 +243,33 @@ def test_what_is_published_while_a_stream_opens_reaches_it(tracked, own_keys):
     assert b'"status":"preparing"' in event
 
 
+def test_a_busy_stream_still_gets_a_comment_every_interval(tracked, own_keys, settings):
+    settings.ORDER_STREAM_KEEPALIVE_SECONDS = 0.2
+    response = stream_answer(tracked["users"]["customer"], tracked["order"].pk)
+
+    async def comments_while_entries_keep_coming() -> int:
+        chunks = aiter(response.streaming_content)
+        assert await anext(chunks) == KEEPALIVE  # the first, at once
+        comments = 0
+        try:
+            for _ in range(14):
+                # An entry every 0.05 s (a courier's points), so none is ever quiet.
+                await asyncio.to_thread(
+                    streams_publish,
+                    entries=[status_entry(tracked["order"].pk, "picked_up")],
+                )
+                async with asyncio.timeout(3):
+                    while await anext(chunks) == KEEPALIVE:
+                        comments += 1
+                await asyncio.sleep(0.05)
+        finally:
+            await chunks.aclose()
+            hub_close()
+        return comments
+
+    assert asyncio.run(comments_while_entries_keep_coming()) >= 2
+
+
 def test_a_second_stream_of_an_order_waits_for_the_channel_to_be_subscribed(
     tracked, own_keys, monkeypatch
 ):
