@@ -10,6 +10,8 @@ from rest_framework.views import APIView
 
 from analytics import serializers
 from analytics.selectors import (
+    combined_json_answer,
+    combined_report,
     json_answer,
     merchants_json_statement,
     merchants_report,
@@ -143,13 +145,6 @@ class MerchantsReportApi(ReportApi):
 
 class CombinedReportApi(ReportApi):
     csv_name = "analytics"
-    # Each part's rows (for CSV) and JSON statement, in the answer's order.
-    parts = {
-        "top_products": (top_products, top_products_json_statement),
-        "revenue": (revenue_report, revenue_json_statement),
-        "merchants": (merchants_report, merchants_json_statement),
-    }
-
     csv_columns = {
         name: list(field.child.fields)
         for name, field in serializers.CombinedReportSerializer().fields.items()
@@ -163,10 +158,5 @@ class CombinedReportApi(ReportApi):
     def get(self, request):
         range_ = self.params(request)["range_"]
         if request.accepted_renderer.format == "csv":
-            return Response({name: rows(range_=range_) for name, (rows, _) in self.parts.items()})
-        # The parts' JSON texts, joined as the JSON renderer would join them.
-        body = b",".join(
-            b'"%s":%s' % (name.encode(), json_answer(statement(range_=range_)))
-            for name, (_, statement) in self.parts.items()
-        )
-        return HttpResponse(b"{%s}" % body, content_type="application/json")
+            return Response(combined_report(range_=range_))
+        return HttpResponse(combined_json_answer(range_=range_), content_type="application/json")

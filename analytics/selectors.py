@@ -12,9 +12,11 @@ merchant and `top`: through Django's connection here, and through the async pool
 """
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.db import connections, transaction
 from django.db.models import (
     Avg,
     Case,
@@ -44,9 +46,9 @@ from analytics.models import MerchantDay, MerchantTotal, PlatformDay, ProductDay
 from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from catalog.models import Product
 from geomarket.accounts.selectors import KEY_STAND_IN, operator_tokens
-from geomarket.db.replicas import replica_reads
-from geomarket.shapes import json_array_sql
-from geomarket.sql import CompiledQuery, Lateral, fetch_all, fetch_utf8
+from geomarket.db.replicas import read_alias, replica_reads
+from geomarket.shapes import Shape, json_array_sql
+from geomarket.sql import CompiledQuery, Lateral, fetch_all, fetch_utf8, fetch_utf8_row
 from merchants.models import Merchant
 
 INTERVALS = ("day", "week", "month")
@@ -502,3 +504,63 @@ def merchants_report(*, range_: DateRange) -> list[dict]:
 def json_answer(statement: Statement) -> bytes:
     """The JSON text a report's `*_json_statement` renders, as UTF-8 bytes (`fetch_utf8`)."""
     return fetch_utf8(statement.sql, statement.params)
+
+
+# --- the three in one ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """A report of `orders/analytics`: its key in the answer, its rows' shape, and the
+    statements of its rows and of its JSON answer, given the range alone."""
+
+    name: str
+    shape: Shape
+    statement: Callable[..., Statement]
+    json_statement: Callable[..., Statement]
+
+
+COMBINED_PARTS = (
+    Part("top_products", TOP_PRODUCT_ROW, top_products_statement, top_products_json_statement),
+    Part("revenue", REVENUE_ROW, revenue_statement, revenue_json_statement),
+    Part("merchants", MERCHANT_ROW, merchants_statement, merchants_json_statement),
+)
+
+
+def combined_json_statement(*, range_: DateRange) -> Statement:
+    """One row of the parts' JSON texts, in the answer's order. One statement reads one
+    snapshot: run one by one, the parts could each see a delivery the others did not, or
+    be read on different replicas, and disagree within one answer."""
+    parts = [part.json_statement(range_=range_) for part in COMBINED_PARTS]
+    return Statement(
+        "SELECT " + ", ".join(f"({part.sql})" for part in parts),
+        [param for part in parts for param in part.params],
+    )
+
+
+@replica_reads
+def combined_json_answer(*, range_: DateRange) -> bytes:
+    """`orders/analytics` as JSON: the parts' texts joined as the JSON renderer would
+    join them, in one copy."""
+    statement = combined_json_statement(range_=range_)
+    texts = fetch_utf8_row(statement.sql, statement.params)
+    pieces = [b"{"]
+    for index, (part, text) in enumerate(zip(COMBINED_PARTS, texts, strict=True)):
+        pieces += [b"," if index else b"", b'"%s":' % part.name.encode(), text]
+    return b"".join([*pieces, b"}"])
+
+
+@replica_reads
+def combined_report(*, range_: DateRange) -> dict[str, list[dict]]:
+    """The parts' rows (for CSV), read in one snapshot (`combined_json_statement`): a
+    read-only transaction at REPEATABLE READ on the one connection they are read from."""
+    alias = read_alias()
+    # Inside a caller's transaction the parts read that transaction's snapshots.
+    own = not connections[alias].in_atomic_block
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        if own:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return {
+            part.name: part.shape.render_rows(fetch_rows(part.statement(range_=range_)))
+            for part in COMBINED_PARTS
+        }

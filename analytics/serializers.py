@@ -5,7 +5,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from analytics.selectors import INTERVALS, DateRange
+from analytics.selectors import COMBINED_PARTS, INTERVALS, DateRange
 from analytics.shapes import MERCHANT_ROW, REVENUE_ROW, TOP_PRODUCT_ROW
 from geomarket.api.fields import IdField, StrictIntegerField, range_in_order
 
@@ -114,7 +114,9 @@ RevenueRowSerializer = REVENUE_ROW.serializer()
 MerchantRowSerializer = MERCHANT_ROW.serializer()
 
 
-class CombinedReportSerializer(serializers.Serializer):
-    top_products = TopProductRowSerializer(many=True)
-    revenue = RevenueRowSerializer(many=True)
-    merchants = MerchantRowSerializer(many=True)
+# The answer of `orders/analytics`: each of its parts' rows, under the part's name.
+CombinedReportSerializer = type(
+    "CombinedReportSerializer",
+    (serializers.Serializer,),
+    {part.name: part.shape.serializer()(many=True) for part in COMBINED_PARTS},
+)

@@ -78,16 +78,21 @@ class _Utf8Loader(Loader):
         return bytes(data)
 
 
-def fetch_utf8(sql: str, params: dict | list) -> bytes | None:
-    """The first column of the first row of `sql`, a text, as its UTF-8 bytes (None when
-    there is no row). For JSON answers PostgreSQL renders, sent as they come: decoding
-    megabytes into a str and encoding them back for the response cost tens of
-    milliseconds (the merchants report)."""
+def fetch_utf8_row(sql: str, params: dict | list) -> tuple | None:
+    """The first row of `sql`, its texts as their UTF-8 bytes (None when there is no
+    row). For JSON answers PostgreSQL renders, sent as they come: decoding megabytes into
+    a str and encoding them back for the response cost tens of milliseconds (the
+    merchants report)."""
     with _read_cursor() as cursor:
         cursor.cursor.adapters.register_loader("text", _Utf8Loader)
         _execute(cursor, sql, params)
-        row = cursor.fetchone()
-        return None if row is None else row[0]
+        return cursor.fetchone()
+
+
+def fetch_utf8(sql: str, params: dict | list) -> bytes | None:
+    """The first column of `fetch_utf8_row`: a text, as its UTF-8 bytes."""
+    row = fetch_utf8_row(sql, params)
+    return None if row is None else row[0]
 
 
 def own_connection_params(alias: str = "default") -> dict:
