@@ -193,12 +193,13 @@ WITH learned AS (
     SELECT s.merchant_id,
            round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds))::integer AS seconds
     FROM ({samples}) s
+    WHERE {samples_of}
     GROUP BY s.merchant_id
     HAVING count(*) >= %(min_samples)s
 ), changed AS (
     SELECT mm.id, learned.seconds
     FROM merchants_merchant mm LEFT JOIN learned ON learned.merchant_id = mm.id
-    WHERE mm.learned_prep_time_s IS DISTINCT FROM learned.seconds
+    WHERE mm.learned_prep_time_s IS DISTINCT FROM learned.seconds AND {merchants}
     ORDER BY mm.id
     FOR NO KEY UPDATE OF mm
 )
@@ -206,23 +207,37 @@ UPDATE merchants_merchant m SET learned_prep_time_s = changed.seconds
 FROM changed WHERE m.id = changed.id
 RETURNING m.id
 """
+# Every merchant (the hourly refresh), or one that has learned none yet (its first).
+_EVERY_MERCHANT = {"samples_of": "true", "merchants": "true"}
+_ONE_UNLEARNED = {
+    "samples_of": "s.merchant_id = %(merchant)s",
+    "merchants": "mm.id = %(merchant)s AND mm.learned_prep_time_s IS NULL",
+}
 
 
 @transaction.atomic
-def merchant_prep_times_learn(*, samples_sql: str) -> list[int]:
+def merchant_prep_times_learn(*, samples_sql: str, first_of: int | None = None) -> list[int]:
     """Set every merchant's learned preparation time to the median of its samples over
     the last `PREP_TIME_WINDOW` when it has `PREP_TIME_MIN_SAMPLES` of them, else to
     NULL (the default), in one statement; returns the ids of the merchants changed.
 
+    `first_of`: only that merchant, and only while it has learned none. Orders call it
+    as one gets ready, so that a merchant shows its own time from its twentieth order
+    on rather than after the next hourly refresh; refreshed on every `ready`, a learned
+    time would make every merchant answer unreachable (`versions_bump`) as often as any
+    order gets ready, the platform over.
+
     `samples_sql` is the SQL of the samples, from the app that keeps the orders' history:
     rows of `merchant_id, seconds` (one per order, from confirmed to ready), those of the
     orders ready since `%(since)s`."""
+    scope = _EVERY_MERCHANT if first_of is None else _ONE_UNLEARNED
     with connection.cursor() as cursor:
         cursor.execute(
-            _PREP_TIMES_LEARN_SQL.format(samples=samples_sql),
+            _PREP_TIMES_LEARN_SQL.format(samples=samples_sql, **scope),
             {
                 "since": django_timezone.now() - PREP_TIME_WINDOW,
                 "min_samples": PREP_TIME_MIN_SAMPLES,
+                "merchant": first_of,
             },
         )
         changed = [row[0] for row in cursor.fetchall()]

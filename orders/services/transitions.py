@@ -1,7 +1,10 @@
 """Moving orders through their states."""
 
+import logging
+from functools import partial
+
 from django.contrib.gis.db.models.functions import Distance
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
@@ -13,9 +16,12 @@ from geomarket.errors import Conflict, DomainError, NotFound
 from geomarket.hooks import hook_call
 from inventory.services import stock_return
 from merchants.models import Address
-from merchants.services import slot_release
+from merchants.services import merchant_prep_times_learn, slot_release
 from orders.handover import MAX_FAILURES, handover_code_hash_new, handover_code_matches
 from orders.models import FailureReason, Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.selectors import PREP_TIME_SAMPLES_SQL
+
+logger = logging.getLogger(__name__)
 
 
 class TransitionNotAllowed(Conflict):
@@ -149,6 +155,16 @@ def _delivered_where(*, order_id: int) -> None:
     )
 
 
+def _prep_time_first_learned(*, merchant_id: int) -> None:
+    """Once an order of a merchant that has learned no preparation time is ready: learn
+    it, if this order made its samples enough. The hourly refresh does the same work
+    later, so a failure here is only logged: the order's change has committed."""
+    try:
+        merchant_prep_times_learn(samples_sql=PREP_TIME_SAMPLES_SQL, first_of=merchant_id)
+    except DatabaseError:
+        logger.warning("learning merchant %s's preparation time failed", merchant_id, exc_info=True)
+
+
 def _order_transition_locked(
     *, order_id: int, actor, to_status: str, reason: str, handover_code: str
 ) -> tuple[Order, Conflict | None]:
@@ -205,6 +221,8 @@ def _order_transition_locked(
     )
     # After the status change: analytics dates a failure by it.
     hook_call("order_transitioned", order=order, from_status=from_status, to_status=to_status)
+    if to_status == OrderStatus.READY and order.merchant.learned_prep_time_s is None:
+        transaction.on_commit(partial(_prep_time_first_learned, merchant_id=order.merchant_id))
     event_record(
         type=EventType.ORDER_STATUS_CHANGED,
         merchant_id=order.merchant_id,

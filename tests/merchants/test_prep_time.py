@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.gis.geos import Point
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -143,6 +143,55 @@ def test_the_samples_are_read_from_the_history_placement_and_transitions_write()
         samples = cursor.fetchall()
     assert [merchant_id for merchant_id, _ in samples] == [order.merchant_id]
     assert 0 <= samples[0][1] < 60
+
+
+def ready(order, *, run_callbacks) -> None:
+    owner = order.merchant.owner
+    order_transition(order_id=order.pk, actor=owner, to_status=OrderStatus.PREPARING)
+    with run_callbacks(execute=True):
+        order_transition(order_id=order.pk, actor=owner, to_status=OrderStatus.READY)
+
+
+def test_the_order_that_makes_twenty_samples_learns_at_once(django_capture_on_commit_callbacks):
+    # Not an hour later: the merchant shows its own time from its twentieth order on.
+    order = order_placed()
+    shop = order.merchant
+    seed_samples(shop, [300] * 19)
+    client = APIClient()
+    assert client.get(f"/api/v1/merchants/{shop.pk}/").json()["prep_time_s"] == 600
+    ready(order, run_callbacks=django_capture_on_commit_callbacks)
+    # Sorted: this order's few seconds, then nineteen of 300: the middle two are 300.
+    assert Merchant.objects.get(pk=shop.pk).learned_prep_time_s == 300
+    # The cached answer is unreachable.
+    assert client.get(f"/api/v1/merchants/{shop.pk}/").json()["prep_time_s"] == 300
+
+
+def test_a_merchant_with_a_learned_time_waits_for_the_refresh(django_capture_on_commit_callbacks):
+    # Refreshed on every `ready`, a learned time would bump every merchant answer's
+    # version as often as any order of the platform gets ready.
+    order = order_placed()
+    shop = order.merchant
+    seed_samples(shop, [300] * 20)
+    assert learned(shop) == 300
+    seed_samples(shop, [900] * 30)
+    ready(order, run_callbacks=django_capture_on_commit_callbacks)
+    assert Merchant.objects.get(pk=shop.pk).learned_prep_time_s == 300
+    assert learned(shop) == 900
+
+
+def test_the_orders_change_stands_when_learning_fails(
+    django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    from orders.services import transitions
+
+    def fails(**_):
+        raise DatabaseError("the primary went away")
+
+    monkeypatch.setattr(transitions, "merchant_prep_times_learn", fails)
+    order = order_placed()
+    ready(order, run_callbacks=django_capture_on_commit_callbacks)
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
+    assert "preparation time failed" in caplog.text
 
 
 # --- shown as prep_time_s ------------------------------------------------------------------
