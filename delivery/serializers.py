@@ -12,6 +12,7 @@ from geomarket.api.fields import (
     GeoJSONPointField,
     IdField,
     StrictIntegerField,
+    TimestampField,
     range_in_order,
 )
 from geomarket.api.validation import prebuilt
@@ -122,8 +123,8 @@ def _window_start(until: datetime) -> datetime:
 
 
 class TrackParamsSerializer(serializers.Serializer):
-    since = serializers.DateTimeField(required=False, help_text="By default 24 h before until.")
-    until = serializers.DateTimeField(required=False, help_text="By default now.")
+    since = TimestampField(required=False, help_text="By default 24 h before until.")
+    until = TimestampField(required=False, help_text="By default now.")
 
     def validate(self, attrs):
         until = attrs.get("until") or timezone.now()

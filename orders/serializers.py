@@ -5,6 +5,7 @@ from geomarket.api.fields import (
     MoneyField,
     OffsetDateTimeField,
     StrictIntegerField,
+    TimestampField,
     range_in_order,
 )
 from geomarket.shapes import money
@@ -149,11 +150,11 @@ def order_detail_payload(order, *, viewer_id: int | None = None) -> dict:
 class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     merchant_id = IdField(required=False)
-    created_after = serializers.DateTimeField(
+    created_after = TimestampField(
         required=False,
         help_text="Orders created at or after this instant (ISO 8601; without an offset, UTC).",
     )
-    created_before = serializers.DateTimeField(
+    created_before = TimestampField(
         required=False,
         help_text="Orders created at or before this instant (ISO 8601; without an offset,"
         " UTC). One earlier than `created_after` is a 400.",

@@ -51,6 +51,18 @@ def test_open_at_keeps_the_merchants_open_then(city, path):
 
 
 @pytest.mark.parametrize("path", [NEARBY, DELIVERING, PRODUCTS])
+def test_open_at_written_into_the_url_unencoded_keeps_its_offset(city, path):
+    # `+01:00` not written as `%2B01:00` arrives as " 01:00": Monday 07:30 UTC is before
+    # the weekly shop opens, Monday 08:30 UTC (09:30+01:00) after.
+    answer = api_client_as(None).get(
+        f"{path}?lat=52.52&lng=13.405&open_at=2026-12-07T09:30:00+01:00"
+    )
+    assert answer.status_code == 200, answer.json()
+    assert len(answer.json()["results"]) == 2
+    assert names(path, open_at="2026-12-07T08:30:00 01:00") == ["Always"]
+
+
+@pytest.mark.parametrize("path", [NEARBY, DELIVERING, PRODUCTS])
 def test_open_now_keeps_the_merchants_open_now(city, path):
     weekly = city["weekly"]
     now = timezone.now()
