@@ -232,6 +232,9 @@ def _secret() -> str:
 
 
 def _checked_url(url: str) -> str:
+    """`url`, once its host's name resolves to addresses a delivery may reach: checked
+    before the write's transaction, whose connection would otherwise wait on the lookup.
+    Nothing is lost by checking early: each delivery checks again."""
     try:
         webhook_url_check(url)
     except UrlRefused as exc:
@@ -246,7 +249,6 @@ def _checked_types(event_types: Iterable[str]) -> list[str]:
     return event_types
 
 
-@transaction.atomic
 def webhook_create(
     *,
     created_by: User,
@@ -258,17 +260,18 @@ def webhook_create(
     """A new endpoint for a merchant's events (every merchant's with none), with a new
     secret, which only this answer shows. It takes them as long as `created_by`, who may
     read them now (`webhook_merchant`), still may."""
-    return WebhookEndpoint.objects.create(
-        created_by=created_by,
-        merchant_id=merchant_id,
-        url=_checked_url(url),
-        event_types=_checked_types(event_types),
-        secret=_secret(),
-        is_active=is_active,
-    )
+    url = _checked_url(url)
+    with transaction.atomic():
+        return WebhookEndpoint.objects.create(
+            created_by=created_by,
+            merchant_id=merchant_id,
+            url=url,
+            event_types=_checked_types(event_types),
+            secret=_secret(),
+            is_active=is_active,
+        )
 
 
-@transaction.atomic
 def webhook_update(
     *, endpoint: WebhookEndpoint, data: dict[str, Any], actor: User
 ) -> WebhookEndpoint:
@@ -281,33 +284,35 @@ def webhook_update(
     endpoint would otherwise make it stop once that operator leaves.
 
     The endpoint is read again under its row lock, once the input is checked (the URL's
-    check resolves its name): a failing delivery may have disabled it since the caller
-    read it, and one read while still on would be turned on with its `disabled_at` and
-    its failures past the limit kept, so that its next failure disables it again."""
+    check resolves its name, before the transaction): a failing delivery may have
+    disabled it since the caller read it, and one read while still on would be turned on
+    with its `disabled_at` and its failures past the limit kept, so that its next failure
+    disables it again."""
     changes: dict[str, Any] = {}
     if "url" in data:
         changes["url"] = _checked_url(data["url"])
     if "event_types" in data:
         changes["event_types"] = _checked_types(data["event_types"])
-    endpoint = (
-        WebhookEndpoint.objects.select_for_update(of=("self",))
-        .annotate(receives=RECEIVES)
-        .filter(pk=endpoint.pk)
-        .first()
-    )
-    if endpoint is None:
-        raise NotFound()
-    if "is_active" in data:
-        if data["is_active"] and not endpoint.is_active:
-            changes |= {"failure_count": 0, "disabled_at": None}
-        if data["is_active"] and not endpoint.receives:
-            changes["created_by"] = actor
-        changes["is_active"] = data["is_active"]
-    for field, value in changes.items():
-        setattr(endpoint, field, value)
-    if changes:
-        endpoint.save(update_fields=list(changes))
-    return endpoint
+    with transaction.atomic():
+        endpoint = (
+            WebhookEndpoint.objects.select_for_update(of=("self",))
+            .annotate(receives=RECEIVES)
+            .filter(pk=endpoint.pk)
+            .first()
+        )
+        if endpoint is None:
+            raise NotFound()
+        if "is_active" in data:
+            if data["is_active"] and not endpoint.is_active:
+                changes |= {"failure_count": 0, "disabled_at": None}
+            if data["is_active"] and not endpoint.receives:
+                changes["created_by"] = actor
+            changes["is_active"] = data["is_active"]
+        for field, value in changes.items():
+            setattr(endpoint, field, value)
+        if changes:
+            endpoint.save(update_fields=list(changes))
+        return endpoint
 
 
 @transaction.atomic
@@ -398,7 +403,7 @@ def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
         "webhook-signature": Webhook(endpoint.secret).sign(str(event.pk), sent_at, body),
     }
     try:
-        response = webhook_post(
+        status_code = webhook_post(
             endpoint.url,
             content=body.encode(),
             headers=headers,
@@ -412,7 +417,7 @@ def _post(endpoint: WebhookEndpoint, event: Event) -> tuple[int | None, str]:
         return None, "timeout"
     except httpx.HTTPError as exc:
         return None, f"{exc.__class__.__name__}: {exc}"[:500]
-    return response.status_code, ""
+    return status_code, ""
 
 
 def _claim(*, pending_id: int, claimant: str) -> bool:

@@ -8,7 +8,9 @@ import ipaddress
 import os
 import socket
 import ssl
+import time
 
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -107,26 +109,81 @@ def webhook_url_check(url: str) -> list[str]:
     return _vetted(url)[1]
 
 
-def webhook_post(
-    url: str, *, content: bytes, headers: dict[str, str], timeout: float
-) -> httpx.Response:
-    """Check `url` (UrlRefused) and POST to it over a connection to one of the addresses
-    the check vetted, tried in order while a connection fails: the request goes to the
-    address itself, and the URL's host goes in the Host header and in TLS, as the name
-    the server is asked for (SNI) and the name its certificate must prove. A redirect is
-    not followed: it could lead anywhere."""
+class _Deadline:
+    """The moment a delivery attempt ends, and the wait each of its steps may take until
+    then: httpx's `timeout` bounds each wait on its own, so a receiver sending a byte
+    every few seconds would hold the worker without end."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    def wait(self, timeout: float | None, expired: type[httpcore.TimeoutException]) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise expired("The delivery attempt ran out of time.")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._stream, self._deadline = stream, deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._deadline.wait(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._deadline.wait(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> "_DeadlineStream":
+        wait = self._deadline.wait(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, wait), self._deadline
+        )
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: _Deadline) -> None:
+        self._backend, self._deadline = httpcore.SyncBackend(), deadline
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        wait = self._deadline.wait(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, wait, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+
+def webhook_post(url: str, *, content: bytes, headers: dict[str, str], timeout: float) -> int:
+    """Check `url` (UrlRefused), POST to it over a connection to one of the addresses the
+    check vetted, tried in order while a connection fails, and return the answer's status.
+    The request goes to the address itself, and the URL's host goes in the Host header and
+    in TLS, as the name the server is asked for (SNI) and the name its certificate must
+    prove. A redirect is not followed: it could lead anywhere.
+
+    Every address tried, the request and the answer's headers end `timeout` seconds after
+    the call (httpx.TimeoutException), however slowly the receiver sends; the name's
+    lookup counts against that, though `getaddrinfo` cannot be cut short. The answer's
+    body is not read: only its status is kept, and a receiver answering gigabytes would
+    otherwise fill the worker's memory."""
+    deadline = _Deadline(timeout)
     target, addresses = _vetted(url)
     host = target.raw_host.decode("ascii")
     headers = {**headers, "Host": target.netloc.decode("ascii")}
+    tls = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
     # A transport of its own, so no proxy from the environment: a proxy's tunnel would
     # ask the server for the address's certificate, not the host's.
-    with httpx.Client(
-        transport=httpx.HTTPTransport(
-            verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        ),
-        timeout=timeout,
-        follow_redirects=False,
-    ) as client:
+    transport = httpx.HTTPTransport(verify=tls)
+    # httpx's transport takes no network backend, the one place every wait can be cut to
+    # the deadline; the httpcore pool it wraps does (httpx 0.28: the deadline's tests fail
+    # if the attribute is renamed).
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=tls, network_backend=_DeadlineBackend(deadline)
+    )
+    with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
         for address in addresses[:-1]:
             try:
                 return _post_to(client, target, address, host, content, headers)
@@ -135,10 +192,12 @@ def webhook_post(
         return _post_to(client, target, addresses[-1], host, content, headers)
 
 
-def _post_to(client, target, address, host, content, headers) -> httpx.Response:
-    return client.post(
+def _post_to(client, target, address, host, content, headers) -> int:
+    with client.stream(
+        "POST",
         target.copy_with(host=address),
         content=content,
         headers=headers,
         extensions={"sni_hostname": host},
-    )
+    ) as response:
+        return response.status_code
