@@ -78,7 +78,10 @@ class ReportParamsSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         date_from, date_to = default_dates(attrs.get("date_from"), attrs.get("date_to"))
-        range_in_order(start_name="date_from", end_name="date_to", start=date_from, end=date_to)
+        # A `date_from` after today with no `date_to` is refused for a date the caller
+        # did not give: the message names it.
+        end_name = "date_to" if "date_to" in attrs else "today (UTC), the default date_to"
+        range_in_order(start_name="date_from", end_name=end_name, start=date_from, end=date_to)
         if (date_to - date_from).days > MAX_RANGE_DAYS:
             raise serializers.ValidationError(
                 {"date_from": [f"A report covers at most {MAX_RANGE_DAYS} days."]}

@@ -531,6 +531,17 @@ def test_dates_past_the_calendars_ends_are_400_not_500(operator, url):
         assert set(response.json()) <= {"date_from", "date_to"}
 
 
+def test_a_date_from_after_today_names_the_default_it_comes_after(operator):
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    response = operator.get("/api/v1/analytics/revenue/", {"date_from": tomorrow})
+    assert response.status_code == 400
+    assert response.json() == {"date_from": ["Must not be after today (UTC), the default date_to."]}
+    given = operator.get(
+        "/api/v1/analytics/revenue/", {"date_from": tomorrow, "date_to": "2026-01-01"}
+    )
+    assert given.json() == {"date_from": ["Must not be after date_to."]}
+
+
 def test_csv_request_with_bad_parameters_gets_json_errors(operator):
     response = operator.get(
         "/api/v1/analytics/revenue/", {"format": "csv", "top": "x", "date_to": "never"}
