@@ -62,9 +62,21 @@ class TileApi(APIView):
         },
         parameters=[
             OpenApiParameter("layer", str, OpenApiParameter.PATH, enum=list(LAYERS)),
-            OpenApiParameter("z", int, OpenApiParameter.PATH, description=f"0..{MAX_ZOOM}"),
-            OpenApiParameter("x", int, OpenApiParameter.PATH, description="0..2^z - 1"),
-            OpenApiParameter("y", int, OpenApiParameter.PATH, description="0..2^z - 1"),
+            OpenApiParameter(
+                "z",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ZOOM},
+                OpenApiParameter.PATH,
+                description=f"0..{MAX_ZOOM}",
+            ),
+            *(
+                OpenApiParameter(
+                    axis,
+                    {"type": "integer", "minimum": 0, "maximum": 2**MAX_ZOOM - 1},
+                    OpenApiParameter.PATH,
+                    description="0..2^z - 1",
+                )
+                for axis in ("x", "y")
+            ),
         ],
         tags=["maps"],
     )

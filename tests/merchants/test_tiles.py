@@ -20,7 +20,7 @@ from geomarket.sql import fetch_all
 from merchants import tile_apis
 from merchants.models import DeliveryZone
 from merchants.services import delivery_zone_delete, delivery_zone_update, merchant_update
-from merchants.tiles import EXTENT, ZONES_DRAWN_MAX_ZOOM, tile, tile_of, tile_statement
+from merchants.tiles import EXTENT, MAX_ZOOM, ZONES_DRAWN_MAX_ZOOM, tile, tile_of, tile_statement
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -464,3 +464,15 @@ def test_zones_drawn_ahead_make_the_tile_drawn_at_once(city, tmp_path):
         tile(layer="zones", z=z, x=x, y=y).body, layer="zones", z=z, x=x, y=y, tmp_path=tmp_path
     )
     assert {feature["properties"]["id"] for feature in features} == {city["zone"].pk, big.pk}
+
+
+def test_the_schema_bounds_z_x_and_y(client):
+    # A client generated from the schema refuses an impossible tile before asking for it.
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    (path,) = (p for p in schema["paths"] if p.startswith("/tiles/"))
+    bounds = {
+        parameter["name"]: (parameter["schema"]["minimum"], parameter["schema"]["maximum"])
+        for parameter in schema["paths"][path]["get"]["parameters"]
+        if parameter["name"] in ("z", "x", "y")
+    }
+    assert bounds == {"z": (0, MAX_ZOOM), "x": (0, 2**MAX_ZOOM - 1), "y": (0, 2**MAX_ZOOM - 1)}
