@@ -29,6 +29,13 @@ class GeoJSONError(ValueError):
     pass
 
 
+# How an area across the antimeridian is given: PostGIS's geography takes no edge of 180°
+# or more, and the same area in two parts is covered the same.
+SPLIT_AT_ANTIMERIDIAN = (
+    "split at ±180°, one part each side: a MultiPolygon of two polygons, or two zones"
+)
+
+
 class AreaError(ValueError):
     """An area no delivery zone may have; the message says what to change."""
 
@@ -180,13 +187,12 @@ def area_check(area: GEOSGeometry) -> None:
             if any(abs(b - a) >= 180 for a, b in pairwise(longitudes)):
                 raise AreaError(
                     "An edge of a ring may not span 180° of longitude or more: an area "
-                    "across the antimeridian must be given as two zones, one each side of "
-                    "±180°."
+                    f"across the antimeridian must be {SPLIT_AT_ANTIMERIDIAN}."
                 )
             if min(longitudes) == -180 and max(longitudes) == 180:
                 raise AreaError(
-                    "An area may not go all the way round the world or round a pole: give it "
-                    "as two zones, one each side of ±180°."
+                    "An area may not go all the way round the world or round a pole: it must "
+                    f"be {SPLIT_AT_ANTIMERIDIAN}."
                 )
     if not area.valid:
         raise AreaError(f"Invalid geometry: {area.valid_reason}.")
@@ -404,7 +410,7 @@ AREA_SCHEMA = {
     "type": "object",
     "description": "GeoJSON Polygon or MultiPolygon in WGS84; stored as a MultiPolygon, "
     "exterior rings counterclockwise and holes clockwise (RFC 7946). No edge may span 180° "
-    "of longitude or more: an area across the antimeridian is two zones, one each side.",
+    f"of longitude or more: an area across the antimeridian must be {SPLIT_AT_ANTIMERIDIAN}.",
     "required": ["type", "coordinates"],
     "properties": {
         "type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},

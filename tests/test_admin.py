@@ -166,7 +166,7 @@ REFUSED_AREAS = {
     ),
     "across the antimeridian": (
         "SRID=4326;MULTIPOLYGON(((179.8 0,-179.8 0,-179.8 0.4,179.8 0.4,179.8 0)))",
-        "two zones, one each side of ±180°",
+        "split at ±180°, one part each side",
     ),
 }
 

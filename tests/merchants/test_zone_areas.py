@@ -64,7 +64,7 @@ def test_an_area_across_the_antimeridian_is_refused_and_writes_nothing(as_user):
     body = {"name": "Taveuni", "area": {"type": "Polygon", "coordinates": [ACROSS]}}
     response = as_user(owner).post(zones_url(shop.pk), {**body, "delivery_fee": "1.00"})
     assert response.status_code == 400
-    assert "two zones, one each side of ±180°" in response.json()["area"][0]
+    assert "split at ±180°, one part each side" in response.json()["area"][0]
     assert not DeliveryZone.objects.exists()
     assert _sql("SELECT count(*) FROM merchants_zone_tile_piece") == [(0,)]
 
@@ -194,3 +194,18 @@ def test_the_migration_turns_the_zones_written_before_and_what_follows_them_stay
     assert [row["id"] for row in found.json()["results"]] == [shop.pk]
     zone = as_user(None).get(zones_url(shop.pk)).json()["results"][0]
     assert _right_handed(zone["area"])
+
+
+def test_the_two_halves_of_an_area_across_the_antimeridian_are_one_zones_two_parts(as_user):
+    # What the refusal above offers besides two zones.
+    owner = factories.user()
+    shop = factories.merchant(owner=owner, lat=0.2, lng=179.9)
+    west = [[179.8, 0.0], [180.0, 0.0], [180.0, 0.4], [179.8, 0.4], [179.8, 0.0]]
+    east = [[-180.0, 0.0], [-179.8, 0.0], [-179.8, 0.4], [-180.0, 0.4], [-180.0, 0.0]]
+    area = {"type": "MultiPolygon", "coordinates": [[west], [east]]}
+    body = {"name": "Taveuni", "area": area, "delivery_fee": "1.00"}
+    response = as_user(owner).post(zones_url(shop.pk), body)
+    assert response.status_code == 201, response.json()
+    for lng in (179.9, -179.9):
+        found = as_user(None).get("/api/v1/merchants/delivering-to/", {"lat": 0.2, "lng": lng})
+        assert [row["id"] for row in found.json()["results"]] == [shop.pk]
