@@ -31,7 +31,13 @@ class RegisterInputSerializer(serializers.Serializer):
         error_messages={"invalid": "Use letters, digits and @/./+/-/_ only."},
     )
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # Django's email check passes addresses up to 320 characters; the column holds fewer.
+    email = serializers.EmailField(
+        max_length=User._meta.get_field("email").max_length,
+        required=False,
+        allow_blank=True,
+        default="",
+    )
 
     def validate_username(self, value: str) -> str:
         if User.objects.filter(username__iexact=value).exists():

@@ -75,6 +75,17 @@ def test_register_weak_password_is_field_error_and_creates_nothing(api_client, d
     assert not django_user_model.objects.filter(username="dave").exists()
 
 
+def test_register_an_email_longer_than_its_column_is_a_field_error(api_client, django_user_model):
+    # 259 characters, a valid address by Django's check, which passes up to 320.
+    email = "a" * 64 + "@" + ("b" * 63 + ".") * 3 + "co"
+    response = api_client.post(
+        REGISTER, {"username": "fay", "password": "Str0ng-pass-phrase", "email": email}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"email": ["Ensure this field has no more than 254 characters."]}
+    assert not django_user_model.objects.filter(username="fay").exists()
+
+
 @pytest.mark.parametrize("password", [" " * 12, "\t\n" * 6, "\u3000" * 10])
 def test_register_a_password_of_whitespace_alone_is_field_error(
     api_client, django_user_model, password
