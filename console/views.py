@@ -4,21 +4,59 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
 from console.selectors import console_data, console_scope, console_scope_now
 from events.streams import couriers_stream_key, stream_last_id
 from geomarket.accounts.selectors import request_credential
+from geomarket.api.views import method_not_allowed
 from geomarket.ratelimit import login_rate_limited
 from tracking.stream import courier_moves, last_event_id_valid
 
 LOGIN = "console-login"
+
+
+def _reads_only(view):
+    """A console view that only reads: another method is a 405 in the contract's shape,
+    not Django's empty one. No CSRF check comes first, with its 403, as for `/healthz`:
+    such a view writes nothing that a forged request could misuse."""
+
+    @functools.wraps(view)
+    def reading(request, *args, **kwargs):
+        if request.method != "GET":
+            return method_not_allowed(request, ["GET"])
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(reading)
+
+
+class ConsoleAuthenticationForm(AuthenticationForm):
+    """Signs in only whom the console is for. Anyone else would be refused the console,
+    and then sent from this page, signed in, straight back to that refusal, with no way
+    to sign in as another user. As the admin's sign-in, it tells a right password of
+    the wrong account from a wrong password by nothing."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "Please enter the correct %(username)s and password of an operator or a "
+            "merchant owner. Note that both fields may be case-sensitive."
+        ),
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if console_scope(user) is None:
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
 
 
 @method_decorator(login_rate_limited, name="dispatch")
@@ -27,8 +65,16 @@ class ConsoleLoginView(LoginView):
     not Django's default profile address, which this server does not serve."""
 
     template_name = "console/login.html"
-    redirect_authenticated_user = True
+    authentication_form = ConsoleAuthenticationForm
     next_page = "console"
+
+    def dispatch(self, request, *args, **kwargs):
+        # Only a caller the console lets in skips the form; anyone else signs in anew.
+        self.redirect_authenticated_user = console_scope(request.user) is not None
+        return super().dispatch(request, *args, **kwargs)
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        return method_not_allowed(request, self._allowed_methods())
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -58,7 +104,7 @@ def _scope(request):
     return scope
 
 
-@require_GET
+@_reads_only
 @login_required(login_url=LOGIN)
 @never_cache
 # The owner's zone edits are session-authenticated API writes: they send the CSRF token.
@@ -80,14 +126,14 @@ def console_page(request):
     )
 
 
-@require_GET
+@_reads_only
 @login_required(login_url=LOGIN)
 @never_cache
 def console_data_view(request):
     return JsonResponse(console_data(scope=_scope(request)))
 
 
-@require_GET
+@_reads_only
 @login_required(login_url=LOGIN)
 @never_cache
 def courier_stream_view(request):

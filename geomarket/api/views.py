@@ -15,9 +15,15 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
-    return json_response(
-        {"detail": "You do not have permission to perform this action."}, status=403
-    )
+    # A refusal that says why (the console's, to a customer) keeps its words.
+    detail = str(exception or "") or "You do not have permission to perform this action."
+    return json_response({"detail": detail}, status=403)
+
+
+def csrf_failure(request, reason=""):
+    """`CSRF_FAILURE_VIEW`: a form post without its CSRF token (the console's or the
+    admin's sign-in) refused in DRF's words, where Django's own answer is an HTML page."""
+    return json_response({"detail": f"CSRF Failed: {reason}"}, status=403)
 
 
 def server_error(request):

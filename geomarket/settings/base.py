@@ -78,6 +78,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "geomarket.urls"
+# Like every other error, a refused form post answers JSON, not an HTML page.
+CSRF_FAILURE_VIEW = "geomarket.api.views.csrf_failure"
 # The functions that a lower app calls in a higher one (geomarket.hooks), by hook.
 HOOKS = {
     # After an order's status changed, in its transaction: order, from_status, to_status.
