@@ -15,6 +15,9 @@ from orders.selectors import orders_on_map
 
 REVENUE_DAYS = 30
 TOP_MERCHANTS = 5
+# The busiest cells of the heat map, at most: every open console reads them every 2 s, and
+# searches at distinct points anywhere would otherwise grow the answer without end.
+UNSERVED_CELLS = 2000
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,10 @@ def console_data(*, scope: ConsoleScope) -> dict:
             {"period": row["period"], "revenue": row["revenue"]}
             for row in revenue_report(range_=month, merchant_id=scope.merchant_id)
         ],
-        # Where customers found nobody: not tied to any merchant, so shown to owners too,
-        # who may widen their zones towards it.
-        "unserved": unserved_cells(),
+        # Where customers found nobody: an operator's only. An owner sees only its own
+        # merchant, zones and orders (API.md), and anyone may become an owner: a cell of
+        # 250 m with one search in it could tell where one customer lives.
+        "unserved": unserved_cells(most=UNSERVED_CELLS) if scope.operator else [],
         "top_merchants": [
             {"merchant_id": row["merchant_id"], "name": row["name"], "revenue": row["revenue"]}
             for row in merchants[:TOP_MERCHANTS]

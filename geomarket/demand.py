@@ -99,9 +99,9 @@ async def unserved_record_async(*, body: bytes, lat: float, lng: float) -> None:
         logger.debug("unserved demand not counted: %r", exc)
 
 
-def unserved_cells() -> list[dict]:
-    """Every cell with unserved searches in the last `RETENTION_DAYS` days: its centre and
-    how many, most first (`UNSERVED_CELL`)."""
+def unserved_cells(*, most: int | None = None) -> list[dict]:
+    """The cells with unserved searches in the last `RETENTION_DAYS` days (the `most`
+    busiest, or all): their centre and how many, most first (`UNSERVED_CELL`)."""
     today = _today()
     days = [today - timedelta(days=back) for back in range(RETENTION_DAYS)]
     try:
@@ -117,7 +117,7 @@ def unserved_cells() -> list[dict]:
         for field, count in counts.items():
             row, column = (int(part) for part in field.decode().split(":"))
             totals[row, column] = totals.get((row, column), 0) + int(count)
-    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    ranked = sorted(totals.items(), key=lambda item: -item[1])[:most]
     return UNSERVED_CELL.render_rows(
         [(Coordinates(*reversed(cell_center(*cell))), requests) for cell, requests in ranked]
     )

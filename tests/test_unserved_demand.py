@@ -98,11 +98,29 @@ async def test_the_event_loops_nearby_route_counts_too(django_entries):
 
 
 @pytest.mark.django_db
-def test_the_console_shows_the_heat_map_to_operators(client):
+def test_the_console_shows_the_heat_map_to_operators_only(client):
     APIClient().get("/api/v1/merchants/delivering-to/", FAR)
     client.force_login(factories.user(is_staff=True))
     (cell,) = client.get("/console/data/").json()["unserved"]
     assert cell["requests"] == 1
+    # Anyone may become an owner: one search's cell could tell where its customer lives.
+    client.force_login(factories.merchant().owner)
+    assert client.get("/console/data/").json()["unserved"] == []
+
+
+@pytest.mark.django_db
+def test_the_heat_map_holds_the_busiest_cells_at_most(client, monkeypatch):
+    from console import selectors
+
+    monkeypatch.setattr(selectors, "UNSERVED_CELLS", 2)
+    for lat, searches in ((10.0, 3), (20.0, 1), (30.0, 2)):
+        for lng in range(searches):
+            # Points a few metres apart (one cell), each a search of its own (no cache).
+            point = {"lat": lat + lng * 1e-5, "lng": -30.0}
+            APIClient().get("/api/v1/merchants/delivering-to/", point)
+    client.force_login(factories.user(is_staff=True))
+    cells = client.get("/console/data/").json()["unserved"]
+    assert [cell["requests"] for cell in cells] == [3, 2]
 
 
 @pytest.mark.django_db
