@@ -36,8 +36,13 @@ class RegisterInputSerializer(serializers.Serializer):
         max_length=User._meta.get_field("email").max_length,
         required=False,
         allow_blank=True,
+        # A client that writes an absent value as null means no email, as "" does.
+        allow_null=True,
         default="",
     )
+
+    def validate_email(self, value: str | None) -> str:
+        return value or ""
 
     def validate_username(self, value: str) -> str:
         if User.objects.filter(username__iexact=value).exists():

@@ -75,6 +75,14 @@ def test_register_weak_password_is_field_error_and_creates_nothing(api_client, d
     assert not django_user_model.objects.filter(username="dave").exists()
 
 
+def test_register_with_a_null_email_is_registered_without_one(api_client, django_user_model):
+    response = api_client.post(
+        REGISTER, {"username": "gil", "password": "Str0ng-pass-phrase", "email": None}
+    )
+    assert response.status_code == 201, response.json()
+    assert django_user_model.objects.get(username="gil").email == ""
+
+
 def test_register_an_email_longer_than_its_column_is_a_field_error(api_client, django_user_model):
     # 259 characters, a valid address by Django's check, which passes up to 320.
     email = "a" * 64 + "@" + ("b" * 63 + ".") * 3 + "co"
