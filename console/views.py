@@ -28,8 +28,9 @@ def _reads_only(view):
 
     @functools.wraps(view)
     def reading(request, *args, **kwargs):
-        if request.method != "GET":
-            return method_not_allowed(request, ["GET"])
+        # HEAD is GET's headers (RFC 9110, 9.3.2), as Django answers it for every view.
+        if request.method not in ("GET", "HEAD"):
+            return method_not_allowed(request, ["GET", "HEAD"])
         return view(request, *args, **kwargs)
 
     return csrf_exempt(reading)

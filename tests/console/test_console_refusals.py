@@ -16,7 +16,16 @@ def test_a_write_to_a_console_read_is_a_405_with_detail(path):
     answer = client.post(path)
     assert answer.status_code == 405
     assert answer.json() == {"detail": 'Method "POST" not allowed.'}
-    assert answer["Allow"] == "GET"
+    assert answer["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/data/"])
+def test_a_head_of_a_console_read_answers_its_gets_headers(client, path):
+    client.force_login(factories.user(is_staff=True))
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code == 200
+    assert head["Content-Type"] == get["Content-Type"]
+    assert head.content == b""
 
 
 def test_a_method_the_sign_in_page_has_not_is_a_405_with_detail(client):
