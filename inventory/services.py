@@ -281,11 +281,10 @@ def low_stock_summary_build(*, day) -> int:
     whose email did not go out is emailed by the next run."""
     rows = (
         Inventory.objects.filter(quantity__lte=F("low_stock_threshold"))
-        .select_related("product", "merchant__owner")
+        .select_related("product")
         .order_by("merchant_id", "product__title")
     )
     by_merchant: dict[int, list] = {}
-    owners = {}
     for row in rows.iterator(chunk_size=2000):
         by_merchant.setdefault(row.merchant_id, []).append(
             {
@@ -296,27 +295,53 @@ def low_stock_summary_build(*, day) -> int:
                 "low_stock_threshold": row.low_stock_threshold,
             }
         )
-        owners[row.merchant_id] = (row.merchant.name, row.merchant.owner.email)
     written = 0
     for merchant_id, items in by_merchant.items():
-        # The email is sent with no transaction open and marked once it has left, so a
-        # run that dies before that leaves it to the next run; the lock keeps two runs
-        # from sending it at once.
+        _, created = LowStockReport.objects.get_or_create(
+            merchant_id=merchant_id, day=day, defaults={"items": items}
+        )
+        written += created
+    low_stock_reports_email(day=day)
+    return written
+
+
+def low_stock_reports_email(*, day) -> None:
+    """Email the owners the reports of `day` not emailed yet, those of earlier runs too:
+    the report is what the stock was when it was stored, whatever it is now.
+
+    Each email is sent with no transaction open and marked once it has left, so a run
+    that dies before that leaves it to the next run; the lock keeps two runs from sending
+    it at once. An email that fails is raised only once every other owner has had theirs,
+    so one address the mail server refuses holds back no other merchant's, and the task's
+    retry sends what is left.
+    """
+    pending = (
+        LowStockReport.objects.filter(day=day, emailed_at__isnull=True)
+        .exclude(merchant__owner__email="")
+        .order_by("pk")
+        .values_list("pk", "merchant_id")
+    )
+    failure: Exception | None = None
+    for report_id, merchant_id in pending:
         with session_lock(f"inventory.low-stock-summary:{merchant_id}:{day:%Y-%m-%d}"):
-            report, created = LowStockReport.objects.get_or_create(
-                merchant_id=merchant_id, day=day, defaults={"items": items}
+            report = (
+                LowStockReport.objects.select_related("merchant__owner")
+                .filter(pk=report_id, emailed_at__isnull=True)
+                .first()
             )
-            if created:
-                written += 1
-            name, email = owners[merchant_id]
-            if report.emailed_at is not None or not email:
+            if report is None:
                 continue
             lines = "\n".join(f"- {i['title']}: {i['quantity']} left" for i in report.items)
-            send_mail(
-                subject=f"{name}: {len(report.items)} items low on stock",
-                message=f"Low stock on {day:%Y-%m-%d}:\n\n{lines}\n",
-                from_email=None,
-                recipient_list=[email],
-            )
+            try:
+                send_mail(
+                    subject=f"{report.merchant.name}: {len(report.items)} items low on stock",
+                    message=f"Low stock on {day:%Y-%m-%d}:\n\n{lines}\n",
+                    from_email=None,
+                    recipient_list=[report.merchant.owner.email],
+                )
+            except Exception as exc:  # whatever the backend raised, the others go out first
+                failure = failure or exc
+                continue
             LowStockReport.objects.filter(pk=report.pk).update(emailed_at=timezone.now())
-    return written
+    if failure is not None:
+        raise failure

@@ -1,5 +1,5 @@
 import datetime
-from smtplib import SMTPServerDisconnected
+from smtplib import SMTPRecipientsRefused, SMTPServerDisconnected
 
 import pytest
 from celery.schedules import crontab
@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail.backends import locmem
 
-from inventory.models import LowStockReport
+from inventory.models import Inventory, LowStockReport
 from inventory.tasks import daily_inventory_summary
 from tests import factories
 
@@ -89,3 +89,48 @@ def test_beat_runs_the_summary_at_midnight_utc_and_the_relays_often():
     assert datetime.timedelta(seconds=schedule["prune-idempotency-keys"]["schedule"]) <= (
         datetime.timedelta(hours=24)
     )
+
+
+def refusing(*refused_addresses):
+    """The locmem backend, refusing the emails to `refused_addresses` as a mail server
+    refuses a recipient."""
+    deliver = locmem.EmailBackend.send_messages
+
+    def send_messages(self, messages):
+        for message in messages:
+            if set(message.to) & set(refused_addresses):
+                raise SMTPRecipientsRefused({a: (550, b"no such user") for a in message.to})
+        return deliver(self, messages)
+
+    return send_messages
+
+
+def test_an_owner_whose_email_is_refused_holds_back_no_other_merchant(monkeypatch):
+    refused_shop = low_stock_shop()
+    refused_shop.owner.email = "gone@example.org"
+    refused_shop.owner.save(update_fields=["email"])
+    other_shop = low_stock_shop()
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", refusing("gone@example.org"))
+
+    # Raised once every merchant has had its turn, so that the task retries with backoff.
+    with pytest.raises(SMTPRecipientsRefused):
+        daily_inventory_summary()
+    emailed = dict(LowStockReport.objects.values_list("merchant_id", "emailed_at"))
+    assert emailed.keys() == {refused_shop.pk, other_shop.pk}
+    assert emailed[refused_shop.pk] is None
+    assert emailed[other_shop.pk] is not None
+    assert [m.to for m in mail.outbox] == [["owner@example.org"]]
+
+
+def test_a_stored_summary_not_emailed_goes_out_though_the_stock_came_back_since(monkeypatch):
+    shop = low_stock_shop()
+    with monkeypatch.context() as patched:
+        patched.setattr(locmem.EmailBackend, "send_messages", refusing("owner@example.org"))
+        with pytest.raises(SMTPRecipientsRefused):
+            daily_inventory_summary()
+    Inventory.objects.filter(merchant=shop).update(quantity=100)
+
+    assert daily_inventory_summary() == 0
+    assert len(mail.outbox) == 1
+    assert "Eggs: 2 left" in mail.outbox[0].body
+    assert LowStockReport.objects.get().emailed_at is not None
