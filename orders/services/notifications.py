@@ -7,6 +7,7 @@ from orders.models import Order, OrderNotification, OrderStatus
 
 CONFIRMATION_TASK = "orders.send_order_confirmation"
 CONFIRMATION = "confirmation"
+NOT_CONFIRMED = (OrderStatus.REJECTED, OrderStatus.CANCELLED)
 
 
 def order_confirmation_send(*, order_id: int) -> bool:
@@ -20,7 +21,9 @@ def order_confirmation_send(*, order_id: int) -> bool:
     """
     with session_lock(f"orders.notification:{CONFIRMATION}:{order_id}"):
         order = Order.objects.select_related("buyer", "merchant").filter(pk=order_id).first()
-        if order is None or order.status == OrderStatus.REJECTED:
+        # An order cancelled before its confirmation went out (a broker outage, retries)
+        # is not told it is confirmed after the customer learned it was not.
+        if order is None or order.status in NOT_CONFIRMED:
             return False
         if OrderNotification.objects.filter(order=order, kind=CONFIRMATION).exists():
             return False

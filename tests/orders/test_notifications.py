@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.core import mail
 from django.db import connection
 
 from orders.models import OrderNotification
@@ -66,3 +67,12 @@ def lock_waiters() -> int:
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_an_order_cancelled_before_its_confirmation_went_out_is_not_confirmed(market):
+    order_id = placed_order(market)
+    response = market["client"].post(f"{ORDERS}{order_id}/status/", {"status": "cancelled"})
+    assert response.status_code == 200
+    assert send_order_confirmation(order_id) is False
+    assert mail.outbox == []
