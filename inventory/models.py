@@ -7,6 +7,10 @@ from django.db.models import F, Q
 # would refuse the cancellation, and dropping them would lose goods on the shelf.
 MAX_QUANTITY = 1_000_000_000
 
+# Low on stock: at or below its threshold. The index below, the `low_stock` filter and the
+# daily summary read it; the low-stock event is its crossing (`inventory.services`).
+LOW_STOCK = Q(quantity__lte=F("low_stock_threshold"))
+
 
 class Inventory(models.Model):
     """The stock of one product. `merchant` repeats the product's merchant so per-merchant
@@ -40,7 +44,7 @@ class Inventory(models.Model):
                 F("merchant"),
                 F("quantity"),
                 name="inventory_low_stock_idx",
-                condition=Q(quantity__lte=F("low_stock_threshold")),
+                condition=LOW_STOCK,
             ),
         ]
 

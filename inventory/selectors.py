@@ -6,7 +6,7 @@ from geomarket.accounts.roles import merchant_scope
 from geomarket.api.json_pages import CompiledJsonPages
 from geomarket.api.pagination import CountedPage
 from geomarket.sql import CompiledPage, CompiledQuery, fetch_all
-from inventory.models import Inventory
+from inventory.models import LOW_STOCK, Inventory
 from inventory.shapes import INVENTORY, MERCHANT_STOCK
 
 # What the compiled reads below are built with in place of each call's ids: no id is
@@ -44,9 +44,9 @@ def _filtered(
     if product_id is not None:
         rows = rows.filter(product_id=product_id)
     if low_stock is True:
-        rows = rows.filter(quantity__lte=F("low_stock_threshold"))
+        rows = rows.filter(LOW_STOCK)
     elif low_stock is False:
-        rows = rows.filter(quantity__gt=F("low_stock_threshold"))
+        rows = rows.exclude(LOW_STOCK)
     return rows.order_by("id")
 
 

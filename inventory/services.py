@@ -16,7 +16,13 @@ from geomarket.errors import Conflict, DomainError
 from geomarket.locks import session_lock
 from geomarket.services import model_update, unique_claim
 from inventory.locks import inventory_lock_for_update, inventory_rows_lock_sql
-from inventory.models import MAX_QUANTITY, Inventory, InventoryAdjustment, LowStockReport
+from inventory.models import (
+    LOW_STOCK,
+    MAX_QUANTITY,
+    Inventory,
+    InventoryAdjustment,
+    LowStockReport,
+)
 
 
 class StockUnderflow(Conflict):
@@ -280,7 +286,7 @@ def low_stock_summary_build(*, day) -> int:
     number of reports written. Running it twice for one day sends nothing new; a report
     whose email did not go out is emailed by the next run."""
     rows = (
-        Inventory.objects.filter(quantity__lte=F("low_stock_threshold"))
+        Inventory.objects.filter(LOW_STOCK)
         .select_related("product")
         .order_by("merchant_id", "product__title")
     )
