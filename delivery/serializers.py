@@ -123,8 +123,8 @@ def _window_start(until: datetime) -> datetime:
 
 
 class TrackParamsSerializer(serializers.Serializer):
-    since = TimestampField(required=False, help_text="By default 24 h before until.")
-    until = TimestampField(required=False, help_text="By default now.")
+    since = TimestampField(in_query=True, required=False, help_text="By default 24 h before until.")
+    until = TimestampField(in_query=True, required=False, help_text="By default now.")
 
     def validate(self, attrs):
         until = attrs.get("until") or timezone.now()

@@ -151,10 +151,12 @@ class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     merchant_id = IdField(required=False)
     created_after = TimestampField(
+        in_query=True,
         required=False,
         help_text="Orders created at or after this instant (ISO 8601; without an offset, UTC).",
     )
     created_before = TimestampField(
+        in_query=True,
         required=False,
         help_text="Orders created at or before this instant (ISO 8601; without an offset,"
         " UTC). One earlier than `created_after` is a 400.",

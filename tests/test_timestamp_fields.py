@@ -15,14 +15,21 @@ PLUS_ONE = timezone(timedelta(hours=1))
     "text", ["2027-01-04T08:00:00 01:00", "2027-01-04T08:00:00 0100", "2027-01-04T08:00 01"]
 )
 def test_a_space_before_the_offset_is_its_plus(field, text):
-    assert field().to_internal_value(text) == datetime(2027, 1, 4, 8, tzinfo=PLUS_ONE)
+    assert field(in_query=True).to_internal_value(text) == datetime(2027, 1, 4, 8, tzinfo=PLUS_ONE)
+
+
+@pytest.mark.parametrize("field", [TimestampField, OffsetDateTimeField])
+def test_a_body_keeps_its_space_before_the_offset_a_400(field):
+    # A JSON body has the client's `+` as written: a space there is no ISO 8601.
+    with pytest.raises(ValidationError):
+        field().to_internal_value("2027-01-04T08:00:00 01:00")
 
 
 def test_a_space_between_date_and_time_is_left_as_it_was():
-    assert TimestampField().to_internal_value("2027-01-04 08:00:00") == datetime(
+    assert TimestampField(in_query=True).to_internal_value("2027-01-04 08:00:00") == datetime(
         2027, 1, 4, 8, tzinfo=UTC
     )
     with pytest.raises(ValidationError, match="offset"):
-        OffsetDateTimeField().to_internal_value("2027-01-04 08:00:00")
+        OffsetDateTimeField(in_query=True).to_internal_value("2027-01-04 08:00:00")
     with pytest.raises(ValidationError):
-        TimestampField().to_internal_value("2027-01-04T08:00:00 1:00")
+        TimestampField(in_query=True).to_internal_value("2027-01-04T08:00:00 1:00")

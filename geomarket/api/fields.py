@@ -258,12 +258,19 @@ _OFFSET_SIGN_READ_AS_SPACE = re.compile(r"(?<=\d) (?=\d{2}(?::?\d{2})?$)")
 
 
 class TimestampField(serializers.DateTimeField):
-    """DRF's timestamp, which also reads an offset's `+` that a query string read as a
-    space: a client that wrote the timestamp into its URL unencoded got a 400 for it."""
+    """DRF's timestamp, which with `in_query` also reads an offset's `+` that a query
+    string read as a space: a client that wrote the timestamp into its URL unencoded got a
+    400 for it. A body's timestamp (JSON) arrives as the client wrote it: a space before
+    its offset is no ISO 8601, and stays a 400."""
+
+    def __init__(self, *, in_query: bool = False, **kwargs):
+        self.in_query = in_query
+        super().__init__(**kwargs)
 
     def to_internal_value(self, value):
         if isinstance(value, str):
-            value = _OFFSET_SIGN_READ_AS_SPACE.sub("+", value, count=1)
+            if self.in_query:
+                value = _OFFSET_SIGN_READ_AS_SPACE.sub("+", value, count=1)
             self.text_check(value)
         return super().to_internal_value(value)
 
@@ -307,6 +314,7 @@ class NearPointSerializer(serializers.Serializer):
         required=False, default=False, help_text="Keep only merchants open now."
     )
     open_at = OffsetDateTimeField(
+        in_query=True,
         required=False,
         default=None,
         allow_null=True,

@@ -243,6 +243,8 @@ def test_overlapping_closures_are_refused_by_the_database_rule(shop):
         # without an offset: not read as UTC
         {"starts_at": "2026-12-24T00:00:00", "ends_at": "2026-12-25T00:00:00Z"},
         {"starts_at": "2026-12-24T00:00:00Z", "ends_at": "2026-12-25T00:00:00"},
+        # a space for the offset's sign: only a query string makes one of a `+`
+        {"starts_at": "2026-12-24T00:00:00 01:00", "ends_at": "2026-12-25T00:00:00Z"},
     ],
 )
 def test_bad_closures_are_refused(shop, body):
