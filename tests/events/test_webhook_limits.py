@@ -120,15 +120,23 @@ def test_an_answer_trickled_past_the_deadline_is_a_timeout_retried(market, raw_r
 
 @pytest.mark.django_db
 def test_a_body_trickled_after_the_status_holds_nothing(market, raw_receiver):
-    """The status is all a delivery keeps: it is recorded as it comes, whatever the body."""
+    """The status is all a delivery keeps: it is recorded as it comes, whatever the body.
+    The body is held back until the attempt is over: an attempt that waited for it would
+    time out, however fast the machine (trickled, each byte well within httpx's wait for
+    one, it was delivered whether its body was read or not)."""
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n"
+    attempt_over = threading.Event()
 
     def answer(receiver, conn):
         conn.sendall(head)
+        attempt_over.wait(10)
         _trickle(b"x" * 30, 0.1)(receiver, conn)
 
     receiver = raw_receiver(answer)
-    outcome = _attempt(market, receiver.url)
+    try:
+        outcome = _attempt(market, receiver.url)
+    finally:
+        attempt_over.set()
     assert outcome.delivered
     assert WebhookDelivery.objects.get().status_code == 200
 
