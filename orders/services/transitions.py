@@ -4,7 +4,7 @@ import logging
 from functools import partial
 
 from django.contrib.gis.db.models.functions import Distance
-from django.db import DatabaseError, connection, transaction
+from django.db import Error, connection, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
@@ -161,7 +161,9 @@ def _prep_time_first_learned(*, merchant_id: int) -> None:
     later, so a failure here is only logged: the order's change has committed."""
     try:
         merchant_prep_times_learn(samples_sql=PREP_TIME_SAMPLES_SQL, first_of=merchant_id)
-    except DatabaseError:
+    # Any of the database's errors: an InterfaceError (a closed connection) is not a
+    # DatabaseError, and would reach the client as a 500 after the order committed.
+    except Error:
         logger.warning("learning merchant %s's preparation time failed", merchant_id, exc_info=True)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.gis.geos import Point
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -179,13 +179,16 @@ def test_a_merchant_with_a_learned_time_waits_for_the_refresh(django_capture_on_
     assert learned(shop) == 900
 
 
+@pytest.mark.parametrize(
+    "error", [DatabaseError("the primary went away"), InterfaceError("connection already closed")]
+)
 def test_the_orders_change_stands_when_learning_fails(
-    django_capture_on_commit_callbacks, monkeypatch, caplog
+    django_capture_on_commit_callbacks, monkeypatch, caplog, error
 ):
     from orders.services import transitions
 
     def fails(**_):
-        raise DatabaseError("the primary went away")
+        raise error
 
     monkeypatch.setattr(transitions, "merchant_prep_times_learn", fails)
     order = order_placed()
