@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
@@ -36,37 +36,12 @@ def _reads_only(view):
     return csrf_exempt(reading)
 
 
-class ConsoleAuthenticationForm(AuthenticationForm):
-    """Signs in only whom the console is for. Anyone else would be refused the console,
-    and then sent from this page, signed in, straight back to that refusal, with no way
-    to sign in as another user. As the admin's sign-in, it tells a right password of
-    the wrong account from a wrong password by nothing."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": (
-            "Please enter the correct %(username)s and password of an operator or a "
-            "merchant owner. Note that both fields may be case-sensitive."
-        ),
-    }
-
-    def confirm_login_allowed(self, user):
-        super().confirm_login_allowed(user)
-        if console_scope(user) is None:
-            raise ValidationError(
-                self.error_messages["invalid_login"],
-                code="invalid_login",
-                params={"username": self.username_field.verbose_name},
-            )
-
-
 @method_decorator(login_rate_limited, name="dispatch")
 class ConsoleLoginView(LoginView):
     """Signs in to the console: to the page asked for (`next`), else the console itself,
     not Django's default profile address, which this server does not serve."""
 
     template_name = "console/login.html"
-    authentication_form = ConsoleAuthenticationForm
     next_page = "console"
 
     def dispatch(self, request, *args, **kwargs):

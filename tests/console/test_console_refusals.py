@@ -50,18 +50,6 @@ def test_a_customer_is_told_whom_the_console_is_for(client):
     assert answer.json() == {"detail": "The console is for operators and merchant owners."}
 
 
-def test_a_customer_is_not_signed_in_and_told_as_a_wrong_password_is(client, make_user):
-    customer = make_user(password="pw-Secret-123")
-    refused = client.post("/console/login/", {"username": customer.username, "password": "x"})
-    answer = client.post(
-        "/console/login/", {"username": customer.username, "password": "pw-Secret-123"}
-    )
-    assert answer.status_code == 200
-    assert "_auth_user_id" not in client.session
-    assert answer.context["form"].errors == refused.context["form"].errors
-    assert "of an operator or a merchant owner" in answer.content.decode()
-
-
 def test_a_signed_in_customer_gets_the_sign_in_form_to_sign_in_anew(client):
     client.force_login(factories.user())
     answer = client.get("/console/login/")
