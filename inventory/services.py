@@ -301,12 +301,20 @@ def low_stock_summary_build(*, day) -> int:
                 "low_stock_threshold": row.low_stock_threshold,
             }
         )
-    written = 0
-    for merchant_id, items in by_merchant.items():
-        _, created = LowStockReport.objects.get_or_create(
-            merchant_id=merchant_id, day=day, defaults={"items": items}
-        )
-        written += created
+    # A statement for a thousand merchants, not one (and a savepoint) for each: tens of
+    # thousands of merchants are stored in seconds. A report already stored for the day
+    # (an earlier run) is kept as it was.
+    stored = LowStockReport.objects.filter(day=day)
+    before = stored.count()
+    LowStockReport.objects.bulk_create(
+        [
+            LowStockReport(merchant_id=merchant_id, day=day, items=items)
+            for merchant_id, items in by_merchant.items()
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    written = stored.count() - before
     low_stock_reports_email(day=day)
     return written
 

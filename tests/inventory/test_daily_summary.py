@@ -134,3 +134,22 @@ def test_a_stored_summary_not_emailed_goes_out_though_the_stock_came_back_since(
     assert len(mail.outbox) == 1
     assert "Eggs: 2 left" in mail.outbox[0].body
     assert LowStockReport.objects.get().emailed_at is not None
+
+
+def test_storing_the_reports_costs_the_same_queries_for_any_number_of_merchants(
+    django_assert_num_queries,
+):
+    # Owners without an email: only the storing is counted, no email's lock and mark.
+    from inventory.services import low_stock_summary_build
+
+    def merchants_low_on_stock(count: int) -> None:
+        for _ in range(count):
+            shop = factories.merchant()
+            factories.stock(product=factories.product(merchant=shop), quantity=1)
+
+    merchants_low_on_stock(2)
+    with django_assert_num_queries(5) as two:
+        assert low_stock_summary_build(day=datetime.date(2026, 12, 1)) == 2
+    merchants_low_on_stock(5)
+    with django_assert_num_queries(len(two.captured_queries)):
+        assert low_stock_summary_build(day=datetime.date(2026, 12, 2)) == 7
