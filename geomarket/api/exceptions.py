@@ -61,15 +61,16 @@ def _over_a_limit(exc: OperationalError) -> bool:
 
 def exception_handler(exc, context):
     response = _error_response(exc, context)
+    if response is None:
+        return None
     request = context.get("request")
-    if response is not None and request is not None:
+    if request is not None:
         # An error keeps the contract's JSON shape whatever representation was asked
         # for or negotiated: as CSV, YAML (the OpenAPI document's first renderer) or
         # GeoJSON, `{"detail": ...}` came out as a table or as ErrorDetail mappings.
         request.accepted_renderer = JSONRenderer()
         request.accepted_media_type = JSONRenderer.media_type
-    if response is not None:
-        response.data = _encodable(response.data)
+    response.data = _encodable(response.data)
     return response
 
 
